@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The target graph enforces DESIGN.md §2: a forbidden import is a missing dependency, so a
+// compile error. Core and Toolkit never see each other; only Fleet sees both.
+let package = Package(
+    name: "ampora",
+    products: [
+        .library(name: "Core", targets: ["Core"]),
+        .library(name: "Toolkit", targets: ["Toolkit"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
+        .library(name: "Fleet", targets: ["Fleet"]),
+        .library(name: "Web", targets: ["Web"]),
+        .executable(name: "ampora", targets: ["ampora"]),
+        .executable(name: "ampora-tool", targets: ["ampora-tool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // C libraries, each behind one small system-library module.
+        .systemLibrary(name: "CLibURing", path: "Sources/CLibURing"),
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
+        // OpAMP wire format and session logic: no I/O, no Foundation.
+        .target(name: "Core"),
+        // Collector config YAML: no OpAMP, no sockets, no databases.
+        .target(name: "Toolkit"),
+        // The I/O engine: knows Core, never Fleet or Toolkit.
+        .target(name: "Gateway", dependencies: ["Core", "CLibURing", "COpenSSL", "CZlib"]),
+        // Fleet management and persistence: the one module that sees Core and Toolkit.
+        .target(name: "Fleet", dependencies: ["Core", "Toolkit", "CLibPQ", "CSQLite", "COpenSSL"]),
+        // Operator REST API and UI, on Fleet's services only.
+        .target(name: "Web", dependencies: ["Fleet"]),
+
+        .executableTarget(
+            name: "ampora",
+            dependencies: [
+                "Core", "Gateway", "Fleet", "Web",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "ampora-tool",
+            dependencies: [
+                "Core", "Toolkit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(
+            name: "CoreTests",
+            dependencies: [
+                "Core",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "AmporaToolTests", dependencies: ["Core"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

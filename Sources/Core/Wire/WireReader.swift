@@ -1,0 +1,146 @@
+/// Protobuf wire types.
+@usableFromInline
+enum WireType {
+    @usableFromInline static let varint: UInt8 = 0
+    @usableFromInline static let fixed64: UInt8 = 1
+    @usableFromInline static let lengthDelimited: UInt8 = 2
+    @usableFromInline static let startGroup: UInt8 = 3
+    @usableFromInline static let endGroup: UInt8 = 4
+    @usableFromInline static let fixed32: UInt8 = 5
+}
+
+/// A checked, bounds-safe cursor over untrusted bytes; every read either succeeds inside
+/// `[pos, end)` or throws with the absolute offset, so a validator can never read out of bounds.
+@usableFromInline
+struct WireReader {
+    @usableFromInline let base: UnsafeRawBufferPointer
+    @usableFromInline var pos: Int
+    @usableFromInline let end: Int
+
+    @inlinable
+    init(_ base: UnsafeRawBufferPointer) {
+        self.base = base
+        self.pos = 0
+        self.end = base.count
+    }
+
+    @inlinable
+    init(base: UnsafeRawBufferPointer, range: Range<Int>) {
+        self.base = base
+        self.pos = range.lowerBound
+        self.end = range.upperBound
+    }
+
+    @inlinable
+    var isAtEnd: Bool { pos >= end }
+
+    @inlinable
+    func error(_ kind: ProtoDecodeError.Kind, at offset: Int? = nil) -> ProtoDecodeError {
+        ProtoDecodeError(kind, offset: offset ?? pos)
+    }
+
+    @inlinable
+    mutating func readVarint() throws(ProtoDecodeError) -> UInt64 {
+        let start = pos
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        var i = pos
+        while true {
+            guard i < end else { throw error(.truncated, at: start) }
+            let byte = base[i]
+            i &+= 1
+            result |= UInt64(byte & 0x7F) &<< shift
+            if byte < 0x80 { break }
+            shift &+= 7
+            if shift >= 70 { throw error(.varintTooLong, at: start) }
+        }
+        pos = i
+        return result
+    }
+
+    /// Reads a tag, refusing field number 0, numbers beyond 2^29-1 and wire types 6 and 7.
+    @inlinable
+    mutating func readTag() throws(ProtoDecodeError) -> (number: UInt32, wire: UInt8) {
+        let start = pos
+        let raw = try readVarint()
+        let wire = UInt8(truncatingIfNeeded: raw & 7)
+        let number = raw >> 3
+        if number == 0 { throw error(.fieldNumberZero, at: start) }
+        if number > 0x1FFF_FFFF { throw error(.fieldNumberTooLarge, at: start) }
+        if wire > 5 { throw error(.invalidWireType(wire), at: start) }
+        return (UInt32(truncatingIfNeeded: number), wire)
+    }
+
+    @inlinable
+    mutating func readLengthDelimited() throws(ProtoDecodeError) -> Range<Int> {
+        let start = pos
+        let length = try readVarint()
+        guard length <= UInt64(end - pos) else { throw error(.lengthOutOfBounds, at: start) }
+        let lower = pos
+        pos = lower + Int(length)
+        return lower..<pos
+    }
+
+    @inlinable
+    mutating func readFixed64() throws(ProtoDecodeError) -> UInt64 {
+        guard end - pos >= 8 else { throw error(.truncated) }
+        let value = base.loadUnaligned(fromByteOffset: pos, as: UInt64.self)
+        pos &+= 8
+        return UInt64(littleEndian: value)
+    }
+
+    @inlinable
+    mutating func readFixed32() throws(ProtoDecodeError) -> UInt32 {
+        guard end - pos >= 4 else { throw error(.truncated) }
+        let value = base.loadUnaligned(fromByteOffset: pos, as: UInt32.self)
+        pos &+= 4
+        return UInt32(littleEndian: value)
+    }
+
+    /// A reader for a nested message occupying `range` of the same buffer.
+    @inlinable
+    func nested(_ range: Range<Int>) -> WireReader {
+        WireReader(base: base, range: range)
+    }
+
+    /// Checks a string field's bytes without copying them.
+    @inlinable
+    func checkUTF8(_ range: Range<Int>) throws(ProtoDecodeError) {
+        if let bad = UTF8Check.firstInvalidOffset(base, range) {
+            throw error(.invalidUTF8, at: bad)
+        }
+    }
+
+    /// Skips the value of a field this decoder does not know (or whose wire type does not
+    /// match the schema, which protobuf treats as unknown); groups are skipped iteratively.
+    @inlinable
+    mutating func skipField(wire: UInt8, number: UInt32, depth: Int) throws(ProtoDecodeError) {
+        switch wire {
+        case WireType.varint: _ = try readVarint()
+        case WireType.fixed64: _ = try readFixed64()
+        case WireType.lengthDelimited: _ = try readLengthDelimited()
+        case WireType.fixed32: _ = try readFixed32()
+        case WireType.startGroup: try skipGroup(number: number, depth: depth)
+        default: throw error(.unmatchedEndGroup, at: pos - 1)
+        }
+    }
+
+    @usableFromInline
+    mutating func skipGroup(number: UInt32, depth: Int) throws(ProtoDecodeError) {
+        // Open groups are tracked on a small fixed stack bounded by the depth budget.
+        var open: [UInt32] = [number]
+        while let current = open.last {
+            if depth + open.count > ProtoLimits.maxDepth { throw error(.depthLimitExceeded) }
+            guard !isAtEnd else { throw error(.truncated) }
+            let start = pos
+            let tag = try readTag()
+            switch tag.wire {
+            case WireType.startGroup: open.append(tag.number)
+            case WireType.endGroup:
+                guard tag.number == current else { throw error(.unmatchedEndGroup, at: start) }
+                open.removeLast()
+            default: try skipField(wire: tag.wire, number: tag.number, depth: depth)
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+/// Fleet-management namespace; inventory and persistence arrive with the Fleet issue.
+public enum Fleet {}

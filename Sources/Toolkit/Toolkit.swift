@@ -1,0 +1,2 @@
+/// Collector-config toolkit namespace; the parser, model and checks arrive with the Toolkit issue.
+public enum Toolkit {}
