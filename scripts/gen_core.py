@@ -716,7 +716,7 @@ def gen_json(msg):
     for f in sorted(fs, key=lambda x: x.number):
         if f.oneof:
             mems = oneofs[f.oneof]
-            if f is not mems[0]:
+            if f.number != mems[0].number:
                 continue
             out.append(f"        switch {camel(f.oneof)} {{")
             for m in mems:

@@ -3,7 +3,8 @@
 Writes Tests/CoreTests/Fixtures/vectors.json: encoded AgentToServer and
 ServerToAgent messages, each paired with what the reference implementation
 (the ``protobuf`` package decoding the schema of ``opentelemetry-opamp-client``,
-extended with AgentToServer field 15 by scripts/opamp_ref.py) makes of it:
+extended by scripts/opamp_ref.py with AgentToServer field 15 and the other
+fields of the current upstream proto that the package lacks) makes of it:
 the ``json_format.MessageToDict`` rendering for valid inputs, or the
 parser's error text for malformed ones.
 
@@ -25,7 +26,7 @@ scripts/requirements-test.txt``).
 
 # Malformed cases that the reference parser ACCEPTED and were therefore not
 # emitted as invalid vectors (checked against protobuf 7.36.2 / upb):
-#   - none.  (Everything listed in MALFORMED below is rejected.)
+#   - none: every case in add_malformed() is rejected.
 # Related inputs the reference accepts, emitted as *valid* rule vectors instead:
 #   - a known field arriving with the wrong wire type (kept as an unknown field),
 #   - a varint whose 10th byte has bits above bit 63 set (extra bits dropped),
@@ -159,12 +160,18 @@ class RandomFiller:
         r = self.rng
         desc = msg.DESCRIPTOR
         p = max(0.15, 0.6 - 0.07 * depth)
+        if desc.name in ("ArrayValue", "KeyValueList", "KeyValue") and depth < 10:
+            p = 0.9  # let AnyValue trees grow a few levels
         oneof_fields = {f.name for o in desc.oneofs for f in o.fields}
         for oneof in desc.oneofs:
             if r.random() < 0.8:
                 choices = list(oneof.fields)
-                if depth >= 7:  # keep AnyValue recursion bounded
-                    choices = [f for f in choices if f.type != FD.TYPE_MESSAGE] or choices
+                nested = [f for f in choices if f.type == FD.TYPE_MESSAGE]
+                scalars = [f for f in choices if f.type != FD.TYPE_MESSAGE]
+                if depth >= 10 and scalars:  # keep AnyValue recursion bounded
+                    choices = scalars
+                elif desc.name == "AnyValue" and depth < 8 and r.random() < 0.5:
+                    choices = nested  # favour array/kvlist nesting a few levels deep
                 self._set_field(msg, r.choice(choices), depth, in_oneof=True)
         for f in desc.fields:
             if f.name in oneof_fields:
@@ -178,7 +185,7 @@ class RandomFiller:
     def _set_field(self, msg, f, depth: int, in_oneof: bool) -> None:
         r = self.rng
         self.covered.add((f.containing_type.full_name, f.name))
-        too_deep = depth >= 9
+        too_deep = depth >= 11
         if f.type == FD.TYPE_MESSAGE and f.message_type.GetOptions().map_entry:
             container = getattr(msg, f.name)
             vf = f.message_type.fields_by_name["value"]

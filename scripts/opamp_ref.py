@@ -110,7 +110,7 @@ def _extend(fd: descriptor_pb2.FileDescriptorProto) -> list[str]:
 
 
 @functools.cache
-def _pool_and_flag() -> tuple[descriptor_pool.DescriptorPool, tuple[str, ...]]:
+def _build() -> tuple[descriptor_pool.DescriptorPool, tuple[str, ...]]:
     anyvalue_fd = descriptor_pb2.FileDescriptorProto.FromString(anyvalue_pb2.DESCRIPTOR.serialized_pb)
     opamp_fd = descriptor_pb2.FileDescriptorProto.FromString(opamp_pb2.DESCRIPTOR.serialized_pb)
     added = tuple(_extend(opamp_fd))
@@ -122,7 +122,7 @@ def _pool_and_flag() -> tuple[descriptor_pool.DescriptorPool, tuple[str, ...]]:
 
 def pool() -> descriptor_pool.DescriptorPool:
     """The private descriptor pool holding anyvalue.proto and the (extended) opamp.proto."""
-    return _pool_and_flag()[0]
+    return _build()[0]
 
 
 def field15_native() -> bool:
@@ -132,7 +132,7 @@ def field15_native() -> bool:
 
 def added_to_schema() -> tuple[str, ...]:
     """Enums, values, messages and fields this module added to the packaged schema."""
-    return _pool_and_flag()[1]
+    return _build()[1]
 
 
 @functools.cache

@@ -1009,6 +1009,12 @@ extension ServerErrorResponse {
             w.key("errorMessage")
             w.string(errorMessage)
         }
+        switch details {
+        case .retryInfo(let v)?:
+            w.key("retryInfo")
+            v.writeJSON(to: &w)
+        case nil: break
+        }
         w.endObject()
     }
 
@@ -1700,6 +1706,30 @@ extension AnyValue {
     /// Writes protobuf canonical JSON (defaults omitted, 64-bit integers as strings).
     public func writeJSON(to w: inout JSONWriter) {
         w.beginObject()
+        switch value {
+        case .stringValue(let v)?:
+            w.key("stringValue")
+            w.string(v)
+        case .boolValue(let v)?:
+            w.key("boolValue")
+            w.bool(v)
+        case .intValue(let v)?:
+            w.key("intValue")
+            w.string(String(v))
+        case .doubleValue(let v)?:
+            w.key("doubleValue")
+            JSONField.write(v, to: &w)
+        case .arrayValue(let v)?:
+            w.key("arrayValue")
+            v.writeJSON(to: &w)
+        case .kvlistValue(let v)?:
+            w.key("kvlistValue")
+            v.writeJSON(to: &w)
+        case .bytesValue(let v)?:
+            w.key("bytesValue")
+            w.string(Base64.encode(v))
+        case nil: break
+        }
         w.endObject()
     }
 

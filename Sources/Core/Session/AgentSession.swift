@@ -1,0 +1,372 @@
+/// The server side of one agent connection as a pure state machine: it takes decoded
+/// `AgentToServer` messages and returns the `ServerToAgent` to send plus the status changes to
+/// persist. No I/O, no clock, no allocation for a heartbeat; the gateway performs the results.
+public struct AgentSession: Sendable {
+    /// Capabilities this server advertises (undefined bits are masked off, S4).
+    public let serverCapabilities: ServerCapabilities
+    /// The agent's uid, once a valid one was seen.
+    public private(set) var instanceUID: InstanceUID?
+    /// The agent's latest capabilities (S9: the latest set is the one honoured).
+    public private(set) var agentCapabilities: AgentCapabilities = []
+    /// Status parts the server holds for this agent.
+    public private(set) var held: StatusParts
+    /// True once the agent sent `agent_disconnect`.
+    public private(set) var isDisconnected = false
+    /// The custom capabilities the agent announced (S22).
+    public private(set) var agentCustomCapabilities: [String] = []
+
+    private var lastSequenceNum: UInt64?
+    private var sentFirstReply = false
+    private var awaitingFullState = false
+    private var seenFirstMessage = false
+    private var assignedUID: InstanceUID?
+
+    // Fingerprints of the last reported bytes of each status part (0: none seen).
+    private var descriptionPrint: UInt64 = 0
+    private var healthPrint: UInt64 = 0
+    private var effectiveConfigPrint: UInt64 = 0
+    private var remoteConfigStatusPrint: UInt64 = 0
+    private var packageStatusesPrint: UInt64 = 0
+    private var availableComponentsPrint: UInt64 = 0
+    private var connectionSettingsStatusPrint: UInt64 = 0
+    private var customCapabilitiesPrint: UInt64 = 0
+
+    // What the agent last reported having, and what this connection already offered.
+    private var agentConfigHash: UInt64 = 0
+    private var agentSettingsHash: UInt64 = 0
+    private var agentPackagesHash: UInt64 = 0
+    private var offeredConfigHash: UInt64 = 0
+    private var offeredSettingsHash: UInt64 = 0
+    private var offeredPackagesHash: UInt64 = 0
+    private var requestedComponentsFor: UInt64 = 0
+    private var announcedCustomCapabilities: UInt64 = 0
+
+    /// A new connection. `held` and `lastSequenceNum` come from the fleet when it already knows
+    /// this agent (e.g. the same agent reconnecting to a server that did not restart).
+    public init(
+        serverCapabilities: ServerCapabilities = .ampora,
+        held: StatusParts = [],
+        lastSequenceNum: UInt64? = nil
+    ) {
+        self.serverCapabilities = serverCapabilities.intersection(.defined).union(.acceptsStatus)
+        self.held = held
+        self.lastSequenceNum = lastSequenceNum
+    }
+
+    /// Processes one message and returns the reply (S1: every message gets one) and changes.
+    public mutating func receive(
+        _ message: AgentToServerView,
+        desired: DesiredState,
+        uids: inout some InstanceUIDGenerator
+    ) -> (reply: SessionReply, changes: StatusChanges) {
+        var changes = StatusChanges()
+        var reply = SessionReply()
+        let rawUID = message.instanceUid
+        let flags = AgentToServerFlags(rawValue: message.flags)
+
+        // S10: a uid must be 16 bytes; the only exception is an agent asking for one.
+        if let uid = InstanceUID(bytes: rawUID.unsafeBytes) {
+            if instanceUID != uid { instanceUID = uid }
+            reply.instanceUID = .valid(uid)
+        } else if !(rawUID.isEmpty && flags.contains(.requestInstanceUid)) {
+            return (badRequest(echo: rawUID.array, "instance_uid must be 16 bytes, got \(rawUID.count)"), changes)
+        }
+        changes.instanceUID = instanceUID
+
+        if !seenFirstMessage {
+            seenFirstMessage = true
+            changes.connected = true
+        }
+
+        let caps = AgentCapabilities(rawValue: message.capabilities)
+        if caps != agentCapabilities || changes.connected {
+            agentCapabilities = caps
+            changes.capabilities = caps
+        }
+
+        let present = applyStatus(message, into: &changes)
+        let required = StatusParts.required(by: caps)
+        let askFullState: Bool
+        switch trackSequence(message.sequenceNum) {
+        case .inOrder, .repeated, .resync:
+            askFullState = false
+        case .gap:
+            // S8 MUST, unless this very message already carries the full state.
+            changes.sequenceGap = true
+            askFullState = !present.isSuperset(of: required)
+        case .firstSight:
+            askFullState = !held.isSuperset(of: required)
+        }
+        if askFullState {
+            reply.flags.insert(.reportFullState)
+            awaitingFullState = true
+        }
+
+        if message.agentDisconnect != nil {
+            isDisconnected = true
+            changes.disconnected = true
+        }
+        if flags.contains(.requestInstanceUid) {
+            let uid = uids.next()
+            assignedUID = uid
+            reply.newInstanceUID = uid
+            changes.assignedInstanceUID = uid
+        }
+        if let request = message.connectionSettingsRequest,
+            serverCapabilities.contains(.acceptsConnectionSettingsRequest)
+        {
+            changes.connectionSettingsRequest = request.owned()
+        }
+        if let custom = message.customMessage {
+            // S22: only messages for capabilities this server announced are of interest.
+            let capability = custom.capability
+            if desired.customCapabilities.contains(where: { capability == $0 }) {
+                changes.customMessage = custom.owned()
+            }
+        }
+        if let components = message.availableComponents, caps.contains(.reportsAvailableComponents) {
+            let hash = Fingerprint.of(components.hash.unsafeBytes)
+            if components.components.isEmpty && !components.hash.isEmpty
+                && !desired.knownComponentHashes.contains(hash) && requestedComponentsFor != hash
+            {
+                // S21: an unknown hash without the map: ask once for the full list.
+                requestedComponentsFor = hash
+                reply.flags.insert(.reportAvailableComponents)
+            }
+        }
+
+        offer(desired, to: &reply, message: message)
+        finish(&reply)
+        return (reply, changes)
+    }
+
+    /// The reply to bytes that did not decode (S5: `BAD_REQUEST`, not to be retried).
+    public mutating func malformed(_ error: ProtoDecodeError) -> SessionReply {
+        badRequest(echo: nil, "malformed AgentToServer: \(error.description)")
+    }
+
+    /// The reply when the server is overloaded (S6): `UNAVAILABLE`, optionally with a retry hint.
+    public func overloaded(retryAfterNanoseconds: UInt64?) -> SessionReply {
+        var reply = SessionReply()
+        if let uid = instanceUID { reply.instanceUID = .valid(uid) }
+        var error = ServerErrorResponse()
+        error.type = .unavailable
+        error.errorMessage = "server overloaded, retry later"
+        if let ns = retryAfterNanoseconds {
+            var retry = RetryInfo()
+            retry.retryAfterNanoseconds = ns
+            error.details = .retryInfo(retry)
+        }
+        reply.errorResponse = error
+        return reply
+    }
+
+    /// An unsolicited push after the desired state changed (WebSocket only); nil when the
+    /// agent already has everything, or has not spoken yet.
+    public mutating func push(_ desired: DesiredState) -> SessionReply? {
+        guard let uid = instanceUID, seenFirstMessage, !isDisconnected else { return nil }
+        var reply = SessionReply()
+        reply.instanceUID = .valid(uid)
+        offer(desired, to: &reply, message: nil)
+        guard reply.remoteConfig != nil || reply.connectionSettings != nil || reply.packages != nil
+            || reply.customCapabilities != nil
+        else { return nil }
+        finish(&reply)
+        return reply
+    }
+
+    /// A restart command (S20), or nil when the agent does not accept one.
+    public mutating func restart() -> SessionReply? {
+        guard let uid = instanceUID, agentCapabilities.contains(.acceptsRestartCommand) else { return nil }
+        var reply = SessionReply()
+        reply.instanceUID = .valid(uid)
+        reply.command = .restart
+        finish(&reply)
+        return reply
+    }
+
+    /// A custom message (S22), or nil when the agent did not announce its capability.
+    public mutating func customMessage(_ message: CustomMessage) -> SessionReply? {
+        guard let uid = instanceUID, agentCustomCapabilities.contains(message.capability) else { return nil }
+        var reply = SessionReply()
+        reply.instanceUID = .valid(uid)
+        reply.customMessage = message
+        finish(&reply)
+        return reply
+    }
+
+    /// Gives this connection a new uid because another live connection holds the same one (S11).
+    public mutating func reassignDuplicate(uids: inout some InstanceUIDGenerator) -> SessionReply? {
+        guard let uid = instanceUID else { return nil }
+        let fresh = uids.next()
+        assignedUID = fresh
+        var reply = SessionReply()
+        reply.instanceUID = .valid(uid)
+        reply.newInstanceUID = fresh
+        finish(&reply)
+        return reply
+    }
+
+    // MARK: - Rules
+
+    private mutating func badRequest(echo: [UInt8]?, _ text: String) -> SessionReply {
+        var reply = SessionReply()
+        if let echo {
+            reply.instanceUID = echo.isEmpty ? .none : .raw(echo)
+        } else if let uid = instanceUID {
+            reply.instanceUID = .valid(uid)
+        }
+        var error = ServerErrorResponse()
+        error.type = .badRequest
+        error.errorMessage = text
+        reply.errorResponse = error
+        return reply
+    }
+
+    /// S4: capabilities on the first (non-error) reply of the connection.
+    private mutating func finish(_ reply: inout SessionReply) {
+        if !sentFirstReply {
+            sentFirstReply = true
+            reply.capabilities = serverCapabilities
+        }
+    }
+
+    /// S8 with no ping-pong: a repeated number is a retry, not a gap; after asking for full
+    /// state the next message re-bases the sequence whatever its number; on the first message
+    /// of a connection the server only asks when it lacks state.
+    private mutating func trackSequence(_ seq: UInt64) -> SequenceStep {
+        defer { lastSequenceNum = seq }
+        if awaitingFullState {
+            awaitingFullState = false
+            return .resync
+        }
+        guard let last = lastSequenceNum else { return .firstSight }
+        if seq == last { return .repeated }
+        return seq == last &+ 1 ? .inOrder : .gap
+    }
+
+    private enum SequenceStep {
+        case inOrder, repeated, gap, firstSight, resync
+    }
+
+    /// S7: fold present status parts into what the server holds; copy only changed ones.
+    private mutating func applyStatus(_ m: AgentToServerView, into changes: inout StatusChanges) -> StatusParts {
+        var present: StatusParts = []
+        if let d = m.agentDescription {
+            present.insert(.description)
+            if Self.changed(&descriptionPrint, d.unsafeBytes) { changes.agentDescription = d.owned() }
+        }
+        if let h = m.health {
+            present.insert(.health)
+            if Self.changed(&healthPrint, h.unsafeBytes) { changes.health = h.owned() }
+        }
+        if let e = m.effectiveConfig, agentCapabilities.contains(.reportsEffectiveConfig) {
+            // S13: effective config is accepted only from agents that report it.
+            present.insert(.effectiveConfig)
+            if Self.changed(&effectiveConfigPrint, e.unsafeBytes) { changes.effectiveConfig = e.owned() }
+        }
+        if let r = m.remoteConfigStatus {
+            present.insert(.remoteConfigStatus)
+            agentConfigHash = r.lastRemoteConfigHash.isEmpty ? 0 : Fingerprint.of(r.lastRemoteConfigHash.unsafeBytes)
+            if Self.changed(&remoteConfigStatusPrint, r.unsafeBytes) { changes.remoteConfigStatus = r.owned() }
+        }
+        if let p = m.packageStatuses {
+            present.insert(.packageStatuses)
+            let h = p.serverProvidedAllPackagesHash
+            agentPackagesHash = h.isEmpty ? 0 : Fingerprint.of(h.unsafeBytes)
+            if Self.changed(&packageStatusesPrint, p.unsafeBytes) { changes.packageStatuses = p.owned() }
+        }
+        if let a = m.availableComponents {
+            present.insert(.availableComponents)
+            if Self.changed(&availableComponentsPrint, a.unsafeBytes) { changes.availableComponents = a.owned() }
+        }
+        if let c = m.connectionSettingsStatus {
+            present.insert(.connectionSettingsStatus)
+            let h = c.lastConnectionSettingsHash
+            agentSettingsHash = h.isEmpty ? 0 : Fingerprint.of(h.unsafeBytes)
+            if Self.changed(&connectionSettingsStatusPrint, c.unsafeBytes) {
+                changes.connectionSettingsStatus = c.owned()
+            }
+        }
+        if let c = m.customCapabilities {
+            present.insert(.customCapabilities)
+            if Self.changed(&customCapabilitiesPrint, c.unsafeBytes) {
+                let owned = c.owned()
+                agentCustomCapabilities = owned.capabilities
+                changes.customCapabilities = owned
+            }
+        }
+        held.formUnion(present)
+        return present
+    }
+
+    private static func changed(_ print: inout UInt64, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        let new = Fingerprint.of(bytes)
+        if new == print { return false }
+        print = new
+        return true
+    }
+
+    /// S9, S12, S15, S19, S22: offer what differs from what the agent has, gated by capabilities.
+    private mutating func offer(_ desired: DesiredState, to reply: inout SessionReply, message: AgentToServerView?) {
+        let caps = agentCapabilities
+        if let config = desired.remoteConfig, caps.contains(.acceptsRemoteConfig),
+            serverCapabilities.contains(.offersRemoteConfig)
+        {
+            let target = config.hashFingerprint
+            // MUST resend when the agent reports a different hash; otherwise once per change.
+            let reportedNow = message?.remoteConfigStatus != nil
+            if agentConfigHash != target && (reportedNow || offeredConfigHash != target) {
+                reply.remoteConfig = config
+                offeredConfigHash = target
+            }
+        }
+        if let settings = desired.connectionSettings, serverCapabilities.contains(.offersConnectionSettings) {
+            let target = Fingerprint.of(settings.hash)
+            let reportedNow = message?.connectionSettingsStatus != nil
+            if agentSettingsHash != target && (reportedNow || offeredSettingsHash != target),
+                let filtered = Self.filter(settings, for: caps)
+            {
+                reply.connectionSettings = filtered
+                offeredSettingsHash = target
+            }
+        }
+        if let packages = desired.packages, caps.contains(.acceptsPackages),
+            serverCapabilities.contains(.offersPackages)
+        {
+            let target = packages.hashFingerprint
+            let reportedNow = message?.packageStatuses != nil
+            if agentPackagesHash != target && (reportedNow || offeredPackagesHash != target) {
+                reply.packages = packages
+                offeredPackagesHash = target
+            }
+        }
+        if !desired.customCapabilities.isEmpty {
+            let print = desired.customCapabilitiesFingerprint
+            if print != announcedCustomCapabilities {
+                announcedCustomCapabilities = print
+                reply.customCapabilities = desired.customCapabilities
+            }
+        }
+    }
+
+    /// Keeps only the offers the agent's capabilities allow; nil when nothing is left.
+    static func filter(_ offers: ConnectionSettingsOffers, for caps: AgentCapabilities) -> ConnectionSettingsOffers? {
+        var out = ConnectionSettingsOffers()
+        out.hash = offers.hash
+        if caps.contains(.acceptsOpAMPConnectionSettings), var opamp = offers.opamp {
+            if !caps.contains(.reportsHeartbeat) { opamp.heartbeatIntervalSeconds = 0 }
+            out.opamp = opamp
+        }
+        if caps.contains(.reportsOwnMetrics) { out.ownMetrics = offers.ownMetrics }
+        if caps.contains(.reportsOwnTraces) { out.ownTraces = offers.ownTraces }
+        if caps.contains(.reportsOwnLogs) { out.ownLogs = offers.ownLogs }
+        if caps.contains(.acceptsOtherConnectionSettings) { out.otherConnections = offers.otherConnections }
+        if out.opamp == nil && out.ownMetrics == nil && out.ownTraces == nil && out.ownLogs == nil
+            && out.otherConnections.isEmpty
+        {
+            return nil
+        }
+        return out
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Core
+import Foundation
+
+/// `ampora-tool`: offline tools for OpAMP messages and OpenTelemetry Collector configs.
+@main
+struct AmporaTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ampora-tool",
+        abstract: "Offline tools for OpAMP messages and OpenTelemetry Collector configs.",
+        subcommands: [OpAMP.self]
+    )
+
+    /// Exit codes are a contract: 0 success, 1 bad input, 2 usage error (ArgumentParser's 64
+    /// is mapped to 2 so scripts can tell a typo from a malformed file).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as InputFailure {
+            FileHandle.standardError.write(Data("ampora-tool: \(failure.message)\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+    }
+}
+
+/// Malformed input: reported in one line with exit status 1.
+struct InputFailure: Error {
+    var message: String
+}
