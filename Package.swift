@@ -60,7 +60,6 @@ let package = Package(
             ],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "AmporaToolTests", dependencies: ["Core"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -815,8 +815,9 @@ def gen_random(msg):
     out = [f"extension {msg} {{",
            "    /// A random message; nesting stops at `RandomValues.maxDepth`.",
            f"    static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> {msg} {{",
-           f"        var m = {msg}()",
-           "        let deeper = depth < RandomValues.maxDepth"]
+           f"        var m = {msg}()" if fs else f"        let m = {msg}()"]
+    if any(f.is_message for f in fs):
+        out.append("        let deeper = depth < RandomValues.maxDepth")
     for f in fs:
         if f.oneof:
             continue
@@ -837,8 +838,8 @@ def gen_random(msg):
     for oname, members in oneofs.items():
         out.append(f"        switch Int.random(in: 0...{len(members)}, using: &g) {{")
         for i, mem in enumerate(members):
-            guard = "deeper" if mem.is_message else "true"
-            out.append(f"        case {i} where {guard}: m.{camel(oname)} = .{mem.swift}({rand_value(mem, 'depth')})")
+            guard = " where deeper" if mem.is_message else ""
+            out.append(f"        case {i}{guard}: m.{camel(oname)} = .{mem.swift}({rand_value(mem, 'depth')})")
         out.append("        default: break")
         out.append("        }")
     out.append("        return m")
@@ -877,6 +878,13 @@ def main():
     for msg in msgs:
         r += gen_random(msg)
     write("Tests/CoreTests/Generated/RandomMessages.swift", r, imports="@testable import Core\n\n")
+    # Format like the rest of the code base so regenerating leaves no diff.
+    import subprocess
+    outputs = [os.path.join(ROOT, p) for p in (
+        "Sources/Core/Generated/Messages.swift", "Sources/Core/Generated/Validation.swift",
+        "Sources/Core/Generated/MessageViews.swift", "Sources/Core/Generated/JSON.swift",
+        "Tests/CoreTests/Generated/RandomMessages.swift")]
+    subprocess.run(["swift", "format", "-i", "--configuration", os.path.join(ROOT, ".swift-format"), *outputs], check=True)
 
 
 if __name__ == "__main__":

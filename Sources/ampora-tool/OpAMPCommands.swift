@@ -22,7 +22,9 @@ struct MessageOptions: ParsableArguments {
     @Option(name: .long, help: "The message type: agent-to-server or server-to-agent.")
     var message: MessageKind = .agentToServer
 
-    @Flag(name: .long, help: "The binary side is a WebSocket OpAMP payload: a varint header (0) before the protobuf bytes.")
+    @Flag(
+        name: .long,
+        help: "The binary side is a WebSocket OpAMP payload: a varint header (0) before the protobuf bytes.")
     var ws = false
 
     @Argument(help: "Input file, or - for standard input.")
@@ -72,7 +74,8 @@ extension OpAMP {
     struct Encode: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Encode protobuf JSON as a binary OpAMP message on standard output.",
-            discussion: "Accepts lowerCamelCase or proto field names. Exit status: 0 encoded, 1 invalid JSON, 2 usage error."
+            discussion:
+                "Accepts lowerCamelCase or proto field names. Exit status: 0 encoded, 1 invalid JSON, 2 usage error."
         )
 
         @OptionGroup var options: MessageOptions

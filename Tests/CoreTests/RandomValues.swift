@@ -30,7 +30,8 @@ enum RandomValues {
     }
 
     static func enumRaw(_ g: inout some RandomNumberGenerator, known: Int) -> Int32 {
-        Int.random(in: 0..<5, using: &g) == 0 ? Int32.random(in: -5...100, using: &g) : Int32.random(in: 0..<Int32(known), using: &g)
+        Int.random(in: 0..<5, using: &g) == 0
+            ? Int32.random(in: -5...100, using: &g) : Int32.random(in: 0..<Int32(known), using: &g)
     }
 }
 

@@ -8,7 +8,9 @@ public enum OpAMPWebSocketPayload {
     /// as a legacy header-less message when `acceptLegacy` (as opamp-go does: a protobuf
     /// message never starts with 0x00), otherwise as a non-zero header and refused.
     @inlinable
-    public static func body(of message: UnsafeRawBufferPointer, acceptLegacy: Bool = true) throws(ProtoDecodeError) -> UnsafeRawBufferPointer {
+    public static func body(of message: UnsafeRawBufferPointer, acceptLegacy: Bool = true) throws(ProtoDecodeError)
+        -> UnsafeRawBufferPointer
+    {
         guard let first = message.first else { return message }
         if first == 0 { return UnsafeRawBufferPointer(rebasing: message[1...]) }
         if acceptLegacy { return message }

@@ -1027,7 +1027,8 @@ extension ServerErrorResponse {
             do {
                 switch jsonKey {
                 case "type":
-                    self.type = ServerErrorResponseType(rawValue: try JSONField.enumValue(jsonValue, ServerErrorResponseType.init(protoName:)))
+                    self.type = ServerErrorResponseType(
+                        rawValue: try JSONField.enumValue(jsonValue, ServerErrorResponseType.init(protoName:)))
                 case "errorMessage", "error_message":
                     self.errorMessage = try JSONField.string(jsonValue)
                 case "retryInfo", "retry_info":
@@ -1280,7 +1281,8 @@ extension RemoteConfigStatus {
                 case "lastRemoteConfigHash", "last_remote_config_hash":
                     self.lastRemoteConfigHash = try JSONField.bytes(jsonValue)
                 case "status":
-                    self.status = RemoteConfigStatuses(rawValue: try JSONField.enumValue(jsonValue, RemoteConfigStatuses.init(protoName:)))
+                    self.status = RemoteConfigStatuses(
+                        rawValue: try JSONField.enumValue(jsonValue, RemoteConfigStatuses.init(protoName:)))
                 case "errorMessage", "error_message":
                     self.errorMessage = try JSONField.string(jsonValue)
                 default: throw JSONError("unknown field \"\(jsonKey)\" in RemoteConfigStatus")
@@ -1322,7 +1324,8 @@ extension ConnectionSettingsStatus {
                 case "lastConnectionSettingsHash", "last_connection_settings_hash":
                     self.lastConnectionSettingsHash = try JSONField.bytes(jsonValue)
                 case "status":
-                    self.status = ConnectionSettingsStatuses(rawValue: try JSONField.enumValue(jsonValue, ConnectionSettingsStatuses.init(protoName:)))
+                    self.status = ConnectionSettingsStatuses(
+                        rawValue: try JSONField.enumValue(jsonValue, ConnectionSettingsStatuses.init(protoName:)))
                 case "errorMessage", "error_message":
                     self.errorMessage = try JSONField.string(jsonValue)
                 default: throw JSONError("unknown field \"\(jsonKey)\" in ConnectionSettingsStatus")
@@ -1439,7 +1442,8 @@ extension PackageStatus {
                 case "serverOfferedHash", "server_offered_hash":
                     self.serverOfferedHash = try JSONField.bytes(jsonValue)
                 case "status":
-                    self.status = PackageStatusEnum(rawValue: try JSONField.enumValue(jsonValue, PackageStatusEnum.init(protoName:)))
+                    self.status = PackageStatusEnum(
+                        rawValue: try JSONField.enumValue(jsonValue, PackageStatusEnum.init(protoName:)))
                 case "errorMessage", "error_message":
                     self.errorMessage = try JSONField.string(jsonValue)
                 case "downloadDetails", "download_details":

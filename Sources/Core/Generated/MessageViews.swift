@@ -76,7 +76,9 @@ public struct AgentToServerView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentToServerView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentToServerView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !AgentToServer._validate(&r, depth: 0) {
             return body(AgentToServerView(unchecked: bytes))
@@ -99,7 +101,6 @@ public struct AgentDisconnectView: ProtoView {
         unsafeBytes = bytes
     }
 
-
     /// An owned copy that outlives the input.
     public func owned() -> AgentDisconnect {
         var m = AgentDisconnect()
@@ -110,7 +111,9 @@ public struct AgentDisconnectView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentDisconnectView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentDisconnectView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !AgentDisconnect._validate(&r, depth: 0) {
             return body(AgentDisconnectView(unchecked: bytes))
@@ -148,7 +151,9 @@ public struct ConnectionSettingsRequestView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ConnectionSettingsRequestView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ConnectionSettingsRequestView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ConnectionSettingsRequest._validate(&r, depth: 0) {
             return body(ConnectionSettingsRequestView(unchecked: bytes))
@@ -186,7 +191,9 @@ public struct OpAMPConnectionSettingsRequestView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (OpAMPConnectionSettingsRequestView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (OpAMPConnectionSettingsRequestView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !OpAMPConnectionSettingsRequest._validate(&r, depth: 0) {
             return body(OpAMPConnectionSettingsRequestView(unchecked: bytes))
@@ -224,7 +231,9 @@ public struct CertificateRequestView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (CertificateRequestView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (CertificateRequestView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !CertificateRequest._validate(&r, depth: 0) {
             return body(CertificateRequestView(unchecked: bytes))
@@ -264,7 +273,9 @@ public struct AvailableComponentsView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AvailableComponentsView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AvailableComponentsView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !AvailableComponents._validate(&r, depth: 0) {
             return body(AvailableComponentsView(unchecked: bytes))
@@ -302,7 +313,9 @@ public struct ComponentDetailsView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ComponentDetailsView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ComponentDetailsView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ComponentDetails._validate(&r, depth: 0) {
             return body(ComponentDetailsView(unchecked: bytes))
@@ -376,7 +389,9 @@ public struct ServerToAgentView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ServerToAgentView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ServerToAgentView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ServerToAgent._validate(&r, depth: 0) {
             return body(ServerToAgentView(unchecked: bytes))
@@ -432,7 +447,9 @@ public struct OpAMPConnectionSettingsView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (OpAMPConnectionSettingsView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (OpAMPConnectionSettingsView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !OpAMPConnectionSettings._validate(&r, depth: 0) {
             return body(OpAMPConnectionSettingsView(unchecked: bytes))
@@ -486,7 +503,9 @@ public struct TelemetryConnectionSettingsView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (TelemetryConnectionSettingsView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (TelemetryConnectionSettingsView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !TelemetryConnectionSettings._validate(&r, depth: 0) {
             return body(TelemetryConnectionSettingsView(unchecked: bytes))
@@ -542,7 +561,9 @@ public struct OtherConnectionSettingsView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (OtherConnectionSettingsView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (OtherConnectionSettingsView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !OtherConnectionSettings._validate(&r, depth: 0) {
             return body(OtherConnectionSettingsView(unchecked: bytes))
@@ -594,7 +615,9 @@ public struct TLSConnectionSettingsView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (TLSConnectionSettingsView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (TLSConnectionSettingsView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !TLSConnectionSettings._validate(&r, depth: 0) {
             return body(TLSConnectionSettingsView(unchecked: bytes))
@@ -636,7 +659,9 @@ public struct ProxyConnectionSettingsView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ProxyConnectionSettingsView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ProxyConnectionSettingsView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ProxyConnectionSettings._validate(&r, depth: 0) {
             return body(ProxyConnectionSettingsView(unchecked: bytes))
@@ -672,7 +697,9 @@ public struct HeadersView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (HeadersView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (HeadersView) -> R) throws(ProtoDecodeError)
+        -> R
+    {
         var r = WireReader(bytes)
         if try !Headers._validate(&r, depth: 0) {
             return body(HeadersView(unchecked: bytes))
@@ -714,7 +741,9 @@ public struct HeaderView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (HeaderView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (HeaderView) -> R) throws(ProtoDecodeError)
+        -> R
+    {
         var r = WireReader(bytes)
         if try !Header._validate(&r, depth: 0) {
             return body(HeaderView(unchecked: bytes))
@@ -760,7 +789,9 @@ public struct TLSCertificateView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (TLSCertificateView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (TLSCertificateView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !TLSCertificate._validate(&r, depth: 0) {
             return body(TLSCertificateView(unchecked: bytes))
@@ -816,7 +847,9 @@ public struct ConnectionSettingsOffersView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ConnectionSettingsOffersView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ConnectionSettingsOffersView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ConnectionSettingsOffers._validate(&r, depth: 0) {
             return body(ConnectionSettingsOffersView(unchecked: bytes))
@@ -856,7 +889,9 @@ public struct PackagesAvailableView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackagesAvailableView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackagesAvailableView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !PackagesAvailable._validate(&r, depth: 0) {
             return body(PackagesAvailableView(unchecked: bytes))
@@ -880,7 +915,9 @@ public struct PackageAvailableView: ProtoView {
     }
 
     /// `type` = 1.
-    @inlinable public var type: PackageType { PackageType(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0)) }
+    @inlinable public var type: PackageType {
+        PackageType(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0))
+    }
     /// `version` = 2.
     @inlinable public var version: ProtoString {
         ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
@@ -904,7 +941,9 @@ public struct PackageAvailableView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageAvailableView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageAvailableView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !PackageAvailable._validate(&r, depth: 0) {
             return body(PackageAvailableView(unchecked: bytes))
@@ -954,7 +993,9 @@ public struct DownloadableFileView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (DownloadableFileView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (DownloadableFileView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !DownloadableFile._validate(&r, depth: 0) {
             return body(DownloadableFileView(unchecked: bytes))
@@ -978,7 +1019,9 @@ public struct ServerErrorResponseView: ProtoView {
     }
 
     /// `type` = 1.
-    @inlinable public var type: ServerErrorResponseType { ServerErrorResponseType(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0)) }
+    @inlinable public var type: ServerErrorResponseType {
+        ServerErrorResponseType(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0))
+    }
     /// `error_message` = 2.
     @inlinable public var errorMessage: ProtoString {
         ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
@@ -990,12 +1033,16 @@ public struct ServerErrorResponseView: ProtoView {
     }
     /// oneof `details`: the last member on the wire wins.
     @inlinable public var details: Details? {
-        guard let (f, slice) = WireLookup.lastOf(unsafeBytes, 3...3, wires: { n in
-            switch n {
-            case 3: return 2
-            default: return 255
-            }
-        }) else { return nil }
+        guard
+            let (f, slice) = WireLookup.lastOf(
+                unsafeBytes, 3...3,
+                wires: { n in
+                    switch n {
+                    case 3: return 2
+                    default: return 255
+                    }
+                })
+        else { return nil }
         switch f.number {
         case 3: return .retryInfo(RetryInfoView(unchecked: slice))
         default: return nil
@@ -1012,7 +1059,9 @@ public struct ServerErrorResponseView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ServerErrorResponseView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ServerErrorResponseView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ServerErrorResponse._validate(&r, depth: 0) {
             return body(ServerErrorResponseView(unchecked: bytes))
@@ -1048,7 +1097,9 @@ public struct RetryInfoView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (RetryInfoView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (RetryInfoView) -> R) throws(ProtoDecodeError)
+        -> R
+    {
         var r = WireReader(bytes)
         if try !RetryInfo._validate(&r, depth: 0) {
             return body(RetryInfoView(unchecked: bytes))
@@ -1072,7 +1123,9 @@ public struct ServerToAgentCommandView: ProtoView {
     }
 
     /// `type` = 1.
-    @inlinable public var type: CommandType { CommandType(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0)) }
+    @inlinable public var type: CommandType {
+        CommandType(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0))
+    }
 
     /// An owned copy that outlives the input.
     public func owned() -> ServerToAgentCommand {
@@ -1084,7 +1137,9 @@ public struct ServerToAgentCommandView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ServerToAgentCommandView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ServerToAgentCommandView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ServerToAgentCommand._validate(&r, depth: 0) {
             return body(ServerToAgentCommandView(unchecked: bytes))
@@ -1122,7 +1177,9 @@ public struct AgentDescriptionView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentDescriptionView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentDescriptionView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !AgentDescription._validate(&r, depth: 0) {
             return body(AgentDescriptionView(unchecked: bytes))
@@ -1174,7 +1231,9 @@ public struct ComponentHealthView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ComponentHealthView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ComponentHealthView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ComponentHealth._validate(&r, depth: 0) {
             return body(ComponentHealthView(unchecked: bytes))
@@ -1212,7 +1271,9 @@ public struct EffectiveConfigView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (EffectiveConfigView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (EffectiveConfigView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !EffectiveConfig._validate(&r, depth: 0) {
             return body(EffectiveConfigView(unchecked: bytes))
@@ -1240,7 +1301,9 @@ public struct RemoteConfigStatusView: ProtoView {
         ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `status` = 2.
-    @inlinable public var status: RemoteConfigStatuses { RemoteConfigStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 2, 0) ?? 0)) }
+    @inlinable public var status: RemoteConfigStatuses {
+        RemoteConfigStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 2, 0) ?? 0))
+    }
     /// `error_message` = 3.
     @inlinable public var errorMessage: ProtoString {
         ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
@@ -1256,7 +1319,9 @@ public struct RemoteConfigStatusView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (RemoteConfigStatusView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (RemoteConfigStatusView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !RemoteConfigStatus._validate(&r, depth: 0) {
             return body(RemoteConfigStatusView(unchecked: bytes))
@@ -1284,7 +1349,9 @@ public struct ConnectionSettingsStatusView: ProtoView {
         ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `status` = 2.
-    @inlinable public var status: ConnectionSettingsStatuses { ConnectionSettingsStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 2, 0) ?? 0)) }
+    @inlinable public var status: ConnectionSettingsStatuses {
+        ConnectionSettingsStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 2, 0) ?? 0))
+    }
     /// `error_message` = 3.
     @inlinable public var errorMessage: ProtoString {
         ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
@@ -1300,7 +1367,9 @@ public struct ConnectionSettingsStatusView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ConnectionSettingsStatusView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ConnectionSettingsStatusView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ConnectionSettingsStatus._validate(&r, depth: 0) {
             return body(ConnectionSettingsStatusView(unchecked: bytes))
@@ -1344,7 +1413,9 @@ public struct PackageStatusesView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageStatusesView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageStatusesView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !PackageStatuses._validate(&r, depth: 0) {
             return body(PackageStatusesView(unchecked: bytes))
@@ -1388,7 +1459,9 @@ public struct PackageStatusView: ProtoView {
         ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 5) ?? WireLookup.empty)
     }
     /// `status` = 6.
-    @inlinable public var status: PackageStatusEnum { PackageStatusEnum(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 6, 0) ?? 0)) }
+    @inlinable public var status: PackageStatusEnum {
+        PackageStatusEnum(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 6, 0) ?? 0))
+    }
     /// `error_message` = 7.
     @inlinable public var errorMessage: ProtoString {
         ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 7) ?? WireLookup.empty)
@@ -1408,7 +1481,9 @@ public struct PackageStatusView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageStatusView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageStatusView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !PackageStatus._validate(&r, depth: 0) {
             return body(PackageStatusView(unchecked: bytes))
@@ -1434,7 +1509,9 @@ public struct PackageDownloadDetailsView: ProtoView {
     /// `download_percent` = 1.
     @inlinable public var downloadPercent: Double { Double(bitPattern: WireLookup.lastScalar(unsafeBytes, 1, 1) ?? 0) }
     /// `download_bytes_per_second` = 2.
-    @inlinable public var downloadBytesPerSecond: Double { Double(bitPattern: WireLookup.lastScalar(unsafeBytes, 2, 1) ?? 0) }
+    @inlinable public var downloadBytesPerSecond: Double {
+        Double(bitPattern: WireLookup.lastScalar(unsafeBytes, 2, 1) ?? 0)
+    }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackageDownloadDetails {
@@ -1446,7 +1523,9 @@ public struct PackageDownloadDetailsView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageDownloadDetailsView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageDownloadDetailsView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !PackageDownloadDetails._validate(&r, depth: 0) {
             return body(PackageDownloadDetailsView(unchecked: bytes))
@@ -1484,7 +1563,9 @@ public struct AgentIdentificationView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentIdentificationView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentIdentificationView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !AgentIdentification._validate(&r, depth: 0) {
             return body(AgentIdentificationView(unchecked: bytes))
@@ -1526,7 +1607,9 @@ public struct AgentRemoteConfigView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentRemoteConfigView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentRemoteConfigView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !AgentRemoteConfig._validate(&r, depth: 0) {
             return body(AgentRemoteConfigView(unchecked: bytes))
@@ -1562,7 +1645,9 @@ public struct AgentConfigMapView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentConfigMapView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentConfigMapView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !AgentConfigMap._validate(&r, depth: 0) {
             return body(AgentConfigMapView(unchecked: bytes))
@@ -1604,7 +1689,9 @@ public struct AgentConfigFileView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentConfigFileView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentConfigFileView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !AgentConfigFile._validate(&r, depth: 0) {
             return body(AgentConfigFileView(unchecked: bytes))
@@ -1640,7 +1727,9 @@ public struct CustomCapabilitiesView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (CustomCapabilitiesView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (CustomCapabilitiesView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !CustomCapabilities._validate(&r, depth: 0) {
             return body(CustomCapabilitiesView(unchecked: bytes))
@@ -1686,7 +1775,9 @@ public struct CustomMessageView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (CustomMessageView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (CustomMessageView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !CustomMessage._validate(&r, depth: 0) {
             return body(CustomMessageView(unchecked: bytes))
@@ -1728,18 +1819,22 @@ public struct AnyValueView: ProtoView {
     }
     /// oneof `value`: the last member on the wire wins.
     @inlinable public var value: Value? {
-        guard let (f, slice) = WireLookup.lastOf(unsafeBytes, 1...7, wires: { n in
-            switch n {
-            case 1: return 2
-            case 2: return 0
-            case 3: return 0
-            case 4: return 1
-            case 5: return 2
-            case 6: return 2
-            case 7: return 2
-            default: return 255
-            }
-        }) else { return nil }
+        guard
+            let (f, slice) = WireLookup.lastOf(
+                unsafeBytes, 1...7,
+                wires: { n in
+                    switch n {
+                    case 1: return 2
+                    case 2: return 0
+                    case 3: return 0
+                    case 4: return 1
+                    case 5: return 2
+                    case 6: return 2
+                    case 7: return 2
+                    default: return 255
+                    }
+                })
+        else { return nil }
         switch f.number {
         case 1: return .stringValue(ProtoString(unchecked: slice))
         case 2: return .boolValue(f.scalar != 0)
@@ -1762,7 +1857,9 @@ public struct AnyValueView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AnyValueView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AnyValueView) -> R) throws(ProtoDecodeError)
+        -> R
+    {
         var r = WireReader(bytes)
         if try !AnyValue._validate(&r, depth: 0) {
             return body(AnyValueView(unchecked: bytes))
@@ -1798,7 +1895,9 @@ public struct ArrayValueView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ArrayValueView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ArrayValueView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !ArrayValue._validate(&r, depth: 0) {
             return body(ArrayValueView(unchecked: bytes))
@@ -1834,7 +1933,9 @@ public struct KeyValueListView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (KeyValueListView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (KeyValueListView) -> R)
+        throws(ProtoDecodeError) -> R
+    {
         var r = WireReader(bytes)
         if try !KeyValueList._validate(&r, depth: 0) {
             return body(KeyValueListView(unchecked: bytes))
@@ -1876,7 +1977,9 @@ public struct KeyValueView: ProtoView {
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (KeyValueView) -> R) throws(ProtoDecodeError) -> R {
+    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (KeyValueView) -> R) throws(ProtoDecodeError)
+        -> R
+    {
         var r = WireReader(bytes)
         if try !KeyValue._validate(&r, depth: 0) {
             return body(KeyValueView(unchecked: bytes))

@@ -427,7 +427,6 @@ public struct AgentDisconnect: ProtoMessage {
     /// The zero-copy view type for this message.
     public typealias View = AgentDisconnectView
 
-
     /// The default (empty) message.
     public init() {}
 
@@ -2667,7 +2666,9 @@ public struct ConnectionSettingsStatus: ProtoMessage {
     /// Exact number of bytes `encode(into:)` writes.
     public var encodedSize: Int {
         var n = 0
-        if !(lastConnectionSettingsHash.isEmpty) { n += 1 + ProtoSize.lengthDelimited(lastConnectionSettingsHash.count) }
+        if !(lastConnectionSettingsHash.isEmpty) {
+            n += 1 + ProtoSize.lengthDelimited(lastConnectionSettingsHash.count)
+        }
         if !(status.rawValue == 0) { n += 1 + ProtoSize.varint(UInt64(bitPattern: Int64(status.rawValue))) }
         if !(errorMessage.isEmpty) { n += 1 + ProtoSize.string(errorMessage) }
         return n
@@ -2744,7 +2745,9 @@ public struct PackageStatuses: ProtoMessage {
             let entry = 1 + ProtoSize.string(k) + 1 + ProtoSize.lengthDelimited(v.encodedSize)
             n += 1 + ProtoSize.lengthDelimited(entry)
         }
-        if !(serverProvidedAllPackagesHash.isEmpty) { n += 1 + ProtoSize.lengthDelimited(serverProvidedAllPackagesHash.count) }
+        if !(serverProvidedAllPackagesHash.isEmpty) {
+            n += 1 + ProtoSize.lengthDelimited(serverProvidedAllPackagesHash.count)
+        }
         if !(errorMessage.isEmpty) { n += 1 + ProtoSize.string(errorMessage) }
         return n
     }

@@ -1,7 +1,8 @@
 /// Standard base64 (RFC 4648 §4, padded) as protobuf JSON writes `bytes`; decoding also takes
 /// the URL-safe alphabet and missing padding, as protobuf JSON parsers do.
 public enum Base64 {
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let alphabet: [UInt8] = Array(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     /// Encodes bytes.
     public static func encode(_ data: some Collection<UInt8>) -> String {

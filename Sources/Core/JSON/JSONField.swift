@@ -66,7 +66,8 @@ public enum JSONField {
     }
 
     /// An enum field by proto name or number.
-    public static func enumValue(_ v: JSONValue, _ byName: (String) -> (some RawRepresentable<Int32>)?) throws -> Int32 {
+    public static func enumValue(_ v: JSONValue, _ byName: (String) -> (some RawRepresentable<Int32>)?) throws -> Int32
+    {
         switch v {
         case .string(let s):
             if let e = byName(s) { return e.rawValue }

@@ -168,8 +168,9 @@ public struct AgentSession: Sendable {
         var reply = SessionReply()
         reply.instanceUID = .valid(uid)
         offer(desired, to: &reply, message: nil)
-        guard reply.remoteConfig != nil || reply.connectionSettings != nil || reply.packages != nil
-            || reply.customCapabilities != nil
+        guard
+            reply.remoteConfig != nil || reply.connectionSettings != nil || reply.packages != nil
+                || reply.customCapabilities != nil
         else { return nil }
         finish(&reply)
         return reply

@@ -63,7 +63,12 @@ public struct SessionReply: Sendable, Equatable {
         if flags.rawValue != 0 { n += 1 + ProtoSize.varint(flags.rawValue) }
         if capabilities.rawValue != 0 { n += 1 + ProtoSize.varint(capabilities.rawValue) }
         if newInstanceUID != nil { n += 1 + 1 + 1 + 1 + 16 }
-        if let c = command { n += 1 + ProtoSize.lengthDelimited(c.rawValue == 0 ? 0 : 1 + ProtoSize.varint(UInt64(bitPattern: Int64(c.rawValue)))) }
+        if let c = command {
+            n +=
+                1
+                + ProtoSize.lengthDelimited(
+                    c.rawValue == 0 ? 0 : 1 + ProtoSize.varint(UInt64(bitPattern: Int64(c.rawValue))))
+        }
         if let c = customCapabilities { n += 1 + ProtoSize.lengthDelimited(Self.customCapsSize(c)) }
         if let m = customMessage { n += 1 + ProtoSize.lengthDelimited(m.encodedSize) }
         return n

@@ -96,7 +96,9 @@ enum WireLookup {
 
     /// The last member of a oneof present in `bytes`, as (field number, field).
     @inlinable
-    static func lastOf(_ bytes: UnsafeRawBufferPointer, _ numbers: ClosedRange<UInt32>, wires: (UInt32) -> UInt8) -> (WireField, UnsafeRawBufferPointer)? {
+    static func lastOf(_ bytes: UnsafeRawBufferPointer, _ numbers: ClosedRange<UInt32>, wires: (UInt32) -> UInt8) -> (
+        WireField, UnsafeRawBufferPointer
+    )? {
         var scanner = WireScanner(bytes)
         var found: WireField? = nil
         while let f = scanner.next() {

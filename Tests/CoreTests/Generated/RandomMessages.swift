@@ -9,19 +9,31 @@ extension AgentToServer {
         let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.instanceUid = RandomValues.bytes(&g) }
         if Bool.random(using: &g) { m.sequenceNum = RandomValues.uint64(&g) }
-        if deeper && Bool.random(using: &g) { m.agentDescription = AgentDescription.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.agentDescription = AgentDescription.random(using: &g, depth: depth + 1)
+        }
         if Bool.random(using: &g) { m.capabilities = RandomValues.uint64(&g) }
         if deeper && Bool.random(using: &g) { m.health = ComponentHealth.random(using: &g, depth: depth + 1) }
         if deeper && Bool.random(using: &g) { m.effectiveConfig = EffectiveConfig.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.remoteConfigStatus = RemoteConfigStatus.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.remoteConfigStatus = RemoteConfigStatus.random(using: &g, depth: depth + 1)
+        }
         if deeper && Bool.random(using: &g) { m.packageStatuses = PackageStatuses.random(using: &g, depth: depth + 1) }
         if deeper && Bool.random(using: &g) { m.agentDisconnect = AgentDisconnect.random(using: &g, depth: depth + 1) }
         if Bool.random(using: &g) { m.flags = RandomValues.uint64(&g) }
-        if deeper && Bool.random(using: &g) { m.connectionSettingsRequest = ConnectionSettingsRequest.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.customCapabilities = CustomCapabilities.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.connectionSettingsRequest = ConnectionSettingsRequest.random(using: &g, depth: depth + 1)
+        }
+        if deeper && Bool.random(using: &g) {
+            m.customCapabilities = CustomCapabilities.random(using: &g, depth: depth + 1)
+        }
         if deeper && Bool.random(using: &g) { m.customMessage = CustomMessage.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.availableComponents = AvailableComponents.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.connectionSettingsStatus = ConnectionSettingsStatus.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.availableComponents = AvailableComponents.random(using: &g, depth: depth + 1)
+        }
+        if deeper && Bool.random(using: &g) {
+            m.connectionSettingsStatus = ConnectionSettingsStatus.random(using: &g, depth: depth + 1)
+        }
         return m
     }
 }
@@ -29,8 +41,7 @@ extension AgentToServer {
 extension AgentDisconnect {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> AgentDisconnect {
-        var m = AgentDisconnect()
-        let deeper = depth < RandomValues.maxDepth
+        let m = AgentDisconnect()
         return m
     }
 }
@@ -40,7 +51,9 @@ extension ConnectionSettingsRequest {
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> ConnectionSettingsRequest {
         var m = ConnectionSettingsRequest()
         let deeper = depth < RandomValues.maxDepth
-        if deeper && Bool.random(using: &g) { m.opamp = OpAMPConnectionSettingsRequest.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.opamp = OpAMPConnectionSettingsRequest.random(using: &g, depth: depth + 1)
+        }
         return m
     }
 }
@@ -50,7 +63,9 @@ extension OpAMPConnectionSettingsRequest {
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> OpAMPConnectionSettingsRequest {
         var m = OpAMPConnectionSettingsRequest()
         let deeper = depth < RandomValues.maxDepth
-        if deeper && Bool.random(using: &g) { m.certificateRequest = CertificateRequest.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.certificateRequest = CertificateRequest.random(using: &g, depth: depth + 1)
+        }
         return m
     }
 }
@@ -59,7 +74,6 @@ extension CertificateRequest {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> CertificateRequest {
         var m = CertificateRequest()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.csr = RandomValues.bytes(&g) }
         return m
     }
@@ -71,7 +85,9 @@ extension AvailableComponents {
         var m = AvailableComponents()
         let deeper = depth < RandomValues.maxDepth
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.components[RandomValues.string(&g)] = ComponentDetails.random(using: &g, depth: depth + 1) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.components[RandomValues.string(&g)] = ComponentDetails.random(using: &g, depth: depth + 1)
+            }
         }
         if Bool.random(using: &g) { m.hash = RandomValues.bytes(&g) }
         return m
@@ -84,10 +100,14 @@ extension ComponentDetails {
         var m = ComponentDetails()
         let deeper = depth < RandomValues.maxDepth
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.metadata.append(KeyValue.random(using: &g, depth: depth + 1)) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.metadata.append(KeyValue.random(using: &g, depth: depth + 1))
+            }
         }
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.subComponentMap[RandomValues.string(&g)] = ComponentDetails.random(using: &g, depth: depth + 1) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.subComponentMap[RandomValues.string(&g)] = ComponentDetails.random(using: &g, depth: depth + 1)
+            }
         }
         return m
     }
@@ -99,15 +119,25 @@ extension ServerToAgent {
         var m = ServerToAgent()
         let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.instanceUid = RandomValues.bytes(&g) }
-        if deeper && Bool.random(using: &g) { m.errorResponse = ServerErrorResponse.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.errorResponse = ServerErrorResponse.random(using: &g, depth: depth + 1)
+        }
         if deeper && Bool.random(using: &g) { m.remoteConfig = AgentRemoteConfig.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.connectionSettings = ConnectionSettingsOffers.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.packagesAvailable = PackagesAvailable.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.connectionSettings = ConnectionSettingsOffers.random(using: &g, depth: depth + 1)
+        }
+        if deeper && Bool.random(using: &g) {
+            m.packagesAvailable = PackagesAvailable.random(using: &g, depth: depth + 1)
+        }
         if Bool.random(using: &g) { m.flags = RandomValues.uint64(&g) }
         if Bool.random(using: &g) { m.capabilities = RandomValues.uint64(&g) }
-        if deeper && Bool.random(using: &g) { m.agentIdentification = AgentIdentification.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.agentIdentification = AgentIdentification.random(using: &g, depth: depth + 1)
+        }
         if deeper && Bool.random(using: &g) { m.command = ServerToAgentCommand.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.customCapabilities = CustomCapabilities.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.customCapabilities = CustomCapabilities.random(using: &g, depth: depth + 1)
+        }
         if deeper && Bool.random(using: &g) { m.customMessage = CustomMessage.random(using: &g, depth: depth + 1) }
         return m
     }
@@ -151,7 +181,9 @@ extension OtherConnectionSettings {
         if deeper && Bool.random(using: &g) { m.headers = Headers.random(using: &g, depth: depth + 1) }
         if deeper && Bool.random(using: &g) { m.certificate = TLSCertificate.random(using: &g, depth: depth + 1) }
         if Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.otherSettings[RandomValues.string(&g)] = RandomValues.string(&g) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.otherSettings[RandomValues.string(&g)] = RandomValues.string(&g)
+            }
         }
         if deeper && Bool.random(using: &g) { m.tls = TLSConnectionSettings.random(using: &g, depth: depth + 1) }
         if deeper && Bool.random(using: &g) { m.proxy = ProxyConnectionSettings.random(using: &g, depth: depth + 1) }
@@ -163,7 +195,6 @@ extension TLSConnectionSettings {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> TLSConnectionSettings {
         var m = TLSConnectionSettings()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.caPemContents = RandomValues.string(&g) }
         if Bool.random(using: &g) { m.includeSystemCaCertsPool = Bool.random(using: &g) }
         if Bool.random(using: &g) { m.insecureSkipVerify = Bool.random(using: &g) }
@@ -193,7 +224,9 @@ extension Headers {
         var m = Headers()
         let deeper = depth < RandomValues.maxDepth
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.headers.append(Header.random(using: &g, depth: depth + 1)) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.headers.append(Header.random(using: &g, depth: depth + 1))
+            }
         }
         return m
     }
@@ -203,7 +236,6 @@ extension Header {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> Header {
         var m = Header()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.key = RandomValues.string(&g) }
         if Bool.random(using: &g) { m.value = RandomValues.string(&g) }
         return m
@@ -214,7 +246,6 @@ extension TLSCertificate {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> TLSCertificate {
         var m = TLSCertificate()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.cert = RandomValues.bytes(&g) }
         if Bool.random(using: &g) { m.privateKey = RandomValues.bytes(&g) }
         if Bool.random(using: &g) { m.caCert = RandomValues.bytes(&g) }
@@ -229,11 +260,20 @@ extension ConnectionSettingsOffers {
         let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.hash = RandomValues.bytes(&g) }
         if deeper && Bool.random(using: &g) { m.opamp = OpAMPConnectionSettings.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.ownMetrics = TelemetryConnectionSettings.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.ownTraces = TelemetryConnectionSettings.random(using: &g, depth: depth + 1) }
-        if deeper && Bool.random(using: &g) { m.ownLogs = TelemetryConnectionSettings.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.ownMetrics = TelemetryConnectionSettings.random(using: &g, depth: depth + 1)
+        }
+        if deeper && Bool.random(using: &g) {
+            m.ownTraces = TelemetryConnectionSettings.random(using: &g, depth: depth + 1)
+        }
+        if deeper && Bool.random(using: &g) {
+            m.ownLogs = TelemetryConnectionSettings.random(using: &g, depth: depth + 1)
+        }
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.otherConnections[RandomValues.string(&g)] = OtherConnectionSettings.random(using: &g, depth: depth + 1) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.otherConnections[RandomValues.string(&g)] = OtherConnectionSettings.random(
+                    using: &g, depth: depth + 1)
+            }
         }
         return m
     }
@@ -245,7 +285,9 @@ extension PackagesAvailable {
         var m = PackagesAvailable()
         let deeper = depth < RandomValues.maxDepth
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.packages[RandomValues.string(&g)] = PackageAvailable.random(using: &g, depth: depth + 1) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.packages[RandomValues.string(&g)] = PackageAvailable.random(using: &g, depth: depth + 1)
+            }
         }
         if Bool.random(using: &g) { m.allPackagesHash = RandomValues.bytes(&g) }
         return m
@@ -297,7 +339,6 @@ extension RetryInfo {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> RetryInfo {
         var m = RetryInfo()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.retryAfterNanoseconds = RandomValues.uint64(&g) }
         return m
     }
@@ -307,7 +348,6 @@ extension ServerToAgentCommand {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> ServerToAgentCommand {
         var m = ServerToAgentCommand()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.type = CommandType(rawValue: RandomValues.enumRaw(&g, known: 1)) }
         return m
     }
@@ -319,10 +359,14 @@ extension AgentDescription {
         var m = AgentDescription()
         let deeper = depth < RandomValues.maxDepth
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.identifyingAttributes.append(KeyValue.random(using: &g, depth: depth + 1)) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.identifyingAttributes.append(KeyValue.random(using: &g, depth: depth + 1))
+            }
         }
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.nonIdentifyingAttributes.append(KeyValue.random(using: &g, depth: depth + 1)) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.nonIdentifyingAttributes.append(KeyValue.random(using: &g, depth: depth + 1))
+            }
         }
         return m
     }
@@ -339,10 +383,14 @@ extension ComponentHealth {
         if Bool.random(using: &g) { m.status = RandomValues.string(&g) }
         if Bool.random(using: &g) { m.statusTimeUnixNano = RandomValues.uint64(&g) }
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.componentHealthMap[RandomValues.string(&g)] = ComponentHealth.random(using: &g, depth: depth + 1) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.componentHealthMap[RandomValues.string(&g)] = ComponentHealth.random(using: &g, depth: depth + 1)
+            }
         }
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.attributes.append(KeyValue.random(using: &g, depth: depth + 1)) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.attributes.append(KeyValue.random(using: &g, depth: depth + 1))
+            }
         }
         return m
     }
@@ -362,7 +410,6 @@ extension RemoteConfigStatus {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> RemoteConfigStatus {
         var m = RemoteConfigStatus()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.lastRemoteConfigHash = RandomValues.bytes(&g) }
         if Bool.random(using: &g) { m.status = RemoteConfigStatuses(rawValue: RandomValues.enumRaw(&g, known: 4)) }
         if Bool.random(using: &g) { m.errorMessage = RandomValues.string(&g) }
@@ -374,9 +421,10 @@ extension ConnectionSettingsStatus {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> ConnectionSettingsStatus {
         var m = ConnectionSettingsStatus()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.lastConnectionSettingsHash = RandomValues.bytes(&g) }
-        if Bool.random(using: &g) { m.status = ConnectionSettingsStatuses(rawValue: RandomValues.enumRaw(&g, known: 4)) }
+        if Bool.random(using: &g) {
+            m.status = ConnectionSettingsStatuses(rawValue: RandomValues.enumRaw(&g, known: 4))
+        }
         if Bool.random(using: &g) { m.errorMessage = RandomValues.string(&g) }
         return m
     }
@@ -388,7 +436,9 @@ extension PackageStatuses {
         var m = PackageStatuses()
         let deeper = depth < RandomValues.maxDepth
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.packages[RandomValues.string(&g)] = PackageStatus.random(using: &g, depth: depth + 1) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.packages[RandomValues.string(&g)] = PackageStatus.random(using: &g, depth: depth + 1)
+            }
         }
         if Bool.random(using: &g) { m.serverProvidedAllPackagesHash = RandomValues.bytes(&g) }
         if Bool.random(using: &g) { m.errorMessage = RandomValues.string(&g) }
@@ -408,7 +458,9 @@ extension PackageStatus {
         if Bool.random(using: &g) { m.serverOfferedHash = RandomValues.bytes(&g) }
         if Bool.random(using: &g) { m.status = PackageStatusEnum(rawValue: RandomValues.enumRaw(&g, known: 5)) }
         if Bool.random(using: &g) { m.errorMessage = RandomValues.string(&g) }
-        if deeper && Bool.random(using: &g) { m.downloadDetails = PackageDownloadDetails.random(using: &g, depth: depth + 1) }
+        if deeper && Bool.random(using: &g) {
+            m.downloadDetails = PackageDownloadDetails.random(using: &g, depth: depth + 1)
+        }
         return m
     }
 }
@@ -417,7 +469,6 @@ extension PackageDownloadDetails {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> PackageDownloadDetails {
         var m = PackageDownloadDetails()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.downloadPercent = RandomValues.double(&g) }
         if Bool.random(using: &g) { m.downloadBytesPerSecond = RandomValues.double(&g) }
         return m
@@ -428,7 +479,6 @@ extension AgentIdentification {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> AgentIdentification {
         var m = AgentIdentification()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.newInstanceUid = RandomValues.bytes(&g) }
         return m
     }
@@ -451,7 +501,9 @@ extension AgentConfigMap {
         var m = AgentConfigMap()
         let deeper = depth < RandomValues.maxDepth
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.configMap[RandomValues.string(&g)] = AgentConfigFile.random(using: &g, depth: depth + 1) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.configMap[RandomValues.string(&g)] = AgentConfigFile.random(using: &g, depth: depth + 1)
+            }
         }
         return m
     }
@@ -461,7 +513,6 @@ extension AgentConfigFile {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> AgentConfigFile {
         var m = AgentConfigFile()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.body = RandomValues.bytes(&g) }
         if Bool.random(using: &g) { m.contentType = RandomValues.string(&g) }
         return m
@@ -472,7 +523,6 @@ extension CustomCapabilities {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> CustomCapabilities {
         var m = CustomCapabilities()
-        let deeper = depth < RandomValues.maxDepth
         if Int.random(in: 0..<3, using: &g) == 0 {
             for _ in 0..<Int.random(in: 1...3, using: &g) { m.capabilities.append(RandomValues.string(&g)) }
         }
@@ -484,7 +534,6 @@ extension CustomMessage {
     /// A random message; nesting stops at `RandomValues.maxDepth`.
     static func random(using g: inout some RandomNumberGenerator, depth: Int = 0) -> CustomMessage {
         var m = CustomMessage()
-        let deeper = depth < RandomValues.maxDepth
         if Bool.random(using: &g) { m.capability = RandomValues.string(&g) }
         if Bool.random(using: &g) { m.type = RandomValues.string(&g) }
         if Bool.random(using: &g) { m.data = RandomValues.bytes(&g) }
@@ -498,13 +547,13 @@ extension AnyValue {
         var m = AnyValue()
         let deeper = depth < RandomValues.maxDepth
         switch Int.random(in: 0...7, using: &g) {
-        case 0 where true: m.value = .stringValue(RandomValues.string(&g))
-        case 1 where true: m.value = .boolValue(Bool.random(using: &g))
-        case 2 where true: m.value = .intValue(RandomValues.int64(&g))
-        case 3 where true: m.value = .doubleValue(RandomValues.double(&g))
+        case 0: m.value = .stringValue(RandomValues.string(&g))
+        case 1: m.value = .boolValue(Bool.random(using: &g))
+        case 2: m.value = .intValue(RandomValues.int64(&g))
+        case 3: m.value = .doubleValue(RandomValues.double(&g))
         case 4 where deeper: m.value = .arrayValue(ArrayValue.random(using: &g, depth: depth + 1))
         case 5 where deeper: m.value = .kvlistValue(KeyValueList.random(using: &g, depth: depth + 1))
-        case 6 where true: m.value = .bytesValue(RandomValues.bytes(&g))
+        case 6: m.value = .bytesValue(RandomValues.bytes(&g))
         default: break
         }
         return m
@@ -517,7 +566,9 @@ extension ArrayValue {
         var m = ArrayValue()
         let deeper = depth < RandomValues.maxDepth
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.values.append(AnyValue.random(using: &g, depth: depth + 1)) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.values.append(AnyValue.random(using: &g, depth: depth + 1))
+            }
         }
         return m
     }
@@ -529,7 +580,9 @@ extension KeyValueList {
         var m = KeyValueList()
         let deeper = depth < RandomValues.maxDepth
         if deeper && Int.random(in: 0..<3, using: &g) == 0 {
-            for _ in 0..<Int.random(in: 1...3, using: &g) { m.values.append(KeyValue.random(using: &g, depth: depth + 1)) }
+            for _ in 0..<Int.random(in: 1...3, using: &g) {
+                m.values.append(KeyValue.random(using: &g, depth: depth + 1))
+            }
         }
         return m
     }

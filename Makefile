@@ -1,0 +1,20 @@
+# The two commands of the README. Both install what is missing first (scripts/bootstrap.sh).
+.PHONY: run test fuzz build format
+
+## make run: build and run `ampora serve` on the embedded default (SQLite ./ampora.db).
+run:
+	scripts/run.sh $(ARGS)
+
+## make test: the whole test suite (starts and stops a throwaway PostgreSQL).
+test:
+	scripts/test.sh
+
+## make fuzz: a longer fuzzing run (FUZZ_SECONDS, default 600 per target).
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} scripts/fuzz.sh
+
+build:
+	swift build
+
+format:
+	swift format -i -r --configuration .swift-format Package.swift Sources Tests fuzz/Sources fuzz/Package.swift

@@ -1,0 +1,16 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Fuzz targets live in their own package so the main build never needs the sanitizers.
+// Build and run with scripts/fuzz.sh.
+let package = Package(
+    name: "ampora-fuzz",
+    dependencies: [.package(name: "ampora", path: "..")],
+    targets: [
+        .executableTarget(
+            name: "FuzzOpAMPDecode",
+            dependencies: [.product(name: "Core", package: "ampora")]
+        )
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,54 @@
+import Core
+
+/// libFuzzer entry: every byte string must decode or fail with a typed error, never trap;
+/// whatever decodes must survive re-encoding, JSON, the WebSocket framing and the session.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOpAMPDecode(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    FuzzChecks.agentToServer(bytes)
+    FuzzChecks.serverToAgent(bytes)
+    if let body = try? OpAMPWebSocketPayload.body(of: bytes) {
+        FuzzChecks.agentToServer(body)
+    }
+    _ = try? JSONParser.parse(Array(bytes))
+    return 0
+}
+
+enum FuzzChecks {
+    struct Zero: InstanceUIDGenerator {
+        mutating func next() -> InstanceUID { InstanceUID(high: 0, low: 1) }
+    }
+
+    static func agentToServer(_ bytes: UnsafeRawBufferPointer) {
+        guard let owned = try? AgentToServer(validating: bytes) else {
+            // The view path must refuse exactly what the owned path refuses.
+            if (try? AgentToServerView.decode(bytes) { _ in true }) != nil {
+                fatalError("view accepted what the owned decoder refused")
+            }
+            return
+        }
+        let again = try? AgentToServer(serializedBytes: owned.serializedBytes())
+        if again != owned { fatalError("AgentToServer re-encoding changed the message") }
+        let viaView = try? AgentToServerView.decode(bytes) { $0.owned() }
+        if viaView != owned { fatalError("view and owned decoding disagree") }
+        if owned.encodedSize != owned.serializedBytes().count { fatalError("encodedSize is wrong") }
+        let json = owned.jsonString(pretty: false)
+        if let back = try? AgentToServer(jsonText: json), back != owned, !json.contains("NaN") {
+            fatalError("JSON round trip changed the message")
+        }
+        var session = AgentSession()
+        var uids = Zero()
+        _ = try? AgentToServerView.decode(bytes) { view in
+            let (reply, _) = session.receive(view, desired: DesiredState(), uids: &uids)
+            if (try? ServerToAgent(serializedBytes: reply.serializedBytes())) == nil {
+                fatalError("session produced an undecodable reply")
+            }
+        }
+    }
+
+    static func serverToAgent(_ bytes: UnsafeRawBufferPointer) {
+        guard let owned = try? ServerToAgent(validating: bytes) else { return }
+        let again = try? ServerToAgent(serializedBytes: owned.serializedBytes())
+        if again != owned { fatalError("ServerToAgent re-encoding changed the message") }
+    }
+}

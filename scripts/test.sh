@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what is missing, starts a throwaway
+# PostgreSQL on 127.0.0.1, runs the Swift tests, a bounded fuzzing pass and the Python
+# oracle/interop tests, and stops PostgreSQL again whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+scripts/bootstrap.sh --test
+command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
+
+PGDIR=$(mktemp -d /tmp/ampora-pg.XXXXXX)
+cleanup() { scripts/pg.sh stop "$PGDIR"; }
+trap cleanup EXIT
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+AMPORA_TEST_POSTGRES_URL=$(scripts/pg.sh start "$PGDIR" "$PGPORT")
+export AMPORA_TEST_POSTGRES_URL
+echo "test: PostgreSQL at $AMPORA_TEST_POSTGRES_URL"
+
+echo "test: building (debug, with tests)"
+swift build --build-tests
+echo "test: swift test"
+swift test --skip-build
+
+echo "test: fuzzing smoke run"
+FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/fuzz.sh
+
+echo "test: Python oracle and interop tests"
+AMPORA_BIN_DIR=$(swift build --show-bin-path) .venv/bin/python -m pytest -q tests/python
