@@ -60,6 +60,7 @@ let package = Package(
             ],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Core"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Fleet
 import Foundation
+import Gateway
 
 /// `ampora`: the OpAMP server.
 @main
@@ -7,7 +9,19 @@ struct Ampora: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ampora",
         abstract: "Ampora, an OpAMP server for fleets of OpenTelemetry Collectors.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Version.self],
         defaultSubcommand: Serve.self
     )
+}
+
+/// `ampora version`: the build and the C libraries it links.
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version and the linked C libraries.")
+
+    func run() {
+        print("ampora 0.1.0")
+        for (name, version) in Gateway.linkedLibraries + Fleet.linkedLibraries {
+            print("  \(name): \(version)")
+        }
+    }
 }
