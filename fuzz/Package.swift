@@ -10,7 +10,15 @@ let package = Package(
         .executableTarget(
             name: "FuzzOpAMPDecode",
             dependencies: [.product(name: "Core", package: "ampora")]
-        )
+        ),
+        .executableTarget(
+            name: "FuzzWebSocketFrames",
+            dependencies: [.product(name: "Gateway", package: "ampora")]
+        ),
+        .executableTarget(
+            name: "FuzzHTTPParser",
+            dependencies: [.product(name: "Gateway", package: "ampora")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

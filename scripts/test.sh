@@ -23,7 +23,7 @@ echo "test: swift test"
 swift test --skip-build
 
 echo "test: fuzzing smoke run"
-FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/fuzz.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh
 
 echo "test: Python oracle and interop tests"
 AMPORA_BIN_DIR=$(swift build --show-bin-path) .venv/bin/python -m pytest -q tests/python

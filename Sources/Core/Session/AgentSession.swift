@@ -53,6 +53,16 @@ public struct AgentSession: Sendable {
         self.lastSequenceNum = lastSequenceNum
     }
 
+    /// Seeds what the fleet already holds for this agent; only before the first message counts.
+    public mutating func restore(held: StatusParts, lastSequenceNum: UInt64?) {
+        guard !seenFirstMessage else { return }
+        self.held = held
+        self.lastSequenceNum = lastSequenceNum
+    }
+
+    /// True until the first message of the connection was processed.
+    public var isFresh: Bool { !seenFirstMessage }
+
     /// Processes one message and returns the reply (S1: every message gets one) and changes.
     public mutating func receive(
         _ message: AgentToServerView,

@@ -1,0 +1,371 @@
+import Core
+
+/// What the engine must do after a connection handled input or a timer.
+enum ConnectionVerdict: Equatable {
+    /// Keep the connection.
+    case open
+    /// Send what is queued, then close.
+    case closeAfterFlush
+    /// Close at once (nothing useful can be sent).
+    case closeNow
+}
+
+/// One agent connection's protocol logic, independent of how bytes arrive (io_uring or
+/// epoll): HTTP/1.1 requests, the WebSocket upgrade, OpAMP frames, timeouts. A value type
+/// kept in the engine's slab; while idle it owns no buffer.
+struct AgentConnection {
+    enum Phase {
+        case http(HTTPRequestParser)
+        case websocket(WebSocketFrameParser, AgentSession)
+        case closed
+    }
+
+    var phase: Phase
+    /// Token identifying this connection in the shared uid registry.
+    let token: UInt64
+    var lastActivity: UInt64
+    var phaseSince: UInt64
+    var claimedUID: InstanceUID?
+    var deflate = false
+
+    init(token: UInt64, now: UInt64, limits: HTTPLimits) {
+        phase = .http(HTTPRequestParser(limits: limits))
+        self.token = token
+        lastActivity = now
+        phaseSince = now
+    }
+
+    var isWebSocket: Bool {
+        if case .websocket = phase { return true }
+        return false
+    }
+
+    /// Handles received bytes; replies are appended to `out`.
+    mutating func receive(_ input: UnsafeMutableRawBufferPointer, _ ctx: LoopContext, _ out: inout [UInt8])
+        -> ConnectionVerdict
+    {
+        lastActivity = ctx.now
+        var offset = 0
+        while offset < input.count || isFreshUpgrade {
+            isFreshUpgrade = false
+            switch phase {
+            case .closed:
+                return .closeNow
+            case .http(var parser):
+                let verdict = receiveHTTP(&parser, input, &offset, ctx, &out)
+                if case .http = phase { phase = .http(parser) }
+                if verdict != .open { return verdict }
+            case .websocket(var parser, var session):
+                phase = .closed  // leave no copy behind while mutating (keeps buffers unique)
+                let verdict = receiveWebSocket(&parser, &session, input, &offset, ctx, &out)
+                phase = .websocket(parser, session)
+                return verdict
+            }
+        }
+        return .open
+    }
+
+    private var isFreshUpgrade = false
+
+    // MARK: HTTP
+
+    private mutating func receiveHTTP(
+        _ parser: inout HTTPRequestParser, _ input: UnsafeMutableRawBufferPointer, _ offset: inout Int,
+        _ ctx: LoopContext, _ out: inout [UInt8]
+    ) -> ConnectionVerdict {
+        while offset < input.count {
+            let wasIdle = parser.isIdle
+            let step = parser.feed(UnsafeRawBufferPointer(rebasing: input[offset...]))
+            offset += step.consumed
+            if wasIdle && !parser.isIdle { phaseSince = ctx.now }
+            guard let event = step.event else { return .open }
+            switch event {
+            case .continueExpected:
+                out.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
+            case .error(let error):
+                ctx.counters.httpErrors += 1
+                Self.respond(error.status, text: error.reason, close: true, &out)
+                return .closeAfterFlush
+            case .request(let request):
+                phaseSince = ctx.now
+                let verdict = route(request, ctx, &out)
+                if case .websocket = phase {
+                    // Bytes after the upgrade request are WebSocket frames.
+                    isFreshUpgrade = offset < input.count
+                    return verdict
+                }
+                if verdict != .open { return verdict }
+            }
+        }
+        return .open
+    }
+
+    private mutating func route(_ request: HTTPRequest, _ ctx: LoopContext, _ out: inout [UInt8]) -> ConnectionVerdict {
+        guard request.path == "/v1/opamp" else {
+            ctx.counters.httpErrors += 1
+            Self.respond(.notFound, text: "OpAMP is served at /v1/opamp", close: !request.keepAlive, &out)
+            return request.keepAlive ? .open : .closeAfterFlush
+        }
+        if ctx.isOverloaded {
+            ctx.counters.overloadRejections += 1
+            Self.respond(
+                .serviceUnavailable, text: "server overloaded", close: true, &out,
+                extra: [("Retry-After", String(ctx.configuration.retryAfterSeconds))])
+            return .closeAfterFlush
+        }
+        if request.isWebSocketUpgrade || request.method == "GET" {
+            return upgrade(request, ctx, &out)
+        }
+        guard request.method == "POST" else {
+            ctx.counters.httpErrors += 1
+            Self.respond(
+                .methodNotAllowed, text: "use POST or a WebSocket upgrade", close: !request.keepAlive, &out,
+                extra: [("Allow", "GET, POST")])
+            return request.keepAlive ? .open : .closeAfterFlush
+        }
+        return plainHTTP(request, ctx, &out)
+    }
+
+    private mutating func upgrade(_ request: HTTPRequest, _ ctx: LoopContext, _ out: inout [UInt8]) -> ConnectionVerdict
+    {
+        let handshake = WebSocketHandshakeRequest(
+            method: request.method, httpVersion: request.version == .http11 ? "HTTP/1.1" : "HTTP/1.0",
+            header: { request.headers[$0] })
+        switch WebSocketHandshake.respond(to: handshake, allowDeflate: ctx.configuration.allowWebSocketDeflate) {
+        case .failure(let rejection):
+            ctx.counters.httpErrors += 1
+            out.append(contentsOf: rejection.response)
+            return .closeAfterFlush
+        case .success(let acceptance):
+            out.append(contentsOf: acceptance.response)
+            deflate = acceptance.deflate != nil
+            let parser = WebSocketFrameParser(
+                configuration: .init(maxMessageSize: ctx.configuration.maxMessageSize, permessageDeflate: deflate))
+            phase = .websocket(parser, AgentSession(serverCapabilities: ctx.configuration.serverCapabilities))
+            ctx.handshaking -= 1
+            phaseSince = ctx.now
+            return .open
+        }
+    }
+
+    /// H1–H6: one AgentToServer per POST, one ServerToAgent per response.
+    private mutating func plainHTTP(_ request: HTTPRequest, _ ctx: LoopContext, _ out: inout [UInt8])
+        -> ConnectionVerdict
+    {
+        let close = !request.keepAlive
+        guard request.mediaType == "application/x-protobuf" else {
+            ctx.counters.httpErrors += 1
+            Self.respond(.unsupportedMediaType, text: "Content-Type must be application/x-protobuf", close: close, &out)
+            return close ? .closeAfterFlush : .open
+        }
+        var body = request.body
+        if let encoding = request.contentEncoding?.lowercased(), encoding != "identity" {
+            guard encoding == "gzip" else {
+                ctx.counters.httpErrors += 1
+                Self.respond(
+                    .unsupportedMediaType, text: "Content-Encoding must be gzip or identity", close: close, &out)
+                return close ? .closeAfterFlush : .open
+            }
+            switch Gzip.inflate(body, limit: ctx.configuration.maxMessageSize) {
+            case .success(let inflated): body = inflated
+            case .failure(.tooLarge):
+                ctx.counters.httpErrors += 1
+                Self.respond(.contentTooLarge, text: "message larger than the server's limit", close: true, &out)
+                return .closeAfterFlush
+            case .failure(.corrupt):
+                ctx.counters.httpErrors += 1
+                Self.respond(.badRequest, text: "corrupt gzip body", close: close, &out)
+                return close ? .closeAfterFlush : .open
+            }
+        }
+        ctx.counters.messagesIn += 1
+        let reply: [UInt8] = body.withUnsafeBytes { raw in
+            OpAMPExchange.httpReply(raw, headerUID: request.opampInstanceUID, ctx)
+        }
+        var headers: [(String, String)] = [("Content-Type", "application/x-protobuf")]
+        var payload = reply
+        if request.acceptsGzip && reply.count > 256 {
+            payload = Gzip.deflate(reply)
+            headers.append(("Content-Encoding", "gzip"))
+        }
+        if close { headers.append(("Connection", "close")) }
+        HTTPResponse(status: .ok, headers: headers, contentLength: payload.count, version: request.version)
+            .writeHead(into: &out)
+        out.append(contentsOf: payload)
+        return close ? .closeAfterFlush : .open
+    }
+
+    static func respond(
+        _ status: HTTPStatus, text: String, close: Bool, _ out: inout [UInt8], extra: [(String, String)] = []
+    ) {
+        var headers: [(String, String)] = [("Content-Type", "text/plain; charset=utf-8")] + extra
+        if close { headers.append(("Connection", "close")) }
+        let body = Array((text + "\n").utf8)
+        HTTPResponse(status: status, headers: headers, contentLength: body.count).writeHead(into: &out)
+        out.append(contentsOf: body)
+    }
+
+    // MARK: WebSocket
+
+    private mutating func receiveWebSocket(
+        _ parser: inout WebSocketFrameParser, _ session: inout AgentSession, _ input: UnsafeMutableRawBufferPointer,
+        _ offset: inout Int, _ ctx: LoopContext, _ out: inout [UInt8]
+    ) -> ConnectionVerdict {
+        while let event = parser.nextEvent(unmaskingInPlace: input, from: &offset, inflater: ctx.inflater) {
+            switch event {
+            case .binary(let payload):
+                opamp(payload, &session, ctx, &out)
+            case .event(.binary(let payload)):
+                payload.withUnsafeBytes { opamp($0, &session, ctx, &out) }
+            case .text, .event(.text):
+                ctx.counters.protocolErrors += 1
+                WebSocketFrameWriter.append(
+                    .close,
+                    payload: WebSocketFrameWriter.closePayload(
+                        code: .unsupportedData, reason: "OpAMP messages are binary"),
+                    to: &out)
+                return .closeAfterFlush
+            case .event(.ping(let payload)):
+                WebSocketFrameWriter.append(.pong, payload: payload, to: &out)
+            case .event(.pong):
+                break
+            case .event(.close(let code, _)):
+                // Echo the peer's code (or 1000), as the closing handshake asks.
+                let echo = code.map { $0.isValidOnWire ? $0 : .normal } ?? .normal
+                WebSocketFrameWriter.append(
+                    .close, payload: WebSocketFrameWriter.closePayload(code: echo, reason: ""), to: &out)
+                return .closeAfterFlush
+            case .event(.protocolError(let code, let reason)):
+                ctx.counters.protocolErrors += 1
+                WebSocketFrameWriter.append(
+                    .close, payload: WebSocketFrameWriter.closePayload(code: code, reason: reason), to: &out)
+                return .closeAfterFlush
+            }
+        }
+        return .open
+    }
+
+    /// One OpAMP message over WebSocket: decode in place, run the session, frame the reply.
+    private mutating func opamp(
+        _ payload: UnsafeRawBufferPointer, _ session: inout AgentSession, _ ctx: LoopContext, _ out: inout [UInt8]
+    ) {
+        ctx.counters.messagesIn += 1
+        ctx.writer.reset()
+        ctx.writer.writeRaw(OpAMPWebSocketPayload.header)
+        let body: UnsafeRawBufferPointer
+        do {
+            body = try OpAMPWebSocketPayload.body(of: payload)
+        } catch {
+            ctx.counters.malformed += 1
+            session.malformed(error).encode(into: &ctx.writer)
+            Self.frame(ctx.writer.bytes, &out)
+            return
+        }
+        var duplicate = false
+        do {
+            try AgentToServerView.decode(body) { view in
+                let uid = InstanceUID(bytes: view.instanceUid.unsafeBytes)
+                if session.isFresh, let uid, let known = ctx.directory.knownState(for: uid) {
+                    session.restore(held: known.held, lastSequenceNum: known.lastSequenceNum)
+                }
+                if ctx.isOverloaded {
+                    ctx.counters.overloadRejections += 1
+                    session.overloaded(retryAfterNanoseconds: ctx.configuration.retryAfterSeconds * 1_000_000_000)
+                        .encode(into: &ctx.writer)
+                    return
+                }
+                let desired = uid.map { ctx.directory.desiredState(for: $0) } ?? DesiredState()
+                let (reply, changes) = session.receive(view, desired: desired, uids: &ctx.uids)
+                reply.encode(into: &ctx.writer)
+                if let uid, claimedUID != uid {
+                    if let old = claimedUID { ctx.live.release(old, token: token) }
+                    if ctx.live.claim(uid, token: token) {
+                        claimedUID = uid
+                    } else {
+                        duplicate = true
+                    }
+                }
+                if !changes.isHeartbeatOnly { ctx.directory.record(changes) }
+            }
+        } catch {
+            ctx.counters.malformed += 1
+            session.malformed(error).encode(into: &ctx.writer)
+        }
+        Self.frame(ctx.writer.bytes, &out)
+        if duplicate, let reply = session.reassignDuplicate(uids: &ctx.uids) {
+            // S11: the newer connection of a duplicated uid gets a fresh one.
+            ctx.writer.reset()
+            ctx.writer.writeRaw(OpAMPWebSocketPayload.header)
+            reply.encode(into: &ctx.writer)
+            Self.frame(ctx.writer.bytes, &out)
+        }
+    }
+
+    static func frame(_ payload: [UInt8], _ out: inout [UInt8]) {
+        WebSocketFrameWriter.append(.binary, payload: payload, to: &out)
+    }
+
+    // MARK: Timers and shutdown
+
+    /// Applies the idle, header and body timeouts.
+    mutating func tick(_ ctx: LoopContext, _ out: inout [UInt8]) -> ConnectionVerdict {
+        let config = ctx.configuration
+        switch phase {
+        case .closed:
+            return .closeNow
+        case .http(let parser):
+            switch parser.phase {
+            case .head where ctx.now &- phaseSince > config.headerTimeoutMilliseconds,
+                .body where ctx.now &- phaseSince > config.bodyTimeoutMilliseconds:
+                ctx.counters.timeouts += 1
+                Self.respond(.requestTimeout, text: "request not completed in time", close: true, &out)
+                return .closeAfterFlush
+            case .idle
+            where ctx.now &- lastActivity > min(config.idleTimeoutMilliseconds, config.headerTimeoutMilliseconds * 3):
+                ctx.counters.timeouts += 1
+                return .closeNow
+            default:
+                return .open
+            }
+        case .websocket:
+            guard ctx.now &- lastActivity > config.idleTimeoutMilliseconds else { return .open }
+            ctx.counters.timeouts += 1
+            WebSocketFrameWriter.append(
+                .close, payload: WebSocketFrameWriter.closePayload(code: .goingAway, reason: "idle timeout"), to: &out)
+            return .closeAfterFlush
+        }
+    }
+
+    /// Server shutdown: WebSocket agents get a 1001 close.
+    mutating func shutdown(_ out: inout [UInt8]) -> ConnectionVerdict {
+        if case .websocket = phase {
+            WebSocketFrameWriter.append(
+                .close, payload: WebSocketFrameWriter.closePayload(code: .goingAway, reason: "server shutting down"),
+                to: &out)
+            return .closeAfterFlush
+        }
+        return .closeNow
+    }
+
+    /// The connection is gone: record the agent as disconnected and free its uid.
+    mutating func closed(_ ctx: LoopContext) {
+        if case .http = phase { ctx.handshaking -= 1 }
+        if case .websocket(_, let session) = phase, let uid = session.instanceUID {
+            if !session.isDisconnected {
+                var changes = StatusChanges()
+                changes.instanceUID = uid
+                changes.disconnected = true
+                ctx.directory.record(changes)
+            }
+        }
+        if let uid = claimedUID { ctx.live.release(uid, token: token) }
+        phase = .closed
+    }
+}
+
+extension WebSocketFrameWriter {
+    /// Appends a frame whose payload is an array.
+    static func append(_ opcode: WebSocketOpcode, payload: [UInt8], to out: inout [UInt8]) {
+        payload.withUnsafeBytes { append(opcode, payload: $0, to: &out) }
+    }
+}

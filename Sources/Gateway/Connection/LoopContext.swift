@@ -1,0 +1,96 @@
+import Core
+import Glibc
+
+/// Counters one loop keeps without synchronisation; the server sums them on demand.
+public struct GatewayCounters: Sendable {
+    /// Connections accepted.
+    public var accepted = 0
+    /// Connections closed.
+    public var closed = 0
+    /// OpAMP messages received (both transports).
+    public var messagesIn = 0
+    /// Messages answered with BAD_REQUEST.
+    public var malformed = 0
+    /// Connections closed for a WebSocket protocol error (1002/1003/1007/1009).
+    public var protocolErrors = 0
+    /// HTTP requests refused with 4xx/5xx by the parser or router.
+    public var httpErrors = 0
+    /// Agents refused or told to come back later because of overload.
+    public var overloadRejections = 0
+    /// Consumers too slow to drain their send queue, disconnected.
+    public var slowConsumers = 0
+    /// Connections closed by the idle, header or body timeout.
+    public var timeouts = 0
+
+    /// Adds another loop's counters.
+    public mutating func add(_ o: GatewayCounters) {
+        accepted += o.accepted
+        closed += o.closed
+        messagesIn += o.messagesIn
+        malformed += o.malformed
+        protocolErrors += o.protocolErrors
+        httpErrors += o.httpErrors
+        overloadRejections += o.overloadRejections
+        slowConsumers += o.slowConsumers
+        timeouts += o.timeouts
+    }
+}
+
+/// Which live WebSocket connection holds which uid, across loops (S11 duplicate detection).
+/// Touched on a connection's first message and on close only, never per heartbeat.
+final class LiveAgents: @unchecked Sendable {
+    private let lock = Mutex()
+    private var owners: [InstanceUID: UInt64] = [:]
+
+    /// Claims `uid` for `token`; false when another live connection holds it.
+    func claim(_ uid: InstanceUID, token: UInt64) -> Bool {
+        lock.withLock {
+            if let owner = owners[uid], owner != token { return false }
+            owners[uid] = token
+            return true
+        }
+    }
+
+    /// Releases `uid` if `token` holds it.
+    func release(_ uid: InstanceUID, token: UInt64) {
+        lock.withLock {
+            if owners[uid] == token { owners[uid] = nil }
+        }
+    }
+}
+
+/// What every connection of one event loop shares; used from that loop's thread only.
+final class LoopContext {
+    let configuration: GatewayConfiguration
+    let directory: any AgentDirectory
+    let live: LiveAgents
+    let loopIndex: Int
+    var uids: UUIDv7Generator<SystemRandomNumberGenerator>
+    /// Reply encoding scratch, reused for every message of the loop.
+    var writer = ProtoWriter(capacity: 64 * 1024)
+    /// Sessions of plain-HTTP agents, which may use a new TCP connection per poll.
+    var httpSessions: [InstanceUID: (session: AgentSession, lastSeen: UInt64)] = [:]
+    var counters = GatewayCounters()
+    var now: UInt64 = 0
+    var activeConnections = 0
+    var handshaking = 0
+    let inflater: WebSocketInflater?
+
+    init(configuration: GatewayConfiguration, directory: any AgentDirectory, live: LiveAgents, loopIndex: Int) {
+        self.configuration = configuration
+        self.directory = directory
+        self.live = live
+        self.loopIndex = loopIndex
+        self.uids = UUIDv7Generator(now: { Sys.unixMilliseconds() }, rng: SystemRandomNumberGenerator())
+        self.inflater = configuration.allowWebSocketDeflate ? WebSocketInflater() : nil
+    }
+
+    /// True when this loop should turn agents away.
+    var isOverloaded: Bool { activeConnections > configuration.maxConnectionsPerLoop }
+
+    /// Forgets plain-HTTP agents that stopped polling.
+    func expireHTTPSessions() {
+        let limit = configuration.idleTimeoutMilliseconds * 3
+        httpSessions = httpSessions.filter { now &- $0.value.lastSeen < limit }
+    }
+}

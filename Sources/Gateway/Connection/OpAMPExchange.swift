@@ -1,0 +1,50 @@
+import Core
+
+/// The plain-HTTP transport's OpAMP step: sessions live in the loop, keyed by uid, because an
+/// agent may poll over a new TCP connection each time.
+enum OpAMPExchange {
+    static func httpReply(_ body: UnsafeRawBufferPointer, headerUID: String?, _ ctx: LoopContext) -> [UInt8] {
+        ctx.writer.reset()
+        do {
+            try AgentToServerView.decode(body) { view in
+                guard
+                    let uid = InstanceUID(bytes: view.instanceUid.unsafeBytes)
+                        ?? headerUID.flatMap(InstanceUID.init(string:))
+                else {
+                    var session = AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
+                    session.receive(view, desired: DesiredState(), uids: &ctx.uids).reply.encode(into: &ctx.writer)
+                    return
+                }
+                var session: AgentSession
+                if let existing = ctx.httpSessions[uid] {
+                    session = existing.session
+                } else {
+                    session = AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
+                    if let known = ctx.directory.knownState(for: uid) {
+                        session.restore(held: known.held, lastSequenceNum: known.lastSequenceNum)
+                    }
+                }
+                if ctx.isOverloaded {
+                    ctx.counters.overloadRejections += 1
+                    session.overloaded(retryAfterNanoseconds: ctx.configuration.retryAfterSeconds * 1_000_000_000)
+                        .encode(into: &ctx.writer)
+                    return
+                }
+                let (reply, changes) = session.receive(
+                    view, desired: ctx.directory.desiredState(for: uid), uids: &ctx.uids)
+                reply.encode(into: &ctx.writer)
+                if session.isDisconnected {
+                    ctx.httpSessions[uid] = nil
+                } else {
+                    ctx.httpSessions[uid] = (session, ctx.now)
+                }
+                if !changes.isHeartbeatOnly { ctx.directory.record(changes) }
+            }
+        } catch {
+            ctx.counters.malformed += 1
+            var session = AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
+            session.malformed(error).encode(into: &ctx.writer)
+        }
+        return ctx.writer.bytes
+    }
+}

@@ -1,0 +1,89 @@
+import Glibc
+
+/// An IPv4 or IPv6 listen address resolved without DNS (hosts are literals or "localhost").
+public struct SocketAddress: Sendable, CustomStringConvertible {
+    /// Host as given.
+    public let host: String
+    /// Port (0 lets the kernel pick; `boundPort` then tells which).
+    public let port: UInt16
+    let storage: sockaddr_storage
+    let length: socklen_t
+    let family: Int32
+
+    /// Parses a literal address; "localhost" means 127.0.0.1.
+    public init(host: String, port: UInt16) throws(SystemError) {
+        self.host = host
+        self.port = port
+        var storage = sockaddr_storage()
+        let literal = host == "localhost" ? "127.0.0.1" : host
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, literal, &v4) == 1 {
+            withUnsafeMutableBytes(of: &storage) { raw in
+                let sin = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
+                sin.pointee.sin_family = sa_family_t(AF_INET)
+                sin.pointee.sin_port = port.bigEndian
+                sin.pointee.sin_addr = v4
+            }
+            family = AF_INET
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        } else if inet_pton(AF_INET6, literal, &v6) == 1 {
+            withUnsafeMutableBytes(of: &storage) { raw in
+                let sin6 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
+                sin6.pointee.sin6_family = sa_family_t(AF_INET6)
+                sin6.pointee.sin6_port = port.bigEndian
+                sin6.pointee.sin6_addr = v6
+            }
+            family = AF_INET6
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        } else {
+            throw SystemError(call: "parse address \(host)", errno: EINVAL)
+        }
+        self.storage = storage
+    }
+
+    /// `HOST:PORT` (IPv6 in brackets).
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Listening sockets: one per event loop with SO_REUSEPORT so the kernel spreads connections.
+enum Listener {
+    static func open(_ address: SocketAddress, backlog: Int32 = 4096) throws(SystemError) -> Int32 {
+        let fd = try Sys.retrying("socket") {
+            socket(
+                address.family,
+                Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        do {
+            try Sys.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+            try Sys.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1)
+            var storage = address.storage
+            _ = try withUnsafePointer(to: &storage) { (p) throws(SystemError) -> Int32 in
+                try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { (sa) throws(SystemError) -> Int32 in
+                    try Sys.retrying("bind \(address)") { bind(fd, sa, address.length) }
+                }
+            }
+            _ = try Sys.retrying("listen") { listen(fd, backlog) }
+            return fd
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
+    }
+
+    /// The port a socket is bound to (after binding port 0).
+    static func boundPort(_ fd: Int32) -> UInt16 {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return withUnsafeBytes(of: &storage) { raw in
+            let family = raw.load(as: sa_family_t.self)
+            if family == sa_family_t(AF_INET6) {
+                return UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))
+            }
+            return UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Glibc
+
+/// A failed system call: which one and its errno.
+public struct SystemError: Error, CustomStringConvertible, Sendable {
+    /// The call that failed.
+    public var call: String
+    /// `errno` after the call.
+    public var errno: Int32
+
+    /// One line naming the call and the C library's message.
+    public var description: String { "\(call): \(String(cString: strerror(errno))) (errno \(errno))" }
+}
+
+/// Every system call of the engine goes through here once, with EINTR retried in one place.
+enum Sys {
+    @inline(__always)
+    static func retrying<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let e = Glibc.errno
+            if e == EINTR { continue }
+            throw SystemError(call: call, errno: e)
+        }
+    }
+
+    /// Like `retrying` but returns nil for EAGAIN/EWOULDBLOCK, the normal end of non-blocking I/O.
+    @inline(__always)
+    static func nonBlocking<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T? {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let e = Glibc.errno
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return nil }
+            throw SystemError(call: call, errno: e)
+        }
+    }
+
+    static func close(_ fd: Int32) {
+        // close(2) must not be retried on EINTR on Linux: the descriptor is already gone.
+        _ = Glibc.close(fd)
+    }
+
+    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(SystemError) {
+        var v = value
+        _ = try retrying("setsockopt") { setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
+    }
+
+    /// Monotonic milliseconds, for timeouts.
+    static func monotonicMilliseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1000 &+ UInt64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// Wall-clock Unix milliseconds, for UUIDv7.
+    static func unixMilliseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) &* 1000 &+ UInt64(ts.tv_nsec) / 1_000_000
+    }
+}

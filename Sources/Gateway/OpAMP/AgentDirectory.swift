@@ -1,0 +1,57 @@
+import Core
+
+/// What the gateway needs from the fleet layer. Event loops call it on their own threads, so
+/// implementations must be thread-safe and must never block (enqueue and return).
+public protocol AgentDirectory: Sendable {
+    /// What the fleet wants for this agent now.
+    func desiredState(for uid: InstanceUID) -> DesiredState
+    /// What the server already holds for a (re)connecting agent, to seed its session.
+    func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)?
+    /// Hands over what a message changed (persisted later, in batches, off the loop).
+    func record(_ changes: StatusChanges)
+}
+
+/// The directory used until the Fleet store exists: nothing desired, state kept in memory.
+public final class InMemoryAgentDirectory: AgentDirectory, @unchecked Sendable {
+    private let lock = Mutex()
+    private var held: [InstanceUID: StatusParts] = [:]
+    private var desired = DesiredState()
+
+    /// An empty directory.
+    public init() {}
+
+    /// Sets what every agent should get (tests and demos).
+    public func setDesired(_ state: DesiredState) {
+        lock.withLock { desired = state }
+    }
+
+    /// How many distinct agents have reported.
+    public var agentCount: Int { lock.withLock { held.count } }
+
+    /// Nothing desired unless set.
+    public func desiredState(for uid: InstanceUID) -> DesiredState {
+        lock.withLock { desired }
+    }
+
+    /// The parts seen from this agent since the process started.
+    public func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
+        lock.withLock { held[uid].map { ($0, nil) } }
+    }
+
+    /// Remembers which parts the agent has reported.
+    public func record(_ changes: StatusChanges) {
+        guard let uid = changes.instanceUID else { return }
+        var parts: StatusParts = []
+        if changes.agentDescription != nil { parts.insert(.description) }
+        if changes.health != nil { parts.insert(.health) }
+        if changes.effectiveConfig != nil { parts.insert(.effectiveConfig) }
+        if changes.remoteConfigStatus != nil { parts.insert(.remoteConfigStatus) }
+        if changes.packageStatuses != nil { parts.insert(.packageStatuses) }
+        if changes.availableComponents != nil { parts.insert(.availableComponents) }
+        if changes.connectionSettingsStatus != nil { parts.insert(.connectionSettingsStatus) }
+        lock.withLock {
+            if changes.disconnected { return }
+            held[uid, default: []].formUnion(parts)
+        }
+    }
+}

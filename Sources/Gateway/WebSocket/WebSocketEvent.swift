@@ -1,0 +1,40 @@
+/// What the frame parser reports; every payload is owned and unmasked.
+///
+/// A message's bytes are built once in the parser and moved out, so the array is uniquely
+/// referenced when it arrives and nothing copies it again.
+public enum WebSocketEvent: Sendable, Equatable {
+    /// A complete binary message, reassembled from its fragments (and inflated if compressed).
+    case binary([UInt8])
+    /// A complete text message; its UTF-8 is not checked because OpAMP refuses text anyway.
+    case text([UInt8])
+    /// A ping the server should answer with a pong carrying the same payload.
+    case ping([UInt8])
+    /// A pong, solicited or not.
+    case pong([UInt8])
+    /// The peer's close frame; `code` is nil when the frame had no payload. The parser takes
+    /// nothing more after it.
+    case close(code: WebSocketCloseCode?, reason: String)
+    /// The peer broke the protocol: send a close with `code` and drop the connection. The
+    /// parser takes nothing more after it.
+    case protocolError(code: WebSocketCloseCode, reason: String)
+}
+
+/// An event from in-place parsing: a single-frame message that arrived whole inside the
+/// caller's buffer is unmasked where it lies and lent out, not copied.
+public enum WebSocketBorrowedEvent {
+    /// Anything that had to be buffered, inflated or is not a data message.
+    case event(WebSocketEvent)
+    /// A binary message borrowing the caller's input buffer; valid as long as that buffer is.
+    case binary(UnsafeRawBufferPointer)
+    /// A text message borrowing the caller's input buffer; valid as long as that buffer is.
+    case text(UnsafeRawBufferPointer)
+
+    /// The same event with its payload copied out, for callers that must keep it.
+    public var owned: WebSocketEvent {
+        switch self {
+        case .event(let event): return event
+        case .binary(let bytes): return .binary(Array(bytes))
+        case .text(let bytes): return .text(Array(bytes))
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Gateway
+
+/// One inflater for the whole run, as an event loop would hold; libFuzzer calls us serially.
+nonisolated(unsafe) let inflater = WebSocketInflater()
+
+/// libFuzzer entry: any byte string must parse to the same events however it is chunked,
+/// copied or unmasked in place, never trap, and leave no buffer behind once idle or finished.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzWebSocketFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    let configurations = [
+        WebSocketFrameParser.Configuration(),
+        WebSocketFrameParser.Configuration(maxMessageSize: 300, permessageDeflate: true),
+    ]
+    for configuration in configurations {
+        let whole = FuzzFrames.events(bytes, chunk: max(1, size), configuration)
+        for chunk in [1, 2, 3, 7, 64] where chunk < size {
+            if FuzzFrames.events(bytes, chunk: chunk, configuration) != whole {
+                fatalError("chunk size \(chunk) changed the events")
+            }
+        }
+        for chunk in [1, 5, max(1, size)] {
+            if FuzzFrames.eventsInPlace(bytes, chunk: chunk, configuration) != whole {
+                fatalError("in-place parsing in chunks of \(chunk) changed the events")
+            }
+        }
+    }
+    return 0
+}
+
+enum FuzzFrames {
+    static func events(_ bytes: [UInt8], chunk: Int, _ configuration: WebSocketFrameParser.Configuration)
+        -> [WebSocketEvent]
+    {
+        var parser = WebSocketFrameParser(configuration: configuration)
+        var events: [WebSocketEvent] = []
+        var start = 0
+        while start < bytes.count {
+            let end = min(bytes.count, start + chunk)
+            Array(bytes[start..<end]).withUnsafeBytes { input in
+                var offset = 0
+                while let event = parser.nextEvent(in: input, from: &offset, inflater: inflater) {
+                    events.append(event)
+                }
+                if offset != input.count && !parser.isTerminated { fatalError("input left unconsumed") }
+            }
+            checkBuffers(parser)
+            start = end
+        }
+        return events
+    }
+
+    static func eventsInPlace(_ bytes: [UInt8], chunk: Int, _ configuration: WebSocketFrameParser.Configuration)
+        -> [WebSocketEvent]
+    {
+        var parser = WebSocketFrameParser(configuration: configuration)
+        var events: [WebSocketEvent] = []
+        var start = 0
+        while start < bytes.count {
+            let end = min(bytes.count, start + chunk)
+            var piece = Array(bytes[start..<end])
+            piece.withUnsafeMutableBytes { input in
+                var offset = 0
+                while let event = parser.nextEvent(unmaskingInPlace: input, from: &offset, inflater: inflater) {
+                    events.append(event.owned)
+                }
+            }
+            checkBuffers(parser)
+            start = end
+        }
+        return events
+    }
+
+    /// An idle or finished connection must own no heap buffer.
+    static func checkBuffers(_ parser: WebSocketFrameParser) {
+        if (parser.isIdle || parser.isTerminated) && parser.bufferedCapacity != 0 {
+            fatalError("parser kept \(parser.bufferedCapacity) bytes while idle")
+        }
+        if parser.bufferedCapacity > parser.configuration.maxMessageSize * 2 + 1024 {
+            fatalError("parser buffered past the message limit")
+        }
+    }
+}
