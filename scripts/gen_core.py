@@ -443,6 +443,17 @@ def gen_message(msg):
 
 # ---------------------------------------------------------------- Validation.swift
 
+def seen_lines(f):
+    """A repeated singular field (or two members of one oneof) means protobuf's last-wins or
+    merge rules apply: flag the message for the merge path so views can take first hits."""
+    members = [m for m in fields_of(f.msg) if f.oneof and m.oneof == f.oneof] or [f]
+    bits = 0
+    for m in members:
+        bits |= 1 << m.number
+    return [f"                    if seen & {bits} != 0 {{ needsMerge = true }}",
+            f"                    seen |= {1 << f.number}"]
+
+
 def gen_validation(msg):
     fs = fields_of(msg)
     out = [f"extension {msg} {{",
@@ -459,8 +470,8 @@ def gen_validation(msg):
                 "        return false",
                 "    }"]
     else:
-        has_msg = any(f.is_message or f.mod == "map" for f in fs)
-        has_single = any(f.is_message and f.mod not in ("repeated", "map") for f in fs)
+        has_msg = any(f.is_message or f.mod == "map" or f.mod not in ("repeated",) for f in fs)
+        has_single = any(f.mod not in ("repeated", "map") for f in fs)
         out += ["        var needsMerge = false" if has_msg else "        let needsMerge = false"]
         out += ["        var seen: UInt64 = 0"] if has_single else []
         out += [
@@ -479,17 +490,19 @@ def gen_validation(msg):
             elif f.is_message:
                 out.append("                    var sub = r.nested(try r.readLengthDelimited())")
                 if f.mod != "repeated":
-                    out.append(f"                    if seen & {1 << f.number} != 0 {{ needsMerge = true }}")
-                    out.append(f"                    seen |= {1 << f.number}")
+                    out += seen_lines(f)
                 out.append(f"                    if try {f.kind}._validate(&sub, depth: depth + 1) {{ needsMerge = true }}")
-            elif f.kind == "string":
-                out.append("                    try r.checkUTF8(try r.readLengthDelimited())")
-            elif f.kind == "bytes":
-                out.append("                    _ = try r.readLengthDelimited()")
-            elif f.wire == 0:
-                out.append("                    _ = try r.readVarint()")
-            elif f.wire == 1:
-                out.append("                    _ = try r.readFixed64()")
+            else:
+                if f.mod != "repeated":
+                    out += seen_lines(f)
+                if f.kind == "string":
+                    out.append("                    try r.checkUTF8(try r.readLengthDelimited())")
+                elif f.kind == "bytes":
+                    out.append("                    _ = try r.readLengthDelimited()")
+                elif f.wire == 0:
+                    out.append("                    _ = try r.readVarint()")
+                elif f.wire == 1:
+                    out.append("                    _ = try r.readFixed64()")
         out += ["                default:",
                 "                    try r.skipField(wire: tag.wire, number: tag.number, depth: depth)",
                 "                }",
@@ -545,7 +558,7 @@ def gen_validation(msg):
 def view_scalar_expr(f):
     k = f.kind
     wire = f.wire
-    base = f"WireLookup.lastScalar(unsafeBytes, {f.number}, {wire})"
+    base = f"WireLookup.firstScalar(unsafeBytes, {f.number}, {wire})"
     if f.is_enum:
         return f"{f.enum_name}(rawValue: Int32(truncatingIfNeeded: {base} ?? 0))"
     if k in ("uint64", "fixed64"):
@@ -596,11 +609,11 @@ def gen_view(msg):
             out.append(f"    @inlinable public var {f.swift}: ProtoMap<{vt}> {{ ProtoMap(unsafeBytes, {f.number}) }}")
         elif f.is_message:
             out.append(f"    @inlinable public var {f.swift}: {vt}? {{")
-            out.append(f"        WireLookup.lastLength(unsafeBytes, {f.number}).map({vt}.init(unchecked:))")
+            out.append(f"        WireLookup.firstLength(unsafeBytes, {f.number}).map({vt}.init(unchecked:))")
             out.append("    }")
         elif f.kind in ("string", "bytes"):
             out.append(f"    @inlinable public var {f.swift}: {vt} {{")
-            out.append(f"        {vt}(unchecked: WireLookup.lastLength(unsafeBytes, {f.number}) ?? WireLookup.empty)")
+            out.append(f"        {vt}(unchecked: WireLookup.firstLength(unsafeBytes, {f.number}) ?? WireLookup.empty)")
             out.append("    }")
         else:
             out.append(f"    @inlinable public var {f.swift}: {vt} {{ {view_scalar_expr(f)} }}")
@@ -614,9 +627,9 @@ def gen_view(msg):
             out.append(f"        /// `{m.name}` = {m.number}.")
             out.append(f"        case {m.swift}({view_type(m)})")
         out.append("    }")
-        out.append(f"    /// oneof `{oname}`: the last member on the wire wins.")
+        out.append(f"    /// oneof `{oname}`: the member present (validation merges inputs that set several).")
         out.append(f"    @inlinable public var {camel(oname)}: {tname}? {{")
-        out.append(f"        guard let (f, slice) = WireLookup.lastOf(unsafeBytes, {lo}...{hi}, wires: {{ n in")
+        out.append(f"        guard let (f, slice) = WireLookup.firstOf(unsafeBytes, {lo}...{hi}, wires: {{ n in")
         out.append("            switch n {")
         for m in members:
             out.append(f"            case {m.number}: return {m.wire}")
@@ -641,6 +654,9 @@ def gen_view(msg):
         out.append("        default: return nil")
         out.append("        }")
         out.append("    }")
+    out.append("")
+    out.append("    /// Bit n set when field n occurs: one pass instead of probing each field.")
+    out.append("    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }")
     out.append("")
     out.append("    /// An owned copy that outlives the input.")
     out.append(f"    public func owned() -> {msg} {{")

@@ -448,3 +448,16 @@ extension RetryInfo {
         return r
     }
 }
+
+@Suite struct SessionFootprintTests {
+    /// Per-message values are copied on every heartbeat; keep them register-sized.
+    @Test func perMessageValuesStaySmall() {
+        #expect(MemoryLayout<SessionReply>.size <= 128, "SessionReply is \(MemoryLayout<SessionReply>.size) bytes")
+        #expect(MemoryLayout<StatusChanges>.size <= 144, "StatusChanges is \(MemoryLayout<StatusChanges>.size) bytes")
+    }
+
+    /// Held once per connected agent; the idle-agent budget is 1 KiB in all.
+    @Test func sessionFitsTheIdleAgentBudget() {
+        #expect(MemoryLayout<AgentSession>.size <= 320, "AgentSession is \(MemoryLayout<AgentSession>.size) bytes")
+    }
+}

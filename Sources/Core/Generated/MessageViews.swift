@@ -13,58 +13,61 @@ public struct AgentToServerView: ProtoView {
 
     /// `instance_uid` = 1.
     @inlinable public var instanceUid: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `sequence_num` = 2.
-    @inlinable public var sequenceNum: UInt64 { WireLookup.lastScalar(unsafeBytes, 2, 0) ?? 0 }
+    @inlinable public var sequenceNum: UInt64 { WireLookup.firstScalar(unsafeBytes, 2, 0) ?? 0 }
     /// `agent_description` = 3.
     @inlinable public var agentDescription: AgentDescriptionView? {
-        WireLookup.lastLength(unsafeBytes, 3).map(AgentDescriptionView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 3).map(AgentDescriptionView.init(unchecked:))
     }
     /// `capabilities` = 4.
-    @inlinable public var capabilities: UInt64 { WireLookup.lastScalar(unsafeBytes, 4, 0) ?? 0 }
+    @inlinable public var capabilities: UInt64 { WireLookup.firstScalar(unsafeBytes, 4, 0) ?? 0 }
     /// `health` = 5.
     @inlinable public var health: ComponentHealthView? {
-        WireLookup.lastLength(unsafeBytes, 5).map(ComponentHealthView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 5).map(ComponentHealthView.init(unchecked:))
     }
     /// `effective_config` = 6.
     @inlinable public var effectiveConfig: EffectiveConfigView? {
-        WireLookup.lastLength(unsafeBytes, 6).map(EffectiveConfigView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 6).map(EffectiveConfigView.init(unchecked:))
     }
     /// `remote_config_status` = 7.
     @inlinable public var remoteConfigStatus: RemoteConfigStatusView? {
-        WireLookup.lastLength(unsafeBytes, 7).map(RemoteConfigStatusView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 7).map(RemoteConfigStatusView.init(unchecked:))
     }
     /// `package_statuses` = 8.
     @inlinable public var packageStatuses: PackageStatusesView? {
-        WireLookup.lastLength(unsafeBytes, 8).map(PackageStatusesView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 8).map(PackageStatusesView.init(unchecked:))
     }
     /// `agent_disconnect` = 9.
     @inlinable public var agentDisconnect: AgentDisconnectView? {
-        WireLookup.lastLength(unsafeBytes, 9).map(AgentDisconnectView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 9).map(AgentDisconnectView.init(unchecked:))
     }
     /// `flags` = 10.
-    @inlinable public var flags: UInt64 { WireLookup.lastScalar(unsafeBytes, 10, 0) ?? 0 }
+    @inlinable public var flags: UInt64 { WireLookup.firstScalar(unsafeBytes, 10, 0) ?? 0 }
     /// `connection_settings_request` = 11.
     @inlinable public var connectionSettingsRequest: ConnectionSettingsRequestView? {
-        WireLookup.lastLength(unsafeBytes, 11).map(ConnectionSettingsRequestView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 11).map(ConnectionSettingsRequestView.init(unchecked:))
     }
     /// `custom_capabilities` = 12.
     @inlinable public var customCapabilities: CustomCapabilitiesView? {
-        WireLookup.lastLength(unsafeBytes, 12).map(CustomCapabilitiesView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 12).map(CustomCapabilitiesView.init(unchecked:))
     }
     /// `custom_message` = 13.
     @inlinable public var customMessage: CustomMessageView? {
-        WireLookup.lastLength(unsafeBytes, 13).map(CustomMessageView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 13).map(CustomMessageView.init(unchecked:))
     }
     /// `available_components` = 14.
     @inlinable public var availableComponents: AvailableComponentsView? {
-        WireLookup.lastLength(unsafeBytes, 14).map(AvailableComponentsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 14).map(AvailableComponentsView.init(unchecked:))
     }
     /// `connection_settings_status` = 15.
     @inlinable public var connectionSettingsStatus: ConnectionSettingsStatusView? {
-        WireLookup.lastLength(unsafeBytes, 15).map(ConnectionSettingsStatusView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 15).map(ConnectionSettingsStatusView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentToServer {
@@ -100,6 +103,9 @@ public struct AgentDisconnectView: ProtoView {
     public init(unchecked bytes: UnsafeRawBufferPointer) {
         unsafeBytes = bytes
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentDisconnect {
@@ -138,8 +144,11 @@ public struct ConnectionSettingsRequestView: ProtoView {
 
     /// `opamp` = 1.
     @inlinable public var opamp: OpAMPConnectionSettingsRequestView? {
-        WireLookup.lastLength(unsafeBytes, 1).map(OpAMPConnectionSettingsRequestView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 1).map(OpAMPConnectionSettingsRequestView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ConnectionSettingsRequest {
@@ -178,8 +187,11 @@ public struct OpAMPConnectionSettingsRequestView: ProtoView {
 
     /// `certificate_request` = 1.
     @inlinable public var certificateRequest: CertificateRequestView? {
-        WireLookup.lastLength(unsafeBytes, 1).map(CertificateRequestView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 1).map(CertificateRequestView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> OpAMPConnectionSettingsRequest {
@@ -218,8 +230,11 @@ public struct CertificateRequestView: ProtoView {
 
     /// `csr` = 1.
     @inlinable public var csr: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> CertificateRequest {
@@ -260,8 +275,11 @@ public struct AvailableComponentsView: ProtoView {
     @inlinable public var components: ProtoMap<ComponentDetailsView> { ProtoMap(unsafeBytes, 1) }
     /// `hash` = 2.
     @inlinable public var hash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AvailableComponents {
@@ -303,6 +321,9 @@ public struct ComponentDetailsView: ProtoView {
     /// `sub_component_map` = 2.
     @inlinable public var subComponentMap: ProtoMap<ComponentDetailsView> { ProtoMap(unsafeBytes, 2) }
 
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+
     /// An owned copy that outlives the input.
     public func owned() -> ComponentDetails {
         var m = ComponentDetails()
@@ -340,44 +361,47 @@ public struct ServerToAgentView: ProtoView {
 
     /// `instance_uid` = 1.
     @inlinable public var instanceUid: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `error_response` = 2.
     @inlinable public var errorResponse: ServerErrorResponseView? {
-        WireLookup.lastLength(unsafeBytes, 2).map(ServerErrorResponseView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 2).map(ServerErrorResponseView.init(unchecked:))
     }
     /// `remote_config` = 3.
     @inlinable public var remoteConfig: AgentRemoteConfigView? {
-        WireLookup.lastLength(unsafeBytes, 3).map(AgentRemoteConfigView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 3).map(AgentRemoteConfigView.init(unchecked:))
     }
     /// `connection_settings` = 4.
     @inlinable public var connectionSettings: ConnectionSettingsOffersView? {
-        WireLookup.lastLength(unsafeBytes, 4).map(ConnectionSettingsOffersView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 4).map(ConnectionSettingsOffersView.init(unchecked:))
     }
     /// `packages_available` = 5.
     @inlinable public var packagesAvailable: PackagesAvailableView? {
-        WireLookup.lastLength(unsafeBytes, 5).map(PackagesAvailableView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 5).map(PackagesAvailableView.init(unchecked:))
     }
     /// `flags` = 6.
-    @inlinable public var flags: UInt64 { WireLookup.lastScalar(unsafeBytes, 6, 0) ?? 0 }
+    @inlinable public var flags: UInt64 { WireLookup.firstScalar(unsafeBytes, 6, 0) ?? 0 }
     /// `capabilities` = 7.
-    @inlinable public var capabilities: UInt64 { WireLookup.lastScalar(unsafeBytes, 7, 0) ?? 0 }
+    @inlinable public var capabilities: UInt64 { WireLookup.firstScalar(unsafeBytes, 7, 0) ?? 0 }
     /// `agent_identification` = 8.
     @inlinable public var agentIdentification: AgentIdentificationView? {
-        WireLookup.lastLength(unsafeBytes, 8).map(AgentIdentificationView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 8).map(AgentIdentificationView.init(unchecked:))
     }
     /// `command` = 9.
     @inlinable public var command: ServerToAgentCommandView? {
-        WireLookup.lastLength(unsafeBytes, 9).map(ServerToAgentCommandView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 9).map(ServerToAgentCommandView.init(unchecked:))
     }
     /// `custom_capabilities` = 10.
     @inlinable public var customCapabilities: CustomCapabilitiesView? {
-        WireLookup.lastLength(unsafeBytes, 10).map(CustomCapabilitiesView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 10).map(CustomCapabilitiesView.init(unchecked:))
     }
     /// `custom_message` = 11.
     @inlinable public var customMessage: CustomMessageView? {
-        WireLookup.lastLength(unsafeBytes, 11).map(CustomMessageView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 11).map(CustomMessageView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ServerToAgent {
@@ -416,26 +440,29 @@ public struct OpAMPConnectionSettingsView: ProtoView {
 
     /// `destination_endpoint` = 1.
     @inlinable public var destinationEndpoint: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `headers` = 2.
     @inlinable public var headers: HeadersView? {
-        WireLookup.lastLength(unsafeBytes, 2).map(HeadersView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 2).map(HeadersView.init(unchecked:))
     }
     /// `certificate` = 3.
     @inlinable public var certificate: TLSCertificateView? {
-        WireLookup.lastLength(unsafeBytes, 3).map(TLSCertificateView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 3).map(TLSCertificateView.init(unchecked:))
     }
     /// `heartbeat_interval_seconds` = 4.
-    @inlinable public var heartbeatIntervalSeconds: UInt64 { WireLookup.lastScalar(unsafeBytes, 4, 0) ?? 0 }
+    @inlinable public var heartbeatIntervalSeconds: UInt64 { WireLookup.firstScalar(unsafeBytes, 4, 0) ?? 0 }
     /// `tls` = 5.
     @inlinable public var tls: TLSConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 5).map(TLSConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 5).map(TLSConnectionSettingsView.init(unchecked:))
     }
     /// `proxy` = 6.
     @inlinable public var proxy: ProxyConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 6).map(ProxyConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 6).map(ProxyConnectionSettingsView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> OpAMPConnectionSettings {
@@ -474,24 +501,27 @@ public struct TelemetryConnectionSettingsView: ProtoView {
 
     /// `destination_endpoint` = 1.
     @inlinable public var destinationEndpoint: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `headers` = 2.
     @inlinable public var headers: HeadersView? {
-        WireLookup.lastLength(unsafeBytes, 2).map(HeadersView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 2).map(HeadersView.init(unchecked:))
     }
     /// `certificate` = 3.
     @inlinable public var certificate: TLSCertificateView? {
-        WireLookup.lastLength(unsafeBytes, 3).map(TLSCertificateView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 3).map(TLSCertificateView.init(unchecked:))
     }
     /// `tls` = 4.
     @inlinable public var tls: TLSConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 4).map(TLSConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 4).map(TLSConnectionSettingsView.init(unchecked:))
     }
     /// `proxy` = 5.
     @inlinable public var proxy: ProxyConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 5).map(ProxyConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 5).map(ProxyConnectionSettingsView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> TelemetryConnectionSettings {
@@ -530,26 +560,29 @@ public struct OtherConnectionSettingsView: ProtoView {
 
     /// `destination_endpoint` = 1.
     @inlinable public var destinationEndpoint: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `headers` = 2.
     @inlinable public var headers: HeadersView? {
-        WireLookup.lastLength(unsafeBytes, 2).map(HeadersView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 2).map(HeadersView.init(unchecked:))
     }
     /// `certificate` = 3.
     @inlinable public var certificate: TLSCertificateView? {
-        WireLookup.lastLength(unsafeBytes, 3).map(TLSCertificateView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 3).map(TLSCertificateView.init(unchecked:))
     }
     /// `other_settings` = 4.
     @inlinable public var otherSettings: ProtoMap<ProtoString> { ProtoMap(unsafeBytes, 4) }
     /// `tls` = 5.
     @inlinable public var tls: TLSConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 5).map(TLSConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 5).map(TLSConnectionSettingsView.init(unchecked:))
     }
     /// `proxy` = 6.
     @inlinable public var proxy: ProxyConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 6).map(ProxyConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 6).map(ProxyConnectionSettingsView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> OtherConnectionSettings {
@@ -588,22 +621,25 @@ public struct TLSConnectionSettingsView: ProtoView {
 
     /// `ca_pem_contents` = 1.
     @inlinable public var caPemContents: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `include_system_ca_certs_pool` = 2.
-    @inlinable public var includeSystemCaCertsPool: Bool { (WireLookup.lastScalar(unsafeBytes, 2, 0) ?? 0) != 0 }
+    @inlinable public var includeSystemCaCertsPool: Bool { (WireLookup.firstScalar(unsafeBytes, 2, 0) ?? 0) != 0 }
     /// `insecure_skip_verify` = 3.
-    @inlinable public var insecureSkipVerify: Bool { (WireLookup.lastScalar(unsafeBytes, 3, 0) ?? 0) != 0 }
+    @inlinable public var insecureSkipVerify: Bool { (WireLookup.firstScalar(unsafeBytes, 3, 0) ?? 0) != 0 }
     /// `min_version` = 4.
     @inlinable public var minVersion: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 4) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 4) ?? WireLookup.empty)
     }
     /// `max_version` = 5.
     @inlinable public var maxVersion: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 5) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 5) ?? WireLookup.empty)
     }
     /// `cipher_suites` = 6.
     @inlinable public var cipherSuites: ProtoRepeated<ProtoString> { ProtoRepeated(unsafeBytes, 6) }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> TLSConnectionSettings {
@@ -642,12 +678,15 @@ public struct ProxyConnectionSettingsView: ProtoView {
 
     /// `url` = 1.
     @inlinable public var url: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `connect_headers` = 2.
     @inlinable public var connectHeaders: HeadersView? {
-        WireLookup.lastLength(unsafeBytes, 2).map(HeadersView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 2).map(HeadersView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ProxyConnectionSettings {
@@ -687,6 +726,9 @@ public struct HeadersView: ProtoView {
     /// `headers` = 1.
     @inlinable public var headers: ProtoRepeated<HeaderView> { ProtoRepeated(unsafeBytes, 1) }
 
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+
     /// An owned copy that outlives the input.
     public func owned() -> Headers {
         var m = Headers()
@@ -724,12 +766,15 @@ public struct HeaderView: ProtoView {
 
     /// `key` = 1.
     @inlinable public var key: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `value` = 2.
     @inlinable public var value: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> Header {
@@ -768,16 +813,19 @@ public struct TLSCertificateView: ProtoView {
 
     /// `cert` = 1.
     @inlinable public var cert: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `private_key` = 2.
     @inlinable public var privateKey: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
     /// `ca_cert` = 3.
     @inlinable public var caCert: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> TLSCertificate {
@@ -816,26 +864,29 @@ public struct ConnectionSettingsOffersView: ProtoView {
 
     /// `hash` = 1.
     @inlinable public var hash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `opamp` = 2.
     @inlinable public var opamp: OpAMPConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 2).map(OpAMPConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 2).map(OpAMPConnectionSettingsView.init(unchecked:))
     }
     /// `own_metrics` = 3.
     @inlinable public var ownMetrics: TelemetryConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 3).map(TelemetryConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 3).map(TelemetryConnectionSettingsView.init(unchecked:))
     }
     /// `own_traces` = 4.
     @inlinable public var ownTraces: TelemetryConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 4).map(TelemetryConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 4).map(TelemetryConnectionSettingsView.init(unchecked:))
     }
     /// `own_logs` = 5.
     @inlinable public var ownLogs: TelemetryConnectionSettingsView? {
-        WireLookup.lastLength(unsafeBytes, 5).map(TelemetryConnectionSettingsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 5).map(TelemetryConnectionSettingsView.init(unchecked:))
     }
     /// `other_connections` = 6.
     @inlinable public var otherConnections: ProtoMap<OtherConnectionSettingsView> { ProtoMap(unsafeBytes, 6) }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ConnectionSettingsOffers {
@@ -876,8 +927,11 @@ public struct PackagesAvailableView: ProtoView {
     @inlinable public var packages: ProtoMap<PackageAvailableView> { ProtoMap(unsafeBytes, 1) }
     /// `all_packages_hash` = 2.
     @inlinable public var allPackagesHash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackagesAvailable {
@@ -916,20 +970,23 @@ public struct PackageAvailableView: ProtoView {
 
     /// `type` = 1.
     @inlinable public var type: PackageType {
-        PackageType(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0))
+        PackageType(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0))
     }
     /// `version` = 2.
     @inlinable public var version: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
     /// `file` = 3.
     @inlinable public var file: DownloadableFileView? {
-        WireLookup.lastLength(unsafeBytes, 3).map(DownloadableFileView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 3).map(DownloadableFileView.init(unchecked:))
     }
     /// `hash` = 4.
     @inlinable public var hash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 4) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 4) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackageAvailable {
@@ -968,20 +1025,23 @@ public struct DownloadableFileView: ProtoView {
 
     /// `download_url` = 1.
     @inlinable public var downloadUrl: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `content_hash` = 2.
     @inlinable public var contentHash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
     /// `signature` = 3.
     @inlinable public var signature: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty)
     }
     /// `headers` = 4.
     @inlinable public var headers: HeadersView? {
-        WireLookup.lastLength(unsafeBytes, 4).map(HeadersView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 4).map(HeadersView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> DownloadableFile {
@@ -1020,21 +1080,21 @@ public struct ServerErrorResponseView: ProtoView {
 
     /// `type` = 1.
     @inlinable public var type: ServerErrorResponseType {
-        ServerErrorResponseType(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0))
+        ServerErrorResponseType(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0))
     }
     /// `error_message` = 2.
     @inlinable public var errorMessage: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
     /// The members of oneof `details` as views.
     public enum Details {
         /// `retry_info` = 3.
         case retryInfo(RetryInfoView)
     }
-    /// oneof `details`: the last member on the wire wins.
+    /// oneof `details`: the member present (validation merges inputs that set several).
     @inlinable public var details: Details? {
         guard
-            let (f, slice) = WireLookup.lastOf(
+            let (f, slice) = WireLookup.firstOf(
                 unsafeBytes, 3...3,
                 wires: { n in
                     switch n {
@@ -1048,6 +1108,9 @@ public struct ServerErrorResponseView: ProtoView {
         default: return nil
         }
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ServerErrorResponse {
@@ -1085,7 +1148,10 @@ public struct RetryInfoView: ProtoView {
     }
 
     /// `retry_after_nanoseconds` = 1.
-    @inlinable public var retryAfterNanoseconds: UInt64 { WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0 }
+    @inlinable public var retryAfterNanoseconds: UInt64 { WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0 }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> RetryInfo {
@@ -1124,8 +1190,11 @@ public struct ServerToAgentCommandView: ProtoView {
 
     /// `type` = 1.
     @inlinable public var type: CommandType {
-        CommandType(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0))
+        CommandType(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ServerToAgentCommand {
@@ -1167,6 +1236,9 @@ public struct AgentDescriptionView: ProtoView {
     /// `non_identifying_attributes` = 2.
     @inlinable public var nonIdentifyingAttributes: ProtoRepeated<KeyValueView> { ProtoRepeated(unsafeBytes, 2) }
 
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+
     /// An owned copy that outlives the input.
     public func owned() -> AgentDescription {
         var m = AgentDescription()
@@ -1203,23 +1275,26 @@ public struct ComponentHealthView: ProtoView {
     }
 
     /// `healthy` = 1.
-    @inlinable public var healthy: Bool { (WireLookup.lastScalar(unsafeBytes, 1, 0) ?? 0) != 0 }
+    @inlinable public var healthy: Bool { (WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0) != 0 }
     /// `start_time_unix_nano` = 2.
-    @inlinable public var startTimeUnixNano: UInt64 { WireLookup.lastScalar(unsafeBytes, 2, 1) ?? 0 }
+    @inlinable public var startTimeUnixNano: UInt64 { WireLookup.firstScalar(unsafeBytes, 2, 1) ?? 0 }
     /// `last_error` = 3.
     @inlinable public var lastError: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty)
     }
     /// `status` = 4.
     @inlinable public var status: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 4) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 4) ?? WireLookup.empty)
     }
     /// `status_time_unix_nano` = 5.
-    @inlinable public var statusTimeUnixNano: UInt64 { WireLookup.lastScalar(unsafeBytes, 5, 1) ?? 0 }
+    @inlinable public var statusTimeUnixNano: UInt64 { WireLookup.firstScalar(unsafeBytes, 5, 1) ?? 0 }
     /// `component_health_map` = 6.
     @inlinable public var componentHealthMap: ProtoMap<ComponentHealthView> { ProtoMap(unsafeBytes, 6) }
     /// `attributes` = 7.
     @inlinable public var attributes: ProtoRepeated<KeyValueView> { ProtoRepeated(unsafeBytes, 7) }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ComponentHealth {
@@ -1258,8 +1333,11 @@ public struct EffectiveConfigView: ProtoView {
 
     /// `config_map` = 1.
     @inlinable public var configMap: AgentConfigMapView? {
-        WireLookup.lastLength(unsafeBytes, 1).map(AgentConfigMapView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 1).map(AgentConfigMapView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> EffectiveConfig {
@@ -1298,16 +1376,19 @@ public struct RemoteConfigStatusView: ProtoView {
 
     /// `last_remote_config_hash` = 1.
     @inlinable public var lastRemoteConfigHash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `status` = 2.
     @inlinable public var status: RemoteConfigStatuses {
-        RemoteConfigStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 2, 0) ?? 0))
+        RemoteConfigStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 2, 0) ?? 0))
     }
     /// `error_message` = 3.
     @inlinable public var errorMessage: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> RemoteConfigStatus {
@@ -1346,16 +1427,19 @@ public struct ConnectionSettingsStatusView: ProtoView {
 
     /// `last_connection_settings_hash` = 1.
     @inlinable public var lastConnectionSettingsHash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `status` = 2.
     @inlinable public var status: ConnectionSettingsStatuses {
-        ConnectionSettingsStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 2, 0) ?? 0))
+        ConnectionSettingsStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 2, 0) ?? 0))
     }
     /// `error_message` = 3.
     @inlinable public var errorMessage: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ConnectionSettingsStatus {
@@ -1396,12 +1480,15 @@ public struct PackageStatusesView: ProtoView {
     @inlinable public var packages: ProtoMap<PackageStatusView> { ProtoMap(unsafeBytes, 1) }
     /// `server_provided_all_packages_hash` = 2.
     @inlinable public var serverProvidedAllPackagesHash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
     /// `error_message` = 3.
     @inlinable public var errorMessage: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackageStatuses {
@@ -1440,36 +1527,39 @@ public struct PackageStatusView: ProtoView {
 
     /// `name` = 1.
     @inlinable public var name: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `agent_has_version` = 2.
     @inlinable public var agentHasVersion: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
     /// `agent_has_hash` = 3.
     @inlinable public var agentHasHash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty)
     }
     /// `server_offered_version` = 4.
     @inlinable public var serverOfferedVersion: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 4) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 4) ?? WireLookup.empty)
     }
     /// `server_offered_hash` = 5.
     @inlinable public var serverOfferedHash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 5) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 5) ?? WireLookup.empty)
     }
     /// `status` = 6.
     @inlinable public var status: PackageStatusEnum {
-        PackageStatusEnum(rawValue: Int32(truncatingIfNeeded: WireLookup.lastScalar(unsafeBytes, 6, 0) ?? 0))
+        PackageStatusEnum(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 6, 0) ?? 0))
     }
     /// `error_message` = 7.
     @inlinable public var errorMessage: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 7) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 7) ?? WireLookup.empty)
     }
     /// `download_details` = 8.
     @inlinable public var downloadDetails: PackageDownloadDetailsView? {
-        WireLookup.lastLength(unsafeBytes, 8).map(PackageDownloadDetailsView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 8).map(PackageDownloadDetailsView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackageStatus {
@@ -1507,11 +1597,14 @@ public struct PackageDownloadDetailsView: ProtoView {
     }
 
     /// `download_percent` = 1.
-    @inlinable public var downloadPercent: Double { Double(bitPattern: WireLookup.lastScalar(unsafeBytes, 1, 1) ?? 0) }
+    @inlinable public var downloadPercent: Double { Double(bitPattern: WireLookup.firstScalar(unsafeBytes, 1, 1) ?? 0) }
     /// `download_bytes_per_second` = 2.
     @inlinable public var downloadBytesPerSecond: Double {
-        Double(bitPattern: WireLookup.lastScalar(unsafeBytes, 2, 1) ?? 0)
+        Double(bitPattern: WireLookup.firstScalar(unsafeBytes, 2, 1) ?? 0)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackageDownloadDetails {
@@ -1550,8 +1643,11 @@ public struct AgentIdentificationView: ProtoView {
 
     /// `new_instance_uid` = 1.
     @inlinable public var newInstanceUid: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentIdentification {
@@ -1590,12 +1686,15 @@ public struct AgentRemoteConfigView: ProtoView {
 
     /// `config` = 1.
     @inlinable public var config: AgentConfigMapView? {
-        WireLookup.lastLength(unsafeBytes, 1).map(AgentConfigMapView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 1).map(AgentConfigMapView.init(unchecked:))
     }
     /// `config_hash` = 2.
     @inlinable public var configHash: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentRemoteConfig {
@@ -1635,6 +1734,9 @@ public struct AgentConfigMapView: ProtoView {
     /// `config_map` = 1.
     @inlinable public var configMap: ProtoMap<AgentConfigFileView> { ProtoMap(unsafeBytes, 1) }
 
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+
     /// An owned copy that outlives the input.
     public func owned() -> AgentConfigMap {
         var m = AgentConfigMap()
@@ -1672,12 +1774,15 @@ public struct AgentConfigFileView: ProtoView {
 
     /// `body` = 1.
     @inlinable public var body: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `content_type` = 2.
     @inlinable public var contentType: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentConfigFile {
@@ -1717,6 +1822,9 @@ public struct CustomCapabilitiesView: ProtoView {
     /// `capabilities` = 1.
     @inlinable public var capabilities: ProtoRepeated<ProtoString> { ProtoRepeated(unsafeBytes, 1) }
 
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+
     /// An owned copy that outlives the input.
     public func owned() -> CustomCapabilities {
         var m = CustomCapabilities()
@@ -1754,16 +1862,19 @@ public struct CustomMessageView: ProtoView {
 
     /// `capability` = 1.
     @inlinable public var capability: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `type` = 2.
     @inlinable public var type: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 2) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty)
     }
     /// `data` = 3.
     @inlinable public var data: ProtoBytes {
-        ProtoBytes(unchecked: WireLookup.lastLength(unsafeBytes, 3) ?? WireLookup.empty)
+        ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty)
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> CustomMessage {
@@ -1817,10 +1928,10 @@ public struct AnyValueView: ProtoView {
         /// `bytes_value` = 7.
         case bytesValue(ProtoBytes)
     }
-    /// oneof `value`: the last member on the wire wins.
+    /// oneof `value`: the member present (validation merges inputs that set several).
     @inlinable public var value: Value? {
         guard
-            let (f, slice) = WireLookup.lastOf(
+            let (f, slice) = WireLookup.firstOf(
                 unsafeBytes, 1...7,
                 wires: { n in
                     switch n {
@@ -1846,6 +1957,9 @@ public struct AnyValueView: ProtoView {
         default: return nil
         }
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AnyValue {
@@ -1885,6 +1999,9 @@ public struct ArrayValueView: ProtoView {
     /// `values` = 1.
     @inlinable public var values: ProtoRepeated<AnyValueView> { ProtoRepeated(unsafeBytes, 1) }
 
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+
     /// An owned copy that outlives the input.
     public func owned() -> ArrayValue {
         var m = ArrayValue()
@@ -1923,6 +2040,9 @@ public struct KeyValueListView: ProtoView {
     /// `values` = 1.
     @inlinable public var values: ProtoRepeated<KeyValueView> { ProtoRepeated(unsafeBytes, 1) }
 
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+
     /// An owned copy that outlives the input.
     public func owned() -> KeyValueList {
         var m = KeyValueList()
@@ -1960,12 +2080,15 @@ public struct KeyValueView: ProtoView {
 
     /// `key` = 1.
     @inlinable public var key: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(unsafeBytes, 1) ?? WireLookup.empty)
+        ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty)
     }
     /// `value` = 2.
     @inlinable public var value: AnyValueView? {
-        WireLookup.lastLength(unsafeBytes, 2).map(AnyValueView.init(unchecked:))
+        WireLookup.firstLength(unsafeBytes, 2).map(AnyValueView.init(unchecked:))
     }
+
+    /// Bit n set when field n occurs: one pass instead of probing each field.
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
 
     /// An owned copy that outlives the input.
     public func owned() -> KeyValue {

@@ -16,9 +16,13 @@ extension AgentToServer {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "instanceUid"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readLengthDelimited()
                 case (2, 0):
                     name = "sequenceNum"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readVarint()
                 case (3, 2):
                     name = "agentDescription"
@@ -28,6 +32,8 @@ extension AgentToServer {
                     if try AgentDescription._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (4, 0):
                     name = "capabilities"
+                    if seen & 16 != 0 { needsMerge = true }
+                    seen |= 16
                     _ = try r.readVarint()
                 case (5, 2):
                     name = "health"
@@ -61,6 +67,8 @@ extension AgentToServer {
                     if try AgentDisconnect._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (10, 0):
                     name = "flags"
+                    if seen & 1024 != 0 { needsMerge = true }
+                    seen |= 1024
                     _ = try r.readVarint()
                 case (11, 2):
                     name = "connectionSettingsRequest"
@@ -185,7 +193,8 @@ extension CertificateRequest {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -194,6 +203,8 @@ extension CertificateRequest {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "csr"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readLengthDelimited()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -213,6 +224,7 @@ extension AvailableComponents {
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -225,6 +237,8 @@ extension AvailableComponents {
                     if try Self._validateEntryComponents(&sub, depth: depth + 1) { needsMerge = true }
                 case (2, 2):
                     name = "hash"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readLengthDelimited()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -345,6 +359,8 @@ extension ServerToAgent {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "instanceUid"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readLengthDelimited()
                 case (2, 2):
                     name = "errorResponse"
@@ -372,9 +388,13 @@ extension ServerToAgent {
                     if try PackagesAvailable._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (6, 0):
                     name = "flags"
+                    if seen & 64 != 0 { needsMerge = true }
+                    seen |= 64
                     _ = try r.readVarint()
                 case (7, 0):
                     name = "capabilities"
+                    if seen & 128 != 0 { needsMerge = true }
+                    seen |= 128
                     _ = try r.readVarint()
                 case (8, 2):
                     name = "agentIdentification"
@@ -427,6 +447,8 @@ extension OpAMPConnectionSettings {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "destinationEndpoint"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "headers"
@@ -442,6 +464,8 @@ extension OpAMPConnectionSettings {
                     if try TLSCertificate._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (4, 0):
                     name = "heartbeatIntervalSeconds"
+                    if seen & 16 != 0 { needsMerge = true }
+                    seen |= 16
                     _ = try r.readVarint()
                 case (5, 2):
                     name = "tls"
@@ -482,6 +506,8 @@ extension TelemetryConnectionSettings {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "destinationEndpoint"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "headers"
@@ -534,6 +560,8 @@ extension OtherConnectionSettings {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "destinationEndpoint"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "headers"
@@ -607,7 +635,8 @@ extension TLSConnectionSettings {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -616,18 +645,28 @@ extension TLSConnectionSettings {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "caPemContents"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 0):
                     name = "includeSystemCaCertsPool"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readVarint()
                 case (3, 0):
                     name = "insecureSkipVerify"
+                    if seen & 8 != 0 { needsMerge = true }
+                    seen |= 8
                     _ = try r.readVarint()
                 case (4, 2):
                     name = "minVersion"
+                    if seen & 16 != 0 { needsMerge = true }
+                    seen |= 16
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (5, 2):
                     name = "maxVersion"
+                    if seen & 32 != 0 { needsMerge = true }
+                    seen |= 32
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (6, 2):
                     name = "cipherSuites"
@@ -659,6 +698,8 @@ extension ProxyConnectionSettings {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "url"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "connectHeaders"
@@ -711,7 +752,8 @@ extension Header {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -720,9 +762,13 @@ extension Header {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     try r.checkUTF8(try r.readLengthDelimited())
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -741,7 +787,8 @@ extension TLSCertificate {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -750,12 +797,18 @@ extension TLSCertificate {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "cert"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readLengthDelimited()
                 case (2, 2):
                     name = "privateKey"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readLengthDelimited()
                 case (3, 2):
                     name = "caCert"
+                    if seen & 8 != 0 { needsMerge = true }
+                    seen |= 8
                     _ = try r.readLengthDelimited()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -784,6 +837,8 @@ extension ConnectionSettingsOffers {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "hash"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readLengthDelimited()
                 case (2, 2):
                     name = "opamp"
@@ -861,6 +916,7 @@ extension PackagesAvailable {
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -873,6 +929,8 @@ extension PackagesAvailable {
                     if try Self._validateEntryPackages(&sub, depth: depth + 1) { needsMerge = true }
                 case (2, 2):
                     name = "allPackagesHash"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readLengthDelimited()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -931,9 +989,13 @@ extension PackageAvailable {
                 switch (tag.number, tag.wire) {
                 case (1, 0):
                     name = "type"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readVarint()
                 case (2, 2):
                     name = "version"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (3, 2):
                     name = "file"
@@ -943,6 +1005,8 @@ extension PackageAvailable {
                     if try DownloadableFile._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (4, 2):
                     name = "hash"
+                    if seen & 16 != 0 { needsMerge = true }
+                    seen |= 16
                     _ = try r.readLengthDelimited()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -971,12 +1035,18 @@ extension DownloadableFile {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "downloadUrl"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "contentHash"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readLengthDelimited()
                 case (3, 2):
                     name = "signature"
+                    if seen & 8 != 0 { needsMerge = true }
+                    seen |= 8
                     _ = try r.readLengthDelimited()
                 case (4, 2):
                     name = "headers"
@@ -1011,9 +1081,13 @@ extension ServerErrorResponse {
                 switch (tag.number, tag.wire) {
                 case (1, 0):
                     name = "type"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readVarint()
                 case (2, 2):
                     name = "errorMessage"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (3, 2):
                     name = "retryInfo"
@@ -1038,7 +1112,8 @@ extension RetryInfo {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1047,6 +1122,8 @@ extension RetryInfo {
                 switch (tag.number, tag.wire) {
                 case (1, 0):
                     name = "retryAfterNanoseconds"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readVarint()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1065,7 +1142,8 @@ extension ServerToAgentCommand {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1074,6 +1152,8 @@ extension ServerToAgentCommand {
                 switch (tag.number, tag.wire) {
                 case (1, 0):
                     name = "type"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readVarint()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1125,6 +1205,7 @@ extension ComponentHealth {
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1133,18 +1214,28 @@ extension ComponentHealth {
                 switch (tag.number, tag.wire) {
                 case (1, 0):
                     name = "healthy"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readVarint()
                 case (2, 1):
                     name = "startTimeUnixNano"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readFixed64()
                 case (3, 2):
                     name = "lastError"
+                    if seen & 8 != 0 { needsMerge = true }
+                    seen |= 8
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (4, 2):
                     name = "status"
+                    if seen & 16 != 0 { needsMerge = true }
+                    seen |= 16
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (5, 1):
                     name = "statusTimeUnixNano"
+                    if seen & 32 != 0 { needsMerge = true }
+                    seen |= 32
                     _ = try r.readFixed64()
                 case (6, 2):
                     name = "componentHealthMap"
@@ -1232,7 +1323,8 @@ extension RemoteConfigStatus {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1241,12 +1333,18 @@ extension RemoteConfigStatus {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "lastRemoteConfigHash"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readLengthDelimited()
                 case (2, 0):
                     name = "status"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readVarint()
                 case (3, 2):
                     name = "errorMessage"
+                    if seen & 8 != 0 { needsMerge = true }
+                    seen |= 8
                     try r.checkUTF8(try r.readLengthDelimited())
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1265,7 +1363,8 @@ extension ConnectionSettingsStatus {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1274,12 +1373,18 @@ extension ConnectionSettingsStatus {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "lastConnectionSettingsHash"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readLengthDelimited()
                 case (2, 0):
                     name = "status"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readVarint()
                 case (3, 2):
                     name = "errorMessage"
+                    if seen & 8 != 0 { needsMerge = true }
+                    seen |= 8
                     try r.checkUTF8(try r.readLengthDelimited())
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1299,6 +1404,7 @@ extension PackageStatuses {
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1311,9 +1417,13 @@ extension PackageStatuses {
                     if try Self._validateEntryPackages(&sub, depth: depth + 1) { needsMerge = true }
                 case (2, 2):
                     name = "serverProvidedAllPackagesHash"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readLengthDelimited()
                 case (3, 2):
                     name = "errorMessage"
+                    if seen & 8 != 0 { needsMerge = true }
+                    seen |= 8
                     try r.checkUTF8(try r.readLengthDelimited())
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1372,24 +1482,38 @@ extension PackageStatus {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "name"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "agentHasVersion"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (3, 2):
                     name = "agentHasHash"
+                    if seen & 8 != 0 { needsMerge = true }
+                    seen |= 8
                     _ = try r.readLengthDelimited()
                 case (4, 2):
                     name = "serverOfferedVersion"
+                    if seen & 16 != 0 { needsMerge = true }
+                    seen |= 16
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (5, 2):
                     name = "serverOfferedHash"
+                    if seen & 32 != 0 { needsMerge = true }
+                    seen |= 32
                     _ = try r.readLengthDelimited()
                 case (6, 0):
                     name = "status"
+                    if seen & 64 != 0 { needsMerge = true }
+                    seen |= 64
                     _ = try r.readVarint()
                 case (7, 2):
                     name = "errorMessage"
+                    if seen & 128 != 0 { needsMerge = true }
+                    seen |= 128
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (8, 2):
                     name = "downloadDetails"
@@ -1414,7 +1538,8 @@ extension PackageDownloadDetails {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1423,9 +1548,13 @@ extension PackageDownloadDetails {
                 switch (tag.number, tag.wire) {
                 case (1, 1):
                     name = "downloadPercent"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readFixed64()
                 case (2, 1):
                     name = "downloadBytesPerSecond"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readFixed64()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1444,7 +1573,8 @@ extension AgentIdentification {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1453,6 +1583,8 @@ extension AgentIdentification {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "newInstanceUid"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readLengthDelimited()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1487,6 +1619,8 @@ extension AgentRemoteConfig {
                     if try AgentConfigMap._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (2, 2):
                     name = "configHash"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readLengthDelimited()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1563,7 +1697,8 @@ extension AgentConfigFile {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1572,9 +1707,13 @@ extension AgentConfigFile {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "body"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     _ = try r.readLengthDelimited()
                 case (2, 2):
                     name = "contentType"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     try r.checkUTF8(try r.readLengthDelimited())
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1620,7 +1759,8 @@ extension CustomMessage {
     @inlinable
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
+        var needsMerge = false
+        var seen: UInt64 = 0
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1629,12 +1769,18 @@ extension CustomMessage {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "capability"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "type"
+                    if seen & 4 != 0 { needsMerge = true }
+                    seen |= 4
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (3, 2):
                     name = "data"
+                    if seen & 8 != 0 { needsMerge = true }
+                    seen |= 8
                     _ = try r.readLengthDelimited()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1663,30 +1809,40 @@ extension AnyValue {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "stringValue"
+                    if seen & 254 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 0):
                     name = "boolValue"
+                    if seen & 254 != 0 { needsMerge = true }
+                    seen |= 4
                     _ = try r.readVarint()
                 case (3, 0):
                     name = "intValue"
+                    if seen & 254 != 0 { needsMerge = true }
+                    seen |= 8
                     _ = try r.readVarint()
                 case (4, 1):
                     name = "doubleValue"
+                    if seen & 254 != 0 { needsMerge = true }
+                    seen |= 16
                     _ = try r.readFixed64()
                 case (5, 2):
                     name = "arrayValue"
                     var sub = r.nested(try r.readLengthDelimited())
-                    if seen & 32 != 0 { needsMerge = true }
+                    if seen & 254 != 0 { needsMerge = true }
                     seen |= 32
                     if try ArrayValue._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (6, 2):
                     name = "kvlistValue"
                     var sub = r.nested(try r.readLengthDelimited())
-                    if seen & 64 != 0 { needsMerge = true }
+                    if seen & 254 != 0 { needsMerge = true }
                     seen |= 64
                     if try KeyValueList._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (7, 2):
                     name = "bytesValue"
+                    if seen & 254 != 0 { needsMerge = true }
+                    seen |= 128
                     _ = try r.readLengthDelimited()
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -1771,6 +1927,8 @@ extension KeyValue {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    if seen & 2 != 0 { needsMerge = true }
+                    seen |= 2
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"

@@ -71,6 +71,8 @@ public struct AgentSession: Sendable {
     ) -> (reply: SessionReply, changes: StatusChanges) {
         var changes = StatusChanges()
         var reply = SessionReply()
+        // One pass tells which fields exist; absent ones are then never searched for.
+        let fields = message.presentFields
         let rawUID = message.instanceUid
         let flags = AgentToServerFlags(rawValue: message.flags)
 
@@ -94,7 +96,7 @@ public struct AgentSession: Sendable {
             changes.capabilities = caps
         }
 
-        let present = applyStatus(message, into: &changes)
+        let present = fields & Self.statusFieldMask == 0 ? [] : applyStatus(message, fields, into: &changes)
         let required = StatusParts.required(by: caps)
         let askFullState: Bool
         switch trackSequence(message.sequenceNum) {
@@ -112,7 +114,7 @@ public struct AgentSession: Sendable {
             awaitingFullState = true
         }
 
-        if message.agentDisconnect != nil {
+        if fields & (1 << 9) != 0, message.agentDisconnect != nil {
             isDisconnected = true
             changes.disconnected = true
         }
@@ -122,19 +124,21 @@ public struct AgentSession: Sendable {
             reply.newInstanceUID = uid
             changes.assignedInstanceUID = uid
         }
-        if let request = message.connectionSettingsRequest,
+        if fields & (1 << 11) != 0, let request = message.connectionSettingsRequest,
             serverCapabilities.contains(.acceptsConnectionSettingsRequest)
         {
             changes.connectionSettingsRequest = request.owned()
         }
-        if let custom = message.customMessage {
+        if fields & (1 << 13) != 0, let custom = message.customMessage {
             // S22: only messages for capabilities this server announced are of interest.
             let capability = custom.capability
             if desired.customCapabilities.contains(where: { capability == $0 }) {
                 changes.customMessage = custom.owned()
             }
         }
-        if let components = message.availableComponents, caps.contains(.reportsAvailableComponents) {
+        if fields & (1 << 14) != 0, let components = message.availableComponents,
+            caps.contains(.reportsAvailableComponents)
+        {
             let hash = Fingerprint.of(components.hash.unsafeBytes)
             if components.components.isEmpty && !components.hash.isEmpty
                 && !desired.knownComponentHashes.contains(hash) && requestedComponentsFor != hash
@@ -145,7 +149,7 @@ public struct AgentSession: Sendable {
             }
         }
 
-        offer(desired, to: &reply, message: message)
+        offer(desired, to: &reply, reported: present)
         finish(&reply)
         return (reply, changes)
     }
@@ -177,7 +181,7 @@ public struct AgentSession: Sendable {
         guard let uid = instanceUID, seenFirstMessage, !isDisconnected else { return nil }
         var reply = SessionReply()
         reply.instanceUID = .valid(uid)
-        offer(desired, to: &reply, message: nil)
+        offer(desired, to: &reply, reported: [])
         guard
             reply.remoteConfig != nil || reply.connectionSettings != nil || reply.packages != nil
                 || reply.customCapabilities != nil
@@ -261,37 +265,42 @@ public struct AgentSession: Sendable {
     }
 
     /// S7: fold present status parts into what the server holds; copy only changed ones.
-    private mutating func applyStatus(_ m: AgentToServerView, into changes: inout StatusChanges) -> StatusParts {
+    /// Field numbers of the status parts (3, 5, 6, 7, 8, 12, 14, 15).
+    private static let statusFieldMask: UInt64 = 1 << 3 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 12 | 1 << 14 | 1 << 15
+
+    private mutating func applyStatus(
+        _ m: AgentToServerView, _ fields: UInt64, into changes: inout StatusChanges
+    ) -> StatusParts {
         var present: StatusParts = []
-        if let d = m.agentDescription {
+        if fields & (1 << 3) != 0, let d = m.agentDescription {
             present.insert(.description)
             if Self.changed(&descriptionPrint, d.unsafeBytes) { changes.agentDescription = d.owned() }
         }
-        if let h = m.health {
+        if fields & (1 << 5) != 0, let h = m.health {
             present.insert(.health)
             if Self.changed(&healthPrint, h.unsafeBytes) { changes.health = h.owned() }
         }
-        if let e = m.effectiveConfig, agentCapabilities.contains(.reportsEffectiveConfig) {
+        if fields & (1 << 6) != 0, let e = m.effectiveConfig, agentCapabilities.contains(.reportsEffectiveConfig) {
             // S13: effective config is accepted only from agents that report it.
             present.insert(.effectiveConfig)
             if Self.changed(&effectiveConfigPrint, e.unsafeBytes) { changes.effectiveConfig = e.owned() }
         }
-        if let r = m.remoteConfigStatus {
+        if fields & (1 << 7) != 0, let r = m.remoteConfigStatus {
             present.insert(.remoteConfigStatus)
             agentConfigHash = r.lastRemoteConfigHash.isEmpty ? 0 : Fingerprint.of(r.lastRemoteConfigHash.unsafeBytes)
             if Self.changed(&remoteConfigStatusPrint, r.unsafeBytes) { changes.remoteConfigStatus = r.owned() }
         }
-        if let p = m.packageStatuses {
+        if fields & (1 << 8) != 0, let p = m.packageStatuses {
             present.insert(.packageStatuses)
             let h = p.serverProvidedAllPackagesHash
             agentPackagesHash = h.isEmpty ? 0 : Fingerprint.of(h.unsafeBytes)
             if Self.changed(&packageStatusesPrint, p.unsafeBytes) { changes.packageStatuses = p.owned() }
         }
-        if let a = m.availableComponents {
+        if fields & (1 << 14) != 0, let a = m.availableComponents {
             present.insert(.availableComponents)
             if Self.changed(&availableComponentsPrint, a.unsafeBytes) { changes.availableComponents = a.owned() }
         }
-        if let c = m.connectionSettingsStatus {
+        if fields & (1 << 15) != 0, let c = m.connectionSettingsStatus {
             present.insert(.connectionSettingsStatus)
             let h = c.lastConnectionSettingsHash
             agentSettingsHash = h.isEmpty ? 0 : Fingerprint.of(h.unsafeBytes)
@@ -299,7 +308,7 @@ public struct AgentSession: Sendable {
                 changes.connectionSettingsStatus = c.owned()
             }
         }
-        if let c = m.customCapabilities {
+        if fields & (1 << 12) != 0, let c = m.customCapabilities {
             present.insert(.customCapabilities)
             if Self.changed(&customCapabilitiesPrint, c.unsafeBytes) {
                 let owned = c.owned()
@@ -319,14 +328,14 @@ public struct AgentSession: Sendable {
     }
 
     /// S9, S12, S15, S19, S22: offer what differs from what the agent has, gated by capabilities.
-    private mutating func offer(_ desired: DesiredState, to reply: inout SessionReply, message: AgentToServerView?) {
+    private mutating func offer(_ desired: DesiredState, to reply: inout SessionReply, reported: StatusParts) {
         let caps = agentCapabilities
         if let config = desired.remoteConfig, caps.contains(.acceptsRemoteConfig),
             serverCapabilities.contains(.offersRemoteConfig)
         {
             let target = config.hashFingerprint
             // MUST resend when the agent reports a different hash; otherwise once per change.
-            let reportedNow = message?.remoteConfigStatus != nil
+            let reportedNow = reported.contains(.remoteConfigStatus)
             if agentConfigHash != target && (reportedNow || offeredConfigHash != target) {
                 reply.remoteConfig = config
                 offeredConfigHash = target
@@ -334,7 +343,7 @@ public struct AgentSession: Sendable {
         }
         if let settings = desired.connectionSettings, serverCapabilities.contains(.offersConnectionSettings) {
             let target = Fingerprint.of(settings.hash)
-            let reportedNow = message?.connectionSettingsStatus != nil
+            let reportedNow = reported.contains(.connectionSettingsStatus)
             if agentSettingsHash != target && (reportedNow || offeredSettingsHash != target),
                 let filtered = Self.filter(settings, for: caps)
             {
@@ -346,7 +355,7 @@ public struct AgentSession: Sendable {
             serverCapabilities.contains(.offersPackages)
         {
             let target = packages.hashFingerprint
-            let reportedNow = message?.packageStatuses != nil
+            let reportedNow = reported.contains(.packageStatuses)
             if agentPackagesHash != target && (reportedNow || offeredPackagesHash != target) {
                 reply.packages = packages
                 offeredPackagesHash = target

@@ -1,6 +1,6 @@
 /// A remote config as the fleet wants agents to run it: encoded once and shared by every reply
 /// that carries it (only the per-agent prefix is written per agent).
-public struct SharedRemoteConfig: Sendable {
+public final class SharedRemoteConfig: Sendable {
     /// `AgentRemoteConfig.config_hash`.
     public let hash: [UInt8]
     /// Fingerprint of `hash`, compared against what agents report.
@@ -21,7 +21,7 @@ public struct SharedRemoteConfig: Sendable {
 }
 
 /// The packages the fleet offers, encoded once.
-public struct SharedPackages: Sendable {
+public final class SharedPackages: Sendable {
     /// `PackagesAvailable.all_packages_hash`.
     public let allPackagesHash: [UInt8]
     /// Fingerprint of `allPackagesHash`.

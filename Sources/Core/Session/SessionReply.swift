@@ -11,11 +11,19 @@ public struct SessionReply: Sendable, Equatable {
     /// `instance_uid` = 1.
     public var instanceUID: UID = .none
     /// `error_response` = 2; exclusive with every field but `instance_uid` (S5).
-    public var errorResponse: ServerErrorResponse?
+    public var errorResponse: ServerErrorResponse? {
+        get { _errorResponse?.value }
+        set { _errorResponse = newValue.map(Boxed.init) }
+    }
+    private var _errorResponse: Boxed<ServerErrorResponse>?
     /// `remote_config` = 3, pre-encoded and shared.
     public var remoteConfig: SharedRemoteConfig?
     /// `connection_settings` = 4, already filtered by the agent's capabilities.
-    public var connectionSettings: ConnectionSettingsOffers?
+    public var connectionSettings: ConnectionSettingsOffers? {
+        get { _connectionSettings?.value }
+        set { _connectionSettings = newValue.map(Boxed.init) }
+    }
+    private var _connectionSettings: Boxed<ConnectionSettingsOffers>?
     /// `packages_available` = 5, pre-encoded and shared.
     public var packages: SharedPackages?
     /// `flags` = 6.
@@ -27,9 +35,17 @@ public struct SessionReply: Sendable, Equatable {
     /// `command` = 9.
     public var command: CommandType?
     /// `custom_capabilities` = 10.
-    public var customCapabilities: [String]?
+    public var customCapabilities: [String]? {
+        get { _customCapabilities?.value }
+        set { _customCapabilities = newValue.map(Boxed.init) }
+    }
+    private var _customCapabilities: Boxed<[String]>?
     /// `custom_message` = 11.
-    public var customMessage: CustomMessage?
+    public var customMessage: CustomMessage? {
+        get { _customMessage?.value }
+        set { _customMessage = newValue.map(Boxed.init) }
+    }
+    private var _customMessage: Boxed<CustomMessage>?
 
     /// An empty reply.
     public init() {}

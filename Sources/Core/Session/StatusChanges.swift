@@ -39,6 +39,17 @@ public struct StatusParts: OptionSet, Sendable, Hashable {
 /// What one `AgentToServer` changed, as owned copies for the persistence layer. Only parts
 /// that differ from the last report are filled: a heartbeat yields an empty value and no copy.
 public struct StatusChanges: Sendable, Equatable {
+    /// Compares the values, not the boxes.
+    public static func == (a: StatusChanges, b: StatusChanges) -> Bool {
+        a.instanceUID == b.instanceUID && a.connected == b.connected && a.disconnected == b.disconnected
+            && a.capabilities == b.capabilities && a.agentDescription == b.agentDescription && a.health == b.health
+            && a.effectiveConfig == b.effectiveConfig && a.remoteConfigStatus == b.remoteConfigStatus
+            && a.packageStatuses == b.packageStatuses && a.availableComponents == b.availableComponents
+            && a.connectionSettingsStatus == b.connectionSettingsStatus && a.customCapabilities == b.customCapabilities
+            && a.customMessage == b.customMessage && a.connectionSettingsRequest == b.connectionSettingsRequest
+            && a.assignedInstanceUID == b.assignedInstanceUID && a.sequenceGap == b.sequenceGap
+    }
+
     /// The uid the message was about.
     public var instanceUID: InstanceUID?
     /// True on the first message of a connection.
@@ -48,25 +59,65 @@ public struct StatusChanges: Sendable, Equatable {
     /// New capabilities, when they changed.
     public var capabilities: AgentCapabilities?
     /// Changed description.
-    public var agentDescription: AgentDescription?
+    public var agentDescription: AgentDescription? {
+        get { _agentDescription?.value }
+        set { _agentDescription = newValue.map(Boxed.init) }
+    }
+    private var _agentDescription: Boxed<AgentDescription>?
     /// Changed health.
-    public var health: ComponentHealth?
+    public var health: ComponentHealth? {
+        get { _health?.value }
+        set { _health = newValue.map(Boxed.init) }
+    }
+    private var _health: Boxed<ComponentHealth>?
     /// Changed effective config (only from agents with ReportsEffectiveConfig).
-    public var effectiveConfig: EffectiveConfig?
+    public var effectiveConfig: EffectiveConfig? {
+        get { _effectiveConfig?.value }
+        set { _effectiveConfig = newValue.map(Boxed.init) }
+    }
+    private var _effectiveConfig: Boxed<EffectiveConfig>?
     /// Changed remote config status.
-    public var remoteConfigStatus: RemoteConfigStatus?
+    public var remoteConfigStatus: RemoteConfigStatus? {
+        get { _remoteConfigStatus?.value }
+        set { _remoteConfigStatus = newValue.map(Boxed.init) }
+    }
+    private var _remoteConfigStatus: Boxed<RemoteConfigStatus>?
     /// Changed package statuses.
-    public var packageStatuses: PackageStatuses?
+    public var packageStatuses: PackageStatuses? {
+        get { _packageStatuses?.value }
+        set { _packageStatuses = newValue.map(Boxed.init) }
+    }
+    private var _packageStatuses: Boxed<PackageStatuses>?
     /// Changed available components (hash only, or the full map).
-    public var availableComponents: AvailableComponents?
+    public var availableComponents: AvailableComponents? {
+        get { _availableComponents?.value }
+        set { _availableComponents = newValue.map(Boxed.init) }
+    }
+    private var _availableComponents: Boxed<AvailableComponents>?
     /// Changed connection settings status.
-    public var connectionSettingsStatus: ConnectionSettingsStatus?
+    public var connectionSettingsStatus: ConnectionSettingsStatus? {
+        get { _connectionSettingsStatus?.value }
+        set { _connectionSettingsStatus = newValue.map(Boxed.init) }
+    }
+    private var _connectionSettingsStatus: Boxed<ConnectionSettingsStatus>?
     /// Changed custom capabilities.
-    public var customCapabilities: CustomCapabilities?
+    public var customCapabilities: CustomCapabilities? {
+        get { _customCapabilities?.value }
+        set { _customCapabilities = newValue.map(Boxed.init) }
+    }
+    private var _customCapabilities: Boxed<CustomCapabilities>?
     /// A custom message the agent sent (for a capability the server announced).
-    public var customMessage: CustomMessage?
+    public var customMessage: CustomMessage? {
+        get { _customMessage?.value }
+        set { _customMessage = newValue.map(Boxed.init) }
+    }
+    private var _customMessage: Boxed<CustomMessage>?
     /// A connection settings request (CSR flow), handed to the fleet.
-    public var connectionSettingsRequest: ConnectionSettingsRequest?
+    public var connectionSettingsRequest: ConnectionSettingsRequest? {
+        get { _connectionSettingsRequest?.value }
+        set { _connectionSettingsRequest = newValue.map(Boxed.init) }
+    }
+    private var _connectionSettingsRequest: Boxed<ConnectionSettingsRequest>?
     /// The uid the server assigned in this reply (RequestInstanceUid or duplicate resolution).
     public var assignedInstanceUID: InstanceUID?
     /// True when the sequence number showed a gap.
@@ -77,9 +128,9 @@ public struct StatusChanges: Sendable, Equatable {
 
     /// True when nothing beyond liveness changed (a heartbeat).
     public var isHeartbeatOnly: Bool {
-        !connected && !disconnected && capabilities == nil && agentDescription == nil && health == nil
-            && effectiveConfig == nil && remoteConfigStatus == nil && packageStatuses == nil
-            && availableComponents == nil && connectionSettingsStatus == nil && customCapabilities == nil
-            && customMessage == nil && connectionSettingsRequest == nil && assignedInstanceUID == nil
+        !connected && !disconnected && capabilities == nil && _agentDescription == nil && _health == nil
+            && _effectiveConfig == nil && _remoteConfigStatus == nil && _packageStatuses == nil
+            && _availableComponents == nil && _connectionSettingsStatus == nil && _customCapabilities == nil
+            && _customMessage == nil && _connectionSettingsRequest == nil && assignedInstanceUID == nil
     }
 }

@@ -67,12 +67,44 @@ struct WireScanner {
     }
 }
 
-/// Last-occurrence lookups used by the generated views (protobuf: the last value wins).
+/// Field lookups used by the generated views. Validation sends any message that repeats a
+/// singular field (where protobuf's last value wins) to the merge path, so on the view path
+/// the first occurrence is the only one and lookups stop there.
 @usableFromInline
 enum WireLookup {
     /// Zero bytes: the wire form of every default value.
     @inlinable
     static var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+
+    @inlinable
+    static func firstScalar(_ bytes: UnsafeRawBufferPointer, _ number: UInt32, _ wire: UInt8) -> UInt64? {
+        var scanner = WireScanner(bytes)
+        while let f = scanner.next() {
+            if f.number == number && f.wire == wire { return f.scalar }
+        }
+        return nil
+    }
+
+    @inlinable
+    static func firstLength(_ bytes: UnsafeRawBufferPointer, _ number: UInt32) -> UnsafeRawBufferPointer? {
+        var scanner = WireScanner(bytes)
+        while let f = scanner.next() {
+            if f.number == number && f.wire == WireType.lengthDelimited { return scanner.slice(f.range) }
+        }
+        return nil
+    }
+
+    /// Bit n set when field n (< 64) occurs with any wire type: one pass answers "which
+    /// fields are present" for code that would otherwise probe each field.
+    @inlinable
+    static func presentFields(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var scanner = WireScanner(bytes)
+        var mask: UInt64 = 0
+        while let f = scanner.next() {
+            if f.number < 64 { mask |= 1 &<< UInt64(f.number) }
+        }
+        return mask
+    }
 
     @inlinable
     static func lastScalar(_ bytes: UnsafeRawBufferPointer, _ number: UInt32, _ wire: UInt8) -> UInt64? {
@@ -92,6 +124,16 @@ enum WireLookup {
             if f.number == number && f.wire == WireType.lengthDelimited { found = f.range }
         }
         return found.map { scanner.slice($0) }
+    }
+
+    /// The first member of a oneof present in `bytes` (the only one after validation).
+    @inlinable
+    static func firstOf(_ bytes: UnsafeRawBufferPointer, _ numbers: ClosedRange<UInt32>, wires: (UInt32) -> UInt8) -> (WireField, UnsafeRawBufferPointer)? {
+        var scanner = WireScanner(bytes)
+        while let f = scanner.next() {
+            if numbers.contains(f.number) && wires(f.number) == f.wire { return (f, scanner.slice(f.range)) }
+        }
+        return nil
     }
 
     /// The last member of a oneof present in `bytes`, as (field number, field).
