@@ -25,13 +25,14 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
         // OpAMP wire format and session logic: no I/O, no Foundation.
         .target(name: "Core"),
         // Collector config YAML: no OpAMP, no sockets, no databases.
         .target(name: "Toolkit"),
         // The I/O engine: knows Core, never Fleet or Toolkit.
-        .target(name: "Gateway", dependencies: ["Core", "CLibURing", "COpenSSL", "CZlib"]),
+        .target(name: "Gateway", dependencies: ["Core", "CLibURing", "COpenSSL", "CZlib", "CLinux"]),
         // Fleet management and persistence: the one module that sees Core and Toolkit.
         .target(name: "Fleet", dependencies: ["Core", "Toolkit", "CLibPQ", "CSQLite", "COpenSSL"]),
         // Operator REST API and UI, on Fleet's services only.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Gateway
 
 /// A `HOST:PORT` listen address.
 struct ListenAddress: ExpressibleByArgument, CustomStringConvertible {
@@ -50,6 +51,20 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("loops"), help: "Event loops (default: one per core).")
     var loops: Int?
 
+    @Option(name: .customLong("idle-timeout"), help: "Seconds without traffic before an agent connection is closed.")
+    var idleTimeout: UInt64 = 120
+
+    @Option(name: .customLong("header-timeout"), help: "Seconds an agent may take to send an HTTP request head.")
+    var headerTimeout: UInt64 = 10
+
+    @Option(
+        name: .customLong("max-message-bytes"),
+        help: "Largest OpAMP message accepted (WebSocket 1009, HTTP 413 beyond).")
+    var maxMessageBytes: Int = 64 << 20
+
+    @Flag(name: .customLong("websocket-deflate"), help: "Accept permessage-deflate when agents offer it.")
+    var websocketDeflate = false
+
     /// The effective configuration after flags, environment and defaults.
     struct Settings {
         var opamp: ListenAddress
@@ -83,14 +98,55 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let s = try settings()
-        // The io_uring/epoll gateway is the next issue; refuse plainly rather than pretend.
-        FileHandle.standardError.write(
-            Data(
-                """
-                ampora: configuration ok (opamp=\(s.opamp) http=\(s.http) database=\(s.database) io=\(s.io.rawValue) loops=\(s.loops))
-                ampora: the agent gateway is not implemented yet, so there is nothing to serve
+        let directory = InMemoryAgentDirectory()
+        let opampAddress: SocketAddress
+        let httpAddress: SocketAddress
+        do {
+            opampAddress = try SocketAddress(host: s.opamp.host, port: s.opamp.port)
+            httpAddress = try SocketAddress(host: s.http.host, port: s.http.port)
+        } catch {
+            throw ValidationError("listen addresses must be IP literals or localhost: \(error)")
+        }
+        let engine = IOEngine(rawValue: s.io.rawValue) ?? .auto
+        guard idleTimeout >= 1, headerTimeout >= 1, maxMessageBytes >= 1024 else {
+            throw ValidationError("timeouts must be at least 1 s and --max-message-bytes at least 1024")
+        }
+        var configuration = GatewayConfiguration()
+        configuration.idleTimeoutMilliseconds = idleTimeout * 1000
+        configuration.headerTimeoutMilliseconds = headerTimeout * 1000
+        configuration.bodyTimeoutMilliseconds = max(headerTimeout, 30) * 1000
+        configuration.maxMessageSize = maxMessageBytes
+        configuration.httpLimits.maxBodyBytes = maxMessageBytes
+        configuration.allowWebSocketDeflate = websocketDeflate
+        let gateway = GatewayServer(
+            configuration: configuration, address: opampAddress, loops: s.loops, engine: engine, directory: directory)
+        let operatorPlane = SimpleHTTPServer { request in
+            OperatorEndpoints.answer(request, gateway: gateway)
+        }
+        Signals.blockTermination()
+        do {
+            try gateway.start()
+            try operatorPlane.start(httpAddress)
+        } catch {
+            Log.error("cannot start: \(error)")
+            gateway.stop()
+            throw ExitCode(1)
+        }
+        if !gateway.engineNote.isEmpty { Log.info("io=\(gateway.engine.rawValue) (\(gateway.engineNote))") }
+        do {
+            Log.info("database \(s.database) not used yet: agent state stays in memory until the Fleet store lands")
+        }
+        let opampShown =
+            "\(opampAddress.host.contains(":") ? "[\(opampAddress.host)]" : opampAddress.host):\(gateway.port)"
+        let httpShown =
+            "\(httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host):\(operatorPlane.port)"
+        FileHandle.standardOutput.write(
+            Data("ampora ready opamp=\(opampShown) http=\(httpShown) io=\(gateway.engine.rawValue)\n".utf8))
 
-                """.utf8))
-        throw ExitCode(1)
+        let signal = Signals.waitForTermination()
+        Log.info("signal \(signal): closing agents with 1001 and stopping")
+        operatorPlane.stop()
+        gateway.stop()
+        Log.info("stopped")
     }
 }

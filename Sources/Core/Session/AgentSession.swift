@@ -266,7 +266,8 @@ public struct AgentSession: Sendable {
 
     /// S7: fold present status parts into what the server holds; copy only changed ones.
     /// Field numbers of the status parts (3, 5, 6, 7, 8, 12, 14, 15).
-    private static let statusFieldMask: UInt64 = 1 << 3 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 12 | 1 << 14 | 1 << 15
+    private static let statusFieldMask: UInt64 =
+        1 << 3 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 12 | 1 << 14 | 1 << 15
 
     private mutating func applyStatus(
         _ m: AgentToServerView, _ fields: UInt64, into changes: inout StatusChanges

@@ -128,7 +128,9 @@ enum WireLookup {
 
     /// The first member of a oneof present in `bytes` (the only one after validation).
     @inlinable
-    static func firstOf(_ bytes: UnsafeRawBufferPointer, _ numbers: ClosedRange<UInt32>, wires: (UInt32) -> UInt8) -> (WireField, UnsafeRawBufferPointer)? {
+    static func firstOf(_ bytes: UnsafeRawBufferPointer, _ numbers: ClosedRange<UInt32>, wires: (UInt32) -> UInt8) -> (
+        WireField, UnsafeRawBufferPointer
+    )? {
         var scanner = WireScanner(bytes)
         while let f = scanner.next() {
             if numbers.contains(f.number) && wires(f.number) == f.wire { return (f, scanner.slice(f.range)) }

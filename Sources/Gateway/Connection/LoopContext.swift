@@ -3,6 +3,8 @@ import Glibc
 
 /// Counters one loop keeps without synchronisation; the server sums them on demand.
 public struct GatewayCounters: Sendable {
+    /// Connections open now.
+    public var active = 0
     /// Connections accepted.
     public var accepted = 0
     /// Connections closed.
@@ -24,6 +26,7 @@ public struct GatewayCounters: Sendable {
 
     /// Adds another loop's counters.
     public mutating func add(_ o: GatewayCounters) {
+        active += o.active
         accepted += o.accepted
         closed += o.closed
         messagesIn += o.messagesIn

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// A failed system call: which one and its errno.

@@ -1,0 +1,14 @@
+// Linux system calls the Glibc Swift module leaves out (epoll, eventfd, signalfd, TCP options).
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+
+// accept4 is declared only under _GNU_SOURCE, which the Glibc module was built without.
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+static inline int ampora_accept4(int fd, int flags) { return accept4(fd, 0, 0, flags); }

@@ -1,0 +1,320 @@
+import CLinux
+import Glibc
+import Synchronization
+
+/// One event-loop thread on epoll: its own SO_REUSEPORT listener, level-triggered reads into
+/// one loop-wide buffer, writes straight from one loop-wide output buffer. Only the bytes a
+/// socket could not take are copied into the connection, so an idle agent owns no buffer.
+final class EpollLoop: @unchecked Sendable {
+    /// A connection's engine-side record, stored by value in the slab.
+    struct Record {
+        var fd: Int32
+        var connection: AgentConnection
+        var pending: [UInt8] = []
+        var pendingOffset = 0
+        /// Set once the connection must close after its queue drains.
+        var closing = false
+        /// Set after shutdown(SHUT_WR): reading until EOF (or the deadline) before close, so
+        /// unread input cannot turn the close into a reset that destroys our last reply.
+        var drainingSince: UInt64 = 0
+        var watchingWrites = false
+    }
+
+    private static let listenToken = UInt64.max
+    private static let wakeToken = UInt64.max - 1
+    private static let readSize = 64 * 1024
+    private static let drainMilliseconds: UInt64 = 2_000
+
+    let index: Int
+    let ctx: LoopContext
+    private let epfd: Int32
+    private var listenFD: Int32
+    private let wakeFD: Int32
+    private var slab = Slab<Record>()
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    private var out: [UInt8] = []
+    private let stopRequested = Atomic<Int32>(0)
+    private var stopping = false
+    private var listening = true
+    private var lastTick: UInt64 = 0
+    private var nextToken: UInt64
+    private let snapshotLock = Mutex()
+    private var snapshot = GatewayCounters()
+
+    /// The loop's counters as of its last tick (safe to read from any thread).
+    var publishedCounters: GatewayCounters { snapshotLock.withLock { snapshot } }
+
+    init(index: Int, address: SocketAddress, context: LoopContext) throws(SystemError) {
+        self.index = index
+        self.ctx = context
+        nextToken = UInt64(index) << 48
+        epfd = try Sys.retrying("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
+        listenFD = try Listener.open(address)
+        readBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
+        out.reserveCapacity(Self.readSize)
+        try watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue)
+        try watch(wakeFD, token: Self.wakeToken, events: EPOLLIN.rawValue)
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        Sys.close(epfd)
+        Sys.close(wakeFD)
+        if listenFD >= 0 { Sys.close(listenFD) }
+    }
+
+    /// The port the listener is bound to.
+    var boundPort: UInt16 { Listener.boundPort(listenFD) }
+
+    /// Asks the loop (from any thread) to close agents with 1001 and finish.
+    func requestStop() {
+        stopRequested.store(1, ordering: .releasing)
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    private func watch(_ fd: Int32, token: UInt64, events: UInt32, modify: Bool = false) throws(SystemError) {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = token
+        _ = try Sys.retrying("epoll_ctl") { epoll_ctl(epfd, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event) }
+    }
+
+    private static func token(_ slot: Int32, _ generation: UInt32) -> UInt64 {
+        UInt64(generation) << 32 | UInt64(UInt32(bitPattern: slot))
+    }
+
+    /// Runs until stopped and every connection is closed.
+    func run() {
+        var events = [epoll_event](repeating: epoll_event(), count: 512)
+        while true {
+            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epfd, $0.baseAddress, Int32($0.count), 250) }
+            ctx.now = Sys.monotonicMilliseconds()
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    let token = events[i].data.u64
+                    let flags = events[i].events
+                    switch token {
+                    case Self.listenToken: acceptAll()
+                    case Self.wakeToken: drainWake()
+                    default: handle(token, flags)
+                    }
+                }
+            }
+            if ctx.now &- lastTick >= 250 { tickAll() }
+            if stopping && slab.count == 0 { return }
+        }
+    }
+
+    private func drainWake() {
+        var value: UInt64 = 0
+        _ = read(wakeFD, &value, 8)
+        if stopRequested.load(ordering: .acquiring) != 0 && !stopping { beginShutdown() }
+    }
+
+    private func beginShutdown() {
+        stopping = true
+        stopListening()
+        for slot in slab.liveSlots { act(slot, on: { $0.shutdown(&$1) }) }
+    }
+
+    private func stopListening() {
+        guard listenFD >= 0 else { return }
+        Sys.close(listenFD)
+        listenFD = -1
+        listening = false
+    }
+
+    // MARK: Accept
+
+    private func acceptAll() {
+        guard listening else { return }
+        while true {
+            if ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop { return }
+            let fd = ampora_accept4(listenFD, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+            if fd < 0 {
+                let e = errno
+                if e == EINTR || e == ECONNABORTED { continue }
+                // EMFILE/ENFILE: out of descriptors; the backlog waits until some close.
+                return
+            }
+            try? Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            nextToken &+= 1
+            let record = Record(
+                fd: fd,
+                connection: AgentConnection(token: nextToken, now: ctx.now, limits: ctx.configuration.httpLimits))
+            let (slot, generation) = slab.insert(record)
+            ctx.counters.accepted += 1
+            ctx.activeConnections += 1
+            ctx.handshaking += 1
+            do {
+                try watch(fd, token: Self.token(slot, generation), events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+            } catch {
+                close(slot)
+            }
+        }
+    }
+
+    // MARK: Read, write, close
+
+    private func handle(_ token: UInt64, _ flags: UInt32) {
+        let slot = Int32(bitPattern: UInt32(truncatingIfNeeded: token))
+        let generation = UInt32(truncatingIfNeeded: token >> 32)
+        guard slab.isLive(slot, generation) else { return }
+        if flags & EPOLLOUT.rawValue != 0 { flush(slot) }
+        guard slab.isLive(slot, generation) else { return }
+        if flags & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue) != 0 {
+            readOnce(slot)
+        }
+    }
+
+    private func readOnce(_ slot: Int32) {
+        guard let fd = slab.withElement(slot, { $0.fd }) else { return }
+        let n = Glibc.read(fd, readBuffer.baseAddress, Self.readSize)
+        if n < 0 {
+            let e = errno
+            if e == EAGAIN || e == EWOULDBLOCK || e == EINTR { return }
+            close(slot)
+            return
+        }
+        if n == 0 {
+            close(slot)
+            return
+        }
+        let draining = slab.withElement(slot, { $0.drainingSince != 0 }) ?? false
+        if draining { return }
+        let input = UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<n])
+        act(slot) { connection, out in connection.receive(input, self.ctx, &out) }
+    }
+
+    /// Runs `body` on a connection with the loop's output buffer, then sends and applies the verdict.
+    private func act(_ slot: Int32, on body: (inout AgentConnection, inout [UInt8]) -> ConnectionVerdict) {
+        out.removeAll(keepingCapacity: true)
+        var scratch = out
+        out = []
+        let verdict =
+            slab.withElement(slot) { record -> ConnectionVerdict in
+                if record.closing { return .open }
+                return body(&record.connection, &scratch)
+            } ?? .closeNow
+        out = scratch
+        if verdict == .closeNow {
+            close(slot)
+            return
+        }
+        if !out.isEmpty { send(slot) }
+        if verdict == .closeAfterFlush {
+            slab.withElement(slot) { $0.closing = true }
+            finishIfFlushed(slot)
+        }
+    }
+
+    /// Writes the loop's output buffer; whatever the socket does not take is queued.
+    private func send(_ slot: Int32) {
+        let limit = ctx.configuration.maxPendingSendBytes
+        enum Outcome { case done, queued, failed, tooSlow }
+        let outcome: Outcome =
+            slab.withElement(slot) { record -> Outcome in
+                var offset = 0
+                if record.pending.count == record.pendingOffset {
+                    let n = out.withUnsafeBytes { Glibc.write(record.fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return .failed }
+                    offset = max(0, n)
+                    if offset == out.count { return .done }
+                }
+                if record.pending.count - record.pendingOffset + out.count - offset > limit { return .tooSlow }
+                if record.pendingOffset > 0 {
+                    record.pending.removeFirst(record.pendingOffset)
+                    record.pendingOffset = 0
+                }
+                record.pending.append(contentsOf: out[offset...])
+                return .queued
+            } ?? .failed
+        switch outcome {
+        case .done: break
+        case .queued: watchWrites(slot, true)
+        case .failed: close(slot)
+        case .tooSlow:
+            ctx.counters.slowConsumers += 1
+            close(slot)
+        }
+    }
+
+    private func flush(_ slot: Int32) {
+        let failed: Bool =
+            slab.withElement(slot) { record -> Bool in
+                while record.pendingOffset < record.pending.count {
+                    let n = record.pending.withUnsafeBytes {
+                        Glibc.write(record.fd, $0.baseAddress! + record.pendingOffset, $0.count - record.pendingOffset)
+                    }
+                    if n < 0 {
+                        return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                    }
+                    record.pendingOffset += n
+                }
+                // Drained: give the memory back, an idle agent owns no buffer.
+                record.pending = []
+                record.pendingOffset = 0
+                return false
+            } ?? true
+        if failed {
+            close(slot)
+            return
+        }
+        if slab.withElement(slot, { $0.pending.isEmpty }) == true {
+            watchWrites(slot, false)
+            finishIfFlushed(slot)
+        }
+    }
+
+    private func watchWrites(_ slot: Int32, _ on: Bool) {
+        guard let (fd, watching) = slab.withElement(slot, { ($0.fd, $0.watchingWrites) }), watching != on else {
+            return
+        }
+        let generation = slab.generations[Int(slot)]
+        var events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+        if on { events |= EPOLLOUT.rawValue }
+        do {
+            try watch(fd, token: Self.token(slot, generation), events: events, modify: true)
+            slab.withElement(slot) { $0.watchingWrites = on }
+        } catch {
+            close(slot)
+        }
+    }
+
+    private func finishIfFlushed(_ slot: Int32) {
+        guard let record = slab.withElement(slot, { ($0.closing, $0.pending.isEmpty, $0.drainingSince, $0.fd) }),
+            record.0, record.1, record.2 == 0
+        else { return }
+        _ = shutdown(record.3, Int32(SHUT_WR))
+        slab.withElement(slot) { $0.drainingSince = max(1, ctx.now) }
+    }
+
+    private func close(_ slot: Int32) {
+        guard var record = slab.remove(slot) else { return }
+        Sys.close(record.fd)
+        record.connection.closed(ctx)
+        ctx.counters.closed += 1
+        ctx.activeConnections -= 1
+    }
+
+    // MARK: Timers
+
+    private func tickAll() {
+        lastTick = ctx.now
+        var current = ctx.counters
+        current.active = ctx.activeConnections
+        snapshotLock.withLock { snapshot = current }
+        let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
+        for slot in slab.liveSlots {
+            guard let draining = slab.withElement(slot, { $0.drainingSince }) else { continue }
+            if draining != 0 {
+                if ctx.now &- draining > drainLimit { close(slot) }
+                continue
+            }
+            act(slot) { connection, out in connection.tick(self.ctx, &out) }
+        }
+        if ctx.now / 1000 % 60 == 0 { ctx.expireHTTPSessions() }
+    }
+}

@@ -1,0 +1,41 @@
+import Gateway
+
+/// The operator plane's first endpoints, until the Fleet issue brings the REST API.
+enum OperatorEndpoints {
+    static func answer(_ request: HTTPRequest, gateway: GatewayServer) -> SimpleHTTPServer.Reply {
+        guard request.method == "GET" else {
+            return .init(
+                status: .methodNotAllowed, contentType: "application/json", body: error("method_not_allowed", "use GET")
+            )
+        }
+        switch request.path {
+        case "/healthz", "/readyz":
+            return .init(status: .ok, body: "ok\n")
+        case "/metrics":
+            return .init(status: .ok, contentType: "text/plain; version=0.0.4", body: metrics(gateway.counters))
+        default:
+            return .init(
+                status: .notFound, contentType: "application/json", body: error("not_found", "no such endpoint"))
+        }
+    }
+
+    static func error(_ code: String, _ message: String) -> String {
+        "{\"error\": {\"code\": \"\(code)\", \"message\": \"\(message)\"}}\n"
+    }
+
+    static func metrics(_ c: GatewayCounters) -> String {
+        let rows: [(String, String, Int)] = [
+            ("ampora_agent_connections", "gauge", c.active),
+            ("ampora_agent_connections_accepted_total", "counter", c.accepted),
+            ("ampora_agent_connections_closed_total", "counter", c.closed),
+            ("ampora_opamp_messages_total", "counter", c.messagesIn),
+            ("ampora_opamp_messages_malformed_total", "counter", c.malformed),
+            ("ampora_websocket_protocol_errors_total", "counter", c.protocolErrors),
+            ("ampora_http_errors_total", "counter", c.httpErrors),
+            ("ampora_overload_rejections_total", "counter", c.overloadRejections),
+            ("ampora_slow_consumers_disconnected_total", "counter", c.slowConsumers),
+            ("ampora_connection_timeouts_total", "counter", c.timeouts),
+        ]
+        return rows.map { "# TYPE \($0.0) \($0.1)\n\($0.0) \($0.2)\n" }.joined()
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// SIGTERM/SIGINT handling: blocked in every thread, then awaited on the main thread.
+enum Signals {
+    /// Blocks SIGTERM and SIGINT; threads started afterwards inherit the mask.
+    static func blockTermination() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Waits for SIGTERM or SIGINT and returns its name.
+    static func waitForTermination() -> String {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        var signal: Int32 = 0
+        while sigwait(&set, &signal) != 0 {}
+        return signal == SIGTERM ? "SIGTERM" : "SIGINT"
+    }
+}
+
+/// One-line logs on standard error.
+enum Log {
+    static func info(_ message: String) {
+        FileHandle.standardError.write(Data("ampora: \(message)\n".utf8))
+    }
+
+    static func error(_ message: String) {
+        FileHandle.standardError.write(Data("ampora: error: \(message)\n".utf8))
+    }
+}
