@@ -20,15 +20,19 @@ public final class GatewayServer: @unchecked Sendable {
     private let requestedEngine: IOEngine
     private let directory: any AgentDirectory
     private let live = LiveAgents()
-    private var loops: [EpollLoop] = []
+    private var epollLoops: [EpollLoop] = []
+    private var uringLoops: [URingLoop] = []
+    private var sharedListener: Int32 = -1
     private var threads: [pthread_t] = []
 
     /// The engine actually running, once started.
     public private(set) var engine: IOEngine = .epoll
-    /// Why `auto` did not pick io_uring, for the start-up log.
+    /// Why `auto` did not pick io_uring, or how the rings were set up, for the start-up log.
     public private(set) var engineNote = ""
     /// The bound port (useful when listening on port 0).
     public private(set) var port: UInt16 = 0
+    /// Registered-file slots per ring (agents one io_uring loop can hold).
+    public private(set) var slotsPerRing = 0
 
     /// A server that is not listening yet.
     public init(
@@ -46,14 +50,34 @@ public final class GatewayServer: @unchecked Sendable {
     public func start() throws(SystemError) {
         // A peer that vanished must give EPIPE on write, not kill the process.
         signal(SIGPIPE, SIG_IGN)
+        let files = Self.raiseFileLimit()
         switch requestedEngine {
-        case .uring:
-            throw SystemError(call: "io_uring engine (not built yet; use --io epoll)", errno: ENOSYS)
-        case .auto:
-            engineNote = "io_uring engine not built yet"
         case .epoll:
-            break
+            try startEpoll()
+        case .uring:
+            try startURing(files: files)
+        case .auto:
+            if let reason = URing.probe() {
+                engineNote = "io_uring unavailable (\(reason)), using epoll"
+                try startEpoll()
+            } else {
+                try startURing(files: files)
+            }
         }
+    }
+
+    /// Raises the soft open-file limit to the hard one; returns the registered-file slots a
+    /// ring may use (the kernel bounds each ring's table by this limit).
+    private static func raiseFileLimit() -> Int {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        return Int(min(limit.rlim_cur, 1 << 20)) - 256
+    }
+
+    private func startEpoll() throws(SystemError) {
         engine = .epoll
         var boundAddress = address
         for i in 0..<loopCount {
@@ -63,25 +87,50 @@ public final class GatewayServer: @unchecked Sendable {
                 // Every loop must share the kernel-chosen port.
                 boundAddress = try SocketAddress(host: address.host, port: loop.boundPort)
             }
-            loops.append(loop)
+            epollLoops.append(loop)
         }
-        port = loops[0].boundPort
-        for loop in loops {
-            threads.append(try LoopThread.spawn(name: "ampora-loop-\(loop.index)") { loop.run() })
+        port = epollLoops[0].boundPort
+        for loop in epollLoops {
+            threads.append(try LoopThread.spawn(name: "ampora-epoll-\(loop.index)") { loop.run() })
+        }
+    }
+
+    private func startURing(files: Int) throws(SystemError) {
+        engine = .uring
+        // One listener shared by every ring: a ring that stops accepting leaves the queue to the others.
+        sharedListener = try Listener.open(address)
+        port = Listener.boundPort(sharedListener)
+        slotsPerRing = max(256, files)
+        for i in 0..<loopCount {
+            let context = LoopContext(configuration: configuration, directory: directory, live: live, loopIndex: i)
+            uringLoops.append(try URingLoop(index: i, listener: sharedListener, files: slotsPerRing, context: context))
+        }
+        for loop in uringLoops {
+            loop.peers = uringLoops.filter { $0 !== loop }.map(\.uring.ringFD)
+        }
+        engineNote = "\(loopCount) rings × \(slotsPerRing) registered-file slots (\(uringLoops[0].uring.flagsNote))"
+        for loop in uringLoops {
+            threads.append(try LoopThread.spawn(name: "ampora-uring-\(loop.index)") { loop.run() })
         }
     }
 
     /// Stops accepting, closes agents with 1001, and waits for the loops to finish.
     public func stop() {
-        for loop in loops { loop.requestStop() }
+        for loop in epollLoops { loop.requestStop() }
+        for loop in uringLoops { loop.requestStop() }
         for thread in threads { LoopThread.join(thread) }
         threads = []
+        if sharedListener >= 0 {
+            Sys.close(sharedListener)
+            sharedListener = -1
+        }
     }
 
     /// Counters summed over the loops (read without stopping them; values may be a tick old).
     public var counters: GatewayCounters {
         var total = GatewayCounters()
-        for loop in loops { total.add(loop.publishedCounters) }
+        for loop in epollLoops { total.add(loop.publishedCounters) }
+        for loop in uringLoops { total.add(loop.publishedCounters) }
         return total
     }
 }

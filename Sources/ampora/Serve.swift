@@ -132,7 +132,7 @@ struct Serve: ParsableCommand {
             gateway.stop()
             throw ExitCode(1)
         }
-        if !gateway.engineNote.isEmpty { Log.info("io=\(gateway.engine.rawValue) (\(gateway.engineNote))") }
+        Log.info("io=\(gateway.engine.rawValue)\(gateway.engineNote.isEmpty ? "" : " (\(gateway.engineNote))")")
         do {
             Log.info("database \(s.database) not used yet: agent state stays in memory until the Fleet store lands")
         }

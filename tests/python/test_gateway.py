@@ -59,11 +59,12 @@ class Server:
         return self.proc.returncode
 
 
-@pytest.fixture
-def server():
-    s = Server("--idle-timeout", "3", "--header-timeout", "2", "--max-message-bytes", "65536")
+@pytest.fixture(params=["uring", "epoll"])
+def server(request):
+    s = Server("--io", request.param, "--idle-timeout", "3", "--header-timeout", "2", "--max-message-bytes", "65536")
+    assert s.io == request.param
     yield s
-    s.stop()
+    assert s.stop() == 0, "the server exits 0 on SIGTERM"
 
 
 def run(coro):
@@ -238,8 +239,9 @@ def test_http_wrong_content_type_is_415(server):
     assert e.value.code == 415
 
 
-def test_sigterm_closes_agents_with_1001_and_exits_0():
-    server = Server()
+@pytest.mark.parametrize("engine", ["uring", "epoll"])
+def test_sigterm_closes_agents_with_1001_and_exits_0(engine):
+    server = Server("--io", engine)
 
     async def go():
         async with websockets.connect(server.ws_url) as ws:

@@ -1,0 +1,373 @@
+import CLibURing
+import Glibc
+import Synchronization
+
+/// One event-loop thread on io_uring. Agents are accepted straight into the ring's registered
+/// file table (no process descriptor per agent, which is how one process passes the 20 000
+/// open-file limit: each ring has its own table), read with multishot receives into provided
+/// buffers, and answered with sends on the fixed descriptors. Several loops share one listener;
+/// a loop whose table is nearly full stops accepting and pokes the others.
+final class URingLoop: @unchecked Sendable {
+    /// A connection's engine-side record, indexed by its fixed-file slot.
+    struct Record {
+        var connection: AgentConnection
+        /// Bytes of the send in flight (owned until its completion arrives).
+        var sending: UnsafeMutableRawBufferPointer?
+        var sendOffset = 0
+        /// Output produced while a send was in flight.
+        var queued: [UInt8] = []
+        var recvArmed = false
+        /// Close once the output is sent.
+        var closing = false
+        var shutdownSent = false
+        var drainingSince: UInt64 = 0
+        /// The receive was cancelled; the slot is closed once nothing is in flight.
+        var tearingDown = false
+    }
+
+    private static let tickMilliseconds = 250
+    private static let drainMilliseconds: UInt64 = 2_000
+
+    let index: Int
+    let ctx: LoopContext
+    let uring: URing
+    private let listener: Int32
+    private let tableSize: Int
+    /// Stop accepting this many slots before the table is full: a full table makes the
+    /// kernel accept and then drop connections.
+    private let headroom: Int
+    private var records: [Record?] = []
+    private var generations: [UInt32] = []
+    private var live = 0
+    private var accepting = false
+    private var stopping = false
+    private var lastTick: UInt64 = 0
+    private var nextToken: UInt64
+    private var out: [UInt8] = []
+    private let stopRequested = Atomic<Int32>(0)
+    private let snapshotLock = Mutex()
+    private var snapshot = GatewayCounters()
+    /// Other loops' ring descriptors, poked when this loop stops accepting.
+    var peers: [Int32] = []
+
+    init(index: Int, listener: Int32, files: Int, context: LoopContext) throws(SystemError) {
+        self.index = index
+        self.ctx = context
+        self.listener = listener
+        self.tableSize = files
+        self.headroom = max(32, files / 64)
+        nextToken = UInt64(index) << 48
+        uring = try URing(files: UInt32(files))
+        out.reserveCapacity(64 * 1024)
+    }
+
+    /// The loop's counters as of its last tick.
+    var publishedCounters: GatewayCounters { snapshotLock.withLock { snapshot } }
+
+    /// Asks the loop to close agents with 1001 and finish (noticed within one tick).
+    func requestStop() {
+        stopRequested.store(1, ordering: .releasing)
+    }
+
+    // MARK: Loop
+
+    func run() {
+        do {
+            try uring.enable()
+        } catch {
+            // Cannot happen for a ring this process created; without it the loop cannot run.
+            fatalError("io_uring loop \(index): \(error)")
+        }
+        armAccept()
+        while true {
+            uring.submitAndWait(milliseconds: Self.tickMilliseconds)
+            ctx.now = Sys.monotonicMilliseconds()
+            uring.drain { data, res, flags in complete(data, res, flags) }
+            if !stopping && stopRequested.load(ordering: .acquiring) != 0 { beginShutdown() }
+            if ctx.now &- lastTick >= UInt64(Self.tickMilliseconds) { tickAll() }
+            if stopping && live == 0 {
+                uring.submit()
+                return
+            }
+        }
+    }
+
+    private func armAccept() {
+        guard !accepting, !stopping, live < tableSize - headroom,
+            ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
+        else { return }
+        accepting = true
+        uring.armAccept(listener: listener, userData: URing.userData(.accept, slot: 0, generation: 0), multishot: true)
+    }
+
+    private func stopAccepting() {
+        guard accepting else { return }
+        accepting = false
+        uring.cancel(
+            URing.userData(.accept, slot: 0, generation: 0),
+            userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
+        // Connections already queued on the shared listener wake no other ring by themselves.
+        for peer in peers { uring.message(ringFD: peer, userData: URing.userData(.poke, slot: 0, generation: 0)) }
+    }
+
+    private func beginShutdown() {
+        stopping = true
+        stopAccepting()
+        for slot in 0..<records.count where records[slot] != nil {
+            act(UInt32(slot)) { $0.shutdown(&$1) }
+        }
+    }
+
+    // MARK: Completions
+
+    private func complete(_ data: UInt64, _ res: Int32, _ flags: UInt32) {
+        let (op, slot, generation) = URing.unpack(data)
+        switch op {
+        case .accept?: accepted(res, flags, multishot: slot == 0)
+        case .recv?:
+            guard isCurrent(slot, generation) else {
+                if flags & UInt32(IORING_CQE_F_BUFFER) != 0 { uring.recycle(UInt16(flags >> 16)) }
+                return
+            }
+            received(slot, res, flags)
+        case .send?:
+            guard isCurrent(slot, generation) else { return }
+            sent(slot, res)
+        case .poke?:
+            // Another loop stopped accepting: take over connections waiting on the listener.
+            if !stopping && live < tableSize - headroom {
+                if !accepting {
+                    armAccept()
+                } else {
+                    uring.armAccept(
+                        listener: listener, userData: URing.userData(.accept, slot: 1, generation: 0), multishot: false)
+                }
+            }
+        case .close?, .shutdown?, .cancel?, nil:
+            break
+        }
+    }
+
+    private func isCurrent(_ slot: UInt32, _ generation: UInt32) -> Bool {
+        let i = Int(slot)
+        return i < records.count && records[i] != nil && generations[i] & 0x0FFF_FFFF == generation
+    }
+
+    private func accepted(_ res: Int32, _ flags: UInt32, multishot: Bool) {
+        if multishot && flags & UInt32(IORING_CQE_F_MORE) == 0 {
+            // The multishot accept ended: cancelled by us, or an error (re-armed below).
+            accepting = false
+        }
+        guard res >= 0 else {
+            if res != -ECANCELED && !accepting { armAccept() }
+            return
+        }
+        let slot = UInt32(res)
+        let i = Int(slot)
+        if i >= records.count {
+            records.append(contentsOf: repeatElement(nil, count: i + 1 - records.count))
+            generations.append(contentsOf: repeatElement(0, count: i + 1 - generations.count))
+        }
+        generations[i] &+= 1
+        nextToken &+= 1
+        records[i] = Record(
+            connection: AgentConnection(token: nextToken, now: ctx.now, limits: ctx.configuration.httpLimits))
+        live += 1
+        ctx.counters.accepted += 1
+        ctx.activeConnections += 1
+        ctx.handshaking += 1
+        armRecv(slot)
+        if stopping {
+            teardown(slot)
+            return
+        }
+        if live >= tableSize - headroom || ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop {
+            stopAccepting()
+        } else if !accepting {
+            armAccept()
+        }
+    }
+
+    private func armRecv(_ slot: UInt32) {
+        records[Int(slot)]!.recvArmed = true
+        uring.armRecv(slot: slot, userData: URing.userData(.recv, slot: slot, generation: generations[Int(slot)]))
+    }
+
+    private func received(_ slot: UInt32, _ res: Int32, _ flags: UInt32) {
+        let i = Int(slot)
+        let more = flags & UInt32(IORING_CQE_F_MORE) != 0
+        if !more { records[i]!.recvArmed = false }
+        if res > 0, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
+            let id = UInt16(flags >> 16)
+            let record = records[i]!
+            if !record.tearingDown && record.drainingSince == 0 && !record.closing {
+                let input = uring.buffer(id, count: Int(res))
+                act(slot) { connection, out in connection.receive(input, self.ctx, &out) }
+            }
+            uring.recycle(id)
+            guard records[i] != nil, !more else { return }
+            if records[i]!.tearingDown { finishTeardown(slot) } else { armRecv(slot) }
+            return
+        }
+        if res == -ENOBUFS {
+            // The buffer pool ran dry (a connect storm): the multishot ended; re-arm.
+            if records[i]!.tearingDown { finishTeardown(slot) } else { armRecv(slot) }
+            return
+        }
+        // EOF, an error, or the cancellation we asked for.
+        if records[i]!.tearingDown {
+            finishTeardown(slot)
+        } else {
+            teardown(slot)
+        }
+    }
+
+    // MARK: Output
+
+    /// Runs `body` with the loop's output buffer, sends what it produced, applies the verdict.
+    private func act(_ slot: UInt32, _ body: (inout AgentConnection, inout [UInt8]) -> ConnectionVerdict) {
+        let i = Int(slot)
+        out.removeAll(keepingCapacity: true)
+        let verdict = body(&records[i]!.connection, &out)
+        if !out.isEmpty { enqueue(slot) }
+        guard records[i] != nil else { return }
+        switch verdict {
+        case .open: break
+        case .closeNow: teardown(slot)
+        case .closeAfterFlush:
+            records[i]!.closing = true
+            finishIfFlushed(slot)
+        }
+    }
+
+    private func enqueue(_ slot: UInt32) {
+        let i = Int(slot)
+        if records[i]!.sending == nil {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: out.count, alignment: 1)
+            buffer.copyMemory(
+                from: UnsafeRawBufferPointer(start: out.withUnsafeBytes { $0.baseAddress }, count: out.count))
+            records[i]!.sending = buffer
+            records[i]!.sendOffset = 0
+            submitSend(slot)
+        } else {
+            if records[i]!.queued.count + out.count > ctx.configuration.maxPendingSendBytes {
+                ctx.counters.slowConsumers += 1
+                teardown(slot)
+                return
+            }
+            records[i]!.queued.append(contentsOf: out)
+        }
+    }
+
+    private func submitSend(_ slot: UInt32) {
+        let i = Int(slot)
+        guard let buffer = records[i]!.sending else { return }
+        let offset = records[i]!.sendOffset
+        uring.send(
+            slot: slot, bytes: UnsafeRawBufferPointer(rebasing: buffer[offset...]),
+            userData: URing.userData(.send, slot: slot, generation: generations[i]))
+    }
+
+    private func sent(_ slot: UInt32, _ res: Int32) {
+        let i = Int(slot)
+        guard let buffer = records[i]!.sending else { return }
+        if res < 0 {
+            buffer.deallocate()
+            records[i]!.sending = nil
+            if records[i]!.tearingDown {
+                finishTeardown(slot)
+            } else {
+                teardown(slot)
+            }
+            return
+        }
+        records[i]!.sendOffset += Int(res)
+        if records[i]!.sendOffset < buffer.count && !records[i]!.tearingDown {
+            submitSend(slot)
+            return
+        }
+        buffer.deallocate()
+        records[i]!.sending = nil
+        if records[i]!.tearingDown {
+            finishTeardown(slot)
+            return
+        }
+        if !records[i]!.queued.isEmpty {
+            let next = records[i]!.queued
+            records[i]!.queued = []
+            let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: next.count, alignment: 1)
+            next.withUnsafeBytes { copy.copyMemory(from: $0) }
+            records[i]!.sending = copy
+            records[i]!.sendOffset = 0
+            submitSend(slot)
+            return
+        }
+        finishIfFlushed(slot)
+    }
+
+    private func finishIfFlushed(_ slot: UInt32) {
+        let i = Int(slot)
+        guard let record = records[i], record.closing, record.sending == nil, !record.shutdownSent else { return }
+        records[i]!.shutdownSent = true
+        records[i]!.drainingSince = max(1, ctx.now)
+        uring.shutdownWrite(slot: slot, userData: URing.userData(.shutdown, slot: slot, generation: generations[i]))
+    }
+
+    // MARK: Teardown
+
+    /// Starts closing: cancel the receive; the slot is freed once nothing is in flight.
+    private func teardown(_ slot: UInt32) {
+        let i = Int(slot)
+        guard records[i] != nil, !records[i]!.tearingDown else { return }
+        records[i]!.tearingDown = true
+        if records[i]!.recvArmed {
+            uring.cancel(
+                URing.userData(.recv, slot: slot, generation: generations[i]),
+                userData: URing.userData(.cancel, slot: slot, generation: generations[i]))
+        }
+        finishTeardown(slot)
+    }
+
+    private func finishTeardown(_ slot: UInt32) {
+        let i = Int(slot)
+        guard var record = records[i], record.tearingDown else { return }
+        // Wait for the send in flight and for the cancelled receive's final completion.
+        if record.sending != nil || record.recvArmed { return }
+        record.connection.closed(ctx)
+        records[i] = nil
+        generations[i] &+= 1
+        live -= 1
+        ctx.counters.closed += 1
+        ctx.activeConnections -= 1
+        uring.closeDirect(slot: slot, userData: URing.userData(.close, slot: slot, generation: 0))
+        if !stopping && !accepting && live < tableSize - headroom * 2
+            && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
+        {
+            armAccept()
+        }
+    }
+
+    // MARK: Timers
+
+    private func tickAll() {
+        lastTick = ctx.now
+        var current = ctx.counters
+        current.active = ctx.activeConnections
+        snapshotLock.withLock { snapshot = current }
+        let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
+        for i in 0..<records.count {
+            guard let record = records[i], !record.tearingDown else { continue }
+            if record.drainingSince != 0 {
+                if ctx.now &- record.drainingSince > drainLimit { teardown(UInt32(i)) }
+                continue
+            }
+            act(UInt32(i)) { connection, out in connection.tick(self.ctx, &out) }
+        }
+        if !accepting && !stopping && live < tableSize - headroom * 2
+            && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
+        {
+            armAccept()
+        }
+        if ctx.now / 1000 % 60 == 0 { ctx.expireHTTPSessions() }
+    }
+}
