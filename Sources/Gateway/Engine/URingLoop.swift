@@ -13,6 +13,7 @@ final class URingLoop: @unchecked Sendable {
         var connection: AgentConnection
         /// Bytes of the send in flight (owned until its completion arrives).
         var sending: UnsafeMutableRawBufferPointer?
+        var sendCount = 0
         var sendOffset = 0
         /// Output produced while a send was in flight.
         var queued: [UInt8] = []
@@ -49,6 +50,26 @@ final class URingLoop: @unchecked Sendable {
     private var snapshot = GatewayCounters()
     /// Other loops' ring descriptors, poked when this loop stops accepting.
     var peers: [Int32] = []
+    /// Reusable send buffers: a reply waits in one until the kernel has sent it, and small
+    /// replies (heartbeat acks) should not cost a malloc each.
+    private var sendPool: [UnsafeMutableRawBufferPointer] = []
+    private static let pooledSize = 4096
+    private static let poolLimit = 4096
+
+    private func takeSendBuffer(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        if count <= Self.pooledSize {
+            return sendPool.popLast() ?? .allocate(byteCount: Self.pooledSize, alignment: 64)
+        }
+        return .allocate(byteCount: count, alignment: 64)
+    }
+
+    private func returnSendBuffer(_ buffer: UnsafeMutableRawBufferPointer) {
+        if buffer.count == Self.pooledSize && sendPool.count < Self.poolLimit {
+            sendPool.append(buffer)
+        } else {
+            buffer.deallocate()
+        }
+    }
 
     init(index: Int, listener: Int32, files: Int, context: LoopContext) throws(SystemError) {
         self.index = index
@@ -243,10 +264,10 @@ final class URingLoop: @unchecked Sendable {
     private func enqueue(_ slot: UInt32) {
         let i = Int(slot)
         if records[i]!.sending == nil {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: out.count, alignment: 1)
-            buffer.copyMemory(
-                from: UnsafeRawBufferPointer(start: out.withUnsafeBytes { $0.baseAddress }, count: out.count))
+            let buffer = takeSendBuffer(out.count)
+            out.withUnsafeBytes { buffer.copyMemory(from: $0) }
             records[i]!.sending = buffer
+            records[i]!.sendCount = out.count
             records[i]!.sendOffset = 0
             submitSend(slot)
         } else {
@@ -264,7 +285,7 @@ final class URingLoop: @unchecked Sendable {
         guard let buffer = records[i]!.sending else { return }
         let offset = records[i]!.sendOffset
         uring.send(
-            slot: slot, bytes: UnsafeRawBufferPointer(rebasing: buffer[offset...]),
+            slot: slot, bytes: UnsafeRawBufferPointer(rebasing: buffer[offset..<records[i]!.sendCount]),
             userData: URing.userData(.send, slot: slot, generation: generations[i]))
     }
 
@@ -272,7 +293,7 @@ final class URingLoop: @unchecked Sendable {
         let i = Int(slot)
         guard let buffer = records[i]!.sending else { return }
         if res < 0 {
-            buffer.deallocate()
+            returnSendBuffer(buffer)
             records[i]!.sending = nil
             if records[i]!.tearingDown {
                 finishTeardown(slot)
@@ -282,11 +303,11 @@ final class URingLoop: @unchecked Sendable {
             return
         }
         records[i]!.sendOffset += Int(res)
-        if records[i]!.sendOffset < buffer.count && !records[i]!.tearingDown {
+        if records[i]!.sendOffset < records[i]!.sendCount && !records[i]!.tearingDown {
             submitSend(slot)
             return
         }
-        buffer.deallocate()
+        returnSendBuffer(buffer)
         records[i]!.sending = nil
         if records[i]!.tearingDown {
             finishTeardown(slot)
@@ -295,9 +316,10 @@ final class URingLoop: @unchecked Sendable {
         if !records[i]!.queued.isEmpty {
             let next = records[i]!.queued
             records[i]!.queued = []
-            let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: next.count, alignment: 1)
+            let copy = takeSendBuffer(next.count)
             next.withUnsafeBytes { copy.copyMemory(from: $0) }
             records[i]!.sending = copy
+            records[i]!.sendCount = next.count
             records[i]!.sendOffset = 0
             submitSend(slot)
             return

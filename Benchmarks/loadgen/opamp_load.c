@@ -1,0 +1,1244 @@
+/*
+ * opamp-load: one worker process simulating up to ~20 000 OpAMP agents over WebSocket.
+ *
+ * Each agent: non-blocking TCP connect from a chosen 127.0.0.x source address
+ * (IP_BIND_ADDRESS_NO_PORT, so the port is picked per destination and one source address
+ * carries ~28 000 connections to one server), RFC 6455 handshake to GET /v1/opamp, a first
+ * full-status AgentToServer, then heartbeats every --heartbeat seconds. Every ServerToAgent is
+ * checked for the few rules a load test can check cheaply (instance_uid echo, capabilities in
+ * the first reply, framing); breaking one is a "violation". Reply latency goes into a fixed
+ * log-linear histogram.
+ *
+ * One epoll loop, one timer wheel, no threads: a worker should cost the machine as little CPU
+ * as possible, because on two cores every cycle it burns is taken from the server it measures.
+ * Scale out with several worker processes (run_load.py does that).
+ *
+ * Output: one JSON object per line on stdout every --stats-interval and a final one.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hist.h"
+#include "pb.h"
+#include "sha1.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Protocol constants                                                                          */
+
+/* Agent capabilities we announce (AgentCapabilities bits, OPAMP.md §6):
+ *   ReportsStatus 0x1 | AcceptsRemoteConfig 0x2 | ReportsEffectiveConfig 0x4 |
+ *   ReportsRemoteConfig 0x1000 | ReportsHeartbeat 0x2000  = 0x3007.
+ * Exactly the parts the first message carries (description, effective config, remote config
+ * status), so a server that checks "required status parts" (S8) finds them all and has no
+ * reason to ask for full state. No ReportsHealth: we send no health tree. */
+#define AGENT_CAPABILITIES 0x3007u
+
+#define SERVER_CAP_ACCEPTS_STATUS 0x1u
+#define SERVER_FLAG_REPORT_FULL_STATE 0x1u
+#define SERVER_ERROR_UNAVAILABLE 2u
+
+#define WS_OP_CONT 0x0
+#define WS_OP_TEXT 0x1
+#define WS_OP_BINARY 0x2
+#define WS_OP_CLOSE 0x8
+#define WS_OP_PING 0x9
+#define WS_OP_PONG 0xA
+
+#define MAX_MESSAGE (64u << 20)     /* W4 default limit: anything larger is a violation */
+#define PENDING_MAX 8               /* replies we can wait for at once per agent */
+#define CONNECT_TIMEOUT_NS (10ull * 1000000000ull)
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_MAX_MS 30000
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration                                                                               */
+
+typedef struct {
+    struct sockaddr_in target;
+    char target_text[64];
+    struct in_addr sources[4];
+    int nsources;
+    uint32_t agents;
+    double duration_s, heartbeat_s, rate, stats_interval_s, reply_timeout_s;
+    int max_inflight;
+    int worker;
+} config_t;
+
+static config_t cfg = {
+    .agents = 1000,
+    .duration_s = 60,
+    .heartbeat_s = 30,
+    .rate = 1000,
+    .stats_interval_s = 1,
+    .reply_timeout_s = 30,
+    .max_inflight = 500,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Agent state                                                                                 */
+
+enum agent_state {
+    A_IDLE,        /* waiting for a reconnect timer */
+    A_QUEUED,      /* waiting for a connect token (ramp / rate limit) */
+    A_CONNECTING,  /* TCP connect in progress */
+    A_HANDSHAKE,   /* upgrade request sent, waiting for 101 */
+    A_OPEN,        /* WebSocket open, talking OpAMP */
+};
+
+enum timer_kind { T_NONE, T_CONNECT_TIMEOUT, T_HEARTBEAT, T_RECONNECT };
+
+typedef struct {
+    int fd;
+    uint32_t gen;              /* bumped per socket so stale epoll events are recognised */
+    uint8_t state, timer_kind;
+    bool got_first_reply;      /* first ServerToAgent of this connection seen */
+    bool need_full;            /* send a full status at the next heartbeat */
+    bool broken;               /* fail the connection once the current event is done */
+    bool ever_connected;
+    uint8_t pend_head, pend_count;
+    uint8_t pend_full;         /* bit per pending slot: that message was a full status */
+    uint8_t frag_active;
+    uint16_t attempts;         /* consecutive failures: drives the backoff */
+    uint32_t retry_after_ms;   /* server hint for the next backoff, 0 if none */
+    uint8_t uid[16];
+    char key[25];              /* Sec-WebSocket-Key sent, to verify the accept value */
+    uint64_t seq;
+    uint64_t pend_ns[PENDING_MAX];
+    /* timer wheel links */
+    uint64_t due_ns;
+    int32_t t_next, t_prev, t_slot;
+    /* buffers, NULL unless a partial frame / blocked write / fragmented message exists */
+    uint8_t *in;  uint32_t in_len, in_cap;
+    uint8_t *out; uint32_t out_len, out_off, out_cap;
+    uint8_t *frag; uint32_t frag_len, frag_cap;
+} agent_t;
+
+static agent_t *agents;
+static int epfd;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Counters                                                                                    */
+
+typedef struct {
+    uint64_t handshakes, msgs_sent, replies, errors, violations, reconnects;
+    uint64_t server_closes, server_errors, full_state_requests, hb_skipped, timeouts;
+    uint64_t unsolicited, connect_errors, rejected;
+} counters_t;
+
+static counters_t ctr;
+static uint32_t n_ws_open, n_ready, n_inflight;
+static hist_t hist_interval, hist_total, hist_status_total;
+static int violation_reports;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small utilities                                                                             */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: masks, keys, jitter. The WebSocket mask only has to defeat proxies' caches,
+ * not an attacker, and getrandom() per frame would cost a syscall per message. */
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+static double rnd_unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
+
+static void die(const char *msg)
+{
+    fprintf(stderr, "opamp-load: %s\n", msg);
+    exit(2);
+}
+
+static void report_violation(agent_t *a, const char *what)
+{
+    ctr.violations++;
+    if (violation_reports++ < 10)  /* enough to debug, never a flood */
+        fprintf(stderr, "opamp-load[%d]: violation (agent %ld): %s\n", cfg.worker,
+                (long)(a - agents), what);
+}
+
+static bool buf_append(uint8_t **buf, uint32_t *len, uint32_t *cap, const void *data, size_t n)
+{
+    if (*len + n > *cap) {
+        size_t want = *cap ? *cap : 256;
+        while (want < *len + n) want *= 2;
+        uint8_t *p = realloc(*buf, want);
+        if (!p) return false;
+        *buf = p;
+        *cap = (uint32_t)want;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += (uint32_t)n;
+    return true;
+}
+
+static void buf_free(uint8_t **buf, uint32_t *len, uint32_t *cap)
+{
+    free(*buf);
+    *buf = NULL;
+    *len = 0;
+    *cap = 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Timer wheel: one timer per agent (connect timeout, heartbeat or reconnect), 5 ms ticks.     */
+/* Hashed: an entry further out than one turn just stays in its slot until it is due.         */
+
+#define WHEEL_TICK_NS 5000000ull
+#define WHEEL_SLOTS 8192
+static int32_t wheel[WHEEL_SLOTS];
+static uint64_t wheel_tick;  /* last tick processed */
+
+static void timer_cancel(agent_t *a)
+{
+    if (a->t_slot < 0) return;
+    if (a->t_prev >= 0) agents[a->t_prev].t_next = a->t_next;
+    else wheel[a->t_slot] = a->t_next;
+    if (a->t_next >= 0) agents[a->t_next].t_prev = a->t_prev;
+    a->t_slot = -1;
+    a->timer_kind = T_NONE;
+}
+
+static void timer_set(agent_t *a, enum timer_kind kind, uint64_t due)
+{
+    timer_cancel(a);
+    uint64_t tick = due / WHEEL_TICK_NS;
+    if (tick <= wheel_tick) tick = wheel_tick + 1;  /* never into a slot already swept */
+    int32_t slot = (int32_t)(tick % WHEEL_SLOTS);
+    int32_t idx = (int32_t)(a - agents);
+    a->due_ns = due;
+    a->timer_kind = (uint8_t)kind;
+    a->t_slot = slot;
+    a->t_prev = -1;
+    a->t_next = wheel[slot];
+    if (a->t_next >= 0) agents[a->t_next].t_prev = idx;
+    wheel[slot] = idx;
+}
+
+static void timer_fire(agent_t *a, enum timer_kind kind, uint64_t now);
+
+static void timers_run(uint64_t now)
+{
+    uint64_t target = now / WHEEL_TICK_NS;
+    if (target - wheel_tick > WHEEL_SLOTS) wheel_tick = target - WHEEL_SLOTS;
+    while (wheel_tick < target) {
+        wheel_tick++;
+        int32_t slot = (int32_t)(wheel_tick % WHEEL_SLOTS);
+        /* Detach the slot first: firing re-arms timers, possibly into this very slot. */
+        int32_t idx = wheel[slot];
+        wheel[slot] = -1;
+        while (idx >= 0) {
+            agent_t *a = &agents[idx];
+            int32_t next = a->t_next;
+            a->t_slot = -1;
+            if (a->due_ns <= now) {
+                enum timer_kind kind = (enum timer_kind)a->timer_kind;
+                a->timer_kind = T_NONE;
+                timer_fire(a, kind, now);
+            } else {
+                timer_set(a, (enum timer_kind)a->timer_kind, a->due_ns);  /* a later turn */
+            }
+            idx = next;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Connect queue and pacing                                                                    */
+
+static uint32_t *queue;  /* ring of agent indices waiting for a connect token */
+static uint32_t q_head, q_len;
+static double tokens;
+static uint64_t tokens_at;
+
+static void enqueue_connect(agent_t *a)
+{
+    a->state = A_QUEUED;
+    queue[(q_head + q_len) % cfg.agents] = (uint32_t)(a - agents);
+    q_len++;
+}
+
+static uint64_t backoff_ns(agent_t *a)
+{
+    /* Exponential backoff with jitter (S25), never shorter than the server's hint. */
+    unsigned shift = a->attempts < 8 ? a->attempts : 8;
+    double ms = BACKOFF_BASE_MS * (double)(1u << shift);
+    if (ms > BACKOFF_MAX_MS) ms = BACKOFF_MAX_MS;
+    ms *= 0.5 + 0.5 * rnd_unit();
+    if (a->retry_after_ms > ms) ms = a->retry_after_ms;
+    a->retry_after_ms = 0;
+    return (uint64_t)(ms * 1e6);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Socket output                                                                               */
+
+static void epoll_update(agent_t *a)
+{
+    uint32_t ev = EPOLLIN | EPOLLRDHUP;
+    if (a->state == A_CONNECTING || a->out_off < a->out_len) ev |= EPOLLOUT;
+    struct epoll_event e = {.events = ev, .data.u64 = (uint64_t)a->gen << 32 | (uint32_t)(a - agents)};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, a->fd, &e);
+}
+
+/* Writes now if nothing is queued; keeps the rest for EPOLLOUT. Errors mark the agent broken
+ * (handled after the current event, so callers deep in a parse never free what they read). */
+static void conn_write(agent_t *a, const void *data, size_t len)
+{
+    if (a->broken) return;
+    size_t done = 0;
+    if (a->out_off == a->out_len) {
+        ssize_t n = send(a->fd, data, len, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            a->broken = true;
+            return;
+        }
+        done = n > 0 ? (size_t)n : 0;
+        if (done == len) return;
+    }
+    bool was_idle = a->out_off == a->out_len;
+    if (!buf_append(&a->out, &a->out_len, &a->out_cap, (const uint8_t *)data + done, len - done)) {
+        a->broken = true;
+        return;
+    }
+    if (was_idle) epoll_update(a);
+}
+
+static void conn_flush(agent_t *a)
+{
+    while (a->out_off < a->out_len) {
+        ssize_t n = send(a->fd, a->out + a->out_off, a->out_len - a->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            a->broken = true;
+            return;
+        }
+        a->out_off += (uint32_t)n;
+    }
+    buf_free(&a->out, &a->out_len, &a->out_cap);
+    a->out_off = 0;
+    epoll_update(a);
+}
+
+/* One masked client frame (RFC 6455 §5.3: clients MUST mask). */
+static void ws_send_frame(agent_t *a, int opcode, const uint8_t *payload, size_t len)
+{
+    static uint8_t frame[16 + 65536];
+    if (len > 65535) return;  /* our messages are ~1.3 KB at most */
+    size_t h = 0;
+    frame[h++] = (uint8_t)(0x80 | opcode);
+    if (len < 126) {
+        frame[h++] = (uint8_t)(0x80 | len);
+    } else {
+        frame[h++] = 0x80 | 126;
+        frame[h++] = (uint8_t)(len >> 8);
+        frame[h++] = (uint8_t)len;
+    }
+    uint32_t m = (uint32_t)rnd();
+    uint8_t mask[4];
+    memcpy(mask, &m, 4);
+    memcpy(frame + h, mask, 4);
+    h += 4;
+    for (size_t i = 0; i < len; i++)
+        frame[h + i] = payload[i] ^ mask[i & 3];
+    conn_write(a, frame, h + len);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* AgentToServer encoding (hand-written protobuf, OPAMP.md §3 and §5)                          */
+
+/* The effective config file every agent reports (~1 KB of collector YAML). */
+static const char config_yaml[] =
+    "receivers:\n"
+    "  otlp:\n"
+    "    protocols:\n"
+    "      grpc:\n"
+    "        endpoint: 0.0.0.0:4317\n"
+    "      http:\n"
+    "        endpoint: 0.0.0.0:4318\n"
+    "  hostmetrics:\n"
+    "    collection_interval: 30s\n"
+    "    scrapers:\n"
+    "      cpu: {}\n"
+    "      memory: {}\n"
+    "      disk: {}\n"
+    "      filesystem: {}\n"
+    "      network: {}\n"
+    "      load: {}\n"
+    "processors:\n"
+    "  batch:\n"
+    "    send_batch_size: 8192\n"
+    "    timeout: 5s\n"
+    "  memory_limiter:\n"
+    "    check_interval: 1s\n"
+    "    limit_percentage: 80\n"
+    "    spike_limit_percentage: 20\n"
+    "  resourcedetection:\n"
+    "    detectors: [env, system]\n"
+    "    timeout: 2s\n"
+    "exporters:\n"
+    "  otlphttp:\n"
+    "    endpoint: https://telemetry.example.internal:4318\n"
+    "    compression: gzip\n"
+    "    retry_on_failure:\n"
+    "      enabled: true\n"
+    "      initial_interval: 5s\n"
+    "      max_interval: 30s\n"
+    "extensions:\n"
+    "  health_check:\n"
+    "    endpoint: 127.0.0.1:13133\n"
+    "  opamp:\n"
+    "    server:\n"
+    "      ws:\n"
+    "        endpoint: ws://127.0.0.1:4320/v1/opamp\n"
+    "service:\n"
+    "  extensions: [health_check, opamp]\n"
+    "  pipelines:\n"
+    "    metrics:\n"
+    "      receivers: [otlp, hostmetrics]\n"
+    "      processors: [memory_limiter, resourcedetection, batch]\n"
+    "      exporters: [otlphttp]\n"
+    "    traces:\n"
+    "      receivers: [otlp]\n"
+    "      processors: [memory_limiter, batch]\n"
+    "      exporters: [otlphttp]\n"
+    "    logs:\n"
+    "      receivers: [otlp]\n"
+    "      processors: [memory_limiter, batch]\n"
+    "      exporters: [otlphttp]\n";
+#define CONFIG_YAML_LEN (sizeof config_yaml - 1)
+
+/* KeyValue{key, AnyValue{string_value}} as field `field` of the enclosing message. */
+static uint8_t *pb_kv_string(uint8_t *p, unsigned field, const char *key, const char *value)
+{
+    uint8_t tmp[256], *q = tmp;
+    uint8_t any[160], *v = pb_str(any, 1, value);     /* AnyValue.string_value = 1 */
+    q = pb_str(q, 1, key);                            /* KeyValue.key = 1 */
+    q = pb_bytes(q, 2, any, (size_t)(v - any));       /* KeyValue.value = 2 */
+    return pb_bytes(p, field, tmp, (size_t)(q - tmp));
+}
+
+static uint8_t *encode_description(uint8_t *p, agent_t *a)
+{
+    char host[64];
+    snprintf(host, sizeof host, "loadgen-w%d-%ld", cfg.worker, (long)(a - agents));
+    uint8_t d[512], *q = d;
+    q = pb_kv_string(q, 1, "service.name", "otelcol-loadgen");  /* identifying_attributes */
+    q = pb_kv_string(q, 2, "host.name", host);                    /* non_identifying_attributes */
+    q = pb_kv_string(q, 2, "os.type", "linux");
+    return pb_bytes(p, 3, d, (size_t)(q - d));                    /* AgentToServer.agent_description */
+}
+
+static uint8_t *encode_effective_config(uint8_t *p)
+{
+    /* Nested messages are built inside-out in stack buffers sized for the ~1 KB file. */
+    uint8_t file[CONFIG_YAML_LEN + 64], *f = file;
+    f = pb_bytes(f, 1, config_yaml, CONFIG_YAML_LEN);   /* AgentConfigFile.body */
+    f = pb_str(f, 2, "text/yaml");                       /* AgentConfigFile.content_type */
+    uint8_t entry[CONFIG_YAML_LEN + 128], *e = entry;                     /* map<string, AgentConfigFile> entry */
+    e = pb_str(e, 1, "collector.yaml");
+    e = pb_bytes(e, 2, file, (size_t)(f - file));
+    uint8_t map[CONFIG_YAML_LEN + 160], *m = pb_bytes(map, 1, entry, (size_t)(e - entry));  /* AgentConfigMap.config_map */
+    uint8_t eff[CONFIG_YAML_LEN + 192], *c = pb_bytes(eff, 1, map, (size_t)(m - map));      /* EffectiveConfig.config_map */
+    return pb_bytes(p, 6, eff, (size_t)(c - eff));       /* AgentToServer.effective_config */
+}
+
+/* Writes [0x00 OpAMP header][AgentToServer] into `buf`; returns the length. */
+static size_t encode_message(agent_t *a, uint8_t *buf, bool full)
+{
+    uint8_t *p = buf;
+    *p++ = 0;                                      /* W1: varint header, value 0 */
+    p = pb_bytes(p, 1, a->uid, 16);                /* instance_uid */
+    p = pb_uint(p, 2, a->seq);                     /* sequence_num (0 is sent explicitly) */
+    if (full) p = encode_description(p, a);
+    p = pb_uint(p, 4, AGENT_CAPABILITIES);         /* capabilities, always set */
+    if (full) {
+        p = encode_effective_config(p);
+        p = pb_bytes(p, 7, "", 0);                 /* remote_config_status: nothing applied yet */
+    }
+    return (size_t)(p - buf);
+}
+
+static void send_opamp(agent_t *a, bool full, uint64_t now)
+{
+    uint8_t buf[2048];
+    size_t len = encode_message(a, buf, full);
+    ws_send_frame(a, WS_OP_BINARY, buf, len);
+    if (a->broken) return;
+    a->seq++;
+    ctr.msgs_sent++;
+    if (full) a->need_full = false;
+    /* Remember the send time; replies come back in order on one connection (S1). */
+    unsigned slot = (a->pend_head + a->pend_count) % PENDING_MAX;
+    a->pend_ns[slot] = now;
+    if (full) a->pend_full |= (uint8_t)(1u << slot);
+    else a->pend_full &= (uint8_t)~(1u << slot);
+    a->pend_count++;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Connection lifecycle                                                                        */
+
+static void conn_release(agent_t *a)
+{
+    if (a->fd >= 0) close(a->fd);  /* close also removes it from the epoll set */
+    a->fd = -1;
+    if (a->state == A_CONNECTING || a->state == A_HANDSHAKE) n_inflight--;
+    if (a->state == A_OPEN) n_ws_open--;
+    if (a->got_first_reply) n_ready--;
+    a->got_first_reply = false;
+    a->broken = false;
+    a->pend_count = 0;
+    a->frag_active = 0;
+    buf_free(&a->in, &a->in_len, &a->in_cap);
+    buf_free(&a->out, &a->out_len, &a->out_cap);
+    buf_free(&a->frag, &a->frag_len, &a->frag_cap);
+    a->out_off = 0;
+    timer_cancel(a);
+}
+
+/* Tears the connection down and schedules a reconnect with backoff. `error` separates
+ * failures from orderly closes the server asked for. */
+static void conn_retry_later(agent_t *a, bool error, uint64_t now)
+{
+    if (error) ctr.errors++;
+    conn_release(a);
+    a->attempts++;
+    a->state = A_IDLE;
+    timer_set(a, T_RECONNECT, now + backoff_ns(a));
+}
+
+static void conn_start(agent_t *a, uint64_t now)
+{
+    if (a->ever_connected) ctr.reconnects++;
+    a->ever_connected = true;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        ctr.connect_errors++;
+        conn_retry_later(a, true, now);
+        return;
+    }
+    int one = 1;
+    /* Bind only the address: the port is chosen at connect() time per destination, so the
+     * 4-tuple, not the source port alone, must be unique (PLATFORM.md). */
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in src = {.sin_family = AF_INET,
+                              .sin_addr = cfg.sources[(a - agents) % cfg.nsources]};
+    a->fd = fd;
+    a->gen++;
+    a->state = A_CONNECTING;
+    n_inflight++;
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0 ||
+        (connect(fd, (struct sockaddr *)&cfg.target, sizeof cfg.target) < 0 && errno != EINPROGRESS)) {
+        ctr.connect_errors++;
+        conn_retry_later(a, true, now);
+        return;
+    }
+    struct epoll_event e = {.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP,
+                            .data.u64 = (uint64_t)a->gen << 32 | (uint32_t)(a - agents)};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
+    timer_set(a, T_CONNECT_TIMEOUT, now + CONNECT_TIMEOUT_NS);
+}
+
+static void send_upgrade(agent_t *a)
+{
+    uint8_t raw[16];
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t r = rnd();
+        memcpy(raw + i, &r, 8);
+    }
+    base64_encode(raw, 16, a->key);   /* 24 characters */
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET /v1/opamp HTTP/1.1\r\n"
+                     "Host: %s\r\n"
+                     "Upgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n"
+                     "User-Agent: opamp-load\r\n"
+                     "\r\n",
+                     cfg.target_text, a->key);
+    conn_write(a, req, (size_t)n);
+}
+
+static void on_connected(agent_t *a, uint64_t now)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) {
+        ctr.connect_errors++;
+        conn_retry_later(a, true, now);
+        return;
+    }
+    a->state = A_HANDSHAKE;
+    epoll_update(a);
+    send_upgrade(a);
+}
+
+/* The heartbeat phase is random so 20 000 agents do not tick in lockstep. */
+static void on_ws_open(agent_t *a, uint64_t now)
+{
+    a->state = A_OPEN;
+    n_inflight--;
+    n_ws_open++;
+    timer_set(a, T_HEARTBEAT, now + (uint64_t)(rnd_unit() * cfg.heartbeat_s * 1e9));
+    send_opamp(a, true, now);  /* S2: the first message is a full status report */
+}
+
+static void send_close(agent_t *a, uint16_t code)
+{
+    uint8_t body[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+    ws_send_frame(a, WS_OP_CLOSE, body, 2);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ServerToAgent checks                                                                        */
+
+typedef struct {
+    bool has_uid, uid_ok, has_caps, has_error;
+    uint64_t caps, flags, error_type, retry_after_ns;
+} reply_t;
+
+static uint64_t retry_after_from_error(const uint8_t *p, size_t len)
+{
+    /* ServerErrorResponse.retry_info = 3 → RetryInfo.retry_after_nanoseconds = 1 */
+    const uint8_t *end = p + len;
+    pb_field_t f;
+    while (pb_next(&p, end, &f) > 0) {
+        if (f.field == 3 && f.wire == PB_LEN) {
+            const uint8_t *q = f.data, *qe = f.data + f.len;
+            pb_field_t g;
+            while (pb_next(&q, qe, &g) > 0)
+                if (g.field == 1 && g.wire == PB_VARINT) return g.value;
+        }
+    }
+    return 0;
+}
+
+static uint64_t error_type_from_error(const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    pb_field_t f;
+    while (pb_next(&p, end, &f) > 0)
+        if (f.field == 1 && f.wire == PB_VARINT) return f.value;
+    return 0;
+}
+
+static bool parse_reply(agent_t *a, const uint8_t *p, size_t len, reply_t *r)
+{
+    memset(r, 0, sizeof *r);
+    const uint8_t *end = p + len;
+    pb_field_t f;
+    int rc;
+    while ((rc = pb_next(&p, end, &f)) > 0) {
+        if (f.field == 1 && f.wire == PB_LEN) {
+            r->has_uid = true;
+            r->uid_ok = f.len == 16 && memcmp(f.data, a->uid, 16) == 0;
+        } else if (f.field == 2 && f.wire == PB_LEN) {
+            r->has_error = true;
+            r->error_type = error_type_from_error(f.data, f.len);
+            r->retry_after_ns = retry_after_from_error(f.data, f.len);
+        } else if (f.field == 6 && f.wire == PB_VARINT) {
+            r->flags = f.value;
+        } else if (f.field == 7 && f.wire == PB_VARINT) {
+            r->has_caps = true;
+            r->caps = f.value;
+        }
+    }
+    return rc == 0;
+}
+
+/* Pops the send time of the message this reply answers and records the latency. Returns
+ * whether that message was a full status, or -1 for an unsolicited message (W5 allows
+ * server-initiated messages; they are counted, not timed). */
+static int match_pending(agent_t *a, uint64_t now)
+{
+    if (a->pend_count == 0) {
+        ctr.unsolicited++;
+        return -1;
+    }
+    unsigned slot = a->pend_head;
+    bool full = a->pend_full & (1u << slot);
+    uint64_t us = (now - a->pend_ns[slot]) / 1000;
+    a->pend_head = (uint8_t)((a->pend_head + 1) % PENDING_MAX);
+    a->pend_count--;
+    if (full) {
+        hist_add(&hist_status_total, us);
+    } else {
+        hist_add(&hist_interval, us);
+        hist_add(&hist_total, us);
+    }
+    return full;
+}
+
+static void handle_server_error(agent_t *a, const reply_t *r, uint64_t now)
+{
+    ctr.server_errors++;
+    if (r->error_type == SERVER_ERROR_UNAVAILABLE) {
+        /* S6: disconnect, wait (RetryInfo or backoff), reconnect. */
+        if (r->retry_after_ns) a->retry_after_ms = (uint32_t)(r->retry_after_ns / 1000000);
+        send_close(a, 1000);
+        conn_retry_later(a, true, now);
+        a->broken = false;
+    }
+}
+
+/* One complete OpAMP message from the server. Returns false if the connection was closed. */
+static bool handle_message(agent_t *a, const uint8_t *p, size_t len, uint64_t now)
+{
+    ctr.replies++;
+    uint64_t header;
+    const uint8_t *end = p + len;
+    if (!pb_read_varint(&p, end, &header) || header != 0) {
+        report_violation(a, "OpAMP header missing or not 0 (W1)");
+        return true;
+    }
+    int answered = match_pending(a, now);
+    reply_t r;
+    if (!parse_reply(a, p, (size_t)(end - p), &r))
+        report_violation(a, "ServerToAgent is not valid protobuf");
+    if (!r.has_uid || !r.uid_ok)
+        report_violation(a, r.has_uid ? "instance_uid differs from the agent's (S3)"
+                                      : "instance_uid missing (S3)");
+    if (r.has_error) {
+        handle_server_error(a, &r, now);
+        return a->fd >= 0;
+    }
+    if (!a->got_first_reply) {
+        a->got_first_reply = true;
+        n_ready++;
+        ctr.handshakes++;
+        a->attempts = 0;   /* a full OpAMP handshake succeeded: reset the backoff */
+        if (!r.has_caps || !(r.caps & SERVER_CAP_ACCEPTS_STATUS))
+            report_violation(a, "first reply lacks capabilities with AcceptsStatus (S4)");
+    }
+    if (r.flags & SERVER_FLAG_REPORT_FULL_STATE) {
+        ctr.full_state_requests++;
+        /* Answer at once unless the request came in reply to a full status: then wait for
+         * the next heartbeat, so a server asking every time cannot start a ping-pong (S25). */
+        if (answered == 0) send_opamp(a, true, now);
+        else a->need_full = true;
+    }
+    return true;
+}
+
+static void handle_server_close(agent_t *a, const uint8_t *p, size_t len, uint64_t now)
+{
+    /* Echo the status code (RFC 6455 §5.5.1), then honour the close: back off, reconnect. */
+    uint16_t code = len >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : 1000;
+    send_close(a, code);
+    ctr.server_closes++;
+    conn_retry_later(a, false, now);
+}
+
+/* Parses complete frames from buf; returns bytes consumed, or -1 if the connection ended. */
+static ssize_t parse_frames(agent_t *a, const uint8_t *buf, size_t len, uint64_t now)
+{
+    size_t off = 0;
+    while (len - off >= 2 && !a->broken) {
+        const uint8_t *f = buf + off;
+        uint8_t op = f[0] & 0x0f;
+        bool fin = f[0] & 0x80;
+        uint64_t plen = f[1] & 0x7f;
+        size_t h = 2;
+        if (plen == 126) {
+            if (len - off < 4) break;
+            plen = (uint64_t)f[2] << 8 | f[3];
+            h = 4;
+        } else if (plen == 127) {
+            if (len - off < 10) break;
+            plen = 0;
+            for (int i = 0; i < 8; i++) plen = plen << 8 | f[2 + i];
+            h = 10;
+        }
+        if ((f[0] & 0x70) || (f[1] & 0x80) || plen > MAX_MESSAGE ||
+            ((op & 0x8) && (!fin || plen > 125))) {
+            report_violation(a, "bad WebSocket frame from server (RSV, mask, size or control frame)");
+            a->broken = true;
+            return -1;
+        }
+        if (len - off - h < plen) break;   /* incomplete: wait for more bytes */
+        const uint8_t *payload = f + h;
+        off += h + (size_t)plen;
+
+        switch (op) {
+        case WS_OP_BINARY:
+        case WS_OP_CONT:
+            if ((op == WS_OP_BINARY) == (a->frag_active != 0)) {
+                report_violation(a, "bad fragmentation from server");
+                a->broken = true;
+                return -1;
+            }
+            if (fin && !a->frag_active) {
+                if (!handle_message(a, payload, (size_t)plen, now)) return -1;
+                break;
+            }
+            /* Fragmented message: collect, deliver at FIN. Rare, so it may allocate. */
+            a->frag_active = 1;
+            if (!buf_append(&a->frag, &a->frag_len, &a->frag_cap, payload, (size_t)plen)) {
+                a->broken = true;
+                return -1;
+            }
+            if (fin) {
+                a->frag_active = 0;
+                bool alive = handle_message(a, a->frag, a->frag_len, now);
+                if (!alive) return -1;
+                buf_free(&a->frag, &a->frag_len, &a->frag_cap);
+            }
+            break;
+        case WS_OP_CLOSE:
+            handle_server_close(a, payload, (size_t)plen, now);
+            return -1;
+        case WS_OP_PING:
+            ws_send_frame(a, WS_OP_PONG, payload, (size_t)plen);
+            break;
+        case WS_OP_PONG:
+            break;
+        case WS_OP_TEXT:
+            report_violation(a, "text frame from server (W1: OpAMP messages are binary)");
+            break;
+        default:
+            report_violation(a, "unknown WebSocket opcode from server");
+            a->broken = true;
+            return -1;
+        }
+        if (a->fd < 0) return -1;  /* closed while handling (e.g. UNAVAILABLE) */
+    }
+    return (ssize_t)off;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Handshake response                                                                          */
+
+static const char *find_header(const char *head, const char *name, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line, "\r\n")) {
+        line += 2;
+        if (strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            while (*v == ' ' || *v == '\t') v++;
+            const char *e = strstr(v, "\r\n");
+            if (!e) return NULL;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
+            *vlen = (size_t)(e - v);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* Returns bytes of the response head consumed (frames may follow), 0 if incomplete, -1 on
+ * failure (already handled). */
+static ssize_t parse_upgrade_response(agent_t *a, uint8_t *buf, size_t len, uint64_t now)
+{
+    uint8_t *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (!end) {
+        if (len > 16384) {
+            conn_retry_later(a, true, now);
+            return -1;
+        }
+        return 0;
+    }
+    size_t head_len = (size_t)(end - buf) + 4;
+    char head[16385];
+    if (head_len >= sizeof head) {
+        conn_retry_later(a, true, now);
+        return -1;
+    }
+    memcpy(head, buf, head_len);
+    head[head_len] = 0;
+
+    int status = 0;
+    if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || status != 101) {
+        /* S6: 503/429 may carry Retry-After (seconds) for the reconnect attempt. */
+        size_t vlen;
+        const char *ra = find_header(head, "Retry-After", &vlen);
+        if (ra) a->retry_after_ms = (uint32_t)(atoi(ra) * 1000);
+        ctr.rejected++;
+        conn_retry_later(a, true, now);
+        return -1;
+    }
+    size_t vlen = 0;
+    const char *accept = find_header(head, "Sec-WebSocket-Accept", &vlen);
+    char want[29];
+    ws_accept_for_key(a->key, 24, want);
+    if (!accept || vlen != 28 || memcmp(accept, want, 28) != 0) {
+        report_violation(a, accept ? "wrong Sec-WebSocket-Accept" : "101 without Sec-WebSocket-Accept");
+        conn_retry_later(a, true, now);
+        return -1;
+    }
+    on_ws_open(a, now);
+    return (ssize_t)head_len;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Input                                                                                       */
+
+/* Feeds received bytes to the handshake or frame parser. Only leftovers (a partial frame)
+ * are copied into a per-agent buffer, so idle agents hold no input memory. */
+static void consume_input(agent_t *a, uint8_t *data, size_t len, uint64_t now)
+{
+    uint8_t *buf = data;
+    size_t blen = len;
+    if (a->in_len) {
+        if (!buf_append(&a->in, &a->in_len, &a->in_cap, data, len)) {
+            a->broken = true;
+            return;
+        }
+        buf = a->in;
+        blen = a->in_len;
+    }
+    size_t off = 0;
+    if (a->state == A_HANDSHAKE) {
+        ssize_t n = parse_upgrade_response(a, buf, blen, now);
+        if (n < 0) return;
+        off = (size_t)n;
+    }
+    if (a->state == A_OPEN && off < blen) {
+        ssize_t n = parse_frames(a, buf + off, blen - off, now);
+        if (n < 0 || a->fd < 0) return;
+        off += (size_t)n;
+    }
+    if (a->fd < 0 || a->broken) return;
+    size_t rest = blen - off;
+    if (buf == a->in) {
+        memmove(a->in, a->in + off, rest);
+        a->in_len = (uint32_t)rest;
+        if (rest == 0) buf_free(&a->in, &a->in_len, &a->in_cap);
+    } else if (rest && !buf_append(&a->in, &a->in_len, &a->in_cap, buf + off, rest)) {
+        a->broken = true;
+    }
+}
+
+static void on_readable(agent_t *a, uint64_t now)
+{
+    static uint8_t scratch[65536];
+    for (;;) {
+        ssize_t n = recv(a->fd, scratch, sizeof scratch, 0);
+        if (n > 0) {
+            consume_input(a, scratch, (size_t)n, now);
+            if (a->fd < 0 || a->broken || (size_t)n < sizeof scratch) return;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        a->broken = true;  /* EOF without a close frame, or a reset */
+        return;
+    }
+}
+
+static void on_event(struct epoll_event *e, uint64_t now)
+{
+    agent_t *a = &agents[(uint32_t)e->data.u64];
+    if (a->fd < 0 || a->gen != (uint32_t)(e->data.u64 >> 32)) return;  /* stale */
+    if (a->state == A_CONNECTING) {
+        if (e->events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(a, now);
+    } else {
+        if (e->events & EPOLLOUT) conn_flush(a);
+        if (a->fd >= 0 && !a->broken && (e->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+            on_readable(a, now);
+    }
+    if (a->fd >= 0 && a->broken) conn_retry_later(a, true, now);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Timers                                                                                      */
+
+static void heartbeat(agent_t *a, uint64_t now)
+{
+    uint64_t period = (uint64_t)(cfg.heartbeat_s * 1e9);
+    uint64_t next = a->due_ns + period;
+    if (next <= now) next = now + period;
+    timer_set(a, T_HEARTBEAT, next);
+    if (a->pend_count && now - a->pend_ns[a->pend_head] > (uint64_t)(cfg.reply_timeout_s * 1e9)) {
+        ctr.timeouts++;          /* the server stopped answering this connection */
+        conn_retry_later(a, true, now);
+        return;
+    }
+    if (a->pend_count == PENDING_MAX) {
+        ctr.hb_skipped++;        /* replies lag far behind: do not pile up more */
+        return;
+    }
+    send_opamp(a, a->need_full, now);
+    if (a->broken) conn_retry_later(a, true, now);
+}
+
+static void timer_fire(agent_t *a, enum timer_kind kind, uint64_t now)
+{
+    switch (kind) {
+    case T_CONNECT_TIMEOUT:
+        if (a->state == A_CONNECTING || a->state == A_HANDSHAKE) conn_retry_later(a, true, now);
+        break;
+    case T_HEARTBEAT:
+        if (a->state == A_OPEN) heartbeat(a, now);
+        break;
+    case T_RECONNECT:
+        if (a->state == A_IDLE) enqueue_connect(a);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Starts queued connects while there are rate tokens and handshake slots. */
+static void pump_connects(uint64_t now)
+{
+    tokens += cfg.rate * (double)(now - tokens_at) / 1e9;
+    tokens_at = now;
+    double burst = cfg.rate / 50 > 1 ? cfg.rate / 50 : 1;  /* ≤ 20 ms worth at once */
+    if (tokens > burst) tokens = burst;
+    while (tokens >= 1 && q_len && n_inflight < (uint32_t)cfg.max_inflight) {
+        agent_t *a = &agents[queue[q_head]];
+        q_head = (q_head + 1) % cfg.agents;
+        q_len--;
+        tokens -= 1;
+        conn_start(a, now);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Stats                                                                                       */
+
+static uint64_t t_start, last_stats_ns, last_handshakes;
+
+static void print_stats(uint64_t now, bool final)
+{
+    double since = (double)(now - last_stats_ns) / 1e9;
+    double hs_rate = since > 0 ? (double)(ctr.handshakes - last_handshakes) / since : 0;
+    if (final) hs_rate = (double)ctr.handshakes / ((double)(now - t_start) / 1e9);
+    const hist_t *h = final ? &hist_total : &hist_interval;
+    printf("{\"type\":\"%s\",\"worker\":%d,\"t\":%.3f,\"agents\":%u,\"connected\":%u,"
+           "\"ws_open\":%u,\"handshakes\":%llu,\"handshakes_per_s\":%.1f,\"msgs_sent\":%llu,"
+           "\"replies\":%llu,\"errors\":%llu,\"violations\":%llu,"
+           "\"p50_us\":%llu,\"p99_us\":%llu,\"p999_us\":%llu,\"max_us\":%llu,\"samples\":%llu,"
+           "\"status_p99_us\":%llu,\"reconnects\":%llu,\"connect_errors\":%llu,\"rejected\":%llu,"
+           "\"timeouts\":%llu,\"server_closes\":%llu,\"server_errors\":%llu,"
+           "\"full_state_requests\":%llu,\"unsolicited\":%llu,\"hb_skipped\":%llu,\"hist\":",
+           final ? "final" : "interval", cfg.worker, (double)(now - t_start) / 1e9, cfg.agents,
+           n_ready, n_ws_open, (unsigned long long)ctr.handshakes, hs_rate,
+           (unsigned long long)ctr.msgs_sent, (unsigned long long)ctr.replies,
+           (unsigned long long)ctr.errors, (unsigned long long)ctr.violations,
+           (unsigned long long)hist_quantile(h, 0.50), (unsigned long long)hist_quantile(h, 0.99),
+           (unsigned long long)hist_quantile(h, 0.999), (unsigned long long)h->max,
+           (unsigned long long)h->total, (unsigned long long)hist_quantile(&hist_status_total, 0.99),
+           (unsigned long long)ctr.reconnects, (unsigned long long)ctr.connect_errors,
+           (unsigned long long)ctr.rejected, (unsigned long long)ctr.timeouts,
+           (unsigned long long)ctr.server_closes, (unsigned long long)ctr.server_errors,
+           (unsigned long long)ctr.full_state_requests, (unsigned long long)ctr.unsolicited,
+           (unsigned long long)ctr.hb_skipped);
+    hist_print_sparse(stdout, h);
+    printf("}\n");
+    fflush(stdout);
+    last_stats_ns = now;
+    last_handshakes = ctr.handshakes;
+    if (!final) memset(&hist_interval, 0, sizeof hist_interval);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shutdown                                                                                    */
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+
+/* W6: an AgentToServer with agent_disconnect, then a Close frame; best effort, no waiting. */
+static void disconnect_all(void)
+{
+    for (uint32_t i = 0; i < cfg.agents; i++) {
+        agent_t *a = &agents[i];
+        if (a->fd < 0) continue;
+        if (a->state == A_OPEN && a->out_off == a->out_len) {
+            uint8_t buf[64], *p = buf;
+            *p++ = 0;
+            p = pb_bytes(p, 1, a->uid, 16);
+            p = pb_uint(p, 2, a->seq++);
+            p = pb_uint(p, 4, AGENT_CAPABILITIES);
+            p = pb_bytes(p, 9, "", 0);               /* agent_disconnect */
+            ws_send_frame(a, WS_OP_BINARY, buf, (size_t)(p - buf));
+            send_close(a, 1000);
+        }
+        close(a->fd);
+        a->fd = -1;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Setup                                                                                       */
+
+static bool parse_loopback(const char *text, struct in_addr *out)
+{
+    if (inet_pton(AF_INET, text, out) != 1) return false;
+    return (ntohl(out->s_addr) >> 24) == 127;  /* traffic stays on 127.0.0.0/8 */
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: opamp-load --target 127.0.0.1:PORT [--agents N] [--source 127.0.0.X]...\n"
+            "                  [--duration S] [--heartbeat S] [--rate N] [--stats-interval S]\n"
+            "                  [--max-inflight N] [--reply-timeout S] [--worker ID]\n");
+    exit(2);
+}
+
+static void parse_args(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"target", required_argument, 0, 't'},   {"agents", required_argument, 0, 'n'},
+        {"source", required_argument, 0, 's'},   {"duration", required_argument, 0, 'd'},
+        {"heartbeat", required_argument, 0, 'h'}, {"rate", required_argument, 0, 'r'},
+        {"stats-interval", required_argument, 0, 'i'}, {"max-inflight", required_argument, 0, 'm'},
+        {"reply-timeout", required_argument, 0, 'o'}, {"worker", required_argument, 0, 'w'},
+        {0, 0, 0, 0}};
+    bool have_target = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': {
+            char host[64];
+            const char *colon = strrchr(optarg, ':');
+            if (!colon || (size_t)(colon - optarg) >= sizeof host) die("--target must be 127.x.y.z:PORT");
+            memcpy(host, optarg, (size_t)(colon - optarg));
+            host[colon - optarg] = 0;
+            int port = atoi(colon + 1);
+            if (!parse_loopback(host, &cfg.target.sin_addr) || port <= 0 || port > 65535)
+                die("--target must be an address in 127.0.0.0/8 with a port");
+            cfg.target.sin_family = AF_INET;
+            cfg.target.sin_port = htons((uint16_t)port);
+            snprintf(cfg.target_text, sizeof cfg.target_text, "%s", optarg);
+            have_target = true;
+            break;
+        }
+        case 'n': cfg.agents = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 's':
+            if (cfg.nsources == 4) die("at most 4 --source addresses per worker");
+            if (!parse_loopback(optarg, &cfg.sources[cfg.nsources++]))
+                die("--source must be an address in 127.0.0.0/8");
+            break;
+        case 'd': cfg.duration_s = atof(optarg); break;
+        case 'h': cfg.heartbeat_s = atof(optarg); break;
+        case 'r': cfg.rate = atof(optarg); break;
+        case 'i': cfg.stats_interval_s = atof(optarg); break;
+        case 'm': cfg.max_inflight = atoi(optarg); break;
+        case 'o': cfg.reply_timeout_s = atof(optarg); break;
+        case 'w': cfg.worker = atoi(optarg); break;
+        default: usage();
+        }
+    }
+    if (!have_target) usage();
+    if (cfg.nsources == 0) {
+        cfg.sources[0].s_addr = htonl(0x7f000001);
+        cfg.nsources = 1;
+    }
+    if (cfg.agents == 0 || cfg.duration_s <= 0 || cfg.heartbeat_s <= 0 || cfg.rate <= 0 ||
+        cfg.stats_interval_s <= 0 || cfg.max_inflight <= 0)
+        die("agents, duration, heartbeat, rate, stats-interval and max-inflight must be > 0");
+}
+
+/* Use every descriptor the hard limit allows (20 000 here; root cannot go higher). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (cfg.agents + 16 > rl.rlim_cur) {
+        fprintf(stderr, "opamp-load: %u agents need more than the %llu descriptors this process "
+                        "may open; use more workers (run_load.py does)\n",
+                cfg.agents, (unsigned long long)rl.rlim_cur);
+        exit(2);
+    }
+}
+
+static void init_agents(void)
+{
+    agents = calloc(cfg.agents, sizeof *agents);
+    queue = calloc(cfg.agents, sizeof *queue);
+    if (!agents || !queue) die("out of memory");
+    uint64_t ms = (uint64_t)time(NULL) * 1000;
+    for (uint32_t i = 0; i < cfg.agents; i++) {
+        agent_t *a = &agents[i];
+        a->fd = -1;
+        a->t_slot = -1;
+        /* UUIDv7 layout: 48-bit ms timestamp, version 7, variant 10, random rest. */
+        uint64_t r1 = rnd(), r2 = rnd();
+        for (int b = 0; b < 6; b++) a->uid[b] = (uint8_t)(ms >> (40 - 8 * b));
+        memcpy(a->uid + 6, &r1, 2);
+        memcpy(a->uid + 8, &r2, 8);
+        a->uid[6] = (uint8_t)(0x70 | (a->uid[6] & 0x0f));
+        a->uid[8] = (uint8_t)(0x80 | (a->uid[8] & 0x3f));
+        enqueue_connect(a);
+    }
+    for (int s = 0; s < WHEEL_SLOTS; s++) wheel[s] = -1;
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    raise_fd_limit();
+    if (getrandom(&rng_state, sizeof rng_state, 0) != sizeof rng_state || rng_state == 0)
+        rng_state = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull | 1;
+    init_agents();
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    /* Backstop: whatever happens, the process is gone shortly after --duration. */
+    alarm((unsigned)cfg.duration_s + 30);
+
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) die("epoll_create1 failed");
+
+    t_start = last_stats_ns = tokens_at = now_ns();
+    wheel_tick = t_start / WHEEL_TICK_NS;
+    uint64_t deadline = t_start + (uint64_t)(cfg.duration_s * 1e9);
+    uint64_t stats_every = (uint64_t)(cfg.stats_interval_s * 1e9);
+    static struct epoll_event events[1024];
+
+    for (;;) {
+        uint64_t now = now_ns();
+        if (now >= deadline || stop_requested) break;
+        pump_connects(now);
+        timers_run(now);
+        if (now - last_stats_ns >= stats_every) print_stats(now, false);
+        int n = epoll_wait(epfd, events, 1024, 5);
+        now = now_ns();
+        for (int i = 0; i < n; i++) on_event(&events[i], now);
+    }
+    uint64_t end = now_ns();
+    print_stats(end, true);
+    disconnect_all();
+    return ctr.violations ? 1 : 0;
+}
