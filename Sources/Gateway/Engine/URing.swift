@@ -169,9 +169,12 @@ final class URing {
         s.pointee.user_data = userData
     }
 
+    /// `SHUT_WR`, which a clean build does not see through this module's imports.
+    private static let shutWrite: Int32 = 1
+
     func shutdownWrite(slot: UInt32, userData: UInt64) {
         let s = sqe()
-        io_uring_prep_shutdown(s, Int32(bitPattern: slot), Int32(SHUT_WR))
+        io_uring_prep_shutdown(s, Int32(bitPattern: slot), Self.shutWrite)
         s.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT)
         s.pointee.user_data = userData
     }
