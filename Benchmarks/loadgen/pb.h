@@ -77,6 +77,8 @@ typedef struct {
 /* Reads the next field; returns 1 on success, 0 at a clean end, -1 on malformed input. */
 static inline int pb_next(const uint8_t **pp, const uint8_t *end, pb_field_t *f)
 {
+    f->data = NULL;
+    f->len = 0;
     if (*pp >= end)
         return 0;
     uint64_t key;

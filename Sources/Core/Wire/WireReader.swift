@@ -41,6 +41,14 @@ struct WireReader {
 
     @inlinable
     mutating func readVarint() throws(ProtoDecodeError) -> UInt64 {
+        // Most tags and small values are one byte.
+        if pos < end {
+            let b0 = base[pos]
+            if b0 < 0x80 {
+                pos &+= 1
+                return UInt64(b0)
+            }
+        }
         let start = pos
         var result: UInt64 = 0
         var shift: UInt64 = 0
@@ -56,6 +64,19 @@ struct WireReader {
         }
         pos = i
         return result
+    }
+
+    /// A varint or nil, for bytes already validated (no error value to build).
+    @inlinable
+    mutating func varintIfValid() -> UInt64? {
+        if pos < end {
+            let b0 = base[pos]
+            if b0 < 0x80 {
+                pos &+= 1
+                return UInt64(b0)
+            }
+        }
+        return try? readVarint()
     }
 
     /// Reads a tag, refusing field number 0, numbers beyond 2^29-1 and wire types 6 and 7.

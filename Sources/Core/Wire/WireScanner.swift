@@ -32,23 +32,29 @@ struct WireScanner {
     @inlinable
     mutating func next() -> WireField? {
         while !reader.isAtEnd {
-            guard let tag = try? reader.readTag() else { return stop() }
-            switch tag.wire {
+            guard let raw = reader.varintIfValid() else { return stop() }
+            let wire = UInt8(truncatingIfNeeded: raw & 7)
+            let number = UInt32(truncatingIfNeeded: raw >> 3)
+            if number == 0 || raw >> 3 > 0x1FFF_FFFF { return stop() }
+            switch wire {
             case WireType.varint:
-                guard let v = try? reader.readVarint() else { return stop() }
-                return WireField(number: tag.number, wire: tag.wire, scalar: v, range: 0..<0)
+                guard let v = reader.varintIfValid() else { return stop() }
+                return WireField(number: number, wire: wire, scalar: v, range: 0..<0)
             case WireType.lengthDelimited:
-                guard let r = try? reader.readLengthDelimited() else { return stop() }
-                return WireField(number: tag.number, wire: tag.wire, scalar: 0, range: r)
+                guard let length = reader.varintIfValid(), length <= UInt64(reader.end - reader.pos) else {
+                    return stop()
+                }
+                let lower = reader.pos
+                reader.pos = lower &+ Int(length)
+                return WireField(number: number, wire: wire, scalar: 0, range: lower..<reader.pos)
             case WireType.fixed64:
                 guard let v = try? reader.readFixed64() else { return stop() }
-                return WireField(number: tag.number, wire: tag.wire, scalar: v, range: 0..<0)
+                return WireField(number: number, wire: wire, scalar: v, range: 0..<0)
             case WireType.fixed32:
                 guard let v = try? reader.readFixed32() else { return stop() }
-                return WireField(number: tag.number, wire: tag.wire, scalar: UInt64(v), range: 0..<0)
+                return WireField(number: number, wire: wire, scalar: UInt64(v), range: 0..<0)
             default:
-                guard (try? reader.skipField(wire: tag.wire, number: tag.number, depth: 0)) != nil
-                else { return stop() }
+                guard (try? reader.skipField(wire: wire, number: number, depth: 0)) != nil else { return stop() }
             }
         }
         return nil
