@@ -47,7 +47,7 @@
 
 /* user_data = op (8 bits) | generation (24 bits) | index (32 bits): a completion for a slot
  * that was closed and reused carries the old generation and is recognised as stale. */
-enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SHUTDOWN, OP_CLOSE, OP_CANCEL, OP_WAKE, OP_MSG };
+enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SHUTDOWN, OP_CLOSE, OP_CANCEL, OP_WAKE, OP_RESUME, OP_MSG };
 
 static uint64_t pack(enum op op, uint32_t gen, uint32_t idx)
 {
@@ -84,8 +84,10 @@ typedef struct {
     uint8_t *send_mem;
     uint32_t *send_free;
     uint32_t send_free_len;
-    /* accept */
-    bool accepting, accept_armed;
+    /* accept: `full` = table nearly full; `yielded` = paused to let a ring with fewer
+     * connections take the next ones (read by the other rings, hence atomics) */
+    bool accepting, accept_armed, full;
+    int yielded;
     uint32_t accept_gen;
     /* counters, read by the stats thread (relaxed) */
     uint64_t live, accepted, closed, msgs, enobufs, rearms, send_errors, pool_exhausted, wakes;
@@ -95,6 +97,11 @@ static ring_t *rings;
 static int nrings = 2;
 static int listen_fd;
 static unsigned opt_table = 20000, opt_bufs = 2048, opt_buf_size = 2048, opt_backlog = 1024;
+
+/* A wake-up on the shared listener goes to one waiting accept, and always the same one, so one
+ * ring would take every connection. A ring that holds BALANCE_SLACK more connections than the
+ * least-loaded open ring pauses its accept until that ring catches up. */
+#define BALANCE_SLACK 32
 
 /* ------------------------------------------------------------------------------------------ */
 /* Submission helpers                                                                          */
@@ -136,13 +143,17 @@ static void arm_recv(ring_t *r, uint32_t slot)
 /* Tells the next ring to re-arm its accept, so connections queued on the shared listener are
  * not stranded when this ring stops accepting (a wake goes to one waiter only). `hops` stops
  * the message after one round when every ring is full. */
+static void msg_ring(ring_t *r, ring_t *to, enum op op, unsigned value)
+{
+    struct io_uring_sqe *sqe = get_sqe(r);
+    io_uring_prep_msg_ring(sqe, to->ring.ring_fd, value, pack(op, 0, 0), 0);
+    io_uring_sqe_set_data64(sqe, pack(OP_MSG, 0, 0));
+}
+
 static void wake_next_ring(ring_t *r, unsigned hops)
 {
     if (nrings < 2 || hops >= (unsigned)nrings - 1) return;
-    ring_t *next = &rings[(r->id + 1) % nrings];
-    struct io_uring_sqe *sqe = get_sqe(r);
-    io_uring_prep_msg_ring(sqe, next->ring.ring_fd, hops + 1, pack(OP_WAKE, 0, 0), 0);
-    io_uring_sqe_set_data64(sqe, pack(OP_MSG, 0, 0));
+    msg_ring(r, &rings[(r->id + 1) % nrings], OP_WAKE, hops + 1);
 }
 
 /* Copies `len` bytes into a send slot and queues the send; the slot returns on completion. */
@@ -400,6 +411,48 @@ static void recycle_buffer(ring_t *r, unsigned bid)
     io_uring_buf_ring_advance(r->br, 1);
 }
 
+static uint64_t live_of(ring_t *r) { return __atomic_load_n(&r->live, __ATOMIC_RELAXED); }
+
+/* Fewest connections among the other rings still open for connections, or UINT64_MAX. */
+static uint64_t min_open_live(ring_t *self)
+{
+    uint64_t min = UINT64_MAX;
+    for (int i = 0; i < nrings; i++) {
+        ring_t *o = &rings[i];
+        if (o == self || __atomic_load_n(&o->full, __ATOMIC_RELAXED)) continue;
+        uint64_t l = live_of(o);
+        if (l < min) min = l;
+    }
+    return min;
+}
+
+static void stop_accepting(ring_t *r)
+{
+    r->accepting = false;
+    cancel_accept(r);
+    wake_next_ring(r, 0);   /* someone must take what is queued on the listener */
+}
+
+static void start_accepting(ring_t *r)
+{
+    r->accepting = true;
+    if (!r->accept_armed) arm_accept(r);
+}
+
+/* After this ring's count changed: resume rings that yielded and are no longer ahead. */
+static void resume_yielded(ring_t *r)
+{
+    uint64_t mine = r->live;
+    for (int i = 0; i < nrings; i++) {
+        ring_t *o = &rings[i];
+        if (o != r && __atomic_load_n(&o->yielded, __ATOMIC_RELAXED) &&
+            live_of(o) <= mine + BALANCE_SLACK / 2) {
+            __atomic_store_n(&o->yielded, 0, __ATOMIC_RELAXED);
+            msg_ring(r, o, OP_RESUME, 0);
+        }
+    }
+}
+
 static void on_accept(ring_t *r, struct io_uring_cqe *cqe)
 {
     if (!(cqe->flags & IORING_CQE_F_MORE) && ud_gen(cqe->user_data) == (r->accept_gen & 0xffffff)) {
@@ -413,15 +466,19 @@ static void on_accept(ring_t *r, struct io_uring_cqe *cqe)
     c->replied = 0;
     c->partial = NULL;
     c->partial_len = 0;
-    r->live++;
+    __atomic_store_n(&r->live, r->live + 1, __ATOMIC_RELAXED);
     r->accepted++;
     arm_recv(r, slot);
     if (r->accepting && r->live >= r->stop_at) {
         /* A full table makes the kernel accept and then drop: stop well before it. */
-        r->accepting = false;
-        cancel_accept(r);
-        wake_next_ring(r, 0);
+        __atomic_store_n(&r->full, true, __ATOMIC_RELAXED);
+        stop_accepting(r);
+    } else if (r->accepting && min_open_live(r) != UINT64_MAX &&
+               r->live > min_open_live(r) + BALANCE_SLACK) {
+        __atomic_store_n(&r->yielded, 1, __ATOMIC_RELAXED);
+        stop_accepting(r);
     }
+    resume_yielded(r);
 }
 
 static void on_recv(ring_t *r, struct io_uring_cqe *cqe)
@@ -450,12 +507,17 @@ static void on_recv(ring_t *r, struct io_uring_cqe *cqe)
 
 static void on_close(ring_t *r)
 {
-    r->live--;
+    __atomic_store_n(&r->live, r->live - 1, __ATOMIC_RELAXED);
     r->closed++;
-    if (!r->accepting && r->live <= r->resume_at) {
-        r->accepting = true;
-        if (!r->accept_armed) arm_accept(r);
+    if (r->full && r->live <= r->resume_at) {
+        __atomic_store_n(&r->full, false, __ATOMIC_RELAXED);
+        if (!__atomic_load_n(&r->yielded, __ATOMIC_RELAXED)) start_accepting(r);
     }
+}
+
+static void on_resume(ring_t *r)
+{
+    if (!r->full && !r->accepting) start_accepting(r);
 }
 
 static void on_wake(ring_t *r, struct io_uring_cqe *cqe)
@@ -482,6 +544,7 @@ static void handle_cqe(ring_t *r, struct io_uring_cqe *cqe)
         break;
     case OP_CLOSE: on_close(r); break;
     case OP_WAKE: on_wake(r, cqe); break;
+    case OP_RESUME: on_resume(r); break;
     default: break;   /* shutdown, cancel, msg-ring results need no action */
     }
 }

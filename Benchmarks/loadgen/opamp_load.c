@@ -79,6 +79,7 @@ typedef struct {
     struct sockaddr_in target;
     char target_text[64];
     struct in_addr sources[4];
+    uint32_t source_count[4];   /* agents per source (ADDR=COUNT), or all 0 for round robin */
     int nsources;
     uint32_t agents;
     double duration_s, heartbeat_s, rate, stats_interval_s, reply_timeout_s;
@@ -144,11 +145,12 @@ static int epfd;
 typedef struct {
     uint64_t handshakes, msgs_sent, replies, errors, violations, reconnects;
     uint64_t server_closes, server_errors, full_state_requests, hb_skipped, timeouts;
-    uint64_t unsolicited, connect_errors, rejected;
+    uint64_t unsolicited, connect_errors, connect_timeouts, rejected;
 } counters_t;
 
 static counters_t ctr;
 static uint32_t n_ws_open, n_ready, n_inflight;
+static uint64_t t_start, all_ready_ns;   /* when every agent first had its first reply */
 static hist_t hist_interval, hist_total, hist_status_total;
 static int violation_reports;
 
@@ -539,6 +541,18 @@ static void conn_retry_later(agent_t *a, bool error, uint64_t now)
     timer_set(a, T_RECONNECT, now + backoff_ns(a));
 }
 
+/* Round robin by default; with ADDR=COUNT, consecutive blocks, so a driver can split one
+ * address between two workers and still keep every address under its ~10 000 budget. */
+static struct in_addr source_for(uint32_t idx)
+{
+    if (cfg.source_count[0] == 0) return cfg.sources[idx % (uint32_t)cfg.nsources];
+    for (int i = 0; i < cfg.nsources; i++) {
+        if (idx < cfg.source_count[i]) return cfg.sources[i];
+        idx -= cfg.source_count[i];
+    }
+    return cfg.sources[cfg.nsources - 1];
+}
+
 static void conn_start(agent_t *a, uint64_t now)
 {
     if (a->ever_connected) ctr.reconnects++;
@@ -554,8 +568,7 @@ static void conn_start(agent_t *a, uint64_t now)
      * 4-tuple, not the source port alone, must be unique (PLATFORM.md). */
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in src = {.sin_family = AF_INET,
-                              .sin_addr = cfg.sources[(a - agents) % cfg.nsources]};
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr = source_for((uint32_t)(a - agents))};
     a->fd = fd;
     a->gen++;
     a->state = A_CONNECTING;
@@ -742,6 +755,7 @@ static bool handle_message(agent_t *a, const uint8_t *p, size_t len, uint64_t no
         a->got_first_reply = true;
         n_ready++;
         ctr.handshakes++;
+        if (n_ready == cfg.agents && !all_ready_ns) all_ready_ns = now;
         a->attempts = 0;   /* a full OpAMP handshake succeeded: reset the backoff */
         if (!r.has_caps || !(r.caps & SERVER_CAP_ACCEPTS_STATUS))
             report_violation(a, "first reply lacks capabilities with AcceptsStatus (S4)");
@@ -1001,7 +1015,10 @@ static void timer_fire(agent_t *a, enum timer_kind kind, uint64_t now)
 {
     switch (kind) {
     case T_CONNECT_TIMEOUT:
-        if (a->state == A_CONNECTING || a->state == A_HANDSHAKE) conn_retry_later(a, true, now);
+        if (a->state == A_CONNECTING || a->state == A_HANDSHAKE) {
+            ctr.connect_timeouts++;   /* e.g. a server that stopped accepting */
+            conn_retry_later(a, true, now);
+        }
         break;
     case T_HEARTBEAT:
         if (a->state == A_OPEN) heartbeat(a, now);
@@ -1033,7 +1050,7 @@ static void pump_connects(uint64_t now)
 /* ------------------------------------------------------------------------------------------ */
 /* Stats                                                                                       */
 
-static uint64_t t_start, last_stats_ns, last_handshakes;
+static uint64_t last_stats_ns, last_handshakes;
 
 static void print_stats(uint64_t now, bool final)
 {
@@ -1042,20 +1059,22 @@ static void print_stats(uint64_t now, bool final)
     if (final) hs_rate = (double)ctr.handshakes / ((double)(now - t_start) / 1e9);
     const hist_t *h = final ? &hist_total : &hist_interval;
     printf("{\"type\":\"%s\",\"worker\":%d,\"t\":%.3f,\"agents\":%u,\"connected\":%u,"
-           "\"ws_open\":%u,\"handshakes\":%llu,\"handshakes_per_s\":%.1f,\"msgs_sent\":%llu,"
+           "\"ws_open\":%u,\"handshakes\":%llu,\"handshakes_per_s\":%.1f,\"all_connected_s\":%.3f,\"msgs_sent\":%llu,"
            "\"replies\":%llu,\"errors\":%llu,\"violations\":%llu,"
            "\"p50_us\":%llu,\"p99_us\":%llu,\"p999_us\":%llu,\"max_us\":%llu,\"samples\":%llu,"
-           "\"status_p99_us\":%llu,\"reconnects\":%llu,\"connect_errors\":%llu,\"rejected\":%llu,"
+           "\"status_p99_us\":%llu,\"reconnects\":%llu,\"connect_errors\":%llu,\"connect_timeouts\":%llu,\"rejected\":%llu,"
            "\"timeouts\":%llu,\"server_closes\":%llu,\"server_errors\":%llu,"
            "\"full_state_requests\":%llu,\"unsolicited\":%llu,\"hb_skipped\":%llu,\"hist\":",
            final ? "final" : "interval", cfg.worker, (double)(now - t_start) / 1e9, cfg.agents,
            n_ready, n_ws_open, (unsigned long long)ctr.handshakes, hs_rate,
+           all_ready_ns ? (double)(all_ready_ns - t_start) / 1e9 : -1.0,
            (unsigned long long)ctr.msgs_sent, (unsigned long long)ctr.replies,
            (unsigned long long)ctr.errors, (unsigned long long)ctr.violations,
            (unsigned long long)hist_quantile(h, 0.50), (unsigned long long)hist_quantile(h, 0.99),
            (unsigned long long)hist_quantile(h, 0.999), (unsigned long long)h->max,
            (unsigned long long)h->total, (unsigned long long)hist_quantile(&hist_status_total, 0.99),
            (unsigned long long)ctr.reconnects, (unsigned long long)ctr.connect_errors,
+           (unsigned long long)ctr.connect_timeouts,
            (unsigned long long)ctr.rejected, (unsigned long long)ctr.timeouts,
            (unsigned long long)ctr.server_closes, (unsigned long long)ctr.server_errors,
            (unsigned long long)ctr.full_state_requests, (unsigned long long)ctr.unsolicited,
@@ -1107,7 +1126,7 @@ static bool parse_loopback(const char *text, struct in_addr *out)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: opamp-load --target 127.0.0.1:PORT [--agents N] [--source 127.0.0.X]...\n"
+            "usage: opamp-load --target 127.0.0.1:PORT [--agents N] [--source 127.0.0.X[=COUNT]]...\n"
             "                  [--duration S] [--heartbeat S] [--rate N] [--stats-interval S]\n"
             "                  [--max-inflight N] [--reply-timeout S] [--worker ID]\n");
     exit(2);
@@ -1142,11 +1161,20 @@ static void parse_args(int argc, char **argv)
             break;
         }
         case 'n': cfg.agents = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 's':
+        case 's': {
             if (cfg.nsources == 4) die("at most 4 --source addresses per worker");
-            if (!parse_loopback(optarg, &cfg.sources[cfg.nsources++]))
+            char addr[64];
+            snprintf(addr, sizeof addr, "%s", optarg);
+            char *eq = strchr(addr, '=');
+            if (eq) {
+                *eq = 0;
+                cfg.source_count[cfg.nsources] = (uint32_t)strtoul(eq + 1, NULL, 10);
+                if (cfg.source_count[cfg.nsources] == 0) die("--source ADDR=COUNT needs COUNT > 0");
+            }
+            if (!parse_loopback(addr, &cfg.sources[cfg.nsources++]))
                 die("--source must be an address in 127.0.0.0/8");
             break;
+        }
         case 'd': cfg.duration_s = atof(optarg); break;
         case 'h': cfg.heartbeat_s = atof(optarg); break;
         case 'r': cfg.rate = atof(optarg); break;
@@ -1162,6 +1190,13 @@ static void parse_args(int argc, char **argv)
         cfg.sources[0].s_addr = htonl(0x7f000001);
         cfg.nsources = 1;
     }
+    uint32_t counted = 0, with_count = 0;
+    for (int i = 0; i < cfg.nsources; i++) {
+        counted += cfg.source_count[i];
+        with_count += cfg.source_count[i] != 0;
+    }
+    if (with_count && (with_count != (uint32_t)cfg.nsources || counted != cfg.agents))
+        die("with --source ADDR=COUNT every source needs a count and the counts must add up to --agents");
     if (cfg.agents == 0 || cfg.duration_s <= 0 || cfg.heartbeat_s <= 0 || cfg.rate <= 0 ||
         cfg.stats_interval_s <= 0 || cfg.max_inflight <= 0)
         die("agents, duration, heartbeat, rate, stats-interval and max-inflight must be > 0");

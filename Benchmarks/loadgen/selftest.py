@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Checks opamp-load against a scripted WebSocket server that decodes every AgentToServer with
+the reference schema (opentelemetry-opamp-client's opamp_pb2, from the project's .venv):
+
+    ../../.venv/bin/python selftest.py            # from Benchmarks/loadgen, after `make`
+
+Scenarios (each a short opamp-load run against this process on 127.0.0.1):
+  ok          correct replies: no violations, exit 0; messages decode; heartbeats 23-25 bytes
+  bad-uid     replies echo a wrong instance_uid: violations counted, exit 1
+  no-caps     first reply lacks capabilities: violation, exit 1
+  full-state  ReportFullState on a heartbeat reply: the next message is a full status
+  ping-close  server pings (expects a masked pong), then closes with 1001: the agent echoes
+              the close and reconnects later with the same uid and a continuing sequence_num
+"""
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+
+from opentelemetry._opamp.proto import opamp_pb2  # the independent oracle
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+async def read_frame(reader):
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", await reader.readexactly(2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", await reader.readexactly(8))[0]
+    assert b1 & 0x80, "client frame not masked"
+    mask = await reader.readexactly(4)
+    data = bytearray(await reader.readexactly(n))
+    for i in range(n):
+        data[i] ^= mask[i & 3]
+    return b0 & 0x0F, bytes(data)
+
+
+def frame(opcode, payload):
+    assert len(payload) < 126
+    return bytes([0x80 | opcode, len(payload)]) + payload
+
+
+class Server:
+    def __init__(self, scenario):
+        self.scenario = scenario
+        self.log = []          # (conn#, kind, detail)
+        self.conns = 0
+        self.failures = []
+
+    def check(self, cond, what):
+        if not cond:
+            self.failures.append(what)
+
+    async def handle(self, reader, writer):
+        self.conns += 1
+        conn = self.conns
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        self.check(lines[0] == "GET /v1/opamp HTTP/1.1", "request line " + lines[0])
+        hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+        key = hdrs["sec-websocket-key"]
+        self.check(len(base64.b64decode(key)) == 16, "key is not 16 bytes")
+        accept = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+        writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n" % accept).encode())
+        first = True
+        n = 0
+        try:
+            while True:
+                op, data = await read_frame(reader)
+                if op == 0x8:
+                    self.log.append((conn, "close", data[:2].hex()))
+                    break
+                if op == 0xA:
+                    self.log.append((conn, "pong", data))
+                    continue
+                self.check(op == 0x2, "non-binary frame %d" % op)
+                self.check(data[0] == 0, "OpAMP header not 0")
+                msg = opamp_pb2.AgentToServer()
+                msg.ParseFromString(data[1:])
+                full = msg.HasField("agent_description")
+                self.log.append((conn, "full" if full else "hb", (msg.sequence_num, len(data) - 1)))
+                if full:
+                    self.check(msg.capabilities == 0x3007, "capabilities %x" % msg.capabilities)
+                    self.check(msg.HasField("effective_config") and msg.HasField("remote_config_status"),
+                               "full status lacks effective_config/remote_config_status")
+                    attrs = {kv.key for kv in msg.agent_description.identifying_attributes} | \
+                            {kv.key for kv in msg.agent_description.non_identifying_attributes}
+                    self.check({"service.name", "host.name", "os.type"} <= attrs, "attributes %s" % attrs)
+                    body = msg.effective_config.config_map.config_map["collector.yaml"].body
+                    self.check(900 <= len(body) <= 1400, "config body %d bytes" % len(body))
+                elif not msg.HasField("agent_disconnect"):
+                    self.check(23 <= len(data) - 1 <= 25, "heartbeat is %d bytes" % (len(data) - 1))
+                self.check(len(msg.instance_uid) == 16 and (msg.instance_uid[6] >> 4) == 7,
+                           "instance_uid not a 16-byte UUIDv7")
+                reply = opamp_pb2.ServerToAgent()
+                reply.instance_uid = msg.instance_uid
+                if self.scenario == "bad-uid" and n >= 1:
+                    reply.instance_uid = bytes(16)
+                if first and self.scenario != "no-caps":
+                    reply.capabilities = 0x3F
+                if self.scenario == "full-state" and n == 1:
+                    reply.flags = 1
+                first = False
+                n += 1
+                writer.write(b"\x82" + bytes([1 + len(reply.SerializeToString())]) + b"\x00"
+                             + reply.SerializeToString())
+                if self.scenario == "ping-close" and conn == 1 and n == 2:
+                    writer.write(frame(0x9, b"hello"))
+                    await asyncio.sleep(0.2)
+                    writer.write(frame(0x8, struct.pack(">H", 1001)))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+async def run(scenario, agents=3, duration=4.0, heartbeat=0.5):
+    srv = Server(scenario)
+    server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        os.path.join(HERE, "opamp-load"), "--target", "127.0.0.1:%d" % port, "--agents", str(agents),
+        "--duration", str(duration), "--heartbeat", str(heartbeat), "--rate", "100",
+        "--stats-interval", "10", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await proc.communicate()
+    server.close()
+    final = json.loads(out.decode().strip().splitlines()[-1])
+    return srv, final, proc.returncode, err.decode()
+
+
+def expect(name, cond, detail=""):
+    print(("PASS " if cond else "FAIL ") + name + ("" if cond else "  " + str(detail)))
+    return cond
+
+
+async def main():
+    ok = True
+    srv, fin, rc, err = await run("ok")
+    ok &= expect("ok: exit 0, no violations/errors", rc == 0 and fin["violations"] == 0 and fin["errors"] == 0, (rc, fin, err))
+    ok &= expect("ok: messages decode as the schema says", not srv.failures, srv.failures)
+    ok &= expect("ok: heartbeats answered", fin["replies"] == fin["msgs_sent"] and fin["samples"] > 0, fin)
+
+    srv, fin, rc, err = await run("bad-uid")
+    ok &= expect("bad-uid: violations, exit 1", rc == 1 and fin["violations"] > 0, (rc, fin))
+
+    srv, fin, rc, err = await run("no-caps")
+    ok &= expect("no-caps: one violation per agent, exit 1", rc == 1 and fin["violations"] == 3, (rc, fin))
+
+    srv, fin, rc, err = await run("full-state", agents=1)
+    kinds = [k for (_, k, _) in srv.log]
+    ok &= expect("full-state: full status follows the flagged reply", kinds[:3] == ["full", "hb", "full"], kinds)
+
+    srv, fin, rc, err = await run("ping-close", agents=1, duration=5.0)
+    c1 = [(k, d) for (c, k, d) in srv.log if c == 1]
+    c2 = [(k, d) for (c, k, d) in srv.log if c == 2]
+    ok &= expect("ping-close: masked pong with the ping payload", ("pong", b"hello") in c1, c1)
+    ok &= expect("ping-close: close 1001 echoed", ("close", "03e9") in c1, c1)
+    ok &= expect("ping-close: reconnected with a full status and continuing sequence",
+                 c2 and c2[0][0] == "full" and c2[0][1][0] == max(d[0] for k, d in c1 if k in ("full", "hb")) + 1,
+                 (c1, c2))
+    ok &= expect("ping-close: counted as a server close, not an error",
+                 fin["server_closes"] == 1 and fin["errors"] == 0 and fin["reconnects"] == 1, fin)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
