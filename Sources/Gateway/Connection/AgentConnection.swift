@@ -265,15 +265,8 @@ struct AgentConnection {
         do {
             try AgentToServerView.decode(body) { view in
                 let uid = InstanceUID(bytes: view.instanceUid.unsafeBytes)
-                if session.isFresh, let uid, let known = ctx.directory.knownState(for: uid) {
-                    session.restore(held: known.held, lastSequenceNum: known.lastSequenceNum)
-                }
-                if ctx.isOverloaded {
-                    ctx.counters.overloadRejections += 1
-                    session.overloaded(retryAfterNanoseconds: ctx.configuration.retryAfterSeconds * 1_000_000_000)
-                        .encode(into: &ctx.writer)
-                    return
-                }
+                if let uid { ctx.restore(&session, uid: uid) }
+                if ctx.answerIfOverloaded(session) { return }
                 let desired = uid.map { ctx.directory.desiredState(for: $0) } ?? DesiredState()
                 let (reply, changes) = session.receive(view, desired: desired, uids: &ctx.uids)
                 reply.encode(into: &ctx.writer)

@@ -88,6 +88,28 @@ final class LoopContext {
         self.inflater = configuration.allowWebSocketDeflate ? WebSocketInflater() : nil
     }
 
+    /// Seeds a new session with what the fleet already holds for `uid`.
+    func restore(_ session: inout AgentSession, uid: InstanceUID) {
+        if session.isFresh, let known = directory.knownState(for: uid) {
+            session.restore(held: known.held, lastSequenceNum: known.lastSequenceNum)
+        }
+    }
+
+    /// When overloaded, encodes the `UNAVAILABLE` answer (S6) and returns true.
+    func answerIfOverloaded(_ session: AgentSession) -> Bool {
+        guard isOverloaded else { return false }
+        counters.overloadRejections += 1
+        session.overloaded(retryAfterNanoseconds: configuration.retryAfterSeconds * 1_000_000_000).encode(into: &writer)
+        return true
+    }
+
+    /// Publishes the counters for readers on other threads.
+    func publish(into lock: Mutex, _ snapshot: inout GatewayCounters) {
+        var current = counters
+        current.active = activeConnections
+        lock.withLock { snapshot = current }
+    }
+
     /// True when this loop should turn agents away.
     var isOverloaded: Bool { activeConnections > configuration.maxConnectionsPerLoop }
 

@@ -15,21 +15,11 @@ enum OpAMPExchange {
                     session.receive(view, desired: DesiredState(), uids: &ctx.uids).reply.encode(into: &ctx.writer)
                     return
                 }
-                var session: AgentSession
-                if let existing = ctx.httpSessions[uid] {
-                    session = existing.session
-                } else {
-                    session = AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
-                    if let known = ctx.directory.knownState(for: uid) {
-                        session.restore(held: known.held, lastSequenceNum: known.lastSequenceNum)
-                    }
-                }
-                if ctx.isOverloaded {
-                    ctx.counters.overloadRejections += 1
-                    session.overloaded(retryAfterNanoseconds: ctx.configuration.retryAfterSeconds * 1_000_000_000)
-                        .encode(into: &ctx.writer)
-                    return
-                }
+                var session =
+                    ctx.httpSessions[uid]?.session
+                    ?? AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
+                ctx.restore(&session, uid: uid)
+                if ctx.answerIfOverloaded(session) { return }
                 let (reply, changes) = session.receive(
                     view, desired: ctx.directory.desiredState(for: uid), uids: &ctx.uids)
                 reply.encode(into: &ctx.writer)

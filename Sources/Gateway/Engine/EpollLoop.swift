@@ -303,9 +303,7 @@ final class EpollLoop: @unchecked Sendable {
 
     private func tickAll() {
         lastTick = ctx.now
-        var current = ctx.counters
-        current.active = ctx.activeConnections
-        snapshotLock.withLock { snapshot = current }
+        ctx.publish(into: snapshotLock, &snapshot)
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
         for slot in slab.liveSlots {
             guard let draining = slab.withElement(slot, { $0.drainingSince }) else { continue }

@@ -264,12 +264,7 @@ final class URingLoop: @unchecked Sendable {
     private func enqueue(_ slot: UInt32) {
         let i = Int(slot)
         if records[i]!.sending == nil {
-            let buffer = takeSendBuffer(out.count)
-            out.withUnsafeBytes { buffer.copyMemory(from: $0) }
-            records[i]!.sending = buffer
-            records[i]!.sendCount = out.count
-            records[i]!.sendOffset = 0
-            submitSend(slot)
+            startSending(slot, out)
         } else {
             if records[i]!.queued.count + out.count > ctx.configuration.maxPendingSendBytes {
                 ctx.counters.slowConsumers += 1
@@ -278,6 +273,17 @@ final class URingLoop: @unchecked Sendable {
             }
             records[i]!.queued.append(contentsOf: out)
         }
+    }
+
+    /// Copies `bytes` into a send buffer that lives until the kernel reports the send done.
+    private func startSending(_ slot: UInt32, _ bytes: [UInt8]) {
+        let i = Int(slot)
+        let buffer = takeSendBuffer(bytes.count)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        records[i]!.sending = buffer
+        records[i]!.sendCount = bytes.count
+        records[i]!.sendOffset = 0
+        submitSend(slot)
     }
 
     private func submitSend(_ slot: UInt32) {
@@ -316,12 +322,7 @@ final class URingLoop: @unchecked Sendable {
         if !records[i]!.queued.isEmpty {
             let next = records[i]!.queued
             records[i]!.queued = []
-            let copy = takeSendBuffer(next.count)
-            next.withUnsafeBytes { copy.copyMemory(from: $0) }
-            records[i]!.sending = copy
-            records[i]!.sendCount = next.count
-            records[i]!.sendOffset = 0
-            submitSend(slot)
+            startSending(slot, next)
             return
         }
         finishIfFlushed(slot)
@@ -373,9 +374,7 @@ final class URingLoop: @unchecked Sendable {
 
     private func tickAll() {
         lastTick = ctx.now
-        var current = ctx.counters
-        current.active = ctx.activeConnections
-        snapshotLock.withLock { snapshot = current }
+        ctx.publish(into: snapshotLock, &snapshot)
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
         for i in 0..<records.count {
             guard let record = records[i], !record.tearingDown else { continue }
