@@ -336,6 +336,8 @@ def main():
                                   "began after every agent was connected, merged over workers"),
         "latency_p99_max_over_workers_us": max((f.get("p99_us", 0) for f in finals), default=0),
         "worker_exit_codes": rcs,
+        # CPU the load generator itself used: on 2 shared cores it competes with the server.
+        "loadgen_cpu_s": round(os.times().children_user + os.times().children_system, 3),
     }
 
     # Steady-state rates, between 'all connected' and the last sample while workers ran.
