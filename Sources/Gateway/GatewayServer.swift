@@ -105,8 +105,10 @@ public final class GatewayServer: @unchecked Sendable {
             let context = LoopContext(configuration: configuration, directory: directory, live: live, loopIndex: i)
             uringLoops.append(try URingLoop(index: i, listener: sharedListener, files: slotsPerRing, context: context))
         }
+        let balance = RingBalance(rings: loopCount)
         for loop in uringLoops {
             loop.peers = uringLoops.filter { $0 !== loop }.map(\.uring.ringFD)
+            loop.balance = balance
         }
         engineNote = "\(loopCount) rings × \(slotsPerRing) registered-file slots (\(uringLoops[0].uring.flagsNote))"
         for loop in uringLoops {

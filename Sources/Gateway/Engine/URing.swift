@@ -149,7 +149,10 @@ final class URing {
         if multishot {
             io_uring_prep_multishot_accept_direct(s, listener, nil, nil, 0)
         } else {
-            io_uring_prep_accept_direct(s, listener, nil, nil, 0, IORING_FILE_INDEX_ALLOC)
+            // liburing 2.3 stores file_index + 1, so "allocate a slot" must be passed as
+            // IORING_FILE_INDEX_ALLOC - 1 (as its own multishot helper does); passing the
+            // constant itself wraps to 0, which means an ordinary descriptor, not a slot.
+            io_uring_prep_accept_direct(s, listener, nil, nil, 0, IORING_FILE_INDEX_ALLOC &- 1)
         }
         s.pointee.user_data = userData
     }

@@ -50,6 +50,10 @@ final class URingLoop: @unchecked Sendable {
     private var snapshot = GatewayCounters()
     /// Other loops' ring descriptors, poked when this loop stops accepting.
     var peers: [Int32] = []
+    /// Shared connection counts for balancing the shared listener.
+    var balance: RingBalance?
+    /// True while this ring pauses accepting because it is ahead of the others.
+    private var pausedForBalance = false
     /// Reusable send buffers: a reply waits in one until the kernel has sent it, and small
     /// replies (heartbeat acks) should not cost a malloc each.
     private var sendPool: [UnsafeMutableRawBufferPointer] = []
@@ -117,6 +121,12 @@ final class URingLoop: @unchecked Sendable {
         guard !accepting, !stopping, live < tableSize - headroom,
             ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
         else { return }
+        if pausedForBalance, let balance {
+            // Resume once the others have caught up (or when they cannot take more).
+            let least = balance.update(index, live: live)
+            if live > least + balance.slack / 2 && least < tableSize - headroom { return }
+            pausedForBalance = false
+        }
         accepting = true
         uring.armAccept(listener: listener, userData: URing.userData(.accept, slot: 0, generation: 0), multishot: true)
     }
@@ -203,6 +213,9 @@ final class URingLoop: @unchecked Sendable {
             return
         }
         if live >= tableSize - headroom || ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop {
+            stopAccepting()
+        } else if let balance, live > balance.update(index, live: live) + balance.slack {
+            pausedForBalance = true
             stopAccepting()
         } else if !accepting {
             armAccept()
@@ -375,6 +388,7 @@ final class URingLoop: @unchecked Sendable {
     private func tickAll() {
         lastTick = ctx.now
         ctx.publish(into: snapshotLock, &snapshot)
+        _ = balance?.update(index, live: live)
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
         for i in 0..<records.count {
             guard let record = records[i], !record.tearingDown else { continue }
