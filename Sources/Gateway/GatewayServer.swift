@@ -128,6 +128,23 @@ public final class GatewayServer: @unchecked Sendable {
         }
     }
 
+    /// Offers the agent `uid` what the directory now wants for it, if it is connected over
+    /// WebSocket (plain-HTTP agents get it in their next poll). Returns false when no loop holds it.
+    @discardableResult
+    public func push(_ uid: InstanceUID) -> Bool {
+        guard let token = live.owner(of: uid) else { return false }
+        let loop = Int(token >> 48)
+        if loop < uringLoops.count { uringLoops[loop].post(.push(uid)) }
+        if loop < epollLoops.count { epollLoops[loop].post(.push(uid)) }
+        return true
+    }
+
+    /// Offers every connected WebSocket agent what the directory now wants for it.
+    public func pushAll() {
+        for loop in uringLoops { loop.post(.pushAll) }
+        for loop in epollLoops { loop.post(.pushAll) }
+    }
+
     /// Counters summed over the loops (read without stopping them; values may be a tick old).
     public var counters: GatewayCounters {
         var total = GatewayCounters()

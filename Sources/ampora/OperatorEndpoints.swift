@@ -35,6 +35,7 @@ enum OperatorEndpoints {
             ("ampora_overload_rejections_total", "counter", c.overloadRejections),
             ("ampora_slow_consumers_disconnected_total", "counter", c.slowConsumers),
             ("ampora_connection_timeouts_total", "counter", c.timeouts),
+            ("ampora_pushes_total", "counter", c.pushes),
         ]
         return rows.map { "# TYPE \($0.0) \($0.1)\n\($0.0) \($0.2)\n" }.joined()
     }

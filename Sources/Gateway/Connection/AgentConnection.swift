@@ -298,6 +298,23 @@ struct AgentConnection {
         WebSocketFrameWriter.append(.binary, payload: payload, to: &out)
     }
 
+    // MARK: Pushes
+
+    /// Offers the agent what the fleet now wants (S12 unsolicited push over WebSocket); `only`
+    /// restricts it to one uid. Plain-HTTP agents get it in their next poll's reply instead.
+    mutating func push(_ ctx: LoopContext, only: InstanceUID?, _ out: inout [UInt8]) {
+        guard case .websocket(let parser, var session) = phase, let uid = session.instanceUID else { return }
+        if let only, only != uid { return }
+        phase = .closed
+        defer { phase = .websocket(parser, session) }
+        guard let reply = session.push(ctx.directory.desiredState(for: uid)) else { return }
+        ctx.writer.reset()
+        ctx.writer.writeRaw(OpAMPWebSocketPayload.header)
+        reply.encode(into: &ctx.writer)
+        Self.frame(ctx.writer.bytes, &out)
+        ctx.counters.pushes += 1
+    }
+
     // MARK: Timers and shutdown
 
     /// Applies the idle, header and body timeouts.

@@ -23,6 +23,8 @@ public struct GatewayCounters: Sendable {
     public var slowConsumers = 0
     /// Connections closed by the idle, header or body timeout.
     public var timeouts = 0
+    /// Unsolicited pushes sent (remote config, connection settings, packages).
+    public var pushes = 0
 
     /// Adds another loop's counters.
     public mutating func add(_ o: GatewayCounters) {
@@ -36,6 +38,7 @@ public struct GatewayCounters: Sendable {
         overloadRejections += o.overloadRejections
         slowConsumers += o.slowConsumers
         timeouts += o.timeouts
+        pushes += o.pushes
     }
 }
 
@@ -52,6 +55,11 @@ final class LiveAgents: @unchecked Sendable {
             owners[uid] = token
             return true
         }
+    }
+
+    /// The token of the connection holding `uid` (its top 16 bits name the loop).
+    func owner(of uid: InstanceUID) -> UInt64? {
+        lock.withLock { owners[uid] }
     }
 
     /// Releases `uid` if `token` holds it.

@@ -1,4 +1,5 @@
 import CLinux
+import Core
 import Glibc
 import Synchronization
 
@@ -67,6 +68,16 @@ final class EpollLoop: @unchecked Sendable {
     /// The port the listener is bound to.
     var boundPort: UInt16 { Listener.boundPort(listenFD) }
 
+    /// Work for this loop from other threads.
+    let mailbox = Mailbox()
+
+    /// Posts a message and wakes the loop.
+    func post(_ message: LoopMessage) {
+        mailbox.post(message)
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
     /// Asks the loop (from any thread) to close agents with 1001 and finish.
     func requestStop() {
         stopRequested.store(1, ordering: .releasing)
@@ -102,8 +113,23 @@ final class EpollLoop: @unchecked Sendable {
                     }
                 }
             }
+            for message in mailbox.drain() { deliver(message) }
             if ctx.now &- lastTick >= 250 { tickAll() }
             if stopping && slab.count == 0 { return }
+        }
+    }
+
+    private func deliver(_ message: LoopMessage) {
+        let only: InstanceUID?
+        switch message {
+        case .push(let uid): only = uid
+        case .pushAll: only = nil
+        }
+        for slot in slab.liveSlots {
+            act(slot) { connection, out in
+                connection.push(self.ctx, only: only, &out)
+                return .open
+            }
         }
     }
 

@@ -13,6 +13,7 @@ final class URing {
         case shutdown = 5
         case cancel = 6
         case poke = 7
+        case wake = 8
     }
 
     let ring: UnsafeMutablePointer<io_uring>
@@ -179,6 +180,13 @@ final class URing {
         let s = sqe()
         io_uring_prep_shutdown(s, Int32(bitPattern: slot), Self.shutWrite)
         s.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT)
+        s.pointee.user_data = userData
+    }
+
+    /// Reads 8 bytes from an ordinary descriptor (the loop's wake-up eventfd).
+    func read(fd: Int32, into buffer: UnsafeMutablePointer<UInt64>, userData: UInt64) {
+        let s = sqe()
+        io_uring_prep_read(s, fd, buffer, 8, 0)
         s.pointee.user_data = userData
     }
 

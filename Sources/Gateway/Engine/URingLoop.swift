@@ -1,4 +1,6 @@
 import CLibURing
+import CLinux
+import Core
 import Glibc
 import Synchronization
 
@@ -83,15 +85,49 @@ final class URingLoop: @unchecked Sendable {
         self.headroom = max(32, files / 64)
         nextToken = UInt64(index) << 48
         uring = try URing(files: UInt32(files))
+        wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
         out.reserveCapacity(64 * 1024)
     }
 
     /// The loop's counters as of its last tick.
     var publishedCounters: GatewayCounters { snapshotLock.withLock { snapshot } }
 
-    /// Asks the loop to close agents with 1001 and finish (noticed within one tick).
+    /// Work for this loop from other threads.
+    let mailbox = Mailbox()
+    /// Written by other threads to wake the loop; the loop keeps a read armed on it.
+    private let wakeFD: Int32
+    private let wakeBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+
+    /// Posts a message and wakes the loop.
+    func post(_ message: LoopMessage) {
+        mailbox.post(message)
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    /// Asks the loop to close agents with 1001 and finish.
     func requestStop() {
         stopRequested.store(1, ordering: .releasing)
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    private func armWake() {
+        uring.read(fd: wakeFD, into: wakeBuffer, userData: URing.userData(.wake, slot: 0, generation: 0))
+    }
+
+    private func deliver(_ message: LoopMessage) {
+        let only: InstanceUID?
+        switch message {
+        case .push(let uid): only = uid
+        case .pushAll: only = nil
+        }
+        for i in 0..<records.count where records[i] != nil && !records[i]!.tearingDown {
+            act(UInt32(i)) { connection, out in
+                connection.push(self.ctx, only: only, &out)
+                return .open
+            }
+        }
     }
 
     // MARK: Loop
@@ -104,10 +140,12 @@ final class URingLoop: @unchecked Sendable {
             fatalError("io_uring loop \(index): \(error)")
         }
         armAccept()
+        armWake()
         while true {
             uring.submitAndWait(milliseconds: Self.tickMilliseconds)
             ctx.now = Sys.monotonicMilliseconds()
             uring.drain { data, res, flags in complete(data, res, flags) }
+            for message in mailbox.drain() { deliver(message) }
             if !stopping && stopRequested.load(ordering: .acquiring) != 0 { beginShutdown() }
             if ctx.now &- lastTick >= UInt64(Self.tickMilliseconds) { tickAll() }
             if stopping && live == 0 {
@@ -174,6 +212,8 @@ final class URingLoop: @unchecked Sendable {
                         listener: listener, userData: URing.userData(.accept, slot: 1, generation: 0), multishot: false)
                 }
             }
+        case .wake?:
+            if !stopping { armWake() }
         case .close?, .shutdown?, .cancel?, nil:
             break
         }

@@ -1,0 +1,142 @@
+import Core
+import Foundation
+import Testing
+
+@testable import Gateway
+
+/// A blocking WebSocket client on loopback, enough to drive the gateway in-process.
+struct TestAgent {
+    let fd: Int32
+
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard rc == 0 else { throw SystemError(call: "connect", errno: errno) }
+        write(
+            Array(
+                "GET /v1/opamp HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                    .utf8))
+        var head: [UInt8] = []
+        while !head.suffix(4).elementsEqual([13, 10, 13, 10]) {
+            guard let b = readBytes(1).first else { throw SystemError(call: "handshake", errno: EIO) }
+            head.append(b)
+        }
+        guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
+            throw SystemError(call: "handshake", errno: EPROTO)
+        }
+    }
+
+    func write(_ bytes: [UInt8]) {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n <= 0 { return }
+            off += n
+        }
+    }
+
+    func readBytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, count - got) }
+            if n <= 0 { return Array(out[..<got]) }
+            got += n
+        }
+        return out
+    }
+
+    /// Sends one masked binary frame holding the OpAMP payload (header 0 + message).
+    func send(_ message: AgentToServer) {
+        let payload = [0] + message.serializedBytes()
+        var frame: [UInt8] = [0x82]
+        if payload.count < 126 {
+            frame.append(0x80 | UInt8(payload.count))
+        } else {
+            frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        }
+        let mask: [UInt8] = [1, 2, 3, 4]
+        frame += mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        write(frame)
+    }
+
+    /// Reads one server frame and decodes its ServerToAgent.
+    func receive() throws -> ServerToAgent {
+        let h = readBytes(2)
+        guard h.count == 2, h[0] == 0x82 else { throw SystemError(call: "frame", errno: EPROTO) }
+        var length = Int(h[1] & 0x7F)
+        if length == 126 {
+            let l = readBytes(2)
+            length = Int(l[0]) << 8 | Int(l[1])
+        } else if length == 127 {
+            length = readBytes(8).reduce(0) { $0 << 8 | Int($1) }
+        }
+        let payload = readBytes(length)
+        return try ServerToAgent(serializedBytes: payload.dropFirst())
+    }
+
+    func close() { Glibc.close(fd) }
+}
+
+@Suite(.serialized) struct GatewayServerTests {
+    static let engines: [IOEngine] = [.uring, .epoll]
+
+    @Test(arguments: engines)
+    func pushReachesConnectedAgentsOnAnyLoop(_ engine: IOEngine) throws {
+        let directory = InMemoryAgentDirectory()
+        let server = GatewayServer(
+            address: try SocketAddress(host: "127.0.0.1", port: 0), loops: 2, engine: engine, directory: directory)
+        try server.start()
+        defer { server.stop() }
+        #expect(server.engine == engine)
+
+        var agents: [(TestAgent, [UInt8])] = []
+        for n in 0..<4 {
+            let agent = try TestAgent(port: server.port)
+            let uid = [UInt8](repeating: UInt8(n + 1), count: 16)
+            var hello = AgentToServer()
+            hello.instanceUid = uid
+            hello.capabilities = AgentCapabilities([.reportsStatus, .acceptsRemoteConfig]).rawValue
+            hello.agentDescription = AgentDescription()
+            agent.send(hello)
+            let first = try agent.receive()
+            #expect(first.instanceUid == uid)
+            #expect(first.remoteConfig == nil)
+            agents.append((agent, uid))
+        }
+        defer { agents.forEach { $0.0.close() } }
+
+        var config = AgentRemoteConfig()
+        var file = AgentConfigFile()
+        file.body = Array("receivers: {otlp: {}}".utf8)
+        var map = AgentConfigMap()
+        map.configMap["collector.yaml"] = file
+        config.config = map
+        config.configHash = [0xC0, 0xFF, 0xEE]
+        directory.setDesired(DesiredState(remoteConfig: SharedRemoteConfig(config)))
+
+        // One agent by uid (routed to the loop that holds it), then everyone else.
+        #expect(server.push(InstanceUID(bytes: agents[2].1)!))
+        let pushed = try agents[2].0.receive()
+        #expect(pushed.remoteConfig?.configHash == [0xC0, 0xFF, 0xEE])
+        #expect(pushed.instanceUid == agents[2].1)
+        server.pushAll()
+        for (i, (agent, uid)) in agents.enumerated() where i != 2 {
+            let reply = try agent.receive()
+            #expect(reply.remoteConfig?.configHash == [0xC0, 0xFF, 0xEE])
+            #expect(reply.instanceUid == uid)
+        }
+        #expect(!server.push(InstanceUID(high: 9, low: 9)))
+    }
+}
