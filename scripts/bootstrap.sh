@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(liburing-dev libpq-dev libssl-dev libsqlite3-dev zlib1g-dev postgresql)
+APT_PACKAGES=(liburing-dev libpq-dev libssl-dev libsqlite3-dev zlib1g-dev postgresql gcc make)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
