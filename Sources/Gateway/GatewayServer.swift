@@ -1,6 +1,7 @@
 import CLinux
 import Core
 import Glibc
+import Synchronization
 
 /// Which I/O engine runs the event loops.
 public enum IOEngine: String, Sendable, CaseIterable {
@@ -24,6 +25,9 @@ public final class GatewayServer: @unchecked Sendable {
     private var uringLoops: [URingLoop] = []
     private var sharedListener: Int32 = -1
     private var threads: [pthread_t] = []
+    private let loopsLock = Mutex()
+    private var ringSet: RingSet?
+    private let stopping = Atomic<Bool>(false)
 
     /// The engine actually running, once started.
     public private(set) var engine: IOEngine = .epoll
@@ -33,6 +37,8 @@ public final class GatewayServer: @unchecked Sendable {
     public private(set) var port: UInt16 = 0
     /// Registered-file slots per ring (agents one io_uring loop can hold).
     public private(set) var slotsPerRing = 0
+    /// io_uring rings running now (they grow as they fill).
+    public var ringCount: Int { loopsLock.withLock { uringLoops.count } }
 
     /// A server that is not listening yet.
     public init(
@@ -100,28 +106,48 @@ public final class GatewayServer: @unchecked Sendable {
         // One listener shared by every ring: a ring that stops accepting leaves the queue to the others.
         sharedListener = try Listener.open(address)
         port = Listener.boundPort(sharedListener)
-        slotsPerRing = max(256, files)
-        for i in 0..<loopCount {
-            let context = LoopContext(configuration: configuration, directory: directory, live: live, loopIndex: i)
-            uringLoops.append(try URingLoop(index: i, listener: sharedListener, files: slotsPerRing, context: context))
+        slotsPerRing = max(64, configuration.slotsPerRing ?? files)
+        let headroom = max(32, slotsPerRing / 64)
+        let rings = RingSet(capacity: slotsPerRing - headroom, maxRings: max(loopCount, configuration.maxRings))
+        ringSet = rings
+        rings.grow = { [weak self] in self?.addRing() }
+        for _ in 0..<loopCount { try startRing() }
+        engineNote =
+            "\(loopCount) rings × \(slotsPerRing) registered-file slots, growing to \(rings.maxRings) rings as they fill (\(uringLoops[0].uring.flagsNote))"
+    }
+
+    private func startRing() throws(SystemError) {
+        guard let rings = ringSet else { return }
+        let index = loopsLock.withLock { uringLoops.count }
+        let context = LoopContext(configuration: configuration, directory: directory, live: live, loopIndex: index)
+        let loop = try URingLoop(
+            index: index, listener: sharedListener, files: slotsPerRing, rings: rings, context: context)
+        _ = rings.register(ringFD: loop.uring.ringFD)
+        let thread = try LoopThread.spawn(name: "ampora-uring-\(index)") { loop.run() }
+        loopsLock.withLock {
+            uringLoops.append(loop)
+            threads.append(thread)
         }
-        let balance = RingBalance(rings: loopCount)
-        for loop in uringLoops {
-            loop.peers = uringLoops.filter { $0 !== loop }.map(\.uring.ringFD)
-            loop.balance = balance
-        }
-        engineNote = "\(loopCount) rings × \(slotsPerRing) registered-file slots (\(uringLoops[0].uring.flagsNote))"
-        for loop in uringLoops {
-            threads.append(try LoopThread.spawn(name: "ampora-uring-\(loop.index)") { loop.run() })
+    }
+
+    /// Called from a loop thread when every ring is full.
+    private func addRing() {
+        guard !stopping.load(ordering: .acquiring) else { return }
+        do {
+            try startRing()
+        } catch {
+            // Out of memory or threads: the full rings keep serving; new agents wait in the backlog.
         }
     }
 
     /// Stops accepting, closes agents with 1001, and waits for the loops to finish.
     public func stop() {
+        stopping.store(true, ordering: .releasing)
+        let (rings, ringThreads) = loopsLock.withLock { (uringLoops, threads) }
         for loop in epollLoops { loop.requestStop() }
-        for loop in uringLoops { loop.requestStop() }
-        for thread in threads { LoopThread.join(thread) }
-        threads = []
+        for loop in rings { loop.requestStop() }
+        for thread in ringThreads { LoopThread.join(thread) }
+        loopsLock.withLock { threads = [] }
         if sharedListener >= 0 {
             Sys.close(sharedListener)
             sharedListener = -1
@@ -134,14 +160,15 @@ public final class GatewayServer: @unchecked Sendable {
     public func push(_ uid: InstanceUID) -> Bool {
         guard let token = live.owner(of: uid) else { return false }
         let loop = Int(token >> 48)
-        if loop < uringLoops.count { uringLoops[loop].post(.push(uid)) }
+        let rings = loopsLock.withLock { uringLoops }
+        if loop < rings.count { rings[loop].post(.push(uid)) }
         if loop < epollLoops.count { epollLoops[loop].post(.push(uid)) }
         return true
     }
 
     /// Offers every connected WebSocket agent what the directory now wants for it.
     public func pushAll() {
-        for loop in uringLoops { loop.post(.pushAll) }
+        for loop in loopsLock.withLock({ uringLoops }) { loop.post(.pushAll) }
         for loop in epollLoops { loop.post(.pushAll) }
     }
 
@@ -149,7 +176,7 @@ public final class GatewayServer: @unchecked Sendable {
     public var counters: GatewayCounters {
         var total = GatewayCounters()
         for loop in epollLoops { total.add(loop.publishedCounters) }
-        for loop in uringLoops { total.add(loop.publishedCounters) }
+        for loop in loopsLock.withLock({ uringLoops }) { total.add(loop.publishedCounters) }
         return total
     }
 }

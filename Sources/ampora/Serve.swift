@@ -62,6 +62,11 @@ struct Serve: ParsableCommand {
         help: "Largest OpAMP message accepted (WebSocket 1009, HTTP 413 beyond).")
     var maxMessageBytes: Int = 64 << 20
 
+    @Option(
+        name: .customLong("max-rings"),
+        help: "io_uring rings the server may grow to as rings fill (each holds up to the open-file limit of agents).")
+    var maxRings: Int = 64
+
     @Flag(name: .customLong("websocket-deflate"), help: "Accept permessage-deflate when agents offer it.")
     var websocketDeflate = false
 
@@ -118,6 +123,8 @@ struct Serve: ParsableCommand {
         configuration.maxMessageSize = maxMessageBytes
         configuration.httpLimits.maxBodyBytes = maxMessageBytes
         configuration.allowWebSocketDeflate = websocketDeflate
+        guard maxRings >= 1 && maxRings <= 1024 else { throw ValidationError("--max-rings must be between 1 and 1024") }
+        configuration.maxRings = maxRings
         let gateway = GatewayServer(
             configuration: configuration, address: opampAddress, loops: s.loops, engine: engine, directory: directory)
         let operatorPlane = SimpleHTTPServer { request in

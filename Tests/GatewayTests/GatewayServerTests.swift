@@ -140,3 +140,31 @@ struct TestAgent {
         #expect(!server.push(InstanceUID(high: 9, low: 9)))
     }
 }
+
+@Suite struct RingGrowthTests {
+    /// Small rings fill quickly: the engine must start more of them rather than refuse agents.
+    @Test func ringsAreAddedAsTheyFill() throws {
+        var configuration = GatewayConfiguration()
+        configuration.slotsPerRing = 128
+        configuration.maxRings = 4
+        let server = GatewayServer(
+            configuration: configuration, address: try SocketAddress(host: "127.0.0.1", port: 0), loops: 1,
+            engine: .uring, directory: InMemoryAgentDirectory())
+        try server.start()
+        defer { server.stop() }
+        var agents: [TestAgent] = []
+        defer { agents.forEach { $0.close() } }
+        for n in 0..<250 {
+            let agent = try TestAgent(port: server.port)
+            var hello = AgentToServer()
+            hello.instanceUid = [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: 15) + [UInt8(n >> 8)]
+            hello.capabilities = AgentCapabilities.reportsStatus.rawValue
+            hello.agentDescription = AgentDescription()
+            agent.send(hello)
+            #expect(try agent.receive().instanceUid == hello.instanceUid)
+            agents.append(agent)
+        }
+        #expect(server.ringCount >= 3, "250 agents over rings of 96 usable slots")
+        #expect(server.ringCount <= 4)
+    }
+}

@@ -22,6 +22,11 @@ public struct GatewayConfiguration: Sendable {
     public var retryAfterSeconds: UInt64 = 30
     /// Accept permessage-deflate when an agent offers it.
     public var allowWebSocketDeflate = false
+    /// Agents per io_uring ring; nil: the open-file limit less a margin (the kernel's bound
+    /// on a ring's registered-file table).
+    public var slotsPerRing: Int?
+    /// Rings the io_uring engine may grow to as rings fill up (each on its own thread).
+    public var maxRings = 64
     /// Capabilities the server announces.
     public var serverCapabilities: ServerCapabilities = .ampora
 

@@ -1,22 +1,63 @@
-/// Connection counts of every ring, so that a ring far ahead of the others stops accepting and
-/// lets the shared listener's queue go to them (the kernel tends to wake the same ring).
-final class RingBalance: @unchecked Sendable {
+/// The io_uring loops that share one listener: their connection counts (a ring far ahead of
+/// the others pauses accepting, because the kernel tends to wake the same ring), their ring
+/// descriptors (for cross-ring pokes), and growth: when every ring is full, one more is
+/// started, so a process holds as many agents as rings × table size, up to `maxRings`.
+final class RingSet: @unchecked Sendable {
     private let lock = Mutex()
-    private var counts: [Int]
+    private var counts: [Int] = []
+    private var fds: [Int32] = []
+    private var growing = false
     /// How far ahead of the least-loaded ring a ring may get before it pauses accepting.
     let slack = 32
+    /// Connections one ring takes before it counts as full.
+    let capacity: Int
+    /// The most rings the process may run.
+    let maxRings: Int
+    /// Starts one more ring; set by the server.
+    var grow: (@Sendable () -> Void)?
 
-    init(rings: Int) {
-        counts = Array(repeating: 0, count: rings)
+    init(capacity: Int, maxRings: Int) {
+        self.capacity = capacity
+        self.maxRings = maxRings
     }
 
-    /// Records `ring`'s count; returns the smallest count among the other rings.
+    /// Adds a ring; returns its index.
+    func register(ringFD: Int32) -> Int {
+        lock.withLock {
+            counts.append(0)
+            fds.append(ringFD)
+            growing = false
+            return counts.count - 1
+        }
+    }
+
+    /// Records `ring`'s count; returns the smallest count among the rings that still have room.
     func update(_ ring: Int, live: Int) -> Int {
         lock.withLock {
             counts[ring] = live
             var least = Int.max
-            for (i, c) in counts.enumerated() where i != ring { least = min(least, c) }
+            for (i, c) in counts.enumerated() where i != ring && c < capacity { least = min(least, c) }
             return least == Int.max ? live : least
         }
+    }
+
+    /// Ring descriptors of every ring but `ring`.
+    func peers(of ring: Int) -> [Int32] {
+        lock.withLock { fds.enumerated().filter { $0.offset != ring }.map(\.element) }
+    }
+
+    /// Number of rings running.
+    var count: Int { lock.withLock { counts.count } }
+
+    /// Called by a ring that stopped accepting because it is full: when all are, start another.
+    func ringIsFull() {
+        let start: Bool = lock.withLock {
+            guard !growing, counts.count < maxRings, counts.allSatisfy({ $0 >= capacity - slack }) else {
+                return false
+            }
+            growing = true
+            return true
+        }
+        if start { grow?() }
     }
 }

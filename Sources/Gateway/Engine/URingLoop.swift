@@ -50,10 +50,8 @@ final class URingLoop: @unchecked Sendable {
     private let stopRequested = Atomic<Int32>(0)
     private let snapshotLock = Mutex()
     private var snapshot = GatewayCounters()
-    /// Other loops' ring descriptors, poked when this loop stops accepting.
-    var peers: [Int32] = []
-    /// Shared connection counts for balancing the shared listener.
-    var balance: RingBalance?
+    /// The rings sharing the listener (balance, pokes, growth).
+    private let rings: RingSet
     /// True while this ring pauses accepting because it is ahead of the others.
     private var pausedForBalance = false
     /// Reusable send buffers: a reply waits in one until the kernel has sent it, and small
@@ -77,8 +75,9 @@ final class URingLoop: @unchecked Sendable {
         }
     }
 
-    init(index: Int, listener: Int32, files: Int, context: LoopContext) throws(SystemError) {
+    init(index: Int, listener: Int32, files: Int, rings: RingSet, context: LoopContext) throws(SystemError) {
         self.index = index
+        self.rings = rings
         self.ctx = context
         self.listener = listener
         self.tableSize = files
@@ -159,10 +158,10 @@ final class URingLoop: @unchecked Sendable {
         guard !accepting, !stopping, live < tableSize - headroom,
             ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
         else { return }
-        if pausedForBalance, let balance {
+        if pausedForBalance {
             // Resume once the others have caught up (or when they cannot take more).
-            let least = balance.update(index, live: live)
-            if live > least + balance.slack / 2 && least < tableSize - headroom { return }
+            let least = rings.update(index, live: live)
+            if live > least + rings.slack / 2 && least < tableSize - headroom { return }
             pausedForBalance = false
         }
         accepting = true
@@ -176,7 +175,9 @@ final class URingLoop: @unchecked Sendable {
             URing.userData(.accept, slot: 0, generation: 0),
             userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
         // Connections already queued on the shared listener wake no other ring by themselves.
-        for peer in peers { uring.message(ringFD: peer, userData: URing.userData(.poke, slot: 0, generation: 0)) }
+        for peer in rings.peers(of: index) {
+            uring.message(ringFD: peer, userData: URing.userData(.poke, slot: 0, generation: 0))
+        }
     }
 
     private func beginShutdown() {
@@ -252,9 +253,13 @@ final class URingLoop: @unchecked Sendable {
             teardown(slot)
             return
         }
-        if live >= tableSize - headroom || ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop {
+        if live >= tableSize - headroom {
+            _ = rings.update(index, live: live)
             stopAccepting()
-        } else if let balance, live > balance.update(index, live: live) + balance.slack {
+            rings.ringIsFull()
+        } else if ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop {
+            stopAccepting()
+        } else if live > rings.update(index, live: live) + rings.slack {
             pausedForBalance = true
             stopAccepting()
         } else if !accepting {
@@ -428,7 +433,7 @@ final class URingLoop: @unchecked Sendable {
     private func tickAll() {
         lastTick = ctx.now
         ctx.publish(into: snapshotLock, &snapshot)
-        _ = balance?.update(index, live: live)
+        _ = rings.update(index, live: live)
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
         for i in 0..<records.count {
             guard let record = records[i], !record.tearingDown else { continue }
