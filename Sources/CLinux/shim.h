@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <malloc.h>
 
 // accept4 is declared only under _GNU_SOURCE, which the Glibc module was built without.
 extern int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);

@@ -45,6 +45,7 @@ final class URingLoop: @unchecked Sendable {
     private var accepting = false
     private var stopping = false
     private var lastTick: UInt64 = 0
+    private var lastTrim: UInt64 = 0
     private var nextToken: UInt64
     private var out: [UInt8] = []
     private let stopRequested = Atomic<Int32>(0)
@@ -57,8 +58,8 @@ final class URingLoop: @unchecked Sendable {
     /// Reusable send buffers: a reply waits in one until the kernel has sent it, and small
     /// replies (heartbeat acks) should not cost a malloc each.
     private var sendPool: [UnsafeMutableRawBufferPointer] = []
-    private static let pooledSize = 4096
-    private static let poolLimit = 4096
+    private static let pooledSize = 512
+    private static let poolLimit = 1024
 
     private func takeSendBuffer(_ count: Int) -> UnsafeMutableRawBufferPointer {
         if count <= Self.pooledSize {
@@ -432,6 +433,12 @@ final class URingLoop: @unchecked Sendable {
 
     private func tickAll() {
         lastTick = ctx.now
+        if index == 0 && ctx.now &- lastTrim > 10_000 {
+            // A connect storm leaves freed handshake and first-status buffers in every loop
+            // thread's malloc arena; hand them back so idle agents cost only their records.
+            lastTrim = ctx.now
+            malloc_trim(0)
+        }
         ctx.publish(into: snapshotLock, &snapshot)
         _ = rings.update(index, live: live)
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
