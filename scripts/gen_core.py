@@ -519,8 +519,9 @@ def gen_validation(msg):
                 "    @inlinable",
                 f"    static func _validateEntry{upper_camel(f.name)}(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {{",
                 "        guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }",
-                "        var needsMerge = false" if f.is_message else "        let needsMerge = false",
-                "        var seenValue = false" if f.is_message else "",
+                "        var needsMerge = false",
+                "        var seenKey = false",
+                "        var seenValue = false",
                 '        var name: StaticString = ""',
                 "        do {",
                 "            while !r.isAtEnd {",
@@ -529,6 +530,10 @@ def gen_validation(msg):
                 "                switch (tag.number, tag.wire) {",
                 "                case (1, 2):",
                 '                    name = "key"',
+                "                    // A repeated key or value inside one entry takes the merge path, so",
+                "                    // views may read the first occurrence.",
+                "                    if seenKey { needsMerge = true }",
+                "                    seenKey = true",
                 "                    try r.checkUTF8(try r.readLengthDelimited())",
                 "                case (2, 2):",
                 '                    name = "value"']
@@ -538,7 +543,9 @@ def gen_validation(msg):
                     "                    seenValue = true",
                     f"                    if try {f.kind}._validate(&sub, depth: depth + 1) {{ needsMerge = true }}"]
         else:
-            out += ["                    try r.checkUTF8(try r.readLengthDelimited())"]
+            out += ["                    if seenValue { needsMerge = true }",
+                    "                    seenValue = true",
+                    "                    try r.checkUTF8(try r.readLengthDelimited())"]
         out += ["                default:",
                 "                    try r.skipField(wire: tag.wire, number: tag.number, depth: depth)",
                 "                }",

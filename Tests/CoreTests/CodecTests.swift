@@ -109,6 +109,22 @@ import Testing
         }
     }
 
+    @Test func repeatedKeyInsideOneMapEntryLastWins() throws {
+        // One config_map entry that carries key "a", then key "b": protobuf keeps "b".
+        let file: [UInt8] = [0x12, 0x01, 0x41]  // AgentConfigFile.content_type = "A"
+        let body: [UInt8] = [0x0A, 0x01, 0x61, 0x0A, 0x01, 0x62, 0x12] + varint(file.count) + file
+        let entry: [UInt8] = [0x0A] + varint(body.count) + body
+        let configMap: [UInt8] = [0x0A] + varint(entry.count) + entry
+        let message: [UInt8] = [0x32] + varint(configMap.count) + configMap
+        let owned = try AgentToServer(serializedBytes: message)
+        #expect(owned.effectiveConfig?.configMap?.configMap.keys.sorted() == ["b"])
+        try message.withUnsafeBytes { raw in
+            try AgentToServerView.decode(raw) { view in
+                #expect(view.effectiveConfig?.configMap?.configMap.map { $0.key.string } == ["b"])
+            }
+        }
+    }
+
     @Test func repeatedSingularSubMessagesMerge() throws {
         // Two remote_config_status occurrences: the hash from the first, status from the second.
         let message: [UInt8] = [0x3A, 0x03, 0x0A, 0x01, 0xAB, 0x3A, 0x02, 0x10, 0x01]

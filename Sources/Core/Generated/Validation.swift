@@ -254,6 +254,7 @@ extension AvailableComponents {
     static func _validateEntryComponents(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seenKey = false
         var seenValue = false
         var name: StaticString = ""
         do {
@@ -263,6 +264,10 @@ extension AvailableComponents {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    // A repeated key or value inside one entry takes the merge path, so
+                    // views may read the first occurrence.
+                    if seenKey { needsMerge = true }
+                    seenKey = true
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"
@@ -316,6 +321,7 @@ extension ComponentDetails {
     static func _validateEntrySubComponentMap(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seenKey = false
         var seenValue = false
         var name: StaticString = ""
         do {
@@ -325,6 +331,10 @@ extension ComponentDetails {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    // A repeated key or value inside one entry takes the merge path, so
+                    // views may read the first occurrence.
+                    if seenKey { needsMerge = true }
+                    seenKey = true
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"
@@ -604,8 +614,9 @@ extension OtherConnectionSettings {
     @inlinable
     static func _validateEntryOtherSettings(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
-        let needsMerge = false
-
+        var needsMerge = false
+        var seenKey = false
+        var seenValue = false
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -614,9 +625,15 @@ extension OtherConnectionSettings {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    // A repeated key or value inside one entry takes the merge path, so
+                    // views may read the first occurrence.
+                    if seenKey { needsMerge = true }
+                    seenKey = true
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"
+                    if seenValue { needsMerge = true }
+                    seenValue = true
                     try r.checkUTF8(try r.readLengthDelimited())
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
@@ -882,6 +899,7 @@ extension ConnectionSettingsOffers {
     static func _validateEntryOtherConnections(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seenKey = false
         var seenValue = false
         var name: StaticString = ""
         do {
@@ -891,6 +909,10 @@ extension ConnectionSettingsOffers {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    // A repeated key or value inside one entry takes the merge path, so
+                    // views may read the first occurrence.
+                    if seenKey { needsMerge = true }
+                    seenKey = true
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"
@@ -946,6 +968,7 @@ extension PackagesAvailable {
     static func _validateEntryPackages(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seenKey = false
         var seenValue = false
         var name: StaticString = ""
         do {
@@ -955,6 +978,10 @@ extension PackagesAvailable {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    // A repeated key or value inside one entry takes the merge path, so
+                    // views may read the first occurrence.
+                    if seenKey { needsMerge = true }
+                    seenKey = true
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"
@@ -1259,6 +1286,7 @@ extension ComponentHealth {
     static func _validateEntryComponentHealthMap(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seenKey = false
         var seenValue = false
         var name: StaticString = ""
         do {
@@ -1268,6 +1296,10 @@ extension ComponentHealth {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    // A repeated key or value inside one entry takes the merge path, so
+                    // views may read the first occurrence.
+                    if seenKey { needsMerge = true }
+                    seenKey = true
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"
@@ -1439,6 +1471,7 @@ extension PackageStatuses {
     static func _validateEntryPackages(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seenKey = false
         var seenValue = false
         var name: StaticString = ""
         do {
@@ -1448,6 +1481,10 @@ extension PackageStatuses {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    // A repeated key or value inside one entry takes the merge path, so
+                    // views may read the first occurrence.
+                    if seenKey { needsMerge = true }
+                    seenKey = true
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"
@@ -1664,6 +1701,7 @@ extension AgentConfigMap {
     static func _validateEntryConfigMap(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        var seenKey = false
         var seenValue = false
         var name: StaticString = ""
         do {
@@ -1673,6 +1711,10 @@ extension AgentConfigMap {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "key"
+                    // A repeated key or value inside one entry takes the merge path, so
+                    // views may read the first occurrence.
+                    if seenKey { needsMerge = true }
+                    seenKey = true
                     try r.checkUTF8(try r.readLengthDelimited())
                 case (2, 2):
                     name = "value"

@@ -127,13 +127,13 @@ public struct ProtoMapEntry<Value: ProtoView>: ProtoView {
     /// The entry's key ("" when absent, as protobuf defaults it).
     @inlinable
     public var key: ProtoString {
-        ProtoString(unchecked: WireLookup.lastLength(bytes, 1) ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        ProtoString(unchecked: WireLookup.firstLength(bytes, 1) ?? UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
     /// The entry's value (the default value when absent).
     @inlinable
     public var value: Value {
-        Value(unchecked: WireLookup.lastLength(bytes, 2) ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        Value(unchecked: WireLookup.firstLength(bytes, 2) ?? UnsafeRawBufferPointer(start: nil, count: 0))
     }
 }
 
