@@ -37,6 +37,7 @@ final class EpollLoop: @unchecked Sendable {
     private let stopRequested = Atomic<Int32>(0)
     private var stopping = false
     private var listening = true
+    private var acceptPaused = false
     private var lastTick: UInt64 = 0
     private var nextToken: UInt64
     private let snapshotLock = Mutex()
@@ -155,14 +156,18 @@ final class EpollLoop: @unchecked Sendable {
     // MARK: Accept
 
     private func acceptAll() {
-        guard listening else { return }
+        guard listening, !acceptPaused else { return }
         while true {
-            if ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop { return }
+            if ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop {
+                pauseAccepting()
+                return
+            }
             let fd = ampora_accept4(listenFD, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
             if fd < 0 {
                 let e = errno
                 if e == EINTR || e == ECONNABORTED { continue }
                 // EMFILE/ENFILE: out of descriptors; the backlog waits until some close.
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM { pauseAccepting() }
                 return
             }
             try? Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
@@ -180,6 +185,23 @@ final class EpollLoop: @unchecked Sendable {
                 close(slot)
             }
         }
+    }
+
+    /// The listener is level-triggered: while this loop cannot take connections it must stop
+    /// watching it, or epoll reports it ready forever and the loop spins.
+    private func pauseAccepting() {
+        guard !acceptPaused, listenFD >= 0 else { return }
+        acceptPaused = true
+        _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, nil)
+    }
+
+    private func resumeAcceptingIfPossible() {
+        guard acceptPaused, listening, listenFD >= 0,
+            ctx.handshaking < ctx.configuration.maxHandshakesPerLoop / 2 + 1
+        else { return }
+        acceptPaused = false
+        try? watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue)
+        acceptAll()
     }
 
     // MARK: Read, write, close
@@ -329,6 +351,7 @@ final class EpollLoop: @unchecked Sendable {
 
     private func tickAll() {
         lastTick = ctx.now
+        resumeAcceptingIfPossible()
         ctx.publish(into: snapshotLock, &snapshot)
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
         for slot in slab.liveSlots {
