@@ -21,6 +21,7 @@ public final class GatewayServer: @unchecked Sendable {
     private let requestedEngine: IOEngine
     private let directory: any AgentDirectory
     private let live = LiveAgents()
+    private let httpSessions = HTTPSessionStore()
     private var epollLoops: [EpollLoop] = []
     private var uringLoops: [URingLoop] = []
     private var sharedListener: Int32 = -1
@@ -87,7 +88,9 @@ public final class GatewayServer: @unchecked Sendable {
         engine = .epoll
         var boundAddress = address
         for i in 0..<loopCount {
-            let context = LoopContext(configuration: configuration, directory: directory, live: live, loopIndex: i)
+            let context = LoopContext(
+                configuration: configuration, directory: directory, live: live, httpSessions: httpSessions, loopIndex: i
+            )
             let loop = try EpollLoop(index: i, address: boundAddress, context: context)
             if i == 0 && address.port == 0 {
                 // Every loop must share the kernel-chosen port.
@@ -119,31 +122,49 @@ public final class GatewayServer: @unchecked Sendable {
     private func startRing() throws(SystemError) {
         guard let rings = ringSet else { return }
         let index = loopsLock.withLock { uringLoops.count }
-        let context = LoopContext(configuration: configuration, directory: directory, live: live, loopIndex: index)
+        let context = LoopContext(
+            configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
+            loopIndex: index)
         let loop = try URingLoop(
             index: index, listener: sharedListener, files: slotsPerRing, rings: rings, context: context)
-        _ = rings.register(ringFD: loop.uring.ringFD)
-        let thread = try LoopThread.spawn(name: "ampora-uring-\(index)") { loop.run() }
+        let registered = rings.register(ringFD: loop.uring.ringFD)
+        // Checked and appended under the lock that stop() takes, so a ring cannot be added
+        // after stop() took its list of rings to stop and join.
+        var failure: SystemError?
         loopsLock.withLock {
-            uringLoops.append(loop)
-            threads.append(thread)
+            guard !stopping.load(ordering: .acquiring) else {
+                rings.retire(registered)
+                return
+            }
+            do {
+                let thread = try LoopThread.spawn(name: "ampora-uring-\(index)") { loop.run() }
+                uringLoops.append(loop)
+                threads.append(thread)
+            } catch {
+                rings.retire(registered)
+                failure = error as? SystemError ?? SystemError(call: "pthread_create", errno: EAGAIN)
+            }
         }
+        if let failure { throw failure }
     }
 
     /// Called from a loop thread when every ring is full.
     private func addRing() {
-        guard !stopping.load(ordering: .acquiring) else { return }
         do {
             try startRing()
         } catch {
-            // Out of memory or threads: the full rings keep serving; new agents wait in the backlog.
+            // Out of memory or threads: the full rings keep serving; new agents wait in the
+            // backlog, and growth is tried again when a ring next fills.
+            ringSet?.growthFailed()
         }
     }
 
     /// Stops accepting, closes agents with 1001, and waits for the loops to finish.
     public func stop() {
-        stopping.store(true, ordering: .releasing)
-        let (rings, ringThreads) = loopsLock.withLock { (uringLoops, threads) }
+        let (rings, ringThreads) = loopsLock.withLock {
+            stopping.store(true, ordering: .releasing)
+            return (uringLoops, threads)
+        }
         for loop in epollLoops { loop.requestStop() }
         for loop in rings { loop.requestStop() }
         for thread in ringThreads { LoopThread.join(thread) }

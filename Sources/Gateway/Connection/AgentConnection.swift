@@ -27,6 +27,9 @@ struct AgentConnection {
     var phaseSince: UInt64
     var claimedUID: InstanceUID?
     var deflate = false
+    /// Counted in the loop's bound on connections still in the HTTP phase, until upgraded or
+    /// until a plain-HTTP agent got its first answer (keep-alive pollers must not hold it).
+    var countsAsHandshake = true
 
     init(token: UInt64, now: UInt64, limits: HTTPLimits) {
         phase = .http(HTTPRequestParser(limits: limits))
@@ -142,7 +145,10 @@ struct AgentConnection {
             let parser = WebSocketFrameParser(
                 configuration: .init(maxMessageSize: ctx.configuration.maxMessageSize, permessageDeflate: deflate))
             phase = .websocket(parser, AgentSession(serverCapabilities: ctx.configuration.serverCapabilities))
-            ctx.handshaking -= 1
+            if countsAsHandshake {
+                countsAsHandshake = false
+                ctx.handshaking -= 1
+            }
             phaseSince = ctx.now
             return .open
         }
@@ -179,6 +185,10 @@ struct AgentConnection {
             }
         }
         ctx.counters.messagesIn += 1
+        if countsAsHandshake {
+            countsAsHandshake = false
+            ctx.handshaking -= 1
+        }
         let reply: [UInt8] = body.withUnsafeBytes { raw in
             OpAMPExchange.httpReply(raw, headerUID: request.opampInstanceUID, ctx)
         }
@@ -272,13 +282,15 @@ struct AgentConnection {
                 reply.encode(into: &ctx.writer)
                 if let uid, claimedUID != uid {
                     if let old = claimedUID { ctx.live.release(old, token: token) }
+                    claimedUID = nil
                     if ctx.live.claim(uid, token: token) {
                         claimedUID = uid
                     } else {
                         duplicate = true
                     }
                 }
-                if !changes.isHeartbeatOnly { ctx.directory.record(changes) }
+                // A duplicate's reports would interleave with the owner's under the same uid (S11).
+                if !changes.isHeartbeatOnly && uid != nil && claimedUID == uid { ctx.directory.record(changes) }
             }
         } catch {
             ctx.counters.malformed += 1
@@ -359,8 +371,12 @@ struct AgentConnection {
 
     /// The connection is gone: record the agent as disconnected and free its uid.
     mutating func closed(_ ctx: LoopContext) {
-        if case .http = phase { ctx.handshaking -= 1 }
-        if case .websocket(_, let session) = phase, let uid = session.instanceUID {
+        if countsAsHandshake {
+            countsAsHandshake = false
+            ctx.handshaking -= 1
+        }
+        // Only the connection that holds the uid speaks for that agent (a duplicate does not).
+        if case .websocket(_, let session) = phase, let uid = session.instanceUID, claimedUID == uid {
             if !session.isDisconnected {
                 var changes = StatusChanges()
                 changes.instanceUID = uid

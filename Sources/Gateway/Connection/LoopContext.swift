@@ -42,6 +42,26 @@ public struct GatewayCounters: Sendable {
     }
 }
 
+/// Plain-HTTP agents' sessions, touched once per poll under a lock (polls are seconds apart;
+/// this is not the WebSocket hot path).
+final class HTTPSessionStore: @unchecked Sendable {
+    private let lock = Mutex()
+    private var sessions: [InstanceUID: (session: AgentSession, lastSeen: UInt64)] = [:]
+
+    /// Takes the agent's session out (the caller puts it back), so two loops never share one.
+    func take(_ uid: InstanceUID) -> AgentSession? {
+        lock.withLock { sessions.removeValue(forKey: uid)?.session }
+    }
+
+    func put(_ uid: InstanceUID, _ session: AgentSession, now: UInt64) {
+        lock.withLock { sessions[uid] = (session, now) }
+    }
+
+    func expire(olderThan limit: UInt64, now: UInt64) {
+        lock.withLock { sessions = sessions.filter { now &- $0.value.lastSeen < limit } }
+    }
+}
+
 /// Which live WebSocket connection holds which uid, across loops (S11 duplicate detection).
 /// Touched on a connection's first message and on close only, never per heartbeat.
 final class LiveAgents: @unchecked Sendable {
@@ -79,16 +99,21 @@ final class LoopContext {
     var uids: UUIDv7Generator<SystemRandomNumberGenerator>
     /// Reply encoding scratch, reused for every message of the loop.
     var writer = ProtoWriter(capacity: 64 * 1024)
-    /// Sessions of plain-HTTP agents, which may use a new TCP connection per poll.
-    var httpSessions: [InstanceUID: (session: AgentSession, lastSeen: UInt64)] = [:]
+    /// Sessions of plain-HTTP agents, shared by all loops: each poll may arrive on a new TCP
+    /// connection, and so on any loop.
+    let httpSessions: HTTPSessionStore
     var counters = GatewayCounters()
     var now: UInt64 = 0
     var activeConnections = 0
     var handshaking = 0
     let inflater: WebSocketInflater?
 
-    init(configuration: GatewayConfiguration, directory: any AgentDirectory, live: LiveAgents, loopIndex: Int) {
+    init(
+        configuration: GatewayConfiguration, directory: any AgentDirectory, live: LiveAgents,
+        httpSessions: HTTPSessionStore, loopIndex: Int
+    ) {
         self.configuration = configuration
+        self.httpSessions = httpSessions
         self.directory = directory
         self.live = live
         self.loopIndex = loopIndex
@@ -121,9 +146,9 @@ final class LoopContext {
     /// True when this loop should turn agents away.
     var isOverloaded: Bool { activeConnections > configuration.maxConnectionsPerLoop }
 
-    /// Forgets plain-HTTP agents that stopped polling.
+    /// Forgets plain-HTTP agents that stopped polling (loop 0 does it for all).
     func expireHTTPSessions() {
-        let limit = configuration.idleTimeoutMilliseconds * 3
-        httpSessions = httpSessions.filter { now &- $0.value.lastSeen < limit }
+        guard loopIndex == 0 else { return }
+        httpSessions.expire(olderThan: configuration.idleTimeoutMilliseconds * 3, now: now)
     }
 }

@@ -16,18 +16,14 @@ enum OpAMPExchange {
                     return
                 }
                 var session =
-                    ctx.httpSessions[uid]?.session
+                    ctx.httpSessions.take(uid)
                     ?? AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
                 ctx.restore(&session, uid: uid)
                 if ctx.answerIfOverloaded(session) { return }
                 let (reply, changes) = session.receive(
                     view, desired: ctx.directory.desiredState(for: uid), uids: &ctx.uids)
                 reply.encode(into: &ctx.writer)
-                if session.isDisconnected {
-                    ctx.httpSessions[uid] = nil
-                } else {
-                    ctx.httpSessions[uid] = (session, ctx.now)
-                }
+                if !session.isDisconnected { ctx.httpSessions.put(uid, session, now: ctx.now) }
                 if !changes.isHeartbeatOnly { ctx.directory.record(changes) }
             }
         } catch {

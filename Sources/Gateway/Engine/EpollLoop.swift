@@ -15,6 +15,8 @@ final class EpollLoop: @unchecked Sendable {
         var pendingOffset = 0
         /// Set once the connection must close after its queue drains.
         var closing = false
+        /// When `closing` was set: a peer that never reads is closed after the drain limit.
+        var closingSince: UInt64 = 0
         /// Set after shutdown(SHUT_WR): reading until EOF (or the deadline) before close, so
         /// unread input cannot turn the close into a reset that destroys our last reply.
         var drainingSince: UInt64 = 0
@@ -253,7 +255,11 @@ final class EpollLoop: @unchecked Sendable {
         }
         if !out.isEmpty { send(slot) }
         if verdict == .closeAfterFlush {
-            slab.withElement(slot) { $0.closing = true }
+            let now = ctx.now
+            slab.withElement(slot) {
+                $0.closing = true
+                $0.closingSince = max(1, now)
+            }
             finishIfFlushed(slot)
         }
     }
@@ -355,9 +361,15 @@ final class EpollLoop: @unchecked Sendable {
         ctx.publish(into: snapshotLock, &snapshot)
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
         for slot in slab.liveSlots {
-            guard let draining = slab.withElement(slot, { $0.drainingSince }) else { continue }
+            guard let (draining, closingSince) = slab.withElement(slot, { ($0.drainingSince, $0.closingSince) })
+            else { continue }
             if draining != 0 {
                 if ctx.now &- draining > drainLimit { close(slot) }
+                continue
+            }
+            if closingSince != 0 {
+                // Our last bytes are still queued: the peer does not read. Give up on it.
+                if ctx.now &- closingSince > drainLimit { close(slot) }
                 continue
             }
             act(slot) { connection, out in connection.tick(self.ctx, &out) }

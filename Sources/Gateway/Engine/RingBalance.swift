@@ -43,7 +43,22 @@ final class RingSet: @unchecked Sendable {
 
     /// Ring descriptors of every ring but `ring`.
     func peers(of ring: Int) -> [Int32] {
-        lock.withLock { fds.enumerated().filter { $0.offset != ring }.map(\.element) }
+        lock.withLock { fds.enumerated().filter { $0.offset != ring && $0.element >= 0 }.map(\.element) }
+    }
+
+    /// A registered ring that could not be started: it takes no part in balancing or pokes,
+    /// and growth may be tried again.
+    func retire(_ ring: Int) {
+        lock.withLock {
+            counts[ring] = Int.max
+            fds[ring] = -1
+            growing = false
+        }
+    }
+
+    /// Growth failed before a ring was registered; allow another attempt.
+    func growthFailed() {
+        lock.withLock { growing = false }
     }
 
     /// Number of rings running.
@@ -52,7 +67,8 @@ final class RingSet: @unchecked Sendable {
     /// Called by a ring that stopped accepting because it is full: when all are, start another.
     func ringIsFull() {
         let start: Bool = lock.withLock {
-            guard !growing, counts.count < maxRings, counts.allSatisfy({ $0 >= capacity - slack }) else {
+            let usable = counts.filter { $0 != Int.max }
+            guard !growing, counts.count < maxRings, usable.allSatisfy({ $0 >= capacity - slack }) else {
                 return false
             }
             growing = true

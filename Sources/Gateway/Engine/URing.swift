@@ -183,6 +183,13 @@ final class URing {
         s.pointee.user_data = userData
     }
 
+    /// Cancels every request on an ordinary descriptor (all accepts armed on the listener).
+    func cancelAll(fd: Int32, userData: UInt64) {
+        let s = sqe()
+        io_uring_prep_cancel_fd(s, fd, UInt32(IORING_ASYNC_CANCEL_ALL))
+        s.pointee.user_data = userData
+    }
+
     /// Reads 8 bytes from an ordinary descriptor (the loop's wake-up eventfd).
     func read(fd: Int32, into buffer: UnsafeMutablePointer<UInt64>, userData: UInt64) {
         let s = sqe()

@@ -22,6 +22,8 @@ final class URingLoop: @unchecked Sendable {
         var recvArmed = false
         /// Close once the output is sent.
         var closing = false
+        /// When `closing` was set: a peer that does not read gets torn down after the drain limit.
+        var closingSince: UInt64 = 0
         var shutdownSent = false
         var drainingSince: UInt64 = 0
         /// The receive was cancelled; the slot is closed once nothing is in flight.
@@ -43,6 +45,10 @@ final class URingLoop: @unchecked Sendable {
     private var generations: [UInt32] = []
     private var live = 0
     private var accepting = false
+    /// Bumped for each multishot accept armed, so the end of an old one (cancelled, racing a
+    /// re-arm) is not taken for the end of the current one.
+    private var acceptEpoch: UInt32 = 0
+    private var oneShotPending = false
     private var stopping = false
     private var lastTick: UInt64 = 0
     private var lastTrim: UInt64 = 0
@@ -149,6 +155,8 @@ final class URingLoop: @unchecked Sendable {
             if !stopping && stopRequested.load(ordering: .acquiring) != 0 { beginShutdown() }
             if ctx.now &- lastTick >= UInt64(Self.tickMilliseconds) { tickAll() }
             if stopping && live == 0 {
+                // Leave nothing armed on the shared listener: a ring that is gone must not accept.
+                uring.cancelAll(fd: listener, userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
                 uring.submit()
                 return
             }
@@ -166,15 +174,17 @@ final class URingLoop: @unchecked Sendable {
             pausedForBalance = false
         }
         accepting = true
-        uring.armAccept(listener: listener, userData: URing.userData(.accept, slot: 0, generation: 0), multishot: true)
+        acceptEpoch = (acceptEpoch &+ 1) & 0x0FFF_FFFF
+        uring.armAccept(
+            listener: listener, userData: URing.userData(.accept, slot: 0, generation: acceptEpoch), multishot: true)
     }
 
     private func stopAccepting() {
-        guard accepting else { return }
+        guard accepting || oneShotPending else { return }
         accepting = false
-        uring.cancel(
-            URing.userData(.accept, slot: 0, generation: 0),
-            userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
+        oneShotPending = false
+        // Every accept on the listener from this ring: the multishot and any one-shot from a poke.
+        uring.cancelAll(fd: listener, userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
         // Connections already queued on the shared listener wake no other ring by themselves.
         for peer in rings.peers(of: index) {
             uring.message(ringFD: peer, userData: URing.userData(.poke, slot: 0, generation: 0))
@@ -194,7 +204,7 @@ final class URingLoop: @unchecked Sendable {
     private func complete(_ data: UInt64, _ res: Int32, _ flags: UInt32) {
         let (op, slot, generation) = URing.unpack(data)
         switch op {
-        case .accept?: accepted(res, flags, multishot: slot == 0)
+        case .accept?: accepted(res, flags, multishot: slot == 0, epoch: generation)
         case .recv?:
             guard isCurrent(slot, generation) else {
                 if flags & UInt32(IORING_CQE_F_BUFFER) != 0 { uring.recycle(UInt16(flags >> 16)) }
@@ -206,10 +216,14 @@ final class URingLoop: @unchecked Sendable {
             sent(slot, res)
         case .poke?:
             // Another loop stopped accepting: take over connections waiting on the listener.
-            if !stopping && live < tableSize - headroom {
+            if !stopping && live < tableSize - headroom && !pausedForBalance
+                && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
+            {
                 if !accepting {
                     armAccept()
-                } else {
+                } else if !oneShotPending {
+                    // At most one: a queued connection wakes nobody by itself, one accept takes it.
+                    oneShotPending = true
                     uring.armAccept(
                         listener: listener, userData: URing.userData(.accept, slot: 1, generation: 0), multishot: false)
                 }
@@ -226,11 +240,12 @@ final class URingLoop: @unchecked Sendable {
         return i < records.count && records[i] != nil && generations[i] & 0x0FFF_FFFF == generation
     }
 
-    private func accepted(_ res: Int32, _ flags: UInt32, multishot: Bool) {
-        if multishot && flags & UInt32(IORING_CQE_F_MORE) == 0 {
-            // The multishot accept ended: cancelled by us, or an error (re-armed below).
+    private func accepted(_ res: Int32, _ flags: UInt32, multishot: Bool, epoch: UInt32) {
+        if multishot && flags & UInt32(IORING_CQE_F_MORE) == 0 && epoch == acceptEpoch {
+            // The current multishot accept ended: cancelled by us, or an error (re-armed below).
             accepting = false
         }
+        if !multishot { oneShotPending = false }
         guard res >= 0 else {
             if res != -ECANCELED && !accepting { armAccept() }
             return
@@ -277,6 +292,9 @@ final class URingLoop: @unchecked Sendable {
         let i = Int(slot)
         let more = flags & UInt32(IORING_CQE_F_MORE) != 0
         if !more { records[i]!.recvArmed = false }
+        if res <= 0, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
+            uring.recycle(UInt16(flags >> 16))
+        }
         if res > 0, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
             let id = UInt16(flags >> 16)
             let record = records[i]!
@@ -307,6 +325,8 @@ final class URingLoop: @unchecked Sendable {
     /// Runs `body` with the loop's output buffer, sends what it produced, applies the verdict.
     private func act(_ slot: UInt32, _ body: (inout AgentConnection, inout [UInt8]) -> ConnectionVerdict) {
         let i = Int(slot)
+        // After our close was decided nothing more may be sent (no frame after a Close).
+        guard let record = records[i], !record.closing, !record.tearingDown, record.drainingSince == 0 else { return }
         out.removeAll(keepingCapacity: true)
         let verdict = body(&records[i]!.connection, &out)
         if !out.isEmpty { enqueue(slot) }
@@ -316,6 +336,7 @@ final class URingLoop: @unchecked Sendable {
         case .closeNow: teardown(slot)
         case .closeAfterFlush:
             records[i]!.closing = true
+            records[i]!.closingSince = max(1, ctx.now)
             finishIfFlushed(slot)
         }
     }
@@ -402,6 +423,12 @@ final class URingLoop: @unchecked Sendable {
         let i = Int(slot)
         guard records[i] != nil, !records[i]!.tearingDown else { return }
         records[i]!.tearingDown = true
+        if records[i]!.sending != nil {
+            // A peer that stopped reading would keep this send (and the slot) forever.
+            uring.cancel(
+                URing.userData(.send, slot: slot, generation: generations[i]),
+                userData: URing.userData(.cancel, slot: slot, generation: generations[i]))
+        }
         if records[i]!.recvArmed {
             uring.cancel(
                 URing.userData(.recv, slot: slot, generation: generations[i]),
@@ -446,6 +473,11 @@ final class URingLoop: @unchecked Sendable {
             guard let record = records[i], !record.tearingDown else { continue }
             if record.drainingSince != 0 {
                 if ctx.now &- record.drainingSince > drainLimit { teardown(UInt32(i)) }
+                continue
+            }
+            if record.closing {
+                // Our last bytes are still not sent: the peer does not read. Give up on it.
+                if ctx.now &- record.closingSince > drainLimit { teardown(UInt32(i)) }
                 continue
             }
             act(UInt32(i)) { connection, out in connection.tick(self.ctx, &out) }
