@@ -216,9 +216,8 @@ final class URingLoop: @unchecked Sendable {
             sent(slot, res)
         case .poke?:
             // Another loop stopped accepting: take over connections waiting on the listener.
-            if !stopping && live < tableSize - headroom && !pausedForBalance
-                && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
-            {
+            // armAccept itself decides whether a ring paused for balance may resume.
+            if !stopping && live < tableSize - headroom && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop {
                 if !accepting {
                     armAccept()
                 } else if !oneShotPending {
