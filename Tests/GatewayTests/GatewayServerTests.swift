@@ -74,7 +74,11 @@ struct TestAgent {
     /// Reads one server frame and decodes its ServerToAgent.
     func receive() throws -> ServerToAgent {
         let h = readBytes(2)
-        guard h.count == 2, h[0] == 0x82 else { throw SystemError(call: "frame", errno: EPROTO) }
+        guard h.count == 2, h[0] == 0x82 else {
+            // Say what came instead (EOF, a close frame, …) so a failure explains itself.
+            let rest = h.count == 2 ? readBytes(Int(h[1] & 0x7F)) : []
+            throw SystemError(call: "frame: expected a binary frame, got \(h + rest) (errno \(errno))", errno: EPROTO)
+        }
         var length = Int(h[1] & 0x7F)
         if length == 126 {
             let l = readBytes(2)
@@ -89,82 +93,87 @@ struct TestAgent {
     func close() { Glibc.close(fd) }
 }
 
-@Suite(.serialized) struct GatewayServerTests {
-    static let engines: [IOEngine] = [.uring, .epoll]
+/// Servers started in-process; run one at a time so they do not compete for the two cores.
+@Suite(.serialized) struct InProcessServerTests {}
 
-    @Test(arguments: engines)
-    func pushReachesConnectedAgentsOnAnyLoop(_ engine: IOEngine) throws {
-        let directory = InMemoryAgentDirectory()
-        let server = GatewayServer(
-            address: try SocketAddress(host: "127.0.0.1", port: 0), loops: 2, engine: engine, directory: directory)
-        try server.start()
-        defer { server.stop() }
-        #expect(server.engine == engine)
+extension InProcessServerTests {
+    @Suite(.serialized) struct GatewayServerTests {
+        static let engines: [IOEngine] = [.uring, .epoll]
 
-        var agents: [(TestAgent, [UInt8])] = []
-        for n in 0..<4 {
-            let agent = try TestAgent(port: server.port)
-            let uid = [UInt8](repeating: UInt8(n + 1), count: 16)
-            var hello = AgentToServer()
-            hello.instanceUid = uid
-            hello.capabilities = AgentCapabilities([.reportsStatus, .acceptsRemoteConfig]).rawValue
-            hello.agentDescription = AgentDescription()
-            agent.send(hello)
-            let first = try agent.receive()
-            #expect(first.instanceUid == uid)
-            #expect(first.remoteConfig == nil)
-            agents.append((agent, uid))
+        @Test(arguments: engines)
+        func pushReachesConnectedAgentsOnAnyLoop(_ engine: IOEngine) throws {
+            let directory = InMemoryAgentDirectory()
+            let server = GatewayServer(
+                address: try SocketAddress(host: "127.0.0.1", port: 0), loops: 2, engine: engine, directory: directory)
+            try server.start()
+            defer { server.stop() }
+            #expect(server.engine == engine)
+
+            var agents: [(TestAgent, [UInt8])] = []
+            for n in 0..<4 {
+                let agent = try TestAgent(port: server.port)
+                let uid = [UInt8](repeating: UInt8(n + 1), count: 16)
+                var hello = AgentToServer()
+                hello.instanceUid = uid
+                hello.capabilities = AgentCapabilities([.reportsStatus, .acceptsRemoteConfig]).rawValue
+                hello.agentDescription = AgentDescription()
+                agent.send(hello)
+                let first = try agent.receive()
+                #expect(first.instanceUid == uid)
+                #expect(first.remoteConfig == nil)
+                agents.append((agent, uid))
+            }
+            defer { agents.forEach { $0.0.close() } }
+
+            var config = AgentRemoteConfig()
+            var file = AgentConfigFile()
+            file.body = Array("receivers: {otlp: {}}".utf8)
+            var map = AgentConfigMap()
+            map.configMap["collector.yaml"] = file
+            config.config = map
+            config.configHash = [0xC0, 0xFF, 0xEE]
+            directory.setDesired(DesiredState(remoteConfig: SharedRemoteConfig(config)))
+
+            // One agent by uid (routed to the loop that holds it), then everyone else.
+            #expect(server.push(InstanceUID(bytes: agents[2].1)!))
+            let pushed = try agents[2].0.receive()
+            #expect(pushed.remoteConfig?.configHash == [0xC0, 0xFF, 0xEE])
+            #expect(pushed.instanceUid == agents[2].1)
+            server.pushAll()
+            for (i, (agent, uid)) in agents.enumerated() where i != 2 {
+                let reply = try agent.receive()
+                #expect(reply.remoteConfig?.configHash == [0xC0, 0xFF, 0xEE])
+                #expect(reply.instanceUid == uid)
+            }
+            #expect(!server.push(InstanceUID(high: 9, low: 9)))
         }
-        defer { agents.forEach { $0.0.close() } }
-
-        var config = AgentRemoteConfig()
-        var file = AgentConfigFile()
-        file.body = Array("receivers: {otlp: {}}".utf8)
-        var map = AgentConfigMap()
-        map.configMap["collector.yaml"] = file
-        config.config = map
-        config.configHash = [0xC0, 0xFF, 0xEE]
-        directory.setDesired(DesiredState(remoteConfig: SharedRemoteConfig(config)))
-
-        // One agent by uid (routed to the loop that holds it), then everyone else.
-        #expect(server.push(InstanceUID(bytes: agents[2].1)!))
-        let pushed = try agents[2].0.receive()
-        #expect(pushed.remoteConfig?.configHash == [0xC0, 0xFF, 0xEE])
-        #expect(pushed.instanceUid == agents[2].1)
-        server.pushAll()
-        for (i, (agent, uid)) in agents.enumerated() where i != 2 {
-            let reply = try agent.receive()
-            #expect(reply.remoteConfig?.configHash == [0xC0, 0xFF, 0xEE])
-            #expect(reply.instanceUid == uid)
-        }
-        #expect(!server.push(InstanceUID(high: 9, low: 9)))
     }
-}
 
-@Suite struct RingGrowthTests {
-    /// Small rings fill quickly: the engine must start more of them rather than refuse agents.
-    @Test func ringsAreAddedAsTheyFill() throws {
-        var configuration = GatewayConfiguration()
-        configuration.slotsPerRing = 128
-        configuration.maxRings = 4
-        let server = GatewayServer(
-            configuration: configuration, address: try SocketAddress(host: "127.0.0.1", port: 0), loops: 1,
-            engine: .uring, directory: InMemoryAgentDirectory())
-        try server.start()
-        defer { server.stop() }
-        var agents: [TestAgent] = []
-        defer { agents.forEach { $0.close() } }
-        for n in 0..<250 {
-            let agent = try TestAgent(port: server.port)
-            var hello = AgentToServer()
-            hello.instanceUid = [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: 15) + [UInt8(n >> 8)]
-            hello.capabilities = AgentCapabilities.reportsStatus.rawValue
-            hello.agentDescription = AgentDescription()
-            agent.send(hello)
-            #expect(try agent.receive().instanceUid == hello.instanceUid)
-            agents.append(agent)
+    @Suite(.serialized) struct RingGrowthTests {
+        /// Small rings fill quickly: the engine must start more of them rather than refuse agents.
+        @Test func ringsAreAddedAsTheyFill() throws {
+            var configuration = GatewayConfiguration()
+            configuration.slotsPerRing = 128
+            configuration.maxRings = 4
+            let server = GatewayServer(
+                configuration: configuration, address: try SocketAddress(host: "127.0.0.1", port: 0), loops: 1,
+                engine: .uring, directory: InMemoryAgentDirectory())
+            try server.start()
+            defer { server.stop() }
+            var agents: [TestAgent] = []
+            defer { agents.forEach { $0.close() } }
+            for n in 0..<250 {
+                let agent = try TestAgent(port: server.port)
+                var hello = AgentToServer()
+                hello.instanceUid = [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: 15) + [UInt8(n >> 8)]
+                hello.capabilities = AgentCapabilities.reportsStatus.rawValue
+                hello.agentDescription = AgentDescription()
+                agent.send(hello)
+                #expect(try agent.receive().instanceUid == hello.instanceUid)
+                agents.append(agent)
+            }
+            #expect(server.ringCount >= 3, "250 agents over rings of 96 usable slots")
+            #expect(server.ringCount <= 4)
         }
-        #expect(server.ringCount >= 3, "250 agents over rings of 96 usable slots")
-        #expect(server.ringCount <= 4)
     }
 }
