@@ -87,15 +87,17 @@ public final class GatewayServer: @unchecked Sendable {
     private func startEpoll() throws(SystemError) {
         engine = .epoll
         var boundAddress = address
+        if address.port == 0 {
+            // Take a port no other listener holds (see Listener.open), then share it between loops.
+            let probe = try Listener.open(address, backlog: 1)
+            boundAddress = try SocketAddress(host: address.host, port: Listener.boundPort(probe))
+            Sys.close(probe)
+        }
         for i in 0..<loopCount {
             let context = LoopContext(
                 configuration: configuration, directory: directory, live: live, httpSessions: httpSessions, loopIndex: i
             )
             let loop = try EpollLoop(index: i, address: boundAddress, context: context)
-            if i == 0 && address.port == 0 {
-                // Every loop must share the kernel-chosen port.
-                boundAddress = try SocketAddress(host: address.host, port: loop.boundPort)
-            }
             epollLoops.append(loop)
         }
         port = epollLoops[0].boundPort

@@ -54,7 +54,7 @@ final class EpollLoop: @unchecked Sendable {
         nextToken = UInt64(index) << 48
         epfd = try Sys.retrying("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
-        listenFD = try Listener.open(address)
+        listenFD = try Listener.open(address, reusePort: true)
         readBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
         out.reserveCapacity(Self.readSize)
         try watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue)

@@ -49,7 +49,12 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
 
 /// Listening sockets: one per event loop with SO_REUSEPORT so the kernel spreads connections.
 enum Listener {
-    static func open(_ address: SocketAddress, backlog: Int32 = 4096) throws(SystemError) -> Int32 {
+    /// A listening socket. `reusePort` lets several loops bind the same port; it is off for a
+    /// single shared listener, because with it a bind to port 0 may be handed a port that
+    /// another SO_REUSEPORT listener of this user already has, and the two would share traffic.
+    static func open(_ address: SocketAddress, backlog: Int32 = 4096, reusePort: Bool = false) throws(SystemError)
+        -> Int32
+    {
         let fd = try Sys.retrying("socket") {
             socket(
                 address.family,
@@ -57,7 +62,7 @@ enum Listener {
         }
         do {
             try Sys.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-            try Sys.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1)
+            if reusePort { try Sys.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
             var storage = address.storage
             _ = try withUnsafePointer(to: &storage) { (p) throws(SystemError) -> Int32 in
                 try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { (sa) throws(SystemError) -> Int32 in
