@@ -7,6 +7,12 @@ import Testing
 /// A blocking WebSocket client on loopback, enough to drive the gateway in-process.
 struct TestAgent {
     let fd: Int32
+    /// What the last short read saw (result, errno), for failure messages.
+    nonisolated(unsafe) static var lastRead: (Int, Int32) = (0, 0)
+    var lastReadResult: (Int, Int32) {
+        get { Self.lastRead }
+        nonmutating set { Self.lastRead = newValue }
+    }
 
     init(port: UInt16) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -28,7 +34,11 @@ struct TestAgent {
                     .utf8))
         var head: [UInt8] = []
         while !head.suffix(4).elementsEqual([13, 10, 13, 10]) {
-            guard let b = readBytes(1).first else { throw SystemError(call: "handshake", errno: EIO) }
+            guard let b = readBytes(1).first else {
+                let (n, e) = lastReadResult
+                throw SystemError(
+                    call: "handshake: read returned \(n) after \(head.count) bytes", errno: e == 0 ? EIO : e)
+            }
             head.append(b)
         }
         guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
@@ -50,7 +60,11 @@ struct TestAgent {
         var got = 0
         while got < count {
             let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, count - got) }
-            if n <= 0 { return Array(out[..<got]) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                lastReadResult = (n, n < 0 ? errno : 0)
+                return Array(out[..<got])
+            }
             got += n
         }
         return out
