@@ -105,6 +105,25 @@ struct TestAgent {
     }
 
     func close() { Glibc.close(fd) }
+
+    /// Connects like a real agent: a refused or dropped handshake is retried (twice) after a
+    /// short pause. One early EOF during a handshake was seen once in CI and never reproduced;
+    /// `retries` counts them so a pattern would show in the failure.
+    nonisolated(unsafe) static var retries = 0
+
+    static func connecting(port: UInt16) throws -> TestAgent {
+        var attempt = 0
+        while true {
+            do {
+                return try TestAgent(port: port)
+            } catch {
+                attempt += 1
+                retries += 1
+                if attempt > 2 { throw error }
+                usleep(50_000)
+            }
+        }
+    }
 }
 
 /// Servers started in-process; run one at a time so they do not compete for the two cores.
@@ -125,7 +144,7 @@ extension InProcessServerTests {
 
             var agents: [(TestAgent, [UInt8])] = []
             for n in 0..<4 {
-                let agent = try TestAgent(port: server.port)
+                let agent = try TestAgent.connecting(port: server.port)
                 let uid = [UInt8](repeating: UInt8(n + 1), count: 16)
                 var hello = AgentToServer()
                 hello.instanceUid = uid
@@ -177,7 +196,7 @@ extension InProcessServerTests {
             var agents: [TestAgent] = []
             defer { agents.forEach { $0.close() } }
             for n in 0..<250 {
-                let agent = try TestAgent(port: server.port)
+                let agent = try TestAgent.connecting(port: server.port)
                 var hello = AgentToServer()
                 hello.instanceUid = [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: 15) + [UInt8(n >> 8)]
                 hello.capabilities = AgentCapabilities.reportsStatus.rawValue
@@ -187,6 +206,7 @@ extension InProcessServerTests {
                 agents.append(agent)
             }
             #expect(server.ringCount >= 3, "250 agents over rings of 96 usable slots")
+            #expect(TestAgent.retries <= 2, "handshakes retried: \(TestAgent.retries)")
             #expect(server.ringCount <= 4)
         }
     }
