@@ -156,7 +156,7 @@ extension InProcessServerTests {
                 #expect(first.remoteConfig == nil)
                 agents.append((agent, uid))
             }
-            defer { agents.forEach { $0.0.close() } }
+            defer { for (agent, _) in agents { agent.close() } }
 
             var config = AgentRemoteConfig()
             var file = AgentConfigFile()
@@ -194,7 +194,7 @@ extension InProcessServerTests {
             try server.start()
             defer { server.stop() }
             var agents: [TestAgent] = []
-            defer { agents.forEach { $0.close() } }
+            defer { for agent in agents { agent.close() } }
             for n in 0..<250 {
                 let agent = try TestAgent.connecting(port: server.port)
                 var hello = AgentToServer()

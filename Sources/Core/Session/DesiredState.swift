@@ -12,11 +12,7 @@ public final class SharedRemoteConfig: Sendable {
     public init(_ config: AgentRemoteConfig) {
         hash = config.configHash
         hashFingerprint = Fingerprint.of(config.configHash)
-        var w = ProtoWriter(capacity: config.encodedSize + 16)
-        w.writeTag(3, 2)
-        w.writeVarint(UInt64(config.encodedSize))
-        config.encode(into: &w)
-        encodedField = w.bytes
+        encodedField = encodeField(3, config)
     }
 }
 
@@ -33,11 +29,7 @@ public final class SharedPackages: Sendable {
     public init(_ packages: PackagesAvailable) {
         allPackagesHash = packages.allPackagesHash
         hashFingerprint = Fingerprint.of(packages.allPackagesHash)
-        var w = ProtoWriter(capacity: packages.encodedSize + 16)
-        w.writeTag(5, 2)
-        w.writeVarint(UInt64(packages.encodedSize))
-        packages.encode(into: &w)
-        encodedField = w.bytes
+        encodedField = encodeField(5, packages)
     }
 }
 
@@ -77,4 +69,13 @@ public struct DesiredState: Sendable {
     private static func fingerprint(_ caps: [String]) -> UInt64 {
         caps.isEmpty ? 0 : Fingerprint.of(Array(caps.joined(separator: "\n").utf8))
     }
+}
+
+/// A complete length-delimited `ServerToAgent` field (tag, length, message), encoded once.
+private func encodeField(_ number: UInt32, _ message: some ProtoMessage) -> [UInt8] {
+    var w = ProtoWriter(capacity: message.encodedSize + 16)
+    w.writeTag(number, 2)
+    w.writeVarint(UInt64(message.encodedSize))
+    message.encode(into: &w)
+    return w.bytes
 }

@@ -112,26 +112,6 @@ enum WireLookup {
         return mask
     }
 
-    @inlinable
-    static func lastScalar(_ bytes: UnsafeRawBufferPointer, _ number: UInt32, _ wire: UInt8) -> UInt64? {
-        var scanner = WireScanner(bytes)
-        var found: UInt64? = nil
-        while let f = scanner.next() {
-            if f.number == number && f.wire == wire { found = f.scalar }
-        }
-        return found
-    }
-
-    @inlinable
-    static func lastLength(_ bytes: UnsafeRawBufferPointer, _ number: UInt32) -> UnsafeRawBufferPointer? {
-        var scanner = WireScanner(bytes)
-        var found: Range<Int>? = nil
-        while let f = scanner.next() {
-            if f.number == number && f.wire == WireType.lengthDelimited { found = f.range }
-        }
-        return found.map { scanner.slice($0) }
-    }
-
     /// The first member of a oneof present in `bytes` (the only one after validation).
     @inlinable
     static func firstOf(_ bytes: UnsafeRawBufferPointer, _ numbers: ClosedRange<UInt32>, wires: (UInt32) -> UInt8) -> (
@@ -142,18 +122,5 @@ enum WireLookup {
             if numbers.contains(f.number) && wires(f.number) == f.wire { return (f, scanner.slice(f.range)) }
         }
         return nil
-    }
-
-    /// The last member of a oneof present in `bytes`, as (field number, field).
-    @inlinable
-    static func lastOf(_ bytes: UnsafeRawBufferPointer, _ numbers: ClosedRange<UInt32>, wires: (UInt32) -> UInt8) -> (
-        WireField, UnsafeRawBufferPointer
-    )? {
-        var scanner = WireScanner(bytes)
-        var found: WireField? = nil
-        while let f = scanner.next() {
-            if numbers.contains(f.number) && wires(f.number) == f.wire { found = f }
-        }
-        return found.map { ($0, scanner.slice($0.range)) }
     }
 }

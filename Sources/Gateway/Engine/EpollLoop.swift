@@ -123,11 +123,7 @@ final class EpollLoop: @unchecked Sendable {
     }
 
     private func deliver(_ message: LoopMessage) {
-        let only: InstanceUID?
-        switch message {
-        case .push(let uid): only = uid
-        case .pushAll: only = nil
-        }
+        let only = message.pushTarget
         for slot in slab.liveSlots {
             act(slot) { connection, out in
                 connection.push(self.ctx, only: only, &out)

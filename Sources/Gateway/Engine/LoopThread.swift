@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// Starts a named OS thread running `body` (no Foundation on the engine path).
@@ -9,7 +10,13 @@ enum LoopThread {
 
     static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) -> pthread_t {
         var thread = pthread_t()
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        let threadName = String(name.prefix(15))
+        let box = Unmanaged.passRetained(
+            Box {
+                ampora_set_thread_name(threadName)
+                body()
+            }
+        ).toOpaque()
         let rc = pthread_create(
             &thread, nil,
             { arg in

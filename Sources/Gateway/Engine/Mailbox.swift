@@ -7,6 +7,14 @@ enum LoopMessage: Sendable {
     case push(InstanceUID)
     /// Offer the current desired state to every WebSocket agent of the loop.
     case pushAll
+
+    /// The one agent a push is for, or nil for all of them.
+    var pushTarget: InstanceUID? {
+        switch self {
+        case .push(let uid): return uid
+        case .pushAll: return nil
+        }
+    }
 }
 
 /// A loop's inbox. Senders take a lock; the loop only reads an atomic count on each turn and

@@ -123,11 +123,7 @@ final class URingLoop: @unchecked Sendable {
     }
 
     private func deliver(_ message: LoopMessage) {
-        let only: InstanceUID?
-        switch message {
-        case .push(let uid): only = uid
-        case .pushAll: only = nil
-        }
+        let only = message.pushTarget
         for i in 0..<records.count where records[i] != nil && !records[i]!.tearingDown {
             act(UInt32(i)) { connection, out in
                 connection.push(self.ctx, only: only, &out)
