@@ -38,6 +38,9 @@ final class EpollLoop: @unchecked Sendable {
     private var out: [UInt8] = []
     private let stopRequested = Atomic<Int32>(0)
     private var stopping = false
+    private var stoppingSince: UInt64 = 0
+    /// Longest a shutdown waits for agents to finish their close handshakes.
+    private static let shutdownLimit: UInt64 = 5_000
     private var listening = true
     private var acceptPaused = false
     private var lastTick: UInt64 = 0
@@ -118,7 +121,11 @@ final class EpollLoop: @unchecked Sendable {
             }
             for message in mailbox.drain() { deliver(message) }
             if ctx.now &- lastTick >= 250 { tickAll() }
-            if stopping && slab.count == 0 { return }
+            // Never hang a shutdown on a peer that does not let us finish.
+            if stopping && (slab.count == 0 || ctx.now &- stoppingSince > Self.shutdownLimit) {
+                for slot in slab.liveSlots { close(slot) }
+                return
+            }
         }
     }
 
@@ -140,6 +147,7 @@ final class EpollLoop: @unchecked Sendable {
 
     private func beginShutdown() {
         stopping = true
+        stoppingSince = ctx.now
         stopListening()
         for slot in slab.liveSlots { act(slot, on: { $0.shutdown(&$1) }) }
     }

@@ -50,6 +50,9 @@ final class URingLoop: @unchecked Sendable {
     private var acceptEpoch: UInt32 = 0
     private var oneShotPending = false
     private var stopping = false
+    private var stoppingSince: UInt64 = 0
+    /// Longest a shutdown waits for agents to finish their close handshakes.
+    private static let shutdownLimit: UInt64 = 5_000
     private var lastTick: UInt64 = 0
     private var lastTrim: UInt64 = 0
     private var nextToken: UInt64
@@ -150,7 +153,8 @@ final class URingLoop: @unchecked Sendable {
             for message in mailbox.drain() { deliver(message) }
             if !stopping && stopRequested.load(ordering: .acquiring) != 0 { beginShutdown() }
             if ctx.now &- lastTick >= UInt64(Self.tickMilliseconds) { tickAll() }
-            if stopping && live == 0 {
+            // Never hang a shutdown on a connection whose completions do not come back.
+            if stopping && (live == 0 || ctx.now &- stoppingSince > Self.shutdownLimit) {
                 // Leave nothing armed on the shared listener: a ring that is gone must not accept.
                 uring.cancelAll(fd: listener, userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
                 uring.submit()
@@ -189,6 +193,7 @@ final class URingLoop: @unchecked Sendable {
 
     private func beginShutdown() {
         stopping = true
+        stoppingSince = ctx.now
         stopAccepting()
         for slot in 0..<records.count where records[slot] != nil {
             act(UInt32(slot)) { $0.shutdown(&$1) }
