@@ -17,6 +17,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C libraries, each behind one small system-library module.
@@ -30,13 +32,16 @@ let package = Package(
         // OpAMP wire format and session logic: no I/O, no Foundation.
         .target(name: "Core"),
         // Collector config YAML: no OpAMP, no sockets, no databases.
-        .target(name: "Toolkit"),
+        .target(name: "Toolkit", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The I/O engine: knows Core, never Fleet or Toolkit.
         .target(name: "Gateway", dependencies: ["Core", "CLibURing", "COpenSSL", "CZlib", "CLinux"]),
         // Fleet management and persistence: the one module that sees Core and Toolkit.
         .target(name: "Fleet", dependencies: ["Core", "Toolkit", "CLibPQ", "CSQLite", "COpenSSL"]),
         // Operator REST API and UI, on Fleet's services only.
-        .target(name: "Web", dependencies: ["Fleet"]),
+        .target(
+            name: "Web",
+            dependencies: ["Fleet", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
 
         .executableTarget(
             name: "ampora",
@@ -62,6 +67,8 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Core"]),
+        .testTarget(name: "ToolkitTests", dependencies: ["Toolkit"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,9 @@
+import Testing
+
+@testable import Fleet
+
+@Suite struct FleetSmokeTests {
+    @Test func moduleLinks() {
+        #expect(!Fleet.linkedLibraries.isEmpty)
+    }
+}
