@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C libraries, each behind one small system-library module.
@@ -40,7 +42,11 @@ let package = Package(
         // Operator REST API and UI, on Fleet's services only.
         .target(
             name: "Web",
-            dependencies: ["Fleet", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: [
+                "Fleet", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
 
         .executableTarget(

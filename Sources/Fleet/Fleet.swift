@@ -1,7 +1,7 @@
 import CLibPQ
 import CSQLite
 
-/// Fleet-management namespace; inventory and persistence arrive with the Fleet issue.
+/// Fleet-management namespace: library versions for the start-up log.
 public enum Fleet {
     /// Versions of the database client libraries Fleet links.
     public static var linkedLibraries: [(name: String, version: String)] {

@@ -5,7 +5,7 @@ import Gateway
 
 /// `ampora`: the OpAMP server.
 @main
-struct Ampora: ParsableCommand {
+struct Ampora: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ampora",
         abstract: "Ampora, an OpAMP server for fleets of OpenTelemetry Collectors.",

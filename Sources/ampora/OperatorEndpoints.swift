@@ -1,28 +1,7 @@
 import Gateway
 
-/// The operator plane's first endpoints, until the Fleet issue brings the REST API.
+/// The gateway's counters as Prometheus text (the operator API adds the fleet's).
 enum OperatorEndpoints {
-    static func answer(_ request: HTTPRequest, gateway: GatewayServer) -> SimpleHTTPServer.Reply {
-        guard request.method == "GET" else {
-            return .init(
-                status: .methodNotAllowed, contentType: "application/json", body: error("method_not_allowed", "use GET")
-            )
-        }
-        switch request.path {
-        case "/healthz", "/readyz":
-            return .init(status: .ok, body: "ok\n")
-        case "/metrics":
-            return .init(status: .ok, contentType: "text/plain; version=0.0.4", body: metrics(gateway.counters))
-        default:
-            return .init(
-                status: .notFound, contentType: "application/json", body: error("not_found", "no such endpoint"))
-        }
-    }
-
-    static func error(_ code: String, _ message: String) -> String {
-        "{\"error\": {\"code\": \"\(code)\", \"message\": \"\(message)\"}}\n"
-    }
-
     static func metrics(_ c: GatewayCounters) -> String {
         let rows: [(String, String, Int)] = [
             ("ampora_agent_connections", "gauge", c.active),

@@ -1,6 +1,9 @@
 import ArgumentParser
+import Core
+import Fleet
 import Foundation
 import Gateway
+import Web
 
 /// A `HOST:PORT` listen address.
 struct ListenAddress: ExpressibleByArgument, CustomStringConvertible {
@@ -26,7 +29,7 @@ enum IOMode: String, ExpressibleByArgument, CaseIterable {
 }
 
 /// `ampora serve`: DESIGN.md §6 is the contract for these flags and their environment variables.
-struct Serve: ParsableCommand {
+struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve OpAMP agents and the operator API.",
         discussion: """
@@ -70,6 +73,11 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("websocket-deflate"), help: "Accept permessage-deflate when agents offer it.")
     var websocketDeflate = false
 
+    @Option(
+        name: .customLong("instance-id"),
+        help: "This server's name in the database's ownership columns (default: the host name).")
+    var instanceID: String?
+
     /// The effective configuration after flags, environment and defaults.
     struct Settings {
         var opamp: ListenAddress
@@ -101,9 +109,8 @@ struct Serve: ParsableCommand {
         )
     }
 
-    func run() throws {
+    func run() async throws {
         let s = try settings()
-        let directory = InMemoryAgentDirectory()
         let opampAddress: SocketAddress
         let httpAddress: SocketAddress
         do {
@@ -125,35 +132,119 @@ struct Serve: ParsableCommand {
         configuration.allowWebSocketDeflate = websocketDeflate
         guard maxRings >= 1 && maxRings <= 1024 else { throw ValidationError("--max-rings must be between 1 and 1024") }
         configuration.maxRings = maxRings
-        let gateway = GatewayServer(
-            configuration: configuration, address: opampAddress, loops: s.loops, engine: engine, directory: directory)
-        let operatorPlane = SimpleHTTPServer { request in
-            OperatorEndpoints.answer(request, gateway: gateway)
-        }
+
+        // Signals first: every thread started from here on (loops, NIO, fleet) inherits the mask.
         Signals.blockTermination()
+        let fleet: FleetService
+        do {
+            let store = try FleetStores.open(s.database)
+            var options = FleetOptions(instance: instanceID ?? ProcessInfo.processInfo.hostName)
+            options.log = { Log.info($0) }
+            fleet = try FleetService(store: store, options: options)
+            Log.info("database \(store.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
+        } catch {
+            Log.error("database \(s.database): \(error)")
+            throw ExitCode(1)
+        }
+        let gateway = GatewayServer(
+            configuration: configuration, address: opampAddress, loops: s.loops, engine: engine,
+            directory: FleetDirectory(fleet: fleet))
+        fleet.onPush = { uids in
+            if let uids { for uid in uids { gateway.push(uid) } } else { gateway.pushAll() }
+        }
+        fleet.start()
         do {
             try gateway.start()
-            try operatorPlane.start(httpAddress)
         } catch {
             Log.error("cannot start: \(error)")
             gateway.stop()
+            fleet.stop()
             throw ExitCode(1)
         }
         Log.info("io=\(gateway.engine.rawValue)\(gateway.engineNote.isEmpty ? "" : " (\(gateway.engineNote))")")
-        do {
-            Log.info("database \(s.database) not used yet: agent state stays in memory until the Fleet store lands")
+
+        let api = OperatorAPI(
+            fleet: fleet, gatewayMetrics: { OperatorEndpoints.metrics(gateway.counters) }, isReady: { true })
+        let bound = OneShot<Int>()
+        let web = Task {
+            do {
+                try await api.run(host: httpAddress.host, port: Int(httpAddress.port)) { bound.fulfil($0) }
+            } catch {
+                if !Task.isCancelled { bound.fail("operator API on \(s.http): \(error)") }
+            }
+        }
+        let httpPort: Int
+        switch await bound.value() {
+        case .success(let port):
+            httpPort = port
+        case .failure(let message):
+            Log.error("cannot start: \(message)")
+            gateway.stop()
+            fleet.stop()
+            throw ExitCode(1)
         }
         let opampShown =
             "\(opampAddress.host.contains(":") ? "[\(opampAddress.host)]" : opampAddress.host):\(gateway.port)"
-        let httpShown =
-            "\(httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host):\(operatorPlane.port)"
+        let httpShown = "\(httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host):\(httpPort)"
         FileHandle.standardOutput.write(
             Data("ampora ready opamp=\(opampShown) http=\(httpShown) io=\(gateway.engine.rawValue)\n".utf8))
 
-        let signal = Signals.waitForTermination()
+        let signal = await Signals.termination()
         Log.info("signal \(signal): closing agents with 1001 and stopping")
-        operatorPlane.stop()
         gateway.stop()
-        Log.info("stopped")
+        web.cancel()
+        _ = await web.result
+        let flushed = fleet.stop()
+        fleet.store.close()
+        Log.info(flushed ? "stopped; every change written" : "stopped; some changes were not written (see above)")
+    }
+}
+
+/// The gateway's view of the fleet (wiring only: the gateway never learns about Fleet).
+struct FleetDirectory: AgentDirectory {
+    let fleet: FleetService
+
+    func desiredState(for uid: InstanceUID) -> DesiredState { fleet.desiredState(for: uid) }
+    func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
+        fleet.knownState(for: uid)
+    }
+    func record(_ changes: StatusChanges) { fleet.record(changes) }
+    func heartbeat(_ uid: InstanceUID) { fleet.heartbeat(uid) }
+}
+
+/// A value produced once by one task and awaited by another.
+final class OneShot<T: Sendable>: @unchecked Sendable {
+    enum Outcome {
+        case success(T)
+        case failure(String)
+    }
+    private let lock = NSLock()
+    private var outcome: Outcome?
+    private var waiter: CheckedContinuation<Outcome, Never>?
+
+    func fulfil(_ value: T) { settle(.success(value)) }
+    func fail(_ message: String) { settle(.failure(message)) }
+
+    private func settle(_ result: Outcome) {
+        lock.lock()
+        guard outcome == nil else { return lock.unlock() }
+        outcome = result
+        let w = waiter
+        waiter = nil
+        lock.unlock()
+        w?.resume(returning: result)
+    }
+
+    func value() async -> Outcome {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if let outcome {
+                lock.unlock()
+                continuation.resume(returning: outcome)
+            } else {
+                waiter = continuation
+                lock.unlock()
+            }
+        }
     }
 }

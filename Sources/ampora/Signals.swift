@@ -11,6 +11,13 @@ enum Signals {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
+    /// Waits on a dedicated thread for SIGTERM or SIGINT and returns its name.
+    static func termination() async -> String {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: waitForTermination()) }
+        }
+    }
+
     /// Waits for SIGTERM or SIGINT and returns its name.
     static func waitForTermination() -> String {
         var set = sigset_t()

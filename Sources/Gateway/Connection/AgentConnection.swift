@@ -290,7 +290,9 @@ struct AgentConnection {
                     }
                 }
                 // A duplicate's reports would interleave with the owner's under the same uid (S11).
-                if !changes.isHeartbeatOnly && uid != nil && claimedUID == uid { ctx.directory.record(changes) }
+                if let uid, claimedUID == uid {
+                    if changes.isHeartbeatOnly { ctx.directory.heartbeat(uid) } else { ctx.directory.record(changes) }
+                }
             }
         } catch {
             ctx.counters.malformed += 1
@@ -298,6 +300,10 @@ struct AgentConnection {
         }
         Self.frame(ctx.writer.bytes, &out)
         if duplicate, let reply = session.reassignDuplicate(uids: &ctx.uids) {
+            var changes = StatusChanges()
+            changes.instanceUID = session.instanceUID
+            changes.duplicateReassignedTo = reply.newInstanceUID
+            ctx.directory.record(changes)
             // S11: the newer connection of a duplicated uid gets a fresh one.
             ctx.writer.reset()
             ctx.writer.writeRaw(OpAMPWebSocketPayload.header)

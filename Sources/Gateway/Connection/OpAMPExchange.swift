@@ -24,7 +24,11 @@ enum OpAMPExchange {
                     view, desired: ctx.directory.desiredState(for: uid), uids: &ctx.uids)
                 reply.encode(into: &ctx.writer)
                 if !session.isDisconnected { ctx.httpSessions.put(uid, session, now: ctx.now) }
-                if !changes.isHeartbeatOnly { ctx.directory.record(changes) }
+                if !changes.isHeartbeatOnly {
+                    ctx.directory.record(changes)
+                } else {
+                    ctx.directory.heartbeat(uid)
+                }
             }
         } catch {
             ctx.counters.malformed += 1

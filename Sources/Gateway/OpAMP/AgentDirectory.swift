@@ -9,6 +9,13 @@ public protocol AgentDirectory: Sendable {
     func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)?
     /// Hands over what a message changed (persisted later, in batches, off the loop).
     func record(_ changes: StatusChanges)
+    /// A message that changed nothing arrived from `uid` (last-seen only; must be cheap).
+    func heartbeat(_ uid: InstanceUID)
+}
+
+extension AgentDirectory {
+    /// Directories that do not track liveness ignore heartbeats.
+    public func heartbeat(_ uid: InstanceUID) {}
 }
 
 /// The directory used until the Fleet store exists: nothing desired, state kept in memory.

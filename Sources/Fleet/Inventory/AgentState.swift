@@ -1,0 +1,82 @@
+import Core
+
+/// What the fleet holds for one agent in memory: status parts as encoded bytes (decoded on
+/// demand for the API), plus the few decoded facts that selection and counting need often.
+struct AgentState {
+    var row: AgentRow
+    /// Identifying and non-identifying attributes as strings, sorted by key.
+    var attributes: [(key: String, value: String)] = []
+    var capabilities: AgentCapabilities { AgentCapabilities(rawValue: UInt64(bitPattern: row.capabilities)) }
+    var remoteHash = ""
+    var remoteStatus = RemoteConfigStatuses.unset
+    var remoteError = ""
+    var healthy: Bool?
+    /// The hex hash of the config the fleet wants this agent to run.
+    var desiredHash: String?
+    /// The assignment that chose `desiredHash`.
+    var desiredAssignment: String?
+
+    init(row: AgentRow) {
+        self.row = row
+        if let d = row.description, let description = try? AgentDescription(serializedBytes: d) {
+            attributes = Self.attributes(of: description)
+        }
+        if let r = row.remoteConfigStatus, let status = try? RemoteConfigStatus(serializedBytes: r) {
+            setRemote(status)
+        }
+        if let h = row.health, let health = try? ComponentHealth(serializedBytes: h) { healthy = health.healthy }
+    }
+
+    mutating func setRemote(_ status: RemoteConfigStatus) {
+        remoteHash = ConfigHash.hex(status.lastRemoteConfigHash)
+        remoteStatus = status.status
+        remoteError = status.errorMessage
+    }
+
+    /// The parts a reconnecting agent's session may treat as already held.
+    var heldParts: StatusParts {
+        var parts: StatusParts = []
+        if row.description != nil { parts.insert(.description) }
+        if row.health != nil { parts.insert(.health) }
+        if row.effectiveConfigHash != nil { parts.insert(.effectiveConfig) }
+        if row.remoteConfigStatus != nil { parts.insert(.remoteConfigStatus) }
+        if row.packageStatuses != nil { parts.insert(.packageStatuses) }
+        if row.componentsHash != nil { parts.insert(.availableComponents) }
+        if row.connectionSettingsStatus != nil { parts.insert(.connectionSettingsStatus) }
+        if row.customCapabilities != nil { parts.insert(.customCapabilities) }
+        return parts
+    }
+
+    func matches(_ selector: [String: String]) -> Bool {
+        for (key, value) in selector {
+            guard attributes.contains(where: { $0.key == key && $0.value == value }) else { return false }
+        }
+        return true
+    }
+
+    func attribute(_ key: String) -> String? {
+        attributes.first(where: { $0.key == key })?.value
+    }
+
+    static func attributes(of d: AgentDescription) -> [(key: String, value: String)] {
+        var out: [(key: String, value: String)] = []
+        for kv in d.identifyingAttributes + d.nonIdentifyingAttributes where !out.contains(where: { $0.key == kv.key })
+        {
+            out.append((kv.key, text(kv.value)))
+        }
+        return out.sorted { $0.key < $1.key }
+    }
+
+    static func text(_ value: AnyValue?) -> String {
+        switch value?.value {
+        case .stringValue(let s): s
+        case .boolValue(let b): b ? "true" : "false"
+        case .intValue(let i): String(i)
+        case .doubleValue(let d): String(d)
+        case .bytesValue(let b): ConfigHash.hex(b)
+        case .arrayValue(let a): "[" + a.values.map { text($0) }.joined(separator: ",") + "]"
+        case .kvlistValue(let l): "{" + l.values.map { "\($0.key)=\(text($0.value))" }.joined(separator: ",") + "}"
+        case nil: ""
+        }
+    }
+}

@@ -1,0 +1,659 @@
+import Core
+import Foundation
+
+/// The fleet: in-memory inventory (the source for reads), desired configs per agent, and a
+/// write-behind path to the store. Event loops only touch `desiredState`, `knownState`,
+/// `record` and `heartbeat`, each a short critical section that never waits on the database.
+public final class FleetService: @unchecked Sendable {
+    /// The store this fleet persists to.
+    public let store: any FleetStore
+    /// The options it runs with.
+    public let options: FleetOptions
+
+    /// Called with the uids whose desired state changed and who are connected (nil: everyone).
+    public var onPush: (@Sendable ([InstanceUID]?) -> Void)? {
+        get { hotLock.withLock { pushHandler } }
+        set { hotLock.withLock { pushHandler = newValue } }
+    }
+
+    // Loop-facing: per-agent seeds and desired configs.
+    private struct HotEntry {
+        var held: StatusParts = []
+        var config: SharedRemoteConfig?
+    }
+    private let hotLock = NSLock()
+    private var hot: [InstanceUID: HotEntry] = [:]
+    private var pushHandler: (@Sendable ([InstanceUID]?) -> Void)?
+
+    // Intake: what loops hand over, drained by the ingest thread.
+    private let intakeLock = NSLock()
+    private var intake: [StatusChanges] = []
+    private var intakeBeats: [InstanceUID] = []
+
+    // Inventory, configs and assignments (ingest thread and operator calls).
+    private let stateLock = NSLock()
+    private var agents: [InstanceUID: AgentState] = [:]
+    private var configs: [String: ConfigRow] = [:]
+    private var assignments: [AssignmentRow] = []
+    private var shared: [String: SharedRemoteConfig] = [:]
+    private var blobsSeen: Set<String> = []
+
+    // Write-behind.
+    private let pendingCondition = NSCondition()
+    private var pending = Pending()
+    private var metricsValue = FleetMetrics()
+    private var stopping = false
+    private var ingestDone = false
+    private var threads: [Thread] = []
+    private let threadsDone = DispatchGroup()
+
+    private struct Pending {
+        var agents: [String: AgentRow] = [:]
+        var touches: [String: Int64] = [:]
+        var blobs: [BlobRow] = []
+        var history: [HistoryRow] = []
+        var count: Int { agents.count + touches.count + blobs.count + history.count }
+
+        /// A liveness update: folded into a waiting snapshot, or kept as a touch.
+        mutating func raiseLastSeen(_ uid: String, _ at: Int64) {
+            if var row = agents[uid] {
+                row.lastSeen = max(row.lastSeen, at)
+                agents[uid] = row
+            } else {
+                touches[uid] = max(touches[uid] ?? 0, at)
+            }
+        }
+    }
+
+    /// Loads the inventory from `store` (agents this instance held are marked disconnected:
+    /// its previous run ended), then starts nothing until `start()`.
+    public init(store: any FleetStore, options: FleetOptions) throws(StoreError) {
+        self.store = store
+        self.options = options
+        try store.markDisconnected(owner: options.instance)
+        let rows = try store.loadAgents()
+        for config in try store.loadConfigs() { configs[config.name] = config }
+        assignments = try store.loadAssignments()
+        for row in rows {
+            guard let uid = InstanceUID(string: row.uid) else { continue }
+            var state = AgentState(row: row)
+            if state.row.owner == options.instance { state.row.connected = false }
+            agents[uid] = state
+        }
+        for uid in Array(agents.keys) { refreshDesired(uid) }
+        for (uid, state) in agents { hot[uid, default: HotEntry()].held = state.heldParts }
+        metricsValue.agentsKnown = agents.count
+    }
+
+    /// Starts the ingest and writer threads.
+    public func start() {
+        let ingest = Thread { [self] in
+            ingestLoop()
+            threadsDone.leave()
+        }
+        ingest.name = "fleet-ingest"
+        let writer = Thread { [self] in
+            writerLoop()
+            threadsDone.leave()
+        }
+        writer.name = "fleet-writer"
+        threadsDone.enter()
+        threadsDone.enter()
+        threads = [ingest, writer]
+        ingest.start()
+        writer.start()
+    }
+
+    /// Drains what loops handed over and flushes it; gives up on the database after `timeout`
+    /// seconds (logging what was not written). Returns true when everything was written.
+    @discardableResult
+    public func stop(timeout: Double = 10) -> Bool {
+        pendingCondition.withLock {
+            stopping = true
+            pendingCondition.broadcast()
+        }
+        if threads.isEmpty { return true }
+        let finished = threadsDone.wait(timeout: .now() + timeout) == .success
+        let left = pendingCondition.withLock { pending.count }
+        if !finished || left > 0 {
+            options.log("fleet: \(left) rows not written at shutdown (database unreachable)")
+        }
+        return finished && left == 0
+    }
+
+    // MARK: Loop-facing
+
+    /// What the fleet wants for `uid` (a shared, pre-encoded remote config, if any).
+    public func desiredState(for uid: InstanceUID) -> DesiredState {
+        hotLock.lock()
+        let config = hot[uid]?.config
+        hotLock.unlock()
+        return DesiredState(remoteConfig: config)
+    }
+
+    /// What the fleet already holds for a (re)connecting agent.
+    public func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
+        hotLock.lock()
+        defer { hotLock.unlock() }
+        guard let entry = hot[uid], !entry.held.isEmpty else { return nil }
+        return (entry.held, nil)
+    }
+
+    /// Queues a message's changes for the ingest thread.
+    public func record(_ changes: StatusChanges) {
+        intakeLock.lock()
+        intake.append(changes)
+        intakeLock.unlock()
+    }
+
+    /// Queues a liveness update.
+    public func heartbeat(_ uid: InstanceUID) {
+        intakeLock.lock()
+        intakeBeats.append(uid)
+        intakeLock.unlock()
+    }
+
+    // MARK: Ingest
+
+    private func ingestLoop() {
+        var changes: [StatusChanges] = []
+        var beats: [InstanceUID] = []
+        while true {
+            intakeLock.lock()
+            swap(&changes, &intake)
+            swap(&beats, &intakeBeats)
+            intakeLock.unlock()
+            let isStopping = pendingCondition.withLock { stopping }
+            if changes.isEmpty && beats.isEmpty {
+                if isStopping { break }
+                usleep(5_000)
+                continue
+            }
+            ingest(changes, beats)
+            changes.removeAll(keepingCapacity: true)
+            beats.removeAll(keepingCapacity: true)
+        }
+        pendingCondition.withLock {
+            ingestDone = true
+            pendingCondition.broadcast()
+        }
+    }
+
+    private func ingest(_ changes: [StatusChanges], _ beats: [InstanceUID]) {
+        let now = Clock.milliseconds()
+        var rows: [String: AgentRow] = [:]
+        var touches: [String: Int64] = [:]
+        var blobs: [BlobRow] = []
+        var history: [HistoryRow] = []
+        var heldUpdates: [(InstanceUID, StatusParts)] = []
+        stateLock.withLock {
+            for change in changes {
+                guard let uid = change.instanceUID else { continue }
+                if let row = apply(change, uid: uid, now: now, &blobs, &history, &heldUpdates) {
+                    rows[row.uid] = row
+                    touches[row.uid] = nil
+                }
+            }
+            for uid in beats {
+                guard var state = agents[uid] else { continue }
+                state.row.lastSeen = now
+                agents[uid] = state
+                if rows[state.row.uid] != nil {
+                    rows[state.row.uid]?.lastSeen = now
+                } else {
+                    touches[state.row.uid] = now
+                }
+            }
+            metricsValue.changesIngested += changes.count + beats.count
+            metricsValue.agentsKnown = agents.count
+        }
+        if !heldUpdates.isEmpty {
+            hotLock.withLock {
+                for (uid, held) in heldUpdates { hot[uid, default: HotEntry()].held = held }
+            }
+        }
+        pendingCondition.withLock {
+            for (uid, row) in rows {
+                pending.agents[uid] = row
+                pending.touches[uid] = nil
+            }
+            for (uid, at) in touches { pending.raiseLastSeen(uid, at) }
+            pending.blobs += blobs
+            pending.history += history
+            trimHistoryBacklog()
+            if pending.count >= options.batchRows { pendingCondition.broadcast() }
+        }
+    }
+
+    /// Applies one message to the inventory (stateLock held); returns the new snapshot.
+    private func apply(
+        _ change: StatusChanges, uid: InstanceUID, now: Int64, _ blobs: inout [BlobRow], _ history: inout [HistoryRow],
+        _ heldUpdates: inout [(InstanceUID, StatusParts)]
+    ) -> AgentRow? {
+        let key = uid.description
+        var state = agents[uid] ?? AgentState(row: AgentRow(uid: key))
+        let isNew = agents[uid] == nil
+        if isNew { state.row.firstSeen = now }
+        state.row.lastSeen = now
+        let heldBefore = state.heldParts
+        var describe = false
+        func event(_ kind: String, _ detail: String) {
+            history.append(HistoryRow(uid: key, at: now, kind: kind, detail: detail))
+        }
+        if change.connected {
+            state.row.connected = true
+            state.row.owner = options.instance
+            event("connected", isNew ? "first connection" : "reconnected")
+        }
+        if let caps = change.capabilities { state.row.capabilities = Int64(bitPattern: caps.rawValue) }
+        if let description = change.agentDescription {
+            state.row.description = description.serializedBytes()
+            let attributes = AgentState.attributes(of: description)
+            if !isNew && !attributes.elementsEqual(state.attributes, by: { $0 == $1 }) {
+                event("description_changed", "\(attributes.count) attributes")
+            }
+            state.attributes = attributes
+            describe = true
+        }
+        if let health = change.health {
+            state.row.health = health.serializedBytes()
+            if state.healthy != health.healthy {
+                let detail =
+                    health.healthy ? "healthy" : "unhealthy" + (health.lastError.isEmpty ? "" : ": \(health.lastError)")
+                if state.healthy != nil || !health.healthy { event("health_changed", detail) }
+            }
+            state.healthy = health.healthy
+        }
+        if let effective = change.effectiveConfig {
+            let map = effective.configMap ?? AgentConfigMap()
+            let hash = ConfigHash.hex(ConfigHash.of(map))
+            if state.row.effectiveConfigHash != hash {
+                if state.row.effectiveConfigHash != nil { event("effective_config_changed", hash) }
+                state.row.effectiveConfigHash = hash
+            }
+            if blobsSeen.insert(hash).inserted {
+                blobs.append(BlobRow(hash: hash, kind: "config", body: map.serializedBytes()))
+            }
+        }
+        if let remote = change.remoteConfigStatus {
+            state.row.remoteConfigStatus = remote.serializedBytes()
+            let hash = ConfigHash.hex(remote.lastRemoteConfigHash)
+            if hash != state.remoteHash || remote.status != state.remoteStatus
+                || remote.errorMessage != state.remoteError
+            {
+                let error = remote.errorMessage.isEmpty ? "" : ": \(remote.errorMessage)"
+                event("remote_config_status_changed", "\(remote.status.apiName) \(hash)\(error)")
+            }
+            state.setRemote(remote)
+        }
+        if let packages = change.packageStatuses { state.row.packageStatuses = packages.serializedBytes() }
+        if let components = change.availableComponents {
+            let hash = ConfigHash.hex(components.hash)
+            state.row.componentsHash = hash
+            if !components.components.isEmpty, blobsSeen.insert("components:" + hash).inserted {
+                blobs.append(
+                    BlobRow(hash: "components:" + hash, kind: "components", body: components.serializedBytes()))
+            }
+        }
+        if let custom = change.customCapabilities { state.row.customCapabilities = custom.serializedBytes() }
+        if let settings = change.connectionSettingsStatus {
+            state.row.connectionSettingsStatus = settings.serializedBytes()
+        }
+        if let fresh = change.duplicateReassignedTo {
+            event("duplicate_uid", "a second live connection used this uid; it was given \(fresh)")
+        }
+        if change.disconnected {
+            state.row.connected = false
+            event("disconnected", "")
+        }
+        agents[uid] = state
+        if describe || isNew { refreshDesired(uid, push: false) }
+        let heldNow = state.heldParts
+        if heldNow != heldBefore { heldUpdates.append((uid, heldNow)) }
+        return agents[uid]?.row
+    }
+
+    private func trimHistoryBacklog() {
+        let excess = pending.history.count - options.maxHistoryBacklog
+        if excess > 0 {
+            pending.history.removeFirst(excess)
+            metricsValue.historyDropped += excess
+        }
+    }
+
+    // MARK: Writer
+
+    private func writerLoop() {
+        var backoff = 0.1
+        var lastFlush = Date()
+        var failing = false
+        while true {
+            var batch = WriteBatch()
+            let done: Bool = pendingCondition.withLock {
+                while !stopping && pending.count < options.batchRows
+                    && Date().timeIntervalSince(lastFlush) * 1000 < Double(options.flushIntervalMilliseconds)
+                {
+                    _ = pendingCondition.wait(
+                        until: lastFlush.addingTimeInterval(Double(options.flushIntervalMilliseconds) / 1000))
+                }
+                if stopping && ingestDone && pending.count == 0 { return true }
+                if stopping && !ingestDone && pending.count == 0 {
+                    _ = pendingCondition.wait(until: Date().addingTimeInterval(0.01))
+                    return false
+                }
+                batch.agents = Array(pending.agents.values)
+                batch.touches = pending.touches.map { ($0.key, $0.value) }
+                batch.blobs = pending.blobs
+                batch.history = pending.history
+                pending = Pending()
+                return false
+            }
+            if done { return }
+            lastFlush = Date()
+            if batch.count == 0 { continue }
+            let started = Date()
+            do {
+                try store.write(batch)
+                let seconds = Date().timeIntervalSince(started)
+                pendingCondition.withLock {
+                    metricsValue.flushes += 1
+                    metricsValue.rowsWritten += batch.count
+                    metricsValue.lastFlushSeconds = seconds
+                    metricsValue.flushSecondsTotal += seconds
+                    metricsValue.storeHealthy = true
+                }
+                if failing {
+                    options.log("fleet: database writes recovered; backlog of \(batch.count) rows written")
+                    failing = false
+                }
+                backoff = 0.1
+            } catch {
+                let giveUp: Bool = pendingCondition.withLock {
+                    requeue(batch)
+                    metricsValue.flushFailures += 1
+                    metricsValue.storeHealthy = false
+                    return stopping && Date().timeIntervalSince(started) > 0 && metricsValue.flushFailures > 0
+                        && stopDeadlinePassed()
+                }
+                if !failing {
+                    options.log("fleet: database write failed, keeping \(batch.count) rows and retrying: \(error)")
+                    failing = true
+                }
+                if giveUp { return }
+                Thread.sleep(forTimeInterval: backoff)
+                backoff = min(backoff * 2, 5)
+            }
+        }
+    }
+
+    private var stopRequestedAt: Date?
+
+    /// During shutdown a dead database is retried for a while, not for ever (stop() logs the loss).
+    private func stopDeadlinePassed() -> Bool {
+        if stopRequestedAt == nil { stopRequestedAt = Date() }
+        return Date().timeIntervalSince(stopRequestedAt!) > 8
+    }
+
+    /// Puts a failed batch back; anything newer that arrived meanwhile wins.
+    private func requeue(_ batch: WriteBatch) {
+        for row in batch.agents where pending.agents[row.uid] == nil {
+            pending.agents[row.uid] = row
+            if let t = pending.touches.removeValue(forKey: row.uid) {
+                pending.agents[row.uid]?.lastSeen = max(row.lastSeen, t)
+            }
+        }
+        for (uid, at) in batch.touches { pending.raiseLastSeen(uid, at) }
+        pending.blobs = batch.blobs + pending.blobs
+        pending.history = batch.history + pending.history
+        trimHistoryBacklog()
+    }
+
+    /// Counters for /metrics.
+    public var metrics: FleetMetrics {
+        var m = pendingCondition.withLock {
+            var m = metricsValue
+            m.backlogAgents = pending.agents.count
+            m.backlogTouches = pending.touches.count
+            m.backlogHistory = pending.history.count
+            return m
+        }
+        stateLock.withLock {
+            m.agentsKnown = agents.count
+            m.agentsConnected = agents.values.reduce(0) { $0 + ($1.row.connected ? 1 : 0) }
+        }
+        return m
+    }
+
+    /// Blocks until everything handed over so far is in the store (tests, benchmarks).
+    public func waitUntilWritten(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let idle = intakeLock.withLock { intake.isEmpty && intakeBeats.isEmpty }
+            let (count, written) = pendingCondition.withLock { (pending.count, metricsValue.rowsWritten) }
+            if idle && count == 0 {
+                // One more turn so an in-flight batch finishes.
+                Thread.sleep(forTimeInterval: Double(options.flushIntervalMilliseconds) / 1000 + 0.05)
+                let (c2, w2) = pendingCondition.withLock { (pending.count, metricsValue.rowsWritten) }
+                let idle2 = intakeLock.withLock { intake.isEmpty && intakeBeats.isEmpty }
+                if c2 == 0 && idle2 && w2 == written { return true }
+                continue
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return false
+    }
+
+    // MARK: Operator operations
+
+    /// A filtered, uid-ordered page of agents.
+    public func agents(_ query: AgentQuery) -> AgentPage {
+        let limit = max(1, min(query.limit, 1000))
+        var matching: [AgentSummary] = []
+        var total = 0
+        stateLock.withLock {
+            for state in agents.values {
+                if let connected = query.connected, state.row.connected != connected { continue }
+                if !state.matches(query.attributes) { continue }
+                total += 1
+                if let cursor = query.cursor, state.row.uid <= cursor { continue }
+                matching.append(summary(state))
+            }
+        }
+        matching.sort { $0.instanceUID < $1.instanceUID }
+        let page = Array(matching.prefix(limit))
+        return AgentPage(items: page, total: total, nextCursor: matching.count > limit ? page.last?.instanceUID : nil)
+    }
+
+    /// One agent in full, with its newest history.
+    public func agent(_ uid: InstanceUID, historyLimit: Int = 100) throws(FleetError) -> AgentDetail? {
+        guard let state = stateLock.withLock({ agents[uid] }) else { return nil }
+        var history: [HistoryRow] = []
+        do {
+            history = try store.history(uid: state.row.uid, limit: historyLimit)
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "history cannot be read: \(error.message)")
+        }
+        // Events not yet written are part of the history too.
+        let unwritten = pendingCondition.withLock { pending.history.filter { $0.uid == state.row.uid } }
+        history = Array((unwritten.reversed() + history).prefix(historyLimit))
+        func json<M: ProtoMessage>(_ type: M.Type, _ bytes: [UInt8]?) -> String? {
+            bytes.flatMap { try? M(serializedBytes: $0) }.map { $0.jsonString(pretty: false) }
+        }
+        return AgentDetail(
+            summary: summary(state),
+            descriptionJSON: json(AgentDescription.self, state.row.description),
+            healthJSON: json(ComponentHealth.self, state.row.health),
+            packageStatusesJSON: json(PackageStatuses.self, state.row.packageStatuses),
+            customCapabilitiesJSON: json(CustomCapabilities.self, state.row.customCapabilities),
+            connectionSettingsStatusJSON: json(ConnectionSettingsStatus.self, state.row.connectionSettingsStatus),
+            componentsHash: state.row.componentsHash,
+            owner: state.row.owner,
+            history: history)
+    }
+
+    private func summary(_ state: AgentState) -> AgentSummary {
+        AgentSummary(
+            instanceUID: state.row.uid, connected: state.row.connected, firstSeen: state.row.firstSeen,
+            lastSeen: state.row.lastSeen, attributes: state.attributes,
+            capabilities: UInt64(bitPattern: state.row.capabilities),
+            effectiveConfigHash: state.row.effectiveConfigHash,
+            remoteConfigStatus: state.row.remoteConfigStatus == nil
+                ? nil : (state.remoteHash, state.remoteStatus.apiName, state.remoteError),
+            healthy: state.healthy, desiredConfigHash: state.desiredHash)
+    }
+
+    /// Stores a named config (YAML text) and returns its current version. Written to the
+    /// database before it is acknowledged.
+    public func putConfig(name: String, body: [UInt8], contentType: String = "text/yaml") throws(FleetError)
+        -> ConfigRow
+    {
+        guard Self.isValidName(name) else {
+            throw FleetError(
+                .invalid, "invalid_name", "config names are 1-128 characters of letters, digits, '.', '_' and '-'")
+        }
+        guard !body.isEmpty else { throw FleetError(.invalid, "empty_config", "the config body is empty") }
+        guard body.count <= options.maxConfigBytes else {
+            throw FleetError(.invalid, "config_too_large", "the config is larger than \(options.maxConfigBytes) bytes")
+        }
+        guard String(validating: body, as: UTF8.self) != nil else {
+            throw FleetError(.invalid, "invalid_utf8", "the config is not valid UTF-8 text")
+        }
+        var file = AgentConfigFile()
+        file.body = body
+        file.contentType = contentType
+        var map = AgentConfigMap()
+        map.configMap[""] = file
+        let hash = ConfigHash.hex(ConfigHash.of(map))
+        let now = Clock.milliseconds()
+        let previous = stateLock.withLock { configs[name] }
+        if let previous, previous.hash == hash { return previous }
+        let row = ConfigRow(name: name, hash: hash, version: (previous?.version ?? 0) + 1, updatedAt: now)
+        do {
+            try store.saveConfig(row, blob: BlobRow(hash: hash, kind: "config", body: map.serializedBytes()))
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "the config was not stored: \(error.message)")
+        }
+        stateLock.withLock {
+            configs[name] = row
+            blobsSeen.insert(hash)
+        }
+        return row
+    }
+
+    /// Every named config.
+    public func listConfigs() -> [ConfigRow] {
+        stateLock.withLock { configs.values.sorted { $0.name < $1.name } }
+    }
+
+    /// Assigns the current version of config `name` to the agents `selector` (or `uids`)
+    /// selects, and offers it to every connected one that accepts remote config.
+    public func assign(config name: String, selector: [String: String], uids: [String] = []) throws(FleetError)
+        -> AssignmentRow
+    {
+        var canonical: [String] = []
+        for text in uids {
+            guard let uid = InstanceUID(string: text) else {
+                throw FleetError(.invalid, "invalid_uid", "\(text) is not a UUID")
+            }
+            canonical.append(uid.description)
+        }
+        guard let config = stateLock.withLock({ configs[name] }) else {
+            throw FleetError(.notFound, "config_not_found", "no config named \(name)")
+        }
+        let now = Clock.milliseconds()
+        let sequence = stateLock.withLock { (assignments.last?.sequence ?? 0) + 1 }
+        var random = SystemRandomNumberGenerator()
+        let id = String(format: "%016llx", random.next() as UInt64)
+        let row = AssignmentRow(
+            id: id, config: name, hash: config.hash, selector: selector, uids: canonical, sequence: sequence,
+            createdAt: now)
+        do {
+            try store.saveAssignment(row)
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "the assignment was not stored: \(error.message)")
+        }
+        var toPush: [InstanceUID] = []
+        stateLock.withLock {
+            assignments.append(row)
+            for uid in Array(agents.keys) where refreshDesired(uid) {
+                if let state = agents[uid], state.row.connected, state.capabilities.contains(.acceptsRemoteConfig) {
+                    toPush.append(uid)
+                }
+            }
+        }
+        requestPush(toPush)
+        return row
+    }
+
+    private func requestPush(_ uids: [InstanceUID]) {
+        guard !uids.isEmpty, let handler = onPush else { return }
+        pendingCondition.withLock { metricsValue.pushesRequested += uids.count }
+        // Past a few thousand, one broadcast per loop is cheaper than one mailbox message per agent.
+        handler(uids.count > 2000 ? nil : uids)
+    }
+
+    /// Progress of an assignment.
+    public func assignmentStatus(_ id: String) -> AssignmentStatus? {
+        stateLock.withLock {
+            guard let a = assignments.first(where: { $0.id == id }) else { return nil }
+            var status = AssignmentStatus(assignment: a)
+            for state in agents.values
+            where state.desiredAssignment == id && state.capabilities.contains(.acceptsRemoteConfig) {
+                status.targets += 1
+                guard state.remoteHash == a.hash else {
+                    status.pending += 1
+                    continue
+                }
+                switch state.remoteStatus {
+                case .applied: status.applied += 1
+                case .applying: status.applying += 1
+                case .failed: status.failed += 1
+                default: status.pending += 1
+                }
+            }
+            return status
+        }
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 128
+            && name.utf8.allSatisfy { c in
+                (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 46 || c == 95 || c == 45
+            }
+    }
+
+    // MARK: Desired configs
+
+    /// Recomputes which config `uid` should run (stateLock held); returns true when it changed.
+    @discardableResult
+    private func refreshDesired(_ uid: InstanceUID, push: Bool = false) -> Bool {
+        guard var state = agents[uid] else { return false }
+        let winner = assignments.last { a in
+            a.uids.isEmpty ? state.matches(a.selector) : a.uids.contains(state.row.uid)
+        }
+        let hash = winner?.hash
+        let id = winner?.id
+        guard state.desiredHash != hash || state.desiredAssignment != id else { return false }
+        let changed = state.desiredHash != hash
+        state.desiredHash = hash
+        state.desiredAssignment = id
+        agents[uid] = state
+        let config = hash.flatMap { sharedConfig($0) }
+        hotLock.withLock { hot[uid, default: HotEntry()].config = config }
+        return changed
+    }
+
+    /// The pre-encoded remote config for a hash: built once, shared by every agent and reply.
+    private func sharedConfig(_ hash: String) -> SharedRemoteConfig? {
+        if let cached = shared[hash] { return cached }
+        guard let blob = try? store.blob(hash: hash), let map = try? AgentConfigMap(serializedBytes: blob.body),
+            let bytes = ConfigHash.bytes(hex: hash)
+        else { return nil }
+        var config = AgentRemoteConfig()
+        config.config = map
+        config.configHash = bytes
+        let built = SharedRemoteConfig(config)
+        shared[hash] = built
+        return built
+    }
+}

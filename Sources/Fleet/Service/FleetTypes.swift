@@ -1,0 +1,180 @@
+import Core
+
+/// Tunables of the fleet service.
+public struct FleetOptions: Sendable {
+    /// This server's name in `owner` columns (one instance per process).
+    public var instance: String
+    /// Longest time a change waits before it is written.
+    public var flushIntervalMilliseconds: Int = 100
+    /// Rows that trigger a flush before the interval ends.
+    public var batchRows: Int = 10_000
+    /// History events kept while the database is unreachable; older ones are dropped (and counted).
+    public var maxHistoryBacklog: Int = 1_000_000
+    /// Largest config a PUT accepts.
+    public var maxConfigBytes: Int = 4 << 20
+    /// Where log lines go.
+    public var log: @Sendable (String) -> Void = { _ in }
+
+    /// Defaults for `instance`.
+    public init(instance: String) { self.instance = instance }
+}
+
+/// An operator-facing failure: maps to an HTTP status and a stable code.
+public struct FleetError: Error, Sendable, CustomStringConvertible {
+    /// The class of failure.
+    public enum Kind: Sendable {
+        /// The request is malformed or names something invalid (400/422).
+        case invalid
+        /// The thing asked for does not exist (404).
+        case notFound
+        /// The database is unreachable: nothing was acknowledged (503).
+        case unavailable
+    }
+    /// The class.
+    public var kind: Kind
+    /// Stable machine-readable code.
+    public var code: String
+    /// Human-readable message.
+    public var message: String
+
+    /// An error.
+    public init(_ kind: Kind, _ code: String, _ message: String) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+    }
+
+    /// The message.
+    public var description: String { message }
+}
+
+/// One agent as the operator API lists it.
+public struct AgentSummary: Sendable {
+    /// Canonical UUID.
+    public var instanceUID: String
+    /// Held by a live connection of this server.
+    public var connected: Bool
+    /// Milliseconds since the Unix epoch.
+    public var firstSeen: Int64
+    /// Milliseconds since the Unix epoch.
+    public var lastSeen: Int64
+    /// Attributes (identifying first wins on a duplicate key), sorted by key.
+    public var attributes: [(key: String, value: String)]
+    /// `AgentCapabilities` bits.
+    public var capabilities: UInt64
+    /// Hex hash of the effective config, when reported.
+    public var effectiveConfigHash: String?
+    /// Hex hash, status name and error of the last remote config status, when reported.
+    public var remoteConfigStatus: (hash: String, status: String, error: String)?
+    /// `health.healthy`, when reported.
+    public var healthy: Bool?
+    /// Hex hash of the config the fleet wants the agent to run.
+    public var desiredConfigHash: String?
+}
+
+/// One agent in full.
+public struct AgentDetail: Sendable {
+    /// The summary fields.
+    public var summary: AgentSummary
+    /// Canonical protobuf JSON of the parts, when reported.
+    public var descriptionJSON: String?
+    /// Canonical JSON of `health`.
+    public var healthJSON: String?
+    /// Canonical JSON of `package_statuses`.
+    public var packageStatusesJSON: String?
+    /// Canonical JSON of `custom_capabilities`.
+    public var customCapabilitiesJSON: String?
+    /// Canonical JSON of `connection_settings_status`.
+    public var connectionSettingsStatusJSON: String?
+    /// Hash of the available components.
+    public var componentsHash: String?
+    /// The server instance holding the agent.
+    public var owner: String
+    /// Newest first.
+    public var history: [HistoryRow]
+}
+
+/// A filtered page of agents.
+public struct AgentQuery: Sendable {
+    /// Only connected / only disconnected.
+    public var connected: Bool?
+    /// Attribute pairs that must all match.
+    public var attributes: [String: String] = [:]
+    /// Page size.
+    public var limit = 100
+    /// The uid after which the page starts.
+    public var cursor: String?
+
+    /// Everything, first page.
+    public init() {}
+}
+
+/// A page of agents.
+public struct AgentPage: Sendable {
+    /// The agents.
+    public var items: [AgentSummary]
+    /// Agents matching the filter in all pages.
+    public var total: Int
+    /// Cursor for the next page; nil on the last.
+    public var nextCursor: String?
+}
+
+/// Progress of one assignment.
+public struct AssignmentStatus: Sendable {
+    /// The assignment.
+    public var assignment: AssignmentRow
+    /// Capable agents this assignment is the winning one for.
+    public var targets = 0
+    /// Of those, reporting APPLIED with the assignment's hash.
+    public var applied = 0
+    /// Reporting APPLYING with the hash.
+    public var applying = 0
+    /// Reporting FAILED with the hash.
+    public var failed = 0
+    /// Not yet reporting anything about the hash.
+    public var pending = 0
+}
+
+/// Counters for /metrics.
+public struct FleetMetrics: Sendable {
+    /// Agents in the inventory.
+    public var agentsKnown = 0
+    /// Agents held by a live connection.
+    public var agentsConnected = 0
+    /// Agent rows waiting to be written.
+    public var backlogAgents = 0
+    /// History events waiting to be written.
+    public var backlogHistory = 0
+    /// Liveness-only updates waiting to be written.
+    public var backlogTouches = 0
+    /// Successful flushes.
+    public var flushes = 0
+    /// Failed flush attempts (retried).
+    public var flushFailures = 0
+    /// Rows written.
+    public var rowsWritten = 0
+    /// Duration of the last successful flush.
+    public var lastFlushSeconds = 0.0
+    /// Sum of flush durations.
+    public var flushSecondsTotal = 0.0
+    /// History events dropped because the backlog was full during an outage.
+    public var historyDropped = 0
+    /// False while the database is failing.
+    public var storeHealthy = true
+    /// Agents asked to take a new desired state.
+    public var pushesRequested = 0
+    /// Messages received from agents (changes and heartbeats).
+    public var changesIngested = 0
+}
+
+extension RemoteConfigStatuses {
+    /// `APPLIED`, `APPLYING`, `FAILED` or `UNSET`.
+    var apiName: String {
+        switch self {
+        case .applied: "APPLIED"
+        case .applying: "APPLYING"
+        case .failed: "FAILED"
+        default: "UNSET"
+        }
+    }
+}

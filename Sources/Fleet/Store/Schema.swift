@@ -1,0 +1,98 @@
+/// Forward-only migrations, one list for both backends: `%BLOB%`, `%INT%` and `%SERIAL%` are
+/// spelled per dialect. A migration, once released, is never edited; add a new one.
+enum Schema {
+    /// The newest version this server knows.
+    static var latest: Int { migrations.count }
+
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE agents (
+                uid TEXT PRIMARY KEY,
+                connected %INT% NOT NULL,
+                first_seen %INT% NOT NULL,
+                last_seen %INT% NOT NULL,
+                capabilities %INT% NOT NULL,
+                description %BLOB%,
+                health %BLOB%,
+                effective_config_hash TEXT,
+                remote_config_status %BLOB%,
+                package_statuses %BLOB%,
+                components_hash TEXT,
+                custom_capabilities %BLOB%,
+                connection_settings_status %BLOB%,
+                owner TEXT NOT NULL,
+                deleted_at %INT%
+            )
+            """,
+            """
+            CREATE TABLE agent_history (
+                id %SERIAL%,
+                uid TEXT NOT NULL,
+                at %INT% NOT NULL,
+                kind TEXT NOT NULL,
+                detail TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX agent_history_by_uid ON agent_history (uid, id)",
+            """
+            CREATE TABLE blobs (
+                hash TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                body %BLOB% NOT NULL,
+                created_at %INT% NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE configs (
+                name TEXT PRIMARY KEY,
+                hash TEXT NOT NULL,
+                version %INT% NOT NULL,
+                updated_at %INT% NOT NULL,
+                deleted_at %INT%
+            )
+            """,
+            """
+            CREATE TABLE config_versions (
+                name TEXT NOT NULL,
+                version %INT% NOT NULL,
+                hash TEXT NOT NULL,
+                created_at %INT% NOT NULL,
+                PRIMARY KEY (name, version)
+            )
+            """,
+            """
+            CREATE TABLE assignments (
+                id TEXT PRIMARY KEY,
+                config TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                selector TEXT NOT NULL,
+                uids TEXT NOT NULL,
+                seq %INT% NOT NULL,
+                created_at %INT% NOT NULL
+            )
+            """,
+        ]
+    ]
+
+    /// The statements of migration `index` (0-based) for a dialect.
+    static func statements(_ index: Int, postgres: Bool) -> [String] {
+        migrations[index].map { sql in
+            sql.replacingAll("%BLOB%", postgres ? "BYTEA" : "BLOB")
+                .replacingAll("%INT%", postgres ? "BIGINT" : "INTEGER")
+                .replacingAll("%SERIAL%", postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT")
+        }
+    }
+
+    /// The marker table: its presence (with our name in it) tells an Ampora database from a foreign one.
+    static let metaTable = "ampora_meta"
+    static let tablesWeOwn: Set<String> = [
+        "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
+    ]
+}
+
+extension String {
+    func replacingAll(_ target: String, _ replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

@@ -1,0 +1,355 @@
+import Core
+import Fleet
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The operator plane: health, metrics and the first REST endpoints, on Fleet's services.
+/// The JSON shapes are a contract (the Fleet issue); scripts depend on them.
+public struct OperatorAPI: Sendable {
+    let fleet: FleetService
+    let gatewayMetrics: @Sendable () -> String
+    let isReady: @Sendable () -> Bool
+
+    /// An API over `fleet`; `gatewayMetrics` renders the engine's Prometheus lines.
+    public init(
+        fleet: FleetService, gatewayMetrics: @escaping @Sendable () -> String,
+        isReady: @escaping @Sendable () -> Bool
+    ) {
+        self.fleet = fleet
+        self.gatewayMetrics = gatewayMetrics
+        self.isReady = isReady
+    }
+
+    /// Serves on `host:port` until the task is cancelled; `onRunning` gets the bound port.
+    public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) -> Void) async throws {
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "ampora"),
+            onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) },
+            logger: .init(label: "ampora.http", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try await app.runService()
+    }
+
+    /// The routes (exposed for in-process tests).
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: JSONErrors())
+        router.get("/healthz") { _, _ in Self.text("ok\n") }
+        router.get("/readyz") { _, _ in
+            guard isReady() else { return Self.text("not ready\n", status: .serviceUnavailable) }
+            let store = fleet.metrics.storeHealthy ? "ok" : "degraded (writes are retried)"
+            return Self.text("ready\ndatabase: \(store)\n")
+        }
+        router.get("/metrics") { _, _ in
+            Self.text(gatewayMetrics() + Self.fleetMetrics(fleet.metrics), contentType: "text/plain; version=0.0.4")
+        }
+        router.get("/api/v1/agents") { request, _ in try listAgents(request) }
+        router.get("/api/v1/agents/:uid") { _, context in try agent(context.parameters.get("uid") ?? "") }
+        router.get("/api/v1/configs") { _, _ in
+            Self.json(["items": fleet.listConfigs().map(Self.configJSON)])
+        }
+        router.get("/api/v1/configs/:name") { _, context in
+            let name = context.parameters.get("name") ?? ""
+            guard let config = fleet.listConfigs().first(where: { $0.name == name }) else {
+                throw APIError(.notFound, "config_not_found", "no config named \(name)")
+            }
+            return Self.json(Self.configJSON(config))
+        }
+        router.put("/api/v1/configs/:name") { request, context in
+            try await putConfig(request, name: context.parameters.get("name") ?? "")
+        }
+        router.post("/api/v1/assignments") { request, _ in try await assign(request) }
+        router.get("/api/v1/assignments/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let status = fleet.assignmentStatus(id) else {
+                throw APIError(.notFound, "assignment_not_found", "no assignment \(id)")
+            }
+            return Self.json([
+                "id": status.assignment.id, "config": status.assignment.config, "hash": status.assignment.hash,
+                "targets": status.targets, "applied": status.applied, "applying": status.applying,
+                "failed": status.failed, "pending": status.pending,
+            ])
+        }
+        return router
+    }
+
+    // MARK: Handlers
+
+    private func listAgents(_ request: Request) throws -> Response {
+        var query = AgentQuery()
+        for (key, value) in request.uri.queryParameters {
+            let name = String(key)
+            let text = String(value)
+            switch name {
+            case "connected":
+                guard text == "true" || text == "false" else {
+                    throw APIError(.badRequest, "invalid_parameter", "connected must be true or false")
+                }
+                query.connected = text == "true"
+            case "limit":
+                guard let n = Int(text), n >= 1, n <= 1000 else {
+                    throw APIError(.badRequest, "invalid_parameter", "limit must be an integer from 1 to 1000")
+                }
+                query.limit = n
+            case "cursor":
+                guard InstanceUID(string: text) != nil else {
+                    throw APIError(.badRequest, "invalid_parameter", "cursor is not one this API returned")
+                }
+                query.cursor = text
+            default:
+                guard name.hasPrefix("attr."), name.count > 5 else {
+                    throw APIError(.badRequest, "invalid_parameter", "unknown query parameter \(name)")
+                }
+                query.attributes[String(name.dropFirst(5))] = text
+            }
+        }
+        let page = fleet.agents(query)
+        return Self.json([
+            "items": page.items.map(Self.summaryJSON), "total": page.total,
+            "nextCursor": page.nextCursor ?? NSNull(),
+        ])
+    }
+
+    private func agent(_ text: String) throws -> Response {
+        guard let uid = InstanceUID(string: text) else {
+            throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
+        }
+        let detail: AgentDetail?
+        do {
+            detail = try fleet.agent(uid)
+        } catch {
+            throw APIError(error)
+        }
+        guard let detail else { throw APIError(.notFound, "agent_not_found", "no agent \(uid)") }
+        var body = Self.summaryJSON(detail.summary)
+        body["description"] = Self.parse(detail.descriptionJSON)
+        body["health"] = Self.parse(detail.healthJSON)
+        body["packageStatuses"] = Self.parse(detail.packageStatusesJSON)
+        body["customCapabilities"] = Self.parse(detail.customCapabilitiesJSON)
+        body["connectionSettingsStatus"] = Self.parse(detail.connectionSettingsStatusJSON)
+        body["availableComponentsHash"] = detail.componentsHash ?? NSNull()
+        body["owner"] = detail.owner
+        body["history"] = detail.history.map { event in
+            ["at": Self.rfc3339(event.at), "kind": event.kind, "detail": event.detail] as [String: Any]
+        }
+        return Self.json(body)
+    }
+
+    private func putConfig(_ request: Request, name: String) async throws -> Response {
+        let type = request.headers[.contentType]?.split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        let yamlTypes = ["text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml", "text/plain"]
+        guard let type, yamlTypes.contains(type) else {
+            throw APIError(
+                .unsupportedMediaType, "unsupported_media_type", "send the config as Content-Type: text/yaml")
+        }
+        let body = try await Self.collect(request, limit: fleet.options.maxConfigBytes)
+        do {
+            let row = try fleet.putConfig(name: name, body: body)
+            return Self.json(["name": row.name, "hash": row.hash, "version": row.version])
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    private func assign(_ request: Request) async throws -> Response {
+        let body = try await Self.collect(request, limit: 1 << 20)
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
+        }
+        let known: Set<String> = ["config", "selector", "uids"]
+        if let unknown = object.keys.first(where: { !known.contains($0) }) {
+            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
+        }
+        guard let config = object["config"] as? String, !config.isEmpty else {
+            throw APIError(.badRequest, "invalid_field", "config (a config name) is required")
+        }
+        var selector: [String: String] = [:]
+        if let raw = object["selector"] {
+            guard let map = raw as? [String: Any] else {
+                throw APIError(.badRequest, "invalid_field", "selector must be an object of attribute names to strings")
+            }
+            for (key, value) in map {
+                guard let text = value as? String else {
+                    throw APIError(.badRequest, "invalid_field", "selector.\(key) must be a string")
+                }
+                selector[key] = text
+            }
+        }
+        var uids: [String] = []
+        if let raw = object["uids"] {
+            guard let list = raw as? [String] else {
+                throw APIError(.badRequest, "invalid_field", "uids must be an array of UUID strings")
+            }
+            uids = list
+        }
+        do {
+            let row = try fleet.assign(config: config, selector: selector, uids: uids)
+            return Self.json(["id": row.id, "config": row.config, "hash": row.hash], status: .created)
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    // MARK: Encoding
+
+    static func summaryJSON(_ a: AgentSummary) -> [String: Any] {
+        var attributes: [String: Any] = [:]
+        for (key, value) in a.attributes { attributes[key] = value }
+        var out: [String: Any] = [
+            "instanceUid": a.instanceUID, "connected": a.connected, "lastSeen": rfc3339(a.lastSeen),
+            "firstSeen": rfc3339(a.firstSeen), "attributes": attributes, "capabilities": a.capabilities,
+            "effectiveConfigHash": a.effectiveConfigHash ?? NSNull(),
+            "desiredConfigHash": a.desiredConfigHash ?? NSNull(),
+            "healthy": a.healthy.map { $0 as Any } ?? NSNull(),
+        ]
+        if let r = a.remoteConfigStatus {
+            out["remoteConfigStatus"] = ["hash": r.hash, "status": r.status, "error": r.error]
+        } else {
+            out["remoteConfigStatus"] = ["hash": "", "status": "UNSET", "error": ""]
+        }
+        return out
+    }
+
+    static func configJSON(_ c: ConfigRow) -> [String: Any] {
+        ["name": c.name, "hash": c.hash, "version": c.version, "updatedAt": rfc3339(c.updatedAt)]
+    }
+
+    static func rfc3339(_ milliseconds: Int64) -> String {
+        let seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        var t = seconds
+        gmtime_r(&t, &parts)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+            parts.tm_hour, parts.tm_min, parts.tm_sec, Int32(milliseconds % 1000))
+    }
+
+    static func parse(_ json: String?) -> Any {
+        guard let json, let value = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else { return NSNull() }
+        return value
+    }
+
+    static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
+        var buffer = ByteBuffer()
+        buffer.writeBytes(data)
+        buffer.writeString("\n")
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+
+    static func text(_ text: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain")
+        -> Response
+    {
+        Response(
+            status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
+        do {
+            var buffer = try await request.body.collect(upTo: limit)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, "too_large", "the body is larger than \(limit) bytes")
+        }
+    }
+
+    static func fleetMetrics(_ m: FleetMetrics) -> String {
+        let rows: [(String, String, String, String)] = [
+            ("ampora_fleet_agents", "gauge", "Agents in the inventory.", "\(m.agentsKnown)"),
+            ("ampora_fleet_agents_connected", "gauge", "Agents held by a live connection.", "\(m.agentsConnected)"),
+            (
+                "ampora_persistence_backlog_rows", "gauge", "Rows waiting to be written to the database.",
+                "\(m.backlogAgents + m.backlogTouches + m.backlogHistory)"
+            ),
+            ("ampora_persistence_backlog_history", "gauge", "History events waiting.", "\(m.backlogHistory)"),
+            ("ampora_persistence_flushes_total", "counter", "Successful batch writes.", "\(m.flushes)"),
+            (
+                "ampora_persistence_flush_failures_total", "counter", "Failed batch writes (retried).",
+                "\(m.flushFailures)"
+            ),
+            ("ampora_persistence_rows_written_total", "counter", "Rows written.", "\(m.rowsWritten)"),
+            (
+                "ampora_persistence_last_flush_seconds", "gauge", "Duration of the last batch write.",
+                "\(m.lastFlushSeconds)"
+            ),
+            (
+                "ampora_persistence_flush_seconds_total", "counter", "Time spent writing batches.",
+                "\(m.flushSecondsTotal)"
+            ),
+            (
+                "ampora_persistence_history_dropped_total", "counter", "History dropped during an outage.",
+                "\(m.historyDropped)"
+            ),
+            ("ampora_persistence_healthy", "gauge", "1 while database writes succeed.", m.storeHealthy ? "1" : "0"),
+            (
+                "ampora_fleet_pushes_requested_total", "counter", "Agents offered a new desired state.",
+                "\(m.pushesRequested)"
+            ),
+            ("ampora_fleet_changes_total", "counter", "Agent messages ingested.", "\(m.changesIngested)"),
+        ]
+        return rows.map { "# HELP \($0.0) \($0.2)\n# TYPE \($0.0) \($0.1)\n\($0.0) \($0.3)\n" }.joined()
+    }
+}
+
+/// An API failure rendered as `{"error": {"code", "message"}}`.
+struct APIError: Error, HTTPResponseError {
+    var status: HTTPResponse.Status
+    var code: String
+    var message: String
+
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    init(_ error: FleetError) {
+        let status: HTTPResponse.Status =
+            switch error.kind {
+            case .invalid: .unprocessableContent
+            case .notFound: .notFound
+            case .unavailable: .serviceUnavailable
+            }
+        self.init(status, error.code, error.message)
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = OperatorAPI.json(["error": ["code": code, "message": message]], status: status)
+        if status == .serviceUnavailable { response.headers[.retryAfter] = "5" }
+        return response
+    }
+}
+
+/// Every failure, including Hummingbird's own (no route, body too large), leaves as JSON.
+struct JSONErrors: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as HTTPError {
+            let code =
+                switch error.status {
+                case .notFound: "not_found"
+                case .methodNotAllowed: "method_not_allowed"
+                case .contentTooLarge: "too_large"
+                default: "http_\(error.status.code)"
+                }
+            throw APIError(error.status, code, error.body ?? error.status.reasonPhrase)
+        } catch {
+            throw APIError(.internalServerError, "internal", "\(error)")
+        }
+    }
+}

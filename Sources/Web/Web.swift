@@ -1,2 +1,0 @@
-/// Operator REST API and UI namespace; endpoints arrive with the Fleet and Web issues.
-public enum Web {}
