@@ -74,7 +74,7 @@ let package = Package(
         ),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Core"]),
         .testTarget(name: "ToolkitTests", dependencies: ["Toolkit"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core"]),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core", "CLibPQ", "CSQLite"]),
     ],
     swiftLanguageModes: [.v6]
 )

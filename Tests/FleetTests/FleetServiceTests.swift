@@ -1,0 +1,251 @@
+import Core
+import Foundation
+import Testing
+
+@testable import Fleet
+
+/// A real store whose writes can be made to fail, to stand for a database outage.
+final class OutageStore: FleetStore, @unchecked Sendable {
+    let inner: any FleetStore
+    private let lock = NSLock()
+    private var down = false
+    private(set) var failedWrites = 0
+
+    init(_ inner: any FleetStore) { self.inner = inner }
+
+    var isDown: Bool {
+        get { lock.withLock { down } }
+        set { lock.withLock { down = newValue } }
+    }
+
+    var backend: String { inner.backend }
+    func write(_ batch: WriteBatch) throws(StoreError) {
+        if lock.withLock({
+            if down { failedWrites += 1 }
+            return down
+        }) {
+            throw StoreError(.unavailable, "simulated outage")
+        }
+        try inner.write(batch)
+    }
+    func loadAgents() throws(StoreError) -> [AgentRow] { try inner.loadAgents() }
+    func markDisconnected(owner: String) throws(StoreError) { try inner.markDisconnected(owner: owner) }
+    func history(uid: String, limit: Int) throws(StoreError) -> [HistoryRow] { try inner.history(uid: uid, limit: limit) }
+    func blob(hash: String) throws(StoreError) -> BlobRow? { try inner.blob(hash: hash) }
+    func blobCount(kind: String) throws(StoreError) -> Int { try inner.blobCount(kind: kind) }
+    func saveConfig(_ config: ConfigRow, blob: BlobRow) throws(StoreError) {
+        if isDown { throw StoreError(.unavailable, "simulated outage") }
+        try inner.saveConfig(config, blob: blob)
+    }
+    func loadConfigs() throws(StoreError) -> [ConfigRow] { try inner.loadConfigs() }
+    func saveAssignment(_ assignment: AssignmentRow) throws(StoreError) {
+        if isDown { throw StoreError(.unavailable, "simulated outage") }
+        try inner.saveAssignment(assignment)
+    }
+    func loadAssignments() throws(StoreError) -> [AssignmentRow] { try inner.loadAssignments() }
+    func close() { inner.close() }
+}
+
+@Suite struct FleetServiceTests {
+    static func uid(_ i: Int) -> InstanceUID { InstanceUID(high: 0x0190_a000_0000_7000, low: 0x8000_0000_0000_0000 | UInt64(i)) }
+
+    static func firstMessage(_ i: Int, env: String, caps: AgentCapabilities = [.reportsStatus, .acceptsRemoteConfig, .reportsEffectiveConfig, .reportsRemoteConfig], config: String = "receivers: {}\n") -> StatusChanges {
+        var c = StatusChanges()
+        c.instanceUID = uid(i)
+        c.connected = true
+        c.capabilities = caps
+        var d = AgentDescription()
+        var name = KeyValue()
+        name.key = "service.name"
+        var v = AnyValue()
+        v.value = .stringValue("collector-\(i)")
+        name.value = v
+        var envKV = KeyValue()
+        envKV.key = "env"
+        var e = AnyValue()
+        e.value = .stringValue(env)
+        envKV.value = e
+        d.identifyingAttributes = [name]
+        d.nonIdentifyingAttributes = [envKV]
+        c.agentDescription = d
+        var file = AgentConfigFile()
+        file.body = Array(config.utf8)
+        var map = AgentConfigMap()
+        map.configMap[""] = file
+        var effective = EffectiveConfig()
+        effective.configMap = map
+        c.effectiveConfig = effective
+        var health = ComponentHealth()
+        health.healthy = true
+        c.health = health
+        return c
+    }
+
+    static func service(_ store: any FleetStore, instance: String = "test") throws -> FleetService {
+        var options = FleetOptions(instance: instance)
+        options.flushIntervalMilliseconds = 20
+        return try FleetService(store: store, options: options)
+    }
+
+    @Test(arguments: TestDatabases.backends)
+    func stateSurvivesARestart(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        do {
+            let fleet = try Self.service(try FleetStores.open(url))
+            fleet.start()
+            for i in 0..<50 { fleet.record(Self.firstMessage(i, env: i % 2 == 0 ? "prod" : "dev")) }
+            var status = StatusChanges()
+            status.instanceUID = Self.uid(3)
+            var remote = RemoteConfigStatus()
+            remote.status = .failed
+            remote.errorMessage = "bad yaml"
+            remote.lastRemoteConfigHash = [1, 2]
+            status.remoteConfigStatus = remote
+            fleet.record(status)
+            #expect(fleet.waitUntilWritten(timeout: 10))
+            // No stop(): the process dies here as under kill -9; only what was written counts.
+            fleet.store.close()
+        }
+        let again = try Self.service(try FleetStores.open(url))
+        defer { again.store.close() }
+        let page = again.agents(AgentQuery())
+        #expect(page.total == 50)
+        #expect(page.items.allSatisfy { !$0.connected }, "a restarted server holds no connections yet")
+        let three = try #require(try again.agent(Self.uid(3)))
+        #expect(three.summary.remoteConfigStatus?.status == "FAILED")
+        #expect(three.summary.remoteConfigStatus?.error == "bad yaml")
+        #expect(three.summary.attributes.map(\.key) == ["env", "service.name"])
+        #expect(three.history.contains { $0.kind == "connected" })
+        let known = try #require(again.knownState(for: Self.uid(3)))
+        #expect(known.held.contains([.description, .health, .effectiveConfig, .remoteConfigStatus]))
+        #expect(again.knownState(for: Self.uid(999)) == nil)
+    }
+
+    @Test(arguments: TestDatabases.backends)
+    func identicalEffectiveConfigsAreStoredOnce(_ backend: String) throws {
+        let fleet = try Self.service(try FleetStores.open(try TestDatabases.freshURL(backend)))
+        fleet.start()
+        for i in 0..<300 { fleet.record(Self.firstMessage(i, env: "prod", config: "same: true\n")) }
+        for i in 300..<310 { fleet.record(Self.firstMessage(i, env: "prod", config: "other: \(i)\n")) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        #expect(try fleet.store.blobCount(kind: "config") == 11)
+        var all = AgentQuery()
+        all.limit = 1000
+        let hashes = fleet.agents(all).items.compactMap(\.effectiveConfigHash)
+        #expect(hashes.count == 310)
+        #expect(Set(hashes).count == 11)
+        fleet.stop()
+    }
+
+    @Test(arguments: TestDatabases.backends)
+    func assignmentsReachExactlyTheMatchingCapableAgents(_ backend: String) throws {
+        let fleet = try Self.service(try FleetStores.open(try TestDatabases.freshURL(backend)))
+        let pushed = Box<[InstanceUID]>([])
+        fleet.onPush = { uids in pushed.update { $0 += uids ?? [] } }
+        fleet.start()
+        for i in 0..<20 { fleet.record(Self.firstMessage(i, env: i < 10 ? "prod" : "dev")) }
+        // Agent 20 is in prod but cannot take remote configs.
+        fleet.record(Self.firstMessage(20, env: "prod", caps: [.reportsStatus]))
+        #expect(fleet.waitUntilWritten(timeout: 10))
+
+        let config = try fleet.putConfig(name: "prod-base", body: Array("exporters: {}\n".utf8))
+        #expect(config.hash.count == 64)
+        let again = try fleet.putConfig(name: "prod-base", body: Array("exporters: {}\n".utf8))
+        #expect(again.version == config.version, "the same content is not a new version")
+        let assignment = try fleet.assign(config: "prod-base", selector: ["env": "prod"])
+        #expect(assignment.hash == config.hash)
+        #expect(Set(pushed.value) == Set((0..<10).map(Self.uid)))
+        for i in 0..<21 {
+            let desired = fleet.desiredState(for: Self.uid(i))
+            // Agent 20 matches too; its session never offers the config (it cannot accept one).
+            #expect((desired.remoteConfig != nil) == (i < 10 || i == 20), "agent \(i)")
+            if let shared = desired.remoteConfig { #expect(ConfigHash.hex(shared.hash) == config.hash) }
+        }
+        #expect(fleet.desiredState(for: Self.uid(0)).remoteConfig === fleet.desiredState(for: Self.uid(5)).remoteConfig,
+            "one encoded config shared by every agent")
+
+        var status = try #require(fleet.assignmentStatus(assignment.id))
+        #expect(status.targets == 10)
+        #expect(status.pending == 10)
+        for (i, s) in [(0, RemoteConfigStatuses.applied), (1, .applied), (2, .applying), (3, .failed)] {
+            var c = StatusChanges()
+            c.instanceUID = Self.uid(i)
+            var r = RemoteConfigStatus()
+            r.lastRemoteConfigHash = ConfigHash.bytes(hex: config.hash)!
+            r.status = s
+            c.remoteConfigStatus = r
+            fleet.record(c)
+        }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        status = try #require(fleet.assignmentStatus(assignment.id))
+        #expect((status.applied, status.applying, status.failed, status.pending) == (2, 1, 1, 6))
+
+        // A later agent matching the selector gets the config from its first reply on.
+        fleet.record(Self.firstMessage(30, env: "prod"))
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        #expect(fleet.desiredState(for: Self.uid(30)).remoteConfig != nil)
+
+        let byUID = try fleet.assign(config: "prod-base", selector: [:], uids: [Self.uid(15).description])
+        #expect(fleet.assignmentStatus(byUID.id)?.targets == 1)
+        #expect(throws: FleetError.self) { try fleet.assign(config: "missing", selector: [:]) }
+        #expect(throws: FleetError.self) { try fleet.assign(config: "prod-base", selector: [:], uids: ["nope"]) }
+        #expect(throws: FleetError.self) { try fleet.putConfig(name: "bad name!", body: [65]) }
+        #expect(throws: FleetError.self) { try fleet.putConfig(name: "x", body: []) }
+        #expect(throws: FleetError.self) { try fleet.putConfig(name: "x", body: [0xff, 0xfe]) }
+        fleet.stop()
+    }
+
+    @Test(arguments: TestDatabases.backends)
+    func anOutageLosesNothingAndRecovers(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let store = OutageStore(try FleetStores.open(url))
+        let fleet = try Self.service(store)
+        fleet.start()
+        for i in 0..<100 { fleet.record(Self.firstMessage(i, env: "prod")) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        store.isDown = true
+        for i in 100..<400 { fleet.record(Self.firstMessage(i, env: "dev")) }
+        for i in 0..<100 { fleet.heartbeat(Self.uid(i)) }
+        var c = StatusChanges()
+        c.instanceUID = Self.uid(5)
+        c.disconnected = true
+        fleet.record(c)
+        Thread.sleep(forTimeInterval: 0.5)
+        let during = fleet.metrics
+        #expect(!during.storeHealthy)
+        #expect(during.backlogAgents >= 300)
+        #expect(store.failedWrites > 0)
+        #expect(throws: FleetError.self) { try fleet.putConfig(name: "c", body: [65]) }
+        #expect(fleet.agents(AgentQuery()).total == 400, "agents stay served from memory")
+        store.isDown = false
+        #expect(fleet.waitUntilWritten(timeout: 20))
+        #expect(fleet.metrics.storeHealthy)
+        #expect(fleet.stop())
+        let rows = try FleetStores.open(url).loadAgents()
+        #expect(rows.count == 400)
+        #expect(rows.first { $0.uid == Self.uid(5).description }?.connected == false)
+    }
+
+    @Test func duplicatesAreRecorded() throws {
+        let fleet = try Self.service(try FleetStores.open(try TestDatabases.freshURL("sqlite")))
+        fleet.start()
+        fleet.record(Self.firstMessage(1, env: "prod"))
+        var c = StatusChanges()
+        c.instanceUID = Self.uid(1)
+        c.duplicateReassignedTo = Self.uid(77)
+        fleet.record(c)
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        let detail = try #require(try fleet.agent(Self.uid(1)))
+        #expect(detail.history.contains { $0.kind == "duplicate_uid" && $0.detail.contains(Self.uid(77).description) })
+        fleet.stop()
+    }
+}
+
+/// A value shared with a @Sendable closure.
+final class Box<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T { lock.withLock { stored } }
+    func update(_ body: (inout T) -> Void) { lock.withLock { body(&stored) } }
+}

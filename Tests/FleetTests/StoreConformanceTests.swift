@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+
+@testable import Fleet
+
+/// One suite, both backends: every store must behave the same.
+@Suite struct StoreConformanceTests {
+    static func row(_ i: Int, connected: Bool = true, owner: String = "test") -> AgentRow {
+        var row = AgentRow(uid: String(format: "0190a000-0000-7000-8000-%012d", i))
+        row.connected = connected
+        row.firstSeen = 1000 + Int64(i)
+        row.lastSeen = 2000 + Int64(i)
+        row.capabilities = 0x3007
+        row.description = [0x0a, 0x02, 0x0a, 0x00]
+        row.effectiveConfigHash = String(repeating: "ab", count: 32)
+        row.owner = owner
+        return row
+    }
+
+    @Test(arguments: TestDatabases.backends)
+    func migrationsRunOnceAndReopen(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let first = try FleetStores.open(url)
+        #expect(first.backend == backend)
+        try first.write({
+            var b = WriteBatch()
+            b.agents = [Self.row(1)]
+            return b
+        }())
+        first.close()
+        let second = try FleetStores.open(url)
+        defer { second.close() }
+        #expect(try second.loadAgents().map(\.uid) == [Self.row(1).uid])
+    }
+
+    @Test(arguments: TestDatabases.backends)
+    func batchesUpsertTouchAndAppend(_ backend: String) throws {
+        let store = try FleetStores.open(try TestDatabases.freshURL(backend))
+        defer { store.close() }
+        var batch = WriteBatch()
+        batch.agents = (0..<500).map { Self.row($0) }
+        batch.blobs = [BlobRow(hash: "h1", kind: "config", body: [1, 2, 3]), BlobRow(hash: "h1", kind: "config", body: [1, 2, 3])]
+        batch.history = [
+            HistoryRow(uid: Self.row(1).uid, at: 1, kind: "connected", detail: "tab\tand\\backslash\nnewline"),
+            HistoryRow(uid: Self.row(1).uid, at: 2, kind: "disconnected", detail: ""),
+        ]
+        try store.write(batch)
+        var second = WriteBatch()
+        var changed = Self.row(1, connected: false)
+        changed.description = nil
+        changed.health = [9, 9]
+        changed.firstSeen = 5000
+        second.agents = [changed]
+        second.touches = [(Self.row(2).uid, 99_999), (Self.row(3).uid, 1)]
+        second.blobs = [BlobRow(hash: "h1", kind: "config", body: [1, 2, 3]), BlobRow(hash: "h2", kind: "config", body: [])]
+        try store.write(second)
+
+        let agents = Dictionary(uniqueKeysWithValues: try store.loadAgents().map { ($0.uid, $0) })
+        #expect(agents.count == 500)
+        let one = try #require(agents[Self.row(1).uid])
+        #expect(one.connected == false)
+        #expect(one.description == nil)
+        #expect(one.health == [9, 9])
+        #expect(one.firstSeen == Self.row(1).firstSeen, "first seen never moves forward")
+        #expect(agents[Self.row(2).uid]?.lastSeen == 99_999)
+        #expect(agents[Self.row(3).uid]?.lastSeen == Self.row(3).lastSeen, "last seen never moves back")
+        #expect(agents[Self.row(7).uid] == Self.row(7))
+        #expect(try store.blobCount(kind: "config") == 2)
+        #expect(try store.blob(hash: "h1")?.body == [1, 2, 3])
+        #expect(try store.blob(hash: "h2")?.body == [])
+        let history = try store.history(uid: Self.row(1).uid, limit: 10)
+        #expect(history.map(\.kind) == ["disconnected", "connected"])
+        #expect(history.last?.detail == "tab\tand\\backslash\nnewline")
+    }
+
+    @Test(arguments: TestDatabases.backends)
+    func configsAssignmentsAndOwnership(_ backend: String) throws {
+        let store = try FleetStores.open(try TestDatabases.freshURL(backend))
+        defer { store.close() }
+        try store.saveConfig(
+            ConfigRow(name: "base", hash: "c1", version: 1, updatedAt: 10), blob: BlobRow(hash: "c1", kind: "config", body: [7]))
+        try store.saveConfig(
+            ConfigRow(name: "base", hash: "c2", version: 2, updatedAt: 20), blob: BlobRow(hash: "c2", kind: "config", body: [8]))
+        #expect(try store.loadConfigs() == [ConfigRow(name: "base", hash: "c2", version: 2, updatedAt: 20)])
+        let a = AssignmentRow(
+            id: "a1", config: "base", hash: "c2", selector: ["env": "prod", "team": "x"], uids: [], sequence: 1, createdAt: 5)
+        let b = AssignmentRow(
+            id: "a2", config: "base", hash: "c1", selector: [:], uids: [Self.row(1).uid], sequence: 2, createdAt: 6)
+        try store.saveAssignment(a)
+        try store.saveAssignment(b)
+        #expect(try store.loadAssignments() == [a, b])
+        #expect(throws: StoreError.self) { try store.saveAssignment(a) }
+
+        var batch = WriteBatch()
+        batch.agents = [Self.row(1, owner: "me"), Self.row(2, owner: "other")]
+        try store.write(batch)
+        try store.markDisconnected(owner: "me")
+        let agents = try store.loadAgents()
+        #expect(agents.map(\.connected) == [false, true])
+    }
+
+    @Test func foreignAndCorruptSQLiteFilesAreRefused() throws {
+        let url = try TestDatabases.freshURL("sqlite")
+        let path = String(url.dropFirst("sqlite:".count))
+        TestDatabases.sqlite(path, "CREATE TABLE customers (id INTEGER)")
+        let foreign = #expect(throws: StoreError.self) { try FleetStores.open(url) }
+        #expect(foreign?.kind == .incompatible)
+        #expect(foreign?.message.contains("customers") == true)
+
+        let garbage = path + ".garbage"
+        try Data(repeating: 0x5a, count: 8192).write(to: URL(fileURLWithPath: garbage))
+        let corrupt = #expect(throws: StoreError.self) { try FleetStores.open("sqlite:" + garbage) }
+        #expect(corrupt?.kind == .incompatible)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: garbage)) == Data(repeating: 0x5a, count: 8192), "untouched")
+    }
+
+    @Test(arguments: TestDatabases.backends)
+    func newerSchemaIsRefused(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        try FleetStores.open(url).close()
+        let bump = "UPDATE ampora_meta SET value = '999' WHERE key = 'schema_version'"
+        if backend == "sqlite" {
+            TestDatabases.sqlite(String(url.dropFirst("sqlite:".count)), bump)
+        } else {
+            try TestDatabases.postgres(url, bump)
+        }
+        let error = #expect(throws: StoreError.self) { try FleetStores.open(url) }
+        #expect(error?.kind == .incompatible)
+        #expect(error?.message.contains("newer") == true)
+    }
+
+    @Test func foreignPostgresSchemaIsRefused() throws {
+        guard TestDatabases.backends.contains("postgres") else { return }
+        let url = try TestDatabases.freshURL("postgres")
+        try TestDatabases.postgres(url, "CREATE TABLE invoices (id int)")
+        let error = #expect(throws: StoreError.self) { try FleetStores.open(url) }
+        #expect(error?.kind == .incompatible)
+        #expect(error?.message.contains("invoices") == true)
+    }
+
+    @Test func unreachablePostgresIsAClearError() {
+        let error = #expect(throws: StoreError.self) {
+            try FleetStores.open("postgres://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+        }
+        #expect(error?.kind == .unavailable)
+        #expect(error?.message.contains("secret") == false, "passwords never reach logs")
+    }
+}
