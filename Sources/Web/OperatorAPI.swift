@@ -30,7 +30,8 @@ public struct OperatorAPI: Sendable {
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) },
             logger: .init(label: "ampora.http", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        try await app.runService()
+        // SIGTERM belongs to `ampora serve`, which stops the gateway first and then this task.
+        try await app.runService(gracefulShutdownSignals: [])
     }
 
     /// The routes (exposed for in-process tests).
@@ -257,6 +258,8 @@ public struct OperatorAPI: Sendable {
             var buffer = try await request.body.collect(upTo: limit)
             return buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, "too_large", "the body is larger than \(limit) bytes")
+        } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "too_large", "the body is larger than \(limit) bytes")
         }
     }

@@ -205,6 +205,9 @@ struct FleetDirectory: AgentDirectory {
     let fleet: FleetService
 
     func desiredState(for uid: InstanceUID) -> DesiredState { fleet.desiredState(for: uid) }
+    func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
+        fleet.desiredState(for: uid, firstMessage: firstMessage)
+    }
     func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
         fleet.knownState(for: uid)
     }

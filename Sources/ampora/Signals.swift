@@ -11,11 +11,22 @@ enum Signals {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Waits on a dedicated thread for SIGTERM or SIGINT and returns its name.
+    /// Waits for SIGTERM or SIGINT and returns its name. Dispatch watches them, so it does not
+    /// matter which threads of the pool were started before `blockTermination()`.
     static func termination() async -> String {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: waitForTermination()) }
+        let fired = OneShot<String>()
+        var sources: [any DispatchSourceSignal] = []
+        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { fired.fulfil(name) }
+            source.resume()
+            sources.append(source)
         }
+        let outcome = await fired.value()
+        for source in sources { source.cancel() }
+        if case .success(let name) = outcome { return name }
+        return "SIGTERM"
     }
 
     /// Waits for SIGTERM or SIGINT and returns its name.

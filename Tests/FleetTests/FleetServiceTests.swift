@@ -30,7 +30,9 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     }
     func loadAgents() throws(StoreError) -> [AgentRow] { try inner.loadAgents() }
     func markDisconnected(owner: String) throws(StoreError) { try inner.markDisconnected(owner: owner) }
-    func history(uid: String, limit: Int) throws(StoreError) -> [HistoryRow] { try inner.history(uid: uid, limit: limit) }
+    func history(uid: String, limit: Int) throws(StoreError) -> [HistoryRow] {
+        try inner.history(uid: uid, limit: limit)
+    }
     func blob(hash: String) throws(StoreError) -> BlobRow? { try inner.blob(hash: hash) }
     func blobCount(kind: String) throws(StoreError) -> Int { try inner.blobCount(kind: kind) }
     func saveConfig(_ config: ConfigRow, blob: BlobRow) throws(StoreError) {
@@ -47,9 +49,16 @@ final class OutageStore: FleetStore, @unchecked Sendable {
 }
 
 @Suite struct FleetServiceTests {
-    static func uid(_ i: Int) -> InstanceUID { InstanceUID(high: 0x0190_a000_0000_7000, low: 0x8000_0000_0000_0000 | UInt64(i)) }
+    static func uid(_ i: Int) -> InstanceUID {
+        InstanceUID(high: 0x0190_a000_0000_7000, low: 0x8000_0000_0000_0000 | UInt64(i))
+    }
 
-    static func firstMessage(_ i: Int, env: String, caps: AgentCapabilities = [.reportsStatus, .acceptsRemoteConfig, .reportsEffectiveConfig, .reportsRemoteConfig], config: String = "receivers: {}\n") -> StatusChanges {
+    static func firstMessage(
+        _ i: Int, env: String,
+        caps: AgentCapabilities = [
+            .reportsStatus, .acceptsRemoteConfig, .reportsEffectiveConfig, .reportsRemoteConfig,
+        ], config: String = "receivers: {}\n"
+    ) -> StatusChanges {
         var c = StatusChanges()
         c.instanceUID = uid(i)
         c.connected = true
@@ -161,7 +170,8 @@ final class OutageStore: FleetStore, @unchecked Sendable {
             #expect((desired.remoteConfig != nil) == (i < 10 || i == 20), "agent \(i)")
             if let shared = desired.remoteConfig { #expect(ConfigHash.hex(shared.hash) == config.hash) }
         }
-        #expect(fleet.desiredState(for: Self.uid(0)).remoteConfig === fleet.desiredState(for: Self.uid(5)).remoteConfig,
+        #expect(
+            fleet.desiredState(for: Self.uid(0)).remoteConfig === fleet.desiredState(for: Self.uid(5)).remoteConfig,
             "one encoded config shared by every agent")
 
         var status = try #require(fleet.assignmentStatus(assignment.id))

@@ -22,11 +22,12 @@ import Testing
         let url = try TestDatabases.freshURL(backend)
         let first = try FleetStores.open(url)
         #expect(first.backend == backend)
-        try first.write({
-            var b = WriteBatch()
-            b.agents = [Self.row(1)]
-            return b
-        }())
+        try first.write(
+            {
+                var b = WriteBatch()
+                b.agents = [Self.row(1)]
+                return b
+            }())
         first.close()
         let second = try FleetStores.open(url)
         defer { second.close() }
@@ -39,7 +40,9 @@ import Testing
         defer { store.close() }
         var batch = WriteBatch()
         batch.agents = (0..<500).map { Self.row($0) }
-        batch.blobs = [BlobRow(hash: "h1", kind: "config", body: [1, 2, 3]), BlobRow(hash: "h1", kind: "config", body: [1, 2, 3])]
+        batch.blobs = [
+            BlobRow(hash: "h1", kind: "config", body: [1, 2, 3]), BlobRow(hash: "h1", kind: "config", body: [1, 2, 3]),
+        ]
         batch.history = [
             HistoryRow(uid: Self.row(1).uid, at: 1, kind: "connected", detail: "tab\tand\\backslash\nnewline"),
             HistoryRow(uid: Self.row(1).uid, at: 2, kind: "disconnected", detail: ""),
@@ -52,7 +55,9 @@ import Testing
         changed.firstSeen = 5000
         second.agents = [changed]
         second.touches = [(Self.row(2).uid, 99_999), (Self.row(3).uid, 1)]
-        second.blobs = [BlobRow(hash: "h1", kind: "config", body: [1, 2, 3]), BlobRow(hash: "h2", kind: "config", body: [])]
+        second.blobs = [
+            BlobRow(hash: "h1", kind: "config", body: [1, 2, 3]), BlobRow(hash: "h2", kind: "config", body: []),
+        ]
         try store.write(second)
 
         let agents = Dictionary(uniqueKeysWithValues: try store.loadAgents().map { ($0.uid, $0) })
@@ -78,12 +83,15 @@ import Testing
         let store = try FleetStores.open(try TestDatabases.freshURL(backend))
         defer { store.close() }
         try store.saveConfig(
-            ConfigRow(name: "base", hash: "c1", version: 1, updatedAt: 10), blob: BlobRow(hash: "c1", kind: "config", body: [7]))
+            ConfigRow(name: "base", hash: "c1", version: 1, updatedAt: 10),
+            blob: BlobRow(hash: "c1", kind: "config", body: [7]))
         try store.saveConfig(
-            ConfigRow(name: "base", hash: "c2", version: 2, updatedAt: 20), blob: BlobRow(hash: "c2", kind: "config", body: [8]))
+            ConfigRow(name: "base", hash: "c2", version: 2, updatedAt: 20),
+            blob: BlobRow(hash: "c2", kind: "config", body: [8]))
         #expect(try store.loadConfigs() == [ConfigRow(name: "base", hash: "c2", version: 2, updatedAt: 20)])
         let a = AssignmentRow(
-            id: "a1", config: "base", hash: "c2", selector: ["env": "prod", "team": "x"], uids: [], sequence: 1, createdAt: 5)
+            id: "a1", config: "base", hash: "c2", selector: ["env": "prod", "team": "x"], uids: [], sequence: 1,
+            createdAt: 5)
         let b = AssignmentRow(
             id: "a2", config: "base", hash: "c1", selector: [:], uids: [Self.row(1).uid], sequence: 2, createdAt: 6)
         try store.saveAssignment(a)

@@ -46,7 +46,7 @@ class Server:
         time.sleep(0.4)  # loops publish their counters on each 250 ms tick
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as r:
             text = r.read().decode()
-        return {line.split()[0]: int(line.split()[1]) for line in text.splitlines() if not line.startswith("#")}
+        return {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if not line.startswith("#")}
 
     def stop(self):
         if self.proc.poll() is None:

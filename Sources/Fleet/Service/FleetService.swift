@@ -23,6 +23,9 @@ public final class FleetService: @unchecked Sendable {
     }
     private let hotLock = NSLock()
     private var hot: [InstanceUID: HotEntry] = [:]
+    /// Assignments, newest last, with their encoded configs: what a never-seen agent's first
+    /// message is matched against on the loop (no database, no inventory lock).
+    private var hotAssignments: [(row: AssignmentRow, config: SharedRemoteConfig?)] = []
     private var pushHandler: (@Sendable ([InstanceUID]?) -> Void)?
 
     // Intake: what loops hand over, drained by the ingest thread.
@@ -80,6 +83,7 @@ public final class FleetService: @unchecked Sendable {
             if state.row.owner == options.instance { state.row.connected = false }
             agents[uid] = state
         }
+        hotAssignments = assignments.map { ($0, sharedConfig($0.hash)) }
         for uid in Array(agents.keys) { refreshDesired(uid) }
         for (uid, state) in agents { hot[uid, default: HotEntry()].held = state.heldParts }
         metricsValue.agentsKnown = agents.count
@@ -129,6 +133,25 @@ public final class FleetService: @unchecked Sendable {
         let config = hot[uid]?.config
         hotLock.unlock()
         return DesiredState(remoteConfig: config)
+    }
+
+    /// What the fleet wants for an agent's first message on a connection: a never-seen agent
+    /// is matched by the description it is sending, so its first reply already carries its config.
+    public func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
+        hotLock.lock()
+        defer { hotLock.unlock() }
+        if let entry = hot[uid] { return DesiredState(remoteConfig: entry.config) }
+        guard !hotAssignments.isEmpty, let view = firstMessage.agentDescription else { return DesiredState() }
+        let attributes = AgentState.attributes(of: view.owned())
+        let key = uid.description
+        let winner = hotAssignments.last { a in
+            a.row.uids.isEmpty
+                ? a.row.selector.allSatisfy { pair in
+                    attributes.contains { $0.key == pair.key && $0.value == pair.value }
+                }
+                : a.row.uids.contains(key)
+        }
+        return DesiredState(remoteConfig: winner?.config)
     }
 
     /// What the fleet already holds for a (re)connecting agent.
@@ -575,6 +598,8 @@ public final class FleetService: @unchecked Sendable {
         var toPush: [InstanceUID] = []
         stateLock.withLock {
             assignments.append(row)
+            let config = sharedConfig(row.hash)
+            hotLock.withLock { hotAssignments.append((row, config)) }
             for uid in Array(agents.keys) where refreshDesired(uid) {
                 if let state = agents[uid], state.row.connected, state.capabilities.contains(.acceptsRemoteConfig) {
                     toPush.append(uid)

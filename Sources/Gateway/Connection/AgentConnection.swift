@@ -277,7 +277,12 @@ struct AgentConnection {
                 let uid = InstanceUID(bytes: view.instanceUid.unsafeBytes)
                 if let uid { ctx.restore(&session, uid: uid) }
                 if ctx.answerIfOverloaded(session) { return }
-                let desired = uid.map { ctx.directory.desiredState(for: $0) } ?? DesiredState()
+                let desired =
+                    uid.map {
+                        session.isFresh
+                            ? ctx.directory.desiredState(for: $0, firstMessage: view)
+                            : ctx.directory.desiredState(for: $0)
+                    } ?? DesiredState()
                 let (reply, changes) = session.receive(view, desired: desired, uids: &ctx.uids)
                 reply.encode(into: &ctx.writer)
                 if let uid, claimedUID != uid {

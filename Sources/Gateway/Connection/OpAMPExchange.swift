@@ -20,8 +20,10 @@ enum OpAMPExchange {
                     ?? AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
                 ctx.restore(&session, uid: uid)
                 if ctx.answerIfOverloaded(session) { return }
-                let (reply, changes) = session.receive(
-                    view, desired: ctx.directory.desiredState(for: uid), uids: &ctx.uids)
+                let desired =
+                    session.isFresh
+                    ? ctx.directory.desiredState(for: uid, firstMessage: view) : ctx.directory.desiredState(for: uid)
+                let (reply, changes) = session.receive(view, desired: desired, uids: &ctx.uids)
                 reply.encode(into: &ctx.writer)
                 if !session.isDisconnected { ctx.httpSessions.put(uid, session, now: ctx.now) }
                 if !changes.isHeartbeatOnly {

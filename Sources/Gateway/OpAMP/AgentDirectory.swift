@@ -5,6 +5,9 @@ import Core
 public protocol AgentDirectory: Sendable {
     /// What the fleet wants for this agent now.
     func desiredState(for uid: InstanceUID) -> DesiredState
+    /// The same for the first message of a connection, which may describe an agent the fleet
+    /// has never seen: its description can already decide what the first reply carries.
+    func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState
     /// What the server already holds for a (re)connecting agent, to seed its session.
     func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)?
     /// Hands over what a message changed (persisted later, in batches, off the loop).
@@ -14,6 +17,11 @@ public protocol AgentDirectory: Sendable {
 }
 
 extension AgentDirectory {
+    /// Directories without selectors answer first messages like any other.
+    public func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
+        desiredState(for: uid)
+    }
+
     /// Directories that do not track liveness ignore heartbeats.
     public func heartbeat(_ uid: InstanceUID) {}
 }
