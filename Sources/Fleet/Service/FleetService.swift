@@ -32,6 +32,12 @@ public final class FleetService: @unchecked Sendable {
     private let intakeLock = NSLock()
     private var intake: [StatusChanges] = []
     private var intakeBeats: [InstanceUID] = []
+    /// Messages handed over (under intakeLock) and messages applied (under pendingCondition):
+    /// equal when nothing is between the loops and the pending set.
+    private var handedOver = 0
+    private var applied = 0
+    /// True while the writer holds a batch it has not finished writing.
+    private var writing = false
 
     // Inventory, configs and assignments (ingest thread and operator calls).
     private let stateLock = NSLock()
@@ -166,6 +172,7 @@ public final class FleetService: @unchecked Sendable {
     public func record(_ changes: StatusChanges) {
         intakeLock.lock()
         intake.append(changes)
+        handedOver &+= 1
         intakeLock.unlock()
     }
 
@@ -173,6 +180,7 @@ public final class FleetService: @unchecked Sendable {
     public func heartbeat(_ uid: InstanceUID) {
         intakeLock.lock()
         intakeBeats.append(uid)
+        handedOver &+= 1
         intakeLock.unlock()
     }
 
@@ -192,7 +200,14 @@ public final class FleetService: @unchecked Sendable {
                 usleep(5_000)
                 continue
             }
-            ingest(changes, beats)
+            // Slices, so the writer starts on the first rows while later ones are applied.
+            var start = 0
+            while start < changes.count {
+                let end = min(changes.count, start + 4096)
+                ingest(changes[start..<end], start == 0 ? beats : [])
+                start = end
+            }
+            if changes.isEmpty { ingest([], beats) }
             changes.removeAll(keepingCapacity: true)
             beats.removeAll(keepingCapacity: true)
         }
@@ -202,7 +217,7 @@ public final class FleetService: @unchecked Sendable {
         }
     }
 
-    private func ingest(_ changes: [StatusChanges], _ beats: [InstanceUID]) {
+    private func ingest(_ changes: ArraySlice<StatusChanges>, _ beats: [InstanceUID]) {
         let now = Clock.milliseconds()
         var rows: [String: AgentRow] = [:]
         var touches: [String: Int64] = [:]
@@ -212,7 +227,8 @@ public final class FleetService: @unchecked Sendable {
         stateLock.withLock {
             for change in changes {
                 guard let uid = change.instanceUID else { continue }
-                if let row = apply(change, uid: uid, now: now, &blobs, &history, &heldUpdates) {
+                if var row = apply(change, uid: uid, now: now, &blobs, &history, &heldUpdates) {
+                    if rows[row.uid]?.isNew == true { row.isNew = true }
                     rows[row.uid] = row
                     touches[row.uid] = nil
                 }
@@ -237,12 +253,15 @@ public final class FleetService: @unchecked Sendable {
         }
         pendingCondition.withLock {
             for (uid, row) in rows {
+                var row = row
+                if pending.agents[uid]?.isNew == true { row.isNew = true }
                 pending.agents[uid] = row
                 pending.touches[uid] = nil
             }
             for (uid, at) in touches { pending.raiseLastSeen(uid, at) }
             pending.blobs += blobs
             pending.history += history
+            applied &+= changes.count + beats.count
             trimHistoryBacklog()
             if pending.count >= options.batchRows { pendingCondition.broadcast() }
         }
@@ -254,8 +273,9 @@ public final class FleetService: @unchecked Sendable {
         _ heldUpdates: inout [(InstanceUID, StatusParts)]
     ) -> AgentRow? {
         let key = uid.description
-        var state = agents[uid] ?? AgentState(row: AgentRow(uid: key))
-        let isNew = agents[uid] == nil
+        let existing = agents[uid]
+        let isNew = existing == nil
+        var state = existing ?? AgentState(row: AgentRow(uid: key))
         if isNew { state.row.firstSeen = now }
         state.row.lastSeen = now
         let heldBefore = state.heldParts
@@ -333,7 +353,9 @@ public final class FleetService: @unchecked Sendable {
         if describe || isNew { refreshDesired(uid, push: false) }
         let heldNow = state.heldParts
         if heldNow != heldBefore { heldUpdates.append((uid, heldNow)) }
-        return agents[uid]?.row
+        var row = state.row
+        row.isNew = isNew
+        return row
     }
 
     private func trimHistoryBacklog() {
@@ -369,11 +391,13 @@ public final class FleetService: @unchecked Sendable {
                 batch.blobs = pending.blobs
                 batch.history = pending.history
                 pending = Pending()
+                writing = batch.count > 0
                 return false
             }
             if done { return }
             lastFlush = Date()
             if batch.count == 0 { continue }
+            defer { pendingCondition.withLock { writing = false } }
             let started = Date()
             do {
                 try store.write(batch)
@@ -451,17 +475,12 @@ public final class FleetService: @unchecked Sendable {
     public func waitUntilWritten(timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            let idle = intakeLock.withLock { intake.isEmpty && intakeBeats.isEmpty }
-            let (count, written) = pendingCondition.withLock { (pending.count, metricsValue.rowsWritten) }
-            if idle && count == 0 {
-                // One more turn so an in-flight batch finishes.
-                Thread.sleep(forTimeInterval: Double(options.flushIntervalMilliseconds) / 1000 + 0.05)
-                let (c2, w2) = pendingCondition.withLock { (pending.count, metricsValue.rowsWritten) }
-                let idle2 = intakeLock.withLock { intake.isEmpty && intakeBeats.isEmpty }
-                if c2 == 0 && idle2 && w2 == written { return true }
-                continue
+            let target = intakeLock.withLock { handedOver }
+            let done = pendingCondition.withLock {
+                applied == target && pending.count == 0 && !writing && metricsValue.storeHealthy
             }
-            Thread.sleep(forTimeInterval: 0.01)
+            if done { return true }
+            Thread.sleep(forTimeInterval: 0.002)
         }
         return false
     }

@@ -28,6 +28,9 @@ public struct AgentRow: Sendable, Equatable {
     public var connectionSettingsStatus: [UInt8]?
     /// The server instance that last held the agent's connection.
     public var owner = ""
+    /// A hint, not stored: this server has never written the agent, so a backend may insert
+    /// without looking for an existing row (and must fall back if one exists after all).
+    public var isNew = false
 
     /// A row with only a uid.
     public init(uid: String) { self.uid = uid }

@@ -109,42 +109,63 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
             try prepareStaging()
             try exec("BEGIN")
             do throws(StoreError) {
-                if !batch.agents.isEmpty {
-                    try copy("COPY agents_stage FROM STDIN") { out in
-                        for row in batch.agents {
-                            CopyText.row(
-                                &out,
-                                [
-                                    .text(row.uid), .int(row.connected ? 1 : 0), .int(row.firstSeen),
-                                    .int(row.lastSeen),
-                                    .int(row.capabilities), .bytes(row.description), .bytes(row.health),
-                                    .optText(row.effectiveConfigHash), .bytes(row.remoteConfigStatus),
-                                    .bytes(row.packageStatuses), .optText(row.componentsHash),
-                                    .bytes(row.customCapabilities), .bytes(row.connectionSettingsStatus),
-                                    .text(row.owner),
-                                ])
+                var existing = batch.agents.filter { !$0.isNew }
+                let fresh = batch.agents.filter(\.isNew)
+                if !fresh.isEmpty {
+                    // Agents this server never wrote go straight in, at the speed of a plain COPY.
+                    try exec("SAVEPOINT fresh")
+                    do throws(StoreError) {
+                        try copy("COPY agents (\(Self.agentColumns)) FROM STDIN") { out in
+                            for row in fresh { Self.copyRow(row, &out) }
                         }
+                        try exec("RELEASE SAVEPOINT fresh")
+                    } catch  where error.kind == .conflict {
+                        // Another server (or an earlier life of this one) wrote some: upsert them all.
+                        try exec("ROLLBACK TO SAVEPOINT fresh")
+                        existing += fresh
                     }
-                    try exec(
+                }
+                if !existing.isEmpty {
+                    try copy("COPY agents_stage FROM STDIN") { out in
+                        for row in existing { Self.copyRow(row, &out) }
+                    }
+                    // A batch is small next to the table: probe the uid index per staged row
+                    // instead of hashing the whole agents table (the planner has no stats on temp tables).
+                    try exec("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+                    let updated = try command(
                         """
-                        INSERT INTO agents (uid, connected, first_seen, last_seen, capabilities, description, health,
-                            effective_config_hash, remote_config_status, package_statuses, components_hash,
-                            custom_capabilities, connection_settings_status, owner)
-                        SELECT * FROM agents_stage
-                        ON CONFLICT (uid) DO UPDATE SET connected = excluded.connected,
-                            first_seen = LEAST(agents.first_seen, excluded.first_seen),
-                            last_seen = GREATEST(agents.last_seen, excluded.last_seen),
-                            capabilities = excluded.capabilities, description = excluded.description,
-                            health = excluded.health, effective_config_hash = excluded.effective_config_hash,
-                            remote_config_status = excluded.remote_config_status,
-                            package_statuses = excluded.package_statuses, components_hash = excluded.components_hash,
-                            custom_capabilities = excluded.custom_capabilities,
-                            connection_settings_status = excluded.connection_settings_status, owner = excluded.owner
+                        UPDATE agents SET connected = s.connected,
+                            first_seen = LEAST(agents.first_seen, s.first_seen),
+                            last_seen = GREATEST(agents.last_seen, s.last_seen),
+                            capabilities = s.capabilities, description = s.description, health = s.health,
+                            effective_config_hash = s.effective_config_hash,
+                            remote_config_status = s.remote_config_status, package_statuses = s.package_statuses,
+                            components_hash = s.components_hash, custom_capabilities = s.custom_capabilities,
+                            connection_settings_status = s.connection_settings_status, owner = s.owner
+                        FROM agents_stage s WHERE agents.uid = s.uid
                         """)
+                    if updated < existing.count {
+                        try exec(
+                            """
+                            INSERT INTO agents (\(Self.agentColumns))
+                            SELECT * FROM agents_stage s WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.uid = s.uid)
+                            ON CONFLICT (uid) DO UPDATE SET connected = excluded.connected,
+                                last_seen = GREATEST(agents.last_seen, excluded.last_seen),
+                                capabilities = excluded.capabilities, description = excluded.description,
+                                health = excluded.health, effective_config_hash = excluded.effective_config_hash,
+                                remote_config_status = excluded.remote_config_status,
+                                package_statuses = excluded.package_statuses, components_hash = excluded.components_hash,
+                                custom_capabilities = excluded.custom_capabilities,
+                                connection_settings_status = excluded.connection_settings_status, owner = excluded.owner
+                            """)
+                    }
                 }
                 if !batch.touches.isEmpty {
                     try copy("COPY touch_stage FROM STDIN") { out in
-                        for t in batch.touches { CopyText.row(&out, [.text(t.uid), .int(t.lastSeen)]) }
+                        for t in batch.touches {
+                            CopyText.text(t.uid, &out)
+                            CopyText.int(t.lastSeen, &out, last: true)
+                        }
                     }
                     try exec(
                         """
@@ -156,7 +177,10 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
                     let now = Clock.milliseconds()
                     try copy("COPY blob_stage FROM STDIN") { out in
                         for b in batch.blobs {
-                            CopyText.row(&out, [.text(b.hash), .text(b.kind), .bytes(b.body), .int(now)])
+                            CopyText.text(b.hash, &out)
+                            CopyText.text(b.kind, &out)
+                            CopyText.bytes(b.body, &out)
+                            CopyText.int(now, &out, last: true)
                         }
                     }
                     try exec("INSERT INTO blobs SELECT DISTINCT ON (hash) * FROM blob_stage ON CONFLICT DO NOTHING")
@@ -164,7 +188,10 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
                 if !batch.history.isEmpty {
                     try copy("COPY agent_history (uid, at, kind, detail) FROM STDIN") { out in
                         for h in batch.history {
-                            CopyText.row(&out, [.text(h.uid), .int(h.at), .text(h.kind), .text(h.detail)])
+                            CopyText.text(h.uid, &out)
+                            CopyText.int(h.at, &out)
+                            CopyText.text(h.kind, &out)
+                            CopyText.text(h.detail, &out, last: true)
                         }
                     }
                 }
@@ -300,6 +327,36 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
         }
     }
 
+    static let agentColumns = """
+        uid, connected, first_seen, last_seen, capabilities, description, health, effective_config_hash, \
+        remote_config_status, package_statuses, components_hash, custom_capabilities, connection_settings_status, owner
+        """
+
+    static func copyRow(_ row: AgentRow, _ out: inout [UInt8]) {
+        CopyText.text(row.uid, &out)
+        CopyText.int(row.connected ? 1 : 0, &out)
+        CopyText.int(row.firstSeen, &out)
+        CopyText.int(row.lastSeen, &out)
+        CopyText.int(row.capabilities, &out)
+        CopyText.bytes(row.description, &out)
+        CopyText.bytes(row.health, &out)
+        CopyText.text(row.effectiveConfigHash, &out)
+        CopyText.bytes(row.remoteConfigStatus, &out)
+        CopyText.bytes(row.packageStatuses, &out)
+        CopyText.text(row.componentsHash, &out)
+        CopyText.bytes(row.customCapabilities, &out)
+        CopyText.bytes(row.connectionSettingsStatus, &out)
+        CopyText.text(row.owner, &out, last: true)
+    }
+
+    /// Runs a statement and returns how many rows it touched.
+    private func command(_ sql: String) throws(StoreError) -> Int {
+        let result = PQexec(conn, sql)
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw failure(result, "PostgreSQL") }
+        return Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+
     // MARK: Plumbing
 
     private func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
@@ -405,33 +462,43 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
     }
 }
 
-/// PostgreSQL COPY text format: tab-separated, `\N` for NULL, backslash escapes, bytea as `\\x…`.
+/// PostgreSQL COPY text format: tab-separated, `\N` for NULL, backslash escapes, bytea as
+/// `\\x…`. Each writer appends one field and its separator (a tab, or the newline after the last).
 enum CopyText {
-    enum Field {
-        case text(String)
-        case optText(String?)
-        case int(Int64)
-        case bytes([UInt8]?)
+    static func text(_ s: String?, _ out: inout [UInt8], last: Bool = false) {
+        if let s { escape(s, &out) } else { out.append(contentsOf: [92, 78]) }
+        out.append(last ? 10 : 9)
     }
 
-    static func row(_ out: inout [UInt8], _ fields: [Field]) {
-        for (i, field) in fields.enumerated() {
-            if i > 0 { out.append(9) }
-            switch field {
-            case .text(let s): escape(s, &out)
-            case .optText(let s):
-                if let s { escape(s, &out) } else { out.append(contentsOf: [92, 78]) }
-            case .int(let n): out.append(contentsOf: String(n).utf8)
-            case .bytes(let b):
-                guard let b else {
-                    out.append(contentsOf: [92, 78])
-                    continue
-                }
-                out.append(contentsOf: [92, 92, 120])
-                hex(b, &out)
-            }
+    static func int(_ n: Int64, _ out: inout [UInt8], last: Bool = false) {
+        if n < 0 { out.append(45) }
+        var v = n.magnitude
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(48 + v % 10)
+                v /= 10
+                count += 1
+            } while v > 0
+            for i in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[i]) }
         }
-        out.append(10)
+        out.append(last ? 10 : 9)
+    }
+
+    static func bytes(_ b: [UInt8]?, _ out: inout [UInt8], last: Bool = false) {
+        if let b {
+            out.append(contentsOf: [92, 92, 120])
+            hex(b, &out)
+        } else {
+            out.append(contentsOf: [92, 78])
+        }
+        out.append(last ? 10 : 9)
     }
 
     static func escape(_ s: String, _ out: inout [UInt8]) {

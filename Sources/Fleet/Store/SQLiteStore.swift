@@ -25,6 +25,8 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
         do throws(StoreError) {
             try exec("PRAGMA journal_mode=WAL")
             try exec("PRAGMA synchronous=NORMAL")
+            // Batches touch pages all over the agents index: keep them in memory between batches.
+            try exec("PRAGMA cache_size=-65536")
             try exec("PRAGMA foreign_keys=ON")
             try migrate()
         } catch {
