@@ -130,7 +130,8 @@ class AmporaServer(Server):
     kind = "ampora"
 
     def __init__(self, binary, io="auto", loops=None, extra=(), workdir=None):
-        super().__init__("127.0.0.1:%d" % free_port(), None, "127.0.0.1:%d" % free_port(), owned=True)
+        # Port 0 at first start (the ready line names the real ports); a restart reuses them.
+        super().__init__("127.0.0.1:0", None, "127.0.0.1:0", owned=True)
         if not os.access(binary, os.X_OK):
             raise BenchError("%s is not built: run `swift build -c release --product ampora` in %s "
                              "or pass --ampora-bin" % (binary, REPO))
@@ -156,6 +157,9 @@ class AmporaServer(Server):
         self.ready_line = _wait_ready(self.proc, "ampora ready", 60, log)
         fields = dict(f.split("=", 1) for f in self.ready_line.split()[2:] if "=" in f)
         self.io = fields.get("io")
+        self.opamp = fields.get("opamp", self.opamp)
+        self.http = fields.get("http", self.http)
+        check_loopback(self.opamp)
 
 
 class EchoFloor(Server):
