@@ -96,23 +96,30 @@ def _status(run):
     return "FAILED: " + (run.get("scenario_error") or "violations %s" % run.get("violations"))
 
 
-def markdown(rows, meta):
+def markdown(rows, meta, runs=()):
     out = ["Suite `%s`, %s, machine: %s × %s, %s GB, kernel %s; command: `%s`" % (
         meta["mode"], meta["date"], meta["machine"]["nproc"], meta["machine"]["cpu"], meta["machine"]["mem_gb"],
         meta["machine"]["kernel"], meta["command"]), ""]
+    commands = {}
+    for run in runs:
+        commands.setdefault(run.get("name"), []).append(run.get("command") or "")
     current = None
     for r in rows:
         if r["name"] != current:
+            if current in commands:
+                out += [""] + ["`%s`  " % c for c in commands[current]]
             current = r["name"]
             out += ["", "| %s | Ampora | peer | ratio (Ampora ÷ peer) |" % current, "| --- | ---: | ---: | ---: |"]
 
         def cell(v, status):
             if v is None:
-                return status if status not in ("ok", "ws") else "–"
+                return status if status not in ("ok", "ws", "-") else "–"
             return "%s %s" % (("{:,}".format(v) if isinstance(v, int) else "{:,.3g}".format(v) if v < 100 else "{:,.0f}".format(v)), r["unit"])
         out.append("| %s | %s | %s | %s |" % (r["figure"], cell(r["ampora"], r["status"]),
                                               cell(r["floor"], r["floor_status"]),
                                               "%.2f×" % r["ratio"] if r["ratio"] is not None else "–"))
+    if current in commands:
+        out += [""] + ["`%s`  " % c for c in commands[current]]
     return "\n".join(out) + "\n"
 
 
@@ -154,7 +161,7 @@ def run(opts, run_load):
     signal.alarm(0)
     meta["elapsed_s"] = round(time.monotonic() - t0, 1)
     rows = summarize(runs)
-    md = markdown(rows, meta)
+    md = markdown(rows, meta, runs)
     with open(os.path.join(opts.out_dir, "suite.json"), "w") as f:
         json.dump(dict(meta, rows=rows, runs=[{k: v for k, v in r.items() if k != "samples"} for r in runs]), f, indent=1)
         f.write("\n")
