@@ -66,6 +66,7 @@ def build_parser():
     mode = su.add_mutually_exclusive_group(required=True)
     mode.add_argument("--quick", action="store_true", help="small sizes, about 6-10 minutes on 2 cores")
     mode.add_argument("--full", action="store_true", help="up to 100 000 agents, about 20 minutes")
+    mode.add_argument("--smoke", action="store_true", help="300 agents per run: checks the suite itself, ~2 min")
     su.add_argument("--out-dir", default="ampora-bench-results", help="result files, suite.json, plot.svg")
     add_server_options(su)
     add_load_options(su)
