@@ -75,6 +75,7 @@ def build_parser():
     pl.add_argument("results", nargs="+", help="result files of steady runs, or suite.json files")
     pl.add_argument("--out", default="plot.svg")
     pl.add_argument("--title", default="ampora-bench: steady heartbeats")
+    pl.add_argument("--note", default="", help="a line of small print under the panels")
     return ap
 
 
@@ -152,7 +153,7 @@ def main(argv=None):
         if opts.command == "suite":
             return suite.run(opts, run_load)
         if opts.command == "plot":
-            svgplot.plot_files(opts.results, opts.out, opts.title)
+            svgplot.plot_files(opts.results, opts.out, opts.title, opts.note)
             sys.stderr.write("ampora-bench: wrote %s\n" % opts.out)
             return 0
     except BenchError as e:

@@ -5,7 +5,7 @@ import math
 from xml.sax.saxutils import escape
 
 COLORS = {"ampora": "#1f6feb", "echo-floor": "#d4731a"}
-W, H = 900, 380
+W, H = 940, 420
 PANEL_W, PANEL_H = 360, 250
 MARGIN_L, MARGIN_T = 70, 60
 
@@ -38,7 +38,7 @@ def nice_ticks(lo, hi, n=5):
     start = math.floor(lo / step) * step
     ticks = []
     v = start
-    while v <= hi + step * 0.5:
+    while not ticks or ticks[-1] < hi:
         ticks.append(round(v, 10))
         v += step
     return ticks
@@ -66,7 +66,7 @@ def panel(out, x0, y0, title, ylabel, series, ymax_floor=1.0):
     out.append('<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>' % (x0, y0 - 12, escape(title)))
     for v in yt:
         out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>' % (X(0), Y(v), X(xmax), Y(v)))
-        out.append('<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%s</text>' % (X(0) - 6, Y(v) + 4, fmt(v)))
+        out.append('<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%g</text>' % (X(0) - 6, Y(v) + 4, v))
     for v in xt:
         out.append('<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>' % (X(v), Y(0) + 16, fmt(v)))
     out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#444"/>' % (x0, y0, PANEL_W, PANEL_H))
@@ -85,7 +85,7 @@ def panel(out, x0, y0, title, ylabel, series, ymax_floor=1.0):
                        % (X(a), Y(b), color, escape(peer), a, b))
 
 
-def render(points, title):
+def render(points, title, note=""):
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif">' % (W, H),
            '<rect width="100%" height="100%" fill="white"/>',
            '<text x="%d" y="24" font-size="16" font-weight="bold">%s</text>' % (MARGIN_L, escape(title))]
@@ -97,16 +97,18 @@ def render(points, title):
     panel(out, MARGIN_L + PANEL_W + 100, MARGIN_T, "heartbeat reply latency p99", "milliseconds", lat)
     lx = MARGIN_L
     for peer in sorted(set(p[0] for p in points)):
-        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (lx, H - 26, COLORS.get(peer, "#555")))
-        out.append('<text x="%d" y="%d" font-size="12">%s</text>' % (lx + 18, H - 16, escape(peer)))
+        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (lx, H - 50, COLORS.get(peer, "#555")))
+        out.append('<text x="%d" y="%d" font-size="12">%s</text>' % (lx + 18, H - 40, escape(peer)))
         lx += 140
+    if note:
+        out.append('<text x="%d" y="%d" font-size="11" fill="#555">%s</text>' % (MARGIN_L, H - 14, escape(note)))
     if not points:
         out.append('<text x="%d" y="%d" font-size="14">no successful steady runs in the input</text>' % (MARGIN_L, H / 2))
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def plot_files(paths, out_path, title):
-    svg = render(load_points(paths), title)
+def plot_files(paths, out_path, title, note=""):
+    svg = render(load_points(paths), title, note)
     with open(out_path, "w") as f:
         f.write(svg)

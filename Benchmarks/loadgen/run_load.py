@@ -155,6 +155,16 @@ class Worker:
             self.last = obj
 
 
+def wait_worker(proc):
+    """Exit status and CPU seconds of one worker (its own rusage, not every child's)."""
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:      # already reaped by a poll(): status known, CPU not
+        return proc.wait(), 0.0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
 def totals(workers, key):
     return sum((w.last or {}).get(key, 0) for w in workers)
 
@@ -330,7 +340,8 @@ def run(args, controller=None):
                 sys.stderr.flush()
     if not args.quiet:
         sys.stderr.write("\n")
-    rcs = [w.proc.wait() for w in workers]
+    waited = [wait_worker(w.proc) for w in workers]
+    rcs = [rc for rc, _ in waited]
 
     time.sleep(args.settle if controller.pid() else 0)
     after = sample("after")
@@ -397,7 +408,7 @@ def run(args, controller=None):
         "latency_p99_max_over_workers_us": max((f.get("p99_us", 0) for f in finals), default=0),
         "worker_exit_codes": rcs,
         # CPU the load generator itself used: on 2 shared cores it competes with the server.
-        "loadgen_cpu_s": round(os.times().children_user + os.times().children_system, 3),
+        "loadgen_cpu_s": round(sum(cpu for _, cpu in waited), 3),
     }
 
     # Steady-state rates, between 'all connected' and the last sample while workers ran.
