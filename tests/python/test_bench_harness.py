@@ -80,6 +80,16 @@ def test_steady_and_http(tmp_path, scenario):
     assert result["server"]["rss_before_kb"] > 0
 
 
+def test_storm_restarts_the_server_and_every_agent_comes_back(tmp_path):
+    run, result = ampora_bench(tmp_path, "--scenario", "storm", "--agents", "200", "--heartbeat", "2",
+                               "--duration", "20", "--storm-after", "1", "--ampora-bin", ampora_bin())
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert result["ok"] and result["violations"] == 0 and result["storm_phase"] == "back"
+    fig = result["figures"]
+    assert fig["old_pid"] != fig["new_pid"] and result["server_info"]["restarts"] == 1
+    assert 0 <= fig["reconnect_s_from_ready"] < 10 and fig["reconnects"] >= 200
+
+
 def test_push_against_the_real_server_works_or_says_why(tmp_path):
     run, result = ampora_bench(tmp_path, "--scenario", "push", "--agents", "100", "--duration", "20",
                                "--ampora-bin", ampora_bin())
