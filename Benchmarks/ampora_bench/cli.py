@@ -51,7 +51,7 @@ def build_parser():
     ld.add_argument("--duration", type=float, help="upper bound of the load phase in seconds")
     ld.add_argument("--rate", type=float, help="new connections per second, all workers together")
     ld.add_argument("--peer", choices=("ampora", "floor"), default="ampora",
-                    help="server to start: ampora serve, or the C io_uring echo floor (connect/steady/storm)")
+                    help="server to start: ampora serve, or the C io_uring echo floor (every scenario but push)")
     ld.add_argument("--target", help="use a running server: its agent address 127.x.y.z:PORT")
     ld.add_argument("--server-pid", type=int, help="with --target: PID to sample from /proc")
     ld.add_argument("--http", help="with --target: its operator address 127.x.y.z:PORT (push)")
@@ -88,8 +88,8 @@ def start_server(opts, scenario, agents, peer):
             sys.stderr.write("ampora-bench: no --server-pid: the server's RSS and CPU are not measured\n")
         return Server(opts.target, opts.server_pid, opts.http, owned=False)
     if peer == "floor":
-        if scenario in ("push", "http"):
-            raise BenchError("the echo floor speaks WebSocket only and has no operator API: %s needs ampora" % scenario)
+        if scenario == "push":
+            raise BenchError("the echo floor has no operator API and pushes nothing: push needs ampora")
         srv = EchoFloor(rings=max(2, math.ceil(agents / 18000)))
     else:
         srv = AmporaServer(opts.ampora_bin, io=opts.io, loops=opts.loops, extra=opts.server_arg)

@@ -18,7 +18,7 @@ QUICK = [
     ("steady-20k", "steady", 20000, 5, 30, 10000, ("ampora", "floor")),
     ("steady-50k", "steady", 50000, 5, 35, 10000, ("ampora", "floor")),
     ("storm-20k", "storm", 20000, 10, 60, 20000, ("ampora", "floor")),
-    ("http-5k", "http", 5000, 1, 25, 5000, ("ampora",)),
+    ("http-5k", "http", 5000, 1, 25, 5000, ("ampora", "floor")),
     ("push-20k", "push", 20000, 30, 90, 10000, ("ampora",)),
 ]
 FULL = [
@@ -27,7 +27,7 @@ FULL = [
     ("steady-50k", "steady", 50000, 10, 60, 10000, ("ampora", "floor")),
     ("steady-100k", "steady", 100000, 10, 70, 10000, ("ampora", "floor")),
     ("storm-50k", "storm", 50000, 20, 90, 20000, ("ampora", "floor")),
-    ("http-20k", "http", 20000, 5, 40, 10000, ("ampora",)),
+    ("http-20k", "http", 20000, 5, 40, 10000, ("ampora", "floor")),
     ("push-100k", "push", 100000, 60, 120, 10000, ("ampora",)),
 ]
 # A minute-long pass over every code path of the suite (not for figures).
