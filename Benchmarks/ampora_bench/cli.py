@@ -102,6 +102,7 @@ def run_load(opts, scenario, peer, argv=None):
     d = scenarios.DEFAULTS[scenario]
     agents = opts.agents or d["agents"]
     srv = None
+    rc = 2
     try:
         srv = start_server(opts, scenario, agents, peer)
         sys.stderr.write("ampora-bench: %s against %s %s (pid %s, io %s)\n"
@@ -110,6 +111,10 @@ def run_load(opts, scenario, peer, argv=None):
     finally:
         if srv is not None:
             srv.stop()
+            if rc != 1:
+                srv.remove_workdir()     # a run that failed its checks keeps the server's logs
+            elif getattr(srv, "workdir", None):
+                sys.stderr.write("ampora-bench: server logs kept in %s\n" % srv.workdir)
     result["peer"] = srv.kind
     result["server_info"] = srv.describe()
     result["machine"] = machine.describe()

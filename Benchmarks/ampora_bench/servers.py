@@ -2,6 +2,7 @@
 someone else started (address + PID). Every address is checked to be on 127.0.0.0/8."""
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -84,6 +85,12 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         return time.monotonic() - t
+
+    def remove_workdir(self):
+        """Deletes the scratch directory (database, logs) the harness made for this server."""
+        path = getattr(self, "workdir", None)
+        if self.owned and path and os.path.basename(path).startswith("ampora-bench-"):
+            shutil.rmtree(path, ignore_errors=True)
 
     def restart(self):
         if not self.owned:
