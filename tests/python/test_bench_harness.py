@@ -68,7 +68,7 @@ def test_connect(tmp_path):
 @pytest.mark.parametrize("scenario", ["steady", "http"])
 def test_steady_and_http(tmp_path, scenario):
     run, result = ampora_bench(tmp_path, "--scenario", scenario, "--agents", "200", "--heartbeat", "1",
-                               "--duration", "8", "--ampora-bin", ampora_bin())
+                               "--duration", "6", "--ampora-bin", ampora_bin())
     assert run.returncode == 0, run.stderr[-2000:]
     check_shape(result, scenario, 200)
     assert result["transport"] == ("http" if scenario == "http" else "ws")
