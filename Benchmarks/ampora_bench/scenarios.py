@@ -142,6 +142,14 @@ class StormController(_Base):
                 reconnect_s_from_ready=round(back - self.t_ready, 3),
                 reconnect_s_from_kill=round(back - self.t_kill, 3),
                 reconnects_per_s=round(self.agents / max(back - self.t_ready, 1e-3), 1))
+        # The restarted process from outside: its RSS and CPU over the reconnection (every
+        # sample with its PID; the first is taken within a second of it being ready).
+        new = [x for x in result.get("samples", []) if x.get("pid") == self.server.pid and "rss_kb" in x]
+        if new and self.old_pid != self.server.pid:
+            self.figures.update(
+                new_server_rss_first_kb=new[0]["rss_kb"], new_server_rss_last_kb=new[-1]["rss_kb"],
+                new_server_cpu_s=round(new[-1]["cpu_s"], 3),
+                new_server_cpu_ms_per_reconnect=round(new[-1]["cpu_s"] * 1000 / max(self.agents, 1), 4))
         self.figures.update(old_pid=self.old_pid, new_pid=self.server.pid, reconnects=result.get("reconnects"),
                             errors_during_storm=result.get("errors"), rejected=result.get("rejected"))
         result["storm_phase"] = self.phase
