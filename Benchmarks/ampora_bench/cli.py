@@ -5,9 +5,10 @@ import math
 import os
 import signal
 import sys
+import time
 
 from . import machine, scenarios, suite, svgplot
-from .servers import AmporaServer, BenchError, EchoFloor, Server, build_loadgen, check_loopback, default_ampora_bin
+from .servers import BENCH, AmporaServer, BenchError, EchoFloor, Server, build_loadgen, check_loopback, default_ampora_bin
 
 
 class Deadline(Exception):
@@ -55,7 +56,7 @@ def build_parser():
     ld.add_argument("--target", help="use a running server: its agent address 127.x.y.z:PORT")
     ld.add_argument("--server-pid", type=int, help="with --target: PID to sample from /proc")
     ld.add_argument("--http", help="with --target: its operator address 127.x.y.z:PORT (push)")
-    ld.add_argument("--out", default="ampora-bench-result.json", help="JSON result file")
+    ld.add_argument("--out", help="JSON result file (default: Benchmarks/runs/SCENARIO-PEER-TIME.json, ignored by git)")
     ld.add_argument("--storm-after", type=float, default=3.0, help="storm: seconds after the ramp to restart")
     ld.add_argument("--config-bytes", type=int, default=4096, help="push: size of the pushed YAML")
     ld.add_argument("--push-timeout", type=float, default=60.0, help="push: seconds to wait for all APPLIED")
@@ -67,7 +68,8 @@ def build_parser():
     mode.add_argument("--quick", action="store_true", help="small sizes, about 6-10 minutes on 2 cores")
     mode.add_argument("--full", action="store_true", help="up to 100 000 agents, about 20 minutes")
     mode.add_argument("--smoke", action="store_true", help="300 agents per run: checks the suite itself, ~2 min")
-    su.add_argument("--out-dir", default="ampora-bench-results", help="result files, suite.json, plot.svg")
+    su.add_argument("--out-dir", help="result files, suite.json, summary.md, plot.svg "
+                    "(default: Benchmarks/runs/suite-TIME, ignored by git)")
     add_server_options(su)
     add_load_options(su)
 
@@ -130,7 +132,13 @@ def write_json(path, obj):
         f.write("\n")
 
 
+def default_path(name):
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return os.path.join(BENCH, "runs", "%s-%s" % (name, stamp))
+
+
 def cmd_load(opts):
+    opts.out = opts.out or default_path("%s-%s" % (opts.scenario, opts.peer)) + ".json"
     d = scenarios.DEFAULTS[opts.scenario]
     bound = (opts.duration or d["duration"]) + 180
     signal.signal(signal.SIGALRM, _alarm)
@@ -156,6 +164,7 @@ def main(argv=None):
         if opts.command == "load":
             return cmd_load(opts)
         if opts.command == "suite":
+            opts.out_dir = opts.out_dir or default_path("suite")
             return suite.run(opts, run_load)
         if opts.command == "plot":
             svgplot.plot_files(opts.results, opts.out, opts.title, opts.note)
