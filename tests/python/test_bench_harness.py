@@ -223,3 +223,31 @@ def test_push_scenario_against_the_operator_api_contract(tmp_path):
         assert result["push_progress"][-1]["applied"] == 300
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The suite's table and the plot, from result files (no server needed).
+
+def _steady(peer, agents, rss, p99, cpu):
+    return {"name": "steady-%d" % agents, "scenario": "steady", "peer": peer, "ok": True, "agents_target": agents,
+            "agents_connected_max": agents, "command": "ampora-bench load --scenario steady",
+            "figures": {"rss_per_agent_bytes": rss, "p99_us": p99, "cpu_ms_per_1000_msgs": cpu}}
+
+
+def test_suite_ratios_and_plot(tmp_path):
+    import sys
+    sys.path.insert(0, str(ROOT / "Benchmarks"))
+    from ampora_bench import suite, svgplot
+
+    runs = [_steady("ampora", 10000, 900.0, 3000, 15.0), _steady("echo-floor", 10000, 20.0, 2000, 10.0),
+            _steady("ampora", 50000, 800.0, 4000, 14.0), _steady("echo-floor", 50000, 18.0, 3500, 12.0)]
+    rows = suite.summarize(runs)
+    cpu = [r for r in rows if r["name"] == "steady-10000" and r["figure"].startswith("server CPU")][0]
+    assert (cpu["ampora"], cpu["floor"], cpu["ratio"]) == (15.0, 10.0, 1.5)
+    md = suite.markdown(rows, {"mode": "--quick", "date": "d", "command": "c",
+                               "machine": {"nproc": 2, "cpu": "x", "mem_gb": 1, "kernel": "k"}}, runs)
+    assert "| server CPU per 1 000 heartbeats | 15 ms | 10 ms | 1.50× |" in md
+    (tmp_path / "suite.json").write_text(json.dumps({"runs": runs}))
+    svgplot.plot_files([str(tmp_path / "suite.json")], str(tmp_path / "plot.svg"), "t")
+    svg = (tmp_path / "plot.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<circle") == 8 and svg.count("<polyline") == 4
