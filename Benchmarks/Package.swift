@@ -1,7 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Micro-benchmarks of Core's OpAMP codec against swift-protobuf on the same bytes.
+// Micro-benchmarks: Core's OpAMP codec against swift-protobuf on the same bytes, and the
+// gateway's framing, HTTP parsing and config hashing.
 // Separate from the main package so its dependencies (package-benchmark, swift-protobuf)
 // never reach the product build. Run: `swift package --disable-sandbox benchmark` (README.md).
 let package = Package(
@@ -20,6 +21,18 @@ let package = Package(
             name: "OpAMPPeer",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Sources/OpAMPPeer"
+        ),
+        // libcrypto for the config-hashing benchmark (Ampora exports no hashing API yet).
+        .systemLibrary(name: "CBenchCrypto", path: "Sources/CBenchCrypto"),
+        .executableTarget(
+            name: "GatewayCodec",
+            dependencies: [
+                .product(name: "Gateway", package: "ampora"),
+                .product(name: "Benchmark", package: "benchmark"),
+                "CBenchCrypto",
+            ],
+            path: "Benchmarks/GatewayCodec",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
             name: "CoreCodec",

@@ -6,7 +6,8 @@
  * capabilities 0x3F in the first reply of a connection, as S4 requires and as Ampora sends).
  * No state beyond a few bytes per connection, no parsing beyond the uid: what remains is the
  * kernel's cost per message and per connection, which Ampora is compared against in the same
- * run (CPU per 1 000 messages, RSS and kernel memory per connection).
+ * run (CPU per 1 000 messages, RSS and kernel memory per connection). Plain-HTTP polls
+ * (POST /v1/opamp, keep-alive) get the same ack as a 200 response body.
  *
  * Engine: one io_uring per thread (--rings N), all sharing one listening socket. Each ring
  * accepts with multishot accept straight into its registered (direct) file table, so sockets
@@ -226,6 +227,38 @@ static void reply_and_close(ring_t *r, uint32_t slot, const char *response)
     conn_shutdown(r, slot);
 }
 
+static uint8_t *encode_ack(conn_t *c, const uint8_t *msg, size_t len, bool ws, uint8_t *out);
+
+/* Plain-HTTP OpAMP (H1): each POST /v1/opamp carries one AgentToServer; the response body is
+ * the same ack as over WebSocket. The connection stays open for the next poll. Returns bytes
+ * consumed (0: body incomplete) or -1 when the connection is being closed. */
+static ssize_t handle_post(ring_t *r, uint32_t slot, const char *head, size_t head_len, const uint8_t *buf,
+                           size_t len)
+{
+    size_t vlen = 0;
+    const char *cl = find_header(head, "Content-Length", &vlen);
+    if (!cl) {
+        reply_and_close(r, slot, "HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\n\r\n");
+        return -1;
+    }
+    size_t body_len = strtoul(cl, NULL, 10);
+    if (body_len > MAX_FRAME) {
+        reply_and_close(r, slot, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
+        return -1;
+    }
+    if (len < head_len + body_len) return 0;
+    uint8_t ack[32];
+    size_t ack_len = (size_t)(encode_ack(&r->conns[slot], buf + head_len, body_len, false, ack) - ack);
+    char resp[160];
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: %zu\r\n\r\n",
+                     ack_len);
+    memcpy(resp + n, ack, ack_len);
+    send_bytes(r, slot, resp, (size_t)n + ack_len);
+    r->msgs++;
+    return (ssize_t)(head_len + body_len);
+}
+
 /* Returns bytes consumed (0: need more), or -1 when the connection is being closed. */
 static ssize_t handle_upgrade(ring_t *r, uint32_t slot, const uint8_t *buf, size_t len)
 {
@@ -245,6 +278,7 @@ static ssize_t handle_upgrade(ring_t *r, uint32_t slot, const uint8_t *buf, size
     char head[MAX_HTTP_HEAD + 1];
     memcpy(head, buf, head_len);
     head[head_len] = 0;
+    if (strncmp(head, "POST /v1/opamp ", 15) == 0) return handle_post(r, slot, head, head_len, buf, len);
     if (strncmp(head, "GET /v1/opamp ", 14) != 0) {
         reply_and_close(r, slot, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         return -1;
@@ -271,13 +305,15 @@ static ssize_t handle_upgrade(ring_t *r, uint32_t slot, const uint8_t *buf, size
 /* ------------------------------------------------------------------------------------------ */
 /* WebSocket frames                                                                            */
 
-/* The ack: [0x82][len][0x00 header][ServerToAgent: 1=instance_uid (, 7=capabilities)]. */
-static void send_ack(ring_t *r, uint32_t slot, const uint8_t *msg, size_t len)
+/* ServerToAgent{1: instance_uid (, 7: capabilities in a connection's first reply)} for the
+ * AgentToServer `msg` (WebSocket payloads start with the 0x00 header, HTTP bodies do not);
+ * writes it at `out` and returns the end. */
+static uint8_t *encode_ack(conn_t *c, const uint8_t *msg, size_t len, bool ws, uint8_t *out)
 {
     const uint8_t *p = msg, *end = msg + len, *uid = NULL;
     size_t uid_len = 0;
-    uint64_t header;
-    if (pb_read_varint(&p, end, &header) && header == 0) {
+    uint64_t header = 0;
+    if (!ws || (pb_read_varint(&p, end, &header) && header == 0)) {
         pb_field_t f;
         while (pb_next(&p, end, &f) > 0) {
             if (f.field == 1 && f.wire == PB_LEN && f.len <= 16) {
@@ -287,14 +323,20 @@ static void send_ack(ring_t *r, uint32_t slot, const uint8_t *msg, size_t len)
             }
         }
     }
-    uint8_t out[32], *q = out + 2;
-    *q++ = 0;
-    q = pb_bytes(q, 1, uid ? uid : (const uint8_t *)"", uid_len);
-    conn_t *c = &r->conns[slot];
+    uint8_t *q = pb_bytes(out, 1, uid ? uid : (const uint8_t *)"", uid_len);
     if (!c->replied) {
         c->replied = 1;
         q = pb_uint(q, 7, SERVER_CAPABILITIES);
     }
+    return q;
+}
+
+/* The ack: [0x82][len][0x00 header][ServerToAgent]. */
+static void send_ack(ring_t *r, uint32_t slot, const uint8_t *msg, size_t len)
+{
+    uint8_t out[32];
+    out[2] = 0;
+    uint8_t *q = encode_ack(&r->conns[slot], msg, len, true, out + 3);
     out[0] = 0x82;
     out[1] = (uint8_t)(q - out - 2);
     send_bytes(r, slot, out, (size_t)(q - out));
@@ -373,10 +415,11 @@ static void handle_input(ring_t *r, uint32_t slot, uint8_t *data, size_t len)
         blen = c->partial_len;
     }
     size_t off = 0;
-    if (c->state == C_HTTP) {
-        ssize_t n = handle_upgrade(r, slot, buf, blen);
+    while (c->state == C_HTTP && off < blen) {   /* an upgrade, or plain-HTTP polls */
+        ssize_t n = handle_upgrade(r, slot, buf + off, blen - off);
         if (n < 0) return;
-        off = (size_t)n;
+        if (n == 0) break;
+        off += (size_t)n;
     }
     if (c->state == C_WS && off < blen) {
         ssize_t n = handle_frames(r, slot, buf + off, blen - off);

@@ -9,6 +9,13 @@
  * the first reply, framing); breaking one is a "violation". Reply latency goes into a fixed
  * log-linear histogram.
  *
+ * With --transport http the same agents poll over plain HTTP instead (one keep-alive connection
+ * each, a POST /v1/opamp per message, one request in flight at a time).
+ *
+ * Remote config: an AgentRemoteConfig in a ServerToAgent is "applied" at once: the agent reports
+ * RemoteConfigStatus APPLYING, then APPLIED with the server's config_hash and the received config
+ * map as its new effective config; full status reports carry both from then on.
+ *
  * One epoll loop, one timer wheel, no threads: a worker should cost the machine as little CPU
  * as possible, because on two cores every cycle it burns is taken from the server it measures.
  * Scale out with several worker processes (run_load.py does that).
@@ -49,11 +56,18 @@
 
 /* Agent capabilities we announce (AgentCapabilities bits, OPAMP.md §6):
  *   ReportsStatus 0x1 | AcceptsRemoteConfig 0x2 | ReportsEffectiveConfig 0x4 |
- *   ReportsRemoteConfig 0x1000 | ReportsHeartbeat 0x2000  = 0x3007.
- * Exactly the parts the first message carries (description, effective config, remote config
- * status), so a server that checks "required status parts" (S8) finds them all and has no
- * reason to ask for full state. No ReportsHealth: we send no health tree. */
-#define AGENT_CAPABILITIES 0x3007u
+ *   ReportsHealth 0x800 | ReportsRemoteConfig 0x1000 | ReportsHeartbeat 0x2000  = 0x3807.
+ * Exactly the parts the first message carries (description, health tree, effective config,
+ * remote config status), so a server that checks "required status parts" (S8) finds them all
+ * and has no reason to ask for full state. */
+#define AGENT_CAPABILITIES 0x3807u
+
+/* RemoteConfigStatuses */
+#define RC_UNSET 0
+#define RC_APPLIED 1
+#define RC_APPLYING 2
+#define RC_HASH_MAX 64
+#define RC_MAP_MAX 49152             /* larger pushed configs are applied but not echoed */
 
 #define SERVER_CAP_ACCEPTS_STATUS 0x1u
 #define SERVER_FLAG_REPORT_FULL_STATE 0x1u
@@ -85,6 +99,7 @@ typedef struct {
     double duration_s, heartbeat_s, rate, stats_interval_s, reply_timeout_s;
     int max_inflight;
     int worker;
+    bool http;                  /* --transport http: plain-HTTP polling instead of WebSocket */
 } config_t;
 
 static config_t cfg = {
@@ -121,6 +136,12 @@ typedef struct {
     uint8_t pend_head, pend_count;
     uint8_t pend_full;         /* bit per pending slot: that message was a full status */
     uint8_t frag_active;
+    uint8_t pend_other;        /* bit per pending slot: a remote config status (not timed) */
+    bool need_full_now;        /* ReportFullState to answer as soon as the connection allows */
+    uint8_t rc_status;         /* RemoteConfigStatuses last reported */
+    uint8_t rc_send;           /* status still to report (HTTP: one request in flight) */
+    uint8_t rc_hash_len;
+    uint8_t rc_hash[RC_HASH_MAX];  /* config_hash of the applied remote config */
     uint16_t attempts;         /* consecutive failures: drives the backoff */
     uint32_t retry_after_ms;   /* server hint for the next backoff, 0 if none */
     uint8_t uid[16];
@@ -146,11 +167,23 @@ typedef struct {
     uint64_t handshakes, msgs_sent, replies, errors, violations, reconnects;
     uint64_t server_closes, server_errors, full_state_requests, hb_skipped, timeouts;
     uint64_t unsolicited, connect_errors, connect_timeouts, rejected;
+    uint64_t rc_received, rc_repeats, rc_applied, http_errors;
 } counters_t;
 
 static counters_t ctr;
 static uint32_t n_ws_open, n_ready, n_inflight;
 static uint64_t t_start, all_ready_ns;   /* when every agent first had its first reply */
+static uint64_t last_all_ready_ns;       /* the latest time every agent was connected again */
+static uint64_t t_start_unix_ns;         /* wall clock at start: the health tree's start time */
+
+/* The newest remote config this worker received: its hash, its config map (echoed as the
+ * effective config of agents that applied it), and how many agents applied it. */
+static uint8_t rc_latest[RC_HASH_MAX], rc_latest_len;
+static uint8_t rc_map[RC_MAP_MAX];
+static size_t rc_map_len;
+static bool rc_map_ok;
+static uint32_t rc_agents_applied;
+static uint64_t rc_first_ns, rc_all_ns;
 static hist_t hist_interval, hist_total, hist_status_total;
 static int violation_reports;
 
@@ -462,8 +495,15 @@ static uint8_t *encode_description(uint8_t *p, agent_t *a)
     return pb_bytes(p, 3, d, (size_t)(q - d));                    /* AgentToServer.agent_description */
 }
 
-static uint8_t *encode_effective_config(uint8_t *p)
+static uint8_t *encode_effective_config(uint8_t *p, const agent_t *a)
 {
+    /* After a remote config was applied the effective config is the received map. */
+    if (a->rc_status == RC_APPLIED && rc_map_ok && a->rc_hash_len == rc_latest_len &&
+        memcmp(a->rc_hash, rc_latest, rc_latest_len) == 0) {
+        size_t inner = pb_varint_len(1 << 3 | PB_LEN) + pb_varint_len(rc_map_len) + rc_map_len;
+        p = pb_varint(pb_tag(p, 6, PB_LEN), inner);      /* AgentToServer.effective_config */
+        return pb_bytes(p, 1, rc_map, rc_map_len);       /* EffectiveConfig.config_map */
+    }
     /* Nested messages are built inside-out in stack buffers sized for the ~1 KB file. */
     uint8_t file[CONFIG_YAML_LEN + 64], *f = file;
     f = pb_bytes(f, 1, config_yaml, CONFIG_YAML_LEN);   /* AgentConfigFile.body */
@@ -476,37 +516,171 @@ static uint8_t *encode_effective_config(uint8_t *p)
     return pb_bytes(p, 6, eff, (size_t)(c - eff));       /* AgentToServer.effective_config */
 }
 
-/* Writes [0x00 OpAMP header][AgentToServer] into `buf`; returns the length. */
-static size_t encode_message(agent_t *a, uint8_t *buf, bool full)
+/* ComponentHealth{healthy, start_time, status, status_time, [component_health_map]}. */
+static uint8_t *encode_component(uint8_t *p, uint64_t start_ns, const uint8_t *children, size_t clen)
+{
+    p = pb_uint(p, 1, 1);                                /* healthy = true */
+    p = pb_fixed64(p, 2, start_ns);                      /* start_time_unix_nano */
+    p = pb_str(p, 4, "StatusOK");                        /* status */
+    p = pb_fixed64(p, 5, start_ns);                      /* status_time_unix_nano */
+    if (clen) {
+        memcpy(p, children, clen);
+        p += clen;
+    }
+    return p;
+}
+
+/* A collector's health tree: the root and one component per pipeline. */
+static uint8_t *encode_health(uint8_t *p)
+{
+    static const char *const names[] = {"pipeline:metrics", "pipeline:traces", "pipeline:logs"};
+    uint8_t children[512], *c = children;
+    for (int i = 0; i < 3; i++) {
+        uint8_t comp[96], *q = encode_component(comp, t_start_unix_ns, NULL, 0);
+        uint8_t entry[160], *e = entry;
+        e = pb_str(e, 1, names[i]);                      /* map entry key */
+        e = pb_bytes(e, 2, comp, (size_t)(q - comp));    /* map entry value */
+        c = pb_bytes(c, 6, entry, (size_t)(e - entry));  /* component_health_map */
+    }
+    uint8_t root[640], *r = encode_component(root, t_start_unix_ns, children, (size_t)(c - children));
+    return pb_bytes(p, 5, root, (size_t)(r - root));     /* AgentToServer.health */
+}
+
+/* RemoteConfigStatus{last_remote_config_hash, status} as AgentToServer field 7. */
+static uint8_t *encode_rc_status(uint8_t *p, const agent_t *a, uint8_t status)
+{
+    if (status == RC_UNSET) return pb_bytes(p, 7, "", 0);   /* nothing applied yet */
+    uint8_t st[RC_HASH_MAX + 16], *q = st;
+    q = pb_bytes(q, 1, a->rc_hash, a->rc_hash_len);
+    q = pb_uint(q, 2, status);
+    return pb_bytes(p, 7, st, (size_t)(q - st));
+}
+
+enum msg_kind { MSG_HEARTBEAT, MSG_FULL, MSG_RC_STATUS };
+
+/* Writes [0x00 OpAMP header][AgentToServer] into `buf` (the header only over WebSocket);
+ * returns the length. `rc` is the status an MSG_RC_STATUS reports. */
+static size_t encode_message(agent_t *a, uint8_t *buf, enum msg_kind kind, uint8_t rc)
 {
     uint8_t *p = buf;
-    *p++ = 0;                                      /* W1: varint header, value 0 */
+    if (!cfg.http) *p++ = 0;                       /* W1: varint header, value 0 */
     p = pb_bytes(p, 1, a->uid, 16);                /* instance_uid */
     p = pb_uint(p, 2, a->seq);                     /* sequence_num (0 is sent explicitly) */
-    if (full) p = encode_description(p, a);
+    if (kind == MSG_FULL) p = encode_description(p, a);
     p = pb_uint(p, 4, AGENT_CAPABILITIES);         /* capabilities, always set */
-    if (full) {
-        p = encode_effective_config(p);
-        p = pb_bytes(p, 7, "", 0);                 /* remote_config_status: nothing applied yet */
-    }
+    if (kind == MSG_FULL) p = encode_health(p);
+    if (kind == MSG_FULL || (kind == MSG_RC_STATUS && rc == RC_APPLIED)) p = encode_effective_config(p, a);
+    if (kind == MSG_FULL) p = encode_rc_status(p, a, a->rc_status);
+    if (kind == MSG_RC_STATUS) p = encode_rc_status(p, a, rc);
     return (size_t)(p - buf);
+}
+
+/* H1: one AgentToServer per POST on a keep-alive connection. */
+static void http_send(agent_t *a, const uint8_t *body, size_t len)
+{
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "POST /v1/opamp HTTP/1.1\r\n"
+                     "Host: %s\r\n"
+                     "User-Agent: opamp-load\r\n"
+                     "Content-Type: application/x-protobuf\r\n"
+                     "Content-Length: %zu\r\n"
+                     "\r\n",
+                     cfg.target_text, len);
+    conn_write(a, head, (size_t)n);
+    conn_write(a, body, len);
+}
+
+static void send_opamp_kind(agent_t *a, enum msg_kind kind, uint8_t rc, uint64_t now)
+{
+    static uint8_t buf[RC_MAP_MAX + 4096];
+    size_t len = encode_message(a, buf, kind, rc);
+    if (cfg.http) http_send(a, buf, len);
+    else ws_send_frame(a, WS_OP_BINARY, buf, len);
+    if (a->broken) return;
+    a->seq++;
+    ctr.msgs_sent++;
+    if (kind == MSG_FULL) {
+        a->need_full = false;
+        a->need_full_now = false;
+    }
+    /* Remember the send time; replies come back in order on one connection (S1). */
+    unsigned slot = (a->pend_head + a->pend_count) % PENDING_MAX;
+    uint8_t bit = (uint8_t)(1u << slot);
+    a->pend_ns[slot] = now;
+    a->pend_full = kind == MSG_FULL ? (a->pend_full | bit) : (a->pend_full & (uint8_t)~bit);
+    a->pend_other = kind == MSG_RC_STATUS ? (a->pend_other | bit) : (a->pend_other & (uint8_t)~bit);
+    a->pend_count++;
 }
 
 static void send_opamp(agent_t *a, bool full, uint64_t now)
 {
-    uint8_t buf[2048];
-    size_t len = encode_message(a, buf, full);
-    ws_send_frame(a, WS_OP_BINARY, buf, len);
-    if (a->broken) return;
-    a->seq++;
-    ctr.msgs_sent++;
-    if (full) a->need_full = false;
-    /* Remember the send time; replies come back in order on one connection (S1). */
-    unsigned slot = (a->pend_head + a->pend_count) % PENDING_MAX;
-    a->pend_ns[slot] = now;
-    if (full) a->pend_full |= (uint8_t)(1u << slot);
-    else a->pend_full &= (uint8_t)~(1u << slot);
-    a->pend_count++;
+    send_opamp_kind(a, full ? MSG_FULL : MSG_HEARTBEAT, 0, now);
+}
+
+/* Sends what replies asked for: a full status (ReportFullState), then the remote config
+ * statuses APPLYING and APPLIED. WebSocket sends them at once; HTTP has one request in
+ * flight, so the rest waits for the next response. */
+static void send_queued(agent_t *a, uint64_t now)
+{
+    while (!a->broken && a->fd >= 0 && a->state == A_OPEN && a->pend_count < PENDING_MAX - 1) {
+        if (cfg.http && a->pend_count) return;
+        if (a->need_full_now) {
+            send_opamp_kind(a, MSG_FULL, 0, now);
+        } else if (a->rc_send == RC_APPLYING) {
+            a->rc_status = RC_APPLYING;
+            send_opamp_kind(a, MSG_RC_STATUS, RC_APPLYING, now);
+            a->rc_send = RC_APPLIED;
+        } else if (a->rc_send == RC_APPLIED) {
+            a->rc_status = RC_APPLIED;
+            send_opamp_kind(a, MSG_RC_STATUS, RC_APPLIED, now);
+            a->rc_send = RC_UNSET;
+            if (a->broken) return;
+            ctr.rc_applied++;
+            if (a->rc_hash_len == rc_latest_len && memcmp(a->rc_hash, rc_latest, rc_latest_len) == 0 &&
+                ++rc_agents_applied == cfg.agents && !rc_all_ns)
+                rc_all_ns = now;
+        } else {
+            return;
+        }
+    }
+}
+
+/* An AgentRemoteConfig{config = 1, config_hash = 2} from the server: applied at once, then
+ * reported APPLYING and APPLIED with the server's hash. */
+static void apply_remote_config(agent_t *a, const uint8_t *p, size_t len, uint64_t now)
+{
+    const uint8_t *end = p + len, *map = NULL, *hash = NULL;
+    size_t map_len = 0, hash_len = 0;
+    pb_field_t f;
+    while (pb_next(&p, end, &f) > 0) {
+        if (f.field == 1 && f.wire == PB_LEN) { map = f.data; map_len = f.len; }
+        if (f.field == 2 && f.wire == PB_LEN) { hash = f.data; hash_len = f.len; }
+    }
+    ctr.rc_received++;
+    if (!hash || hash_len == 0 || hash_len > RC_HASH_MAX) {
+        report_violation(a, "remote_config without a usable config_hash");
+        return;
+    }
+    if (a->rc_hash_len == hash_len && memcmp(a->rc_hash, hash, hash_len) == 0 &&
+        (a->rc_status != RC_UNSET || a->rc_send != RC_UNSET)) {
+        ctr.rc_repeats++;    /* already applied or being applied: nothing new to report */
+        return;
+    }
+    if (rc_latest_len != hash_len || memcmp(rc_latest, hash, hash_len) != 0) {
+        /* A new config for this worker: "applied" is counted against it from now on. */
+        memcpy(rc_latest, hash, hash_len);
+        rc_latest_len = (uint8_t)hash_len;
+        rc_map_ok = map && map_len <= RC_MAP_MAX;
+        rc_map_len = rc_map_ok ? map_len : 0;
+        if (rc_map_ok) memcpy(rc_map, map, map_len);
+        rc_agents_applied = 0;
+        rc_first_ns = now;
+        rc_all_ns = 0;
+    }
+    memcpy(a->rc_hash, hash, hash_len);
+    a->rc_hash_len = (uint8_t)hash_len;
+    a->rc_send = RC_APPLYING;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -523,6 +697,8 @@ static void conn_release(agent_t *a)
     a->broken = false;
     a->pend_count = 0;
     a->frag_active = 0;
+    a->need_full_now = false;
+    if (a->rc_send != RC_UNSET) a->rc_send = RC_APPLYING;   /* report again after reconnecting */
     buf_free(&a->in, &a->in_len, &a->in_cap);
     buf_free(&a->out, &a->out_len, &a->out_cap);
     buf_free(&a->frag, &a->frag_len, &a->frag_cap);
@@ -607,6 +783,8 @@ static void send_upgrade(agent_t *a)
     conn_write(a, req, (size_t)n);
 }
 
+static void on_ws_open(agent_t *a, uint64_t now);
+
 static void on_connected(agent_t *a, uint64_t now)
 {
     int err = 0;
@@ -615,6 +793,11 @@ static void on_connected(agent_t *a, uint64_t now)
     if (err) {
         ctr.connect_errors++;
         conn_retry_later(a, true, now);
+        return;
+    }
+    if (cfg.http) {          /* no upgrade: the first POST is the handshake */
+        on_ws_open(a, now);
+        epoll_update(a);
         return;
     }
     a->state = A_HANDSHAKE;
@@ -644,6 +827,8 @@ static void send_close(agent_t *a, uint16_t code)
 typedef struct {
     bool has_uid, uid_ok, has_caps, has_error;
     uint64_t caps, flags, error_type, retry_after_ns;
+    const uint8_t *remote_config;   /* AgentRemoteConfig bytes, NULL if absent */
+    size_t remote_config_len;
 } reply_t;
 
 static uint64_t retry_after_from_error(const uint8_t *p, size_t len)
@@ -685,6 +870,9 @@ static bool parse_reply(agent_t *a, const uint8_t *p, size_t len, reply_t *r)
             r->has_error = true;
             r->error_type = error_type_from_error(f.data, f.len);
             r->retry_after_ns = retry_after_from_error(f.data, f.len);
+        } else if (f.field == 3 && f.wire == PB_LEN) {   /* ServerToAgent.remote_config */
+            r->remote_config = f.data;
+            r->remote_config_len = f.len;
         } else if (f.field == 6 && f.wire == PB_VARINT) {
             r->flags = f.value;
         } else if (f.field == 7 && f.wire == PB_VARINT) {
@@ -706,11 +894,14 @@ static int match_pending(agent_t *a, uint64_t now)
     }
     unsigned slot = a->pend_head;
     bool full = a->pend_full & (1u << slot);
+    bool other = a->pend_other & (1u << slot);
     uint64_t us = (now - a->pend_ns[slot]) / 1000;
     a->pend_head = (uint8_t)((a->pend_head + 1) % PENDING_MAX);
     a->pend_count--;
     if (full) {
         hist_add(&hist_status_total, us);
+    } else if (other) {
+        /* remote config statuses: not heartbeats, not timed */
     } else {
         hist_add(&hist_interval, us);
         hist_add(&hist_total, us);
@@ -730,13 +921,14 @@ static void handle_server_error(agent_t *a, const reply_t *r, uint64_t now)
     }
 }
 
-/* One complete OpAMP message from the server. Returns false if the connection was closed. */
+/* One complete OpAMP message from the server (WebSocket payloads start with the W1 header,
+ * HTTP bodies do not). Returns false if the connection was closed. */
 static bool handle_message(agent_t *a, const uint8_t *p, size_t len, uint64_t now)
 {
     ctr.replies++;
     uint64_t header;
     const uint8_t *end = p + len;
-    if (!pb_read_varint(&p, end, &header) || header != 0) {
+    if (!cfg.http && (!pb_read_varint(&p, end, &header) || header != 0)) {
         report_violation(a, "OpAMP header missing or not 0 (W1)");
         return true;
     }
@@ -755,7 +947,10 @@ static bool handle_message(agent_t *a, const uint8_t *p, size_t len, uint64_t no
         a->got_first_reply = true;
         n_ready++;
         ctr.handshakes++;
-        if (n_ready == cfg.agents && !all_ready_ns) all_ready_ns = now;
+        if (n_ready == cfg.agents) {
+            if (!all_ready_ns) all_ready_ns = now;
+            last_all_ready_ns = now;
+        }
         a->attempts = 0;   /* a full OpAMP handshake succeeded: reset the backoff */
         if (!r.has_caps || !(r.caps & SERVER_CAP_ACCEPTS_STATUS))
             report_violation(a, "first reply lacks capabilities with AcceptsStatus (S4)");
@@ -764,10 +959,12 @@ static bool handle_message(agent_t *a, const uint8_t *p, size_t len, uint64_t no
         ctr.full_state_requests++;
         /* Answer at once unless the request came in reply to a full status: then wait for
          * the next heartbeat, so a server asking every time cannot start a ping-pong (S25). */
-        if (answered == 0) send_opamp(a, true, now);
+        if (answered == 0) a->need_full_now = true;
         else a->need_full = true;
     }
-    return true;
+    if (r.remote_config) apply_remote_config(a, r.remote_config, r.remote_config_len, now);
+    send_queued(a, now);
+    return a->fd >= 0;
 }
 
 static void handle_server_close(agent_t *a, const uint8_t *p, size_t len, uint64_t now)
@@ -921,6 +1118,76 @@ static ssize_t parse_upgrade_response(agent_t *a, uint8_t *buf, size_t len, uint
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Plain-HTTP responses (--transport http)                                                     */
+
+/* Parses complete responses from buf; returns bytes consumed, or -1 if the connection ended.
+ * Bodies need Content-Length (no chunked encoding: the agent asks for none). */
+static ssize_t parse_http_responses(agent_t *a, const uint8_t *buf, size_t len, uint64_t now)
+{
+    size_t off = 0;
+    while (off < len && !a->broken) {
+        const uint8_t *end = memmem(buf + off, len - off, "\r\n\r\n", 4);
+        if (!end) {
+            if (len - off > 16384) {
+                report_violation(a, "HTTP response head over 16 KiB");
+                a->broken = true;
+                return -1;
+            }
+            break;
+        }
+        size_t head_len = (size_t)(end - (buf + off)) + 4;
+        char head[16385];
+        if (head_len >= sizeof head) {
+            a->broken = true;
+            return -1;
+        }
+        memcpy(head, buf + off, head_len);
+        head[head_len] = 0;
+        int status = 0;
+        if (sscanf(head, "HTTP/1.%*d %d", &status) != 1) {
+            report_violation(a, "malformed HTTP status line");
+            a->broken = true;
+            return -1;
+        }
+        size_t vlen = 0;
+        const char *cl = find_header(head, "Content-Length", &vlen);
+        if (!cl) {
+            report_violation(a, "HTTP response without Content-Length");
+            a->broken = true;
+            return -1;
+        }
+        size_t body_len = (size_t)strtoull(cl, NULL, 10);
+        if (body_len > MAX_MESSAGE) {
+            report_violation(a, "HTTP response body over the message limit");
+            a->broken = true;
+            return -1;
+        }
+        if (len - off - head_len < body_len) break;   /* incomplete: wait for more bytes */
+        const uint8_t *body = buf + off + head_len;
+        off += head_len + body_len;
+        const char *conn = find_header(head, "Connection", &vlen);
+        bool closing = conn && vlen == 5 && strncasecmp(conn, "close", 5) == 0;
+        if (status != 200) {
+            /* S6: 503/429 may carry Retry-After (seconds) for the next attempt. */
+            const char *ra = find_header(head, "Retry-After", &vlen);
+            if (ra) a->retry_after_ms = (uint32_t)(atoi(ra) * 1000);
+            if (status == 503 || status == 429) ctr.rejected++;
+            else ctr.http_errors++;
+            conn_retry_later(a, true, now);
+            return -1;
+        }
+        if (!handle_message(a, body, body_len, now)) return -1;
+        if (closing) {
+            /* The server ends keep-alive: reconnect, like a polling client would. */
+            ctr.server_closes++;
+            conn_retry_later(a, false, now);
+            return -1;
+        }
+    }
+    return (ssize_t)off;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Input                                                                                       */
 
 /* Feeds received bytes to the handshake or frame parser. Only leftovers (a partial frame)
@@ -944,7 +1211,8 @@ static void consume_input(agent_t *a, uint8_t *data, size_t len, uint64_t now)
         off = (size_t)n;
     }
     if (a->state == A_OPEN && off < blen) {
-        ssize_t n = parse_frames(a, buf + off, blen - off, now);
+        ssize_t n = cfg.http ? parse_http_responses(a, buf + off, blen - off, now)
+                             : parse_frames(a, buf + off, blen - off, now);
         if (n < 0 || a->fd < 0) return;
         off += (size_t)n;
     }
@@ -1003,8 +1271,8 @@ static void heartbeat(agent_t *a, uint64_t now)
         conn_retry_later(a, true, now);
         return;
     }
-    if (a->pend_count == PENDING_MAX) {
-        ctr.hb_skipped++;        /* replies lag far behind: do not pile up more */
+    if (a->pend_count == PENDING_MAX || (cfg.http && a->pend_count)) {
+        ctr.hb_skipped++;        /* replies lag behind (HTTP: a poll is in flight): skip */
         return;
     }
     send_opamp(a, a->need_full, now);
@@ -1058,13 +1326,19 @@ static void print_stats(uint64_t now, bool final)
     double hs_rate = since > 0 ? (double)(ctr.handshakes - last_handshakes) / since : 0;
     if (final) hs_rate = (double)ctr.handshakes / ((double)(now - t_start) / 1e9);
     const hist_t *h = final ? &hist_total : &hist_interval;
+    char rc_hex[2 * RC_HASH_MAX + 1];
+    for (unsigned i = 0; i < rc_latest_len; i++) snprintf(rc_hex + 2 * i, 3, "%02x", rc_latest[i]);
+    rc_hex[2 * rc_latest_len] = 0;
     printf("{\"type\":\"%s\",\"worker\":%d,\"t\":%.3f,\"agents\":%u,\"connected\":%u,"
            "\"ws_open\":%u,\"handshakes\":%llu,\"handshakes_per_s\":%.1f,\"all_connected_s\":%.3f,\"msgs_sent\":%llu,"
            "\"replies\":%llu,\"errors\":%llu,\"violations\":%llu,"
            "\"p50_us\":%llu,\"p99_us\":%llu,\"p999_us\":%llu,\"max_us\":%llu,\"samples\":%llu,"
            "\"status_p99_us\":%llu,\"reconnects\":%llu,\"connect_errors\":%llu,\"connect_timeouts\":%llu,\"rejected\":%llu,"
            "\"timeouts\":%llu,\"server_closes\":%llu,\"server_errors\":%llu,"
-           "\"full_state_requests\":%llu,\"unsolicited\":%llu,\"hb_skipped\":%llu,\"hist\":",
+           "\"full_state_requests\":%llu,\"unsolicited\":%llu,\"hb_skipped\":%llu,"
+           "\"last_all_connected_s\":%.3f,\"http_errors\":%llu,\"rc_received\":%llu,\"rc_repeats\":%llu,"
+           "\"rc_applied\":%llu,\"rc_agents_applied\":%u,\"rc_first_s\":%.3f,\"rc_all_applied_s\":%.3f,"
+           "\"rc_hash\":\"%s\",\"hist\":",
            final ? "final" : "interval", cfg.worker, (double)(now - t_start) / 1e9, cfg.agents,
            n_ready, n_ws_open, (unsigned long long)ctr.handshakes, hs_rate,
            all_ready_ns ? (double)(all_ready_ns - t_start) / 1e9 : -1.0,
@@ -1078,7 +1352,12 @@ static void print_stats(uint64_t now, bool final)
            (unsigned long long)ctr.rejected, (unsigned long long)ctr.timeouts,
            (unsigned long long)ctr.server_closes, (unsigned long long)ctr.server_errors,
            (unsigned long long)ctr.full_state_requests, (unsigned long long)ctr.unsolicited,
-           (unsigned long long)ctr.hb_skipped);
+           (unsigned long long)ctr.hb_skipped,
+           last_all_ready_ns ? (double)(last_all_ready_ns - t_start) / 1e9 : -1.0,
+           (unsigned long long)ctr.http_errors, (unsigned long long)ctr.rc_received,
+           (unsigned long long)ctr.rc_repeats, (unsigned long long)ctr.rc_applied, rc_agents_applied,
+           rc_first_ns ? (double)(rc_first_ns - t_start) / 1e9 : -1.0,
+           rc_all_ns ? (double)(rc_all_ns - t_start) / 1e9 : -1.0, rc_hex);
     hist_print_sparse(stdout, h);
     printf("}\n");
     fflush(stdout);
@@ -1099,7 +1378,7 @@ static void disconnect_all(void)
     for (uint32_t i = 0; i < cfg.agents; i++) {
         agent_t *a = &agents[i];
         if (a->fd < 0) continue;
-        if (a->state == A_OPEN && a->out_off == a->out_len) {
+        if (!cfg.http && a->state == A_OPEN && a->out_off == a->out_len) {
             uint8_t buf[64], *p = buf;
             *p++ = 0;
             p = pb_bytes(p, 1, a->uid, 16);
@@ -1128,7 +1407,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: opamp-load --target 127.0.0.1:PORT [--agents N] [--source 127.0.0.X[=COUNT]]...\n"
             "                  [--duration S] [--heartbeat S] [--rate N] [--stats-interval S]\n"
-            "                  [--max-inflight N] [--reply-timeout S] [--worker ID]\n");
+            "                  [--max-inflight N] [--reply-timeout S] [--worker ID] [--transport ws|http]\n");
     exit(2);
 }
 
@@ -1140,6 +1419,7 @@ static void parse_args(int argc, char **argv)
         {"heartbeat", required_argument, 0, 'h'}, {"rate", required_argument, 0, 'r'},
         {"stats-interval", required_argument, 0, 'i'}, {"max-inflight", required_argument, 0, 'm'},
         {"reply-timeout", required_argument, 0, 'o'}, {"worker", required_argument, 0, 'w'},
+        {"transport", required_argument, 0, 'T'},
         {0, 0, 0, 0}};
     bool have_target = false;
     int c;
@@ -1182,6 +1462,10 @@ static void parse_args(int argc, char **argv)
         case 'm': cfg.max_inflight = atoi(optarg); break;
         case 'o': cfg.reply_timeout_s = atof(optarg); break;
         case 'w': cfg.worker = atoi(optarg); break;
+        case 'T':
+            if (strcmp(optarg, "ws") && strcmp(optarg, "http")) die("--transport must be ws or http");
+            cfg.http = strcmp(optarg, "http") == 0;
+            break;
         default: usage();
         }
     }
@@ -1257,6 +1541,11 @@ int main(int argc, char **argv)
     if (epfd < 0) die("epoll_create1 failed");
 
     t_start = last_stats_ns = tokens_at = now_ns();
+    {
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        t_start_unix_ns = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
+    }
     wheel_tick = t_start / WHEEL_TICK_NS;
     uint64_t deadline = t_start + (uint64_t)(cfg.duration_s * 1e9);
     uint64_t stats_every = (uint64_t)(cfg.stats_interval_s * 1e9);

@@ -49,6 +49,13 @@ static inline uint8_t *pb_str(uint8_t *p, unsigned field, const char *s)
     return pb_bytes(p, field, s, strlen(s));
 }
 
+static inline uint8_t *pb_fixed64(uint8_t *p, unsigned field, uint64_t v)
+{
+    p = pb_tag(p, field, PB_I64);
+    for (int i = 0; i < 8; i++) *p++ = (uint8_t)(v >> (8 * i));   /* little-endian */
+    return p;
+}
+
 /* Reads a varint at *pp (< end). Returns 1 and advances, or 0 if truncated/overlong. */
 static inline int pb_read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {

@@ -155,11 +155,48 @@ class Worker:
             self.last = obj
 
 
+def wait_worker(proc):
+    """Exit status and CPU seconds of one worker (its own rusage, not every child's)."""
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:      # already reaped by a poll(): status known, CPU not
+        return proc.wait(), 0.0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
 def totals(workers, key):
     return sum((w.last or {}).get(key, 0) for w in workers)
 
 
-def main():
+class Controller:
+    """Hooks a scenario (ampora-bench) uses to act during a run; the default does nothing.
+
+    `pid()` is the server PID to sample now (a storm restarts the server), `on_sample` is called
+    once a second with the sample and the workers, `status()` is appended to the progress line,
+    `done()` ends the run early (workers get SIGTERM and report), `finish(result)` adds the
+    scenario's own figures. Hooks must not block: slow work belongs in a thread."""
+
+    def __init__(self, pid=None):
+        self._pid = pid
+
+    def pid(self):
+        return self._pid
+
+    def on_sample(self, now, sample, workers):
+        pass
+
+    def status(self):
+        return ""
+
+    def done(self):
+        return False
+
+    def finish(self, result):
+        pass
+
+
+def build_parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", required=True, help="127.x.y.z:PORT of the server")
     ap.add_argument("--server-pid", type=int, help="PID to sample (RSS, CPU); omit to skip")
@@ -175,7 +212,22 @@ def main():
                     help="handshakes in flight, all workers together (listen backlogs are ~2-4 k)")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds to wait before 'before' and 'after' samples")
     ap.add_argument("--loadgen", default=os.path.join(HERE, "opamp-load"))
-    args = ap.parse_args()
+    ap.add_argument("--transport", choices=("ws", "http"), default="ws",
+                    help="agents talk WebSocket (default) or poll over plain HTTP")
+    ap.add_argument("--quiet", action="store_true", help="no progress line (results only)")
+    return ap
+
+
+def main():
+    args = build_parser().parse_args()
+    result, rc = run(args)
+    return rc
+
+
+def run(args, controller=None):
+    """One load run: returns (result dict, exit status). The result is also written to
+    args.out when that is set."""
+    controller = controller or Controller(args.server_pid)
 
     host, _, port = args.target.rpartition(":")
     if ipaddress.IPv4Address(host) not in ipaddress.IPv4Network("127.0.0.0/8"):
@@ -184,8 +236,8 @@ def main():
         raise SystemExit("run_load: agents, duration, heartbeat and rate must be > 0")
     if not os.access(args.loadgen, os.X_OK):
         raise SystemExit("run_load: %s not built (run make)" % args.loadgen)
-    if args.server_pid and read_server(args.server_pid) is None:
-        raise SystemExit("run_load: no process %d" % args.server_pid)
+    if controller.pid() and read_server(controller.pid()) is None:
+        raise SystemExit("run_load: no process %d" % controller.pid())
 
     plan_workers, sources = plan(args.agents, args.per_worker, args.per_source, args.first_source)
     inflight = max(20, args.max_inflight // len(plan_workers))
@@ -194,17 +246,22 @@ def main():
 
     def sample(tag, workers=()):
         s = {"t": round(time.monotonic() - t0, 3), "tag": tag}
-        srv = read_server(args.server_pid) if args.server_pid else None
+        pid = controller.pid()
+        srv = read_server(pid) if pid else None
+        if pid:
+            s["pid"] = pid
         if srv:
             s.update(srv)
         s.update(read_kernel())
         s["connected"] = totals(workers, "connected")
         s["replies"] = totals(workers, "replies")
+        if any(w.last and "rc_agents_applied" in w.last for w in workers):
+            s["rc_agents_applied"] = totals(workers, "rc_agents_applied")
         samples.append(s)
         return s
 
     t0 = time.monotonic()
-    time.sleep(args.settle if args.server_pid else 0)
+    time.sleep(args.settle if controller.pid() else 0)
     before = sample("before")
 
     # Start the workers; each stops itself after --duration (and its own alarm backstops it).
@@ -215,16 +272,17 @@ def main():
         cmd = [args.loadgen, "--target", args.target, "--agents", str(count),
                "--duration", str(args.duration), "--heartbeat", str(args.heartbeat),
                "--rate", "%.3f" % (args.rate * count / args.agents), "--stats-interval", "1",
-               "--max-inflight", str(inflight), "--worker", str(wid)]
+               "--max-inflight", str(inflight), "--worker", str(wid), "--transport", args.transport]
         for src, n in parts:
             cmd += ["--source", "%s=%d" % (src, n)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         os.set_blocking(proc.stdout.fileno(), False)
         w = Worker(wid, proc)
+        w.launched = time.monotonic()
         workers.append(w)
         sel.register(proc.stdout, selectors.EVENT_READ, w)
-    sys.stderr.write("run_load: %d agents, %d worker(s), sources %s..%s, target %s\n"
-                     % (args.agents, len(workers), sources[0], sources[-1], args.target))
+    sys.stderr.write("run_load: %d agents (%s), %d worker(s), sources %s..%s, target %s\n"
+                     % (args.agents, args.transport, len(workers), sources[0], sources[-1], args.target))
 
     hard_stop = t_launch + args.duration + 40
     t_all = None
@@ -234,8 +292,14 @@ def main():
     next_sample = time.monotonic() + 1.0
     open_pipes = len(workers)
     prev = (time.monotonic(), 0)
+    stopped_early = None
     while open_pipes:
         now = time.monotonic()
+        if stopped_early is None and controller.done():
+            stopped_early = round(now - t_launch, 3)
+            for w in workers:
+                if w.proc.poll() is None:
+                    w.proc.send_signal(signal.SIGTERM)   # workers stop, report and exit
         if now > hard_stop:
             sys.stderr.write("\nrun_load: workers overran their duration; terminating them\n")
             for w in workers:
@@ -257,8 +321,9 @@ def main():
             next_sample += 1.0
             s = sample("run", workers)
             peak_rss = max(peak_rss, s.get("rss_kb", 0))
-            if all(w.final is None for w in workers):
+            if all(w.final is None for w in workers) and stopped_early is None:
                 last_connected = s
+            controller.on_sample(now, s, workers)
             connected = s["connected"]
             if t_all is None and connected >= args.agents:
                 t_all = now - t_launch
@@ -267,14 +332,18 @@ def main():
             rate = (replies - prev[1]) / max(now - prev[0], 1e-9)
             prev = (now, replies)
             p99 = max(((w.last or {}).get("p99_us") or 0) for w in workers)
-            sys.stderr.write("\r[%6.1fs] connected %d/%d | %.0f msg/s | p99 %d us | errors %d | violations %d   "
-                             % (now - t_launch, connected, args.agents, rate, p99,
-                                totals(workers, "errors"), totals(workers, "violations")))
-            sys.stderr.flush()
-    sys.stderr.write("\n")
-    rcs = [w.proc.wait() for w in workers]
+            if not args.quiet:
+                sys.stderr.write("\r[%6.1fs] connected %d/%d | %.0f msg/s | p99 %d us | errors %d | violations %d %s  "
+                                 % (now - t_launch, connected, args.agents, rate, p99,
+                                    totals(workers, "errors"), totals(workers, "violations"),
+                                    controller.status()))
+                sys.stderr.flush()
+    if not args.quiet:
+        sys.stderr.write("\n")
+    waited = [wait_worker(w.proc) for w in workers]
+    rcs = [rc for rc, _ in waited]
 
-    time.sleep(args.settle if args.server_pid else 0)
+    time.sleep(args.settle if controller.pid() else 0)
     after = sample("after")
 
     # ---- aggregate ------------------------------------------------------------------------
@@ -304,7 +373,9 @@ def main():
 
     result = {
         "target": args.target,
-        "server_pid": args.server_pid,
+        "transport": args.transport,
+        "server_pid": controller.pid(),
+        "stopped_early_at_s": stopped_early,
         "workers": len(workers),
         "sources": sources,
         "plan": [{"agents": c, "sources": dict(p)} for c, p in plan_workers],
@@ -337,7 +408,7 @@ def main():
         "latency_p99_max_over_workers_us": max((f.get("p99_us", 0) for f in finals), default=0),
         "worker_exit_codes": rcs,
         # CPU the load generator itself used: on 2 shared cores it competes with the server.
-        "loadgen_cpu_s": round(os.times().children_user + os.times().children_system, 3),
+        "loadgen_cpu_s": round(sum(cpu for _, cpu in waited), 3),
     }
 
     # Steady-state rates, between 'all connected' and the last sample while workers ran.
@@ -350,7 +421,7 @@ def main():
         result["steady_window_s"] = None
         result["heartbeats_per_s"] = None
 
-    if args.server_pid and "rss_kb" in before:
+    if controller.pid() and "rss_kb" in before and before.get("pid") == after.get("pid"):
         server = {"rss_before_kb": before["rss_kb"], "rss_peak_kb": peak_rss,
                   "rss_after_kb": after.get("rss_kb")}
         ref = last_connected or at_all
@@ -384,9 +455,15 @@ def main():
         }
     result["samples"] = samples
 
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
+    # Scenario hooks see the per-worker final lines and launch times (exact timestamps).
+    result["_workers"] = [{"launched": w.launched, "final": w.final or w.last or {}} for w in workers]
+    controller.finish(result)
+    result.pop("_workers", None)
+
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
     brief = {k: result.get(k) for k in ("agents_target", "agents_connected", "time_to_all_connected_s",
                                           "heartbeats_per_s", "errors", "violations")}
     brief["p99_us"] = result["latency_us"]["p99"]
@@ -396,10 +473,10 @@ def main():
     sys.stderr.write("run_load: %s -> %s\n" % (json.dumps(brief), args.out))
 
     if result["violations"] or any(rc == 1 for rc in rcs):
-        return 1
+        return result, 1
     if any(rc not in (0, 1) for rc in rcs):
-        return 2
-    return 0
+        return result, 2
+    return result, 0
 
 
 if __name__ == "__main__":

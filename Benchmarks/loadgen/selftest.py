@@ -11,6 +11,10 @@ Scenarios (each a short opamp-load run against this process on 127.0.0.1):
   full-state  ReportFullState on a heartbeat reply: the next message is a full status
   ping-close  server pings (expects a masked pong), then closes with 1001: the agent echoes
               the close and reconnects later with the same uid and a continuing sequence_num
+  remote-config  the first reply carries a remote config: the agent reports APPLYING, then
+              APPLIED with the server's hash and the pushed map as effective config, and a
+              later full status (ReportFullState) carries both
+  http        --transport http: POST /v1/opamp per message, bodies decode, heartbeats answered
 """
 import asyncio
 import base64
@@ -25,6 +29,30 @@ from opentelemetry._opamp.proto import opamp_pb2  # the independent oracle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+PUSHED_YAML = b"receivers:\n  otlp: {}\nexporters:\n  debug: {}\n"
+PUSHED_HASH = hashlib.sha256(PUSHED_YAML).digest()
+
+
+def check_message(srv, msg, size):
+    """Checks shared by both transports; returns whether it was a full status."""
+    full = msg.HasField("agent_description")
+    if full:
+        srv.check(msg.capabilities == 0x3807, "capabilities %x" % msg.capabilities)
+        srv.check(msg.HasField("effective_config") and msg.HasField("remote_config_status"),
+                  "full status lacks effective_config/remote_config_status")
+        srv.check(msg.health.healthy and len(msg.health.component_health_map) == 3,
+                  "health tree: %s" % msg.health)
+        attrs = {kv.key for kv in msg.agent_description.identifying_attributes} | \
+                {kv.key for kv in msg.agent_description.non_identifying_attributes}
+        srv.check({"service.name", "host.name", "os.type"} <= attrs, "attributes %s" % attrs)
+        if not msg.remote_config_status.last_remote_config_hash:
+            body = msg.effective_config.config_map.config_map["collector.yaml"].body
+            srv.check(900 <= len(body) <= 1400, "config body %d bytes" % len(body))
+    elif not msg.HasField("agent_disconnect") and not msg.HasField("remote_config_status"):
+        srv.check(23 <= size <= 25, "heartbeat is %d bytes" % size)
+    srv.check(len(msg.instance_uid) == 16 and (msg.instance_uid[6] >> 4) == 7,
+              "instance_uid not a 16-byte UUIDv7")
+    return full
 
 
 async def read_frame(reader):
@@ -53,6 +81,8 @@ class Server:
         self.log = []          # (conn#, kind, detail)
         self.conns = 0
         self.failures = []
+        self.msgs = []
+        self.asked = False
 
     def check(self, cond, what):
         if not cond:
@@ -85,21 +115,12 @@ class Server:
                 self.check(data[0] == 0, "OpAMP header not 0")
                 msg = opamp_pb2.AgentToServer()
                 msg.ParseFromString(data[1:])
-                full = msg.HasField("agent_description")
-                self.log.append((conn, "full" if full else "hb", (msg.sequence_num, len(data) - 1)))
-                if full:
-                    self.check(msg.capabilities == 0x3007, "capabilities %x" % msg.capabilities)
-                    self.check(msg.HasField("effective_config") and msg.HasField("remote_config_status"),
-                               "full status lacks effective_config/remote_config_status")
-                    attrs = {kv.key for kv in msg.agent_description.identifying_attributes} | \
-                            {kv.key for kv in msg.agent_description.non_identifying_attributes}
-                    self.check({"service.name", "host.name", "os.type"} <= attrs, "attributes %s" % attrs)
-                    body = msg.effective_config.config_map.config_map["collector.yaml"].body
-                    self.check(900 <= len(body) <= 1400, "config body %d bytes" % len(body))
-                elif not msg.HasField("agent_disconnect"):
-                    self.check(23 <= len(data) - 1 <= 25, "heartbeat is %d bytes" % (len(data) - 1))
-                self.check(len(msg.instance_uid) == 16 and (msg.instance_uid[6] >> 4) == 7,
-                           "instance_uid not a 16-byte UUIDv7")
+                full = check_message(self, msg, len(data) - 1)
+                kind = "full" if full else "hb"
+                if not full and msg.HasField("remote_config_status"):
+                    kind = "rc"
+                self.log.append((conn, kind, (msg.sequence_num, len(data) - 1)))
+                self.msgs.append(msg)
                 reply = opamp_pb2.ServerToAgent()
                 reply.instance_uid = msg.instance_uid
                 if self.scenario == "bad-uid" and n >= 1:
@@ -108,10 +129,19 @@ class Server:
                     reply.capabilities = 0x3F
                 if self.scenario == "full-state" and n == 1:
                     reply.flags = 1
+                if self.scenario == "remote-config" and n == 0:
+                    f = reply.remote_config.config.config_map["collector.yaml"]
+                    f.body = PUSHED_YAML
+                    f.content_type = "text/yaml"
+                    reply.remote_config.config_hash = PUSHED_HASH
+                if self.scenario == "remote-config" and kind == "hb" and not self.asked:
+                    reply.flags = 1
+                    self.asked = True
                 first = False
                 n += 1
-                writer.write(b"\x82" + bytes([1 + len(reply.SerializeToString())]) + b"\x00"
-                             + reply.SerializeToString())
+                payload = b"\x00" + reply.SerializeToString()
+                size = bytes([len(payload)]) if len(payload) < 126 else b"\x7e" + struct.pack(">H", len(payload))
+                writer.write(b"\x82" + size + payload)
                 if self.scenario == "ping-close" and conn == 1 and n == 2:
                     writer.write(frame(0x9, b"hello"))
                     await asyncio.sleep(0.2)
@@ -121,15 +151,41 @@ class Server:
             pass
         writer.close()
 
+    async def handle_http(self, reader, writer):
+        """Plain-HTTP OpAMP: one AgentToServer per POST, keep-alive."""
+        self.conns += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode().split("\r\n")
+                self.check(lines[0] == "POST /v1/opamp HTTP/1.1", "request line " + lines[0])
+                hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+                self.check(hdrs.get("content-type") == "application/x-protobuf", "content type %s" % hdrs)
+                body = await reader.readexactly(int(hdrs["content-length"]))
+                msg = opamp_pb2.AgentToServer()
+                msg.ParseFromString(body)
+                full = check_message(self, msg, len(body))
+                self.log.append((self.conns, "full" if full else "hb", (msg.sequence_num, len(body))))
+                reply = opamp_pb2.ServerToAgent(instance_uid=msg.instance_uid, capabilities=0x3F)
+                out = reply.SerializeToString()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(out) + out)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
 
 async def run(scenario, agents=3, duration=4.0, heartbeat=0.5):
     srv = Server(scenario)
-    server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+    http = scenario == "http"
+    server = await asyncio.start_server(srv.handle_http if http else srv.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     proc = await asyncio.create_subprocess_exec(
         os.path.join(HERE, "opamp-load"), "--target", "127.0.0.1:%d" % port, "--agents", str(agents),
         "--duration", str(duration), "--heartbeat", str(heartbeat), "--rate", "100",
-        "--stats-interval", "10", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        "--stats-interval", "10", "--transport", "http" if http else "ws",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await proc.communicate()
     server.close()
     final = json.loads(out.decode().strip().splitlines()[-1])
@@ -168,6 +224,30 @@ async def main():
                  (c1, c2))
     ok &= expect("ping-close: counted as a server close, not an error",
                  fin["server_closes"] == 1 and fin["errors"] == 0 and fin["reconnects"] == 1, fin)
+
+    srv, fin, rc, err = await run("remote-config", agents=1)
+    rcs = [(m.remote_config_status.status, m.remote_config_status.last_remote_config_hash)
+           for m in srv.msgs if m.HasField("remote_config_status") and m.remote_config_status.status]
+    S = opamp_pb2
+    ok &= expect("remote-config: APPLYING then APPLIED with the server's hash",
+                 rcs[:2] == [(S.RemoteConfigStatuses_APPLYING, PUSHED_HASH), (S.RemoteConfigStatuses_APPLIED, PUSHED_HASH)]
+                 and fin["rc_agents_applied"] == 1 and fin["rc_hash"] == PUSHED_HASH.hex(), (rcs, fin))
+    applied = [m for m in srv.msgs if m.remote_config_status.status == S.RemoteConfigStatuses_APPLIED]
+    ok &= expect("remote-config: APPLIED carries the pushed map as effective config",
+                 bool(applied) and applied[0].effective_config.config_map.config_map["collector.yaml"].body == PUSHED_YAML,
+                 applied[:1])
+    later = [m for m in srv.msgs[1:] if m.HasField("agent_description")]
+    ok &= expect("remote-config: a later full status reports APPLIED and the pushed config",
+                 bool(later) and later[0].remote_config_status.status == S.RemoteConfigStatuses_APPLIED
+                 and later[0].effective_config.config_map.config_map["collector.yaml"].body == PUSHED_YAML
+                 and not srv.failures, (later[:1], srv.failures))
+
+    srv, fin, rc, err = await run("http")
+    ok &= expect("http: exit 0, no violations/errors, heartbeats answered",
+                 rc == 0 and fin["violations"] == 0 and fin["errors"] == 0 and fin["samples"] > 0
+                 and fin["replies"] == fin["msgs_sent"], (rc, fin, err))
+    ok &= expect("http: bodies decode as the schema says", not srv.failures and srv.log[0][1] == "full",
+                 (srv.failures, srv.log[:3]))
     sys.exit(0 if ok else 1)
 
 

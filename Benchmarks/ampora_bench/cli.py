@@ -1,0 +1,181 @@
+"""Command line: `ampora-bench load|suite|plot` (see ../README.md and BENCHMARKS.md)."""
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+from . import machine, scenarios, suite, svgplot
+from .servers import BENCH, AmporaServer, BenchError, EchoFloor, Server, build_loadgen, check_loopback, default_ampora_bin
+
+
+class Deadline(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Deadline()
+
+
+def add_server_options(ap):
+    g = ap.add_argument_group("server (default: the harness starts `ampora serve` on free loopback ports)")
+    g.add_argument("--ampora-bin", default=default_ampora_bin(), help="ampora binary (default: .build/release/ampora)")
+    g.add_argument("--io", choices=("auto", "uring", "epoll"), default="auto", help="ampora serve --io")
+    g.add_argument("--loops", type=int, help="ampora serve --loops")
+    g.add_argument("--server-arg", action="append", default=[], help="extra ampora serve argument (repeatable)")
+
+
+def add_load_options(ap):
+    g = ap.add_argument_group("load generator")
+    g.add_argument("--per-worker", type=int, default=19900, help="agents per worker process (fd limit 20 000)")
+    g.add_argument("--per-source", type=int, default=10000, help="agents per source address 127.0.0.2, .3, ...")
+    g.add_argument("--first-source", default="127.0.0.2")
+    g.add_argument("--max-inflight", type=int, default=1000, help="handshakes in flight, all workers")
+    g.add_argument("--settle", type=float, default=2.0, help="seconds before the 'before'/'after' samples")
+    g.add_argument("--quiet", action="store_true", help="no live progress line")
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="ampora-bench", description="Load generator and benchmark runner for Ampora.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    ld = sub.add_parser("load", help="one load scenario against one server")
+    ld.add_argument("--scenario", choices=scenarios.SCENARIOS, required=True,
+                    help="connect: ramp to N, time to all connected; steady: heartbeats, reply latency; "
+                         "storm: restart the server, time until all reconnected; push: assign a config to all "
+                         "(operator API of issue 4), time until all APPLIED; http: N plain-HTTP polling agents")
+    ld.add_argument("--agents", type=int, help="agents (default per scenario: %s)"
+                    % ", ".join("%s %d" % (k, v["agents"]) for k, v in scenarios.DEFAULTS.items()))
+    ld.add_argument("--heartbeat", type=float, help="seconds between heartbeats (HTTP: polls) per agent")
+    ld.add_argument("--duration", type=float, help="upper bound of the load phase in seconds")
+    ld.add_argument("--rate", type=float, help="new connections per second, all workers together")
+    ld.add_argument("--peer", choices=("ampora", "floor"), default="ampora",
+                    help="server to start: ampora serve, or the C io_uring echo floor (every scenario but push)")
+    ld.add_argument("--target", help="use a running server: its agent address 127.x.y.z:PORT")
+    ld.add_argument("--server-pid", type=int, help="with --target: PID to sample from /proc")
+    ld.add_argument("--http", help="with --target: its operator address 127.x.y.z:PORT (push)")
+    ld.add_argument("--out", help="JSON result file (default: Benchmarks/runs/SCENARIO-PEER-TIME.json, ignored by git)")
+    ld.add_argument("--storm-after", type=float, default=3.0, help="storm: seconds after the ramp to restart")
+    ld.add_argument("--config-bytes", type=int, default=4096, help="push: size of the pushed YAML")
+    ld.add_argument("--push-timeout", type=float, default=60.0, help="push: seconds to wait for all APPLIED")
+    add_server_options(ld)
+    add_load_options(ld)
+
+    su = sub.add_parser("suite", help="every scenario, Ampora and the C echo floor in one run, with ratios")
+    mode = su.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--quick", action="store_true", help="small sizes, about 6-10 minutes on 2 cores")
+    mode.add_argument("--full", action="store_true", help="up to 100 000 agents, about 20 minutes")
+    mode.add_argument("--smoke", action="store_true", help="300 agents per run: checks the suite itself, ~2 min")
+    su.add_argument("--out-dir", help="result files, suite.json, summary.md, plot.svg "
+                    "(default: Benchmarks/runs/suite-TIME, ignored by git)")
+    add_server_options(su)
+    add_load_options(su)
+
+    pl = sub.add_parser("plot", help="SVG of memory per agent and p99 latency against agent count")
+    pl.add_argument("results", nargs="+", help="result files of steady runs, or suite.json files")
+    pl.add_argument("--out", default="plot.svg")
+    pl.add_argument("--title", default="ampora-bench: steady heartbeats")
+    pl.add_argument("--note", default="", help="a line of small print under the panels")
+    return ap
+
+
+def start_server(opts, scenario, agents, peer):
+    if opts.target:
+        check_loopback(opts.target)
+        if opts.http:
+            check_loopback(opts.http)
+        if not opts.server_pid:
+            sys.stderr.write("ampora-bench: no --server-pid: the server's RSS and CPU are not measured\n")
+        return Server(opts.target, opts.server_pid, opts.http, owned=False)
+    if peer == "floor":
+        if scenario == "push":
+            raise BenchError("the echo floor has no operator API and pushes nothing: push needs ampora")
+        srv = EchoFloor(rings=max(2, math.ceil(agents / 18000)))
+    else:
+        srv = AmporaServer(opts.ampora_bin, io=opts.io, loops=opts.loops, extra=opts.server_arg)
+    srv.start()
+    return srv
+
+
+def run_load(opts, scenario, peer, argv=None):
+    """One scenario against one (started) server; returns (result, exit status)."""
+    d = scenarios.DEFAULTS[scenario]
+    agents = opts.agents or d["agents"]
+    srv = None
+    rc = 2
+    try:
+        srv = start_server(opts, scenario, agents, peer)
+        sys.stderr.write("ampora-bench: %s against %s %s (pid %s, io %s)\n"
+                         % (scenario, srv.kind, srv.opamp, srv.pid, srv.io))
+        result, rc = scenarios.run_scenario(scenario, srv, opts)
+    finally:
+        if srv is not None:
+            srv.stop()
+            if rc != 1:
+                srv.remove_workdir()     # a run that failed its checks keeps the server's logs
+            elif getattr(srv, "workdir", None):
+                sys.stderr.write("ampora-bench: server logs kept in %s\n" % srv.workdir)
+    result["peer"] = srv.kind
+    result["server_info"] = srv.describe()
+    result["machine"] = machine.describe()
+    result["date"] = machine.now_utc()
+    result["command"] = " ".join(argv or sys.argv)
+    return result, rc
+
+
+def write_json(path, obj):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+
+
+def default_path(name):
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return os.path.join(BENCH, "runs", "%s-%s" % (name, stamp))
+
+
+def cmd_load(opts):
+    opts.out = opts.out or default_path("%s-%s" % (opts.scenario, opts.peer)) + ".json"
+    d = scenarios.DEFAULTS[opts.scenario]
+    bound = (opts.duration or d["duration"]) + 180
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(int(bound))      # backstop: the whole command ends by itself
+    build_loadgen()
+    result, rc = run_load(opts, opts.scenario, opts.peer)
+    signal.alarm(0)
+    write_json(opts.out, result)
+    brief = dict(scenario=opts.scenario, peer=result["peer"], ok=result["ok"],
+                 agents=result["agents_connected_max"], violations=result["violations"],
+                 errors=result["errors"], **result.get("figures", {}))
+    brief.pop("hashes_agents_saw", None)
+    brief.pop("assignment", None)
+    sys.stderr.write("ampora-bench: %s -> %s\n" % (json.dumps(brief), opts.out))
+    if result.get("scenario_error"):
+        sys.stderr.write("ampora-bench: %s\n" % result["scenario_error"])
+    return rc
+
+
+def main(argv=None):
+    opts = build_parser().parse_args(argv)
+    try:
+        if opts.command == "load":
+            return cmd_load(opts)
+        if opts.command == "suite":
+            opts.out_dir = opts.out_dir or default_path("suite")
+            return suite.run(opts, run_load)
+        if opts.command == "plot":
+            svgplot.plot_files(opts.results, opts.out, opts.title, opts.note)
+            sys.stderr.write("ampora-bench: wrote %s\n" % opts.out)
+            return 0
+    except BenchError as e:
+        sys.stderr.write("ampora-bench: %s\n" % e)
+        return 2
+    except Deadline:
+        sys.stderr.write("ampora-bench: the run overran its time bound and was stopped\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
