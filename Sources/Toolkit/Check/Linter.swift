@@ -20,7 +20,8 @@ public enum Linter {
             }
             return findings.sorted(by: Finding.ordered)
         }
-        var context = CheckContext(config: CollectorConfig(root: root), options: options, sizeBytes: unit.sizeBytes)
+        var context = CheckContext(
+            config: CollectorConfig(root: options.environment.expandWholeValues(root)), options: options, sizeBytes: unit.sizeBytes)
         StructureChecks.run(&context)
         if context.config.root.pairs?.isEmpty == false {
             SettingsChecks.run(&context)
@@ -35,5 +36,17 @@ public enum Linter {
         }
         var seen: Set<Finding> = []
         return findings.filter { seen.insert($0).inserted }.sorted(by: Finding.ordered)
+    }
+}
+
+extension Linter {
+    /// Checks every unit of `input`, applies the policy and inline disables, and returns findings in output order.
+    public static func check(
+        _ input: LoadedInput, options: CheckOptions = CheckOptions(), policy: LintPolicy = LintPolicy(), mode: CheckMode
+    ) -> [Finding] {
+        var options = options
+        if let limit = policy.maxConfigBytes { options.maxConfigBytes = limit }
+        let findings = input.units.flatMap { check($0, options: options, mode: mode) }
+        return policy.apply(findings, sources: input.sources).sorted(by: Finding.ordered)
     }
 }

@@ -4,7 +4,7 @@ enum ReferenceChecks {
         let config = context.config
         for ref in config.serviceExtensions {
             guard let id = ref.id else { continue }
-            if config.component(.extension, id) == nil {
+            if config.component(.extension, id) == nil, config.root["extensions"]?.isOpaqueReference != true {
                 context.report(
                     "undeclared-extension", "extension '\(id)' is enabled in service.extensions but not declared",
                     at: ref.position, path: ref.path)
@@ -26,7 +26,9 @@ enum ReferenceChecks {
             for (refs, kinds, role) in roles {
                 for ref in refs {
                     guard let id = ref.id else { continue }
+                    let unknowable = kinds.contains { config.root[$0.section]?.isOpaqueReference == true }
                     guard let declared = kinds.lazy.compactMap({ config.component($0, id) }).first else {
+                        if unknowable { continue }
                         context.report(
                             "undeclared-component",
                             "pipeline '\(pipeline.key)' uses \(role) '\(id)', which is not declared under '\(kinds[0].section)'"

@@ -18,7 +18,7 @@ enum StructureChecks {
                 at: pair.keyPosition, path: pair.key)
         }
         for (section, kind) in Sections.componentSections {
-            guard let pair = root.pair(section), !pair.value.isNull else { continue }
+            guard let pair = root.pair(section), !pair.value.isNull, !pair.value.isOpaqueReference else { continue }
             guard let components = pair.value.pairs else {
                 context.report(
                     "section-shape", "'\(section)' must be a map of component IDs, not \(pair.value.shapeName)",
@@ -49,6 +49,7 @@ enum StructureChecks {
             context.report("no-pipelines", "there is no 'service' section, so no pipeline", at: root.position, path: "")
             return
         }
+        if service.value.isOpaqueReference { return }
         guard let servicePairs = service.value.pairs else {
             context.report(
                 "section-shape", "'service' must be a map, not \(service.value.shapeName)", at: service.value.position,
@@ -74,9 +75,12 @@ enum StructureChecks {
                     path: "service.telemetry")
             }
         }
-        if let extensions = service.value.pair("extensions"), !extensions.value.isNull {
+        if let extensions = service.value.pair("extensions"), !extensions.value.isNull,
+            !extensions.value.isOpaqueReference
+        {
             checkIDList(extensions.value, path: "service.extensions", &context)
         }
+        if service.value["pipelines"]?.isOpaqueReference == true { return }
         guard let pipelines = service.value.pair("pipelines"), let pipelinePairs = pipelines.value.pairs,
             !pipelinePairs.isEmpty
         else {
@@ -100,7 +104,8 @@ enum StructureChecks {
                     "invalid-pipeline-id", "pipeline ID '\(pair.key)': \(error.message)", at: pair.keyPosition,
                     path: path)
             }
-            guard let fields = pair.value.pairs else {
+            if pair.value.isOpaqueReference { continue }
+            guard let fields = pair.value.isNull ? [] : pair.value.pairs else {
                 context.report(
                     "section-shape", "pipeline '\(pair.key)' must be a map, not \(pair.value.shapeName)",
                     at: pair.value.position, path: path)
@@ -111,18 +116,18 @@ enum StructureChecks {
                     context.report(
                         "section-shape", "'\(field.key)' is not a pipeline field (receivers, processors, exporters)",
                         at: field.keyPosition, path: "\(path).\(field.key)")
-                } else if !field.value.isNull {
+                } else if !field.value.isNull, !field.value.isOpaqueReference {
                     checkIDList(field.value, path: "\(path).\(field.key)", &context)
                 }
             }
             let receivers = pair.value["receivers"]?.items ?? []
-            if receivers.isEmpty {
+            if receivers.isEmpty, pair.value["receivers"]?.isOpaqueReference != true {
                 context.report(
                     "pipeline-no-receivers", "pipeline '\(pair.key)' has no receivers", at: pair.keyPosition, path: path
                 )
             }
             let exporters = pair.value["exporters"]?.items ?? []
-            if exporters.isEmpty {
+            if exporters.isEmpty, pair.value["exporters"]?.isOpaqueReference != true {
                 context.report(
                     "pipeline-no-exporters", "pipeline '\(pair.key)' has no exporters", at: pair.keyPosition, path: path
                 )

@@ -202,3 +202,59 @@ extension StringProtocol {
         return String(s)
     }
 }
+
+extension YNode {
+    /// The reference when this scalar is exactly one `${…}` and nothing else; the Collector then types the
+    /// resolved text as YAML, so it can stand for a map or a list.
+    public var wholeReference: ConfigReference? {
+        guard case .scalar(let text, let style) = kind, style != .literal, style != .folded, text.hasPrefix("${"),
+            text.hasSuffix("}")
+        else { return nil }
+        let pieces = ReferenceScanner.pieces(text)
+        guard pieces.count == 1, case .reference(let reference) = pieces[0], reference.form == .braced else {
+            return nil
+        }
+        return reference
+    }
+
+    /// A value whose content is only known at run time (a whole-value reference the environment cannot resolve).
+    public var isOpaqueReference: Bool { wholeReference != nil }
+}
+
+extension Environment {
+    /// Replaces whole-value env references that have a value with the YAML the value parses to, the way the
+    /// Collector types them (`RECEIVERS="[otlp]"` becomes a list). Positions stay on the reference.
+    public func expandWholeValues(_ node: YNode) -> YNode {
+        switch node.kind {
+        case .mapping(let pairs):
+            var copy = node
+            copy.kind = .mapping(pairs.map { YPair(key: $0.key, keyPosition: $0.keyPosition, value: expandWholeValues($0.value)) })
+            return copy
+        case .sequence(let items):
+            var copy = node
+            copy.kind = .sequence(items.map(expandWholeValues))
+            return copy
+        case .scalar:
+            guard let reference = node.wholeReference, reference.scheme == "env" else { return node }
+            guard let value = values[reference.name] ?? reference.defaultValue else { return node }
+            guard let parsed = try? YAMLReader.documents(value, file: node.position.file).first else {
+                return YNode(.scalar(value, .doubleQuoted), at: node.position)
+            }
+            return relocated(parsed, to: node.position)
+        }
+    }
+
+    func relocated(_ node: YNode, to position: SourcePosition) -> YNode {
+        var copy = node
+        copy.position = position
+        switch node.kind {
+        case .mapping(let pairs):
+            copy.kind = .mapping(pairs.map { YPair(key: $0.key, keyPosition: position, value: relocated($0.value, to: position)) })
+        case .sequence(let items):
+            copy.kind = .sequence(items.map { relocated($0, to: position) })
+        case .scalar:
+            break
+        }
+        return copy
+    }
+}
