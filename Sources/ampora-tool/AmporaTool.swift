@@ -9,7 +9,7 @@ struct AmporaTool: ParsableCommand {
         commandName: "ampora-tool",
         abstract: "Offline tools for OpAMP messages and OpenTelemetry Collector configs.",
         subcommands: [
-            Validate.self, Lint.self, Components.self, Rules.self,
+            Validate.self, Lint.self, Normalize.self, Fix.self, Graph.self, Components.self, Diff.self, Rules.self,
             OpAMP.self,
         ]
     )

@@ -18,10 +18,13 @@ struct ConfigInputOptions: ParsableArguments {
     @Flag(name: .long, help: "Check each named file on its own instead of merging them.")
     var separately = false
 
-    @Option(name: .customLong("env"), help: ArgumentHelp("Give an env reference a value (repeatable).", valueName: "NAME=VALUE"))
+    @Option(
+        name: .customLong("env"),
+        help: ArgumentHelp("Give an env reference a value (repeatable).", valueName: "NAME=VALUE"))
     var env: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Read NAME=VALUE lines for env references (repeatable).", valueName: "file"))
+    @Option(
+        name: .long, help: ArgumentHelp("Read NAME=VALUE lines for env references (repeatable).", valueName: "file"))
     var envFile: [String] = []
 
     @Option(
@@ -100,7 +103,9 @@ struct ReportOptions: ParsableArguments {
 
     @Option(
         name: .long,
-        help: "Exit 1 when a finding is at or above this severity: info, warning or error (default error, or the settings file's).")
+        help:
+            "Exit 1 when a finding is at or above this severity: info, warning or error (default error, or the settings file's)."
+    )
     var severityThreshold: Severity?
 
     @Flag(name: .long, help: "Colour the text format even when standard output is not a terminal.")
@@ -164,7 +169,9 @@ struct Rules: ParsableCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: FindingFormat = .text
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Only these categories (structure, references, registry, hygiene, security).")
+    @Option(
+        name: .long, parsing: .upToNextOption,
+        help: "Only these categories (structure, references, registry, hygiene, security).")
     var category: [String] = []
 
     func run() throws {

@@ -147,13 +147,16 @@ enum HygieneChecks {
         let used = usedIDs(context)
         // A list only known at run time could use anything of its kind.
         var opaque: Set<ComponentKind> = []
-        if context.config.root["service"]?["pipelines"]?.isOpaqueReference == true { opaque = Set(ComponentKind.allCases) }
+        if context.config.root["service"]?["pipelines"]?.isOpaqueReference == true {
+            opaque = Set(ComponentKind.allCases)
+        }
         for pipeline in context.config.pipelines {
             if pipeline.node["receivers"]?.isOpaqueReference == true { opaque.formUnion([.receiver, .connector]) }
             if pipeline.node["processors"]?.isOpaqueReference == true { opaque.insert(.processor) }
             if pipeline.node["exporters"]?.isOpaqueReference == true { opaque.formUnion([.exporter, .connector]) }
         }
-        for component in context.config.allComponents where component.kind != .extension && !opaque.contains(component.kind) {
+        for component in context.config.allComponents
+        where component.kind != .extension && !opaque.contains(component.kind) {
             let id = component.id.description
             let isUsed =
                 component.kind == .connector

@@ -21,7 +21,8 @@ public enum Linter {
             return findings.sorted(by: Finding.ordered)
         }
         var context = CheckContext(
-            config: CollectorConfig(root: options.environment.expandWholeValues(root)), options: options, sizeBytes: unit.sizeBytes)
+            config: CollectorConfig(root: options.environment.expandWholeValues(root)), options: options,
+            sizeBytes: unit.sizeBytes)
         StructureChecks.run(&context)
         if context.config.root.pairs?.isEmpty == false {
             SettingsChecks.run(&context)

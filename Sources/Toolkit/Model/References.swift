@@ -228,7 +228,8 @@ extension Environment {
         switch node.kind {
         case .mapping(let pairs):
             var copy = node
-            copy.kind = .mapping(pairs.map { YPair(key: $0.key, keyPosition: $0.keyPosition, value: expandWholeValues($0.value)) })
+            copy.kind = .mapping(
+                pairs.map { YPair(key: $0.key, keyPosition: $0.keyPosition, value: expandWholeValues($0.value)) })
             return copy
         case .sequence(let items):
             var copy = node
@@ -249,7 +250,8 @@ extension Environment {
         copy.position = position
         switch node.kind {
         case .mapping(let pairs):
-            copy.kind = .mapping(pairs.map { YPair(key: $0.key, keyPosition: position, value: relocated($0.value, to: position)) })
+            copy.kind = .mapping(
+                pairs.map { YPair(key: $0.key, keyPosition: position, value: relocated($0.value, to: position)) })
         case .sequence(let items):
             copy.kind = .sequence(items.map { relocated($0, to: position) })
         case .scalar:

@@ -24,18 +24,23 @@ public enum ComponentListing {
                     ("status", JSONText.string(status(entry))),
                     (
                         "stability",
-                        JSONText.object(entry.levels.sorted { $0.key < $1.key }.map { ($0.key, JSONText.string($0.value)) })
+                        JSONText.object(
+                            entry.levels.sorted { $0.key < $1.key }.map { ($0.key, JSONText.string($0.value)) })
                     ),
                 ])
             }
             return "[\n  " + items.joined(separator: ",\n  ") + "\n]\n"
         }
-        return table(entries.map { [$0.kind.rawValue, $0.type, status($0), levels($0)] }, header: ["KIND", "TYPE", "STATUS", "STABILITY"])
+        return table(
+            entries.map { [$0.kind.rawValue, $0.type, status($0), levels($0)] },
+            header: ["KIND", "TYPE", "STATUS", "STABILITY"])
             + "\(entries.count) types\n"
     }
 
     /// Components declared by each config, with their registry status and the pipelines using them.
-    public static func used(_ input: LoadedInput, registry: ComponentRegistry, kind: ComponentKind?, json: Bool) -> String {
+    public static func used(_ input: LoadedInput, registry: ComponentRegistry, kind: ComponentKind?, json: Bool)
+        -> String
+    {
         var rows: [[String]] = []
         for unit in input.units {
             guard let root = unit.root else { continue }
@@ -66,7 +71,9 @@ public enum ComponentListing {
         }
         if json {
             let items = rows.map { row in
-                JSONText.object(zip(["file", "kind", "id", "status", "stability", "used_by"], row).map { ($0, JSONText.string($1)) })
+                JSONText.object(
+                    zip(["file", "kind", "id", "status", "stability", "used_by"], row).map { ($0, JSONText.string($1)) }
+                )
             }
             return "[\n  " + items.joined(separator: ",\n  ") + "\n]\n"
         }

@@ -6,7 +6,8 @@ public enum RuleListing {
             let items = rules.map { rule in
                 JSONText.object([
                     ("id", JSONText.string(rule.id)), ("severity", JSONText.string(rule.severity.rawValue)),
-                    ("category", JSONText.string(rule.category.rawValue)), ("validate", String(rule.category.isValidation)),
+                    ("category", JSONText.string(rule.category.rawValue)),
+                    ("validate", String(rule.category.isValidation)),
                     ("fixable", String(rule.fixable)), ("summary", JSONText.string(rule.summary)),
                     ("rationale", JSONText.string(rule.rationale)),
                 ])
