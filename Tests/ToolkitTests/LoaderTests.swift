@@ -153,3 +153,26 @@ import Testing
         #expect(finding.path == "exporters.otlp_grpc.endpoint")
     }
 }
+
+@Suite struct FuzzRegressionTests {
+    /// Inputs the FuzzLint target found interesting or that once broke the pipeline, replayed for ever.
+    @Test func lintRegressionsRunClean() throws {
+        let directory = TestSupport.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("fuzz/regressions-lint")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+        #expect(files.count >= 8)
+        for file in files {
+            let data = try Data(contentsOf: directory.appendingPathComponent(file))
+            let text = String(decoding: data, as: UTF8.self)
+            let findings = TestSupport.lint(text, name: file)
+            let unit = Loader.unit([SourceText(name: file, text: text)])
+            if unit.root == nil { #expect(findings.contains { $0.severity == .error }, "\(file)") }
+            if let root = unit.root {
+                let normalized = Normalizer.normalize(root)
+                let again = try #require(Loader.unit([SourceText(name: "n", text: normalized)]).root, "\(file)")
+                #expect(Normalizer.normalize(again) == normalized, "\(file)")
+                _ = GraphRenderer.render(PipelineGraph(CollectorConfig(root: root)), format: .svg)
+            }
+        }
+    }
+}

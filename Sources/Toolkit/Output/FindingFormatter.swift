@@ -37,9 +37,8 @@ public enum FindingFormatter {
             if let line = sources[p.file]?.line(p.line) {
                 let number = String(p.line)
                 let gutter = String(repeating: " ", count: number.count)
-                let shown = line.replacingTabs
+                let (shown, caretColumn) = excerpt(line.replacingTabs, column: p.column)
                 out += " \(number) | \(shown)\n"
-                let caretColumn = max(0, min(p.column - 1, shown.unicodeScalars.count))
                 out += " \(gutter) | \(String(repeating: " ", count: caretColumn))\(paint("^", "1;32"))\n"
             }
         }
@@ -49,6 +48,20 @@ public enum FindingFormatter {
         let summary = counts.map { "\($0.1) \($0.0.rawValue)\($0.1 == 1 ? "" : "s")" }.joined(separator: ", ")
         out += "\(fileCount) file\(fileCount == 1 ? "" : "s") checked: \(summary)\n"
         return out
+    }
+
+    /// The line, cut to a window around the column when it is long (minified or generated YAML), and the caret offset.
+    static func excerpt(_ line: String, column: Int, width: Int = 120) -> (String, Int) {
+        let scalars = Array(line.unicodeScalars)
+        let caret = max(0, min(column - 1, scalars.count))
+        guard scalars.count > width else { return (line, caret) }
+        let start = max(0, min(caret - width / 2, scalars.count - width))
+        let end = min(scalars.count, start + width)
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: scalars[start..<end])
+        let prefix = start > 0 ? "…" : ""
+        let suffix = end < scalars.count ? "…" : ""
+        return (prefix + String(view) + suffix, caret - start + (start > 0 ? 1 : 0))
     }
 
     /// The JSON contract: `{"files": N, "findings": [{rule, severity, message, file, line, column, path}]}`.

@@ -26,6 +26,15 @@ public struct LoadedInput: Sendable {
     public var units: [ConfigUnit] = []
     /// Number of files read.
     public var fileCount: Int { sources.count }
+
+    /// Empty input.
+    public init() {}
+
+    /// Input from sources already in memory (tests, fuzzing, the web UI).
+    public init(sources: [String: SourceText], units: [ConfigUnit]) {
+        self.sources = sources
+        self.units = units
+    }
 }
 
 /// Reads files, directories and standard input into config units.
