@@ -89,20 +89,15 @@ enum ReferenceChecks {
             func supported(_ from: Signal, _ to: Signal) -> Bool {
                 pairs.isEmpty || pairs.contains("\(from.rawValue)_to_\(to.rawValue)")
             }
-            if use.asReceiver.isEmpty {
-                for (pipelineID, ref) in use.asExporter {
+            let sides = [
+                (use.asExporter, use.asReceiver, "an exporter", "a receiver"),
+                (use.asReceiver, use.asExporter, "a receiver", "an exporter"),
+            ]
+            if let (used, _, role, missing) = sides.first(where: { $0.1.isEmpty }) {
+                for (pipelineID, ref) in used {
                     context.report(
                         "connector-one-sided",
-                        "connector '\(id)' is an exporter in '\(pipelineID)' but no pipeline uses it as a receiver",
-                        at: ref.position, path: ref.path)
-                }
-                continue
-            }
-            if use.asExporter.isEmpty {
-                for (pipelineID, ref) in use.asReceiver {
-                    context.report(
-                        "connector-one-sided",
-                        "connector '\(id)' is a receiver in '\(pipelineID)' but no pipeline uses it as an exporter",
+                        "connector '\(id)' is \(role) in '\(pipelineID)' but no pipeline uses it as \(missing)",
                         at: ref.position, path: ref.path)
                 }
                 continue

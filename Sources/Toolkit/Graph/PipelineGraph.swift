@@ -74,26 +74,32 @@ public struct PipelineGraph: Sendable {
         var rawEdges: [(String, String, String)] = []
         for pipeline in config.pipelines.sorted(by: { $0.key < $1.key }) {
             guard let signal = pipeline.id?.signal else { continue }
-            var entries: [String] = []
-            for ref in pipeline.receivers {
-                if ref.id.map(config.isConnector) == true {
-                    for from in Set(exportingSignals[ref.text] ?? []).sorted() {
-                        let id = connectorID(ref.text, from, signal)
+            // A pipeline's ends: shared receivers/exporters, or one connector node per signal pair on the other side.
+            func ends(_ refs: [ComponentRef], kind: ComponentKind, otherSide: [String: [Signal]]) -> [String] {
+                var ids: [String] = []
+                for ref in refs {
+                    if ref.id.map(config.isConnector) == true {
+                        for other in Set(otherSide[ref.text] ?? []).sorted() {
+                            let (from, to) = kind == .receiver ? (other, signal) : (signal, other)
+                            let id = connectorID(ref.text, from, to)
+                            add(
+                                Node(
+                                    id: id, kind: .connector, component: ref.text,
+                                    scope: "\(from.rawValue)->\(to.rawValue)", status: .ok))
+                            ids.append(id)
+                        }
+                    } else {
+                        let id = "\(kind.rawValue)/\(ref.text)@\(signal.rawValue)"
                         add(
                             Node(
-                                id: id, kind: .connector, component: ref.text,
-                                scope: "\(from.rawValue)->\(signal.rawValue)", status: .ok))
-                        entries.append(id)
+                                id: id, kind: kind, component: ref.text, scope: signal.rawValue,
+                                status: status(kind, ref)))
+                        ids.append(id)
                     }
-                } else {
-                    let id = "receiver/\(ref.text)@\(signal.rawValue)"
-                    add(
-                        Node(
-                            id: id, kind: .receiver, component: ref.text, scope: signal.rawValue,
-                            status: status(.receiver, ref)))
-                    entries.append(id)
                 }
+                return ids
             }
+            let entries = ends(pipeline.receivers, kind: .receiver, otherSide: exportingSignals)
             var chain: [String] = []
             for ref in pipeline.processors {
                 let id = "processor/\(ref.text)@\(pipeline.key)"
@@ -103,26 +109,7 @@ public struct PipelineGraph: Sendable {
                         status: status(.processor, ref)))
                 chain.append(id)
             }
-            var exits: [String] = []
-            for ref in pipeline.exporters {
-                if ref.id.map(config.isConnector) == true {
-                    for to in Set(receivingSignals[ref.text] ?? []).sorted() {
-                        let id = connectorID(ref.text, signal, to)
-                        add(
-                            Node(
-                                id: id, kind: .connector, component: ref.text,
-                                scope: "\(signal.rawValue)->\(to.rawValue)", status: .ok))
-                        exits.append(id)
-                    }
-                } else {
-                    let id = "exporter/\(ref.text)@\(signal.rawValue)"
-                    add(
-                        Node(
-                            id: id, kind: .exporter, component: ref.text, scope: signal.rawValue,
-                            status: status(.exporter, ref)))
-                    exits.append(id)
-                }
-            }
+            let exits = ends(pipeline.exporters, kind: .exporter, otherSide: receivingSignals)
             pipelines.append((pipeline.key, chain))
             let firsts = chain.first.map { [$0] } ?? exits
             for entry in entries { for first in firsts { rawEdges.append((entry, first, pipeline.key)) } }
