@@ -13,7 +13,7 @@ struct Endpoint: Hashable {
             if let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) { rest = rest[..<slash] }
             if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
         }
-        guard !rest.isEmpty, !rest.hasPrefix("/"), !rest.contains(" ") else { return nil }
+        guard !rest.isEmpty, !rest.hasPrefix("/"), !rest.includes(" ") else { return nil }
         if rest.hasPrefix("[") {
             guard let close = rest.firstIndex(of: "]") else { return nil }
             host = String(rest[rest.index(after: rest.startIndex)..<close])
@@ -22,7 +22,7 @@ struct Endpoint: Hashable {
         } else if let colon = rest.lastIndex(of: ":"), rest.firstIndex(of: ":") == colon {
             host = String(rest[..<colon])
             port = Int(rest[rest.index(after: colon)...])
-        } else if rest.contains(":") {
+        } else if rest.includes(":") {
             host = String(rest)
             port = nil
         } else {

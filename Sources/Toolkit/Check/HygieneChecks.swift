@@ -203,11 +203,11 @@ enum HygieneChecks {
         var findings: [(String, String, SourcePosition, String)] = []
         Walker.scalars(context.config.root, path: "") { node, path in
             guard let text = node.scalar, node.style != nil else { return }
-            if text.contains("{{"), text.contains("}}") {
+            if text.includes("{{"), text.includes("}}") {
                 findings.append(
                     ("template-marker", "unrendered template marker in '\(text.prefix(60))'", node.position, path))
             }
-            guard text.contains("$") else { return }
+            guard text.includes("$") else { return }
             for piece in ReferenceScanner.pieces(text) {
                 switch piece {
                 case .literal: break
@@ -238,7 +238,7 @@ enum HygieneChecks {
             }
         }
         Walker.pairs(context.config.root, path: "") { pair, path in
-            if pair.key.contains("{{"), pair.key.contains("}}") {
+            if pair.key.includes("{{"), pair.key.includes("}}") {
                 findings.append(
                     ("template-marker", "unrendered template marker in key '\(pair.key)'", pair.keyPosition, path))
             }
@@ -248,7 +248,7 @@ enum HygieneChecks {
 
     /// The column of a character inside a one-line scalar; multi-line scalars point at their start.
     static func column(_ node: YNode, _ offset: Int) -> SourcePosition {
-        guard let text = node.scalar, !text.contains("\n") else { return node.position }
+        guard let text = node.scalar, !text.includes("\n") else { return node.position }
         var position = node.position
         switch node.style {
         case .plain: position.column += offset

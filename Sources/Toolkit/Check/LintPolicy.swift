@@ -84,8 +84,16 @@ public struct LintPolicy: Sendable {
 
     /// Applies the policy and inline `# ampora-lint: disable=RULE` comments to findings.
     public func apply(_ findings: [Finding], sources: [String: SourceText]) -> [Finding] {
-        findings.compactMap { finding in
+        // File-wide disables are looked up once per file, not once per finding.
+        var fileWide: [String: Set<String>] = [:]
+        for (name, source) in sources where source.text.includes("disable-file=") {
+            fileWide[name] = Set(source.lines.flatMap { InlineDisables.rules(in: $0, directive: "disable-file") ?? [] })
+        }
+        return findings.compactMap { finding in
             guard !disabled.contains(finding.rule) else { return nil }
+            if let rules = fileWide[finding.position.file], rules.contains(finding.rule) || rules.contains("all") {
+                return nil
+            }
             if let source = sources[finding.position.file],
                 InlineDisables.suppresses(finding.rule, line: finding.position.line, in: source)
             {
@@ -98,8 +106,8 @@ public struct LintPolicy: Sendable {
     }
 }
 
-/// `# ampora-lint: disable=a,b` on the finding's line or alone on the line above;
-/// `# ampora-lint: disable-file=a` anywhere in the file.
+/// `# ampora-lint: disable=a,b` on the finding's line or alone on the line above
+/// (`disable-file=a` anywhere in the file is handled by `LintPolicy.apply`).
 enum InlineDisables {
     static func rules(in line: Substring, directive: String) -> [String]? {
         guard let marker = line.firstRange(of: "ampora-lint:") else { return nil }
@@ -112,7 +120,7 @@ enum InlineDisables {
 
     static func suppresses(_ rule: String, line: Int, in source: SourceText) -> Bool {
         func matches(_ rules: [String]?) -> Bool { rules.map { $0.contains(rule) || $0.contains("all") } ?? false }
-        if let text = source.line(line), text.contains("#"), matches(rules(in: text, directive: "disable")) {
+        if let text = source.line(line), text.includes("#"), matches(rules(in: text, directive: "disable")) {
             return true
         }
         if let above = source.line(line - 1), above.trimmingSpaces.hasPrefix("#"),
@@ -120,7 +128,6 @@ enum InlineDisables {
         {
             return true
         }
-        guard source.text.contains("disable-file=") else { return false }
-        return source.lines.contains { matches(rules(in: $0, directive: "disable-file")) }
+        return false
     }
 }

@@ -141,7 +141,7 @@ enum SecurityChecks {
         let lower = key.lowercased()
         if parent.hasSuffix("headers") { return secretHeaders.contains(lower) }
         if nonSecretSuffixes.contains(where: { lower.hasSuffix($0) }) { return false }
-        return secretWords.contains { lower.contains($0) }
+        return secretWords.contains { lower.includes($0) }
     }
 
     static func checkTLSAndSecrets(_ context: inout CheckContext) {
@@ -165,7 +165,7 @@ enum SecurityChecks {
                 break
             }
             guard let value, !pair.value.isNull else { return }
-            if value.contains("-----BEGIN"), value.contains("PRIVATE KEY") {
+            if value.includes("-----BEGIN"), value.includes("PRIVATE KEY") {
                 reports.append(
                     (
                         "inline-private-key", "a PEM private key is written inline in '\(pair.key)'",
@@ -173,7 +173,7 @@ enum SecurityChecks {
                     ))
                 return
             }
-            if isSecretKey(pair.key, parent: parent), !value.isEmpty, !value.contains("${"), value != "true",
+            if isSecretKey(pair.key, parent: parent), !value.isEmpty, !value.includes("${"), value != "true",
                 value != "false", Int(value) == nil
             {
                 reports.append(

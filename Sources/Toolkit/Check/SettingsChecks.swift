@@ -62,7 +62,7 @@ enum SettingsChecks {
             if type == "memory_limiter", component.config.pairs != nil {
                 let limits = ["limit_mib", "limit_percentage"].contains { key in
                     guard let text = component.config[key]?.scalar, let number = Double(text) else {
-                        return component.config[key]?.scalar?.contains("${") == true
+                        return component.config[key]?.scalar?.includes("${") == true
                     }
                     return number > 0
                 }
@@ -96,7 +96,7 @@ enum SettingsChecks {
             guard !(component.kind == .receiver && type == "prometheus") else { continue }
             Walker.pairs(component.config, path: component.path) { pair, path in
                 guard durationKeys.contains(pair.key), let text = pair.value.scalar, !pair.value.isNull,
-                    !text.contains("$"), !isDuration(text)
+                    !text.includes("$"), !isDuration(text)
                 else { return }
                 context.report(
                     "invalid-duration", "'\(text)' is not a duration (write it like 5s, 250ms or 1m30s)",

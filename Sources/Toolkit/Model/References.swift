@@ -260,3 +260,24 @@ extension Environment {
         return copy
     }
 }
+
+extension StringProtocol {
+    /// Substring search on UTF-8 bytes; Foundation's `contains` goes through CFString and dominated lint time.
+    func includes(_ needle: String) -> Bool {
+        let needle = Array(needle.utf8)
+        guard let first = needle.first else { return true }
+        let hay = Array(utf8)
+        guard hay.count >= needle.count else { return false }
+        var i = 0
+        let last = hay.count - needle.count
+        while i <= last {
+            if hay[i] == first {
+                var j = 1
+                while j < needle.count, hay[i + j] == needle[j] { j += 1 }
+                if j == needle.count { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+}

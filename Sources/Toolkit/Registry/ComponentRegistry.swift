@@ -43,7 +43,7 @@ public struct RegistryEntry: Sendable, Hashable {
     public var note: String
 
     /// True when the note marks the component as unmaintained.
-    public var isUnmaintained: Bool { note.contains("UNMAINTAINED") }
+    public var isUnmaintained: Bool { note.includes("UNMAINTAINED") }
 }
 
 /// Component types a distribution knows, used for unknown/removed/deprecated and signal-support checks.

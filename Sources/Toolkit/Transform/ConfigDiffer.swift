@@ -144,12 +144,12 @@ public enum ConfigDiffer {
             let was = x[key] ?? "(unset)"
             let now = y[key] ?? "(unset)"
             let leaf = key.split(separator: ".").last.map(String.init) ?? key
-            if leaf.contains("endpoint") || leaf == "listen_address" {
+            if leaf.includes("endpoint") || leaf == "listen_address" {
                 changes.append(
                     ConfigChange(
                         risk: .high, kind: "endpoint-changed", subject: "\(subject).\(key)", detail: "\(was) -> \(now)")
                 )
-            } else if key.contains("tls") || leaf == "insecure" || leaf == "insecure_skip_verify" {
+            } else if key.includes("tls") || leaf == "insecure" || leaf == "insecure_skip_verify" {
                 let weakened =
                     (leaf == "insecure" || leaf == "insecure_skip_verify") && now == "true"
                     || (leaf == "min_version" && (now == "1.0" || now == "1.1"))

@@ -64,7 +64,7 @@ public enum Fixer {
             let context = CheckContext(config: config, options: CheckOptions(registry: registry), sizeBytes: 0)
             for (node, _) in HygieneChecks.ottlLists(context) {
                 for item in node.items ?? [node] {
-                    guard item.style == .plain, !item.isNull, let text = item.scalar, !text.contains("\n") else {
+                    guard item.style == .plain, !item.isNull, let text = item.scalar, !text.includes("\n") else {
                         continue
                     }
                     edit(
@@ -74,7 +74,7 @@ public enum Fixer {
         }
         if rules.contains("bare-env-var") {
             Walker.scalars(root, path: "") { node, _ in
-                guard let text = node.scalar, text.contains("$"), !text.contains("\n") else { return }
+                guard let text = node.scalar, text.includes("$"), !text.includes("\n") else { return }
                 for reference in ReferenceScanner.references(text) where reference.form == .bare {
                     let position = HygieneChecks.column(node, reference.offset)
                     guard position != node.position || reference.offset == 0 else { continue }

@@ -116,7 +116,7 @@ public enum Normalizer {
         case .sequence(let items):
             copy.kind = .sequence(items.map { resolve($0, environment) })
         case .scalar(let text, let style):
-            guard text.contains("$") else { return node }
+            guard text.includes("$") else { return node }
             let value = environment.resolve(text).value
             // `$$` collapses to `$` once resolved; quoting keeps the text a string.
             copy.kind = .scalar(value, value == text ? style : .doubleQuoted)

@@ -53,7 +53,7 @@ public enum YAMLEmitter {
         case .sequence(let items):
             if items.isEmpty {
                 out += " []\n"
-            } else if items.allSatisfy({ $0.scalar != nil && !($0.scalar!.contains("\n")) }), items.count <= 8,
+            } else if items.allSatisfy({ $0.scalar != nil && !($0.scalar!.includes("\n")) }), items.count <= 8,
                 items.map({ scalarText($0).count + 2 }).reduce(indent, +) < 100
             {
                 out += " [" + items.map { flowScalarText($0) }.joined(separator: ", ") + "]\n"
@@ -106,7 +106,7 @@ public enum YAMLEmitter {
                 return false
             }
         }
-        if text.contains(": ") || text.contains(" #") || text.hasSuffix(":") { return false }
+        if text.includes(": ") || text.includes(" #") || text.hasSuffix(":") { return false }
         if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\u{7F}" }) { return false }
         if flow, text.unicodeScalars.contains(where: { ",[]{}".unicodeScalars.contains($0) }) { return false }
         return true
