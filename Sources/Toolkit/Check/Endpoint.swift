@@ -43,6 +43,14 @@ struct Endpoint: Hashable {
         return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host.hasSuffix(".localhost")
     }
 
+    /// A Docker Compose or Kubernetes service name (`jaeger`, `otel.monitoring.svc.cluster.local`): traffic that
+    /// stays on the cluster or host network, where plaintext is the common, deliberate choice.
+    var isClusterLocal: Bool {
+        let host = host.lowercased()
+        guard !host.isEmpty, host.first?.isLetter == true else { return false }
+        return !host.includes(".") || host.hasSuffix(".svc") || host.hasSuffix(".svc.cluster.local")
+    }
+
     /// Two listeners can collide when ports match and either binds everything or both bind the same host.
     func overlaps(_ other: Endpoint) -> Bool {
         guard let port, port != 0, port == other.port else { return false }

@@ -190,7 +190,7 @@ enum SecurityChecks {
         for exporter in context.config.components[.exporter] ?? [] {
             guard let pair = exporter.config.pair("endpoint"), let text = pair.value.scalar,
                 let value = resolved(text, context), let endpoint = Endpoint(value), !endpoint.isLoopback,
-                !endpoint.host.isEmpty
+                !endpoint.host.isEmpty, !endpoint.isAllInterfaces, !endpoint.isClusterLocal
             else { continue }
             let insecure = exporter.config["tls"]?["insecure"]?.scalar == "true"
             if insecure || endpoint.scheme == "http" {

@@ -235,7 +235,7 @@ public enum RuleCatalog {
         RuleInfo(
             "tls-insecure-remote", .warning, .security,
             "TLS is disabled for an exporter that talks to a non-local host.",
-            "`tls.insecure: true` (or an `http://` endpoint) sends telemetry, which often contains personal data and credentials in attributes, in clear text across the network. It is only reasonable for loopback or sidecar endpoints."
+            "`tls.insecure: true` (or an `http://` endpoint) sends telemetry, which often contains personal data and credentials in attributes, in clear text across the network. It is only reasonable for loopback or sidecar endpoints; Docker Compose and Kubernetes service names (no dot, or ending in `.svc`/`.svc.cluster.local`) are not reported."
         ),
         RuleInfo(
             "tls-skip-verify", .warning, .security, "`insecure_skip_verify` turns off certificate checks.",
