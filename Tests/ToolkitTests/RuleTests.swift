@@ -39,3 +39,23 @@ import Testing
         #expect(findings.map(\.rule) == ["undeclared-component"])
     }
 }
+
+@Suite struct RuleEdgeTests {
+    @Test func plaintextToServiceNamesIsNotRemote() {
+        for host in ["jaeger:4317", "otel.monitoring.svc.cluster.local:4317", "0.0.0.0:4317"] {
+            let config = TestSupport.base("collector.example.com:4317", host)
+                .replacingOccurrences(
+                    of: "    endpoint: \(host)\n", with: "    endpoint: \(host)\n    tls:\n      insecure: true\n")
+            #expect(!TestSupport.lint(config).contains { $0.rule == "tls-insecure-remote" }, "\(host)")
+        }
+        let remote = TestSupport.base("collector.example.com:4317", "http://collector.example.com:4318")
+        #expect(TestSupport.lint(remote).contains { $0.rule == "tls-insecure-remote" })
+    }
+
+    @Test func secretsFromReferencesAreFine() {
+        let config = TestSupport.base(
+            "    endpoint: collector.example.com:4317\n",
+            "    endpoint: collector.example.com:4317\n    headers:\n      x-api-key: ${file:/run/secrets/key}\n")
+        #expect(!TestSupport.lint(config).contains { $0.rule == "plaintext-secret" })
+    }
+}

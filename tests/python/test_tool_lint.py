@@ -2,6 +2,7 @@
 import json
 import pathlib
 import subprocess
+import xml.etree.ElementTree as ET
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "Tests" / "ToolkitTests" / "Fixtures" / "corpus"
@@ -144,6 +145,8 @@ def test_normalize_graph_diff_components_rules(ampora_tool, tmp_path):
     for fmt, marker in [("dot", "digraph"), ("mermaid", "flowchart LR"), ("svg", "<svg"), ("json", '"nodes"')]:
         out = run(ampora_tool, "graph", "--format", fmt, str(a))
         assert out.returncode == 0 and marker in out.stdout
+        if fmt == "svg":
+            assert ET.fromstring(out.stdout).tag == "{http://www.w3.org/2000/svg}svg"
     diff = run(ampora_tool, "diff", "--json", str(a), str(b))
     assert diff.returncode == 1
     changes = json.loads(diff.stdout)["changes"]
