@@ -70,11 +70,13 @@ struct Fix: ParsableCommand {
     var dryRun = false
 
     @Option(
-        name: .long, parsing: .upToNextOption, help: "Only these fixes: deprecated-alias, ottl-unquoted, bare-env-var.")
+        name: .long,
+        help: "Only this fix (repeatable, or comma-separated): deprecated-alias, ottl-unquoted, bare-env-var.")
     var only: [String] = []
 
     func run() throws {
         let fixable = Set(RuleCatalog.all.filter(\.fixable).map(\.id))
+        let only = only.flatMap { $0.split(separator: ",").map(String.init) }
         for rule in only where !fixable.contains(rule) { throw UsageFailure(message: "'\(rule)' has no autofix") }
         let loaded = try input.load()
         let registry = try input.checkOptions().registry

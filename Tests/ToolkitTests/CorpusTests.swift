@@ -59,3 +59,31 @@ import Testing
         #expect(ComponentRegistry.builtin.entry(.exporter, "logging")?.status == .removed)
     }
 }
+
+@Suite struct CorpusFixTests {
+    /// Quoting OTTL must not change what the Collector reads: the canonical form stays the same on every file.
+    @Test func quotingOTTLKeepsEveryCorpusConfigTheSame() throws {
+        var quoted = 0
+        for row in try TestSupport.corpusRows() {
+            let source = SourceText(name: row.file, text: try TestSupport.corpusText(row.file))
+            let unit = Loader.unit([source])
+            guard let before = unit.root else { continue }
+            let edits = Fixer.edits(for: unit, sources: [source.name: source], rules: ["ottl-unquoted"])
+            guard !edits.isEmpty else { continue }
+            quoted += edits.count
+            let fixed = SourceText(name: row.file, text: Fixer.apply(edits, to: source))
+            let after = try #require(Loader.unit([fixed]).root, "\(row.file) no longer parses")
+            #expect(Normalizer.normalize(after) == Normalizer.normalize(before), "\(row.file)")
+            // Plain statements folded over several lines are reported but left alone (their end is not known
+            // from the parser's marks); everything else must be quoted now.
+            for finding in TestSupport.lint(fixed.text, name: row.file) where finding.rule == "ottl-unquoted" {
+                let next = fixed.line(finding.position.line + 1) ?? ""
+                // A continuation is indented past the item's dash (at column - 2) and is not the next item.
+                let indent = next.prefix(while: { $0 == " " }).count
+                let continues = indent > finding.position.column - 3 && !next.dropFirst(indent).hasPrefix("- ")
+                #expect(continues, "\(row.file):\(finding.position.line) still unquoted")
+            }
+        }
+        #expect(quoted > 100)
+    }
+}
