@@ -86,4 +86,22 @@ import Testing
         }
         #expect(quoted > 100)
     }
+
+    /// Every autofix together never adds an error, and leaves no deprecated alias it could rename.
+    @Test func allFixesAddNoErrors() throws {
+        var renamed = 0
+        for row in try TestSupport.corpusRows() {
+            let source = SourceText(name: row.file, text: try TestSupport.corpusText(row.file))
+            let unit = Loader.unit([source])
+            let edits = Fixer.edits(for: unit, sources: [source.name: source])
+            guard !edits.isEmpty else { continue }
+            renamed += edits.filter { $0.rule == "deprecated-alias" }.count
+            let before = TestSupport.lint(source.text, name: row.file)
+            let after = TestSupport.lint(Fixer.apply(edits, to: source), name: row.file)
+            let errors = { (findings: [Finding]) in findings.filter { $0.severity == .error }.map(\.rule).sorted() }
+            #expect(errors(after).count <= errors(before).count, "\(row.file): \(errors(before)) -> \(errors(after))")
+            #expect(after.filter { $0.rule == "bare-env-var" }.isEmpty, "\(row.file)")
+        }
+        #expect(renamed > 100)
+    }
 }
