@@ -13,6 +13,7 @@ struct Components: ParsableCommand {
             """)
 
     @OptionGroup var input: ConfigInputOptions
+    @OptionGroup var registryOptions: RegistryOptions
 
     @Option(name: .long, help: "Only this kind: receiver, processor, exporter, connector or extension.")
     var kind: String?
@@ -28,12 +29,12 @@ struct Components: ParsableCommand {
             }
             kindFilter = parsed
         }
-        let options = try input.checkOptions()
+        let registry = try registryOptions.load()
         if input.paths.isEmpty {
-            print(ComponentListing.registry(options.registry, kind: kindFilter, json: json), terminator: "")
+            print(ComponentListing.registry(registry, kind: kindFilter, json: json), terminator: "")
             return
         }
         let loaded = try input.load()
-        print(ComponentListing.used(loaded, registry: options.registry, kind: kindFilter, json: json), terminator: "")
+        print(ComponentListing.used(loaded, registry: registry, kind: kindFilter, json: json), terminator: "")
     }
 }

@@ -27,18 +27,6 @@ struct ConfigInputOptions: ParsableArguments {
         name: .long, help: ArgumentHelp("Read NAME=VALUE lines for env references (repeatable).", valueName: "file"))
     var envFile: [String] = []
 
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "Describe the distribution with this components.tsv-shaped file instead of the built-in registry.",
-            valueName: "file"))
-    var registry: String?
-
-    @Option(
-        name: .customLong("config"),
-        help: ArgumentHelp("Lint settings file (default: ./.ampora-lint.yaml when present).", valueName: "file"))
-    var policyFile: String?
-
     func environment() throws -> Environment {
         var environment = Environment()
         for file in envFile {
@@ -56,20 +44,50 @@ struct ConfigInputOptions: ParsableArguments {
         return environment
     }
 
-    func checkOptions() throws -> CheckOptions {
-        var options = CheckOptions(environment: try environment())
-        if let registry {
-            guard let data = FileManager.default.contents(atPath: registry) else {
-                throw UsageFailure(message: "\(registry): cannot read registry file")
-            }
-            do {
-                options.registry = try ComponentRegistry(tsv: String(decoding: data, as: UTF8.self))
-            } catch {
-                throw UsageFailure(message: "\(registry): \(error.message)")
-            }
-        }
-        return options
+    func checkOptions(_ registry: RegistryOptions) throws -> CheckOptions {
+        CheckOptions(registry: try registry.load(), environment: try environment())
     }
+
+    func load(ignore: [String] = []) throws -> LoadedInput {
+        guard !paths.isEmpty else { throw UsageFailure(message: "no input: name config files, directories or -") }
+        do {
+            return try Loader.load(paths: paths, separately: separately, ignore: ignore) {
+                String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            }
+        } catch {
+            throw UsageFailure(message: error.message)
+        }
+    }
+}
+
+/// `--registry FILE`: the component facts of another distribution or release.
+struct RegistryOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Describe the distribution with this components.tsv-shaped file instead of the built-in registry.",
+            valueName: "file"))
+    var registry: String?
+
+    func load() throws -> ComponentRegistry {
+        guard let registry else { return .builtin }
+        guard let data = FileManager.default.contents(atPath: registry) else {
+            throw UsageFailure(message: "\(registry): cannot read registry file")
+        }
+        do {
+            return try ComponentRegistry(tsv: String(decoding: data, as: UTF8.self))
+        } catch {
+            throw UsageFailure(message: "\(registry): \(error.message)")
+        }
+    }
+}
+
+/// `--config FILE`: lint settings, `./.ampora-lint.yaml` by default.
+struct PolicyOptions: ParsableArguments {
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp("Lint settings file (default: ./.ampora-lint.yaml when present).", valueName: "file"))
+    var policyFile: String?
 
     func policy() throws -> LintPolicy {
         let path = policyFile ?? ".ampora-lint.yaml"
@@ -79,17 +97,6 @@ struct ConfigInputOptions: ParsableArguments {
         }
         do {
             return try LintPolicy(yaml: String(decoding: data, as: UTF8.self), file: path)
-        } catch {
-            throw UsageFailure(message: error.message)
-        }
-    }
-
-    func load(ignore: [String] = []) throws -> LoadedInput {
-        guard !paths.isEmpty else { throw UsageFailure(message: "no input: name config files, directories or -") }
-        do {
-            return try Loader.load(paths: paths, separately: separately, ignore: ignore) {
-                String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-            }
         } catch {
             throw UsageFailure(message: error.message)
         }
@@ -113,10 +120,13 @@ struct ReportOptions: ParsableArguments {
 }
 
 /// Shared body of `validate` and `lint`.
-func runChecks(_ input: ConfigInputOptions, _ report: ReportOptions, mode: CheckMode) throws {
-    let policy = try input.policy()
+func runChecks(
+    _ input: ConfigInputOptions, _ registry: RegistryOptions, _ settings: PolicyOptions, _ report: ReportOptions,
+    mode: CheckMode
+) throws {
+    let policy = try settings.policy()
     let loaded = try input.load(ignore: policy.ignore)
-    let findings = Linter.check(loaded, options: try input.checkOptions(), policy: policy, mode: mode)
+    let findings = Linter.check(loaded, options: try input.checkOptions(registry), policy: policy, mode: mode)
     let color = report.color || (report.format == .text && isatty(STDOUT_FILENO) == 1)
     let output = FindingFormatter.render(
         findings, format: report.format, fileCount: loaded.fileCount, sources: loaded.sources, color: color)
@@ -137,9 +147,11 @@ struct Validate: ParsableCommand {
             """)
 
     @OptionGroup var input: ConfigInputOptions
+    @OptionGroup var registry: RegistryOptions
+    @OptionGroup var settings: PolicyOptions
     @OptionGroup var report: ReportOptions
 
-    func run() throws { try runChecks(input, report, mode: .validate) }
+    func run() throws { try runChecks(input, registry, settings, report, mode: .validate) }
 }
 
 /// `ampora-tool lint`: every rule.
@@ -156,9 +168,11 @@ struct Lint: ParsableCommand {
             """)
 
     @OptionGroup var input: ConfigInputOptions
+    @OptionGroup var registry: RegistryOptions
+    @OptionGroup var settings: PolicyOptions
     @OptionGroup var report: ReportOptions
 
-    func run() throws { try runChecks(input, report, mode: .lint) }
+    func run() throws { try runChecks(input, registry, settings, report, mode: .lint) }
 }
 
 /// `ampora-tool rules`: the rule catalogue.

@@ -66,6 +66,8 @@ struct Fix: ParsableCommand {
 
     @OptionGroup var input: ConfigInputOptions
 
+    @OptionGroup var registryOptions: RegistryOptions
+
     @Flag(name: .long, help: "Print a unified diff instead of writing the files.")
     var dryRun = false
 
@@ -79,7 +81,7 @@ struct Fix: ParsableCommand {
         let only = only.flatMap { $0.split(separator: ",").map(String.init) }
         for rule in only where !fixable.contains(rule) { throw UsageFailure(message: "'\(rule)' has no autofix") }
         let loaded = try input.load()
-        let registry = try input.checkOptions().registry
+        let registry = try registryOptions.load()
         let rules = only.isEmpty ? fixable : Set(only)
         let edits = loaded.units.flatMap {
             Fixer.edits(for: $0, sources: loaded.sources, registry: registry, rules: rules)

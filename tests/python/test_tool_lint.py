@@ -157,3 +157,19 @@ def test_normalize_graph_diff_components_rules(ampora_tool, tmp_path):
     rules = json.loads(run(ampora_tool, "rules", "--format", "json").stdout)
     assert len(rules) >= 45 and all(r["rationale"] for r in rules)
     assert "Exit status" in run(ampora_tool, "lint", "--help").stdout
+
+
+GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
+
+
+def test_help_is_golden(ampora_tool):
+    """The whole --help text of the config commands; regenerate with AMPORA_UPDATE_GOLDEN=1 after a deliberate change."""
+    import os
+    for command in ["", "validate", "lint", "normalize", "fix", "graph", "components", "diff", "rules"]:
+        args = [command, "--help"] if command else ["--help"]
+        out = run(ampora_tool, *args)
+        assert out.returncode == 0
+        golden = GOLDEN / f"help-{command or 'root'}.txt"
+        if os.environ.get("AMPORA_UPDATE_GOLDEN") == "1":
+            golden.write_text(out.stdout)
+        assert out.stdout == golden.read_text(), f"{golden.name} differs"
