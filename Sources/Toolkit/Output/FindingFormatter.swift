@@ -142,7 +142,6 @@ public enum FindingFormatter {
         }
         let driver = JSONText.object([
             ("name", JSONText.string("ampora-tool")),
-            ("informationUri", JSONText.string("https://github.com/ampora/ampora")),
             ("rules", "[\n        " + ruleObjects.joined(separator: ",\n        ") + "\n      ]"),
         ])
         return """
