@@ -129,11 +129,11 @@ enum SVGRenderer {
     static let margin = 20
 
     static func render(_ graph: PipelineGraph) -> String {
-        let layers = graph.layers()
+        let layers = placed(graph.layers(), graph)
         var origin: [String: (x: Int, y: Int)] = [:]
         var height = 0
         for (column, nodes) in layers.enumerated() {
-            for (row, node) in nodes.enumerated() {
+            for (node, row) in nodes {
                 let x = margin + column * (boxWidth + columnGap)
                 let y = margin + row * (boxHeight + rowGap)
                 origin[node.id] = (x, y)
@@ -205,6 +205,34 @@ enum SVGRenderer {
             out += "</g>\n"
         }
         return out + "</svg>\n"
+    }
+
+    /// Places each column's boxes at the mean row of their predecessors (one barycenter pass), pushed down
+    /// only as far as needed to not overlap, so a pipeline's boxes tend to stay on one row and edges cross less.
+    static func placed(_ layers: [[PipelineGraph.Node]], _ graph: PipelineGraph) -> [[(
+        node: PipelineGraph.Node, row: Int
+    )]] {
+        var row: [String: Int] = [:]
+        var predecessors: [String: [String]] = [:]
+        for edge in graph.edges where !edge.inCycle { predecessors[edge.to, default: []].append(edge.from) }
+        var result: [[(node: PipelineGraph.Node, row: Int)]] = []
+        for layer in layers {
+            let wanted = layer.enumerated().map { index, node -> (Double, Int, PipelineGraph.Node) in
+                let known = (predecessors[node.id] ?? []).compactMap { row[$0] }
+                let key = known.isEmpty ? Double(index) : Double(known.reduce(0, +)) / Double(known.count)
+                return (key, index, node)
+            }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+            var next = 0
+            var column: [(node: PipelineGraph.Node, row: Int)] = []
+            for (key, _, node) in wanted {
+                let assigned = max(Int(key.rounded()), next)
+                row[node.id] = assigned
+                next = assigned + 1
+                column.append((node, assigned))
+            }
+            result.append(column)
+        }
+        return result
     }
 
     static func truncate(_ text: String) -> String { text.count > 28 ? String(text.prefix(27)) + "…" : text }
