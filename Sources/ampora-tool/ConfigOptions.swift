@@ -27,8 +27,20 @@ struct ConfigInputOptions: ParsableArguments {
         name: .long, help: ArgumentHelp("Read NAME=VALUE lines for env references (repeatable).", valueName: "file"))
     var envFile: [String] = []
 
+    @Flag(
+        name: .long,
+        help:
+            "Read files named by whole-value ${file:PATH} references (relative to the working directory, as the Collector does) instead of leaving those values unjudged."
+    )
+    var resolveFiles = false
+
     func environment() throws -> Environment {
         var environment = Environment()
+        if resolveFiles {
+            environment.fileReader = { path in
+                FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+            }
+        }
         for file in envFile {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw UsageFailure(message: "\(file): cannot read env file")

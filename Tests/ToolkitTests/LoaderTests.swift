@@ -176,3 +176,17 @@ import Testing
         }
     }
 }
+
+@Suite struct FileReferenceTests {
+    @Test func wholeValueFileReferencesAreReadWhenAllowed() {
+        let config = TestSupport.base("  otlp_grpc:\n    endpoint: collector.example.com:4317\n", "")
+            .replacingOccurrences(of: "exporters:\n", with: "exporters: ${file:${env:DIR}/exporters.yaml}\n")
+        let files = ["/conf/exporters.yaml": "otlp_grpc:\n  endpoint: collector.example.com:4317\n"]
+        // Not read by default: the exporters are unknown, so nothing is judged about them.
+        #expect(TestSupport.lint(config, mode: .validate).isEmpty)
+        let reading = CheckOptions(environment: Environment(["DIR": "/conf"], fileReader: { files[$0] }))
+        #expect(TestSupport.lint(config, options: reading, mode: .validate).isEmpty)
+        let missing = CheckOptions(environment: Environment(["DIR": "/conf"], fileReader: { _ in "debug:\n" }))
+        #expect(TestSupport.lint(config, options: missing, mode: .validate).map(\.rule) == ["undeclared-component"])
+    }
+}

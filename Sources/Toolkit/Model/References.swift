@@ -149,9 +149,14 @@ public enum ReferenceScanner {
 public struct Environment: Sendable {
     /// Known variables.
     public var values: [String: String]
+    /// Reads `${file:PATH}` references when set (opt-in: linting should not read arbitrary files by default).
+    public var fileReader: (@Sendable (String) -> String?)?
 
     /// Creates an environment.
-    public init(_ values: [String: String] = [:]) { self.values = values }
+    public init(_ values: [String: String] = [:], fileReader: (@Sendable (String) -> String?)? = nil) {
+        self.values = values
+        self.fileReader = fileReader
+    }
 
     /// Reads `KEY=VALUE` lines (`export ` prefix, `#` comments and surrounding quotes allowed).
     public mutating func load(envFile text: String) {
@@ -236,12 +241,26 @@ extension Environment {
             copy.kind = .sequence(items.map(expandWholeValues))
             return copy
         case .scalar:
-            guard let reference = node.wholeReference, reference.scheme == "env" else { return node }
-            guard let value = values[reference.name] ?? reference.defaultValue else { return node }
+            guard let reference = node.wholeReference, let value = wholeValue(reference) else { return node }
             guard let parsed = try? YAMLReader.documents(value, file: node.position.file).first else {
                 return YNode(.scalar(value, .doubleQuoted), at: node.position)
             }
             return relocated(parsed, to: node.position)
+        }
+    }
+
+    /// The text a whole-value reference stands for, when it can be known offline.
+    func wholeValue(_ reference: ConfigReference) -> String? {
+        switch reference.scheme {
+        case "env":
+            return values[reference.name] ?? reference.defaultValue
+        case "file":
+            // The path may itself hold env references (`${file:${env:BASE}/x.yaml}`).
+            let path = resolve(reference.name)
+            guard path.unresolved.isEmpty, let reader = fileReader else { return nil }
+            return reader(path.value)
+        default:
+            return nil
         }
     }
 
