@@ -134,24 +134,18 @@ enum StructureChecks {
             }
         }
         for pipeline in context.config.pipelines {
-            var seen: Set<String> = []
-            for ref in pipeline.processors {
-                let key = ref.id?.description ?? ref.text
-                if !seen.insert(key).inserted {
-                    context.report(
-                        "duplicate-processor",
-                        "processor '\(key)' is listed more than once in pipeline '\(pipeline.key)'",
-                        at: ref.position, path: ref.path)
-                }
-            }
-            for (list, role) in [(pipeline.receivers, "receiver"), (pipeline.exporters, "exporter")] {
-                var seenEntries: Set<String> = []
-                for ref in list {
+            let lists: [(refs: [ComponentRef], rule: String, role: String)] = [
+                (pipeline.receivers, "duplicate-pipeline-entry", "receiver"),
+                (pipeline.processors, "duplicate-processor", "processor"),
+                (pipeline.exporters, "duplicate-pipeline-entry", "exporter"),
+            ]
+            for (refs, rule, role) in lists {
+                var seen: Set<String> = []
+                for ref in refs {
                     let key = ref.id?.description ?? ref.text
-                    if !seenEntries.insert(key).inserted {
+                    if !seen.insert(key).inserted {
                         context.report(
-                            "duplicate-pipeline-entry",
-                            "\(role) '\(key)' is listed twice in pipeline '\(pipeline.key)'",
+                            rule, "\(role) '\(key)' is listed more than once in pipeline '\(pipeline.key)'",
                             at: ref.position, path: ref.path)
                     }
                 }

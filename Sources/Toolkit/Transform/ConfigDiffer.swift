@@ -34,8 +34,8 @@ public enum ConfigDiffer {
         let a = CollectorConfig(root: Normalizer.canonical(old))
         let b = CollectorConfig(root: Normalizer.canonical(new))
         var changes: [ConfigChange] = []
-        let oldPipelines = Dictionary(a.pipelines.map { ($0.key, $0) }, uniquingKeysWith: { x, _ in x })
-        let newPipelines = Dictionary(b.pipelines.map { ($0.key, $0) }, uniquingKeysWith: { x, _ in x })
+        let oldPipelines = byKey(a.pipelines, \.key)
+        let newPipelines = byKey(b.pipelines, \.key)
         for key in Set(oldPipelines.keys).union(newPipelines.keys).sorted() {
             let subject = "service.pipelines.\(key)"
             guard let before = oldPipelines[key] else {
@@ -90,8 +90,8 @@ public enum ConfigDiffer {
             }
         }
         for kind in ComponentKind.allCases {
-            let before = Dictionary((a.components[kind] ?? []).map { ($0.key, $0) }, uniquingKeysWith: { x, _ in x })
-            let after = Dictionary((b.components[kind] ?? []).map { ($0.key, $0) }, uniquingKeysWith: { x, _ in x })
+            let before = byKey(a.components[kind] ?? [], \.key)
+            let after = byKey(b.components[kind] ?? [], \.key)
             for key in Set(before.keys).union(after.keys).sorted() {
                 let subject = "\(kind.section).\(key)"
                 guard let old = before[key] else {
@@ -132,6 +132,11 @@ public enum ConfigDiffer {
                     detail: keys.joined(separator: ", ")))
         }
         return changes.sorted { ($0.risk, $1.subject, $1.kind, $1.detail) > ($1.risk, $0.subject, $0.kind, $0.detail) }
+    }
+
+    /// First element per key (keys are unique after parsing; duplicates were YAML errors).
+    static func byKey<T>(_ items: [T], _ key: (T) -> String) -> [String: T] {
+        Dictionary(items.map { (key($0), $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     static func settingChanges(_ old: YNode, _ new: YNode, subject: String) -> [ConfigChange] {
