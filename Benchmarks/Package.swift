@@ -1,8 +1,9 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Micro-benchmarks: Core's OpAMP codec against swift-protobuf on the same bytes, and the
-// gateway's framing, HTTP parsing and config hashing.
+// Micro-benchmarks: Core's OpAMP codec against swift-protobuf on the same bytes, the
+// gateway's framing, HTTP parsing and config hashing, and the Toolkit's lint pipeline on the
+// Collector config corpus.
 // Separate from the main package so its dependencies (package-benchmark, swift-protobuf)
 // never reach the product build. Run: `swift package --disable-sandbox benchmark` (README.md).
 let package = Package(
@@ -43,6 +44,16 @@ let package = Package(
                 "OpAMPPeer",
             ],
             path: "Benchmarks/CoreCodec",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // The Toolkit's lint pipeline on the Collector config corpus, per file and whole.
+        .executableTarget(
+            name: "ToolkitLint",
+            dependencies: [
+                .product(name: "Toolkit", package: "ampora"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/ToolkitLint",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ],

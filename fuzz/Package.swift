@@ -19,6 +19,10 @@ let package = Package(
             name: "FuzzHTTPParser",
             dependencies: [.product(name: "Gateway", package: "ampora")]
         ),
+        .executableTarget(
+            name: "FuzzLint",
+            dependencies: [.product(name: "Toolkit", package: "ampora")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

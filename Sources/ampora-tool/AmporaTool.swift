@@ -8,7 +8,10 @@ struct AmporaTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ampora-tool",
         abstract: "Offline tools for OpAMP messages and OpenTelemetry Collector configs.",
-        subcommands: [OpAMP.self]
+        subcommands: [
+            Validate.self, Lint.self, Normalize.self, Fix.self, Graph.self, Components.self, Diff.self, Rules.self,
+            OpAMP.self,
+        ]
     )
 
     /// Exit codes are a contract: 0 success, 1 bad input, 2 usage error (ArgumentParser's 64
@@ -20,6 +23,11 @@ struct AmporaTool: ParsableCommand {
         } catch let failure as InputFailure {
             FileHandle.standardError.write(Data("ampora-tool: \(failure.message)\n".utf8))
             Foundation.exit(1)
+        } catch let failure as UsageFailure {
+            FileHandle.standardError.write(Data("ampora-tool: \(failure.message)\n".utf8))
+            Foundation.exit(2)
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
@@ -30,6 +38,11 @@ struct AmporaTool: ParsableCommand {
             Foundation.exit(2)
         }
     }
+}
+
+/// A file that cannot be read or a bad option value for the config commands: one line, exit status 2.
+struct UsageFailure: Error {
+    var message: String
 }
 
 /// Malformed input: reported in one line with exit status 1.

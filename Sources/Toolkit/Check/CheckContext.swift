@@ -1,0 +1,71 @@
+/// What the checks need besides the config.
+public struct CheckOptions: Sendable {
+    /// Component facts.
+    public var registry: ComponentRegistry
+    /// Values for env references.
+    public var environment: Environment
+    /// Limit for `config-too-large`.
+    public var maxConfigBytes: Int
+
+    /// Defaults: the built-in registry, no environment, Ampora's 64 MiB message limit.
+    public init(
+        registry: ComponentRegistry = .builtin, environment: Environment = Environment(),
+        maxConfigBytes: Int = 64 << 20
+    ) {
+        self.registry = registry
+        self.environment = environment
+        self.maxConfigBytes = maxConfigBytes
+    }
+}
+
+/// Collects findings for one config while the checks run.
+struct CheckContext {
+    let config: CollectorConfig
+    let options: CheckOptions
+    let sizeBytes: Int
+    var findings: [Finding] = []
+
+    var registry: ComponentRegistry { options.registry }
+
+    mutating func report(_ rule: String, _ message: String, at position: SourcePosition, path: String) {
+        let severity = RuleCatalog.info(rule)?.severity ?? .error
+        findings.append(Finding(rule: rule, severity: severity, message: message, position: position, path: path))
+    }
+
+    /// Pipelines with a valid ID, which are the ones whose wiring can be reasoned about.
+    var validPipelines: [(PipelineID, Pipeline)] {
+        config.pipelines.compactMap { pipeline in pipeline.id.map { ($0, pipeline) } }
+    }
+}
+
+/// Visits every mapping entry below a node with its YAML path.
+enum Walker {
+    static func pairs(
+        _ node: YNode, path: String, _ visit: (YPair, String) -> Void
+    ) {
+        switch node.kind {
+        case .mapping(let pairs):
+            for pair in pairs {
+                let childPath = path.isEmpty ? pair.key : "\(path).\(pair.key)"
+                visit(pair, childPath)
+                Self.pairs(pair.value, path: childPath, visit)
+            }
+        case .sequence(let items):
+            for (index, item) in items.enumerated() { Self.pairs(item, path: "\(path)[\(index)]", visit) }
+        case .scalar:
+            break
+        }
+    }
+
+    /// Every scalar (values, not keys) with its path.
+    static func scalars(_ node: YNode, path: String, _ visit: (YNode, String) -> Void) {
+        switch node.kind {
+        case .mapping(let pairs):
+            for pair in pairs { scalars(pair.value, path: path.isEmpty ? pair.key : "\(path).\(pair.key)", visit) }
+        case .sequence(let items):
+            for (index, item) in items.enumerated() { scalars(item, path: "\(path)[\(index)]", visit) }
+        case .scalar:
+            visit(node, path)
+        }
+    }
+}

@@ -1,0 +1,332 @@
+/// Pipeline hygiene: processor order, exporter resilience, unused parts, references, OTTL and templates.
+enum HygieneChecks {
+    /// Processors that must run before batch (the Collector's processor guidance: sampling, filtering and
+    /// anything that needs the incoming request's context).
+    static let beforeBatch: Set<String> = [
+        "filter", "tail_sampling", "probabilistic_sampler", "k8s_attributes", "groupbytrace", "group_by_trace",
+    ]
+
+    static func type(_ kind: ComponentKind, _ id: ComponentID, _ context: CheckContext) -> String {
+        SettingsChecks.canonicalType(kind, id.type, context.registry)
+    }
+
+    static func run(_ context: inout CheckContext) {
+        checkPipelines(&context)
+        checkExporters(&context)
+        checkUnused(&context)
+        checkService(&context)
+        checkValues(&context)
+        checkOTTL(&context)
+        if context.sizeBytes > context.options.maxConfigBytes {
+            context.report(
+                "config-too-large",
+                "the config is \(context.sizeBytes) bytes, above the \(context.options.maxConfigBytes)-byte message limit",
+                at: context.config.root.position, path: "")
+        }
+    }
+
+    static func checkPipelines(_ context: inout CheckContext) {
+        for (pipelineID, pipeline) in context.validPipelines {
+            let processorTypes = pipeline.processors.map { ref in
+                ref.id.map { type(.processor, $0, context) } ?? ref.text
+            }
+            let fedFromOutside = pipeline.receivers.contains { ref in
+                ref.id.map { !context.config.isConnector($0) } ?? false
+            }
+            if let first = processorTypes.firstIndex(of: "memory_limiter") {
+                if first != 0 {
+                    let ref = pipeline.processors[first]
+                    context.report(
+                        "memory-limiter-not-first",
+                        "memory_limiter is processor #\(first + 1) in '\(pipeline.key)'; it should come first",
+                        at: ref.position, path: ref.path)
+                }
+            } else if fedFromOutside, !pipeline.receivers.isEmpty {
+                context.report(
+                    "memory-limiter-missing", "pipeline '\(pipeline.key)' has no memory_limiter processor",
+                    at: pipeline.position, path: pipeline.path)
+            }
+            if let batchIndex = processorTypes.firstIndex(of: "batch") {
+                for (index, processorType) in processorTypes.enumerated()
+                where index > batchIndex && beforeBatch.contains(processorType) {
+                    let ref = pipeline.processors[index]
+                    context.report(
+                        "batch-order", "'\(ref.text)' runs after batch in '\(pipeline.key)'; put it before batch",
+                        at: ref.position, path: ref.path)
+                }
+            } else if !pipeline.exporters.isEmpty, fedFromOutside {
+                let exportersBatch = pipeline.exporters.contains { ref in
+                    guard let id = ref.id, let exporter = context.config.component(.exporter, id) else { return true }
+                    return exporter.config["sending_queue"]?["batch"] != nil
+                }
+                if !exportersBatch {
+                    context.report(
+                        "batch-missing",
+                        "pipeline '\(pipeline.key)' batches neither in a processor nor in its exporters",
+                        at: pipeline.position, path: pipeline.path)
+                }
+            }
+            let exporterTypes = pipeline.exporters.compactMap { ref -> String? in
+                guard let id = ref.id, context.config.component(.exporter, id) != nil else { return nil }
+                return type(.exporter, id, context)
+            }
+            let hasConnectorExport = pipeline.exporters.contains { $0.id.map(context.config.isConnector) ?? false }
+            if !exporterTypes.isEmpty, !hasConnectorExport,
+                exporterTypes.allSatisfy({ $0 == "debug" || $0 == "nop" || $0 == "logging" })
+            {
+                context.report(
+                    "debug-only-exporter",
+                    "pipeline '\(pipeline.key)' only exports to \(Set(exporterTypes).sorted().joined(separator: ", "))",
+                    at: pipeline.position, path: pipeline.path)
+            }
+            if pipelineID.signal == .profiles {
+                context.report(
+                    "profiles-signal",
+                    "profiles pipeline '\(pipeline.key)' needs the service.profilesSupport feature gate",
+                    at: pipeline.position, path: pipeline.path)
+            }
+        }
+    }
+
+    static func usedIDs(_ context: CheckContext) -> Set<String> {
+        var used: Set<String> = []
+        for pipeline in context.config.pipelines {
+            for ref in pipeline.receivers { used.insert("receiver:" + (ref.id?.description ?? ref.text)) }
+            for ref in pipeline.processors { used.insert("processor:" + (ref.id?.description ?? ref.text)) }
+            for ref in pipeline.exporters { used.insert("exporter:" + (ref.id?.description ?? ref.text)) }
+        }
+        return used
+    }
+
+    static func checkExporters(_ context: inout CheckContext) {
+        for exporter in context.config.components[.exporter] ?? [] {
+            let config = exporter.config
+            if let retry = config["retry_on_failure"]?.pair("enabled"), retry.value.scalar == "false" {
+                context.report(
+                    "exporter-retry-disabled", "exporter '\(exporter.id)' drops data on the first failed send",
+                    at: retry.value.position, path: "\(exporter.path).retry_on_failure.enabled")
+            }
+            if let queue = config["sending_queue"] {
+                if let enabled = queue.pair("enabled"), enabled.value.scalar == "false" {
+                    context.report(
+                        "exporter-queue-disabled", "exporter '\(exporter.id)' sends without a queue",
+                        at: enabled.value.position, path: "\(exporter.path).sending_queue.enabled")
+                }
+                if let size = queue.pair("queue_size"), let value = size.value.scalar.flatMap({ Int($0) }) {
+                    let consumers = queue["num_consumers"]?.scalar.flatMap { Int($0) } ?? 10
+                    if value < consumers || value > 1_000_000 {
+                        let reason =
+                            value < consumers
+                            ? "smaller than its \(consumers) consumers"
+                            : "so large it can exhaust memory during an outage"
+                        context.report(
+                            "queue-sizing", "exporter '\(exporter.id)' queue_size \(value) is \(reason)",
+                            at: size.value.position, path: "\(exporter.path).sending_queue.queue_size")
+                    }
+                }
+            }
+            if type(.exporter, exporter.id, context) == "debug", let verbosity = config.pair("verbosity"),
+                verbosity.value.scalar == "detailed"
+            {
+                context.report(
+                    "debug-verbosity-detailed", "debug exporter '\(exporter.id)' logs every item in detail",
+                    at: verbosity.value.position, path: "\(exporter.path).verbosity")
+            }
+        }
+        for processor in context.config.components[.processor] ?? []
+        where type(.processor, processor.id, context) == "tail_sampling" {
+            if (processor.config["policies"]?.items ?? []).isEmpty {
+                context.report(
+                    "tail-sampling-no-policies", "tail_sampling '\(processor.id)' has no policies",
+                    at: processor.position, path: processor.path)
+            }
+        }
+    }
+
+    static func checkUnused(_ context: inout CheckContext) {
+        let used = usedIDs(context)
+        // A list only known at run time could use anything of its kind.
+        var opaque: Set<ComponentKind> = []
+        if context.config.root["service"]?["pipelines"]?.isOpaqueReference == true {
+            opaque = Set(ComponentKind.allCases)
+        }
+        for pipeline in context.config.pipelines {
+            if pipeline.node["receivers"]?.isOpaqueReference == true { opaque.formUnion([.receiver, .connector]) }
+            if pipeline.node["processors"]?.isOpaqueReference == true { opaque.insert(.processor) }
+            if pipeline.node["exporters"]?.isOpaqueReference == true { opaque.formUnion([.exporter, .connector]) }
+        }
+        for component in context.config.allComponents
+        where component.kind != .extension && !opaque.contains(component.kind) {
+            let id = component.id.description
+            let isUsed =
+                component.kind == .connector
+                ? used.contains("receiver:" + id) || used.contains("exporter:" + id)
+                : used.contains("\(component.kind.rawValue):" + id)
+            if !isUsed {
+                context.report(
+                    "unused-component",
+                    "\(component.kind.rawValue) '\(component.id)' is declared but no pipeline uses it",
+                    at: component.position, path: component.path)
+            }
+        }
+        let enabled = Set(context.config.serviceExtensions.compactMap { $0.id })
+        for component in context.config.components[.extension] ?? [] where !enabled.contains(component.id) {
+            context.report(
+                "extension-not-enabled", "extension '\(component.id)' is declared but not listed in service.extensions",
+                at: component.position, path: component.path)
+        }
+    }
+
+    static func checkService(_ context: inout CheckContext) {
+        let root = context.config.root
+        if let address = root["service"]?["telemetry"]?["metrics"]?.pair("address") {
+            context.report(
+                "telemetry-metrics-address", "use service.telemetry.metrics.readers instead of 'address'",
+                at: address.keyPosition, path: "service.telemetry.metrics.address")
+        }
+        guard !context.config.pipelines.isEmpty else { return }
+        let health = context.config.serviceExtensions.contains { ref in
+            guard let id = ref.id else { return false }
+            let kind = type(.extension, id, context)
+            return kind == "health_check" || kind == "healthcheckv2" || kind == "health_check_v2"
+        }
+        if !health, let service = root.pair("service") {
+            context.report(
+                "health-check-missing", "no health_check extension is enabled", at: service.keyPosition,
+                path: "service.extensions")
+        }
+    }
+
+    /// Checks on every scalar value: references and template markers.
+    static func checkValues(_ context: inout CheckContext) {
+        let environment = context.options.environment
+        var findings: [(String, String, SourcePosition, String)] = []
+        Walker.scalars(context.config.root, path: "") { node, path in
+            guard let text = node.scalar, node.style != nil else { return }
+            if text.includes("{{"), text.includes("}}") {
+                findings.append(
+                    ("template-marker", "unrendered template marker in '\(text.prefix(60))'", node.position, path))
+            }
+            guard text.includes("$") else { return }
+            for piece in ReferenceScanner.pieces(text) {
+                switch piece {
+                case .literal: break
+                case .malformed(let raw, let offset):
+                    findings.append(
+                        (
+                            "invalid-reference", "malformed reference '\(raw)'; write $$ for a literal '$'",
+                            column(node, offset), path
+                        ))
+                case .reference(let reference):
+                    if reference.form == .bare {
+                        findings.append(
+                            (
+                                "bare-env-var",
+                                "'\(reference.raw)' is used literally; write ${env:\(reference.name)} (or $$ for a literal '$')",
+                                column(node, reference.offset), path
+                            ))
+                    } else if reference.scheme == "env", reference.defaultValue == nil,
+                        environment.values[reference.name] == nil
+                    {
+                        findings.append(
+                            (
+                                "env-unset-no-default", "\(reference.raw) is not set and has no default",
+                                column(node, reference.offset), path
+                            ))
+                    }
+                }
+            }
+        }
+        Walker.pairs(context.config.root, path: "") { pair, path in
+            if pair.key.includes("{{"), pair.key.includes("}}") {
+                findings.append(
+                    ("template-marker", "unrendered template marker in key '\(pair.key)'", pair.keyPosition, path))
+            }
+        }
+        for (rule, message, position, path) in findings { context.report(rule, message, at: position, path: path) }
+    }
+
+    /// The column of a character inside a one-line scalar; multi-line scalars point at their start.
+    static func column(_ node: YNode, _ offset: Int) -> SourcePosition {
+        guard let text = node.scalar, !text.includes("\n") else { return node.position }
+        var position = node.position
+        switch node.style {
+        case .plain: position.column += offset
+        case .singleQuoted, .doubleQuoted: position.column += offset + 1
+        default: return node.position
+        }
+        return position
+    }
+
+    /// OTTL statement lists, found by where the transform, filter and routing components keep them.
+    static func ottlLists(_ context: CheckContext) -> [(YNode, String)] {
+        var lists: [(YNode, String)] = []
+        for component in context.config.allComponents {
+            let kind = type(component.kind, component.id, context)
+            let config = component.config
+            switch (component.kind, kind) {
+            case (.processor, "transform"):
+                for key in [
+                    "trace_statements", "metric_statements", "log_statements", "profile_statements", "statements",
+                ] {
+                    guard let list = config[key], let items = list.items else { continue }
+                    let path = "\(component.path).\(key)"
+                    var direct: [YNode] = []
+                    for (index, item) in items.enumerated() {
+                        if item.pairs != nil, item["statements"] != nil || item["context"] != nil {
+                            for sub in ["statements", "conditions"] {
+                                if let node = item[sub] { lists.append((node, "\(path)[\(index)].\(sub)")) }
+                            }
+                        } else {
+                            direct.append(item)
+                        }
+                    }
+                    if !direct.isEmpty { lists.append((list, path)) }
+                }
+            case (.processor, "filter"):
+                for (signal, subs) in [
+                    ("traces", ["span", "spanevent"]), ("metrics", ["metric", "datapoint"]), ("logs", ["log_record"]),
+                    ("profiles", ["profile"]),
+                ] {
+                    for sub in subs {
+                        if let node = config[signal]?[sub] {
+                            lists.append((node, "\(component.path).\(signal).\(sub)"))
+                        }
+                    }
+                }
+                for key in ["trace_conditions", "metric_conditions", "log_conditions", "profile_conditions"] {
+                    if let node = config[key] { lists.append((node, "\(component.path).\(key)")) }
+                }
+            case (.connector, "routing"):
+                for (index, route) in (config["table"]?.items ?? []).enumerated() {
+                    for key in ["statement", "condition"] {
+                        if let node = route[key] { lists.append((node, "\(component.path).table[\(index)].\(key)")) }
+                    }
+                }
+            default:
+                break
+            }
+        }
+        return lists
+    }
+
+    static func checkOTTL(_ context: inout CheckContext) {
+        for (node, path) in ottlLists(context) {
+            let entries: [(YNode, String)] =
+                node.items.map { items in items.enumerated().map { ($1, "\(path)[\($0)]") } } ?? [(node, path)]
+            for (item, itemPath) in entries {
+                if let pairs = item.pairs, item["statements"] == nil, item["context"] == nil {
+                    let key = pairs.first?.key ?? ""
+                    context.report(
+                        "ottl-misread",
+                        "YAML read this OTTL statement as a map (key '\(key.prefix(50))'); quote the whole statement",
+                        at: item.position, path: itemPath)
+                } else if item.style == .plain, !item.isNull {
+                    context.report(
+                        "ottl-unquoted", "quote this OTTL statement so YAML cannot misread it", at: item.position,
+                        path: itemPath)
+                }
+            }
+        }
+    }
+}

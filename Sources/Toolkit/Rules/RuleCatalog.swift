@@ -1,0 +1,277 @@
+/// Every rule the tool knows, in a fixed order (`ampora-tool rules` prints them this way).
+public enum RuleCatalog {
+    /// The rules.
+    public static let all: [RuleInfo] = structure + references + registry + hygiene + security
+
+    static let byID: [String: RuleInfo] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
+
+    /// The rule with `id`.
+    public static func info(_ id: String) -> RuleInfo? { byID[id] }
+
+    static let structure: [RuleInfo] = [
+        RuleInfo(
+            "yaml-syntax", .error, .structure, "The file is not valid YAML.",
+            "The Collector refuses to start when any config source fails to parse, so nothing else in the file matters until this is fixed. The position is where the YAML parser gave up, which is usually at or just after the mistake (a tab used for indentation, an unquoted colon, an unclosed quote)."
+        ),
+        RuleInfo(
+            "config-empty", .error, .structure, "The config is empty or not a map.",
+            "A Collector config is a map of sections. An empty file, a list or a lone scalar gives the Collector nothing to run and it exits at start-up, which in a rollout means every agent that received the config stops sending telemetry."
+        ),
+        RuleInfo(
+            "unknown-top-level-key", .error, .structure, "A top-level key the Collector does not know.",
+            "The Collector decodes its config strictly: an unknown top-level key (often a typo such as `exporter:` or `pipelines:` at the root) is a start-up error rather than something it ignores."
+        ),
+        RuleInfo(
+            "section-shape", .error, .structure, "A section or pipeline field has the wrong YAML shape.",
+            "Component sections must be maps from component ID to settings, pipeline fields must be lists of IDs, and component settings must be maps. The Collector's strict decoder rejects anything else, and a list where a map belongs is one of the most common indentation mistakes."
+        ),
+        RuleInfo(
+            "no-pipelines", .error, .structure, "`service.pipelines` is missing or empty.",
+            "The Collector requires at least one pipeline: without one it has nothing to run and refuses the config with 'service must have at least one pipeline'."
+        ),
+        RuleInfo(
+            "pipeline-no-receivers", .error, .structure, "A pipeline has no receivers.",
+            "Every pipeline needs at least one receiver (or connector acting as one) to feed it; the Collector rejects a pipeline with an empty or missing `receivers` list."
+        ),
+        RuleInfo(
+            "pipeline-no-exporters", .error, .structure, "A pipeline has no exporters.",
+            "Every pipeline needs at least one exporter (or connector acting as one); data with nowhere to go is a config error, not a silent drop, in the Collector's validation."
+        ),
+        RuleInfo(
+            "invalid-component-id", .error, .structure, "A component ID does not follow `type[/name]`.",
+            "Component IDs are parsed as a type (a letter, then letters, digits or underscores, at most 63 characters) and an optional name after one slash. Spaces, an empty name after the slash or a type starting with a digit make the Collector reject the whole config."
+        ),
+        RuleInfo(
+            "invalid-pipeline-id", .error, .structure, "A pipeline ID is not `signal[/name]`.",
+            "Pipeline IDs start with the signal they carry (traces, metrics, logs, or profiles). Anything else is rejected because the Collector cannot tell which data type the pipeline handles."
+        ),
+        RuleInfo(
+            "duplicate-processor", .error, .structure, "A processor is listed twice in one pipeline.",
+            "The Collector builds one instance of each processor per pipeline, so listing it twice is rejected ('references processor multiple times'). To run similar logic twice, declare two named instances such as `attributes/a` and `attributes/b`."
+        ),
+        RuleInfo(
+            "duplicate-pipeline-entry", .warning, .structure, "A receiver or exporter is listed twice in one pipeline.",
+            "Listing a receiver or exporter twice in the same pipeline adds nothing (the Collector shares one instance per pipeline signal) and usually means a copy-paste mistake where a different component was intended."
+        ),
+        RuleInfo(
+            "invalid-service-section", .error, .structure,
+            "`service` or `service.telemetry` holds an unknown key or wrong shape.",
+            "The service section is decoded strictly like the rest of the config: an unknown key under `service` or `service.telemetry` (for example `telemetry.log` instead of `logs`) stops the Collector at start-up."
+        ),
+        RuleInfo(
+            "required-setting-missing", .error, .structure,
+            "A component lacks a setting its config validation requires.",
+            "Some components refuse an empty config: the OTLP exporters need an endpoint, the file log receiver needs `include`, memory_limiter needs a limit and `check_interval`. These fail in the component's own Validate step at start-up, after a rollout has already delivered the config."
+        ),
+        RuleInfo(
+            "invalid-duration", .error, .structure, "A duration setting is not a Go duration.",
+            "Settings such as `timeout`, `interval` and `check_interval` are parsed with Go's `time.ParseDuration`: a number needs a unit (`5s`, `250ms`, `1m30s`). A bare word or a unit the parser does not know makes decoding fail."
+        ),
+        RuleInfo(
+            "removed-setting", .error, .structure, "A setting that was removed from its component.",
+            "Settings that were removed (for example the Jaeger receiver's `remote_sampling` or memory_limiter's `ballast_size_mib`) are unknown keys to a current Collector, and its strict decoder refuses the config."
+        ),
+        RuleInfo(
+            "batch-size-inverted", .error, .structure, "`send_batch_max_size` is smaller than `send_batch_size`.",
+            "The batch processor validates that the maximum batch size is at least the batch size (when the maximum is set); otherwise it refuses to start."
+        ),
+    ]
+
+    static let references: [RuleInfo] = [
+        RuleInfo(
+            "undeclared-component", .error, .references, "A pipeline references a component that is not declared.",
+            "Each ID in a pipeline must be declared in the matching top-level section (or in `connectors`). An undeclared ID is a start-up error; it is usually a typo or a component that was renamed in one place only."
+        ),
+        RuleInfo(
+            "undeclared-extension", .error, .references,
+            "`service.extensions` names an extension that is not declared.",
+            "Enabled extensions must be declared under `extensions:`; the Collector refuses to start otherwise."
+        ),
+        RuleInfo(
+            "connector-id-clash", .error, .references, "A connector shares its ID with a receiver or exporter.",
+            "In a pipeline a connector's ID appears in `receivers` or `exporters`, so an ID declared both as a connector and as a receiver or exporter is ambiguous; the Collector rejects it."
+        ),
+        RuleInfo(
+            "connector-one-sided", .error, .references,
+            "A connector is used only as an exporter or only as a receiver.",
+            "A connector joins the end of one pipeline to the start of another. Used on one side only it connects nothing, and the Collector refuses it ('used as exporter in … but not used in any supported receiver pipeline')."
+        ),
+        RuleInfo(
+            "connector-signal-unsupported", .error, .references,
+            "A connector bridges a signal pair it does not support.",
+            "Each connector type supports specific signal pairs (span_metrics: traces to metrics). Wiring it between pipelines of another pair fails when the Collector builds the graph."
+        ),
+        RuleInfo(
+            "connector-cycle", .error, .references, "Connectors form a cycle between pipelines.",
+            "If pipeline A exports through a connector into pipeline B and B (directly or further on) feeds A again, data would loop for ever; the Collector detects the cycle and refuses to build the graph."
+        ),
+        RuleInfo(
+            "component-signal-unsupported", .error, .references,
+            "A component is used in a pipeline of a signal it does not support.",
+            "Receivers, processors and exporters implement a subset of signals (host_metrics only produces metrics). Placing one in a pipeline of another signal makes the Collector fail with 'telemetry type is not supported'."
+        ),
+        RuleInfo(
+            "invalid-reference", .error, .references, "A `${…}` config reference is malformed.",
+            "The confmap resolver fails on `${` without a closing brace, an empty reference or an invalid scheme; it is better to catch this before rollout than in the Collector's start-up log. Write `$$` for a literal dollar sign."
+        ),
+    ]
+
+    static let registry: [RuleInfo] = [
+        RuleInfo(
+            "unknown-component-type", .error, .registry, "A component type the registry does not know.",
+            "A type missing from the distribution makes the Collector fail with 'unknown type'. Types from another distribution (Splunk, BindPlane, Jaeger) are also reported; describe such a distribution with `--registry FILE`."
+        ),
+        RuleInfo(
+            "removed-component-type", .error, .registry, "A component type that no longer exists.",
+            "Types such as the `logging` exporter, the `jaeger` exporter or the spanmetrics processor were removed from the Collector; configs that still use them fail after an upgrade. The message names the replacement."
+        ),
+        RuleInfo(
+            "deprecated-alias", .warning, .registry, "An old type name kept as a deprecated alias.", fixable: true,
+            "The 2026 snake_case renames (`otlp` exporter to `otlp_grpc`, `filelog` to `file_log`, …) keep the old names as aliases that log a deprecation warning; aliases are removed after a deprecation period. `ampora-tool fix` renames them and their references."
+        ),
+        RuleInfo(
+            "deprecated-component", .warning, .registry, "A component deprecated for the signal it is used with.",
+            "Deprecated components (for example the signalfx receiver) still work but are scheduled for removal; the message carries the registry's advice on what to use instead."
+        ),
+        RuleInfo(
+            "unstable-component", .info, .registry, "A component at development or alpha stability for its signal.",
+            "Development and alpha components may change configuration or behaviour between releases without notice; production pipelines that depend on them need closer upgrade testing."
+        ),
+        RuleInfo(
+            "unmaintained-component", .warning, .registry, "A component marked unmaintained.",
+            "Unmaintained components have no code owner, receive no fixes and are removed after a grace period; plan a replacement."
+        ),
+    ]
+
+    static let hygiene: [RuleInfo] = [
+        RuleInfo(
+            "memory-limiter-missing", .warning, .hygiene, "A pipeline has no memory_limiter processor.",
+            "The Collector's guidance is to run memory_limiter in every pipeline so that a traffic spike leads to refused data (which clients retry) instead of an out-of-memory kill that loses everything in flight."
+        ),
+        RuleInfo(
+            "memory-limiter-not-first", .warning, .hygiene, "memory_limiter is not the first processor.",
+            "memory_limiter can only push back on receivers when it comes first: processors before it already allocate for data that will then be refused. The recommended order starts with memory_limiter."
+        ),
+        RuleInfo(
+            "batch-missing", .info, .hygiene, "A pipeline has no batch processor and its exporters do not batch.",
+            "Sending one request per incoming batch multiplies connections and per-request overhead. Either the batch processor or exporter-side batching (`sending_queue.batch`) should group data before export."
+        ),
+        RuleInfo(
+            "batch-order", .warning, .hygiene, "batch runs before filtering, sampling or enrichment processors.",
+            "The Collector's processor guidance places batch after memory_limiter and after any processor that drops or enriches data (filter, sampling, k8s_attributes, resource_detection, …): batching first wastes work on data that is dropped and breaks context-based enrichment, which needs the original request context."
+        ),
+        RuleInfo(
+            "exporter-retry-disabled", .warning, .hygiene, "An exporter has `retry_on_failure` disabled.",
+            "Without retries a transient backend error (a restart, a 503) drops the batch at once. Retry is on by default; turning it off should be a conscious decision for backends that deduplicate poorly."
+        ),
+        RuleInfo(
+            "exporter-queue-disabled", .warning, .hygiene, "An exporter has `sending_queue` disabled.",
+            "Without a sending queue the pipeline blocks on every export and a slow backend back-pressures all receivers; data is lost as soon as the backend is unreachable."
+        ),
+        RuleInfo(
+            "queue-sizing", .warning, .hygiene, "An exporter's queue size is out of proportion.",
+            "A queue smaller than its number of consumers leaves consumers idle and fills at the first hiccup; a queue above a million batches can hold more than the process memory and turns a backend outage into an out-of-memory kill."
+        ),
+        RuleInfo(
+            "debug-only-exporter", .warning, .hygiene, "A pipeline's only exporters are debug or nop.",
+            "A pipeline that only prints to the Collector's log (or discards data) sends nothing anywhere; in production this is almost always a leftover from testing."
+        ),
+        RuleInfo(
+            "debug-verbosity-detailed", .info, .hygiene, "The debug exporter prints every item in detail.",
+            "`verbosity: detailed` writes each span, metric point and log record to the Collector's own log, which costs CPU and log volume proportional to traffic."
+        ),
+        RuleInfo(
+            "unused-component", .warning, .hygiene,
+            "A declared receiver, processor, exporter or connector is used by no pipeline.",
+            "The Collector ignores components no pipeline uses. They confuse readers, hide typos (the pipeline names a different ID) and still appear in rendered configs and reviews."
+        ),
+        RuleInfo(
+            "extension-not-enabled", .warning, .hygiene, "A declared extension is not listed in `service.extensions`.",
+            "Extensions only start when listed in `service.extensions`; a declared but unlisted health_check or pprof silently does nothing, which breaks probes that expect it."
+        ),
+        RuleInfo(
+            "env-unset-no-default", .warning, .hygiene, "An env reference has no value and no default.",
+            "The Collector substitutes an empty string for an unset variable, which tends to surface later as a confusing error (an empty endpoint) or silently wrong behaviour. Give a default with `${env:NAME:-value}` or provide it with `--env`/`--env-file` when linting."
+        ),
+        RuleInfo(
+            "bare-env-var", .warning, .hygiene, "A `$NAME` reference the Collector leaves literal.", fixable: true,
+            "Current Collectors no longer expand bare `$NAME`; the value is used literally, dollar sign and all. Write `${env:NAME}` (ampora-tool fix does this), or `$$` for a literal dollar sign."
+        ),
+        RuleInfo(
+            "ottl-misread", .error, .hygiene, "An OTTL statement was read by YAML as a map.",
+            "An unquoted OTTL statement containing `: ` becomes a YAML map, not a string, so the processor receives a broken statement or the config fails to decode. Quote statements."
+        ),
+        RuleInfo(
+            "ottl-unquoted", .info, .hygiene, "An OTTL statement is not quoted.", fixable: true,
+            "OTTL uses characters that are special in plain YAML (`: `, ` #`, leading quotes and brackets). A statement that parses today breaks when edited; quoting every statement keeps them safe. ampora-tool fix adds the quotes."
+        ),
+        RuleInfo(
+            "template-marker", .error, .hygiene, "A value still contains `{{ }}` template markers.",
+            "Leftover Helm or Go template markers mean the config was not rendered before it was shipped; the Collector would use the literal text (an endpoint of `{{ .Values.host }}`)."
+        ),
+        RuleInfo(
+            "config-too-large", .warning, .hygiene, "The config is larger than the OpAMP message limit.",
+            "Configs are pushed to agents inside one OpAMP message; a config above the server's message limit (64 MiB by default, change with `max-config-bytes`) cannot be delivered remotely."
+        ),
+        RuleInfo(
+            "profiles-signal", .info, .hygiene, "A profiles pipeline needs a feature gate.",
+            "The profiles signal is in development: the Collector only accepts profiles pipelines with the `service.profilesSupport` feature gate enabled."
+        ),
+        RuleInfo(
+            "telemetry-metrics-address", .warning, .hygiene, "`service.telemetry.metrics.address` is deprecated.",
+            "The Collector's own metrics are configured with `readers` (a pull reader with a prometheus exporter) since the move to the OpenTelemetry SDK; `address` is deprecated and ignored by newer releases."
+        ),
+        RuleInfo(
+            "tail-sampling-no-policies", .warning, .hygiene, "tail_sampling has no policies.",
+            "Without policies the tail sampling processor keeps nothing useful and only buffers traces in memory for `decision_wait`."
+        ),
+        RuleInfo(
+            "health-check-missing", .info, .hygiene, "No health_check extension is enabled.",
+            "Orchestrators need a liveness and readiness endpoint; without health_check a stuck Collector is never restarted."
+        ),
+    ]
+
+    static let security: [RuleInfo] = [
+        RuleInfo(
+            "tls-insecure-remote", .warning, .security,
+            "TLS is disabled for an exporter that talks to a non-local host.",
+            "`tls.insecure: true` (or an `http://` endpoint) sends telemetry, which often contains personal data and credentials in attributes, in clear text across the network. It is only reasonable for loopback or sidecar endpoints; Docker Compose and Kubernetes service names (no dot, or ending in `.svc`/`.svc.cluster.local`) are not reported."
+        ),
+        RuleInfo(
+            "tls-skip-verify", .warning, .security, "`insecure_skip_verify` turns off certificate checks.",
+            "Skipping verification keeps encryption but accepts any certificate, so anyone on the path can impersonate the backend and read everything."
+        ),
+        RuleInfo(
+            "tls-old-version", .warning, .security, "TLS 1.0 or 1.1 is allowed.",
+            "TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses; `min_version` should be 1.2 or higher."
+        ),
+        RuleInfo(
+            "inline-private-key", .error, .security, "A private key is written inline in the config.",
+            "A PEM private key in the config travels to every agent, every review and every log of rendered configs. Reference a file (`key_file`) or an environment variable instead."
+        ),
+        RuleInfo(
+            "plaintext-secret", .warning, .security, "A secret-looking setting holds a literal value.",
+            "Passwords, tokens and API keys written in the config leak through version control, OpAMP status reports and support bundles. Use `${env:NAME}` or `${file:…}`; values that come from a reference are not reported."
+        ),
+        RuleInfo(
+            "cors-wildcard", .warning, .security, "CORS allows any origin.",
+            "`allowed_origins: [\"*\"]` lets any web page send telemetry to the receiver from a visitor's browser, which invites data injection and abuse."
+        ),
+        RuleInfo(
+            "listen-all-interfaces", .info, .security, "A listener binds 0.0.0.0 or `::`.",
+            "Binding every interface exposes the endpoint beyond the host. In containers that is often intended; elsewhere prefer `localhost` or a specific address (the Collector's own default moved to localhost for this reason)."
+        ),
+        RuleInfo(
+            "port-conflict", .error, .security, "Two listeners use the same port.",
+            "Two enabled components that bind the same address and port cannot both start; the second fails with 'address already in use' and takes the Collector down."
+        ),
+        RuleInfo(
+            "debug-extension-exposed", .warning, .security, "pprof or zpages listens beyond localhost.",
+            "pprof and zpages expose process internals (heap dumps, span data) without authentication; they should listen on localhost only."
+        ),
+        RuleInfo(
+            "receiver-no-auth", .info, .security, "A receiver listens beyond localhost without authentication.",
+            "A receiver bound to all interfaces with no `auth` accepts telemetry from anyone who can reach the port; add an authenticator extension or restrict the address."
+        ),
+    ]
+}

@@ -1,0 +1,35 @@
+/// Which family a rule belongs to; `validate` runs only the structure and reference families.
+public enum RuleCategory: String, Sendable, Hashable, CaseIterable {
+    case structure, references, registry, hygiene, security
+
+    /// True for the checks `ampora-tool validate` runs (what the Collector itself would refuse).
+    public var isValidation: Bool { self == .structure || self == .references }
+}
+
+/// A rule's fixed facts: stable id, default severity and why it exists.
+public struct RuleInfo: Sendable, Hashable {
+    /// Stable id used in output, config files and inline disables.
+    public var id: String
+    /// Default severity.
+    public var severity: Severity
+    /// Family.
+    public var category: RuleCategory
+    /// One line: what the rule reports.
+    public var summary: String
+    /// One paragraph: why it matters.
+    public var rationale: String
+    /// True when `ampora-tool fix` can repair it.
+    public var fixable: Bool
+
+    init(
+        _ id: String, _ severity: Severity, _ category: RuleCategory, _ summary: String, fixable: Bool = false,
+        _ rationale: String
+    ) {
+        self.id = id
+        self.severity = severity
+        self.category = category
+        self.summary = summary
+        self.rationale = rationale
+        self.fixable = fixable
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+@testable import Toolkit
+
+@Suite struct CorpusTests {
+    /// Lints one corpus file the way `ampora-tool lint FILE` does.
+    static func lint(_ file: String) throws -> [Finding] {
+        TestSupport.lint(try TestSupport.corpusText(file), name: "corpus/" + file)
+    }
+
+    @Test func everyFileIsProcessedAndEveryInvalidOneHasAnError() throws {
+        let rows = try TestSupport.corpusRows()
+        #expect(rows.count == 138)
+        var invalidWithoutError: [String] = []
+        var validWithError: [String] = []
+        for row in rows {
+            let findings = try Self.lint(row.file)
+            let hasError = findings.contains { $0.severity == .error }
+            if row.expected == "invalid", !hasError { invalidWithoutError.append(row.file) }
+            if row.expected != "invalid", hasError { validWithError.append(row.file) }
+            for finding in findings {
+                #expect(finding.position.line >= 1 && finding.position.column >= 1, "\(row.file): \(finding)")
+                #expect(RuleCatalog.info(finding.rule) != nil, "\(finding.rule) is not in the catalogue")
+            }
+        }
+        #expect(invalidWithoutError.isEmpty, "invalid configs without an error: \(invalidWithoutError)")
+        // Known today: test-only `nop` types, other distributions' types (Jaeger, Splunk, BindPlane), removed
+        // types still in examples, overlay files meant to be merged. Growth here means a new false positive.
+        #expect(validWithError.count <= 35, "valid configs with errors: \(validWithError.count): \(validWithError)")
+    }
+
+    @Test func wholeCorpusInOneLoaderCall() throws {
+        let input = try Loader.load(paths: [TestSupport.corpus.path])
+        #expect(input.fileCount == 138)
+        #expect(input.units.count == 138)
+        let findings = Linter.check(input, mode: .lint)
+        let sorted = findings.sorted(by: Finding.ordered)
+        #expect(findings == sorted, "findings must come out in deterministic order")
+    }
+
+    @Test func wrapperLinesAreRemappedToTheOuterFile() throws {
+        let file =
+            "open-telemetry__opentelemetry-helm-charts__charts__opentelemetry-collector__examples__statefulset-only__rendered__configmap-statefulset.yaml"
+        let text = try TestSupport.corpusText(file)
+        let findings = try Self.lint(file)
+        let env = try #require(findings.first { $0.rule == "env-unset-no-default" })
+        let line = text.split(separator: "\n", omittingEmptySubsequences: false)[env.position.line - 1]
+        let column = line.unicodeScalars.index(line.unicodeScalars.startIndex, offsetBy: env.position.column - 1)
+        #expect(line.unicodeScalars[column...].starts(with: "${env:MY_POD_IP}".unicodeScalars))
+    }
+
+    @Test func generatedRegistryMatchesComponentsTSV() throws {
+        let tsv = try String(contentsOf: TestSupport.fixtures.appendingPathComponent("components.tsv"), encoding: .utf8)
+        let fromFile = try ComponentRegistry(tsv: tsv)
+        #expect(fromFile.allEntries == ComponentRegistry.builtin.allEntries)
+        #expect(ComponentRegistry.builtin.entry(.exporter, "otlp")?.aliasOf == "otlp_grpc")
+        #expect(ComponentRegistry.builtin.entry(.receiver, "filelog")?.aliasOf == "file_log")
+        #expect(ComponentRegistry.builtin.entry(.exporter, "logging")?.status == .removed)
+    }
+}
+
+@Suite struct CorpusFixTests {
+    /// Quoting OTTL must not change what the Collector reads: the canonical form stays the same on every file.
+    @Test func quotingOTTLKeepsEveryCorpusConfigTheSame() throws {
+        var quoted = 0
+        for row in try TestSupport.corpusRows() {
+            let source = SourceText(name: row.file, text: try TestSupport.corpusText(row.file))
+            let unit = Loader.unit([source])
+            guard let before = unit.root else { continue }
+            let edits = Fixer.edits(for: unit, sources: [source.name: source], rules: ["ottl-unquoted"])
+            guard !edits.isEmpty else { continue }
+            quoted += edits.count
+            let fixed = SourceText(name: row.file, text: Fixer.apply(edits, to: source))
+            let after = try #require(Loader.unit([fixed]).root, "\(row.file) no longer parses")
+            #expect(Normalizer.normalize(after) == Normalizer.normalize(before), "\(row.file)")
+            // Plain statements folded over several lines are reported but left alone (their end is not known
+            // from the parser's marks); everything else must be quoted now.
+            for finding in TestSupport.lint(fixed.text, name: row.file) where finding.rule == "ottl-unquoted" {
+                let next = fixed.line(finding.position.line + 1) ?? ""
+                // A continuation is indented past the item's dash (at column - 2) and is not the next item.
+                let indent = next.prefix(while: { $0 == " " }).count
+                let continues = indent > finding.position.column - 3 && !next.dropFirst(indent).hasPrefix("- ")
+                #expect(continues, "\(row.file):\(finding.position.line) still unquoted")
+            }
+        }
+        #expect(quoted > 100)
+    }
+
+    /// Every autofix together never adds an error, and leaves no deprecated alias it could rename.
+    @Test func allFixesAddNoErrors() throws {
+        var renamed = 0
+        for row in try TestSupport.corpusRows() {
+            let source = SourceText(name: row.file, text: try TestSupport.corpusText(row.file))
+            let unit = Loader.unit([source])
+            let edits = Fixer.edits(for: unit, sources: [source.name: source])
+            guard !edits.isEmpty else { continue }
+            renamed += edits.filter { $0.rule == "deprecated-alias" }.count
+            let before = TestSupport.lint(source.text, name: row.file)
+            let after = TestSupport.lint(Fixer.apply(edits, to: source), name: row.file)
+            let errors = { (findings: [Finding]) in findings.filter { $0.severity == .error }.map(\.rule).sorted() }
+            #expect(errors(after).count <= errors(before).count, "\(row.file): \(errors(before)) -> \(errors(after))")
+            #expect(after.filter { $0.rule == "bare-env-var" }.isEmpty, "\(row.file)")
+        }
+        #expect(renamed > 100)
+    }
+}
