@@ -182,10 +182,11 @@ public final class GatewayServer: @unchecked Sendable {
     @discardableResult
     public func push(_ uid: InstanceUID) -> Bool {
         guard let token = live.owner(of: uid) else { return false }
-        let loop = Int(token >> 48)
+        let loop = ConnectionToken.loop(token)
+        let message = LoopMessage.push(uid, slot: ConnectionToken.slot(token))
         let rings = loopsLock.withLock { uringLoops }
-        if loop < rings.count { rings[loop].post(.push(uid)) }
-        if loop < epollLoops.count { epollLoops[loop].post(.push(uid)) }
+        if loop < rings.count { rings[loop].post(message) }
+        if loop < epollLoops.count { epollLoops[loop].post(message) }
         return true
     }
 

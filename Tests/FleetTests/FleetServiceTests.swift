@@ -242,7 +242,8 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         fleet.record(Self.firstMessage(1, env: "prod"))
         var c = StatusChanges()
         c.instanceUID = Self.uid(1)
-        c.duplicateReassignedTo = Self.uid(77)
+        c.assignedInstanceUID = Self.uid(77)
+        c.resolvedDuplicate = true
         fleet.record(c)
         #expect(fleet.waitUntilWritten(timeout: 10))
         let detail = try #require(try fleet.agent(Self.uid(1)))

@@ -48,7 +48,7 @@ public struct StatusChanges: Sendable, Equatable {
             && a.connectionSettingsStatus == b.connectionSettingsStatus && a.customCapabilities == b.customCapabilities
             && a.customMessage == b.customMessage && a.connectionSettingsRequest == b.connectionSettingsRequest
             && a.assignedInstanceUID == b.assignedInstanceUID && a.sequenceGap == b.sequenceGap
-            && a.duplicateReassignedTo == b.duplicateReassignedTo
+            && a.resolvedDuplicate == b.resolvedDuplicate
     }
 
     /// The uid the message was about.
@@ -123,8 +123,9 @@ public struct StatusChanges: Sendable, Equatable {
     public var assignedInstanceUID: InstanceUID?
     /// True when the sequence number showed a gap.
     public var sequenceGap = false
-    /// Set when a second live connection used `instanceUID` and was given this uid instead (S11).
-    public var duplicateReassignedTo: InstanceUID?
+    /// True when `assignedInstanceUID` went to a second live connection that used
+    /// `instanceUID` (S11), rather than to an agent that asked for a new uid.
+    public var resolvedDuplicate = false
 
     /// An empty change set.
     public init() {}
@@ -135,6 +136,5 @@ public struct StatusChanges: Sendable, Equatable {
             && _effectiveConfig == nil && _remoteConfigStatus == nil && _packageStatuses == nil
             && _availableComponents == nil && _connectionSettingsStatus == nil && _customCapabilities == nil
             && _customMessage == nil && _connectionSettingsRequest == nil && assignedInstanceUID == nil
-            && duplicateReassignedTo == nil
     }
 }

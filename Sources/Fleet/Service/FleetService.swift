@@ -342,7 +342,7 @@ public final class FleetService: @unchecked Sendable {
         if let settings = change.connectionSettingsStatus {
             state.row.connectionSettingsStatus = settings.serializedBytes()
         }
-        if let fresh = change.duplicateReassignedTo {
+        if change.resolvedDuplicate, let fresh = change.assignedInstanceUID {
             event("duplicate_uid", "a second live connection used this uid; it was given \(fresh)")
         }
         if change.disconnected {

@@ -22,7 +22,8 @@ struct AgentConnection {
 
     var phase: Phase
     /// Token identifying this connection in the shared uid registry.
-    let token: UInt64
+    /// Names this connection in `LiveAgents` (see `ConnectionToken`).
+    var token: UInt64
     var lastActivity: UInt64
     var phaseSince: UInt64
     var claimedUID: InstanceUID?
@@ -307,7 +308,8 @@ struct AgentConnection {
         if duplicate, let reply = session.reassignDuplicate(uids: &ctx.uids) {
             var changes = StatusChanges()
             changes.instanceUID = session.instanceUID
-            changes.duplicateReassignedTo = reply.newInstanceUID
+            changes.assignedInstanceUID = reply.newInstanceUID
+            changes.resolvedDuplicate = true
             ctx.directory.record(changes)
             // S11: the newer connection of a duplicated uid gets a fresh one.
             ctx.writer.reset()

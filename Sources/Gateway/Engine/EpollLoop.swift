@@ -45,6 +45,8 @@ final class EpollLoop: @unchecked Sendable {
     private var acceptPaused = false
     private var lastTick: UInt64 = 0
     private var nextToken: UInt64
+    /// A push to every agent in progress.
+    private var sweep: PushSweep?
     private let snapshotLock = Mutex()
     private var snapshot = GatewayCounters()
 
@@ -54,7 +56,7 @@ final class EpollLoop: @unchecked Sendable {
     init(index: Int, address: SocketAddress, context: LoopContext) throws(SystemError) {
         self.index = index
         self.ctx = context
-        nextToken = UInt64(index) << 48
+        nextToken = 0
         epfd = try Sys.retrying("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
         listenFD = try Listener.open(address, reusePort: true)
@@ -106,7 +108,9 @@ final class EpollLoop: @unchecked Sendable {
     func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 512)
         while true {
-            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epfd, $0.baseAddress, Int32($0.count), 250) }
+            let n = events.withUnsafeMutableBufferPointer {
+                epoll_wait(epfd, $0.baseAddress, Int32($0.count), sweep == nil ? 250 : 0)
+            }
             ctx.now = Sys.monotonicMilliseconds()
             if n > 0 {
                 for i in 0..<Int(n) {
@@ -120,6 +124,7 @@ final class EpollLoop: @unchecked Sendable {
                 }
             }
             for message in mailbox.drain() { deliver(message) }
+            continueSweep()
             if ctx.now &- lastTick >= 250 { tickAll() }
             // Never hang a shutdown on a peer that does not let us finish.
             if stopping && (slab.count == 0 || ctx.now &- stoppingSince > Self.shutdownLimit) {
@@ -130,13 +135,33 @@ final class EpollLoop: @unchecked Sendable {
     }
 
     private func deliver(_ message: LoopMessage) {
-        let only = message.pushTarget
-        for slot in slab.liveSlots {
+        switch message {
+        case .push(let uid, let slot):
+            guard Int(slot) < slab.items.count, slab.items[Int(slot)] != nil else { return }
+            act(Int32(slot)) { connection, out in
+                connection.push(self.ctx, only: uid, &out)
+                return .open
+            }
+        case .pushAll:
+            sweep = PushSweep()
+        }
+    }
+
+    /// The next slice of a push to every agent.
+    private func continueSweep() {
+        guard var current = sweep else { return }
+        var offered = 0
+        while current.next < slab.items.count && offered < PushSweep.slice {
+            let slot = Int32(current.next)
+            current.next += 1
+            guard slab.items[Int(slot)] != nil else { continue }
+            offered += 1
             act(slot) { connection, out in
-                connection.push(self.ctx, only: only, &out)
+                connection.push(self.ctx, only: nil, &out)
                 return .open
             }
         }
+        sweep = current.next < slab.items.count ? current : nil
     }
 
     private func drainWake() {
@@ -182,6 +207,8 @@ final class EpollLoop: @unchecked Sendable {
                 fd: fd,
                 connection: AgentConnection(token: nextToken, now: ctx.now, limits: ctx.configuration.httpLimits))
             let (slot, generation) = slab.insert(record)
+            let token = ConnectionToken.make(loop: index, counter: nextToken, slot: UInt32(slot))
+            slab.withElement(slot) { $0.connection.token = token }
             ctx.counters.accepted += 1
             ctx.activeConnections += 1
             ctx.handshaking += 1

@@ -3,18 +3,30 @@ import Synchronization
 
 /// Work sent to an event loop from another thread (an operator's push, another loop).
 enum LoopMessage: Sendable {
-    /// Offer the current desired state to the agent with this uid, if this loop holds it.
-    case push(InstanceUID)
+    /// Offer the current desired state to the agent with this uid, held by the connection in
+    /// this slot of the loop (the slot is in the low bits of its owner token).
+    case push(InstanceUID, slot: UInt32)
     /// Offer the current desired state to every WebSocket agent of the loop.
     case pushAll
+}
 
-    /// The one agent a push is for, or nil for all of them.
-    var pushTarget: InstanceUID? {
-        switch self {
-        case .push(let uid): return uid
-        case .pushAll: return nil
-        }
+/// Connection tokens: the loop in the top 16 bits, a reuse counter, then the slot, so a push for
+/// one uid goes straight to its connection instead of scanning the loop.
+enum ConnectionToken {
+    static func make(loop: Int, counter: UInt64, slot: UInt32) -> UInt64 {
+        UInt64(loop) << 48 | (counter & 0xFFFF) << 32 | UInt64(slot)
     }
+
+    static func loop(_ token: UInt64) -> Int { Int(token >> 48) }
+    static func slot(_ token: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: token) }
+}
+
+/// A push to every agent of a loop, done a slice per turn: every reply carrying a config holds
+/// its own send buffer until the kernel takes it, so slicing bounds that memory.
+struct PushSweep {
+    /// Connections offered the desired state per loop turn.
+    static let slice = 1024
+    var next = 0
 }
 
 /// A loop's inbox. Senders take a lock; the loop only reads an atomic count on each turn and

@@ -56,6 +56,8 @@ final class URingLoop: @unchecked Sendable {
     private var lastTick: UInt64 = 0
     private var lastTrim: UInt64 = 0
     private var nextToken: UInt64
+    /// A push to every agent in progress.
+    private var sweep: PushSweep?
     private var out: [UInt8] = []
     private let stopRequested = Atomic<Int32>(0)
     private let snapshotLock = Mutex()
@@ -92,7 +94,7 @@ final class URingLoop: @unchecked Sendable {
         self.listener = listener
         self.tableSize = files
         self.headroom = max(32, files / 64)
-        nextToken = UInt64(index) << 48
+        nextToken = 0
         uring = try URing(files: UInt32(files))
         wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
         out.reserveCapacity(64 * 1024)
@@ -126,13 +128,33 @@ final class URingLoop: @unchecked Sendable {
     }
 
     private func deliver(_ message: LoopMessage) {
-        let only = message.pushTarget
-        for i in 0..<records.count where records[i] != nil && !records[i]!.tearingDown {
+        switch message {
+        case .push(let uid, let slot):
+            guard Int(slot) < records.count, let record = records[Int(slot)], !record.tearingDown else { return }
+            act(slot) { connection, out in
+                connection.push(self.ctx, only: uid, &out)
+                return .open
+            }
+        case .pushAll:
+            sweep = PushSweep()
+        }
+    }
+
+    /// The next slice of a push to every agent.
+    private func continueSweep() {
+        guard var current = sweep else { return }
+        var offered = 0
+        while current.next < records.count && offered < PushSweep.slice {
+            let i = current.next
+            current.next += 1
+            guard let record = records[i], !record.tearingDown else { continue }
+            offered += 1
             act(UInt32(i)) { connection, out in
-                connection.push(self.ctx, only: only, &out)
+                connection.push(self.ctx, only: nil, &out)
                 return .open
             }
         }
+        sweep = current.next < records.count ? current : nil
     }
 
     // MARK: Loop
@@ -147,10 +169,12 @@ final class URingLoop: @unchecked Sendable {
         armAccept()
         armWake()
         while true {
-            uring.submitAndWait(milliseconds: Self.tickMilliseconds)
+            // Mid-sweep, only collect what is ready: the next slice is due as soon as sends drain.
+            uring.submitAndWait(milliseconds: sweep == nil ? Self.tickMilliseconds : 0)
             ctx.now = Sys.monotonicMilliseconds()
             uring.drain { data, res, flags in complete(data, res, flags) }
             for message in mailbox.drain() { deliver(message) }
+            continueSweep()
             if !stopping && stopRequested.load(ordering: .acquiring) != 0 { beginShutdown() }
             if ctx.now &- lastTick >= UInt64(Self.tickMilliseconds) { tickAll() }
             // Never hang a shutdown on a connection whose completions do not come back.
@@ -258,8 +282,9 @@ final class URingLoop: @unchecked Sendable {
         }
         generations[i] &+= 1
         nextToken &+= 1
+        let token = ConnectionToken.make(loop: index, counter: nextToken, slot: slot)
         records[i] = Record(
-            connection: AgentConnection(token: nextToken, now: ctx.now, limits: ctx.configuration.httpLimits))
+            connection: AgentConnection(token: token, now: ctx.now, limits: ctx.configuration.httpLimits))
         live += 1
         ctx.counters.accepted += 1
         ctx.activeConnections += 1
