@@ -236,6 +236,33 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(rows.first { $0.uid == Self.uid(5).description }?.connected == false)
     }
 
+    @Test func pagesCoverEveryAgentOnceInUIDOrder() throws {
+        let fleet = try Self.service(try FleetStores.open(try TestDatabases.freshURL("sqlite")))
+        fleet.start()
+        for i in 0..<250 { fleet.record(Self.firstMessage(i * 7919 % 1000, env: i % 3 == 0 ? "prod" : "dev")) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        var seen: [String] = []
+        var query = AgentQuery()
+        query.limit = 100
+        var pages = 0
+        while true {
+            let page = fleet.agents(query)
+            #expect(page.total == 250)
+            seen += page.items.map(\.instanceUID)
+            pages += 1
+            guard let next = page.nextCursor else { break }
+            query.cursor = next
+        }
+        #expect(pages == 3)
+        #expect(seen.count == 250 && Set(seen).count == 250)
+        #expect(seen == seen.sorted())
+        var prod = AgentQuery()
+        prod.attributes = ["env": "prod"]
+        prod.connected = true
+        #expect(fleet.agents(prod).total == 84)
+        fleet.stop()
+    }
+
     @Test func duplicatesAreRecorded() throws {
         let fleet = try Self.service(try FleetStores.open(try TestDatabases.freshURL("sqlite")))
         fleet.start()

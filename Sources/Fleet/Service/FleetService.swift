@@ -487,23 +487,33 @@ public final class FleetService: @unchecked Sendable {
 
     // MARK: Operator operations
 
-    /// A filtered, uid-ordered page of agents.
+    /// A filtered, uid-ordered page of agents. Only the page is turned into summaries: the
+    /// inventory lock is held for one pass over the agents, not for building every item.
     public func agents(_ query: AgentQuery) -> AgentPage {
         let limit = max(1, min(query.limit, 1000))
-        var matching: [AgentSummary] = []
+        let after = query.cursor.flatMap(InstanceUID.init(string:))
+        var matching: [InstanceUID] = []
         var total = 0
         stateLock.withLock {
-            for state in agents.values {
+            for (uid, state) in agents {
                 if let connected = query.connected, state.row.connected != connected { continue }
-                if !state.matches(query.attributes) { continue }
+                if !query.attributes.isEmpty && !state.matches(query.attributes) { continue }
                 total += 1
-                if let cursor = query.cursor, state.row.uid <= cursor { continue }
-                matching.append(summary(state))
+                if let after, !Self.precedes(after, uid) { continue }
+                matching.append(uid)
             }
         }
-        matching.sort { $0.instanceUID < $1.instanceUID }
-        let page = Array(matching.prefix(limit))
-        return AgentPage(items: page, total: total, nextCursor: matching.count > limit ? page.last?.instanceUID : nil)
+        // Canonical UUID text sorts like the big-endian bytes.
+        let page =
+            matching.count > limit
+            ? Array(matching.sorted(by: Self.precedes).prefix(limit)) : matching.sorted(by: Self.precedes)
+        let items: [AgentSummary] = stateLock.withLock { page.compactMap { agents[$0].map(summary) } }
+        return AgentPage(
+            items: items, total: total, nextCursor: matching.count > limit ? page.last?.description : nil)
+    }
+
+    static func precedes(_ a: InstanceUID, _ b: InstanceUID) -> Bool {
+        a.high != b.high ? a.high < b.high : a.low < b.low
     }
 
     /// One agent in full, with its newest history.
