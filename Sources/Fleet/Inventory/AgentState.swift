@@ -27,8 +27,8 @@ struct AgentState {
         if let h = row.health, let health = try? ComponentHealth(serializedBytes: h) { healthy = health.healthy }
     }
 
-    mutating func setRemote(_ status: RemoteConfigStatus) {
-        remoteHash = ConfigHash.hex(status.lastRemoteConfigHash)
+    mutating func setRemote(_ status: RemoteConfigStatus, hash: String? = nil) {
+        remoteHash = hash ?? ConfigHash.hex(status.lastRemoteConfigHash)
         remoteStatus = status.status
         remoteError = status.errorMessage
     }

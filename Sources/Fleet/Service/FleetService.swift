@@ -57,14 +57,15 @@ public final class FleetService: @unchecked Sendable {
     private let threadsDone = DispatchGroup()
 
     private struct Pending {
-        var agents: [String: AgentRow] = [:]
-        var touches: [String: Int64] = [:]
+        // Keyed by the 16-byte uid: hashing it is far cheaper than hashing its 36-character text.
+        var agents: [InstanceUID: AgentRow] = [:]
+        var touches: [InstanceUID: Int64] = [:]
         var blobs: [BlobRow] = []
         var history: [HistoryRow] = []
         var count: Int { agents.count + touches.count + blobs.count + history.count }
 
         /// A liveness update: folded into a waiting snapshot, or kept as a touch.
-        mutating func raiseLastSeen(_ uid: String, _ at: Int64) {
+        mutating func raiseLastSeen(_ uid: InstanceUID, _ at: Int64) {
             if var row = agents[uid] {
                 row.lastSeen = max(row.lastSeen, at)
                 agents[uid] = row
@@ -219,8 +220,8 @@ public final class FleetService: @unchecked Sendable {
 
     private func ingest(_ changes: ArraySlice<StatusChanges>, _ beats: [InstanceUID]) {
         let now = Clock.milliseconds()
-        var rows: [String: AgentRow] = [:]
-        var touches: [String: Int64] = [:]
+        var rows: [InstanceUID: AgentRow] = [:]
+        var touches: [InstanceUID: Int64] = [:]
         var blobs: [BlobRow] = []
         var history: [HistoryRow] = []
         var heldUpdates: [(InstanceUID, StatusParts)] = []
@@ -228,19 +229,19 @@ public final class FleetService: @unchecked Sendable {
             for change in changes {
                 guard let uid = change.instanceUID else { continue }
                 if var row = apply(change, uid: uid, now: now, &blobs, &history, &heldUpdates) {
-                    if rows[row.uid]?.isNew == true { row.isNew = true }
-                    rows[row.uid] = row
-                    touches[row.uid] = nil
+                    if rows[uid]?.isNew == true { row.isNew = true }
+                    rows[uid] = row
+                    touches[uid] = nil
                 }
             }
             for uid in beats {
                 guard var state = agents[uid] else { continue }
                 state.row.lastSeen = now
                 agents[uid] = state
-                if rows[state.row.uid] != nil {
-                    rows[state.row.uid]?.lastSeen = now
+                if rows[uid] != nil {
+                    rows[uid]?.lastSeen = now
                 } else {
-                    touches[state.row.uid] = now
+                    touches[uid] = now
                 }
             }
             metricsValue.changesIngested += changes.count + beats.count
@@ -272,10 +273,10 @@ public final class FleetService: @unchecked Sendable {
         _ change: StatusChanges, uid: InstanceUID, now: Int64, _ blobs: inout [BlobRow], _ history: inout [HistoryRow],
         _ heldUpdates: inout [(InstanceUID, StatusParts)]
     ) -> AgentRow? {
-        let key = uid.description
         let existing = agents[uid]
         let isNew = existing == nil
-        var state = existing ?? AgentState(row: AgentRow(uid: key))
+        var state = existing ?? AgentState(row: AgentRow(uid: uid.description))
+        let key = state.row.uid
         if isNew { state.row.firstSeen = now }
         state.row.lastSeen = now
         let heldBefore = state.heldParts
@@ -327,7 +328,7 @@ public final class FleetService: @unchecked Sendable {
                 let error = remote.errorMessage.isEmpty ? "" : ": \(remote.errorMessage)"
                 event("remote_config_status_changed", "\(remote.status.apiName) \(hash)\(error)")
             }
-            state.setRemote(remote)
+            state.setRemote(remote, hash: hash)
         }
         if let packages = change.packageStatuses { state.row.packageStatuses = packages.serializedBytes() }
         if let components = change.availableComponents {
@@ -387,7 +388,7 @@ public final class FleetService: @unchecked Sendable {
                     return false
                 }
                 batch.agents = Array(pending.agents.values)
-                batch.touches = pending.touches.map { ($0.key, $0.value) }
+                batch.touches = pending.touches.map { ($0.key.description, $0.value) }
                 batch.blobs = pending.blobs
                 batch.history = pending.history
                 pending = Pending()
@@ -443,13 +444,16 @@ public final class FleetService: @unchecked Sendable {
 
     /// Puts a failed batch back; anything newer that arrived meanwhile wins.
     private func requeue(_ batch: WriteBatch) {
-        for row in batch.agents where pending.agents[row.uid] == nil {
-            pending.agents[row.uid] = row
-            if let t = pending.touches.removeValue(forKey: row.uid) {
-                pending.agents[row.uid]?.lastSeen = max(row.lastSeen, t)
+        for row in batch.agents {
+            guard let uid = InstanceUID(string: row.uid), pending.agents[uid] == nil else { continue }
+            pending.agents[uid] = row
+            if let t = pending.touches.removeValue(forKey: uid) {
+                pending.agents[uid]?.lastSeen = max(row.lastSeen, t)
             }
         }
-        for (uid, at) in batch.touches { pending.raiseLastSeen(uid, at) }
+        for (text, at) in batch.touches {
+            if let uid = InstanceUID(string: text) { pending.raiseLastSeen(uid, at) }
+        }
         pending.blobs = batch.blobs + pending.blobs
         pending.history = batch.history + pending.history
         trimHistoryBacklog()
