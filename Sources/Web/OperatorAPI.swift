@@ -118,13 +118,7 @@ public struct OperatorAPI: Sendable {
         guard let uid = InstanceUID(string: text) else {
             throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
         }
-        let detail: AgentDetail?
-        do {
-            detail = try fleet.agent(uid)
-        } catch {
-            throw APIError(error)
-        }
-        guard let detail else { throw APIError(.notFound, "agent_not_found", "no agent \(uid)") }
+        guard let detail = fleet.agent(uid) else { throw APIError(.notFound, "agent_not_found", "no agent \(uid)") }
         var body = Self.summaryJSON(detail.summary)
         body["description"] = Self.parse(detail.descriptionJSON)
         body["health"] = Self.parse(detail.healthJSON)
@@ -133,6 +127,7 @@ public struct OperatorAPI: Sendable {
         body["connectionSettingsStatus"] = Self.parse(detail.connectionSettingsStatusJSON)
         body["availableComponentsHash"] = detail.componentsHash ?? NSNull()
         body["owner"] = detail.owner
+        body["historyComplete"] = detail.historyComplete
         body["history"] = detail.history.map { event in
             ["at": Self.rfc3339(event.at), "kind": event.kind, "detail": event.detail] as [String: Any]
         }

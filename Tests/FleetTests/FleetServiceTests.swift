@@ -120,7 +120,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         let page = again.agents(AgentQuery())
         #expect(page.total == 50)
         #expect(page.items.allSatisfy { !$0.connected }, "a restarted server holds no connections yet")
-        let three = try #require(try again.agent(Self.uid(3)))
+        let three = try #require(again.agent(Self.uid(3)))
         #expect(three.summary.remoteConfigStatus?.status == "FAILED")
         #expect(three.summary.remoteConfigStatus?.error == "bad yaml")
         #expect(three.summary.attributes.map(\.key) == ["env", "service.name"])
@@ -227,6 +227,9 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(store.failedWrites > 0)
         #expect(throws: FleetError.self) { try fleet.putConfig(name: "c", body: [65]) }
         #expect(fleet.agents(AgentQuery()).total == 400, "agents stay served from memory")
+        let during5 = try #require(fleet.agent(Self.uid(5)))
+        #expect(!during5.historyComplete)
+        #expect(during5.history.first?.kind == "disconnected", "unwritten events are still shown")
         store.isDown = false
         #expect(fleet.waitUntilWritten(timeout: 20))
         #expect(fleet.metrics.storeHealthy)
@@ -273,7 +276,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         c.resolvedDuplicate = true
         fleet.record(c)
         #expect(fleet.waitUntilWritten(timeout: 10))
-        let detail = try #require(try fleet.agent(Self.uid(1)))
+        let detail = try #require(fleet.agent(Self.uid(1)))
         #expect(detail.history.contains { $0.kind == "duplicate_uid" && $0.detail.contains(Self.uid(77).description) })
         fleet.stop()
     }

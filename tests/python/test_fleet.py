@@ -312,6 +312,8 @@ def test_postgres_outage_mid_load_loses_nothing(tmp_path):
             status, body = api(server, "PUT", "/api/v1/configs/during-outage", b"a: 1\n", {"Content-Type": "text/yaml"})
             assert status == 503 and body["error"]["code"] == "database_unavailable"
             assert api(server, "GET", "/api/v1/agents")[1]["total"] == 60, "agents stay served"
+            status, one = api(server, "GET", f"/api/v1/agents/{uuid.UUID(bytes=later[0])}")
+            assert status == 200 and one["historyComplete"] is False and one["history"], one
             subprocess.run([str(ROOT / "scripts/pg.sh"), "resume", str(pgdir), str(port)], check=True, timeout=60)
             wait_for(lambda: metrics(server)["ampora_persistence_healthy"] == 1, timeout=30, what="recovery")
             wait_written(server)

@@ -521,13 +521,18 @@ public final class FleetService: @unchecked Sendable {
     }
 
     /// One agent in full, with its newest history.
-    public func agent(_ uid: InstanceUID, historyLimit: Int = 100) throws(FleetError) -> AgentDetail? {
+    public func agent(_ uid: InstanceUID, historyLimit: Int = 100) -> AgentDetail? {
         guard let state = stateLock.withLock({ agents[uid] }) else { return nil }
+        // The agent itself is in memory; only its written history needs the database. While the
+        // database is down the answer says so instead of waiting on it or failing.
         var history: [HistoryRow] = []
-        do {
-            history = try store.history(uid: state.row.uid, limit: historyLimit)
-        } catch {
-            throw FleetError(.unavailable, "database_unavailable", "history cannot be read: \(error.message)")
+        var complete = pendingCondition.withLock { metricsValue.storeHealthy }
+        if complete {
+            do {
+                history = try store.history(uid: state.row.uid, limit: historyLimit)
+            } catch {
+                complete = false
+            }
         }
         // Events not yet written are part of the history too.
         let unwritten = pendingCondition.withLock { pending.history.filter { $0.uid == state.row.uid } }
@@ -544,7 +549,8 @@ public final class FleetService: @unchecked Sendable {
             connectionSettingsStatusJSON: json(ConnectionSettingsStatus.self, state.row.connectionSettingsStatus),
             componentsHash: state.row.componentsHash,
             owner: state.row.owner,
-            history: history)
+            history: history,
+            historyComplete: complete)
     }
 
     private func summary(_ state: AgentState) -> AgentSummary {

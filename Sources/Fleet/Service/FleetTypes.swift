@@ -92,6 +92,8 @@ public struct AgentDetail: Sendable {
     public var owner: String
     /// Newest first.
     public var history: [HistoryRow]
+    /// False when the database could not be read: `history` then holds only unwritten events.
+    public var historyComplete: Bool
 }
 
 /// A filtered page of agents.
