@@ -233,6 +233,8 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         store.isDown = false
         #expect(fleet.waitUntilWritten(timeout: 20))
         #expect(fleet.metrics.storeHealthy)
+        #expect(fleet.metrics.agentsConnected == 399)
+        #expect(fleet.metrics.agentsKnown == 400)
         #expect(fleet.stop())
         let rows = try FleetStores.open(url).loadAgents()
         #expect(rows.count == 400)

@@ -46,6 +46,8 @@ public final class FleetService: @unchecked Sendable {
     private var assignments: [AssignmentRow] = []
     private var shared: [String: SharedRemoteConfig] = [:]
     private var blobsSeen: Set<String> = []
+    /// Agents with `connected` set, kept as they change so /metrics never walks the inventory.
+    private var connectedCount = 0
 
     // Write-behind.
     private let pendingCondition = NSCondition()
@@ -88,6 +90,7 @@ public final class FleetService: @unchecked Sendable {
             guard let uid = InstanceUID(string: row.uid) else { continue }
             var state = AgentState(row: row)
             if state.row.owner == options.instance { state.row.connected = false }
+            if state.row.connected { connectedCount += 1 }
             agents[uid] = state
         }
         hotAssignments = assignments.map { ($0, sharedConfig($0.hash)) }
@@ -350,6 +353,7 @@ public final class FleetService: @unchecked Sendable {
             state.row.connected = false
             event("disconnected", "")
         }
+        if state.row.connected != (existing?.row.connected ?? false) { connectedCount += state.row.connected ? 1 : -1 }
         agents[uid] = state
         if describe || isNew { refreshDesired(uid, push: false) }
         let heldNow = state.heldParts
@@ -470,7 +474,7 @@ public final class FleetService: @unchecked Sendable {
         }
         stateLock.withLock {
             m.agentsKnown = agents.count
-            m.agentsConnected = agents.values.reduce(0) { $0 + ($1.row.connected ? 1 : 0) }
+            m.agentsConnected = connectedCount
         }
         return m
     }
