@@ -224,6 +224,7 @@ public final class FleetService: @unchecked Sendable {
     private func ingest(_ changes: ArraySlice<StatusChanges>, _ beats: [InstanceUID]) {
         let now = Clock.milliseconds()
         var rows: [InstanceUID: AgentRow] = [:]
+        rows.reserveCapacity(changes.count)
         var touches: [InstanceUID: Int64] = [:]
         var blobs: [BlobRow] = []
         var history: [HistoryRow] = []
@@ -395,7 +396,11 @@ public final class FleetService: @unchecked Sendable {
                 batch.touches = pending.touches.map { ($0.key.description, $0.value) }
                 batch.blobs = pending.blobs
                 batch.history = pending.history
-                pending = Pending()
+                // Emptied in place: the next burst refills tables that are already the right size.
+                pending.agents.removeAll(keepingCapacity: true)
+                pending.touches.removeAll(keepingCapacity: true)
+                pending.blobs.removeAll()
+                pending.history.removeAll()
                 writing = batch.count > 0
                 return false
             }
