@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Persistence throughput: Fleet's batch writer against per-row autocommit and raw COPY (or a
-// raw SQLite transaction) on the same rows, in one run. See README.md.
+// raw SQLite transaction) on the same rows, in one run. Command and figures: ../../BENCHMARKS.md.
 let package = Package(
     name: "AmporaStoreBench",
     dependencies: [.package(name: "ampora", path: "../..")],
