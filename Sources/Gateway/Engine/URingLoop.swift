@@ -66,6 +66,10 @@ final class URingLoop: @unchecked Sendable {
     private let rings: RingSet
     /// True while this ring pauses accepting because it is ahead of the others.
     private var pausedForBalance = false
+    /// The ring stopped accepting because its table was full: it waits for a band of closes
+    /// before it accepts again. Any other stop (handshake cap, balance) resumes as soon as the
+    /// cause is gone, or a ring just short of full could stop for good with nobody accepting.
+    private var stoppedFull = false
     /// Reusable send buffers: a reply waits in one until the kernel has sent it, and small
     /// replies (heartbeat acks) should not cost a malloc each.
     private var sendPool: [UnsafeMutableRawBufferPointer] = []
@@ -198,6 +202,7 @@ final class URingLoop: @unchecked Sendable {
             pausedForBalance = false
         }
         accepting = true
+        stoppedFull = false
         acceptEpoch = (acceptEpoch &+ 1) & 0x0FFF_FFFF
         uring.armAccept(
             listener: listener, userData: URing.userData(.accept, slot: 0, generation: acceptEpoch), multishot: true)
@@ -297,6 +302,7 @@ final class URingLoop: @unchecked Sendable {
         if live >= tableSize - headroom {
             _ = rings.update(index, live: live)
             stopAccepting()
+            stoppedFull = true
             rings.ringIsFull()
         } else if ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop {
             stopAccepting()
@@ -474,12 +480,13 @@ final class URingLoop: @unchecked Sendable {
         ctx.counters.closed += 1
         ctx.activeConnections -= 1
         uring.closeDirect(slot: slot, userData: URing.userData(.close, slot: slot, generation: 0))
-        if !stopping && !accepting && live < tableSize - headroom * 2
-            && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
-        {
+        if !stopping && !accepting && live < resumeBelow && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop {
             armAccept()
         }
     }
+
+    /// Below this many connections a ring that is not accepting starts again.
+    private var resumeBelow: Int { stoppedFull ? tableSize - headroom * 2 : tableSize - headroom }
 
     // MARK: Timers
 
@@ -507,9 +514,7 @@ final class URingLoop: @unchecked Sendable {
             }
             act(UInt32(i)) { connection, out in connection.tick(self.ctx, &out) }
         }
-        if !accepting && !stopping && live < tableSize - headroom * 2
-            && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
-        {
+        if !accepting && !stopping && live < resumeBelow && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop {
             armAccept()
         }
         if ctx.now / 1000 % 60 == 0 { ctx.expireHTTPSessions() }
