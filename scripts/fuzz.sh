@@ -4,6 +4,7 @@
 # and every saved regression. A crash is saved to fuzz/artifacts/ and fails the run: add the
 # input to fuzz/regressions/ so the unit tests replay it for ever.
 #   FUZZ_SECONDS=600 scripts/fuzz.sh        # a longer hunt
+#   FUZZ_SEED=1 scripts/fuzz.sh             # a reproducible run (the test command's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
@@ -42,7 +43,7 @@ status=0
 for target in FuzzOpAMPDecode FuzzWebSocketFrames FuzzHTTPParser FuzzLint; do
     echo "fuzz: $target for ${SECONDS_EACH}s"
     SWIFT_BACKTRACE=enable=no "$BIN/$target" "$(corpus_for $target)" \
-        -max_total_time="$SECONDS_EACH" -max_len=65536 -rss_limit_mb=2048 \
+        -max_total_time="$SECONDS_EACH" -max_len=65536 -rss_limit_mb=2048 ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
         -artifact_prefix=fuzz/artifacts/ -print_final_stats=1 >fuzz/artifacts/$target.log 2>&1 || status=$?
     grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" fuzz/artifacts/$target.log || true
     if [[ $status -ne 0 ]]; then
