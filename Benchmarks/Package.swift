@@ -23,7 +23,7 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Sources/OpAMPPeer"
         ),
-        // libcrypto for the config-hashing benchmark (Ampora exports no hashing API yet).
+        // libcrypto for the config-hashing benchmark: the raw SHA-256 floor under Fleet's ConfigHash.
         .systemLibrary(name: "CBenchCrypto", path: "Sources/CBenchCrypto"),
         .executableTarget(
             name: "GatewayCodec",

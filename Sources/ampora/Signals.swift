@@ -1,6 +1,6 @@
 import Foundation
 
-/// SIGTERM/SIGINT handling: blocked in every thread, then awaited on the main thread.
+/// SIGTERM/SIGINT handling: blocked in the threads the server starts, watched by Dispatch.
 enum Signals {
     /// Blocks SIGTERM and SIGINT; threads started afterwards inherit the mask.
     static func blockTermination() {
@@ -27,17 +27,6 @@ enum Signals {
         for source in sources { source.cancel() }
         if case .success(let name) = outcome { return name }
         return "SIGTERM"
-    }
-
-    /// Waits for SIGTERM or SIGINT and returns its name.
-    static func waitForTermination() -> String {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGTERM)
-        sigaddset(&set, SIGINT)
-        var signal: Int32 = 0
-        while sigwait(&set, &signal) != 0 {}
-        return signal == SIGTERM ? "SIGTERM" : "SIGINT"
     }
 }
 

@@ -91,7 +91,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // 7. Config hashing: SHA-256 of a 4 KB collector YAML, the content address of a config
-    // blob. OpenSSL called directly: Ampora exports no hashing API yet (Fleet will).
+    // blob. OpenSSL called directly: the floor under Fleet's ConfigHash.of.
     Benchmark("7 config hash: SHA-256 of a 4 KB YAML (OpenSSL)") { benchmark in
         let blob = GatewayFixtures.configYAML
         var digest = [UInt8](repeating: 0, count: 32)

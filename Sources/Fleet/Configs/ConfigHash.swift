@@ -27,7 +27,10 @@ public enum ConfigHash {
             }
             out.append(contentsOf: bytes)
         }
-        for name in map.configMap.keys.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
+        // Byte order, not String order (which compares by canonical equivalence).
+        let names = map.configMap.keys.map { (bytes: Array($0.utf8), name: $0) }
+            .sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        for (_, name) in names {
             let file = map.configMap[name]!
             field(Array(name.utf8))
             field(Array(file.contentType.utf8))
@@ -43,14 +46,20 @@ public enum ConfigHash {
 
     /// Lower-case hex.
     public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
+        var out: [UInt8] = []
+        appendHex(bytes, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// Appends lower-case hex of `bytes` (also COPY's bytea text).
+    static func appendHex(_ bytes: [UInt8], to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + bytes.count * 2)
         for b in bytes {
             out.append(digits[Int(b >> 4)])
             out.append(digits[Int(b & 15)])
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses lower- or upper-case hex; nil when malformed.

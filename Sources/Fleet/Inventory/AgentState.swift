@@ -47,11 +47,9 @@ struct AgentState {
         return parts
     }
 
-    func matches(_ selector: [String: String]) -> Bool {
-        for (key, value) in selector {
-            guard attributes.contains(where: { $0.key == key && $0.value == value }) else { return false }
-        }
-        return true
+    /// True when every selector pair equals one of the attributes (`{}` matches everything).
+    static func matches(_ attributes: [(key: String, value: String)], _ selector: [String: String]) -> Bool {
+        selector.allSatisfy { pair in attributes.contains { $0.key == pair.key && $0.value == pair.value } }
     }
 
     func attribute(_ key: String) -> String? {

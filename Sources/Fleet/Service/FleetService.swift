@@ -148,18 +148,16 @@ public final class FleetService: @unchecked Sendable {
     /// What the fleet wants for an agent's first message on a connection: a never-seen agent
     /// is matched by the description it is sending, so its first reply already carries its config.
     public func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
-        hotLock.lock()
-        defer { hotLock.unlock() }
-        if let entry = hot[uid] { return DesiredState(remoteConfig: entry.config) }
-        guard !hotAssignments.isEmpty, let view = firstMessage.agentDescription else { return DesiredState() }
+        let (known, anyAssignment) = hotLock.withLock { (hot[uid], !hotAssignments.isEmpty) }
+        if let known { return DesiredState(remoteConfig: known.config) }
+        guard anyAssignment, let view = firstMessage.agentDescription else { return DesiredState() }
+        // Decoded outside the lock the other loops take for every message.
         let attributes = AgentState.attributes(of: view.owned())
         let key = uid.description
-        let winner = hotAssignments.last { a in
-            a.row.uids.isEmpty
-                ? a.row.selector.allSatisfy { pair in
-                    attributes.contains { $0.key == pair.key && $0.value == pair.value }
-                }
-                : a.row.uids.contains(key)
+        let winner = hotLock.withLock {
+            hotAssignments.last { a in
+                a.row.uids.isEmpty ? AgentState.matches(attributes, a.row.selector) : a.row.uids.contains(key)
+            }
         }
         return DesiredState(remoteConfig: winner?.config)
     }
@@ -356,7 +354,7 @@ public final class FleetService: @unchecked Sendable {
         }
         if state.row.connected != (existing?.row.connected ?? false) { connectedCount += state.row.connected ? 1 : -1 }
         agents[uid] = state
-        if describe || isNew { refreshDesired(uid, push: false) }
+        if describe || isNew { refreshDesired(uid) }
         let heldNow = state.heldParts
         if heldNow != heldBefore { heldUpdates.append((uid, heldNow)) }
         var row = state.row
@@ -429,8 +427,7 @@ public final class FleetService: @unchecked Sendable {
                     requeue(batch)
                     metricsValue.flushFailures += 1
                     metricsValue.storeHealthy = false
-                    return stopping && Date().timeIntervalSince(started) > 0 && metricsValue.flushFailures > 0
-                        && stopDeadlinePassed()
+                    return stopping && stopDeadlinePassed()
                 }
                 if !failing {
                     options.log("fleet: database write failed, keeping \(batch.count) rows and retrying: \(error)")
@@ -510,7 +507,7 @@ public final class FleetService: @unchecked Sendable {
         stateLock.withLock {
             for (uid, state) in agents {
                 if let connected = query.connected, state.row.connected != connected { continue }
-                if !query.attributes.isEmpty && !state.matches(query.attributes) { continue }
+                if !AgentState.matches(state.attributes, query.attributes) { continue }
                 total += 1
                 if let after, !Self.precedes(after, uid) { continue }
                 matching.append(uid)
@@ -699,10 +696,10 @@ public final class FleetService: @unchecked Sendable {
 
     /// Recomputes which config `uid` should run (stateLock held); returns true when it changed.
     @discardableResult
-    private func refreshDesired(_ uid: InstanceUID, push: Bool = false) -> Bool {
+    private func refreshDesired(_ uid: InstanceUID) -> Bool {
         guard var state = agents[uid] else { return false }
         let winner = assignments.last { a in
-            a.uids.isEmpty ? state.matches(a.selector) : a.uids.contains(state.row.uid)
+            a.uids.isEmpty ? AgentState.matches(state.attributes, a.selector) : a.uids.contains(state.row.uid)
         }
         let hash = winner?.hash
         let id = winner?.id

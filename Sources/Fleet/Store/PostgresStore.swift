@@ -273,7 +273,7 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
             do throws(StoreError) {
                 _ = try rows(
                     "INSERT INTO blobs (hash, kind, body, created_at) VALUES ($1, $2, decode($3, 'hex'), $4) ON CONFLICT DO NOTHING",
-                    [blob.hash, blob.kind, CopyText.hex(blob.body), String(config.updatedAt)])
+                    [blob.hash, blob.kind, ConfigHash.hex(blob.body), String(config.updatedAt)])
                 _ = try rows(
                     """
                     INSERT INTO configs (name, hash, version, updated_at) VALUES ($1, $2, $3, $4)
@@ -494,7 +494,7 @@ enum CopyText {
     static func bytes(_ b: [UInt8]?, _ out: inout [UInt8], last: Bool = false) {
         if let b {
             out.append(contentsOf: [92, 92, 120])
-            hex(b, &out)
+            ConfigHash.appendHex(b, to: &out)
         } else {
             out.append(contentsOf: [92, 78])
         }
@@ -511,21 +511,6 @@ enum CopyText {
             default: out.append(byte)
             }
         }
-    }
-
-    private static let digits = Array("0123456789abcdef".utf8)
-
-    static func hex(_ bytes: [UInt8], _ out: inout [UInt8]) {
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        hex(bytes, &out)
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes a bytea in hex output format (`\x…`).

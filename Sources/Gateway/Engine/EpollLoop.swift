@@ -150,18 +150,15 @@ final class EpollLoop: @unchecked Sendable {
     /// The next slice of a push to every agent.
     private func continueSweep() {
         guard var current = sweep else { return }
-        var offered = 0
-        while current.next < slab.items.count && offered < PushSweep.slice {
-            let slot = Int32(current.next)
-            current.next += 1
-            guard slab.items[Int(slot)] != nil else { continue }
-            offered += 1
-            act(slot) { connection, out in
-                connection.push(self.ctx, only: nil, &out)
-                return .open
-            }
-        }
-        sweep = current.next < slab.items.count ? current : nil
+        let more = current.advance(
+            slots: slab.items.count, isLive: { slab.items[$0] != nil },
+            offer: {
+                act(Int32($0)) { connection, out in
+                    connection.push(self.ctx, only: nil, &out)
+                    return .open
+                }
+            })
+        sweep = more ? current : nil
     }
 
     private func drainWake() {

@@ -27,6 +27,19 @@ struct PushSweep {
     /// Connections offered the desired state per loop turn.
     static let slice = 1024
     var next = 0
+
+    /// Offers the next slice of `slots` (`isLive` says which hold a connection); false once done.
+    mutating func advance(slots: Int, isLive: (Int) -> Bool, offer: (Int) -> Void) -> Bool {
+        var offered = 0
+        while next < slots && offered < Self.slice {
+            let i = next
+            next += 1
+            guard isLive(i) else { continue }
+            offered += 1
+            offer(i)
+        }
+        return next < slots
+    }
 }
 
 /// A loop's inbox. Senders take a lock; the loop only reads an atomic count on each turn and

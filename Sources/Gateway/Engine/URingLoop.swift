@@ -147,18 +147,15 @@ final class URingLoop: @unchecked Sendable {
     /// The next slice of a push to every agent.
     private func continueSweep() {
         guard var current = sweep else { return }
-        var offered = 0
-        while current.next < records.count && offered < PushSweep.slice {
-            let i = current.next
-            current.next += 1
-            guard let record = records[i], !record.tearingDown else { continue }
-            offered += 1
-            act(UInt32(i)) { connection, out in
-                connection.push(self.ctx, only: nil, &out)
-                return .open
-            }
-        }
-        sweep = current.next < records.count ? current : nil
+        let more = current.advance(
+            slots: records.count, isLive: { records[$0].map { !$0.tearingDown } ?? false },
+            offer: {
+                act(UInt32($0)) { connection, out in
+                    connection.push(self.ctx, only: nil, &out)
+                    return .open
+                }
+            })
+        sweep = more ? current : nil
     }
 
     // MARK: Loop
