@@ -163,8 +163,11 @@ struct Serve: AsyncParsableCommand {
         }
         Log.info("io=\(gateway.engine.rawValue)\(gateway.engineNote.isEmpty ? "" : " (\(gateway.engineNote))")")
 
+        // Agents are accepted from here until the signal; /readyz says so.
+        let accepting = SharedBool(true)
         let api = OperatorAPI(
-            fleet: fleet, gatewayMetrics: { OperatorEndpoints.metrics(gateway.counters) }, isReady: { true })
+            fleet: fleet, gatewayMetrics: { OperatorEndpoints.metrics(gateway.counters) },
+            isReady: { accepting.value })
         let bound = OneShot<Int>()
         let web = Task {
             do {
@@ -190,6 +193,7 @@ struct Serve: AsyncParsableCommand {
             Data("ampora ready opamp=\(opampShown) http=\(httpShown) io=\(gateway.engine.rawValue)\n".utf8))
 
         let signal = await Signals.termination()
+        accepting.value = false
         Log.info("signal \(signal): closing agents with 1001 and stopping")
         gateway.stop()
         web.cancel()
@@ -213,6 +217,19 @@ struct FleetDirectory: AgentDirectory {
     }
     func record(_ changes: StatusChanges) { fleet.record(changes) }
     func heartbeat(_ uid: InstanceUID) { fleet.heartbeat(uid) }
+}
+
+/// A Boolean shared between the main task and the operator API's threads.
+final class SharedBool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Bool
+
+    init(_ value: Bool) { stored = value }
+
+    var value: Bool {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
 }
 
 /// A value produced once by one task and awaited by another.
