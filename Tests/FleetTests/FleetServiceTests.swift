@@ -4,12 +4,27 @@ import Testing
 
 @testable import Fleet
 
-/// A real store whose writes can be made to fail, to stand for a database outage.
+/// A real store whose writes can be made to fail or to hang, to stand for a database outage.
 final class OutageStore: FleetStore, @unchecked Sendable {
     let inner: any FleetStore
     private let lock = NSLock()
     private var down = false
     private(set) var failedWrites = 0
+    private var gate: DispatchSemaphore?
+    private var hanging = 0
+
+    /// From now on writes wait until `release()`, as on a database that stopped answering.
+    func hang() { lock.withLock { gate = DispatchSemaphore(value: 0) } }
+
+    /// How many writes are waiting on the hang.
+    var hungWrites: Int { lock.withLock { hanging } }
+
+    /// Lets every waiting write go on to the real store.
+    func release() {
+        let (g, n) = lock.withLock { (gate, hanging) }
+        lock.withLock { gate = nil }
+        for _ in 0..<n { g?.signal() }
+    }
 
     init(_ inner: any FleetStore) { self.inner = inner }
 
@@ -20,6 +35,13 @@ final class OutageStore: FleetStore, @unchecked Sendable {
 
     var backend: String { inner.backend }
     func write(_ batch: WriteBatch) throws(StoreError) {
+        if let g = lock.withLock({ () -> DispatchSemaphore? in
+            if gate != nil { hanging += 1 }
+            return gate
+        }) {
+            g.wait()
+            lock.withLock { hanging -= 1 }
+        }
         if lock.withLock({
             if down { failedWrites += 1 }
             return down
@@ -203,6 +225,27 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(throws: FleetError.self) { try fleet.putConfig(name: "x", body: []) }
         #expect(throws: FleetError.self) { try fleet.putConfig(name: "x", body: [0xff, 0xfe]) }
         fleet.stop()
+    }
+
+    /// A write that hangs holds its batch; that batch's events are still unwritten and shown.
+    @Test func aHungWriteStillShowsItsEvents() throws {
+        let store = OutageStore(try FleetStores.open(try TestDatabases.freshURL("sqlite")))
+        let fleet = try Self.service(store)
+        fleet.start()
+        store.hang()
+        fleet.record(Self.firstMessage(1, env: "prod"))
+        let deadline = Date().addingTimeInterval(10)
+        while store.hungWrites == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(store.hungWrites == 1)
+        let during = try #require(fleet.agent(Self.uid(1)))
+        let kinds = during.history.map(\.kind)
+        #expect(kinds.contains("connected"))
+        store.release()
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        let after = try #require(fleet.agent(Self.uid(1)))
+        #expect(after.historyComplete)
+        #expect(after.history.map(\.kind) == kinds, "written once, shown once")
+        #expect(fleet.stop())
     }
 
     @Test(arguments: TestDatabases.backends)

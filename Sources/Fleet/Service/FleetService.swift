@@ -38,6 +38,8 @@ public final class FleetService: @unchecked Sendable {
     private var applied = 0
     /// True while the writer holds a batch it has not finished writing.
     private var writing = false
+    /// History of the batch being written: still unwritten, so agent detail must show it.
+    private var writingHistory: [HistoryRow] = []
 
     // Inventory, configs and assignments (ingest thread and operator calls).
     private let stateLock = NSLock()
@@ -400,12 +402,18 @@ public final class FleetService: @unchecked Sendable {
                 pending.blobs.removeAll()
                 pending.history.removeAll()
                 writing = batch.count > 0
+                writingHistory = batch.history
                 return false
             }
             if done { return }
             lastFlush = Date()
             if batch.count == 0 { continue }
-            defer { pendingCondition.withLock { writing = false } }
+            defer {
+                pendingCondition.withLock {
+                    writing = false
+                    writingHistory = []
+                }
+            }
             let started = Date()
             do {
                 try store.write(batch)
@@ -416,6 +424,7 @@ public final class FleetService: @unchecked Sendable {
                     metricsValue.lastFlushSeconds = seconds
                     metricsValue.flushSecondsTotal += seconds
                     metricsValue.storeHealthy = true
+                    writingHistory = []
                 }
                 if failing {
                     options.log("fleet: database writes recovered; backlog of \(batch.count) rows written")
@@ -425,6 +434,7 @@ public final class FleetService: @unchecked Sendable {
             } catch {
                 let giveUp: Bool = pendingCondition.withLock {
                     requeue(batch)
+                    writingHistory = []
                     metricsValue.flushFailures += 1
                     metricsValue.storeHealthy = false
                     return stopping && stopDeadlinePassed()
@@ -522,6 +532,13 @@ public final class FleetService: @unchecked Sendable {
             items: items, total: total, nextCursor: matching.count > limit ? page.last?.description : nil)
     }
 
+    private struct HistoryKey: Hashable {
+        var at: Int64
+        var kind: String
+        var detail: String
+        init(_ row: HistoryRow) { (at, kind, detail) = (row.at, row.kind, row.detail) }
+    }
+
     static func precedes(_ a: InstanceUID, _ b: InstanceUID) -> Bool {
         a.high != b.high ? a.high < b.high : a.low < b.low
     }
@@ -531,8 +548,13 @@ public final class FleetService: @unchecked Sendable {
         guard let state = stateLock.withLock({ agents[uid] }) else { return nil }
         // The agent itself is in memory; only its written history needs the database. While the
         // database is down the answer says so instead of waiting on it or failing.
+        // Unwritten events are taken before the database is read: a batch written in between then
+        // shows up twice (and is dropped once below) instead of not at all.
+        let (unwritten, healthy) = pendingCondition.withLock {
+            ((writingHistory + pending.history).filter { $0.uid == state.row.uid }, metricsValue.storeHealthy)
+        }
         var history: [HistoryRow] = []
-        var complete = pendingCondition.withLock { metricsValue.storeHealthy }
+        var complete = healthy
         if complete {
             do {
                 history = try store.history(uid: state.row.uid, limit: historyLimit)
@@ -540,9 +562,9 @@ public final class FleetService: @unchecked Sendable {
                 complete = false
             }
         }
-        // Events not yet written are part of the history too.
-        let unwritten = pendingCondition.withLock { pending.history.filter { $0.uid == state.row.uid } }
-        history = Array((unwritten.reversed() + history).prefix(historyLimit))
+        let written = Set(history.map { HistoryKey($0) })
+        history = Array(
+            (unwritten.reversed().filter { !written.contains(HistoryKey($0)) } + history).prefix(historyLimit))
         func json<M: ProtoMessage>(_ type: M.Type, _ bytes: [UInt8]?) -> String? {
             bytes.flatMap { try? M(serializedBytes: $0) }.map { $0.jsonString(pretty: false) }
         }
