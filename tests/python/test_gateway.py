@@ -6,9 +6,11 @@ plain-HTTP agent is the PyPI `opentelemetry-opamp-client` itself.
 import asyncio
 import gzip
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -29,9 +31,12 @@ CAPS = 0x1 | 0x2 | 0x4 | 0x1000  # status, remote config, effective config, repo
 
 class Server:
     def __init__(self, *args):
+        # Each server its own database: the default ./ampora.db would land in the checkout and
+        # carry agents from one test (and one run) into the next.
+        self.dbdir = tempfile.mkdtemp(prefix="ampora-gw-")
         self.proc = subprocess.Popen(
             [str(bin_dir() / "ampora"), "serve", "--opamp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-             "--loops", "2", *args],
+             "--loops", "2", "--database", f"sqlite:{self.dbdir}/ampora.db", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("ampora ready "), (line, self.proc.stderr.read() if self.proc.poll() is not None else "")
@@ -56,6 +61,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        shutil.rmtree(self.dbdir, ignore_errors=True)
         return self.proc.returncode
 
 

@@ -239,9 +239,9 @@ public final class FleetService: @unchecked Sendable {
                 }
             }
             for uid in beats {
-                guard var state = agents[uid] else { continue }
-                state.row.lastSeen = now
-                agents[uid] = state
+                // In place: taking the state out and putting it back copied it per heartbeat.
+                guard agents[uid] != nil else { continue }
+                agents[uid]!.row.lastSeen = now
                 if rows[uid] != nil {
                     rows[uid]?.lastSeen = now
                 } else {

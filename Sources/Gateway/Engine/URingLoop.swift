@@ -43,6 +43,10 @@ final class URingLoop: @unchecked Sendable {
     private let headroom: Int
     private var records: [Record?] = []
     private var generations: [UInt32] = []
+    /// Per slot, when the timer pass next needs to look at it: an idle WebSocket agent only
+    /// every `quietRecheck`, so a pass over a million agents touches a few of them, not all.
+    private var recheckAt: [UInt64] = []
+    private let quietRecheck: UInt64
     private var live = 0
     private var accepting = false
     /// Bumped for each multishot accept armed, so the end of an old one (cancelled, racing a
@@ -98,6 +102,9 @@ final class URingLoop: @unchecked Sendable {
         self.listener = listener
         self.tableSize = files
         self.headroom = max(32, files / 64)
+        // An idle timeout fires at most an eighth of itself late (and never checked more often
+        // than the tick, nor less often than every 5 s).
+        quietRecheck = min(5_000, max(UInt64(Self.tickMilliseconds), context.configuration.idleTimeoutMilliseconds / 8))
         nextToken = 0
         uring = try URing(files: UInt32(files))
         wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
@@ -281,8 +288,10 @@ final class URingLoop: @unchecked Sendable {
         if i >= records.count {
             records.append(contentsOf: repeatElement(nil, count: i + 1 - records.count))
             generations.append(contentsOf: repeatElement(0, count: i + 1 - generations.count))
+            recheckAt.append(contentsOf: repeatElement(.max, count: i + 1 - recheckAt.count))
         }
         generations[i] &+= 1
+        recheckAt[i] = 0
         nextToken &+= 1
         let token = ConnectionToken.make(loop: index, counter: nextToken, slot: slot)
         records[i] = Record(
@@ -354,7 +363,10 @@ final class URingLoop: @unchecked Sendable {
     private func act(_ slot: UInt32, _ body: (inout AgentConnection, inout [UInt8]) -> ConnectionVerdict) {
         let i = Int(slot)
         // After our close was decided nothing more may be sent (no frame after a Close).
-        guard let record = records[i], !record.closing, !record.tearingDown, record.drainingSince == 0 else { return }
+        // Read in place: binding the record would copy it (and retain everything it holds).
+        guard records[i] != nil, !records[i]!.closing, !records[i]!.tearingDown, records[i]!.drainingSince == 0 else {
+            return
+        }
         out.removeAll(keepingCapacity: true)
         let verdict = body(&records[i]!.connection, &out)
         if !out.isEmpty { enqueue(slot) }
@@ -365,6 +377,7 @@ final class URingLoop: @unchecked Sendable {
         case .closeAfterFlush:
             records[i]!.closing = true
             records[i]!.closingSince = max(1, ctx.now)
+            recheckAt[i] = 0
             finishIfFlushed(slot)
         }
     }
@@ -472,6 +485,7 @@ final class URingLoop: @unchecked Sendable {
         if record.sending != nil || record.recvArmed { return }
         record.connection.closed(ctx)
         records[i] = nil
+        recheckAt[i] = .max
         generations[i] &+= 1
         live -= 1
         ctx.counters.closed += 1
@@ -498,18 +512,29 @@ final class URingLoop: @unchecked Sendable {
         ctx.publish(into: snapshotLock, &snapshot)
         _ = rings.update(index, live: live)
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
-        for i in 0..<records.count {
-            guard let record = records[i], !record.tearingDown else { continue }
-            if record.drainingSince != 0 {
-                if ctx.now &- record.drainingSince > drainLimit { teardown(UInt32(i)) }
+        for i in 0..<recheckAt.count where recheckAt[i] <= ctx.now {
+            guard records[i] != nil, !records[i]!.tearingDown else {
+                recheckAt[i] = .max
                 continue
             }
-            if record.closing {
+            if records[i]!.drainingSince != 0 {
+                if ctx.now &- records[i]!.drainingSince > drainLimit { teardown(UInt32(i)) }
+                continue
+            }
+            if records[i]!.closing {
                 // Our last bytes are still not sent: the peer does not read. Give up on it.
-                if ctx.now &- record.closingSince > drainLimit { teardown(UInt32(i)) }
+                if ctx.now &- records[i]!.closingSince > drainLimit { teardown(UInt32(i)) }
                 continue
             }
             act(UInt32(i)) { connection, out in connection.tick(self.ctx, &out) }
+            // Handshakes, HTTP exchanges and closing connections have short limits: every pass.
+            if records[i]?.connection.isWebSocket == true, records[i]?.closing == false,
+                records[i]?.tearingDown == false
+            {
+                recheckAt[i] = ctx.now &+ quietRecheck
+            } else if records[i] != nil {
+                recheckAt[i] = 0
+            }
         }
         if !accepting && !stopping && live < resumeBelow && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop {
             armAccept()
