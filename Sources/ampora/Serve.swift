@@ -70,6 +70,13 @@ struct Serve: AsyncParsableCommand {
         help: "io_uring rings the server may grow to as rings fill (each holds up to the open-file limit of agents).")
     var maxRings: Int = 64
 
+    @Option(
+        name: .customLong("last-seen-write-interval"),
+        help:
+            "Seconds between database writes of a heartbeating agent's last-seen time (the API is always exact; changes, disconnects and shutdown write at once)."
+    )
+    var lastSeenWriteInterval: UInt64 = 300
+
     @Flag(name: .customLong("websocket-deflate"), help: "Accept permessage-deflate when agents offer it.")
     var websocketDeflate = false
 
@@ -140,6 +147,7 @@ struct Serve: AsyncParsableCommand {
             let store = try FleetStores.open(s.database)
             var options = FleetOptions(instance: instanceID ?? ProcessInfo.processInfo.hostName)
             options.log = { Log.info($0) }
+            options.lastSeenWriteIntervalMilliseconds = Int64(min(lastSeenWriteInterval, 86_400 * 365) * 1000)
             fleet = try FleetService(store: store, options: options)
             Log.info("database \(store.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
         } catch {

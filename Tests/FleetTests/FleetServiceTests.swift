@@ -10,6 +10,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     private let lock = NSLock()
     private var down = false
     private(set) var failedWrites = 0
+    private(set) var touchesWritten = 0
     private var gate: DispatchSemaphore?
     private var hanging = 0
 
@@ -49,6 +50,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
             throw StoreError(.unavailable, "simulated outage")
         }
         try inner.write(batch)
+        lock.withLock { touchesWritten += batch.touches.count }
     }
     func loadAgents() throws(StoreError) -> [AgentRow] { try inner.loadAgents() }
     func markDisconnected(owner: String) throws(StoreError) { try inner.markDisconnected(owner: owner) }
@@ -225,6 +227,44 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(throws: FleetError.self) { try fleet.putConfig(name: "x", body: []) }
         #expect(throws: FleetError.self) { try fleet.putConfig(name: "x", body: [0xff, 0xfe]) }
         fleet.stop()
+    }
+
+    /// Heartbeats keep last-seen exact in memory but reach the database at most once per
+    /// interval; a clean stop writes what was held back.
+    @Test func lastSeenIsWrittenAtMostOncePerInterval() throws {
+        let url = try TestDatabases.freshURL("sqlite")
+        let store = OutageStore(try FleetStores.open(url))
+        var options = FleetOptions(instance: "test")
+        options.flushIntervalMilliseconds = 20
+        options.lastSeenWriteIntervalMilliseconds = 60_000
+        let fleet = try FleetService(store: store, options: options)
+        fleet.start()
+        fleet.record(Self.firstMessage(1, env: "prod"))
+        fleet.record(Self.firstMessage(2, env: "prod"))
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        let firstSeen = try #require(fleet.agent(Self.uid(1))).summary.lastSeen
+        Thread.sleep(forTimeInterval: 0.01)
+        for _ in 0..<3 { fleet.heartbeat(Self.uid(1)) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        #expect(store.touchesWritten == 0, "within the interval a heartbeat is not a row update")
+        let seen = try #require(fleet.agent(Self.uid(1))).summary.lastSeen
+        #expect(seen > firstSeen, "the API shows the exact time")
+        #expect(fleet.stop())
+        #expect(store.touchesWritten == 1, "only the agent that was heard from since")
+        let row = try #require(try FleetStores.open(url).loadAgents().first { $0.uid == Self.uid(1).description })
+        #expect(row.lastSeen == seen)
+
+        var every = options
+        every.lastSeenWriteIntervalMilliseconds = 0
+        let again = OutageStore(try FleetStores.open(url))
+        let fleet2 = try FleetService(store: again, options: every)
+        fleet2.start()
+        for _ in 0..<2 {
+            fleet2.heartbeat(Self.uid(2))
+            #expect(fleet2.waitUntilWritten(timeout: 10))
+        }
+        #expect(again.touchesWritten == 2)
+        #expect(fleet2.stop())
     }
 
     /// A write that hangs holds its batch; that batch's events are still unwritten and shown.

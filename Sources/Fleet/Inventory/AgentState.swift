@@ -15,6 +15,8 @@ struct AgentState {
     var desiredHash: String?
     /// The assignment that chose `desiredHash`.
     var desiredAssignment: String?
+    /// The last-seen time last handed to the writer.
+    var seenWritten: Int64 = 0
 
     init(row: AgentRow) {
         self.row = row

@@ -215,7 +215,16 @@ public final class FleetService: @unchecked Sendable {
             changes.removeAll(keepingCapacity: true)
             beats.removeAll(keepingCapacity: true)
         }
+        // Last-seen times held back by lastSeenWriteIntervalMilliseconds go out with the last flush.
+        var unwritten: [(InstanceUID, Int64)] = []
+        stateLock.withLock {
+            for (uid, state) in agents where state.row.lastSeen > state.seenWritten {
+                unwritten.append((uid, state.row.lastSeen))
+                agents[uid]!.seenWritten = state.row.lastSeen
+            }
+        }
         pendingCondition.withLock {
+            for (uid, at) in unwritten { pending.raiseLastSeen(uid, at) }
             ingestDone = true
             pendingCondition.broadcast()
         }
@@ -244,8 +253,10 @@ public final class FleetService: @unchecked Sendable {
                 agents[uid]!.row.lastSeen = now
                 if rows[uid] != nil {
                     rows[uid]?.lastSeen = now
-                } else {
+                    agents[uid]!.seenWritten = now
+                } else if now - agents[uid]!.seenWritten >= options.lastSeenWriteIntervalMilliseconds {
                     touches[uid] = now
+                    agents[uid]!.seenWritten = now
                 }
             }
             metricsValue.changesIngested += changes.count + beats.count
@@ -355,6 +366,7 @@ public final class FleetService: @unchecked Sendable {
             event("disconnected", "")
         }
         if state.row.connected != (existing?.row.connected ?? false) { connectedCount += state.row.connected ? 1 : -1 }
+        state.seenWritten = now
         agents[uid] = state
         if describe || isNew { refreshDesired(uid) }
         let heldNow = state.heldParts

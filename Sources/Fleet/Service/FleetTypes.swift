@@ -12,6 +12,10 @@ public struct FleetOptions: Sendable {
     public var maxHistoryBacklog: Int = 1_000_000
     /// Largest config a PUT accepts.
     public var maxConfigBytes: Int = 4 << 20
+    /// A heartbeat's last-seen time is written at most this often per agent: in memory (and in
+    /// the API) it is exact; the database catches up on any change, disconnect or shutdown, so
+    /// only a crash leaves it this stale, and a fleet's heartbeats do not become row updates.
+    public var lastSeenWriteIntervalMilliseconds: Int64 = 300_000
     /// Where log lines go.
     public var log: @Sendable (String) -> Void = { _ in }
 
