@@ -44,7 +44,28 @@ def nice_ticks(lo, hi, n=5):
     return ticks
 
 
+def log_ticks(lo, hi):
+    """1-2-5 ticks covering [lo, hi] for a logarithmic axis."""
+    ticks = []
+    mag = 10 ** math.floor(math.log10(lo))
+    while not ticks or ticks[-1] < hi:
+        for m in (1, 2, 5):
+            v = m * mag
+            if v * 2 > lo and (not ticks or ticks[-1] < hi):
+                ticks.append(v)
+        mag *= 10
+    return ticks
+
+
+def wide(values):
+    """A logarithmic axis reads better once the values span more than 20x."""
+    lo = min(values)
+    return lo > 0 and max(values) / lo > 20
+
+
 def fmt(v):
+    if v >= 1000000 and v % 1000000 == 0:
+        return "%dM" % (v // 1000000)
     if v >= 1000 and v % 1000 == 0:
         return "%dk" % (v // 1000)
     return ("%g" % v)
@@ -53,22 +74,30 @@ def fmt(v):
 def panel(out, x0, y0, title, ylabel, series, ymax_floor=1.0):
     xs = [p[0] for s in series.values() for p in s] or [0, 1]
     ys = [p[1] for s in series.values() for p in s] or [0, 1]
-    xt = nice_ticks(0, max(xs))
-    yt = nice_ticks(0, max(max(ys), ymax_floor))
-    xmax, ymax = xt[-1], yt[-1]
+    xlog, ylog = wide(xs), wide(ys)
+    xt = log_ticks(min(xs), max(xs)) if xlog else nice_ticks(0, max(xs))
+    yt = log_ticks(min(ys), max(ys)) if ylog else nice_ticks(0, max(max(ys), ymax_floor))
+    xmin, xmax, ymin, ymax = xt[0], xt[-1], yt[0], yt[-1]
 
     def X(v):
+        if xlog:
+            return x0 + math.log(v / xmin) / math.log(xmax / xmin) * PANEL_W
         return x0 + v / xmax * PANEL_W
 
     def Y(v):
+        if ylog:
+            return y0 + PANEL_H - math.log(v / ymin) / math.log(ymax / ymin) * PANEL_H
         return y0 + PANEL_H - v / ymax * PANEL_H
+
+    if xlog or ylog:
+        title += " (log scale)"
 
     out.append('<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>' % (x0, y0 - 12, escape(title)))
     for v in yt:
-        out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>' % (X(0), Y(v), X(xmax), Y(v)))
-        out.append('<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%g</text>' % (X(0) - 6, Y(v) + 4, v))
+        out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>' % (X(xt[0]), Y(v), X(xmax), Y(v)))
+        out.append('<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%g</text>' % (X(xt[0]) - 6, Y(v) + 4, v))
     for v in xt:
-        out.append('<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>' % (X(v), Y(0) + 16, fmt(v)))
+        out.append('<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>' % (X(v), Y(yt[0]) + 16, fmt(v)))
     out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#444"/>' % (x0, y0, PANEL_W, PANEL_H))
     out.append('<text x="%.1f" y="%.1f" font-size="12" text-anchor="middle">agents connected</text>'
                % (x0 + PANEL_W / 2, y0 + PANEL_H + 34))

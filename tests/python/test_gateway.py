@@ -195,6 +195,25 @@ def test_half_open_websocket_is_closed_by_idle_timeout(server):
     run(go())
 
 
+def test_idle_timeout_spares_an_agent_that_talks(server):
+    # The idle deadline moves with traffic: an agent heartbeating every second outlives the
+    # 3 s timeout several times over, while a silent one beside it is closed.
+    async def go():
+        uid = os.urandom(16)
+        async with websockets.connect(server.ws_url, ping_interval=None) as talker, \
+                websockets.connect(server.ws_url, ping_interval=None) as silent:
+            await exchange(talker, msg(uid, 0, full=True))
+            for seq in range(1, 8):
+                await asyncio.sleep(1)
+                reply = await exchange(talker, msg(uid, seq))
+                assert reply.instance_uid == uid
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(silent.recv(), 1)
+            assert closed.value.rcvd.code == 1001
+
+    run(go())
+
+
 def test_http_transport_with_the_reference_client(server):
     client = OpAMPClient(
         endpoint=server.http_url,

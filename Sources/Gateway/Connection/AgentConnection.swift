@@ -343,6 +343,13 @@ struct AgentConnection {
     // MARK: Timers and shutdown
 
     /// Applies the idle, header and body timeouts.
+    /// For a WebSocket connection, the earliest time `tick` could close it (traffic moves it
+    /// later); nil while other limits apply.
+    func idleDeadline(_ ctx: LoopContext) -> UInt64? {
+        guard case .websocket = phase else { return nil }
+        return lastActivity &+ ctx.configuration.idleTimeoutMilliseconds &+ 1
+    }
+
     mutating func tick(_ ctx: LoopContext, _ out: inout [UInt8]) -> ConnectionVerdict {
         let config = ctx.configuration
         switch phase {

@@ -43,10 +43,9 @@ final class URingLoop: @unchecked Sendable {
     private let headroom: Int
     private var records: [Record?] = []
     private var generations: [UInt32] = []
-    /// Per slot, when the timer pass next needs to look at it: an idle WebSocket agent only
-    /// every `quietRecheck`, so a pass over a million agents touches a few of them, not all.
+    /// Per slot, when the timer pass next needs to look at it: a WebSocket agent only once its
+    /// idle deadline has come, so a pass over a million agents touches a few of them, not all.
     private var recheckAt: [UInt64] = []
-    private let quietRecheck: UInt64
     private var live = 0
     private var accepting = false
     /// Bumped for each multishot accept armed, so the end of an old one (cancelled, racing a
@@ -102,9 +101,6 @@ final class URingLoop: @unchecked Sendable {
         self.listener = listener
         self.tableSize = files
         self.headroom = max(32, files / 64)
-        // An idle timeout fires at most an eighth of itself late (and never checked more often
-        // than the tick, nor less often than every 5 s).
-        quietRecheck = min(5_000, max(UInt64(Self.tickMilliseconds), context.configuration.idleTimeoutMilliseconds / 8))
         nextToken = 0
         uring = try URing(files: UInt32(files))
         wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
@@ -141,7 +137,7 @@ final class URingLoop: @unchecked Sendable {
     private func deliver(_ message: LoopMessage) {
         switch message {
         case .push(let uid, let slot):
-            guard Int(slot) < records.count, let record = records[Int(slot)], !record.tearingDown else { return }
+            guard Int(slot) < records.count, records[Int(slot)]?.tearingDown == false else { return }
             act(slot) { connection, out in
                 connection.push(self.ctx, only: uid, &out)
                 return .open
@@ -334,8 +330,7 @@ final class URingLoop: @unchecked Sendable {
         }
         if res > 0, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
             let id = UInt16(flags >> 16)
-            let record = records[i]!
-            if !record.tearingDown && record.drainingSince == 0 && !record.closing {
+            if !records[i]!.tearingDown && records[i]!.drainingSince == 0 && !records[i]!.closing {
                 let input = uring.buffer(id, count: Int(res))
                 act(slot) { connection, out in connection.receive(input, self.ctx, &out) }
             }
@@ -451,7 +446,9 @@ final class URingLoop: @unchecked Sendable {
 
     private func finishIfFlushed(_ slot: UInt32) {
         let i = Int(slot)
-        guard let record = records[i], record.closing, record.sending == nil, !record.shutdownSent else { return }
+        guard records[i] != nil, records[i]!.closing, records[i]!.sending == nil, !records[i]!.shutdownSent else {
+            return
+        }
         records[i]!.shutdownSent = true
         records[i]!.drainingSince = max(1, ctx.now)
         uring.shutdownWrite(slot: slot, userData: URing.userData(.shutdown, slot: slot, generation: generations[i]))
@@ -527,11 +524,12 @@ final class URingLoop: @unchecked Sendable {
                 continue
             }
             act(UInt32(i)) { connection, out in connection.tick(self.ctx, &out) }
-            // Handshakes, HTTP exchanges and closing connections have short limits: every pass.
-            if records[i]?.connection.isWebSocket == true, records[i]?.closing == false,
-                records[i]?.tearingDown == false
+            // An open WebSocket agent cannot time out before its idle deadline: nothing to look
+            // at until then. Handshakes, HTTP exchanges and closing connections: every pass.
+            if records[i] != nil, !records[i]!.closing, !records[i]!.tearingDown,
+                let deadline = records[i]!.connection.idleDeadline(ctx)
             {
-                recheckAt[i] = ctx.now &+ quietRecheck
+                recheckAt[i] = max(deadline, ctx.now &+ UInt64(Self.tickMilliseconds))
             } else if records[i] != nil {
                 recheckAt[i] = 0
             }
