@@ -14,6 +14,15 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
 
 /// Every system call of the engine goes through here once, with EINTR retried in one place.
 enum Sys {
+    /// Connections waiting in a TCP listener's accept queue (for a listening socket the
+    /// kernel reports it as `tcpi_unacked`); 0 if it cannot be read.
+    static func listenQueueLength(_ fd: Int32) -> UInt32 {
+        var info = tcp_info()
+        var length = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return 0 }
+        return info.tcpi_unacked
+    }
+
     @inline(__always)
     static func retrying<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
         while true {

@@ -51,7 +51,8 @@ final class URingLoop: @unchecked Sendable {
     /// Bumped for each multishot accept armed, so the end of an old one (cancelled, racing a
     /// re-arm) is not taken for the end of the current one.
     private var acceptEpoch: UInt32 = 0
-    private var oneShotPending = false
+    /// Connections waiting on the listener at the last tick (see `tickAll`).
+    private var queuedAtLastTick: UInt32 = 0
     private var stopping = false
     private var stoppingSince: UInt64 = 0
     /// Longest a shutdown waits for agents to finish their close handshakes.
@@ -208,11 +209,24 @@ final class URingLoop: @unchecked Sendable {
             listener: listener, userData: URing.userData(.accept, slot: 0, generation: acceptEpoch), multishot: true)
     }
 
-    private func stopAccepting() {
-        guard accepting || oneShotPending else { return }
+    /// Swaps the armed multishot accept for a fresh one. A waiting accept does not look at the
+    /// listener's queue again: each queued connection woke one waiter when it arrived, and if
+    /// that waiter's ring stopped accepting, the connection stays queued (wakes nobody) until a
+    /// new accept is issued, which takes everything queued before it waits. The old accept's
+    /// end carries the old epoch and is ignored.
+    private func replaceAccept() {
+        guard accepting else { return }
+        uring.cancel(
+            URing.userData(.accept, slot: 0, generation: acceptEpoch),
+            userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
         accepting = false
-        oneShotPending = false
-        // Every accept on the listener from this ring: the multishot and any one-shot from a poke.
+        armAccept()
+    }
+
+    private func stopAccepting() {
+        guard accepting else { return }
+        accepting = false
+        // Every accept on the listener from this ring, one being replaced included.
         uring.cancelAll(fd: listener, userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
         // Connections already queued on the shared listener wake no other ring by themselves.
         for peer in rings.peers(of: index) {
@@ -234,7 +248,7 @@ final class URingLoop: @unchecked Sendable {
     private func complete(_ data: UInt64, _ res: Int32, _ flags: UInt32) {
         let (op, slot, generation) = URing.unpack(data)
         switch op {
-        case .accept?: accepted(res, flags, multishot: slot == 0, epoch: generation)
+        case .accept?: accepted(res, flags, epoch: generation)
         case .recv?:
             guard isCurrent(slot, generation) else {
                 if flags & UInt32(IORING_CQE_F_BUFFER) != 0 { uring.recycle(UInt16(flags >> 16)) }
@@ -248,14 +262,7 @@ final class URingLoop: @unchecked Sendable {
             // Another loop stopped accepting: take over connections waiting on the listener.
             // armAccept itself decides whether a ring paused for balance may resume.
             if !stopping && live < tableSize - headroom && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop {
-                if !accepting {
-                    armAccept()
-                } else if !oneShotPending {
-                    // At most one: a queued connection wakes nobody by itself, one accept takes it.
-                    oneShotPending = true
-                    uring.armAccept(
-                        listener: listener, userData: URing.userData(.accept, slot: 1, generation: 0), multishot: false)
-                }
+                if accepting { replaceAccept() } else { armAccept() }
             }
         case .wake?:
             if !stopping { armWake() }
@@ -269,12 +276,11 @@ final class URingLoop: @unchecked Sendable {
         return i < records.count && records[i] != nil && generations[i] & 0x0FFF_FFFF == generation
     }
 
-    private func accepted(_ res: Int32, _ flags: UInt32, multishot: Bool, epoch: UInt32) {
-        if multishot && flags & UInt32(IORING_CQE_F_MORE) == 0 && epoch == acceptEpoch {
+    private func accepted(_ res: Int32, _ flags: UInt32, epoch: UInt32) {
+        if flags & UInt32(IORING_CQE_F_MORE) == 0 && epoch == acceptEpoch {
             // The current multishot accept ended: cancelled by us, or an error (re-armed below).
             accepting = false
         }
-        if !multishot { oneShotPending = false }
         guard res >= 0 else {
             if res != -ECANCELED && !accepting { armAccept() }
             return
@@ -508,6 +514,14 @@ final class URingLoop: @unchecked Sendable {
         }
         ctx.publish(into: snapshotLock, &snapshot)
         _ = rings.update(index, live: live)
+        // Pokes do not catch every stranded connection (a ring may be woken for a connection,
+        // then stop before taking it, after its peer's last re-arm), so an accepting ring also
+        // looks at the listener's queue: what waited there a whole tick gets a fresh accept.
+        if accepting && !stopping {
+            let queued = Sys.listenQueueLength(listener)
+            if queued > 0 && queuedAtLastTick > 0 { replaceAccept() }
+            queuedAtLastTick = queued
+        }
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
         for i in 0..<recheckAt.count where recheckAt[i] <= ctx.now {
             guard records[i] != nil, !records[i]!.tearingDown else {
