@@ -172,7 +172,8 @@ final class OutageStore: FleetStore, @unchecked Sendable {
 
     @Test(arguments: TestDatabases.backends)
     func assignmentsReachExactlyTheMatchingCapableAgents(_ backend: String) throws {
-        let fleet = try Self.service(try FleetStores.open(try TestDatabases.freshURL(backend)))
+        let url = try TestDatabases.freshURL(backend)
+        let fleet = try Self.service(try FleetStores.open(url))
         let pushed = Box<[InstanceUID]>([])
         fleet.onPush = { uids in pushed.update { $0 += uids ?? [] } }
         fleet.start()
@@ -221,12 +222,40 @@ final class OutageStore: FleetStore, @unchecked Sendable {
 
         let byUID = try fleet.assign(config: "prod-base", selector: [:], uids: [Self.uid(15).description])
         #expect(fleet.assignmentStatus(byUID.id)?.targets == 1)
+        status = try #require(fleet.assignmentStatus(assignment.id))
+        #expect((status.targets, status.applied, status.applying, status.failed, status.pending) == (11, 2, 1, 1, 7))
+
+        // Agent 0 moves on to another hash: it no longer counts as applied.
+        var moved = StatusChanges()
+        moved.instanceUID = Self.uid(0)
+        var other = RemoteConfigStatus()
+        other.lastRemoteConfigHash = [UInt8](repeating: 7, count: 32)
+        other.status = .applied
+        moved.remoteConfigStatus = other
+        fleet.record(moved)
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        status = try #require(fleet.assignmentStatus(assignment.id))
+        #expect((status.targets, status.applied, status.pending) == (11, 1, 8))
+
+        // A newer assignment for the same agents takes every one of them over.
+        _ = try fleet.putConfig(name: "prod-next", body: Array("exporters: {debug: {}}\n".utf8))
+        let next = try fleet.assign(config: "prod-next", selector: ["env": "prod"])
+        #expect(fleet.assignmentStatus(assignment.id)?.targets == 0)
+        status = try #require(fleet.assignmentStatus(next.id))
+        #expect((status.targets, status.pending) == (11, 11))
         #expect(throws: FleetError.self) { try fleet.assign(config: "missing", selector: [:]) }
         #expect(throws: FleetError.self) { try fleet.assign(config: "prod-base", selector: [:], uids: ["nope"]) }
         #expect(throws: FleetError.self) { try fleet.putConfig(name: "bad name!", body: [65]) }
         #expect(throws: FleetError.self) { try fleet.putConfig(name: "x", body: []) }
         #expect(throws: FleetError.self) { try fleet.putConfig(name: "x", body: [0xff, 0xfe]) }
-        fleet.stop()
+        #expect(fleet.stop())
+
+        // After a restart the counts are rebuilt from the stored agents and assignments.
+        let restarted = try Self.service(try FleetStores.open(url))
+        status = try #require(restarted.assignmentStatus(next.id))
+        #expect((status.targets, status.pending) == (11, 11))
+        #expect(restarted.assignmentStatus(byUID.id)?.targets == 1)
+        #expect(restarted.assignmentStatus(assignment.id)?.targets == 0)
     }
 
     /// Heartbeats keep last-seen exact in memory but reach the database at most once per

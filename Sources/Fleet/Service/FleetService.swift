@@ -367,7 +367,7 @@ public final class FleetService: @unchecked Sendable {
         }
         if state.row.connected != (existing?.row.connected ?? false) { connectedCount += state.row.connected ? 1 : -1 }
         state.seenWritten = now
-        agents[uid] = state
+        replace(uid, existing, with: state)
         if describe || isNew { refreshDesired(uid) }
         let heldNow = state.heldParts
         if heldNow != heldBefore { heldUpdates.append((uid, heldNow)) }
@@ -696,26 +696,48 @@ public final class FleetService: @unchecked Sendable {
         handler(uids.count > 2000 ? nil : uids)
     }
 
-    /// Progress of an assignment.
+    /// Progress of an assignment: kept as agents change, so a poll costs no walk over the fleet.
     public func assignmentStatus(_ id: String) -> AssignmentStatus? {
         stateLock.withLock {
             guard let a = assignments.first(where: { $0.id == id }) else { return nil }
             var status = AssignmentStatus(assignment: a)
-            for state in agents.values
-            where state.desiredAssignment == id && state.capabilities.contains(.acceptsRemoteConfig) {
-                status.targets += 1
-                guard state.remoteHash == a.hash else {
-                    status.pending += 1
-                    continue
-                }
-                switch state.remoteStatus {
-                case .applied: status.applied += 1
-                case .applying: status.applying += 1
-                case .failed: status.failed += 1
-                default: status.pending += 1
-                }
-            }
+            let counts = progress[id] ?? ProgressCounts()
+            status.targets = counts.targets
+            status.applied = counts.applied
+            status.applying = counts.applying
+            status.failed = counts.failed
+            status.pending = counts.targets - counts.applied - counts.applying - counts.failed
             return status
+        }
+    }
+
+    /// Per assignment, how many capable agents it wins and how far they are (stateLock).
+    private struct ProgressCounts {
+        var targets = 0
+        var applied = 0
+        var applying = 0
+        var failed = 0
+    }
+    private var progress: [String: ProgressCounts] = [:]
+
+    /// Stores an agent's new state (stateLock held), moving it between assignment counters.
+    private func replace(_ uid: InstanceUID, _ before: AgentState?, with state: AgentState) {
+        if let before { count(before, -1) }
+        agents[uid] = state
+        count(state, 1)
+    }
+
+    private func count(_ state: AgentState, _ delta: Int) {
+        guard let id = state.desiredAssignment, let hash = state.desiredHash,
+            state.capabilities.contains(.acceptsRemoteConfig)
+        else { return }
+        progress[id, default: ProgressCounts()].targets += delta
+        guard state.remoteHash == hash else { return }
+        switch state.remoteStatus {
+        case .applied: progress[id, default: ProgressCounts()].applied += delta
+        case .applying: progress[id, default: ProgressCounts()].applying += delta
+        case .failed: progress[id, default: ProgressCounts()].failed += delta
+        default: break
         }
     }
 
@@ -739,9 +761,10 @@ public final class FleetService: @unchecked Sendable {
         let id = winner?.id
         guard state.desiredHash != hash || state.desiredAssignment != id else { return false }
         let changed = state.desiredHash != hash
+        let before = agents[uid]
         state.desiredHash = hash
         state.desiredAssignment = id
-        agents[uid] = state
+        replace(uid, before, with: state)
         let config = hash.flatMap { sharedConfig($0) }
         hotLock.withLock { hot[uid, default: HotEntry()].config = config }
         return changed
