@@ -90,7 +90,7 @@ def panel(out, x0, y0, title, ylabel, series, ymax_floor=1.0):
         return y0 + PANEL_H - v / ymax * PANEL_H
 
     if xlog or ylog:
-        title += " (log scale)"
+        title += " (log axes)" if xlog and ylog else " (log x)" if xlog else " (log y)"
 
     out.append('<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>' % (x0, y0 - 12, escape(title)))
     for v in yt:

@@ -92,8 +92,7 @@ public final class FleetService: @unchecked Sendable {
             guard let uid = InstanceUID(string: row.uid) else { continue }
             var state = AgentState(row: row)
             if state.row.owner == options.instance { state.row.connected = false }
-            if state.row.connected { connectedCount += 1 }
-            agents[uid] = state
+            replace(uid, nil, with: state)
         }
         hotAssignments = assignments.map { ($0, sharedConfig($0.hash)) }
         for uid in Array(agents.keys) { refreshDesired(uid) }
@@ -252,8 +251,8 @@ public final class FleetService: @unchecked Sendable {
                 guard agents[uid] != nil else { continue }
                 agents[uid]!.row.lastSeen = now
                 if rows[uid] != nil {
+                    // Written with the row this batch holds (apply set seenWritten already).
                     rows[uid]?.lastSeen = now
-                    agents[uid]!.seenWritten = now
                 } else if now - agents[uid]!.seenWritten >= options.lastSeenWriteIntervalMilliseconds {
                     touches[uid] = now
                     agents[uid]!.seenWritten = now
@@ -365,7 +364,6 @@ public final class FleetService: @unchecked Sendable {
             state.row.connected = false
             event("disconnected", "")
         }
-        if state.row.connected != (existing?.row.connected ?? false) { connectedCount += state.row.connected ? 1 : -1 }
         state.seenWritten = now
         replace(uid, existing, with: state)
         if describe || isNew { refreshDesired(uid) }
@@ -544,13 +542,6 @@ public final class FleetService: @unchecked Sendable {
             items: items, total: total, nextCursor: matching.count > limit ? page.last?.description : nil)
     }
 
-    private struct HistoryKey: Hashable {
-        var at: Int64
-        var kind: String
-        var detail: String
-        init(_ row: HistoryRow) { (at, kind, detail) = (row.at, row.kind, row.detail) }
-    }
-
     static func precedes(_ a: InstanceUID, _ b: InstanceUID) -> Bool {
         a.high != b.high ? a.high < b.high : a.low < b.low
     }
@@ -574,9 +565,8 @@ public final class FleetService: @unchecked Sendable {
                 complete = false
             }
         }
-        let written = Set(history.map { HistoryKey($0) })
-        history = Array(
-            (unwritten.reversed().filter { !written.contains(HistoryKey($0)) } + history).prefix(historyLimit))
+        let written = Set(history)
+        history = Array((unwritten.reversed().filter { !written.contains($0) } + history).prefix(historyLimit))
         func json<M: ProtoMessage>(_ type: M.Type, _ bytes: [UInt8]?) -> String? {
             bytes.flatMap { try? M(serializedBytes: $0) }.map { $0.jsonString(pretty: false) }
         }
@@ -720,7 +710,8 @@ public final class FleetService: @unchecked Sendable {
     }
     private var progress: [String: ProgressCounts] = [:]
 
-    /// Stores an agent's new state (stateLock held), moving it between assignment counters.
+    /// Stores an agent's new state (stateLock held) and moves it between the counters kept
+    /// alongside the inventory (connected agents, assignment progress).
     private func replace(_ uid: InstanceUID, _ before: AgentState?, with state: AgentState) {
         if let before { count(before, -1) }
         agents[uid] = state
@@ -728,6 +719,7 @@ public final class FleetService: @unchecked Sendable {
     }
 
     private func count(_ state: AgentState, _ delta: Int) {
+        if state.row.connected { connectedCount += delta }
         guard let id = state.desiredAssignment, let hash = state.desiredHash,
             state.capabilities.contains(.acceptsRemoteConfig)
         else { return }
@@ -761,7 +753,7 @@ public final class FleetService: @unchecked Sendable {
         let id = winner?.id
         guard state.desiredHash != hash || state.desiredAssignment != id else { return false }
         let changed = state.desiredHash != hash
-        let before = agents[uid]
+        let before = state
         state.desiredHash = hash
         state.desiredAssignment = id
         replace(uid, before, with: state)

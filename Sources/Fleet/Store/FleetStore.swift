@@ -37,7 +37,7 @@ public struct AgentRow: Sendable, Equatable {
 }
 
 /// One event of an agent's append-only history.
-public struct HistoryRow: Sendable, Equatable {
+public struct HistoryRow: Sendable, Hashable {
     /// Canonical UUID text.
     public var uid: String
     /// Milliseconds since the Unix epoch.

@@ -21,7 +21,6 @@ struct AgentConnection {
     }
 
     var phase: Phase
-    /// Token identifying this connection in the shared uid registry.
     /// Names this connection in `LiveAgents` (see `ConnectionToken`).
     var token: UInt64
     var lastActivity: UInt64
@@ -342,14 +341,14 @@ struct AgentConnection {
 
     // MARK: Timers and shutdown
 
-    /// Applies the idle, header and body timeouts.
     /// For a WebSocket connection, the earliest time `tick` could close it (traffic moves it
     /// later); nil while other limits apply.
     func idleDeadline(_ ctx: LoopContext) -> UInt64? {
-        guard case .websocket = phase else { return nil }
+        guard isWebSocket else { return nil }
         return lastActivity &+ ctx.configuration.idleTimeoutMilliseconds &+ 1
     }
 
+    /// Applies the idle, header and body timeouts.
     mutating func tick(_ ctx: LoopContext, _ out: inout [UInt8]) -> ConnectionVerdict {
         let config = ctx.configuration
         switch phase {

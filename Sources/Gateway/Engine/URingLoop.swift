@@ -514,9 +514,11 @@ final class URingLoop: @unchecked Sendable {
         }
         ctx.publish(into: snapshotLock, &snapshot)
         _ = rings.update(index, live: live)
-        // Pokes do not catch every stranded connection (a ring may be woken for a connection,
-        // then stop before taking it, after its peer's last re-arm), so an accepting ring also
-        // looks at the listener's queue: what waited there a whole tick gets a fresh accept.
+        // Pokes do not catch every stranded connection (a ring's accept may be woken for one
+        // after its peer's last re-arm, and then be cancelled before it takes it), so an
+        // accepting ring also reads the listener's queue: non-empty at two ticks in a row, it
+        // gets a fresh accept. Under a steady stream of connections that re-arms once a tick,
+        // which costs two submissions and loses nothing.
         if accepting && !stopping {
             let queued = Sys.listenQueueLength(listener)
             if queued > 0 && queuedAtLastTick > 0 { replaceAccept() }
