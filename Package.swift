@@ -44,6 +44,7 @@ let package = Package(
             name: "Web",
             dependencies: [
                 "Fleet", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -15,13 +15,14 @@ public enum IOEngine: String, Sendable, CaseIterable {
 
 /// The agent-facing server: N event loops sharing one port through SO_REUSEPORT.
 public final class GatewayServer: @unchecked Sendable {
-    private let configuration: GatewayConfiguration
+    private var configuration: GatewayConfiguration
     private let address: SocketAddress
     private let loopCount: Int
     private let requestedEngine: IOEngine
     private let directory: any AgentDirectory
     private let live = LiveAgents()
     private let httpSessions = HTTPSessionStore()
+    private let registrations: RegistrationLimiter
     private var epollLoops: [EpollLoop] = []
     private var uringLoops: [URingLoop] = []
     private var sharedListener: Int32 = -1
@@ -51,6 +52,8 @@ public final class GatewayServer: @unchecked Sendable {
         self.loopCount = max(1, loops)
         self.requestedEngine = engine
         self.directory = directory
+        self.registrations = RegistrationLimiter(
+            rate: configuration.registrationsPerSecond, burst: configuration.registrationBurst)
     }
 
     /// Binds the listeners and starts the loop threads.
@@ -60,13 +63,13 @@ public final class GatewayServer: @unchecked Sendable {
         let files = Self.raiseFileLimit()
         switch requestedEngine {
         case .epoll:
-            try startEpoll()
+            try startEpoll(files: files)
         case .uring:
             try startURing(files: files)
         case .auto:
             if let reason = URing.probe() {
                 engineNote = "io_uring unavailable (\(reason)), using epoll"
-                try startEpoll()
+                try startEpoll(files: files)
             } else {
                 try startURing(files: files)
             }
@@ -84,8 +87,10 @@ public final class GatewayServer: @unchecked Sendable {
         return Int(min(limit.rlim_cur, 1 << 20)) - 256
     }
 
-    private func startEpoll() throws(SystemError) {
+    private func startEpoll(files: Int) throws(SystemError) {
         engine = .epoll
+        // Every epoll agent costs a descriptor: stop short of the limit by what others need.
+        configuration.epollConnectionsPerLoop = max(64, (files - configuration.reservedDescriptors) / loopCount)
         var boundAddress = address
         if address.port == 0 {
             // Take a port no other listener holds (see Listener.open), then share it between loops.
@@ -95,7 +100,8 @@ public final class GatewayServer: @unchecked Sendable {
         }
         for i in 0..<loopCount {
             let context = LoopContext(
-                configuration: configuration, directory: directory, live: live, httpSessions: httpSessions, loopIndex: i
+                configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
+                registrations: registrations, loopIndex: i
             )
             let loop = try EpollLoop(index: i, address: boundAddress, context: context)
             epollLoops.append(loop)
@@ -126,7 +132,7 @@ public final class GatewayServer: @unchecked Sendable {
         let index = loopsLock.withLock { uringLoops.count }
         let context = LoopContext(
             configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
-            loopIndex: index)
+            registrations: registrations, loopIndex: index)
         let loop = try URingLoop(
             index: index, listener: sharedListener, files: slotsPerRing, rings: rings, context: context)
         let registered = rings.register(ringFD: loop.uring.ringFD)

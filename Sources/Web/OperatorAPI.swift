@@ -2,6 +2,7 @@ import Core
 import Fleet
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -22,11 +23,30 @@ public struct OperatorAPI: Sendable {
         self.isReady = isReady
     }
 
+    /// Bounds on the operator listener: its connections cannot grow without limit nor live for
+    /// ever, so a client that opens many and says nothing cannot starve the process of descriptors.
+    public struct Limits: Sendable {
+        /// Open connections at most; beyond it new ones wait in the listen backlog.
+        public var maxConnections = 512
+        /// A connection with no complete request part (head or body) for this long is closed.
+        public var idleTimeoutSeconds: Int64 = 30
+
+        /// The defaults.
+        public init() {}
+    }
+
     /// Serves on `host:port` until the task is cancelled; `onRunning` gets the bound port.
-    public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) -> Void) async throws {
+    public func run(
+        host: String, port: Int, limits: Limits = Limits(), onRunning: @escaping @Sendable (Int) -> Void
+    ) async throws {
+        var http1 = HTTP1Channel.Configuration()
+        http1.idleTimeout = .seconds(limits.idleTimeoutSeconds)
         let app = Application(
             router: router(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "ampora"),
+            server: .http1(configuration: http1),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "ampora",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) },
             logger: .init(label: "ampora.http", factory: { _ in SwiftLogNoOpLogHandler() })
         )
@@ -36,7 +56,7 @@ public struct OperatorAPI: Sendable {
 
     /// The routes (exposed for in-process tests).
     public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: JSONErrors())
         router.get("/healthz") { _, _ in Self.text("ok\n") }
         router.get("/readyz") { _, _ in
@@ -121,6 +141,7 @@ public struct OperatorAPI: Sendable {
         guard let detail = fleet.agent(uid) else { throw APIError(.notFound, "agent_not_found", "no agent \(uid)") }
         var body = Self.summaryJSON(detail.summary)
         body["description"] = Self.parse(detail.descriptionJSON)
+        body["descriptionTruncated"] = detail.descriptionTruncated
         body["health"] = Self.parse(detail.healthJSON)
         body["packageStatuses"] = Self.parse(detail.packageStatusesJSON)
         body["customCapabilities"] = Self.parse(detail.customCapabilitiesJSON)
@@ -264,6 +285,11 @@ public struct OperatorAPI: Sendable {
             ("ampora_fleet_agents", "gauge", "Agents in the inventory.", "\(m.agentsKnown)"),
             ("ampora_fleet_agents_connected", "gauge", "Agents held by a live connection.", "\(m.agentsConnected)"),
             (
+                "ampora_fleet_agents_forgotten_total", "counter",
+                "Agents removed by the retention policy (--forget-after).",
+                "\(m.agentsForgotten)"
+            ),
+            (
                 "ampora_persistence_backlog_rows", "gauge", "Rows waiting to be written to the database.",
                 "\(m.backlogAgents + m.backlogTouches + m.backlogHistory)"
             ),
@@ -302,6 +328,8 @@ struct APIError: Error, HTTPResponseError {
     var status: HTTPResponse.Status
     var code: String
     var message: String
+    /// The `Allow` header of a 405.
+    var allow: String?
 
     init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
         self.status = status
@@ -322,6 +350,7 @@ struct APIError: Error, HTTPResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = OperatorAPI.json(["error": ["code": code, "message": message]], status: status)
         if status == .serviceUnavailable { response.headers[.retryAfter] = "5" }
+        if let allow { response.headers[.allow] = allow }
         return response
     }
 }
@@ -330,6 +359,23 @@ struct APIError: Error, HTTPResponseError {
 struct JSONErrors: RouterMiddleware {
     typealias Context = BasicRequestContext
 
+    /// The routes of `OperatorAPI.router()` and their methods (`:x` is one path segment).
+    static let routes: [(path: [Substring], allow: String)] = [
+        ("/healthz", "GET, HEAD"), ("/readyz", "GET, HEAD"), ("/metrics", "GET, HEAD"),
+        ("/api/v1/agents", "GET, HEAD"), ("/api/v1/agents/:uid", "GET, HEAD"),
+        ("/api/v1/configs", "GET, HEAD"), ("/api/v1/configs/:name", "GET, HEAD, PUT"),
+        ("/api/v1/assignments", "POST"), ("/api/v1/assignments/:id", "GET, HEAD"),
+    ].map { ($0.0.split(separator: "/"), $0.1) }
+
+    /// The methods a path allows, nil when no route has that shape.
+    static func allowedMethods(for path: String) -> String? {
+        let segments = path.split(separator: "/")
+        return routes.first { route in
+            route.path.count == segments.count
+                && zip(route.path, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+        }?.allow
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
@@ -337,6 +383,16 @@ struct JSONErrors: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as HTTPError where error.status == .notFound {
+            // RFC 9110 §15.5.6: a resource that exists but not for this method is a 405 with Allow.
+            if let allow = Self.allowedMethods(for: request.uri.path) {
+                var refusal = APIError(
+                    .methodNotAllowed, "method_not_allowed",
+                    "\(request.method.rawValue) is not allowed here; use \(allow)")
+                refusal.allow = allow
+                throw refusal
+            }
+            throw APIError(.notFound, "not_found", error.body ?? "no such resource")
         } catch let error as HTTPError {
             let code =
                 switch error.status {

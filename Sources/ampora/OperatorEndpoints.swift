@@ -15,7 +15,16 @@ enum OperatorEndpoints {
             ("ampora_slow_consumers_disconnected_total", "counter", c.slowConsumers),
             ("ampora_connection_timeouts_total", "counter", c.timeouts),
             ("ampora_pushes_total", "counter", c.pushes),
+            ("ampora_half_open_connections_shed_total", "counter", c.halfOpenShed),
+            ("ampora_http_agents_expired_total", "counter", c.httpAgentsExpired),
+        ]
+        let rejected: [(String, Int)] = [
+            ("too_many_attributes", c.rejectedTooManyAttributes),
+            ("registration_rate", c.rejectedRegistrationRate),
+            ("inventory_full", c.rejectedInventoryFull),
         ]
         return rows.map { "# TYPE \($0.0) \($0.1)\n\($0.0) \($0.2)\n" }.joined()
+            + "# TYPE ampora_opamp_messages_rejected_total counter\n"
+            + rejected.map { "ampora_opamp_messages_rejected_total{reason=\"\($0.0)\"} \($0.1)\n" }.joined()
     }
 }

@@ -77,6 +77,43 @@ struct Serve: AsyncParsableCommand {
     )
     var lastSeenWriteInterval: UInt64 = 300
 
+    @Option(
+        name: .customLong("max-attributes"),
+        help: "Attributes one agent description may carry; a message with more is refused (BAD_REQUEST).")
+    var maxAttributes: Int = 1000
+
+    @Option(
+        name: .customLong("max-agents"),
+        help: "Agents the inventory may hold; new agents beyond it get UNAVAILABLE with a retry hint.")
+    var maxAgents: Int = 2_000_000
+
+    @Option(
+        name: .customLong("registration-rate"),
+        help:
+            "New agents per second one source address, and one connection, may register (bursts of 20× pass; 0: no limit). Beyond it: UNAVAILABLE with a retry hint."
+    )
+    var registrationRate: Int = 1000
+
+    @Option(
+        name: .customLong("forget-after"),
+        help: "Days after which a disconnected agent not seen is removed with its history (0: never).")
+    var forgetAfter: Double = 30
+
+    @Option(
+        name: .customLong("http-agent-timeout"),
+        help: "Seconds without a poll after which a plain-HTTP agent is marked disconnected.")
+    var httpAgentTimeout: UInt64 = 90
+
+    @Option(
+        name: .customLong("http-max-connections"),
+        help: "Connections the operator listener holds at most (more wait in its backlog).")
+    var httpMaxConnections: Int = 512
+
+    @Option(
+        name: .customLong("http-idle-timeout"),
+        help: "Seconds an operator connection may stay silent (or half-sent) before it is closed.")
+    var httpIdleTimeout: Int64 = 30
+
     @Flag(name: .customLong("websocket-deflate"), help: "Accept permessage-deflate when agents offer it.")
     var websocketDeflate = false
 
@@ -139,6 +176,21 @@ struct Serve: AsyncParsableCommand {
         configuration.allowWebSocketDeflate = websocketDeflate
         guard maxRings >= 1 && maxRings <= 1024 else { throw ValidationError("--max-rings must be between 1 and 1024") }
         configuration.maxRings = maxRings
+        guard maxAttributes >= 1, maxAgents >= 1, registrationRate >= 0, forgetAfter >= 0, httpAgentTimeout >= 1,
+            httpMaxConnections >= 1, httpIdleTimeout >= 1
+        else {
+            throw ValidationError(
+                "--max-attributes, --max-agents, --http-agent-timeout, --http-max-connections and --http-idle-timeout must be at least 1; --registration-rate and --forget-after at least 0"
+            )
+        }
+        configuration.maxAttributesPerDescription = maxAttributes
+        configuration.registrationsPerSecond = registrationRate
+        configuration.registrationBurst = max(1, registrationRate * 20)
+        configuration.httpAgentTimeoutMilliseconds = httpAgentTimeout * 1000
+        configuration.reservedDescriptors = httpMaxConnections + 512
+        var operatorLimits = OperatorAPI.Limits()
+        operatorLimits.maxConnections = httpMaxConnections
+        operatorLimits.idleTimeoutSeconds = httpIdleTimeout
 
         // Signals first: every thread started from here on (loops, NIO, fleet) inherits the mask.
         Signals.blockTermination()
@@ -148,6 +200,10 @@ struct Serve: AsyncParsableCommand {
             var options = FleetOptions(instance: instanceID ?? ProcessInfo.processInfo.hostName)
             options.log = { Log.info($0) }
             options.lastSeenWriteIntervalMilliseconds = Int64(min(lastSeenWriteInterval, 86_400 * 365) * 1000)
+            options.maxAgents = maxAgents
+            options.forgetAfterMilliseconds = Int64(min(forgetAfter, 36_500) * 86_400_000)
+            // A retention shorter than a minute (tests) is swept as often as it expires.
+            options.retentionSweepMilliseconds = max(1000, min(60_000, options.forgetAfterMilliseconds / 4))
             fleet = try FleetService(store: store, options: options)
             Log.info("database \(store.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
         } catch {
@@ -179,7 +235,9 @@ struct Serve: AsyncParsableCommand {
         let bound = OneShot<Int>()
         let web = Task {
             do {
-                try await api.run(host: httpAddress.host, port: Int(httpAddress.port)) { bound.fulfil($0) }
+                try await api.run(host: httpAddress.host, port: Int(httpAddress.port), limits: operatorLimits) {
+                    bound.fulfil($0)
+                }
             } catch {
                 if !Task.isCancelled { bound.fail("operator API on \(s.http): \(error)") }
             }
@@ -225,6 +283,8 @@ struct FleetDirectory: AgentDirectory {
     }
     func record(_ changes: StatusChanges) { fleet.record(changes) }
     func heartbeat(_ uid: InstanceUID) { fleet.heartbeat(uid) }
+    func isKnown(_ uid: InstanceUID) -> Bool { fleet.isKnown(uid) }
+    func register(_ uid: InstanceUID) -> Bool { fleet.register(uid) }
 }
 
 /// A Boolean shared between the main task and the operator API's threads.

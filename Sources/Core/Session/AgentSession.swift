@@ -78,6 +78,22 @@ public struct AgentSession: Sendable {
 
         // S10: a uid must be 16 bytes; the only exception is an agent asking for one.
         if let uid = InstanceUID(bytes: rawUID.unsafeBytes) {
+            // S23: a connection speaks for one agent, or for the uid this server gave it.
+            if let current = instanceUID, uid != current, uid != assignedUID {
+                return (
+                    badRequest(
+                        echo: rawUID.array,
+                        "this connection speaks for agent \(current); open one connection per agent (or use plain HTTP to multiplex agents)"
+                    ), changes
+                )
+            }
+            // S24: agent_disconnect was the agent's last word on this connection.
+            if isDisconnected {
+                return (
+                    badRequest(echo: rawUID.array, "agent_disconnect was already received on this connection"),
+                    changes
+                )
+            }
             if instanceUID != uid { instanceUID = uid }
             reply.instanceUID = .valid(uid)
         } else if !(rawUID.isEmpty && flags.contains(.requestInstanceUid)) {
@@ -161,11 +177,27 @@ public struct AgentSession: Sendable {
 
     /// The reply when the server is overloaded (S6): `UNAVAILABLE`, optionally with a retry hint.
     public func overloaded(retryAfterNanoseconds: UInt64?) -> SessionReply {
+        unavailable("server overloaded, retry later", uid: instanceUID, retryAfterNanoseconds: retryAfterNanoseconds)
+    }
+
+    /// A message refused before it was processed (a server limit): `BAD_REQUEST`, not retried (S5).
+    public func refused(_ text: String, uid: InstanceUID?) -> SessionReply {
         var reply = SessionReply()
-        if let uid = instanceUID { reply.instanceUID = .valid(uid) }
+        if let uid = uid ?? instanceUID { reply.instanceUID = .valid(uid) }
+        var error = ServerErrorResponse()
+        error.type = .badRequest
+        error.errorMessage = text
+        reply.errorResponse = error
+        return reply
+    }
+
+    /// `UNAVAILABLE` with a reason and an optional retry hint (S6), for an agent not processed now.
+    public func unavailable(_ text: String, uid: InstanceUID?, retryAfterNanoseconds: UInt64?) -> SessionReply {
+        var reply = SessionReply()
+        if let uid = uid ?? instanceUID { reply.instanceUID = .valid(uid) }
         var error = ServerErrorResponse()
         error.type = .unavailable
-        error.errorMessage = "server overloaded, retry later"
+        error.errorMessage = text
         if let ns = retryAfterNanoseconds {
             var retry = RetryInfo()
             retry.retryAfterNanoseconds = ns

@@ -58,11 +58,15 @@ struct AgentState {
         attributes.first(where: { $0.key == key })?.value
     }
 
+    /// The attributes as text, identifying ones first when a key repeats: linear in their
+    /// number (a hash set of the keys seen), whatever an agent sends.
     static func attributes(of d: AgentDescription) -> [(key: String, value: String)] {
+        var seen = Set<String>(minimumCapacity: d.identifyingAttributes.count + d.nonIdentifyingAttributes.count)
         var out: [(key: String, value: String)] = []
-        for kv in d.identifyingAttributes + d.nonIdentifyingAttributes where !out.contains(where: { $0.key == kv.key })
-        {
-            out.append((kv.key, text(kv.value)))
+        for list in [d.identifyingAttributes, d.nonIdentifyingAttributes] {
+            for kv in list where seen.insert(kv.key).inserted {
+                out.append((kv.key, text(kv.value)))
+            }
         }
         return out.sorted { $0.key < $1.key }
     }

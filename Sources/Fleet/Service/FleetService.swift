@@ -20,6 +20,9 @@ public final class FleetService: @unchecked Sendable {
     private struct HotEntry {
         var held: StatusParts = []
         var config: SharedRemoteConfig?
+        /// Admitted by `register` but not in the inventory yet: its first message still decides
+        /// its config (by the description it sends), as for an agent never seen.
+        var reserved = false
     }
     private let hotLock = NSLock()
     private var hot: [InstanceUID: HotEntry] = [:]
@@ -66,7 +69,8 @@ public final class FleetService: @unchecked Sendable {
         var touches: [InstanceUID: Int64] = [:]
         var blobs: [BlobRow] = []
         var history: [HistoryRow] = []
-        var count: Int { agents.count + touches.count + blobs.count + history.count }
+        var forgotten: [String] = []
+        var count: Int { agents.count + touches.count + blobs.count + history.count + forgotten.count }
 
         /// A liveness update: folded into a waiting snapshot, or kept as a touch.
         mutating func raiseLastSeen(_ uid: InstanceUID, _ at: Int64) {
@@ -150,7 +154,7 @@ public final class FleetService: @unchecked Sendable {
     /// is matched by the description it is sending, so its first reply already carries its config.
     public func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
         let (known, anyAssignment) = hotLock.withLock { (hot[uid], !hotAssignments.isEmpty) }
-        if let known { return DesiredState(remoteConfig: known.config) }
+        if let known, !known.reserved { return DesiredState(remoteConfig: known.config) }
         guard anyAssignment, let view = firstMessage.agentDescription else { return DesiredState() }
         // Decoded outside the lock the other loops take for every message.
         let attributes = AgentState.attributes(of: view.owned())
@@ -169,6 +173,21 @@ public final class FleetService: @unchecked Sendable {
         defer { hotLock.unlock() }
         guard let entry = hot[uid], !entry.held.isEmpty else { return nil }
         return (entry.held, nil)
+    }
+
+    /// True when the inventory holds `uid` (or has made room for it).
+    public func isKnown(_ uid: InstanceUID) -> Bool {
+        hotLock.withLock { hot[uid] != nil }
+    }
+
+    /// Makes room for a new agent; false when the inventory already holds `maxAgents`.
+    public func register(_ uid: InstanceUID) -> Bool {
+        hotLock.withLock {
+            if hot[uid] != nil { return true }
+            guard hot.count < options.maxAgents else { return false }
+            hot[uid] = HotEntry(reserved: true)
+            return true
+        }
     }
 
     /// Queues a message's changes for the ingest thread.
@@ -192,7 +211,13 @@ public final class FleetService: @unchecked Sendable {
     private func ingestLoop() {
         var changes: [StatusChanges] = []
         var beats: [InstanceUID] = []
+        var lastSweep = Clock.milliseconds()
         while true {
+            let now = Clock.milliseconds()
+            if options.forgetAfterMilliseconds > 0 && now - lastSweep >= options.retentionSweepMilliseconds {
+                lastSweep = now
+                forgetStale(now: now)
+            }
             intakeLock.lock()
             swap(&changes, &intake)
             swap(&beats, &intakeBeats)
@@ -230,6 +255,8 @@ public final class FleetService: @unchecked Sendable {
     }
 
     private func ingest(_ changes: ArraySlice<StatusChanges>, _ beats: [InstanceUID]) {
+        // Everything proportional to a message's size happens here, before the lock.
+        let prepared = changes.map(PreparedChange.init)
         let now = Clock.milliseconds()
         var rows: [InstanceUID: AgentRow] = [:]
         rows.reserveCapacity(changes.count)
@@ -238,8 +265,8 @@ public final class FleetService: @unchecked Sendable {
         var history: [HistoryRow] = []
         var heldUpdates: [(InstanceUID, StatusParts)] = []
         stateLock.withLock {
-            for change in changes {
-                guard let uid = change.instanceUID else { continue }
+            for change in prepared {
+                guard let uid = change.change.instanceUID else { continue }
                 if var row = apply(change, uid: uid, now: now, &blobs, &history, &heldUpdates) {
                     if rows[uid]?.isNew == true { row.isNew = true }
                     rows[uid] = row
@@ -261,9 +288,11 @@ public final class FleetService: @unchecked Sendable {
             metricsValue.changesIngested += changes.count + beats.count
             metricsValue.agentsKnown = agents.count
         }
-        if !heldUpdates.isEmpty {
+        let admitted = rows.filter { $0.value.isNew }.map(\.key)
+        if !heldUpdates.isEmpty || !admitted.isEmpty {
             hotLock.withLock {
                 for (uid, held) in heldUpdates { hot[uid, default: HotEntry()].held = held }
+                for uid in admitted { hot[uid, default: HotEntry()].reserved = false }
             }
         }
         pendingCondition.withLock {
@@ -284,9 +313,10 @@ public final class FleetService: @unchecked Sendable {
 
     /// Applies one message to the inventory (stateLock held); returns the new snapshot.
     private func apply(
-        _ change: StatusChanges, uid: InstanceUID, now: Int64, _ blobs: inout [BlobRow], _ history: inout [HistoryRow],
-        _ heldUpdates: inout [(InstanceUID, StatusParts)]
+        _ prepared: PreparedChange, uid: InstanceUID, now: Int64, _ blobs: inout [BlobRow],
+        _ history: inout [HistoryRow], _ heldUpdates: inout [(InstanceUID, StatusParts)]
     ) -> AgentRow? {
+        let change = prepared.change
         let existing = agents[uid]
         let isNew = existing == nil
         var state = existing ?? AgentState(row: AgentRow(uid: uid.description))
@@ -304,9 +334,8 @@ public final class FleetService: @unchecked Sendable {
             event("connected", isNew ? "first connection" : "reconnected")
         }
         if let caps = change.capabilities { state.row.capabilities = Int64(bitPattern: caps.rawValue) }
-        if let description = change.agentDescription {
-            state.row.description = description.serializedBytes()
-            let attributes = AgentState.attributes(of: description)
+        if let bytes = prepared.descriptionBytes, let attributes = prepared.attributes {
+            state.row.description = bytes
             if !isNew && !attributes.elementsEqual(state.attributes, by: { $0 == $1 }) {
                 event("description_changed", "\(attributes.count) attributes")
             }
@@ -314,7 +343,7 @@ public final class FleetService: @unchecked Sendable {
             describe = true
         }
         if let health = change.health {
-            state.row.health = health.serializedBytes()
+            state.row.health = prepared.healthBytes
             if state.healthy != health.healthy {
                 let detail =
                     health.healthy ? "healthy" : "unhealthy" + (health.lastError.isEmpty ? "" : ": \(health.lastError)")
@@ -322,20 +351,17 @@ public final class FleetService: @unchecked Sendable {
             }
             state.healthy = health.healthy
         }
-        if let effective = change.effectiveConfig {
-            let map = effective.configMap ?? AgentConfigMap()
-            let hash = ConfigHash.hex(ConfigHash.of(map))
+        if let hash = prepared.effectiveHash, let body = prepared.effectiveBody {
             if state.row.effectiveConfigHash != hash {
                 if state.row.effectiveConfigHash != nil { event("effective_config_changed", hash) }
                 state.row.effectiveConfigHash = hash
             }
             if blobsSeen.insert(hash).inserted {
-                blobs.append(BlobRow(hash: hash, kind: "config", body: map.serializedBytes()))
+                blobs.append(BlobRow(hash: hash, kind: "config", body: body))
             }
         }
-        if let remote = change.remoteConfigStatus {
-            state.row.remoteConfigStatus = remote.serializedBytes()
-            let hash = ConfigHash.hex(remote.lastRemoteConfigHash)
+        if let remote = change.remoteConfigStatus, let hash = prepared.remoteHash {
+            state.row.remoteConfigStatus = prepared.remoteBytes
             if hash != state.remoteHash || remote.status != state.remoteStatus
                 || remote.errorMessage != state.remoteError
             {
@@ -344,19 +370,15 @@ public final class FleetService: @unchecked Sendable {
             }
             state.setRemote(remote, hash: hash)
         }
-        if let packages = change.packageStatuses { state.row.packageStatuses = packages.serializedBytes() }
-        if let components = change.availableComponents {
-            let hash = ConfigHash.hex(components.hash)
+        if let packages = prepared.packagesBytes { state.row.packageStatuses = packages }
+        if let hash = prepared.componentsHash {
             state.row.componentsHash = hash
-            if !components.components.isEmpty, blobsSeen.insert("components:" + hash).inserted {
-                blobs.append(
-                    BlobRow(hash: "components:" + hash, kind: "components", body: components.serializedBytes()))
+            if let body = prepared.componentsBody, blobsSeen.insert("components:" + hash).inserted {
+                blobs.append(BlobRow(hash: "components:" + hash, kind: "components", body: body))
             }
         }
-        if let custom = change.customCapabilities { state.row.customCapabilities = custom.serializedBytes() }
-        if let settings = change.connectionSettingsStatus {
-            state.row.connectionSettingsStatus = settings.serializedBytes()
-        }
+        if let custom = prepared.customBytes { state.row.customCapabilities = custom }
+        if let settings = prepared.settingsBytes { state.row.connectionSettingsStatus = settings }
         if change.resolvedDuplicate, let fresh = change.assignedInstanceUID {
             event("duplicate_uid", "a second live connection used this uid; it was given \(fresh)")
         }
@@ -372,6 +394,35 @@ public final class FleetService: @unchecked Sendable {
         var row = state.row
         row.isNew = isNew
         return row
+    }
+
+    /// Retention: disconnected agents not seen for `forgetAfterMilliseconds` leave the
+    /// inventory, and their rows and history leave the database with the next batch.
+    func forgetStale(now: Int64) {
+        let cutoff = now - options.forgetAfterMilliseconds
+        var forgotten: [InstanceUID] = []
+        stateLock.withLock {
+            for (uid, state) in agents where !state.row.connected && state.row.lastSeen < cutoff {
+                forgotten.append(uid)
+            }
+            for uid in forgotten {
+                if let state = agents.removeValue(forKey: uid) { count(state, -1) }
+            }
+        }
+        guard !forgotten.isEmpty else { return }
+        hotLock.withLock {
+            for uid in forgotten where hot[uid]?.reserved != true { hot[uid] = nil }
+        }
+        pendingCondition.withLock {
+            for uid in forgotten {
+                pending.agents[uid] = nil
+                pending.touches[uid] = nil
+                pending.forgotten.append(uid.description)
+            }
+            metricsValue.agentsForgotten += forgotten.count
+            pendingCondition.broadcast()
+        }
+        options.log("fleet: forgot \(forgotten.count) agents not seen for \(options.forgetAfterMilliseconds / 1000) s")
     }
 
     private func trimHistoryBacklog() {
@@ -406,11 +457,13 @@ public final class FleetService: @unchecked Sendable {
                 batch.touches = pending.touches.map { ($0.key.description, $0.value) }
                 batch.blobs = pending.blobs
                 batch.history = pending.history
+                batch.forgotten = pending.forgotten
                 // Emptied in place: the next burst refills tables that are already the right size.
                 pending.agents.removeAll(keepingCapacity: true)
                 pending.touches.removeAll(keepingCapacity: true)
                 pending.blobs.removeAll()
                 pending.history.removeAll()
+                pending.forgotten.removeAll()
                 writing = batch.count > 0
                 writingHistory = batch.history
                 return false
@@ -470,7 +523,9 @@ public final class FleetService: @unchecked Sendable {
 
     /// Puts a failed batch back; anything newer that arrived meanwhile wins.
     private func requeue(_ batch: WriteBatch) {
-        for row in batch.agents {
+        // An agent forgotten while its batch was failing must not come back from that batch.
+        let forgottenSince = Set(pending.forgotten)
+        for row in batch.agents where !forgottenSince.contains(row.uid) {
             guard let uid = InstanceUID(string: row.uid), pending.agents[uid] == nil else { continue }
             pending.agents[uid] = row
             if let t = pending.touches.removeValue(forKey: uid) {
@@ -482,6 +537,7 @@ public final class FleetService: @unchecked Sendable {
         }
         pending.blobs = batch.blobs + pending.blobs
         pending.history = batch.history + pending.history
+        pending.forgotten = batch.forgotten + pending.forgotten
         trimHistoryBacklog()
     }
 
@@ -570,9 +626,13 @@ public final class FleetService: @unchecked Sendable {
         func json<M: ProtoMessage>(_ type: M.Type, _ bytes: [UInt8]?) -> String? {
             bytes.flatMap { try? M(serializedBytes: $0) }.map { $0.jsonString(pretty: false) }
         }
+        // Bounded: an agent decides how large its description is, the operator asking for it does not.
+        let description = state.row.description.flatMap { try? AgentDescription(serializedBytes: $0) }
+            .map { BoundedRendering.description($0) }
         return AgentDetail(
             summary: summary(state),
-            descriptionJSON: json(AgentDescription.self, state.row.description),
+            descriptionJSON: description?.value.jsonString(pretty: false),
+            descriptionTruncated: description?.truncated ?? false,
             healthJSON: json(ComponentHealth.self, state.row.health),
             packageStatusesJSON: json(PackageStatuses.self, state.row.packageStatuses),
             customCapabilitiesJSON: json(CustomCapabilities.self, state.row.customCapabilities),
@@ -601,7 +661,8 @@ public final class FleetService: @unchecked Sendable {
     {
         guard Self.isValidName(name) else {
             throw FleetError(
-                .invalid, "invalid_name", "config names are 1-128 characters of letters, digits, '.', '_' and '-'")
+                .invalid, "invalid_name",
+                "config names are 1-128 characters of letters, digits, '.', '_' and '-', and not '.' or '..'")
         }
         guard !body.isEmpty else { throw FleetError(.invalid, "empty_config", "the config body is empty") }
         guard body.count <= options.maxConfigBytes else {
@@ -733,8 +794,9 @@ public final class FleetService: @unchecked Sendable {
         }
     }
 
+    /// Letters, digits, '.', '_' and '-', not `.` or `..` (which a URL path would resolve away).
     static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 128
+        !name.isEmpty && name.utf8.count <= 128 && name != "." && name != ".."
             && name.utf8.allSatisfy { c in
                 (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 46 || c == 95 || c == 45
             }

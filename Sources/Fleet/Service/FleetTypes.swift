@@ -16,6 +16,12 @@ public struct FleetOptions: Sendable {
     /// the API) it is exact; the database catches up on any change, disconnect or shutdown, so
     /// only a crash leaves it this stale, and a fleet's heartbeats do not become row updates.
     public var lastSeenWriteIntervalMilliseconds: Int64 = 300_000
+    /// Agents the inventory may hold; a new agent beyond it is turned away until room is made.
+    public var maxAgents = 2_000_000
+    /// A disconnected agent not seen for this long is forgotten, with its history (0: never).
+    public var forgetAfterMilliseconds: Int64 = 30 * 86_400_000
+    /// How often the retention sweep looks for agents to forget.
+    public var retentionSweepMilliseconds: Int64 = 60_000
     /// Where log lines go.
     public var log: @Sendable (String) -> Void = { _ in }
 
@@ -82,6 +88,8 @@ public struct AgentDetail: Sendable {
     public var summary: AgentSummary
     /// Canonical protobuf JSON of the parts, when reported.
     public var descriptionJSON: String?
+    /// True when long values or lists of the description were cut (see `BoundedRendering`).
+    public var descriptionTruncated = false
     /// Canonical JSON of `health`.
     public var healthJSON: String?
     /// Canonical JSON of `package_statuses`.
@@ -171,6 +179,8 @@ public struct FleetMetrics: Sendable {
     public var pushesRequested = 0
     /// Messages received from agents (changes and heartbeats).
     public var changesIngested = 0
+    /// Agents forgotten by the retention policy.
+    public var agentsForgotten = 0
 }
 
 extension RemoteConfigStatuses {

@@ -136,12 +136,15 @@ public struct WriteBatch: Sendable {
     public var blobs: [BlobRow] = []
     /// History to append.
     public var history: [HistoryRow] = []
+    /// Agents to delete with their history (retention); applied before `agents`, so an agent
+    /// forgotten and seen again within one batch is written afresh.
+    public var forgotten: [String] = []
 
     /// An empty batch.
     public init() {}
 
     /// Rows in the batch.
-    public var count: Int { agents.count + touches.count + blobs.count + history.count }
+    public var count: Int { agents.count + touches.count + blobs.count + history.count + forgotten.count }
 }
 
 /// A store failure, with a message fit for an operator.

@@ -109,6 +109,12 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
             try prepareStaging()
             try exec("BEGIN")
             do throws(StoreError) {
+                if !batch.forgotten.isEmpty {
+                    // Canonical UUIDs need no quoting inside an array literal.
+                    let list = "{" + batch.forgotten.joined(separator: ",") + "}"
+                    _ = try rows("DELETE FROM agent_history WHERE uid = ANY($1::text[])", [list])
+                    _ = try rows("DELETE FROM agents WHERE uid = ANY($1::text[])", [list])
+                }
                 var existing = batch.agents.filter { !$0.isNew }
                 let fresh = batch.agents.filter(\.isNew)
                 if !fresh.isEmpty {

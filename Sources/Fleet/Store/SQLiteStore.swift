@@ -93,6 +93,14 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
     public func write(_ batch: WriteBatch) throws(StoreError) {
         try locked { () throws(StoreError) in
             try transaction { () throws(StoreError) in
+                for table in batch.forgotten.isEmpty ? [] : ["agents", "agent_history"] {
+                    let s = try prepare("DELETE FROM \(table) WHERE uid = ?1")
+                    defer { sqlite3_finalize(s.handle) }
+                    for uid in batch.forgotten {
+                        s.bind(1, uid)
+                        try step(s)
+                    }
+                }
                 if !batch.agents.isEmpty {
                     let s = try prepare(
                         """

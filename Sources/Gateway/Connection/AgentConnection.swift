@@ -24,18 +24,26 @@ struct AgentConnection {
     /// Names this connection in `LiveAgents` (see `ConnectionToken`).
     var token: UInt64
     var lastActivity: UInt64
+    /// In the HTTP phase, when the deadline of the request in progress started: the accept or
+    /// the first byte after the previous answer for its head, the end of the head for its
+    /// body; 0 between keep-alive requests. Blank lines before a request line (RFC 9112 §2.2)
+    /// are skipped by the parser but never move it: only a complete head or body does.
     var phaseSince: UInt64
     var claimedUID: InstanceUID?
+    /// The peer's address folded to 64 bits (0: unknown), the key of its registration bucket.
+    var source: UInt64 = 0
     var deflate = false
     /// Counted in the loop's bound on connections still in the HTTP phase, until upgraded or
     /// until a plain-HTTP agent got its first answer (keep-alive pollers must not hold it).
     var countsAsHandshake = true
+    /// This connection registered a new agent, so the limiter holds a bucket for it.
+    var registeredAgents = false
 
     init(token: UInt64, now: UInt64, limits: HTTPLimits) {
         phase = .http(HTTPRequestParser(limits: limits))
         self.token = token
         lastActivity = now
-        phaseSince = now
+        phaseSince = max(1, now)
     }
 
     var isWebSocket: Bool {
@@ -55,8 +63,11 @@ struct AgentConnection {
             case .closed:
                 return .closeNow
             case .http(var parser):
+                // Taken out of `phase` first: a second reference would make every append to the
+                // body copy it (quadratic in the body's size).
+                phase = .closed
                 let verdict = receiveHTTP(&parser, input, &offset, ctx, &out)
-                if case .http = phase { phase = .http(parser) }
+                if case .closed = phase { phase = .http(parser) }
                 if verdict != .open { return verdict }
             case .websocket(var parser, var session):
                 phase = .closed  // leave no copy behind while mutating (keeps buffers unique)
@@ -76,11 +87,12 @@ struct AgentConnection {
         _ parser: inout HTTPRequestParser, _ input: UnsafeMutableRawBufferPointer, _ offset: inout Int,
         _ ctx: LoopContext, _ out: inout [UInt8]
     ) -> ConnectionVerdict {
+        if phaseSince == 0 { phaseSince = max(1, ctx.now) }
         while offset < input.count {
-            let wasIdle = parser.isIdle
+            let wasInBody = parser.phase == .body
             let step = parser.feed(UnsafeRawBufferPointer(rebasing: input[offset...]))
             offset += step.consumed
-            if wasIdle && !parser.isIdle { phaseSince = ctx.now }
+            if !wasInBody && parser.phase == .body { phaseSince = max(1, ctx.now) }
             guard let event = step.event else { return .open }
             switch event {
             case .continueExpected:
@@ -90,7 +102,8 @@ struct AgentConnection {
                 Self.respond(error.status, text: error.reason, close: true, &out)
                 return .closeAfterFlush
             case .request(let request):
-                phaseSince = ctx.now
+                // The next request's deadline starts with its first byte.
+                phaseSince = offset < input.count ? max(1, ctx.now) : 0
                 let verdict = route(request, ctx, &out)
                 if case .websocket = phase {
                     // Bytes after the upgrade request are WebSocket frames.
@@ -104,9 +117,11 @@ struct AgentConnection {
     }
 
     private mutating func route(_ request: HTTPRequest, _ ctx: LoopContext, _ out: inout [UInt8]) -> ConnectionVerdict {
+        let isHead = request.method == "HEAD"
         guard request.path == "/v1/opamp" else {
             ctx.counters.httpErrors += 1
-            Self.respond(.notFound, text: "OpAMP is served at /v1/opamp", close: !request.keepAlive, &out)
+            Self.respond(
+                .notFound, text: "OpAMP is served at /v1/opamp", close: !request.keepAlive, &out, omitBody: isHead)
             return request.keepAlive ? .open : .closeAfterFlush
         }
         if ctx.isOverloaded {
@@ -121,9 +136,10 @@ struct AgentConnection {
         }
         guard request.method == "POST" else {
             ctx.counters.httpErrors += 1
+            // RFC 9110 §9.3.2: the answer to HEAD has the headers of the answer to GET, no body.
             Self.respond(
                 .methodNotAllowed, text: "use POST or a WebSocket upgrade", close: !request.keepAlive, &out,
-                extra: [("Allow", "GET, POST")])
+                extra: [("Allow", "GET, POST")], omitBody: isHead)
             return request.keepAlive ? .open : .closeAfterFlush
         }
         return plainHTTP(request, ctx, &out)
@@ -133,7 +149,8 @@ struct AgentConnection {
     {
         let handshake = WebSocketHandshakeRequest(
             method: request.method, httpVersion: request.version == .http11 ? "HTTP/1.1" : "HTTP/1.0",
-            header: { request.headers[$0] })
+            // Repeated lines joined (RFC 9110 §5.3): two Sec-WebSocket-Key lines then fail the key check.
+            header: { request.headers.combinedValue($0) })
         switch WebSocketHandshake.respond(to: handshake, allowDeflate: ctx.configuration.allowWebSocketDeflate) {
         case .failure(let rejection):
             ctx.counters.httpErrors += 1
@@ -190,7 +207,7 @@ struct AgentConnection {
             ctx.handshaking -= 1
         }
         let reply: [UInt8] = body.withUnsafeBytes { raw in
-            OpAMPExchange.httpReply(raw, headerUID: request.opampInstanceUID, ctx)
+            OpAMPExchange.httpReply(raw, headerUID: request.opampInstanceUID, &self, ctx)
         }
         var headers: [(String, String)] = [("Content-Type", "application/x-protobuf")]
         var payload = reply
@@ -206,13 +223,14 @@ struct AgentConnection {
     }
 
     static func respond(
-        _ status: HTTPStatus, text: String, close: Bool, _ out: inout [UInt8], extra: [(String, String)] = []
+        _ status: HTTPStatus, text: String, close: Bool, _ out: inout [UInt8], extra: [(String, String)] = [],
+        omitBody: Bool = false
     ) {
         var headers: [(String, String)] = [("Content-Type", "text/plain; charset=utf-8")] + extra
         if close { headers.append(("Connection", "close")) }
         let body = Array((text + "\n").utf8)
         HTTPResponse(status: status, headers: headers, contentLength: body.count).writeHead(into: &out)
-        out.append(contentsOf: body)
+        if !omitBody { out.append(contentsOf: body) }
     }
 
     // MARK: WebSocket
@@ -275,6 +293,10 @@ struct AgentConnection {
         do {
             try AgentToServerView.decode(body) { view in
                 let uid = InstanceUID(bytes: view.instanceUid.unsafeBytes)
+                if let refusal = ctx.refusal(view, uid: uid, session: session, connection: &self) {
+                    refusal.encode(into: &ctx.writer)
+                    return
+                }
                 if let uid { ctx.restore(&session, uid: uid) }
                 if ctx.answerIfOverloaded(session) { return }
                 let desired =
@@ -356,18 +378,24 @@ struct AgentConnection {
             return .closeNow
         case .http(let parser):
             switch parser.phase {
-            case .head where ctx.now &- phaseSince > config.headerTimeoutMilliseconds,
-                .body where ctx.now &- phaseSince > config.bodyTimeoutMilliseconds:
-                ctx.counters.timeouts += 1
-                Self.respond(.requestTimeout, text: "request not completed in time", close: true, &out)
-                return .closeAfterFlush
-            case .idle
-            where ctx.now &- lastActivity > min(config.idleTimeoutMilliseconds, config.headerTimeoutMilliseconds * 3):
+            case .idle where phaseSince == 0:
+                // Between keep-alive requests: a poller that went quiet is let go silently.
+                guard
+                    ctx.now &- lastActivity
+                        > min(config.idleTimeoutMilliseconds, config.headerTimeoutMilliseconds * 3)
+                else { return .open }
                 ctx.counters.timeouts += 1
                 return .closeNow
-            default:
+            case .idle, .head:
+                guard ctx.now &- phaseSince > config.headerTimeoutMilliseconds else { return .open }
+            case .body:
+                guard ctx.now &- phaseSince > bodyDeadline(parser, config) else { return .open }
+            case .failed:
                 return .open
             }
+            ctx.counters.timeouts += 1
+            Self.respond(.requestTimeout, text: "request not completed in time", close: true, &out)
+            return .closeAfterFlush
         case .websocket:
             guard ctx.now &- lastActivity > config.idleTimeoutMilliseconds else { return .open }
             ctx.counters.timeouts += 1
@@ -375,6 +403,25 @@ struct AgentConnection {
                 .close, payload: WebSocketFrameWriter.closePayload(code: .goingAway, reason: "idle timeout"), to: &out)
             return .closeAfterFlush
         }
+    }
+
+    /// Milliseconds a body may take: the body timeout plus its size at the slowest allowed rate.
+    private func bodyDeadline(_ parser: HTTPRequestParser, _ config: GatewayConfiguration) -> UInt64 {
+        let bytes = UInt64(parser.declaredBodyBytes ?? config.httpLimits.maxBodyBytes)
+        return config.bodyTimeoutMilliseconds + bytes * 1000 / max(1, config.minimumBodyBytesPerSecond)
+    }
+
+    /// True while the connection counts in the loop's bound on half-open connections.
+    var isHalfOpen: Bool { countsAsHandshake }
+
+    /// Closed to make room under the cap on half-open connections (see `HalfOpenQueue`).
+    mutating func shed(_ ctx: LoopContext) -> ConnectionVerdict {
+        if countsAsHandshake {
+            countsAsHandshake = false
+            ctx.handshaking -= 1
+        }
+        ctx.counters.halfOpenShed += 1
+        return .closeNow
     }
 
     /// Server shutdown: WebSocket agents get a 1001 close.
@@ -404,6 +451,7 @@ struct AgentConnection {
             }
         }
         if let uid = claimedUID { ctx.live.release(uid, token: token) }
+        if registeredAgents { ctx.registrations.forget(connection: token) }
         phase = .closed
     }
 }

@@ -10,11 +10,28 @@ public struct GatewayConfiguration: Sendable {
     public var idleTimeoutMilliseconds: UInt64 = 120_000
     /// Time allowed to send a complete request head (slowloris guard).
     public var headerTimeoutMilliseconds: UInt64 = 10_000
-    /// Time allowed to send a request body once the head arrived.
+    /// Time allowed to send a request body once the head arrived, on top of its size at
+    /// `minimumBodyBytesPerSecond` (a 64 MiB body may take minutes on a slow link, a 1 KB one not).
     public var bodyTimeoutMilliseconds: UInt64 = 30_000
+    /// The slowest upload rate a body deadline allows for.
+    public var minimumBodyBytesPerSecond: UInt64 = 256 * 1024
+    /// Attributes (identifying plus non-identifying) one agent description may carry; a message
+    /// with more is refused with `BAD_REQUEST` before any of it is processed.
+    public var maxAttributesPerDescription = 1000
+    /// New agents (uids the fleet has never seen) that one source address, and separately one
+    /// connection, may register per second; 0 disables the limit. Beyond it the message gets
+    /// `UNAVAILABLE` with `RetryInfo`.
+    public var registrationsPerSecond = 1000
+    /// Registrations a source or connection may make at once before the rate applies.
+    public var registrationBurst = 20_000
+    /// A plain-HTTP agent that has not polled for this long is marked disconnected (its poll
+    /// interval plus grace; OpAMP HTTP clients poll every 30 s by default).
+    public var httpAgentTimeoutMilliseconds: UInt64 = 90_000
     /// Connections per event loop beyond which new agents are refused with 503 + Retry-After.
     public var maxConnectionsPerLoop = 200_000
-    /// Connections still in the HTTP phase per loop beyond which new ones are refused.
+    /// Connections still in the HTTP phase (no request answered yet) per loop; beyond it the
+    /// oldest of them is closed to make room, so a flood of half-open connections cannot keep
+    /// a well-behaved agent out.
     public var maxHandshakesPerLoop = 2_000
     /// Bytes that may wait to be sent to one agent before it counts as a slow consumer.
     public var maxPendingSendBytes = 8 << 20
@@ -27,6 +44,11 @@ public struct GatewayConfiguration: Sendable {
     public var slotsPerRing: Int?
     /// Rings the io_uring engine may grow to as rings fill up (each on its own thread).
     public var maxRings = 64
+    /// Process descriptors the epoll engine leaves to the rest of the process (the operator
+    /// plane's connections, the database, files), so agents cannot starve operators of them.
+    public var reservedDescriptors = 1024
+    /// Agent connections one epoll loop holds at most (set from the open-file limit at start).
+    var epollConnectionsPerLoop = Int.max
     /// Capabilities the server announces.
     public var serverCapabilities: ServerCapabilities = .ampora
 

@@ -9,7 +9,7 @@ enum Gzip {
         case tooLarge
     }
 
-    /// Inflates a gzip (or zlib) stream, refusing output beyond `limit` bytes.
+    /// Inflates a gzip (or zlib) stream of one or more members, refusing output beyond `limit` bytes.
     static func inflate(_ input: [UInt8], limit: Int) -> Result<[UInt8], Failure> {
         var stream = z_stream()
         // 15 + 32: accept both gzip and zlib headers.
@@ -33,7 +33,10 @@ enum Gzip {
                 if output.count + produced > limit { return .failure(.tooLarge) }
                 output.append(contentsOf: chunk[0..<produced])
                 switch status {
-                case Z_STREAM_END: return .success(output)
+                case Z_STREAM_END:
+                    // RFC 1952 §2.2: a gzip file is a series of members; inflate each in turn.
+                    guard stream.avail_in > 0 else { return .success(output) }
+                    guard inflateReset(&stream) == Z_OK else { return .failure(.corrupt) }
                 case Z_OK: if stream.avail_in == 0 && produced == 0 { return .failure(.corrupt) }
                 case Z_BUF_ERROR: if stream.avail_in == 0 { return .failure(.corrupt) }
                 default: return .failure(.corrupt)

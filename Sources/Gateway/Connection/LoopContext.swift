@@ -25,6 +25,16 @@ public struct GatewayCounters: Sendable {
     public var timeouts = 0
     /// Unsolicited pushes sent (remote config, connection settings, packages).
     public var pushes = 0
+    /// Half-open connections closed to make room for new ones at the per-loop cap.
+    public var halfOpenShed = 0
+    /// Messages refused because their description had too many attributes.
+    public var rejectedTooManyAttributes = 0
+    /// New agents turned away by the registration rate limit.
+    public var rejectedRegistrationRate = 0
+    /// New agents turned away because the inventory is full (`--max-agents`).
+    public var rejectedInventoryFull = 0
+    /// Plain-HTTP agents marked disconnected because they stopped polling.
+    public var httpAgentsExpired = 0
 
     /// Adds another loop's counters.
     public mutating func add(_ o: GatewayCounters) {
@@ -39,6 +49,11 @@ public struct GatewayCounters: Sendable {
         slowConsumers += o.slowConsumers
         timeouts += o.timeouts
         pushes += o.pushes
+        halfOpenShed += o.halfOpenShed
+        rejectedTooManyAttributes += o.rejectedTooManyAttributes
+        rejectedRegistrationRate += o.rejectedRegistrationRate
+        rejectedInventoryFull += o.rejectedInventoryFull
+        httpAgentsExpired += o.httpAgentsExpired
     }
 }
 
@@ -57,9 +72,22 @@ final class HTTPSessionStore: @unchecked Sendable {
         lock.withLock { sessions[uid] = (session, now) }
     }
 
-    func expire(olderThan limit: UInt64, now: UInt64) {
-        lock.withLock { sessions = sessions.filter { now &- $0.value.lastSeen < limit } }
+    /// Forgets sessions not polled within `limit` and returns their uids (still connected
+    /// ones, which the fleet must now mark disconnected).
+    func expire(olderThan limit: UInt64, now: UInt64) -> [InstanceUID] {
+        lock.withLock {
+            var expired: [InstanceUID] = []
+            sessions = sessions.filter { entry in
+                if now &- entry.value.lastSeen < limit { return true }
+                expired.append(entry.key)
+                return false
+            }
+            return expired
+        }
     }
+
+    /// Sessions held now.
+    var count: Int { lock.withLock { sessions.count } }
 }
 
 /// Which live WebSocket connection holds which uid, across loops (S11 duplicate detection).
@@ -102,17 +130,23 @@ final class LoopContext {
     /// Sessions of plain-HTTP agents, shared by all loops: each poll may arrive on a new TCP
     /// connection, and so on any loop.
     let httpSessions: HTTPSessionStore
+    /// Bounds on new-agent registrations, shared by every loop (registrations only, not heartbeats).
+    let registrations: RegistrationLimiter
+    /// This loop's half-open connections, oldest first.
+    var halfOpen = HalfOpenQueue()
     var counters = GatewayCounters()
     var now: UInt64 = 0
     var activeConnections = 0
     var handshaking = 0
+    private var lastHTTPExpiry: UInt64 = 0
     let inflater: WebSocketInflater?
 
     init(
         configuration: GatewayConfiguration, directory: any AgentDirectory, live: LiveAgents,
-        httpSessions: HTTPSessionStore, loopIndex: Int
+        httpSessions: HTTPSessionStore, registrations: RegistrationLimiter, loopIndex: Int
     ) {
         self.configuration = configuration
+        self.registrations = registrations
         self.httpSessions = httpSessions
         self.directory = directory
         self.live = live
@@ -126,6 +160,53 @@ final class LoopContext {
         if session.isFresh, let known = directory.knownState(for: uid) {
             session.restore(held: known.held, lastSequenceNum: known.lastSequenceNum)
         }
+    }
+
+    /// The answer to a message this server will not process: a description over the attribute
+    /// cap (`BAD_REQUEST`), or a new agent over the registration rate or inventory bound
+    /// (`UNAVAILABLE` with `RetryInfo`); nil to go on. Known agents pay one lookup, on their
+    /// connection's first message only.
+    func refusal(
+        _ view: AgentToServerView, uid: InstanceUID?, session: AgentSession, connection: inout AgentConnection
+    ) -> SessionReply? {
+        if let description = view.agentDescription {
+            let limit = configuration.maxAttributesPerDescription
+            let count = Self.attributeCount(description, stopAfter: limit)
+            if count > limit {
+                counters.rejectedTooManyAttributes += 1
+                return session.refused(
+                    "agent_description has more than \(limit) attributes (this server's --max-attributes)", uid: uid)
+            }
+        }
+        guard session.isFresh, let uid, !directory.isKnown(uid) else { return nil }
+        let retry = configuration.retryAfterSeconds * 1_000_000_000
+        guard registrations.admit(source: connection.source, connection: connection.token, now: now) else {
+            counters.rejectedRegistrationRate += 1
+            return session.unavailable(
+                "too many new agents from this address or connection, retry later", uid: uid,
+                retryAfterNanoseconds: retry)
+        }
+        connection.registeredAgents = true
+        guard directory.register(uid) else {
+            counters.rejectedInventoryFull += 1
+            return session.unavailable(
+                "the server's inventory is full (--max-agents), retry later", uid: uid, retryAfterNanoseconds: retry)
+        }
+        return nil
+    }
+
+    /// Identifying plus non-identifying attributes, counted up to `stopAfter + 1`.
+    static func attributeCount(_ description: AgentDescriptionView, stopAfter limit: Int) -> Int {
+        var count = 0
+        for _ in description.identifyingAttributes {
+            count += 1
+            if count > limit { return count }
+        }
+        for _ in description.nonIdentifyingAttributes {
+            count += 1
+            if count > limit { return count }
+        }
+        return count
     }
 
     /// When overloaded, encodes the `UNAVAILABLE` answer (S6) and returns true.
@@ -146,9 +227,18 @@ final class LoopContext {
     /// True when this loop should turn agents away.
     var isOverloaded: Bool { activeConnections > configuration.maxConnectionsPerLoop }
 
-    /// Forgets plain-HTTP agents that stopped polling (loop 0 does it for all).
+    /// Forgets plain-HTTP agents that stopped polling within their interval plus grace and
+    /// tells the fleet they are disconnected (loop 0 does it for all).
     func expireHTTPSessions() {
-        guard loopIndex == 0 else { return }
-        httpSessions.expire(olderThan: configuration.idleTimeoutMilliseconds * 3, now: now)
+        guard loopIndex == 0, now &- lastHTTPExpiry >= min(10_000, configuration.httpAgentTimeoutMilliseconds / 4)
+        else { return }
+        lastHTTPExpiry = now
+        for uid in httpSessions.expire(olderThan: configuration.httpAgentTimeoutMilliseconds, now: now) {
+            var changes = StatusChanges()
+            changes.instanceUID = uid
+            changes.disconnected = true
+            directory.record(changes)
+            counters.httpAgentsExpired += 1
+        }
     }
 }

@@ -3,7 +3,11 @@ import Core
 /// The plain-HTTP transport's OpAMP step: sessions live in the loop, keyed by uid, because an
 /// agent may poll over a new TCP connection each time.
 enum OpAMPExchange {
-    static func httpReply(_ body: UnsafeRawBufferPointer, headerUID: String?, _ ctx: LoopContext) -> [UInt8] {
+    /// Plain HTTP may multiplex agents: each POST names its own agent (a fan-in gateway polls for
+    /// many over one connection), so sessions are found by uid, not by connection.
+    static func httpReply(
+        _ body: UnsafeRawBufferPointer, headerUID: String?, _ connection: inout AgentConnection, _ ctx: LoopContext
+    ) -> [UInt8] {
         ctx.writer.reset()
         do {
             try AgentToServerView.decode(body) { view in
@@ -18,6 +22,11 @@ enum OpAMPExchange {
                 var session =
                     ctx.httpSessions.take(uid)
                     ?? AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
+                if let refusal = ctx.refusal(view, uid: uid, session: session, connection: &connection) {
+                    refusal.encode(into: &ctx.writer)
+                    if !session.isFresh { ctx.httpSessions.put(uid, session, now: ctx.now) }
+                    return
+                }
                 ctx.restore(&session, uid: uid)
                 if ctx.answerIfOverloaded(session) { return }
                 let desired =

@@ -186,11 +186,12 @@ final class EpollLoop: @unchecked Sendable {
     private func acceptAll() {
         guard listening, !acceptPaused else { return }
         while true {
-            if ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop {
+            if slab.count >= ctx.configuration.epollConnectionsPerLoop {
                 pauseAccepting()
                 return
             }
-            let fd = ampora_accept4(listenFD, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+            var source: UInt64 = 0
+            let fd = ampora_accept4_peer(listenFD, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), &source)
             if fd < 0 {
                 let e = errno
                 if e == EINTR || e == ECONNABORTED { continue }
@@ -200,21 +201,40 @@ final class EpollLoop: @unchecked Sendable {
             }
             try? Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             nextToken &+= 1
-            let record = Record(
+            var record = Record(
                 fd: fd,
                 connection: AgentConnection(token: nextToken, now: ctx.now, limits: ctx.configuration.httpLimits))
+            record.connection.source = source
             let (slot, generation) = slab.insert(record)
             let token = ConnectionToken.make(loop: index, counter: nextToken, slot: UInt32(slot))
             slab.withElement(slot) { $0.connection.token = token }
             ctx.counters.accepted += 1
             ctx.activeConnections += 1
             ctx.handshaking += 1
+            ctx.halfOpen.append(slot: UInt32(slot), token: token)
             do {
                 try watch(fd, token: Self.token(slot, generation), events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
             } catch {
                 close(slot)
             }
+            if ctx.handshaking > ctx.configuration.maxHandshakesPerLoop { shedHalfOpen() }
         }
+    }
+
+    /// Closes the oldest half-open connections until the loop is back under its cap.
+    private func shedHalfOpen() {
+        while ctx.handshaking > ctx.configuration.maxHandshakesPerLoop,
+            let victim = ctx.halfOpen.popOldest(where: isHalfOpen)
+        {
+            act(Int32(victim.slot)) { connection, _ in connection.shed(self.ctx) }
+        }
+        ctx.halfOpen.compact(live: ctx.handshaking, where: isHalfOpen)
+    }
+
+    private func isHalfOpen(_ entry: HalfOpenQueue.Entry) -> Bool {
+        slab.withElement(Int32(entry.slot)) {
+            $0.connection.token == entry.token && $0.connection.isHalfOpen && !$0.closing
+        } ?? false
     }
 
     /// The listener is level-triggered: while this loop cannot take connections it must stop
@@ -226,9 +246,9 @@ final class EpollLoop: @unchecked Sendable {
     }
 
     private func resumeAcceptingIfPossible() {
-        guard acceptPaused, listening, listenFD >= 0,
-            ctx.handshaking < ctx.configuration.maxHandshakesPerLoop / 2 + 1
-        else { return }
+        guard acceptPaused, listening, listenFD >= 0, slab.count < ctx.configuration.epollConnectionsPerLoop else {
+            return
+        }
         acceptPaused = false
         try? watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue)
         acceptAll()
@@ -402,6 +422,6 @@ final class EpollLoop: @unchecked Sendable {
             }
             act(slot) { connection, out in connection.tick(self.ctx, &out) }
         }
-        if ctx.now / 1000 % 60 == 0 { ctx.expireHTTPSessions() }
+        ctx.expireHTTPSessions()
     }
 }

@@ -23,6 +23,16 @@ enum Sys {
         return info.tcpi_unacked
     }
 
+    /// The address family a socket is bound with (AF_INET, AF_INET6), or -1.
+    static func socketFamily(_ fd: Int32) -> Int32 {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return rc == 0 ? Int32(storage.ss_family) : -1
+    }
+
     @inline(__always)
     static func retrying<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
         while true {

@@ -14,6 +14,7 @@ final class URing {
         case cancel = 6
         case poke = 7
         case wake = 8
+        case peer = 9
     }
 
     let ring: UnsafeMutablePointer<io_uring>
@@ -172,6 +173,19 @@ final class URing {
         s.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT)
         s.pointee.user_data = userData
     }
+
+    /// Asks for a fixed socket's peer address (`getsockopt(SO_PEERNAME)` as an io_uring command:
+    /// a registered descriptor has no process descriptor for `getpeername`). The kernel writes
+    /// exactly `length` bytes of the sockaddr into `buffer`, which must live until completion.
+    func peerName(slot: UInt32, into buffer: UnsafeMutableRawPointer, length: Int, userData: UInt64) {
+        let s = sqe()
+        ampora_prep_getsockopt(s, Int32(bitPattern: slot), Self.soPeerName, buffer, Int32(length))
+        s.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT)
+        s.pointee.user_data = userData
+    }
+
+    /// `SO_PEERNAME` from `<asm-generic/socket.h>`.
+    private static let soPeerName: Int32 = 28
 
     /// `SHUT_WR`, which a clean build does not see through this module's imports.
     private static let shutWrite: Int32 = 1

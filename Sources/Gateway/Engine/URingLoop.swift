@@ -77,6 +77,11 @@ final class URingLoop: @unchecked Sendable {
     /// Reusable send buffers: a reply waits in one until the kernel has sent it, and small
     /// replies (heartbeat acks) should not cost a malloc each.
     private var sendPool: [UnsafeMutableRawBufferPointer] = []
+    /// Per slot, where the kernel writes the peer's address after an accept.
+    private let peerNames: UnsafeMutableRawPointer
+    /// Bytes of the listener family's sockaddr up to the end of the address (no IPv6 scope id).
+    private let peerNameLength: Int
+    private static let peerNameStride = 32
     private static let pooledSize = 512
     private static let poolLimit = 1024
 
@@ -104,8 +109,14 @@ final class URingLoop: @unchecked Sendable {
         self.headroom = max(32, files / 64)
         nextToken = 0
         uring = try URing(files: UInt32(files))
+        peerNames = .allocate(byteCount: files * Self.peerNameStride, alignment: 8)
+        peerNameLength = Sys.socketFamily(listener) == Int32(AF_INET6) ? 24 : 8
         wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
         out.reserveCapacity(64 * 1024)
+    }
+
+    deinit {
+        peerNames.deallocate()
     }
 
     /// The loop's counters as of its last tick.
@@ -193,9 +204,7 @@ final class URingLoop: @unchecked Sendable {
     }
 
     private func armAccept() {
-        guard !accepting, !stopping, live < tableSize - headroom,
-            ctx.handshaking < ctx.configuration.maxHandshakesPerLoop
-        else { return }
+        guard !accepting, !stopping, live < tableSize - headroom else { return }
         if pausedForBalance {
             // Resume once the others have caught up (or when they cannot take more).
             let least = rings.update(index, live: live)
@@ -261,11 +270,16 @@ final class URingLoop: @unchecked Sendable {
         case .poke?:
             // Another loop stopped accepting: take over connections waiting on the listener.
             // armAccept itself decides whether a ring paused for balance may resume.
-            if !stopping && live < tableSize - headroom && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop {
+            if !stopping && live < tableSize - headroom {
                 if accepting { replaceAccept() } else { armAccept() }
             }
         case .wake?:
             if !stopping { armWake() }
+        case .peer?:
+            // An older kernel refuses the command: the connection keeps the shared key 0.
+            guard res > 0, isCurrent(slot, generation) else { return }
+            records[Int(slot)]!.connection.source = ampora_peer_key(
+                peerNames + Int(slot) * Self.peerNameStride, UInt32(res))
         case .close?, .shutdown?, .cancel?, nil:
             break
         }
@@ -302,24 +316,43 @@ final class URingLoop: @unchecked Sendable {
         ctx.counters.accepted += 1
         ctx.activeConnections += 1
         ctx.handshaking += 1
+        ctx.halfOpen.append(slot: slot, token: token)
         armRecv(slot)
+        uring.peerName(
+            slot: slot, into: peerNames + i * Self.peerNameStride, length: peerNameLength,
+            userData: URing.userData(.peer, slot: slot, generation: generations[i]))
         if stopping {
             teardown(slot)
             return
         }
+        if ctx.handshaking > ctx.configuration.maxHandshakesPerLoop { shedHalfOpen() }
         if live >= tableSize - headroom {
             _ = rings.update(index, live: live)
             stopAccepting()
             stoppedFull = true
             rings.ringIsFull()
-        } else if ctx.handshaking >= ctx.configuration.maxHandshakesPerLoop {
-            stopAccepting()
         } else if live > rings.update(index, live: live) + rings.slack {
             pausedForBalance = true
             stopAccepting()
         } else if !accepting {
             armAccept()
         }
+    }
+
+    /// Closes the oldest half-open connections until the loop is back under its cap.
+    private func shedHalfOpen() {
+        while ctx.handshaking > ctx.configuration.maxHandshakesPerLoop,
+            let victim = ctx.halfOpen.popOldest(where: isHalfOpen)
+        {
+            act(victim.slot) { connection, _ in connection.shed(self.ctx) }
+        }
+        ctx.halfOpen.compact(live: ctx.handshaking, where: isHalfOpen)
+    }
+
+    private func isHalfOpen(_ entry: HalfOpenQueue.Entry) -> Bool {
+        let i = Int(entry.slot)
+        return i < records.count && records[i] != nil && records[i]!.connection.token == entry.token
+            && records[i]!.connection.isHalfOpen && !records[i]!.closing && !records[i]!.tearingDown
     }
 
     private func armRecv(_ slot: UInt32) {
@@ -494,9 +527,7 @@ final class URingLoop: @unchecked Sendable {
         ctx.counters.closed += 1
         ctx.activeConnections -= 1
         uring.closeDirect(slot: slot, userData: URing.userData(.close, slot: slot, generation: 0))
-        if !stopping && !accepting && live < resumeBelow && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop {
-            armAccept()
-        }
+        if !stopping && !accepting && live < resumeBelow { armAccept() }
     }
 
     /// Below this many connections a ring that is not accepting starts again.
@@ -550,9 +581,7 @@ final class URingLoop: @unchecked Sendable {
                 recheckAt[i] = 0
             }
         }
-        if !accepting && !stopping && live < resumeBelow && ctx.handshaking < ctx.configuration.maxHandshakesPerLoop {
-            armAccept()
-        }
-        if ctx.now / 1000 % 60 == 0 { ctx.expireHTTPSessions() }
+        if !accepting && !stopping && live < resumeBelow { armAccept() }
+        ctx.expireHTTPSessions()
     }
 }

@@ -84,7 +84,7 @@ public enum HTTPParseError: Error, Sendable, Hashable {
         case .invalidHeaderName: "invalid header field name"
         case .whitespaceBeforeColon: "whitespace before colon in header field"
         case .missingColon: "header field without colon"
-        case .invalidHost: "HTTP/1.1 needs exactly one Host"
+        case .invalidHost: "HTTP/1.1 needs exactly one valid Host"
         case .invalidContentLength: "invalid Content-Length"
         case .conflictingContentLength: "conflicting Content-Length values"
         case .contentLengthWithTransferEncoding: "both Content-Length and Transfer-Encoding"

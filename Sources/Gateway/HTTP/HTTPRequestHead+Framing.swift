@@ -64,6 +64,7 @@ extension HTTPRequestHead {
                 }
             } else if HTTPSyntax.equalsIgnoringCase(name, "Host") {
                 hosts += 1
+                if !HTTPSyntax.isValidHost(value) { failure = failure ?? .invalidHost }
             }
         }
 

@@ -54,6 +54,12 @@ public struct HTTPRequestParser: Sendable {
         }
     }
 
+    /// The Content-Length of the request whose body is being read (nil: none yet, or chunked).
+    public var declaredBodyBytes: Int? {
+        guard let head = pendingHead, !head.isChunked else { return nil }
+        return head.contentLength
+    }
+
     /// Whether the parser is between requests; then it holds no buffer.
     public var isIdle: Bool { phase == .idle }
 

@@ -80,6 +80,45 @@ enum HTTPSyntax {
     }
 
     /// Parses a non-empty run of decimal digits; nil for anything else or an `Int` overflow.
+    /// RFC 9112 §3.2 / RFC 3986 §3.2.2: `uri-host [ ":" port ]`, where the host is an IP
+    /// literal in brackets or a reg-name (unreserved, sub-delims and %-escapes; may be empty).
+    static func isValidHost(_ bytes: ArraySlice<UInt8>) -> Bool {
+        var rest = bytes
+        if rest.first == UInt8(ascii: "[") {
+            guard let close = rest.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let literal = rest[(rest.startIndex + 1)..<close]
+            guard !literal.isEmpty,
+                literal.allSatisfy({ hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { return false }
+            rest = rest[(close + 1)...]
+        } else {
+            let end = rest.firstIndex(of: colon) ?? rest.endIndex
+            var i = rest.startIndex
+            while i < end {
+                let b = rest[i]
+                if b == UInt8(ascii: "%") {
+                    guard i + 2 < end, hexValue(rest[i + 1]) != nil, hexValue(rest[i + 2]) != nil else { return false }
+                    i += 3
+                    continue
+                }
+                guard isUnreserved(b) || isSubDelim(b) else { return false }
+                i += 1
+            }
+            rest = rest[end...]
+        }
+        guard let first = rest.first else { return true }
+        return first == colon && rest.dropFirst().allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+
+    private static func isUnreserved(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E
+            || b == 0x5F || b == 0x7E
+    }
+
+    private static func isSubDelim(_ b: UInt8) -> Bool {
+        "!$&'()*+,;=".utf8.contains(b)
+    }
+
     static func decimal(_ bytes: ArraySlice<UInt8>) -> Int? {
         guard !bytes.isEmpty else { return nil }
         var value = 0

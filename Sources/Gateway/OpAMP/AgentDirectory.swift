@@ -14,6 +14,10 @@ public protocol AgentDirectory: Sendable {
     func record(_ changes: StatusChanges)
     /// A message that changed nothing arrived from `uid` (last-seen only; must be cheap).
     func heartbeat(_ uid: InstanceUID)
+    /// True when the fleet already holds `uid`: its message is a reconnection, not a registration.
+    func isKnown(_ uid: InstanceUID) -> Bool
+    /// Makes room for a new agent; false when the inventory is full (the agent is turned away).
+    func register(_ uid: InstanceUID) -> Bool
 }
 
 extension AgentDirectory {
@@ -24,6 +28,12 @@ extension AgentDirectory {
 
     /// Directories that do not track liveness ignore heartbeats.
     public func heartbeat(_ uid: InstanceUID) {}
+
+    /// Directories without an inventory bound treat every agent as known.
+    public func isKnown(_ uid: InstanceUID) -> Bool { true }
+
+    /// Directories without an inventory bound take every agent.
+    public func register(_ uid: InstanceUID) -> Bool { true }
 }
 
 /// The directory used until the Fleet store exists: nothing desired, state kept in memory.
