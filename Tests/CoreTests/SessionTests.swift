@@ -407,6 +407,43 @@ func config(_ body: String) -> SharedRemoteConfig {
         #expect(h.session.isDisconnected)
     }
 
+    @Test func s24AnotherAgentsUIDOnAnEstablishedConnectionIsRefused() {
+        var h = Harness()
+        _ = h.send(message(seq: 0, full: true))
+        let other: [UInt8] = Array(100..<116)
+        let r = h.send(message(seq: 1, full: true, uid: other))
+        #expect(r.wire.errorResponse?.type == .badRequest)
+        #expect(r.wire.instanceUid == other)
+        #expect(r.changes.instanceUID == nil, "nothing of the foreign message is recorded")
+        #expect(h.session.instanceUID == InstanceUID(bytes: uidA), "the connection still speaks for its agent")
+        #expect(h.send(message(seq: 2)).wire.errorResponse == nil)
+    }
+
+    @Test func s24TheUIDTheServerAssignedIsAccepted() {
+        var h = Harness()
+        var m = message(seq: 0, full: true)
+        m.flags = AgentToServerFlags.requestInstanceUid.rawValue
+        let assigned = h.send(m).wire.agentIdentification?.newInstanceUid ?? []
+        let r = h.send(message(seq: 1, full: true, uid: assigned))
+        #expect(r.wire.errorResponse == nil)
+        #expect(r.wire.instanceUid == assigned)
+        let duplicate = h.session.reassignDuplicate(uids: &h.uids)!
+        let fresh = try! ServerToAgent(serializedBytes: duplicate.serializedBytes()).agentIdentification!.newInstanceUid
+        #expect(h.send(message(seq: 2, full: true, uid: fresh)).wire.errorResponse == nil)
+    }
+
+    @Test func s25MessagesAfterAgentDisconnectAreRefused() {
+        var h = Harness()
+        _ = h.send(message(seq: 0, full: true))
+        var bye = message(seq: 1)
+        bye.agentDisconnect = AgentDisconnect()
+        _ = h.send(bye)
+        let after = h.send(message(seq: 2, full: true))
+        #expect(after.wire.errorResponse?.type == .badRequest)
+        #expect(after.wire.errorResponse?.errorMessage.contains("agent_disconnect") == true)
+        #expect(!after.changes.connected && after.changes.agentDescription == nil)
+    }
+
     @Test func s9LatestCapabilitiesAreHonoured() {
         var h = Harness()
         h.desired.remoteConfig = config("c: 3")

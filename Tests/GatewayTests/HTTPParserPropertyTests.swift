@@ -50,7 +50,10 @@ private struct RequestGenerator {
         let method = pick(["GET", "POST", "PUT", "BREW", "M-SEARCH", "DELETE"])
         let target = "/" + string("abcxyz019-._~%/?=&", 0...40)
         var fields: [(String, String)] = []
-        if version == .http11 || int(0...1) == 0 { fields.append(("Host", string("abc.123:", 1...20))) }
+        if version == .http11 || int(0...1) == 0 {
+            fields.append(
+                ("Host", string("abc.123-", 1...20) + (int(0...1) == 0 ? "" : ":" + string("0123456789", 0...5))))
+        }
         for _ in 0..<int(0...8) {
             let name = "X-" + string("abcdefXYZ0189-_!#$%&'*+.^`|~", 1...12)
             let value = string("abc XYZ 019\t,;=\"/()", 0...60).trimmingOWS()

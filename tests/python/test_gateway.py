@@ -61,6 +61,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                # Say where it hung: the server logs each stage of its shutdown.
+                print("server did not stop within 15 s; its log:\n" + self.proc.stderr.read()[-4000:])
         shutil.rmtree(self.dbdir, ignore_errors=True)
         return self.proc.returncode
 

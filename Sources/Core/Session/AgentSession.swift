@@ -78,7 +78,7 @@ public struct AgentSession: Sendable {
 
         // S10: a uid must be 16 bytes; the only exception is an agent asking for one.
         if let uid = InstanceUID(bytes: rawUID.unsafeBytes) {
-            // S23: a connection speaks for one agent, or for the uid this server gave it.
+            // S24: a connection speaks for one agent, or for the uid this server gave it.
             if let current = instanceUID, uid != current, uid != assignedUID {
                 return (
                     badRequest(
@@ -87,7 +87,7 @@ public struct AgentSession: Sendable {
                     ), changes
                 )
             }
-            // S24: agent_disconnect was the agent's last word on this connection.
+            // S25: agent_disconnect was the agent's last word on this connection.
             if isDisconnected {
                 return (
                     badRequest(echo: rawUID.array, "agent_disconnect was already received on this connection"),
