@@ -338,3 +338,26 @@ def test_operator_port_protocol_deviations(stop_after):
         r = conn.getresponse()
         r.read()
         assert r.status in (404, 422), (name, r.status)
+
+
+@pytest.mark.parametrize("io", ["uring", "epoll"])
+def test_registrations_are_limited_per_source_address(io, stop_after):
+    # Burst 20 (--registration-rate 1 × 20): each source address has its own bucket. On io_uring
+    # the peer address of a registered descriptor comes from getsockopt(SO_PEERNAME) issued
+    # through the ring; this checks that it arrives.
+    server = Server("--io", io, "--registration-rate", "1")
+    stop_after(server)
+
+    def register(source, count):
+        refused = 0
+        for _ in range(count):
+            conn = http.client.HTTPConnection("127.0.0.1", server.opamp_port, timeout=10,
+                                              source_address=(source, 0))
+            _, reply = post(conn, A(instance_uid=uuid.uuid4().bytes, sequence_num=1, capabilities=CAPS))
+            refused += reply.error_response.type == opamp_pb2.ServerErrorResponseType_Unavailable
+            conn.close()
+        return refused
+
+    assert register("127.0.0.2", 20) == 0
+    assert register("127.0.0.2", 3) == 3, "the first source's burst is spent"
+    assert register("127.0.0.3", 20) == 0, "another source has its own bucket"

@@ -177,10 +177,12 @@ final class URing {
     /// Asks for a fixed socket's peer address (`getsockopt(SO_PEERNAME)` as an io_uring command:
     /// a registered descriptor has no process descriptor for `getpeername`). The kernel writes
     /// exactly `length` bytes of the sockaddr into `buffer`, which must live until completion.
+    /// The next submission is hard-linked behind it.
     func peerName(slot: UInt32, into buffer: UnsafeMutableRawPointer, length: Int, userData: UInt64) {
         let s = sqe()
         ampora_prep_getsockopt(s, Int32(bitPattern: slot), Self.soPeerName, buffer, Int32(length))
-        s.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT)
+        // A hard link: the next submission (the receive) starts after this one, even if it fails.
+        s.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT) | UInt8(1 << IOSQE_IO_HARDLINK_BIT)
         s.pointee.user_data = userData
     }
 

@@ -317,10 +317,11 @@ final class URingLoop: @unchecked Sendable {
         ctx.activeConnections += 1
         ctx.handshaking += 1
         ctx.halfOpen.append(slot: slot, token: token)
-        armRecv(slot)
+        // Linked ahead of the receive: the peer's address is known before its first bytes are read.
         uring.peerName(
             slot: slot, into: peerNames + i * Self.peerNameStride, length: peerNameLength,
             userData: URing.userData(.peer, slot: slot, generation: generations[i]))
+        armRecv(slot)
         if stopping {
             teardown(slot)
             return
