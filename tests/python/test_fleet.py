@@ -380,7 +380,7 @@ MALFORMED = [
     ("GET", "/api/v1/assignments/nope", None, {}, 404),
     ("GET", "/api/v1/configs/nope", None, {}, 404),
     ("GET", "/api/v1/nothing-here", None, {}, 404),
-    ("DELETE", "/api/v1/agents", None, {}, 404),
+    ("DELETE", "/api/v1/agents", None, {}, 405),  # exists for GET: 405 with Allow (RFC 9110)
 ]
 
 
