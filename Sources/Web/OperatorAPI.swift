@@ -140,7 +140,6 @@ public struct OperatorAPI: Sendable {
         }
         guard let detail = fleet.agent(uid) else { throw APIError(.notFound, "agent_not_found", "no agent \(uid)") }
         var body = Self.summaryJSON(detail.summary)
-        body["description"] = Self.parse(detail.descriptionJSON)
         body["descriptionTruncated"] = detail.descriptionTruncated
         body["health"] = Self.parse(detail.healthJSON)
         body["packageStatuses"] = Self.parse(detail.packageStatusesJSON)
@@ -152,7 +151,9 @@ public struct OperatorAPI: Sendable {
         body["history"] = detail.history.map { event in
             ["at": Self.rfc3339(event.at), "kind": event.kind, "detail": event.detail] as [String: Any]
         }
-        return Self.json(body)
+        // The description is the largest part: its canonical JSON goes in as it is, not parsed
+        // into objects and written out again.
+        return Self.json(body, splicing: "description", raw: detail.descriptionJSON ?? "null")
     }
 
     private func putConfig(_ request: Request, name: String) async throws -> Response {
@@ -249,6 +250,20 @@ public struct OperatorAPI: Sendable {
     static func parse(_ json: String?) -> Any {
         guard let json, let value = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else { return NSNull() }
         return value
+    }
+
+    /// `object` with one more member whose value is JSON text already.
+    static func json(_ object: [String: Any], splicing key: String, raw: String) -> Response {
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
+        var buffer = ByteBuffer()
+        buffer.writeString("{\"\(key)\":")
+        buffer.writeString(raw)
+        if data.count > 2 { buffer.writeString(",") }
+        buffer.writeBytes(data.dropFirst())
+        buffer.writeString("\n")
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
     static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {

@@ -146,6 +146,10 @@ def test_a_description_over_the_cap_is_refused_and_a_huge_one_is_shown_bounded(s
     assert len(agent["description"]["nonIdentifyingAttributes"]) == 1000
     assert used < 2, f"{used:.1f} s of CPU for one agent document"
     assert grown < 300 << 20, f"RSS grew {grown >> 20} MB for one agent document"
+    # The listing shows the same bounded attribute values.
+    status, page = api(server, "GET", "/api/v1/agents")
+    assert status == 200
+    assert max(len(v) for item in page["items"] for v in item["attributes"].values()) <= 4097
 
 
 def test_an_idle_operator_connection_is_closed_within_a_minute(stop_after):

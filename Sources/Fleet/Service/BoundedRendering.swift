@@ -20,6 +20,19 @@ enum BoundedRendering {
         return (out, truncated)
     }
 
+    /// Attribute text as listed with an agent: long keys and values cut to the same prefix
+    /// (selectors still match the whole value; only what is shown is bounded).
+    static func attributes(_ list: [(key: String, value: String)]) -> [(key: String, value: String)] {
+        guard list.contains(where: { $0.key.utf8.count > maxStringBytes || $0.value.utf8.count > maxStringBytes })
+        else { return list }
+        return list.map { pair in
+            (
+                pair.key.utf8.count > maxStringBytes ? prefix(pair.key) : pair.key,
+                pair.value.utf8.count > maxStringBytes ? prefix(pair.value) : pair.value
+            )
+        }
+    }
+
     private static func bounded(_ list: [KeyValue], _ truncated: inout Bool) -> [KeyValue] {
         list.map { kv in
             var kv = kv

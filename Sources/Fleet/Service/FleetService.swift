@@ -646,7 +646,7 @@ public final class FleetService: @unchecked Sendable {
     private func summary(_ state: AgentState) -> AgentSummary {
         AgentSummary(
             instanceUID: state.row.uid, connected: state.row.connected, firstSeen: state.row.firstSeen,
-            lastSeen: state.row.lastSeen, attributes: state.attributes,
+            lastSeen: state.row.lastSeen, attributes: BoundedRendering.attributes(state.attributes),
             capabilities: UInt64(bitPattern: state.row.capabilities),
             effectiveConfigHash: state.row.effectiveConfigHash,
             remoteConfigStatus: state.row.remoteConfigStatus == nil
