@@ -407,7 +407,7 @@ func config(_ body: String) -> SharedRemoteConfig {
         #expect(h.session.isDisconnected)
     }
 
-    @Test func s24AnotherAgentsUIDOnAnEstablishedConnectionIsRefused() {
+    @Test func s26AnotherAgentsUIDOnAnEstablishedConnectionIsRefused() {
         var h = Harness()
         _ = h.send(message(seq: 0, full: true))
         let other: [UInt8] = Array(100..<116)
@@ -419,7 +419,7 @@ func config(_ body: String) -> SharedRemoteConfig {
         #expect(h.send(message(seq: 2)).wire.errorResponse == nil)
     }
 
-    @Test func s24TheUIDTheServerAssignedIsAccepted() {
+    @Test func s26TheUIDTheServerAssignedIsAccepted() {
         var h = Harness()
         var m = message(seq: 0, full: true)
         m.flags = AgentToServerFlags.requestInstanceUid.rawValue
@@ -432,7 +432,7 @@ func config(_ body: String) -> SharedRemoteConfig {
         #expect(h.send(message(seq: 2, full: true, uid: fresh)).wire.errorResponse == nil)
     }
 
-    @Test func s25MessagesAfterAgentDisconnectAreRefused() {
+    @Test func s27MessagesAfterAgentDisconnectAreRefused() {
         var h = Harness()
         _ = h.send(message(seq: 0, full: true))
         var bye = message(seq: 1)

@@ -64,6 +64,21 @@ import Testing
         #expect(!fleet.register(FleetServiceTests.uid(4)))
     }
 
+    @Test func roomForAnAgentThatNeverArrivesIsGivenBack() throws {
+        var options = FleetOptions(instance: "test")
+        options.maxAgents = 1
+        let fleet = try FleetService(
+            store: try FleetStores.open(try TestDatabases.freshURL("sqlite")), options: options)
+        #expect(fleet.register(FleetServiceTests.uid(1)))
+        #expect(!fleet.register(FleetServiceTests.uid(2)))
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        fleet.dropStaleReservations(now: now + 1_000)
+        #expect(!fleet.register(FleetServiceTests.uid(2)), "a fresh reservation is kept")
+        fleet.dropStaleReservations(now: now + 120_000)
+        #expect(fleet.register(FleetServiceTests.uid(2)), "uid 1 never sent anything: its room is free")
+        #expect(!fleet.isKnown(FleetServiceTests.uid(1)))
+    }
+
     @Test(arguments: TestDatabases.backends)
     func agentsNotSeenForTheRetentionPeriodAreForgotten(_ backend: String) throws {
         let url = try TestDatabases.freshURL(backend)

@@ -290,6 +290,23 @@ func testUID(_ i: Int) -> InstanceUID {
         #expect(rig.opamp(agentMessage(testUID(1), seq: 2))?.errorResponse?.type == .badRequest)
     }
 
+    /// A uid the server assigns is a new agent too: switching to it is a registration, and a
+    /// foreign uid the session refuses (S26) takes no room at all.
+    @Test func switchingToAnAssignedUIDCountsAsARegistration() {
+        let directory = BoundedDirectory(maxAgents: 1)
+        let rig = ConnectionRig(directory: directory)
+        rig.upgrade()
+        var first = agentMessage(testUID(1))
+        first.flags = AgentToServerFlags.requestInstanceUid.rawValue
+        let assigned = rig.opamp(first)?.agentIdentification?.newInstanceUid ?? []
+        #expect(assigned.count == 16)
+        #expect(rig.opamp(agentMessage(testUID(2), seq: 1))?.errorResponse?.type == .badRequest)
+        #expect(!directory.isKnown(testUID(2)), "a refused foreign uid is not registered")
+        let switched = rig.opamp(agentMessage(InstanceUID(bytes: assigned)!, seq: 1))
+        #expect(switched?.errorResponse?.type == .unavailable, "the inventory (1 agent) is full")
+        #expect(rig.ctx.counters.rejectedInventoryFull == 1)
+    }
+
     @Test func head405And404HaveNoBody() {
         for (request, status) in [
             ("HEAD /v1/opamp HTTP/1.1\r\nHost: t\r\n\r\n", "405"), ("HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n", "404"),

@@ -19,7 +19,8 @@ public struct AgentSession: Sendable {
     private var sentFirstReply = false
     private var awaitingFullState = false
     private var seenFirstMessage = false
-    private var assignedUID: InstanceUID?
+    /// The uid this server gave the agent on this connection (S10, S11), which it may switch to.
+    public private(set) var assignedUID: InstanceUID?
 
     // Fingerprints of the last reported bytes of each status part (0: none seen).
     private var descriptionPrint: UInt64 = 0
@@ -78,7 +79,7 @@ public struct AgentSession: Sendable {
 
         // S10: a uid must be 16 bytes; the only exception is an agent asking for one.
         if let uid = InstanceUID(bytes: rawUID.unsafeBytes) {
-            // S24: a connection speaks for one agent, or for the uid this server gave it.
+            // S26: a connection speaks for one agent, or for the uid this server gave it.
             if let current = instanceUID, uid != current, uid != assignedUID {
                 return (
                     badRequest(
@@ -87,7 +88,7 @@ public struct AgentSession: Sendable {
                     ), changes
                 )
             }
-            // S25: agent_disconnect was the agent's last word on this connection.
+            // S27: agent_disconnect was the agent's last word on this connection.
             if isDisconnected {
                 return (
                     badRequest(echo: rawUID.array, "agent_disconnect was already received on this connection"),

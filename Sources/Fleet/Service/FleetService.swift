@@ -30,6 +30,10 @@ public final class FleetService: @unchecked Sendable {
     /// message is matched against on the loop (no database, no inventory lock).
     private var hotAssignments: [(row: AssignmentRow, config: SharedRemoteConfig?)] = []
     private var pushHandler: (@Sendable ([InstanceUID]?) -> Void)?
+    /// Agents `register` admitted whose first message has not reached the inventory yet, with
+    /// when: one that never arrives (its message was refused after all) gives its room back.
+    private var reservations: [InstanceUID: Int64] = [:]
+    private static let reservationLifetimeMilliseconds: Int64 = 60_000
 
     // Intake: what loops hand over, drained by the ingest thread.
     private let intakeLock = NSLock()
@@ -186,6 +190,7 @@ public final class FleetService: @unchecked Sendable {
             if hot[uid] != nil { return true }
             guard hot.count < options.maxAgents else { return false }
             hot[uid] = HotEntry(reserved: true)
+            reservations[uid] = Clock.milliseconds()
             return true
         }
     }
@@ -214,9 +219,10 @@ public final class FleetService: @unchecked Sendable {
         var lastSweep = Clock.milliseconds()
         while true {
             let now = Clock.milliseconds()
-            if options.forgetAfterMilliseconds > 0 && now - lastSweep >= options.retentionSweepMilliseconds {
+            if now - lastSweep >= options.retentionSweepMilliseconds {
                 lastSweep = now
-                forgetStale(now: now)
+                if options.forgetAfterMilliseconds > 0 { forgetStale(now: now) }
+                dropStaleReservations(now: now)
             }
             intakeLock.lock()
             swap(&changes, &intake)
@@ -292,7 +298,10 @@ public final class FleetService: @unchecked Sendable {
         if !heldUpdates.isEmpty || !admitted.isEmpty {
             hotLock.withLock {
                 for (uid, held) in heldUpdates { hot[uid, default: HotEntry()].held = held }
-                for uid in admitted { hot[uid, default: HotEntry()].reserved = false }
+                for uid in admitted {
+                    hot[uid, default: HotEntry()].reserved = false
+                    reservations[uid] = nil
+                }
             }
         }
         pendingCondition.withLock {
@@ -423,6 +432,17 @@ public final class FleetService: @unchecked Sendable {
             pendingCondition.broadcast()
         }
         options.log("fleet: forgot \(forgotten.count) agents not seen for \(options.forgetAfterMilliseconds / 1000) s")
+    }
+
+    /// Room `register` made for agents that never arrived is given back.
+    func dropStaleReservations(now: Int64) {
+        hotLock.withLock {
+            guard !reservations.isEmpty else { return }
+            for (uid, at) in reservations where now - at > Self.reservationLifetimeMilliseconds {
+                reservations[uid] = nil
+                if hot[uid]?.reserved == true { hot[uid] = nil }
+            }
+        }
     }
 
     private func trimHistoryBacklog() {

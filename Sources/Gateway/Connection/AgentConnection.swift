@@ -293,12 +293,13 @@ struct AgentConnection {
         do {
             try AgentToServerView.decode(body) { view in
                 let uid = InstanceUID(bytes: view.instanceUid.unsafeBytes)
+                // Overload first: an agent turned away for it must not take room in the inventory.
+                if ctx.answerIfOverloaded(session) { return }
                 if let refusal = ctx.refusal(view, uid: uid, session: session, connection: &self) {
                     refusal.encode(into: &ctx.writer)
                     return
                 }
                 if let uid { ctx.restore(&session, uid: uid) }
-                if ctx.answerIfOverloaded(session) { return }
                 let desired =
                     uid.map {
                         session.isFresh

@@ -165,7 +165,7 @@ final class LoopContext {
     /// The answer to a message this server will not process: a description over the attribute
     /// cap (`BAD_REQUEST`), or a new agent over the registration rate or inventory bound
     /// (`UNAVAILABLE` with `RetryInfo`); nil to go on. Known agents pay one lookup, on their
-    /// connection's first message only.
+    /// connection's first message (and on a switch to an assigned uid) only.
     func refusal(
         _ view: AgentToServerView, uid: InstanceUID?, session: AgentSession, connection: inout AgentConnection
     ) -> SessionReply? {
@@ -178,7 +178,11 @@ final class LoopContext {
                     "agent_description has more than \(limit) attributes (this server's --max-attributes)", uid: uid)
             }
         }
-        guard session.isFresh, let uid, !directory.isKnown(uid) else { return nil }
+        // Only a uid the session will speak for can register: the connection's first, or the
+        // one this server assigned it (S26, S27 refuse the rest, which must not take room).
+        guard let uid, !session.isDisconnected, uid != session.instanceUID,
+            session.instanceUID == nil || uid == session.assignedUID, !directory.isKnown(uid)
+        else { return nil }
         let retry = configuration.retryAfterSeconds * 1_000_000_000
         guard registrations.admit(source: connection.source, connection: connection.token, now: now) else {
             counters.rejectedRegistrationRate += 1

@@ -22,13 +22,17 @@ enum OpAMPExchange {
                 var session =
                     ctx.httpSessions.take(uid)
                     ?? AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
-                if let refusal = ctx.refusal(view, uid: uid, session: session, connection: &connection) {
+                // Overload first: an agent turned away for it must not take room in the inventory.
+                var refused = ctx.answerIfOverloaded(session)
+                if !refused, let refusal = ctx.refusal(view, uid: uid, session: session, connection: &connection) {
                     refusal.encode(into: &ctx.writer)
+                    refused = true
+                }
+                if refused {
                     if !session.isFresh { ctx.httpSessions.put(uid, session, now: ctx.now) }
                     return
                 }
                 ctx.restore(&session, uid: uid)
-                if ctx.answerIfOverloaded(session) { return }
                 let desired =
                     session.isFresh
                     ? ctx.directory.desiredState(for: uid, firstMessage: view) : ctx.directory.desiredState(for: uid)
