@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "Web",
             dependencies: [
-                "Fleet", .product(name: "Hummingbird", package: "hummingbird"),
+                "Core", "Fleet", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -17,8 +17,13 @@ AMPORA_TEST_POSTGRES_URL=$(scripts/pg.sh start "$PGDIR" "$PGPORT")
 export AMPORA_TEST_POSTGRES_URL
 echo "test: PostgreSQL at $AMPORA_TEST_POSTGRES_URL"
 
-echo "test: building (debug, with tests)"
-swift build --build-tests
+echo "test: formatting (swift format lint --strict)"
+swift format lint -r --strict --configuration .swift-format Package.swift Sources Tests fuzz/Sources fuzz/Package.swift
+echo "test: generated code matches its generators"
+scripts/check_generated.sh
+
+echo "test: building (debug, with tests; every import must be a declared dependency)"
+swift build --build-tests --explicit-target-dependency-import-check error
 echo "test: swift test"
 swift test --skip-build
 
