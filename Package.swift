@@ -1,8 +1,11 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 // The target graph enforces DESIGN.md §2: a forbidden import is a missing dependency, so a
 // compile error. Core and Toolkit never see each other; only Fleet sees both.
+/// Our own targets: `any` spelled out for every existential, and no warning left standing.
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny"), .treatAllWarnings(as: .error)]
+
 let package = Package(
     name: "ampora",
     products: [
@@ -32,13 +35,15 @@ let package = Package(
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
         // OpAMP wire format and session logic: no I/O, no Foundation.
-        .target(name: "Core"),
+        .target(name: "Core", swiftSettings: strict),
         // Collector config YAML: no OpAMP, no sockets, no databases.
         .target(name: "Toolkit", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The I/O engine: knows Core, never Fleet or Toolkit.
-        .target(name: "Gateway", dependencies: ["Core", "CLibURing", "COpenSSL", "CZlib", "CLinux"]),
+        .target(
+            name: "Gateway", dependencies: ["Core", "CLibURing", "COpenSSL", "CZlib", "CLinux"], swiftSettings: strict),
         // Fleet management and persistence: the one module that sees Core and Toolkit.
-        .target(name: "Fleet", dependencies: ["Core", "Toolkit", "CLibPQ", "CSQLite", "COpenSSL"]),
+        .target(
+            name: "Fleet", dependencies: ["Core", "Toolkit", "CLibPQ", "CSQLite", "COpenSSL"], swiftSettings: strict),
         // Operator REST API and UI, on Fleet's services only.
         .target(
             name: "Web",
@@ -47,7 +52,8 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: strict
         ),
 
         .executableTarget(
@@ -55,7 +61,8 @@ let package = Package(
             dependencies: [
                 "Core", "Gateway", "Fleet", "Web",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "ampora-tool",
@@ -71,11 +78,12 @@ let package = Package(
                 "Core",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
-            resources: [.copy("Fixtures")]
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Core"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Core"], swiftSettings: strict),
         .testTarget(name: "ToolkitTests", dependencies: ["Toolkit"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core", "CLibPQ", "CSQLite"]),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core", "CLibPQ", "CSQLite"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -130,7 +130,7 @@ public struct OperatorAPI: Sendable {
         let page = fleet.agents(query)
         return Self.json([
             "items": page.items.map(Self.summaryJSON), "total": page.total,
-            "nextCursor": page.nextCursor ?? NSNull(),
+            "nextCursor": page.nextCursor.map { $0 as Any } ?? NSNull(),
         ])
     }
 
