@@ -13,7 +13,7 @@ let package = Package(
         .package(name: "ampora", path: ".."),
         // MallocInterposer gives malloc counts on Swift 6.3; naming it drops the default
         // RuntimeInterposer trait, whose package these machines cannot fetch.
-        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
