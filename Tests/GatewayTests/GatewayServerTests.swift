@@ -183,6 +183,50 @@ extension InProcessServerTests {
     }
 
     @Suite(.serialized) struct RingGrowthTests {
+        /// A burst queued on the listener all at once: a multishot accept would take the whole
+        /// queue into a ring with 128 slots and the kernel would reset what did not fit. Every
+        /// connection must be accepted (by this ring or a new one), none reset.
+        @Test func aBurstLargerThanARingIsAcceptedWithoutResets() throws {
+            var configuration = GatewayConfiguration()
+            configuration.slotsPerRing = 128
+            configuration.maxRings = 8
+            let server = GatewayServer(
+                configuration: configuration, address: try SocketAddress(host: "127.0.0.1", port: 0), loops: 1,
+                engine: .uring, directory: InMemoryAgentDirectory())
+            try server.start()
+            defer { server.stop() }
+            let request = Array(
+                "GET /v1/opamp HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                    .utf8)
+            var fds: [Int32] = []
+            defer { for fd in fds { Glibc.close(fd) } }
+            for _ in 0..<400 {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var addr = sockaddr_in()
+                addr.sin_family = sa_family_t(AF_INET)
+                addr.sin_port = server.port.bigEndian
+                addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let rc = withUnsafePointer(to: &addr) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+                #expect(rc == 0)
+                _ = request.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                fds.append(fd)
+            }
+            var upgraded = 0
+            for fd in fds {
+                var timeout = timeval(tv_sec: 10, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var head = [UInt8](repeating: 0, count: 12)
+                let n = head.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_WAITALL)) }
+                if n == 12 && String(decoding: head, as: UTF8.self) == "HTTP/1.1 101" { upgraded += 1 }
+            }
+            #expect(upgraded == 400, "\(400 - upgraded) of 400 connections were reset or never answered")
+            #expect(server.ringCount >= 5)
+        }
+
         /// Small rings fill quickly: the engine must start more of them rather than refuse agents.
         @Test func ringsAreAddedAsTheyFill() throws {
             var configuration = GatewayConfiguration()

@@ -52,7 +52,26 @@ enum Listener {
     /// A listening socket. `reusePort` lets several loops bind the same port; it is off for a
     /// single shared listener, because with it a bind to port 0 may be handed a port that
     /// another SO_REUSEPORT listener of this user already has, and the two would share traffic.
-    static func open(_ address: SocketAddress, backlog: Int32 = 4096, reusePort: Bool = false) throws(SystemError)
+    /// The most connections a listener can hold queued: the kernel caps the backlog at
+    /// net.core.somaxconn (4096 by default) and queues one more.
+    static var maxQueuedConnections: Int {
+        var somaxconn = Int(defaultBacklog)
+        let fd = Glibc.open("/proc/sys/net/core/somaxconn", O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            var bytes = [UInt8](repeating: 0, count: 32)
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            Glibc.close(fd)
+            if n > 0, let value = Int(String(decoding: bytes[0..<n].filter { $0 >= 48 && $0 <= 57 }, as: UTF8.self)) {
+                somaxconn = value
+            }
+        }
+        return min(somaxconn, Int(defaultBacklog)) + 1
+    }
+
+    static let defaultBacklog: Int32 = 4096
+
+    static func open(_ address: SocketAddress, backlog: Int32 = defaultBacklog, reusePort: Bool = false)
+        throws(SystemError)
         -> Int32
     {
         let fd = try Sys.retrying("socket") {

@@ -48,6 +48,13 @@ final class URingLoop: @unchecked Sendable {
     private var recheckAt: [UInt64] = []
     private var live = 0
     private var accepting = false
+    /// The armed accept is multishot. One multishot accept takes every connection queued on
+    /// the listener in one go (up to its backlog), so it may only be armed while that many slots
+    /// are free; nearer to full the ring accepts one connection per accept, or the kernel would
+    /// accept connections into a full table and reset them.
+    private var acceptIsMultishot = false
+    /// Below this many live connections a multishot accept cannot overfill the table.
+    private let multishotBelow: Int
     /// Bumped for each multishot accept armed, so the end of an old one (cancelled, racing a
     /// re-arm) is not taken for the end of the current one.
     private var acceptEpoch: UInt32 = 0
@@ -107,6 +114,7 @@ final class URingLoop: @unchecked Sendable {
         self.listener = listener
         self.tableSize = files
         self.headroom = max(32, files / 64)
+        multishotBelow = files - max(32, files / 64) - Listener.maxQueuedConnections
         nextToken = 0
         uring = try URing(files: UInt32(files))
         peerNames = .allocate(byteCount: files * Self.peerNameStride, alignment: 8)
@@ -214,8 +222,10 @@ final class URingLoop: @unchecked Sendable {
         accepting = true
         stoppedFull = false
         acceptEpoch = (acceptEpoch &+ 1) & 0x0FFF_FFFF
+        acceptIsMultishot = live < multishotBelow
         uring.armAccept(
-            listener: listener, userData: URing.userData(.accept, slot: 0, generation: acceptEpoch), multishot: true)
+            listener: listener, userData: URing.userData(.accept, slot: 0, generation: acceptEpoch),
+            multishot: acceptIsMultishot)
     }
 
     /// Swaps the armed multishot accept for a fresh one. A waiting accept does not look at the
@@ -337,6 +347,8 @@ final class URingLoop: @unchecked Sendable {
             stopAccepting()
         } else if !accepting {
             armAccept()
+        } else if acceptIsMultishot && live >= multishotBelow {
+            replaceAccept()
         }
     }
 
