@@ -50,9 +50,17 @@ final class URingLoop: @unchecked Sendable {
     private var accepting = false
     /// The armed accept is multishot. One multishot accept takes every connection queued on
     /// the listener in one go (up to its backlog), so it may only be armed while that many slots
-    /// are free; nearer to full the ring accepts one connection per accept, or the kernel would
-    /// accept connections into a full table and reset them.
+    /// are free; nearer to full the ring keeps a batch of single-shot accepts armed, never more
+    /// than it has free slots, or the kernel would accept connections into a full table and
+    /// reset them.
     private var acceptIsMultishot = false
+    /// Single-shot accepts in flight (each ends with exactly one completion).
+    private var pendingSingles = 0
+    /// Single-shot accepts kept armed near full: enough for a burst per loop turn.
+    private static let singleBatch = 64
+    /// `user_data` slot values telling the two kinds of accept apart.
+    private static let multishotTag: UInt32 = 0
+    private static let singleTag: UInt32 = 1
     /// Below this many live connections a multishot accept cannot overfill the table.
     private let multishotBelow: Int
     /// Bumped for each multishot accept armed, so the end of an old one (cancelled, racing a
@@ -223,9 +231,24 @@ final class URingLoop: @unchecked Sendable {
         stoppedFull = false
         acceptEpoch = (acceptEpoch &+ 1) & 0x0FFF_FFFF
         acceptIsMultishot = live < multishotBelow
-        uring.armAccept(
-            listener: listener, userData: URing.userData(.accept, slot: 0, generation: acceptEpoch),
-            multishot: acceptIsMultishot)
+        if acceptIsMultishot {
+            uring.armAccept(
+                listener: listener,
+                userData: URing.userData(.accept, slot: Self.multishotTag, generation: acceptEpoch), multishot: true)
+        } else {
+            topUpSingles()
+        }
+    }
+
+    /// Keeps up to `singleBatch` single-shot accepts armed, never more than the free slots.
+    private func topUpSingles() {
+        let room = tableSize - headroom - live - pendingSingles
+        for _ in 0..<max(0, min(Self.singleBatch - pendingSingles, room)) {
+            uring.armAccept(
+                listener: listener,
+                userData: URing.userData(.accept, slot: Self.singleTag, generation: acceptEpoch), multishot: false)
+            pendingSingles += 1
+        }
     }
 
     /// Swaps the armed multishot accept for a fresh one. A waiting accept does not look at the
@@ -235,9 +258,13 @@ final class URingLoop: @unchecked Sendable {
     /// end carries the old epoch and is ignored.
     private func replaceAccept() {
         guard accepting else { return }
-        uring.cancel(
-            URing.userData(.accept, slot: 0, generation: acceptEpoch),
-            userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
+        if acceptIsMultishot {
+            uring.cancel(
+                URing.userData(.accept, slot: Self.multishotTag, generation: acceptEpoch),
+                userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
+        } else {
+            uring.cancelAll(fd: listener, userData: URing.userData(.cancel, slot: UInt32.max, generation: 0))
+        }
         accepting = false
         armAccept()
     }
@@ -267,7 +294,7 @@ final class URingLoop: @unchecked Sendable {
     private func complete(_ data: UInt64, _ res: Int32, _ flags: UInt32) {
         let (op, slot, generation) = URing.unpack(data)
         switch op {
-        case .accept?: accepted(res, flags, epoch: generation)
+        case .accept?: accepted(res, flags, single: slot == Self.singleTag, epoch: generation)
         case .recv?:
             guard isCurrent(slot, generation) else {
                 if flags & UInt32(IORING_CQE_F_BUFFER) != 0 { uring.recycle(UInt16(flags >> 16)) }
@@ -300,13 +327,19 @@ final class URingLoop: @unchecked Sendable {
         return i < records.count && records[i] != nil && generations[i] & 0x0FFF_FFFF == generation
     }
 
-    private func accepted(_ res: Int32, _ flags: UInt32, epoch: UInt32) {
-        if flags & UInt32(IORING_CQE_F_MORE) == 0 && epoch == acceptEpoch {
+    private func accepted(_ res: Int32, _ flags: UInt32, single: Bool, epoch: UInt32) {
+        if single {
+            pendingSingles -= 1
+        } else if flags & UInt32(IORING_CQE_F_MORE) == 0 && epoch == acceptEpoch && acceptIsMultishot {
             // The current multishot accept ended: cancelled by us, or an error (re-armed below).
             accepting = false
         }
         guard res >= 0 else {
-            if res != -ECANCELED && !accepting { armAccept() }
+            if res != -ECANCELED && !accepting {
+                armAccept()
+            } else if single && accepting && !acceptIsMultishot && !stopping {
+                topUpSingles()
+            }
             return
         }
         let slot = UInt32(res)
@@ -349,6 +382,8 @@ final class URingLoop: @unchecked Sendable {
             armAccept()
         } else if acceptIsMultishot && live >= multishotBelow {
             replaceAccept()
+        } else if !acceptIsMultishot {
+            topUpSingles()
         }
     }
 
