@@ -34,6 +34,7 @@ final class EpollLoop: @unchecked Sendable {
     private var listenFD: Int32
     private let wakeFD: Int32
     private var slab = Slab<Record>()
+    private var rechecks = Rechecks()
     private let readBuffer: UnsafeMutableRawBufferPointer
     private var out: [UInt8] = []
     private let stopRequested = Atomic<Int32>(0)
@@ -135,30 +136,13 @@ final class EpollLoop: @unchecked Sendable {
     }
 
     private func deliver(_ message: LoopMessage) {
-        switch message {
-        case .push(let uid, let slot):
-            guard Int(slot) < slab.items.count, slab.items[Int(slot)] != nil else { return }
-            act(Int32(slot)) { connection, out in
-                connection.push(self.ctx, only: uid, &out)
-                return .open
-            }
-        case .pushAll:
-            sweep = PushSweep()
-        }
+        message.apply(ctx, sweep: &sweep) { act(Int32(bitPattern: $0), on: $1) }
     }
 
     /// The next slice of a push to every agent.
     private func continueSweep() {
-        guard var current = sweep else { return }
-        let more = current.advance(
-            slots: slab.items.count, isLive: { slab.items[$0] != nil },
-            offer: {
-                act(Int32($0)) { connection, out in
-                    connection.push(self.ctx, only: nil, &out)
-                    return .open
-                }
-            })
-        sweep = more ? current : nil
+        let isLive: (Int) -> Bool = { self.slab.items[$0] != nil }
+        PushSweep.step(&sweep, slots: slab.items.count, isLive: isLive, ctx) { act(Int32(bitPattern: $0), on: $1) }
     }
 
     private func drainWake() {
@@ -206,6 +190,7 @@ final class EpollLoop: @unchecked Sendable {
                 connection: AgentConnection(token: nextToken, now: ctx.now, limits: ctx.configuration.httpLimits))
             record.connection.source = source
             let (slot, generation) = slab.insert(record)
+            rechecks.soon(Int(slot))
             let token = ConnectionToken.make(loop: index, counter: nextToken, slot: UInt32(slot))
             slab.withElement(slot) { $0.connection.token = token }
             ctx.counters.accepted += 1
@@ -308,6 +293,7 @@ final class EpollLoop: @unchecked Sendable {
                 $0.closing = true
                 $0.closingSince = max(1, now)
             }
+            rechecks.soon(Int(slot))
             finishIfFlushed(slot)
         }
     }
@@ -395,6 +381,7 @@ final class EpollLoop: @unchecked Sendable {
 
     private func close(_ slot: Int32) {
         guard var record = slab.remove(slot) else { return }
+        rechecks.forget(Int(slot))
         Sys.close(record.fd)
         record.connection.closed(ctx)
         ctx.counters.closed += 1
@@ -408,19 +395,28 @@ final class EpollLoop: @unchecked Sendable {
         resumeAcceptingIfPossible()
         ctx.publish(into: snapshotLock, &snapshot)
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
-        for slot in slab.liveSlots {
+        let now = ctx.now
+        for i in rechecks.due(now) {
+            let slot = Int32(i)
             guard let (draining, closingSince) = slab.withElement(slot, { ($0.drainingSince, $0.closingSince) })
-            else { continue }
+            else {
+                rechecks.forget(i)
+                continue
+            }
             if draining != 0 {
-                if ctx.now &- draining > drainLimit { close(slot) }
+                if now &- draining > drainLimit { close(slot) }
                 continue
             }
             if closingSince != 0 {
                 // Our last bytes are still queued: the peer does not read. Give up on it.
-                if ctx.now &- closingSince > drainLimit { close(slot) }
+                if now &- closingSince > drainLimit { close(slot) }
                 continue
             }
             act(slot) { connection, out in connection.tick(self.ctx, &out) }
+            let ctx = self.ctx
+            if let deadline = slab.withElement(slot, { $0.closing ? nil : $0.connection.idleDeadline(ctx) }) {
+                rechecks.after(i, deadline: deadline, now: now, tick: 250)
+            }
         }
         ctx.expireHTTPSessions()
     }

@@ -42,6 +42,43 @@ struct PushSweep {
     }
 }
 
+/// Runs a body on the connection in a slot with the loop's output buffer (nothing for an empty
+/// or closing slot): how each engine lets the shared code below reach its connections.
+typealias ConnectionAction = (UInt32, (inout AgentConnection, inout [UInt8]) -> ConnectionVerdict) -> Void
+
+extension LoopMessage {
+    /// Carries the message out on its loop, the same way on both engines.
+    func apply(_ ctx: LoopContext, sweep: inout PushSweep?, act: ConnectionAction) {
+        switch self {
+        case .push(let uid, let slot):
+            act(slot) { connection, out in
+                connection.push(ctx, only: uid, &out)
+                return .open
+            }
+        case .pushAll:
+            sweep = PushSweep()
+        }
+    }
+}
+
+extension PushSweep {
+    /// Offers the desired state to the next slice of a loop's connections; ends the sweep when done.
+    static func step(
+        _ sweep: inout PushSweep?, slots: Int, isLive: (Int) -> Bool, _ ctx: LoopContext, act: ConnectionAction
+    ) {
+        guard var current = sweep else { return }
+        let more = current.advance(
+            slots: slots, isLive: isLive,
+            offer: { slot in
+                act(UInt32(slot)) { connection, out in
+                    connection.push(ctx, only: nil, &out)
+                    return .open
+                }
+            })
+        sweep = more ? current : nil
+    }
+}
+
 /// A loop's inbox. Senders take a lock; the loop only reads an atomic count on each turn and
 /// takes the lock when there is something to drain, so the per-message path stays lock-free.
 final class Mailbox: @unchecked Sendable {

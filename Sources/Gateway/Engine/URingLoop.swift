@@ -11,7 +11,7 @@ import Synchronization
 /// a loop whose table is nearly full stops accepting and pokes the others.
 final class URingLoop: @unchecked Sendable {
     /// A connection's engine-side record, indexed by its fixed-file slot.
-    struct Record {
+    struct Record: InPlaceUpdatable {
         var connection: AgentConnection
         /// Bytes of the send in flight (owned until its completion arrives).
         var sending: UnsafeMutableRawBufferPointer?
@@ -41,11 +41,9 @@ final class URingLoop: @unchecked Sendable {
     /// Stop accepting this many slots before the table is full: a full table makes the
     /// kernel accept and then drop connections.
     private let headroom: Int
-    private var records: [Record?] = []
+    private var records = SlotTable<Record>()
     private var generations: [UInt32] = []
-    /// Per slot, when the timer pass next needs to look at it: a WebSocket agent only once its
-    /// idle deadline has come, so a pass over a million agents touches a few of them, not all.
-    private var recheckAt: [UInt64] = []
+    private var rechecks = Rechecks()
     private var live = 0
     private var accepting = false
     /// The armed accept is multishot. One multishot accept takes every connection queued on
@@ -163,30 +161,13 @@ final class URingLoop: @unchecked Sendable {
     }
 
     private func deliver(_ message: LoopMessage) {
-        switch message {
-        case .push(let uid, let slot):
-            guard Int(slot) < records.count, records[Int(slot)]?.tearingDown == false else { return }
-            act(slot) { connection, out in
-                connection.push(self.ctx, only: uid, &out)
-                return .open
-            }
-        case .pushAll:
-            sweep = PushSweep()
-        }
+        message.apply(ctx, sweep: &sweep) { act($0, $1) }
     }
 
     /// The next slice of a push to every agent.
     private func continueSweep() {
-        guard var current = sweep else { return }
-        let more = current.advance(
-            slots: records.count, isLive: { records[$0].map { !$0.tearingDown } ?? false },
-            offer: {
-                act(UInt32($0)) { connection, out in
-                    connection.push(self.ctx, only: nil, &out)
-                    return .open
-                }
-            })
-        sweep = more ? current : nil
+        let isLive: (Int) -> Bool = { self.records.with($0, { !$0.tearingDown }) == true }
+        PushSweep.step(&sweep, slots: records.capacity, isLive: isLive, ctx) { act($0, $1) }
     }
 
     // MARK: Loop
@@ -284,7 +265,7 @@ final class URingLoop: @unchecked Sendable {
         stopping = true
         stoppingSince = ctx.now
         stopAccepting()
-        for slot in 0..<records.count where records[slot] != nil {
+        for slot in 0..<records.capacity where records.holds(slot) {
             act(UInt32(slot)) { $0.shutdown(&$1) }
         }
     }
@@ -315,8 +296,8 @@ final class URingLoop: @unchecked Sendable {
         case .peer?:
             // An older kernel refuses the command: the connection keeps the shared key 0.
             guard res > 0, isCurrent(slot, generation) else { return }
-            records[Int(slot)]!.connection.source = ampora_peer_key(
-                peerNames + Int(slot) * Self.peerNameStride, UInt32(res))
+            let key = ampora_peer_key(peerNames + Int(slot) * Self.peerNameStride, UInt32(res))
+            records.with(Int(slot)) { $0.connection.source = key }
         case .close?, .shutdown?, .cancel?, nil:
             break
         }
@@ -324,7 +305,7 @@ final class URingLoop: @unchecked Sendable {
 
     private func isCurrent(_ slot: UInt32, _ generation: UInt32) -> Bool {
         let i = Int(slot)
-        return i < records.count && records[i] != nil && generations[i] & 0x0FFF_FFFF == generation
+        return records.holds(i) && generations[i] & 0x0FFF_FFFF == generation
     }
 
     private func accepted(_ res: Int32, _ flags: UInt32, single: Bool, epoch: UInt32) {
@@ -344,17 +325,16 @@ final class URingLoop: @unchecked Sendable {
         }
         let slot = UInt32(res)
         let i = Int(slot)
-        if i >= records.count {
-            records.append(contentsOf: repeatElement(nil, count: i + 1 - records.count))
+        if i >= generations.count {
             generations.append(contentsOf: repeatElement(0, count: i + 1 - generations.count))
-            recheckAt.append(contentsOf: repeatElement(.max, count: i + 1 - recheckAt.count))
         }
         generations[i] &+= 1
-        recheckAt[i] = 0
+        rechecks.soon(i)
         nextToken &+= 1
         let token = ConnectionToken.make(loop: index, counter: nextToken, slot: slot)
-        records[i] = Record(
-            connection: AgentConnection(token: token, now: ctx.now, limits: ctx.configuration.httpLimits))
+        records.insert(
+            Record(connection: AgentConnection(token: token, now: ctx.now, limits: ctx.configuration.httpLimits)),
+            at: i)
         live += 1
         ctx.counters.accepted += 1
         ctx.activeConnections += 1
@@ -398,43 +378,41 @@ final class URingLoop: @unchecked Sendable {
     }
 
     private func isHalfOpen(_ entry: HalfOpenQueue.Entry) -> Bool {
-        let i = Int(entry.slot)
-        return i < records.count && records[i] != nil && records[i]!.connection.token == entry.token
-            && records[i]!.connection.isHalfOpen && !records[i]!.closing && !records[i]!.tearingDown
+        records.with(Int(entry.slot)) { r in
+            r.connection.token == entry.token && r.connection.isHalfOpen && !r.closing && !r.tearingDown
+        } == true
     }
 
     private func armRecv(_ slot: UInt32) {
-        records[Int(slot)]!.recvArmed = true
+        records.with(Int(slot)) { $0.recvArmed = true }
         uring.armRecv(slot: slot, userData: URing.userData(.recv, slot: slot, generation: generations[Int(slot)]))
     }
 
     private func received(_ slot: UInt32, _ res: Int32, _ flags: UInt32) {
         let i = Int(slot)
         let more = flags & UInt32(IORING_CQE_F_MORE) != 0
-        if !more { records[i]!.recvArmed = false }
+        if !more { records.with(i) { $0.recvArmed = false } }
         if res <= 0, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
             uring.recycle(UInt16(flags >> 16))
         }
         if res > 0, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
             let id = UInt16(flags >> 16)
-            if !records[i]!.tearingDown && records[i]!.drainingSince == 0 && !records[i]!.closing {
-                let input = uring.buffer(id, count: Int(res))
-                act(slot) { connection, out in connection.receive(input, self.ctx, &out) }
-            }
+            // act() itself ignores a connection that is closing or tearing down.
+            let input = uring.buffer(id, count: Int(res))
+            act(slot) { connection, out in connection.receive(input, self.ctx, &out) }
             uring.recycle(id)
-            guard records[i] != nil, !more else { return }
-            if records[i]!.tearingDown { finishTeardown(slot) } else { armRecv(slot) }
+            guard !more, let tearingDown = records.with(i, { $0.tearingDown }) else { return }
+            if tearingDown { finishTeardown(slot) } else { armRecv(slot) }
             return
         }
-        if res == -ENOBUFS {
-            // The buffer pool ran dry (a connect storm): the multishot ended; re-arm.
-            if records[i]!.tearingDown { finishTeardown(slot) } else { armRecv(slot) }
-            return
-        }
-        // EOF, an error, or the cancellation we asked for.
-        if records[i]!.tearingDown {
+        guard let tearingDown = records.with(i, { $0.tearingDown }) else { return }
+        if tearingDown {
             finishTeardown(slot)
+        } else if res == -ENOBUFS {
+            // The buffer pool ran dry (a connect storm): the multishot ended; re-arm.
+            armRecv(slot)
         } else {
+            // EOF, an error, or the cancellation we asked for.
             teardown(slot)
         }
     }
@@ -444,100 +422,111 @@ final class URingLoop: @unchecked Sendable {
     /// Runs `body` with the loop's output buffer, sends what it produced, applies the verdict.
     private func act(_ slot: UInt32, _ body: (inout AgentConnection, inout [UInt8]) -> ConnectionVerdict) {
         let i = Int(slot)
-        // After our close was decided nothing more may be sent (no frame after a Close).
-        // Read in place: binding the record would copy it (and retain everything it holds).
-        guard records[i] != nil, !records[i]!.closing, !records[i]!.tearingDown, records[i]!.drainingSince == 0 else {
-            return
-        }
         out.removeAll(keepingCapacity: true)
-        let verdict = body(&records[i]!.connection, &out)
+        // After our close was decided nothing more may be sent (no frame after a Close).
+        let verdict = records.with(i) { r -> ConnectionVerdict? in
+            guard !r.closing, !r.tearingDown, r.drainingSince == 0 else { return nil }
+            return body(&r.connection, &out)
+        }
+        guard let verdict = verdict ?? nil else { return }
         if !out.isEmpty { enqueue(slot) }
-        guard records[i] != nil else { return }
+        guard records.holds(i) else { return }
         switch verdict {
         case .open: break
         case .closeNow: teardown(slot)
         case .closeAfterFlush:
-            records[i]!.closing = true
-            records[i]!.closingSince = max(1, ctx.now)
-            recheckAt[i] = 0
+            let now = max(1, ctx.now)
+            records.with(i) {
+                $0.closing = true
+                $0.closingSince = now
+            }
+            rechecks.soon(i)
             finishIfFlushed(slot)
         }
     }
 
     private func enqueue(_ slot: UInt32) {
-        let i = Int(slot)
-        if records[i]!.sending == nil {
-            startSending(slot, out)
-        } else {
-            if records[i]!.queued.count + out.count > ctx.configuration.maxPendingSendBytes {
-                ctx.counters.slowConsumers += 1
-                teardown(slot)
-                return
-            }
-            records[i]!.queued.append(contentsOf: out)
+        let limit = ctx.configuration.maxPendingSendBytes
+        enum Outcome { case start, queued, tooSlow }
+        let outcome = records.with(Int(slot)) { r -> Outcome in
+            if r.sending == nil { return .start }
+            if r.queued.count + out.count > limit { return .tooSlow }
+            r.queued.append(contentsOf: out)
+            return .queued
+        }
+        switch outcome {
+        case .start?: startSending(slot, out)
+        case .tooSlow?:
+            ctx.counters.slowConsumers += 1
+            teardown(slot)
+        case .queued?, nil: break
         }
     }
 
     /// Copies `bytes` into a send buffer that lives until the kernel reports the send done.
     private func startSending(_ slot: UInt32, _ bytes: [UInt8]) {
-        let i = Int(slot)
         let buffer = takeSendBuffer(bytes.count)
         bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        records[i]!.sending = buffer
-        records[i]!.sendCount = bytes.count
-        records[i]!.sendOffset = 0
+        records.with(Int(slot)) {
+            $0.sending = buffer
+            $0.sendCount = bytes.count
+            $0.sendOffset = 0
+        }
         submitSend(slot)
     }
 
     private func submitSend(_ slot: UInt32) {
         let i = Int(slot)
-        guard let buffer = records[i]!.sending else { return }
-        let offset = records[i]!.sendOffset
+        guard let pending = records.with(i, { r in r.sending.map { ($0, r.sendOffset, r.sendCount) } }) ?? nil
+        else { return }
+        let (buffer, offset, count) = pending
         uring.send(
-            slot: slot, bytes: UnsafeRawBufferPointer(rebasing: buffer[offset..<records[i]!.sendCount]),
+            slot: slot, bytes: UnsafeRawBufferPointer(rebasing: buffer[offset..<count]),
             userData: URing.userData(.send, slot: slot, generation: generations[i]))
     }
 
     private func sent(_ slot: UInt32, _ res: Int32) {
-        let i = Int(slot)
-        guard let buffer = records[i]!.sending else { return }
-        if res < 0 {
-            returnSendBuffer(buffer)
-            records[i]!.sending = nil
-            if records[i]!.tearingDown {
-                finishTeardown(slot)
-            } else {
-                teardown(slot)
+        enum Next {
+            case more, failed, teardownDone
+            case sendQueued([UInt8])
+            case flushed
+        }
+        var done: UnsafeMutableRawBufferPointer?
+        let next = records.with(Int(slot)) { r -> Next? in
+            guard let buffer = r.sending else { return nil }
+            if res >= 0 {
+                r.sendOffset += Int(res)
+                if r.sendOffset < r.sendCount && !r.tearingDown { return .more }
             }
-            return
+            done = buffer
+            r.sending = nil
+            if r.tearingDown { return .teardownDone }
+            if res < 0 { return .failed }
+            if r.queued.isEmpty { return .flushed }
+            defer { r.queued = [] }
+            return .sendQueued(r.queued)
         }
-        records[i]!.sendOffset += Int(res)
-        if records[i]!.sendOffset < records[i]!.sendCount && !records[i]!.tearingDown {
-            submitSend(slot)
-            return
+        if let done { returnSendBuffer(done) }
+        switch next ?? nil {
+        case .more?: submitSend(slot)
+        case .failed?: teardown(slot)
+        case .teardownDone?: finishTeardown(slot)
+        case .sendQueued(let bytes)?: startSending(slot, bytes)
+        case .flushed?: finishIfFlushed(slot)
+        case nil: break
         }
-        returnSendBuffer(buffer)
-        records[i]!.sending = nil
-        if records[i]!.tearingDown {
-            finishTeardown(slot)
-            return
-        }
-        if !records[i]!.queued.isEmpty {
-            let next = records[i]!.queued
-            records[i]!.queued = []
-            startSending(slot, next)
-            return
-        }
-        finishIfFlushed(slot)
     }
 
     private func finishIfFlushed(_ slot: UInt32) {
         let i = Int(slot)
-        guard records[i] != nil, records[i]!.closing, records[i]!.sending == nil, !records[i]!.shutdownSent else {
-            return
+        let now = max(1, ctx.now)
+        let shut = records.with(i) { r -> Bool in
+            guard r.closing, r.sending == nil, !r.shutdownSent else { return false }
+            r.shutdownSent = true
+            r.drainingSince = now
+            return true
         }
-        records[i]!.shutdownSent = true
-        records[i]!.drainingSince = max(1, ctx.now)
+        guard shut == true else { return }
         uring.shutdownWrite(slot: slot, userData: URing.userData(.shutdown, slot: slot, generation: generations[i]))
     }
 
@@ -546,15 +535,19 @@ final class URingLoop: @unchecked Sendable {
     /// Starts closing: cancel the receive; the slot is freed once nothing is in flight.
     private func teardown(_ slot: UInt32) {
         let i = Int(slot)
-        guard records[i] != nil, !records[i]!.tearingDown else { return }
-        records[i]!.tearingDown = true
-        if records[i]!.sending != nil {
+        let inFlight = records.with(i) { r -> (send: Bool, recv: Bool)? in
+            guard !r.tearingDown else { return nil }
+            r.tearingDown = true
+            return (r.sending != nil, r.recvArmed)
+        }
+        guard let inFlight = inFlight ?? nil else { return }
+        if inFlight.send {
             // A peer that stopped reading would keep this send (and the slot) forever.
             uring.cancel(
                 URing.userData(.send, slot: slot, generation: generations[i]),
                 userData: URing.userData(.cancel, slot: slot, generation: generations[i]))
         }
-        if records[i]!.recvArmed {
+        if inFlight.recv {
             uring.cancel(
                 URing.userData(.recv, slot: slot, generation: generations[i]),
                 userData: URing.userData(.cancel, slot: slot, generation: generations[i]))
@@ -564,12 +557,11 @@ final class URingLoop: @unchecked Sendable {
 
     private func finishTeardown(_ slot: UInt32) {
         let i = Int(slot)
-        guard var record = records[i], record.tearingDown else { return }
         // Wait for the send in flight and for the cancelled receive's final completion.
-        if record.sending != nil || record.recvArmed { return }
+        let idle = records.with(i) { $0.tearingDown && $0.sending == nil && !$0.recvArmed }
+        guard idle == true, var record = records.remove(i) else { return }
         record.connection.closed(ctx)
-        records[i] = nil
-        recheckAt[i] = .max
+        rechecks.forget(i)
         generations[i] &+= 1
         live -= 1
         ctx.counters.closed += 1
@@ -604,29 +596,38 @@ final class URingLoop: @unchecked Sendable {
             queuedAtLastTick = queued
         }
         let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
-        for i in 0..<recheckAt.count where recheckAt[i] <= ctx.now {
-            guard records[i] != nil, !records[i]!.tearingDown else {
-                recheckAt[i] = .max
+        let now = ctx.now
+        for i in rechecks.due(now) {
+            // Draining (our close sent) or closing (our last bytes unsent: the peer does not
+            // read) past the drain limit: give up on it. Otherwise the connection's own timers.
+            enum Due { case gone, expired, waiting, timers }
+            let due =
+                records.with(i) { r -> Due in
+                    if r.tearingDown { return .gone }
+                    if r.drainingSince != 0 { return now &- r.drainingSince > drainLimit ? .expired : .waiting }
+                    if r.closing { return now &- r.closingSince > drainLimit ? .expired : .waiting }
+                    return .timers
+                } ?? .gone
+            switch due {
+            case .gone:
+                rechecks.forget(i)
                 continue
-            }
-            if records[i]!.drainingSince != 0 {
-                if ctx.now &- records[i]!.drainingSince > drainLimit { teardown(UInt32(i)) }
+            case .expired:
+                teardown(UInt32(i))
                 continue
-            }
-            if records[i]!.closing {
-                // Our last bytes are still not sent: the peer does not read. Give up on it.
-                if ctx.now &- records[i]!.closingSince > drainLimit { teardown(UInt32(i)) }
+            case .waiting:
                 continue
+            case .timers:
+                act(UInt32(i)) { connection, out in connection.tick(self.ctx, &out) }
             }
-            act(UInt32(i)) { connection, out in connection.tick(self.ctx, &out) }
             // An open WebSocket agent cannot time out before its idle deadline: nothing to look
             // at until then. Handshakes, HTTP exchanges and closing connections: every pass.
-            if records[i] != nil, !records[i]!.closing, !records[i]!.tearingDown,
-                let deadline = records[i]!.connection.idleDeadline(ctx)
-            {
-                recheckAt[i] = max(deadline, ctx.now &+ UInt64(Self.tickMilliseconds))
-            } else if records[i] != nil {
-                recheckAt[i] = 0
+            let ctx = self.ctx
+            let deadline = records.with(i) { r -> UInt64? in
+                r.closing || r.tearingDown ? nil : r.connection.idleDeadline(ctx)
+            }
+            if let deadline {
+                rechecks.after(i, deadline: deadline, now: now, tick: UInt64(Self.tickMilliseconds))
             }
         }
         if !accepting && !stopping && live < resumeBelow { armAccept() }

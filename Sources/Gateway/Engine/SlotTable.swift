@@ -1,0 +1,42 @@
+/// A record that can be changed in place through an optional (`table[slot]?.update { … }`).
+protocol InPlaceUpdatable {}
+
+extension InPlaceUpdatable {
+    /// Runs `body` on `self` in place.
+    @inline(__always)
+    mutating func update<R>(_ body: (inout Self) -> R) -> R { body(&self) }
+}
+
+/// Records addressed by a slot number the kernel chose (io_uring's registered-file index), held
+/// by value in one array. Every access is in place through a closure: a record (and the buffers
+/// it holds) is never copied to be read, and an empty slot is a nil result, not a trap.
+struct SlotTable<Element: InPlaceUpdatable> {
+    private var items: [Element?] = []
+
+    /// One past the highest slot ever used.
+    var capacity: Int { items.count }
+
+    /// Whether `slot` holds a record.
+    func holds(_ slot: Int) -> Bool { slot < items.count && items[slot] != nil }
+
+    /// Stores `element` in `slot`, growing the table as the kernel hands out higher slots.
+    mutating func insert(_ element: Element, at slot: Int) {
+        if slot >= items.count { items.append(contentsOf: repeatElement(nil, count: slot + 1 - items.count)) }
+        items[slot] = element
+    }
+
+    /// Empties `slot`, returning what it held.
+    @discardableResult
+    mutating func remove(_ slot: Int) -> Element? {
+        guard slot < items.count else { return nil }
+        defer { items[slot] = nil }
+        return items[slot]
+    }
+
+    /// Runs `body` on the record in `slot` in place; nil when the slot is empty.
+    @inline(__always)
+    mutating func with<R>(_ slot: Int, _ body: (inout Element) -> R) -> R? {
+        guard slot < items.count else { return nil }
+        return items[slot]?.update(body)
+    }
+}
