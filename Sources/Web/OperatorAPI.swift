@@ -1,4 +1,5 @@
 import Core
+import Dispatch
 import Fleet
 import Foundation
 import Hummingbird
@@ -68,7 +69,7 @@ public struct OperatorAPI: Sendable {
             Self.text(gatewayMetrics() + Self.fleetMetrics(fleet.metrics), contentType: "text/plain; version=0.0.4")
         }
         router.get("/api/v1/agents") { request, _ in try listAgents(request) }
-        router.get("/api/v1/agents/:uid") { _, context in try agent(context.parameters.get("uid") ?? "") }
+        router.get("/api/v1/agents/:uid") { _, context in try await agent(context.parameters.get("uid") ?? "") }
         router.get("/api/v1/configs") { _, _ in
             Self.json(["items": fleet.listConfigs().map(Self.configJSON)])
         }
@@ -134,11 +135,14 @@ public struct OperatorAPI: Sendable {
         ])
     }
 
-    private func agent(_ text: String) throws -> Response {
+    private func agent(_ text: String) async throws -> Response {
         guard let uid = InstanceUID(string: text) else {
             throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
         }
-        guard let detail = fleet.agent(uid) else { throw APIError(.notFound, "agent_not_found", "no agent \(uid)") }
+        let fleet = fleet
+        guard let detail = await Self.offExecutor({ fleet.agent(uid) }) else {
+            throw APIError(.notFound, "agent_not_found", "no agent \(uid)")
+        }
         var body = Self.summaryJSON(detail.summary)
         body["descriptionTruncated"] = detail.descriptionTruncated
         body["health"] = Self.parse(detail.healthJSON)
@@ -166,11 +170,13 @@ public struct OperatorAPI: Sendable {
                 .unsupportedMediaType, "unsupported_media_type", "send the config as Content-Type: text/yaml")
         }
         let body = try await Self.collect(request, limit: fleet.options.maxConfigBytes)
-        do {
-            let row = try fleet.putConfig(name: name, body: body)
-            return Self.json(["name": row.name, "hash": row.hash, "version": row.version])
-        } catch {
-            throw APIError(error)
+        let fleet = fleet
+        let stored = await Self.offExecutor {
+            Result { () throws(FleetError) in try fleet.putConfig(name: name, body: body) }
+        }
+        switch stored {
+        case .success(let row): return Self.json(["name": row.name, "hash": row.hash, "version": row.version])
+        case .failure(let error): throw APIError(error)
         }
     }
 
@@ -205,11 +211,26 @@ public struct OperatorAPI: Sendable {
             }
             uids = list
         }
-        do {
-            let row = try fleet.assign(config: config, selector: selector, uids: uids)
+        let fleet = fleet
+        let (chosen, pairs, listed) = (config, selector, uids)
+        let made = await Self.offExecutor {
+            Result { () throws(FleetError) in try fleet.assign(config: chosen, selector: pairs, uids: listed) }
+        }
+        switch made {
+        case .success(let row):
             return Self.json(["id": row.id, "config": row.config, "hash": row.hash], status: .created)
-        } catch {
-            throw APIError(error)
+        case .failure(let error): throw APIError(error)
+        }
+    }
+
+    /// Where fleet calls that wait on the database run: never on the async executor, whose few
+    /// threads serve every request (and Hummingbird's event loops).
+    private static let blockingQueue = DispatchQueue(label: "ampora.operator.blocking", attributes: .concurrent)
+
+    /// Runs `work` on `blockingQueue` and resumes with its result.
+    static func offExecutor<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            blockingQueue.async { continuation.resume(returning: work()) }
         }
     }
 
@@ -233,7 +254,7 @@ public struct OperatorAPI: Sendable {
         return out
     }
 
-    static func configJSON(_ c: ConfigRow) -> [String: Any] {
+    static func configJSON(_ c: ConfigVersion) -> [String: Any] {
         ["name": c.name, "hash": c.hash, "version": c.version, "updatedAt": rfc3339(c.updatedAt)]
     }
 

@@ -205,7 +205,7 @@ struct Serve: AsyncParsableCommand {
             // A retention shorter than a minute (tests) is swept as often as it expires.
             options.retentionSweepMilliseconds = max(1000, min(60_000, options.forgetAfterMilliseconds / 4))
             fleet = try FleetService(store: store, options: options)
-            Log.info("database \(store.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
+            Log.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
         } catch {
             Log.error("database \(s.database): \(error)")
             throw ExitCode(1)
@@ -265,7 +265,7 @@ struct Serve: AsyncParsableCommand {
         web.cancel()
         _ = await web.result
         let flushed = fleet.stop()
-        fleet.store.close()
+        fleet.close()
         Log.info(flushed ? "stopped; every change written" : "stopped; some changes were not written (see above)")
     }
 }
@@ -282,7 +282,8 @@ struct FleetDirectory: AgentDirectory {
         fleet.knownState(for: uid)
     }
     func record(_ changes: StatusChanges) { fleet.record(changes) }
-    func heartbeat(_ uid: InstanceUID) { fleet.heartbeat(uid) }
+    func record(_ changes: StatusChanges, loop: Int) { fleet.record(changes, loop: loop) }
+    func heartbeat(_ uid: InstanceUID, loop: Int) { fleet.heartbeat(uid, loop: loop) }
     func isKnown(_ uid: InstanceUID) -> Bool { fleet.isKnown(uid) }
     func register(_ uid: InstanceUID) -> Bool { fleet.register(uid) }
 }

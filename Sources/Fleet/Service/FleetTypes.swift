@@ -24,6 +24,8 @@ public struct FleetOptions: Sendable {
     public var retentionSweepMilliseconds: Int64 = 60_000
     /// Where log lines go.
     public var log: @Sendable (String) -> Void = { _ in }
+    /// Wall-clock milliseconds since the Unix epoch; tests replace it to control time.
+    public var clock: @Sendable () -> Int64 = WallClock.milliseconds
 
     /// Defaults for `instance`.
     public init(instance: String) { self.instance = instance }
@@ -103,9 +105,50 @@ public struct AgentDetail: Sendable {
     /// The server instance holding the agent.
     public var owner: String
     /// Newest first.
-    public var history: [HistoryRow]
+    public var history: [AgentEvent]
     /// False when the database could not be read: `history` then holds only unwritten events.
     public var historyComplete: Bool
+}
+
+/// One event of an agent's history, as the operator API shows it.
+public struct AgentEvent: Sendable, Equatable {
+    /// Milliseconds since the Unix epoch.
+    public var at: Int64
+    /// `connected`, `disconnected`, `health_changed`, `effective_config_changed`,
+    /// `remote_config_status_changed`, `description_changed`, `duplicate_uid`, …
+    public var kind: String
+    /// A short human-readable detail.
+    public var detail: String
+}
+
+/// The current version of a named config.
+public struct ConfigVersion: Sendable, Equatable {
+    /// Operator-chosen name.
+    public var name: String
+    /// Hex SHA-256 of the config map.
+    public var hash: String
+    /// Increases with every PUT that changes the content.
+    public var version: Int64
+    /// Milliseconds since the Unix epoch.
+    public var updatedAt: Int64
+}
+
+/// One config version assigned to the agents a selector (or a uid list) picks.
+public struct Assignment: Sendable, Equatable {
+    /// Server-chosen id.
+    public var id: String
+    /// Config name.
+    public var config: String
+    /// Hex hash pinned when the assignment was made.
+    public var hash: String
+    /// Attribute pairs that must all match (empty: every agent).
+    public var selector: [String: String]
+    /// Explicit agents (canonical UUIDs); when non-empty they replace the selector.
+    public var uids: [String]
+    /// Order of creation; a later assignment wins for an agent both select.
+    public var sequence: Int64
+    /// Milliseconds since the Unix epoch.
+    public var createdAt: Int64
 }
 
 /// A filtered page of agents.
@@ -136,7 +179,7 @@ public struct AgentPage: Sendable {
 /// Progress of one assignment.
 public struct AssignmentStatus: Sendable {
     /// The assignment.
-    public var assignment: AssignmentRow
+    public var assignment: Assignment
     /// Capable agents this assignment is the winning one for.
     public var targets = 0
     /// Of those, reporting APPLIED with the assignment's hash.
@@ -192,5 +235,21 @@ extension RemoteConfigStatuses {
         case .failed: "FAILED"
         default: "UNSET"
         }
+    }
+}
+
+extension AgentEvent {
+    init(_ row: HistoryRow) { self.init(at: row.at, kind: row.kind, detail: row.detail) }
+}
+
+extension ConfigVersion {
+    init(_ row: ConfigRow) { self.init(name: row.name, hash: row.hash, version: row.version, updatedAt: row.updatedAt) }
+}
+
+extension Assignment {
+    init(_ row: AssignmentRow) {
+        self.init(
+            id: row.id, config: row.config, hash: row.hash, selector: row.selector, uids: row.uids,
+            sequence: row.sequence, createdAt: row.createdAt)
     }
 }

@@ -319,7 +319,11 @@ struct AgentConnection {
                 }
                 // A duplicate's reports would interleave with the owner's under the same uid (S11).
                 if let uid, claimedUID == uid {
-                    if changes.isHeartbeatOnly { ctx.directory.heartbeat(uid) } else { ctx.directory.record(changes) }
+                    if changes.isHeartbeatOnly {
+                        ctx.directory.heartbeat(uid, loop: ctx.loopIndex)
+                    } else {
+                        ctx.directory.record(changes, loop: ctx.loopIndex)
+                    }
                 }
             }
         } catch {
@@ -332,7 +336,7 @@ struct AgentConnection {
             changes.instanceUID = session.instanceUID
             changes.assignedInstanceUID = reply.newInstanceUID
             changes.resolvedDuplicate = true
-            ctx.directory.record(changes)
+            ctx.directory.record(changes, loop: ctx.loopIndex)
             // S11: the newer connection of a duplicated uid gets a fresh one.
             ctx.writer.reset()
             ctx.writer.writeRaw(OpAMPWebSocketPayload.header)
@@ -448,7 +452,7 @@ struct AgentConnection {
                 var changes = StatusChanges()
                 changes.instanceUID = uid
                 changes.disconnected = true
-                ctx.directory.record(changes)
+                ctx.directory.record(changes, loop: ctx.loopIndex)
             }
         }
         if let uid = claimedUID { ctx.live.release(uid, token: token) }

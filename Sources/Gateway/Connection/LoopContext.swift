@@ -241,7 +241,7 @@ final class LoopContext {
             var changes = StatusChanges()
             changes.instanceUID = uid
             changes.disconnected = true
-            directory.record(changes)
+            directory.record(changes, loop: loopIndex)
             counters.httpAgentsExpired += 1
         }
     }

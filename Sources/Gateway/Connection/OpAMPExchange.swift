@@ -40,9 +40,9 @@ enum OpAMPExchange {
                 reply.encode(into: &ctx.writer)
                 if !session.isDisconnected { ctx.httpSessions.put(uid, session, now: ctx.now) }
                 if !changes.isHeartbeatOnly {
-                    ctx.directory.record(changes)
+                    ctx.directory.record(changes, loop: ctx.loopIndex)
                 } else {
-                    ctx.directory.heartbeat(uid)
+                    ctx.directory.heartbeat(uid, loop: ctx.loopIndex)
                 }
             }
         } catch {

@@ -12,8 +12,13 @@ public protocol AgentDirectory: Sendable {
     func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)?
     /// Hands over what a message changed (persisted later, in batches, off the loop).
     func record(_ changes: StatusChanges)
+    /// The same from event loop `loop`, so a directory can keep one queue per loop and no lock
+    /// is shared by every loop's messages.
+    func record(_ changes: StatusChanges, loop: Int)
     /// A message that changed nothing arrived from `uid` (last-seen only; must be cheap).
     func heartbeat(_ uid: InstanceUID)
+    /// The same from event loop `loop`.
+    func heartbeat(_ uid: InstanceUID, loop: Int)
     /// True when the fleet already holds `uid`: its message is a reconnection, not a registration.
     func isKnown(_ uid: InstanceUID) -> Bool
     /// Makes room for a new agent; false when the inventory is full (the agent is turned away).
@@ -26,8 +31,14 @@ extension AgentDirectory {
         desiredState(for: uid)
     }
 
+    /// Directories without per-loop queues take every loop's changes alike.
+    public func record(_ changes: StatusChanges, loop: Int) { record(changes) }
+
     /// Directories that do not track liveness ignore heartbeats.
     public func heartbeat(_ uid: InstanceUID) {}
+
+    /// Directories without per-loop queues take every loop's heartbeats alike.
+    public func heartbeat(_ uid: InstanceUID, loop: Int) { heartbeat(uid) }
 
     /// Directories without an inventory bound treat every agent as known.
     public func isKnown(_ uid: InstanceUID) -> Bool { true }

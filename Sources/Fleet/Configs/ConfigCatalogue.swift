@@ -1,0 +1,75 @@
+import Core
+import Synchronization
+
+/// The named configs and the encoded remote configs built from their blobs: the one owner of
+/// what `putConfig` stores and what assignments point at.
+final class ConfigCatalogue: Sendable {
+    private struct State {
+        var configs: [String: ConfigRow] = [:]
+        /// Encoded remote configs by hash: built once, shared by every agent and reply.
+        var shared: [String: SharedRemoteConfig] = [:]
+        /// Blob hashes known to be stored (or queued), so a blob is handed to the writer once.
+        var blobsSeen: Set<String> = []
+    }
+
+    private let store: any FleetStore
+    private let state = Mutex(State())
+
+    /// A catalogue over `configs` as loaded from `store`.
+    init(store: any FleetStore, configs: [ConfigRow]) {
+        self.store = store
+        state.withLock { s in for config in configs { s.configs[config.name] = config } }
+    }
+
+    /// The current version of `name`.
+    func config(named name: String) -> ConfigRow? {
+        state.withLock { $0.configs[name] }
+    }
+
+    /// Every named config, by name.
+    var all: [ConfigRow] {
+        state.withLock { $0.configs.values.sorted { $0.name < $1.name } }
+    }
+
+    /// Records that a blob is on its way to the store; false when it was already.
+    func noteBlob(_ hash: String) -> Bool {
+        state.withLock { $0.blobsSeen.insert(hash).inserted }
+    }
+
+    /// Stores `map` (already validated) as the new version of `name` at `now`, unless the
+    /// content is the same. Written to the database before it is acknowledged.
+    func put(name: String, map: AgentConfigMap, now: Int64) throws(FleetError) -> ConfigRow {
+        let hash = ConfigHash.hex(ConfigHash.of(map))
+        let previous = config(named: name)
+        if let previous, previous.hash == hash { return previous }
+        let row = ConfigRow(name: name, hash: hash, version: (previous?.version ?? 0) + 1, updatedAt: now)
+        do {
+            try store.saveConfig(row, blob: BlobRow(hash: hash, kind: "config", body: map.serializedBytes()))
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "the config was not stored: \(error.message)")
+        }
+        state.withLock { s in
+            s.configs[name] = row
+            s.blobsSeen.insert(hash)
+        }
+        return row
+    }
+
+    /// The pre-encoded remote config for a hash: built once, shared by every agent and reply.
+    func shared(_ hash: String) -> SharedRemoteConfig? {
+        if let cached = state.withLock({ $0.shared[hash] }) { return cached }
+        // Read outside the lock; two callers racing build it twice and keep the first.
+        guard let blob = try? store.blob(hash: hash), let map = try? AgentConfigMap(serializedBytes: blob.body),
+            let bytes = ConfigHash.bytes(hex: hash)
+        else { return nil }
+        var config = AgentRemoteConfig()
+        config.config = map
+        config.configHash = bytes
+        let built = SharedRemoteConfig(config)
+        return state.withLock { s in
+            if let first = s.shared[hash] { return first }
+            s.shared[hash] = built
+            return built
+        }
+    }
+}

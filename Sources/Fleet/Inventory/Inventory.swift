@@ -1,0 +1,181 @@
+import Core
+import Synchronization
+
+/// Where an agent's state lives: every agent's `AgentState`, the counters kept alongside, and
+/// (through `hot`) the seeds and desired configs the event loops read. The ingest thread
+/// applies changes here; operator calls read here.
+final class Inventory: Sendable {
+    /// What one ingest pass produced for the writer and the loop-facing table.
+    struct Applied {
+        var rows: [InstanceUID: AgentRow] = [:]
+        var touches: [InstanceUID: Int64] = [:]
+        var blobs: [BlobRow] = []
+        var history: [HistoryRow] = []
+        var held: [(InstanceUID, StatusParts)] = []
+        var agentsKnown = 0
+    }
+
+    let state = Mutex(InventoryState())
+    /// The loop-facing seeds and desired configs.
+    let hot: HotTable
+    let catalogue: ConfigCatalogue
+    let assignments: Assignments
+    private let instance: String
+    private let lastSeenWriteInterval: Int64
+
+    /// An inventory of `rows` as loaded at start; agents `instance` held are disconnected now.
+    init(
+        rows: [AgentRow], instance: String, lastSeenWriteInterval: Int64, hot: HotTable,
+        catalogue: ConfigCatalogue, assignments: Assignments
+    ) {
+        self.hot = hot
+        self.catalogue = catalogue
+        self.assignments = assignments
+        self.instance = instance
+        self.lastSeenWriteInterval = lastSeenWriteInterval
+        let current = assignments.all
+        state.withLock { s in
+            for row in rows {
+                guard let uid = InstanceUID(string: row.uid) else { continue }
+                var agent = AgentState(row: row)
+                if agent.row.owner == instance { agent.row.connected = false }
+                s.replace(uid, nil, with: agent)
+            }
+            for uid in Array(s.agents.keys) { refreshDesired(&s, uid, current) }
+            for (uid, agent) in s.agents { hot.update(uid) { $0.held = agent.heldParts } }
+        }
+    }
+
+    /// Applies messages and heartbeats received by `now`.
+    func ingest(_ prepared: [PreparedChange], beats: [InstanceUID], now: Int64) -> Applied {
+        var out = Applied()
+        out.rows.reserveCapacity(prepared.count)
+        state.withLock { s in
+            // Read under the inventory lock: an assignment added after this read refreshes
+            // every agent (new ones included) once this pass has let go of the lock.
+            let current = assignments.all
+            for change in prepared {
+                guard let uid = change.change.instanceUID else { continue }
+                var row = apply(&s, change, uid: uid, now: now, current, &out)
+                if out.rows[uid]?.isNew == true { row.isNew = true }
+                out.rows[uid] = row
+                out.touches[uid] = nil
+            }
+            for uid in beats {
+                // In place: taking the state out and putting it back copied it per heartbeat.
+                guard s.agents[uid] != nil else { continue }
+                s.agents[uid]!.row.lastSeen = now
+                if out.rows[uid] != nil {
+                    // Written with the row this batch holds (apply set seenWritten already).
+                    out.rows[uid]?.lastSeen = now
+                } else if now - s.agents[uid]!.seenWritten >= lastSeenWriteInterval {
+                    out.touches[uid] = now
+                    s.agents[uid]!.seenWritten = now
+                }
+            }
+            out.agentsKnown = s.agents.count
+        }
+        return out
+    }
+
+    /// Applies one message; returns the new snapshot.
+    private func apply(
+        _ s: inout InventoryState, _ prepared: PreparedChange, uid: InstanceUID, now: Int64,
+        _ current: [Assignments.Entry], _ out: inout Applied
+    ) -> AgentRow {
+        let change = prepared.change
+        let existing = s.agents[uid]
+        let isNew = existing == nil
+        var state = existing ?? AgentState(row: AgentRow(uid: uid.description))
+        let key = state.row.uid
+        if isNew { state.row.firstSeen = now }
+        state.row.lastSeen = now
+        let heldBefore = state.heldParts
+        var describe = false
+        func event(_ kind: String, _ detail: String) {
+            out.history.append(HistoryRow(uid: key, at: now, kind: kind, detail: detail))
+        }
+        if change.connected {
+            state.row.connected = true
+            state.row.owner = instance
+            event("connected", isNew ? "first connection" : "reconnected")
+        }
+        if let caps = change.capabilities { state.row.capabilities = Int64(bitPattern: caps.rawValue) }
+        if let bytes = prepared.descriptionBytes, let attributes = prepared.attributes {
+            state.row.description = bytes
+            if !isNew && !attributes.elementsEqual(state.attributes, by: { $0 == $1 }) {
+                event("description_changed", "\(attributes.count) attributes")
+            }
+            state.attributes = attributes
+            describe = true
+        }
+        if let health = change.health {
+            state.row.health = prepared.healthBytes
+            if state.healthy != health.healthy {
+                let detail =
+                    health.healthy ? "healthy" : "unhealthy" + (health.lastError.isEmpty ? "" : ": \(health.lastError)")
+                if state.healthy != nil || !health.healthy { event("health_changed", detail) }
+            }
+            state.healthy = health.healthy
+        }
+        if let hash = prepared.effectiveHash, let body = prepared.effectiveBody {
+            if state.row.effectiveConfigHash != hash {
+                if state.row.effectiveConfigHash != nil { event("effective_config_changed", hash) }
+                state.row.effectiveConfigHash = hash
+            }
+            if catalogue.noteBlob(hash) { out.blobs.append(BlobRow(hash: hash, kind: "config", body: body)) }
+        }
+        if let remote = change.remoteConfigStatus, let hash = prepared.remoteHash {
+            state.row.remoteConfigStatus = prepared.remoteBytes
+            if hash != state.remoteHash || remote.status != state.remoteStatus
+                || remote.errorMessage != state.remoteError
+            {
+                let error = remote.errorMessage.isEmpty ? "" : ": \(remote.errorMessage)"
+                event("remote_config_status_changed", "\(remote.status.apiName) \(hash)\(error)")
+            }
+            state.setRemote(remote, hash: hash)
+        }
+        if let packages = prepared.packagesBytes { state.row.packageStatuses = packages }
+        if let hash = prepared.componentsHash {
+            state.row.componentsHash = hash
+            if let body = prepared.componentsBody, catalogue.noteBlob("components:" + hash) {
+                out.blobs.append(BlobRow(hash: "components:" + hash, kind: "components", body: body))
+            }
+        }
+        if let custom = prepared.customBytes { state.row.customCapabilities = custom }
+        if let settings = prepared.settingsBytes { state.row.connectionSettingsStatus = settings }
+        if change.resolvedDuplicate, let fresh = change.assignedInstanceUID {
+            event("duplicate_uid", "a second live connection used this uid; it was given \(fresh)")
+        }
+        if change.disconnected {
+            state.row.connected = false
+            event("disconnected", "")
+        }
+        state.seenWritten = now
+        s.replace(uid, existing, with: state)
+        if describe || isNew { refreshDesired(&s, uid, current) }
+        let heldNow = state.heldParts
+        if heldNow != heldBefore { out.held.append((uid, heldNow)) }
+        var row = state.row
+        row.isNew = isNew
+        return row
+    }
+
+    /// Recomputes which config `uid` should run; returns true when its hash changed.
+    @discardableResult
+    func refreshDesired(_ s: inout InventoryState, _ uid: InstanceUID, _ current: [Assignments.Entry]) -> Bool {
+        guard var state = s.agents[uid] else { return false }
+        let winner = Assignments.winner(in: current, attributes: state.attributes, uid: state.row.uid)
+        let hash = winner?.row.hash
+        let id = winner?.row.id
+        guard state.desiredHash != hash || state.desiredAssignment != id else { return false }
+        let changed = state.desiredHash != hash
+        let before = state
+        state.desiredHash = hash
+        state.desiredAssignment = id
+        s.replace(uid, before, with: state)
+        let config = winner.flatMap { $0.config ?? catalogue.shared($0.row.hash) }
+        hot.update(uid) { $0.config = config }
+        return changed
+    }
+}

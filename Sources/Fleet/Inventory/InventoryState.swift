@@ -1,0 +1,45 @@
+import Core
+
+/// Per assignment, how many capable agents it wins and how far they are.
+struct ProgressCounts {
+    var targets = 0
+    var applied = 0
+    var applying = 0
+    var failed = 0
+}
+
+/// The agents the fleet holds, with the counters kept as they change (connected agents,
+/// assignment progress), so /metrics and a progress poll never walk the fleet.
+struct InventoryState {
+    var agents: [InstanceUID: AgentState] = [:]
+    /// Agents with `connected` set.
+    var connectedCount = 0
+    var progress: [String: ProgressCounts] = [:]
+
+    /// Stores an agent's new state and moves it between the counters.
+    mutating func replace(_ uid: InstanceUID, _ before: AgentState?, with state: AgentState) {
+        if let before { count(before, -1) }
+        agents[uid] = state
+        count(state, 1)
+    }
+
+    /// Removes an agent and its share of the counters.
+    mutating func remove(_ uid: InstanceUID) {
+        if let state = agents.removeValue(forKey: uid) { count(state, -1) }
+    }
+
+    private mutating func count(_ state: AgentState, _ delta: Int) {
+        if state.row.connected { connectedCount += delta }
+        guard let id = state.desiredAssignment, let hash = state.desiredHash,
+            state.capabilities.contains(.acceptsRemoteConfig)
+        else { return }
+        progress[id, default: ProgressCounts()].targets += delta
+        guard state.remoteHash == hash else { return }
+        switch state.remoteStatus {
+        case .applied: progress[id, default: ProgressCounts()].applied += delta
+        case .applying: progress[id, default: ProgressCounts()].applying += delta
+        case .failed: progress[id, default: ProgressCounts()].failed += delta
+        default: break
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Core
+import Foundation
+
+extension FleetService {
+    /// A filtered, uid-ordered page of agents.
+    public func agents(_ query: AgentQuery) -> AgentPage {
+        inventory.page(query)
+    }
+
+    /// One agent in full, with its newest history. Reads the database: call it off an async
+    /// executor.
+    public func agent(_ uid: InstanceUID, historyLimit: Int = 100) -> AgentDetail? {
+        guard let state = inventory.agent(uid) else { return nil }
+        // The agent itself is in memory; only its written history needs the database. While the
+        // database is down the answer says so instead of waiting on it or failing.
+        // Unwritten events are taken before the database is read: a batch written in between then
+        // shows up twice (and is dropped once below) instead of not at all.
+        let key = state.row.uid
+        let unwritten = writer.machine.withLock { w in
+            (w.writingHistory + w.pending.history).filter { $0.uid == key }
+        }
+        var complete = counters.storeHealthy
+        var history: [HistoryRow] = []
+        if complete {
+            do {
+                history = try store.history(uid: key, limit: historyLimit)
+            } catch {
+                complete = false
+            }
+        }
+        let written = Set(history)
+        history = Array((unwritten.reversed().filter { !written.contains($0) } + history).prefix(historyLimit))
+        func json<M: ProtoMessage>(_ type: M.Type, _ bytes: [UInt8]?) -> String? {
+            bytes.flatMap { try? M(serializedBytes: $0) }.map { $0.jsonString(pretty: false) }
+        }
+        // Bounded: an agent decides how large its description is, the operator asking for it does not.
+        let description = state.row.description.flatMap { try? AgentDescription(serializedBytes: $0) }
+            .map { BoundedRendering.description($0) }
+        return AgentDetail(
+            summary: state.summary,
+            descriptionJSON: description?.value.jsonString(pretty: false),
+            descriptionTruncated: description?.truncated ?? false,
+            healthJSON: json(ComponentHealth.self, state.row.health),
+            packageStatusesJSON: json(PackageStatuses.self, state.row.packageStatuses),
+            customCapabilitiesJSON: json(CustomCapabilities.self, state.row.customCapabilities),
+            connectionSettingsStatusJSON: json(ConnectionSettingsStatus.self, state.row.connectionSettingsStatus),
+            componentsHash: state.row.componentsHash,
+            owner: state.row.owner,
+            history: history.map(AgentEvent.init),
+            historyComplete: complete)
+    }
+
+    /// Stores a named config (YAML text) and returns its current version. Written to the
+    /// database before it is acknowledged: call it off an async executor.
+    public func putConfig(name: String, body: [UInt8], contentType: String = "text/yaml") throws(FleetError)
+        -> ConfigVersion
+    {
+        guard Self.isValidName(name) else {
+            throw FleetError(
+                .invalid, "invalid_name",
+                "config names are 1-128 characters of letters, digits, '.', '_' and '-', and not '.' or '..'")
+        }
+        guard !body.isEmpty else { throw FleetError(.invalid, "empty_config", "the config body is empty") }
+        guard body.count <= options.maxConfigBytes else {
+            throw FleetError(.invalid, "config_too_large", "the config is larger than \(options.maxConfigBytes) bytes")
+        }
+        guard String(validating: body, as: UTF8.self) != nil else {
+            throw FleetError(.invalid, "invalid_utf8", "the config is not valid UTF-8 text")
+        }
+        var file = AgentConfigFile()
+        file.body = body
+        file.contentType = contentType
+        var map = AgentConfigMap()
+        map.configMap[""] = file
+        return ConfigVersion(try inventory.catalogue.put(name: name, map: map, now: options.clock()))
+    }
+
+    /// Every named config.
+    public func listConfigs() -> [ConfigVersion] {
+        inventory.catalogue.all.map(ConfigVersion.init)
+    }
+
+    /// Assigns the current version of config `name` to the agents `selector` (or `uids`)
+    /// selects, and offers it to every connected one that accepts remote config. Written to the
+    /// database before it is acknowledged: call it off an async executor.
+    public func assign(config name: String, selector: [String: String], uids: [String] = []) throws(FleetError)
+        -> Assignment
+    {
+        var canonical: [String] = []
+        for text in uids {
+            guard let uid = InstanceUID(string: text) else {
+                throw FleetError(.invalid, "invalid_uid", "\(text) is not a UUID")
+            }
+            canonical.append(uid.description)
+        }
+        guard let config = inventory.catalogue.config(named: name) else {
+            throw FleetError(.notFound, "config_not_found", "no config named \(name)")
+        }
+        var random = SystemRandomNumberGenerator()
+        let row = AssignmentRow(
+            id: String(format: "%016llx", random.next() as UInt64), config: name, hash: config.hash,
+            selector: selector, uids: canonical, sequence: inventory.assignments.nextSequence,
+            createdAt: options.clock())
+        do {
+            try store.saveAssignment(row)
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "the assignment was not stored: \(error.message)")
+        }
+        inventory.assignments.append(Assignments.Entry(row: row, config: inventory.catalogue.shared(row.hash)))
+        requestPush(inventory.refreshAll())
+        return Assignment(row)
+    }
+
+    private func requestPush(_ uids: [InstanceUID]) {
+        guard !uids.isEmpty, let handler = onPush else { return }
+        counters.update { $0.pushesRequested += uids.count }
+        // Past a few thousand, one broadcast per loop is cheaper than one mailbox message per agent.
+        handler(uids.count > 2000 ? nil : uids)
+    }
+
+    /// Progress of an assignment: kept as agents change, so a poll costs no walk over the fleet.
+    public func assignmentStatus(_ id: String) -> AssignmentStatus? {
+        guard let row = inventory.assignments.row(id: id) else { return nil }
+        let counts = inventory.progress(id)
+        var status = AssignmentStatus(assignment: Assignment(row))
+        status.targets = counts.targets
+        status.applied = counts.applied
+        status.applying = counts.applying
+        status.failed = counts.failed
+        status.pending = counts.targets - counts.applied - counts.applying - counts.failed
+        return status
+    }
+
+    /// Letters, digits, '.', '_' and '-', not `.` or `..` (which a URL path would resolve away).
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 128 && name != "." && name != ".."
+            && name.utf8.allSatisfy { c in
+                (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 46 || c == 95 || c == 45
+            }
+    }
+}

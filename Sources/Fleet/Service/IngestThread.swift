@@ -1,0 +1,87 @@
+import Core
+import Foundation
+
+/// The `fleet-ingest` thread: it takes what the loops handed over, applies it to the
+/// inventory, hands the results to the writer, and runs the retention sweep.
+final class IngestThread: Sendable {
+    private let intake: Intake
+    private let inventory: Inventory
+    private let writer: WriterThread
+    private let counters: FleetCounters
+    private let options: FleetOptions
+    /// A reservation whose first message never reached the inventory gives its room back.
+    static let reservationLifetimeMilliseconds: Int64 = 60_000
+
+    init(intake: Intake, inventory: Inventory, writer: WriterThread, counters: FleetCounters, options: FleetOptions) {
+        self.intake = intake
+        self.inventory = inventory
+        self.writer = writer
+        self.counters = counters
+        self.options = options
+    }
+
+    /// Runs until `isStopping` is true and the intake is empty.
+    func run(isStopping: () -> Bool) {
+        var spares: [Intake.Buffers] = []
+        var changes: [StatusChanges] = []
+        var beats: [InstanceUID] = []
+        var lastSweep = options.clock()
+        while true {
+            let now = options.clock()
+            if now - lastSweep >= options.retentionSweepMilliseconds {
+                lastSweep = now
+                if options.forgetAfterMilliseconds > 0 { forgetStale(now: now) }
+                dropStaleReservations(now: now)
+            }
+            // Read before draining: a stop seen here cannot miss what was handed over before it.
+            let stopping = isStopping()
+            intake.drain(&spares, changes: &changes, beats: &beats)
+            if changes.isEmpty && beats.isEmpty {
+                if stopping { break }
+                usleep(5_000)
+                continue
+            }
+            // Slices, so the writer starts on the first rows while later ones are applied.
+            var start = 0
+            while start < changes.count {
+                let end = min(changes.count, start + 4096)
+                ingest(changes[start..<end], start == 0 ? beats : [])
+                start = end
+            }
+            if changes.isEmpty { ingest([], beats) }
+            changes.removeAll(keepingCapacity: true)
+            beats.removeAll(keepingCapacity: true)
+        }
+        // Last-seen times held back by lastSeenWriteIntervalMilliseconds go out with the last flush.
+        writer.finishIngest(lastSeen: inventory.takeUnwrittenLastSeen())
+    }
+
+    private func ingest(_ changes: ArraySlice<StatusChanges>, _ beats: [InstanceUID]) {
+        // Everything proportional to a message's size happens here, before the inventory lock.
+        let prepared = changes.map(PreparedChange.init)
+        let applied = inventory.ingest(prepared, beats: beats, now: options.clock())
+        let messages = changes.count + beats.count
+        counters.update { m in
+            m.changesIngested += messages
+            m.agentsKnown = applied.agentsKnown
+        }
+        for (uid, held) in applied.held { inventory.hot.update(uid) { $0.held = held } }
+        for (uid, row) in applied.rows where row.isNew { inventory.hot.admit(uid) }
+        writer.add(applied, messages: messages)
+    }
+
+    /// Retention: disconnected agents not seen for `forgetAfterMilliseconds` leave the
+    /// inventory, and their rows and history leave the database with the next batch.
+    func forgetStale(now: Int64) {
+        let forgotten = inventory.forget(notSeenSince: now - options.forgetAfterMilliseconds)
+        guard !forgotten.isEmpty else { return }
+        writer.forget(forgotten)
+        counters.update { $0.agentsForgotten += forgotten.count }
+        options.log("fleet: forgot \(forgotten.count) agents not seen for \(options.forgetAfterMilliseconds / 1000) s")
+    }
+
+    /// Room `register` made for agents that never arrived is given back.
+    func dropStaleReservations(now: Int64) {
+        inventory.hot.dropReservations(olderThan: Self.reservationLifetimeMilliseconds, now: now)
+    }
+}

@@ -1,0 +1,111 @@
+import CLibPQ
+import Foundation
+
+/// The write-behind path: COPY into staging tables, then one statement per table.
+extension PostgresStore {
+    /// Writes a batch in one transaction (COPY into staging, then one statement per table).
+    public func write(_ batch: WriteBatch) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            try prepareStaging()
+            try exec("BEGIN")
+            do throws(StoreError) {
+                if !batch.forgotten.isEmpty {
+                    // Canonical UUIDs need no quoting inside an array literal.
+                    let list = "{" + batch.forgotten.joined(separator: ",") + "}"
+                    _ = try rows("DELETE FROM agent_history WHERE uid = ANY($1::text[])", [list])
+                    _ = try rows("DELETE FROM agents WHERE uid = ANY($1::text[])", [list])
+                }
+                var existing = batch.agents.filter { !$0.isNew }
+                let fresh = batch.agents.filter(\.isNew)
+                if !fresh.isEmpty {
+                    // Agents this server never wrote go straight in, at the speed of a plain COPY.
+                    try exec("SAVEPOINT fresh")
+                    do throws(StoreError) {
+                        try copy("COPY agents (\(Self.agentColumns)) FROM STDIN") { out in
+                            for row in fresh { Self.copyRow(row, &out) }
+                        }
+                        try exec("RELEASE SAVEPOINT fresh")
+                    } catch  where error.kind == .conflict {
+                        // Another server (or an earlier life of this one) wrote some: upsert them all.
+                        try exec("ROLLBACK TO SAVEPOINT fresh")
+                        existing += fresh
+                    }
+                }
+                if !existing.isEmpty {
+                    try copy("COPY agents_stage FROM STDIN") { out in
+                        for row in existing { Self.copyRow(row, &out) }
+                    }
+                    // A batch is small next to the table: probe the uid index per staged row
+                    // instead of hashing the whole agents table (the planner has no stats on temp tables).
+                    try exec("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+                    let updated = try command(
+                        """
+                        UPDATE agents SET connected = s.connected,
+                            first_seen = LEAST(agents.first_seen, s.first_seen),
+                            last_seen = GREATEST(agents.last_seen, s.last_seen),
+                            capabilities = s.capabilities, description = s.description, health = s.health,
+                            effective_config_hash = s.effective_config_hash,
+                            remote_config_status = s.remote_config_status, package_statuses = s.package_statuses,
+                            components_hash = s.components_hash, custom_capabilities = s.custom_capabilities,
+                            connection_settings_status = s.connection_settings_status, owner = s.owner
+                        FROM agents_stage s WHERE agents.uid = s.uid
+                        """)
+                    if updated < existing.count {
+                        try exec(
+                            """
+                            INSERT INTO agents (\(Self.agentColumns))
+                            SELECT * FROM agents_stage s WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.uid = s.uid)
+                            ON CONFLICT (uid) DO UPDATE SET connected = excluded.connected,
+                                last_seen = GREATEST(agents.last_seen, excluded.last_seen),
+                                capabilities = excluded.capabilities, description = excluded.description,
+                                health = excluded.health, effective_config_hash = excluded.effective_config_hash,
+                                remote_config_status = excluded.remote_config_status,
+                                package_statuses = excluded.package_statuses, components_hash = excluded.components_hash,
+                                custom_capabilities = excluded.custom_capabilities,
+                                connection_settings_status = excluded.connection_settings_status, owner = excluded.owner
+                            """)
+                    }
+                }
+                if !batch.touches.isEmpty {
+                    try copy("COPY touch_stage FROM STDIN") { out in
+                        for t in batch.touches {
+                            CopyText.text(t.uid, &out)
+                            CopyText.int(t.lastSeen, &out, last: true)
+                        }
+                    }
+                    try exec(
+                        """
+                        UPDATE agents SET last_seen = GREATEST(agents.last_seen, t.last_seen)
+                        FROM touch_stage t WHERE agents.uid = t.uid
+                        """)
+                }
+                if !batch.blobs.isEmpty {
+                    let now = WallClock.milliseconds()
+                    try copy("COPY blob_stage FROM STDIN") { out in
+                        for b in batch.blobs {
+                            CopyText.text(b.hash, &out)
+                            CopyText.text(b.kind, &out)
+                            CopyText.bytes(b.body, &out)
+                            CopyText.int(now, &out, last: true)
+                        }
+                    }
+                    try exec("INSERT INTO blobs SELECT DISTINCT ON (hash) * FROM blob_stage ON CONFLICT DO NOTHING")
+                }
+                if !batch.history.isEmpty {
+                    try copy("COPY agent_history (uid, at, kind, detail) FROM STDIN") { out in
+                        for h in batch.history {
+                            CopyText.text(h.uid, &out)
+                            CopyText.int(h.at, &out)
+                            CopyText.text(h.kind, &out)
+                            CopyText.text(h.detail, &out, last: true)
+                        }
+                    }
+                }
+                try exec("COMMIT")
+            } catch {
+                _ = try? exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import CSQLite
+import Foundation
+
+/// Statements, transactions and errors over the one connection.
+extension SQLiteStore {
+    // MARK: Plumbing
+
+    func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        guard db != nil else { throw StoreError(.unavailable, "the SQLite database is closed") }
+        return try body()
+    }
+
+    func error(_ what: String) -> StoreError {
+        let code = sqlite3_errcode(db)
+        let text = String(cString: sqlite3_errmsg(db))
+        let kind: StoreError.Kind =
+            switch code & 0xff {
+            case SQLITE_NOTADB, SQLITE_CORRUPT: .incompatible
+            case SQLITE_CONSTRAINT: .conflict
+            case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN: .unavailable
+            default: .failed
+            }
+        return StoreError(kind, "\(what): \(text)")
+    }
+
+    func exec(_ sql: String) throws(StoreError) {
+        if sqlite3_exec(db, sql, nil, nil, nil) != SQLITE_OK { throw error("SQLite") }
+    }
+
+    func transaction(_ body: () throws(StoreError) -> Void) throws(StoreError) {
+        try exec("BEGIN IMMEDIATE")
+        do throws(StoreError) {
+            try body()
+            try exec("COMMIT")
+        } catch {
+            sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
+            throw error
+        }
+    }
+
+    func prepare(_ sql: String) throws(StoreError) -> Statement {
+        var handle: OpaquePointer?
+        if sqlite3_prepare_v2(db, sql, -1, &handle, nil) != SQLITE_OK { throw error("SQLite prepare") }
+        return Statement(handle: handle)
+    }
+
+    func step(_ s: Statement) throws(StoreError) {
+        let rc = sqlite3_step(s.handle)
+        sqlite3_reset(s.handle)
+        sqlite3_clear_bindings(s.handle)
+        if rc != SQLITE_DONE && rc != SQLITE_ROW { throw error("SQLite") }
+    }
+
+    func query<T>(
+        _ sql: String, bind: (Statement) -> Void = { _ in }, _ row: (Statement) -> T
+    ) throws(StoreError) -> [T] {
+        let s = try prepare(sql)
+        defer { sqlite3_finalize(s.handle) }
+        bind(s)
+        var out: [T] = []
+        while true {
+            let rc = sqlite3_step(s.handle)
+            if rc == SQLITE_ROW {
+                out.append(row(s))
+            } else if rc == SQLITE_DONE {
+                return out
+            } else {
+                throw error("SQLite")
+            }
+        }
+    }
+
+    /// A prepared statement; binds copy their values (SQLITE_TRANSIENT).
+    struct Statement {
+        let handle: OpaquePointer?
+        private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+        func bind(_ i: Int32, _ v: String) { _ = sqlite3_bind_text(handle, i, v, -1, Self.transient) }
+        func bind(_ i: Int32, _ v: String?) {
+            if let v { bind(i, v) } else { _ = sqlite3_bind_null(handle, i) }
+        }
+        func bind(_ i: Int32, _ v: Int64) { _ = sqlite3_bind_int64(handle, i, v) }
+        func bind(_ i: Int32, _ v: [UInt8]?) {
+            guard let v else {
+                _ = sqlite3_bind_null(handle, i)
+                return
+            }
+            v.withUnsafeBytes { raw in
+                _ = sqlite3_bind_blob(
+                    handle, i, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), Self.transient)
+            }
+        }
+
+        func text(_ i: Int32) -> String { sqlite3_column_text(handle, i).map { String(cString: $0) } ?? "" }
+        func optionalText(_ i: Int32) -> String? {
+            sqlite3_column_type(handle, i) == SQLITE_NULL ? nil : text(i)
+        }
+        func int(_ i: Int32) -> Int64 { sqlite3_column_int64(handle, i) }
+        func blob(_ i: Int32) -> [UInt8]? {
+            guard sqlite3_column_type(handle, i) != SQLITE_NULL else { return nil }
+            let n = Int(sqlite3_column_bytes(handle, i))
+            guard n > 0, let p = sqlite3_column_blob(handle, i) else { return [] }
+            return Array(UnsafeRawBufferPointer(start: p, count: n))
+        }
+    }
+}

@@ -1,0 +1,19 @@
+import Foundation
+
+/// Wall-clock milliseconds since the Unix epoch: the times the fleet stores and shows.
+enum WallClock {
+    /// Now, in milliseconds since the Unix epoch.
+    static func milliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// A monotonic reading in nanoseconds: orders hand-overs from different loops, because a
+    /// change that happened after another on any core reads a value at least as large.
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
