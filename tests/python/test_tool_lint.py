@@ -104,7 +104,10 @@ def test_sarif_and_github(ampora_tool, tmp_path):
 def test_policy_file_env_and_registry(ampora_tool, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(GOOD.replace("collector.example.com:4317", "${env:HOST}:4317"))
-    assert "env-unset-no-default" in run(ampora_tool, "lint", str(config)).stdout
+    # Quiet by default: deployments set their variables; asked for with --strict-env or by describing the env.
+    assert "env-unset-no-default" not in run(ampora_tool, "lint", str(config)).stdout
+    assert "env-unset-no-default" in run(ampora_tool, "lint", "--strict-env", str(config)).stdout
+    assert "env-unset-no-default" in run(ampora_tool, "lint", "--env", "OTHER=x", str(config)).stdout
     assert "env-unset-no-default" not in run(ampora_tool, "lint", "--env", "HOST=x", str(config)).stdout
     env_file = tmp_path / "ci.env"
     env_file.write_text("export HOST=collector\n")

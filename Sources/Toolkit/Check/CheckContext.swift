@@ -6,15 +6,26 @@ public struct CheckOptions: Sendable {
     public var environment: Environment
     /// Limit for `config-too-large`.
     public var maxConfigBytes: Int
+    /// Report env references without a value; off unless the environment was described (`--env`,
+    /// `--env-file`, `--strict-env`), since deployments set most variables the files do not.
+    public var reportUnsetEnvironment: Bool
+    /// Feature gates the Collector runs with (`--feature-gates`), e.g. `service.profilesSupport`.
+    public var featureGates: Set<String>
+    /// The Collector release the config is meant for; decides which settings count as removed.
+    public var collectorVersion: CollectorVersion
 
-    /// Defaults: the built-in registry, no environment, Ampora's 64 MiB message limit.
+    /// Defaults: the built-in registry, no environment, Ampora's 64 MiB message limit, the registry's release.
     public init(
         registry: ComponentRegistry = .builtin, environment: Environment = Environment(),
-        maxConfigBytes: Int = 64 << 20
+        maxConfigBytes: Int = 64 << 20, reportUnsetEnvironment: Bool = false, featureGates: Set<String> = [],
+        collectorVersion: CollectorVersion = .registrySnapshot
     ) {
         self.registry = registry
         self.environment = environment
         self.maxConfigBytes = maxConfigBytes
+        self.reportUnsetEnvironment = reportUnsetEnvironment
+        self.featureGates = featureGates
+        self.collectorVersion = collectorVersion
     }
 }
 
@@ -23,6 +34,8 @@ struct CheckContext {
     let config: CollectorConfig
     let options: CheckOptions
     let sizeBytes: Int
+    /// The files' text, for checks that must see how a value was written (a comment that cut a statement).
+    var sources: [String: SourceText] = [:]
     var findings: [Finding] = []
 
     var registry: ComponentRegistry { options.registry }

@@ -6,7 +6,8 @@ enum RegistryChecks {
             let kind = component.kind
             guard let entry = context.registry.entry(kind, component.id.type) else {
                 let hint =
-                    StructureChecks.nearest(component.id.type, in: context.registry.types(of: kind))
+                    context.registry.absenceNote(kind, component.id.type).map { " (\($0))" }
+                    ?? StructureChecks.nearest(component.id.type, in: context.registry.types(of: kind))
                     .map { "; did you mean '\($0)'?" } ?? ""
                 context.report(
                     "unknown-component-type",

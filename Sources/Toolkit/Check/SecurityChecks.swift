@@ -128,22 +128,6 @@ enum SecurityChecks {
         }
     }
 
-    static let secretWords = [
-        "password", "passwd", "secret", "token", "api_key", "apikey", "access_key", "private_key", "credential",
-    ]
-    static let secretHeaders: Set<String> = [
-        "authorization", "x-api-key", "api-key", "apikey", "dd-api-key", "x-honeycomb-team", "x-sf-token",
-        "signoz-access-token", "lightstep-access-token", "x-auth-token", "private-token",
-    ]
-    static let nonSecretSuffixes = ["_file", "_path", "_url", "_endpoint", "_type", "_name", "_env", "_id", "_header"]
-
-    static func isSecretKey(_ key: String, parent: String) -> Bool {
-        let lower = key.lowercased()
-        if parent.hasSuffix("headers") { return secretHeaders.contains(lower) }
-        if nonSecretSuffixes.contains(where: { lower.hasSuffix($0) }) { return false }
-        return secretWords.contains { lower.includes($0) }
-    }
-
     static func checkTLSAndSecrets(_ context: inout CheckContext) {
         var reports: [(String, String, SourcePosition, String)] = []
         Walker.pairs(context.config.root, path: "") { pair, path in
@@ -173,9 +157,7 @@ enum SecurityChecks {
                     ))
                 return
             }
-            if isSecretKey(pair.key, parent: parent), !value.isEmpty, !value.includes("${"), value != "true",
-                value != "false", Int(value) == nil
-            {
+            if Secrets.isSecretKey(pair.key, parentKey: Secrets.lastKey(parent)), Secrets.isLiteral(value) {
                 reports.append(
                     (
                         "plaintext-secret", "'\(pair.key)' holds a literal secret; use ${env:…} or ${file:…}",

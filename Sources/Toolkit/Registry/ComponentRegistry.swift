@@ -49,6 +49,8 @@ public struct RegistryEntry: Sendable, Hashable {
 /// Component types a distribution knows, used for unknown/removed/deprecated and signal-support checks.
 public struct ComponentRegistry: Sendable {
     var entries: [String: RegistryEntry] = [:]
+    /// Why a type is absent from this registry when another distribution or release has it, by `kind/type`.
+    var absence: [String: String] = [:]
 
     /// Builds a registry from rows.
     public init(rows: [RegistryRow]) {
@@ -74,6 +76,16 @@ public struct ComponentRegistry: Sendable {
 
     /// Parses a components.tsv-shaped file (tab separated; a header line starting with `kind` is skipped).
     public init(tsv: String) throws(RegistryError) {
+        self.init(rows: try Self.rows(tsv: tsv))
+    }
+
+    /// Adds (or replaces) the types of `rows`: a vendor distribution's own components on top of another registry.
+    public mutating func add(_ rows: [RegistryRow]) {
+        for (key, entry) in ComponentRegistry(rows: rows).entries { entries[key] = entry }
+    }
+
+    /// The rows of a components.tsv-shaped file.
+    public static func rows(tsv: String) throws(RegistryError) -> [RegistryRow] {
         var rows: [RegistryRow] = []
         for (index, line) in tsv.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingSpaces
@@ -86,11 +98,16 @@ public struct ComponentRegistry: Sendable {
                 RegistryRow(
                     kind: fields[0], type: fields[1], stability: fields[2], note: fields.count > 3 ? fields[3] : ""))
         }
-        self.init(rows: rows)
+        return rows
     }
 
     /// The registry that ships with the tool.
     public static let builtin = ComponentRegistry(rows: builtinRows)
+
+    /// Why `type` is not in this registry although another distribution or release has it, when known.
+    public func absenceNote(_ kind: ComponentKind, _ type: String) -> String? {
+        absence["\(kind.rawValue)/\(type)"]
+    }
 
     /// The entry for a type, if known.
     public func entry(_ kind: ComponentKind, _ type: String) -> RegistryEntry? {

@@ -51,7 +51,8 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "duplicate-pipeline-entry", .warning, .structure, "A receiver or exporter is listed twice in one pipeline.",
-            "Listing a receiver or exporter twice in the same pipeline adds nothing (the Collector shares one instance per pipeline signal) and usually means a copy-paste mistake where a different component was intended."
+            refusal: false,
+            "Listing a receiver or exporter twice in the same pipeline adds nothing (the Collector shares one instance per pipeline signal) and usually means a copy-paste mistake where a different component was intended. The Collector accepts it (only processors may not repeat), so `validate` does not report it."
         ),
         RuleInfo(
             "invalid-service-section", .error, .structure,
@@ -69,7 +70,11 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "removed-setting", .error, .structure, "A setting that was removed from its component.",
-            "Settings that were removed (for example the Jaeger receiver's `remote_sampling` or memory_limiter's `ballast_size_mib`) are unknown keys to a current Collector, and its strict decoder refuses the config."
+            "Settings that were removed (for example `service.telemetry.metrics.address` from v0.128, the Jaeger receiver's `remote_sampling` or memory_limiter's `ballast_size_mib`) are unknown keys to a current Collector, and its strict decoder refuses the config ('has invalid keys'). Which settings count as removed follows `--collector-version`."
+        ),
+        RuleInfo(
+            "invalid-value", .error, .structure, "A setting holds a value its component refuses.",
+            "Where the type of a setting is known, the Collector's Validate step checks its value at start-up: timeouts and intervals must not be negative ('timeout' must be non-negative), ports must be 0 to 65535, enumerations (debug `verbosity`, telemetry log `level`, `compression`, TLS versions) take only their listed values and percentages stay within 0-100. The message names the setting, the reason and the accepted values."
         ),
         RuleInfo(
             "batch-size-inverted", .error, .structure, "`send_batch_max_size` is smaller than `send_batch_size`.",
@@ -86,6 +91,11 @@ public enum RuleCatalog {
             "undeclared-extension", .error, .references,
             "`service.extensions` names an extension that is not declared.",
             "Enabled extensions must be declared under `extensions:`; the Collector refuses to start otherwise."
+        ),
+        RuleInfo(
+            "unresolved-extension", .error, .references,
+            "A component setting names an extension that is not declared or not enabled.",
+            "`auth.authenticator`, `storage`, encoding extensions and `watch_observers` name an extension by ID. The Collector looks the extension up among the running ones when the component starts and fails ('failed to resolve authenticator', 'no storage client extension found') when it is not declared under `extensions:` or not listed in `service.extensions`."
         ),
         RuleInfo(
             "connector-id-clash", .error, .references, "A connector shares its ID with a receiver or exporter.",
@@ -118,11 +128,11 @@ public enum RuleCatalog {
 
     static let registry: [RuleInfo] = [
         RuleInfo(
-            "unknown-component-type", .error, .registry, "A component type the registry does not know.",
-            "A type missing from the distribution makes the Collector fail with 'unknown type'. Types from another distribution (Splunk, BindPlane, Jaeger) are also reported; describe such a distribution with `--registry FILE`."
+            "unknown-component-type", .error, .registry, "A component type the registry does not know.", refusal: true,
+            "A type missing from the distribution makes the Collector fail with 'unknown type: \"x\" for id: \"x\"'. Which types exist follows `--distribution` and `--collector-version`; types of a vendor distribution (Splunk, BindPlane, SigNoz) are added with `--registry-add FILE` or one of the bundled vendor lists (`--distribution splunk`)."
         ),
         RuleInfo(
-            "removed-component-type", .error, .registry, "A component type that no longer exists.",
+            "removed-component-type", .error, .registry, "A component type that no longer exists.", refusal: true,
             "Types such as the `logging` exporter, the `jaeger` exporter or the spanmetrics processor were removed from the Collector; configs that still use them fail after an upgrade. The message names the replacement."
         ),
         RuleInfo(
@@ -154,7 +164,7 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "batch-missing", .info, .hygiene, "A pipeline has no batch processor and its exporters do not batch.",
-            "Sending one request per incoming batch multiplies connections and per-request overhead. Either the batch processor or exporter-side batching (`sending_queue.batch`) should group data before export."
+            "Sending one request per incoming batch multiplies connections and per-request overhead. Either the batch processor or exporter-side batching (`sending_queue.batch`) should group data before export. Not reported for pipelines whose exporters are all pull-based (prometheus), debug or nop, nor for profiles pipelines (the batch processor has no profiles support)."
         ),
         RuleInfo(
             "batch-order", .warning, .hygiene, "batch runs before filtering, sampling or enrichment processors.",
@@ -191,19 +201,20 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "env-unset-no-default", .warning, .hygiene, "An env reference has no value and no default.",
-            "The Collector substitutes an empty string for an unset variable, which tends to surface later as a confusing error (an empty endpoint) or silently wrong behaviour. Give a default with `${env:NAME:-value}` or provide it with `--env`/`--env-file` when linting."
+            "The Collector substitutes an empty string for an unset variable, which tends to surface later as a confusing error (an empty endpoint) or silently wrong behaviour. Deployments usually set these variables, so the rule only runs when the environment is described: with `--env`/`--env-file` (a reference the files do not set is then reported) or `--strict-env`. Give a default with `${env:NAME:-value}` where one makes sense."
         ),
         RuleInfo(
             "bare-env-var", .warning, .hygiene, "A `$NAME` reference the Collector leaves literal.", fixable: true,
             "Current Collectors no longer expand bare `$NAME`; the value is used literally, dollar sign and all. Write `${env:NAME}` (ampora-tool fix does this), or `$$` for a literal dollar sign."
         ),
         RuleInfo(
-            "ottl-misread", .error, .hygiene, "An OTTL statement was read by YAML as a map.",
-            "An unquoted OTTL statement containing `: ` becomes a YAML map, not a string, so the processor receives a broken statement or the config fails to decode. Quote statements."
+            "ottl-misread", .error, .hygiene, "An OTTL statement was read by YAML as a map.", refusal: true,
+            "An unquoted OTTL statement containing `: ` becomes a YAML map, not a string, and the Collector refuses the config when it decodes the statement list ('expected type string'). Quote the whole statement."
         ),
         RuleInfo(
-            "ottl-unquoted", .info, .hygiene, "An OTTL statement is not quoted.", fixable: true,
-            "OTTL uses characters that are special in plain YAML (`: `, ` #`, leading quotes and brackets). A statement that parses today breaks when edited; quoting every statement keeps them safe. ampora-tool fix adds the quotes."
+            "ottl-unquoted", .error, .hygiene, "YAML cut an unquoted OTTL statement short at ` #`.", fixable: true,
+            refusal: true,
+            "In plain YAML ` #` starts a comment, even inside what OTTL sees as a string literal: `- set(attributes[\"x\"], \"a #b\")` reaches the processor as `set(attributes[\"x\"], \"a`, which does not parse, and the Collector refuses the config. Only statements YAML actually changed are reported; statements it reads as written are left alone. ampora-tool fix quotes single-line statements."
         ),
         RuleInfo(
             "template-marker", .error, .hygiene, "A value still contains `{{ }}` template markers.",
@@ -214,12 +225,14 @@ public enum RuleCatalog {
             "Configs are pushed to agents inside one OpAMP message; a config above the server's message limit (64 MiB by default, change with `max-config-bytes`) cannot be delivered remotely."
         ),
         RuleInfo(
-            "profiles-signal", .info, .hygiene, "A profiles pipeline needs a feature gate.",
-            "The profiles signal is in development: the Collector only accepts profiles pipelines with the `service.profilesSupport` feature gate enabled."
+            "profiles-signal", .error, .hygiene,
+            "A profiles pipeline without the `service.profilesSupport` feature gate.",
+            refusal: true,
+            "The profiles signal is alpha: the Collector refuses a profiles pipeline unless it runs with `--feature-gates=service.profilesSupport` ('profiling signal support is at alpha level, gated under the \"service.profilesSupport\" feature gate'). Pass the same `--feature-gates` to ampora-tool when the Collector gets it."
         ),
         RuleInfo(
             "telemetry-metrics-address", .warning, .hygiene, "`service.telemetry.metrics.address` is deprecated.",
-            "The Collector's own metrics are configured with `readers` (a pull reader with a prometheus exporter) since the move to the OpenTelemetry SDK; `address` is deprecated and ignored by newer releases."
+            "The Collector's own metrics are configured with `readers` (a pull reader with a prometheus exporter) since the move to the OpenTelemetry SDK. `address` was deprecated and then removed in v0.128.0: for an earlier `--collector-version` this rule warns, from v0.128.0 on `removed-setting` reports it as a refusal."
         ),
         RuleInfo(
             "tail-sampling-no-policies", .warning, .hygiene, "tail_sampling has no policies.",
@@ -251,7 +264,7 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "plaintext-secret", .warning, .security, "A secret-looking setting holds a literal value.",
-            "Passwords, tokens and API keys written in the config leak through version control, OpAMP status reports and support bundles. Use `${env:NAME}` or `${file:…}`; values that come from a reference are not reported."
+            "Passwords, tokens and API keys written in the config leak through version control, OpAMP status reports and support bundles. Use `${env:NAME}` or `${file:…}`. Secret fields are keys such as `password`, `token`, `client_secret`, `api_key`, `api.key` and auth headers; values that come from a reference, that name a variable (`$MYSQL_PASSWORD`) or that are obvious placeholders (`<your-token>`, all zeros) are not reported. `normalize --redact` hides every value of these fields."
         ),
         RuleInfo(
             "cors-wildcard", .warning, .security, "CORS allows any origin.",

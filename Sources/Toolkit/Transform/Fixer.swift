@@ -64,11 +64,9 @@ public enum Fixer {
             let context = CheckContext(config: config, options: CheckOptions(registry: registry), sizeBytes: 0)
             for (node, _) in HygieneChecks.ottlLists(context) {
                 for item in node.items ?? [node] {
-                    guard item.style == .plain, !item.isNull, let text = item.scalar, !text.includes("\n") else {
-                        continue
-                    }
-                    edit(
-                        item.position, expect: text, "'" + text.replacing("'", with: "''") + "'", rule: "ottl-unquoted")
+                    guard let cut = HygieneChecks.cutStatement(item, sources) else { continue }
+                    let quoted = "'" + cut.written.replacing("'", with: "''") + "'"
+                    edit(item.position, expect: cut.written, quoted, rule: "ottl-unquoted")
                 }
             }
         }
