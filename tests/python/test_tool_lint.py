@@ -176,3 +176,79 @@ def test_help_is_golden(ampora_tool):
         if os.environ.get("AMPORA_UPDATE_GOLDEN") == "1":
             golden.write_text(out.stdout)
         assert out.stdout == golden.read_text(), f"{golden.name} differs"
+
+
+def test_fix_dry_run_applies_with_patch_and_git(ampora_tool, tmp_path):
+    (tmp_path / "sub").mkdir()
+    config = tmp_path / "sub" / "c.yaml"
+    original = GOOD.replace("otlp_grpc", "otlp")
+    config.write_text(original)
+    diff = run(ampora_tool, "fix", "--dry-run", "sub/c.yaml", cwd=tmp_path).stdout
+    assert diff.startswith("--- sub/c.yaml\n+++ sub/c.yaml\n@@ ")
+    (tmp_path / "fix.diff").write_text(diff)
+    subprocess.run(["git", "init", "-q", "."], cwd=tmp_path, check=True)
+    assert subprocess.run(["git", "apply", "-p0", "--check", "fix.diff"], cwd=tmp_path).returncode == 0
+    assert subprocess.run(["patch", "-p0", "-s", "-i", "fix.diff"], cwd=tmp_path).returncode == 0
+    assert "exporters: [otlp_grpc]" in config.read_text() and "receivers: [otlp]" in config.read_text()
+    assert run(ampora_tool, "fix", "--dry-run", "sub/c.yaml", cwd=tmp_path).returncode == 0
+
+
+def test_diff_ignores_alias_renames(ampora_tool, tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text(GOOD.replace("otlp_grpc", "otlp"))
+    new = tmp_path / "new.yaml"
+    new.write_text(GOOD)
+    out = run(ampora_tool, "diff", str(old), str(new))
+    assert out.returncode == 0 and out.stdout == "no semantic changes\n"
+    # Under a release before the rename, otlp and otlp_grpc are different types: a real change.
+    assert run(ampora_tool, "diff", "--collector-version", "v0.143", "--distribution", "core", str(old),
+               str(new)).returncode == 1
+
+
+def bezier_points(d):
+    """Points along an SVG path of M, L and C commands (absolute coordinates)."""
+    tokens = d.replace(",", " ").split()
+    points, i, current = [], 0, None
+    while i < len(tokens):
+        command = tokens[i]
+        if command in ("M", "L"):
+            current = (float(tokens[i + 1]), float(tokens[i + 2]))
+            points.append(current)
+            i += 3
+        elif command == "C":
+            p1, p2, p3 = [(float(tokens[i + 1 + 2 * k]), float(tokens[i + 2 + 2 * k])) for k in range(3)]
+            for step in range(1, 21):
+                t = step / 20
+                points.append(tuple((1 - t) ** 3 * current[j] + 3 * (1 - t) ** 2 * t * p1[j]
+                                    + 3 * (1 - t) * t ** 2 * p2[j] + t ** 3 * p3[j] for j in range(2)))
+            current = p3
+            i += 7
+        else:
+            raise AssertionError(f"unexpected path command {command}")
+    return points
+
+
+def test_svg_graph_edges_avoid_boxes_and_names_are_whole(ampora_tool, tmp_path):
+    config = tmp_path / "g.yaml"
+    long_name = "a_really_long_exporter_name_that_used_to_be_cut"
+    config.write_text(GOOD.replace("  batch:\n", "  batch:\n  attributes:\n    actions: []\n  resource:\n    attributes: []\n")
+                      .replace("[memory_limiter, batch]", "[memory_limiter, attributes, resource, batch]")
+                      + f"    logs:\n      receivers: [otlp]\n      exporters: [debug/{long_name}]\n"
+                      # Shares the traces exporter, which sits five columns right of the receiver: a long edge.
+                      + "    traces/direct:\n      receivers: [otlp]\n      exporters: [otlp_grpc]\n")
+    text = config.read_text().replace("exporters:\n  otlp_grpc:", f"exporters:\n  debug/{long_name}:\n  otlp_grpc:")
+    config.write_text(text)
+    svg = ET.fromstring(run(ampora_tool, "graph", "--format", "svg", str(config)).stdout)
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes = [tuple(float(r.get(k)) for k in ("x", "y", "width", "height")) for r in svg.iter(ns + "rect") if r.get("x")]
+    texts = [t.text for t in svg.iter(ns + "text")]
+    assert f"debug/{long_name}" in texts and not any("…" in (t or "") for t in texts)
+    assert "logs" in texts and "traces/direct" in texts  # processor-less pipelines are labelled on their edges
+    for path in svg.iter(ns + "path"):
+        if path.get("d", "").startswith("M 0 0"):
+            continue  # arrow markers
+        for x, y in bezier_points(path.get("d")):
+            for bx, by, bw, bh in boxes:
+                assert not (bx + 1 < x < bx + bw - 1 and by + 1 < y < by + bh - 1), f"edge through box at {x},{y}"
+    dot = run(ampora_tool, "graph", "--format", "dot", str(config)).stdout
+    assert 'label="logs"' in dot
