@@ -252,3 +252,25 @@ def test_svg_graph_edges_avoid_boxes_and_names_are_whole(ampora_tool, tmp_path):
                 assert not (bx + 1 < x < bx + bw - 1 and by + 1 < y < by + bh - 1), f"edge through box at {x},{y}"
     dot = run(ampora_tool, "graph", "--format", "dot", str(config)).stdout
     assert 'label="logs"' in dot
+
+
+def test_distributions_versions_and_registry_add(ampora_tool, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(GOOD.replace("  batch:\n", "  batch:\n  vendor_thing:\n")
+                      .replace("[memory_limiter, batch]", "[memory_limiter, vendor_thing, batch]"))
+    assert run(ampora_tool, "validate", str(config)).returncode == 1  # vendor_thing is unknown
+    extra = tmp_path / "vendor.tsv"
+    extra.write_text("kind\ttype\tstability\tnote\nprocessor\tvendor_thing\tbeta:traces\tvendor\n")
+    assert run(ampora_tool, "validate", "--registry-add", str(extra), str(config)).returncode == 0
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    # otlp_grpc is the exporter's name from v0.144 on; v0.143's core distribution only knows `otlp`.
+    assert run(ampora_tool, "validate", "--distribution", "core", "--collector-version", "v0.158", str(good)).returncode == 0
+    old = run(ampora_tool, "validate", "--distribution", "core", "--collector-version", "v0.143", str(good))
+    assert old.returncode == 1 and "named 'otlp' in v0.143" in old.stdout
+    # An unknown distribution or version is a usage error.
+    assert run(ampora_tool, "validate", "--distribution", "nosuch", str(good)).returncode == 2
+    assert run(ampora_tool, "validate", "--collector-version", "latest", str(good)).returncode == 2
+    fixed = run(ampora_tool, "fix", "--dry-run", "--distribution", "core", "--collector-version", "v0.143", "-",
+                data=GOOD.replace("otlp_grpc", "otlp"))
+    assert fixed.returncode == 0 and fixed.stdout == ""  # no rename before the rename existed
