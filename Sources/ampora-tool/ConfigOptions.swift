@@ -94,7 +94,7 @@ struct RegistryOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The Collector distribution: core, contrib, k8s or otlp (from their published manifests), or a vendor list shipped with the tool (splunk, jaeger, bindplane). Default: every known type.",
+            "The Collector distribution: core, contrib, k8s or otlp (from their published manifests). Default: every known type. Add a vendor distribution's own types with --registry-add.",
             valueName: "name"))
     var distribution: String?
 

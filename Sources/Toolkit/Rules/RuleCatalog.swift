@@ -129,7 +129,7 @@ public enum RuleCatalog {
     static let registry: [RuleInfo] = [
         RuleInfo(
             "unknown-component-type", .error, .registry, "A component type the registry does not know.", refusal: true,
-            "A type missing from the distribution makes the Collector fail with 'unknown type: \"x\" for id: \"x\"'. Which types exist follows `--distribution` and `--collector-version`; types of a vendor distribution (Splunk, BindPlane, SigNoz) are added with `--registry-add FILE` or one of the bundled vendor lists (`--distribution splunk`)."
+            "A type missing from the distribution makes the Collector fail with 'unknown type: \"x\" for id: \"x\"'. Which types exist follows `--distribution` and `--collector-version`; types of a vendor distribution (Splunk, BindPlane, SigNoz, Jaeger) are added with `--registry-add FILE`."
         ),
         RuleInfo(
             "removed-component-type", .error, .registry, "A component type that no longer exists.", refusal: true,
