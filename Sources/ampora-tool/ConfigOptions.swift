@@ -74,7 +74,8 @@ struct ConfigInputOptions: ParsableArguments {
         CheckOptions(
             registry: try registry.load(), environment: try environment(),
             reportUnsetEnvironment: strictEnv || !env.isEmpty || !envFile.isEmpty,
-            featureGates: registry.gates(), collectorVersion: try registry.version())
+            featureGates: registry.gates(), collectorVersion: try registry.version(),
+            collectorVersionStated: registry.collectorVersion != nil)
     }
 
     func load(ignore: [String] = []) throws -> LoadedInput {

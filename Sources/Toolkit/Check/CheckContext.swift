@@ -13,12 +13,15 @@ public struct CheckOptions: Sendable {
     public var featureGates: Set<String>
     /// The Collector release the config is meant for; decides which settings count as removed.
     public var collectorVersion: CollectorVersion
+    /// True when the user named the release (`--collector-version`) rather than taking the registry's default;
+    /// only then is renaming a deprecated alias known to be safe, so only then is it a warning.
+    public var collectorVersionStated: Bool
 
     /// Defaults: the built-in registry, no environment, Ampora's 64 MiB message limit, the registry's release.
     public init(
         registry: ComponentRegistry = .builtin, environment: Environment = Environment(),
         maxConfigBytes: Int = 64 << 20, reportUnsetEnvironment: Bool = false, featureGates: Set<String> = [],
-        collectorVersion: CollectorVersion = .registrySnapshot
+        collectorVersion: CollectorVersion = .registrySnapshot, collectorVersionStated: Bool = false
     ) {
         self.registry = registry
         self.environment = environment
@@ -26,6 +29,7 @@ public struct CheckOptions: Sendable {
         self.reportUnsetEnvironment = reportUnsetEnvironment
         self.featureGates = featureGates
         self.collectorVersion = collectorVersion
+        self.collectorVersionStated = collectorVersionStated
     }
 }
 
@@ -40,8 +44,10 @@ struct CheckContext {
 
     var registry: ComponentRegistry { options.registry }
 
-    mutating func report(_ rule: String, _ message: String, at position: SourcePosition, path: String) {
-        let severity = RuleCatalog.info(rule)?.severity ?? .error
+    mutating func report(
+        _ rule: String, _ message: String, at position: SourcePosition, path: String, severity: Severity? = nil
+    ) {
+        let severity = severity ?? RuleCatalog.info(rule)?.severity ?? .error
         findings.append(Finding(rule: rule, severity: severity, message: message, position: position, path: path))
     }
 

@@ -26,6 +26,9 @@ enum HygieneChecks {
     }
 
     static func checkPipelines(_ context: inout CheckContext) {
+        let limited = context.validPipelines.filter { _, pipeline in
+            pipeline.processors.contains { ref in ref.id.map { type(.processor, $0, context) } == "memory_limiter" }
+        }
         for (pipelineID, pipeline) in context.validPipelines {
             let processorTypes = pipeline.processors.map { ref in
                 ref.id.map { type(.processor, $0, context) } ?? ref.text
@@ -42,9 +45,20 @@ enum HygieneChecks {
                         at: ref.position, path: ref.path)
                 }
             } else if fedFromOutside, !pipeline.receivers.isEmpty {
+                // A pipeline left out while the config's other pipelines run memory_limiter looks like an
+                // omission, which a reviewer asks about; a config without any is a deployment choice (info).
+                // Pipelines that only hand data to connectors are limited where the connector delivers it.
+                let exportsOut = pipeline.exporters.contains { ref in
+                    ref.id.map { !context.config.isConnector($0) } ?? false
+                }
+                let others = limited.filter { $0.0 != pipelineID }.map { "'\($0.1.key)'" }
+                let inconsistent = exportsOut && !others.isEmpty
                 context.report(
-                    "memory-limiter-missing", "pipeline '\(pipeline.key)' has no memory_limiter processor",
-                    at: pipeline.position, path: pipeline.path)
+                    "memory-limiter-missing",
+                    "pipeline '\(pipeline.key)' has no memory_limiter processor"
+                        + (inconsistent
+                            ? " (\(others.joined(separator: ", ")) \(others.count == 1 ? "has" : "have") one)" : ""),
+                    at: pipeline.position, path: pipeline.path, severity: inconsistent ? .warning : nil)
             }
             if let batchIndex = processorTypes.firstIndex(of: "batch") {
                 for (index, processorType) in processorTypes.enumerated()
@@ -186,7 +200,10 @@ enum HygieneChecks {
             }
         }
         let enabled = Set(context.config.serviceExtensions.compactMap { $0.id })
-        for component in context.config.components[.extension] ?? [] where !enabled.contains(component.id) {
+        // An extension a component names is refused by `unresolved-extension` at the reference; one finding each.
+        let named = Set(ReferenceChecks.extensionReferences(context).compactMap(\.ref.id))
+        for component in context.config.components[.extension] ?? []
+        where !enabled.contains(component.id) && !named.contains(component.id) {
             context.report(
                 "extension-not-enabled", "extension '\(component.id)' is declared but not listed in service.extensions",
                 at: component.position, path: component.path)

@@ -26,8 +26,8 @@ enum RegistryChecks {
                 context.report(
                     "deprecated-alias",
                     "'\(component.id.type)' is a deprecated alias; use '\(entry.aliasOf ?? "?")'",
-                    at: component.position,
-                    path: component.path)
+                    at: component.position, path: component.path,
+                    severity: context.options.collectorVersionStated ? .warning : nil)
             case .current:
                 break
             }

@@ -128,13 +128,38 @@ enum SecurityChecks {
         }
     }
 
+    /// Positions of `insecure_skip_verify` whose nearest `endpoint` (in the same map or an enclosing one) is
+    /// loopback or a service name: the hosts `tls-insecure-remote` accepts even plaintext for.
+    static func localSkipVerify(
+        _ node: YNode, endpoint: Endpoint?, _ context: CheckContext, into result: inout Set<SourcePosition>
+    ) {
+        switch node.kind {
+        case .mapping(let pairs):
+            var endpoint = endpoint
+            if let pair = node.pair("endpoint") {
+                endpoint = pair.value.scalar.flatMap { resolved($0, context) }.flatMap { Endpoint($0) }
+            }
+            let local = endpoint.map { $0.isLoopback || $0.isClusterLocal } ?? false
+            for pair in pairs {
+                if pair.key == "insecure_skip_verify", local { result.insert(pair.value.position) }
+                localSkipVerify(pair.value, endpoint: endpoint, context, into: &result)
+            }
+        case .sequence(let items):
+            for item in items { localSkipVerify(item, endpoint: endpoint, context, into: &result) }
+        case .scalar:
+            break
+        }
+    }
+
     static func checkTLSAndSecrets(_ context: inout CheckContext) {
         var reports: [(String, String, SourcePosition, String)] = []
+        var localSkips: Set<SourcePosition> = []
+        localSkipVerify(context.config.root, endpoint: nil, context, into: &localSkips)
         Walker.pairs(context.config.root, path: "") { pair, path in
             let value = pair.value.scalar
             let parent = String(path.dropLast(pair.key.count + 1))
             switch pair.key {
-            case "insecure_skip_verify" where value == "true":
+            case "insecure_skip_verify" where value == "true" && !localSkips.contains(pair.value.position):
                 reports.append(("tls-skip-verify", "certificate verification is turned off", pair.value.position, path))
             case "min_version", "max_version":
                 if let value, ["1.0", "1.1"].contains(value) {

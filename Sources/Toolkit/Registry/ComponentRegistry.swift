@@ -1,6 +1,6 @@
 /// One line of the registry table: `kind, type, stability, note`, as in components.tsv.
 public struct RegistryRow: Sendable, Hashable {
-    /// `receiver`, `processor`, `exporter`, `connector` or `extension`.
+    /// `receiver`, `processor`, `exporter`, `connector`, `extension`, or `section` (a vendor's own top-level key).
     public var kind: String
     /// The type as written in YAML keys.
     public var type: String
@@ -51,10 +51,13 @@ public struct ComponentRegistry: Sendable {
     var entries: [String: RegistryEntry] = [:]
     /// Why a type is absent from this registry when another distribution or release has it, by `kind/type`.
     var absence: [String: String] = [:]
+    /// Top-level keys a vendor distribution adds (Splunk's `config_sources`), from `section` rows.
+    public private(set) var extraSections: Set<String> = []
 
     /// Builds a registry from rows.
     public init(rows: [RegistryRow]) {
         for row in rows {
+            if row.kind == "section" { extraSections.insert(row.type) }
             guard let kind = ComponentKind(rawValue: row.kind) else { continue }
             var entry = RegistryEntry(kind: kind, type: row.type, status: .current, levels: [:], note: row.note)
             switch row.stability {
@@ -81,7 +84,9 @@ public struct ComponentRegistry: Sendable {
 
     /// Adds (or replaces) the types of `rows`: a vendor distribution's own components on top of another registry.
     public mutating func add(_ rows: [RegistryRow]) {
-        for (key, entry) in ComponentRegistry(rows: rows).entries { entries[key] = entry }
+        let added = ComponentRegistry(rows: rows)
+        for (key, entry) in added.entries { entries[key] = entry }
+        extraSections.formUnion(added.extraSections)
     }
 
     /// The rows of a components.tsv-shaped file.
@@ -91,7 +96,7 @@ public struct ComponentRegistry: Sendable {
             let trimmed = line.trimmingSpaces
             if trimmed.isEmpty || trimmed.hasPrefix("#") || (index == 0 && trimmed.hasPrefix("kind")) { continue }
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
-            guard fields.count >= 3, ComponentKind(rawValue: fields[0]) != nil else {
+            guard fields.count >= 3, ComponentKind(rawValue: fields[0]) != nil || fields[0] == "section" else {
                 throw RegistryError(message: "line \(index + 1): expected kind<TAB>type<TAB>stability[<TAB>note]")
             }
             rows.append(

@@ -136,8 +136,8 @@ public enum RuleCatalog {
             "Types such as the `logging` exporter, the `jaeger` exporter or the spanmetrics processor were removed from the Collector; configs that still use them fail after an upgrade. The message names the replacement."
         ),
         RuleInfo(
-            "deprecated-alias", .warning, .registry, "An old type name kept as a deprecated alias.", fixable: true,
-            "The 2026 snake_case renames (`otlp` exporter to `otlp_grpc`, `filelog` to `file_log`, …) keep the old names as aliases that log a deprecation warning; aliases are removed after a deprecation period. `ampora-tool fix` renames them and their references."
+            "deprecated-alias", .info, .registry, "An old type name kept as a deprecated alias.", fixable: true,
+            "The 2026 snake_case renames (`otlp` exporter to `otlp_grpc`, `filelog` to `file_log`, …) keep the old names as aliases that log a deprecation warning; aliases are removed after a deprecation period. `ampora-tool fix` renames them and their references. A warning only when `--collector-version` names the release the config is for: the new names do not exist in releases before the rename, so without a stated release renaming could break a Collector that is still older (most configs in the labelled corpus predate the rename), and a reviewer would not ask for it."
         ),
         RuleInfo(
             "deprecated-component", .warning, .registry, "A component deprecated for the signal it is used with.",
@@ -155,8 +155,8 @@ public enum RuleCatalog {
 
     static let hygiene: [RuleInfo] = [
         RuleInfo(
-            "memory-limiter-missing", .warning, .hygiene, "A pipeline has no memory_limiter processor.",
-            "The Collector's guidance is to run memory_limiter in every pipeline so that a traffic spike leads to refused data (which clients retry) instead of an out-of-memory kill that loses everything in flight."
+            "memory-limiter-missing", .info, .hygiene, "A pipeline has no memory_limiter processor.",
+            "The Collector's guidance is to run memory_limiter in every pipeline so that a traffic spike leads to refused data (which clients retry) instead of an out-of-memory kill that loses everything in flight. Info, not a warning: whether a config needs it depends on the deployment (a container memory limit with `GOMEMLIMIT`, an agent with a bounded source, a demo), which the config does not show; in the labelled corpus most configs without it were fine as they are. A warning when other pipelines of the same config run memory_limiter and this one, exporting beyond connectors, does not: that is an omission a reviewer asks about. Raise it in `.ampora-lint.yaml` for gateway configs."
         ),
         RuleInfo(
             "memory-limiter-not-first", .warning, .hygiene, "memory_limiter is not the first processor.",
@@ -171,33 +171,33 @@ public enum RuleCatalog {
             "The Collector's processor guidance places batch after memory_limiter and after any processor that drops or enriches data (filter, sampling, k8s_attributes, resource_detection, …): batching first wastes work on data that is dropped and breaks context-based enrichment, which needs the original request context."
         ),
         RuleInfo(
-            "exporter-retry-disabled", .warning, .hygiene, "An exporter has `retry_on_failure` disabled.",
-            "Without retries a transient backend error (a restart, a 503) drops the batch at once. Retry is on by default; turning it off should be a conscious decision for backends that deduplicate poorly."
+            "exporter-retry-disabled", .info, .hygiene, "An exporter has `retry_on_failure` disabled.",
+            "Without retries a transient backend error (a restart, a 503) drops the batch at once. Retry is on by default, so `enabled: false` is written on purpose (backends that deduplicate poorly, tests of failure paths); info, as a reminder rather than a request to change."
         ),
         RuleInfo(
-            "exporter-queue-disabled", .warning, .hygiene, "An exporter has `sending_queue` disabled.",
-            "Without a sending queue the pipeline blocks on every export and a slow backend back-pressures all receivers; data is lost as soon as the backend is unreachable."
+            "exporter-queue-disabled", .info, .hygiene, "An exporter has `sending_queue` disabled.",
+            "Without a sending queue the pipeline blocks on every export and a slow backend back-pressures all receivers; data is lost as soon as the backend is unreachable. The queue is on by default, so `enabled: false` is written on purpose (synchronous export for back-pressure, tests); info, as a reminder rather than a request to change."
         ),
         RuleInfo(
             "queue-sizing", .warning, .hygiene, "An exporter's queue size is out of proportion.",
             "A queue smaller than its number of consumers leaves consumers idle and fills at the first hiccup; a queue above a million batches can hold more than the process memory and turns a backend outage into an out-of-memory kill."
         ),
         RuleInfo(
-            "debug-only-exporter", .warning, .hygiene, "A pipeline's only exporters are debug or nop.",
-            "A pipeline that only prints to the Collector's log (or discards data) sends nothing anywhere; in production this is almost always a leftover from testing."
+            "debug-only-exporter", .info, .hygiene, "A pipeline's only exporters are debug or nop.",
+            "A pipeline that only prints to the Collector's log (or discards data) sends nothing anywhere; in production this is almost always a leftover from testing. Info, not a warning: examples, chart defaults without a backend and tests do it on purpose (every such pipeline in the labelled corpus), and the config alone cannot tell them from a production leftover. Raise it in `.ampora-lint.yaml` for production config repositories."
         ),
         RuleInfo(
             "debug-verbosity-detailed", .info, .hygiene, "The debug exporter prints every item in detail.",
             "`verbosity: detailed` writes each span, metric point and log record to the Collector's own log, which costs CPU and log volume proportional to traffic."
         ),
         RuleInfo(
-            "unused-component", .warning, .hygiene,
+            "unused-component", .info, .hygiene,
             "A declared receiver, processor, exporter or connector is used by no pipeline.",
-            "The Collector ignores components no pipeline uses. They confuse readers, hide typos (the pipeline names a different ID) and still appear in rendered configs and reviews."
+            "The Collector ignores components no pipeline uses. They confuse readers and still appear in rendered configs and reviews. Info, not a warning: the harmful case, a pipeline naming a different ID than the one declared, is already an error (`undeclared-component`), and most unused components in the labelled corpus are deliberate (a debug exporter kept for troubleshooting, reference configs that declare every option, chart templates)."
         ),
         RuleInfo(
-            "extension-not-enabled", .warning, .hygiene, "A declared extension is not listed in `service.extensions`.",
-            "Extensions only start when listed in `service.extensions`; a declared but unlisted health_check or pprof silently does nothing, which breaks probes that expect it."
+            "extension-not-enabled", .info, .hygiene, "A declared extension is not listed in `service.extensions`.",
+            "Extensions only start when listed in `service.extensions`; a declared but unlisted health_check or pprof silently does nothing, which breaks probes that expect it. Info, like `unused-component`: the config does not show whether anything expects the extension. An extension that a component names (`storage`, `auth.authenticator`, encodings, observers) is not reported here, as `unresolved-extension` already refuses it."
         ),
         RuleInfo(
             "env-unset-no-default", .warning, .hygiene, "An env reference has no value and no default.",
@@ -252,7 +252,7 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "tls-skip-verify", .warning, .security, "`insecure_skip_verify` turns off certificate checks.",
-            "Skipping verification keeps encryption but accepts any certificate, so anyone on the path can impersonate the backend and read everything."
+            "Skipping verification keeps encryption but accepts any certificate, so anyone on the path can impersonate the backend and read everything. Not reported when the endpoint next to it is loopback or a Docker Compose or Kubernetes service name, the hosts where `tls-insecure-remote` accepts even plaintext (self-signed certificates on a compose network are the common case); the kubelet's node address is reported (give the cluster CA as `ca_file`)."
         ),
         RuleInfo(
             "tls-old-version", .warning, .security, "TLS 1.0 or 1.1 is allowed.",
@@ -279,8 +279,8 @@ public enum RuleCatalog {
             "Two enabled components that bind the same address and port cannot both start; the second fails with 'address already in use' and takes the Collector down."
         ),
         RuleInfo(
-            "debug-extension-exposed", .warning, .security, "pprof or zpages listens beyond localhost.",
-            "pprof and zpages expose process internals (heap dumps, span data) without authentication; they should listen on localhost only."
+            "debug-extension-exposed", .info, .security, "pprof or zpages listens beyond localhost.",
+            "pprof and zpages expose process internals (heap dumps, span data) without authentication; they should listen on localhost only. Info, not a warning: in a container, binding all interfaces is how a port is published at all, and whether it is reachable is decided by the deployment (published ports, network policy), which the config does not show; every such listener in the labelled corpus was a container default or a demo."
         ),
         RuleInfo(
             "receiver-no-auth", .info, .security, "A receiver listens beyond localhost without authentication.",
