@@ -274,3 +274,22 @@ def test_distributions_versions_and_registry_add(ampora_tool, tmp_path):
     fixed = run(ampora_tool, "fix", "--dry-run", "--distribution", "core", "--collector-version", "v0.143", "-",
                 data=GOOD.replace("otlp_grpc", "otlp"))
     assert fixed.returncode == 0 and fixed.stdout == ""  # no rename before the rename existed
+
+
+def test_contrib_k8s_and_otlp_distributions(ampora_tool, tmp_path):
+    # From the releases' builder manifests: datadog is in contrib only, the otlp distribution has no processors.
+    config = tmp_path / "c.yaml"
+    config.write_text(GOOD.replace("exporters:\n  otlp_grpc:", "exporters:\n  datadog:\n    api:\n      key: ${env:K}\n"
+                                   "  otlp_grpc:").replace("exporters: [otlp_grpc]", "exporters: [otlp_grpc, datadog]"))
+    assert run(ampora_tool, "validate", "--distribution", "contrib", "--collector-version", "v0.158",
+               str(config)).returncode == 0
+    k8s = run(ampora_tool, "validate", "--distribution", "k8s", "--collector-version", "v0.158", "--format", "json",
+              str(config))
+    assert k8s.returncode == 1
+    assert [f["message"] for f in json.loads(k8s.stdout)["findings"]] == [
+        "unknown exporter type 'datadog' (not part of the k8s distribution)"]
+    otlp = run(ampora_tool, "validate", "--distribution", "otlp", "--collector-version", "v0.158", "--format", "json",
+               str(config))
+    assert otlp.returncode == 1
+    assert {f["message"].split("'")[1] for f in json.loads(otlp.stdout)["findings"]} == {
+        "memory_limiter", "batch", "datadog"}
