@@ -49,8 +49,6 @@ enum ReferenceChecks {
     /// Settings that name an extension: where they sit and what the Collector says when it is missing.
     static func extensionReferences(_ context: CheckContext) -> [(ref: ComponentRef, setting: String)] {
         var found: [(ComponentRef, String)] = []
-        let encodingTypes = Set(
-            context.registry.allEntries.filter { $0.kind == .extension && $0.type.includes("encoding") }.map(\.type))
         for component in context.config.allComponents {
             Walker.pairs(component.config, path: component.path) { pair, path in
                 let parent = Secrets.lastKey(String(path.dropLast(pair.key.count + 1)))
@@ -63,7 +61,7 @@ enum ReferenceChecks {
                 case "encoding":
                     // Built-in encodings (`otlp_proto`) are names, not extensions; only extension types count.
                     guard let text = pair.value.scalar, let id = try? ComponentID.parse(text).get(),
-                        encodingTypes.contains(id.type)
+                        context.registry.entry(.extension, id.type)?.type.includes("encoding") == true
                             || context.config.component(.extension, id) != nil
                     else { return }
                     texts = [(pair.value, path)]
