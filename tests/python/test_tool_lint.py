@@ -293,3 +293,24 @@ def test_contrib_k8s_and_otlp_distributions(ampora_tool, tmp_path):
     assert otlp.returncode == 1
     assert {f["message"].split("'")[1] for f in json.loads(otlp.stdout)["findings"]} == {
         "memory_limiter", "batch", "datadog"}
+
+
+def test_svg_cycle_edges_pass_below_boxes_with_separate_labels(ampora_tool):
+    # Two pipelines loop through one connector; an unused receiver and exporter sit under it in its column.
+    config = CORPUS / "open-telemetry__opentelemetry-collector__otelcol__testdata__otelcol-cyclic-connector.yaml"
+    svg = ET.fromstring(run(ampora_tool, "graph", "--format", "svg", str(config)).stdout)
+    ns = "{http://www.w3.org/2000/svg}"
+    width, height = float(svg.get("width")), float(svg.get("height"))
+    boxes = [tuple(float(r.get(k)) for k in ("x", "y", "width", "height")) for r in svg.iter(ns + "rect") if r.get("x")]
+    cycles = [p for p in svg.iter(ns + "path") if p.get("stroke") == "#d00"]
+    assert len(cycles) == 2
+    for path in cycles:
+        corners = bezier_points(path.get("d"))
+        for (x1, y1), (x2, y2) in zip(corners, corners[1:]):
+            for step in range(21):  # straight segments, checked along their length
+                x, y = x1 + (x2 - x1) * step / 20, y1 + (y2 - y1) * step / 20
+                assert 0 <= x <= width and 0 <= y <= height, f"cycle edge leaves the picture at {x},{y}"
+                for bx, by, bw, bh in boxes:
+                    assert not (bx + 1 < x < bx + bw - 1 and by + 1 < y < by + bh - 1), f"cycle edge through box at {x},{y}"
+    labels = {(t.get("x"), t.get("y")): t.text for t in svg.iter(ns + "text") if t.text in ("traces/in", "traces/out")}
+    assert sorted(labels.values()) == ["traces/in", "traces/out"]  # two places, not one over the other

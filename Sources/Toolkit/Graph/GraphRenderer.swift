@@ -136,6 +136,30 @@ enum SVGRenderer {
     static let columnGap = 80
     static let rowGap = 18
     static let margin = 20
+    /// Vertical distance between the levels of cycle edges below the boxes (room for a label under each).
+    static let cycleGap = 22
+
+    /// Where each forward edge enters its target: edges into one box are spread over its left side, in the
+    /// order they arrive from top to bottom, so that their arrowheads do not pile up on one point.
+    static func entryHeights(
+        _ graph: PipelineGraph, position: [String: (x: Int, y: Int, width: Int)], waypoints: [Int: [String]]
+    ) -> [Int: Int] {
+        var incoming: [String: [(from: Int, edge: Int)]] = [:]
+        for (index, edge) in graph.edges.enumerated() where !edge.inCycle {
+            let last = waypoints[index]?.last ?? edge.from
+            guard let origin = position[last], position[edge.to] != nil else { continue }
+            incoming[edge.to, default: []].append((origin.y, index))
+        }
+        var result: [Int: Int] = [:]
+        for (target, edges) in incoming where edges.count > 1 {
+            guard let box = position[target] else { continue }
+            let ordered = edges.sorted { ($0.from, $0.edge) < ($1.from, $1.edge) }
+            for (rank, item) in ordered.enumerated() {
+                result[item.edge] = box.y + 6 + (boxHeight - 12) * (rank + 1) / (ordered.count + 1)
+            }
+        }
+        return result
+    }
     /// Helvetica at 12 px averages under 7 px per character; bold names get a little more.
     static let charWidth = 7.5
 
@@ -192,11 +216,14 @@ enum SVGRenderer {
                 bottom = max(bottom, y + boxHeight)
             }
         }
-        // Back edges (cycles) run below every box.
+        // Back edges (cycles) run below every box, each on its own level so that two cycles between the same
+        // boxes (and their labels) do not draw over each other.
+        let cycleLevel = Dictionary(
+            uniqueKeysWithValues: graph.edges.indices.filter { graph.edges[$0].inCycle }.enumerated().map { ($1, $0) })
         let below = bottom + rowGap
-        let hasCycle = graph.edges.contains(where: \.inCycle)
-        let width = max(x - columnGap + margin, 200)
-        let height = max((hasCycle ? below + rowGap : bottom) + margin, 80)
+        let width = max(x - columnGap + margin + 6 * max(cycleLevel.count - 1, 0), 200)
+        let height = max((cycleLevel.isEmpty ? bottom : below + cycleLevel.count * cycleGap) + margin, 80)
+        let entries = entryHeights(graph, position: position, waypoints: waypoints)
         var out = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="Helvetica, Arial, sans-serif" font-size="12">
             <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker>
@@ -215,8 +242,15 @@ enum SVGRenderer {
                 let x1 = a.x + a.width
                 let y1 = a.y + boxHeight / 2
                 let y2 = b.y + boxHeight / 2
-                path = "M \(x1) \(y1) C \(x1 + 40) \(below), \(b.x - 40) \(below), \(b.x) \(y2)"
-                labelAt = ((x1 + b.x) / 2, below)
+                // Straight segments in the gaps beside the columns and along this edge's own level below every
+                // box, so no box is crossed (a curve bulging down would cut the boxes under its ends).
+                let k = cycleLevel[index] ?? 0
+                let level = below + k * cycleGap
+                let right = x1 + 14 + 6 * k
+                let left = max(b.x - 10 - 3 * k, 3)
+                path =
+                    "M \(x1) \(y1) L \(right) \(y1) L \(right) \(level) L \(left) \(level) L \(left) \(y2) L \(b.x) \(y2)"
+                labelAt = ((left + right) / 2, level + 12)
             } else {
                 // From the source's right side through each waypoint's slot to the target's left side.
                 var points = [(a.x + a.width, a.y + boxHeight / 2)]
@@ -225,7 +259,7 @@ enum SVGRenderer {
                     points.append((w.x, w.y + boxHeight / 2))
                     points.append((w.x + w.width, w.y + boxHeight / 2))
                 }
-                points.append((b.x, b.y + boxHeight / 2))
+                points.append((b.x, entries[index] ?? b.y + boxHeight / 2))
                 path = "M \(points[0].0) \(points[0].1)"
                 for i in 1..<points.count {
                     let (x1, y1) = points[i - 1]
