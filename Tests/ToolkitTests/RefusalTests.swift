@@ -54,7 +54,7 @@ import Testing
         #expect(Self.refusals(TestSupport.base, options: CheckOptions(registry: old)) == ["unknown-component-type"])
         let renamed = TestSupport.base.replacingOccurrences(of: "otlp_grpc", with: "otlp")
         #expect(Self.refusals(renamed, options: CheckOptions(registry: old)).isEmpty)
-        // The same config one release later: the old name is an alias (a warning, not a refusal).
+        // The same config one release later: the old name is an alias (a lint finding, not a refusal).
         let new = try ComponentRegistry.distribution("core", version: CollectorVersion(0, 158))
         #expect(new.entry(.exporter, "otlp")?.status == .deprecatedAlias)
         #expect(Self.refusals(renamed, options: CheckOptions(registry: new)).isEmpty)
