@@ -6,7 +6,9 @@ wall time. Per file: each file linted in its own process, best of a few runs, mi
 cost of a process that lints a 3-line config (start-up, registry, argument parsing), which leaves
 what one file costs. Two shared vCPUs: expect ±30 %; compare figures from one run.
     swift build -c release --product ampora-tool && python3 scripts/bench_tool_lint.py
+AMPORA_BIN_DIR names another release build's bin directory (a --scratch-path build).
 """
+import os
 import pathlib
 import statistics
 import subprocess
@@ -28,8 +30,9 @@ def wall(cmd, repeat):
 
 
 def main():
-    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.strip()
+    bin_dir = os.environ.get("AMPORA_BIN_DIR") or subprocess.run(
+        ["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True,
+        check=True).stdout.strip()
     tool = pathlib.Path(bin_dir) / "ampora-tool"
     if not tool.exists():
         sys.exit(f"{tool} missing: swift build -c release --product ampora-tool")

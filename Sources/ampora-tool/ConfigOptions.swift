@@ -18,6 +18,13 @@ struct ConfigInputOptions: ParsableArguments {
     @Flag(name: .long, help: "Check each named file on its own instead of merging them.")
     var separately = false
 
+    @Flag(
+        name: .long,
+        help:
+            "Merge every YAML document and ConfigMap data key of a file into one config. By default each is a config of its own, as the Collector reads one config per source."
+    )
+    var merge = false
+
     @Option(
         name: .customLong("env"),
         help: ArgumentHelp("Give an env reference a value (repeatable).", valueName: "NAME=VALUE"))
@@ -33,6 +40,13 @@ struct ConfigInputOptions: ParsableArguments {
             "Read files named by whole-value ${file:PATH} references (relative to the working directory, as the Collector does) instead of leaving those values unjudged."
     )
     var resolveFiles = false
+
+    @Flag(
+        name: .long,
+        help:
+            "Report env references that have no value and no default even without --env/--env-file (with either, references they do not set are reported)."
+    )
+    var strictEnv = false
 
     func environment() throws -> Environment {
         var environment = Environment()
@@ -57,13 +71,17 @@ struct ConfigInputOptions: ParsableArguments {
     }
 
     func checkOptions(_ registry: RegistryOptions) throws -> CheckOptions {
-        CheckOptions(registry: try registry.load(), environment: try environment())
+        CheckOptions(
+            registry: try registry.load(), environment: try environment(),
+            reportUnsetEnvironment: strictEnv || !env.isEmpty || !envFile.isEmpty,
+            featureGates: registry.gates(), collectorVersion: try registry.version(),
+            collectorVersionStated: registry.collectorVersion != nil)
     }
 
     func load(ignore: [String] = []) throws -> LoadedInput {
         guard !paths.isEmpty else { throw UsageFailure(message: "no input: name config files, directories or -") }
         do {
-            return try Loader.load(paths: paths, separately: separately, ignore: ignore) {
+            return try Loader.load(paths: paths, separately: separately, merge: merge, ignore: ignore) {
                 String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             }
         } catch {
@@ -72,8 +90,22 @@ struct ConfigInputOptions: ParsableArguments {
     }
 }
 
-/// `--registry FILE`: the component facts of another distribution or release.
+/// Which Collector the configs are for: distribution, release, extra component lists and feature gates.
 struct RegistryOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The Collector distribution: core, contrib, k8s or otlp (from their published manifests). Default: every known type. Add a vendor distribution's own types with --registry-add.",
+            valueName: "name"))
+    var distribution: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The Collector release, like v0.128 or 0.150.1: which types exist and which settings were removed by then (default: the built-in registry's release).",
+            valueName: "version"))
+    var collectorVersion: String?
+
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -81,16 +113,62 @@ struct RegistryOptions: ParsableArguments {
             valueName: "file"))
     var registry: String?
 
-    func load() throws -> ComponentRegistry {
-        guard let registry else { return .builtin }
-        guard let data = FileManager.default.contents(atPath: registry) else {
-            throw UsageFailure(message: "\(registry): cannot read registry file")
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Add the component types of this components.tsv-shaped file to the registry (repeatable), for vendor distributions.",
+            valueName: "file"))
+    var registryAdd: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Feature gates the Collector runs with, comma-separated (service.profilesSupport allows profiles pipelines).",
+            valueName: "gates"))
+    var featureGates: [String] = []
+
+    func version() throws -> CollectorVersion {
+        guard let collectorVersion else { return .registrySnapshot }
+        guard let version = CollectorVersion(collectorVersion) else {
+            throw UsageFailure(message: "--collector-version expects vMAJOR.MINOR[.PATCH], got '\(collectorVersion)'")
+        }
+        return version
+    }
+
+    func gates() -> Set<String> {
+        // The Collector's own flag also takes `+gate` to enable and `-gate` to disable.
+        Set(
+            featureGates.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.hasPrefix("-")
+            }
+            .map { $0.hasPrefix("+") ? String($0.dropFirst()) : $0 })
+    }
+
+    static func rows(_ path: String) throws -> [RegistryRow] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw UsageFailure(message: "\(path): cannot read registry file")
         }
         do {
-            return try ComponentRegistry(tsv: String(decoding: data, as: UTF8.self))
+            return try ComponentRegistry.rows(tsv: String(decoding: data, as: UTF8.self))
         } catch {
-            throw UsageFailure(message: "\(registry): \(error.message)")
+            throw UsageFailure(message: "\(path): \(error.message)")
         }
+    }
+
+    func load() throws -> ComponentRegistry {
+        var registry: ComponentRegistry
+        if let file = self.registry {
+            registry = ComponentRegistry(rows: try Self.rows(file))
+        } else {
+            let version = try version()
+            do {
+                registry = try ComponentRegistry.distribution(distribution, version: version)
+            } catch {
+                throw UsageFailure(message: error.message)
+            }
+        }
+        for file in registryAdd { registry.add(try Self.rows(file)) }
+        return registry
     }
 }
 
@@ -138,7 +216,10 @@ func runChecks(
 ) throws {
     let policy = try settings.policy()
     let loaded = try input.load(ignore: policy.ignore)
-    let findings = Linter.check(loaded, options: try input.checkOptions(registry), policy: policy, mode: mode)
+    var options = try input.checkOptions(registry)
+    // Setting the rule's severity in the settings file asks for it as much as --strict-env does.
+    if policy.severities["env-unset-no-default"] != nil { options.reportUnsetEnvironment = true }
+    let findings = Linter.check(loaded, options: options, policy: policy, mode: mode)
     let color = report.color || (report.format == .text && isatty(STDOUT_FILENO) == 1)
     let output = FindingFormatter.render(
         findings, format: report.format, fileCount: loaded.fileCount, sources: loaded.sources, color: color)
@@ -150,10 +231,13 @@ func runChecks(
 /// `ampora-tool validate`: what the Collector itself would refuse.
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check structure and references the way the Collector validates a config.",
+        abstract: "Report what the Collector itself would refuse to start with.",
         discussion: """
-            Runs the structure and reference rules only (ampora-tool rules --category structure,references): \
-            YAML syntax, sections, IDs, pipelines, undeclared components, connectors, cycles and signal support.
+            Runs the refusal rules only (marked 'validate' in ampora-tool rules): YAML syntax, sections, IDs, \
+            pipelines, undeclared components and extensions, unknown and removed types and settings for the chosen \
+            --distribution and --collector-version, invalid values, connectors, cycles, signal support, OTTL that \
+            YAML misreads and profiles pipelines without --feature-gates. Each YAML document and ConfigMap data key \
+            is its own config (--merge merges them).
 
             Exit status: 0 nothing at or above the threshold, 1 findings at or above it, 2 usage or I/O error.
             """)

@@ -156,10 +156,12 @@ struct Diff: ParsableCommand {
     @Flag(name: .long, help: "Print JSON ({\"changes\": [{risk, kind, subject, detail}]}).")
     var json = false
 
+    @OptionGroup var registryOptions: RegistryOptions
+
     func run() throws {
         let a = try root(of: old)
         let b = try root(of: new)
-        let changes = ConfigDiffer.diff(old: a, new: b)
+        let changes = ConfigDiffer.diff(old: a, new: b, registry: try registryOptions.load())
         print(ConfigDiffer.render(changes, json: json), terminator: "")
         if !changes.isEmpty { throw ExitCode(1) }
     }

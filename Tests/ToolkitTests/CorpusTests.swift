@@ -5,8 +5,8 @@ import Testing
 
 @Suite struct CorpusTests {
     /// Lints one corpus file the way `ampora-tool lint FILE` does.
-    static func lint(_ file: String) throws -> [Finding] {
-        TestSupport.lint(try TestSupport.corpusText(file), name: "corpus/" + file)
+    static func lint(_ file: String, options: CheckOptions = CheckOptions()) throws -> [Finding] {
+        TestSupport.lint(try TestSupport.corpusText(file), name: "corpus/" + file, options: options)
     }
 
     @Test func everyFileIsProcessedAndEveryInvalidOneHasAnError() throws {
@@ -25,9 +25,11 @@ import Testing
             }
         }
         #expect(invalidWithoutError.isEmpty, "invalid configs without an error: \(invalidWithoutError)")
-        // Known today: test-only `nop` types, other distributions' types (Jaeger, Splunk, BindPlane), removed
-        // types still in examples, overlay files meant to be merged. Growth here means a new false positive.
-        #expect(validWithError.count <= 35, "valid configs with errors: \(validWithError.count): \(validWithError)")
+        // Known today: test-only `nop` types, other distributions' types (Jaeger, Splunk, BindPlane) at the
+        // default distribution, removed types still in examples, overlay files meant to be merged, profiles
+        // pipelines checked without --feature-gates, `metrics.address` (removed in v0.128) and an extension used
+        // as `storage` but never started. Growth here means a new false positive.
+        #expect(validWithError.count <= 39, "valid configs with errors: \(validWithError.count): \(validWithError)")
     }
 
     @Test func wholeCorpusInOneLoaderCall() throws {
@@ -43,7 +45,7 @@ import Testing
         let file =
             "open-telemetry__opentelemetry-helm-charts__charts__opentelemetry-collector__examples__statefulset-only__rendered__configmap-statefulset.yaml"
         let text = try TestSupport.corpusText(file)
-        let findings = try Self.lint(file)
+        let findings = try Self.lint(file, options: CheckOptions(reportUnsetEnvironment: true))
         let env = try #require(findings.first { $0.rule == "env-unset-no-default" })
         let line = text.split(separator: "\n", omittingEmptySubsequences: false)[env.position.line - 1]
         let column = line.unicodeScalars.index(line.unicodeScalars.startIndex, offsetBy: env.position.column - 1)
@@ -61,30 +63,17 @@ import Testing
 }
 
 @Suite struct CorpusFixTests {
-    /// Quoting OTTL must not change what the Collector reads: the canonical form stays the same on every file.
-    @Test func quotingOTTLKeepsEveryCorpusConfigTheSame() throws {
-        var quoted = 0
+    /// Every plain OTTL statement in the corpus reads as written (none holds ` #` inside a string), so
+    /// `ottl-unquoted` stays silent on all of it and `fix` quotes nothing: quoting is only offered where YAML
+    /// changed the statement.
+    @Test func noCorpusStatementIsCutSoNothingIsQuoted() throws {
         for row in try TestSupport.corpusRows() {
             let source = SourceText(name: row.file, text: try TestSupport.corpusText(row.file))
             let unit = Loader.unit([source])
-            guard let before = unit.root else { continue }
             let edits = Fixer.edits(for: unit, sources: [source.name: source], rules: ["ottl-unquoted"])
-            guard !edits.isEmpty else { continue }
-            quoted += edits.count
-            let fixed = SourceText(name: row.file, text: Fixer.apply(edits, to: source))
-            let after = try #require(Loader.unit([fixed]).root, "\(row.file) no longer parses")
-            #expect(Normalizer.normalize(after) == Normalizer.normalize(before), "\(row.file)")
-            // Plain statements folded over several lines are reported but left alone (their end is not known
-            // from the parser's marks); everything else must be quoted now.
-            for finding in TestSupport.lint(fixed.text, name: row.file) where finding.rule == "ottl-unquoted" {
-                let next = fixed.line(finding.position.line + 1) ?? ""
-                // A continuation is indented past the item's dash (at column - 2) and is not the next item.
-                let indent = next.prefix(while: { $0 == " " }).count
-                let continues = indent > finding.position.column - 3 && !next.dropFirst(indent).hasPrefix("- ")
-                #expect(continues, "\(row.file):\(finding.position.line) still unquoted")
-            }
+            #expect(edits.isEmpty, "\(row.file)")
+            #expect(!TestSupport.lint(source.text, name: row.file).contains { $0.rule == "ottl-unquoted" })
         }
-        #expect(quoted > 100)
     }
 
     /// Every autofix together never adds an error, and leaves no deprecated alias it could rename.

@@ -147,7 +147,9 @@ import Testing
 
     @Test func referencePositionsPointAtTheDollar() throws {
         let config = TestSupport.base("collector.example.com:4317", "\"host-${env:H}\"")
-        let finding = try #require(TestSupport.lint(config).first { $0.rule == "env-unset-no-default" })
+        let options = CheckOptions(reportUnsetEnvironment: true)
+        let finding = try #require(
+            TestSupport.lint(config, options: options).first { $0.rule == "env-unset-no-default" })
         let line = config.split(separator: "\n", omittingEmptySubsequences: false)[finding.position.line - 1]
         #expect(Array(line)[finding.position.column - 1] == "$")
         #expect(finding.path == "exporters.otlp_grpc.endpoint")

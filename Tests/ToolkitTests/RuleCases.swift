@@ -214,7 +214,8 @@ let ruleCases: [RuleCase] = [
         clean: b.base),
     RuleCase(
         rule: "env-unset-no-default", triggering: b.base("collector.example.com:4317", "${env:COLLECTOR_HOST}:4317"),
-        clean: b.base("collector.example.com:4317", "${env:COLLECTOR_HOST:-collector.example.com}:4317")),
+        clean: b.base("collector.example.com:4317", "${env:COLLECTOR_HOST:-collector.example.com}:4317"),
+        options: CheckOptions(reportUnsetEnvironment: true)),
     RuleCase(
         rule: "bare-env-var", triggering: b.base("collector.example.com:4317", "$COLLECTOR_HOST:4317"),
         clean: b.base("collector.example.com:4317", "${env:COLLECTOR_HOST:-collector.example.com}:4317")),
@@ -222,8 +223,8 @@ let ruleCases: [RuleCase] = [
         rule: "ottl-misread", triggering: ottl(#"set(attributes["a"], "b: c")"#),
         clean: ottl(#"'set(attributes["a"], "b: c")'"#)),
     RuleCase(
-        rule: "ottl-unquoted", triggering: ottl(#"set(attributes["a"], "b")"#),
-        clean: ottl(#"'set(attributes["a"], "b")'"#)),
+        rule: "ottl-unquoted", triggering: ottl(#"set(attributes["a"], "b #c")"#),
+        clean: ottl(#"set(attributes["a"], "b") # a comment YAML drops"#)),
     RuleCase(
         rule: "template-marker", triggering: b.base("collector.example.com:4317", "\"{{ .Values.host }}:4317\""),
         clean: b.base),
@@ -239,7 +240,8 @@ let ruleCases: [RuleCase] = [
     RuleCase(
         rule: "telemetry-metrics-address",
         triggering: b.base("service:\n", "service:\n  telemetry:\n    metrics:\n      address: localhost:8888\n"),
-        clean: b.base("service:\n", "service:\n  telemetry:\n    metrics:\n      level: normal\n")),
+        clean: b.base("service:\n", "service:\n  telemetry:\n    metrics:\n      level: normal\n"),
+        options: CheckOptions(collectorVersion: CollectorVersion(0, 127))),
     RuleCase(
         rule: "tail-sampling-no-policies",
         triggering: b.base("  batch:\n", "  batch:\n  tail_sampling:\n    decision_wait: 10s\n").replacingOccurrences(
@@ -280,8 +282,17 @@ let ruleCases: [RuleCase] = [
             "        endpoint: localhost:4317\n      http:\n        endpoint: localhost:4318\n        cors:\n          allowed_origins: [\"https://app.example.com\"]\n"
         )),
     RuleCase(
-        rule: "listen-all-interfaces", triggering: b.base("endpoint: localhost:4317", "endpoint: 0.0.0.0:4317"),
+        rule: "listen-all-interfaces", triggering: b.base("endpoint: localhost:13133", "endpoint: 0.0.0.0:13133"),
         clean: b.base),
+    RuleCase(
+        rule: "invalid-value", triggering: b.base("  batch:\n", "  batch:\n    timeout: -5s\n"),
+        clean: b.base("  batch:\n", "  batch:\n    timeout: 5s\n")),
+    RuleCase(
+        rule: "unresolved-extension",
+        triggering: exporterSetting("    auth:\n      authenticator: oauth2client\n"),
+        clean: exporterSetting("    auth:\n      authenticator: oauth2client\n")
+            .replacingOccurrences(of: "  health_check:\n", with: "  health_check:\n  oauth2client:\n")
+            .replacingOccurrences(of: "[health_check]", with: "[health_check, oauth2client]")),
     RuleCase(
         rule: "port-conflict", triggering: b.base("endpoint: localhost:13133", "endpoint: localhost:4317"),
         clean: b.base),

@@ -59,3 +59,58 @@ import Testing
         #expect(!TestSupport.lint(config).contains { $0.rule == "plaintext-secret" })
     }
 }
+
+/// The severities and conditions the labelled corpus decided (README.md, "Labelled corpus").
+@Suite struct ReviewedSeverityTests {
+    static func severities(_ rule: String, _ yaml: String, options: CheckOptions = CheckOptions()) -> [Severity] {
+        TestSupport.lint(yaml, options: options).filter { $0.rule == rule }.map(\.severity)
+    }
+
+    @Test func deprecatedAliasWarnsOnlyForAStatedRelease() {
+        let config = TestSupport.base("otlp_grpc", "otlp")
+        #expect(Self.severities("deprecated-alias", config) == [.info])
+        let stated = CheckOptions(collectorVersion: .registrySnapshot, collectorVersionStated: true)
+        #expect(Self.severities("deprecated-alias", config, options: stated) == [.warning])
+    }
+
+    @Test func memoryLimiterMissingWarnsOnlyWhenOtherPipelinesRunIt() {
+        let alone = TestSupport.base("[memory_limiter, batch]", "[batch]")
+        #expect(Self.severities("memory-limiter-missing", alone) == [.info])
+        let second =
+            "      exporters: [otlp_grpc]\n    traces/2:\n      receivers: [otlp]\n      exporters: [otlp_grpc]\n"
+        let partly = TestSupport.base("      exporters: [otlp_grpc]\n", second)
+        let findings = TestSupport.lint(partly).filter { $0.rule == "memory-limiter-missing" }
+        #expect(findings.map(\.severity) == [.warning])
+        #expect(findings.first?.message == "pipeline 'traces/2' has no memory_limiter processor ('traces' has one)")
+    }
+
+    @Test func skipVerifyToServiceNamesIsNotReported() {
+        let tls = "    tls:\n      insecure_skip_verify: true\n"
+        for (host, reported) in [
+            ("splunk:8088", false), ("otel.monitoring.svc:4317", false), ("localhost:4317", false),
+            ("collector.example.com:4317", true), ("${env:NODE_IP}:10250", true),
+        ] {
+            let config = TestSupport.base(
+                "    endpoint: collector.example.com:4317\n", "    endpoint: \(host)\n" + tls)
+            #expect(Self.severities("tls-skip-verify", config) == (reported ? [.warning] : []), "\(host)")
+        }
+    }
+
+    @Test func anExtensionAComponentNamesIsReportedOnce() {
+        let config = TestSupport.base(
+            "extensions:\n", "extensions:\n  file_storage:\n"
+        ).replacingOccurrences(
+            of: "  otlp:\n    protocols:", with: "  otlp:\n    storage: file_storage\n    protocols:")
+        let rules = TestSupport.lint(config).map(\.rule)
+        #expect(rules.contains("unresolved-extension"))
+        #expect(!rules.contains("extension-not-enabled"))
+    }
+
+    @Test func registryAddCanDeclareAVendorSection() throws {
+        let config = "config_sources:\n  env:\n" + TestSupport.base
+        #expect(TestSupport.lint(config).contains { $0.rule == "unknown-top-level-key" })
+        var options = CheckOptions()
+        options.registry.add(try ComponentRegistry.rows(tsv: "section\tconfig_sources\tbeta\tSplunk\n"))
+        #expect(!TestSupport.lint(config, options: options).contains { $0.rule == "unknown-top-level-key" })
+    }
+}

@@ -29,12 +29,12 @@ import Testing
 
     @Test func quotesOTTLAndRewritesBareVariables() {
         let text = TestSupport.base(
-            "  batch:\n", "  batch:\n  transform:\n    trace_statements:\n      - set(attributes[\"it's\"], \"x\")\n"
+            "  batch:\n", "  batch:\n  transform:\n    trace_statements:\n      - set(attributes[\"it's\"], \"x #1\")\n"
         )
         .replacingOccurrences(of: "[memory_limiter, batch]", with: "[memory_limiter, transform, batch]")
         .replacingOccurrences(of: "collector.example.com:4317", with: "$HOST:4317")
         let fixed = Self.fix(text)
-        #expect(fixed.contains("      - 'set(attributes[\"it''s\"], \"x\")'\n"))
+        #expect(fixed.contains("      - 'set(attributes[\"it''s\"], \"x #1\")'\n"))
         #expect(fixed.contains("endpoint: ${env:HOST}:4317"))
         let findings = TestSupport.lint(fixed).map(\.rule)
         #expect(!findings.contains("ottl-unquoted") && !findings.contains("bare-env-var"))

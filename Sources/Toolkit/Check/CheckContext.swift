@@ -6,15 +6,30 @@ public struct CheckOptions: Sendable {
     public var environment: Environment
     /// Limit for `config-too-large`.
     public var maxConfigBytes: Int
+    /// Report env references without a value; off unless the environment was described (`--env`,
+    /// `--env-file`, `--strict-env`), since deployments set most variables the files do not.
+    public var reportUnsetEnvironment: Bool
+    /// Feature gates the Collector runs with (`--feature-gates`), e.g. `service.profilesSupport`.
+    public var featureGates: Set<String>
+    /// The Collector release the config is meant for; decides which settings count as removed.
+    public var collectorVersion: CollectorVersion
+    /// True when the user named the release (`--collector-version`) rather than taking the registry's default;
+    /// only then is renaming a deprecated alias known to be safe, so only then is it a warning.
+    public var collectorVersionStated: Bool
 
-    /// Defaults: the built-in registry, no environment, Ampora's 64 MiB message limit.
+    /// Defaults: the built-in registry, no environment, Ampora's 64 MiB message limit, the registry's release.
     public init(
         registry: ComponentRegistry = .builtin, environment: Environment = Environment(),
-        maxConfigBytes: Int = 64 << 20
+        maxConfigBytes: Int = 64 << 20, reportUnsetEnvironment: Bool = false, featureGates: Set<String> = [],
+        collectorVersion: CollectorVersion = .registrySnapshot, collectorVersionStated: Bool = false
     ) {
         self.registry = registry
         self.environment = environment
         self.maxConfigBytes = maxConfigBytes
+        self.reportUnsetEnvironment = reportUnsetEnvironment
+        self.featureGates = featureGates
+        self.collectorVersion = collectorVersion
+        self.collectorVersionStated = collectorVersionStated
     }
 }
 
@@ -23,12 +38,16 @@ struct CheckContext {
     let config: CollectorConfig
     let options: CheckOptions
     let sizeBytes: Int
+    /// The files' text, for checks that must see how a value was written (a comment that cut a statement).
+    var sources: [String: SourceText] = [:]
     var findings: [Finding] = []
 
     var registry: ComponentRegistry { options.registry }
 
-    mutating func report(_ rule: String, _ message: String, at position: SourcePosition, path: String) {
-        let severity = RuleCatalog.info(rule)?.severity ?? .error
+    mutating func report(
+        _ rule: String, _ message: String, at position: SourcePosition, path: String, severity: Severity? = nil
+    ) {
+        let severity = severity ?? RuleCatalog.info(rule)?.severity ?? .error
         findings.append(Finding(rule: rule, severity: severity, message: message, position: position, path: path))
     }
 

@@ -26,6 +26,9 @@ enum HygieneChecks {
     }
 
     static func checkPipelines(_ context: inout CheckContext) {
+        let limited = context.validPipelines.filter { _, pipeline in
+            pipeline.processors.contains { ref in ref.id.map { type(.processor, $0, context) } == "memory_limiter" }
+        }
         for (pipelineID, pipeline) in context.validPipelines {
             let processorTypes = pipeline.processors.map { ref in
                 ref.id.map { type(.processor, $0, context) } ?? ref.text
@@ -42,9 +45,20 @@ enum HygieneChecks {
                         at: ref.position, path: ref.path)
                 }
             } else if fedFromOutside, !pipeline.receivers.isEmpty {
+                // A pipeline left out while the config's other pipelines run memory_limiter looks like an
+                // omission, which a reviewer asks about; a config without any is a deployment choice (info).
+                // Pipelines that only hand data to connectors are limited where the connector delivers it.
+                let exportsOut = pipeline.exporters.contains { ref in
+                    ref.id.map { !context.config.isConnector($0) } ?? false
+                }
+                let others = limited.filter { $0.0 != pipelineID }.map { "'\($0.1.key)'" }
+                let inconsistent = exportsOut && !others.isEmpty
                 context.report(
-                    "memory-limiter-missing", "pipeline '\(pipeline.key)' has no memory_limiter processor",
-                    at: pipeline.position, path: pipeline.path)
+                    "memory-limiter-missing",
+                    "pipeline '\(pipeline.key)' has no memory_limiter processor"
+                        + (inconsistent
+                            ? " (\(others.joined(separator: ", ")) \(others.count == 1 ? "has" : "have") one)" : ""),
+                    at: pipeline.position, path: pipeline.path, severity: inconsistent ? .warning : nil)
             }
             if let batchIndex = processorTypes.firstIndex(of: "batch") {
                 for (index, processorType) in processorTypes.enumerated()
@@ -54,7 +68,9 @@ enum HygieneChecks {
                         "batch-order", "'\(ref.text)' runs after batch in '\(pipeline.key)'; put it before batch",
                         at: ref.position, path: ref.path)
                 }
-            } else if !pipeline.exporters.isEmpty, fedFromOutside {
+            } else if !pipeline.exporters.isEmpty, fedFromOutside, pipelineID.signal != .profiles,
+                !exportsOnlyTo(pullOrDebugExporters, pipeline, context)
+            {
                 let exportersBatch = pipeline.exporters.contains { ref in
                     guard let id = ref.id, let exporter = context.config.component(.exporter, id) else { return true }
                     return exporter.config["sending_queue"]?["batch"] != nil
@@ -66,26 +82,40 @@ enum HygieneChecks {
                         at: pipeline.position, path: pipeline.path)
                 }
             }
-            let exporterTypes = pipeline.exporters.compactMap { ref -> String? in
-                guard let id = ref.id, context.config.component(.exporter, id) != nil else { return nil }
-                return type(.exporter, id, context)
-            }
-            let hasConnectorExport = pipeline.exporters.contains { $0.id.map(context.config.isConnector) ?? false }
-            if !exporterTypes.isEmpty, !hasConnectorExport,
-                exporterTypes.allSatisfy({ $0 == "debug" || $0 == "nop" || $0 == "logging" })
-            {
+            if exportsOnlyTo(debugExporters, pipeline, context) {
+                let types = Set(pipeline.exporters.compactMap { $0.id.map { type(.exporter, $0, context) } })
                 context.report(
                     "debug-only-exporter",
-                    "pipeline '\(pipeline.key)' only exports to \(Set(exporterTypes).sorted().joined(separator: ", "))",
+                    "pipeline '\(pipeline.key)' only exports to \(types.sorted().joined(separator: ", "))",
                     at: pipeline.position, path: pipeline.path)
             }
-            if pipelineID.signal == .profiles {
+            if pipelineID.signal == .profiles, !context.options.featureGates.contains(profilesGate) {
                 context.report(
                     "profiles-signal",
-                    "profiles pipeline '\(pipeline.key)' needs the service.profilesSupport feature gate",
+                    "profiles pipeline '\(pipeline.key)' needs the \(profilesGate) feature gate; run the Collector "
+                        + "(and ampora-tool) with --feature-gates=\(profilesGate), or remove the pipeline",
                     at: pipeline.position, path: pipeline.path)
             }
         }
+    }
+
+    static let profilesGate = "service.profilesSupport"
+    /// Exporters that only print or discard.
+    static let debugExporters: Set<String> = ["debug", "nop", "logging"]
+    /// Exporters that only print or discard, or that are scraped (nothing is sent, so there is nothing to batch).
+    static let pullOrDebugExporters: Set<String> = debugExporters.union(["prometheus"])
+
+    /// True when every exporter of the pipeline is a declared exporter (not a connector) of one of `types`.
+    static func exportsOnlyTo(_ types: Set<String>, _ pipeline: Pipeline, _ context: CheckContext) -> Bool {
+        var declared = 0
+        for ref in pipeline.exporters {
+            guard let id = ref.id else { continue }
+            if context.config.isConnector(id) { return false }
+            guard context.config.component(.exporter, id) != nil else { continue }
+            guard types.contains(type(.exporter, id, context)) else { return false }
+            declared += 1
+        }
+        return declared > 0
     }
 
     static func usedIDs(_ context: CheckContext) -> Set<String> {
@@ -170,7 +200,10 @@ enum HygieneChecks {
             }
         }
         let enabled = Set(context.config.serviceExtensions.compactMap { $0.id })
-        for component in context.config.components[.extension] ?? [] where !enabled.contains(component.id) {
+        // An extension a component names is refused by `unresolved-extension` at the reference; one finding each.
+        let named = Set(ReferenceChecks.extensionReferences(context).compactMap(\.ref.id))
+        for component in context.config.components[.extension] ?? []
+        where !enabled.contains(component.id) && !named.contains(component.id) {
             context.report(
                 "extension-not-enabled", "extension '\(component.id)' is declared but not listed in service.extensions",
                 at: component.position, path: component.path)
@@ -180,9 +213,19 @@ enum HygieneChecks {
     static func checkService(_ context: inout CheckContext) {
         let root = context.config.root
         if let address = root["service"]?["telemetry"]?["metrics"]?.pair("address") {
-            context.report(
-                "telemetry-metrics-address", "use service.telemetry.metrics.readers instead of 'address'",
-                at: address.keyPosition, path: "service.telemetry.metrics.address")
+            if context.options.collectorVersion >= SettingsChecks.metricsAddressRemoved {
+                context.report(
+                    "removed-setting",
+                    "'service.telemetry.metrics.address' was removed in \(SettingsChecks.metricsAddressRemoved); "
+                        + "configure 'readers' with a pull exporter (prometheus host and port) instead",
+                    at: address.keyPosition, path: "service.telemetry.metrics.address")
+            } else {
+                context.report(
+                    "telemetry-metrics-address",
+                    "'address' is deprecated (removed in \(SettingsChecks.metricsAddressRemoved)); "
+                        + "use service.telemetry.metrics.readers",
+                    at: address.keyPosition, path: "service.telemetry.metrics.address")
+            }
         }
         guard !context.config.pipelines.isEmpty else { return }
         let health = context.config.serviceExtensions.contains { ref in
@@ -225,8 +268,8 @@ enum HygieneChecks {
                                 "'\(reference.raw)' is used literally; write ${env:\(reference.name)} (or $$ for a literal '$')",
                                 column(node, reference.offset), path
                             ))
-                    } else if reference.scheme == "env", reference.defaultValue == nil,
-                        environment.values[reference.name] == nil
+                    } else if context.options.reportUnsetEnvironment, reference.scheme == "env",
+                        reference.defaultValue == nil, environment.values[reference.name] == nil
                     {
                         findings.append(
                             (
@@ -310,6 +353,49 @@ enum HygieneChecks {
         return lists
     }
 
+    /// For a plain OTTL statement that YAML cut at ` #`: what YAML read and the statement as written (to the end of
+    /// its line). A plain scalar ends at ` #`; when the part read leaves a string literal or a bracket open, the
+    /// comment was part of the statement.
+    static func cutStatement(_ item: YNode, _ sources: [String: SourceText]) -> (read: String, written: String)? {
+        guard item.style == .plain, !item.isNull, let text = item.scalar, !text.includes("\n"),
+            !isBalanced(text), let line = sources[item.position.file]?.line(item.position.line)
+        else { return nil }
+        let scalars = Array(line.unicodeScalars)
+        let start = item.position.column - 1
+        guard start >= 0, start < scalars.count else { return nil }
+        let rest = String(String.UnicodeScalarView(scalars[start...])).trimmingSpaces
+        guard rest.count > text.count, rest.hasPrefix(text), rest.dropFirst(text.count).hasPrefix(" #") else {
+            return nil
+        }
+        return (text, rest)
+    }
+
+    /// True when double-quoted strings are closed and brackets match, ignoring brackets inside strings.
+    static func isBalanced(_ text: String) -> Bool {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for c in text.unicodeScalars {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if c == "\\" {
+                    escaped = true
+                } else if c == "\"" {
+                    inString = false
+                }
+                continue
+            }
+            switch c {
+            case "\"": inString = true
+            case "(", "[", "{": depth += 1
+            case ")", "]", "}": depth -= 1
+            default: break
+            }
+        }
+        return !inString && depth == 0
+    }
+
     static func checkOTTL(_ context: inout CheckContext) {
         for (node, path) in ottlLists(context) {
             let entries: [(YNode, String)] =
@@ -321,10 +407,12 @@ enum HygieneChecks {
                         "ottl-misread",
                         "YAML read this OTTL statement as a map (key '\(key.prefix(50))'); quote the whole statement",
                         at: item.position, path: itemPath)
-                } else if item.style == .plain, !item.isNull {
+                } else if let cut = cutStatement(item, context.sources) {
                     context.report(
-                        "ottl-unquoted", "quote this OTTL statement so YAML cannot misread it", at: item.position,
-                        path: itemPath)
+                        "ottl-unquoted",
+                        "YAML ends this plain statement at ' #', so the processor gets '\(cut.read.prefix(60))'; "
+                            + "quote the whole statement",
+                        at: item.position, path: itemPath)
                 }
             }
         }

@@ -22,7 +22,8 @@ public enum Linter {
         }
         var context = CheckContext(
             config: CollectorConfig(root: options.environment.expandWholeValues(root)), options: options,
-            sizeBytes: unit.sizeBytes)
+            sizeBytes: unit.sizeBytes,
+            sources: Dictionary(unit.sources.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }))
         StructureChecks.run(&context)
         if context.config.root.pairs?.isEmpty == false {
             SettingsChecks.run(&context)
@@ -33,10 +34,27 @@ public enum Linter {
         }
         findings += context.findings
         if mode == .validate {
-            findings = findings.filter { RuleCatalog.info($0.rule)?.category.isValidation ?? true }
+            findings = findings.filter { RuleCatalog.info($0.rule)?.refusal ?? true }
         }
         var seen: Set<Finding> = []
-        return findings.filter { seen.insert($0).inserted }.sorted(by: Finding.ordered)
+        return withoutRestatements(findings.filter { seen.insert($0).inserted }).sorted(by: Finding.ordered)
+    }
+
+    /// Rules that only restate, at the same position, the problem a more specific rule already names: a pprof
+    /// extension on 0.0.0.0 is one exposure, not two findings.
+    static let restatedBy: [String: [String]] = [
+        "listen-all-interfaces": ["debug-extension-exposed", "receiver-no-auth"],
+        "invalid-duration": ["invalid-value"],
+        "telemetry-metrics-address": ["removed-setting"],
+    ]
+
+    static func withoutRestatements(_ findings: [Finding]) -> [Finding] {
+        var rulesAt: [SourcePosition: Set<String>] = [:]
+        for finding in findings { rulesAt[finding.position, default: []].insert(finding.rule) }
+        return findings.filter { finding in
+            guard let specific = restatedBy[finding.rule], let here = rulesAt[finding.position] else { return true }
+            return !specific.contains(where: here.contains)
+        }
     }
 }
 

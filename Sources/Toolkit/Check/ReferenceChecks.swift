@@ -43,6 +43,65 @@ enum ReferenceChecks {
             }
         }
         checkConnectors(&context)
+        checkExtensionReferences(&context)
+    }
+
+    /// Settings that name an extension: where they sit and what the Collector says when it is missing.
+    static func extensionReferences(_ context: CheckContext) -> [(ref: ComponentRef, setting: String)] {
+        var found: [(ComponentRef, String)] = []
+        for component in context.config.allComponents {
+            Walker.pairs(component.config, path: component.path) { pair, path in
+                let parent = Secrets.lastKey(String(path.dropLast(pair.key.count + 1)))
+                var texts: [(YNode, String)] = []
+                switch pair.key {
+                case "authenticator" where parent == "auth": texts = [(pair.value, path)]
+                case "storage": texts = [(pair.value, path)]
+                case "watch_observers":
+                    texts = (pair.value.items ?? []).enumerated().map { ($1, "\(path)[\($0)]") }
+                case "encoding":
+                    // Built-in encodings (`otlp_proto`) are names, not extensions; only extension types count.
+                    guard let text = pair.value.scalar, let id = try? ComponentID.parse(text).get(),
+                        context.registry.entry(.extension, id.type)?.type.includes("encoding") == true
+                            || context.config.component(.extension, id) != nil
+                    else { return }
+                    texts = [(pair.value, path)]
+                default: return
+                }
+                for (node, itemPath) in texts {
+                    guard let text = node.scalar, !node.isNull, !text.includes("$"),
+                        let id = try? ComponentID.parse(text).get()
+                    else { continue }
+                    found.append(
+                        (ComponentRef(text: text, id: id, position: node.position, path: itemPath), pair.key))
+                }
+            }
+        }
+        return found
+    }
+
+    /// `auth.authenticator`, `storage`, encoding extensions and `watch_observers` must name a running extension.
+    static func checkExtensionReferences(_ context: inout CheckContext) {
+        let root = context.config.root
+        guard root["extensions"]?.isOpaqueReference != true,
+            root["service"]?["extensions"]?.isOpaqueReference != true
+        else { return }
+        let enabled = Set(context.config.serviceExtensions.compactMap(\.id))
+        for (ref, setting) in extensionReferences(context) {
+            guard let id = ref.id else { continue }
+            if context.config.component(.extension, id) == nil {
+                context.report(
+                    "unresolved-extension",
+                    "'\(setting)' names extension '\(id)', which is not declared; declare it under 'extensions' "
+                        + "and list it in service.extensions",
+                    at: ref.position, path: ref.path)
+            } else if !enabled.contains(id) {
+                context.report(
+                    "unresolved-extension",
+                    "'\(setting)' names extension '\(id)', which is declared but not started; add it to "
+                        + "service.extensions",
+                    at: ref.position, path: ref.path)
+            }
+        }
     }
 
     static func checkSignal(_ component: Component, signal: Signal, ref: ComponentRef, _ context: inout CheckContext) {

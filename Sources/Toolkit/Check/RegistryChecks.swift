@@ -6,7 +6,8 @@ enum RegistryChecks {
             let kind = component.kind
             guard let entry = context.registry.entry(kind, component.id.type) else {
                 let hint =
-                    StructureChecks.nearest(component.id.type, in: context.registry.types(of: kind))
+                    context.registry.absenceNote(kind, component.id.type).map { " (\($0))" }
+                    ?? StructureChecks.nearest(component.id.type, in: context.registry.types(of: kind))
                     .map { "; did you mean '\($0)'?" } ?? ""
                 context.report(
                     "unknown-component-type",
@@ -25,8 +26,8 @@ enum RegistryChecks {
                 context.report(
                     "deprecated-alias",
                     "'\(component.id.type)' is a deprecated alias; use '\(entry.aliasOf ?? "?")'",
-                    at: component.position,
-                    path: component.path)
+                    at: component.position, path: component.path,
+                    severity: context.options.collectorVersionStated ? .warning : nil)
             case .current:
                 break
             }

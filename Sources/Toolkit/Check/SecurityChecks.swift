@@ -128,29 +128,38 @@ enum SecurityChecks {
         }
     }
 
-    static let secretWords = [
-        "password", "passwd", "secret", "token", "api_key", "apikey", "access_key", "private_key", "credential",
-    ]
-    static let secretHeaders: Set<String> = [
-        "authorization", "x-api-key", "api-key", "apikey", "dd-api-key", "x-honeycomb-team", "x-sf-token",
-        "signoz-access-token", "lightstep-access-token", "x-auth-token", "private-token",
-    ]
-    static let nonSecretSuffixes = ["_file", "_path", "_url", "_endpoint", "_type", "_name", "_env", "_id", "_header"]
-
-    static func isSecretKey(_ key: String, parent: String) -> Bool {
-        let lower = key.lowercased()
-        if parent.hasSuffix("headers") { return secretHeaders.contains(lower) }
-        if nonSecretSuffixes.contains(where: { lower.hasSuffix($0) }) { return false }
-        return secretWords.contains { lower.includes($0) }
+    /// Positions of `insecure_skip_verify` whose nearest `endpoint` (in the same map or an enclosing one) is
+    /// loopback or a service name: the hosts `tls-insecure-remote` accepts even plaintext for.
+    static func localSkipVerify(
+        _ node: YNode, endpoint: Endpoint?, _ context: CheckContext, into result: inout Set<SourcePosition>
+    ) {
+        switch node.kind {
+        case .mapping(let pairs):
+            var endpoint = endpoint
+            if let pair = node.pair("endpoint") {
+                endpoint = pair.value.scalar.flatMap { resolved($0, context) }.flatMap { Endpoint($0) }
+            }
+            let local = endpoint.map { $0.isLoopback || $0.isClusterLocal } ?? false
+            for pair in pairs {
+                if pair.key == "insecure_skip_verify", local { result.insert(pair.value.position) }
+                localSkipVerify(pair.value, endpoint: endpoint, context, into: &result)
+            }
+        case .sequence(let items):
+            for item in items { localSkipVerify(item, endpoint: endpoint, context, into: &result) }
+        case .scalar:
+            break
+        }
     }
 
     static func checkTLSAndSecrets(_ context: inout CheckContext) {
         var reports: [(String, String, SourcePosition, String)] = []
+        var localSkips: Set<SourcePosition> = []
+        localSkipVerify(context.config.root, endpoint: nil, context, into: &localSkips)
         Walker.pairs(context.config.root, path: "") { pair, path in
             let value = pair.value.scalar
             let parent = String(path.dropLast(pair.key.count + 1))
             switch pair.key {
-            case "insecure_skip_verify" where value == "true":
+            case "insecure_skip_verify" where value == "true" && !localSkips.contains(pair.value.position):
                 reports.append(("tls-skip-verify", "certificate verification is turned off", pair.value.position, path))
             case "min_version", "max_version":
                 if let value, ["1.0", "1.1"].contains(value) {
@@ -173,9 +182,7 @@ enum SecurityChecks {
                     ))
                 return
             }
-            if isSecretKey(pair.key, parent: parent), !value.isEmpty, !value.includes("${"), value != "true",
-                value != "false", Int(value) == nil
-            {
+            if Secrets.isSecretKey(pair.key, parentKey: Secrets.lastKey(parent)), Secrets.isLiteral(value) {
                 reports.append(
                     (
                         "plaintext-secret", "'\(pair.key)' holds a literal secret; use ${env:…} or ${file:…}",

@@ -11,7 +11,7 @@ enum StructureChecks {
                 "config-empty", "the config is \(root.shapeName), not a map of sections", at: root.position, path: "")
             return
         }
-        for pair in pairs where !Sections.all.contains(pair.key) {
+        for pair in pairs where !Sections.all.contains(pair.key) && !context.registry.extraSections.contains(pair.key) {
             let hint = nearest(pair.key, in: Sections.all).map { "; did you mean '\($0)'?" } ?? ""
             context.report(
                 "unknown-top-level-key", "'\(pair.key)' is not a Collector config section\(hint)",

@@ -46,9 +46,13 @@ public enum GraphRenderer {
             }
             out += "  }\n"
         }
+        let unclustered = graph.pipelinesWithoutProcessors
         for edge in graph.edges {
             let style = edge.inCycle ? ", color=red, penwidth=2" : ""
-            out += "  \(dotQuoted(edge.from)) -> \(dotQuoted(edge.to)) [tooltip=\(dotQuoted(edge.pipeline))\(style)];\n"
+            // A pipeline with no processors has no cluster to carry its name, so its edges do.
+            let label = unclustered.contains(edge.pipeline) ? ", label=\(dotQuoted(edge.pipeline))" : ""
+            out +=
+                "  \(dotQuoted(edge.from)) -> \(dotQuoted(edge.to)) [tooltip=\(dotQuoted(edge.pipeline))\(label)\(style)];\n"
         }
         return out + "}\n"
     }
@@ -75,8 +79,11 @@ public enum GraphRenderer {
             out += "  end\n"
         }
         var cycleLinks: [Int] = []
+        let unclustered = graph.pipelinesWithoutProcessors
         for (index, edge) in graph.edges.enumerated() {
-            out += "  \(ids[edge.from]!) --> \(ids[edge.to]!)\n"
+            let label =
+                unclustered.contains(edge.pipeline) ? "|\"\(edge.pipeline.replacing("\"", with: "#quot;"))\"|" : ""
+            out += "  \(ids[edge.from]!) -->\(label) \(ids[edge.to]!)\n"
             if edge.inCycle { cycleLinks.append(index) }
         }
         for node in graph.nodes {
@@ -120,28 +127,103 @@ public enum GraphRenderer {
 }
 
 /// Lays the graph out in columns (longest path from the receivers) and draws it as standalone SVG, so no
-/// Graphviz is needed and the web UI can embed the same picture.
+/// Graphviz is needed and the web UI can embed the same picture. An edge that spans several columns passes
+/// through a free slot in each column it crosses (so never through a box), boxes are as wide as their longest
+/// name, and edges of a pipeline without processors carry the pipeline's name.
 enum SVGRenderer {
-    static let boxWidth = 190
+    static let minBoxWidth = 190
     static let boxHeight = 54
-    static let columnGap = 70
+    static let columnGap = 80
     static let rowGap = 18
     static let margin = 20
+    /// Vertical distance between the levels of cycle edges below the boxes (room for a label under each).
+    static let cycleGap = 22
 
-    static func render(_ graph: PipelineGraph) -> String {
-        let layers = placed(graph.layers(), graph)
-        var origin: [String: (x: Int, y: Int)] = [:]
-        var height = 0
-        for (column, nodes) in layers.enumerated() {
-            for (node, row) in nodes {
-                let x = margin + column * (boxWidth + columnGap)
-                let y = margin + row * (boxHeight + rowGap)
-                origin[node.id] = (x, y)
-                height = max(height, y + boxHeight + margin)
+    /// Where each forward edge enters its target: edges into one box are spread over its left side, in the
+    /// order they arrive from top to bottom, so that their arrowheads do not pile up on one point.
+    static func entryHeights(
+        _ graph: PipelineGraph, position: [String: (x: Int, y: Int, width: Int)], waypoints: [Int: [String]]
+    ) -> [Int: Int] {
+        var incoming: [String: [(from: Int, edge: Int)]] = [:]
+        for (index, edge) in graph.edges.enumerated() where !edge.inCycle {
+            let last = waypoints[index]?.last ?? edge.from
+            guard let origin = position[last], position[edge.to] != nil else { continue }
+            incoming[edge.to, default: []].append((origin.y, index))
+        }
+        var result: [Int: Int] = [:]
+        for (target, edges) in incoming where edges.count > 1 {
+            guard let box = position[target] else { continue }
+            let ordered = edges.sorted { ($0.from, $0.edge) < ($1.from, $1.edge) }
+            for (rank, item) in ordered.enumerated() {
+                result[item.edge] = box.y + 6 + (boxHeight - 12) * (rank + 1) / (ordered.count + 1)
             }
         }
-        let width = max(margin * 2 + layers.count * (boxWidth + columnGap) - columnGap, 200)
-        height = max(height, 80)
+        return result
+    }
+    /// Helvetica at 12 px averages under 7 px per character; bold names get a little more.
+    static let charWidth = 7.5
+
+    /// A slot in a column: a node's box, or a waypoint of an edge crossing the column.
+    struct Slot {
+        var id: String
+        var node: PipelineGraph.Node?
+    }
+
+    static func lines(_ node: PipelineGraph.Node) -> [String] {
+        [node.kind.rawValue, node.component, node.scope + (node.status == .missing ? " (missing)" : "")]
+    }
+
+    static func render(_ graph: PipelineGraph) -> String {
+        let layers = graph.layers()
+        var column: [String: Int] = [:]
+        for (index, layer) in layers.enumerated() { for node in layer { column[node.id] = index } }
+        var slots: [[Slot]] = layers.map { $0.map { Slot(id: $0.id, node: $0) } }
+        var predecessors: [String: [String]] = [:]
+        var waypoints: [Int: [String]] = [:]
+        for (index, edge) in graph.edges.enumerated() where !edge.inCycle {
+            guard let from = column[edge.from], let to = column[edge.to] else { continue }
+            var previous = edge.from
+            if to > from + 1 {
+                for crossed in (from + 1)..<to {
+                    let id = "\u{1}\(index)@\(crossed)"
+                    slots[crossed].append(Slot(id: id, node: nil))
+                    predecessors[id] = [previous]
+                    waypoints[index, default: []].append(id)
+                    previous = id
+                }
+            }
+            predecessors[edge.to, default: []].append(previous)
+        }
+        let rows = placed(slots, predecessors)
+        var widths = slots.map { column in
+            column.compactMap(\.node).map { node in
+                Int((Double(lines(node).map(\.count).max() ?? 0) * charWidth).rounded(.up)) + 20
+            }.max() ?? minBoxWidth
+        }
+        widths = widths.map { max($0, minBoxWidth) }
+        var left: [Int] = []
+        var x = margin
+        for width in widths {
+            left.append(x)
+            x += width + columnGap
+        }
+        var position: [String: (x: Int, y: Int, width: Int)] = [:]
+        var bottom = 0
+        for (index, column) in slots.enumerated() {
+            for slot in column {
+                let y = margin + (rows[slot.id] ?? 0) * (boxHeight + rowGap)
+                position[slot.id] = (left[index], y, widths[index])
+                bottom = max(bottom, y + boxHeight)
+            }
+        }
+        // Back edges (cycles) run below every box, each on its own level so that two cycles between the same
+        // boxes (and their labels) do not draw over each other.
+        let cycleLevel = Dictionary(
+            uniqueKeysWithValues: graph.edges.indices.filter { graph.edges[$0].inCycle }.enumerated().map { ($1, $0) })
+        let below = bottom + rowGap
+        let width = max(x - columnGap + margin + 6 * max(cycleLevel.count - 1, 0), 200)
+        let height = max((cycleLevel.isEmpty ? bottom : below + cycleLevel.count * cycleGap) + margin, 80)
+        let entries = entryHeights(graph, position: position, waypoints: waypoints)
         var out = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="Helvetica, Arial, sans-serif" font-size="12">
             <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker>
@@ -149,28 +231,59 @@ enum SVGRenderer {
             <rect width="100%" height="100%" fill="white"/>
 
             """
-        for edge in graph.edges {
-            guard let a = origin[edge.from], let b = origin[edge.to] else { continue }
-            let x1 = a.x + boxWidth
-            let y1 = a.y + boxHeight / 2
-            let x2 = b.x
-            let y2 = b.y + boxHeight / 2
+        let unclustered = graph.pipelinesWithoutProcessors
+        for (index, edge) in graph.edges.enumerated() {
+            guard let a = position[edge.from], let b = position[edge.to] else { continue }
             let color = edge.inCycle ? "#d00" : "#555"
             let marker = edge.inCycle ? "arrow-cycle" : "arrow"
-            let path: String
-            if x2 > x1 {
-                let mid = (x1 + x2) / 2
-                path = "M \(x1) \(y1) C \(mid) \(y1), \(mid) \(y2), \(x2) \(y2)"
+            var path: String
+            var labelAt = (x: 0, y: 0)
+            if edge.inCycle {
+                let x1 = a.x + a.width
+                let y1 = a.y + boxHeight / 2
+                let y2 = b.y + boxHeight / 2
+                // Straight segments in the gaps beside the columns and along this edge's own level below every
+                // box, so no box is crossed (a curve bulging down would cut the boxes under its ends).
+                let k = cycleLevel[index] ?? 0
+                let level = below + k * cycleGap
+                let right = x1 + 14 + 6 * k
+                let left = max(b.x - 10 - 3 * k, 3)
+                path =
+                    "M \(x1) \(y1) L \(right) \(y1) L \(right) \(level) L \(left) \(level) L \(left) \(y2) L \(b.x) \(y2)"
+                labelAt = ((left + right) / 2, level + 12)
             } else {
-                // Back edges (cycles) loop below the boxes.
-                let low = max(a.y, b.y) + boxHeight + rowGap / 2
-                path = "M \(x1) \(y1) C \(x1 + 40) \(low), \(x2 - 40) \(low), \(x2) \(y2)"
+                // From the source's right side through each waypoint's slot to the target's left side.
+                var points = [(a.x + a.width, a.y + boxHeight / 2)]
+                for id in waypoints[index] ?? [] {
+                    guard let w = position[id] else { continue }
+                    points.append((w.x, w.y + boxHeight / 2))
+                    points.append((w.x + w.width, w.y + boxHeight / 2))
+                }
+                points.append((b.x, entries[index] ?? b.y + boxHeight / 2))
+                path = "M \(points[0].0) \(points[0].1)"
+                for i in 1..<points.count {
+                    let (x1, y1) = points[i - 1]
+                    let (x2, y2) = points[i]
+                    if y1 == y2 || i % 2 == 0 && i < points.count - 1 {
+                        path += " L \(x2) \(y2)"
+                    } else {
+                        let mid = (x1 + x2) / 2
+                        path += " C \(mid) \(y1), \(mid) \(y2), \(x2) \(y2)"
+                    }
+                }
+                labelAt = (
+                    (points[points.count - 2].0 + points[points.count - 1].0) / 2, points[points.count - 1].1 - 4
+                )
             }
             out +=
                 "<path d=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(edge.inCycle ? 2 : 1.2)\" marker-end=\"url(#\(marker))\"><title>\(xml(edge.pipeline))</title></path>\n"
+            if unclustered.contains(edge.pipeline) {
+                out +=
+                    "<text x=\"\(labelAt.x)\" y=\"\(labelAt.y)\" text-anchor=\"middle\" font-size=\"10\" fill=\"#555\">\(xml(edge.pipeline))</text>\n"
+            }
         }
         for node in graph.nodes {
-            guard let o = origin[node.id] else { continue }
+            guard let o = position[node.id] else { continue }
             let fill: String
             switch node.kind {
             case .receiver: fill = "#e3f2fd"
@@ -192,50 +305,39 @@ enum SVGRenderer {
             case .ok:
                 break
             }
-            out += "<g><title>\(xml(node.id))</title>"
+            let text = lines(node)
+            out += "<g><title>\(xml(text.joined(separator: " ")))</title>"
             out +=
-                "<rect x=\"\(o.x)\" y=\"\(o.y)\" width=\"\(boxWidth)\" height=\"\(boxHeight)\" rx=\"8\" fill=\"\(fill)\" stroke=\"\(stroke)\"\(dash)/>"
-            let status = node.status == .missing ? " (missing)" : ""
-            let lines = [node.kind.rawValue, truncate(node.component), truncate(node.scope + status)]
-            for (index, line) in lines.enumerated() {
+                "<rect x=\"\(o.x)\" y=\"\(o.y)\" width=\"\(o.width)\" height=\"\(boxHeight)\" rx=\"8\" fill=\"\(fill)\" stroke=\"\(stroke)\"\(dash)/>"
+            for (index, line) in text.enumerated() {
                 let weight = index == 1 ? " font-weight=\"bold\"" : ""
                 out +=
-                    "<text x=\"\(o.x + boxWidth / 2)\" y=\"\(o.y + 16 + index * 15)\" text-anchor=\"middle\" fill=\"\(textColor)\"\(weight)>\(xml(line))</text>"
+                    "<text x=\"\(o.x + o.width / 2)\" y=\"\(o.y + 16 + index * 15)\" text-anchor=\"middle\" fill=\"\(textColor)\"\(weight)>\(xml(line))</text>"
             }
             out += "</g>\n"
         }
         return out + "</svg>\n"
     }
 
-    /// Places each column's boxes at the mean row of their predecessors (one barycenter pass), pushed down
-    /// only as far as needed to not overlap, so a pipeline's boxes tend to stay on one row and edges cross less.
-    static func placed(_ layers: [[PipelineGraph.Node]], _ graph: PipelineGraph) -> [[(
-        node: PipelineGraph.Node, row: Int
-    )]] {
+    /// Places each column's slots at the mean row of their predecessors (one barycenter pass), pushed down only
+    /// as far as needed to not overlap, so a pipeline's boxes tend to stay on one row and edges cross less.
+    static func placed(_ columns: [[Slot]], _ predecessors: [String: [String]]) -> [String: Int] {
         var row: [String: Int] = [:]
-        var predecessors: [String: [String]] = [:]
-        for edge in graph.edges where !edge.inCycle { predecessors[edge.to, default: []].append(edge.from) }
-        var result: [[(node: PipelineGraph.Node, row: Int)]] = []
-        for layer in layers {
-            let wanted = layer.enumerated().map { index, node -> (Double, Int, PipelineGraph.Node) in
-                let known = (predecessors[node.id] ?? []).compactMap { row[$0] }
+        for column in columns {
+            let wanted = column.enumerated().map { index, slot -> (Double, Int, String) in
+                let known = (predecessors[slot.id] ?? []).compactMap { row[$0] }
                 let key = known.isEmpty ? Double(index) : Double(known.reduce(0, +)) / Double(known.count)
-                return (key, index, node)
+                return (key, index, slot.id)
             }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
             var next = 0
-            var column: [(node: PipelineGraph.Node, row: Int)] = []
-            for (key, _, node) in wanted {
+            for (key, _, id) in wanted {
                 let assigned = max(Int(key.rounded()), next)
-                row[node.id] = assigned
+                row[id] = assigned
                 next = assigned + 1
-                column.append((node, assigned))
             }
-            result.append(column)
         }
-        return result
+        return row
     }
-
-    static func truncate(_ text: String) -> String { text.count > 28 ? String(text.prefix(27)) + "…" : text }
 
     static func xml(_ text: String) -> String {
         text.replacing("&", with: "&amp;").replacing("<", with: "&lt;").replacing(">", with: "&gt;")

@@ -141,6 +141,11 @@ public struct PipelineGraph: Sendable {
         }
     }
 
+    /// Pipelines with no processors: no cluster of boxes carries their name, so renderers label their edges.
+    public var pipelinesWithoutProcessors: Set<String> {
+        Set(pipelines.filter { $0.nodes.isEmpty }.map(\.key))
+    }
+
     /// Marks edges inside strongly connected components (Tarjan), which are exactly the edges on cycles.
     mutating func markCycles() {
         var adjacency: [String: [String]] = [:]

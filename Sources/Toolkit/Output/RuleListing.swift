@@ -7,7 +7,7 @@ public enum RuleListing {
                 JSONText.object([
                     ("id", JSONText.string(rule.id)), ("severity", JSONText.string(rule.severity.rawValue)),
                     ("category", JSONText.string(rule.category.rawValue)),
-                    ("validate", String(rule.category.isValidation)),
+                    ("validate", String(rule.refusal)),
                     ("fixable", String(rule.fixable)), ("summary", JSONText.string(rule.summary)),
                     ("rationale", JSONText.string(rule.rationale)),
                 ])
@@ -16,7 +16,8 @@ public enum RuleListing {
         }
         var out = ""
         for rule in rules {
-            let flags = [rule.category.rawValue] + (rule.fixable ? ["fixable"] : [])
+            let flags =
+                [rule.category.rawValue] + (rule.refusal ? ["validate"] : []) + (rule.fixable ? ["fixable"] : [])
             out += "\(rule.id)  \(rule.severity.rawValue)  (\(flags.joined(separator: ", ")))\n"
             out += "  \(rule.summary)\n"
             out += wrap(rule.rationale, width: 96, indent: "  ") + "\n\n"

@@ -1,6 +1,6 @@
 /// One line of the registry table: `kind, type, stability, note`, as in components.tsv.
 public struct RegistryRow: Sendable, Hashable {
-    /// `receiver`, `processor`, `exporter`, `connector` or `extension`.
+    /// `receiver`, `processor`, `exporter`, `connector`, `extension`, or `section` (a vendor's own top-level key).
     public var kind: String
     /// The type as written in YAML keys.
     public var type: String
@@ -49,10 +49,15 @@ public struct RegistryEntry: Sendable, Hashable {
 /// Component types a distribution knows, used for unknown/removed/deprecated and signal-support checks.
 public struct ComponentRegistry: Sendable {
     var entries: [String: RegistryEntry] = [:]
+    /// Why a type is absent from this registry when another distribution or release has it, by `kind/type`.
+    var absence: [String: String] = [:]
+    /// Top-level keys a vendor distribution adds (Splunk's `config_sources`), from `section` rows.
+    public private(set) var extraSections: Set<String> = []
 
     /// Builds a registry from rows.
     public init(rows: [RegistryRow]) {
         for row in rows {
+            if row.kind == "section" { extraSections.insert(row.type) }
             guard let kind = ComponentKind(rawValue: row.kind) else { continue }
             var entry = RegistryEntry(kind: kind, type: row.type, status: .current, levels: [:], note: row.note)
             switch row.stability {
@@ -74,23 +79,40 @@ public struct ComponentRegistry: Sendable {
 
     /// Parses a components.tsv-shaped file (tab separated; a header line starting with `kind` is skipped).
     public init(tsv: String) throws(RegistryError) {
+        self.init(rows: try Self.rows(tsv: tsv))
+    }
+
+    /// Adds (or replaces) the types of `rows`: a vendor distribution's own components on top of another registry.
+    public mutating func add(_ rows: [RegistryRow]) {
+        let added = ComponentRegistry(rows: rows)
+        for (key, entry) in added.entries { entries[key] = entry }
+        extraSections.formUnion(added.extraSections)
+    }
+
+    /// The rows of a components.tsv-shaped file.
+    public static func rows(tsv: String) throws(RegistryError) -> [RegistryRow] {
         var rows: [RegistryRow] = []
         for (index, line) in tsv.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingSpaces
             if trimmed.isEmpty || trimmed.hasPrefix("#") || (index == 0 && trimmed.hasPrefix("kind")) { continue }
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
-            guard fields.count >= 3, ComponentKind(rawValue: fields[0]) != nil else {
+            guard fields.count >= 3, ComponentKind(rawValue: fields[0]) != nil || fields[0] == "section" else {
                 throw RegistryError(message: "line \(index + 1): expected kind<TAB>type<TAB>stability[<TAB>note]")
             }
             rows.append(
                 RegistryRow(
                     kind: fields[0], type: fields[1], stability: fields[2], note: fields.count > 3 ? fields[3] : ""))
         }
-        self.init(rows: rows)
+        return rows
     }
 
     /// The registry that ships with the tool.
     public static let builtin = ComponentRegistry(rows: builtinRows)
+
+    /// Why `type` is not in this registry although another distribution or release has it, when known.
+    public func absenceNote(_ kind: ComponentKind, _ type: String) -> String? {
+        absence["\(kind.rawValue)/\(type)"]
+    }
 
     /// The entry for a type, if known.
     public func entry(_ kind: ComponentKind, _ type: String) -> RegistryEntry? {

@@ -51,7 +51,8 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "duplicate-pipeline-entry", .warning, .structure, "A receiver or exporter is listed twice in one pipeline.",
-            "Listing a receiver or exporter twice in the same pipeline adds nothing (the Collector shares one instance per pipeline signal) and usually means a copy-paste mistake where a different component was intended."
+            refusal: false,
+            "Listing a receiver or exporter twice in the same pipeline adds nothing (the Collector shares one instance per pipeline signal) and usually means a copy-paste mistake where a different component was intended. The Collector accepts it (only processors may not repeat), so `validate` does not report it."
         ),
         RuleInfo(
             "invalid-service-section", .error, .structure,
@@ -69,7 +70,11 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "removed-setting", .error, .structure, "A setting that was removed from its component.",
-            "Settings that were removed (for example the Jaeger receiver's `remote_sampling` or memory_limiter's `ballast_size_mib`) are unknown keys to a current Collector, and its strict decoder refuses the config."
+            "Settings that were removed (for example `service.telemetry.metrics.address` from v0.128, the Jaeger receiver's `remote_sampling` or memory_limiter's `ballast_size_mib`) are unknown keys to a current Collector, and its strict decoder refuses the config ('has invalid keys'). Which settings count as removed follows `--collector-version`."
+        ),
+        RuleInfo(
+            "invalid-value", .error, .structure, "A setting holds a value its component refuses.",
+            "Where the type of a setting is known, the Collector's Validate step checks its value at start-up: timeouts and intervals must not be negative ('timeout' must be non-negative), ports must be 0 to 65535, enumerations (debug `verbosity`, telemetry log `level`, `compression`, TLS versions) take only their listed values and percentages stay within 0-100. The message names the setting, the reason and the accepted values."
         ),
         RuleInfo(
             "batch-size-inverted", .error, .structure, "`send_batch_max_size` is smaller than `send_batch_size`.",
@@ -86,6 +91,11 @@ public enum RuleCatalog {
             "undeclared-extension", .error, .references,
             "`service.extensions` names an extension that is not declared.",
             "Enabled extensions must be declared under `extensions:`; the Collector refuses to start otherwise."
+        ),
+        RuleInfo(
+            "unresolved-extension", .error, .references,
+            "A component setting names an extension that is not declared or not enabled.",
+            "`auth.authenticator`, `storage`, encoding extensions and `watch_observers` name an extension by ID. The Collector looks the extension up among the running ones when the component starts and fails ('failed to resolve authenticator', 'no storage client extension found') when it is not declared under `extensions:` or not listed in `service.extensions`."
         ),
         RuleInfo(
             "connector-id-clash", .error, .references, "A connector shares its ID with a receiver or exporter.",
@@ -118,16 +128,16 @@ public enum RuleCatalog {
 
     static let registry: [RuleInfo] = [
         RuleInfo(
-            "unknown-component-type", .error, .registry, "A component type the registry does not know.",
-            "A type missing from the distribution makes the Collector fail with 'unknown type'. Types from another distribution (Splunk, BindPlane, Jaeger) are also reported; describe such a distribution with `--registry FILE`."
+            "unknown-component-type", .error, .registry, "A component type the registry does not know.", refusal: true,
+            "A type missing from the distribution makes the Collector fail with 'unknown type: \"x\" for id: \"x\"'. Which types exist follows `--distribution` and `--collector-version`; types of a vendor distribution (Splunk, BindPlane, SigNoz, Jaeger) are added with `--registry-add FILE`."
         ),
         RuleInfo(
-            "removed-component-type", .error, .registry, "A component type that no longer exists.",
+            "removed-component-type", .error, .registry, "A component type that no longer exists.", refusal: true,
             "Types such as the `logging` exporter, the `jaeger` exporter or the spanmetrics processor were removed from the Collector; configs that still use them fail after an upgrade. The message names the replacement."
         ),
         RuleInfo(
-            "deprecated-alias", .warning, .registry, "An old type name kept as a deprecated alias.", fixable: true,
-            "The 2026 snake_case renames (`otlp` exporter to `otlp_grpc`, `filelog` to `file_log`, …) keep the old names as aliases that log a deprecation warning; aliases are removed after a deprecation period. `ampora-tool fix` renames them and their references."
+            "deprecated-alias", .info, .registry, "An old type name kept as a deprecated alias.", fixable: true,
+            "The 2026 snake_case renames (`otlp` exporter to `otlp_grpc`, `filelog` to `file_log`, …) keep the old names as aliases that log a deprecation warning; aliases are removed after a deprecation period. `ampora-tool fix` renames them and their references. A warning only when `--collector-version` names the release the config is for: the new names do not exist in releases before the rename, so without a stated release renaming could break a Collector that is still older (most configs in the labelled corpus predate the rename), and a reviewer would not ask for it."
         ),
         RuleInfo(
             "deprecated-component", .warning, .registry, "A component deprecated for the signal it is used with.",
@@ -145,8 +155,8 @@ public enum RuleCatalog {
 
     static let hygiene: [RuleInfo] = [
         RuleInfo(
-            "memory-limiter-missing", .warning, .hygiene, "A pipeline has no memory_limiter processor.",
-            "The Collector's guidance is to run memory_limiter in every pipeline so that a traffic spike leads to refused data (which clients retry) instead of an out-of-memory kill that loses everything in flight."
+            "memory-limiter-missing", .info, .hygiene, "A pipeline has no memory_limiter processor.",
+            "The Collector's guidance is to run memory_limiter in every pipeline so that a traffic spike leads to refused data (which clients retry) instead of an out-of-memory kill that loses everything in flight. Info, not a warning: whether a config needs it depends on the deployment (a container memory limit with `GOMEMLIMIT`, an agent with a bounded source, a demo), which the config does not show; in the labelled corpus most configs without it were fine as they are. A warning when other pipelines of the same config run memory_limiter and this one, exporting beyond connectors, does not: that is an omission a reviewer asks about. Raise it in `.ampora-lint.yaml` for gateway configs."
         ),
         RuleInfo(
             "memory-limiter-not-first", .warning, .hygiene, "memory_limiter is not the first processor.",
@@ -154,56 +164,57 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "batch-missing", .info, .hygiene, "A pipeline has no batch processor and its exporters do not batch.",
-            "Sending one request per incoming batch multiplies connections and per-request overhead. Either the batch processor or exporter-side batching (`sending_queue.batch`) should group data before export."
+            "Sending one request per incoming batch multiplies connections and per-request overhead. Either the batch processor or exporter-side batching (`sending_queue.batch`) should group data before export. Not reported for pipelines whose exporters are all pull-based (prometheus), debug or nop, nor for profiles pipelines (the batch processor has no profiles support)."
         ),
         RuleInfo(
             "batch-order", .warning, .hygiene, "batch runs before filtering, sampling or enrichment processors.",
             "The Collector's processor guidance places batch after memory_limiter and after any processor that drops or enriches data (filter, sampling, k8s_attributes, resource_detection, …): batching first wastes work on data that is dropped and breaks context-based enrichment, which needs the original request context."
         ),
         RuleInfo(
-            "exporter-retry-disabled", .warning, .hygiene, "An exporter has `retry_on_failure` disabled.",
-            "Without retries a transient backend error (a restart, a 503) drops the batch at once. Retry is on by default; turning it off should be a conscious decision for backends that deduplicate poorly."
+            "exporter-retry-disabled", .info, .hygiene, "An exporter has `retry_on_failure` disabled.",
+            "Without retries a transient backend error (a restart, a 503) drops the batch at once. Retry is on by default, so `enabled: false` is written on purpose (backends that deduplicate poorly, tests of failure paths); info, as a reminder rather than a request to change."
         ),
         RuleInfo(
-            "exporter-queue-disabled", .warning, .hygiene, "An exporter has `sending_queue` disabled.",
-            "Without a sending queue the pipeline blocks on every export and a slow backend back-pressures all receivers; data is lost as soon as the backend is unreachable."
+            "exporter-queue-disabled", .info, .hygiene, "An exporter has `sending_queue` disabled.",
+            "Without a sending queue the pipeline blocks on every export and a slow backend back-pressures all receivers; data is lost as soon as the backend is unreachable. The queue is on by default, so `enabled: false` is written on purpose (synchronous export for back-pressure, tests); info, as a reminder rather than a request to change."
         ),
         RuleInfo(
             "queue-sizing", .warning, .hygiene, "An exporter's queue size is out of proportion.",
             "A queue smaller than its number of consumers leaves consumers idle and fills at the first hiccup; a queue above a million batches can hold more than the process memory and turns a backend outage into an out-of-memory kill."
         ),
         RuleInfo(
-            "debug-only-exporter", .warning, .hygiene, "A pipeline's only exporters are debug or nop.",
-            "A pipeline that only prints to the Collector's log (or discards data) sends nothing anywhere; in production this is almost always a leftover from testing."
+            "debug-only-exporter", .info, .hygiene, "A pipeline's only exporters are debug or nop.",
+            "A pipeline that only prints to the Collector's log (or discards data) sends nothing anywhere; in production this is almost always a leftover from testing. Info, not a warning: examples, chart defaults without a backend and tests do it on purpose (every such pipeline in the labelled corpus), and the config alone cannot tell them from a production leftover. Raise it in `.ampora-lint.yaml` for production config repositories."
         ),
         RuleInfo(
             "debug-verbosity-detailed", .info, .hygiene, "The debug exporter prints every item in detail.",
             "`verbosity: detailed` writes each span, metric point and log record to the Collector's own log, which costs CPU and log volume proportional to traffic."
         ),
         RuleInfo(
-            "unused-component", .warning, .hygiene,
+            "unused-component", .info, .hygiene,
             "A declared receiver, processor, exporter or connector is used by no pipeline.",
-            "The Collector ignores components no pipeline uses. They confuse readers, hide typos (the pipeline names a different ID) and still appear in rendered configs and reviews."
+            "The Collector ignores components no pipeline uses. They confuse readers and still appear in rendered configs and reviews. Info, not a warning: the harmful case, a pipeline naming a different ID than the one declared, is already an error (`undeclared-component`), and most unused components in the labelled corpus are deliberate (a debug exporter kept for troubleshooting, reference configs that declare every option, chart templates)."
         ),
         RuleInfo(
-            "extension-not-enabled", .warning, .hygiene, "A declared extension is not listed in `service.extensions`.",
-            "Extensions only start when listed in `service.extensions`; a declared but unlisted health_check or pprof silently does nothing, which breaks probes that expect it."
+            "extension-not-enabled", .info, .hygiene, "A declared extension is not listed in `service.extensions`.",
+            "Extensions only start when listed in `service.extensions`; a declared but unlisted health_check or pprof silently does nothing, which breaks probes that expect it. Info, like `unused-component`: the config does not show whether anything expects the extension. An extension that a component names (`storage`, `auth.authenticator`, encodings, observers) is not reported here, as `unresolved-extension` already refuses it."
         ),
         RuleInfo(
             "env-unset-no-default", .warning, .hygiene, "An env reference has no value and no default.",
-            "The Collector substitutes an empty string for an unset variable, which tends to surface later as a confusing error (an empty endpoint) or silently wrong behaviour. Give a default with `${env:NAME:-value}` or provide it with `--env`/`--env-file` when linting."
+            "The Collector substitutes an empty string for an unset variable, which tends to surface later as a confusing error (an empty endpoint) or silently wrong behaviour. Deployments usually set these variables, so the rule only runs when the environment is described: with `--env`/`--env-file` (a reference the files do not set is then reported) or `--strict-env`. Give a default with `${env:NAME:-value}` where one makes sense."
         ),
         RuleInfo(
             "bare-env-var", .warning, .hygiene, "A `$NAME` reference the Collector leaves literal.", fixable: true,
             "Current Collectors no longer expand bare `$NAME`; the value is used literally, dollar sign and all. Write `${env:NAME}` (ampora-tool fix does this), or `$$` for a literal dollar sign."
         ),
         RuleInfo(
-            "ottl-misread", .error, .hygiene, "An OTTL statement was read by YAML as a map.",
-            "An unquoted OTTL statement containing `: ` becomes a YAML map, not a string, so the processor receives a broken statement or the config fails to decode. Quote statements."
+            "ottl-misread", .error, .hygiene, "An OTTL statement was read by YAML as a map.", refusal: true,
+            "An unquoted OTTL statement containing `: ` becomes a YAML map, not a string, and the Collector refuses the config when it decodes the statement list ('expected type string'). Quote the whole statement."
         ),
         RuleInfo(
-            "ottl-unquoted", .info, .hygiene, "An OTTL statement is not quoted.", fixable: true,
-            "OTTL uses characters that are special in plain YAML (`: `, ` #`, leading quotes and brackets). A statement that parses today breaks when edited; quoting every statement keeps them safe. ampora-tool fix adds the quotes."
+            "ottl-unquoted", .error, .hygiene, "YAML cut an unquoted OTTL statement short at ` #`.", fixable: true,
+            refusal: true,
+            "In plain YAML ` #` starts a comment, even inside what OTTL sees as a string literal: `- set(attributes[\"x\"], \"a #b\")` reaches the processor as `set(attributes[\"x\"], \"a`, which does not parse, and the Collector refuses the config. Only statements YAML actually changed are reported; statements it reads as written are left alone. ampora-tool fix quotes single-line statements."
         ),
         RuleInfo(
             "template-marker", .error, .hygiene, "A value still contains `{{ }}` template markers.",
@@ -214,12 +225,14 @@ public enum RuleCatalog {
             "Configs are pushed to agents inside one OpAMP message; a config above the server's message limit (64 MiB by default, change with `max-config-bytes`) cannot be delivered remotely."
         ),
         RuleInfo(
-            "profiles-signal", .info, .hygiene, "A profiles pipeline needs a feature gate.",
-            "The profiles signal is in development: the Collector only accepts profiles pipelines with the `service.profilesSupport` feature gate enabled."
+            "profiles-signal", .error, .hygiene,
+            "A profiles pipeline without the `service.profilesSupport` feature gate.",
+            refusal: true,
+            "The profiles signal is alpha: the Collector refuses a profiles pipeline unless it runs with `--feature-gates=service.profilesSupport` ('profiling signal support is at alpha level, gated under the \"service.profilesSupport\" feature gate'). Pass the same `--feature-gates` to ampora-tool when the Collector gets it."
         ),
         RuleInfo(
             "telemetry-metrics-address", .warning, .hygiene, "`service.telemetry.metrics.address` is deprecated.",
-            "The Collector's own metrics are configured with `readers` (a pull reader with a prometheus exporter) since the move to the OpenTelemetry SDK; `address` is deprecated and ignored by newer releases."
+            "The Collector's own metrics are configured with `readers` (a pull reader with a prometheus exporter) since the move to the OpenTelemetry SDK. `address` was deprecated and then removed in v0.128.0: for an earlier `--collector-version` this rule warns, from v0.128.0 on `removed-setting` reports it as a refusal."
         ),
         RuleInfo(
             "tail-sampling-no-policies", .warning, .hygiene, "tail_sampling has no policies.",
@@ -239,7 +252,7 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "tls-skip-verify", .warning, .security, "`insecure_skip_verify` turns off certificate checks.",
-            "Skipping verification keeps encryption but accepts any certificate, so anyone on the path can impersonate the backend and read everything."
+            "Skipping verification keeps encryption but accepts any certificate, so anyone on the path can impersonate the backend and read everything. Not reported when the endpoint next to it is loopback or a Docker Compose or Kubernetes service name, the hosts where `tls-insecure-remote` accepts even plaintext (self-signed certificates on a compose network are the common case); the kubelet's node address is reported (give the cluster CA as `ca_file`)."
         ),
         RuleInfo(
             "tls-old-version", .warning, .security, "TLS 1.0 or 1.1 is allowed.",
@@ -251,7 +264,7 @@ public enum RuleCatalog {
         ),
         RuleInfo(
             "plaintext-secret", .warning, .security, "A secret-looking setting holds a literal value.",
-            "Passwords, tokens and API keys written in the config leak through version control, OpAMP status reports and support bundles. Use `${env:NAME}` or `${file:…}`; values that come from a reference are not reported."
+            "Passwords, tokens and API keys written in the config leak through version control, OpAMP status reports and support bundles. Use `${env:NAME}` or `${file:…}`. Secret fields are keys such as `password`, `token`, `client_secret`, `api_key`, `api.key` and auth headers; values that come from a reference, that name a variable (`$MYSQL_PASSWORD`) or that are obvious placeholders (`<your-token>`, all zeros) are not reported. `normalize --redact` hides every value of these fields."
         ),
         RuleInfo(
             "cors-wildcard", .warning, .security, "CORS allows any origin.",
@@ -266,8 +279,8 @@ public enum RuleCatalog {
             "Two enabled components that bind the same address and port cannot both start; the second fails with 'address already in use' and takes the Collector down."
         ),
         RuleInfo(
-            "debug-extension-exposed", .warning, .security, "pprof or zpages listens beyond localhost.",
-            "pprof and zpages expose process internals (heap dumps, span data) without authentication; they should listen on localhost only."
+            "debug-extension-exposed", .info, .security, "pprof or zpages listens beyond localhost.",
+            "pprof and zpages expose process internals (heap dumps, span data) without authentication; they should listen on localhost only. Info, not a warning: in a container, binding all interfaces is how a port is published at all, and whether it is reachable is decided by the deployment (published ports, network policy), which the config does not show; every such listener in the labelled corpus was a container default or a demo."
         ),
         RuleInfo(
             "receiver-no-auth", .info, .security, "A receiver listens beyond localhost without authentication.",

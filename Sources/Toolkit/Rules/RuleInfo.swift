@@ -1,8 +1,8 @@
-/// Which family a rule belongs to; `validate` runs only the structure and reference families.
+/// Which family a rule belongs to.
 public enum RuleCategory: String, Sendable, Hashable, CaseIterable {
     case structure, references, registry, hygiene, security
 
-    /// True for the checks `ampora-tool validate` runs (what the Collector itself would refuse).
+    /// True for the families whose rules are, by default, refusals (see `RuleInfo.refusal`).
     public var isValidation: Bool { self == .structure || self == .references }
 }
 
@@ -20,10 +20,13 @@ public struct RuleInfo: Sendable, Hashable {
     public var rationale: String
     /// True when `ampora-tool fix` can repair it.
     public var fixable: Bool
+    /// True when the Collector itself refuses a config with this finding (at load, validation or start-up):
+    /// these are the rules `ampora-tool validate` runs.
+    public var refusal: Bool
 
     init(
         _ id: String, _ severity: Severity, _ category: RuleCategory, _ summary: String, fixable: Bool = false,
-        _ rationale: String
+        refusal: Bool? = nil, _ rationale: String
     ) {
         self.id = id
         self.severity = severity
@@ -31,5 +34,6 @@ public struct RuleInfo: Sendable, Hashable {
         self.summary = summary
         self.rationale = rationale
         self.fixable = fixable
+        self.refusal = refusal ?? category.isValidation
     }
 }

@@ -29,10 +29,11 @@ public struct ConfigChange: Sendable, Hashable {
 
 /// Compares two configs by meaning: wiring, components, endpoints and TLS, ranked by risk.
 public enum ConfigDiffer {
-    /// Changes from `old` to `new`, highest risk first.
-    public static func diff(old: YNode, new: YNode) -> [ConfigChange] {
-        let a = CollectorConfig(root: Normalizer.canonical(old))
-        let b = CollectorConfig(root: Normalizer.canonical(new))
+    /// Changes from `old` to `new`, highest risk first. Deprecated aliases are read as their current names first,
+    /// so renaming `otlp` to `otlp_grpc` (what `fix` does) is not a change.
+    public static func diff(old: YNode, new: YNode, registry: ComponentRegistry = .builtin) -> [ConfigChange] {
+        let a = CollectorConfig(root: Normalizer.canonical(currentNames(old, registry)))
+        let b = CollectorConfig(root: Normalizer.canonical(currentNames(new, registry)))
         var changes: [ConfigChange] = []
         let oldPipelines = byKey(a.pipelines, \.key)
         let newPipelines = byKey(b.pipelines, \.key)
@@ -132,6 +133,70 @@ public enum ConfigDiffer {
                     detail: keys.joined(separator: ", ")))
         }
         return changes.sorted { ($0.risk, $1.subject, $1.kind, $1.detail) > ($1.risk, $0.subject, $0.kind, $0.detail) }
+    }
+
+    /// `root` with deprecated alias types renamed to their current names, in declarations and in the pipeline and
+    /// extension lists that use them (not where the current name is declared too: then both are distinct).
+    static func currentNames(_ root: YNode, _ registry: ComponentRegistry) -> YNode {
+        guard var pairs = root.pairs else { return root }
+        var renames: [ComponentKind: [String: String]] = [:]
+        for (section, kind) in Sections.componentSections {
+            guard let index = pairs.firstIndex(where: { $0.key == section }),
+                var components = pairs[index].value.pairs
+            else { continue }
+            let declared = Set(components.map(\.key))
+            for i in components.indices {
+                guard let id = try? ComponentID.parse(components[i].key).get(),
+                    let entry = registry.entry(kind, id.type), entry.status == .deprecatedAlias,
+                    let target = entry.aliasOf
+                else { continue }
+                let renamed = ComponentID(type: target, name: id.name).description
+                guard !declared.contains(renamed) else { continue }
+                renames[kind, default: [:]][components[i].key] = renamed
+                components[i].key = renamed
+            }
+            pairs[index].value.kind = .mapping(components)
+        }
+        func renamed(_ list: YNode?, _ kinds: [ComponentKind]) -> YNode? {
+            guard var list, let items = list.items else { return list }
+            list.kind = .sequence(
+                items.map { item in
+                    guard let text = item.scalar,
+                        let name = kinds.lazy.compactMap({ renames[$0]?[text] }).first
+                    else { return item }
+                    var copy = item
+                    copy.kind = .scalar(name, item.style ?? .plain)
+                    return copy
+                })
+            return list
+        }
+        if let index = pairs.firstIndex(where: { $0.key == "service" }), var service = pairs[index].value.pairs {
+            for i in service.indices {
+                if service[i].key == "extensions" {
+                    service[i].value = renamed(service[i].value, [.extension]) ?? service[i].value
+                } else if service[i].key == "pipelines", var pipelines = service[i].value.pairs {
+                    for p in pipelines.indices {
+                        guard var fields = pipelines[p].value.pairs else { continue }
+                        for f in fields.indices {
+                            let kinds: [ComponentKind]
+                            switch fields[f].key {
+                            case "receivers": kinds = [.receiver, .connector]
+                            case "processors": kinds = [.processor]
+                            case "exporters": kinds = [.exporter, .connector]
+                            default: continue
+                            }
+                            fields[f].value = renamed(fields[f].value, kinds) ?? fields[f].value
+                        }
+                        pipelines[p].value.kind = .mapping(fields)
+                    }
+                    service[i].value.kind = .mapping(pipelines)
+                }
+            }
+            pairs[index].value.kind = .mapping(service)
+        }
+        var copy = root
+        copy.kind = .mapping(pairs)
+        return copy
     }
 
     /// First element per key (keys are unique after parsing; duplicates were YAML errors).

@@ -64,11 +64,9 @@ public enum Fixer {
             let context = CheckContext(config: config, options: CheckOptions(registry: registry), sizeBytes: 0)
             for (node, _) in HygieneChecks.ottlLists(context) {
                 for item in node.items ?? [node] {
-                    guard item.style == .plain, !item.isNull, let text = item.scalar, !text.includes("\n") else {
-                        continue
-                    }
-                    edit(
-                        item.position, expect: text, "'" + text.replacing("'", with: "''") + "'", rule: "ottl-unquoted")
+                    guard let cut = HygieneChecks.cutStatement(item, sources) else { continue }
+                    let quoted = "'" + cut.written.replacing("'", with: "''") + "'"
+                    edit(item.position, expect: cut.written, quoted, rule: "ottl-unquoted")
                 }
             }
         }
@@ -111,10 +109,19 @@ public enum Fixer {
         return lines.joined(separator: "\n")
     }
 
-    /// A unified diff of two texts with the same line count (fixes never add or remove lines).
+    /// A unified diff of two texts with the same line count (fixes never add or remove lines), with the file
+    /// name as given on both sides so `patch -p0` and `git apply -p0` take it.
     public static func unifiedDiff(old: String, new: String, name: String, context: Int = 3) -> String {
-        let a = old.split(separator: "\n", omittingEmptySubsequences: false)
-        let b = new.split(separator: "\n", omittingEmptySubsequences: false)
+        // A final newline ends the last line; it is not an empty line after it (patch would look for one).
+        func lines(_ text: String) -> [Substring] {
+            let all = text.split(separator: "\n", omittingEmptySubsequences: false)
+            return text.hasSuffix("\n") ? Array(all.dropLast()) : all
+        }
+        let a = lines(old)
+        let b = lines(new)
+        let noNewline = "\n\\ No newline at end of file\n"
+        let lastA = old.hasSuffix("\n") ? "\n" : noNewline
+        let lastB = new.hasSuffix("\n") ? "\n" : noNewline
         guard a.count == b.count else { return "" }
         let changed = a.indices.filter { a[$0] != b[$0] }
         guard !changed.isEmpty else { return "" }
@@ -133,10 +140,11 @@ public enum Fixer {
             let count = end - start + 1
             out += "@@ -\(start + 1),\(count) +\(start + 1),\(count) @@\n"
             for index in start...end {
+                let last = index == a.count - 1
                 if a[index] == b[index] {
-                    out += " \(a[index])\n"
+                    out += " \(a[index])" + (last ? lastA : "\n")
                 } else {
-                    out += "-\(a[index])\n+\(b[index])\n"
+                    out += "-\(a[index])" + (last ? lastA : "\n") + "+\(b[index])" + (last ? lastB : "\n")
                 }
             }
         }

@@ -91,7 +91,7 @@ public enum Normalizer {
                 pairs.sorted { $0.key < $1.key }.map { pair in
                     var pair = pair
                     if options.redactSecrets, pair.value.scalar != nil, !pair.value.isNull,
-                        SecurityChecks.isSecretKey(pair.key, parent: path.last ?? "")
+                        Secrets.isSecretKey(pair.key, parentKey: path.last ?? "")
                     {
                         pair.value = YNode(.scalar("<redacted>", .doubleQuoted), at: pair.value.position)
                     } else {

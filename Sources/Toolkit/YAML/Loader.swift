@@ -10,6 +10,8 @@ public struct ConfigUnit: Sendable {
     public var sizeBytes: Int
     /// YAML syntax errors, already findings.
     public var syntaxFindings: [Finding]
+    /// The texts the config was read from, for checks that look at how a value is written.
+    public var sources: [SourceText] = []
 }
 
 /// A file or directory that could not be read (exit status 2, not a finding).
@@ -40,9 +42,11 @@ public struct LoadedInput: Sendable {
 /// Reads files, directories and standard input into config units.
 public enum Loader {
     /// Loads `paths`: explicit files (and `-`) merge into one config unless `separately`; every YAML file found in
-    /// a directory is a config of its own.
+    /// a directory is a config of its own. A file holding several configs (YAML documents, ConfigMap data keys)
+    /// gives one config per document, as the Collector reads one config per source, unless `merge`.
     public static func load(
-        paths: [String], separately: Bool = false, ignore: [String] = [], stdin: () -> String = { "" }
+        paths: [String], separately: Bool = false, merge: Bool = false, ignore: [String] = [],
+        stdin: () -> String = { "" }
     ) throws(LoadError) -> LoadedInput {
         var input = LoadedInput()
         var merged: [SourceText] = []
@@ -68,7 +72,7 @@ public enum Loader {
         groups += single.map { [$0] }
         for group in groups {
             for source in group { input.sources[source.name] = source }
-            input.units.append(unit(group))
+            input.units += units(group, merge: merge)
         }
         return input
     }
@@ -97,15 +101,32 @@ public enum Loader {
         return files.sorted()
     }
 
-    /// Parses and merges sources already in memory; this is the whole pipeline short of file I/O.
+    /// Parses and merges sources already in memory, every document of every source into one config (`--merge`).
     public static func unit(_ sources: [SourceText]) -> ConfigUnit {
-        var documents: [YNode] = []
+        units(sources, merge: true)[0]
+    }
+
+    /// Parses sources already in memory into configs; this is the whole pipeline short of file I/O. Sources that
+    /// hold one config merge into one; unless `merge`, each config of a source holding several is its own unit.
+    public static func units(_ sources: [SourceText], merge: Bool) -> [ConfigUnit] {
+        var merged: [YNode] = []
         var findings: [Finding] = []
+        var split: [ConfigUnit] = []
+        var mergedSources: [SourceText] = []
         for source in sources {
             do {
+                var configs: [ConfigDocument] = []
                 for document in try YAMLReader.documents(source.text, file: source.name) {
-                    for config in try WrapperUnwrapper.configs(in: document, source: source) {
-                        documents.append(config.root)
+                    configs += try WrapperUnwrapper.configs(in: document, source: source)
+                }
+                if merge || configs.count <= 1 {
+                    merged += configs.map(\.root)
+                    mergedSources.append(source)
+                } else {
+                    split += configs.map { config in
+                        ConfigUnit(
+                            files: [source.name], root: config.root, sizeBytes: source.text.utf8.count,
+                            syntaxFindings: [], sources: [source])
                     }
                 }
             } catch {
@@ -113,11 +134,14 @@ public enum Loader {
                     Finding(
                         rule: "yaml-syntax", severity: .error, message: error.message, position: error.position,
                         path: ""))
+                mergedSources.append(source)
             }
         }
-        let root = findings.isEmpty ? ConfigMerger.merge(documents) : nil
-        return ConfigUnit(
-            files: sources.map(\.name), root: root, sizeBytes: sources.reduce(0) { $0 + $1.text.utf8.count },
-            syntaxFindings: findings)
+        guard !mergedSources.isEmpty else { return split }
+        let unit = ConfigUnit(
+            files: mergedSources.map(\.name), root: findings.isEmpty ? ConfigMerger.merge(merged) : nil,
+            sizeBytes: mergedSources.reduce(0) { $0 + $1.text.utf8.count }, syntaxFindings: findings,
+            sources: mergedSources)
+        return [unit] + split
     }
 }
