@@ -37,7 +37,7 @@ let package = Package(
         // OpAMP wire format and session logic: no I/O, no Foundation.
         .target(name: "Core", swiftSettings: strict),
         // Collector config YAML: no OpAMP, no sockets, no databases.
-        .target(name: "Toolkit", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Toolkit", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // The I/O engine: knows Core, never Fleet or Toolkit.
         .target(
             name: "Gateway", dependencies: ["Core", "CLibURing", "COpenSSL", "CZlib", "CLinux"], swiftSettings: strict),
@@ -69,7 +69,8 @@ let package = Package(
             dependencies: [
                 "Core", "Toolkit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: strict
         ),
 
         .testTarget(
@@ -82,7 +83,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Core"], swiftSettings: strict),
-        .testTarget(name: "ToolkitTests", dependencies: ["Toolkit"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ToolkitTests", dependencies: ["Toolkit"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core", "CLibPQ", "CSQLite"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
