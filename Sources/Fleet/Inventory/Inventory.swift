@@ -62,15 +62,16 @@ final class Inventory: Sendable {
                 out.touches[uid] = nil
             }
             for uid in beats {
-                // In place: taking the state out and putting it back copied it per heartbeat.
-                guard s.agents[uid] != nil else { continue }
-                s.agents[uid]!.row.lastSeen = now
-                if out.rows[uid] != nil {
+                // In place, by index: comparing `agents[uid]` with nil, or taking the state out and
+                // putting it back, copies it (and retains all it holds) per heartbeat.
+                guard let index = s.agents.index(forKey: uid) else { continue }
+                s.agents.values[index].row.lastSeen = now
+                if out.rows.index(forKey: uid) != nil {
                     // Written with the row this batch holds (apply set seenWritten already).
                     out.rows[uid]?.lastSeen = now
-                } else if now - s.agents[uid]!.seenWritten >= lastSeenWriteInterval {
+                } else if now - s.agents.values[index].seenWritten >= lastSeenWriteInterval {
                     out.touches[uid] = now
-                    s.agents[uid]!.seenWritten = now
+                    s.agents.values[index].seenWritten = now
                 }
             }
             out.agentsKnown = s.agents.count
