@@ -194,6 +194,7 @@ struct Serve: AsyncParsableCommand {
 
         // Signals first: every thread started from here on (loops, NIO, fleet) inherits the mask.
         Signals.blockTermination()
+        let termination = Signals.watchTermination()
         let fleet: FleetService
         do {
             let store = try FleetStores.open(s.database)
@@ -258,7 +259,7 @@ struct Serve: AsyncParsableCommand {
         FileHandle.standardOutput.write(
             Data("ampora ready opamp=\(opampShown) http=\(httpShown) io=\(gateway.engine.rawValue)\n".utf8))
 
-        let signal = await Signals.termination()
+        let signal = await termination.wait()
         accepting.value = false
         Log.info("signal \(signal): closing agents with 1001 and stopping")
         gateway.stop()

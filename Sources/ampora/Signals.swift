@@ -11,9 +11,11 @@ enum Signals {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Waits for SIGTERM or SIGINT and returns its name. Dispatch watches them, so it does not
-    /// matter which threads of the pool were started before `blockTermination()`.
-    static func termination() async -> String {
+    /// Starts watching SIGTERM and SIGINT; call before the server says it is ready. Setting a
+    /// signal to SIG_IGN discards one already pending, so doing it later would lose a signal sent
+    /// right after the ready line. Dispatch watches them, so it does not matter which threads of
+    /// the pool were started before `blockTermination()`.
+    static func watchTermination() -> Termination {
         let fired = OneShot<String>()
         var sources: [any DispatchSourceSignal] = []
         for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
@@ -23,10 +25,21 @@ enum Signals {
             source.resume()
             sources.append(source)
         }
-        let outcome = await fired.value()
-        for source in sources { source.cancel() }
-        if case .success(let name) = outcome { return name }
-        return "SIGTERM"
+        return Termination(fired: fired, sources: sources)
+    }
+
+    /// A SIGTERM or SIGINT being watched for.
+    struct Termination {
+        let fired: OneShot<String>
+        let sources: [any DispatchSourceSignal]
+
+        /// Waits for the signal (at once if it already came) and returns its name.
+        func wait() async -> String {
+            let outcome = await fired.value()
+            for source in sources { source.cancel() }
+            if case .success(let name) = outcome { return name }
+            return "SIGTERM"
+        }
     }
 }
 
