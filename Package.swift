@@ -1,11 +1,12 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// The target graph enforces DESIGN.md §2: a forbidden import is a missing dependency, so a
-// compile error. Core and Toolkit never see each other; only Fleet sees both.
 /// Our own targets: `any` spelled out for every existential, and no warning left standing.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny"), .treatAllWarnings(as: .error)]
 
+// The target graph enforces the module boundaries of docs/ARCHITECTURE.md: a forbidden import
+// is a missing dependency, so a compile error. Core and Toolkit never see each other; only
+// Fleet sees both.
 let package = Package(
     name: "ampora",
     products: [

@@ -45,7 +45,7 @@ def build_parser():
     ld.add_argument("--scenario", choices=scenarios.SCENARIOS, required=True,
                     help="connect: ramp to N, time to all connected; steady: heartbeats, reply latency; "
                          "storm: restart the server, time until all reconnected; push: assign a config to all "
-                         "(operator API of issue 4), time until all APPLIED; http: N plain-HTTP polling agents")
+                         "(the operator API of the README), time until all APPLIED; http: N plain-HTTP polling agents")
     ld.add_argument("--agents", type=int, help="agents (default per scenario: %s)"
                     % ", ".join("%s %d" % (k, v["agents"]) for k, v in scenarios.DEFAULTS.items()))
     ld.add_argument("--heartbeat", type=float, help="seconds between heartbeats (HTTP: polls) per agent")

@@ -1,4 +1,4 @@
-"""The operator API contract of the Fleet issue (#4) that the push scenario drives:
+"""The operator API contract (README, `ampora serve`) that the push scenario drives:
 
     PUT  /api/v1/configs/{name}     text/yaml body        -> {"name", "hash"}
     POST /api/v1/assignments        {"config", "selector"} -> {"id", "config", "hash"}
@@ -29,7 +29,7 @@ class OperatorAPI:
             text = e.read()[:500].decode(errors="replace")
             if e.code in (404, 405):
                 raise BenchError(
-                    "%s %s answered %d: this server has no Fleet operator API yet (issue 4: PUT "
+                    "%s %s answered %d: this server has no Fleet operator API (it needs PUT "
                     "/api/v1/configs/{name}, POST /api/v1/assignments, GET /api/v1/assignments/{id}); "
                     "the push scenario needs it. Body: %s" % (method, path, e.code, text.strip()))
             raise BenchError("%s %s answered %d: %s" % (method, path, e.code, text.strip()))

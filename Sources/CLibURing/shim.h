@@ -1,5 +1,6 @@
-// Order matters: glibc types first, then the kernel io_uring header, then liburing
-// (see PLATFORM.md: otherwise fd_set and io_uring_sqe clash between Clang modules).
+// Order matters: glibc types first, then the kernel io_uring header, then liburing; otherwise
+// fd_set differs between Clang modules, and liburing's bundled older io_uring.h clashes with
+// the kernel's on io_uring_sqe.
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <signal.h>

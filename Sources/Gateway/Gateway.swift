@@ -2,7 +2,7 @@ import CLibURing
 import COpenSSL
 import CZlib
 
-/// I/O engine namespace; the io_uring and epoll loops arrive with the Gateway issue.
+/// The gateway module's namespace: what it links, for `ampora version` and bug reports.
 public enum Gateway {
     /// Versions of the C libraries the gateway links, for `--version` output and bug reports.
     public static var linkedLibraries: [(name: String, version: String)] {

@@ -8,7 +8,7 @@ import Logging
 import NIOCore
 
 /// The operator plane: health, metrics and the first REST endpoints, on Fleet's services.
-/// The JSON shapes are a contract (the Fleet issue); scripts depend on them.
+/// The JSON shapes are a contract (the README's operator API table); scripts depend on them.
 public struct OperatorAPI: Sendable {
     let fleet: FleetService
     let gatewayMetrics: @Sendable () -> String

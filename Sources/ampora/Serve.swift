@@ -28,7 +28,8 @@ enum IOMode: String, ExpressibleByArgument, CaseIterable {
     case auto, uring, epoll
 }
 
-/// `ampora serve`: DESIGN.md §6 is the contract for these flags and their environment variables.
+/// `ampora serve`: the README's flag table is the contract for these flags and their environment
+/// variables (tests, benchmarks and users script against them).
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve OpAMP agents and the operator API.",

@@ -1,6 +1,6 @@
 """`ampora-bench load` end to end, small and bounded: the connect, steady and http scenarios
 against the real `ampora serve`, the push scenario against a scripted server that implements
-the operator API contract of the Fleet issue (and, against the real server, either works or
+the operator API contract of the README (and, against the real server, either works or
 fails with a clear error). Every address is on loopback."""
 import asyncio
 import base64
@@ -108,7 +108,7 @@ def test_refuses_addresses_off_loopback(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# A scripted OpAMP server with the operator API contract of issue 4, for the push scenario.
+# A scripted OpAMP server with the README's operator API contract, for the push scenario.
 
 class PushServer:
     def __init__(self):
