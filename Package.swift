@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer", exact: "1.6.1"),
     ],
     targets: [
         // C libraries, each behind one small system-library module.
@@ -86,6 +87,15 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Core"], swiftSettings: strict),
         .testTarget(
             name: "ToolkitTests", dependencies: ["Toolkit"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        // Hot-path operations must not allocate: counted with malloc-interposer, which the test
+        // command preloads (scripts/test.sh); see Tests/AllocationTests.
+        .testTarget(
+            name: "AllocationTests",
+            dependencies: [
+                "Core", "Gateway", .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core", "CLibPQ", "CSQLite"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -27,6 +27,14 @@ swift build --build-tests --explicit-target-dependency-import-check error
 echo "test: swift test"
 swift test --skip-build
 
+echo "test: allocation gate (release build: a heartbeat's path must not allocate)"
+# Counts come from malloc-interposer, preloaded; the gate is meaningful in release only (a debug
+# build allocates where the optimiser would not).
+swift build -c release --build-tests -Xswiftc -enable-testing
+RELEASE_BIN=$(swift build -c release --show-bin-path)
+LD_PRELOAD="$RELEASE_BIN/libMallocInterposerSwift.so" AMPORA_ALLOCATION_GATE=1 \
+    swift test -c release --skip-build --filter AllocationTests
+
 echo "test: fuzzing smoke run"
 # A fixed seed: the test command's short pass replays the same exploration each time, so a
 # red run is reproducible; `make fuzz` hunts with fresh seeds and saves what it finds.
