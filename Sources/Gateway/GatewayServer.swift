@@ -173,8 +173,8 @@ public final class GatewayServer: @unchecked Sendable {
             stopping.store(true, ordering: .releasing)
             return (uringLoops, threads)
         }
-        for loop in epollLoops { loop.requestStop() }
-        for loop in rings { loop.requestStop() }
+        for loop in epollLoops { loop.mailbox.requestStop() }
+        for loop in rings { loop.mailbox.requestStop() }
         for thread in ringThreads { LoopThread.join(thread) }
         loopsLock.withLock { threads = [] }
         if sharedListener >= 0 {
@@ -191,15 +191,15 @@ public final class GatewayServer: @unchecked Sendable {
         let loop = ConnectionToken.loop(token)
         let message = LoopMessage.push(uid, slot: ConnectionToken.slot(token))
         let rings = loopsLock.withLock { uringLoops }
-        if loop < rings.count { rings[loop].post(message) }
-        if loop < epollLoops.count { epollLoops[loop].post(message) }
+        if loop < rings.count { rings[loop].mailbox.post(message) }
+        if loop < epollLoops.count { epollLoops[loop].mailbox.post(message) }
         return true
     }
 
     /// Offers every connected WebSocket agent what the directory now wants for it.
     public func pushAll() {
-        for loop in loopsLock.withLock({ uringLoops }) { loop.post(.pushAll) }
-        for loop in epollLoops { loop.post(.pushAll) }
+        for loop in loopsLock.withLock({ uringLoops }) { loop.mailbox.post(.pushAll) }
+        for loop in epollLoops { loop.mailbox.post(.pushAll) }
     }
 
     /// Counters summed over the loops (read without stopping them; values may be a tick old).

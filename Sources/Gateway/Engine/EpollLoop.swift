@@ -32,12 +32,10 @@ final class EpollLoop: @unchecked Sendable {
     let ctx: LoopContext
     private let epfd: Int32
     private var listenFD: Int32
-    private let wakeFD: Int32
     private var slab = Slab<Record>()
     private var rechecks = Rechecks()
     private let readBuffer: UnsafeMutableRawBufferPointer
     private var out: [UInt8] = []
-    private let stopRequested = Atomic<Int32>(0)
     private var stopping = false
     private var stoppingSince: UInt64 = 0
     /// Longest a shutdown waits for agents to finish their close handshakes.
@@ -59,40 +57,25 @@ final class EpollLoop: @unchecked Sendable {
         self.ctx = context
         nextToken = 0
         epfd = try Sys.retrying("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
-        wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
+        mailbox = try Mailbox()
         listenFD = try Listener.open(address, reusePort: true)
         readBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
         out.reserveCapacity(Self.readSize)
         try watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue)
-        try watch(wakeFD, token: Self.wakeToken, events: EPOLLIN.rawValue)
+        try watch(mailbox.wakeFD, token: Self.wakeToken, events: EPOLLIN.rawValue)
     }
 
     deinit {
         readBuffer.deallocate()
         Sys.close(epfd)
-        Sys.close(wakeFD)
         if listenFD >= 0 { Sys.close(listenFD) }
     }
 
     /// The port the listener is bound to.
     var boundPort: UInt16 { Listener.boundPort(listenFD) }
 
-    /// Work for this loop from other threads.
-    let mailbox = Mailbox()
-
-    /// Posts a message and wakes the loop.
-    func post(_ message: LoopMessage) {
-        mailbox.post(message)
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
-
-    /// Asks the loop (from any thread) to close agents with 1001 and finish.
-    func requestStop() {
-        stopRequested.store(1, ordering: .releasing)
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
+    /// Work for this loop from other threads, and its wake-up.
+    let mailbox: Mailbox
 
     private func watch(_ fd: Int32, token: UInt64, events: UInt32, modify: Bool = false) throws(SystemError) {
         var event = epoll_event()
@@ -147,8 +130,8 @@ final class EpollLoop: @unchecked Sendable {
 
     private func drainWake() {
         var value: UInt64 = 0
-        _ = read(wakeFD, &value, 8)
-        if stopRequested.load(ordering: .acquiring) != 0 && !stopping { beginShutdown() }
+        _ = read(mailbox.wakeFD, &value, 8)
+        if mailbox.stopRequested && !stopping { beginShutdown() }
     }
 
     private func beginShutdown() {

@@ -1,4 +1,6 @@
+import CLinux
 import Core
+import Glibc
 import Synchronization
 
 /// Work sent to an event loop from another thread (an operator's push, another loop).
@@ -85,10 +87,36 @@ final class Mailbox: @unchecked Sendable {
     private let lock = Mutex()
     private var messages: [LoopMessage] = []
     private let pending = Atomic<Int>(0)
+    private let stop = Atomic<Bool>(false)
+    /// Written by other threads to wake the loop; the loop watches it (epoll) or keeps a read
+    /// armed on it (io_uring).
+    let wakeFD: Int32
 
+    init() throws(SystemError) {
+        wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
+    }
+
+    deinit { Sys.close(wakeFD) }
+
+    /// Posts a message and wakes the loop.
     func post(_ message: LoopMessage) {
         lock.withLock { messages.append(message) }
         pending.add(1, ordering: .releasing)
+        wake()
+    }
+
+    /// Asks the loop to close agents with 1001 and finish.
+    func requestStop() {
+        stop.store(true, ordering: .releasing)
+        wake()
+    }
+
+    /// Whether a stop was requested.
+    var stopRequested: Bool { stop.load(ordering: .acquiring) }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
     }
 
     /// Everything posted so far, or nothing without touching the lock.

@@ -76,7 +76,6 @@ final class URingLoop: @unchecked Sendable {
     /// A push to every agent in progress.
     private var sweep: PushSweep?
     private var out: [UInt8] = []
-    private let stopRequested = Atomic<Int32>(0)
     private let snapshotLock = Mutex()
     private var snapshot = GatewayCounters()
     /// The rings sharing the listener (balance, pokes, growth).
@@ -125,7 +124,7 @@ final class URingLoop: @unchecked Sendable {
         uring = try URing(files: UInt32(files))
         peerNames = .allocate(byteCount: files * Self.peerNameStride, alignment: 8)
         peerNameLength = Sys.socketFamily(listener) == Int32(AF_INET6) ? 24 : 8
-        wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
+        mailbox = try Mailbox()
         out.reserveCapacity(64 * 1024)
     }
 
@@ -137,27 +136,11 @@ final class URingLoop: @unchecked Sendable {
     var publishedCounters: GatewayCounters { snapshotLock.withLock { snapshot } }
 
     /// Work for this loop from other threads.
-    let mailbox = Mailbox()
-    /// Written by other threads to wake the loop; the loop keeps a read armed on it.
-    private let wakeFD: Int32
+    let mailbox: Mailbox
     private let wakeBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
 
-    /// Posts a message and wakes the loop.
-    func post(_ message: LoopMessage) {
-        mailbox.post(message)
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
-
-    /// Asks the loop to close agents with 1001 and finish.
-    func requestStop() {
-        stopRequested.store(1, ordering: .releasing)
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
-
     private func armWake() {
-        uring.read(fd: wakeFD, into: wakeBuffer, userData: URing.userData(.wake, slot: 0, generation: 0))
+        uring.read(fd: mailbox.wakeFD, into: wakeBuffer, userData: URing.userData(.wake, slot: 0, generation: 0))
     }
 
     private func deliver(_ message: LoopMessage) {
@@ -188,7 +171,7 @@ final class URingLoop: @unchecked Sendable {
             uring.drain { data, res, flags in complete(data, res, flags) }
             for message in mailbox.drain() { deliver(message) }
             continueSweep()
-            if !stopping && stopRequested.load(ordering: .acquiring) != 0 { beginShutdown() }
+            if !stopping && mailbox.stopRequested { beginShutdown() }
             if ctx.now &- lastTick >= UInt64(Self.tickMilliseconds) { tickAll() }
             // Never hang a shutdown on a connection whose completions do not come back.
             if stopping && (live == 0 || ctx.now &- stoppingSince > Self.shutdownLimit) {
