@@ -14,6 +14,9 @@ public enum IOEngine: String, Sendable, CaseIterable {
 }
 
 /// The agent-facing server: N event loops sharing one port through SO_REUSEPORT.
+///
+/// Safe to send: `start()` sets the engine fields before any other thread may call in, and
+/// afterwards the mutable lists (rings, threads) are read and changed under `loopsLock` only.
 public final class GatewayServer: @unchecked Sendable {
     private var configuration: GatewayConfiguration
     private let address: SocketAddress
@@ -27,7 +30,7 @@ public final class GatewayServer: @unchecked Sendable {
     private var uringLoops: [URingLoop] = []
     private var sharedListener: Int32 = -1
     private var threads: [pthread_t] = []
-    private let loopsLock = Mutex()
+    private let loopsLock = Lock()
     private var ringSet: RingSet?
     private let stopping = Atomic<Bool>(false)
 

@@ -3,6 +3,7 @@ import Core
 import Fleet
 import Foundation
 import Gateway
+import Synchronization
 import Web
 
 /// A `HOST:PORT` listen address.
@@ -291,51 +292,52 @@ struct FleetDirectory: AgentDirectory {
 }
 
 /// A Boolean shared between the main task and the operator API's threads.
-final class SharedBool: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Bool
+final class SharedBool: Sendable {
+    private let stored: Atomic<Bool>
 
-    init(_ value: Bool) { stored = value }
+    init(_ value: Bool) { stored = Atomic(value) }
 
     var value: Bool {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
+        get { stored.load(ordering: .acquiring) }
+        set { stored.store(newValue, ordering: .releasing) }
     }
 }
 
 /// A value produced once by one task and awaited by another.
-final class OneShot<T: Sendable>: @unchecked Sendable {
-    enum Outcome {
+final class OneShot<T: Sendable>: Sendable {
+    enum Outcome: Sendable {
         case success(T)
         case failure(String)
     }
-    private let lock = NSLock()
-    private var outcome: Outcome?
-    private var waiter: CheckedContinuation<Outcome, Never>?
+
+    private struct State {
+        var outcome: Outcome?
+        var waiter: CheckedContinuation<Outcome, Never>?
+    }
+
+    private let state = Mutex(State())
 
     func fulfil(_ value: T) { settle(.success(value)) }
     func fail(_ message: String) { settle(.failure(message)) }
 
     private func settle(_ result: Outcome) {
-        lock.lock()
-        guard outcome == nil else { return lock.unlock() }
-        outcome = result
-        let w = waiter
-        waiter = nil
-        lock.unlock()
-        w?.resume(returning: result)
+        let waiter: CheckedContinuation<Outcome, Never>? = state.withLock { s in
+            guard s.outcome == nil else { return nil }
+            s.outcome = result
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: result)
     }
 
     func value() async -> Outcome {
         await withCheckedContinuation { continuation in
-            lock.lock()
-            if let outcome {
-                lock.unlock()
-                continuation.resume(returning: outcome)
-            } else {
-                waiter = continuation
-                lock.unlock()
+            let ready: Outcome? = state.withLock { s in
+                if let outcome = s.outcome { return outcome }
+                s.waiter = continuation
+                return nil
             }
+            if let ready { continuation.resume(returning: ready) }
         }
     }
 }

@@ -6,7 +6,7 @@ import Testing
 
 /// A directory with an inventory bound, counting what the gateway hands it.
 final class BoundedDirectory: AgentDirectory, @unchecked Sendable {
-    private let lock = Mutex()
+    private let lock = Lock()
     private var known: Set<InstanceUID> = []
     private var recorded: [StatusChanges] = []
     let maxAgents: Int

@@ -1,5 +1,6 @@
 import Core
 import Glibc
+import Synchronization
 
 /// Counters one loop keeps without synchronisation; the server sums them on demand.
 public struct GatewayCounters: Sendable {
@@ -59,23 +60,22 @@ public struct GatewayCounters: Sendable {
 
 /// Plain-HTTP agents' sessions, touched once per poll under a lock (polls are seconds apart;
 /// this is not the WebSocket hot path).
-final class HTTPSessionStore: @unchecked Sendable {
-    private let lock = Mutex()
-    private var sessions: [InstanceUID: (session: AgentSession, lastSeen: UInt64)] = [:]
+final class HTTPSessionStore: Sendable {
+    private let sessions = Mutex<[InstanceUID: (session: AgentSession, lastSeen: UInt64)]>([:])
 
     /// Takes the agent's session out (the caller puts it back), so two loops never share one.
     func take(_ uid: InstanceUID) -> AgentSession? {
-        lock.withLock { sessions.removeValue(forKey: uid)?.session }
+        sessions.withLock { $0.removeValue(forKey: uid)?.session }
     }
 
     func put(_ uid: InstanceUID, _ session: AgentSession, now: UInt64) {
-        lock.withLock { sessions[uid] = (session, now) }
+        sessions.withLock { $0[uid] = (session, now) }
     }
 
     /// Forgets sessions not polled within `limit` and returns their uids (still connected
     /// ones, which the fleet must now mark disconnected).
     func expire(olderThan limit: UInt64, now: UInt64) -> [InstanceUID] {
-        lock.withLock {
+        sessions.withLock { sessions in
             var expired: [InstanceUID] = []
             sessions = sessions.filter { entry in
                 if now &- entry.value.lastSeen < limit { return true }
@@ -87,18 +87,17 @@ final class HTTPSessionStore: @unchecked Sendable {
     }
 
     /// Sessions held now.
-    var count: Int { lock.withLock { sessions.count } }
+    var count: Int { sessions.withLock { $0.count } }
 }
 
 /// Which live WebSocket connection holds which uid, across loops (S11 duplicate detection).
 /// Touched on a connection's first message and on close only, never per heartbeat.
-final class LiveAgents: @unchecked Sendable {
-    private let lock = Mutex()
-    private var owners: [InstanceUID: UInt64] = [:]
+final class LiveAgents: Sendable {
+    private let owners = Mutex<[InstanceUID: UInt64]>([:])
 
     /// Claims `uid` for `token`; false when another live connection holds it.
     func claim(_ uid: InstanceUID, token: UInt64) -> Bool {
-        lock.withLock {
+        owners.withLock { owners in
             if let owner = owners[uid], owner != token { return false }
             owners[uid] = token
             return true
@@ -107,12 +106,12 @@ final class LiveAgents: @unchecked Sendable {
 
     /// The token of the connection holding `uid` (its top 16 bits name the loop).
     func owner(of uid: InstanceUID) -> UInt64? {
-        lock.withLock { owners[uid] }
+        owners.withLock { $0[uid] }
     }
 
     /// Releases `uid` if `token` holds it.
     func release(_ uid: InstanceUID, token: UInt64) {
-        lock.withLock {
+        owners.withLock { owners in
             if owners[uid] == token { owners[uid] = nil }
         }
     }
@@ -222,7 +221,7 @@ final class LoopContext {
     }
 
     /// Publishes the counters for readers on other threads.
-    func publish(into lock: Mutex, _ snapshot: inout GatewayCounters) {
+    func publish(into lock: Lock, _ snapshot: inout GatewayCounters) {
         var current = counters
         current.active = activeConnections
         lock.withLock { snapshot = current }

@@ -1,23 +1,27 @@
 import Core
+import Synchronization
 
 /// Token buckets bounding how fast new agents may register, one per source address and one
 /// per connection. Only a message from an agent the fleet has never seen takes a token, so
 /// known agents reconnecting after an outage are never slowed, and a fan-in gateway that
 /// multiplexes many agents over one connection registers them at `rate` after a `burst`.
-final class RegistrationLimiter: @unchecked Sendable {
+final class RegistrationLimiter: Sendable {
     struct Bucket {
         var tokens: Double
         var at: UInt64
+    }
+
+    private struct State {
+        var sources: [UInt64: Bucket] = [:]
+        var connections: [UInt64: Bucket] = [:]
+        var lastPrune: UInt64 = 0
     }
 
     /// Tokens added per second (0: unlimited).
     let rate: Double
     /// Bucket size.
     let burst: Double
-    private let lock = Mutex()
-    private var sources: [UInt64: Bucket] = [:]
-    private var connections: [UInt64: Bucket] = [:]
-    private var lastPrune: UInt64 = 0
+    private let state = Mutex(State())
 
     init(rate: Int, burst: Int) {
         self.rate = Double(max(0, rate))
@@ -28,19 +32,19 @@ final class RegistrationLimiter: @unchecked Sendable {
     /// either is empty. Only registrations come here, never heartbeats.
     func admit(source: UInt64, connection: UInt64, now: UInt64) -> Bool {
         guard rate > 0 else { return true }
-        return lock.withLock {
-            var s = refilled(sources[source], now)
-            var c = refilled(connections[connection], now)
+        return state.withLock { state in
+            var s = refilled(state.sources[source], now)
+            var c = refilled(state.connections[connection], now)
             guard s.tokens >= 1, c.tokens >= 1 else {
-                sources[source] = s
-                connections[connection] = c
+                state.sources[source] = s
+                state.connections[connection] = c
                 return false
             }
             s.tokens -= 1
             c.tokens -= 1
-            sources[source] = s
-            connections[connection] = c
-            prune(now)
+            state.sources[source] = s
+            state.connections[connection] = c
+            prune(&state, now)
             return true
         }
     }
@@ -48,11 +52,11 @@ final class RegistrationLimiter: @unchecked Sendable {
     /// A closed connection's bucket is dropped.
     func forget(connection: UInt64) {
         guard rate > 0 else { return }
-        lock.withLock { _ = connections.removeValue(forKey: connection) }
+        state.withLock { _ = $0.connections.removeValue(forKey: connection) }
     }
 
     /// Buckets tracked now (tests: memory stays bounded).
-    var trackedBuckets: Int { lock.withLock { sources.count + connections.count } }
+    var trackedBuckets: Int { state.withLock { $0.sources.count + $0.connections.count } }
 
     private func refilled(_ bucket: Bucket?, _ now: UInt64) -> Bucket {
         guard var b = bucket else { return Bucket(tokens: burst, at: now) }
@@ -64,10 +68,10 @@ final class RegistrationLimiter: @unchecked Sendable {
 
     /// A full bucket says nothing the default does not: drop those once a minute, so the table
     /// holds only sources that registered within the last burst/rate seconds.
-    private func prune(_ now: UInt64) {
-        guard now &- lastPrune > 60_000 else { return }
-        lastPrune = now
-        sources = sources.filter { refilled($0.value, now).tokens < burst }
+    private func prune(_ state: inout State, _ now: UInt64) {
+        guard now &- state.lastPrune > 60_000 else { return }
+        state.lastPrune = now
+        state.sources = state.sources.filter { refilled($0.value, now).tokens < burst }
     }
 }
 

@@ -6,6 +6,10 @@ import Synchronization
 /// One event-loop thread on epoll: its own SO_REUSEPORT listener, level-triggered reads into
 /// one loop-wide buffer, writes straight from one loop-wide output buffer. Only the bytes a
 /// socket could not take are copied into the connection, so an idle agent owns no buffer.
+///
+/// Shared with other threads only through `mailbox` (Sendable) and `publishedCounters` (behind
+/// `snapshotLock`); everything else is touched by the loop's own thread alone. That
+/// confinement is what makes it safe to send.
 final class EpollLoop: @unchecked Sendable {
     /// A connection's engine-side record, stored by value in the slab.
     struct Record {
@@ -46,7 +50,7 @@ final class EpollLoop: @unchecked Sendable {
     private var nextToken: UInt64
     /// A push to every agent in progress.
     private var sweep: PushSweep?
-    private let snapshotLock = Mutex()
+    private let snapshotLock = Lock()
     private var snapshot = GatewayCounters()
 
     /// The loop's counters as of its last tick (safe to read from any thread).

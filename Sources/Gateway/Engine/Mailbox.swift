@@ -83,9 +83,8 @@ extension PushSweep {
 
 /// A loop's inbox. Senders take a lock; the loop only reads an atomic count on each turn and
 /// takes the lock when there is something to drain, so the per-message path stays lock-free.
-final class Mailbox: @unchecked Sendable {
-    private let lock = Mutex()
-    private var messages: [LoopMessage] = []
+final class Mailbox: Sendable {
+    private let messages = Mutex<[LoopMessage]>([])
     private let pending = Atomic<Int>(0)
     private let stop = Atomic<Bool>(false)
     /// Written by other threads to wake the loop; the loop watches it (epoll) or keeps a read
@@ -100,7 +99,7 @@ final class Mailbox: @unchecked Sendable {
 
     /// Posts a message and wakes the loop.
     func post(_ message: LoopMessage) {
-        lock.withLock { messages.append(message) }
+        messages.withLock { $0.append(message) }
         pending.add(1, ordering: .releasing)
         wake()
     }
@@ -122,10 +121,9 @@ final class Mailbox: @unchecked Sendable {
     /// Everything posted so far, or nothing without touching the lock.
     func drain() -> [LoopMessage] {
         guard pending.load(ordering: .acquiring) > 0 else { return [] }
-        let taken = lock.withLock {
-            let m = messages
-            messages = []
-            return m
+        let taken = messages.withLock { messages in
+            defer { messages = [] }
+            return messages
         }
         pending.subtract(taken.count, ordering: .releasing)
         return taken

@@ -9,6 +9,10 @@ import Synchronization
 /// open-file limit: each ring has its own table), read with multishot receives into provided
 /// buffers, and answered with sends on the fixed descriptors. Several loops share one listener;
 /// a loop whose table is nearly full stops accepting and pokes the others.
+///
+/// Shared with other threads only through `mailbox` (Sendable) and `publishedCounters` (behind
+/// `snapshotLock`); everything else is touched by the loop's own thread alone, the one that
+/// runs `run()` and is the ring's single issuer. That confinement is what makes it safe to send.
 final class URingLoop: @unchecked Sendable {
     /// A connection's engine-side record, indexed by its fixed-file slot.
     struct Record: InPlaceUpdatable {
@@ -76,7 +80,7 @@ final class URingLoop: @unchecked Sendable {
     /// A push to every agent in progress.
     private var sweep: PushSweep?
     private var out: [UInt8] = []
-    private let snapshotLock = Mutex()
+    private let snapshotLock = Lock()
     private var snapshot = GatewayCounters()
     /// The rings sharing the listener (balance, pokes, growth).
     private let rings: RingSet

@@ -1,4 +1,5 @@
 import Core
+import Synchronization
 
 /// What the gateway needs from the fleet layer. Event loops call it on their own threads, so
 /// implementations must be thread-safe and must never block (enqueue and return).
@@ -47,31 +48,31 @@ extension AgentDirectory {
     public func register(_ uid: InstanceUID) -> Bool { true }
 }
 
-/// The directory used until the Fleet store exists: nothing desired, state kept in memory.
-public final class InMemoryAgentDirectory: AgentDirectory, @unchecked Sendable {
-    private let lock = Mutex()
-    private var held: [InstanceUID: StatusParts] = [:]
-    private var desired = DesiredState()
+/// A directory without a fleet behind it (tests, demos): nothing desired unless set, which
+/// parts each agent reported kept in memory.
+public final class InMemoryAgentDirectory: AgentDirectory, Sendable {
+    private let held = Mutex<[InstanceUID: StatusParts]>([:])
+    private let desired = Mutex(DesiredState())
 
     /// An empty directory.
     public init() {}
 
     /// Sets what every agent should get (tests and demos).
     public func setDesired(_ state: DesiredState) {
-        lock.withLock { desired = state }
+        desired.withLock { $0 = state }
     }
 
     /// How many distinct agents have reported.
-    public var agentCount: Int { lock.withLock { held.count } }
+    public var agentCount: Int { held.withLock { $0.count } }
 
     /// Nothing desired unless set.
     public func desiredState(for uid: InstanceUID) -> DesiredState {
-        lock.withLock { desired }
+        desired.withLock { $0 }
     }
 
     /// The parts seen from this agent since the process started.
     public func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
-        lock.withLock { held[uid].map { ($0, nil) } }
+        held.withLock { $0[uid].map { ($0, nil) } }
     }
 
     /// Remembers which parts the agent has reported.
@@ -85,9 +86,7 @@ public final class InMemoryAgentDirectory: AgentDirectory, @unchecked Sendable {
         if changes.packageStatuses != nil { parts.insert(.packageStatuses) }
         if changes.availableComponents != nil { parts.insert(.availableComponents) }
         if changes.connectionSettingsStatus != nil { parts.insert(.connectionSettingsStatus) }
-        lock.withLock {
-            if changes.disconnected { return }
-            held[uid, default: []].formUnion(parts)
-        }
+        if changes.disconnected { return }
+        held.withLock { $0[uid, default: []].formUnion(parts) }
     }
 }

@@ -1,7 +1,9 @@
 import Glibc
 
-/// A plain pthread mutex for the few places loops share state (never on the per-message path).
-final class Mutex: @unchecked Sendable {
+/// A plain pthread mutex guarding state that lives outside it (a loop's published counters, the
+/// server's list of rings). Safe to share: the pthread mutex is allocated once, never moved, and
+/// every access to it goes through `withLock`.
+final class Lock: @unchecked Sendable {
     private let m: UnsafeMutablePointer<pthread_mutex_t>
 
     init() {
