@@ -189,12 +189,14 @@ final class EpollLoop: @unchecked Sendable {
             } catch {
                 close(slot)
             }
-            if ctx.handshaking > ctx.configuration.maxHandshakesPerLoop { shedHalfOpen() }
+            boundHalfOpen()
         }
     }
 
-    /// Closes the oldest half-open connections until the loop is back under its cap.
-    private func shedHalfOpen() {
+    /// Closes the oldest half-open connections until the loop is back under its cap, and drops
+    /// queue entries of connections that moved on (each accept adds one: without this the queue
+    /// would grow with every connection the loop ever accepted).
+    private func boundHalfOpen() {
         while ctx.handshaking > ctx.configuration.maxHandshakesPerLoop,
             let victim = ctx.halfOpen.popOldest(where: isHalfOpen)
         {

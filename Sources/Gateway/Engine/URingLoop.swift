@@ -336,7 +336,7 @@ final class URingLoop: @unchecked Sendable {
             teardown(slot)
             return
         }
-        if ctx.handshaking > ctx.configuration.maxHandshakesPerLoop { shedHalfOpen() }
+        boundHalfOpen()
         if live >= tableSize - headroom {
             _ = rings.update(index, live: live)
             stopAccepting()
@@ -354,8 +354,10 @@ final class URingLoop: @unchecked Sendable {
         }
     }
 
-    /// Closes the oldest half-open connections until the loop is back under its cap.
-    private func shedHalfOpen() {
+    /// Closes the oldest half-open connections until the loop is back under its cap, and drops
+    /// queue entries of connections that moved on (each accept adds one: without this the queue
+    /// would grow with every connection the loop ever accepted).
+    private func boundHalfOpen() {
         while ctx.handshaking > ctx.configuration.maxHandshakesPerLoop,
             let victim = ctx.halfOpen.popOldest(where: isHalfOpen)
         {
