@@ -183,17 +183,23 @@ extension InProcessServerTests {
     }
 
     @Suite(.serialized) struct RingGrowthTests {
-        /// A burst queued on the listener all at once: a multishot accept would take the whole
-        /// queue into a ring with 128 slots and the kernel would reset what did not fit. Every
-        /// connection must be accepted (by this ring or a new one), none reset.
-        @Test func aBurstLargerThanARingIsAcceptedWithoutResets() throws {
+        /// A started io_uring server with one loop of 128-slot rings (96 usable), growing to `maxRings`.
+        static func smallRings(maxRings: Int) throws -> GatewayServer {
             var configuration = GatewayConfiguration()
             configuration.slotsPerRing = 128
-            configuration.maxRings = 8
+            configuration.maxRings = maxRings
             let server = GatewayServer(
                 configuration: configuration, address: try SocketAddress(host: "127.0.0.1", port: 0), loops: 1,
                 engine: .uring, directory: InMemoryAgentDirectory())
             try server.start()
+            return server
+        }
+
+        /// A burst queued on the listener all at once: a multishot accept would take the whole
+        /// queue into a ring with 128 slots and the kernel would reset what did not fit. Every
+        /// connection must be accepted (by this ring or a new one), none reset.
+        @Test func aBurstLargerThanARingIsAcceptedWithoutResets() throws {
+            let server = try Self.smallRings(maxRings: 8)
             defer { server.stop() }
             let request = Array(
                 "GET /v1/opamp HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -229,13 +235,7 @@ extension InProcessServerTests {
 
         /// Small rings fill quickly: the engine must start more of them rather than refuse agents.
         @Test func ringsAreAddedAsTheyFill() throws {
-            var configuration = GatewayConfiguration()
-            configuration.slotsPerRing = 128
-            configuration.maxRings = 4
-            let server = GatewayServer(
-                configuration: configuration, address: try SocketAddress(host: "127.0.0.1", port: 0), loops: 1,
-                engine: .uring, directory: InMemoryAgentDirectory())
-            try server.start()
+            let server = try Self.smallRings(maxRings: 4)
             defer { server.stop() }
             var agents: [TestAgent] = []
             defer { for agent in agents { agent.close() } }
