@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "Core", targets: ["Core"]),
         .library(name: "Toolkit", targets: ["Toolkit"]),
+        .library(name: "GatewayCore", targets: ["GatewayCore"]),
         .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "Fleet", targets: ["Fleet"]),
         .library(name: "Web", targets: ["Web"]),
@@ -40,9 +41,14 @@ let package = Package(
         .target(name: "Core", swiftSettings: strict),
         // Collector config YAML: no OpAMP, no sockets, no databases.
         .target(name: "Toolkit", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
-        // The I/O engine: knows Core, never Fleet or Toolkit.
+        // Per-connection protocol logic (HTTP/1.1, WebSocket, the connection machine): no sockets,
+        // no threads, no Glibc, time from an injected clock.
+        .target(name: "GatewayCore", dependencies: ["Core", "COpenSSL", "CZlib"], swiftSettings: strict),
+        // The I/O engines (io_uring, epoll) that drive GatewayCore's machine: knows Core, never
+        // Fleet or Toolkit.
         .target(
-            name: "Gateway", dependencies: ["Core", "CLibURing", "COpenSSL", "CZlib", "CLinux"], swiftSettings: strict),
+            name: "Gateway", dependencies: ["Core", "GatewayCore", "CLibURing", "COpenSSL", "CZlib", "CLinux"],
+            swiftSettings: strict),
         // Fleet management and persistence: the one module that sees Core and Toolkit.
         .target(
             name: "Fleet", dependencies: ["Core", "Toolkit", "CLibPQ", "CSQLite", "COpenSSL"], swiftSettings: strict),
@@ -61,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "ampora",
             dependencies: [
-                "Core", "Gateway", "Fleet", "Web",
+                "Core", "GatewayCore", "Gateway", "Fleet", "Web",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -84,7 +90,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Core"], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayCore", "Core"], swiftSettings: strict),
         .testTarget(
             name: "ToolkitTests", dependencies: ["Toolkit"], resources: [.copy("Fixtures")], swiftSettings: strict),
         // Hot-path operations must not allocate: counted with malloc-interposer, which the test
@@ -92,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "AllocationTests",
             dependencies: [
-                "Core", "Gateway", .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+                "Core", "GatewayCore", .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             swiftSettings: strict
         ),

@@ -28,7 +28,7 @@ let package = Package(
         .executableTarget(
             name: "GatewayCodec",
             dependencies: [
-                .product(name: "Gateway", package: "ampora"),
+                .product(name: "GatewayCore", package: "ampora"),
                 .product(name: "Benchmark", package: "benchmark"),
                 "CBenchCrypto",
             ],

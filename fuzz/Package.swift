@@ -13,11 +13,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "FuzzWebSocketFrames",
-            dependencies: [.product(name: "Gateway", package: "ampora")]
+            dependencies: [.product(name: "GatewayCore", package: "ampora")]
         ),
         .executableTarget(
             name: "FuzzHTTPParser",
-            dependencies: [.product(name: "Gateway", package: "ampora")]
+            dependencies: [.product(name: "GatewayCore", package: "ampora")]
         ),
         .executableTarget(
             name: "FuzzLint",

@@ -1,5 +1,6 @@
 import CLinux
 import Core
+import GatewayCore
 import Glibc
 import Synchronization
 
@@ -104,7 +105,7 @@ public final class GatewayServer: @unchecked Sendable {
         for i in 0..<loopCount {
             let context = LoopContext(
                 configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
-                registrations: registrations, loopIndex: i
+                registrations: registrations, loopIndex: i, clock: SystemClock()
             )
             let loop = try EpollLoop(index: i, address: boundAddress, context: context)
             epollLoops.append(loop)
@@ -135,7 +136,7 @@ public final class GatewayServer: @unchecked Sendable {
         let index = loopsLock.withLock { uringLoops.count }
         let context = LoopContext(
             configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
-            registrations: registrations, loopIndex: index)
+            registrations: registrations, loopIndex: index, clock: SystemClock())
         let loop = try URingLoop(
             index: index, listener: sharedListener, files: slotsPerRing, rings: rings, context: context)
         let registered = rings.register(ringFD: loop.uring.ringFD)
@@ -208,8 +209,8 @@ public final class GatewayServer: @unchecked Sendable {
     /// Counters summed over the loops (read without stopping them; values may be a tick old).
     public var counters: GatewayCounters {
         var total = GatewayCounters()
-        for loop in epollLoops { total.add(loop.publishedCounters) }
-        for loop in loopsLock.withLock({ uringLoops }) { total.add(loop.publishedCounters) }
+        for loop in epollLoops { total.add(loop.published.value) }
+        for loop in loopsLock.withLock({ uringLoops }) { total.add(loop.published.value) }
         return total
     }
 }

@@ -1,4 +1,5 @@
 import Gateway
+import GatewayCore
 
 /// The gateway's counters as Prometheus text (the operator API adds the fleet's).
 enum OperatorEndpoints {

@@ -3,6 +3,7 @@ import Core
 import Fleet
 import Foundation
 import Gateway
+import GatewayCore
 import Synchronization
 import Web
 

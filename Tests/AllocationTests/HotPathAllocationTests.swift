@@ -3,7 +3,7 @@ import Foundation
 import MallocInterposerSwift
 import Testing
 
-@testable import Gateway
+@testable import GatewayCore
 
 /// Whether this is a debug build, where code the optimiser would specialise or inline allocates.
 let isDebugBuild: Bool = {
@@ -53,16 +53,14 @@ struct HotPathAllocationTests {
         let directory = InMemoryAgentDirectory()
         let ctx = LoopContext(
             configuration: configuration, directory: directory, live: LiveAgents(), httpSessions: HTTPSessionStore(),
-            registrations: RegistrationLimiter(rate: 0, burst: 1), loopIndex: 0)
-        ctx.now = 1_000
-        ctx.handshaking = 1
-        var connection = AgentConnection(token: 1, now: ctx.now, limits: configuration.httpLimits)
+            registrations: RegistrationLimiter(rate: 0, burst: 1), loopIndex: 0, clock: ManualClock(1_000))
+        var connection = ConnectionMachine.accepted(token: 1, ctx)
         var out: [UInt8] = []
         out.reserveCapacity(64 * 1024)
         func receive(_ bytes: [UInt8]) {
             var input = bytes
             out.removeAll(keepingCapacity: true)
-            _ = input.withUnsafeMutableBytes { connection.receive($0, ctx, &out) }
+            _ = input.withUnsafeMutableBytes { connection.handle(.received($0), ctx, &out) }
         }
         receive(
             Array(
@@ -85,7 +83,7 @@ struct HotPathAllocationTests {
                     let raw = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<frame.count])
                     frame.withUnsafeBytes { raw.copyMemory(from: $0) }
                     out.removeAll(keepingCapacity: true)
-                    _ = connection.receive(raw, ctx, &out)
+                    _ = connection.handle(.received(raw), ctx, &out)
                 }
             }
         }

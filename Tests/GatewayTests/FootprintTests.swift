@@ -2,6 +2,7 @@ import Core
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 /// The idle-agent memory budget is 1 KiB of user space per agent; these records are what an
 /// idle agent costs besides its (empty) buffers, so they are kept in check here.

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 @Suite struct GatewayLinkTests {
     @Test func cLibrariesAreLinked() {

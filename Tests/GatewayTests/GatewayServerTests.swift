@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 /// A blocking WebSocket client on loopback, enough to drive the gateway in-process.
 struct TestAgent {

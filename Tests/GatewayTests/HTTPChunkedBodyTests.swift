@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 @Suite struct HTTPChunkedBodyTests {
     static let head = "POST /v1/opamp HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 @Suite struct HTTPParserLimitTests {
     @Test func defaults() {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 /// SplitMix64: a tiny seeded generator, so every failing case can be replayed from its seed.
 private struct HTTPSplitMix64: RandomNumberGenerator {

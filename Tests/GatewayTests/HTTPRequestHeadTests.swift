@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 @Suite struct HTTPRequestHeadTests {
     func head(_ fields: String, version: String = "1.1") throws -> HTTPRequestHead {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 /// What parsing a byte stream came to; equal outcomes mean the chunking did not matter.
 struct HTTPParseOutcome: Equatable {

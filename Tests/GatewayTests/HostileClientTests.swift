@@ -3,12 +3,14 @@ import Foundation
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 /// A directory with an inventory bound, counting what the gateway hands it.
 final class BoundedDirectory: AgentDirectory, @unchecked Sendable {
     private let lock = Lock()
     private var known: Set<InstanceUID> = []
     private var recorded: [StatusChanges] = []
+    private var desired = DesiredState()
     let maxAgents: Int
 
     init(maxAgents: Int = .max, known: [InstanceUID] = []) {
@@ -17,7 +19,9 @@ final class BoundedDirectory: AgentDirectory, @unchecked Sendable {
     }
 
     var records: [StatusChanges] { lock.withLock { recorded } }
-    func desiredState(for uid: InstanceUID) -> DesiredState { DesiredState() }
+    func desiredState(for uid: InstanceUID) -> DesiredState { lock.withLock { desired } }
+    /// What every agent should now have (a push offers it).
+    func setDesired(_ state: DesiredState) { lock.withLock { desired = state } }
     func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? { nil }
     func record(_ changes: StatusChanges) { lock.withLock { recorded.append(changes) } }
     func isKnown(_ uid: InstanceUID) -> Bool { lock.withLock { known.contains(uid) } }
@@ -30,39 +34,60 @@ final class BoundedDirectory: AgentDirectory, @unchecked Sendable {
     }
 }
 
-/// One connection and its loop context, driven by hand: the clock is `ctx.now`, set by the test.
+/// One connection and its loop context, driven by hand: time is a `ManualClock` the test sets.
 final class ConnectionRig {
     let ctx: LoopContext
-    var connection: AgentConnection
+    let clock: ManualClock
+    var connection: ConnectionMachine
     let directory: BoundedDirectory
 
     init(_ configuration: GatewayConfiguration = GatewayConfiguration(), directory: BoundedDirectory = .init()) {
         self.directory = directory
+        clock = ManualClock(1_000_000)
         ctx = LoopContext(
             configuration: configuration, directory: directory, live: LiveAgents(), httpSessions: HTTPSessionStore(),
             registrations: RegistrationLimiter(
                 rate: configuration.registrationsPerSecond, burst: configuration.registrationBurst),
-            loopIndex: 0)
-        ctx.now = 1_000_000
-        ctx.handshaking = 1
-        connection = AgentConnection(token: 7, now: ctx.now, limits: configuration.httpLimits)
+            loopIndex: 0, clock: clock)
+        connection = .accepted(token: 7, ctx)
+    }
+
+    /// A second connection on `other`'s loop (same context, clock and directory).
+    init(sharing other: ConnectionRig, token: UInt64) {
+        directory = other.directory
+        clock = other.clock
+        ctx = other.ctx
+        connection = .accepted(token: token, ctx)
+    }
+
+    /// Hands the machine one event at the current time; returns its action and what it sent.
+    @discardableResult
+    func handle(_ event: ConnectionEvent) -> (action: ConnectionAction, out: [UInt8]) {
+        var out: [UInt8] = []
+        let action = connection.handle(event, ctx, &out)
+        return (action, out)
     }
 
     @discardableResult
-    func send(_ bytes: [UInt8]) -> (verdict: ConnectionVerdict, out: [UInt8]) {
+    func send(_ bytes: [UInt8]) -> (action: ConnectionAction, out: [UInt8]) {
         var input = bytes
-        var out: [UInt8] = []
-        let verdict = input.withUnsafeMutableBytes { connection.receive($0, ctx, &out) }
-        return (verdict, out)
+        return input.withUnsafeMutableBytes { handle(.received($0)) }
     }
 
-    func send(_ text: String) -> (verdict: ConnectionVerdict, out: [UInt8]) { send(Array(text.utf8)) }
+    @discardableResult
+    func send(_ text: String) -> (action: ConnectionAction, out: [UInt8]) { send(Array(text.utf8)) }
 
-    func tick(at milliseconds: UInt64) -> (verdict: ConnectionVerdict, out: [UInt8]) {
-        ctx.now = 1_000_000 + milliseconds
-        var out: [UInt8] = []
-        let verdict = connection.tick(ctx, &out)
-        return (verdict, out)
+    /// Moves the clock to `milliseconds` after the rig's start, then runs a timer pass.
+    @discardableResult
+    func tick(at milliseconds: UInt64) -> (action: ConnectionAction, out: [UInt8]) {
+        advance(to: milliseconds)
+        return handle(.tick)
+    }
+
+    /// Moves the clock to `milliseconds` after the rig's start.
+    func advance(to milliseconds: UInt64) {
+        clock.set(1_000_000 + milliseconds)
+        ctx.advance()
     }
 
     /// The body storage of the request being read, to see whether a receive copied it.
@@ -163,19 +188,19 @@ func testUID(_ i: Int) -> InstanceUID {
         let rig = ConnectionRig()
         for second in stride(from: 0, through: 9, by: 2) {
             _ = rig.tick(at: UInt64(second) * 1000)
-            #expect(rig.send("\r\n").verdict == .open)
-            #expect(rig.tick(at: UInt64(second) * 1000 + 500).verdict == .open)
+            #expect(rig.send("\r\n").action == .none)
+            #expect(rig.tick(at: UInt64(second) * 1000 + 500).action == .none)
         }
         let late = rig.tick(at: 10_001)
-        #expect(late.verdict == .closeAfterFlush)
+        #expect(late.action == .finish)
         #expect(String(decoding: late.out, as: UTF8.self).hasPrefix("HTTP/1.1 408"))
     }
 
     @Test func aSilentConnectionGets408AtTheHeaderTimeout() {
         let rig = ConnectionRig()
-        #expect(rig.tick(at: 9_999).verdict == .open)
+        #expect(rig.tick(at: 9_999).action == .none)
         let late = rig.tick(at: 10_001)
-        #expect(late.verdict == .closeAfterFlush, "the documented 10 s, not 30 s")
+        #expect(late.action == .finish, "the documented 10 s, not 30 s")
         #expect(String(decoding: late.out, as: UTF8.self).hasPrefix("HTTP/1.1 408"))
     }
 
@@ -184,15 +209,15 @@ func testUID(_ i: Int) -> InstanceUID {
         _ = rig.send("POST /v1/opamp HTTP/1.1\r\nHo")
         _ = rig.tick(at: 8_000)
         _ = rig.send("st")
-        #expect(rig.tick(at: 10_001).verdict == .closeAfterFlush)
+        #expect(rig.tick(at: 10_001).action == .finish)
     }
 
     @Test func aKeepAlivePollerMayWaitBetweenRequests() {
         let rig = ConnectionRig()
         #expect(rig.post(agentMessage(testUID(1))) != nil)
-        #expect(rig.tick(at: 20_000).verdict == .open, "between requests the keep-alive idle limit applies")
+        #expect(rig.tick(at: 20_000).action == .none, "between requests the keep-alive idle limit applies")
         let closed = rig.tick(at: 30_001)
-        #expect(closed.verdict == .closeNow && closed.out.isEmpty, "then it is let go silently")
+        #expect(closed.action == .close && closed.out.isEmpty, "then it is let go silently")
     }
 
     @Test func theBodyDeadlineScalesWithTheBodysSize() {
@@ -201,14 +226,14 @@ func testUID(_ i: Int) -> InstanceUID {
             "POST /v1/opamp HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\nContent-Length: \(60 << 20)\r\n\r\n"
         )
         _ = big.send([UInt8](repeating: 0, count: 1000))
-        #expect(big.tick(at: 60_000).verdict == .open, "60 MB at 256 KiB/s may take 4 minutes")
-        #expect(big.tick(at: 300_000).verdict == .closeAfterFlush)
+        #expect(big.tick(at: 60_000).action == .none, "60 MB at 256 KiB/s may take 4 minutes")
+        #expect(big.tick(at: 300_000).action == .finish)
         let small = ConnectionRig()
         _ = small.send(
             "POST /v1/opamp HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n"
         )
-        #expect(small.tick(at: 30_000).verdict == .open)
-        #expect(small.tick(at: 31_000).verdict == .closeAfterFlush)
+        #expect(small.tick(at: 30_000).action == .none)
+        #expect(small.tick(at: 31_000).action == .finish)
     }
 
     @Test func aDescriptionOverTheAttributeCapIsRefusedAndCounted() {
@@ -266,10 +291,10 @@ func testUID(_ i: Int) -> InstanceUID {
         configuration.httpAgentTimeoutMilliseconds = 90_000
         let rig = ConnectionRig(configuration)
         #expect(rig.post(agentMessage(testUID(1))) != nil)
-        rig.ctx.now += 60_000
+        rig.advance(to: 60_000)
         rig.ctx.expireHTTPSessions()
         #expect(!rig.directory.records.contains { $0.disconnected })
-        rig.ctx.now += 31_000
+        rig.advance(to: 91_000)
         rig.ctx.expireHTTPSessions()
         let gone = rig.directory.records.filter(\.disconnected)
         #expect(gone.map(\.instanceUID) == [testUID(1)])

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 /// The accept watchdog of the io_uring loops reads the listener's queue length; it must see
 /// connections the kernel has completed but nobody has accepted.

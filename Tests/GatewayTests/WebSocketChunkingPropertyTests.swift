@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 /// Seeded so a failure names a reproducible case.
 struct SplitMix64: RandomNumberGenerator {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 @Suite struct WebSocketCloseFrameTests {
     static func close(_ code: UInt16, _ reason: [UInt8] = []) -> [WebSocketEvent] {

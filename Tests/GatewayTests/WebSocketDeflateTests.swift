@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 @Suite struct WebSocketDeflateTests {
     static let deflate = WebSocketFrameParser.Configuration(permessageDeflate: true)

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 /// How a test frame spells its payload length; RFC 6455 tolerates the longer forms.
 enum LengthForm {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Gateway
+@testable import GatewayCore
 
 @Suite struct WebSocketHandshakeTests {
     static let key = "dGhlIHNhbXBsZSBub25jZQ=="

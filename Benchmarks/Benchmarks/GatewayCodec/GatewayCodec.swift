@@ -5,7 +5,7 @@
 
 import Benchmark
 import CBenchCrypto
-import Gateway
+import GatewayCore
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(

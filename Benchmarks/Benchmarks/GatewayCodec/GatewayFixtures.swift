@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// Inputs for the gateway benchmarks, built once before measuring.
 enum GatewayFixtures {

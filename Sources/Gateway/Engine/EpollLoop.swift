@@ -1,36 +1,29 @@
 import CLinux
 import Core
+import GatewayCore
 import Glibc
-import Synchronization
 
 /// One event-loop thread on epoll: its own SO_REUSEPORT listener, level-triggered reads into
 /// one loop-wide buffer, writes straight from one loop-wide output buffer. Only the bytes a
 /// socket could not take are copied into the connection, so an idle agent owns no buffer.
 ///
-/// Shared with other threads only through `mailbox` (Sendable) and `publishedCounters` (behind
-/// `snapshotLock`); everything else is touched by the loop's own thread alone. That
+/// Shared with other threads only through `mailbox` (Sendable) and `published` (a Mutex);
+/// everything else is touched by the loop's own thread alone. That
 /// confinement is what makes it safe to send.
 final class EpollLoop: @unchecked Sendable {
-    /// A connection's engine-side record, stored by value in the slab.
+    /// A connection's record, stored by value in the slab: the protocol state lives in
+    /// `machine`, the rest is the socket and what it has not taken yet.
     struct Record {
         var fd: Int32
-        var connection: AgentConnection
+        var machine: ConnectionMachine
         var pending: [UInt8] = []
         var pendingOffset = 0
-        /// Set once the connection must close after its queue drains.
-        var closing = false
-        /// When `closing` was set: a peer that never reads is closed after the drain limit.
-        var closingSince: UInt64 = 0
-        /// Set after shutdown(SHUT_WR): reading until EOF (or the deadline) before close, so
-        /// unread input cannot turn the close into a reset that destroys our last reply.
-        var drainingSince: UInt64 = 0
         var watchingWrites = false
     }
 
     private static let listenToken = UInt64.max
     private static let wakeToken = UInt64.max - 1
     private static let readSize = 64 * 1024
-    private static let drainMilliseconds: UInt64 = 2_000
 
     let index: Int
     let ctx: LoopContext
@@ -50,11 +43,8 @@ final class EpollLoop: @unchecked Sendable {
     private var nextToken: UInt64
     /// A push to every agent in progress.
     private var sweep: PushSweep?
-    private let snapshotLock = Lock()
-    private var snapshot = GatewayCounters()
-
-    /// The loop's counters as of its last tick (safe to read from any thread).
-    var publishedCounters: GatewayCounters { snapshotLock.withLock { snapshot } }
+    /// The loop's counters as of its last tick, for readers on other threads.
+    let published = PublishedCounters()
 
     init(index: Int, address: SocketAddress, context: LoopContext) throws(SystemError) {
         self.index = index
@@ -99,7 +89,7 @@ final class EpollLoop: @unchecked Sendable {
             let n = events.withUnsafeMutableBufferPointer {
                 epoll_wait(epfd, $0.baseAddress, Int32($0.count), sweep == nil ? 250 : 0)
             }
-            ctx.now = Sys.monotonicMilliseconds()
+            ctx.advance()
             if n > 0 {
                 for i in 0..<Int(n) {
                     let token = events[i].data.u64
@@ -123,13 +113,13 @@ final class EpollLoop: @unchecked Sendable {
     }
 
     private func deliver(_ message: LoopMessage) {
-        message.apply(ctx, sweep: &sweep) { act(Int32(bitPattern: $0), on: $1) }
+        message.apply(sweep: &sweep) { deliver($1, to: Int32(bitPattern: $0)) }
     }
 
     /// The next slice of a push to every agent.
     private func continueSweep() {
         let isLive: (Int) -> Bool = { self.slab.items[$0] != nil }
-        PushSweep.step(&sweep, slots: slab.items.count, isLive: isLive, ctx) { act(Int32(bitPattern: $0), on: $1) }
+        PushSweep.step(&sweep, slots: slab.items.count, isLive: isLive) { deliver($1, to: Int32(bitPattern: $0)) }
     }
 
     private func drainWake() {
@@ -140,9 +130,10 @@ final class EpollLoop: @unchecked Sendable {
 
     private func beginShutdown() {
         stopping = true
+        ctx.stopping = true
         stoppingSince = ctx.now
         stopListening()
-        for slot in slab.liveSlots { act(slot, on: { $0.shutdown(&$1) }) }
+        for slot in slab.liveSlots { deliver(.shutdown, to: slot) }
     }
 
     private func stopListening() {
@@ -172,17 +163,12 @@ final class EpollLoop: @unchecked Sendable {
             }
             try? Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             nextToken &+= 1
-            var record = Record(
-                fd: fd,
-                connection: AgentConnection(token: nextToken, now: ctx.now, limits: ctx.configuration.httpLimits))
-            record.connection.source = source
+            var record = Record(fd: fd, machine: .accepted(token: nextToken, ctx))
+            record.machine.source = source
             let (slot, generation) = slab.insert(record)
             rechecks.soon(Int(slot))
             let token = ConnectionToken.make(loop: index, counter: nextToken, slot: UInt32(slot))
-            slab.withElement(slot) { $0.connection.token = token }
-            ctx.counters.accepted += 1
-            ctx.activeConnections += 1
-            ctx.handshaking += 1
+            slab.withElement(slot) { $0.machine.token = token }
             ctx.halfOpen.append(slot: UInt32(slot), token: token)
             do {
                 try watch(fd, token: Self.token(slot, generation), events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
@@ -200,15 +186,13 @@ final class EpollLoop: @unchecked Sendable {
         while ctx.handshaking > ctx.configuration.maxHandshakesPerLoop,
             let victim = ctx.halfOpen.popOldest(where: isHalfOpen)
         {
-            act(Int32(victim.slot)) { connection, _ in connection.shed(self.ctx) }
+            deliver(.shed, to: Int32(victim.slot))
         }
         ctx.halfOpen.compact(live: ctx.handshaking, where: isHalfOpen)
     }
 
     private func isHalfOpen(_ entry: HalfOpenQueue.Entry) -> Bool {
-        slab.withElement(Int32(entry.slot)) {
-            $0.connection.token == entry.token && $0.connection.isHalfOpen && !$0.closing
-        } ?? false
+        slab.withElement(Int32(entry.slot)) { $0.machine.token == entry.token && $0.machine.isHalfOpen } ?? false
     }
 
     /// The listener is level-triggered: while this loop cannot take connections it must stop
@@ -254,36 +238,33 @@ final class EpollLoop: @unchecked Sendable {
             close(slot)
             return
         }
-        let draining = slab.withElement(slot, { $0.drainingSince != 0 }) ?? false
-        if draining { return }
-        let input = UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<n])
-        act(slot) { connection, out in connection.receive(input, self.ctx, &out) }
+        // Once the machine decided to close it ignores input: reading on only drains the socket.
+        deliver(.received(UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<n])), to: slot)
     }
 
-    /// Runs `body` on a connection with the loop's output buffer, then sends and applies the verdict.
-    private func act(_ slot: Int32, on body: (inout AgentConnection, inout [UInt8]) -> ConnectionVerdict) {
+    /// Hands `event` to the connection in `slot` with the loop's output buffer, writes what it
+    /// produced, and carries out the machine's action.
+    private func deliver(_ event: ConnectionEvent, to slot: Int32) {
         out.removeAll(keepingCapacity: true)
+        // The buffer is moved out while the slab is mutated, so the two never alias.
         var scratch = out
         out = []
-        let verdict =
-            slab.withElement(slot) { record -> ConnectionVerdict in
-                if record.closing { return .open }
-                return body(&record.connection, &scratch)
-            } ?? .closeNow
+        let action = slab.withElement(slot) { $0.machine.handle(event, ctx, &scratch) }
         out = scratch
-        if verdict == .closeNow {
+        guard let action else { return }
+        if action == .close {
             close(slot)
             return
         }
         if !out.isEmpty { send(slot) }
-        if verdict == .closeAfterFlush {
-            let now = ctx.now
-            slab.withElement(slot) {
-                $0.closing = true
-                $0.closingSince = max(1, now)
-            }
+        guard slab.withElement(slot, { _ in true }) == true else { return }
+        switch action {
+        case .none, .close: break
+        case .finish:
             rechecks.soon(Int(slot))
-            finishIfFlushed(slot)
+            if slab.withElement(slot, { $0.pending.isEmpty }) == true { deliver(.flushed, to: slot) }
+        case .shutdownWrite:
+            if let fd = slab.withElement(slot, { $0.fd }) { _ = shutdown(fd, Int32(SHUT_WR)) }
         }
     }
 
@@ -341,7 +322,7 @@ final class EpollLoop: @unchecked Sendable {
         }
         if slab.withElement(slot, { $0.pending.isEmpty }) == true {
             watchWrites(slot, false)
-            finishIfFlushed(slot)
+            deliver(.flushed, to: slot)
         }
     }
 
@@ -360,21 +341,12 @@ final class EpollLoop: @unchecked Sendable {
         }
     }
 
-    private func finishIfFlushed(_ slot: Int32) {
-        guard let record = slab.withElement(slot, { ($0.closing, $0.pending.isEmpty, $0.drainingSince, $0.fd) }),
-            record.0, record.1, record.2 == 0
-        else { return }
-        _ = shutdown(record.3, Int32(SHUT_WR))
-        slab.withElement(slot) { $0.drainingSince = max(1, ctx.now) }
-    }
-
     private func close(_ slot: Int32) {
         guard var record = slab.remove(slot) else { return }
         rechecks.forget(Int(slot))
         Sys.close(record.fd)
-        record.connection.closed(ctx)
-        ctx.counters.closed += 1
-        ctx.activeConnections -= 1
+        var nothing: [UInt8] = []
+        _ = record.machine.handle(.closed, ctx, &nothing)
     }
 
     // MARK: Timers
@@ -382,28 +354,17 @@ final class EpollLoop: @unchecked Sendable {
     private func tickAll() {
         lastTick = ctx.now
         resumeAcceptingIfPossible()
-        ctx.publish(into: snapshotLock, &snapshot)
-        let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
+        published.publish(ctx)
         let now = ctx.now
         for i in rechecks.due(now) {
             let slot = Int32(i)
-            guard let (draining, closingSince) = slab.withElement(slot, { ($0.drainingSince, $0.closingSince) })
-            else {
+            guard slab.withElement(slot, { _ in true }) == true else {
                 rechecks.forget(i)
                 continue
             }
-            if draining != 0 {
-                if now &- draining > drainLimit { close(slot) }
-                continue
-            }
-            if closingSince != 0 {
-                // Our last bytes are still queued: the peer does not read. Give up on it.
-                if now &- closingSince > drainLimit { close(slot) }
-                continue
-            }
-            act(slot) { connection, out in connection.tick(self.ctx, &out) }
+            deliver(.tick, to: slot)
             let ctx = self.ctx
-            if let deadline = slab.withElement(slot, { $0.closing ? nil : $0.connection.idleDeadline(ctx) }) {
+            if let deadline = slab.withElement(slot, { $0.machine.deadline(ctx) }) ?? nil {
                 rechecks.after(i, deadline: deadline, now: now, tick: 250)
             }
         }

@@ -1,8 +1,8 @@
 import CLibURing
 import CLinux
 import Core
+import GatewayCore
 import Glibc
-import Synchronization
 
 /// One event-loop thread on io_uring. Agents are accepted straight into the ring's registered
 /// file table (no process descriptor per agent, which is how one process passes the 20 000
@@ -10,13 +10,14 @@ import Synchronization
 /// buffers, and answered with sends on the fixed descriptors. Several loops share one listener;
 /// a loop whose table is nearly full stops accepting and pokes the others.
 ///
-/// Shared with other threads only through `mailbox` (Sendable) and `publishedCounters` (behind
-/// `snapshotLock`); everything else is touched by the loop's own thread alone, the one that
+/// Shared with other threads only through `mailbox` (Sendable) and `published` (a Mutex);
+/// everything else is touched by the loop's own thread alone, the one that
 /// runs `run()` and is the ring's single issuer. That confinement is what makes it safe to send.
 final class URingLoop: @unchecked Sendable {
     /// A connection's engine-side record, indexed by its fixed-file slot.
+    /// The protocol state lives in `machine`; the rest is what the kernel holds for the slot.
     struct Record: InPlaceUpdatable {
-        var connection: AgentConnection
+        var machine: ConnectionMachine
         /// Bytes of the send in flight (owned until its completion arrives).
         var sending: UnsafeMutableRawBufferPointer?
         var sendCount = 0
@@ -24,18 +25,11 @@ final class URingLoop: @unchecked Sendable {
         /// Output produced while a send was in flight.
         var queued: [UInt8] = []
         var recvArmed = false
-        /// Close once the output is sent.
-        var closing = false
-        /// When `closing` was set: a peer that does not read gets torn down after the drain limit.
-        var closingSince: UInt64 = 0
-        var shutdownSent = false
-        var drainingSince: UInt64 = 0
         /// The receive was cancelled; the slot is closed once nothing is in flight.
         var tearingDown = false
     }
 
     private static let tickMilliseconds = 250
-    private static let drainMilliseconds: UInt64 = 2_000
 
     let index: Int
     let ctx: LoopContext
@@ -80,8 +74,8 @@ final class URingLoop: @unchecked Sendable {
     /// A push to every agent in progress.
     private var sweep: PushSweep?
     private var out: [UInt8] = []
-    private let snapshotLock = Lock()
-    private var snapshot = GatewayCounters()
+    /// The loop's counters as of its last tick, for readers on other threads.
+    let published = PublishedCounters()
     /// The rings sharing the listener (balance, pokes, growth).
     private let rings: RingSet
     /// True while this ring pauses accepting because it is ahead of the others.
@@ -136,9 +130,6 @@ final class URingLoop: @unchecked Sendable {
         peerNames.deallocate()
     }
 
-    /// The loop's counters as of its last tick.
-    var publishedCounters: GatewayCounters { snapshotLock.withLock { snapshot } }
-
     /// Work for this loop from other threads.
     let mailbox: Mailbox
     private let wakeBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
@@ -148,13 +139,13 @@ final class URingLoop: @unchecked Sendable {
     }
 
     private func deliver(_ message: LoopMessage) {
-        message.apply(ctx, sweep: &sweep) { act($0, $1) }
+        message.apply(sweep: &sweep) { deliver($1, to: $0) }
     }
 
     /// The next slice of a push to every agent.
     private func continueSweep() {
         let isLive: (Int) -> Bool = { self.records.with($0, { !$0.tearingDown }) == true }
-        PushSweep.step(&sweep, slots: records.capacity, isLive: isLive, ctx) { act($0, $1) }
+        PushSweep.step(&sweep, slots: records.capacity, isLive: isLive) { deliver($1, to: $0) }
     }
 
     // MARK: Loop
@@ -171,7 +162,7 @@ final class URingLoop: @unchecked Sendable {
         while true {
             // Mid-sweep, only collect what is ready: the next slice is due as soon as sends drain.
             uring.submitAndWait(milliseconds: sweep == nil ? Self.tickMilliseconds : 0)
-            ctx.now = Sys.monotonicMilliseconds()
+            ctx.advance()
             uring.drain { data, res, flags in complete(data, res, flags) }
             for message in mailbox.drain() { deliver(message) }
             continueSweep()
@@ -250,10 +241,11 @@ final class URingLoop: @unchecked Sendable {
 
     private func beginShutdown() {
         stopping = true
+        ctx.stopping = true
         stoppingSince = ctx.now
         stopAccepting()
         for slot in 0..<records.capacity where records.holds(slot) {
-            act(UInt32(slot)) { $0.shutdown(&$1) }
+            deliver(.shutdown, to: UInt32(slot))
         }
     }
 
@@ -284,7 +276,7 @@ final class URingLoop: @unchecked Sendable {
             // An older kernel refuses the command: the connection keeps the shared key 0.
             guard res > 0, isCurrent(slot, generation) else { return }
             let key = ampora_peer_key(peerNames + Int(slot) * Self.peerNameStride, UInt32(res))
-            records.with(Int(slot)) { $0.connection.source = key }
+            records.with(Int(slot)) { $0.machine.source = key }
         case .close?, .shutdown?, .cancel?, nil:
             break
         }
@@ -319,13 +311,8 @@ final class URingLoop: @unchecked Sendable {
         rechecks.soon(i)
         nextToken &+= 1
         let token = ConnectionToken.make(loop: index, counter: nextToken, slot: slot)
-        records.insert(
-            Record(connection: AgentConnection(token: token, now: ctx.now, limits: ctx.configuration.httpLimits)),
-            at: i)
+        records.insert(Record(machine: .accepted(token: token, ctx)), at: i)
         live += 1
-        ctx.counters.accepted += 1
-        ctx.activeConnections += 1
-        ctx.handshaking += 1
         ctx.halfOpen.append(slot: slot, token: token)
         // Linked ahead of the receive: the peer's address is known before its first bytes are read.
         uring.peerName(
@@ -361,14 +348,14 @@ final class URingLoop: @unchecked Sendable {
         while ctx.handshaking > ctx.configuration.maxHandshakesPerLoop,
             let victim = ctx.halfOpen.popOldest(where: isHalfOpen)
         {
-            act(victim.slot) { connection, _ in connection.shed(self.ctx) }
+            deliver(.shed, to: victim.slot)
         }
         ctx.halfOpen.compact(live: ctx.handshaking, where: isHalfOpen)
     }
 
     private func isHalfOpen(_ entry: HalfOpenQueue.Entry) -> Bool {
         records.with(Int(entry.slot)) { r in
-            r.connection.token == entry.token && r.connection.isHalfOpen && !r.closing && !r.tearingDown
+            r.machine.token == entry.token && r.machine.isHalfOpen && !r.tearingDown
         } == true
     }
 
@@ -386,9 +373,8 @@ final class URingLoop: @unchecked Sendable {
         }
         if res > 0, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
             let id = UInt16(flags >> 16)
-            // act() itself ignores a connection that is closing or tearing down.
-            let input = uring.buffer(id, count: Int(res))
-            act(slot) { connection, out in connection.receive(input, self.ctx, &out) }
+            // The machine ignores input once its close is decided; deliver skips a slot tearing down.
+            deliver(.received(uring.buffer(id, count: Int(res))), to: slot)
             uring.recycle(id)
             guard !more, let tearingDown = records.with(i, { $0.tearingDown }) else { return }
             if tearingDown { finishTeardown(slot) } else { armRecv(slot) }
@@ -408,29 +394,26 @@ final class URingLoop: @unchecked Sendable {
 
     // MARK: Output
 
-    /// Runs `body` with the loop's output buffer, sends what it produced, applies the verdict.
-    private func act(_ slot: UInt32, _ body: (inout AgentConnection, inout [UInt8]) -> ConnectionVerdict) {
+    /// Hands `event` to the connection in `slot` with the loop's output buffer, sends what it
+    /// produced, and carries out the machine's action.
+    func deliver(_ event: ConnectionEvent, to slot: UInt32) {
         let i = Int(slot)
         out.removeAll(keepingCapacity: true)
-        // After our close was decided nothing more may be sent (no frame after a Close).
-        let verdict = records.with(i) { r -> ConnectionVerdict? in
-            guard !r.closing, !r.tearingDown, r.drainingSince == 0 else { return nil }
-            return body(&r.connection, &out)
+        let action = records.with(i) { r -> ConnectionAction? in
+            r.tearingDown ? nil : r.machine.handle(event, ctx, &out)
         }
-        guard let verdict = verdict ?? nil else { return }
+        guard let action = action ?? nil else { return }
         if !out.isEmpty { enqueue(slot) }
-        guard records.holds(i) else { return }
-        switch verdict {
-        case .open: break
-        case .closeNow: teardown(slot)
-        case .closeAfterFlush:
-            let now = max(1, ctx.now)
-            records.with(i) {
-                $0.closing = true
-                $0.closingSince = now
-            }
+        guard records.with(i, { !$0.tearingDown }) == true else { return }
+        switch action {
+        case .none: break
+        case .close: teardown(slot)
+        case .finish:
             rechecks.soon(i)
-            finishIfFlushed(slot)
+            if records.with(i, { $0.sending == nil }) == true { deliver(.flushed, to: slot) }
+        case .shutdownWrite:
+            uring.shutdownWrite(
+                slot: slot, userData: URing.userData(.shutdown, slot: slot, generation: generations[i]))
         }
     }
 
@@ -501,22 +484,9 @@ final class URingLoop: @unchecked Sendable {
         case .failed?: teardown(slot)
         case .teardownDone?: finishTeardown(slot)
         case .sendQueued(let bytes)?: startSending(slot, bytes)
-        case .flushed?: finishIfFlushed(slot)
+        case .flushed?: deliver(.flushed, to: slot)
         case nil: break
         }
-    }
-
-    private func finishIfFlushed(_ slot: UInt32) {
-        let i = Int(slot)
-        let now = max(1, ctx.now)
-        let shut = records.with(i) { r -> Bool in
-            guard r.closing, r.sending == nil, !r.shutdownSent else { return false }
-            r.shutdownSent = true
-            r.drainingSince = now
-            return true
-        }
-        guard shut == true else { return }
-        uring.shutdownWrite(slot: slot, userData: URing.userData(.shutdown, slot: slot, generation: generations[i]))
     }
 
     // MARK: Teardown
@@ -549,12 +519,11 @@ final class URingLoop: @unchecked Sendable {
         // Wait for the send in flight and for the cancelled receive's final completion.
         let idle = records.with(i) { $0.tearingDown && $0.sending == nil && !$0.recvArmed }
         guard idle == true, var record = records.remove(i) else { return }
-        record.connection.closed(ctx)
+        var nothing: [UInt8] = []
+        _ = record.machine.handle(.closed, ctx, &nothing)
         rechecks.forget(i)
         generations[i] &+= 1
         live -= 1
-        ctx.counters.closed += 1
-        ctx.activeConnections -= 1
         uring.closeDirect(slot: slot, userData: URing.userData(.close, slot: slot, generation: 0))
         if !stopping && !accepting && live < resumeBelow { armAccept() }
     }
@@ -572,7 +541,7 @@ final class URingLoop: @unchecked Sendable {
             lastTrim = ctx.now
             malloc_trim(0)
         }
-        ctx.publish(into: snapshotLock, &snapshot)
+        published.publish(ctx)
         _ = rings.update(index, live: live)
         // Pokes do not catch every stranded connection (a ring's accept may be woken for one
         // after its peer's last re-arm, and then be cancelled before it takes it), so an
@@ -584,38 +553,17 @@ final class URingLoop: @unchecked Sendable {
             if queued > 0 && queuedAtLastTick > 0 { replaceAccept() }
             queuedAtLastTick = queued
         }
-        let drainLimit = stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
         let now = ctx.now
         for i in rechecks.due(now) {
-            // Draining (our close sent) or closing (our last bytes unsent: the peer does not
-            // read) past the drain limit: give up on it. Otherwise the connection's own timers.
-            enum Due { case gone, expired, waiting, timers }
-            let due =
-                records.with(i) { r -> Due in
-                    if r.tearingDown { return .gone }
-                    if r.drainingSince != 0 { return now &- r.drainingSince > drainLimit ? .expired : .waiting }
-                    if r.closing { return now &- r.closingSince > drainLimit ? .expired : .waiting }
-                    return .timers
-                } ?? .gone
-            switch due {
-            case .gone:
+            guard records.with(i, { !$0.tearingDown }) == true else {
                 rechecks.forget(i)
                 continue
-            case .expired:
-                teardown(UInt32(i))
-                continue
-            case .waiting:
-                continue
-            case .timers:
-                act(UInt32(i)) { connection, out in connection.tick(self.ctx, &out) }
             }
+            deliver(.tick, to: UInt32(i))
             // An open WebSocket agent cannot time out before its idle deadline: nothing to look
             // at until then. Handshakes, HTTP exchanges and closing connections: every pass.
             let ctx = self.ctx
-            let deadline = records.with(i) { r -> UInt64? in
-                r.closing || r.tearingDown ? nil : r.connection.idleDeadline(ctx)
-            }
-            if let deadline {
+            if let deadline = records.with(i, { $0.tearingDown ? nil : $0.machine.deadline(ctx) }) ?? nil {
                 rechecks.after(i, deadline: deadline, now: now, tick: UInt64(Self.tickMilliseconds))
             }
         }

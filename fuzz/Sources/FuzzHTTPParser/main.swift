@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// libFuzzer entry: any byte stream must parse without trapping, to the same events whatever the
 /// chunking, with buffering inside the limits and no buffer kept between requests.

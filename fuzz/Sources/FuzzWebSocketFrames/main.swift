@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// One inflater for the whole run, as an event loop would hold; libFuzzer calls us serially.
 nonisolated(unsafe) let inflater = WebSocketInflater()

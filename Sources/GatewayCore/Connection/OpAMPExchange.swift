@@ -6,7 +6,7 @@ enum OpAMPExchange {
     /// Plain HTTP may multiplex agents: each POST names its own agent (a fan-in gateway polls for
     /// many over one connection), so sessions are found by uid, not by connection.
     static func httpReply(
-        _ body: UnsafeRawBufferPointer, headerUID: String?, _ connection: inout AgentConnection, _ ctx: LoopContext
+        _ body: UnsafeRawBufferPointer, headerUID: String?, _ connection: inout ConnectionMachine, _ ctx: LoopContext
     ) -> [UInt8] {
         ctx.writer.reset()
         do {

@@ -5,8 +5,8 @@ import Synchronization
 /// per connection. Only a message from an agent the fleet has never seen takes a token, so
 /// known agents reconnecting after an outage are never slowed, and a fan-in gateway that
 /// multiplexes many agents over one connection registers them at `rate` after a `burst`.
-final class RegistrationLimiter: Sendable {
-    struct Bucket {
+package final class RegistrationLimiter: Sendable {
+    package struct Bucket {
         var tokens: Double
         var at: UInt64
     }
@@ -18,19 +18,19 @@ final class RegistrationLimiter: Sendable {
     }
 
     /// Tokens added per second (0: unlimited).
-    let rate: Double
+    package let rate: Double
     /// Bucket size.
-    let burst: Double
+    package let burst: Double
     private let state = Mutex(State())
 
-    init(rate: Int, burst: Int) {
+    package init(rate: Int, burst: Int) {
         self.rate = Double(max(0, rate))
         self.burst = Double(max(1, burst))
     }
 
     /// Takes a token from the source's and the connection's bucket; false (taking none) when
     /// either is empty. Only registrations come here, never heartbeats.
-    func admit(source: UInt64, connection: UInt64, now: UInt64) -> Bool {
+    package func admit(source: UInt64, connection: UInt64, now: UInt64) -> Bool {
         guard rate > 0 else { return true }
         return state.withLock { state in
             var s = refilled(state.sources[source], now)
@@ -50,13 +50,13 @@ final class RegistrationLimiter: Sendable {
     }
 
     /// A closed connection's bucket is dropped.
-    func forget(connection: UInt64) {
+    package func forget(connection: UInt64) {
         guard rate > 0 else { return }
         state.withLock { _ = $0.connections.removeValue(forKey: connection) }
     }
 
     /// Buckets tracked now (tests: memory stays bounded).
-    var trackedBuckets: Int { state.withLock { $0.sources.count + $0.connections.count } }
+    package var trackedBuckets: Int { state.withLock { $0.sources.count + $0.connections.count } }
 
     private func refilled(_ bucket: Bucket?, _ now: UInt64) -> Bucket {
         guard var b = bucket else { return Bucket(tokens: burst, at: now) }
@@ -72,55 +72,5 @@ final class RegistrationLimiter: Sendable {
         guard now &- state.lastPrune > 60_000 else { return }
         state.lastPrune = now
         state.sources = state.sources.filter { refilled($0.value, now).tokens < burst }
-    }
-}
-
-/// The connections of one loop still in the HTTP phase, oldest first, so that reaching the
-/// cap closes the oldest of them instead of refusing new ones (a slowloris flood then only
-/// ever displaces itself). Entries of connections that moved on are dropped lazily.
-struct HalfOpenQueue {
-    struct Entry: Equatable {
-        var slot: UInt32
-        var token: UInt64
-    }
-
-    private var entries: [Entry] = []
-    private var head = 0
-
-    /// Entries held (including stale ones).
-    var count: Int { entries.count - head }
-
-    /// Remembers a connection just accepted.
-    mutating func append(slot: UInt32, token: UInt64) {
-        entries.append(Entry(slot: slot, token: token))
-    }
-
-    /// The oldest entry for which `isHalfOpen` holds, removed; stale entries before it go too.
-    mutating func popOldest(where isHalfOpen: (Entry) -> Bool) -> Entry? {
-        while head < entries.count {
-            let entry = entries[head]
-            head += 1
-            if isHalfOpen(entry) {
-                compactIfSparse()
-                return entry
-            }
-        }
-        entries.removeAll(keepingCapacity: true)
-        head = 0
-        return nil
-    }
-
-    /// Drops stale entries once they outnumber `live` live ones by far (amortised O(1) per accept).
-    mutating func compact(live: Int, where isHalfOpen: (Entry) -> Bool) {
-        guard count > max(4096, live * 4) else { return }
-        entries = entries[head...].filter(isHalfOpen)
-        head = 0
-    }
-
-    private mutating func compactIfSparse() {
-        if head > 4096 && head * 2 > entries.count {
-            entries.removeFirst(head)
-            head = 0
-        }
     }
 }

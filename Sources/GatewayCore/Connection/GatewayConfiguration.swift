@@ -48,7 +48,7 @@ public struct GatewayConfiguration: Sendable {
     /// plane's connections, the database, files), so agents cannot starve operators of them.
     public var reservedDescriptors = 1024
     /// Agent connections one epoll loop holds at most (set from the open-file limit at start).
-    var epollConnectionsPerLoop = Int.max
+    package var epollConnectionsPerLoop = Int.max
     /// Capabilities the server announces.
     public var serverCapabilities: ServerCapabilities = .ampora
 

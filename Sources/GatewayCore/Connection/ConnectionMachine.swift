@@ -1,0 +1,276 @@
+import Core
+
+/// What a driver saw happen to a connection: the machine's only input besides the loop's clock.
+package enum ConnectionEvent {
+    /// Bytes arrived. Mutable because WebSocket payloads are unmasked in place.
+    case received(UnsafeMutableRawBufferPointer)
+    /// A timer pass (idle, header, body and drain deadlines).
+    case tick
+    /// The fleet's desired state changed; `only` restricts the offer to one uid.
+    case push(only: InstanceUID?)
+    /// The server is stopping.
+    case shutdown
+    /// Closed to make room under the loop's cap on half-open connections.
+    case shed
+    /// Everything the machine produced so far has been handed to the kernel.
+    case flushed
+    /// The driver released the connection (peer closed, error, or a `.close` carried out):
+    /// sent exactly once, last.
+    case closed
+}
+
+/// What the driver must do after an event, besides sending the bytes appended to its output.
+package enum ConnectionAction: Equatable {
+    /// Nothing more.
+    case none
+    /// The connection is closing: send what is queued, then report `.flushed`.
+    case finish
+    /// Our last bytes are out: half-close the write side and read until EOF or the drain deadline
+    /// (closing with unread input would turn the close into a reset that destroys the last reply).
+    case shutdownWrite
+    /// Release the socket now.
+    case close
+}
+
+/// One agent connection's whole lifecycle, independent of how bytes arrive (io_uring, epoll,
+/// or a test): HTTP/1.1 requests, the WebSocket upgrade, OpAMP messages on both transports,
+/// timeouts, and the closing handshake. Events in, actions out; time comes from the loop's
+/// injected clock (`LoopContext.now`). A value type kept in the driver's table; while idle it
+/// owns no buffer. The rules it enforces are listed in docs/PROTOCOL.md.
+package struct ConnectionMachine {
+    enum Phase {
+        case http(HTTPRequestParser)
+        case websocket(WebSocketFrameParser, AgentSession)
+        case closed
+    }
+
+    /// How far the connection is from being released.
+    enum Closing: Equatable {
+        case open
+        /// Our close was decided at this time; the last bytes are still being sent.
+        case flushing(since: UInt64)
+        /// Our write side is shut since this time; waiting for the peer's EOF.
+        case draining(since: UInt64)
+    }
+
+    /// Longest a peer may take to read our last bytes, then to close its side.
+    package static let drainMilliseconds: UInt64 = 2_000
+
+    var phase: Phase
+    var closing = Closing.open
+    /// Names this connection in `LiveAgents` (see `ConnectionToken`).
+    package var token: UInt64
+    var lastActivity: UInt64
+    /// In the HTTP phase, when the deadline of the request in progress started: the accept or
+    /// the first byte after the previous answer for its head, the end of the head for its
+    /// body; 0 between keep-alive requests. Blank lines before a request line (RFC 9112 §2.2)
+    /// are skipped by the parser but never move it: only a complete head or body does.
+    var phaseSince: UInt64
+    var claimedUID: InstanceUID?
+    /// The peer's address folded to 64 bits (0: unknown), the key of its registration bucket.
+    package var source: UInt64 = 0
+    var deflate = false
+    /// Counted in the loop's bound on connections still in the HTTP phase, until upgraded or
+    /// until a plain-HTTP agent got its first answer (keep-alive pollers must not hold it).
+    var countsAsHandshake = true
+    /// This connection registered a new agent, so the limiter holds a bucket for it.
+    var registeredAgents = false
+    /// Bytes after an upgrade request in the same read are WebSocket frames.
+    var isFreshUpgrade = false
+
+    private init(token: UInt64, _ ctx: LoopContext) {
+        phase = .http(HTTPRequestParser(limits: ctx.configuration.httpLimits))
+        self.token = token
+        lastActivity = ctx.now
+        phaseSince = max(1, ctx.now)
+    }
+
+    /// A connection just accepted, counted in the loop: active, and handshaking until it
+    /// upgrades or gets its first answer. Its `.closed` event undoes both.
+    package static func accepted(token: UInt64, _ ctx: LoopContext) -> ConnectionMachine {
+        ctx.counters.accepted += 1
+        ctx.activeConnections += 1
+        ctx.handshaking += 1
+        return ConnectionMachine(token: token, ctx)
+    }
+
+    /// Whether the agent speaks WebSocket (pushes reach only these).
+    package var isWebSocket: Bool {
+        if case .websocket = phase { return true }
+        return false
+    }
+
+    /// True while the connection counts in the loop's bound on half-open connections.
+    package var isHalfOpen: Bool { countsAsHandshake && closing == .open }
+
+    /// The one entry point: applies `event`, appends bytes to send to `out`, says what else to do.
+    package mutating func handle(_ event: ConnectionEvent, _ ctx: LoopContext, _ out: inout [UInt8])
+        -> ConnectionAction
+    {
+        switch event {
+        case .received(let input):
+            // After our close was decided nothing more is read into the protocol (no frame after a Close).
+            guard closing == .open else { return .none }
+            return settle(receive(input, ctx, &out), ctx)
+        case .tick:
+            switch closing {
+            case .open: return settle(tick(ctx, &out), ctx)
+            case .flushing(let since), .draining(let since):
+                // Past the limit the peer does not read (flushing) or does not close (draining).
+                let limit = ctx.stopping ? Self.drainMilliseconds / 2 : Self.drainMilliseconds
+                return ctx.now &- since > limit ? .close : .none
+            }
+        case .push(let only):
+            guard closing == .open else { return .none }
+            push(ctx, only: only, &out)
+            return .none
+        case .shutdown:
+            guard closing == .open else { return .none }
+            return settle(shutdown(&out), ctx)
+        case .shed:
+            leaveHandshakes(ctx)
+            ctx.counters.halfOpenShed += 1
+            return .close
+        case .flushed:
+            guard case .flushing = closing else { return .none }
+            closing = .draining(since: max(1, ctx.now))
+            return .shutdownWrite
+        case .closed:
+            closed(ctx)
+            return .none
+        }
+    }
+
+    /// When the next timer pass needs this connection: an open WebSocket agent not before its
+    /// idle deadline (traffic moves it later); nil for every pass (handshakes, HTTP exchanges,
+    /// closing connections).
+    package func deadline(_ ctx: LoopContext) -> UInt64? {
+        guard isWebSocket, closing == .open else { return nil }
+        return lastActivity &+ ctx.configuration.idleTimeoutMilliseconds &+ 1
+    }
+
+    private mutating func settle(_ verdict: Verdict, _ ctx: LoopContext) -> ConnectionAction {
+        switch verdict {
+        case .open: return .none
+        case .closeNow: return .close
+        case .closeAfterFlush:
+            closing = .flushing(since: max(1, ctx.now))
+            return .finish
+        }
+    }
+
+    /// What a step of protocol logic decided.
+    enum Verdict: Equatable {
+        case open
+        case closeAfterFlush
+        case closeNow
+    }
+
+    mutating func leaveHandshakes(_ ctx: LoopContext) {
+        guard countsAsHandshake else { return }
+        countsAsHandshake = false
+        ctx.handshaking -= 1
+    }
+
+    private mutating func receive(_ input: UnsafeMutableRawBufferPointer, _ ctx: LoopContext, _ out: inout [UInt8])
+        -> Verdict
+    {
+        lastActivity = ctx.now
+        var offset = 0
+        while offset < input.count || isFreshUpgrade {
+            isFreshUpgrade = false
+            switch phase {
+            case .closed:
+                return .closeNow
+            case .http(var parser):
+                // Taken out of `phase` first: a second reference would make every append to the
+                // body copy it (quadratic in the body's size).
+                phase = .closed
+                let verdict = receiveHTTP(&parser, input, &offset, ctx, &out)
+                if case .closed = phase { phase = .http(parser) }
+                if verdict != .open { return verdict }
+            case .websocket(var parser, var session):
+                phase = .closed  // leave no copy behind while mutating (keeps buffers unique)
+                let verdict = receiveWebSocket(&parser, &session, input, &offset, ctx, &out)
+                phase = .websocket(parser, session)
+                return verdict
+            }
+        }
+        return .open
+    }
+
+    // MARK: Timers, shutdown, close
+
+    /// Applies the idle, header and body timeouts.
+    private mutating func tick(_ ctx: LoopContext, _ out: inout [UInt8]) -> Verdict {
+        let config = ctx.configuration
+        switch phase {
+        case .closed:
+            return .closeNow
+        case .http(let parser):
+            switch parser.phase {
+            case .idle where phaseSince == 0:
+                // Between keep-alive requests: a poller that went quiet is let go silently.
+                guard
+                    ctx.now &- lastActivity
+                        > min(config.idleTimeoutMilliseconds, config.headerTimeoutMilliseconds * 3)
+                else { return .open }
+                ctx.counters.timeouts += 1
+                return .closeNow
+            case .idle, .head:
+                guard ctx.now &- phaseSince > config.headerTimeoutMilliseconds else { return .open }
+            case .body:
+                guard ctx.now &- phaseSince > bodyDeadline(parser, config) else { return .open }
+            case .failed:
+                return .open
+            }
+            ctx.counters.timeouts += 1
+            Self.respond(.requestTimeout, text: "request not completed in time", close: true, &out)
+            return .closeAfterFlush
+        case .websocket:
+            guard ctx.now &- lastActivity > config.idleTimeoutMilliseconds else { return .open }
+            ctx.counters.timeouts += 1
+            WebSocketFrameWriter.append(
+                .close, payload: WebSocketFrameWriter.closePayload(code: .goingAway, reason: "idle timeout"), to: &out)
+            return .closeAfterFlush
+        }
+    }
+
+    /// Milliseconds a body may take: the body timeout plus its size at the slowest allowed rate.
+    private func bodyDeadline(_ parser: HTTPRequestParser, _ config: GatewayConfiguration) -> UInt64 {
+        let bytes = UInt64(parser.declaredBodyBytes ?? config.httpLimits.maxBodyBytes)
+        return config.bodyTimeoutMilliseconds + bytes * 1000 / max(1, config.minimumBodyBytesPerSecond)
+    }
+
+    /// Server shutdown: WebSocket agents get a 1001 close.
+    private mutating func shutdown(_ out: inout [UInt8]) -> Verdict {
+        if case .websocket = phase {
+            WebSocketFrameWriter.append(
+                .close, payload: WebSocketFrameWriter.closePayload(code: .goingAway, reason: "server shutting down"),
+                to: &out)
+            return .closeAfterFlush
+        }
+        return .closeNow
+    }
+
+    /// The connection is gone: record the agent as disconnected and free its uid.
+    private mutating func closed(_ ctx: LoopContext) {
+        leaveHandshakes(ctx)
+        ctx.counters.closed += 1
+        ctx.activeConnections -= 1
+        // Only the connection that holds the uid speaks for that agent (a duplicate does not).
+        if case .websocket(_, let session) = phase, let uid = session.instanceUID, claimedUID == uid {
+            if !session.isDisconnected {
+                var changes = StatusChanges()
+                changes.instanceUID = uid
+                changes.disconnected = true
+                ctx.directory.record(changes, loop: ctx.loopIndex)
+            }
+        }
+        if let uid = claimedUID { ctx.live.release(uid, token: token) }
+        claimedUID = nil
+        if registeredAgents { ctx.registrations.forget(connection: token) }
+        registeredAgents = false
+        phase = .closed
+    }
+}

@@ -1,0 +1,58 @@
+/// Counters one loop keeps without synchronisation; the server sums them on demand.
+public struct GatewayCounters: Sendable {
+    /// All zero.
+    public init() {}
+
+    /// Connections open now.
+    public var active = 0
+    /// Connections accepted.
+    public var accepted = 0
+    /// Connections closed.
+    public var closed = 0
+    /// OpAMP messages received (both transports).
+    public var messagesIn = 0
+    /// Messages answered with BAD_REQUEST.
+    public var malformed = 0
+    /// Connections closed for a WebSocket protocol error (1002/1003/1007/1009).
+    public var protocolErrors = 0
+    /// HTTP requests refused with 4xx/5xx by the parser or router.
+    public var httpErrors = 0
+    /// Agents refused or told to come back later because of overload.
+    public var overloadRejections = 0
+    /// Consumers too slow to drain their send queue, disconnected.
+    public var slowConsumers = 0
+    /// Connections closed by the idle, header or body timeout.
+    public var timeouts = 0
+    /// Unsolicited pushes sent (remote config, connection settings, packages).
+    public var pushes = 0
+    /// Half-open connections closed to make room for new ones at the per-loop cap.
+    public var halfOpenShed = 0
+    /// Messages refused because their description had too many attributes.
+    public var rejectedTooManyAttributes = 0
+    /// New agents turned away by the registration rate limit.
+    public var rejectedRegistrationRate = 0
+    /// New agents turned away because the inventory is full (`--max-agents`).
+    public var rejectedInventoryFull = 0
+    /// Plain-HTTP agents marked disconnected because they stopped polling.
+    public var httpAgentsExpired = 0
+
+    /// Adds another loop's counters.
+    public mutating func add(_ o: GatewayCounters) {
+        active += o.active
+        accepted += o.accepted
+        closed += o.closed
+        messagesIn += o.messagesIn
+        malformed += o.malformed
+        protocolErrors += o.protocolErrors
+        httpErrors += o.httpErrors
+        overloadRejections += o.overloadRejections
+        slowConsumers += o.slowConsumers
+        timeouts += o.timeouts
+        pushes += o.pushes
+        halfOpenShed += o.halfOpenShed
+        rejectedTooManyAttributes += o.rejectedTooManyAttributes
+        rejectedRegistrationRate += o.rejectedRegistrationRate
+        rejectedInventoryFull += o.rejectedInventoryFull
+        httpAgentsExpired += o.httpAgentsExpired
+    }
+}

@@ -1,0 +1,136 @@
+import Core
+
+/// What every connection of one event loop shares; used from that loop's thread only.
+package final class LoopContext {
+    package let configuration: GatewayConfiguration
+    package let directory: any AgentDirectory
+    package let live: LiveAgents
+    package let loopIndex: Int
+    package var uids: UUIDv7Generator<SystemRandomNumberGenerator>
+    /// Reply encoding scratch, reused for every message of the loop.
+    package var writer = ProtoWriter(capacity: 64 * 1024)
+    /// Sessions of plain-HTTP agents, shared by all loops: each poll may arrive on a new TCP
+    /// connection, and so on any loop.
+    package let httpSessions: HTTPSessionStore
+    /// Bounds on new-agent registrations, shared by every loop (registrations only, not heartbeats).
+    package let registrations: RegistrationLimiter
+    /// This loop's half-open connections, oldest first.
+    package var halfOpen = HalfOpenQueue()
+    package var counters = GatewayCounters()
+    /// Where time comes from: the system's clocks in a server, a hand-set one in tests.
+    package let clock: any GatewayClock
+    /// The loop's time in monotonic milliseconds, read once per loop turn (`advance`).
+    package var now: UInt64
+    /// The server is stopping: closing connections get half the usual drain time.
+    package var stopping = false
+    package var activeConnections = 0
+    package var handshaking = 0
+    private var lastHTTPExpiry: UInt64 = 0
+    package let inflater: WebSocketInflater?
+
+    package init(
+        configuration: GatewayConfiguration, directory: any AgentDirectory, live: LiveAgents,
+        httpSessions: HTTPSessionStore, registrations: RegistrationLimiter, loopIndex: Int,
+        clock: any GatewayClock
+    ) {
+        self.configuration = configuration
+        self.registrations = registrations
+        self.httpSessions = httpSessions
+        self.directory = directory
+        self.live = live
+        self.loopIndex = loopIndex
+        self.clock = clock
+        self.now = clock.monotonicMilliseconds()
+        self.uids = UUIDv7Generator(now: { clock.unixMilliseconds() }, rng: SystemRandomNumberGenerator())
+        self.inflater = configuration.allowWebSocketDeflate ? WebSocketInflater() : nil
+    }
+
+    /// Seeds a new session with what the fleet already holds for `uid`.
+    package func restore(_ session: inout AgentSession, uid: InstanceUID) {
+        if session.isFresh, let known = directory.knownState(for: uid) {
+            session.restore(held: known.held, lastSequenceNum: known.lastSequenceNum)
+        }
+    }
+
+    /// The answer to a message this server will not process: a description over the attribute
+    /// cap (`BAD_REQUEST`), or a new agent over the registration rate or inventory bound
+    /// (`UNAVAILABLE` with `RetryInfo`); nil to go on. Known agents pay one lookup, on their
+    /// connection's first message (and on a switch to an assigned uid) only.
+    package func refusal(
+        _ view: AgentToServerView, uid: InstanceUID?, session: AgentSession, connection: inout ConnectionMachine
+    ) -> SessionReply? {
+        if let description = view.agentDescription {
+            let limit = configuration.maxAttributesPerDescription
+            let count = Self.attributeCount(description, stopAfter: limit)
+            if count > limit {
+                counters.rejectedTooManyAttributes += 1
+                return session.refused(
+                    "agent_description has more than \(limit) attributes (this server's --max-attributes)", uid: uid)
+            }
+        }
+        // Only a uid the session will speak for can register: the connection's first, or the
+        // one this server assigned it (S26, S27 refuse the rest, which must not take room).
+        guard let uid, !session.isDisconnected, uid != session.instanceUID,
+            session.instanceUID == nil || uid == session.assignedUID, !directory.isKnown(uid)
+        else { return nil }
+        let retry = configuration.retryAfterSeconds * 1_000_000_000
+        guard registrations.admit(source: connection.source, connection: connection.token, now: now) else {
+            counters.rejectedRegistrationRate += 1
+            return session.unavailable(
+                "too many new agents from this address or connection, retry later", uid: uid,
+                retryAfterNanoseconds: retry)
+        }
+        connection.registeredAgents = true
+        guard directory.register(uid) else {
+            counters.rejectedInventoryFull += 1
+            return session.unavailable(
+                "the server's inventory is full (--max-agents), retry later", uid: uid, retryAfterNanoseconds: retry)
+        }
+        return nil
+    }
+
+    /// Identifying plus non-identifying attributes, counted up to `stopAfter + 1`.
+    package static func attributeCount(_ description: AgentDescriptionView, stopAfter limit: Int) -> Int {
+        var count = 0
+        for _ in description.identifyingAttributes {
+            count += 1
+            if count > limit { return count }
+        }
+        for _ in description.nonIdentifyingAttributes {
+            count += 1
+            if count > limit { return count }
+        }
+        return count
+    }
+
+    /// When overloaded, encodes the `UNAVAILABLE` answer (S6) and returns true.
+    package func answerIfOverloaded(_ session: AgentSession) -> Bool {
+        guard isOverloaded else { return false }
+        counters.overloadRejections += 1
+        session.overloaded(retryAfterNanoseconds: configuration.retryAfterSeconds * 1_000_000_000).encode(into: &writer)
+        return true
+    }
+
+    /// Reads the clock: once per loop turn, so every event of a turn sees the same time.
+    package func advance() {
+        now = clock.monotonicMilliseconds()
+    }
+
+    /// True when this loop should turn agents away.
+    package var isOverloaded: Bool { activeConnections > configuration.maxConnectionsPerLoop }
+
+    /// Forgets plain-HTTP agents that stopped polling within their interval plus grace and
+    /// tells the fleet they are disconnected (loop 0 does it for all).
+    package func expireHTTPSessions() {
+        guard loopIndex == 0, now &- lastHTTPExpiry >= min(10_000, configuration.httpAgentTimeoutMilliseconds / 4)
+        else { return }
+        lastHTTPExpiry = now
+        for uid in httpSessions.expire(olderThan: configuration.httpAgentTimeoutMilliseconds, now: now) {
+            var changes = StatusChanges()
+            changes.instanceUID = uid
+            changes.disconnected = true
+            directory.record(changes, loop: loopIndex)
+            counters.httpAgentsExpired += 1
+        }
+    }
+}
