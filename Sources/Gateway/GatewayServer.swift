@@ -28,7 +28,7 @@ public final class GatewayServer: @unchecked Sendable {
     private let httpSessions = HTTPSessionStore()
     private let registrations: RegistrationLimiter
     private var epollLoops: [EpollLoop] = []
-    private var uringLoops: [URingLoop] = []
+    private var uringLoops: [URingLoop<URing>] = []
     private var sharedListener: Int32 = -1
     private var threads: [pthread_t] = []
     private let loopsLock = Lock()
@@ -138,7 +138,8 @@ public final class GatewayServer: @unchecked Sendable {
             configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
             registrations: registrations, loopIndex: index, clock: SystemClock())
         let loop = try URingLoop(
-            index: index, listener: sharedListener, files: slotsPerRing, rings: rings, context: context)
+            index: index, listener: sharedListener, files: slotsPerRing, rings: rings, context: context,
+            kernel: URing(files: UInt32(slotsPerRing)))
         let registered = rings.register(ringFD: loop.uring.ringFD)
         // Checked and appended under the lock that stop() takes, so a ring cannot be added
         // after stop() took its list of rings to stop and join.

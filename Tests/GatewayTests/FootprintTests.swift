@@ -8,7 +8,7 @@ import Testing
 /// idle agent costs besides its (empty) buffers, so they are kept in check here.
 @Suite struct FootprintTests {
     @Test func idleConnectionRecordsFitTheBudget() {
-        let uring = MemoryLayout<URingLoop.Record?>.stride
+        let uring = MemoryLayout<URingLoop<URing>.Record?>.stride
         let epoll = MemoryLayout<EpollLoop.Record?>.stride
         #expect(uring <= 512, "URingLoop.Record is \(uring) bytes")
         #expect(epoll <= 512, "EpollLoop.Record is \(epoll) bytes")
