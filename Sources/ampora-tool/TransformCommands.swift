@@ -77,7 +77,7 @@ struct Fix: ParsableCommand {
     var only: [String] = []
 
     func run() throws {
-        let fixable = Set(RuleCatalog.all.filter(\.fixable).map(\.id))
+        let fixable = Set(RuleCatalog.all.filter(\.fixable).map(\.id.rawValue))
         let only = only.flatMap { $0.split(separator: ",").map(String.init) }
         for rule in only where !fixable.contains(rule) { throw UsageFailure(message: "'\(rule)' has no autofix") }
         let loaded = try input.load()

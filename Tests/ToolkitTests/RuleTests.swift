@@ -5,17 +5,32 @@ import Testing
 @Suite struct RuleTests {
     @Test func everyRuleHasACase() {
         let covered = Set(ruleCases.map(\.rule))
-        let missing = RuleCatalog.all.map(\.id).filter { !covered.contains($0) }
+        let missing = RuleID.allCases.map(\.rawValue).filter { !covered.contains($0) }
         #expect(missing.isEmpty, "rules without a test case: \(missing)")
-        #expect(RuleCatalog.all.count >= 45)
-        #expect(Set(RuleCatalog.all.map(\.id)).count == RuleCatalog.all.count, "rule ids must be unique")
+        #expect(RuleID.allCases.count >= 45)
     }
 
     @Test func catalogueIsComplete() {
         for rule in RuleCatalog.all {
             #expect(rule.rationale.count > 80, "\(rule.id) needs a real rationale")
-            #expect(rule.id.allSatisfy { $0.isLowercase || $0 == "-" }, "\(rule.id) is not kebab-case")
+            #expect(rule.id.rawValue.allSatisfy { $0.isLowercase || $0 == "-" }, "\(rule.id) is not kebab-case")
         }
+    }
+
+    @Test func catalogueAndRuleIDsMatchBothWays() {
+        #expect(RuleCatalog.all.map(\.id) == RuleID.allCases)
+        for rule in RuleID.allCases {
+            #expect(rule.info.id == rule, "\(rule) carries the facts of \(rule.info.id)")
+            #expect(RuleID(rawValue: rule.rawValue) == rule)
+            #expect("\(rule)" == rule.rawValue, "messages must show the id users write")
+        }
+        #expect(RuleID(rawValue: "no-such-rule") == nil)
+    }
+
+    /// `ampora-tool rules` lists the categories one after the other, in `RuleCategory` order.
+    @Test func rulesAreGroupedByCategory() {
+        let order = RuleCatalog.all.map { RuleCategory.allCases.firstIndex(of: $0.category)! }
+        #expect(order == order.sorted(), "a new rule belongs at the end of its category in RuleID")
     }
 
     @Test(arguments: ruleCases) func triggers(_ rule: RuleCase) {

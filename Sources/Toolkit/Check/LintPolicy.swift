@@ -40,7 +40,7 @@ public struct LintPolicy: Sendable {
             }
             return values
         }
-        let all = Set(RuleCatalog.all.map(\.id))
+        let all = Set(RuleCatalog.all.map(\.id.rawValue))
         for pair in pairs {
             switch pair.key {
             case "disable":

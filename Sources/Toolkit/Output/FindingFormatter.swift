@@ -92,10 +92,10 @@ public enum FindingFormatter {
     /// SARIF 2.1.0 with every rule in the driver, so code scanning can show rationales.
     public static func sarif(_ findings: [Finding]) -> String {
         let rules = RuleCatalog.all
-        let index = Dictionary(uniqueKeysWithValues: rules.enumerated().map { ($1.id, $0) })
+        let index = Dictionary(uniqueKeysWithValues: rules.enumerated().map { ($1.id.rawValue, $0) })
         let ruleObjects = rules.map { rule in
             JSONText.object([
-                ("id", JSONText.string(rule.id)),
+                ("id", JSONText.string(rule.id.rawValue)),
                 ("shortDescription", JSONText.object([("text", JSONText.string(rule.summary))])),
                 ("fullDescription", JSONText.object([("text", JSONText.string(rule.rationale))])),
                 ("defaultConfiguration", JSONText.object([("level", JSONText.string(sarifLevel(rule.severity)))])),
