@@ -2,9 +2,6 @@
 public enum RuleCatalog {
     /// The rules, in the order `RuleID` declares them.
     public static let all: [RuleInfo] = RuleID.allCases.map(\.info)
-
-    /// The rule with `id`.
-    public static func info(_ id: String) -> RuleInfo? { RuleID(rawValue: id)?.info }
 }
 
 extension RuleID {
