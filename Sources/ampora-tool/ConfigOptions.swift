@@ -218,7 +218,7 @@ func runChecks(
     let loaded = try input.load(ignore: policy.ignore)
     var options = try input.checkOptions(registry)
     // Setting the rule's severity in the settings file asks for it as much as --strict-env does.
-    if policy.severities["env-unset-no-default"] != nil { options.reportUnsetEnvironment = true }
+    if policy.severities[.envUnsetNoDefault] != nil { options.reportUnsetEnvironment = true }
     let findings = Linter.check(loaded, options: options, policy: policy, mode: mode)
     let color = report.color || (report.format == .text && isatty(STDOUT_FILENO) == 1)
     let output = FindingFormatter.render(

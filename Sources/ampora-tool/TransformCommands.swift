@@ -78,11 +78,16 @@ struct Fix: ParsableCommand {
 
     func run() throws {
         let fixable = Set(RuleCatalog.all.filter(\.fixable).map(\.id))
-        let only = only.flatMap { $0.split(separator: ",").map(String.init) }
-        for rule in only where !fixable.contains(rule) { throw UsageFailure(message: "'\(rule)' has no autofix") }
+        var chosen: Set<RuleID> = []
+        for id in only.flatMap({ $0.split(separator: ",").map(String.init) }) {
+            guard let rule = RuleID(rawValue: id), fixable.contains(rule) else {
+                throw UsageFailure(message: "'\(id)' has no autofix")
+            }
+            chosen.insert(rule)
+        }
         let loaded = try input.load()
         let registry = try registryOptions.load()
-        let rules = only.isEmpty ? fixable : Set(only)
+        let rules = chosen.isEmpty ? fixable : chosen
         let edits = loaded.units.flatMap {
             Fixer.edits(for: $0, sources: loaded.sources, registry: registry, rules: rules)
         }
@@ -102,7 +107,8 @@ struct Fix: ParsableCommand {
                 } catch {
                     throw UsageFailure(message: "\(name): cannot write: \(error.localizedDescription)")
                 }
-                let counts = Dictionary(grouping: mine, by: \.rule).map { "\($0.value.count) \($0.key)" }.sorted()
+                let counts = Dictionary(grouping: mine, by: \.rule).map { "\($0.value.count) \($0.key.rawValue)" }
+                    .sorted()
                 FileHandle.standardError.write(Data("fixed \(name): \(counts.joined(separator: ", "))\n".utf8))
             }
         }

@@ -11,7 +11,7 @@ import Testing
     static func refusals(_ yaml: String, _ distribution: String, _ minor: Int) throws -> [String] {
         let registry = try ComponentRegistry.distribution(distribution, version: CollectorVersion(0, minor))
         return TestSupport.lint(yaml, options: CheckOptions(registry: registry), mode: .validate).map {
-            "\($0.rule): \($0.message)"
+            "\($0.rule.rawValue): \($0.message)"
         }
     }
 
@@ -124,7 +124,7 @@ import Testing
             .replacingOccurrences(of: "[otlp, kubelet_stats]", with: "[otlp, smartagent]")
         #expect(
             TestSupport.lint(smartagent, options: CheckOptions(registry: registry), mode: .validate).map(\.rule) == [
-                "unknown-component-type"
+                .unknownComponentType
             ])
         registry.add([RegistryRow(kind: "receiver", type: "smartagent", stability: "beta:metrics", note: "Splunk")])
         #expect(TestSupport.lint(smartagent, options: CheckOptions(registry: registry), mode: .validate).isEmpty)

@@ -61,7 +61,7 @@ enum LabelScore {
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for score in scores {
-            let severity = RuleCatalog.info(score.rule)?.severity.rawValue ?? "?"
+            let severity = RuleID(rawValue: score.rule)?.info.severity.rawValue ?? "?"
             lines.append(
                 "| `\(score.rule)` | \(severity) | \(score.expected) | \(score.reported) | \(score.matched) | "
                     + "\(percent(score.precision)) | \(percent(score.recall)) | \(score.info) |")
@@ -133,20 +133,23 @@ enum LabelScore {
         let labelledConfigs = Set(configs.filter { $0[2] != "skip" }.map { $0[0] })
         let expected = try Self.rows("expected.tsv").map { row in
             #expect(row.count == 5 && labelledConfigs.contains(row[0]), "expected.tsv: \(row)")
-            #expect(RuleCatalog.info(row[3]) != nil, "expected.tsv names unknown rule \(row[3])")
+            #expect(RuleID(rawValue: row[3]) != nil, "expected.tsv names unknown rule \(row[3])")
             return (rule: row[3], key: "\(row[0])\t\(row[1]):\(row[2])")
         }
         let all = try Self.findings()
         let reported = all.filter { $0.finding.severity >= .warning }.map {
-            (rule: $0.finding.rule, key: "\($0.config)\t\($0.finding.position.file):\($0.finding.position.line)")
+            (
+                rule: $0.finding.rule.rawValue,
+                key: "\($0.config)\t\($0.finding.position.file):\($0.finding.position.line)"
+            )
         }
         var scores = LabelScore.score(reported: reported, expected: expected)
         for (config, finding) in all where finding.severity == .info {
             _ = config
-            if let index = scores.firstIndex(where: { $0.rule == finding.rule }) {
+            if let index = scores.firstIndex(where: { $0.rule == finding.rule.rawValue }) {
                 scores[index].info += 1
             } else {
-                scores.append(LabelScore.RuleScore(rule: finding.rule, info: 1))
+                scores.append(LabelScore.RuleScore(rule: finding.rule.rawValue, info: 1))
             }
         }
         scores.sort { $0.rule < $1.rule }

@@ -99,7 +99,7 @@ import Testing
     @Test func syntaxErrorsAreFindingsWithAPosition() {
         let findings = TestSupport.lint("receivers:\n  otlp: [\n", name: "bad.yaml")
         #expect(findings.count == 1)
-        #expect(findings.first?.rule == "yaml-syntax")
+        #expect(findings.first?.rule == .yamlSyntax)
         #expect((findings.first?.position.line ?? 0) >= 2)
     }
 
@@ -111,7 +111,7 @@ import Testing
                 + "]\n"
         }
         let findings = TestSupport.lint(text)
-        #expect(findings.map(\.rule) == ["yaml-syntax"])
+        #expect(findings.map(\.rule) == [.yamlSyntax])
     }
 }
 
@@ -142,14 +142,14 @@ import Testing
         #expect(TestSupport.lint(config, mode: .validate).isEmpty, "an unknown list is not judged")
         let options = CheckOptions(environment: Environment(["RECEIVERS": "[otlp, jaeger]"]))
         let findings = TestSupport.lint(config, options: options, mode: .validate)
-        #expect(findings.map(\.rule) == ["undeclared-component"])
+        #expect(findings.map(\.rule) == [.undeclaredComponent])
     }
 
     @Test func referencePositionsPointAtTheDollar() throws {
         let config = TestSupport.base("collector.example.com:4317", "\"host-${env:H}\"")
         let options = CheckOptions(reportUnsetEnvironment: true)
         let finding = try #require(
-            TestSupport.lint(config, options: options).first { $0.rule == "env-unset-no-default" })
+            TestSupport.lint(config, options: options).first { $0.rule == .envUnsetNoDefault })
         let line = config.split(separator: "\n", omittingEmptySubsequences: false)[finding.position.line - 1]
         #expect(Array(line)[finding.position.column - 1] == "$")
         #expect(finding.path == "exporters.otlp_grpc.endpoint")
@@ -189,6 +189,6 @@ import Testing
         let reading = CheckOptions(environment: Environment(["DIR": "/conf"], fileReader: { files[$0] }))
         #expect(TestSupport.lint(config, options: reading, mode: .validate).isEmpty)
         let missing = CheckOptions(environment: Environment(["DIR": "/conf"], fileReader: { _ in "debug:\n" }))
-        #expect(TestSupport.lint(config, options: missing, mode: .validate).map(\.rule) == ["undeclared-component"])
+        #expect(TestSupport.lint(config, options: missing, mode: .validate).map(\.rule) == [.undeclaredComponent])
     }
 }

@@ -7,7 +7,7 @@ import Testing
 /// opentelemetry-collector sources at v0.159.0 unless said otherwise; contrib messages are described, not
 /// quoted, where its source was not available.
 @Suite struct RefusalTests {
-    static func refusals(_ yaml: String, options: CheckOptions = CheckOptions()) -> [String] {
+    static func refusals(_ yaml: String, options: CheckOptions = CheckOptions()) -> [RuleID] {
         TestSupport.lint(yaml, options: options, mode: .validate).map(\.rule)
     }
 
@@ -17,10 +17,10 @@ import Testing
         let exporter = TestSupport.base(
             "    endpoint: collector.example.com:4317\n", "    endpoint: collector.example.com:4317\n    timeout: -5s\n"
         )
-        #expect(Self.refusals(exporter) == ["invalid-value"])
-        #expect(Self.refusals(TestSupport.base("  batch:\n", "  batch:\n    timeout: -1m\n")) == ["invalid-value"])
+        #expect(Self.refusals(exporter) == [.invalidValue])
+        #expect(Self.refusals(TestSupport.base("  batch:\n", "  batch:\n    timeout: -1m\n")) == [.invalidValue])
         // memory_limiter (v0.159.0): "'check_interval' must be greater than zero".
-        #expect(Self.refusals(TestSupport.base("check_interval: 1s", "check_interval: 0s")) == ["invalid-value"])
+        #expect(Self.refusals(TestSupport.base("check_interval: 1s", "check_interval: 0s")) == [.invalidValue])
         #expect(Self.refusals(TestSupport.base("  batch:\n", "  batch:\n    timeout: 0s\n")).isEmpty)
     }
 
@@ -31,7 +31,7 @@ import Testing
             "service:\n", "service:\n  telemetry:\n    metrics:\n      address: localhost:8888\n")
         #expect(
             Self.refusals(config, options: CheckOptions(collectorVersion: CollectorVersion(0, 128))) == [
-                "removed-setting"
+                .removedSetting
             ])
         #expect(Self.refusals(config, options: CheckOptions(collectorVersion: CollectorVersion(0, 127))).isEmpty)
     }
@@ -41,17 +41,17 @@ import Testing
         // [...])"; the same for `logging`, whose exporter was removed in v0.111.0.
         let typo = TestSupport.base("  otlp_grpc:\n", "  otlpp:\n").replacingOccurrences(
             of: "[otlp_grpc]", with: "[otlpp]")
-        #expect(Self.refusals(typo) == ["unknown-component-type"])
+        #expect(Self.refusals(typo) == [.unknownComponentType])
         let removed = TestSupport.base("  otlp_grpc:\n    endpoint: collector.example.com:4317\n", "  logging:\n")
             .replacingOccurrences(of: "[otlp_grpc]", with: "[logging]")
-        #expect(Self.refusals(removed) == ["removed-component-type"])
+        #expect(Self.refusals(removed) == [.removedComponentType])
     }
 
     @Test func typesFollowTheRelease() throws {
         // exporter/otlpexporter/metadata.yaml: type `otlp` up to v0.143.0, `otlp_grpc` from v0.144.0 (the old
         // name kept as a deprecated alias). A v0.143 Collector prints "unknown type: \"otlp_grpc\"".
         let old = try ComponentRegistry.distribution("core", version: CollectorVersion(0, 143))
-        #expect(Self.refusals(TestSupport.base, options: CheckOptions(registry: old)) == ["unknown-component-type"])
+        #expect(Self.refusals(TestSupport.base, options: CheckOptions(registry: old)) == [.unknownComponentType])
         let renamed = TestSupport.base.replacingOccurrences(of: "otlp_grpc", with: "otlp")
         #expect(Self.refusals(renamed, options: CheckOptions(registry: old)).isEmpty)
         // The same config one release later: the old name is an alias (a lint finding, not a refusal).
@@ -67,16 +67,16 @@ import Testing
             "      grpc:\n        endpoint: localhost:4317\n",
             "      grpc:\n        endpoint: localhost:4317\n        auth:\n          authenticator: basicauth/server\n"
         )
-        #expect(Self.refusals(auth) == ["unresolved-extension"])
+        #expect(Self.refusals(auth) == [.unresolvedExtension])
         // exporterhelper persistent queue (v0.159.0): "no storage client extension found".
         let storage = TestSupport.base(
             "    endpoint: collector.example.com:4317\n",
             "    endpoint: collector.example.com:4317\n    sending_queue:\n      storage: file_storage\n")
-        #expect(Self.refusals(storage) == ["unresolved-extension"])
+        #expect(Self.refusals(storage) == [.unresolvedExtension])
         // Declared but not listed in service.extensions: still not started, so still not found.
         let unstarted = storage.replacingOccurrences(
             of: "  health_check:\n", with: "  health_check:\n  file_storage:\n")
-        #expect(Self.refusals(unstarted) == ["unresolved-extension"])
+        #expect(Self.refusals(unstarted) == [.unresolvedExtension])
         let started = unstarted.replacingOccurrences(of: "[health_check]", with: "[health_check, file_storage]")
         #expect(Self.refusals(started).isEmpty)
         // Contrib receivers that decode with an encoding extension fail to start when it is missing (contrib
@@ -85,7 +85,7 @@ import Testing
             "receivers:\n", "receivers:\n  kafka:\n    encoding: otlp_encoding\n"
         )
         .replacingOccurrences(of: "receivers: [otlp]", with: "receivers: [otlp, kafka]")
-        #expect(Self.refusals(encoding) == ["unresolved-extension"])
+        #expect(Self.refusals(encoding) == [.unresolvedExtension])
         let builtin = encoding.replacingOccurrences(of: "encoding: otlp_encoding", with: "encoding: otlp_proto")
         #expect(Self.refusals(builtin).isEmpty)
     }
@@ -97,8 +97,8 @@ import Testing
             TestSupport.base("  batch:\n", "  batch:\n  transform:\n    trace_statements:\n      - \(statement)\n")
                 .replacingOccurrences(of: "[memory_limiter, batch]", with: "[memory_limiter, transform, batch]")
         }
-        #expect(Self.refusals(transform(#"set(attributes["a"], "b: c")"#)) == ["ottl-misread"])
-        #expect(Self.refusals(transform(#"set(attributes["a"], "b #c")"#)) == ["ottl-unquoted"])
+        #expect(Self.refusals(transform(#"set(attributes["a"], "b: c")"#)) == [.ottlMisread])
+        #expect(Self.refusals(transform(#"set(attributes["a"], "b #c")"#)) == [.ottlUnquoted])
         #expect(Self.refusals(transform(#"set(attributes["a"], "b") # why"#)).isEmpty)
         #expect(Self.refusals(transform(#"set(attributes["a"], "b")"#)).isEmpty)
     }
@@ -109,7 +109,7 @@ import Testing
         let config = TestSupport.base(
             "      exporters: [otlp_grpc]\n",
             "      exporters: [otlp_grpc]\n    profiles:\n      receivers: [otlp]\n      exporters: [otlp_grpc]\n")
-        #expect(Self.refusals(config) == ["profiles-signal"])
+        #expect(Self.refusals(config) == [.profilesSignal])
         #expect(Self.refusals(config, options: CheckOptions(featureGates: ["service.profilesSupport"])).isEmpty)
     }
 
@@ -136,12 +136,12 @@ import Testing
             ("service:\n", "service:\n  telemetry:\n    metrics:\n      level: loud\n"),
         ]
         for (old, new) in cases {
-            #expect(Self.refusals(TestSupport.base(old, new)) == ["invalid-value"], "\(new)")
+            #expect(Self.refusals(TestSupport.base(old, new)) == [.invalidValue], "\(new)")
         }
         // debugexporter (v0.159.0): "verbosity level \"loud\" is not supported".
         let debug = TestSupport.base("  otlp_grpc:\n", "  debug:\n    verbosity: loud\n  otlp_grpc:\n")
             .replacingOccurrences(of: "[otlp_grpc]", with: "[otlp_grpc, debug]")
-        #expect(Self.refusals(debug) == ["invalid-value"])
+        #expect(Self.refusals(debug) == [.invalidValue])
     }
 
     @Test func duplicateReceiverIsNotARefusal() {
@@ -149,7 +149,7 @@ import Testing
         // multiple times"); a repeated receiver is accepted, so validate stays silent and lint warns.
         let config = TestSupport.base("receivers: [otlp]", "receivers: [otlp, otlp]")
         #expect(Self.refusals(config).isEmpty)
-        #expect(TestSupport.lint(config).contains { $0.rule == "duplicate-pipeline-entry" })
+        #expect(TestSupport.lint(config).contains { $0.rule == .duplicatePipelineEntry })
     }
 }
 
@@ -174,14 +174,14 @@ import Testing
 
         """
 
-    static func validate(_ text: String, merge: Bool) -> [String] {
+    static func validate(_ text: String, merge: Bool) -> [RuleID] {
         let source = SourceText(name: "multi.yaml", text: text)
         let input = LoadedInput(sources: [source.name: source], units: Loader.units([source], merge: merge))
         return Linter.check(input, mode: .validate).map(\.rule)
     }
 
     @Test func documentsAreSeparateConfigs() {
-        #expect(Self.validate(Self.twoDocuments, merge: false) == ["undeclared-component", "no-pipelines"])
+        #expect(Self.validate(Self.twoDocuments, merge: false) == [.undeclaredComponent, .noPipelines])
         #expect(Self.validate(Self.twoDocuments, merge: true).isEmpty)
     }
 
@@ -198,7 +198,7 @@ import Testing
             \(Self.twoDocuments.split(separator: "---")[1].split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
 
             """
-        #expect(Self.validate(configMap, merge: false) == ["undeclared-component", "no-pipelines"])
+        #expect(Self.validate(configMap, merge: false) == [.undeclaredComponent, .noPipelines])
         #expect(Self.validate(configMap, merge: true).isEmpty)
     }
 }

@@ -4,12 +4,12 @@ import Foundation
 
 /// One config that triggers a rule and one that does not.
 struct RuleCase: Sendable, CustomStringConvertible {
-    var rule: String
+    var rule: RuleID
     var triggering: String
     var clean: String
     var options = CheckOptions()
 
-    var description: String { rule }
+    var description: String { rule.rawValue }
 }
 
 private let b = TestSupport.self
@@ -69,64 +69,64 @@ private func exporterSetting(_ lines: String) -> String {
 
 /// Every rule in the catalogue, with a triggering and a clean config.
 let ruleCases: [RuleCase] = [
-    RuleCase(rule: "yaml-syntax", triggering: "receivers: [otlp\n", clean: b.base),
-    RuleCase(rule: "config-empty", triggering: "- just\n- a list\n", clean: b.base),
-    RuleCase(rule: "unknown-top-level-key", triggering: b.base + "pipelines: {}\n", clean: b.base),
+    RuleCase(rule: .yamlSyntax, triggering: "receivers: [otlp\n", clean: b.base),
+    RuleCase(rule: .configEmpty, triggering: "- just\n- a list\n", clean: b.base),
+    RuleCase(rule: .unknownTopLevelKey, triggering: b.base + "pipelines: {}\n", clean: b.base),
     RuleCase(
-        rule: "section-shape", triggering: b.base("exporters: [otlp_grpc]", "exporters: otlp_grpc"), clean: b.base),
+        rule: .sectionShape, triggering: b.base("exporters: [otlp_grpc]", "exporters: otlp_grpc"), clean: b.base),
     RuleCase(
-        rule: "no-pipelines",
+        rule: .noPipelines,
         triggering: "receivers:\n  otlp:\n    protocols:\n      grpc:\nservice:\n  extensions: []\n", clean: b.base),
-    RuleCase(rule: "pipeline-no-receivers", triggering: b.base("      receivers: [otlp]\n", ""), clean: b.base),
-    RuleCase(rule: "pipeline-no-exporters", triggering: b.base("      exporters: [otlp_grpc]\n", ""), clean: b.base),
+    RuleCase(rule: .pipelineNoReceivers, triggering: b.base("      receivers: [otlp]\n", ""), clean: b.base),
+    RuleCase(rule: .pipelineNoExporters, triggering: b.base("      exporters: [otlp_grpc]\n", ""), clean: b.base),
     RuleCase(
-        rule: "invalid-component-id", triggering: b.base("  batch:\n", "  batch:\n  attributes/:\n"),
+        rule: .invalidComponentID, triggering: b.base("  batch:\n", "  batch:\n  attributes/:\n"),
         clean: b.base("  batch:\n", "  batch:\n  attributes/x:\n")),
-    RuleCase(rule: "invalid-pipeline-id", triggering: b.base("    traces:\n", "    spans:\n"), clean: b.base),
+    RuleCase(rule: .invalidPipelineID, triggering: b.base("    traces:\n", "    spans:\n"), clean: b.base),
     RuleCase(
-        rule: "duplicate-processor",
+        rule: .duplicateProcessor,
         triggering: b.base("[memory_limiter, batch]", "[memory_limiter, batch, batch]"), clean: b.base),
     RuleCase(
-        rule: "duplicate-pipeline-entry", triggering: b.base("receivers: [otlp]", "receivers: [otlp, otlp]"),
+        rule: .duplicatePipelineEntry, triggering: b.base("receivers: [otlp]", "receivers: [otlp, otlp]"),
         clean: b.base),
     RuleCase(
-        rule: "invalid-service-section",
+        rule: .invalidServiceSection,
         triggering: b.base("service:\n", "service:\n  telemetry:\n    log:\n      level: debug\n"),
         clean: b.base("service:\n", "service:\n  telemetry:\n    logs:\n      level: debug\n")),
     RuleCase(
-        rule: "required-setting-missing",
+        rule: .requiredSettingMissing,
         triggering: b.base("    endpoint: collector.example.com:4317\n", "    compression: gzip\n"), clean: b.base),
     RuleCase(
-        rule: "invalid-duration", triggering: b.base("check_interval: 1s", "check_interval: 1 second"),
+        rule: .invalidDuration, triggering: b.base("check_interval: 1s", "check_interval: 1 second"),
         clean: b.base("check_interval: 1s", "check_interval: 1m30s")),
     RuleCase(
-        rule: "removed-setting",
+        rule: .removedSetting,
         triggering: b.base("    limit_mib: 512\n", "    limit_mib: 512\n    ballast_size_mib: 100\n"), clean: b.base),
     RuleCase(
-        rule: "batch-size-inverted",
+        rule: .batchSizeInverted,
         triggering: b.base("  batch:\n", "  batch:\n    send_batch_size: 1000\n    send_batch_max_size: 500\n"),
         clean: b.base("  batch:\n", "  batch:\n    send_batch_size: 1000\n    send_batch_max_size: 2000\n")),
     RuleCase(
-        rule: "undeclared-component",
+        rule: .undeclaredComponent,
         triggering: b.base("[memory_limiter, batch]", "[memory_limiter, batch, attributes]"), clean: b.base),
     RuleCase(
-        rule: "undeclared-extension",
+        rule: .undeclaredExtension,
         triggering: b.base("extensions: [health_check]", "extensions: [health_check, pprof]"),
         clean: b.base),
     RuleCase(
-        rule: "connector-id-clash",
+        rule: .connectorIDClash,
         triggering: connectorPair.replacingOccurrences(
             of: "exporters:\n  otlp_grpc:", with: "exporters:\n  forward:\n  otlp_grpc:"),
         clean: connectorPair),
     RuleCase(
-        rule: "connector-one-sided",
+        rule: .connectorOneSided,
         triggering: connectorPair.replacingOccurrences(of: "receivers: [forward]", with: "receivers: [otlp]"),
         clean: connectorPair),
     RuleCase(
-        rule: "connector-signal-unsupported", triggering: spanMetrics.replacingOccurrences(of: "SIGNAL", with: "logs"),
+        rule: .connectorSignalUnsupported, triggering: spanMetrics.replacingOccurrences(of: "SIGNAL", with: "logs"),
         clean: spanMetrics.replacingOccurrences(of: "SIGNAL", with: "traces")),
     RuleCase(
-        rule: "connector-cycle",
+        rule: .connectorCycle,
         triggering: connectorPair.replacingOccurrences(
             of: "receivers: [otlp]\n      exporters: [forward]",
             with: "receivers: [otlp, forward]\n      exporters: [forward]"
@@ -134,7 +134,7 @@ let ruleCases: [RuleCase] = [
         .replacingOccurrences(of: "exporters: [otlp_grpc]", with: "exporters: [otlp_grpc, forward]"),
         clean: connectorPair),
     RuleCase(
-        rule: "component-signal-unsupported",
+        rule: .componentSignalUnsupported,
         triggering: b.base(
             "  otlp:\n    protocols:", "  host_metrics:\n    scrapers:\n      cpu:\n  otlp:\n    protocols:"
         )
@@ -143,107 +143,107 @@ let ruleCases: [RuleCase] = [
             .replacingOccurrences(of: "    traces:\n", with: "    metrics:\n")
             .replacingOccurrences(of: "receivers: [otlp]", with: "receivers: [otlp, host_metrics]")),
     RuleCase(
-        rule: "invalid-reference", triggering: b.base("collector.example.com:4317", "${env:}:4317"),
+        rule: .invalidReference, triggering: b.base("collector.example.com:4317", "${env:}:4317"),
         clean: b.base("collector.example.com:4317", "${env:HOST:-collector.example.com}:4317")),
-    RuleCase(rule: "unknown-component-type", triggering: b.base("  batch:\n", "  batch:\n  batchy:\n"), clean: b.base),
+    RuleCase(rule: .unknownComponentType, triggering: b.base("  batch:\n", "  batch:\n  batchy:\n"), clean: b.base),
     RuleCase(
-        rule: "removed-component-type", triggering: b.base("exporters:\n", "exporters:\n  logging:\n"), clean: b.base),
+        rule: .removedComponentType, triggering: b.base("exporters:\n", "exporters:\n  logging:\n"), clean: b.base),
     RuleCase(
-        rule: "deprecated-alias",
+        rule: .deprecatedAlias,
         triggering: b.base("  otlp_grpc:\n", "  otlp:\n").replacingOccurrences(of: "[otlp_grpc]", with: "[otlp]"),
         clean: b.base),
     RuleCase(
-        rule: "deprecated-component",
+        rule: .deprecatedComponent,
         triggering: b.base("receivers:\n", "receivers:\n  signalfx:\n").replacingOccurrences(
             of: "    traces:\n", with: "    metrics:\n"
         )
         .replacingOccurrences(of: "receivers: [otlp]", with: "receivers: [otlp, signalfx]"),
         clean: b.base),
     RuleCase(
-        rule: "unstable-component", triggering: b.base,
+        rule: .unstableComponent, triggering: b.base,
         clean: b.base("extensions:\n  health_check:\n    endpoint: localhost:13133\n", "")
             .replacingOccurrences(of: "  extensions: [health_check]\n", with: "")),
     RuleCase(
-        rule: "unmaintained-component",
+        rule: .unmaintainedComponent,
         triggering: b.base("receivers:\n", "receivers:\n  prometheus_simple:\n").replacingOccurrences(
             of: "    traces:\n", with: "    metrics:\n"
         )
         .replacingOccurrences(of: "receivers: [otlp]", with: "receivers: [otlp, prometheus_simple]"),
         clean: b.base),
     RuleCase(
-        rule: "memory-limiter-missing", triggering: b.base("[memory_limiter, batch]", "[batch]"), clean: b.base),
+        rule: .memoryLimiterMissing, triggering: b.base("[memory_limiter, batch]", "[batch]"), clean: b.base),
     RuleCase(
-        rule: "memory-limiter-not-first", triggering: b.base("[memory_limiter, batch]", "[batch, memory_limiter]"),
+        rule: .memoryLimiterNotFirst, triggering: b.base("[memory_limiter, batch]", "[batch, memory_limiter]"),
         clean: b.base),
     RuleCase(
-        rule: "batch-missing", triggering: b.base("[memory_limiter, batch]", "[memory_limiter]"),
+        rule: .batchMissing, triggering: b.base("[memory_limiter, batch]", "[memory_limiter]"),
         clean: exporterSetting("    sending_queue:\n      batch:\n").replacingOccurrences(
             of: "[memory_limiter, batch]", with: "[memory_limiter]")),
     RuleCase(
-        rule: "batch-order",
+        rule: .batchOrder,
         triggering: b.base("  batch:\n", "  batch:\n  filter:\n").replacingOccurrences(
             of: "[memory_limiter, batch]", with: "[memory_limiter, batch, filter]"),
         clean: b.base("  batch:\n", "  batch:\n  filter:\n").replacingOccurrences(
             of: "[memory_limiter, batch]", with: "[memory_limiter, filter, batch]")),
     RuleCase(
-        rule: "exporter-retry-disabled", triggering: exporterSetting("    retry_on_failure:\n      enabled: false\n"),
+        rule: .exporterRetryDisabled, triggering: exporterSetting("    retry_on_failure:\n      enabled: false\n"),
         clean: exporterSetting("    retry_on_failure:\n      enabled: true\n")),
     RuleCase(
-        rule: "exporter-queue-disabled", triggering: exporterSetting("    sending_queue:\n      enabled: false\n"),
+        rule: .exporterQueueDisabled, triggering: exporterSetting("    sending_queue:\n      enabled: false\n"),
         clean: exporterSetting("    sending_queue:\n      enabled: true\n")),
     RuleCase(
-        rule: "queue-sizing", triggering: exporterSetting("    sending_queue:\n      queue_size: 5\n"),
+        rule: .queueSizing, triggering: exporterSetting("    sending_queue:\n      queue_size: 5\n"),
         clean: exporterSetting("    sending_queue:\n      queue_size: 5000\n")),
     RuleCase(
-        rule: "debug-only-exporter",
+        rule: .debugOnlyExporter,
         triggering: b.base("exporters:\n", "exporters:\n  debug:\n").replacingOccurrences(
             of: "exporters: [otlp_grpc]", with: "exporters: [debug]"),
         clean: b.base("exporters:\n", "exporters:\n  debug:\n").replacingOccurrences(
             of: "exporters: [otlp_grpc]", with: "exporters: [otlp_grpc, debug]")),
     RuleCase(
-        rule: "debug-verbosity-detailed",
+        rule: .debugVerbosityDetailed,
         triggering: b.base("exporters:\n", "exporters:\n  debug:\n    verbosity: detailed\n").replacingOccurrences(
             of: "exporters: [otlp_grpc]", with: "exporters: [otlp_grpc, debug]"),
         clean: b.base("exporters:\n", "exporters:\n  debug:\n    verbosity: basic\n").replacingOccurrences(
             of: "exporters: [otlp_grpc]", with: "exporters: [otlp_grpc, debug]")),
     RuleCase(
-        rule: "unused-component",
+        rule: .unusedComponent,
         triggering: b.base("  batch:\n", "  batch:\n  attributes/unused:\n    actions: []\n"), clean: b.base),
     RuleCase(
-        rule: "extension-not-enabled", triggering: b.base("extensions: [health_check]", "extensions: []"),
+        rule: .extensionNotEnabled, triggering: b.base("extensions: [health_check]", "extensions: []"),
         clean: b.base),
     RuleCase(
-        rule: "env-unset-no-default", triggering: b.base("collector.example.com:4317", "${env:COLLECTOR_HOST}:4317"),
+        rule: .envUnsetNoDefault, triggering: b.base("collector.example.com:4317", "${env:COLLECTOR_HOST}:4317"),
         clean: b.base("collector.example.com:4317", "${env:COLLECTOR_HOST:-collector.example.com}:4317"),
         options: CheckOptions(reportUnsetEnvironment: true)),
     RuleCase(
-        rule: "bare-env-var", triggering: b.base("collector.example.com:4317", "$COLLECTOR_HOST:4317"),
+        rule: .bareEnvVar, triggering: b.base("collector.example.com:4317", "$COLLECTOR_HOST:4317"),
         clean: b.base("collector.example.com:4317", "${env:COLLECTOR_HOST:-collector.example.com}:4317")),
     RuleCase(
-        rule: "ottl-misread", triggering: ottl(#"set(attributes["a"], "b: c")"#),
+        rule: .ottlMisread, triggering: ottl(#"set(attributes["a"], "b: c")"#),
         clean: ottl(#"'set(attributes["a"], "b: c")'"#)),
     RuleCase(
-        rule: "ottl-unquoted", triggering: ottl(#"set(attributes["a"], "b #c")"#),
+        rule: .ottlUnquoted, triggering: ottl(#"set(attributes["a"], "b #c")"#),
         clean: ottl(#"set(attributes["a"], "b") # a comment YAML drops"#)),
     RuleCase(
-        rule: "template-marker", triggering: b.base("collector.example.com:4317", "\"{{ .Values.host }}:4317\""),
+        rule: .templateMarker, triggering: b.base("collector.example.com:4317", "\"{{ .Values.host }}:4317\""),
         clean: b.base),
     RuleCase(
-        rule: "config-too-large", triggering: b.base, clean: b.base,
+        rule: .configTooLarge, triggering: b.base, clean: b.base,
         options: CheckOptions(maxConfigBytes: 100)),
     RuleCase(
-        rule: "profiles-signal",
+        rule: .profilesSignal,
         triggering: b.base(
             "      exporters: [otlp_grpc]\n",
             "      exporters: [otlp_grpc]\n    profiles:\n      receivers: [otlp]\n      exporters: [otlp_grpc]\n"),
         clean: b.base),
     RuleCase(
-        rule: "telemetry-metrics-address",
+        rule: .telemetryMetricsAddress,
         triggering: b.base("service:\n", "service:\n  telemetry:\n    metrics:\n      address: localhost:8888\n"),
         clean: b.base("service:\n", "service:\n  telemetry:\n    metrics:\n      level: normal\n"),
         options: CheckOptions(collectorVersion: CollectorVersion(0, 127))),
     RuleCase(
-        rule: "tail-sampling-no-policies",
+        rule: .tailSamplingNoPolicies,
         triggering: b.base("  batch:\n", "  batch:\n  tail_sampling:\n    decision_wait: 10s\n").replacingOccurrences(
             of: "[memory_limiter, batch]", with: "[memory_limiter, tail_sampling, batch]"),
         clean: b.base(
@@ -251,28 +251,28 @@ let ruleCases: [RuleCase] = [
         )
         .replacingOccurrences(of: "[memory_limiter, batch]", with: "[memory_limiter, tail_sampling, batch]")),
     RuleCase(
-        rule: "health-check-missing", triggering: b.base("extensions: [health_check]", "extensions: []"),
+        rule: .healthCheckMissing, triggering: b.base("extensions: [health_check]", "extensions: []"),
         clean: b.base),
     RuleCase(
-        rule: "tls-insecure-remote", triggering: exporterSetting("    tls:\n      insecure: true\n"),
+        rule: .tlsInsecureRemote, triggering: exporterSetting("    tls:\n      insecure: true\n"),
         clean: exporterSetting("    tls:\n      insecure: true\n").replacingOccurrences(
             of: "collector.example.com:4317", with: "localhost:4317")),
     RuleCase(
-        rule: "tls-skip-verify", triggering: exporterSetting("    tls:\n      insecure_skip_verify: true\n"),
+        rule: .tlsSkipVerify, triggering: exporterSetting("    tls:\n      insecure_skip_verify: true\n"),
         clean: exporterSetting("    tls:\n      insecure_skip_verify: false\n")),
     RuleCase(
-        rule: "tls-old-version", triggering: exporterSetting("    tls:\n      min_version: \"1.1\"\n"),
+        rule: .tlsOldVersion, triggering: exporterSetting("    tls:\n      min_version: \"1.1\"\n"),
         clean: exporterSetting("    tls:\n      min_version: \"1.3\"\n")),
     RuleCase(
-        rule: "inline-private-key",
+        rule: .inlinePrivateKey,
         triggering: exporterSetting(
             "    tls:\n      key_pem: \"-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\"\n"),
         clean: exporterSetting("    tls:\n      key_file: /etc/otel/key.pem\n")),
     RuleCase(
-        rule: "plaintext-secret", triggering: exporterSetting("    headers:\n      authorization: Bearer abc123\n"),
+        rule: .plaintextSecret, triggering: exporterSetting("    headers:\n      authorization: Bearer abc123\n"),
         clean: exporterSetting("    headers:\n      authorization: Bearer ${env:TOKEN}\n")),
     RuleCase(
-        rule: "cors-wildcard",
+        rule: .corsWildcard,
         triggering: b.base(
             "        endpoint: localhost:4317\n",
             "        endpoint: localhost:4317\n      http:\n        endpoint: localhost:4318\n        cors:\n          allowed_origins: [\"*\"]\n"
@@ -282,28 +282,28 @@ let ruleCases: [RuleCase] = [
             "        endpoint: localhost:4317\n      http:\n        endpoint: localhost:4318\n        cors:\n          allowed_origins: [\"https://app.example.com\"]\n"
         )),
     RuleCase(
-        rule: "listen-all-interfaces", triggering: b.base("endpoint: localhost:13133", "endpoint: 0.0.0.0:13133"),
+        rule: .listenAllInterfaces, triggering: b.base("endpoint: localhost:13133", "endpoint: 0.0.0.0:13133"),
         clean: b.base),
     RuleCase(
-        rule: "invalid-value", triggering: b.base("  batch:\n", "  batch:\n    timeout: -5s\n"),
+        rule: .invalidValue, triggering: b.base("  batch:\n", "  batch:\n    timeout: -5s\n"),
         clean: b.base("  batch:\n", "  batch:\n    timeout: 5s\n")),
     RuleCase(
-        rule: "unresolved-extension",
+        rule: .unresolvedExtension,
         triggering: exporterSetting("    auth:\n      authenticator: oauth2client\n"),
         clean: exporterSetting("    auth:\n      authenticator: oauth2client\n")
             .replacingOccurrences(of: "  health_check:\n", with: "  health_check:\n  oauth2client:\n")
             .replacingOccurrences(of: "[health_check]", with: "[health_check, oauth2client]")),
     RuleCase(
-        rule: "port-conflict", triggering: b.base("endpoint: localhost:13133", "endpoint: localhost:4317"),
+        rule: .portConflict, triggering: b.base("endpoint: localhost:13133", "endpoint: localhost:4317"),
         clean: b.base),
     RuleCase(
-        rule: "debug-extension-exposed",
+        rule: .debugExtensionExposed,
         triggering: b.base("extensions:\n", "extensions:\n  pprof:\n    endpoint: 0.0.0.0:1777\n").replacingOccurrences(
             of: "extensions: [health_check]", with: "extensions: [health_check, pprof]"),
         clean: b.base("extensions:\n", "extensions:\n  pprof:\n    endpoint: localhost:1777\n").replacingOccurrences(
             of: "extensions: [health_check]", with: "extensions: [health_check, pprof]")),
     RuleCase(
-        rule: "receiver-no-auth", triggering: b.base("endpoint: localhost:4317", "endpoint: 0.0.0.0:4317"),
+        rule: .receiverNoAuth, triggering: b.base("endpoint: localhost:4317", "endpoint: 0.0.0.0:4317"),
         clean: b.base(
             "        endpoint: localhost:4317\n",
             "        endpoint: 0.0.0.0:4317\n        auth:\n          authenticator: bearertokenauth\n")),

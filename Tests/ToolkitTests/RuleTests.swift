@@ -5,17 +5,32 @@ import Testing
 @Suite struct RuleTests {
     @Test func everyRuleHasACase() {
         let covered = Set(ruleCases.map(\.rule))
-        let missing = RuleCatalog.all.map(\.id).filter { !covered.contains($0) }
+        let missing = RuleID.allCases.filter { !covered.contains($0) }
         #expect(missing.isEmpty, "rules without a test case: \(missing)")
-        #expect(RuleCatalog.all.count >= 45)
-        #expect(Set(RuleCatalog.all.map(\.id)).count == RuleCatalog.all.count, "rule ids must be unique")
+        #expect(RuleID.allCases.count >= 45)
     }
 
     @Test func catalogueIsComplete() {
         for rule in RuleCatalog.all {
             #expect(rule.rationale.count > 80, "\(rule.id) needs a real rationale")
-            #expect(rule.id.allSatisfy { $0.isLowercase || $0 == "-" }, "\(rule.id) is not kebab-case")
+            #expect(rule.id.rawValue.allSatisfy { $0.isLowercase || $0 == "-" }, "\(rule.id) is not kebab-case")
         }
+    }
+
+    @Test func catalogueAndRuleIDsMatchBothWays() {
+        #expect(RuleCatalog.all.map(\.id) == RuleID.allCases)
+        for rule in RuleID.allCases {
+            #expect(rule.info.id == rule, "\(rule) carries the facts of \(rule.info.id)")
+            #expect(RuleID(rawValue: rule.rawValue) == rule)
+            #expect("\(rule)" == rule.rawValue, "messages must show the id users write")
+        }
+        #expect(RuleID(rawValue: "no-such-rule") == nil)
+    }
+
+    /// `ampora-tool rules` lists the categories one after the other, in `RuleCategory` order.
+    @Test func rulesAreGroupedByCategory() {
+        let order = RuleCatalog.all.map { RuleCategory.allCases.firstIndex(of: $0.category)! }
+        #expect(order == order.sorted(), "a new rule belongs at the end of its category in RuleID")
     }
 
     @Test(arguments: ruleCases) func triggers(_ rule: RuleCase) {
@@ -30,13 +45,13 @@ import Testing
 
     @Test func baseConfigHasOnlyTheAlphaExtensionNote() {
         let findings = TestSupport.lint(TestSupport.base)
-        #expect(findings.map(\.rule) == ["unstable-component"])
+        #expect(findings.map(\.rule) == [.unstableComponent])
     }
 
     @Test func validateRunsOnlyStructureAndReferences() {
         let config = TestSupport.base("[memory_limiter, batch]", "[batch, attributes]")
         let findings = TestSupport.lint(config, mode: .validate)
-        #expect(findings.map(\.rule) == ["undeclared-component"])
+        #expect(findings.map(\.rule) == [.undeclaredComponent])
     }
 }
 
@@ -46,40 +61,40 @@ import Testing
             let config = TestSupport.base("collector.example.com:4317", host)
                 .replacingOccurrences(
                     of: "    endpoint: \(host)\n", with: "    endpoint: \(host)\n    tls:\n      insecure: true\n")
-            #expect(!TestSupport.lint(config).contains { $0.rule == "tls-insecure-remote" }, "\(host)")
+            #expect(!TestSupport.lint(config).contains { $0.rule == .tlsInsecureRemote }, "\(host)")
         }
         let remote = TestSupport.base("collector.example.com:4317", "http://collector.example.com:4318")
-        #expect(TestSupport.lint(remote).contains { $0.rule == "tls-insecure-remote" })
+        #expect(TestSupport.lint(remote).contains { $0.rule == .tlsInsecureRemote })
     }
 
     @Test func secretsFromReferencesAreFine() {
         let config = TestSupport.base(
             "    endpoint: collector.example.com:4317\n",
             "    endpoint: collector.example.com:4317\n    headers:\n      x-api-key: ${file:/run/secrets/key}\n")
-        #expect(!TestSupport.lint(config).contains { $0.rule == "plaintext-secret" })
+        #expect(!TestSupport.lint(config).contains { $0.rule == .plaintextSecret })
     }
 }
 
 /// The severities and conditions the labelled corpus decided (README.md, "Labelled corpus").
 @Suite struct ReviewedSeverityTests {
-    static func severities(_ rule: String, _ yaml: String, options: CheckOptions = CheckOptions()) -> [Severity] {
+    static func severities(_ rule: RuleID, _ yaml: String, options: CheckOptions = CheckOptions()) -> [Severity] {
         TestSupport.lint(yaml, options: options).filter { $0.rule == rule }.map(\.severity)
     }
 
     @Test func deprecatedAliasWarnsOnlyForAStatedRelease() {
         let config = TestSupport.base("otlp_grpc", "otlp")
-        #expect(Self.severities("deprecated-alias", config) == [.info])
+        #expect(Self.severities(.deprecatedAlias, config) == [.info])
         let stated = CheckOptions(collectorVersion: .registrySnapshot, collectorVersionStated: true)
-        #expect(Self.severities("deprecated-alias", config, options: stated) == [.warning])
+        #expect(Self.severities(.deprecatedAlias, config, options: stated) == [.warning])
     }
 
     @Test func memoryLimiterMissingWarnsOnlyWhenOtherPipelinesRunIt() {
         let alone = TestSupport.base("[memory_limiter, batch]", "[batch]")
-        #expect(Self.severities("memory-limiter-missing", alone) == [.info])
+        #expect(Self.severities(.memoryLimiterMissing, alone) == [.info])
         let second =
             "      exporters: [otlp_grpc]\n    traces/2:\n      receivers: [otlp]\n      exporters: [otlp_grpc]\n"
         let partly = TestSupport.base("      exporters: [otlp_grpc]\n", second)
-        let findings = TestSupport.lint(partly).filter { $0.rule == "memory-limiter-missing" }
+        let findings = TestSupport.lint(partly).filter { $0.rule == .memoryLimiterMissing }
         #expect(findings.map(\.severity) == [.warning])
         #expect(findings.first?.message == "pipeline 'traces/2' has no memory_limiter processor ('traces' has one)")
     }
@@ -92,7 +107,7 @@ import Testing
         ] {
             let config = TestSupport.base(
                 "    endpoint: collector.example.com:4317\n", "    endpoint: \(host)\n" + tls)
-            #expect(Self.severities("tls-skip-verify", config) == (reported ? [.warning] : []), "\(host)")
+            #expect(Self.severities(.tlsSkipVerify, config) == (reported ? [.warning] : []), "\(host)")
         }
     }
 
@@ -102,15 +117,15 @@ import Testing
         ).replacingOccurrences(
             of: "  otlp:\n    protocols:", with: "  otlp:\n    storage: file_storage\n    protocols:")
         let rules = TestSupport.lint(config).map(\.rule)
-        #expect(rules.contains("unresolved-extension"))
-        #expect(!rules.contains("extension-not-enabled"))
+        #expect(rules.contains(.unresolvedExtension))
+        #expect(!rules.contains(.extensionNotEnabled))
     }
 
     @Test func registryAddCanDeclareAVendorSection() throws {
         let config = "config_sources:\n  env:\n" + TestSupport.base
-        #expect(TestSupport.lint(config).contains { $0.rule == "unknown-top-level-key" })
+        #expect(TestSupport.lint(config).contains { $0.rule == .unknownTopLevelKey })
         var options = CheckOptions()
         options.registry.add(try ComponentRegistry.rows(tsv: "section\tconfig_sources\tbeta\tSplunk\n"))
-        #expect(!TestSupport.lint(config, options: options).contains { $0.rule == "unknown-top-level-key" })
+        #expect(!TestSupport.lint(config, options: options).contains { $0.rule == .unknownTopLevelKey })
     }
 }

@@ -3,7 +3,7 @@ import Testing
 @testable import Toolkit
 
 @Suite struct TransformTests {
-    static func fix(_ text: String, rules: Set<String> = ["deprecated-alias", "ottl-unquoted", "bare-env-var"])
+    static func fix(_ text: String, rules: Set<RuleID> = [.deprecatedAlias, .ottlUnquoted, .bareEnvVar])
         -> String
     {
         let source = SourceText(name: "f.yaml", text: text)
@@ -19,7 +19,7 @@ import Testing
         #expect(fixed.contains("exporters: [\"otlp_grpc/primary\"]"))
         // The receiver named otlp is current and must not be touched.
         #expect(fixed.contains("receivers: [otlp]"))
-        #expect(!TestSupport.lint(fixed).contains { $0.rule == "deprecated-alias" || $0.severity == .error })
+        #expect(!TestSupport.lint(fixed).contains { $0.rule == .deprecatedAlias || $0.severity == .error })
     }
 
     @Test func aliasRenameIsSkippedWhenTheTargetExists() {
@@ -37,7 +37,7 @@ import Testing
         #expect(fixed.contains("      - 'set(attributes[\"it''s\"], \"x #1\")'\n"))
         #expect(fixed.contains("endpoint: ${env:HOST}:4317"))
         let findings = TestSupport.lint(fixed).map(\.rule)
-        #expect(!findings.contains("ottl-unquoted") && !findings.contains("bare-env-var"))
+        #expect(!findings.contains(.ottlUnquoted) && !findings.contains(.bareEnvVar))
         let diff = Fixer.unifiedDiff(old: text, new: fixed, name: "f.yaml")
         #expect(diff.contains("-    endpoint: $HOST:4317\n+    endpoint: ${env:HOST}:4317\n"))
     }

@@ -45,9 +45,9 @@ struct CheckContext {
     var registry: ComponentRegistry { options.registry }
 
     mutating func report(
-        _ rule: String, _ message: String, at position: SourcePosition, path: String, severity: Severity? = nil
+        _ rule: RuleID, _ message: String, at position: SourcePosition, path: String, severity: Severity? = nil
     ) {
-        let severity = severity ?? RuleCatalog.info(rule)?.severity ?? .error
+        let severity = severity ?? rule.info.severity
         findings.append(Finding(rule: rule, severity: severity, message: message, position: position, path: path))
     }
 

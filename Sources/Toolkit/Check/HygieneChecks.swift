@@ -19,7 +19,7 @@ enum HygieneChecks {
         checkOTTL(&context)
         if context.sizeBytes > context.options.maxConfigBytes {
             context.report(
-                "config-too-large",
+                .configTooLarge,
                 "the config is \(context.sizeBytes) bytes, above the \(context.options.maxConfigBytes)-byte message limit",
                 at: context.config.root.position, path: "")
         }
@@ -40,7 +40,7 @@ enum HygieneChecks {
                 if first != 0 {
                     let ref = pipeline.processors[first]
                     context.report(
-                        "memory-limiter-not-first",
+                        .memoryLimiterNotFirst,
                         "memory_limiter is processor #\(first + 1) in '\(pipeline.key)'; it should come first",
                         at: ref.position, path: ref.path)
                 }
@@ -54,7 +54,7 @@ enum HygieneChecks {
                 let others = limited.filter { $0.0 != pipelineID }.map { "'\($0.1.key)'" }
                 let inconsistent = exportsOut && !others.isEmpty
                 context.report(
-                    "memory-limiter-missing",
+                    .memoryLimiterMissing,
                     "pipeline '\(pipeline.key)' has no memory_limiter processor"
                         + (inconsistent
                             ? " (\(others.joined(separator: ", ")) \(others.count == 1 ? "has" : "have") one)" : ""),
@@ -65,7 +65,7 @@ enum HygieneChecks {
                 where index > batchIndex && beforeBatch.contains(processorType) {
                     let ref = pipeline.processors[index]
                     context.report(
-                        "batch-order", "'\(ref.text)' runs after batch in '\(pipeline.key)'; put it before batch",
+                        .batchOrder, "'\(ref.text)' runs after batch in '\(pipeline.key)'; put it before batch",
                         at: ref.position, path: ref.path)
                 }
             } else if !pipeline.exporters.isEmpty, fedFromOutside, pipelineID.signal != .profiles,
@@ -77,7 +77,7 @@ enum HygieneChecks {
                 }
                 if !exportersBatch {
                     context.report(
-                        "batch-missing",
+                        .batchMissing,
                         "pipeline '\(pipeline.key)' batches neither in a processor nor in its exporters",
                         at: pipeline.position, path: pipeline.path)
                 }
@@ -85,13 +85,13 @@ enum HygieneChecks {
             if exportsOnlyTo(debugExporters, pipeline, context) {
                 let types = Set(pipeline.exporters.compactMap { $0.id.map { type(.exporter, $0, context) } })
                 context.report(
-                    "debug-only-exporter",
+                    .debugOnlyExporter,
                     "pipeline '\(pipeline.key)' only exports to \(types.sorted().joined(separator: ", "))",
                     at: pipeline.position, path: pipeline.path)
             }
             if pipelineID.signal == .profiles, !context.options.featureGates.contains(profilesGate) {
                 context.report(
-                    "profiles-signal",
+                    .profilesSignal,
                     "profiles pipeline '\(pipeline.key)' needs the \(profilesGate) feature gate; run the Collector "
                         + "(and ampora-tool) with --feature-gates=\(profilesGate), or remove the pipeline",
                     at: pipeline.position, path: pipeline.path)
@@ -133,13 +133,13 @@ enum HygieneChecks {
             let config = exporter.config
             if let retry = config["retry_on_failure"]?.pair("enabled"), retry.value.scalar == "false" {
                 context.report(
-                    "exporter-retry-disabled", "exporter '\(exporter.id)' drops data on the first failed send",
+                    .exporterRetryDisabled, "exporter '\(exporter.id)' drops data on the first failed send",
                     at: retry.value.position, path: "\(exporter.path).retry_on_failure.enabled")
             }
             if let queue = config["sending_queue"] {
                 if let enabled = queue.pair("enabled"), enabled.value.scalar == "false" {
                     context.report(
-                        "exporter-queue-disabled", "exporter '\(exporter.id)' sends without a queue",
+                        .exporterQueueDisabled, "exporter '\(exporter.id)' sends without a queue",
                         at: enabled.value.position, path: "\(exporter.path).sending_queue.enabled")
                 }
                 if let size = queue.pair("queue_size"), let value = size.value.scalar.flatMap({ Int($0) }) {
@@ -150,7 +150,7 @@ enum HygieneChecks {
                             ? "smaller than its \(consumers) consumers"
                             : "so large it can exhaust memory during an outage"
                         context.report(
-                            "queue-sizing", "exporter '\(exporter.id)' queue_size \(value) is \(reason)",
+                            .queueSizing, "exporter '\(exporter.id)' queue_size \(value) is \(reason)",
                             at: size.value.position, path: "\(exporter.path).sending_queue.queue_size")
                     }
                 }
@@ -159,7 +159,7 @@ enum HygieneChecks {
                 verbosity.value.scalar == "detailed"
             {
                 context.report(
-                    "debug-verbosity-detailed", "debug exporter '\(exporter.id)' logs every item in detail",
+                    .debugVerbosityDetailed, "debug exporter '\(exporter.id)' logs every item in detail",
                     at: verbosity.value.position, path: "\(exporter.path).verbosity")
             }
         }
@@ -167,7 +167,7 @@ enum HygieneChecks {
         where type(.processor, processor.id, context) == "tail_sampling" {
             if (processor.config["policies"]?.items ?? []).isEmpty {
                 context.report(
-                    "tail-sampling-no-policies", "tail_sampling '\(processor.id)' has no policies",
+                    .tailSamplingNoPolicies, "tail_sampling '\(processor.id)' has no policies",
                     at: processor.position, path: processor.path)
             }
         }
@@ -194,7 +194,7 @@ enum HygieneChecks {
                 : used.contains("\(component.kind.rawValue):" + id)
             if !isUsed {
                 context.report(
-                    "unused-component",
+                    .unusedComponent,
                     "\(component.kind.rawValue) '\(component.id)' is declared but no pipeline uses it",
                     at: component.position, path: component.path)
             }
@@ -205,7 +205,7 @@ enum HygieneChecks {
         for component in context.config.components[.extension] ?? []
         where !enabled.contains(component.id) && !named.contains(component.id) {
             context.report(
-                "extension-not-enabled", "extension '\(component.id)' is declared but not listed in service.extensions",
+                .extensionNotEnabled, "extension '\(component.id)' is declared but not listed in service.extensions",
                 at: component.position, path: component.path)
         }
     }
@@ -215,13 +215,13 @@ enum HygieneChecks {
         if let address = root["service"]?["telemetry"]?["metrics"]?.pair("address") {
             if context.options.collectorVersion >= SettingsChecks.metricsAddressRemoved {
                 context.report(
-                    "removed-setting",
+                    .removedSetting,
                     "'service.telemetry.metrics.address' was removed in \(SettingsChecks.metricsAddressRemoved); "
                         + "configure 'readers' with a pull exporter (prometheus host and port) instead",
                     at: address.keyPosition, path: "service.telemetry.metrics.address")
             } else {
                 context.report(
-                    "telemetry-metrics-address",
+                    .telemetryMetricsAddress,
                     "'address' is deprecated (removed in \(SettingsChecks.metricsAddressRemoved)); "
                         + "use service.telemetry.metrics.readers",
                     at: address.keyPosition, path: "service.telemetry.metrics.address")
@@ -235,7 +235,7 @@ enum HygieneChecks {
         }
         if !health, let service = root.pair("service") {
             context.report(
-                "health-check-missing", "no health_check extension is enabled", at: service.keyPosition,
+                .healthCheckMissing, "no health_check extension is enabled", at: service.keyPosition,
                 path: "service.extensions")
         }
     }
@@ -243,12 +243,12 @@ enum HygieneChecks {
     /// Checks on every scalar value: references and template markers.
     static func checkValues(_ context: inout CheckContext) {
         let environment = context.options.environment
-        var findings: [(String, String, SourcePosition, String)] = []
+        var findings: [(RuleID, String, SourcePosition, String)] = []
         Walker.scalars(context.config.root, path: "") { node, path in
             guard let text = node.scalar, node.style != nil else { return }
             if text.includes("{{"), text.includes("}}") {
                 findings.append(
-                    ("template-marker", "unrendered template marker in '\(text.prefix(60))'", node.position, path))
+                    (.templateMarker, "unrendered template marker in '\(text.prefix(60))'", node.position, path))
             }
             guard text.includes("$") else { return }
             for piece in ReferenceScanner.pieces(text) {
@@ -257,14 +257,14 @@ enum HygieneChecks {
                 case .malformed(let raw, let offset):
                     findings.append(
                         (
-                            "invalid-reference", "malformed reference '\(raw)'; write $$ for a literal '$'",
+                            .invalidReference, "malformed reference '\(raw)'; write $$ for a literal '$'",
                             column(node, offset), path
                         ))
                 case .reference(let reference):
                     if reference.form == .bare {
                         findings.append(
                             (
-                                "bare-env-var",
+                                .bareEnvVar,
                                 "'\(reference.raw)' is used literally; write ${env:\(reference.name)} (or $$ for a literal '$')",
                                 column(node, reference.offset), path
                             ))
@@ -273,7 +273,7 @@ enum HygieneChecks {
                     {
                         findings.append(
                             (
-                                "env-unset-no-default", "\(reference.raw) is not set and has no default",
+                                .envUnsetNoDefault, "\(reference.raw) is not set and has no default",
                                 column(node, reference.offset), path
                             ))
                     }
@@ -283,7 +283,7 @@ enum HygieneChecks {
         Walker.pairs(context.config.root, path: "") { pair, path in
             if pair.key.includes("{{"), pair.key.includes("}}") {
                 findings.append(
-                    ("template-marker", "unrendered template marker in key '\(pair.key)'", pair.keyPosition, path))
+                    (.templateMarker, "unrendered template marker in key '\(pair.key)'", pair.keyPosition, path))
             }
         }
         for (rule, message, position, path) in findings { context.report(rule, message, at: position, path: path) }
@@ -404,12 +404,12 @@ enum HygieneChecks {
                 if let pairs = item.pairs, item["statements"] == nil, item["context"] == nil {
                     let key = pairs.first?.key ?? ""
                     context.report(
-                        "ottl-misread",
+                        .ottlMisread,
                         "YAML read this OTTL statement as a map (key '\(key.prefix(50))'); quote the whole statement",
                         at: item.position, path: itemPath)
                 } else if let cut = cutStatement(item, context.sources) {
                     context.report(
-                        "ottl-unquoted",
+                        .ottlUnquoted,
                         "YAML ends this plain statement at ' #', so the processor gets '\(cut.read.prefix(60))'; "
                             + "quote the whole statement",
                         at: item.position, path: itemPath)

@@ -10,9 +10,9 @@
 /// ```
 public struct LintPolicy: Sendable {
     /// Rules turned off.
-    public var disabled: Set<String> = []
+    public var disabled: Set<RuleID> = []
     /// Severity overrides.
-    public var severities: [String: Severity] = [:]
+    public var severities: [RuleID: Severity] = [:]
     /// Glob patterns of files to skip.
     public var ignore: [String] = []
     /// Threshold from the file (the command line wins).
@@ -33,35 +33,40 @@ public struct LintPolicy: Sendable {
         }
         guard let root, !root.isNull else { return }
         guard let pairs = root.pairs else { throw LoadError(message: "\(file): expected a map") }
-        func ids(_ node: YNode, _ key: String) throws(LoadError) -> [String] {
-            let values = node.items?.compactMap(\.scalar) ?? node.scalar.map { [$0] } ?? []
-            for id in values where id != "all" && RuleCatalog.info(id) == nil {
-                throw LoadError(message: "\(file):\(node.position.line): unknown rule '\(id)' in '\(key)'")
+        func rules(_ node: YNode, _ key: String) throws(LoadError) -> Set<RuleID> {
+            var rules: Set<RuleID> = []
+            for id in node.items?.compactMap(\.scalar) ?? node.scalar.map({ [$0] }) ?? [] {
+                if id == "all" {
+                    rules.formUnion(RuleID.allCases)
+                } else if let rule = RuleID(rawValue: id) {
+                    rules.insert(rule)
+                } else {
+                    throw LoadError(message: "\(file):\(node.position.line): unknown rule '\(id)' in '\(key)'")
+                }
             }
-            return values
+            return rules
         }
-        let all = Set(RuleCatalog.all.map(\.id))
         for pair in pairs {
             switch pair.key {
             case "disable":
-                for id in try ids(pair.value, "disable") { disabled.formUnion(id == "all" ? all : [id]) }
+                disabled.formUnion(try rules(pair.value, "disable"))
             case "enable":
-                for id in try ids(pair.value, "enable") { disabled.subtract(id == "all" ? all : [id]) }
+                disabled.subtract(try rules(pair.value, "enable"))
             case "rules":
-                for rule in pair.value.pairs ?? [] {
-                    guard RuleCatalog.info(rule.key) != nil else {
-                        throw LoadError(message: "\(file):\(rule.keyPosition.line): unknown rule '\(rule.key)'")
+                for entry in pair.value.pairs ?? [] {
+                    guard let rule = RuleID(rawValue: entry.key) else {
+                        throw LoadError(message: "\(file):\(entry.keyPosition.line): unknown rule '\(entry.key)'")
                     }
-                    let value = rule.value.scalar ?? ""
+                    let value = entry.value.scalar ?? ""
                     if value == "off" || value == "false" {
-                        disabled.insert(rule.key)
+                        disabled.insert(rule)
                     } else if let severity = Severity(rawValue: value) {
-                        severities[rule.key] = severity
-                        disabled.remove(rule.key)
+                        severities[rule] = severity
+                        disabled.remove(rule)
                     } else {
                         throw LoadError(
                             message:
-                                "\(file):\(rule.value.position.line): '\(value)' is not off, info, warning or error")
+                                "\(file):\(entry.value.position.line): '\(value)' is not off, info, warning or error")
                     }
                 }
             case "ignore", "ignore-paths":
@@ -85,15 +90,13 @@ public struct LintPolicy: Sendable {
     /// Applies the policy and inline `# ampora-lint: disable=RULE` comments to findings.
     public func apply(_ findings: [Finding], sources: [String: SourceText]) -> [Finding] {
         // File-wide disables are looked up once per file, not once per finding.
-        var fileWide: [String: Set<String>] = [:]
+        var fileWide: [String: Set<RuleID>] = [:]
         for (name, source) in sources where source.text.includes("disable-file=") {
             fileWide[name] = Set(source.lines.flatMap { InlineDisables.rules(in: $0, directive: "disable-file") ?? [] })
         }
         return findings.compactMap { finding in
             guard !disabled.contains(finding.rule) else { return nil }
-            if let rules = fileWide[finding.position.file], rules.contains(finding.rule) || rules.contains("all") {
-                return nil
-            }
+            if fileWide[finding.position.file]?.contains(finding.rule) == true { return nil }
             if let source = sources[finding.position.file],
                 InlineDisables.suppresses(finding.rule, line: finding.position.line, in: source)
             {
@@ -109,17 +112,26 @@ public struct LintPolicy: Sendable {
 /// `# ampora-lint: disable=a,b` on the finding's line or alone on the line above
 /// (`disable-file=a` anywhere in the file is handled by `LintPolicy.apply`).
 enum InlineDisables {
-    static func rules(in line: Substring, directive: String) -> [String]? {
+    /// The rules a `directive=` comment on `line` names, nil without one; `all` is every rule, and ids that name no
+    /// rule are skipped.
+    static func rules(in line: Substring, directive: String) -> Set<RuleID>? {
         guard let marker = line.firstRange(of: "ampora-lint:") else { return nil }
         let rest = line[marker.upperBound...].trimmingSpaces
         guard rest.hasPrefix(directive + "=") else { return nil }
-        return rest.dropFirst(directive.count + 1).split(separator: ",").map {
-            String($0.split(separator: " ").first ?? "").trimmingSpaces
+        var rules: Set<RuleID> = []
+        for item in rest.dropFirst(directive.count + 1).split(separator: ",") {
+            let id = String(item.split(separator: " ").first ?? "").trimmingSpaces
+            if id == "all" {
+                rules.formUnion(RuleID.allCases)
+            } else if let rule = RuleID(rawValue: id) {
+                rules.insert(rule)
+            }
         }
+        return rules
     }
 
-    static func suppresses(_ rule: String, line: Int, in source: SourceText) -> Bool {
-        func matches(_ rules: [String]?) -> Bool { rules.map { $0.contains(rule) || $0.contains("all") } ?? false }
+    static func suppresses(_ rule: RuleID, line: Int, in source: SourceText) -> Bool {
+        func matches(_ rules: Set<RuleID>?) -> Bool { rules?.contains(rule) ?? false }
         if let text = source.line(line), text.includes("#"), matches(rules(in: text, directive: "disable")) {
             return true
         }

@@ -15,7 +15,7 @@ public enum Linter {
             if findings.isEmpty, let file = unit.files.first {
                 findings.append(
                     Finding(
-                        rule: "config-empty", severity: .error, message: "no Collector config found in \(file)",
+                        rule: .configEmpty, severity: .error, message: "no Collector config found in \(file)",
                         position: SourcePosition(file: file, line: 1, column: 1), path: ""))
             }
             return findings.sorted(by: Finding.ordered)
@@ -34,7 +34,7 @@ public enum Linter {
         }
         findings += context.findings
         if mode == .validate {
-            findings = findings.filter { RuleCatalog.info($0.rule)?.refusal ?? true }
+            findings = findings.filter(\.rule.info.refusal)
         }
         var seen: Set<Finding> = []
         return withoutRestatements(findings.filter { seen.insert($0).inserted }).sorted(by: Finding.ordered)
@@ -42,14 +42,14 @@ public enum Linter {
 
     /// Rules that only restate, at the same position, the problem a more specific rule already names: a pprof
     /// extension on 0.0.0.0 is one exposure, not two findings.
-    static let restatedBy: [String: [String]] = [
-        "listen-all-interfaces": ["debug-extension-exposed", "receiver-no-auth"],
-        "invalid-duration": ["invalid-value"],
-        "telemetry-metrics-address": ["removed-setting"],
+    static let restatedBy: [RuleID: [RuleID]] = [
+        .listenAllInterfaces: [.debugExtensionExposed, .receiverNoAuth],
+        .invalidDuration: [.invalidValue],
+        .telemetryMetricsAddress: [.removedSetting],
     ]
 
     static func withoutRestatements(_ findings: [Finding]) -> [Finding] {
-        var rulesAt: [SourcePosition: Set<String>] = [:]
+        var rulesAt: [SourcePosition: Set<RuleID>] = [:]
         for finding in findings { rulesAt[finding.position, default: []].insert(finding.rule) }
         return findings.filter { finding in
             guard let specific = restatedBy[finding.rule], let here = rulesAt[finding.position] else { return true }

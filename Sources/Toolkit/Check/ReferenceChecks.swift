@@ -6,14 +6,14 @@ enum ReferenceChecks {
             guard let id = ref.id else { continue }
             if config.component(.extension, id) == nil, config.root["extensions"]?.isOpaqueReference != true {
                 context.report(
-                    "undeclared-extension", "extension '\(id)' is enabled in service.extensions but not declared",
+                    .undeclaredExtension, "extension '\(id)' is enabled in service.extensions but not declared",
                     at: ref.position, path: ref.path)
             }
         }
         for connector in config.components[.connector] ?? [] {
             for kind in [ComponentKind.receiver, .exporter] where config.component(kind, connector.id) != nil {
                 context.report(
-                    "connector-id-clash", "connector '\(connector.id)' has the same ID as a declared \(kind.rawValue)",
+                    .connectorIDClash, "connector '\(connector.id)' has the same ID as a declared \(kind.rawValue)",
                     at: connector.position, path: connector.path)
             }
         }
@@ -30,7 +30,7 @@ enum ReferenceChecks {
                     guard let declared = kinds.lazy.compactMap({ config.component($0, id) }).first else {
                         if unknowable { continue }
                         context.report(
-                            "undeclared-component",
+                            .undeclaredComponent,
                             "pipeline '\(pipeline.key)' uses \(role) '\(id)', which is not declared under '\(kinds[0].section)'"
                                 + (kinds.count > 1 ? " or 'connectors'" : ""),
                             at: ref.position, path: ref.path)
@@ -90,13 +90,13 @@ enum ReferenceChecks {
             guard let id = ref.id else { continue }
             if context.config.component(.extension, id) == nil {
                 context.report(
-                    "unresolved-extension",
+                    .unresolvedExtension,
                     "'\(setting)' names extension '\(id)', which is not declared; declare it under 'extensions' "
                         + "and list it in service.extensions",
                     at: ref.position, path: ref.path)
             } else if !enabled.contains(id) {
                 context.report(
-                    "unresolved-extension",
+                    .unresolvedExtension,
                     "'\(setting)' names extension '\(id)', which is declared but not started; add it to "
                         + "service.extensions",
                     at: ref.position, path: ref.path)
@@ -110,7 +110,7 @@ enum ReferenceChecks {
         if entry.levels[signal.rawValue] == nil {
             let supported = entry.levels.keys.sorted().joined(separator: ", ")
             context.report(
-                "component-signal-unsupported",
+                .componentSignalUnsupported,
                 "\(component.kind.rawValue) '\(component.id)' does not support \(signal.rawValue) (it supports \(supported))",
                 at: ref.position, path: ref.path)
         }
@@ -155,7 +155,7 @@ enum ReferenceChecks {
             if let (used, _, role, missing) = sides.first(where: { $0.1.isEmpty }) {
                 for (pipelineID, ref) in used {
                     context.report(
-                        "connector-one-sided",
+                        .connectorOneSided,
                         "connector '\(id)' is \(role) in '\(pipelineID)' but no pipeline uses it as \(missing)",
                         at: ref.position, path: ref.path)
                 }
@@ -164,7 +164,7 @@ enum ReferenceChecks {
             for (pipelineID, ref) in use.asExporter
             where !use.asReceiver.contains(where: { supported(pipelineID.signal, $0.0.signal) }) {
                 context.report(
-                    "connector-signal-unsupported",
+                    .connectorSignalUnsupported,
                     "connector '\(id)' cannot take \(pipelineID.signal.rawValue) from '\(pipelineID)' to any pipeline it feeds"
                         + supportedText(pairs),
                     at: ref.position, path: ref.path)
@@ -172,7 +172,7 @@ enum ReferenceChecks {
             for (pipelineID, ref) in use.asReceiver
             where !use.asExporter.contains(where: { supported($0.0.signal, pipelineID.signal) }) {
                 context.report(
-                    "connector-signal-unsupported",
+                    .connectorSignalUnsupported,
                     "connector '\(id)' cannot produce \(pipelineID.signal.rawValue) for '\(pipelineID)' from any pipeline feeding it"
                         + supportedText(pairs),
                     at: ref.position, path: ref.path)
@@ -208,7 +208,7 @@ enum ReferenceChecks {
                     let cycle = (stack[start...] + [next]).map(\.description).joined(separator: " -> ")
                     if reported.insert(ref.path).inserted {
                         context.report(
-                            "connector-cycle", "connector '\(ref.text)' closes a cycle: \(cycle)", at: ref.position,
+                            .connectorCycle, "connector '\(ref.text)' closes a cycle: \(cycle)", at: ref.position,
                             path: ref.path)
                     }
                 case .done:

@@ -10,7 +10,7 @@ enum RegistryChecks {
                     ?? StructureChecks.nearest(component.id.type, in: context.registry.types(of: kind))
                     .map { "; did you mean '\($0)'?" } ?? ""
                 context.report(
-                    "unknown-component-type",
+                    .unknownComponentType,
                     "unknown \(kind.rawValue) type '\(component.id.type)'\(hint)", at: component.position,
                     path: component.path)
                 continue
@@ -18,13 +18,13 @@ enum RegistryChecks {
             switch entry.status {
             case .removed:
                 context.report(
-                    "removed-component-type",
+                    .removedComponentType,
                     "\(kind.rawValue) type '\(component.id.type)' was removed: \(replacementAdvice(entry.note))",
                     at: component.position, path: component.path)
                 continue
             case .deprecatedAlias:
                 context.report(
-                    "deprecated-alias",
+                    .deprecatedAlias,
                     "'\(component.id.type)' is a deprecated alias; use '\(entry.aliasOf ?? "?")'",
                     at: component.position, path: component.path,
                     severity: context.options.collectorVersionStated ? .warning : nil)
@@ -34,7 +34,7 @@ enum RegistryChecks {
             guard let effective = context.registry.effectiveEntry(kind, component.id.type) else { continue }
             if effective.isUnmaintained {
                 context.report(
-                    "unmaintained-component", "\(kind.rawValue) '\(component.id.type)' is unmaintained",
+                    .unmaintainedComponent, "\(kind.rawValue) '\(component.id.type)' is unmaintained",
                     at: component.position, path: component.path)
             }
             let used: [String] =
@@ -50,13 +50,13 @@ enum RegistryChecks {
             if !deprecated.isEmpty {
                 let advice = deprecationAdvice(effective.note)
                 context.report(
-                    "deprecated-component",
+                    .deprecatedComponent,
                     "\(kind.rawValue) '\(component.id.type)' is deprecated for \(deprecated.joined(separator: ", "))\(advice)",
                     at: component.position, path: component.path)
             }
             if !unstable.isEmpty {
                 context.report(
-                    "unstable-component",
+                    .unstableComponent,
                     "\(kind.rawValue) '\(component.id.type)' is \(unstable.joined(separator: ", "))",
                     at: component.position, path: component.path)
             }

@@ -97,19 +97,19 @@ enum SecurityChecks {
                 listener.component.kind, listener.component.id.type, context.registry)
             if listener.endpoint.isAllInterfaces {
                 context.report(
-                    "listen-all-interfaces",
+                    .listenAllInterfaces,
                     "\(listener.component.kind.rawValue) '\(listener.component.id)' listens on all interfaces (\(listener.text))",
                     at: listener.position, path: listener.path)
             }
             if type == "pprof" || type == "zpages", !listener.endpoint.isLoopback {
                 context.report(
-                    "debug-extension-exposed",
+                    .debugExtensionExposed,
                     "\(type) '\(listener.component.id)' is reachable beyond localhost (\(listener.text))",
                     at: listener.position, path: listener.path)
             }
             if listener.component.kind == .receiver, !listener.endpoint.isLoopback, listener.server?["auth"] == nil {
                 context.report(
-                    "receiver-no-auth",
+                    .receiverNoAuth,
                     "receiver '\(listener.component.id)' accepts data on \(listener.text) without auth",
                     at: listener.position, path: listener.path)
             }
@@ -120,7 +120,7 @@ enum SecurityChecks {
                     continue
                 }
                 context.report(
-                    "port-conflict",
+                    .portConflict,
                     "\(listener.text) collides with \(earlier.component.kind.rawValue) '\(earlier.component.id)' on \(earlier.text)",
                     at: listener.position, path: listener.path)
                 break
@@ -152,7 +152,7 @@ enum SecurityChecks {
     }
 
     static func checkTLSAndSecrets(_ context: inout CheckContext) {
-        var reports: [(String, String, SourcePosition, String)] = []
+        var reports: [(RuleID, String, SourcePosition, String)] = []
         var localSkips: Set<SourcePosition> = []
         localSkipVerify(context.config.root, endpoint: nil, context, into: &localSkips)
         Walker.pairs(context.config.root, path: "") { pair, path in
@@ -160,15 +160,15 @@ enum SecurityChecks {
             let parent = String(path.dropLast(pair.key.count + 1))
             switch pair.key {
             case "insecure_skip_verify" where value == "true" && !localSkips.contains(pair.value.position):
-                reports.append(("tls-skip-verify", "certificate verification is turned off", pair.value.position, path))
+                reports.append((.tlsSkipVerify, "certificate verification is turned off", pair.value.position, path))
             case "min_version", "max_version":
                 if let value, ["1.0", "1.1"].contains(value) {
                     reports.append(
-                        ("tls-old-version", "TLS \(value) is deprecated; use 1.2 or later", pair.value.position, path))
+                        (.tlsOldVersion, "TLS \(value) is deprecated; use 1.2 or later", pair.value.position, path))
                 }
             case "allowed_origins" where parent.hasSuffix("cors"):
                 if pair.value.items?.contains(where: { $0.scalar == "*" }) == true || value == "*" {
-                    reports.append(("cors-wildcard", "CORS allows every origin", pair.value.position, path))
+                    reports.append((.corsWildcard, "CORS allows every origin", pair.value.position, path))
                 }
             default:
                 break
@@ -177,7 +177,7 @@ enum SecurityChecks {
             if value.includes("-----BEGIN"), value.includes("PRIVATE KEY") {
                 reports.append(
                     (
-                        "inline-private-key", "a PEM private key is written inline in '\(pair.key)'",
+                        .inlinePrivateKey, "a PEM private key is written inline in '\(pair.key)'",
                         pair.value.position, path
                     ))
                 return
@@ -185,7 +185,7 @@ enum SecurityChecks {
             if Secrets.isSecretKey(pair.key, parentKey: Secrets.lastKey(parent)), Secrets.isLiteral(value) {
                 reports.append(
                     (
-                        "plaintext-secret", "'\(pair.key)' holds a literal secret; use ${env:…} or ${file:…}",
+                        .plaintextSecret, "'\(pair.key)' holds a literal secret; use ${env:…} or ${file:…}",
                         pair.value.position, path
                     ))
             }
@@ -203,7 +203,7 @@ enum SecurityChecks {
             if insecure || endpoint.scheme == "http" {
                 let how = insecure ? "tls.insecure is true" : "the endpoint is plain http"
                 context.report(
-                    "tls-insecure-remote", "exporter '\(exporter.id)' sends to \(endpoint.host) unencrypted (\(how))",
+                    .tlsInsecureRemote, "exporter '\(exporter.id)' sends to \(endpoint.host) unencrypted (\(how))",
                     at: pair.value.position, path: "\(exporter.path).endpoint")
             }
         }

@@ -66,7 +66,7 @@ enum SettingsChecks {
                 }
                 if !present {
                     context.report(
-                        "required-setting-missing", "\(component.kind.rawValue) '\(component.key)': \(rule.why)",
+                        .requiredSettingMissing, "\(component.kind.rawValue) '\(component.key)': \(rule.why)",
                         at: component.position, path: component.path)
                 }
             }
@@ -79,7 +79,7 @@ enum SettingsChecks {
                 }
                 if !limits {
                     context.report(
-                        "required-setting-missing",
+                        .requiredSettingMissing,
                         "processor '\(component.key)': memory_limiter needs 'limit_mib' or 'limit_percentage' above zero",
                         at: component.position, path: component.path)
                 }
@@ -87,7 +87,7 @@ enum SettingsChecks {
             for (key, advice) in removed[component.kind]?[type] ?? [:] {
                 if let pair = component.config.pair(key) {
                     context.report(
-                        "removed-setting", "'\(key)' was removed from \(type) \(component.kind.rawValue)s: \(advice)",
+                        .removedSetting, "'\(key)' was removed from \(type) \(component.kind.rawValue)s: \(advice)",
                         at: pair.keyPosition, path: "\(component.path).\(key)")
                 }
             }
@@ -98,7 +98,7 @@ enum SettingsChecks {
                     maxSize > 0, maxSize < size
                 {
                     context.report(
-                        "batch-size-inverted",
+                        .batchSizeInverted,
                         "send_batch_max_size (\(maxSize)) must be at least send_batch_size (\(size))",
                         at: max.keyPosition, path: "\(component.path).send_batch_max_size")
                 }
@@ -110,9 +110,9 @@ enum SettingsChecks {
 
     /// Durations, TLS versions and ports anywhere in a component; enumerations of the core components.
     static func checkValues(_ component: Component, type: String, _ context: inout CheckContext) {
-        var reports: [(String, String, SourcePosition, String)] = []
+        var reports: [(RuleID, String, SourcePosition, String)] = []
         func invalid(_ pair: YPair, _ path: String, _ message: String) {
-            reports.append(("invalid-value", message, pair.value.position, path))
+            reports.append((.invalidValue, message, pair.value.position, path))
         }
         // Prometheus scrape configs follow Prometheus's own duration syntax (`1d`), so they are left alone.
         let durations = !(component.kind == .receiver && type == "prometheus")
@@ -124,7 +124,7 @@ enum SettingsChecks {
                 if !isDuration(text) {
                     reports.append(
                         (
-                            "invalid-duration", "'\(text)' is not a duration (write it like 5s, 250ms or 1m30s)",
+                            .invalidDuration, "'\(text)' is not a duration (write it like 5s, 250ms or 1m30s)",
                             pair.value.position, path
                         ))
                 } else if text.trimmingSpaces.hasPrefix("-") {
@@ -190,7 +190,7 @@ enum SettingsChecks {
                 !value.includes("$"), !values.contains(value.lowercased())
             else { continue }
             context.report(
-                "invalid-value", "unknown \(what) '\(value)' (use \(values.joined(separator: ", ")))",
+                .invalidValue, "unknown \(what) '\(value)' (use \(values.joined(separator: ", ")))",
                 at: pair.value.position, path: "service.telemetry.\(section).level")
         }
     }

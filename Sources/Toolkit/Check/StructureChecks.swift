@@ -8,20 +8,20 @@ enum StructureChecks {
         let root = context.config.root
         guard let pairs = root.pairs, !pairs.isEmpty else {
             context.report(
-                "config-empty", "the config is \(root.shapeName), not a map of sections", at: root.position, path: "")
+                .configEmpty, "the config is \(root.shapeName), not a map of sections", at: root.position, path: "")
             return
         }
         for pair in pairs where !Sections.all.contains(pair.key) && !context.registry.extraSections.contains(pair.key) {
             let hint = nearest(pair.key, in: Sections.all).map { "; did you mean '\($0)'?" } ?? ""
             context.report(
-                "unknown-top-level-key", "'\(pair.key)' is not a Collector config section\(hint)",
+                .unknownTopLevelKey, "'\(pair.key)' is not a Collector config section\(hint)",
                 at: pair.keyPosition, path: pair.key)
         }
         for (section, kind) in Sections.componentSections {
             guard let pair = root.pair(section), !pair.value.isNull, !pair.value.isOpaqueReference else { continue }
             guard let components = pair.value.pairs else {
                 context.report(
-                    "section-shape", "'\(section)' must be a map of component IDs, not \(pair.value.shapeName)",
+                    .sectionShape, "'\(section)' must be a map of component IDs, not \(pair.value.shapeName)",
                     at: pair.value.position, path: section)
                 continue
             }
@@ -29,12 +29,12 @@ enum StructureChecks {
                 let path = "\(section).\(component.key)"
                 if case .failure(let error) = ComponentID.parse(component.key) {
                     context.report(
-                        "invalid-component-id", "\(kind.rawValue) ID '\(component.key)': \(error.message)",
+                        .invalidComponentID, "\(kind.rawValue) ID '\(component.key)': \(error.message)",
                         at: component.keyPosition, path: path)
                 }
                 if !component.value.isNull, component.value.pairs == nil {
                     context.report(
-                        "section-shape",
+                        .sectionShape,
                         "settings of \(kind.rawValue) '\(component.key)' must be a map, not \(component.value.shapeName)",
                         at: component.value.position, path: path)
                 }
@@ -46,32 +46,32 @@ enum StructureChecks {
     static func checkService(_ context: inout CheckContext) {
         let root = context.config.root
         guard let service = root.pair("service") else {
-            context.report("no-pipelines", "there is no 'service' section, so no pipeline", at: root.position, path: "")
+            context.report(.noPipelines, "there is no 'service' section, so no pipeline", at: root.position, path: "")
             return
         }
         if service.value.isOpaqueReference { return }
         guard let servicePairs = service.value.pairs else {
             context.report(
-                "section-shape", "'service' must be a map, not \(service.value.shapeName)", at: service.value.position,
+                .sectionShape, "'service' must be a map, not \(service.value.shapeName)", at: service.value.position,
                 path: "service")
             return
         }
         for pair in servicePairs where !serviceKeys.contains(pair.key) {
             context.report(
-                "invalid-service-section", "'service.\(pair.key)' is not a service setting", at: pair.keyPosition,
+                .invalidServiceSection, "'service.\(pair.key)' is not a service setting", at: pair.keyPosition,
                 path: "service.\(pair.key)")
         }
         if let telemetry = service.value.pair("telemetry"), !telemetry.value.isNull {
             if let telemetryPairs = telemetry.value.pairs {
                 for pair in telemetryPairs where !telemetryKeys.contains(pair.key) {
                     context.report(
-                        "invalid-service-section",
+                        .invalidServiceSection,
                         "'service.telemetry.\(pair.key)' is not a telemetry setting (logs, metrics, traces, resource)",
                         at: pair.keyPosition, path: "service.telemetry.\(pair.key)")
                 }
             } else {
                 context.report(
-                    "invalid-service-section", "'service.telemetry' must be a map", at: telemetry.value.position,
+                    .invalidServiceSection, "'service.telemetry' must be a map", at: telemetry.value.position,
                     path: "service.telemetry")
             }
         }
@@ -87,11 +87,11 @@ enum StructureChecks {
             let node = service.value.pair("pipelines")
             if let node, !node.value.isNull, node.value.pairs == nil {
                 context.report(
-                    "section-shape", "'service.pipelines' must be a map, not \(node.value.shapeName)",
+                    .sectionShape, "'service.pipelines' must be a map, not \(node.value.shapeName)",
                     at: node.value.position, path: "service.pipelines")
             } else {
                 context.report(
-                    "no-pipelines",
+                    .noPipelines,
                     "'service.pipelines' is missing or empty: the Collector needs at least one pipeline",
                     at: node?.keyPosition ?? service.keyPosition, path: "service.pipelines")
             }
@@ -101,20 +101,20 @@ enum StructureChecks {
             let path = "service.pipelines.\(pair.key)"
             if case .failure(let error) = PipelineID.parse(pair.key) {
                 context.report(
-                    "invalid-pipeline-id", "pipeline ID '\(pair.key)': \(error.message)", at: pair.keyPosition,
+                    .invalidPipelineID, "pipeline ID '\(pair.key)': \(error.message)", at: pair.keyPosition,
                     path: path)
             }
             if pair.value.isOpaqueReference { continue }
             guard let fields = pair.value.isNull ? [] : pair.value.pairs else {
                 context.report(
-                    "section-shape", "pipeline '\(pair.key)' must be a map, not \(pair.value.shapeName)",
+                    .sectionShape, "pipeline '\(pair.key)' must be a map, not \(pair.value.shapeName)",
                     at: pair.value.position, path: path)
                 continue
             }
             for field in fields {
                 if !pipelineKeys.contains(field.key) {
                     context.report(
-                        "section-shape", "'\(field.key)' is not a pipeline field (receivers, processors, exporters)",
+                        .sectionShape, "'\(field.key)' is not a pipeline field (receivers, processors, exporters)",
                         at: field.keyPosition, path: "\(path).\(field.key)")
                 } else if !field.value.isNull, !field.value.isOpaqueReference {
                     checkIDList(field.value, path: "\(path).\(field.key)", &context)
@@ -123,21 +123,21 @@ enum StructureChecks {
             let receivers = pair.value["receivers"]?.items ?? []
             if receivers.isEmpty, pair.value["receivers"]?.isOpaqueReference != true {
                 context.report(
-                    "pipeline-no-receivers", "pipeline '\(pair.key)' has no receivers", at: pair.keyPosition, path: path
+                    .pipelineNoReceivers, "pipeline '\(pair.key)' has no receivers", at: pair.keyPosition, path: path
                 )
             }
             let exporters = pair.value["exporters"]?.items ?? []
             if exporters.isEmpty, pair.value["exporters"]?.isOpaqueReference != true {
                 context.report(
-                    "pipeline-no-exporters", "pipeline '\(pair.key)' has no exporters", at: pair.keyPosition, path: path
+                    .pipelineNoExporters, "pipeline '\(pair.key)' has no exporters", at: pair.keyPosition, path: path
                 )
             }
         }
         for pipeline in context.config.pipelines {
-            let lists: [(refs: [ComponentRef], rule: String, role: String)] = [
-                (pipeline.receivers, "duplicate-pipeline-entry", "receiver"),
-                (pipeline.processors, "duplicate-processor", "processor"),
-                (pipeline.exporters, "duplicate-pipeline-entry", "exporter"),
+            let lists: [(refs: [ComponentRef], rule: RuleID, role: String)] = [
+                (pipeline.receivers, .duplicatePipelineEntry, "receiver"),
+                (pipeline.processors, .duplicateProcessor, "processor"),
+                (pipeline.exporters, .duplicatePipelineEntry, "exporter"),
             ]
             for (refs, rule, role) in lists {
                 var seen: Set<String> = []
@@ -156,20 +156,20 @@ enum StructureChecks {
     static func checkIDList(_ node: YNode, path: String, _ context: inout CheckContext) {
         guard let items = node.items else {
             context.report(
-                "section-shape", "'\(path)' must be a list of component IDs, not \(node.shapeName)", at: node.position,
+                .sectionShape, "'\(path)' must be a list of component IDs, not \(node.shapeName)", at: node.position,
                 path: path)
             return
         }
         for (index, item) in items.enumerated() {
             guard let text = item.scalar, !item.isNull else {
                 context.report(
-                    "section-shape", "'\(path)[\(index)]' must be a component ID, not \(item.shapeName)",
+                    .sectionShape, "'\(path)[\(index)]' must be a component ID, not \(item.shapeName)",
                     at: item.position, path: "\(path)[\(index)]")
                 continue
             }
             if case .failure(let error) = ComponentID.parse(text) {
                 context.report(
-                    "invalid-component-id", "'\(text)': \(error.message)", at: item.position, path: "\(path)[\(index)]")
+                    .invalidComponentID, "'\(text)': \(error.message)", at: item.position, path: "\(path)[\(index)]")
             }
         }
     }

@@ -9,8 +9,8 @@ public enum Severity: String, Sendable, Hashable, Comparable, CaseIterable {
 
 /// One problem found in a config, with the exact place and YAML path.
 public struct Finding: Sendable, Hashable {
-    /// The rule's stable id.
-    public var rule: String
+    /// The rule that reported it.
+    public var rule: RuleID
     /// Severity after configuration.
     public var severity: Severity
     /// What is wrong, and what to do when that is not obvious.
@@ -21,7 +21,7 @@ public struct Finding: Sendable, Hashable {
     public var path: String
 
     /// Creates a finding.
-    public init(rule: String, severity: Severity, message: String, position: SourcePosition, path: String) {
+    public init(rule: RuleID, severity: Severity, message: String, position: SourcePosition, path: String) {
         self.rule = rule
         self.severity = severity
         self.message = message
@@ -31,7 +31,8 @@ public struct Finding: Sendable, Hashable {
 
     /// The deterministic output order: file, line, column, rule, message.
     public static func ordered(_ a: Finding, _ b: Finding) -> Bool {
-        (a.position.file, a.position.line, a.position.column, a.rule, a.message, a.path)
-            < (b.position.file, b.position.line, b.position.column, b.rule, b.message, b.path)
+        // Rules compare by id, not declaration order, so that output stays sorted the way users read it.
+        (a.position.file, a.position.line, a.position.column, a.rule.rawValue, a.message, a.path)
+            < (b.position.file, b.position.line, b.position.column, b.rule.rawValue, b.message, b.path)
     }
 }

@@ -31,7 +31,7 @@ public enum FindingFormatter {
             case .warning: severity = paint("warning", "1;33")
             case .info: severity = paint("info", "1;36")
             }
-            out += "\(p.file):\(p.line):\(p.column): \(severity)[\(finding.rule)] \(finding.message)"
+            out += "\(p.file):\(p.line):\(p.column): \(severity)[\(finding.rule.rawValue)] \(finding.message)"
             if !finding.path.isEmpty { out += " (at \(finding.path))" }
             out += "\n"
             if let line = sources[p.file]?.line(p.line) {
@@ -68,7 +68,7 @@ public enum FindingFormatter {
     public static func json(_ findings: [Finding], fileCount: Int) -> String {
         let items = findings.map { finding in
             JSONText.object([
-                ("rule", JSONText.string(finding.rule)),
+                ("rule", JSONText.string(finding.rule.rawValue)),
                 ("severity", JSONText.string(finding.severity.rawValue)),
                 ("message", JSONText.string(finding.message)),
                 ("file", JSONText.string(finding.position.file)),
@@ -95,7 +95,7 @@ public enum FindingFormatter {
         let index = Dictionary(uniqueKeysWithValues: rules.enumerated().map { ($1.id, $0) })
         let ruleObjects = rules.map { rule in
             JSONText.object([
-                ("id", JSONText.string(rule.id)),
+                ("id", JSONText.string(rule.id.rawValue)),
                 ("shortDescription", JSONText.object([("text", JSONText.string(rule.summary))])),
                 ("fullDescription", JSONText.object([("text", JSONText.string(rule.rationale))])),
                 ("defaultConfiguration", JSONText.object([("level", JSONText.string(sarifLevel(rule.severity)))])),
@@ -103,8 +103,10 @@ public enum FindingFormatter {
             ])
         }
         let results = findings.map { finding in
-            var members: [(String, String)] = [("ruleId", JSONText.string(finding.rule))]
-            if let ruleIndex = index[finding.rule] { members.append(("ruleIndex", String(ruleIndex))) }
+            // The driver lists every rule, so every result has an index.
+            var members: [(String, String)] = [
+                ("ruleId", JSONText.string(finding.rule.rawValue)), ("ruleIndex", String(index[finding.rule]!)),
+            ]
             members += [
                 ("level", JSONText.string(sarifLevel(finding.severity))),
                 ("message", JSONText.object([("text", JSONText.string(finding.message))])),
@@ -182,7 +184,7 @@ public enum FindingFormatter {
             let p = finding.position
             let message = finding.path.isEmpty ? finding.message : "\(finding.message) (at \(finding.path))"
             return
-                "::\(command) file=\(escapeProperty(p.file)),line=\(p.line),col=\(p.column),title=\(escapeProperty(finding.rule))::\(escapeData(message))\n"
+                "::\(command) file=\(escapeProperty(p.file)),line=\(p.line),col=\(p.column),title=\(escapeProperty(finding.rule.rawValue))::\(escapeData(message))\n"
         }.joined()
     }
 }

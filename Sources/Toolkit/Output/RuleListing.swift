@@ -5,7 +5,7 @@ public enum RuleListing {
         if json {
             let items = rules.map { rule in
                 JSONText.object([
-                    ("id", JSONText.string(rule.id)), ("severity", JSONText.string(rule.severity.rawValue)),
+                    ("id", JSONText.string(rule.id.rawValue)), ("severity", JSONText.string(rule.severity.rawValue)),
                     ("category", JSONText.string(rule.category.rawValue)),
                     ("validate", String(rule.refusal)),
                     ("fixable", String(rule.fixable)), ("summary", JSONText.string(rule.summary)),
@@ -18,7 +18,7 @@ public enum RuleListing {
         for rule in rules {
             let flags =
                 [rule.category.rawValue] + (rule.refusal ? ["validate"] : []) + (rule.fixable ? ["fixable"] : [])
-            out += "\(rule.id)  \(rule.severity.rawValue)  (\(flags.joined(separator: ", ")))\n"
+            out += "\(rule.id.rawValue)  \(rule.severity.rawValue)  (\(flags.joined(separator: ", ")))\n"
             out += "  \(rule.summary)\n"
             out += wrap(rule.rationale, width: 96, indent: "  ") + "\n\n"
         }

@@ -8,8 +8,8 @@ public enum RuleCategory: String, Sendable, Hashable, CaseIterable {
 
 /// A rule's fixed facts: stable id, default severity and why it exists.
 public struct RuleInfo: Sendable, Hashable {
-    /// Stable id used in output, config files and inline disables.
-    public var id: String
+    /// The rule these facts describe.
+    public var id: RuleID
     /// Default severity.
     public var severity: Severity
     /// Family.
@@ -25,7 +25,7 @@ public struct RuleInfo: Sendable, Hashable {
     public var refusal: Bool
 
     init(
-        _ id: String, _ severity: Severity, _ category: RuleCategory, _ summary: String, fixable: Bool = false,
+        _ id: RuleID, _ severity: Severity, _ category: RuleCategory, _ summary: String, fixable: Bool = false,
         refusal: Bool? = nil, _ rationale: String
     ) {
         self.id = id

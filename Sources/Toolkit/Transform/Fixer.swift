@@ -11,7 +11,7 @@ public struct TextEdit: Sendable, Hashable {
     /// New text.
     public var replacement: String
     /// The rule this repairs.
-    public var rule: String
+    public var rule: RuleID
 }
 
 /// Autofixes that keep comments and layout: only the characters that change are touched.
@@ -19,12 +19,12 @@ public enum Fixer {
     /// The edits that repair fixable findings in `unit` (deprecated aliases, unquoted OTTL, bare `$VAR`).
     public static func edits(
         for unit: ConfigUnit, sources: [String: SourceText], registry: ComponentRegistry = .builtin,
-        rules: Set<String> = ["deprecated-alias", "ottl-unquoted", "bare-env-var"]
+        rules: Set<RuleID> = [.deprecatedAlias, .ottlUnquoted, .bareEnvVar]
     ) -> [TextEdit] {
         guard let root = unit.root else { return [] }
         let config = CollectorConfig(root: root)
         var edits: [TextEdit] = []
-        func edit(_ position: SourcePosition, expect: String, _ replacement: String, rule: String) {
+        func edit(_ position: SourcePosition, expect: String, _ replacement: String, rule: RuleID) {
             guard let line = sources[position.file]?.line(position.line) else { return }
             let scalars = Array(line.unicodeScalars)
             var start = position.column - 1
@@ -38,7 +38,7 @@ public enum Fixer {
                     file: position.file, line: position.line, column: start + 1, length: expected.count,
                     replacement: replacement, rule: rule))
         }
-        if rules.contains("deprecated-alias") {
+        if rules.contains(.deprecatedAlias) {
             for component in config.allComponents {
                 guard let entry = registry.entry(component.kind, component.id.type), entry.status == .deprecatedAlias,
                     let target = entry.aliasOf
@@ -46,7 +46,7 @@ public enum Fixer {
                 let renamed = ComponentID(type: target, name: component.id.name)
                 // Renaming onto an ID that already exists would merge two components: leave it to a human.
                 if config.component(component.kind, renamed) != nil { continue }
-                edit(component.position, expect: component.id.type, target, rule: "deprecated-alias")
+                edit(component.position, expect: component.id.type, target, rule: .deprecatedAlias)
                 var refs: [ComponentRef] = []
                 switch component.kind {
                 case .receiver: refs = config.pipelines.flatMap(\.receivers)
@@ -56,27 +56,27 @@ public enum Fixer {
                 case .extension: refs = config.serviceExtensions
                 }
                 for ref in refs where ref.id == component.id {
-                    edit(ref.position, expect: component.id.type, target, rule: "deprecated-alias")
+                    edit(ref.position, expect: component.id.type, target, rule: .deprecatedAlias)
                 }
             }
         }
-        if rules.contains("ottl-unquoted") {
+        if rules.contains(.ottlUnquoted) {
             let context = CheckContext(config: config, options: CheckOptions(registry: registry), sizeBytes: 0)
             for (node, _) in HygieneChecks.ottlLists(context) {
                 for item in node.items ?? [node] {
                     guard let cut = HygieneChecks.cutStatement(item, sources) else { continue }
                     let quoted = "'" + cut.written.replacing("'", with: "''") + "'"
-                    edit(item.position, expect: cut.written, quoted, rule: "ottl-unquoted")
+                    edit(item.position, expect: cut.written, quoted, rule: .ottlUnquoted)
                 }
             }
         }
-        if rules.contains("bare-env-var") {
+        if rules.contains(.bareEnvVar) {
             Walker.scalars(root, path: "") { node, _ in
                 guard let text = node.scalar, text.includes("$"), !text.includes("\n") else { return }
                 for reference in ReferenceScanner.references(text) where reference.form == .bare {
                     let position = HygieneChecks.column(node, reference.offset)
                     guard position != node.position || reference.offset == 0 else { continue }
-                    edit(position, expect: reference.raw, "${env:\(reference.name)}", rule: "bare-env-var")
+                    edit(position, expect: reference.raw, "${env:\(reference.name)}", rule: .bareEnvVar)
                 }
             }
         }

@@ -132,7 +132,7 @@ public enum Loader {
             } catch {
                 findings.append(
                     Finding(
-                        rule: "yaml-syntax", severity: .error, message: error.message, position: error.position,
+                        rule: .yamlSyntax, severity: .error, message: error.message, position: error.position,
                         path: ""))
                 mergedSources.append(source)
             }
