@@ -90,7 +90,8 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayCore", "Core"], swiftSettings: strict),
+        .testTarget(
+            name: "GatewayTests", dependencies: ["Gateway", "GatewayCore", "Core", "CLinux"], swiftSettings: strict),
         .testTarget(
             name: "ToolkitTests", dependencies: ["Toolkit"], resources: [.copy("Fixtures")], swiftSettings: strict),
         // Hot-path operations must not allocate: counted with malloc-interposer, which the test

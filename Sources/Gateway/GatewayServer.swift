@@ -27,7 +27,7 @@ public final class GatewayServer: @unchecked Sendable {
     private let live = LiveAgents()
     private let httpSessions = HTTPSessionStore()
     private let registrations: RegistrationLimiter
-    private var epollLoops: [EpollLoop] = []
+    private var epollLoops: [EpollLoop<EpollSystem>] = []
     private var uringLoops: [URingLoop<URing>] = []
     private var sharedListener: Int32 = -1
     private var threads: [pthread_t] = []
@@ -107,7 +107,7 @@ public final class GatewayServer: @unchecked Sendable {
                 configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
                 registrations: registrations, loopIndex: i, clock: SystemClock()
             )
-            let loop = try EpollLoop(index: i, address: boundAddress, context: context)
+            let loop = try EpollLoop(index: i, address: boundAddress, context: context, kernel: EpollSystem())
             epollLoops.append(loop)
         }
         port = epollLoops[0].boundPort

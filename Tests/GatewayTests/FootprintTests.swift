@@ -9,7 +9,7 @@ import Testing
 @Suite struct FootprintTests {
     @Test func idleConnectionRecordsFitTheBudget() {
         let uring = MemoryLayout<URingLoop<URing>.Record?>.stride
-        let epoll = MemoryLayout<EpollLoop.Record?>.stride
+        let epoll = MemoryLayout<EpollLoop<EpollSystem>.Record?>.stride
         #expect(uring <= 512, "URingLoop.Record is \(uring) bytes")
         #expect(epoll <= 512, "EpollLoop.Record is \(epoll) bytes")
     }

@@ -10,7 +10,7 @@ import Glibc
 /// Shared with other threads only through `mailbox` (Sendable) and `published` (a Mutex);
 /// everything else is touched by the loop's own thread alone. That
 /// confinement is what makes it safe to send.
-final class EpollLoop: @unchecked Sendable {
+final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
     /// A connection's record, stored by value in the slab: the protocol state lives in
     /// `machine`, the rest is the socket and what it has not taken yet.
     struct Record {
@@ -21,12 +21,14 @@ final class EpollLoop: @unchecked Sendable {
         var watchingWrites = false
     }
 
-    private static let listenToken = UInt64.max
-    private static let wakeToken = UInt64.max - 1
-    private static let readSize = 64 * 1024
+    private static var listenToken: UInt64 { .max }
+    private static var wakeToken: UInt64 { .max - 1 }
+    private static var readSize: Int { 64 * 1024 }
 
     let index: Int
     let ctx: LoopContext
+    let kernel: Kernel
+    private let events: UnsafeMutableBufferPointer<epoll_event>
     private let epfd: Int32
     private var listenFD: Int32
     private var slab = Slab<Record>()
@@ -36,7 +38,7 @@ final class EpollLoop: @unchecked Sendable {
     private var stopping = false
     private var stoppingSince: UInt64 = 0
     /// Longest a shutdown waits for agents to finish their close handshakes.
-    private static let shutdownLimit: UInt64 = 5_000
+    private static var shutdownLimit: UInt64 { 5_000 }
     private var listening = true
     private var acceptPaused = false
     private var lastTick: UInt64 = 0
@@ -46,14 +48,17 @@ final class EpollLoop: @unchecked Sendable {
     /// The loop's counters as of its last tick, for readers on other threads.
     let published = PublishedCounters()
 
-    init(index: Int, address: SocketAddress, context: LoopContext) throws(SystemError) {
+    init(index: Int, address: SocketAddress, context: LoopContext, kernel: Kernel) throws(SystemError) {
         self.index = index
         self.ctx = context
+        self.kernel = kernel
         nextToken = 0
-        epfd = try Sys.retrying("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        epfd = try kernel.createPoll()
         mailbox = try Mailbox()
-        listenFD = try Listener.open(address, reusePort: true)
+        listenFD = try kernel.listen(address)
         readBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
+        events = .allocate(capacity: 512)
+        events.initialize(repeating: epoll_event())
         out.reserveCapacity(Self.readSize)
         try watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue)
         try watch(mailbox.wakeFD, token: Self.wakeToken, events: EPOLLIN.rawValue)
@@ -61,21 +66,25 @@ final class EpollLoop: @unchecked Sendable {
 
     deinit {
         readBuffer.deallocate()
-        Sys.close(epfd)
-        if listenFD >= 0 { Sys.close(listenFD) }
+        events.deallocate()
+        kernel.close(epfd)
+        if listenFD >= 0 { kernel.close(listenFD) }
     }
 
     /// The port the listener is bound to.
-    var boundPort: UInt16 { Listener.boundPort(listenFD) }
+    var boundPort: UInt16 { kernel.boundPort(listenFD) }
 
     /// Work for this loop from other threads, and its wake-up.
     let mailbox: Mailbox
 
     private func watch(_ fd: Int32, token: UInt64, events: UInt32, modify: Bool = false) throws(SystemError) {
-        var event = epoll_event()
-        event.events = events
-        event.data.u64 = token
-        _ = try Sys.retrying("epoll_ctl") { epoll_ctl(epfd, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event) }
+        let rc = kernel.control(epfd, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, events: events, token: token)
+        if rc < 0 { throw SystemError(call: "epoll_ctl", errno: -rc) }
+    }
+
+    /// A write that failed only because the socket is full (or was interrupted): try again later.
+    private static func wouldBlock(_ e: Int) -> Bool {
+        e == Int(EAGAIN) || e == Int(EWOULDBLOCK) || e == Int(EINTR)
     }
 
     private static func token(_ slot: Int32, _ generation: UInt32) -> UInt64 {
@@ -84,32 +93,32 @@ final class EpollLoop: @unchecked Sendable {
 
     /// Runs until stopped and every connection is closed.
     func run() {
-        var events = [epoll_event](repeating: epoll_event(), count: 512)
-        while true {
-            let n = events.withUnsafeMutableBufferPointer {
-                epoll_wait(epfd, $0.baseAddress, Int32($0.count), sweep == nil ? 250 : 0)
-            }
-            ctx.advance()
-            if n > 0 {
-                for i in 0..<Int(n) {
-                    let token = events[i].data.u64
-                    let flags = events[i].events
-                    switch token {
-                    case Self.listenToken: acceptAll()
-                    case Self.wakeToken: drainWake()
-                    default: handle(token, flags)
-                    }
-                }
-            }
-            for message in mailbox.drain() { deliver(message) }
-            continueSweep()
-            if ctx.now &- lastTick >= 250 { tickAll() }
-            // Never hang a shutdown on a peer that does not let us finish.
-            if stopping && (slab.count == 0 || ctx.now &- stoppingSince > Self.shutdownLimit) {
-                for slot in slab.liveSlots { close(slot) }
-                return
+        while turn() {}
+    }
+
+    /// One pass of the loop: wait for readiness, handle it and the mailbox, run timers. False
+    /// once the loop has stopped.
+    func turn() -> Bool {
+        let n = kernel.wait(epfd, events, timeout: sweep == nil ? 250 : 0)
+        ctx.advance()
+        for i in 0..<n {
+            let token = events[i].data.u64
+            let flags = events[i].events
+            switch token {
+            case Self.listenToken: acceptAll()
+            case Self.wakeToken: drainWake()
+            default: handle(token, flags)
             }
         }
+        for message in mailbox.drain() { deliver(message) }
+        continueSweep()
+        if ctx.now &- lastTick >= 250 { tickAll() }
+        // Never hang a shutdown on a peer that does not let us finish.
+        if stopping && (slab.count == 0 || ctx.now &- stoppingSince > Self.shutdownLimit) {
+            for slot in slab.liveSlots { close(slot) }
+            return false
+        }
+        return true
     }
 
     private func deliver(_ message: LoopMessage) {
@@ -138,7 +147,7 @@ final class EpollLoop: @unchecked Sendable {
 
     private func stopListening() {
         guard listenFD >= 0 else { return }
-        Sys.close(listenFD)
+        kernel.close(listenFD)
         listenFD = -1
         listening = false
     }
@@ -153,15 +162,15 @@ final class EpollLoop: @unchecked Sendable {
                 return
             }
             var source: UInt64 = 0
-            let fd = ampora_accept4_peer(listenFD, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), &source)
+            let fd = kernel.accept(listenFD, source: &source)
             if fd < 0 {
-                let e = errno
+                let e = -fd
                 if e == EINTR || e == ECONNABORTED { continue }
                 // EMFILE/ENFILE: out of descriptors; the backlog waits until some close.
                 if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM { pauseAccepting() }
                 return
             }
-            try? Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            kernel.setNoDelay(fd)
             nextToken &+= 1
             var record = Record(fd: fd, machine: .accepted(token: nextToken, ctx))
             record.machine.source = source
@@ -200,7 +209,7 @@ final class EpollLoop: @unchecked Sendable {
     private func pauseAccepting() {
         guard !acceptPaused, listenFD >= 0 else { return }
         acceptPaused = true
-        _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, nil)
+        _ = kernel.control(epfd, EPOLL_CTL_DEL, listenFD, events: 0, token: 0)
     }
 
     private func resumeAcceptingIfPossible() {
@@ -227,9 +236,9 @@ final class EpollLoop: @unchecked Sendable {
 
     private func readOnce(_ slot: Int32) {
         guard let fd = slab.withElement(slot, { $0.fd }) else { return }
-        let n = Glibc.read(fd, readBuffer.baseAddress, Self.readSize)
+        let n = kernel.read(fd, into: readBuffer)
         if n < 0 {
-            let e = errno
+            let e = Int32(-n)
             if e == EAGAIN || e == EWOULDBLOCK || e == EINTR { return }
             close(slot)
             return
@@ -264,20 +273,19 @@ final class EpollLoop: @unchecked Sendable {
             rechecks.soon(Int(slot))
             if slab.withElement(slot, { $0.pending.isEmpty }) == true { deliver(.flushed, to: slot) }
         case .shutdownWrite:
-            if let fd = slab.withElement(slot, { $0.fd }) { _ = shutdown(fd, Int32(SHUT_WR)) }
+            if let fd = slab.withElement(slot, { $0.fd }) { kernel.shutdownWrite(fd) }
         }
     }
 
     /// Writes the loop's output buffer; whatever the socket does not take is queued.
     private func send(_ slot: Int32) {
         let limit = ctx.configuration.maxPendingSendBytes
-        enum Outcome { case done, queued, failed, tooSlow }
-        let outcome: Outcome =
-            slab.withElement(slot) { record -> Outcome in
+        let outcome: WriteOutcome =
+            slab.withElement(slot) { record -> WriteOutcome in
                 var offset = 0
                 if record.pending.count == record.pendingOffset {
-                    let n = out.withUnsafeBytes { Glibc.write(record.fd, $0.baseAddress, $0.count) }
-                    if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return .failed }
+                    let n = out.withUnsafeBytes { kernel.write(record.fd, $0) }
+                    if n < 0 && !Self.wouldBlock(-n) { return .failed }
                     offset = max(0, n)
                     if offset == out.count { return .done }
                 }
@@ -303,12 +311,11 @@ final class EpollLoop: @unchecked Sendable {
         let failed: Bool =
             slab.withElement(slot) { record -> Bool in
                 while record.pendingOffset < record.pending.count {
+                    let offset = record.pendingOffset
                     let n = record.pending.withUnsafeBytes {
-                        Glibc.write(record.fd, $0.baseAddress! + record.pendingOffset, $0.count - record.pendingOffset)
+                        kernel.write(record.fd, UnsafeRawBufferPointer(rebasing: $0[offset...]))
                     }
-                    if n < 0 {
-                        return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                    }
+                    if n < 0 { return !Self.wouldBlock(-n) }
                     record.pendingOffset += n
                 }
                 // Drained: give the memory back, an idle agent owns no buffer.
@@ -344,7 +351,7 @@ final class EpollLoop: @unchecked Sendable {
     private func close(_ slot: Int32) {
         guard var record = slab.remove(slot) else { return }
         rechecks.forget(Int(slot))
-        Sys.close(record.fd)
+        kernel.close(record.fd)
         var nothing: [UInt8] = []
         _ = record.machine.handle(.closed, ctx, &nothing)
     }
@@ -371,3 +378,6 @@ final class EpollLoop: @unchecked Sendable {
         ctx.expireHTTPSessions()
     }
 }
+
+/// Where a write of new output left it: all sent, partly queued, failed, or over the bound.
+private enum WriteOutcome { case done, queued, failed, tooSlow }
