@@ -21,30 +21,30 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
         var watchingWrites = false
     }
 
-    private static var listenToken: UInt64 { .max }
-    private static var wakeToken: UInt64 { .max - 1 }
-    private static var readSize: Int { 64 * 1024 }
+    static var listenToken: UInt64 { .max }
+    static var wakeToken: UInt64 { .max - 1 }
+    static var readSize: Int { 64 * 1024 }
 
     let index: Int
     let ctx: LoopContext
     let kernel: Kernel
-    private let events: UnsafeMutableBufferPointer<epoll_event>
-    private let epfd: Int32
-    private var listenFD: Int32
-    private var slab = Slab<Record>()
-    private var rechecks = Rechecks()
-    private let readBuffer: UnsafeMutableRawBufferPointer
-    private var out: [UInt8] = []
-    private var stopping = false
-    private var stoppingSince: UInt64 = 0
+    let events: UnsafeMutableBufferPointer<epoll_event>
+    let epfd: Int32
+    var listenFD: Int32
+    var slab = Slab<Record>()
+    var rechecks = Rechecks()
+    let readBuffer: UnsafeMutableRawBufferPointer
+    var out: [UInt8] = []
+    var stopping = false
+    var stoppingSince: UInt64 = 0
     /// Longest a shutdown waits for agents to finish their close handshakes.
-    private static var shutdownLimit: UInt64 { 5_000 }
-    private var listening = true
-    private var acceptPaused = false
-    private var lastTick: UInt64 = 0
-    private var nextToken: UInt64
+    static var shutdownLimit: UInt64 { 5_000 }
+    var listening = true
+    var acceptPaused = false
+    var lastTick: UInt64 = 0
+    var nextToken: UInt64
     /// A push to every agent in progress.
-    private var sweep: PushSweep?
+    var sweep: PushSweep?
     /// The loop's counters as of its last tick, for readers on other threads.
     let published = PublishedCounters()
 
@@ -77,17 +77,17 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
     /// Work for this loop from other threads, and its wake-up.
     let mailbox: Mailbox
 
-    private func watch(_ fd: Int32, token: UInt64, events: UInt32, modify: Bool = false) throws(SystemError) {
+    func watch(_ fd: Int32, token: UInt64, events: UInt32, modify: Bool = false) throws(SystemError) {
         let rc = kernel.control(epfd, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, events: events, token: token)
         if rc < 0 { throw SystemError(call: "epoll_ctl", errno: -rc) }
     }
 
     /// A write that failed only because the socket is full (or was interrupted): try again later.
-    private static func wouldBlock(_ e: Int) -> Bool {
+    static func wouldBlock(_ e: Int) -> Bool {
         e == Int(EAGAIN) || e == Int(EWOULDBLOCK) || e == Int(EINTR)
     }
 
-    private static func token(_ slot: Int32, _ generation: UInt32) -> UInt64 {
+    static func token(_ slot: Int32, _ generation: UInt32) -> UInt64 {
         UInt64(generation) << 32 | UInt64(UInt32(bitPattern: slot))
     }
 
@@ -121,23 +121,23 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
         return true
     }
 
-    private func deliver(_ message: LoopMessage) {
+    func deliver(_ message: LoopMessage) {
         message.apply(sweep: &sweep) { deliver($1, to: Int32(bitPattern: $0)) }
     }
 
     /// The next slice of a push to every agent.
-    private func continueSweep() {
+    func continueSweep() {
         let isLive: (Int) -> Bool = { self.slab.items[$0] != nil }
         PushSweep.step(&sweep, slots: slab.items.count, isLive: isLive) { deliver($1, to: Int32(bitPattern: $0)) }
     }
 
-    private func drainWake() {
+    func drainWake() {
         var value: UInt64 = 0
         _ = read(mailbox.wakeFD, &value, 8)
         if mailbox.stopRequested && !stopping { beginShutdown() }
     }
 
-    private func beginShutdown() {
+    func beginShutdown() {
         stopping = true
         ctx.stopping = true
         stoppingSince = ctx.now
@@ -145,7 +145,7 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
         for slot in slab.liveSlots { deliver(.shutdown, to: slot) }
     }
 
-    private func stopListening() {
+    func stopListening() {
         guard listenFD >= 0 else { return }
         kernel.close(listenFD)
         listenFD = -1
@@ -154,7 +154,7 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
 
     // MARK: Accept
 
-    private func acceptAll() {
+    func acceptAll() {
         guard listening, !acceptPaused else { return }
         while true {
             if slab.count >= ctx.configuration.epollConnectionsPerLoop {
@@ -191,7 +191,7 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
     /// Closes the oldest half-open connections until the loop is back under its cap, and drops
     /// queue entries of connections that moved on (each accept adds one: without this the queue
     /// would grow with every connection the loop ever accepted).
-    private func boundHalfOpen() {
+    func boundHalfOpen() {
         while ctx.handshaking > ctx.configuration.maxHandshakesPerLoop,
             let victim = ctx.halfOpen.popOldest(where: isHalfOpen)
         {
@@ -200,19 +200,19 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
         ctx.halfOpen.compact(live: ctx.handshaking, where: isHalfOpen)
     }
 
-    private func isHalfOpen(_ entry: HalfOpenQueue.Entry) -> Bool {
+    func isHalfOpen(_ entry: HalfOpenQueue.Entry) -> Bool {
         slab.withElement(Int32(entry.slot)) { $0.machine.token == entry.token && $0.machine.isHalfOpen } ?? false
     }
 
     /// The listener is level-triggered: while this loop cannot take connections it must stop
     /// watching it, or epoll reports it ready forever and the loop spins.
-    private func pauseAccepting() {
+    func pauseAccepting() {
         guard !acceptPaused, listenFD >= 0 else { return }
         acceptPaused = true
         _ = kernel.control(epfd, EPOLL_CTL_DEL, listenFD, events: 0, token: 0)
     }
 
-    private func resumeAcceptingIfPossible() {
+    func resumeAcceptingIfPossible() {
         guard acceptPaused, listening, listenFD >= 0, slab.count < ctx.configuration.epollConnectionsPerLoop else {
             return
         }
@@ -223,7 +223,7 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
 
     // MARK: Read, write, close
 
-    private func handle(_ token: UInt64, _ flags: UInt32) {
+    func handle(_ token: UInt64, _ flags: UInt32) {
         let slot = Int32(bitPattern: UInt32(truncatingIfNeeded: token))
         let generation = UInt32(truncatingIfNeeded: token >> 32)
         guard slab.isLive(slot, generation) else { return }
@@ -234,7 +234,7 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
         }
     }
 
-    private func readOnce(_ slot: Int32) {
+    func readOnce(_ slot: Int32) {
         guard let fd = slab.withElement(slot, { $0.fd }) else { return }
         let n = kernel.read(fd, into: readBuffer)
         if n < 0 {
@@ -253,7 +253,7 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
 
     /// Hands `event` to the connection in `slot` with the loop's output buffer, writes what it
     /// produced, and carries out the machine's action.
-    private func deliver(_ event: ConnectionEvent, to slot: Int32) {
+    func deliver(_ event: ConnectionEvent, to slot: Int32) {
         out.removeAll(keepingCapacity: true)
         // The buffer is moved out while the slab is mutated, so the two never alias.
         var scratch = out
@@ -277,78 +277,7 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
         }
     }
 
-    /// Writes the loop's output buffer; whatever the socket does not take is queued.
-    private func send(_ slot: Int32) {
-        let limit = ctx.configuration.maxPendingSendBytes
-        let outcome: WriteOutcome =
-            slab.withElement(slot) { record -> WriteOutcome in
-                var offset = 0
-                if record.pending.count == record.pendingOffset {
-                    let n = out.withUnsafeBytes { kernel.write(record.fd, $0) }
-                    if n < 0 && !Self.wouldBlock(-n) { return .failed }
-                    offset = max(0, n)
-                    if offset == out.count { return .done }
-                }
-                if record.pending.count - record.pendingOffset + out.count - offset > limit { return .tooSlow }
-                if record.pendingOffset > 0 {
-                    record.pending.removeFirst(record.pendingOffset)
-                    record.pendingOffset = 0
-                }
-                record.pending.append(contentsOf: out[offset...])
-                return .queued
-            } ?? .failed
-        switch outcome {
-        case .done: break
-        case .queued: watchWrites(slot, true)
-        case .failed: close(slot)
-        case .tooSlow:
-            ctx.counters.slowConsumers += 1
-            close(slot)
-        }
-    }
-
-    private func flush(_ slot: Int32) {
-        let failed: Bool =
-            slab.withElement(slot) { record -> Bool in
-                while record.pendingOffset < record.pending.count {
-                    let offset = record.pendingOffset
-                    let n = record.pending.withUnsafeBytes {
-                        kernel.write(record.fd, UnsafeRawBufferPointer(rebasing: $0[offset...]))
-                    }
-                    if n < 0 { return !Self.wouldBlock(-n) }
-                    record.pendingOffset += n
-                }
-                // Drained: give the memory back, an idle agent owns no buffer.
-                record.pending = []
-                record.pendingOffset = 0
-                return false
-            } ?? true
-        if failed {
-            close(slot)
-            return
-        }
-        if slab.withElement(slot, { $0.pending.isEmpty }) == true {
-            watchWrites(slot, false)
-            deliver(.flushed, to: slot)
-        }
-    }
-
-    private func watchWrites(_ slot: Int32, _ on: Bool) {
-        guard let (fd, watching) = slab.withElement(slot, { ($0.fd, $0.watchingWrites) }), watching != on else {
-            return
-        }
-        let generation = slab.generations[Int(slot)]
-        var events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
-        if on { events |= EPOLLOUT.rawValue }
-        do {
-            try watch(fd, token: Self.token(slot, generation), events: events, modify: true)
-            slab.withElement(slot) { $0.watchingWrites = on }
-        } catch {
-            close(slot)
-        }
-    }
-
-    private func close(_ slot: Int32) {
+    func close(_ slot: Int32) {
         guard var record = slab.remove(slot) else { return }
         rechecks.forget(Int(slot))
         kernel.close(record.fd)
@@ -358,7 +287,7 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
 
     // MARK: Timers
 
-    private func tickAll() {
+    func tickAll() {
         lastTick = ctx.now
         resumeAcceptingIfPossible()
         published.publish(ctx)
@@ -378,6 +307,3 @@ final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
         ctx.expireHTTPSessions()
     }
 }
-
-/// Where a write of new output left it: all sent, partly queued, failed, or over the bound.
-private enum WriteOutcome { case done, queued, failed, tooSlow }
