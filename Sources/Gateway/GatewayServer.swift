@@ -14,12 +14,33 @@ public enum IOEngine: String, Sendable, CaseIterable {
     case epoll
 }
 
-/// The agent-facing server: N event loops sharing one port through SO_REUSEPORT.
-///
-/// Safe to send: `start()` sets the engine fields before any other thread may call in, and
-/// afterwards the mutable lists (rings, threads) are read and changed under `loopsLock` only.
-public final class GatewayServer: @unchecked Sendable {
-    private var configuration: GatewayConfiguration
+/// What other threads may reach of a running loop: its mailbox and its published counters.
+/// The loop object itself belongs to its thread alone.
+struct LoopHandle: Sendable {
+    let mailbox: Mailbox
+    let published: PublishedCounters
+}
+
+/// The agent-facing server: N event loops sharing one port (SO_REUSEPORT listeners for epoll,
+/// one shared listener for io_uring rings). Each loop object is handed to its thread and never
+/// touched by another; the server keeps only the loops' `LoopHandle`s, in `state`.
+public final class GatewayServer: Sendable {
+    private struct State {
+        var configuration: GatewayConfiguration
+        var epollLoops: [LoopHandle] = []
+        var rings: [LoopHandle] = []
+        var sharedListener: Int32 = -1
+        var threads: [pthread_t] = []
+        var ringSet: RingSet?
+        var stopping = false
+        /// Rings admitted whose thread is not on `threads` yet.
+        var spawning = 0
+        var engine: IOEngine = .epoll
+        var engineNote = ""
+        var port: UInt16 = 0
+        var slotsPerRing = 0
+    }
+
     private let address: SocketAddress
     private let loopCount: Int
     private let requestedEngine: IOEngine
@@ -27,31 +48,25 @@ public final class GatewayServer: @unchecked Sendable {
     private let live = LiveAgents()
     private let httpSessions = HTTPSessionStore()
     private let registrations: RegistrationLimiter
-    private var epollLoops: [EpollLoop<EpollSystem>] = []
-    private var uringLoops: [URingLoop<URing>] = []
-    private var sharedListener: Int32 = -1
-    private var threads: [pthread_t] = []
-    private let loopsLock = Lock()
-    private var ringSet: RingSet?
-    private let stopping = Atomic<Bool>(false)
+    private let state: Mutex<State>
 
     /// The engine actually running, once started.
-    public private(set) var engine: IOEngine = .epoll
+    public var engine: IOEngine { state.withLock { $0.engine } }
     /// Why `auto` did not pick io_uring, or how the rings were set up, for the start-up log.
-    public private(set) var engineNote = ""
+    public var engineNote: String { state.withLock { $0.engineNote } }
     /// The bound port (useful when listening on port 0).
-    public private(set) var port: UInt16 = 0
+    public var port: UInt16 { state.withLock { $0.port } }
     /// Registered-file slots per ring (agents one io_uring loop can hold).
-    public private(set) var slotsPerRing = 0
+    public var slotsPerRing: Int { state.withLock { $0.slotsPerRing } }
     /// io_uring rings running now (they grow as they fill).
-    public var ringCount: Int { loopsLock.withLock { uringLoops.count } }
+    public var ringCount: Int { state.withLock { $0.rings.count } }
 
     /// A server that is not listening yet.
     public init(
         configuration: GatewayConfiguration = GatewayConfiguration(), address: SocketAddress, loops: Int,
         engine: IOEngine = .auto, directory: any AgentDirectory
     ) {
-        self.configuration = configuration
+        self.state = Mutex(State(configuration: configuration))
         self.address = address
         self.loopCount = max(1, loops)
         self.requestedEngine = engine
@@ -72,8 +87,8 @@ public final class GatewayServer: @unchecked Sendable {
             try startURing(files: files)
         case .auto:
             if let reason = URing.probe() {
-                engineNote = "io_uring unavailable (\(reason)), using epoll"
                 try startEpoll(files: files)
+                state.withLock { $0.engineNote = "io_uring unavailable (\(reason)), using epoll" }
             } else {
                 try startURing(files: files)
             }
@@ -91,10 +106,19 @@ public final class GatewayServer: @unchecked Sendable {
         return Int(min(limit.rlim_cur, 1 << 20)) - 256
     }
 
+    private func context(_ configuration: GatewayConfiguration, loop: Int) -> LoopContext {
+        LoopContext(
+            configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
+            registrations: registrations, loopIndex: loop, clock: SystemClock())
+    }
+
     private func startEpoll(files: Int) throws(SystemError) {
-        engine = .epoll
         // Every epoll agent costs a descriptor: stop short of the limit by what others need.
-        configuration.epollConnectionsPerLoop = max(64, (files - configuration.reservedDescriptors) / loopCount)
+        let configuration = state.withLock { s in
+            s.engine = .epoll
+            s.configuration.epollConnectionsPerLoop = max(64, (files - s.configuration.reservedDescriptors) / loopCount)
+            return s.configuration
+        }
         var boundAddress = address
         if address.port == 0 {
             // Take a port no other listener holds (see Listener.open), then share it between loops.
@@ -102,63 +126,90 @@ public final class GatewayServer: @unchecked Sendable {
             boundAddress = try SocketAddress(host: address.host, port: Listener.boundPort(probe))
             Sys.close(probe)
         }
-        for i in 0..<loopCount {
-            let context = LoopContext(
-                configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
-                registrations: registrations, loopIndex: i, clock: SystemClock()
-            )
-            let loop = try EpollLoop(index: i, address: boundAddress, context: context, kernel: EpollSystem())
-            epollLoops.append(loop)
+        var handles: [LoopHandle] = []
+        var threads: [pthread_t] = []
+        var port: UInt16 = 0
+        do throws(SystemError) {
+            for i in 0..<loopCount {
+                let loop = try EpollLoop(
+                    index: i, address: boundAddress, context: context(configuration, loop: i), kernel: EpollSystem())
+                if i == 0 { port = loop.boundPort }
+                handles.append(LoopHandle(mailbox: loop.mailbox, published: loop.published))
+                threads.append(try LoopThread.spawn(name: "ampora-epoll-\(i)", running: loop))
+            }
+        } catch {
+            // Leave nothing running behind a failed start.
+            for handle in handles.prefix(threads.count) { handle.mailbox.requestStop() }
+            for thread in threads { LoopThread.join(thread) }
+            throw error
         }
-        port = epollLoops[0].boundPort
-        for loop in epollLoops {
-            threads.append(try LoopThread.spawn(name: "ampora-epoll-\(loop.index)") { loop.run() })
+        state.withLock { s in
+            s.port = port
+            s.epollLoops = handles
+            s.threads += threads
         }
     }
 
     private func startURing(files: Int) throws(SystemError) {
-        engine = .uring
         // One listener shared by every ring: a ring that stops accepting leaves the queue to the others.
-        sharedListener = try Listener.open(address)
-        port = Listener.boundPort(sharedListener)
-        slotsPerRing = max(64, configuration.slotsPerRing ?? files)
-        let headroom = max(32, slotsPerRing / 64)
-        let rings = RingSet(capacity: slotsPerRing - headroom, maxRings: max(loopCount, configuration.maxRings))
-        ringSet = rings
+        let listener = try Listener.open(address)
+        let slots = state.withLock { s in
+            s.engine = .uring
+            s.sharedListener = listener
+            s.port = Listener.boundPort(listener)
+            s.slotsPerRing = max(64, s.configuration.slotsPerRing ?? files)
+            return s.slotsPerRing
+        }
+        let headroom = max(32, slots / 64)
+        let maxRings = max(loopCount, state.withLock { $0.configuration.maxRings })
+        let rings = RingSet(capacity: slots - headroom, maxRings: maxRings)
+        state.withLock { $0.ringSet = rings }
         rings.grow = { [weak self] in self?.addRing() }
-        for _ in 0..<loopCount { try startRing() }
-        engineNote =
-            "\(loopCount) rings × \(slotsPerRing) registered-file slots, growing to \(rings.maxRings) rings as they fill (\(uringLoops[0].uring.flagsNote))"
+        var flags = ""
+        for _ in 0..<loopCount { flags = try startRing() }
+        state.withLock {
+            $0.engineNote =
+                "\(loopCount) rings × \(slots) registered-file slots, growing to \(rings.maxRings) rings as they fill (\(flags))"
+        }
     }
 
-    private func startRing() throws(SystemError) {
-        guard let rings = ringSet else { return }
-        let index = loopsLock.withLock { uringLoops.count }
-        let context = LoopContext(
-            configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
-            registrations: registrations, loopIndex: index, clock: SystemClock())
-        let loop = try URingLoop(
-            index: index, listener: sharedListener, files: slotsPerRing, rings: rings, context: context,
-            kernel: URing(files: UInt32(slotsPerRing)))
-        let registered = rings.register(ringFD: loop.uring.ringFD)
-        // Checked and appended under the lock that stop() takes, so a ring cannot be added
-        // after stop() took its list of rings to stop and join.
-        var failure: SystemError?
-        loopsLock.withLock {
-            guard !stopping.load(ordering: .acquiring) else {
-                rings.retire(registered)
-                return
-            }
-            do {
-                let thread = try LoopThread.spawn(name: "ampora-uring-\(index)") { loop.run() }
-                uringLoops.append(loop)
-                threads.append(thread)
-            } catch {
-                rings.retire(registered)
-                failure = error as? SystemError ?? SystemError(call: "pthread_create", errno: EAGAIN)
-            }
+    /// Starts one more ring; returns its setup flags (for the start-up log).
+    @discardableResult
+    private func startRing() throws(SystemError) -> String {
+        let (rings, index, listener, slots, configuration) = state.withLock {
+            ($0.ringSet, $0.rings.count, $0.sharedListener, $0.slotsPerRing, $0.configuration)
         }
-        if let failure { throw failure }
+        guard let rings else { return "" }
+        let kernel = try URing(files: UInt32(slots))
+        let flags = kernel.flagsNote
+        let loop = try URingLoop(
+            index: index, listener: listener, files: slots, rings: rings, context: context(configuration, loop: index),
+            kernel: kernel)
+        let registered = rings.register(ringFD: kernel.ringFD)
+        let handle = LoopHandle(mailbox: loop.mailbox, published: loop.published)
+        // Admitted under the lock stop() takes, and counted until the thread is on the list, so
+        // stop() (which waits for that count to drop) stops and joins every ring it let start.
+        let admitted = state.withLock { s in
+            if !s.stopping { s.spawning += 1 }
+            return !s.stopping
+        }
+        guard admitted else {
+            rings.retire(registered)
+            return flags
+        }
+        do throws(SystemError) {
+            let thread = try LoopThread.spawn(name: "ampora-uring-\(index)", running: loop)
+            state.withLock { s in
+                s.threads.append(thread)
+                s.rings.append(handle)
+                s.spawning -= 1
+            }
+        } catch {
+            rings.retire(registered)
+            state.withLock { $0.spawning -= 1 }
+            throw error
+        }
+        return flags
     }
 
     /// Called from a loop thread when every ring is full.
@@ -168,23 +219,26 @@ public final class GatewayServer: @unchecked Sendable {
         } catch {
             // Out of memory or threads: the full rings keep serving; new agents wait in the
             // backlog, and growth is tried again when a ring next fills.
-            ringSet?.growthFailed()
+            state.withLock { $0.ringSet }?.growthFailed()
         }
     }
 
     /// Stops accepting, closes agents with 1001, and waits for the loops to finish.
     public func stop() {
-        let (rings, ringThreads) = loopsLock.withLock {
-            stopping.store(true, ordering: .releasing)
-            return (uringLoops, threads)
+        state.withLock { $0.stopping = true }
+        // A ring admitted just before may still be starting its thread: wait for it to be listed.
+        while state.withLock({ $0.spawning > 0 }) { sched_yield() }
+        let (loops, threads) = state.withLock { s in
+            defer { s.threads = [] }
+            return (s.epollLoops + s.rings, s.threads)
         }
-        for loop in epollLoops { loop.mailbox.requestStop() }
-        for loop in rings { loop.mailbox.requestStop() }
-        for thread in ringThreads { LoopThread.join(thread) }
-        loopsLock.withLock { threads = [] }
-        if sharedListener >= 0 {
-            Sys.close(sharedListener)
-            sharedListener = -1
+        for loop in loops { loop.mailbox.requestStop() }
+        for thread in threads { LoopThread.join(thread) }
+        state.withLock { s in
+            if s.sharedListener >= 0 {
+                Sys.close(s.sharedListener)
+                s.sharedListener = -1
+            }
         }
     }
 
@@ -195,23 +249,21 @@ public final class GatewayServer: @unchecked Sendable {
         guard let token = live.owner(of: uid) else { return false }
         let loop = ConnectionToken.loop(token)
         let message = LoopMessage.push(uid, slot: ConnectionToken.slot(token))
-        let rings = loopsLock.withLock { uringLoops }
+        let (epoll, rings) = state.withLock { ($0.epollLoops, $0.rings) }
         if loop < rings.count { rings[loop].mailbox.post(message) }
-        if loop < epollLoops.count { epollLoops[loop].mailbox.post(message) }
+        if loop < epoll.count { epoll[loop].mailbox.post(message) }
         return true
     }
 
     /// Offers every connected WebSocket agent what the directory now wants for it.
     public func pushAll() {
-        for loop in loopsLock.withLock({ uringLoops }) { loop.mailbox.post(.pushAll) }
-        for loop in epollLoops { loop.mailbox.post(.pushAll) }
+        for loop in state.withLock({ $0.epollLoops + $0.rings }) { loop.mailbox.post(.pushAll) }
     }
 
     /// Counters summed over the loops (read without stopping them; values may be a tick old).
     public var counters: GatewayCounters {
         var total = GatewayCounters()
-        for loop in epollLoops { total.add(loop.published.value) }
-        for loop in loopsLock.withLock({ uringLoops }) { total.add(loop.published.value) }
+        for loop in state.withLock({ $0.epollLoops + $0.rings }) { total.add(loop.published.value) }
         return total
     }
 }

@@ -1,34 +1,38 @@
 import Core
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Gateway
 @testable import GatewayCore
 
 /// A directory with an inventory bound, counting what the gateway hands it.
-final class BoundedDirectory: AgentDirectory, @unchecked Sendable {
-    private let lock = Lock()
-    private var known: Set<InstanceUID> = []
-    private var recorded: [StatusChanges] = []
-    private var desired = DesiredState()
+final class BoundedDirectory: AgentDirectory, Sendable {
+    private struct State {
+        var known: Set<InstanceUID>
+        var recorded: [StatusChanges] = []
+        var desired = DesiredState()
+    }
+
+    private let state: Mutex<State>
     let maxAgents: Int
 
     init(maxAgents: Int = .max, known: [InstanceUID] = []) {
         self.maxAgents = maxAgents
-        self.known = Set(known)
+        self.state = Mutex(State(known: Set(known)))
     }
 
-    var records: [StatusChanges] { lock.withLock { recorded } }
-    func desiredState(for uid: InstanceUID) -> DesiredState { lock.withLock { desired } }
+    var records: [StatusChanges] { state.withLock { $0.recorded } }
+    func desiredState(for uid: InstanceUID) -> DesiredState { state.withLock { $0.desired } }
     /// What every agent should now have (a push offers it).
-    func setDesired(_ state: DesiredState) { lock.withLock { desired = state } }
+    func setDesired(_ desired: DesiredState) { state.withLock { $0.desired = desired } }
     func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? { nil }
-    func record(_ changes: StatusChanges) { lock.withLock { recorded.append(changes) } }
-    func isKnown(_ uid: InstanceUID) -> Bool { lock.withLock { known.contains(uid) } }
+    func record(_ changes: StatusChanges) { state.withLock { $0.recorded.append(changes) } }
+    func isKnown(_ uid: InstanceUID) -> Bool { state.withLock { $0.known.contains(uid) } }
     func register(_ uid: InstanceUID) -> Bool {
-        lock.withLock {
-            guard known.count < maxAgents else { return false }
-            known.insert(uid)
+        state.withLock { s in
+            guard s.known.count < maxAgents else { return false }
+            s.known.insert(uid)
             return true
         }
     }

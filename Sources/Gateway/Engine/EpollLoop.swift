@@ -10,7 +10,7 @@ import Glibc
 /// Shared with other threads only through `mailbox` (Sendable) and `published` (a Mutex);
 /// everything else is touched by the loop's own thread alone. That
 /// confinement is what makes it safe to send.
-final class EpollLoop<Kernel: PollKernel>: @unchecked Sendable {
+final class EpollLoop<Kernel: PollKernel> {
     /// A connection's record, stored by value in the slab: the protocol state lives in
     /// `machine`, the rest is the socket and what it has not taken yet.
     struct Record {

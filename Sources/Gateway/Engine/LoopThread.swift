@@ -1,14 +1,30 @@
 import CLinux
 import Glibc
 
-/// Starts a named OS thread running `body` (no Foundation on the engine path).
+/// An event loop a thread runs until it stops.
+protocol RunLoop: AnyObject {
+    /// Runs until stopped and every connection is closed.
+    func run()
+}
+
+extension URingLoop: RunLoop {}
+extension EpollLoop: RunLoop {}
+
+/// Starts named OS threads (no Foundation on the engine path).
 enum LoopThread {
     private final class Box {
         let body: () -> Void
         init(_ body: @escaping () -> Void) { self.body = body }
     }
 
-    static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) -> pthread_t {
+    /// Starts a thread that runs `loop` until it stops. The loop is handed over: from here on
+    /// only that thread touches it.
+    static func spawn(name: String, running loop: sending any RunLoop) throws(SystemError) -> pthread_t {
+        try spawn(name: name) { loop.run() }
+    }
+
+    /// Starts a thread running `body`, which is handed over to it.
+    static func spawn(name: String, _ body: sending @escaping () -> Void) throws(SystemError) -> pthread_t {
         var thread = pthread_t()
         let threadName = String(name.prefix(15))
         let box = Unmanaged.passRetained(

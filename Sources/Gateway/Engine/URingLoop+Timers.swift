@@ -42,6 +42,9 @@ extension URingLoop {
             }
         }
         if !accepting && !stopping && live < resumeBelow { armAccept() }
+        // A growth that failed (no memory for a ring, no thread) is tried again while this ring
+        // stays full: nothing else would retry it, as a full ring accepts nothing to fill up again.
+        if stoppedFull && !accepting && !stopping { rings.ringIsFull() }
         ctx.expireHTTPSessions()
     }
 }

@@ -13,7 +13,7 @@ import Glibc
 /// Shared with other threads only through `mailbox` (Sendable) and `published` (a Mutex);
 /// everything else is touched by the loop's own thread alone, the one that
 /// runs `run()` and is the ring's single issuer. That confinement is what makes it safe to send.
-final class URingLoop<Kernel: RingKernel>: @unchecked Sendable {
+final class URingLoop<Kernel: RingKernel> {
     /// A connection's engine-side record, indexed by its fixed-file slot.
     /// The protocol state lives in `machine`; the rest is what the kernel holds for the slot.
     struct Record: InPlaceUpdatable {
