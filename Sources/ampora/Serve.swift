@@ -3,6 +3,8 @@ import Core
 import Fleet
 import Foundation
 import Gateway
+import Metrics
+import Prometheus
 import Synchronization
 import Web
 
@@ -194,6 +196,10 @@ struct Serve: AsyncParsableCommand {
         operatorLimits.maxConnections = httpMaxConnections
         operatorLimits.idleTimeoutSeconds = httpIdleTimeout
 
+        // One registry behind /metrics, and behind swift-metrics for any library that reports there.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
         // Signals first: every thread started from here on (loops, NIO, fleet) inherits the mask.
         Signals.blockTermination()
         let termination = Signals.watchTermination()
@@ -232,8 +238,9 @@ struct Serve: AsyncParsableCommand {
 
         // Agents are accepted from here until the signal; /readyz says so.
         let accepting = SharedBool(true)
+        let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) { gateway.counters }
         let api = OperatorAPI(
-            fleet: fleet, gatewayMetrics: { OperatorEndpoints.metrics(gateway.counters) },
+            fleet: fleet, metrics: registry, refreshMetrics: { gatewayMetrics.refresh() },
             isReady: { accepting.value })
         let bound = OneShot<Int>()
         let web = Task {
