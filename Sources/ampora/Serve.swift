@@ -3,6 +3,7 @@ import Core
 import Fleet
 import Foundation
 import Gateway
+import Logging
 import Metrics
 import Prometheus
 import Synchronization
@@ -38,8 +39,8 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve OpAMP agents and the operator API.",
         discussion: """
             Every option can also be set with an environment variable (AMPORA_OPAMP_LISTEN, \
-            AMPORA_HTTP_LISTEN, AMPORA_DATABASE, AMPORA_IO, AMPORA_LOOPS); a flag wins over \
-            the environment.
+            AMPORA_HTTP_LISTEN, AMPORA_DATABASE, AMPORA_IO, AMPORA_LOOPS, AMPORA_LOG_FORMAT, \
+            AMPORA_LOG_LEVEL); a flag wins over the environment.
             """
     )
 
@@ -57,6 +58,14 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("loops"), help: "Event loops (default: one per core).")
     var loops: Int?
+
+    @Option(
+        name: .customLong("log-format"),
+        help: "Log lines on standard error: text, or json (one JSON object per line; default text).")
+    var logFormat: LogFormat?
+
+    @Option(name: .customLong("log-level"), help: "The least severe level logged (default info).")
+    var logLevel: LogLevel?
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds without traffic before an agent connection is closed.")
     var idleTimeout: UInt64 = 120
@@ -133,6 +142,8 @@ struct Serve: AsyncParsableCommand {
         var database: String
         var io: IOMode
         var loops: Int
+        var logFormat: LogFormat
+        var logLevel: LogLevel
     }
 
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
@@ -153,7 +164,9 @@ struct Serve: AsyncParsableCommand {
                 argument: "127.0.0.1:8080")!,
             database: database,
             io: try io ?? env("AMPORA_IO", IOMode.self) ?? .auto,
-            loops: loops
+            loops: loops,
+            logFormat: try logFormat ?? env("AMPORA_LOG_FORMAT", LogFormat.self) ?? .text,
+            logLevel: try logLevel ?? env("AMPORA_LOG_LEVEL", LogLevel.self) ?? .info
         )
     }
 
@@ -196,6 +209,8 @@ struct Serve: AsyncParsableCommand {
         operatorLimits.maxConnections = httpMaxConnections
         operatorLimits.idleTimeoutSeconds = httpIdleTimeout
 
+        Logs.bootstrap(format: s.logFormat, level: s.logLevel)
+        let logger = Logger(label: "ampora")
         // One registry behind /metrics, and behind swift-metrics for any library that reports there.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -207,16 +222,16 @@ struct Serve: AsyncParsableCommand {
         do {
             let store = try FleetStores.open(s.database)
             var options = FleetOptions(instance: instanceID ?? ProcessInfo.processInfo.hostName)
-            options.log = { Log.info($0) }
+            options.log = { logger.notice("\($0)") }
             options.lastSeenWriteIntervalMilliseconds = Int64(min(lastSeenWriteInterval, 86_400 * 365) * 1000)
             options.maxAgents = maxAgents
             options.forgetAfterMilliseconds = Int64(min(forgetAfter, 36_500) * 86_400_000)
             // A retention shorter than a minute (tests) is swept as often as it expires.
             options.retentionSweepMilliseconds = max(1000, min(60_000, options.forgetAfterMilliseconds / 4))
             fleet = try FleetService(store: store, options: options)
-            Log.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
+            logger.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
         } catch {
-            Log.error("database \(s.database): \(error)")
+            logger.error("database \(s.database): \(error)")
             throw ExitCode(1)
         }
         let gateway = GatewayServer(
@@ -229,12 +244,13 @@ struct Serve: AsyncParsableCommand {
         do {
             try gateway.start()
         } catch {
-            Log.error("cannot start: \(error)")
+            logger.error("cannot start: \(error)")
             gateway.stop()
             fleet.stop()
             throw ExitCode(1)
         }
-        Log.info("io=\(gateway.engine.rawValue)\(gateway.engineNote.isEmpty ? "" : " (\(gateway.engineNote))")")
+        let note = gateway.engineNote.isEmpty ? "" : " (\(gateway.engineNote))"
+        logger.info("io=\(gateway.engine.rawValue)\(note)")
 
         // Agents are accepted from here until the signal; /readyz says so.
         let accepting = SharedBool(true)
@@ -257,7 +273,7 @@ struct Serve: AsyncParsableCommand {
         case .success(let port):
             httpPort = port
         case .failure(let message):
-            Log.error("cannot start: \(message)")
+            logger.error("cannot start: \(message)")
             gateway.stop()
             fleet.stop()
             throw ExitCode(1)
@@ -270,13 +286,17 @@ struct Serve: AsyncParsableCommand {
 
         let signal = await termination.wait()
         accepting.value = false
-        Log.info("signal \(signal): closing agents with 1001 and stopping")
+        logger.info("signal \(signal): closing agents with 1001 and stopping")
         gateway.stop()
         web.cancel()
         _ = await web.result
         let flushed = fleet.stop()
         fleet.close()
-        Log.info(flushed ? "stopped; every change written" : "stopped; some changes were not written (see above)")
+        if flushed {
+            logger.info("stopped; every change written")
+        } else {
+            logger.warning("stopped; some changes were not written")
+        }
     }
 }
 

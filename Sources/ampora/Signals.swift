@@ -42,14 +42,3 @@ enum Signals {
         }
     }
 }
-
-/// One-line logs on standard error.
-enum Log {
-    static func info(_ message: String) {
-        FileHandle.standardError.write(Data("ampora: \(message)\n".utf8))
-    }
-
-    static func error(_ message: String) {
-        FileHandle.standardError.write(Data("ampora: error: \(message)\n".utf8))
-    }
-}
