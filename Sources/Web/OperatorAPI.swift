@@ -42,9 +42,11 @@ public struct OperatorAPI: Sendable {
         public init() {}
     }
 
-    /// Serves on `host:port` until the task is cancelled; `onRunning` gets the bound port.
+    /// Serves on `host:port` until the task is cancelled or, inside a `ServiceGroup`, until the
+    /// group shuts down gracefully; `onRunning` gets the bound port.
     public func run(
-        host: String, port: Int, limits: Limits = Limits(), onRunning: @escaping @Sendable (Int) -> Void
+        host: String, port: Int, limits: Limits = Limits(), logger: Logger,
+        onRunning: @escaping @Sendable (Int) -> Void
     ) async throws {
         var http1 = HTTP1Channel.Configuration()
         http1.idleTimeout = .seconds(limits.idleTimeoutSeconds)
@@ -55,10 +57,11 @@ public struct OperatorAPI: Sendable {
                 address: .hostname(host, port: port), serverName: "ampora",
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) },
-            logger: .init(label: "ampora.http", factory: { _ in SwiftLogNoOpLogHandler() })
+            logger: logger
         )
-        // SIGTERM belongs to `ampora serve`, which stops the gateway first and then this task.
-        try await app.runService(gracefulShutdownSignals: [])
+        // Signals belong to `ampora serve`, whose service group shuts the gateway down first and
+        // then this server (its graceful shutdown reaches the application's own group).
+        try await app.run()
     }
 
     /// The routes (exposed for in-process tests).

@@ -6,7 +6,7 @@ import Gateway
 import Logging
 import Metrics
 import Prometheus
-import Synchronization
+import ServiceLifecycle
 import Web
 
 /// A `HOST:PORT` listen address.
@@ -214,10 +214,8 @@ struct Serve: AsyncParsableCommand {
         // One registry behind /metrics, and behind swift-metrics for any library that reports there.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let early = await Signals.watchEarly()
 
-        // Signals first: every thread started from here on (loops, NIO, fleet) inherits the mask.
-        Signals.blockTermination()
-        let termination = Signals.watchTermination()
         let fleet: FleetService
         do {
             let store = try FleetStores.open(s.database)
@@ -240,62 +238,39 @@ struct Serve: AsyncParsableCommand {
         fleet.onPush = { uids in
             if let uids { for uid in uids { gateway.push(uid) } } else { gateway.pushAll() }
         }
-        fleet.start()
-        do {
-            try gateway.start()
-        } catch {
-            logger.error("cannot start: \(error)")
-            gateway.stop()
-            fleet.stop()
-            throw ExitCode(1)
-        }
-        let note = gateway.engineNote.isEmpty ? "" : " (\(gateway.engineNote))"
-        logger.info("io=\(gateway.engine.rawValue)\(note)")
 
-        // Agents are accepted from here until the signal; /readyz says so.
-        let accepting = SharedBool(true)
+        let readiness = Readiness()
         let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) { gateway.counters }
+        // The gateway's loop list is written by its start: its counters are read only after that.
         let api = OperatorAPI(
-            fleet: fleet, metrics: registry, refreshMetrics: { gatewayMetrics.refresh() },
-            isReady: { accepting.value })
-        let bound = OneShot<Int>()
-        let web = Task {
-            do {
-                try await api.run(host: httpAddress.host, port: Int(httpAddress.port), limits: operatorLimits) {
-                    bound.fulfil($0)
-                }
-            } catch {
-                if !Task.isCancelled { bound.fail("operator API on \(s.http): \(error)") }
-            }
-        }
-        let httpPort: Int
-        switch await bound.value() {
-        case .success(let port):
-            httpPort = port
-        case .failure(let message):
-            logger.error("cannot start: \(message)")
-            gateway.stop()
-            fleet.stop()
+            fleet: fleet, metrics: registry,
+            refreshMetrics: { if readiness.gatewayStarted { gatewayMetrics.refresh() } },
+            isReady: { readiness.isAccepting })
+        // The group starts the three together and stops them in reverse order: the gateway
+        // (agents get 1001), then the operator API, then the fleet, which writes what is pending.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: FleetLifecycle(fleet: fleet, logger: logger), serviceName: "fleet"),
+                    .init(
+                        service: OperatorAPIService(
+                            api: api, host: httpAddress.host, port: Int(httpAddress.port), limits: operatorLimits,
+                            readiness: readiness, logger: Logger(label: "ampora.http")),
+                        serviceName: "operator-api"),
+                    .init(
+                        service: GatewayLifecycle(
+                            gateway: gateway, host: opampAddress.host, readiness: readiness, logger: logger),
+                        serviceName: "gateway"),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        let relay = Signals.relay(early, to: group, logger: logger) { readiness.stopAccepting() }
+        defer { relay.cancel() }
+        do {
+            try await group.run()
+        } catch {
+            logger.error("\(readiness.wasReady ? "stopped" : "cannot start"): \(error)")
             throw ExitCode(1)
-        }
-        let opampShown =
-            "\(opampAddress.host.contains(":") ? "[\(opampAddress.host)]" : opampAddress.host):\(gateway.port)"
-        let httpShown = "\(httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host):\(httpPort)"
-        FileHandle.standardOutput.write(
-            Data("ampora ready opamp=\(opampShown) http=\(httpShown) io=\(gateway.engine.rawValue)\n".utf8))
-
-        let signal = await termination.wait()
-        accepting.value = false
-        logger.info("signal \(signal): closing agents with 1001 and stopping")
-        gateway.stop()
-        web.cancel()
-        _ = await web.result
-        let flushed = fleet.stop()
-        fleet.close()
-        if flushed {
-            logger.info("stopped; every change written")
-        } else {
-            logger.warning("stopped; some changes were not written")
         }
     }
 }
@@ -316,55 +291,4 @@ struct FleetDirectory: AgentDirectory {
     func heartbeat(_ uid: InstanceUID, loop: Int) { fleet.heartbeat(uid, loop: loop) }
     func isKnown(_ uid: InstanceUID) -> Bool { fleet.isKnown(uid) }
     func register(_ uid: InstanceUID) -> Bool { fleet.register(uid) }
-}
-
-/// A Boolean shared between the main task and the operator API's threads.
-final class SharedBool: Sendable {
-    private let stored: Atomic<Bool>
-
-    init(_ value: Bool) { stored = Atomic(value) }
-
-    var value: Bool {
-        get { stored.load(ordering: .acquiring) }
-        set { stored.store(newValue, ordering: .releasing) }
-    }
-}
-
-/// A value produced once by one task and awaited by another.
-final class OneShot<T: Sendable>: Sendable {
-    enum Outcome: Sendable {
-        case success(T)
-        case failure(String)
-    }
-
-    private struct State {
-        var outcome: Outcome?
-        var waiter: CheckedContinuation<Outcome, Never>?
-    }
-
-    private let state = Mutex(State())
-
-    func fulfil(_ value: T) { settle(.success(value)) }
-    func fail(_ message: String) { settle(.failure(message)) }
-
-    private func settle(_ result: Outcome) {
-        let waiter: CheckedContinuation<Outcome, Never>? = state.withLock { s in
-            guard s.outcome == nil else { return nil }
-            s.outcome = result
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume(returning: result)
-    }
-
-    func value() async -> Outcome {
-        await withCheckedContinuation { continuation in
-            let ready: Outcome? = state.withLock { s in
-                if let outcome = s.outcome { return outcome }
-                s.waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
 }

@@ -1,6 +1,7 @@
-"""The server's observability on the real binary: `--log-format json` and `--log-level` (and
-their environment variables), and every /metrics name, type and label set the operator plane had
-before it moved to swift-prometheus.
+"""The server's logs, metrics and shutdown on the real binary: `--log-format json` and
+`--log-level` (and their environment variables), every /metrics name, type and label set the
+operator plane had before it moved to swift-prometheus, and stop signals that arrive while the
+server is still starting.
 """
 import asyncio
 import json
@@ -188,3 +189,27 @@ def test_metrics_keep_every_name_type_and_label_set():
         assert all(again[name] >= m[name] for name in m if name.endswith("_total"))
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("when", ["database-open", "ready-line"])
+def test_a_stop_signal_during_start_is_a_clean_stop(tmp_path, sig, when):
+    """A signal as soon as the database is open (before the services run, before the ready line)
+    or right at the ready line stops the server cleanly: exit 0, not death by the signal."""
+    for attempt in range(5):
+        proc = serve(tmp_path / f"{attempt}", "--log-format", "json")
+        try:
+            first = proc.stderr.readline()
+            assert json.loads(first)["message"].startswith("database sqlite ready"), first
+            if when == "ready-line":
+                assert proc.stdout.readline().startswith("ampora ready ")
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, (attempt, err)
+        messages = [r["message"] for r in json_lines(err.splitlines())]
+        assert f"signal {signal.Signals(sig).name}: closing agents with 1001 and stopping" in messages
+        assert messages[-1] == "stopped; every change written"
