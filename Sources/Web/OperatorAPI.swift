@@ -6,21 +6,27 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import Prometheus
 
 /// The operator plane: health, metrics and the first REST endpoints, on Fleet's services.
 /// The JSON shapes are a contract (the README's operator API table); scripts depend on them.
 public struct OperatorAPI: Sendable {
     let fleet: FleetService
-    let gatewayMetrics: @Sendable () -> String
+    let metrics: PrometheusCollectorRegistry
+    let fleetMetrics: SnapshotMetrics<FleetMetrics>
+    let refreshMetrics: @Sendable () -> Void
     let isReady: @Sendable () -> Bool
 
-    /// An API over `fleet`; `gatewayMetrics` renders the engine's Prometheus lines.
+    /// An API over `fleet`. `/metrics` renders `metrics`, after `refreshMetrics` brought the
+    /// caller's metrics in it up to date; the fleet's are registered in it here.
     public init(
-        fleet: FleetService, gatewayMetrics: @escaping @Sendable () -> String,
-        isReady: @escaping @Sendable () -> Bool
+        fleet: FleetService, metrics: PrometheusCollectorRegistry,
+        refreshMetrics: @escaping @Sendable () -> Void, isReady: @escaping @Sendable () -> Bool
     ) {
         self.fleet = fleet
-        self.gatewayMetrics = gatewayMetrics
+        self.metrics = metrics
+        self.fleetMetrics = SnapshotMetrics(registry: metrics, rows: Self.fleetRows) { fleet.metrics }
+        self.refreshMetrics = refreshMetrics
         self.isReady = isReady
     }
 
@@ -36,9 +42,11 @@ public struct OperatorAPI: Sendable {
         public init() {}
     }
 
-    /// Serves on `host:port` until the task is cancelled; `onRunning` gets the bound port.
+    /// Serves on `host:port` until the task is cancelled or, inside a `ServiceGroup`, until the
+    /// group shuts down gracefully; `onRunning` gets the bound port.
     public func run(
-        host: String, port: Int, limits: Limits = Limits(), onRunning: @escaping @Sendable (Int) -> Void
+        host: String, port: Int, limits: Limits = Limits(), logger: Logger,
+        onRunning: @escaping @Sendable (Int) -> Void
     ) async throws {
         var http1 = HTTP1Channel.Configuration()
         http1.idleTimeout = .seconds(limits.idleTimeoutSeconds)
@@ -49,10 +57,11 @@ public struct OperatorAPI: Sendable {
                 address: .hostname(host, port: port), serverName: "ampora",
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) },
-            logger: .init(label: "ampora.http", factory: { _ in SwiftLogNoOpLogHandler() })
+            logger: logger
         )
-        // SIGTERM belongs to `ampora serve`, which stops the gateway first and then this task.
-        try await app.runService(gracefulShutdownSignals: [])
+        // Signals belong to `ampora serve`, whose service group shuts the gateway down first and
+        // then this server (its graceful shutdown reaches the application's own group).
+        try await app.run()
     }
 
     /// The routes (exposed for in-process tests).
@@ -66,7 +75,9 @@ public struct OperatorAPI: Sendable {
             return Self.text("ready\ndatabase: \(store)\n")
         }
         router.get("/metrics") { _, _ in
-            Self.text(gatewayMetrics() + Self.fleetMetrics(fleet.metrics), contentType: "text/plain; version=0.0.4")
+            refreshMetrics()
+            fleetMetrics.refresh()
+            return Self.text(metrics.emitToString(), contentType: "text/plain; version=0.0.4")
         }
         router.get("/api/v1/agents") { request, _ in try listAgents(request) }
         router.get("/api/v1/agents/:uid") { _, context in try await agent(context.parameters.get("uid") ?? "") }
@@ -316,47 +327,41 @@ public struct OperatorAPI: Sendable {
         }
     }
 
-    static func fleetMetrics(_ m: FleetMetrics) -> String {
-        let rows: [(String, String, String, String)] = [
-            ("ampora_fleet_agents", "gauge", "Agents in the inventory.", "\(m.agentsKnown)"),
-            ("ampora_fleet_agents_connected", "gauge", "Agents held by a live connection.", "\(m.agentsConnected)"),
-            (
-                "ampora_fleet_agents_forgotten_total", "counter",
-                "Agents removed by the retention policy (--forget-after).",
-                "\(m.agentsForgotten)"
-            ),
-            (
-                "ampora_persistence_backlog_rows", "gauge", "Rows waiting to be written to the database.",
-                "\(m.backlogAgents + m.backlogTouches + m.backlogHistory)"
-            ),
-            ("ampora_persistence_backlog_history", "gauge", "History events waiting.", "\(m.backlogHistory)"),
-            ("ampora_persistence_flushes_total", "counter", "Successful batch writes.", "\(m.flushes)"),
-            (
-                "ampora_persistence_flush_failures_total", "counter", "Failed batch writes (retried).",
-                "\(m.flushFailures)"
-            ),
-            ("ampora_persistence_rows_written_total", "counter", "Rows written.", "\(m.rowsWritten)"),
-            (
-                "ampora_persistence_last_flush_seconds", "gauge", "Duration of the last batch write.",
-                "\(m.lastFlushSeconds)"
-            ),
-            (
-                "ampora_persistence_flush_seconds_total", "counter", "Time spent writing batches.",
-                "\(m.flushSecondsTotal)"
-            ),
-            (
-                "ampora_persistence_history_dropped_total", "counter", "History dropped during an outage.",
-                "\(m.historyDropped)"
-            ),
-            ("ampora_persistence_healthy", "gauge", "1 while database writes succeed.", m.storeHealthy ? "1" : "0"),
-            (
-                "ampora_fleet_pushes_requested_total", "counter", "Agents offered a new desired state.",
-                "\(m.pushesRequested)"
-            ),
-            ("ampora_fleet_changes_total", "counter", "Agent messages ingested.", "\(m.changesIngested)"),
-        ]
-        return rows.map { "# HELP \($0.0) \($0.2)\n# TYPE \($0.0) \($0.1)\n\($0.0) \($0.3)\n" }.joined()
-    }
+    /// The fleet's metrics: names, types and help as scripts and dashboards know them.
+    static let fleetRows: [SnapshotMetrics<FleetMetrics>.Row] = [
+        .init("ampora_fleet_agents", help: "Agents in the inventory.", .gauge { Double($0.agentsKnown) }),
+        .init(
+            "ampora_fleet_agents_connected", help: "Agents held by a live connection.",
+            .gauge { Double($0.agentsConnected) }),
+        .init(
+            "ampora_fleet_agents_forgotten_total", help: "Agents removed by the retention policy (--forget-after).",
+            .count { $0.agentsForgotten }),
+        .init(
+            "ampora_persistence_backlog_rows", help: "Rows waiting to be written to the database.",
+            .gauge { Double($0.backlogAgents + $0.backlogTouches + $0.backlogHistory) }),
+        .init(
+            "ampora_persistence_backlog_history", help: "History events waiting.", .gauge { Double($0.backlogHistory) }),
+        .init("ampora_persistence_flushes_total", help: "Successful batch writes.", .count { $0.flushes }),
+        .init(
+            "ampora_persistence_flush_failures_total", help: "Failed batch writes (retried).",
+            .count { $0.flushFailures }),
+        .init("ampora_persistence_rows_written_total", help: "Rows written.", .count { $0.rowsWritten }),
+        .init(
+            "ampora_persistence_last_flush_seconds", help: "Duration of the last batch write.",
+            .gauge { $0.lastFlushSeconds }),
+        .init(
+            "ampora_persistence_flush_seconds_total", help: "Time spent writing batches.",
+            .sum { $0.flushSecondsTotal }),
+        .init(
+            "ampora_persistence_history_dropped_total", help: "History dropped during an outage.",
+            .count { $0.historyDropped }),
+        .init(
+            "ampora_persistence_healthy", help: "1 while database writes succeed.", .gauge { $0.storeHealthy ? 1 : 0 }),
+        .init(
+            "ampora_fleet_pushes_requested_total", help: "Agents offered a new desired state.",
+            .count { $0.pushesRequested }),
+        .init("ampora_fleet_changes_total", help: "Agent messages ingested.", .count { $0.changesIngested }),
+    ]
 }
 
 /// An API failure rendered as `{"error": {"code", "message"}}`.

@@ -4,6 +4,10 @@ import Fleet
 import Foundation
 import Gateway
 import GatewayCore
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
 import Synchronization
 import Web
 
@@ -37,8 +41,8 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve OpAMP agents and the operator API.",
         discussion: """
             Every option can also be set with an environment variable (AMPORA_OPAMP_LISTEN, \
-            AMPORA_HTTP_LISTEN, AMPORA_DATABASE, AMPORA_IO, AMPORA_LOOPS); a flag wins over \
-            the environment.
+            AMPORA_HTTP_LISTEN, AMPORA_DATABASE, AMPORA_IO, AMPORA_LOOPS, AMPORA_LOG_FORMAT, \
+            AMPORA_LOG_LEVEL); a flag wins over the environment.
             """
     )
 
@@ -56,6 +60,14 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("loops"), help: "Event loops (default: one per core).")
     var loops: Int?
+
+    @Option(
+        name: .customLong("log-format"),
+        help: "Log lines on standard error: text, or json (one JSON object per line; default text).")
+    var logFormat: LogFormat?
+
+    @Option(name: .customLong("log-level"), help: "The least severe level logged (default info).")
+    var logLevel: LogLevel?
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds without traffic before an agent connection is closed.")
     var idleTimeout: UInt64 = 120
@@ -132,6 +144,8 @@ struct Serve: AsyncParsableCommand {
         var database: String
         var io: IOMode
         var loops: Int
+        var logFormat: LogFormat
+        var logLevel: LogLevel
     }
 
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
@@ -152,7 +166,9 @@ struct Serve: AsyncParsableCommand {
                 argument: "127.0.0.1:8080")!,
             database: database,
             io: try io ?? env("AMPORA_IO", IOMode.self) ?? .auto,
-            loops: loops
+            loops: loops,
+            logFormat: try logFormat ?? env("AMPORA_LOG_FORMAT", LogFormat.self) ?? .text,
+            logLevel: try logLevel ?? env("AMPORA_LOG_LEVEL", LogLevel.self) ?? .info
         )
     }
 
@@ -195,23 +211,27 @@ struct Serve: AsyncParsableCommand {
         operatorLimits.maxConnections = httpMaxConnections
         operatorLimits.idleTimeoutSeconds = httpIdleTimeout
 
-        // Signals first: every thread started from here on (loops, NIO, fleet) inherits the mask.
-        Signals.blockTermination()
-        let termination = Signals.watchTermination()
+        Logs.bootstrap(format: s.logFormat, level: s.logLevel)
+        let logger = Logger(label: "ampora")
+        // One registry behind /metrics, and behind swift-metrics for any library that reports there.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let early = await Signals.watchEarly()
+
         let fleet: FleetService
         do {
             let store = try FleetStores.open(s.database)
             var options = FleetOptions(instance: instanceID ?? ProcessInfo.processInfo.hostName)
-            options.log = { Log.info($0) }
+            options.log = { logger.notice("\($0)") }
             options.lastSeenWriteIntervalMilliseconds = Int64(min(lastSeenWriteInterval, 86_400 * 365) * 1000)
             options.maxAgents = maxAgents
             options.forgetAfterMilliseconds = Int64(min(forgetAfter, 36_500) * 86_400_000)
             // A retention shorter than a minute (tests) is swept as often as it expires.
             options.retentionSweepMilliseconds = max(1000, min(60_000, options.forgetAfterMilliseconds / 4))
             fleet = try FleetService(store: store, options: options)
-            Log.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
+            logger.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
         } catch {
-            Log.error("database \(s.database): \(error)")
+            logger.error("database \(s.database): \(error)")
             throw ExitCode(1)
         }
         let gateway = GatewayServer(
@@ -220,57 +240,40 @@ struct Serve: AsyncParsableCommand {
         fleet.onPush = { uids in
             if let uids { for uid in uids { gateway.push(uid) } } else { gateway.pushAll() }
         }
-        fleet.start()
-        do {
-            try gateway.start()
-        } catch {
-            Log.error("cannot start: \(error)")
-            gateway.stop()
-            fleet.stop()
-            throw ExitCode(1)
-        }
-        Log.info("io=\(gateway.engine.rawValue)\(gateway.engineNote.isEmpty ? "" : " (\(gateway.engineNote))")")
 
-        // Agents are accepted from here until the signal; /readyz says so.
-        let accepting = SharedBool(true)
+        let readiness = Readiness()
+        let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) { gateway.counters }
+        // The gateway's loop list is written by its start: its counters are read only after that.
         let api = OperatorAPI(
-            fleet: fleet, gatewayMetrics: { OperatorEndpoints.metrics(gateway.counters) },
-            isReady: { accepting.value })
-        let bound = OneShot<Int>()
-        let web = Task {
-            do {
-                try await api.run(host: httpAddress.host, port: Int(httpAddress.port), limits: operatorLimits) {
-                    bound.fulfil($0)
-                }
-            } catch {
-                if !Task.isCancelled { bound.fail("operator API on \(s.http): \(error)") }
-            }
-        }
-        let httpPort: Int
-        switch await bound.value() {
-        case .success(let port):
-            httpPort = port
-        case .failure(let message):
-            Log.error("cannot start: \(message)")
-            gateway.stop()
-            fleet.stop()
+            fleet: fleet, metrics: registry,
+            refreshMetrics: { if readiness.gatewayStarted { gatewayMetrics.refresh() } },
+            isReady: { readiness.isAccepting })
+        // The group starts the three together and stops them in reverse order: the gateway
+        // (agents get 1001), then the operator API, then the fleet, which writes what is pending.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: FleetLifecycle(fleet: fleet, logger: logger), serviceName: "fleet"),
+                    .init(
+                        service: OperatorAPIService(
+                            api: api, host: httpAddress.host, port: Int(httpAddress.port), limits: operatorLimits,
+                            readiness: readiness, logger: Logger(label: "ampora.http")),
+                        serviceName: "operator-api"),
+                    .init(
+                        service: GatewayLifecycle(
+                            gateway: gateway, host: opampAddress.host, readiness: readiness, logger: logger),
+                        serviceName: "gateway"),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        let relay = Signals.relay(early, to: group, logger: logger) { readiness.stopAccepting() }
+        defer { relay.cancel() }
+        do {
+            try await group.run()
+        } catch {
+            logger.error("\(readiness.wasReady ? "stopped" : "cannot start"): \(error)")
             throw ExitCode(1)
         }
-        let opampShown =
-            "\(opampAddress.host.contains(":") ? "[\(opampAddress.host)]" : opampAddress.host):\(gateway.port)"
-        let httpShown = "\(httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host):\(httpPort)"
-        FileHandle.standardOutput.write(
-            Data("ampora ready opamp=\(opampShown) http=\(httpShown) io=\(gateway.engine.rawValue)\n".utf8))
-
-        let signal = await termination.wait()
-        accepting.value = false
-        Log.info("signal \(signal): closing agents with 1001 and stopping")
-        gateway.stop()
-        web.cancel()
-        _ = await web.result
-        let flushed = fleet.stop()
-        fleet.close()
-        Log.info(flushed ? "stopped; every change written" : "stopped; some changes were not written (see above)")
     }
 }
 
@@ -290,55 +293,4 @@ struct FleetDirectory: AgentDirectory {
     func heartbeat(_ uid: InstanceUID, loop: Int) { fleet.heartbeat(uid, loop: loop) }
     func isKnown(_ uid: InstanceUID) -> Bool { fleet.isKnown(uid) }
     func register(_ uid: InstanceUID) -> Bool { fleet.register(uid) }
-}
-
-/// A Boolean shared between the main task and the operator API's threads.
-final class SharedBool: Sendable {
-    private let stored: Atomic<Bool>
-
-    init(_ value: Bool) { stored = Atomic(value) }
-
-    var value: Bool {
-        get { stored.load(ordering: .acquiring) }
-        set { stored.store(newValue, ordering: .releasing) }
-    }
-}
-
-/// A value produced once by one task and awaited by another.
-final class OneShot<T: Sendable>: Sendable {
-    enum Outcome: Sendable {
-        case success(T)
-        case failure(String)
-    }
-
-    private struct State {
-        var outcome: Outcome?
-        var waiter: CheckedContinuation<Outcome, Never>?
-    }
-
-    private let state = Mutex(State())
-
-    func fulfil(_ value: T) { settle(.success(value)) }
-    func fail(_ message: String) { settle(.failure(message)) }
-
-    private func settle(_ result: Outcome) {
-        let waiter: CheckedContinuation<Outcome, Never>? = state.withLock { s in
-            guard s.outcome == nil else { return nil }
-            s.outcome = result
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume(returning: result)
-    }
-
-    func value() async -> Outcome {
-        await withCheckedContinuation { continuation in
-            let ready: Outcome? = state.withLock { s in
-                if let outcome = s.outcome { return outcome }
-                s.waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
 }

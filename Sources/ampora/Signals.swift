@@ -1,8 +1,13 @@
 import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
 
-/// SIGTERM/SIGINT handling: blocked in the threads the server starts, watched by Dispatch.
+/// What is left of signal handling outside the service group.
 enum Signals {
-    /// Blocks SIGTERM and SIGINT; threads started afterwards inherit the mask.
+    /// Blocks SIGTERM and SIGINT in the calling thread, so the threads it starts next (event loops,
+    /// the fleet's ingest and writer) inherit the mask: a stop signal then never interrupts their
+    /// waits and is taken by Dispatch's signal thread, which feeds the service group.
     static func blockTermination() {
         var set = sigset_t()
         sigemptyset(&set)
@@ -11,45 +16,27 @@ enum Signals {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Starts watching SIGTERM and SIGINT; call before the server says it is ready. Setting a
-    /// signal to SIG_IGN discards one already pending, so doing it later would lose a signal sent
-    /// right after the ready line. Dispatch watches them, so it does not matter which threads of
-    /// the pool were started before `blockTermination()`.
-    static func watchTermination() -> Termination {
-        let fired = OneShot<String>()
-        var sources: [any DispatchSourceSignal] = []
-        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { fired.fulfil(name) }
-            source.resume()
-            sources.append(source)
+    /// Starts watching SIGTERM and SIGINT at once, before the database is opened. The service
+    /// group traps them only when it runs, after the database is open (which can take seconds:
+    /// migrations, the inventory load); a signal before that would otherwise take its default
+    /// action and kill the process without a flush or exit 0. Returns when the handlers are
+    /// installed.
+    static func watchEarly() async -> UnixSignalsSequence {
+        await UnixSignalsSequence(trapping: .sigterm, .sigint)
+    }
+
+    /// Relays every signal seen by `early` to `group` (a graceful shutdown requested before the
+    /// group runs is kept and delivered when it starts), logging it; ends when cancelled.
+    static func relay(
+        _ early: UnixSignalsSequence, to group: ServiceGroup, logger: Logger,
+        onSignal: @escaping @Sendable () -> Void
+    ) -> Task<Void, Never> {
+        Task {
+            for await signal in early {
+                onSignal()
+                logger.info("signal \(signal): closing agents with 1001 and stopping")
+                await group.triggerGracefulShutdown()
+            }
         }
-        return Termination(fired: fired, sources: sources)
-    }
-
-    /// A SIGTERM or SIGINT being watched for.
-    struct Termination {
-        let fired: OneShot<String>
-        let sources: [any DispatchSourceSignal]
-
-        /// Waits for the signal (at once if it already came) and returns its name.
-        func wait() async -> String {
-            let outcome = await fired.value()
-            for source in sources { source.cancel() }
-            if case .success(let name) = outcome { return name }
-            return "SIGTERM"
-        }
-    }
-}
-
-/// One-line logs on standard error.
-enum Log {
-    static func info(_ message: String) {
-        FileHandle.standardError.write(Data("ampora: \(message)\n".utf8))
-    }
-
-    static func error(_ message: String) {
-        FileHandle.standardError.write(Data("ampora: error: \(message)\n".utf8))
     }
 }

@@ -1,0 +1,52 @@
+import Gateway
+import GatewayCore
+import Web
+
+/// The gateway's metrics, read from the counters the loops publish on each tick (summed over the
+/// loops by `GatewayServer.counters`); the operator API adds the fleet's.
+enum GatewayMetrics {
+    private static let rejected = "ampora_opamp_messages_rejected_total"
+    private static let rejectedHelp = "Agent messages refused and not processed, by reason."
+
+    static let rows: [SnapshotMetrics<GatewayCounters>.Row] = [
+        .init("ampora_agent_connections", help: "Agent connections open now.", .gauge { Double($0.active) }),
+        .init("ampora_agent_connections_accepted_total", help: "Agent connections accepted.", .count { $0.accepted }),
+        .init("ampora_agent_connections_closed_total", help: "Agent connections closed.", .count { $0.closed }),
+        .init(
+            "ampora_opamp_messages_total", help: "OpAMP messages received (both transports).",
+            .count { $0.messagesIn }),
+        .init(
+            "ampora_opamp_messages_malformed_total", help: "OpAMP messages answered with BAD_REQUEST.",
+            .count { $0.malformed }),
+        .init(
+            "ampora_websocket_protocol_errors_total", help: "WebSocket connections closed for a protocol error.",
+            .count { $0.protocolErrors }),
+        .init(
+            "ampora_http_errors_total", help: "Agent HTTP requests refused with 4xx or 5xx.", .count { $0.httpErrors }),
+        .init(
+            "ampora_overload_rejections_total", help: "Agents refused or told to come back later under overload.",
+            .count { $0.overloadRejections }),
+        .init(
+            "ampora_slow_consumers_disconnected_total", help: "Agents too slow to read their replies, disconnected.",
+            .count { $0.slowConsumers }),
+        .init(
+            "ampora_connection_timeouts_total", help: "Agent connections closed by the idle, header or body timeout.",
+            .count { $0.timeouts }),
+        .init("ampora_pushes_total", help: "Unsolicited pushes sent to agents.", .count { $0.pushes }),
+        .init(
+            "ampora_half_open_connections_shed_total",
+            help: "Half-open connections closed to make room at the per-loop cap.", .count { $0.halfOpenShed }),
+        .init(
+            "ampora_http_agents_expired_total",
+            help: "Plain-HTTP agents marked disconnected after they stopped polling.",
+            .count { $0.httpAgentsExpired }),
+        .init(
+            rejected, labels: [("reason", "too_many_attributes")], help: rejectedHelp,
+            .count { $0.rejectedTooManyAttributes }),
+        .init(
+            rejected, labels: [("reason", "registration_rate")], help: rejectedHelp,
+            .count { $0.rejectedRegistrationRate }),
+        .init(
+            rejected, labels: [("reason", "inventory_full")], help: rejectedHelp, .count { $0.rejectedInventoryFull }),
+    ]
+}
