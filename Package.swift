@@ -100,7 +100,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "GatewayTests", dependencies: ["Gateway", "GatewayCore", "Core", "CLinux"], swiftSettings: strict),
+            name: "GatewayTests", dependencies: ["Gateway", "GatewayCore", "Core", "CLinux", "COpenSSL"],
+            // Test certificates, read by path (they are also used by tests/python).
+            exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "ToolkitTests", dependencies: ["Toolkit"], resources: [.copy("Fixtures")], swiftSettings: strict),
         // Hot-path operations must not allocate: counted with malloc-interposer, which the test

@@ -7,6 +7,8 @@ import Web
 enum GatewayMetrics {
     private static let rejected = "ampora_opamp_messages_rejected_total"
     private static let rejectedHelp = "Agent messages refused and not processed, by reason."
+    private static let tlsFailed = "ampora_tls_handshake_failures_total"
+    private static let tlsFailedHelp = "TLS handshakes on the agent listener that failed, by reason."
 
     static let rows: [SnapshotMetrics<GatewayCounters>.Row] = [
         .init("ampora_agent_connections", help: "Agent connections open now.", .gauge { Double($0.active) }),
@@ -48,5 +50,23 @@ enum GatewayMetrics {
             .count { $0.rejectedRegistrationRate }),
         .init(
             rejected, labels: [("reason", "inventory_full")], help: rejectedHelp, .count { $0.rejectedInventoryFull }),
+        .init(rejected, labels: [("reason", "identity")], help: rejectedHelp, .count { $0.rejectedIdentity }),
+        .init(
+            "ampora_tls_handshakes_total", help: "TLS handshakes completed on the agent listener.",
+            .count { $0.tlsHandshakes }),
+        .init(
+            tlsFailed, labels: [("reason", "version")], help: tlsFailedHelp,
+            .count { $0.tlsHandshakeFailures.version }),
+        .init(
+            tlsFailed, labels: [("reason", "certificate")], help: tlsFailedHelp,
+            .count { $0.tlsHandshakeFailures.certificate }),
+        .init(
+            tlsFailed, labels: [("reason", "not_tls")], help: tlsFailedHelp, .count { $0.tlsHandshakeFailures.notTLS }),
+        .init(
+            tlsFailed, labels: [("reason", "other")], help: tlsFailedHelp, .count { $0.tlsHandshakeFailures.other }),
+        .init(
+            "ampora_tls_errors_total",
+            help: "Established TLS connections closed for a protocol violation (renegotiation, a bad record).",
+            .count { $0.tlsErrors }),
     ]
 }

@@ -133,6 +133,29 @@ struct Serve: AsyncParsableCommand {
     var websocketDeflate = false
 
     @Option(
+        name: .customLong("tls-cert"),
+        help: "Serve agents over TLS (wss://, https://) with this certificate chain (PEM); needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "The private key (PEM, ECDSA or RSA) of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(
+        name: .customLong("tls-client-ca"),
+        help: "CA certificates (PEM) that sign agents' client certificates; turns on client authentication.")
+    var tlsClientCA: String?
+
+    @Option(
+        name: .customLong("tls-client-auth"),
+        help:
+            "none, optional (verify a client certificate when one is sent) or require (default optional with --tls-client-ca, else none)."
+    )
+    var tlsClientAuth: TLSClientAuth?
+
+    @Option(name: .customLong("tls-min-version"), help: "Oldest TLS version accepted: 1.2 or 1.3.")
+    var tlsMinVersion: TLSMinimumVersion = .tls12
+
+    @Option(
         name: .customLong("instance-id"),
         help: "This server's name in the database's ownership columns (default: the host name).")
     var instanceID: String?
@@ -207,6 +230,7 @@ struct Serve: AsyncParsableCommand {
         configuration.registrationBurst = max(1, registrationRate * 20)
         configuration.httpAgentTimeoutMilliseconds = httpAgentTimeout * 1000
         configuration.reservedDescriptors = httpMaxConnections + 512
+        configuration.tls = try tlsContext()
         var operatorLimits = OperatorAPI.Limits()
         operatorLimits.maxConnections = httpMaxConnections
         operatorLimits.idleTimeoutSeconds = httpIdleTimeout
@@ -261,13 +285,16 @@ struct Serve: AsyncParsableCommand {
                         serviceName: "operator-api"),
                     .init(
                         service: GatewayLifecycle(
-                            gateway: gateway, host: opampAddress.host, readiness: readiness, logger: logger),
+                            gateway: gateway, host: opampAddress.host, tls: configuration.tls != nil,
+                            readiness: readiness, logger: logger),
                         serviceName: "gateway"),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         let relay = Signals.relay(early, to: group, logger: logger) { readiness.stopAccepting() }
         defer { relay.cancel() }
+        let reloads = configuration.tls.map { Signals.reloadOnHangUp($0, logger: logger) }
+        defer { reloads?.cancel() }
         do {
             try await group.run()
         } catch {
@@ -276,6 +303,34 @@ struct Serve: AsyncParsableCommand {
         }
     }
 }
+
+extension Serve {
+    /// The agent listener's TLS setup from the flags, checked now: an unreadable certificate or
+    /// key is a usage error at start, not a failure at the first agent.
+    func tlsContext() throws -> TLSContext? {
+        guard let tlsCert else {
+            guard tlsKey == nil, tlsClientCA == nil, tlsClientAuth == nil else {
+                throw ValidationError("--tls-key, --tls-client-ca and --tls-client-auth need --tls-cert")
+            }
+            return nil
+        }
+        guard let tlsKey else { throw ValidationError("--tls-cert needs --tls-key") }
+        if tlsClientAuth != nil && tlsClientAuth != TLSClientAuth.none && tlsClientCA == nil {
+            throw ValidationError("--tls-client-auth \(tlsClientAuth!.rawValue) needs --tls-client-ca")
+        }
+        let settings = TLSSettings(
+            certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCA, clientAuth: tlsClientAuth,
+            minimumVersion: tlsMinVersion)
+        do {
+            return try TLSContext(settings)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+extension TLSClientAuth: ExpressibleByArgument {}
+extension TLSMinimumVersion: ExpressibleByArgument {}
 
 /// The gateway's view of the fleet (wiring only: the gateway never learns about Fleet).
 struct FleetDirectory: AgentDirectory {
@@ -293,4 +348,5 @@ struct FleetDirectory: AgentDirectory {
     func heartbeat(_ uid: InstanceUID, loop: Int) { fleet.heartbeat(uid, loop: loop) }
     func isKnown(_ uid: InstanceUID) -> Bool { fleet.isKnown(uid) }
     func register(_ uid: InstanceUID) -> Bool { fleet.register(uid) }
+    func bind(_ uid: InstanceUID, identity: String) -> Bool { fleet.bind(uid, identity: identity) }
 }

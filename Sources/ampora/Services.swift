@@ -33,6 +33,8 @@ struct FleetLifecycle: Service {
 struct GatewayLifecycle: Service {
     let gateway: GatewayServer
     let host: String
+    /// The agent listener speaks TLS (the ready line says where).
+    let tls: Bool
     let readiness: Readiness
     let logger: Logger
 
@@ -47,7 +49,7 @@ struct GatewayLifecycle: Service {
         let note = gateway.engineNote.isEmpty ? "" : " (\(gateway.engineNote))"
         logger.info("io=\(gateway.engine.rawValue)\(note)")
         readiness.gatewayListening(
-            "\(host.contains(":") ? "[\(host)]" : host):\(gateway.port)", io: gateway.engine.rawValue)
+            "\(host.contains(":") ? "[\(host)]" : host):\(gateway.port)", io: gateway.engine.rawValue, tls: tls)
         try? await gracefulShutdown()
         readiness.stopAccepting()
         await Blocking.run { gateway.stop() }
@@ -87,6 +89,7 @@ final class Readiness: Sendable {
     private struct State {
         var opamp: String?
         var io = ""
+        var tls = false
         var http: String?
         var printed = false
         var stopping = false
@@ -105,12 +108,13 @@ final class Readiness: Sendable {
     /// True once the ready line was printed.
     var wasReady: Bool { state.withLock { $0.printed } }
 
-    func gatewayListening(_ address: String, io: String) {
+    func gatewayListening(_ address: String, io: String, tls: Bool) {
         gatewayUp.store(true, ordering: .releasing)
         accepting.store(true, ordering: .releasing)
         printWhenBothUp {
             $0.opamp = address
             $0.io = io
+            $0.tls = tls
         }
     }
 
@@ -129,7 +133,7 @@ final class Readiness: Sendable {
             update(&s)
             guard let opamp = s.opamp, let http = s.http, !s.printed, !s.stopping else { return nil }
             s.printed = true
-            return "ampora ready opamp=\(opamp) http=\(http) io=\(s.io)\n"
+            return "ampora ready opamp=\(opamp) http=\(http) io=\(s.io)\(s.tls ? " tls=\(opamp)" : "")\n"
         }
         // Tests and benchmarks wait for exactly this line on standard output.
         if let line { FileHandle.standardOutput.write(Data(line.utf8)) }

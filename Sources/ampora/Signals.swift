@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -36,6 +37,22 @@ enum Signals {
                 onSignal()
                 logger.info("signal \(signal): closing agents with 1001 and stopping")
                 await group.triggerGracefulShutdown()
+            }
+        }
+    }
+
+    /// Reloads the agent listener's certificate and key on every SIGHUP (rotation without a
+    /// restart: connected agents keep their sessions, new ones get the new certificate). A
+    /// reload that fails keeps the old certificate and says why.
+    static func reloadOnHangUp(_ tls: TLSContext, logger: Logger) -> Task<Void, Never> {
+        Task {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                do {
+                    try tls.reload()
+                    logger.info("SIGHUP: TLS certificate and key reloaded from \(tls.settings.certificateFile)")
+                } catch {
+                    logger.error("SIGHUP: TLS reload failed, keeping the previous certificate: \(error)")
+                }
             }
         }
     }

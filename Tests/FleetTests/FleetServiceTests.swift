@@ -53,6 +53,8 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         lock.withLock { touchesWritten += batch.touches.count }
     }
     func loadAgents() throws(StoreError) -> [AgentRow] { try inner.loadAgents() }
+    func saveIdentity(_ row: IdentityRow) throws(StoreError) { try inner.saveIdentity(row) }
+    func loadIdentities() throws(StoreError) -> [IdentityRow] { try inner.loadIdentities() }
     func markDisconnected(owner: String) throws(StoreError) { try inner.markDisconnected(owner: owner) }
     func history(uid: String, limit: Int) throws(StoreError) -> [HistoryRow] {
         try inner.history(uid: uid, limit: limit)
@@ -118,6 +120,25 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         var options = FleetOptions(instance: instance)
         options.flushIntervalMilliseconds = 20
         return try FleetService(store: store, options: options)
+    }
+
+    /// A uid bound to one certificate stays bound to it after a restart.
+    @Test(arguments: TestDatabases.backends)
+    func identityBindingsSurviveARestart(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        do {
+            let fleet = try Self.service(try FleetStores.open(url))
+            #expect(fleet.bind(Self.uid(1), identity: "sha256:aa"))
+            #expect(fleet.bind(Self.uid(1), identity: "sha256:aa"), "the same certificate again")
+            #expect(!fleet.bind(Self.uid(1), identity: "sha256:bb"))
+            _ = fleet.stop()
+            fleet.close()
+        }
+        let again = try Self.service(try FleetStores.open(url))
+        defer { again.store.close() }
+        #expect(again.identity(of: Self.uid(1)) == "sha256:aa")
+        #expect(!again.bind(Self.uid(1), identity: "sha256:bb"))
+        #expect(again.bind(Self.uid(2), identity: "sha256:bb"))
     }
 
     @Test(arguments: TestDatabases.backends)

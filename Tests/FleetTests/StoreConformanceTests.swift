@@ -107,6 +107,21 @@ import Testing
         #expect(agents.map(\.connected) == [false, true])
     }
 
+    /// The first binding of a uid stays: a second identity for it is not stored, and bindings
+    /// outlive a reopen.
+    @Test(arguments: TestDatabases.backends)
+    func identityBindingsKeepTheFirst(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let store = try FleetStores.open(url)
+        let uid = Self.row(1).uid
+        try store.saveIdentity(IdentityRow(uid: uid, identity: "sha256:aa", boundAt: 1))
+        try store.saveIdentity(IdentityRow(uid: uid, identity: "sha256:bb", boundAt: 2))
+        store.close()
+        let reopened = try FleetStores.open(url)
+        defer { reopened.close() }
+        #expect(try reopened.loadIdentities() == [IdentityRow(uid: uid, identity: "sha256:aa", boundAt: 1)])
+    }
+
     @Test func foreignAndCorruptSQLiteFilesAreRefused() throws {
         let url = try TestDatabases.freshURL("sqlite")
         let path = String(url.dropFirst("sqlite:".count))

@@ -57,7 +57,16 @@ final class FakeRing: RingKernel {
     func peerName(slot: UInt32, into buffer: UnsafeMutableRawPointer, length: Int, userData: UInt64) {
         submissions.append(.peerName(slot: slot))
     }
-    func shutdownWrite(slot: UInt32, userData: UInt64) { submissions.append(.shutdownWrite(slot: slot)) }
+    func shutdownWrite(slot: UInt32, userData: UInt64) {
+        submissions.append(.shutdownWrite(slot: slot))
+        shutdowns[slot] = userData
+    }
+    private var shutdowns: [UInt32: UInt64] = [:]
+
+    /// The kernel's worker finished the shutdown of `slot`'s write side.
+    func completeShutdown(_ slot: UInt32) {
+        if let data = shutdowns.removeValue(forKey: slot) { completions.append((data, 0, 0)) }
+    }
     func cancelAll(fd: Int32, userData: UInt64) { submissions.append(.cancelAll(fd: fd)) }
     func read(fd: Int32, into buffer: UnsafeMutablePointer<UInt64>, userData: UInt64) {
         submissions.append(.read(fd: fd))
@@ -234,6 +243,11 @@ final class FakeRing: RingKernel {
         #expect(!rig.ring.closed(2))
         rig.ring.endReceive(on: 2)
         rig.turn()
+        // The kernel runs the shutdown on a worker and finds the socket by slot when it runs:
+        // freed before, the slot could hold the next connection, whose write side it would shut.
+        #expect(!rig.ring.closed(2), "not while the shutdown is in flight")
+        rig.ring.completeShutdown(2)
+        rig.turn()
         #expect(rig.ring.closed(2))
     }
 
@@ -250,6 +264,7 @@ final class FakeRing: RingKernel {
         rig.turn()
         #expect(rig.ring.submissions.contains(.cancel(target: rig.ring.recvData(2)!)), "the receive is cancelled")
         rig.ring.endReceive(on: 2, result: -125)
+        rig.ring.completeShutdown(2)
         rig.turn()
         #expect(rig.ring.closed(2))
     }
@@ -285,6 +300,7 @@ final class FakeRing: RingKernel {
         #expect(rig.turn())
         #expect(rig.ring.submissions.contains(.shutdownWrite(slot: 1)))
         rig.ring.endReceive(on: 1)
+        rig.ring.completeShutdown(1)
         #expect(!rig.turn(), "the loop ends with its last connection")
         #expect(rig.ring.closed(1))
     }

@@ -15,6 +15,7 @@ public final class FleetService: Sendable {
     let counters = FleetCounters()
     let writer: WriterThread
     let ingester: IngestThread
+    let identities: Identities
     private let control = Mutex(Control())
 
     private struct Control {
@@ -46,6 +47,8 @@ public final class FleetService: Sendable {
         writer = WriterThread(store: store, options: options, counters: counters)
         ingester = IngestThread(
             intake: intake, inventory: inventory, writer: writer, counters: counters, options: options)
+        identities = Identities(
+            store: store, rows: try store.loadIdentities(), log: options.log, clock: options.clock)
         let known = inventory.counts.known
         counters.update { $0.agentsKnown = known }
     }
@@ -84,6 +87,7 @@ public final class FleetService: Sendable {
             return c.started
         }
         writer.stop()
+        identities.flush()
         if !started { return true }
         let finished = threadsDone.wait(timeout: .now() + timeout) == .success
         let left = writer.backlog
@@ -128,6 +132,17 @@ public final class FleetService: Sendable {
     /// Makes room for a new agent; false when the inventory already holds `maxAgents`.
     public func register(_ uid: InstanceUID) -> Bool {
         inventory.hot.reserve(uid, now: options.clock(), limit: options.maxAgents)
+    }
+
+    /// Binds `uid` to the client certificate that first spoke for it; false when another
+    /// certificate holds it (see `Identities`).
+    public func bind(_ uid: InstanceUID, identity: String) -> Bool {
+        identities.bind(uid, identity: identity)
+    }
+
+    /// The identity `uid` is bound to, if any.
+    public func identity(of uid: InstanceUID) -> String? {
+        identities.identity(of: uid)
     }
 
     /// Queues a message's changes from event loop `loop` for the ingest thread.

@@ -126,6 +126,23 @@ public struct AssignmentRow: Sendable, Equatable {
     }
 }
 
+/// An agent's uid bound to the identity (client certificate fingerprint) that first spoke for it.
+public struct IdentityRow: Sendable, Equatable {
+    /// Canonical UUID text.
+    public var uid: String
+    /// `sha256:` and the certificate's hex SHA-256.
+    public var identity: String
+    /// Milliseconds since the Unix epoch.
+    public var boundAt: Int64
+
+    /// A binding.
+    public init(uid: String, identity: String, boundAt: Int64) {
+        self.uid = uid
+        self.identity = identity
+        self.boundAt = boundAt
+    }
+}
+
 /// One unit of write-behind work: written in one transaction, or not at all.
 public struct WriteBatch: Sendable {
     /// Full snapshots (latest wins per agent).
@@ -200,6 +217,10 @@ public protocol FleetStore: AnyObject, Sendable {
     func saveAssignment(_ assignment: AssignmentRow) throws(StoreError)
     /// Every assignment, oldest first.
     func loadAssignments() throws(StoreError) -> [AssignmentRow]
+    /// Stores a binding unless the uid already has one (the first binding stays).
+    func saveIdentity(_ row: IdentityRow) throws(StoreError)
+    /// Every binding.
+    func loadIdentities() throws(StoreError) -> [IdentityRow]
     /// Closes the connection.
     func close()
 }

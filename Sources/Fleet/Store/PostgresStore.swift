@@ -184,4 +184,21 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
         }
     }
 
+    /// Stores a binding unless the uid already has one.
+    public func saveIdentity(_ row: IdentityRow) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            _ = try rows(
+                "INSERT INTO agent_identities (uid, identity, bound_at) VALUES ($1, $2, $3) ON CONFLICT (uid) DO NOTHING",
+                [row.uid, row.identity, String(row.boundAt)])
+        }
+    }
+
+    /// Every binding.
+    public func loadIdentities() throws(StoreError) -> [IdentityRow] {
+        try locked { () throws(StoreError) in
+            try rows("SELECT uid, identity, bound_at FROM agent_identities").map { r in
+                IdentityRow(uid: r[0] ?? "", identity: r[1] ?? "", boundAt: Int64(r[2] ?? "") ?? 0)
+            }
+        }
+    }
 }

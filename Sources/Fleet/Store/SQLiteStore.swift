@@ -196,4 +196,26 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
         }
     }
 
+    /// Stores a binding unless the uid already has one.
+    public func saveIdentity(_ row: IdentityRow) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            let s = try prepare(
+                "INSERT INTO agent_identities (uid, identity, bound_at) VALUES (?1, ?2, ?3) ON CONFLICT (uid) DO NOTHING"
+            )
+            defer { sqlite3_finalize(s.handle) }
+            s.bind(1, row.uid)
+            s.bind(2, row.identity)
+            s.bind(3, row.boundAt)
+            try step(s)
+        }
+    }
+
+    /// Every binding.
+    public func loadIdentities() throws(StoreError) -> [IdentityRow] {
+        try locked { () throws(StoreError) in
+            try query("SELECT uid, identity, bound_at FROM agent_identities") { r in
+                IdentityRow(uid: r.text(0), identity: r.text(1), boundAt: r.int(2))
+            }
+        }
+    }
 }

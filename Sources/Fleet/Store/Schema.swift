@@ -72,7 +72,16 @@ enum Schema {
                 created_at %INT% NOT NULL
             )
             """,
-        ]
+        ],
+        [
+            """
+            CREATE TABLE agent_identities (
+                uid TEXT PRIMARY KEY,
+                identity TEXT NOT NULL,
+                bound_at %INT% NOT NULL
+            )
+            """
+        ],
     ]
 
     /// The statements of migration `index` (0-based) for a dialect.
@@ -91,6 +100,7 @@ enum Schema {
     static let metaTable = "ampora_meta"
     static let tablesWeOwn: Set<String> = [
         "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
+        "agent_identities",
     ]
 }
 

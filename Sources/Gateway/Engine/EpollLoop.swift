@@ -11,11 +11,11 @@ import Glibc
 /// everything else is touched by the loop's own thread alone. That
 /// confinement is what makes it safe to send.
 final class EpollLoop<Kernel: PollKernel> {
-    /// A connection's record, stored by value in the slab: the protocol state lives in
-    /// `machine`, the rest is the socket and what it has not taken yet.
+    /// A connection's record, stored by value in the slab: the protocol state (and TLS) lives
+    /// in `link`, the rest is the socket and what it has not taken yet.
     struct Record {
         var fd: Int32
-        var machine: ConnectionMachine
+        var link: AgentLink
         var pending: [UInt8] = []
         var pendingOffset = 0
         var watchingWrites = false
@@ -172,12 +172,12 @@ final class EpollLoop<Kernel: PollKernel> {
             }
             kernel.setNoDelay(fd)
             nextToken &+= 1
-            var record = Record(fd: fd, machine: .accepted(token: nextToken, ctx))
-            record.machine.source = source
+            var record = Record(fd: fd, link: .accepted(token: nextToken, ctx))
+            record.link.source = source
             let (slot, generation) = slab.insert(record)
             rechecks.soon(Int(slot))
             let token = ConnectionToken.make(loop: index, counter: nextToken, slot: UInt32(slot))
-            slab.withElement(slot) { $0.machine.token = token }
+            slab.withElement(slot) { $0.link.token = token }
             ctx.halfOpen.append(slot: UInt32(slot), token: token)
             do {
                 try watch(fd, token: Self.token(slot, generation), events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
@@ -201,7 +201,7 @@ final class EpollLoop<Kernel: PollKernel> {
     }
 
     func isHalfOpen(_ entry: HalfOpenQueue.Entry) -> Bool {
-        slab.withElement(Int32(entry.slot)) { $0.machine.token == entry.token && $0.machine.isHalfOpen } ?? false
+        slab.withElement(Int32(entry.slot)) { $0.link.token == entry.token && $0.link.isHalfOpen } ?? false
     }
 
     /// The listener is level-triggered: while this loop cannot take connections it must stop
@@ -258,7 +258,7 @@ final class EpollLoop<Kernel: PollKernel> {
         // The buffer is moved out while the slab is mutated, so the two never alias.
         var scratch = out
         out = []
-        let action = slab.withElement(slot) { $0.machine.handle(event, ctx, &scratch) }
+        let action = slab.withElement(slot) { $0.link.handle(event, ctx, &scratch) }
         out = scratch
         guard let action else { return }
         if action == .close {
@@ -282,7 +282,7 @@ final class EpollLoop<Kernel: PollKernel> {
         rechecks.forget(Int(slot))
         kernel.close(record.fd)
         var nothing: [UInt8] = []
-        _ = record.machine.handle(.closed, ctx, &nothing)
+        _ = record.link.handle(.closed, ctx, &nothing)
     }
 
     // MARK: Timers
@@ -300,7 +300,7 @@ final class EpollLoop<Kernel: PollKernel> {
             }
             deliver(.tick, to: slot)
             let ctx = self.ctx
-            if let deadline = slab.withElement(slot, { $0.machine.deadline(ctx) }) ?? nil {
+            if let deadline = slab.withElement(slot, { $0.link.deadline(ctx) }) ?? nil {
                 rechecks.after(i, deadline: deadline, now: now, tick: 250)
             }
         }

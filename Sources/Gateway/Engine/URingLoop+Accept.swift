@@ -90,7 +90,7 @@ extension URingLoop {
         rechecks.soon(i)
         nextToken &+= 1
         let token = ConnectionToken.make(loop: index, counter: nextToken, slot: slot)
-        records.insert(Record(machine: .accepted(token: token, ctx)), at: i)
+        records.insert(Record(link: .accepted(token: token, ctx)), at: i)
         live += 1
         ctx.halfOpen.append(slot: slot, token: token)
         // Linked ahead of the receive: the peer's address is known before its first bytes are read.
@@ -134,7 +134,7 @@ extension URingLoop {
 
     func isHalfOpen(_ entry: HalfOpenQueue.Entry) -> Bool {
         records.with(Int(entry.slot)) { r in
-            r.machine.token == entry.token && r.machine.isHalfOpen && !r.tearingDown
+            r.link.token == entry.token && r.link.isHalfOpen && !r.tearingDown
         } == true
     }
 }

@@ -37,7 +37,7 @@ extension URingLoop {
             // An open WebSocket agent cannot time out before its idle deadline: nothing to look
             // at until then. Handshakes, HTTP exchanges and closing connections: every pass.
             let ctx = self.ctx
-            if let deadline = records.with(i, { $0.tearingDown ? nil : $0.machine.deadline(ctx) }) ?? nil {
+            if let deadline = records.with(i, { $0.tearingDown ? nil : $0.link.deadline(ctx) }) ?? nil {
                 rechecks.after(i, deadline: deadline, now: now, tick: UInt64(Self.tickMilliseconds))
             }
         }

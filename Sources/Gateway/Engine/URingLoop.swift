@@ -15,9 +15,9 @@ import Glibc
 /// runs `run()` and is the ring's single issuer. That confinement is what makes it safe to send.
 final class URingLoop<Kernel: RingKernel> {
     /// A connection's engine-side record, indexed by its fixed-file slot.
-    /// The protocol state lives in `machine`; the rest is what the kernel holds for the slot.
+    /// The protocol state (and TLS) lives in `link`; the rest is what the kernel holds for the slot.
     struct Record: InPlaceUpdatable {
-        var machine: ConnectionMachine
+        var link: AgentLink
         /// Bytes of the send in flight (owned until its completion arrives).
         var sending: UnsafeMutableRawBufferPointer?
         var sendCount = 0
@@ -25,6 +25,10 @@ final class URingLoop<Kernel: RingKernel> {
         /// Output produced while a send was in flight.
         var queued: [UInt8] = []
         var recvArmed = false
+        /// A shutdown of the write side is in flight. The kernel runs it on a worker thread, and
+        /// it names the socket by slot: closing the slot before it completes would let it shut
+        /// the next connection accepted into the slot.
+        var shutdownInFlight = false
         /// The receive was cancelled; the slot is closed once nothing is in flight.
         var tearingDown = false
     }
@@ -213,8 +217,15 @@ final class URingLoop<Kernel: RingKernel> {
             // An older kernel refuses the command: the connection keeps the shared key 0.
             guard res > 0, isCurrent(slot, generation) else { return }
             let key = ampora_peer_key(peerNames + Int(slot) * Self.peerNameStride, UInt32(res))
-            records.with(Int(slot)) { $0.machine.source = key }
-        case .close?, .shutdown?, .cancel?, nil:
+            records.with(Int(slot)) { $0.link.source = key }
+        case .shutdown?:
+            guard isCurrent(slot, generation) else { return }
+            let tearingDown = records.with(Int(slot)) { r -> Bool in
+                r.shutdownInFlight = false
+                return r.tearingDown
+            }
+            if tearingDown == true { finishTeardown(slot) }
+        case .close?, .cancel?, nil:
             break
         }
     }
@@ -265,7 +276,7 @@ final class URingLoop<Kernel: RingKernel> {
         let i = Int(slot)
         out.removeAll(keepingCapacity: true)
         let action = records.with(i) { r -> ConnectionAction? in
-            r.tearingDown ? nil : r.machine.handle(event, ctx, &out)
+            r.tearingDown ? nil : r.link.handle(event, ctx, &out)
         }
         guard let action = action ?? nil else { return }
         if !out.isEmpty { enqueue(slot) }
@@ -277,6 +288,7 @@ final class URingLoop<Kernel: RingKernel> {
             rechecks.soon(i)
             if records.with(i, { $0.sending == nil }) == true { deliver(.flushed, to: slot) }
         case .shutdownWrite:
+            records.with(i) { $0.shutdownInFlight = true }
             uring.shutdownWrite(
                 slot: slot, userData: URing.userData(.shutdown, slot: slot, generation: generations[i]))
         }
@@ -309,11 +321,11 @@ final class URingLoop<Kernel: RingKernel> {
 
     func finishTeardown(_ slot: UInt32) {
         let i = Int(slot)
-        // Wait for the send in flight and for the cancelled receive's final completion.
-        let idle = records.with(i) { $0.tearingDown && $0.sending == nil && !$0.recvArmed }
+        // Wait for the send in flight, the cancelled receive's final completion and the shutdown.
+        let idle = records.with(i) { $0.tearingDown && $0.sending == nil && !$0.recvArmed && !$0.shutdownInFlight }
         guard idle == true, var record = records.remove(i) else { return }
         var nothing: [UInt8] = []
-        _ = record.machine.handle(.closed, ctx, &nothing)
+        _ = record.link.handle(.closed, ctx, &nothing)
         rechecks.forget(i)
         generations[i] &+= 1
         live -= 1

@@ -77,6 +77,9 @@ package struct ConnectionMachine {
     var registeredAgents = false
     /// Bytes after an upgrade request in the same read are WebSocket frames.
     var isFreshUpgrade = false
+    /// `sha256:` and the hex SHA-256 of the client certificate the TLS handshake verified
+    /// (nil: none, or plain text); the identity a uid is bound to (see `AgentDirectory.bind`).
+    package var peerIdentity: String?
 
     private init(token: UInt64, _ ctx: LoopContext) {
         phase = .http(HTTPRequestParser(limits: ctx.configuration.httpLimits))
@@ -147,6 +150,13 @@ package struct ConnectionMachine {
     package func deadline(_ ctx: LoopContext) -> UInt64? {
         guard isWebSocket, closing == .open else { return nil }
         return lastActivity &+ ctx.configuration.idleTimeoutMilliseconds &+ 1
+    }
+
+    /// Closes from outside the protocol (a TLS failure): nothing more is read or produced, what
+    /// is queued is sent, then the usual half-close and drain.
+    package mutating func closeAfterFlush(_ ctx: LoopContext) -> ConnectionAction {
+        guard closing == .open else { return .none }
+        return settle(.closeAfterFlush, ctx)
     }
 
     private mutating func settle(_ verdict: Verdict, _ ctx: LoopContext) -> ConnectionAction {

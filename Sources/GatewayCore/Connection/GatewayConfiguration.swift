@@ -49,6 +49,8 @@ public struct GatewayConfiguration: Sendable {
     public var reservedDescriptors = 1024
     /// Agent connections one epoll loop holds at most (set from the open-file limit at start).
     package var epollConnectionsPerLoop = Int.max
+    /// TLS for the agent listener; nil: plain text.
+    public var tls: TLSContext?
     /// Capabilities the server announces.
     public var serverCapabilities: ServerCapabilities = .ampora
 

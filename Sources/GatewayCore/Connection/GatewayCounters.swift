@@ -33,8 +33,16 @@ public struct GatewayCounters: Sendable {
     public var rejectedRegistrationRate = 0
     /// New agents turned away because the inventory is full (`--max-agents`).
     public var rejectedInventoryFull = 0
+    /// Messages refused because their uid is bound to another client certificate.
+    public var rejectedIdentity = 0
     /// Plain-HTTP agents marked disconnected because they stopped polling.
     public var httpAgentsExpired = 0
+    /// TLS handshakes completed.
+    public var tlsHandshakes = 0
+    /// TLS handshakes that failed, by reason.
+    public var tlsHandshakeFailures = TLSFailureCounts()
+    /// Established TLS connections closed for a protocol violation (a renegotiation attempt, a bad record).
+    public var tlsErrors = 0
 
     /// Adds another loop's counters.
     public mutating func add(_ o: GatewayCounters) {
@@ -53,6 +61,56 @@ public struct GatewayCounters: Sendable {
         rejectedTooManyAttributes += o.rejectedTooManyAttributes
         rejectedRegistrationRate += o.rejectedRegistrationRate
         rejectedInventoryFull += o.rejectedInventoryFull
+        rejectedIdentity += o.rejectedIdentity
         httpAgentsExpired += o.httpAgentsExpired
+        tlsHandshakes += o.tlsHandshakes
+        tlsHandshakeFailures.add(o.tlsHandshakeFailures)
+        tlsErrors += o.tlsErrors
+    }
+}
+
+/// Failed TLS handshakes by reason (see `TLSFailure`).
+public struct TLSFailureCounts: Sendable {
+    /// A version below the minimum, or none in common.
+    public var version = 0
+    /// A missing or unverifiable client certificate.
+    public var certificate = 0
+    /// Bytes that were not TLS.
+    public var notTLS = 0
+    /// Any other reason.
+    public var other = 0
+
+    /// All zero.
+    public init() {}
+
+    /// Each reason with its metric label and count.
+    public var byLabel: [(label: String, count: Int)] {
+        [("version", version), ("certificate", certificate), ("not_tls", notTLS), ("other", other)]
+    }
+
+    package subscript(_ reason: TLSFailure) -> Int {
+        get {
+            switch reason {
+            case .version: version
+            case .certificate: certificate
+            case .notTLS: notTLS
+            case .other: other
+            }
+        }
+        set {
+            switch reason {
+            case .version: version = newValue
+            case .certificate: certificate = newValue
+            case .notTLS: notTLS = newValue
+            case .other: other = newValue
+            }
+        }
+    }
+
+    mutating func add(_ o: TLSFailureCounts) {
+        version += o.version
+        certificate += o.certificate
+        notTLS += o.notTLS
+        other += o.other
     }
 }

@@ -27,6 +27,8 @@ package final class LoopContext {
     package var handshaking = 0
     private var lastHTTPExpiry: UInt64 = 0
     package let inflater: WebSocketInflater?
+    /// The loop's TLS buffers when the agent listener speaks TLS.
+    package let tls: TLSLoop?
 
     package init(
         configuration: GatewayConfiguration, directory: any AgentDirectory, live: LiveAgents,
@@ -43,6 +45,7 @@ package final class LoopContext {
         self.now = clock.monotonicMilliseconds()
         self.uids = UUIDv7Generator(now: { clock.unixMilliseconds() }, rng: SystemRandomNumberGenerator())
         self.inflater = configuration.allowWebSocketDeflate ? WebSocketInflater() : nil
+        self.tls = configuration.tls.map(TLSLoop.init)
     }
 
     /// Seeds a new session with what the fleet already holds for `uid`.
@@ -67,6 +70,14 @@ package final class LoopContext {
                 return session.refused(
                     "agent_description has more than \(limit) attributes (this server's --max-attributes)", uid: uid)
             }
+        }
+        // A uid proven by one client certificate cannot be taken over with another (the
+        // first connection of a uid binds it; HTTP polls are checked each time).
+        if let uid, let identity = connection.peerIdentity, uid != connection.claimedUID,
+            !directory.bind(uid, identity: identity)
+        {
+            counters.rejectedIdentity += 1
+            return session.refused("instance_uid is bound to another client certificate", uid: uid)
         }
         // Only a uid the session will speak for can register: the connection's first, or the
         // one this server assigned it (S26, S27 refuse the rest, which must not take room).

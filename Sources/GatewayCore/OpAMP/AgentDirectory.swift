@@ -24,6 +24,9 @@ public protocol AgentDirectory: Sendable {
     func isKnown(_ uid: InstanceUID) -> Bool
     /// Makes room for a new agent; false when the inventory is full (the agent is turned away).
     func register(_ uid: InstanceUID) -> Bool
+    /// Binds `uid` to the identity its connection proved (a client certificate's fingerprint)
+    /// the first time, and afterwards checks it: false when `uid` belongs to another identity.
+    func bind(_ uid: InstanceUID, identity: String) -> Bool
 }
 
 extension AgentDirectory {
@@ -46,6 +49,9 @@ extension AgentDirectory {
 
     /// Directories without an inventory bound take every agent.
     public func register(_ uid: InstanceUID) -> Bool { true }
+
+    /// Directories that keep no identities accept every binding.
+    public func bind(_ uid: InstanceUID, identity: String) -> Bool { true }
 }
 
 /// A directory without a fleet behind it (tests, demos): nothing desired unless set, which
@@ -53,6 +59,7 @@ extension AgentDirectory {
 public final class InMemoryAgentDirectory: AgentDirectory, Sendable {
     private let held = Mutex<[InstanceUID: StatusParts]>([:])
     private let desired = Mutex(DesiredState())
+    private let identities = Mutex<[InstanceUID: String]>([:])
 
     /// An empty directory.
     public init() {}
@@ -88,5 +95,14 @@ public final class InMemoryAgentDirectory: AgentDirectory, Sendable {
         if changes.connectionSettingsStatus != nil { parts.insert(.connectionSettingsStatus) }
         if changes.disconnected { return }
         held.withLock { $0[uid, default: []].formUnion(parts) }
+    }
+
+    /// The first identity seen for a uid is kept; another one is refused.
+    public func bind(_ uid: InstanceUID, identity: String) -> Bool {
+        identities.withLock { bound in
+            if let existing = bound[uid] { return existing == identity }
+            bound[uid] = identity
+            return true
+        }
     }
 }

@@ -1,0 +1,49 @@
+/// Which TLS versions an agent listener accepts at the least.
+public enum TLSMinimumVersion: String, Sendable, CaseIterable {
+    /// TLS 1.2 and 1.3.
+    case tls12 = "1.2"
+    /// TLS 1.3 only.
+    case tls13 = "1.3"
+}
+
+/// Whether agents must present a client certificate.
+public enum TLSClientAuth: String, Sendable, CaseIterable {
+    /// Never asked for.
+    case none
+    /// Asked for and verified if sent; agents without one are still served.
+    case optional
+    /// Required: a handshake without a valid client certificate fails.
+    case require
+}
+
+/// Where the agent listener's certificate and trust come from (PEM files).
+public struct TLSSettings: Sendable {
+    /// The server certificate, followed by its chain.
+    public var certificateFile: String
+    /// The server's private key (ECDSA or RSA).
+    public var keyFile: String
+    /// CAs that sign client certificates; nil: client certificates are not asked for.
+    public var clientCAFile: String?
+    /// Whether a client certificate is asked for or required (needs `clientCAFile`).
+    public var clientAuth: TLSClientAuth
+    /// The oldest TLS version accepted.
+    public var minimumVersion: TLSMinimumVersion
+
+    /// Settings from files; client authentication is `optional` when a client CA is given.
+    public init(
+        certificateFile: String, keyFile: String, clientCAFile: String? = nil, clientAuth: TLSClientAuth? = nil,
+        minimumVersion: TLSMinimumVersion = .tls12
+    ) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.clientCAFile = clientCAFile
+        self.clientAuth = clientAuth ?? (clientCAFile == nil ? .none : .optional)
+        self.minimumVersion = minimumVersion
+    }
+}
+
+/// A TLS setup that cannot be used: which file or step, and OpenSSL's reason.
+public struct TLSError: Error, CustomStringConvertible, Sendable {
+    /// What failed, with OpenSSL's own words.
+    public var description: String
+}

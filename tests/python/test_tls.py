@@ -1,0 +1,187 @@
+"""Agents over TLS: the real `ampora serve` with --tls-cert on loopback, the PyPI OpAMP client
+over https (with and without a client certificate) and WebSocket agents over wss.
+
+Certificates are the test fixtures in Tests/GatewayTests/Fixtures/tls (see its README)."""
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import ssl
+import tempfile
+import time
+import urllib.request
+
+import pytest
+import websockets
+
+from opentelemetry._opamp.client import OpAMPClient
+from opentelemetry._opamp.proto import opamp_pb2
+
+import opamp_ref
+from conftest import ROOT
+from test_gateway import Server, msg, exchange, run
+
+TLS = ROOT / "Tests/GatewayTests/Fixtures/tls"
+
+
+def fixture(name):
+    return str(TLS / name)
+
+
+def client_context(cert=None, key=None, max_version=None):
+    ctx = ssl.create_default_context(cafile=fixture("ca.pem"))
+    if cert:
+        ctx.load_cert_chain(fixture(cert), fixture(key))
+    if max_version:
+        ctx.maximum_version = max_version
+    return ctx
+
+
+class TLSServer(Server):
+    def __init__(self, *args, cert="server.pem", key="server.key"):
+        self.certdir = tempfile.mkdtemp(prefix="ampora-tls-")
+        # Copies, so a test can rotate them under the running server.
+        shutil.copy(fixture(cert), f"{self.certdir}/server.pem")
+        shutil.copy(fixture(key), f"{self.certdir}/server.key")
+        super().__init__("--tls-cert", f"{self.certdir}/server.pem", "--tls-key", f"{self.certdir}/server.key", *args)
+        self.wss_url = f"wss://127.0.0.1:{self.opamp_port}/v1/opamp"
+        self.https_url = f"https://127.0.0.1:{self.opamp_port}/v1/opamp"
+
+    def handshake(self, ctx):
+        """One TLS handshake to the agent port; returns the peer certificate (DER) or raises."""
+        with socket.create_connection(("127.0.0.1", self.opamp_port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                # TLS 1.3 reports a refused client certificate only on the first read.
+                tls.sendall(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")
+                reply = tls.recv(64)
+                return tls.getpeercert(binary_form=True), reply
+
+    def stop(self):
+        code = super().stop()
+        shutil.rmtree(self.certdir, ignore_errors=True)
+        return code
+
+
+@pytest.fixture(params=["uring", "epoll"])
+def tls_server(request):
+    s = TLSServer("--io", request.param)
+    assert s.io == request.param
+    yield s
+    assert s.stop() == 0
+
+
+def test_ready_line_names_the_tls_listener(tls_server):
+    assert tls_server.io in ("uring", "epoll")
+    _, reply = tls_server.handshake(client_context())
+    assert reply.startswith(b"HTTP/1.1 404")
+
+
+def test_websocket_agent_over_wss(tls_server):
+    uid = os.urandom(16)
+
+    async def go():
+        async with websockets.connect(tls_server.wss_url, ssl=client_context(), server_hostname="localhost") as ws:
+            first = await exchange(ws, msg(uid, 0, full=True))
+            assert first.instance_uid == uid
+            second = await exchange(ws, msg(uid, 1))
+            assert second.instance_uid == uid
+
+    run(go())
+    m = tls_server.metrics()
+    assert m["ampora_tls_handshakes_total"] >= 1
+
+
+def test_reference_client_over_https(tls_server):
+    client = OpAMPClient(
+        endpoint=tls_server.https_url,
+        agent_identifying_attributes={"service.name": "python-agent"},
+        capabilities=opamp_pb2.AgentCapabilities_ReportsStatus,
+        tls_certificate=fixture("ca.pem"),
+    )
+    first = client.send(client.build_full_state_message())
+    assert first.instance_uid == client._instance_uid
+    beat = client.send(client.build_heartbeat_message())
+    assert beat.instance_uid == client._instance_uid
+
+
+def test_plain_text_on_the_tls_port_gets_no_answer_in_the_clear(tls_server):
+    with socket.create_connection(("127.0.0.1", tls_server.opamp_port), timeout=5) as s:
+        s.sendall(b"GET /v1/opamp HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert b"HTTP/1.1" not in data
+    assert tls_server.metrics()['ampora_tls_handshake_failures_total{reason="not_tls"}'] >= 1
+
+
+def test_minimum_version_13_refuses_tls12():
+    s = TLSServer("--tls-min-version", "1.3")
+    try:
+        with pytest.raises(ssl.SSLError):
+            s.handshake(client_context(max_version=ssl.TLSVersion.TLSv1_2))
+        s.handshake(client_context())  # 1.3 still works
+        assert s.metrics()['ampora_tls_handshake_failures_total{reason="version"}'] >= 1
+    finally:
+        assert s.stop() == 0
+
+
+def test_mutual_tls_required():
+    s = TLSServer("--tls-client-ca", fixture("ca.pem"), "--tls-client-auth", "require")
+    try:
+        s.handshake(client_context("client.pem", "client.key"))
+        for ctx in (client_context(), client_context("stranger.pem", "stranger.key")):
+            with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+                s.handshake(ctx)
+        client = OpAMPClient(
+            endpoint=s.https_url,
+            agent_identifying_attributes={"service.name": "python-agent"},
+            capabilities=opamp_pb2.AgentCapabilities_ReportsStatus,
+            tls_certificate=fixture("ca.pem"),
+            tls_client_certificate=fixture("client.pem"),
+            tls_client_key=fixture("client.key"),
+        )
+        assert client.send(client.build_full_state_message()).instance_uid == client._instance_uid
+        assert s.metrics()['ampora_tls_handshake_failures_total{reason="certificate"}'] >= 2
+    finally:
+        assert s.stop() == 0
+
+
+def test_sighup_rotates_the_certificate_without_dropping_agents():
+    s = TLSServer()
+    try:
+        uid = os.urandom(16)
+        before, _ = s.handshake(client_context())
+
+        async def go():
+            async with websockets.connect(s.wss_url, ssl=client_context(), server_hostname="localhost") as ws:
+                await exchange(ws, msg(uid, 0, full=True))
+                shutil.copy(fixture("server-rsa.pem"), f"{s.certdir}/server.pem")
+                shutil.copy(fixture("server-rsa.key"), f"{s.certdir}/server.key")
+                s.proc.send_signal(signal.SIGHUP)
+                deadline = time.time() + 10
+                after = before
+                while after == before and time.time() < deadline:
+                    await asyncio.sleep(0.2)
+                    after, _ = await asyncio.to_thread(s.handshake, client_context())
+                assert after != before, "new connections get the new certificate"
+                again = await exchange(ws, msg(uid, 1))
+                assert again.instance_uid == uid, "the agent connected before the reload is still served"
+
+        run(go())
+    finally:
+        assert s.stop() == 0
+
+
+def test_unusable_certificate_is_a_usage_error():
+    import subprocess
+    from conftest import bin_dir
+    out = subprocess.run(
+        [str(bin_dir() / "ampora"), "serve", "--tls-cert", fixture("server.pem"), "--tls-key", fixture("client.key"),
+         "--opamp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--database", "sqlite::memory:"],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode == 64
+    assert "does not match the certificate" in out.stderr
