@@ -95,6 +95,7 @@ public struct OperatorAPI: Sendable {
             try await putConfig(request, name: context.parameters.get("name") ?? "")
         }
         router.post("/api/v1/assignments") { request, _ in try await assign(request) }
+        router.post("/api/v1/tokens") { request, _ in try await createToken(request) }
         router.get("/api/v1/assignments/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
             guard let status = fleet.assignmentStatus(id) else {
@@ -405,7 +406,7 @@ struct JSONErrors: RouterMiddleware {
         ("/healthz", "GET, HEAD"), ("/readyz", "GET, HEAD"), ("/metrics", "GET, HEAD"),
         ("/api/v1/agents", "GET, HEAD"), ("/api/v1/agents/:uid", "GET, HEAD"),
         ("/api/v1/configs", "GET, HEAD"), ("/api/v1/configs/:name", "GET, HEAD, PUT"),
-        ("/api/v1/assignments", "POST"), ("/api/v1/assignments/:id", "GET, HEAD"),
+        ("/api/v1/assignments", "POST"), ("/api/v1/assignments/:id", "GET, HEAD"), ("/api/v1/tokens", "POST"),
     ].map { ($0.0.split(separator: "/"), $0.1) }
 
     /// The methods a path allows, nil when no route has that shape.

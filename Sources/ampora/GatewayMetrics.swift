@@ -52,6 +52,10 @@ enum GatewayMetrics {
             rejected, labels: [("reason", "inventory_full")], help: rejectedHelp, .count { $0.rejectedInventoryFull }),
         .init(rejected, labels: [("reason", "identity")], help: rejectedHelp, .count { $0.rejectedIdentity }),
         .init(
+            "ampora_enrollment_refused_total",
+            help: "Agents refused for a missing, unknown, expired or used-up enrollment token.",
+            .count { $0.enrollmentRefused }),
+        .init(
             "ampora_tls_handshakes_total", help: "TLS handshakes completed on the agent listener.",
             .count { $0.tlsHandshakes }),
         .init(

@@ -155,6 +155,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-min-version"), help: "Oldest TLS version accepted: 1.2 or 1.3.")
     var tlsMinVersion: TLSMinimumVersion = .tls12
 
+    @Flag(
+        name: .customLong("require-enrollment"),
+        help:
+            "Agents must show an enrollment token (Authorization: Bearer, from `ampora token create`); without a valid one they get 401."
+    )
+    var requireEnrollment = false
+
     @Option(
         name: .customLong("instance-id"),
         help: "This server's name in the database's ownership columns (default: the host name).")
@@ -231,6 +238,7 @@ struct Serve: AsyncParsableCommand {
         configuration.httpAgentTimeoutMilliseconds = httpAgentTimeout * 1000
         configuration.reservedDescriptors = httpMaxConnections + 512
         configuration.tls = try tlsContext()
+        configuration.requireEnrollment = requireEnrollment
         var operatorLimits = OperatorAPI.Limits()
         operatorLimits.maxConnections = httpMaxConnections
         operatorLimits.idleTimeoutSeconds = httpIdleTimeout
@@ -349,4 +357,6 @@ struct FleetDirectory: AgentDirectory {
     func isKnown(_ uid: InstanceUID) -> Bool { fleet.isKnown(uid) }
     func register(_ uid: InstanceUID) -> Bool { fleet.register(uid) }
     func bind(_ uid: InstanceUID, identity: String) -> Bool { fleet.bind(uid, identity: identity) }
+    func enrollmentIsValid(tokenHash: String) -> Bool { fleet.enrollmentIsValid(tokenHash: tokenHash) }
+    func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool { fleet.enroll(uid, tokenHash: tokenHash) }
 }

@@ -55,6 +55,11 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     func loadAgents() throws(StoreError) -> [AgentRow] { try inner.loadAgents() }
     func saveIdentity(_ row: IdentityRow) throws(StoreError) { try inner.saveIdentity(row) }
     func loadIdentities() throws(StoreError) -> [IdentityRow] { try inner.loadIdentities() }
+    func saveToken(_ row: EnrollmentRow) throws(StoreError) { try inner.saveToken(row) }
+    func loadTokens() throws(StoreError) -> [EnrollmentRow] { try inner.loadTokens() }
+    func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError) {
+        try inner.setTokenUses(hash: hash, usesLeft: usesLeft)
+    }
     func markDisconnected(owner: String) throws(StoreError) { try inner.markDisconnected(owner: owner) }
     func history(uid: String, limit: Int) throws(StoreError) -> [HistoryRow] {
         try inner.history(uid: uid, limit: limit)

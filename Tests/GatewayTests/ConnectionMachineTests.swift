@@ -1,4 +1,5 @@
 import Core
+import Foundation
 import Testing
 
 @testable import GatewayCore
@@ -289,5 +290,24 @@ func clientFrame(opcode: UInt8, _ payload: [UInt8], declaredLength: Int? = nil) 
         #expect(rig.ctx.handshaking == 0)
         rig.handle(.closed)
         #expect(rig.ctx.handshaking == 0, "closing does not uncount it twice")
+    }
+
+    /// With enrollment required, no OpAMP happens before a valid token: 401 and close.
+    @Test func withoutAValidEnrollmentTokenTheUpgradeIs401() {
+        var configuration = GatewayConfiguration()
+        configuration.requireEnrollment = true
+        let rig = ConnectionRig(configuration)
+        let r = rig.send(
+            Self.upgradeRequest.replacingOccurrences(
+                of: "Host: t\r\n", with: "Host: t\r\nAuthorization: Bearer nope\r\n"))
+        #expect(Self.text(r.out).hasPrefix("HTTP/1.1 401"))
+        #expect(Self.text(r.out).contains("WWW-Authenticate: Bearer\r\n"))
+        #expect(r.action == .finish)
+        #expect(!rig.connection.isWebSocket)
+        #expect(rig.ctx.counters.enrollmentRefused == 1)
+    }
+
+    @Test func enrollmentTokensAreKnownByTheirSHA256() {
+        #expect(EnrollmentToken.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 }

@@ -16,6 +16,7 @@ public final class FleetService: Sendable {
     let writer: WriterThread
     let ingester: IngestThread
     let identities: Identities
+    let enrollment: Enrollment
     private let control = Mutex(Control())
 
     private struct Control {
@@ -49,6 +50,7 @@ public final class FleetService: Sendable {
             intake: intake, inventory: inventory, writer: writer, counters: counters, options: options)
         identities = Identities(
             store: store, rows: try store.loadIdentities(), log: options.log, clock: options.clock)
+        enrollment = Enrollment(store: store, rows: try store.loadTokens(), log: options.log, clock: options.clock)
         let known = inventory.counts.known
         counters.update { $0.agentsKnown = known }
     }
@@ -64,6 +66,19 @@ public final class FleetService: Sendable {
         control.withLock { $0.started = true }
         threadsDone.enter()
         threadsDone.enter()
+        threadsDone.enter()
+        // Tokens created by another process (`ampora token create`) appear within 2 s.
+        let tokens = Thread { [self] in
+            var waited = 0
+            while !control.withLock({ $0.stopping }) {
+                Thread.sleep(forTimeInterval: 0.25)
+                waited += 1
+                if waited % 8 == 0 { enrollment.refresh() }
+            }
+            threadsDone.leave()
+        }
+        tokens.name = "fleet-tokens"
+        tokens.start()
         let ingest = Thread { [self] in
             ingester.run { control.withLock { $0.stopping } }
             threadsDone.leave()
@@ -88,6 +103,7 @@ public final class FleetService: Sendable {
         }
         writer.stop()
         identities.flush()
+        enrollment.flush()
         if !started { return true }
         let finished = threadsDone.wait(timeout: .now() + timeout) == .success
         let left = writer.backlog
@@ -143,6 +159,23 @@ public final class FleetService: Sendable {
     /// The identity `uid` is bound to, if any.
     public func identity(of uid: InstanceUID) -> String? {
         identities.identity(of: uid)
+    }
+
+    /// A new enrollment token (shown once; only its hash is stored).
+    public func createEnrollmentToken(uses: Int64?, expiresAfterMilliseconds: Int64?, labels: [String: String])
+        throws(StoreError) -> String
+    {
+        try enrollment.create(uses: uses, expiresAfterMilliseconds: expiresAfterMilliseconds, labels: labels)
+    }
+
+    /// Whether the token with this hash is known and not expired.
+    public func enrollmentIsValid(tokenHash: String) -> Bool {
+        enrollment.check(hash: tokenHash) == .valid
+    }
+
+    /// Spends one use of the token for a new agent; false when none is left.
+    public func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool {
+        enrollment.enroll(hash: tokenHash)
     }
 
     /// Queues a message's changes from event loop `loop` for the ingest thread.

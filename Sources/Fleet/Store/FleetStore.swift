@@ -143,6 +143,29 @@ public struct IdentityRow: Sendable, Equatable {
     }
 }
 
+/// An enrollment token, known by its hash only (the token itself is shown once, at creation).
+public struct EnrollmentRow: Sendable, Equatable {
+    /// Hex SHA-256 of the token.
+    public var hash: String
+    /// Labels an agent enrolled with the token is given.
+    public var labels: [String: String]
+    /// Agents the token may still enroll; nil: any number.
+    public var usesLeft: Int64?
+    /// Milliseconds since the Unix epoch after which the token is refused; nil: never.
+    public var expiresAt: Int64?
+    /// Milliseconds since the Unix epoch.
+    public var createdAt: Int64
+
+    /// A token row.
+    public init(hash: String, labels: [String: String], usesLeft: Int64?, expiresAt: Int64?, createdAt: Int64) {
+        self.hash = hash
+        self.labels = labels
+        self.usesLeft = usesLeft
+        self.expiresAt = expiresAt
+        self.createdAt = createdAt
+    }
+}
+
 /// One unit of write-behind work: written in one transaction, or not at all.
 public struct WriteBatch: Sendable {
     /// Full snapshots (latest wins per agent).
@@ -221,6 +244,12 @@ public protocol FleetStore: AnyObject, Sendable {
     func saveIdentity(_ row: IdentityRow) throws(StoreError)
     /// Every binding.
     func loadIdentities() throws(StoreError) -> [IdentityRow]
+    /// Stores a new enrollment token.
+    func saveToken(_ row: EnrollmentRow) throws(StoreError)
+    /// Every enrollment token.
+    func loadTokens() throws(StoreError) -> [EnrollmentRow]
+    /// Records how many agents a token may still enroll.
+    func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError)
     /// Closes the connection.
     func close()
 }

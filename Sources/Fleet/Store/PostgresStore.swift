@@ -201,4 +201,34 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
             }
         }
     }
+
+    /// Stores a new enrollment token.
+    public func saveToken(_ row: EnrollmentRow) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            _ = try rows(
+                "INSERT INTO enrollment_tokens (hash, labels, uses_left, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+                [
+                    row.hash, StoreJSON.encode(row.labels), row.usesLeft.map(String.init),
+                    row.expiresAt.map(String.init), String(row.createdAt),
+                ])
+        }
+    }
+
+    /// Every enrollment token.
+    public func loadTokens() throws(StoreError) -> [EnrollmentRow] {
+        try locked { () throws(StoreError) in
+            try rows("SELECT hash, labels, uses_left, expires_at, created_at FROM enrollment_tokens").map { r in
+                EnrollmentRow(
+                    hash: r[0] ?? "", labels: StoreJSON.decodeMap(r[1] ?? "{}"), usesLeft: r[2].flatMap { Int64($0) },
+                    expiresAt: r[3].flatMap { Int64($0) }, createdAt: Int64(r[4] ?? "") ?? 0)
+            }
+        }
+    }
+
+    /// Records how many agents a token may still enroll.
+    public func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            _ = try rows("UPDATE enrollment_tokens SET uses_left = $1 WHERE hash = $2", [String(usesLeft), hash])
+        }
+    }
 }

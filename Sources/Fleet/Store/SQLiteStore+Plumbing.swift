@@ -82,6 +82,9 @@ extension SQLiteStore {
             if let v { bind(i, v) } else { _ = sqlite3_bind_null(handle, i) }
         }
         func bind(_ i: Int32, _ v: Int64) { _ = sqlite3_bind_int64(handle, i, v) }
+        func bindOptional(_ i: Int32, _ v: Int64?) {
+            if let v { bind(i, v) } else { _ = sqlite3_bind_null(handle, i) }
+        }
         func bind(_ i: Int32, _ v: [UInt8]?) {
             guard let v else {
                 _ = sqlite3_bind_null(handle, i)
@@ -98,6 +101,9 @@ extension SQLiteStore {
             sqlite3_column_type(handle, i) == SQLITE_NULL ? nil : text(i)
         }
         func int(_ i: Int32) -> Int64 { sqlite3_column_int64(handle, i) }
+        func optionalInt(_ i: Int32) -> Int64? {
+            sqlite3_column_type(handle, i) == SQLITE_NULL ? nil : int(i)
+        }
         func blob(_ i: Int32) -> [UInt8]? {
             guard sqlite3_column_type(handle, i) != SQLITE_NULL else { return nil }
             let n = Int(sqlite3_column_bytes(handle, i))

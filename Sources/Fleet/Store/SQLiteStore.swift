@@ -218,4 +218,42 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
             }
         }
     }
+
+    /// Stores a new enrollment token.
+    public func saveToken(_ row: EnrollmentRow) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            let s = try prepare(
+                "INSERT INTO enrollment_tokens (hash, labels, uses_left, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+            )
+            defer { sqlite3_finalize(s.handle) }
+            s.bind(1, row.hash)
+            s.bind(2, StoreJSON.encode(row.labels))
+            s.bindOptional(3, row.usesLeft)
+            s.bindOptional(4, row.expiresAt)
+            s.bind(5, row.createdAt)
+            try step(s)
+        }
+    }
+
+    /// Every enrollment token.
+    public func loadTokens() throws(StoreError) -> [EnrollmentRow] {
+        try locked { () throws(StoreError) in
+            try query("SELECT hash, labels, uses_left, expires_at, created_at FROM enrollment_tokens") { r in
+                EnrollmentRow(
+                    hash: r.text(0), labels: StoreJSON.decodeMap(r.text(1)), usesLeft: r.optionalInt(2),
+                    expiresAt: r.optionalInt(3), createdAt: r.int(4))
+            }
+        }
+    }
+
+    /// Records how many agents a token may still enroll.
+    public func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            let s = try prepare("UPDATE enrollment_tokens SET uses_left = ?1 WHERE hash = ?2")
+            defer { sqlite3_finalize(s.handle) }
+            s.bind(1, usesLeft)
+            s.bind(2, hash)
+            try step(s)
+        }
+    }
 }

@@ -80,7 +80,16 @@ enum Schema {
                 identity TEXT NOT NULL,
                 bound_at %INT% NOT NULL
             )
+            """,
             """
+            CREATE TABLE enrollment_tokens (
+                hash TEXT PRIMARY KEY,
+                labels TEXT NOT NULL,
+                uses_left %INT%,
+                expires_at %INT%,
+                created_at %INT% NOT NULL
+            )
+            """,
         ],
     ]
 
@@ -100,7 +109,7 @@ enum Schema {
     static let metaTable = "ampora_meta"
     static let tablesWeOwn: Set<String> = [
         "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
-        "agent_identities",
+        "agent_identities", "enrollment_tokens",
     ]
 }
 

@@ -44,6 +44,19 @@ extension ConnectionMachine {
                 .notFound, text: "OpAMP is served at /v1/opamp", close: !request.keepAlive, &out, omitBody: isHead)
             return request.keepAlive ? .open : .closeAfterFlush
         }
+        // Enrollment comes before anything else an agent can cost the server.
+        if ctx.configuration.requireEnrollment {
+            guard let token = request.bearerToken, case let hash = EnrollmentToken.hash(token),
+                ctx.directory.enrollmentIsValid(tokenHash: hash)
+            else {
+                ctx.counters.enrollmentRefused += 1
+                Self.respond(
+                    .unauthorized, text: "a valid enrollment token is required (Authorization: Bearer TOKEN)",
+                    close: true, &out, extra: [("WWW-Authenticate", "Bearer")])
+                return .closeAfterFlush
+            }
+            enrollmentToken = hash
+        }
         if ctx.isOverloaded {
             ctx.counters.overloadRejections += 1
             Self.respond(

@@ -80,6 +80,8 @@ package struct ConnectionMachine {
     /// `sha256:` and the hex SHA-256 of the client certificate the TLS handshake verified
     /// (nil: none, or plain text); the identity a uid is bound to (see `AgentDirectory.bind`).
     package var peerIdentity: String?
+    /// Hex SHA-256 of the enrollment token this connection showed (with `requireEnrollment`).
+    var enrollmentToken: String?
 
     private init(token: UInt64, _ ctx: LoopContext) {
         phase = .http(HTTPRequestParser(limits: ctx.configuration.httpLimits))

@@ -51,6 +51,9 @@ public struct GatewayConfiguration: Sendable {
     package var epollConnectionsPerLoop = Int.max
     /// TLS for the agent listener; nil: plain text.
     public var tls: TLSContext?
+    /// Agents must show an enrollment token (`Authorization: Bearer …`) on the WebSocket upgrade
+    /// and on every plain-HTTP POST; without a valid one they get 401 before any OpAMP.
+    public var requireEnrollment = false
     /// Capabilities the server announces.
     public var serverCapabilities: ServerCapabilities = .ampora
 

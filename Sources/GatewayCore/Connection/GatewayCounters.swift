@@ -35,6 +35,9 @@ public struct GatewayCounters: Sendable {
     public var rejectedInventoryFull = 0
     /// Messages refused because their uid is bound to another client certificate.
     public var rejectedIdentity = 0
+    /// Requests refused for a missing, unknown or expired enrollment token, and new agents
+    /// refused because their token was used up.
+    public var enrollmentRefused = 0
     /// Plain-HTTP agents marked disconnected because they stopped polling.
     public var httpAgentsExpired = 0
     /// TLS handshakes completed.
@@ -62,6 +65,7 @@ public struct GatewayCounters: Sendable {
         rejectedRegistrationRate += o.rejectedRegistrationRate
         rejectedInventoryFull += o.rejectedInventoryFull
         rejectedIdentity += o.rejectedIdentity
+        enrollmentRefused += o.enrollmentRefused
         httpAgentsExpired += o.httpAgentsExpired
         tlsHandshakes += o.tlsHandshakes
         tlsHandshakeFailures.add(o.tlsHandshakeFailures)

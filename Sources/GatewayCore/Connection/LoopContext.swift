@@ -73,11 +73,12 @@ package final class LoopContext {
         }
         // A uid proven by one client certificate cannot be taken over with another (the
         // first connection of a uid binds it; HTTP polls are checked each time).
-        if let uid, let identity = connection.peerIdentity, uid != connection.claimedUID,
-            !directory.bind(uid, identity: identity)
+        // An agent that enrolled with a token (and no certificate) is bound to the token.
+        if let uid, let identity = connection.peerIdentity ?? connection.enrollmentToken.map({ "token:" + $0 }),
+            uid != connection.claimedUID, !directory.bind(uid, identity: identity)
         {
             counters.rejectedIdentity += 1
-            return session.refused("instance_uid is bound to another client certificate", uid: uid)
+            return session.refused("instance_uid is bound to another client certificate or token", uid: uid)
         }
         // Only a uid the session will speak for can register: the connection's first, or the
         // one this server assigned it (S26, S27 refuse the rest, which must not take room).
@@ -92,6 +93,10 @@ package final class LoopContext {
                 retryAfterNanoseconds: retry)
         }
         connection.registeredAgents = true
+        if let token = connection.enrollmentToken, !directory.enroll(uid, tokenHash: token) {
+            counters.enrollmentRefused += 1
+            return session.refused("the enrollment token has no uses left for a new agent", uid: uid)
+        }
         guard directory.register(uid) else {
             counters.rejectedInventoryFull += 1
             return session.unavailable(

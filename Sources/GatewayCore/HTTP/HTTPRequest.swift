@@ -36,6 +36,14 @@ public struct HTTPRequestHead: Sendable, Equatable {
     public var contentEncoding: String? { headers.combinedValue("Content-Encoding") }
     /// `OpAMP-Instance-UID`, which plain-HTTP agents send on every request.
     public var opampInstanceUID: String? { headers["OpAMP-Instance-UID"] }
+    /// The token of `Authorization: Bearer TOKEN` (the scheme is case-insensitive), if any.
+    public var bearerToken: String? {
+        guard let value = headers["Authorization"] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingSpaces
+        return token.isEmpty ? nil : String(token)
+    }
     /// `Sec-WebSocket-Key` for the handshake's `Sec-WebSocket-Accept`.
     public var secWebSocketKey: String? { headers["Sec-WebSocket-Key"] }
     /// `Sec-WebSocket-Version` (only 13 is valid).
@@ -70,4 +78,14 @@ public struct HTTPRequest: Sendable, Equatable {
 
     /// The head's properties read straight off the request (`request.keepAlive`).
     public subscript<T>(dynamicMember keyPath: KeyPath<HTTPRequestHead, T>) -> T { head[keyPath: keyPath] }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    var trimmingSpaces: Substring {
+        var s = self
+        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
+        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
+        return s
+    }
 }

@@ -27,6 +27,10 @@ public protocol AgentDirectory: Sendable {
     /// Binds `uid` to the identity its connection proved (a client certificate's fingerprint)
     /// the first time, and afterwards checks it: false when `uid` belongs to another identity.
     func bind(_ uid: InstanceUID, identity: String) -> Bool
+    /// Whether the enrollment token with this hash (hex SHA-256) is known and not expired.
+    func enrollmentIsValid(tokenHash: String) -> Bool
+    /// Spends one use of the token for the new agent `uid`; false when none is left.
+    func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool
 }
 
 extension AgentDirectory {
@@ -52,6 +56,12 @@ extension AgentDirectory {
 
     /// Directories that keep no identities accept every binding.
     public func bind(_ uid: InstanceUID, identity: String) -> Bool { true }
+
+    /// Directories without tokens know none.
+    public func enrollmentIsValid(tokenHash: String) -> Bool { false }
+
+    /// Directories without tokens have no uses to spend.
+    public func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool { false }
 }
 
 /// A directory without a fleet behind it (tests, demos): nothing desired unless set, which

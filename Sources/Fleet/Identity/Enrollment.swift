@@ -1,0 +1,134 @@
+import COpenSSL
+import Core
+import Foundation
+import Synchronization
+
+/// What an enrollment token is worth right now.
+public enum EnrollmentCheck: Sendable, Equatable {
+    /// Known, not expired; it may still have uses left or be used up (see `Enrollment.enroll`).
+    case valid
+    /// Not a token this server issued.
+    case unknown
+    /// Past its expiry.
+    case expired
+}
+
+/// Enrollment tokens: created by an operator, stored as hashes, checked when an agent connects
+/// and spent, one use per new agent, when it registers. Checks run on loop threads (a lookup
+/// under a mutex); tokens created by another process (`ampora token create`) are picked up by
+/// `refresh`, which the fleet runs every few seconds off the loops.
+final class Enrollment: Sendable {
+    private let tokens: Mutex<[String: EnrollmentRow]>
+    private let store: any FleetStore
+    private let writes = DispatchQueue(label: "fleet-enrollment")
+    private let log: @Sendable (String) -> Void
+    private let clock: @Sendable () -> Int64
+
+    init(
+        store: any FleetStore, rows: [EnrollmentRow], log: @escaping @Sendable (String) -> Void,
+        clock: @escaping @Sendable () -> Int64
+    ) {
+        tokens = Mutex(Dictionary(rows.map { ($0.hash, $0) }, uniquingKeysWith: { a, _ in a }))
+        self.store = store
+        self.log = log
+        self.clock = clock
+    }
+
+    /// A new token: 32 random bytes, base64url with an `ampora_` prefix. Only its hash is kept.
+    func create(uses: Int64?, expiresAfterMilliseconds: Int64?, labels: [String: String]) throws(StoreError)
+        -> String
+    {
+        let token = Self.newToken()
+        let now = clock()
+        let row = EnrollmentRow(
+            hash: Self.hash(token), labels: labels, usesLeft: uses,
+            expiresAt: expiresAfterMilliseconds.map { now + $0 },
+            createdAt: now)
+        try store.saveToken(row)
+        tokens.withLock { $0[row.hash] = row }
+        return token
+    }
+
+    /// Whether the token with this hash may be used now.
+    func check(hash: String) -> EnrollmentCheck {
+        let now = clock()
+        return tokens.withLock { map in
+            guard let row = map[hash] else { return .unknown }
+            if let expiresAt = row.expiresAt, now >= expiresAt { return .expired }
+            return .valid
+        }
+    }
+
+    /// Spends one use of the token for a new agent; false when none is left (or the token is
+    /// unknown or expired). The new count is written off the loop.
+    func enroll(hash: String) -> Bool {
+        let now = clock()
+        let spent: Int64?? = tokens.withLock { map in
+            guard var row = map[hash] else { return nil }
+            if let expiresAt = row.expiresAt, now >= expiresAt { return nil }
+            guard let left = row.usesLeft else { return .some(nil) }
+            guard left > 0 else { return nil }
+            row.usesLeft = left - 1
+            map[hash] = row
+            return .some(left - 1)
+        }
+        guard let spent else { return false }
+        if let left = spent {
+            writes.async { [store, log] in
+                do {
+                    try store.setTokenUses(hash: hash, usesLeft: left)
+                } catch {
+                    log("fleet: the use count of an enrollment token was not saved: \(error)")
+                }
+            }
+        }
+        return true
+    }
+
+    /// Labels of the token with this hash.
+    func labels(hash: String) -> [String: String] {
+        tokens.withLock { $0[hash]?.labels ?? [:] }
+    }
+
+    /// Adds tokens another process created since the last look (counts held here stay: this
+    /// process is the one spending them).
+    func refresh() {
+        guard let rows = try? store.loadTokens() else { return }
+        tokens.withLock { map in
+            for row in rows where map[row.hash] == nil { map[row.hash] = row }
+        }
+    }
+
+    /// Waits for the use counts queued so far to be written.
+    func flush() {
+        writes.sync {}
+    }
+
+    /// Hex SHA-256 of a token, as stored and looked up.
+    static func hash(_ token: String) -> String {
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        var bytes = Array(token.utf8)
+        _ = SHA256(&bytes, bytes.count, &digest)
+        return digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func newToken() -> String {
+        var random = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let base64 = Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        return "ampora_" + base64
+    }
+}
+
+/// Enrollment tokens created outside a running server (`ampora token create`).
+public enum EnrollmentTokens {
+    /// Creates a token in `store`; returns it (it is shown once: only its hash is stored).
+    public static func create(
+        in store: any FleetStore, uses: Int64?, expiresAfterMilliseconds: Int64?, labels: [String: String]
+    ) throws(StoreError) -> String {
+        try Enrollment(store: store, rows: [], log: { _ in }, clock: WallClock.milliseconds).create(
+            uses: uses, expiresAfterMilliseconds: expiresAfterMilliseconds, labels: labels)
+    }
+}

@@ -1,0 +1,147 @@
+"""Enrollment tokens: `ampora token create` and `ampora serve --require-enrollment` on loopback,
+with WebSocket agents (`websockets`) and the PyPI OpAMP client over HTTP."""
+import os
+import subprocess
+import time
+
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+
+from opentelemetry._opamp.client import OpAMPClient
+from opentelemetry._opamp.proto import opamp_pb2
+
+from conftest import bin_dir
+from test_gateway import Server, msg, exchange, run
+
+
+def create_token(server, *args):
+    out = subprocess.run(
+        [str(bin_dir() / "ampora"), "token", "create", "--enrollment", "--database", f"sqlite:{server.dbdir}/ampora.db",
+         *args], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    assert token.startswith("ampora_") and "\n" not in token
+    return token
+
+
+def upgrade_status(server, token):
+    async def go():
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            async with websockets.connect(server.ws_url, additional_headers=headers):
+                return 101
+        except InvalidStatus as e:
+            return e.response.status_code
+
+    return run(go())
+
+
+def wait_until_valid(server, token):
+    """A token created by another process is picked up within a few seconds."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if upgrade_status(server, token) == 101:
+            return
+        time.sleep(0.3)
+    pytest.fail("the server never accepted the new token")
+
+
+@pytest.fixture(params=["uring", "epoll"])
+def server(request):
+    s = Server("--io", request.param, "--require-enrollment")
+    yield s
+    assert s.stop() == 0
+
+
+def test_missing_or_unknown_token_is_401(server):
+    assert upgrade_status(server, None) == 401
+    assert upgrade_status(server, "ampora_not-a-token") == 401
+    assert server.metrics()["ampora_enrollment_refused_total"] >= 2
+
+
+def test_a_token_enrolls_as_many_agents_as_it_has_uses(server):
+    token = create_token(server, "--uses", "1", "--label", "env=prod")
+    wait_until_valid(server, token)
+    first, second = os.urandom(16), os.urandom(16)
+
+    async def go():
+        headers = {"Authorization": f"Bearer {token}"}
+        async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
+            assert (await exchange(ws, msg(first, 0, full=True))).instance_uid == first
+        async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
+            refused = await exchange(ws, msg(second, 0, full=True))
+            assert refused.error_response.type == opamp_pb2.ServerErrorResponseType_BadRequest
+            assert "no uses left" in refused.error_response.error_message
+        async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
+            again = await exchange(ws, msg(first, 1, full=True))
+            assert again.instance_uid == first and not again.HasField("error_response"), "an enrolled agent comes back"
+
+    run(go())
+
+
+def test_an_agent_bound_to_one_token_cannot_be_claimed_with_another(server):
+    a, b = create_token(server), create_token(server)
+    wait_until_valid(server, a)
+    wait_until_valid(server, b)
+    uid = os.urandom(16)
+
+    async def go():
+        async with websockets.connect(server.ws_url, additional_headers={"Authorization": f"Bearer {a}"}) as ws:
+            await exchange(ws, msg(uid, 0, full=True))
+        async with websockets.connect(server.ws_url, additional_headers={"Authorization": f"Bearer {b}"}) as ws:
+            stolen = await exchange(ws, msg(uid, 1, full=True))
+            assert stolen.error_response.type == opamp_pb2.ServerErrorResponseType_BadRequest
+
+    run(go())
+
+
+def test_expired_token_is_401(server):
+    token = create_token(server, "--expires", "1s")
+    time.sleep(3.5)  # expired before the server's refresh can even see it valid
+    assert upgrade_status(server, token) == 401
+
+
+def test_reference_client_sends_the_token_over_http(server):
+    token = create_token(server)
+    wait_until_valid(server, token)
+    client = OpAMPClient(
+        endpoint=server.http_url,
+        headers={"Authorization": f"Bearer {token}"},
+        agent_identifying_attributes={"service.name": "python-agent"},
+        capabilities=opamp_pb2.AgentCapabilities_ReportsStatus,
+    )
+    assert client.send(client.build_full_state_message()).instance_uid == client._instance_uid
+    anonymous = OpAMPClient(
+        endpoint=server.http_url,
+        agent_identifying_attributes={"service.name": "python-agent"},
+        capabilities=opamp_pb2.AgentCapabilities_ReportsStatus,
+    )
+    with pytest.raises(Exception):
+        anonymous.send(anonymous.build_full_state_message())
+
+
+@pytest.mark.parametrize("args", [[], ["--enrollment", "--uses", "0"], ["--enrollment", "--expires", "3x"],
+                                  ["--enrollment", "--label", "novalue"]])
+def test_token_create_refuses_bad_flags(args, tmp_path):
+    out = subprocess.run([str(bin_dir() / "ampora"), "token", "create", *args, "--database", f"sqlite:{tmp_path}/a.db"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 64, out
+
+
+def test_tokens_through_the_operator_api(server):
+    import json
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/api/v1/tokens", method="POST",
+                                 data=json.dumps({"uses": 2, "labels": {"env": "prod"}}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 201
+        answer = json.loads(r.read())
+    assert answer["token"].startswith("ampora_") and answer["uses"] == 2
+    assert upgrade_status(server, answer["token"]) == 101, "valid at once, no refresh needed"
+    bad = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/api/v1/tokens", method="POST",
+                                 data=b'{"uses": 0}', headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(bad, timeout=10)
+    assert e.value.code == 400
