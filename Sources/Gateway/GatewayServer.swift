@@ -28,7 +28,9 @@ public final class GatewayServer: Sendable {
     private struct State {
         var configuration: GatewayConfiguration
         var epollLoops: [LoopHandle] = []
-        var rings: [LoopHandle] = []
+        /// By the index `RingSet.register` gave each ring (a connection token's loop number);
+        /// nil for a ring that did not start.
+        var rings: [LoopHandle?] = []
         var sharedListener: Int32 = -1
         var threads: [pthread_t] = []
         var ringSet: RingSet?
@@ -59,7 +61,7 @@ public final class GatewayServer: Sendable {
     /// Registered-file slots per ring (agents one io_uring loop can hold).
     public var slotsPerRing: Int { state.withLock { $0.slotsPerRing } }
     /// io_uring rings running now (they grow as they fill).
-    public var ringCount: Int { state.withLock { $0.rings.count } }
+    public var ringCount: Int { state.withLock { $0.rings.count { $0 != nil } } }
 
     /// A server that is not listening yet.
     public init(
@@ -176,16 +178,25 @@ public final class GatewayServer: Sendable {
     /// Starts one more ring; returns its setup flags (for the start-up log).
     @discardableResult
     private func startRing() throws(SystemError) -> String {
-        let (rings, index, listener, slots, configuration) = state.withLock {
-            ($0.ringSet, $0.rings.count, $0.sharedListener, $0.slotsPerRing, $0.configuration)
+        let (rings, listener, slots, configuration) = state.withLock {
+            ($0.ringSet, $0.sharedListener, $0.slotsPerRing, $0.configuration)
         }
         guard let rings else { return "" }
         let kernel = try URing(files: UInt32(slots))
         let flags = kernel.flagsNote
-        let loop = try URingLoop(
-            index: index, listener: listener, files: slots, rings: rings, context: context(configuration, loop: index),
-            kernel: kernel)
+        // The ring's number comes from the one place that hands them out, atomically: a full
+        // ring may ask for growth while the ring before it is still being listed.
         let registered = rings.register(ringFD: kernel.ringFD)
+        let index = registered
+        let loop: URingLoop<URing>
+        do throws(SystemError) {
+            loop = try URingLoop(
+                index: index, listener: listener, files: slots, rings: rings,
+                context: context(configuration, loop: index), kernel: kernel)
+        } catch {
+            rings.retire(registered)
+            throw error
+        }
         let handle = LoopHandle(mailbox: loop.mailbox, published: loop.published)
         // Admitted under the lock stop() takes, and counted until the thread is on the list, so
         // stop() (which waits for that count to drop) stops and joins every ring it let start.
@@ -201,7 +212,8 @@ public final class GatewayServer: Sendable {
             let thread = try LoopThread.spawn(name: "ampora-uring-\(index)", running: loop)
             state.withLock { s in
                 s.threads.append(thread)
-                s.rings.append(handle)
+                if s.rings.count <= index { s.rings += Array(repeating: nil, count: index + 1 - s.rings.count) }
+                s.rings[index] = handle
                 s.spawning -= 1
             }
         } catch {
@@ -230,7 +242,7 @@ public final class GatewayServer: Sendable {
         while state.withLock({ $0.spawning > 0 }) { sched_yield() }
         let (loops, threads) = state.withLock { s in
             defer { s.threads = [] }
-            return (s.epollLoops + s.rings, s.threads)
+            return (s.epollLoops + s.rings.compactMap { $0 }, s.threads)
         }
         for loop in loops { loop.mailbox.requestStop() }
         for thread in threads { LoopThread.join(thread) }
@@ -250,20 +262,20 @@ public final class GatewayServer: Sendable {
         let loop = ConnectionToken.loop(token)
         let message = LoopMessage.push(uid, slot: ConnectionToken.slot(token))
         let (epoll, rings) = state.withLock { ($0.epollLoops, $0.rings) }
-        if loop < rings.count { rings[loop].mailbox.post(message) }
+        if loop < rings.count, let ring = rings[loop] { ring.mailbox.post(message) }
         if loop < epoll.count { epoll[loop].mailbox.post(message) }
         return true
     }
 
     /// Offers every connected WebSocket agent what the directory now wants for it.
     public func pushAll() {
-        for loop in state.withLock({ $0.epollLoops + $0.rings }) { loop.mailbox.post(.pushAll) }
+        for loop in state.withLock({ $0.epollLoops + $0.rings.compactMap { $0 } }) { loop.mailbox.post(.pushAll) }
     }
 
     /// Counters summed over the loops (read without stopping them; values may be a tick old).
     public var counters: GatewayCounters {
         var total = GatewayCounters()
-        for loop in state.withLock({ $0.epollLoops + $0.rings }) { total.add(loop.published.value) }
+        for loop in state.withLock({ $0.epollLoops + $0.rings.compactMap { $0 } }) { total.add(loop.published.value) }
         return total
     }
 }
