@@ -112,9 +112,11 @@ def test_forty_thousand_attribute_keys_are_ingested_while_the_api_answers(stop_a
         assert status == 200 and not reply.HasField("error_response")
         path = f"/api/v1/agents/{uuid.UUID(bytes=uid)}"
         agent = wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(api(server, "GET", path)),
-                         timeout=5, what="the agent in the API")
+                         timeout=15, what="the agent in the API")
         assert len(agent["attributes"]) == 40_000
-        assert time.monotonic() - started < 5
+        # A bound loose enough for a busy machine (1.5 s on a quiet one, BENCHMARKS.md); before
+        # the fix this took about 20 s and the API froze meanwhile, which the probe checks.
+        assert time.monotonic() - started < 15
     finally:
         done.set()
         prober.join()
