@@ -3,6 +3,7 @@ over https (with and without a client certificate) and WebSocket agents over wss
 
 Certificates are the test fixtures in Tests/GatewayTests/Fixtures/tls (see its README)."""
 import asyncio
+import subprocess
 import os
 import shutil
 import signal
@@ -185,3 +186,71 @@ def test_unusable_certificate_is_a_usage_error():
         capture_output=True, text=True, timeout=30)
     assert out.returncode == 64
     assert "does not match the certificate" in out.stderr
+
+
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_abandoned_handshakes_leak_nothing_and_others_are_served():
+    """Thousands of connections that start a handshake (half a ClientHello) and vanish, then
+    thousands that start one and stall: each is closed (by the peer, or by the header timeout),
+    a real agent is served meanwhile, and the server's memory comes back down."""
+    s = TLSServer("--header-timeout", "2")
+    try:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        hello = ssl.create_default_context(cafile=fixture("ca.pem")).wrap_bio(
+            incoming, outgoing, server_hostname="localhost")
+        with pytest.raises(ssl.SSLWantReadError):
+            hello.do_handshake()
+        partial = outgoing.read()[:40]  # half a real ClientHello
+        assert partial[:1] == b"\x16"
+        time.sleep(0.5)
+        baseline = rss_kb(s.proc.pid)
+        for _ in range(3):
+            socks = []
+            for _ in range(1000):
+                c = socket.create_connection(("127.0.0.1", s.opamp_port), timeout=5)
+                c.sendall(partial)
+                socks.append(c)
+            s.handshake(client_context())  # a real agent is served meanwhile
+            for c in socks[:500]:
+                c.close()  # abandoned
+            time.sleep(3)  # the other 500 stall past --header-timeout and are closed by the server
+            for c in socks[500:]:
+                c.settimeout(0.1)
+                try:
+                    assert c.recv(100) == b"", "nothing but the close comes back"
+                except (ConnectionResetError, socket.timeout):
+                    pass
+                c.close()
+        time.sleep(1)
+        grown = rss_kb(s.proc.pid) - baseline
+        assert grown < 8 * 1024, f"RSS grew by {grown} KiB over 6 000 abandoned handshakes"
+        m = s.metrics()
+        assert m["ampora_agent_connections"] == 0
+    finally:
+        assert s.stop() == 0
+
+
+def test_client_initiated_renegotiation_is_refused_and_the_server_goes_on():
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    s = TLSServer()
+    try:
+        # `R` asks s_client to renegotiate (TLS 1.2 only); the server must refuse, not redo it.
+        out = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{s.opamp_port}", "-tls1_2", "-CAfile", fixture("ca.pem"),
+             "-servername", "localhost"], input="R\n", capture_output=True, text=True, timeout=20)
+        assert "Verify return code: 0" in out.stdout, "the first handshake completed"
+        assert "RENEGOTIATING" in out.stderr
+        assert "no renegotiation" in out.stderr, "the server answered the new ClientHello with no_renegotiation"
+        assert out.returncode != 0
+        assert s.metrics()["ampora_tls_errors_total"] >= 1, "and closed the connection, counted"
+        s.handshake(client_context())  # still serving
+        assert s.proc.poll() is None
+    finally:
+        assert s.stop() == 0
