@@ -47,9 +47,13 @@ public final class GatewayServer: Sendable {
     private let loopCount: Int
     private let requestedEngine: IOEngine
     private let directory: any AgentDirectory
-    private let live = LiveAgents()
-    private let httpSessions = HTTPSessionStore()
+    private let live: LiveAgents
+    private let httpSessions: HTTPSessionStore
     private let registrations: RegistrationLimiter
+    /// Added to this server's loop numbers (in `LoopContext.loopIndex` and connection tokens),
+    /// so two servers in one process (plain and TLS listeners) share the tables below without
+    /// mixing up their loops.
+    private let loopBase: Int
     private let state: Mutex<State>
 
     /// The engine actually running, once started.
@@ -66,15 +70,21 @@ public final class GatewayServer: Sendable {
     /// A server that is not listening yet.
     public init(
         configuration: GatewayConfiguration = GatewayConfiguration(), address: SocketAddress, loops: Int,
-        engine: IOEngine = .auto, directory: any AgentDirectory
+        engine: IOEngine = .auto, directory: any AgentDirectory, companion: GatewayServer? = nil
     ) {
         self.state = Mutex(State(configuration: configuration))
+        // A companion (the other listener of the same process) shares which connection holds
+        // which uid, plain-HTTP sessions and registration buckets.
+        self.live = companion?.live ?? LiveAgents()
+        self.httpSessions = companion?.httpSessions ?? HTTPSessionStore()
+        self.loopBase = companion.map { $0.loopBase + 1024 } ?? 0
         self.address = address
         self.loopCount = max(1, loops)
         self.requestedEngine = engine
         self.directory = directory
-        self.registrations = RegistrationLimiter(
-            rate: configuration.registrationsPerSecond, burst: configuration.registrationBurst)
+        self.registrations =
+            companion?.registrations
+            ?? RegistrationLimiter(rate: configuration.registrationsPerSecond, burst: configuration.registrationBurst)
     }
 
     /// Binds the listeners and starts the loop threads.
@@ -111,7 +121,7 @@ public final class GatewayServer: Sendable {
     private func context(_ configuration: GatewayConfiguration, loop: Int) -> LoopContext {
         LoopContext(
             configuration: configuration, directory: directory, live: live, httpSessions: httpSessions,
-            registrations: registrations, loopIndex: loop, clock: SystemClock())
+            registrations: registrations, loopIndex: loopBase + loop, clock: SystemClock())
     }
 
     private func startEpoll(files: Int) throws(SystemError) {
@@ -255,16 +265,24 @@ public final class GatewayServer: Sendable {
     }
 
     /// Offers the agent `uid` what the directory now wants for it, if it is connected over
-    /// WebSocket (plain-HTTP agents get it in their next poll). Returns false when no loop holds it.
+    /// WebSocket (plain-HTTP agents get it in their next poll). Returns false when none of this
+    /// server's loops holds it (it may be on the companion's).
     @discardableResult
     public func push(_ uid: InstanceUID) -> Bool {
         guard let token = live.owner(of: uid) else { return false }
-        let loop = ConnectionToken.loop(token)
+        let loop = ConnectionToken.loop(token) - loopBase
+        guard loop >= 0 else { return false }
         let message = LoopMessage.push(uid, slot: ConnectionToken.slot(token))
         let (epoll, rings) = state.withLock { ($0.epollLoops, $0.rings) }
-        if loop < rings.count, let ring = rings[loop] { ring.mailbox.post(message) }
-        if loop < epoll.count { epoll[loop].mailbox.post(message) }
-        return true
+        if loop < rings.count, let ring = rings[loop] {
+            ring.mailbox.post(message)
+            return true
+        }
+        if loop < epoll.count {
+            epoll[loop].mailbox.post(message)
+            return true
+        }
+        return false
     }
 
     /// Offers every connected WebSocket agent what the directory now wants for it.

@@ -152,6 +152,11 @@ struct Serve: AsyncParsableCommand {
     )
     var tlsClientAuth: TLSClientAuth?
 
+    @Option(
+        name: .customLong("opamp-tls-listen"),
+        help: "With --tls-cert: serve TLS here and plain text on --opamp-listen (HOST:PORT).")
+    var opampTLSListen: ListenAddress?
+
     @Option(name: .customLong("tls-min-version"), help: "Oldest TLS version accepted: 1.2 or 1.3.")
     var tlsMinVersion: TLSMinimumVersion = .tls12
 
@@ -238,6 +243,15 @@ struct Serve: AsyncParsableCommand {
         configuration.httpAgentTimeoutMilliseconds = httpAgentTimeout * 1000
         configuration.reservedDescriptors = httpMaxConnections + 512
         configuration.tls = try tlsContext()
+        var tlsAddress: SocketAddress?
+        if let opampTLSListen {
+            guard configuration.tls != nil else { throw ValidationError("--opamp-tls-listen needs --tls-cert") }
+            do {
+                tlsAddress = try SocketAddress(host: opampTLSListen.host, port: opampTLSListen.port)
+            } catch {
+                throw ValidationError("listen addresses must be IP literals or localhost: \(error)")
+            }
+        }
         configuration.requireEnrollment = requireEnrollment
         var operatorLimits = OperatorAPI.Limits()
         operatorLimits.maxConnections = httpMaxConnections
@@ -266,15 +280,29 @@ struct Serve: AsyncParsableCommand {
             logger.error("database \(s.database): \(error)")
             throw ExitCode(1)
         }
+        // With --opamp-tls-listen, plain text on --opamp-listen and TLS there: two servers in one
+        // process that share the uid table, the HTTP sessions and the registration buckets.
+        var plain = configuration
+        if tlsAddress != nil { plain.tls = nil }
         let gateway = GatewayServer(
-            configuration: configuration, address: opampAddress, loops: s.loops, engine: engine,
+            configuration: plain, address: opampAddress, loops: s.loops, engine: engine,
             directory: FleetDirectory(fleet: fleet))
+        let tlsGateway = tlsAddress.map {
+            GatewayServer(
+                configuration: configuration, address: $0, loops: s.loops, engine: engine,
+                directory: FleetDirectory(fleet: fleet), companion: gateway)
+        }
+        let gateways = [gateway] + (tlsGateway.map { [$0] } ?? [])
         fleet.onPush = { uids in
-            if let uids { for uid in uids { gateway.push(uid) } } else { gateway.pushAll() }
+            for server in gateways {
+                if let uids { for uid in uids { server.push(uid) } } else { server.pushAll() }
+            }
         }
 
         let readiness = Readiness()
-        let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) { gateway.counters }
+        let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) {
+            gateways.reduce(into: GatewayCounters()) { $0.add($1.counters) }
+        }
         // The gateway's loop list is written by its start: its counters are read only after that.
         let api = OperatorAPI(
             fleet: fleet, metrics: registry,
@@ -293,7 +321,9 @@ struct Serve: AsyncParsableCommand {
                         serviceName: "operator-api"),
                     .init(
                         service: GatewayLifecycle(
-                            gateway: gateway, host: opampAddress.host, tls: configuration.tls != nil,
+                            gateway: gateway, host: opampAddress.host,
+                            tls: tlsGateway.map { ($0, tlsAddress?.host ?? "") }
+                                ?? (configuration.tls != nil ? (gateway, opampAddress.host) : nil),
                             readiness: readiness, logger: logger),
                         serviceName: "gateway"),
                 ],

@@ -33,26 +33,34 @@ struct FleetLifecycle: Service {
 struct GatewayLifecycle: Service {
     let gateway: GatewayServer
     let host: String
-    /// The agent listener speaks TLS (the ready line says where).
-    let tls: Bool
+    /// The server that speaks TLS and its host (the ready line says where): `gateway` itself
+    /// with --tls-cert alone, a second server with --opamp-tls-listen.
+    let tls: (server: GatewayServer, host: String)?
     let readiness: Readiness
     let logger: Logger
 
     func run() async throws {
         Signals.blockTermination()
+        let companion = tls.flatMap { $0.server === gateway ? nil : $0.server }
         do {
             try gateway.start()
+            try companion?.start()
         } catch {
+            companion?.stop()
             gateway.stop()
             throw error
         }
         let note = gateway.engineNote.isEmpty ? "" : " (\(gateway.engineNote))"
         logger.info("io=\(gateway.engine.rawValue)\(note)")
+        func shown(_ host: String, _ port: UInt16) -> String { "\(host.contains(":") ? "[\(host)]" : host):\(port)" }
         readiness.gatewayListening(
-            "\(host.contains(":") ? "[\(host)]" : host):\(gateway.port)", io: gateway.engine.rawValue, tls: tls)
+            shown(host, gateway.port), io: gateway.engine.rawValue, tls: tls.map { shown($0.host, $0.server.port) })
         try? await gracefulShutdown()
         readiness.stopAccepting()
-        await Blocking.run { gateway.stop() }
+        await Blocking.run {
+            companion?.stop()
+            gateway.stop()
+        }
     }
 }
 
@@ -89,7 +97,7 @@ final class Readiness: Sendable {
     private struct State {
         var opamp: String?
         var io = ""
-        var tls = false
+        var tls: String?
         var http: String?
         var printed = false
         var stopping = false
@@ -108,7 +116,7 @@ final class Readiness: Sendable {
     /// True once the ready line was printed.
     var wasReady: Bool { state.withLock { $0.printed } }
 
-    func gatewayListening(_ address: String, io: String, tls: Bool) {
+    func gatewayListening(_ address: String, io: String, tls: String?) {
         gatewayUp.store(true, ordering: .releasing)
         accepting.store(true, ordering: .releasing)
         printWhenBothUp {
@@ -133,7 +141,7 @@ final class Readiness: Sendable {
             update(&s)
             guard let opamp = s.opamp, let http = s.http, !s.printed, !s.stopping else { return nil }
             s.printed = true
-            return "ampora ready opamp=\(opamp) http=\(http) io=\(s.io)\(s.tls ? " tls=\(opamp)" : "")\n"
+            return "ampora ready opamp=\(opamp) http=\(http) io=\(s.io)\(s.tls.map { " tls=\($0)" } ?? "")\n"
         }
         // Tests and benchmarks wait for exactly this line on standard output.
         if let line { FileHandle.standardOutput.write(Data(line.utf8)) }

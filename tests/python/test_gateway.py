@@ -44,6 +44,7 @@ class Server:
         self.opamp_port = int(fields["opamp"].rsplit(":", 1)[1])
         self.http_port = int(fields["http"].rsplit(":", 1)[1])
         self.io = fields["io"]
+        self.ready_line = line
         self.ws_url = f"ws://127.0.0.1:{self.opamp_port}/v1/opamp"
         self.http_url = f"http://127.0.0.1:{self.opamp_port}/v1/opamp"
 

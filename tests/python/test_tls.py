@@ -254,3 +254,38 @@ def test_client_initiated_renegotiation_is_refused_and_the_server_goes_on():
         assert s.proc.poll() is None
     finally:
         assert s.stop() == 0
+
+
+@pytest.mark.parametrize("io", ["uring", "epoll"])
+def test_plain_and_tls_listeners_at_once(io):
+    """--opamp-tls-listen: TLS there, plain text on --opamp-listen, one fleet: a uid already
+    connected on one listener is a duplicate on the other."""
+    certdir = tempfile.mkdtemp(prefix="ampora-tls-")
+    try:
+        s = Server("--io", io, "--tls-cert", fixture("server.pem"), "--tls-key", fixture("server.key"),
+                   "--opamp-tls-listen", "127.0.0.1:0")
+    finally:
+        shutil.rmtree(certdir, ignore_errors=True)
+    try:
+        line_tls = [kv for kv in s.ready_line.split() if kv.startswith("tls=")]
+        assert line_tls, s.ready_line
+        tls_port = int(line_tls[0].rsplit(":", 1)[1])
+        assert tls_port != s.opamp_port
+        uid = os.urandom(16)
+
+        async def go():
+            async with websockets.connect(s.ws_url) as plain:
+                assert (await exchange(plain, msg(uid, 0, full=True))).instance_uid == uid
+                async with websockets.connect(f"wss://127.0.0.1:{tls_port}/v1/opamp", ssl=client_context(),
+                                              server_hostname="localhost") as secure:
+                    await exchange(secure, msg(uid, 0, full=True))
+                    raw = await asyncio.wait_for(secure.recv(), timeout=5)  # S11: a second reply
+                    reassigned = opamp_ref.server_to_agent_class()()
+                    reassigned.ParseFromString(raw[1:])
+                    assert len(reassigned.agent_identification.new_instance_uid) == 16, \
+                        "the same uid on the other listener is a duplicate"
+                assert (await exchange(plain, msg(uid, 1))).instance_uid == uid
+
+        run(go())
+    finally:
+        assert s.stop() == 0

@@ -176,7 +176,7 @@ final class EpollLoop<Kernel: PollKernel> {
             record.link.source = source
             let (slot, generation) = slab.insert(record)
             rechecks.soon(Int(slot))
-            let token = ConnectionToken.make(loop: index, counter: nextToken, slot: UInt32(slot))
+            let token = ConnectionToken.make(loop: ctx.loopIndex, counter: nextToken, slot: UInt32(slot))
             slab.withElement(slot) { $0.link.token = token }
             ctx.halfOpen.append(slot: UInt32(slot), token: token)
             do {

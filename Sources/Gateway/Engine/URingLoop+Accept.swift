@@ -89,7 +89,7 @@ extension URingLoop {
         generations[i] &+= 1
         rechecks.soon(i)
         nextToken &+= 1
-        let token = ConnectionToken.make(loop: index, counter: nextToken, slot: slot)
+        let token = ConnectionToken.make(loop: ctx.loopIndex, counter: nextToken, slot: slot)
         records.insert(Record(link: .accepted(token: token, ctx)), at: i)
         live += 1
         ctx.halfOpen.append(slot: slot, token: token)

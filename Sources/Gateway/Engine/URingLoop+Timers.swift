@@ -9,7 +9,7 @@ import Glibc
 extension URingLoop {
     func tickAll() {
         lastTick = ctx.now
-        if index == 0 && ctx.now &- lastTrim > 10_000 {
+        if ctx.loopIndex == 0 && ctx.now &- lastTrim > 10_000 {
             // A connect storm leaves freed handshake and first-status buffers in every loop
             // thread's malloc arena; hand them back so idle agents cost only their records.
             lastTrim = ctx.now
