@@ -1,3 +1,4 @@
+import Core
 import Fleet
 import Foundation
 import Hummingbird
@@ -48,5 +49,21 @@ extension OperatorAPI {
             throw APIError(.badRequest, "invalid_field", "\(name) must be a whole number of at least 1")
         }
         return Int64(number)
+    }
+
+    /// `DELETE /api/v1/agents/{uid}/identity`: forgets which certificate (or token) owns the
+    /// uid, so an agent whose certificate was replaced can speak for it again. 204, or 404.
+    func unbindIdentity(_ text: String) async throws -> Response {
+        guard let uid = InstanceUID(string: text) else {
+            throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
+        }
+        let fleet = fleet
+        let done = await Self.offExecutor { Result { () throws(StoreError) in try fleet.unbindIdentity(uid) } }
+        switch done {
+        case .success(true): return Response(status: .noContent)
+        case .success(false): throw APIError(.notFound, "not_bound", "\(text) is not bound to an identity")
+        case .failure(let error):
+            throw APIError(.serviceUnavailable, "database_unavailable", "the binding was not removed: \(error)")
+        }
     }
 }

@@ -56,6 +56,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     func saveIdentity(_ row: IdentityRow) throws(StoreError) { try inner.saveIdentity(row) }
     func loadIdentities() throws(StoreError) -> [IdentityRow] { try inner.loadIdentities() }
     func saveToken(_ row: EnrollmentRow) throws(StoreError) { try inner.saveToken(row) }
+    func deleteIdentity(uid: String) throws(StoreError) { try inner.deleteIdentity(uid: uid) }
     func loadTokens() throws(StoreError) -> [EnrollmentRow] { try inner.loadTokens() }
     func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError) {
         try inner.setTokenUses(hash: hash, usesLeft: usesLeft)
@@ -144,6 +145,10 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(again.identity(of: Self.uid(1)) == "sha256:aa")
         #expect(!again.bind(Self.uid(1), identity: "sha256:bb"))
         #expect(again.bind(Self.uid(2), identity: "sha256:bb"))
+        // An operator unbinds a uid whose certificate was replaced: the next one binds it.
+        #expect(try again.unbindIdentity(Self.uid(1)))
+        #expect(try !again.unbindIdentity(Self.uid(1)))
+        #expect(again.bind(Self.uid(1), identity: "sha256:bb"))
     }
 
     @Test(arguments: TestDatabases.backends)

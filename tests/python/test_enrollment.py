@@ -145,3 +145,30 @@ def test_tokens_through_the_operator_api(server):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(bad, timeout=10)
     assert e.value.code == 400
+
+
+def test_an_operator_can_unbind_an_agent_whose_credentials_changed(server):
+    import urllib.request
+    import uuid as uuidlib
+    a, b = create_token(server), create_token(server)
+    wait_until_valid(server, a)
+    wait_until_valid(server, b)
+    uid = os.urandom(16)
+    url = f"http://127.0.0.1:{server.http_port}/api/v1/agents/{uuidlib.UUID(bytes=uid)}/identity"
+
+    def delete():
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    async def speak(token, seq):
+        async with websockets.connect(server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            return await exchange(ws, msg(uid, seq, full=True))
+
+    assert not run(speak(a, 0)).HasField("error_response")
+    assert run(speak(b, 1)).HasField("error_response"), "bound to token a"
+    assert delete() == 204
+    assert not run(speak(b, 2)).HasField("error_response"), "after the unbinding, b binds it"
+    assert delete() == 204 and delete() == 404

@@ -47,6 +47,16 @@ final class Identities: Sendable {
         return true
     }
 
+    /// Forgets the binding of `uid`, in memory and (synchronously, for the operator's answer)
+    /// in the database; false when it had none.
+    func unbind(_ uid: InstanceUID) throws(StoreError) -> Bool {
+        writes.sync {}
+        guard bound.withLock({ $0[uid] }) != nil else { return false }
+        try store.deleteIdentity(uid: uid.description)
+        bound.withLock { $0[uid] = nil }
+        return true
+    }
+
     /// The identity `uid` is bound to, if any.
     func identity(of uid: InstanceUID) -> String? {
         bound.withLock { $0[uid] }

@@ -156,6 +156,11 @@ public final class FleetService: Sendable {
         identities.bind(uid, identity: identity)
     }
 
+    /// Removes `uid`'s binding (its certificate was replaced); false when it had none.
+    public func unbindIdentity(_ uid: InstanceUID) throws(StoreError) -> Bool {
+        try identities.unbind(uid)
+    }
+
     /// The identity `uid` is bound to, if any.
     public func identity(of uid: InstanceUID) -> String? {
         identities.identity(of: uid)

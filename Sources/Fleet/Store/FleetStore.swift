@@ -244,6 +244,8 @@ public protocol FleetStore: AnyObject, Sendable {
     func saveIdentity(_ row: IdentityRow) throws(StoreError)
     /// Every binding.
     func loadIdentities() throws(StoreError) -> [IdentityRow]
+    /// Removes the binding of `uid` (its certificate changed): the next identity binds it again.
+    func deleteIdentity(uid: String) throws(StoreError)
     /// Stores a new enrollment token.
     func saveToken(_ row: EnrollmentRow) throws(StoreError)
     /// Every enrollment token.

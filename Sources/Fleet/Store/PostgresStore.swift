@@ -231,4 +231,11 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
             _ = try rows("UPDATE enrollment_tokens SET uses_left = $1 WHERE hash = $2", [String(usesLeft), hash])
         }
     }
+
+    /// Removes the binding of `uid`.
+    public func deleteIdentity(uid: String) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            _ = try rows("DELETE FROM agent_identities WHERE uid = $1", [uid])
+        }
+    }
 }

@@ -256,4 +256,14 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
             try step(s)
         }
     }
+
+    /// Removes the binding of `uid`.
+    public func deleteIdentity(uid: String) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            let s = try prepare("DELETE FROM agent_identities WHERE uid = ?1")
+            defer { sqlite3_finalize(s.handle) }
+            s.bind(1, uid)
+            try step(s)
+        }
+    }
 }
