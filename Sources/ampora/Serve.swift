@@ -160,6 +160,32 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-min-version"), help: "Oldest TLS version accepted: 1.2 or 1.3.")
     var tlsMinVersion: TLSMinimumVersion = .tls12
 
+    @Option(
+        name: .customLong("advertised-url"),
+        help:
+            "The URL agents use to reach this server (wss://… or https://…/v1/opamp); with it agents that accept OpAMP connection settings are offered --heartbeat-interval."
+    )
+    var advertisedURL: String?
+
+    @Option(
+        name: .customLong("heartbeat-interval"),
+        help: "Seconds between heartbeats offered to agents that report heartbeats (needs --advertised-url).")
+    var heartbeatInterval: UInt64 = 30
+
+    @Option(
+        name: .customLong("own-metrics-endpoint"),
+        help: "Where agents that report their own metrics send them (OTLP URL).")
+    var ownMetricsEndpoint: String?
+
+    @Option(
+        name: .customLong("own-traces-endpoint"),
+        help: "Where agents that report their own traces send them (OTLP URL).")
+    var ownTracesEndpoint: String?
+
+    @Option(
+        name: .customLong("own-logs-endpoint"), help: "Where agents that report their own logs send them (OTLP URL).")
+    var ownLogsEndpoint: String?
+
     @Flag(
         name: .customLong("require-enrollment"),
         help:
@@ -253,6 +279,16 @@ struct Serve: AsyncParsableCommand {
             }
         }
         configuration.requireEnrollment = requireEnrollment
+        if let advertisedURL {
+            let schemes = ["ws://", "wss://", "http://", "https://"]
+            guard schemes.contains(where: { advertisedURL.hasPrefix($0) }) else {
+                throw ValidationError("--advertised-url must be a ws://, wss://, http:// or https:// URL")
+            }
+        }
+        guard heartbeatInterval >= 1 else { throw ValidationError("--heartbeat-interval must be at least 1") }
+        let settings = AgentConnectionSettings.offers(
+            advertisedURL: advertisedURL, heartbeatSeconds: heartbeatInterval, ownMetrics: ownMetricsEndpoint,
+            ownTraces: ownTracesEndpoint, ownLogs: ownLogsEndpoint)
         var operatorLimits = OperatorAPI.Limits()
         operatorLimits.maxConnections = httpMaxConnections
         operatorLimits.idleTimeoutSeconds = httpIdleTimeout
@@ -286,11 +322,11 @@ struct Serve: AsyncParsableCommand {
         if tlsAddress != nil { plain.tls = nil }
         let gateway = GatewayServer(
             configuration: plain, address: opampAddress, loops: s.loops, engine: engine,
-            directory: FleetDirectory(fleet: fleet))
+            directory: FleetDirectory(fleet: fleet, settings: settings))
         let tlsGateway = tlsAddress.map {
             GatewayServer(
                 configuration: configuration, address: $0, loops: s.loops, engine: engine,
-                directory: FleetDirectory(fleet: fleet), companion: gateway)
+                directory: FleetDirectory(fleet: fleet, settings: settings), companion: gateway)
         }
         let gateways = [gateway] + (tlsGateway.map { [$0] } ?? [])
         fleet.onPush = { uids in
@@ -373,10 +409,18 @@ extension TLSMinimumVersion: ExpressibleByArgument {}
 /// The gateway's view of the fleet (wiring only: the gateway never learns about Fleet).
 struct FleetDirectory: AgentDirectory {
     let fleet: FleetService
+    /// The connection settings every agent is offered (see `AgentConnectionSettings`).
+    let settings: ConnectionSettingsOffers?
 
-    func desiredState(for uid: InstanceUID) -> DesiredState { fleet.desiredState(for: uid) }
+    func desiredState(for uid: InstanceUID) -> DesiredState {
+        var desired = fleet.desiredState(for: uid)
+        desired.connectionSettings = settings
+        return desired
+    }
     func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
-        fleet.desiredState(for: uid, firstMessage: firstMessage)
+        var desired = fleet.desiredState(for: uid, firstMessage: firstMessage)
+        desired.connectionSettings = settings
+        return desired
     }
     func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
         fleet.knownState(for: uid)
