@@ -289,3 +289,25 @@ def test_plain_and_tls_listeners_at_once(io):
         run(go())
     finally:
         assert s.stop() == 0
+
+
+def test_a_huge_client_certificate_chain_is_refused_cheaply(tmp_path):
+    """A client that sends megabytes of certificates: OpenSSL's bound on a peer's chain stops it
+    early, the handshake fails (counted), the server's memory does not follow, others are served."""
+    s = TLSServer("--tls-client-ca", fixture("ca.pem"))
+    try:
+        chain = tmp_path / "huge.pem"
+        block = open(fixture("ca.pem")).read()
+        chain.write_text(open(fixture("client.pem")).read() + block * 6000)  # about 3.5 MB of PEM
+        ctx = client_context()
+        ctx.load_cert_chain(str(chain), fixture("client.key"))
+        baseline = rss_kb(s.proc.pid)
+        for _ in range(3):
+            with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+                s.handshake(ctx)
+        assert rss_kb(s.proc.pid) - baseline < 16 * 1024
+        s.handshake(client_context("client.pem", "client.key"))
+        failures = s.metrics()
+        assert sum(v for k, v in failures.items() if k.startswith("ampora_tls_handshake_failures_total")) >= 3
+    finally:
+        assert s.stop() == 0
