@@ -4,6 +4,7 @@ import Fleet
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import Prometheus
@@ -45,14 +46,18 @@ public struct OperatorAPI: Sendable {
     /// Serves on `host:port` until the task is cancelled or, inside a `ServiceGroup`, until the
     /// group shuts down gracefully; `onRunning` gets the bound port.
     public func run(
-        host: String, port: Int, limits: Limits = Limits(), logger: Logger,
+        host: String, port: Int, limits: Limits = Limits(), tls: OperatorTLS? = nil, logger: Logger,
         onRunning: @escaping @Sendable (Int) -> Void
     ) async throws {
         var http1 = HTTP1Channel.Configuration()
         http1.idleTimeout = .seconds(limits.idleTimeoutSeconds)
+        let server: HTTPServerBuilder =
+            if let tls { try .tls(.http1(configuration: http1), tlsConfiguration: tls.configuration) } else {
+                .http1(configuration: http1)
+            }
         let app = Application(
             router: router(),
-            server: .http1(configuration: http1),
+            server: server,
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "ampora",
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),

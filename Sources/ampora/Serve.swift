@@ -153,6 +153,13 @@ struct Serve: AsyncParsableCommand {
     var tlsClientAuth: TLSClientAuth?
 
     @Option(
+        name: .customLong("http-tls-cert"), help: "Serve the operator API over TLS with this PEM certificate chain.")
+    var httpTLSCert: String?
+
+    @Option(name: .customLong("http-tls-key"), help: "The PEM private key of --http-tls-cert.")
+    var httpTLSKey: String?
+
+    @Option(
         name: .customLong("opamp-tls-listen"),
         help: "With --tls-cert: serve TLS here and plain text on --opamp-listen (HOST:PORT).")
     var opampTLSListen: ListenAddress?
@@ -289,6 +296,17 @@ struct Serve: AsyncParsableCommand {
         let settings = AgentConnectionSettings.offers(
             advertisedURL: advertisedURL, heartbeatSeconds: heartbeatInterval, ownMetrics: ownMetricsEndpoint,
             ownTraces: ownTracesEndpoint, ownLogs: ownLogsEndpoint)
+        var operatorTLS: OperatorTLS?
+        switch (httpTLSCert, httpTLSKey) {
+        case (nil, nil): break
+        case (let cert?, let key?):
+            do {
+                operatorTLS = try OperatorTLS(certificateFile: cert, keyFile: key)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        default: throw ValidationError("--http-tls-cert and --http-tls-key go together")
+        }
         var operatorLimits = OperatorAPI.Limits()
         operatorLimits.maxConnections = httpMaxConnections
         operatorLimits.idleTimeoutSeconds = httpIdleTimeout
@@ -353,6 +371,7 @@ struct Serve: AsyncParsableCommand {
                     .init(
                         service: OperatorAPIService(
                             api: api, host: httpAddress.host, port: Int(httpAddress.port), limits: operatorLimits,
+                            tls: operatorTLS,
                             readiness: readiness, logger: Logger(label: "ampora.http")),
                         serviceName: "operator-api"),
                     .init(

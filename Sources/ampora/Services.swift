@@ -70,13 +70,15 @@ struct OperatorAPIService: Service {
     let host: String
     let port: Int
     let limits: OperatorAPI.Limits
+    /// TLS for the operator port, if configured.
+    let tls: OperatorTLS?
     let readiness: Readiness
     let logger: Logger
 
     func run() async throws {
         let shown = host.contains(":") ? "[\(host)]" : host
         do {
-            try await api.run(host: host, port: port, limits: limits, logger: logger) { bound in
+            try await api.run(host: host, port: port, limits: limits, tls: tls, logger: logger) { bound in
                 readiness.apiListening("\(shown):\(bound)")
             }
         } catch {

@@ -311,3 +311,24 @@ def test_a_huge_client_certificate_chain_is_refused_cheaply(tmp_path):
         assert sum(v for k, v in failures.items() if k.startswith("ampora_tls_handshake_failures_total")) >= 3
     finally:
         assert s.stop() == 0
+
+
+def test_the_operator_port_over_tls():
+    s = Server("--http-tls-cert", fixture("server.pem"), "--http-tls-key", fixture("server.key"))
+    try:
+        ctx = client_context()
+        with urllib.request.urlopen(f"https://localhost:{s.http_port}/healthz", context=ctx, timeout=10) as r:
+            assert r.status == 200
+        with pytest.raises(Exception):
+            urllib.request.urlopen(f"http://127.0.0.1:{s.http_port}/healthz", timeout=5).read()
+    finally:
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(timeout=15) == 0
+        shutil.rmtree(s.dbdir, ignore_errors=True)
+
+
+def test_operator_tls_flags_go_together():
+    from conftest import bin_dir
+    out = subprocess.run([str(bin_dir() / "ampora"), "serve", "--http-tls-cert", fixture("server.pem"),
+                          "--database", "sqlite::memory:"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 64 and "--http-tls-key" in out.stderr
