@@ -20,6 +20,10 @@ let package = Package(
             dependencies: [.product(name: "GatewayCore", package: "ampora")]
         ),
         .executableTarget(
+            name: "FuzzTLSRecords",
+            dependencies: [.product(name: "GatewayCore", package: "ampora")]
+        ),
+        .executableTarget(
             name: "FuzzLint",
             dependencies: [.product(name: "Toolkit", package: "ampora")]
         ),

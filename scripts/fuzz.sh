@@ -14,7 +14,7 @@ swift build --package-path fuzz -c debug --sanitize=fuzzer --sanitize=address -X
     --scratch-path fuzz/.build 2>&1 | grep -v "Cannot export local symbol" | grep -v "^ld.gold: warning" || true
 BIN=$(swift build --package-path fuzz -c debug --sanitize=fuzzer --sanitize=address -Xswiftc -use-ld=lld --scratch-path fuzz/.build --show-bin-path)
 
-mkdir -p fuzz/corpus-work fuzz/artifacts fuzz/corpus-ws fuzz/corpus-http fuzz/corpus-lint
+mkdir -p fuzz/corpus-work fuzz/artifacts fuzz/corpus-ws fuzz/corpus-http fuzz/corpus-lint fuzz/corpus-tls
 python3 - <<'PY'
 import json, os, hashlib
 vectors = json.load(open("Tests/CoreTests/Fixtures/vectors.json"))["vectors"]
@@ -27,6 +27,7 @@ PY
 cp fuzz/regressions/* fuzz/corpus-work/ 2>/dev/null || true
 cp fuzz/seeds/ws/* fuzz/corpus-ws/ 2>/dev/null || true
 cp fuzz/seeds/http/* fuzz/corpus-http/ 2>/dev/null || true
+cp fuzz/seeds/tls/* fuzz/corpus-tls/ 2>/dev/null || true
 # Collector configs: the real-world corpus the Toolkit tests use, plus saved lint regressions.
 cp Tests/ToolkitTests/Fixtures/corpus/*.yaml fuzz/corpus-lint/ 2>/dev/null || true
 cp fuzz/regressions-lint/* fuzz/corpus-lint/ 2>/dev/null || true
@@ -36,11 +37,12 @@ corpus_for() {
     FuzzWebSocketFrames) echo fuzz/corpus-ws ;;
     FuzzHTTPParser) echo fuzz/corpus-http ;;
     FuzzLint) echo fuzz/corpus-lint ;;
+    FuzzTLSRecords) echo fuzz/corpus-tls ;;
     esac
 }
 
 status=0
-for target in FuzzOpAMPDecode FuzzWebSocketFrames FuzzHTTPParser FuzzLint; do
+for target in FuzzOpAMPDecode FuzzWebSocketFrames FuzzHTTPParser FuzzLint FuzzTLSRecords; do
     echo "fuzz: $target for ${SECONDS_EACH}s"
     SWIFT_BACKTRACE=enable=no "$BIN/$target" "$(corpus_for $target)" \
         -max_total_time="$SECONDS_EACH" -max_len=65536 -rss_limit_mb=2048 ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
