@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import Logging
 import Synchronization
@@ -75,14 +76,11 @@ struct JSONLogHandler: LogHandler {
         at timestamp: String, level: Logger.Level, label: String, message: String, error: String?,
         metadata: Logger.Metadata
     ) -> String {
-        var out = "{"
-        var first = true
+        var json = JSONWriter(pretty: false)
+        json.beginObject()
         func field(_ name: String, _ value: String) {
-            if !first { out += "," }
-            first = false
-            appendQuoted(name, to: &out)
-            out += ":"
-            appendQuoted(value, to: &out)
+            json.key(name)
+            json.string(value)
         }
         field("timestamp", timestamp)
         field("level", level.rawValue)
@@ -94,8 +92,8 @@ struct JSONLogHandler: LogHandler {
         for (name, value) in flat {
             field(reserved.contains(name) ? "metadata.\(name)" : name, value)
         }
-        out += "}\n"
-        return out
+        json.endObject()
+        return json.text + "\n"
     }
 
     /// Metadata as (key, string) pairs in key order; a dictionary's entries become `key.inner`.

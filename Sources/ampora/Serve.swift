@@ -357,10 +357,9 @@ struct Serve: AsyncParsableCommand {
         let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) {
             gateways.reduce(into: GatewayCounters()) { $0.add($1.counters) }
         }
-        // The gateway's loop list is written by its start: its counters are read only after that.
         let api = OperatorAPI(
             fleet: fleet, metrics: registry,
-            refreshMetrics: { if readiness.gatewayStarted { gatewayMetrics.refresh() } },
+            refreshMetrics: { gatewayMetrics.refresh() },
             isReady: { readiness.isAccepting })
         // The group starts the three together and stops them in reverse order: the gateway
         // (agents get 1001), then the operator API, then the fleet, which writes what is pending.

@@ -107,19 +107,14 @@ final class Readiness: Sendable {
 
     private let state = Mutex(State())
     private let accepting = Atomic<Bool>(false)
-    private let gatewayUp = Atomic<Bool>(false)
 
     /// True from the gateway's start until shutdown begins (`/readyz`).
     var isAccepting: Bool { accepting.load(ordering: .acquiring) }
-
-    /// True once the gateway has started: its counters may be read from then on.
-    var gatewayStarted: Bool { gatewayUp.load(ordering: .acquiring) }
 
     /// True once the ready line was printed.
     var wasReady: Bool { state.withLock { $0.printed } }
 
     func gatewayListening(_ address: String, io: String, tls: String?) {
-        gatewayUp.store(true, ordering: .releasing)
         accepting.store(true, ordering: .releasing)
         printWhenBothUp {
             $0.opamp = address

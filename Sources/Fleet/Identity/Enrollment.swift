@@ -1,4 +1,3 @@
-import COpenSSL
 import Core
 import Foundation
 import Synchronization
@@ -106,10 +105,7 @@ final class Enrollment: Sendable {
 
     /// Hex SHA-256 of a token, as stored and looked up.
     static func hash(_ token: String) -> String {
-        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        var bytes = Array(token.utf8)
-        _ = SHA256(&bytes, bytes.count, &digest)
-        return digest.map { String(format: "%02x", $0) }.joined()
+        ConfigHash.hex(ConfigHash.sha256(Array(token.utf8)))
     }
 
     private static func newToken() -> String {

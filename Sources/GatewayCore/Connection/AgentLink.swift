@@ -44,9 +44,9 @@ package struct AgentLink {
         -> ConnectionAction
     {
         if let tls, let loop = ctx.tls { return tls.handle(event, &machine, ctx, loop, &out) }
-        if tlsUnavailable, case .closed = event {
-        } else if tlsUnavailable {
-            return .close
+        if tlsUnavailable {
+            // Nothing may be read or sent without TLS; the release still reaches the machine.
+            guard case .closed = event else { return .close }
         }
         return machine.handle(event, ctx, &out)
     }

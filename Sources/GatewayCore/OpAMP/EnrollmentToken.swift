@@ -7,13 +7,18 @@ public enum EnrollmentToken {
         var digest = [UInt8](repeating: 0, count: 32)
         var bytes = Array(token.utf8)
         _ = SHA256(&bytes, bytes.count, &digest)
+        return hex(digest)
+    }
+
+    /// Lower-case hex, as digests are written in identities and in the database.
+    static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
-        var hex = [UInt8]()
-        hex.reserveCapacity(64)
-        for byte in digest {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0xF)])
+        var text = [UInt8]()
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xF)])
         }
-        return String(decoding: hex, as: UTF8.self)
+        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -212,14 +212,7 @@ package final class TLSChannel {
 
     /// How a certificate fingerprint is named as an agent identity.
     static func identity(_ fingerprint: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var hex = [UInt8]()
-        hex.reserveCapacity(fingerprint.count * 2)
-        for byte in fingerprint {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0xF)])
-        }
-        return "sha256:" + String(decoding: hex, as: UTF8.self)
+        "sha256:" + EnrollmentToken.hex(fingerprint)
     }
 
     /// SHA-256 of the verified client certificate, if one was presented.
