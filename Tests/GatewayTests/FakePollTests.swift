@@ -160,7 +160,6 @@ final class FakePoll: PollKernel {
         rig.kernel.hangUp(10)
         rig.turn()
         #expect(rig.kernel.closed.contains(10))
-        #expect(rig.kernel.interest[10] == nil || rig.kernel.closed.contains(10))
         #expect(rig.directory.records.contains { $0.instanceUID == testUID(1) && $0.disconnected })
         #expect(rig.loop.ctx.activeConnections == 0)
     }

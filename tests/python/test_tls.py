@@ -74,6 +74,7 @@ def tls_server(request):
 
 def test_ready_line_names_the_tls_listener(tls_server):
     assert tls_server.io in ("uring", "epoll")
+    assert f"tls=127.0.0.1:{tls_server.opamp_port}" in tls_server.ready_line.split(), tls_server.ready_line
     _, reply = tls_server.handshake(client_context())
     assert reply.startswith(b"HTTP/1.1 404")
 
