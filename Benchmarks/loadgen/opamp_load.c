@@ -16,6 +16,13 @@
  * RemoteConfigStatus APPLYING, then APPLIED with the server's config_hash and the received config
  * map as its new effective config; full status reports carry both from then on.
  *
+ * With --tls every connection speaks TLS first (OpenSSL 3, non-blocking, driven by the same
+ * epoll loop; optional server verification, a client certificate, session resumption), and all
+ * of the above travels in TLS records. --mode handshake turns the agents into C slots that only
+ * connect, complete the TLS handshake (and optionally the WebSocket upgrade), close and repeat:
+ * full and resumed handshakes per second. --storm-at drops every connection at once at a given
+ * time and measures how long until every agent is back.
+ *
  * One epoll loop, one timer wheel, no threads: a worker should cost the machine as little CPU
  * as possible, because on two cores every cycle it burns is taken from the server it measures.
  * Scale out with several worker processes (run_load.py does that).
@@ -29,6 +36,8 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -100,6 +109,15 @@ typedef struct {
     int max_inflight;
     int worker;
     bool http;                  /* --transport http: plain-HTTP polling instead of WebSocket */
+    bool handshake_mode;        /* --mode handshake: connect, handshake, close, repeat */
+    bool hs_upgrade;            /* --upgrade: in handshake mode, also the WebSocket upgrade */
+    bool rate_set, inflight_set;
+    double storm_at_s, storm_rate;   /* --storm-at / --storm-rate (0: no storm / same rate) */
+    /* TLS (all off unless --tls) */
+    bool tls, tls_resume;
+    const char *tls_ca, *tls_cert, *tls_key, *tls_sni;
+    int tls_max;                /* 0: library default (1.3), else TLS1_2_VERSION / TLS1_3_VERSION */
+    char target_host[64];
 } config_t;
 
 static config_t cfg = {
@@ -121,6 +139,8 @@ enum agent_state {
     A_CONNECTING,  /* TCP connect in progress */
     A_HANDSHAKE,   /* upgrade request sent, waiting for 101 */
     A_OPEN,        /* WebSocket open, talking OpAMP */
+    A_TLS,         /* TCP connected, TLS handshake in progress (--tls) */
+    A_CLOSING,     /* handshake mode: close_notify sent, reading until the server closes */
 };
 
 enum timer_kind { T_NONE, T_CONNECT_TIMEOUT, T_HEARTBEAT, T_RECONNECT };
@@ -133,6 +153,10 @@ typedef struct {
     bool need_full;            /* send a full status at the next heartbeat */
     bool broken;               /* fail the connection once the current event is done */
     bool ever_connected;
+    bool tls_want_write;       /* OpenSSL needs the socket writable to make progress */
+    bool tls_offered;          /* this handshake offered a session for resumption */
+    bool tls_reused;           /* the server accepted it (a resumed handshake) */
+    bool hs_pending;           /* handshake mode: done on our side, the server's verdict pending */
     uint8_t pend_head, pend_count;
     uint8_t pend_full;         /* bit per pending slot: that message was a full status */
     uint8_t frag_active;
@@ -148,6 +172,9 @@ typedef struct {
     char key[25];              /* Sec-WebSocket-Key sent, to verify the accept value */
     uint64_t seq;
     uint64_t pend_ns[PENDING_MAX];
+    uint64_t conn_ns;          /* when the connection attempt started (handshake mode, once
+                                  done: how long it took) */
+    SSL *ssl;                  /* NULL unless --tls */
     /* timer wheel links */
     uint64_t due_ns;
     int32_t t_next, t_prev, t_slot;
@@ -168,6 +195,7 @@ typedef struct {
     uint64_t server_closes, server_errors, full_state_requests, hb_skipped, timeouts;
     uint64_t unsolicited, connect_errors, connect_timeouts, rejected;
     uint64_t rc_received, rc_repeats, rc_applied, http_errors;
+    uint64_t tls_full, tls_resumed, tls_errors, tls_tickets, tls_declined, storm_dropped;
 } counters_t;
 
 static counters_t ctr;
@@ -175,6 +203,9 @@ static uint32_t n_ws_open, n_ready, n_inflight;
 static uint64_t t_start, all_ready_ns;   /* when every agent first had its first reply */
 static uint64_t last_all_ready_ns;       /* the latest time every agent was connected again */
 static uint64_t t_start_unix_ns;         /* wall clock at start: the health tree's start time */
+static uint64_t storm_ns, storm_back_ns; /* --storm-at: when every connection was dropped, and
+                                            when every agent had its first reply again */
+static counters_t ctr_at_storm;
 
 /* The newest remote config this worker received: its hash, its config map (echoed as the
  * effective config of agents that applied it), and how many agents applied it. */
@@ -337,21 +368,134 @@ static uint64_t backoff_ns(agent_t *a)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* TLS (--tls): one client context per worker, one SSL object per connection on its socket.    */
+
+#define TLS_REASONS_MAX 8
+#define CLOSE_WAIT_NS (2ull * 1000000000ull)   /* handshake mode: wait for the server's close */
+
+static SSL_CTX *tls_ctx;
+static SSL_SESSION *tls_session;   /* --tls-resume: the newest ticket this worker received */
+static struct { char text[112]; uint64_t count; } tls_reasons[TLS_REASONS_MAX];
+static int tls_reason_reports;
+
+static void die_tls(const char *msg)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    fprintf(stderr, "opamp-load: %s: %s\n", msg, e ? buf : "no OpenSSL error");
+    exit(2);
+}
+
+/* Takes ownership of each resumable session the server sends (TLS 1.3 NewSessionTicket, or a
+ * TLS 1.2 ticket): later connections of this worker offer the newest one. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)ssl;
+    if (!SSL_SESSION_is_resumable(sess)) return 0;
+    if (tls_session) SSL_SESSION_free(tls_session);
+    tls_session = sess;
+    ctr.tls_tickets++;
+    return 1;
+}
+
+static void tls_init(void)
+{
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx) die_tls("SSL_CTX_new");
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+    if (cfg.tls_max) SSL_CTX_set_max_proto_version(tls_ctx, cfg.tls_max);
+    /* Idle connections keep no 16-34 KB record buffers; writes may be partial and resumed
+     * from our own out buffer (which moves when it grows). */
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(tls_ctx, 1);   /* one recv() per burst of records, not two per record */
+    static const unsigned char alpn[] = "\x08http/1.1";
+    if (SSL_CTX_set_alpn_protos(tls_ctx, alpn, sizeof alpn - 1) != 0) die_tls("ALPN");
+    if (cfg.tls_ca) {
+        if (SSL_CTX_load_verify_locations(tls_ctx, cfg.tls_ca, NULL) != 1) die_tls("cannot load --tls-ca");
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+        X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(tls_ctx);
+        /* The name we asked for (SNI), else the address we connected to, must be in the cert. */
+        if (cfg.tls_sni ? X509_VERIFY_PARAM_set1_host(vp, cfg.tls_sni, 0) != 1
+                        : X509_VERIFY_PARAM_set1_ip_asc(vp, cfg.target_host) != 1)
+            die_tls("verify parameters");
+    } else {
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+    }
+    if (cfg.tls_cert || cfg.tls_key) {
+        if (!cfg.tls_cert || !cfg.tls_key) die("--tls-cert and --tls-key go together");
+        if (SSL_CTX_use_certificate_chain_file(tls_ctx, cfg.tls_cert) != 1) die_tls("cannot load --tls-cert");
+        if (SSL_CTX_use_PrivateKey_file(tls_ctx, cfg.tls_key, SSL_FILETYPE_PEM) != 1) die_tls("cannot load --tls-key");
+        if (SSL_CTX_check_private_key(tls_ctx) != 1) die_tls("--tls-key does not match --tls-cert");
+    }
+    if (cfg.tls_resume) {
+        SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(tls_ctx, on_new_session);
+    } else {
+        SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+    }
+}
+
+/* Why a TLS call failed, in a few words, counted per distinct reason (the first 10 are also
+ * printed). Clears OpenSSL's error queue, which must be empty before the next call. */
+static void tls_note_failure(agent_t *a, const char *phase, int err)
+{
+    int saved_errno = errno;
+    char text[112];
+    unsigned long e = ERR_peek_last_error();
+    long verify = a->ssl ? SSL_get_verify_result(a->ssl) : X509_V_OK;
+    if (e && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED && verify != X509_V_OK) {
+        snprintf(text, sizeof text, "%s: certificate verify failed: %s", phase,
+                 X509_verify_cert_error_string(verify));
+    } else if (e) {
+        const char *r = ERR_reason_error_string(e);
+        snprintf(text, sizeof text, "%s: %s", phase, r ? r : "unknown OpenSSL error");
+    } else if (err == SSL_ERROR_SYSCALL) {
+        snprintf(text, sizeof text, "%s: %s", phase, saved_errno ? strerror(saved_errno) : "EOF from server");
+    } else if (err == SSL_ERROR_ZERO_RETURN) {
+        snprintf(text, sizeof text, "%s: close_notify from server", phase);
+    } else {
+        snprintf(text, sizeof text, "%s: SSL error %d", phase, err);
+    }
+    ERR_clear_error();
+    int i;
+    for (i = 0; i < TLS_REASONS_MAX && tls_reasons[i].count; i++)
+        if (strcmp(tls_reasons[i].text, text) == 0) break;
+    if (i == TLS_REASONS_MAX) {
+        i = TLS_REASONS_MAX - 1;            /* table full: the last slot collects the rest */
+        snprintf(tls_reasons[i].text, sizeof tls_reasons[i].text, "other");
+    } else if (!tls_reasons[i].count) {
+        snprintf(tls_reasons[i].text, sizeof tls_reasons[i].text, "%s", text);
+    }
+    tls_reasons[i].count++;
+    if (tls_reason_reports++ < 10)
+        fprintf(stderr, "opamp-load[%d]: TLS (agent %ld): %s\n", cfg.worker, (long)(a - agents), text);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Socket output                                                                               */
 
 static void epoll_update(agent_t *a)
 {
     uint32_t ev = EPOLLIN | EPOLLRDHUP;
-    if (a->state == A_CONNECTING || a->out_off < a->out_len) ev |= EPOLLOUT;
+    if (a->state == A_CONNECTING || a->out_off < a->out_len || a->tls_want_write) ev |= EPOLLOUT;
     struct epoll_event e = {.events = ev, .data.u64 = (uint64_t)a->gen << 32 | (uint32_t)(a - agents)};
     epoll_ctl(epfd, EPOLL_CTL_MOD, a->fd, &e);
 }
 
 /* Writes now if nothing is queued; keeps the rest for EPOLLOUT. Errors mark the agent broken
  * (handled after the current event, so callers deep in a parse never free what they read). */
+static void tls_write(agent_t *a, const void *data, size_t len);
+static void tls_flush(agent_t *a);
+
 static void conn_write(agent_t *a, const void *data, size_t len)
 {
     if (a->broken) return;
+    if (__builtin_expect(cfg.tls, 0)) {
+        tls_write(a, data, len);
+        return;
+    }
     size_t done = 0;
     if (a->out_off == a->out_len) {
         ssize_t n = send(a->fd, data, len, MSG_NOSIGNAL);
@@ -372,6 +516,10 @@ static void conn_write(agent_t *a, const void *data, size_t len)
 
 static void conn_flush(agent_t *a)
 {
+    if (__builtin_expect(cfg.tls, 0)) {
+        tls_flush(a);
+        return;
+    }
     while (a->out_off < a->out_len) {
         ssize_t n = send(a->fd, a->out + a->out_off, a->out_len - a->out_off, MSG_NOSIGNAL);
         if (n < 0) {
@@ -380,6 +528,54 @@ static void conn_flush(agent_t *a)
             return;
         }
         a->out_off += (uint32_t)n;
+    }
+    buf_free(&a->out, &a->out_len, &a->out_cap);
+    a->out_off = 0;
+    epoll_update(a);
+}
+
+/* TLS output: one record per call (SSL_write), partial writes kept in the same out buffer.
+ * After WANT_WRITE, OpenSSL requires the retry to start with the same bytes: the out buffer
+ * starts with exactly the bytes the failed call was given. */
+static void tls_write(agent_t *a, const void *data, size_t len)
+{
+    size_t done = 0;
+    if (a->out_off == a->out_len) {
+        while (done < len) {
+            int n = SSL_write(a->ssl, (const uint8_t *)data + done, (int)(len - done));
+            if (n > 0) {
+                done += (size_t)n;
+                continue;
+            }
+            int err = SSL_get_error(a->ssl, n);
+            if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) break;
+            tls_note_failure(a, "write", err);
+            a->broken = true;
+            return;
+        }
+        if (done == len) return;
+    }
+    bool was_idle = a->out_off == a->out_len;
+    if (!buf_append(&a->out, &a->out_len, &a->out_cap, (const uint8_t *)data + done, len - done)) {
+        a->broken = true;
+        return;
+    }
+    if (was_idle) epoll_update(a);
+}
+
+static void tls_flush(agent_t *a)
+{
+    while (a->out_off < a->out_len) {
+        int n = SSL_write(a->ssl, a->out + a->out_off, (int)(a->out_len - a->out_off));
+        if (n > 0) {
+            a->out_off += (uint32_t)n;
+            continue;
+        }
+        int err = SSL_get_error(a->ssl, n);
+        if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) return;
+        tls_note_failure(a, "write", err);
+        a->broken = true;
+        return;
     }
     buf_free(&a->out, &a->out_len, &a->out_cap);
     a->out_off = 0;
@@ -688,9 +884,15 @@ static void apply_remote_config(agent_t *a, const uint8_t *p, size_t len, uint64
 
 static void conn_release(agent_t *a)
 {
+    if (a->ssl) {
+        SSL_free(a->ssl);          /* no close_notify: the connection is dropped or failed */
+        a->ssl = NULL;
+        a->tls_want_write = false;
+        a->hs_pending = false;
+    }
     if (a->fd >= 0) close(a->fd);  /* close also removes it from the epoll set */
     a->fd = -1;
-    if (a->state == A_CONNECTING || a->state == A_HANDSHAKE) n_inflight--;
+    if (a->state == A_CONNECTING || a->state == A_HANDSHAKE || a->state == A_TLS) n_inflight--;
     if (a->state == A_OPEN) n_ws_open--;
     if (a->got_first_reply) n_ready--;
     a->got_first_reply = false;
@@ -748,6 +950,7 @@ static void conn_start(agent_t *a, uint64_t now)
     a->fd = fd;
     a->gen++;
     a->state = A_CONNECTING;
+    a->conn_ns = now;
     n_inflight++;
     if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0 ||
         (connect(fd, (struct sockaddr *)&cfg.target, sizeof cfg.target) < 0 && errno != EINPROGRESS)) {
@@ -784,6 +987,25 @@ static void send_upgrade(agent_t *a)
 }
 
 static void on_ws_open(agent_t *a, uint64_t now);
+static void hs_complete(agent_t *a, uint64_t now);
+static void tls_start(agent_t *a, uint64_t now);
+
+/* The byte stream to the server is ready (TCP connected, or the TLS handshake done). */
+static void transport_ready(agent_t *a, uint64_t now)
+{
+    if (cfg.handshake_mode && !cfg.hs_upgrade) {
+        hs_complete(a, now);
+        return;
+    }
+    if (cfg.http) {          /* no upgrade: the first POST is the handshake */
+        on_ws_open(a, now);
+        epoll_update(a);
+        return;
+    }
+    a->state = A_HANDSHAKE;
+    epoll_update(a);
+    send_upgrade(a);
+}
 
 static void on_connected(agent_t *a, uint64_t now)
 {
@@ -795,14 +1017,130 @@ static void on_connected(agent_t *a, uint64_t now)
         conn_retry_later(a, true, now);
         return;
     }
-    if (cfg.http) {          /* no upgrade: the first POST is the handshake */
-        on_ws_open(a, now);
-        epoll_update(a);
+    if (cfg.tls) tls_start(a, now);
+    else transport_ready(a, now);
+}
+
+/* One step of the client handshake; called again on every event until it is done. */
+static void tls_handshake_step(agent_t *a, uint64_t now)
+{
+    int r = SSL_do_handshake(a->ssl);
+    if (r == 1) {
+        a->tls_want_write = false;
+        a->tls_reused = SSL_session_reused(a->ssl);
+        if (!a->tls_reused && a->tls_offered) ctr.tls_declined++;  /* the server chose a full one */
+        if (!cfg.handshake_mode) {   /* handshake mode counts once the server accepted it */
+            if (a->tls_reused) ctr.tls_resumed++;
+            else ctr.tls_full++;
+        }
+        transport_ready(a, now);
         return;
     }
-    a->state = A_HANDSHAKE;
-    epoll_update(a);
-    send_upgrade(a);
+    int err = SSL_get_error(a->ssl, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        bool ww = err == SSL_ERROR_WANT_WRITE;
+        if (ww != a->tls_want_write) {
+            a->tls_want_write = ww;
+            epoll_update(a);
+        }
+        return;
+    }
+    ctr.tls_errors++;
+    tls_note_failure(a, "handshake", err);
+    conn_retry_later(a, true, now);
+}
+
+static void tls_start(agent_t *a, uint64_t now)
+{
+    SSL *ssl = SSL_new(tls_ctx);
+    if (!ssl || SSL_set_fd(ssl, a->fd) != 1) {
+        if (ssl) SSL_free(ssl);
+        ctr.tls_errors++;
+        tls_note_failure(a, "setup", SSL_ERROR_SSL);
+        conn_retry_later(a, true, now);
+        return;
+    }
+    SSL_set_connect_state(ssl);
+    if (cfg.tls_sni) SSL_set_tlsext_host_name(ssl, cfg.tls_sni);
+    a->tls_offered = tls_session && SSL_set_session(ssl, tls_session) == 1;
+    a->ssl = ssl;
+    a->state = A_TLS;
+    a->tls_want_write = true;     /* EPOLLOUT is still registered from the connect */
+    tls_handshake_step(a, now);
+}
+
+/* Handshake mode: a cycle is done (TCP, TLS, upgrade as asked). Close it and start the next
+ * one at once: with TLS, close_notify and our FIN go out and we read until the server closes
+ * too (that is also where TLS 1.3 session tickets arrive); plain sockets just close. */
+static void hs_recycle(agent_t *a, uint64_t now)
+{
+    (void)now;
+    conn_release(a);
+    enqueue_connect(a);
+}
+
+/* A cycle the server accepted: counted, its time (connect to done) into the histogram. */
+static void hs_account(agent_t *a)
+{
+    uint64_t us = a->conn_ns / 1000;
+    hist_add(&hist_interval, us);
+    hist_add(&hist_total, us);
+    ctr.handshakes++;
+    a->attempts = 0;
+    a->hs_pending = false;
+    if (a->ssl) {
+        if (a->tls_reused) ctr.tls_resumed++;
+        else ctr.tls_full++;
+    }
+}
+
+/* In TLS 1.3 the client finishes first: a server that refuses its certificate says so in an
+ * alert after that. So a bare handshake counts once the server closed without an alert (or
+ * kept quiet for 2 s); one that went on to a 101 counts at once. */
+static void hs_complete(agent_t *a, uint64_t now)
+{
+    a->conn_ns = now - a->conn_ns;
+    n_inflight--;
+    a->state = A_CLOSING;         /* no longer in flight: conn_release must not count it */
+    timer_cancel(a);
+    if (cfg.hs_upgrade || !a->ssl) hs_account(a);
+    else a->hs_pending = true;
+    if (a->ssl) {
+        if (SSL_shutdown(a->ssl) < 0) ERR_clear_error();
+        shutdown(a->fd, SHUT_WR);
+        a->tls_want_write = false;
+        buf_free(&a->in, &a->in_len, &a->in_cap);
+        epoll_update(a);
+        timer_set(a, T_CONNECT_TIMEOUT, now + CLOSE_WAIT_NS);
+        return;
+    }
+    hs_recycle(a, now);
+}
+
+static uint8_t scratch[65536];   /* receive buffer shared by every connection */
+
+static void closing_read(agent_t *a, uint64_t now)
+{
+    int err;
+    for (;;) {
+        int n = SSL_read(a->ssl, scratch, sizeof scratch);
+        if (n > 0) continue;          /* nothing is expected; discarded */
+        err = SSL_get_error(a->ssl, n);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+        break;                        /* close_notify, EOF, reset or an alert: the server is done */
+    }
+    if (a->hs_pending) {
+        unsigned long e = ERR_peek_last_error();
+        if (err == SSL_ERROR_SSL && e && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            ctr.tls_errors++;         /* an alert: the server refused the handshake */
+            tls_note_failure(a, "handshake (server's answer)", err);
+            conn_retry_later(a, true, now);
+            return;
+        }
+        hs_account(a);
+    }
+    ERR_clear_error();
+    hs_recycle(a, now);
 }
 
 /* The heartbeat phase is random so 20 000 agents do not tick in lockstep. */
@@ -950,6 +1288,7 @@ static bool handle_message(agent_t *a, const uint8_t *p, size_t len, uint64_t no
         if (n_ready == cfg.agents) {
             if (!all_ready_ns) all_ready_ns = now;
             last_all_ready_ns = now;
+            if (storm_ns && !storm_back_ns) storm_back_ns = now;
         }
         a->attempts = 0;   /* a full OpAMP handshake succeeded: reset the backoff */
         if (!r.has_caps || !(r.caps & SERVER_CAP_ACCEPTS_STATUS))
@@ -1113,6 +1452,10 @@ static ssize_t parse_upgrade_response(agent_t *a, uint8_t *buf, size_t len, uint
         conn_retry_later(a, true, now);
         return -1;
     }
+    if (cfg.handshake_mode) {
+        hs_complete(a, now);
+        return -1;
+    }
     on_ws_open(a, now);
     return (ssize_t)head_len;
 }
@@ -1227,9 +1570,42 @@ static void consume_input(agent_t *a, uint8_t *data, size_t len, uint64_t now)
     }
 }
 
+static void tls_readable(agent_t *a, uint64_t now)
+{
+    for (;;) {
+        int n = SSL_read(a->ssl, scratch, sizeof scratch);
+        if (n > 0) {
+            consume_input(a, scratch, (size_t)n, now);
+            if (a->fd < 0 || a->broken || a->state == A_CLOSING) return;
+            /* read-ahead may hold more records than SSL_read returned: epoll would not
+             * report them again, so keep going until OpenSSL's buffer is empty */
+            if (!SSL_has_pending(a->ssl)) return;
+            continue;
+        }
+        int err = SSL_get_error(a->ssl, n);
+        if (err == SSL_ERROR_WANT_READ) return;
+        if (err == SSL_ERROR_WANT_WRITE) {
+            a->tls_want_write = true;
+            epoll_update(a);
+            return;
+        }
+        if (err == SSL_ERROR_SSL && !a->got_first_reply) {
+            ctr.tls_errors++;         /* e.g. a TLS 1.3 server refusing our certificate */
+            tls_note_failure(a, "handshake (server's answer)", err);
+        } else {
+            tls_note_failure(a, "read", err);
+        }
+        a->broken = true;             /* close_notify, EOF or a reset without a Close frame */
+        return;
+    }
+}
+
 static void on_readable(agent_t *a, uint64_t now)
 {
-    static uint8_t scratch[65536];
+    if (__builtin_expect(cfg.tls, 0)) {
+        tls_readable(a, now);
+        return;
+    }
     for (;;) {
         ssize_t n = recv(a->fd, scratch, sizeof scratch, 0);
         if (n > 0) {
@@ -1249,7 +1625,16 @@ static void on_event(struct epoll_event *e, uint64_t now)
     if (a->fd < 0 || a->gen != (uint32_t)(e->data.u64 >> 32)) return;  /* stale */
     if (a->state == A_CONNECTING) {
         if (e->events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(a, now);
+    } else if (a->state == A_TLS) {
+        tls_handshake_step(a, now);
+    } else if (a->state == A_CLOSING) {
+        closing_read(a, now);
     } else {
+        if (__builtin_expect(a->tls_want_write, 0) && (e->events & EPOLLOUT)) {
+            a->tls_want_write = false;      /* an SSL_read that needed to write: retry it */
+            epoll_update(a);
+            e->events |= EPOLLIN;
+        }
         if (e->events & EPOLLOUT) conn_flush(a);
         if (a->fd >= 0 && !a->broken && (e->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
             on_readable(a, now);
@@ -1283,9 +1668,12 @@ static void timer_fire(agent_t *a, enum timer_kind kind, uint64_t now)
 {
     switch (kind) {
     case T_CONNECT_TIMEOUT:
-        if (a->state == A_CONNECTING || a->state == A_HANDSHAKE) {
+        if (a->state == A_CONNECTING || a->state == A_HANDSHAKE || a->state == A_TLS) {
             ctr.connect_timeouts++;   /* e.g. a server that stopped accepting */
             conn_retry_later(a, true, now);
+        } else if (a->state == A_CLOSING) {
+            if (a->hs_pending) hs_account(a);   /* no alert in 2 s: accepted */
+            hs_recycle(a, now);       /* the server did not close within 2 s: close anyway */
         }
         break;
     case T_HEARTBEAT:
@@ -1297,6 +1685,26 @@ static void timer_fire(agent_t *a, enum timer_kind kind, uint64_t now)
     default:
         break;
     }
+}
+
+/* --storm-at: every connection dropped at once (closed, no goodbye), every agent queued to
+ * reconnect at once (--storm-rate, else --rate, and --max-inflight pace them). */
+static void storm(uint64_t now)
+{
+    storm_ns = now;
+    ctr_at_storm = ctr;
+    for (uint32_t i = 0; i < cfg.agents; i++) {
+        agent_t *a = &agents[i];
+        if (a->state == A_QUEUED) continue;
+        if (a->fd >= 0) ctr.storm_dropped++;
+        conn_release(a);
+        a->attempts = 0;
+        a->retry_after_ms = 0;
+        enqueue_connect(a);
+    }
+    if (cfg.storm_rate > 0) cfg.rate = cfg.storm_rate;
+    fprintf(stderr, "opamp-load[%d]: storm: %llu connections dropped at %.3f s\n", cfg.worker,
+            (unsigned long long)ctr.storm_dropped, (double)(now - t_start) / 1e9);
 }
 
 /* Starts queued connects while there are rate tokens and handshake slots. */
@@ -1320,6 +1728,53 @@ static void pump_connects(uint64_t now)
 
 static uint64_t last_stats_ns, last_handshakes;
 
+static void print_json_string(const char *text)
+{
+    putchar('"');
+    for (const char *c = text; *c; c++) {
+        if (*c == '"' || *c == '\\') printf("\\%c", *c);
+        else if ((unsigned char)*c < 0x20) printf("\\u%04x", (unsigned char)*c);
+        else putchar(*c);
+    }
+    putchar('"');
+}
+
+/* Fields only TLS, handshake-mode and storm runs print (plain lines stay as they were). */
+static void print_extra(uint64_t now, bool final)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    double secs = (double)(now - t_start) / 1e9;
+    printf("\"mode\":\"%s\",\"tls\":%s,\"cpu_s\":%.3f,\"tls_full\":%llu,\"tls_resumed\":%llu,"
+           "\"tls_errors\":%llu,\"tls_tickets\":%llu,\"tls_resume_declined\":%llu,",
+           cfg.handshake_mode ? "handshake" : "load", cfg.tls ? "true" : "false", cpu,
+           (unsigned long long)ctr.tls_full, (unsigned long long)ctr.tls_resumed,
+           (unsigned long long)ctr.tls_errors, (unsigned long long)ctr.tls_tickets,
+           (unsigned long long)ctr.tls_declined);
+    if (final && secs > 0)
+        printf("\"tls_full_per_s\":%.1f,\"tls_resumed_per_s\":%.1f,", (double)ctr.tls_full / secs,
+               (double)ctr.tls_resumed / secs);
+    printf("\"tls_error_reasons\":{");
+    for (int i = 0; i < TLS_REASONS_MAX && tls_reasons[i].count; i++) {
+        if (i) putchar(',');
+        print_json_string(tls_reasons[i].text);
+        printf(":%llu", (unsigned long long)tls_reasons[i].count);
+    }
+    printf("},");
+    if (cfg.storm_at_s > 0) {
+        printf("\"storm_at_s\":%.3f,\"storm_dropped\":%llu,\"storm_all_back_s\":%.3f,"
+               "\"storm_tls_full\":%llu,\"storm_tls_resumed\":%llu,\"storm_errors\":%llu,",
+               storm_ns ? (double)(storm_ns - t_start) / 1e9 : -1.0,
+               (unsigned long long)ctr.storm_dropped,
+               storm_back_ns ? (double)(storm_back_ns - storm_ns) / 1e9 : -1.0,
+               storm_ns ? (unsigned long long)(ctr.tls_full - ctr_at_storm.tls_full) : 0ull,
+               storm_ns ? (unsigned long long)(ctr.tls_resumed - ctr_at_storm.tls_resumed) : 0ull,
+               storm_ns ? (unsigned long long)(ctr.errors - ctr_at_storm.errors) : 0ull);
+    }
+}
+
 static void print_stats(uint64_t now, bool final)
 {
     double since = (double)(now - last_stats_ns) / 1e9;
@@ -1338,7 +1793,7 @@ static void print_stats(uint64_t now, bool final)
            "\"full_state_requests\":%llu,\"unsolicited\":%llu,\"hb_skipped\":%llu,"
            "\"last_all_connected_s\":%.3f,\"http_errors\":%llu,\"rc_received\":%llu,\"rc_repeats\":%llu,"
            "\"rc_applied\":%llu,\"rc_agents_applied\":%u,\"rc_first_s\":%.3f,\"rc_all_applied_s\":%.3f,"
-           "\"rc_hash\":\"%s\",\"hist\":",
+           "\"rc_hash\":\"%s\",",
            final ? "final" : "interval", cfg.worker, (double)(now - t_start) / 1e9, cfg.agents,
            n_ready, n_ws_open, (unsigned long long)ctr.handshakes, hs_rate,
            all_ready_ns ? (double)(all_ready_ns - t_start) / 1e9 : -1.0,
@@ -1358,6 +1813,8 @@ static void print_stats(uint64_t now, bool final)
            (unsigned long long)ctr.rc_repeats, (unsigned long long)ctr.rc_applied, rc_agents_applied,
            rc_first_ns ? (double)(rc_first_ns - t_start) / 1e9 : -1.0,
            rc_all_ns ? (double)(rc_all_ns - t_start) / 1e9 : -1.0, rc_hex);
+    if (cfg.tls || cfg.handshake_mode || cfg.storm_at_s > 0) print_extra(now, final);
+    printf("\"hist\":");
     hist_print_sparse(stdout, h);
     printf("}\n");
     fflush(stdout);
@@ -1388,6 +1845,7 @@ static void disconnect_all(void)
             ws_send_frame(a, WS_OP_BINARY, buf, (size_t)(p - buf));
             send_close(a, 1000);
         }
+        if (a->ssl && a->state == A_OPEN && SSL_shutdown(a->ssl) < 0) ERR_clear_error();
         close(a->fd);
         a->fd = -1;
     }
@@ -1407,7 +1865,11 @@ static void usage(void)
     fprintf(stderr,
             "usage: opamp-load --target 127.0.0.1:PORT [--agents N] [--source 127.0.0.X[=COUNT]]...\n"
             "                  [--duration S] [--heartbeat S] [--rate N] [--stats-interval S]\n"
-            "                  [--max-inflight N] [--reply-timeout S] [--worker ID] [--transport ws|http]\n");
+            "                  [--max-inflight N] [--reply-timeout S] [--worker ID] [--transport ws|http]\n"
+            "                  [--tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--tls-resume]\n"
+            "                         [--tls-sni NAME] [--tls-max 1.2|1.3]]\n"
+            "                  [--mode load|handshake] [--concurrency C] [--upgrade]\n"
+            "                  [--storm-at S] [--storm-rate N]\n");
     exit(2);
 }
 
@@ -1420,6 +1882,12 @@ static void parse_args(int argc, char **argv)
         {"stats-interval", required_argument, 0, 'i'}, {"max-inflight", required_argument, 0, 'm'},
         {"reply-timeout", required_argument, 0, 'o'}, {"worker", required_argument, 0, 'w'},
         {"transport", required_argument, 0, 'T'},
+        {"tls", no_argument, 0, 256},            {"tls-ca", required_argument, 0, 257},
+        {"tls-cert", required_argument, 0, 258},  {"tls-key", required_argument, 0, 259},
+        {"tls-resume", no_argument, 0, 260},      {"tls-sni", required_argument, 0, 261},
+        {"tls-max", required_argument, 0, 262},   {"mode", required_argument, 0, 263},
+        {"concurrency", required_argument, 0, 264}, {"upgrade", no_argument, 0, 265},
+        {"storm-at", required_argument, 0, 266},  {"storm-rate", required_argument, 0, 267},
         {0, 0, 0, 0}};
     bool have_target = false;
     int c;
@@ -1431,6 +1899,7 @@ static void parse_args(int argc, char **argv)
             if (!colon || (size_t)(colon - optarg) >= sizeof host) die("--target must be 127.x.y.z:PORT");
             memcpy(host, optarg, (size_t)(colon - optarg));
             host[colon - optarg] = 0;
+            snprintf(cfg.target_host, sizeof cfg.target_host, "%s", host);
             int port = atoi(colon + 1);
             if (!parse_loopback(host, &cfg.target.sin_addr) || port <= 0 || port > 65535)
                 die("--target must be an address in 127.0.0.0/8 with a port");
@@ -1457,19 +1926,47 @@ static void parse_args(int argc, char **argv)
         }
         case 'd': cfg.duration_s = atof(optarg); break;
         case 'h': cfg.heartbeat_s = atof(optarg); break;
-        case 'r': cfg.rate = atof(optarg); break;
+        case 'r': cfg.rate = atof(optarg); cfg.rate_set = true; break;
         case 'i': cfg.stats_interval_s = atof(optarg); break;
-        case 'm': cfg.max_inflight = atoi(optarg); break;
+        case 'm': cfg.max_inflight = atoi(optarg); cfg.inflight_set = true; break;
         case 'o': cfg.reply_timeout_s = atof(optarg); break;
         case 'w': cfg.worker = atoi(optarg); break;
         case 'T':
             if (strcmp(optarg, "ws") && strcmp(optarg, "http")) die("--transport must be ws or http");
             cfg.http = strcmp(optarg, "http") == 0;
             break;
+        case 256: cfg.tls = true; break;
+        case 257: cfg.tls_ca = optarg; break;
+        case 258: cfg.tls_cert = optarg; break;
+        case 259: cfg.tls_key = optarg; break;
+        case 260: cfg.tls_resume = true; break;
+        case 261: cfg.tls_sni = optarg; break;
+        case 262:
+            if (strcmp(optarg, "1.2") == 0) cfg.tls_max = TLS1_2_VERSION;
+            else if (strcmp(optarg, "1.3") == 0) cfg.tls_max = TLS1_3_VERSION;
+            else die("--tls-max must be 1.2 or 1.3");
+            break;
+        case 263:
+            if (strcmp(optarg, "load") && strcmp(optarg, "handshake")) die("--mode must be load or handshake");
+            cfg.handshake_mode = strcmp(optarg, "handshake") == 0;
+            break;
+        case 264: cfg.agents = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 265: cfg.hs_upgrade = true; break;
+        case 266: cfg.storm_at_s = atof(optarg); break;
+        case 267: cfg.storm_rate = atof(optarg); break;
         default: usage();
         }
     }
     if (!have_target) usage();
+    if ((cfg.tls_ca || cfg.tls_cert || cfg.tls_key || cfg.tls_resume || cfg.tls_sni || cfg.tls_max) && !cfg.tls)
+        die("--tls-ca, --tls-cert, --tls-key, --tls-resume, --tls-sni and --tls-max need --tls");
+    if (cfg.hs_upgrade && (!cfg.handshake_mode || cfg.http))
+        die("--upgrade belongs to --mode handshake over WebSocket");
+    if (cfg.handshake_mode && cfg.storm_at_s > 0) die("--storm-at is for --mode load");
+    if (cfg.storm_at_s < 0 || cfg.storm_rate < 0) die("--storm-at and --storm-rate must be >= 0");
+    /* Handshake mode: every slot cycles as fast as the server answers unless asked otherwise. */
+    if (cfg.handshake_mode && !cfg.rate_set) cfg.rate = 1e9;
+    if (cfg.handshake_mode && !cfg.inflight_set) cfg.max_inflight = (int)cfg.agents;
     if (cfg.nsources == 0) {
         cfg.sources[0].s_addr = htonl(0x7f000001);
         cfg.nsources = 1;
@@ -1530,6 +2027,7 @@ int main(int argc, char **argv)
     if (getrandom(&rng_state, sizeof rng_state, 0) != sizeof rng_state || rng_state == 0)
         rng_state = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull | 1;
     init_agents();
+    if (cfg.tls) tls_init();
 
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
@@ -1554,6 +2052,9 @@ int main(int argc, char **argv)
     for (;;) {
         uint64_t now = now_ns();
         if (now >= deadline || stop_requested) break;
+        if (__builtin_expect(cfg.storm_at_s > 0 && !storm_ns, 0) &&
+            now - t_start >= (uint64_t)(cfg.storm_at_s * 1e9))
+            storm(now);
         pump_connects(now);
         timers_run(now);
         if (now - last_stats_ns >= stats_every) print_stats(now, false);

@@ -10,6 +10,10 @@ descriptors here) and over source addresses 127.0.0.2, 127.0.0.3, ... (at most -
 each: above ~10 000 connections per source/destination pair connect() slows down ~15x).
 Consecutive agents share a source, so a source can be split between two workers.
 
+With --tls (and --tls-ca, --tls-cert/--tls-key, --tls-resume) every worker speaks TLS to the
+target; --storm-at S drops every connection S seconds after the start and measures the time
+until every agent is back (--storm-rate paces the reconnects).
+
 Progress goes to stderr once a second; the result is one JSON file. Exit status: 0, 1 if any
 protocol violation was seen (or a worker reported one), 2 on a setup/worker failure.
 """
@@ -215,7 +219,42 @@ def build_parser():
     ap.add_argument("--transport", choices=("ws", "http"), default="ws",
                     help="agents talk WebSocket (default) or poll over plain HTTP")
     ap.add_argument("--quiet", action="store_true", help="no progress line (results only)")
+    tls = ap.add_argument_group("TLS (passed to every worker)")
+    tls.add_argument("--tls", action="store_true", help="agents connect over TLS")
+    tls.add_argument("--tls-ca", help="CA file (PEM) to verify the server with (default: no verification)")
+    tls.add_argument("--tls-cert", help="client certificate chain (PEM), shared by all agents")
+    tls.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
+    tls.add_argument("--tls-resume", action="store_true",
+                     help="resume sessions: each worker offers the newest ticket it received")
+    tls.add_argument("--tls-sni", help="server name to send (SNI) and verify (default: none; "
+                     "with --tls-ca the target address must be in the certificate)")
+    tls.add_argument("--tls-max", choices=("1.2", "1.3"), help="newest TLS version offered")
+    st = ap.add_argument_group("reconnect storm")
+    st.add_argument("--storm-at", type=float, default=0.0,
+                    help="seconds after the start at which every worker drops all its connections at once")
+    st.add_argument("--storm-rate", type=float, default=0.0,
+                    help="reconnects per second after the storm, all workers together (default: --rate)")
     return ap
+
+
+def tls_options(args):
+    """The TLS options of a run (also for callers that build `args` without this parser)."""
+    return {"tls": bool(getattr(args, "tls", False)), "tls_ca": getattr(args, "tls_ca", None),
+            "tls_cert": getattr(args, "tls_cert", None), "tls_key": getattr(args, "tls_key", None),
+            "tls_resume": bool(getattr(args, "tls_resume", False)),
+            "tls_sni": getattr(args, "tls_sni", None), "tls_max": getattr(args, "tls_max", None)}
+
+
+def worker_tls_args(opts):
+    if not opts["tls"]:
+        return []
+    cmd = ["--tls"]
+    for key in ("tls_ca", "tls_cert", "tls_key", "tls_sni", "tls_max"):
+        if opts[key]:
+            cmd += ["--" + key.replace("_", "-"), str(opts[key])]
+    if opts["tls_resume"]:
+        cmd.append("--tls-resume")
+    return cmd
 
 
 def main():
@@ -238,6 +277,13 @@ def run(args, controller=None):
         raise SystemExit("run_load: %s not built (run make)" % args.loadgen)
     if controller.pid() and read_server(controller.pid()) is None:
         raise SystemExit("run_load: no process %d" % controller.pid())
+
+    tls = tls_options(args)
+    storm_at = getattr(args, "storm_at", 0.0) or 0.0
+    storm_rate = getattr(args, "storm_rate", 0.0) or 0.0
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        if tls[key] and not os.access(tls[key], os.R_OK):
+            raise SystemExit("run_load: cannot read --%s %s" % (key.replace("_", "-"), tls[key]))
 
     plan_workers, sources = plan(args.agents, args.per_worker, args.per_source, args.first_source)
     inflight = max(20, args.max_inflight // len(plan_workers))
@@ -275,14 +321,20 @@ def run(args, controller=None):
                "--max-inflight", str(inflight), "--worker", str(wid), "--transport", args.transport]
         for src, n in parts:
             cmd += ["--source", "%s=%d" % (src, n)]
+        cmd += worker_tls_args(tls)
+        if storm_at > 0:
+            cmd += ["--storm-at", str(storm_at)]
+            if storm_rate > 0:
+                cmd += ["--storm-rate", "%.3f" % (storm_rate * count / args.agents)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         os.set_blocking(proc.stdout.fileno(), False)
         w = Worker(wid, proc)
         w.launched = time.monotonic()
         workers.append(w)
         sel.register(proc.stdout, selectors.EVENT_READ, w)
-    sys.stderr.write("run_load: %d agents (%s), %d worker(s), sources %s..%s, target %s\n"
-                     % (args.agents, args.transport, len(workers), sources[0], sources[-1], args.target))
+    sys.stderr.write("run_load: %d agents (%s%s), %d worker(s), sources %s..%s, target %s\n"
+                     % (args.agents, args.transport, " over TLS" if tls["tls"] else "", len(workers),
+                        sources[0], sources[-1], args.target))
 
     # Workers stop themselves at --duration (backstop +30 s) and then get up to 120 s to close
     # their sockets, which at a million agents on two cores takes a while: still bounded.
@@ -412,6 +464,30 @@ def run(args, controller=None):
         # CPU the load generator itself used: on 2 shared cores it competes with the server.
         "loadgen_cpu_s": round(sum(cpu for _, cpu in waited), 3),
     }
+    result["tls"] = {"tls": False}
+    if tls["tls"]:
+        reasons = {}
+        for f in finals:
+            for k, v in (f.get("tls_error_reasons") or {}).items():
+                reasons[k] = reasons.get(k, 0) + v
+        result["tls"] = dict(tls, **{
+            "handshakes_full": fsum("tls_full"), "handshakes_resumed": fsum("tls_resumed"),
+            "handshake_errors": fsum("tls_errors"), "tickets_received": fsum("tls_tickets"),
+            "resumptions_declined": fsum("tls_resume_declined"), "error_reasons": reasons,
+            "note": "handshakes the clients completed (full or resumed); a TLS 1.3 server that "
+                    "refuses a client certificate after that shows in handshake_errors"})
+    if storm_at > 0:
+        backs = [f.get("storm_all_back_s", -1) for f in finals]
+        result["storm"] = {
+            "at_s": storm_at, "rate_per_s": storm_rate or args.rate,
+            "dropped": fsum("storm_dropped"),
+            # every worker dropped its agents at the same offset from its own start (workers
+            # start within milliseconds): the slowest worker's time is the storm's
+            "time_to_all_back_s": max(backs) if backs and all(b is not None and b >= 0 for b in backs) else None,
+            "per_worker_back_s": backs,
+            "tls_full": fsum("storm_tls_full"), "tls_resumed": fsum("storm_tls_resumed"),
+            "errors": fsum("storm_errors"),
+        }
 
     # Steady-state rates, between 'all connected' and the last sample while workers ran.
     if at_all and last_connected and last_connected["t"] > at_all["t"]:
@@ -469,6 +545,8 @@ def run(args, controller=None):
     brief = {k: result.get(k) for k in ("agents_target", "agents_connected", "time_to_all_connected_s",
                                           "heartbeats_per_s", "errors", "violations")}
     brief["p99_us"] = result["latency_us"]["p99"]
+    if "storm" in result:
+        brief["storm_back_s"] = result["storm"]["time_to_all_back_s"]
     if "server" in result:
         brief["rss_per_agent_B"] = result["server"].get("rss_growth_per_agent_bytes")
         brief["cpu_s_per_1000_msgs"] = result["server"].get("cpu_s_per_1000_msgs")
