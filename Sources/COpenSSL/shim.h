@@ -21,3 +21,24 @@ static inline uint64_t ampora_op_cipher_server_preference(void) { return SSL_OP_
 static inline long ampora_ssl_ctx_set_max_proto(SSL_CTX *ctx, int version) {
     return SSL_CTX_set_max_proto_version(ctx, version);
 }
+
+// The certificate authority (Fleet): key generation, X.509 extensions and memory BIOs.
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <openssl/rand.h>
+#include <openssl/bn.h>
+
+static inline EVP_PKEY *ampora_ec_p256_generate(void) { return EVP_EC_gen("P-256"); }
+static inline void ampora_x509v3_set_ctx(X509V3_CTX *ctx, X509 *issuer, X509 *subject, X509_CRL *crl) {
+    X509V3_set_ctx_nodb(ctx);
+    X509V3_set_ctx(ctx, issuer, subject, NULL, crl, 0);
+}
+static inline long ampora_bio_mem_data(BIO *bio, char **data) { return BIO_get_mem_data(bio, data); }
+static inline int ampora_stack_count(const void *stack) { return OPENSSL_sk_num((const OPENSSL_STACK *)stack); }
+static inline void *ampora_stack_value(const void *stack, int i) {
+    return OPENSSL_sk_value((const OPENSSL_STACK *)stack, i);
+}
+static inline void ampora_extensions_free(STACK_OF(X509_EXTENSION) *extensions) {
+    sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
+}
+static inline void ampora_general_names_free(GENERAL_NAMES *names) { GENERAL_NAMES_free(names); }

@@ -269,10 +269,22 @@ public final class GatewayServer: Sendable {
     /// server's loops holds it (it may be on the companion's).
     @discardableResult
     public func push(_ uid: InstanceUID) -> Bool {
+        post(to: uid) { .push(uid, slot: $0) }
+    }
+
+    /// Closes the WebSocket connection of agent `uid` (1008) if one of this server's loops
+    /// holds it; false otherwise.
+    @discardableResult
+    public func disconnect(_ uid: InstanceUID) -> Bool {
+        post(to: uid) { .disconnect(uid, slot: $0) }
+    }
+
+    /// Posts a message to the loop holding `uid`, built for the connection's slot.
+    private func post(to uid: InstanceUID, _ message: (UInt32) -> LoopMessage) -> Bool {
         guard let token = live.owner(of: uid) else { return false }
         let loop = ConnectionToken.loop(token) - loopBase
         guard loop >= 0 else { return false }
-        let message = LoopMessage.push(uid, slot: ConnectionToken.slot(token))
+        let message = message(ConnectionToken.slot(token))
         let (epoll, rings) = state.withLock { ($0.epollLoops, $0.rings) }
         if loop < rings.count, let ring = rings[loop] {
             ring.mailbox.post(message)

@@ -66,4 +66,43 @@ extension OperatorAPI {
             throw APIError(.serviceUnavailable, "database_unavailable", "the binding was not removed: \(error)")
         }
     }
+
+    /// `POST /api/v1/agents/{uid}/revoke`: the agent's certificates (issued by the Ampora CA, or
+    /// the one it is bound to) are refused from now on and its connection is closed. 204, or 404
+    /// when it has no certificate to revoke.
+    func revoke(_ text: String) async throws -> Response {
+        guard let uid = InstanceUID(string: text) else {
+            throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
+        }
+        let fleet = fleet
+        let done = await Self.offExecutor { Result { () throws(StoreError) in try fleet.revoke(uid) } }
+        switch done {
+        case .success(true): return Response(status: .noContent)
+        case .success(false):
+            throw APIError(.notFound, "no_certificate", "\(text) has no certificate that is not revoked already")
+        case .failure(let error):
+            throw APIError(.serviceUnavailable, "database_unavailable", "nothing was revoked: \(error)")
+        }
+    }
+
+    /// `GET /api/v1/ca/crl.pem`: the Ampora CA's certificate revocation list.
+    func revocationList() async throws -> Response {
+        guard fleet.acceptsCertificateRequests else {
+            throw APIError(.notFound, "no_ca", "this server has no certificate authority (ampora ca init)")
+        }
+        let fleet = fleet
+        let made = await Self.offExecutor { Result { () throws(AuthorityError) in try fleet.revocationList() } }
+        switch made {
+        case .success(let pem): return Self.text(pem, contentType: "application/x-pem-file")
+        case .failure(let error): throw APIError(.internalServerError, "crl_failed", error.description)
+        }
+    }
+
+    /// `GET /api/v1/ca/certificate.pem`: the Ampora CA certificate, for agents to trust.
+    func authorityCertificate() throws -> Response {
+        guard let pem = fleet.authorityCertificate else {
+            throw APIError(.notFound, "no_ca", "this server has no certificate authority (ampora ca init)")
+        }
+        return Self.text(pem, contentType: "application/x-pem-file")
+    }
 }

@@ -101,6 +101,11 @@ public struct OperatorAPI: Sendable {
         }
         router.post("/api/v1/assignments") { request, _ in try await assign(request) }
         router.post("/api/v1/tokens") { request, _ in try await createToken(request) }
+        router.post("/api/v1/agents/:uid/revoke") { _, context in
+            try await revoke(context.parameters.get("uid") ?? "")
+        }
+        router.get("/api/v1/ca/crl.pem") { _, _ in try await revocationList() }
+        router.get("/api/v1/ca/certificate.pem") { _, _ in try authorityCertificate() }
         router.delete("/api/v1/agents/:uid/identity") { _, context in
             try await unbindIdentity(context.parameters.get("uid") ?? "")
         }
@@ -413,7 +418,8 @@ struct JSONErrors: RouterMiddleware {
     static let routes: [(path: [Substring], allow: String)] = [
         ("/healthz", "GET, HEAD"), ("/readyz", "GET, HEAD"), ("/metrics", "GET, HEAD"),
         ("/api/v1/agents", "GET, HEAD"), ("/api/v1/agents/:uid", "GET, HEAD"),
-        ("/api/v1/agents/:uid/identity", "DELETE"),
+        ("/api/v1/agents/:uid/identity", "DELETE"), ("/api/v1/agents/:uid/revoke", "POST"),
+        ("/api/v1/ca/crl.pem", "GET, HEAD"), ("/api/v1/ca/certificate.pem", "GET, HEAD"),
         ("/api/v1/configs", "GET, HEAD"), ("/api/v1/configs/:name", "GET, HEAD, PUT"),
         ("/api/v1/assignments", "POST"), ("/api/v1/assignments/:id", "GET, HEAD"), ("/api/v1/tokens", "POST"),
     ].map { ($0.0.split(separator: "/"), $0.1) }

@@ -67,7 +67,21 @@ enum GatewayMetrics {
         .init(
             tlsFailed, labels: [("reason", "not_tls")], help: tlsFailedHelp, .count { $0.tlsHandshakeFailures.notTLS }),
         .init(
+            tlsFailed, labels: [("reason", "revoked")], help: tlsFailedHelp,
+            .count { $0.tlsHandshakeFailures.revoked }),
+        .init(
             tlsFailed, labels: [("reason", "other")], help: tlsFailedHelp, .count { $0.tlsHandshakeFailures.other }),
+        .init(
+            "ampora_agent_certificates_issued_total", help: "Agent CSRs signed by the Ampora CA.",
+            .count { $0.certificatesIssued }),
+        .init(
+            "ampora_agent_certificate_requests_refused_total",
+            help: "Agent CSRs refused (not a CSR, a weak key, another agent's uid).",
+            .count { $0.certificateRequestsRefused }),
+        .init(
+            "ampora_revoked_disconnects_total",
+            help: "Agent connections closed or polls refused because the agent's certificate was revoked.",
+            .count { $0.revokedDisconnects }),
         .init(
             "ampora_tls_errors_total",
             help: "Established TLS connections closed for a protocol violation (renegotiation, a bad record).",

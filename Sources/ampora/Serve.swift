@@ -201,6 +201,21 @@ struct Serve: AsyncParsableCommand {
     var requireEnrollment = false
 
     @Option(
+        name: .customLong("ca-key-passphrase-file"),
+        help: "The passphrase of the CA key kept encrypted in the database (see `ampora ca init`).")
+    var caKeyPassphraseFile: String?
+
+    @Option(
+        name: .customLong("ca-key-file"),
+        help: "Where the CA key is, when `ampora ca init --ca-key-file` put it somewhere else since.")
+    var caKeyFile: String?
+
+    @Option(
+        name: .customLong("agent-cert-lifetime"),
+        help: "Lifetime of the client certificates the CA signs for agents (30d, 12h, …); renewed at two thirds.")
+    var agentCertLifetime: String = "30d"
+
+    @Option(
         name: .customLong("instance-id"),
         help: "This server's name in the database's ownership columns (default: the host name).")
     var instanceID: String?
@@ -275,7 +290,23 @@ struct Serve: AsyncParsableCommand {
         configuration.registrationBurst = max(1, registrationRate * 20)
         configuration.httpAgentTimeoutMilliseconds = httpAgentTimeout * 1000
         configuration.reservedDescriptors = httpMaxConnections + 512
-        configuration.tls = try tlsContext()
+        guard let lifetime = Token.Create.milliseconds(agentCertLifetime), lifetime >= 10_000 else {
+            throw ValidationError(
+                "--agent-cert-lifetime \(agentCertLifetime): use a number with s, m, h or d of at least 10s")
+        }
+        Logs.bootstrap(format: s.logFormat, level: s.logLevel)
+        let logger = Logger(label: "ampora")
+        let store: any FleetStore
+        do {
+            store = try FleetStores.open(s.database)
+        } catch {
+            logger.error("database \(s.database): \(error)")
+            throw ExitCode(1)
+        }
+        let authority = try CA.load(from: store, passphraseFile: caKeyPassphraseFile, keyFile: caKeyFile)
+        // S17: only a server that can sign says it accepts connection settings requests.
+        if authority != nil { configuration.serverCapabilities.insert(.acceptsConnectionSettingsRequest) }
+        configuration.tls = try tlsContext(authority: authority)
         var tlsAddress: SocketAddress?
         if let opampTLSListen {
             guard configuration.tls != nil else { throw ValidationError("--opamp-tls-listen needs --tls-cert") }
@@ -311,8 +342,6 @@ struct Serve: AsyncParsableCommand {
         operatorLimits.maxConnections = httpMaxConnections
         operatorLimits.idleTimeoutSeconds = httpIdleTimeout
 
-        Logs.bootstrap(format: s.logFormat, level: s.logLevel)
-        let logger = Logger(label: "ampora")
         // One registry behind /metrics, and behind swift-metrics for any library that reports there.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -320,7 +349,6 @@ struct Serve: AsyncParsableCommand {
 
         let fleet: FleetService
         do {
-            let store = try FleetStores.open(s.database)
             var options = FleetOptions(instance: instanceID ?? ProcessInfo.processInfo.hostName)
             options.log = { logger.notice("\($0)") }
             options.lastSeenWriteIntervalMilliseconds = Int64(min(lastSeenWriteInterval, 86_400 * 365) * 1000)
@@ -328,6 +356,9 @@ struct Serve: AsyncParsableCommand {
             options.forgetAfterMilliseconds = Int64(min(forgetAfter, 36_500) * 86_400_000)
             // A retention shorter than a minute (tests) is swept as often as it expires.
             options.retentionSweepMilliseconds = max(1000, min(60_000, options.forgetAfterMilliseconds / 4))
+            options.connectionSettings = settings
+            options.authority = authority
+            options.agentCertificateLifetimeSeconds = lifetime / 1000
             fleet = try FleetService(store: store, options: options)
             logger.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
         } catch {
@@ -340,11 +371,11 @@ struct Serve: AsyncParsableCommand {
         if tlsAddress != nil { plain.tls = nil }
         let gateway = GatewayServer(
             configuration: plain, address: opampAddress, loops: s.loops, engine: engine,
-            directory: FleetDirectory(fleet: fleet, settings: settings))
+            directory: FleetDirectory(fleet: fleet))
         let tlsGateway = tlsAddress.map {
             GatewayServer(
                 configuration: configuration, address: $0, loops: s.loops, engine: engine,
-                directory: FleetDirectory(fleet: fleet, settings: settings), companion: gateway)
+                directory: FleetDirectory(fleet: fleet), companion: gateway)
         }
         let gateways = [gateway] + (tlsGateway.map { [$0] } ?? [])
         fleet.onPush = { uids in
@@ -352,6 +383,7 @@ struct Serve: AsyncParsableCommand {
                 if let uids { for uid in uids { server.push(uid) } } else { server.pushAll() }
             }
         }
+        fleet.onDisconnect = { uid in for server in gateways { server.disconnect(uid) } }
 
         let readiness = Readiness()
         let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) {
@@ -399,7 +431,7 @@ struct Serve: AsyncParsableCommand {
 extension Serve {
     /// The agent listener's TLS setup from the flags, checked now: an unreadable certificate or
     /// key is a usage error at start, not a failure at the first agent.
-    func tlsContext() throws -> TLSContext? {
+    func tlsContext(authority: CertificateAuthority? = nil) throws -> TLSContext? {
         guard let tlsCert else {
             guard tlsKey == nil, tlsClientCA == nil, tlsClientAuth == nil else {
                 throw ValidationError("--tls-key, --tls-client-ca and --tls-client-auth need --tls-cert")
@@ -407,11 +439,14 @@ extension Serve {
             return nil
         }
         guard let tlsKey else { throw ValidationError("--tls-cert needs --tls-key") }
-        if tlsClientAuth != nil && tlsClientAuth != TLSClientAuth.none && tlsClientCA == nil {
-            throw ValidationError("--tls-client-auth \(tlsClientAuth!.rawValue) needs --tls-client-ca")
+        if tlsClientAuth != nil && tlsClientAuth != TLSClientAuth.none && tlsClientCA == nil && authority == nil {
+            throw ValidationError(
+                "--tls-client-auth \(tlsClientAuth!.rawValue) needs --tls-client-ca (or `ampora ca init`)")
         }
+        // The Ampora CA, once created, signs client certificates like any --tls-client-ca.
         let settings = TLSSettings(
-            certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCA, clientAuth: tlsClientAuth,
+            certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCA,
+            clientCAs: authority.map { [$0.certificatePEM] } ?? [], clientAuth: tlsClientAuth,
             minimumVersion: tlsMinVersion)
         do {
             return try TLSContext(settings)
@@ -427,18 +462,10 @@ extension TLSMinimumVersion: ExpressibleByArgument {}
 /// The gateway's view of the fleet (wiring only: the gateway never learns about Fleet).
 struct FleetDirectory: AgentDirectory {
     let fleet: FleetService
-    /// The connection settings every agent is offered (see `AgentConnectionSettings`).
-    let settings: ConnectionSettingsOffers?
 
-    func desiredState(for uid: InstanceUID) -> DesiredState {
-        var desired = fleet.desiredState(for: uid)
-        desired.connectionSettings = settings
-        return desired
-    }
+    func desiredState(for uid: InstanceUID) -> DesiredState { fleet.desiredState(for: uid) }
     func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
-        var desired = fleet.desiredState(for: uid, firstMessage: firstMessage)
-        desired.connectionSettings = settings
-        return desired
+        fleet.desiredState(for: uid, firstMessage: firstMessage)
     }
     func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
         fleet.knownState(for: uid)
@@ -451,4 +478,6 @@ struct FleetDirectory: AgentDirectory {
     func bind(_ uid: InstanceUID, identity: String) -> Bool { fleet.bind(uid, identity: identity) }
     func enrollmentIsValid(tokenHash: String) -> Bool { fleet.enrollmentIsValid(tokenHash: tokenHash) }
     func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool { fleet.enroll(uid, tokenHash: tokenHash) }
+    func certificateRequest(_ uid: InstanceUID, csr: [UInt8]) -> String? { fleet.certificateRequest(uid, csr: csr) }
+    func isRevoked(identity: String) -> Bool { fleet.isRevoked(identity) }
 }

@@ -77,6 +77,13 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         try inner.saveAssignment(assignment)
     }
     func loadAssignments() throws(StoreError) -> [AssignmentRow] { try inner.loadAssignments() }
+    func execute(_ statements: [(sql: String, params: [String?])]) throws(StoreError) {
+        if isDown { throw StoreError(.unavailable, "database down (test)") }
+        try inner.execute(statements)
+    }
+    func select(_ sql: String, _ params: [String?]) throws(StoreError) -> [[String?]] {
+        try inner.select(sql, params)
+    }
     func close() { inner.close() }
 }
 

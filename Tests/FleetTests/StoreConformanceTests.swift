@@ -122,6 +122,39 @@ import Testing
         #expect(try reopened.loadIdentities() == [IdentityRow(uid: uid, identity: "sha256:aa", boundAt: 1)])
     }
 
+    /// The CA's tables: one authority (replaced on demand), issued certificates revoked per
+    /// agent with the identities refused, bindings replaced, labels; all outlive a reopen.
+    @Test(arguments: TestDatabases.backends)
+    func authorityCertificatesRevocationsAndLabels(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let store = try FleetStores.open(url)
+        #expect(try store.loadAuthority() == nil)
+        let first = AuthorityRow(certificate: "A", privateKey: "K", keyEncrypted: true, keyFile: nil, createdAt: 5)
+        try store.saveAuthority(first)
+        let second = AuthorityRow(certificate: "B", privateKey: nil, keyEncrypted: false, keyFile: "/k", createdAt: 6)
+        try store.saveAuthority(second)
+        let uid = Self.row(1).uid
+        let certificate = CertificateRow(
+            serial: "4a0b", uid: uid, identity: "sha256:cc", certificate: "PEM", publicKey: "3059", notBefore: 1,
+            notAfter: 2)
+        try store.saveCertificate(certificate)
+        try store.rebindIdentity(IdentityRow(uid: uid, identity: "sha256:aa", boundAt: 1))
+        try store.rebindIdentity(IdentityRow(uid: uid, identity: "sha256:cc", boundAt: 2))
+        try store.saveLabels(uid: uid, labels: ["env": "prod", "team": "a b"])
+        try store.revoke(uid: uid, identities: ["sha256:cc", "sha256:dd"], at: 9)
+        try store.revoke(uid: uid, identities: ["sha256:cc"], at: 10)
+        store.close()
+        let reopened = try FleetStores.open(url)
+        defer { reopened.close() }
+        #expect(try reopened.loadAuthority() == second)
+        var revoked = certificate
+        revoked.revokedAt = 9
+        #expect(try reopened.loadCertificates() == [revoked])
+        #expect(Set(try reopened.loadRevokedIdentities()) == ["sha256:cc", "sha256:dd"])
+        #expect(try reopened.loadIdentities() == [IdentityRow(uid: uid, identity: "sha256:cc", boundAt: 2)])
+        #expect(try reopened.loadLabels() == [uid: ["env": "prod", "team": "a b"]])
+    }
+
     @Test func foreignAndCorruptSQLiteFilesAreRefused() throws {
         let url = try TestDatabases.freshURL("sqlite")
         let path = String(url.dropFirst("sqlite:".count))

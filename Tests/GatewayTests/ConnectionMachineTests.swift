@@ -307,6 +307,57 @@ func clientFrame(opcode: UInt8, _ payload: [UInt8], declaredLength: Int? = nil) 
         #expect(rig.ctx.counters.enrollmentRefused == 1)
     }
 
+    /// An operator's revocation reaches the agent's connection: 1008, then the usual drain.
+    @Test func aRevokedAgentIsClosedWith1008() {
+        let rig = ConnectionRig()
+        rig.upgrade()
+        _ = rig.opamp(agentMessage(testUID(1)))
+        #expect(rig.handle(.disconnect(testUID(2))).out.isEmpty, "another agent's revocation")
+        let bye = rig.handle(.disconnect(testUID(1)))
+        #expect(closeCode(bye.out) == 1008)
+        #expect(bye.action == .finish)
+        #expect(rig.ctx.counters.revokedDisconnects == 1)
+        #expect(rig.handle(.disconnect(testUID(1))).out.isEmpty, "closed once")
+    }
+
+    /// S17: a CSR is signed before the reply is made (which then offers the certificate), or
+    /// refused with BAD_REQUEST; only when this server says it accepts such requests, and only
+    /// from an agent that accepts OpAMP connection settings.
+    @Test func aCertificateRequestIsAnsweredInTheSameExchange() {
+        func request(_ uid: InstanceUID, _ csr: String, seq: UInt64, accepts: Bool = true) -> AgentToServer {
+            var m = agentMessage(uid, seq: seq)
+            if accepts { m.capabilities |= AgentCapabilities.acceptsOpAMPConnectionSettings.rawValue }
+            var certificate = CertificateRequest()
+            certificate.csr = Array(csr.utf8)
+            var opamp = OpAMPConnectionSettingsRequest()
+            opamp.certificateRequest = certificate
+            var settings = ConnectionSettingsRequest()
+            settings.opamp = opamp
+            m.connectionSettingsRequest = settings
+            return m
+        }
+        let silent = ConnectionRig()
+        silent.upgrade()
+        _ = silent.opamp(request(testUID(1), "csr", seq: 0))
+        #expect(silent.directory.certificateRequests.isEmpty, "a server without a CA does not look at CSRs")
+
+        var configuration = GatewayConfiguration()
+        configuration.serverCapabilities.insert(.acceptsConnectionSettingsRequest)
+        let rig = ConnectionRig(configuration)
+        rig.upgrade()
+        let refused = rig.opamp(request(testUID(1), "bad", seq: 0))
+        #expect(refused?.errorResponse?.type == .badRequest)
+        #expect(refused?.errorResponse?.errorMessage == "refused: bad")
+        let unable = rig.opamp(request(testUID(1), "csr", seq: 1, accepts: false))
+        #expect(unable?.errorResponse?.errorMessage.contains("AcceptsOpAMPConnectionSettings") == true)
+        #expect(rig.directory.certificateRequests.count == 1)
+        let signed = rig.opamp(request(testUID(1), "csr", seq: 2))
+        #expect(signed?.errorResponse == nil)
+        #expect(signed?.connectionSettings?.opamp?.certificate?.cert == Array("csr".utf8))
+        #expect(rig.ctx.counters.certificatesIssued == 1)
+        #expect(rig.ctx.counters.certificateRequestsRefused == 2)
+    }
+
     @Test func enrollmentTokensAreKnownByTheirSHA256() {
         #expect(EnrollmentToken.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }

@@ -12,6 +12,7 @@ final class BoundedDirectory: AgentDirectory, Sendable {
         var known: Set<InstanceUID>
         var recorded: [StatusChanges] = []
         var desired = DesiredState()
+        var certificateRequests: [[UInt8]] = []
     }
 
     private let state: Mutex<State>
@@ -34,6 +35,25 @@ final class BoundedDirectory: AgentDirectory, Sendable {
             guard s.known.count < maxAgents else { return false }
             s.known.insert(uid)
             return true
+        }
+    }
+    /// CSRs seen so far.
+    var certificateRequests: [[UInt8]] { state.withLock { $0.certificateRequests } }
+    /// Refuses the CSR `bad`; any other is "signed": the desired state offers it back as the
+    /// certificate.
+    func certificateRequest(_ uid: InstanceUID, csr: [UInt8]) -> String? {
+        state.withLock { s in
+            s.certificateRequests.append(csr)
+            guard csr != Array("bad".utf8) else { return "refused: bad" }
+            var certificate = TLSCertificate()
+            certificate.cert = csr
+            var opamp = OpAMPConnectionSettings()
+            opamp.certificate = certificate
+            var offers = ConnectionSettingsOffers()
+            offers.opamp = opamp
+            offers.hash = csr
+            s.desired.connectionSettings = offers
+            return nil
         }
     }
 }

@@ -40,12 +40,13 @@ def client_context(cert=None, key=None, max_version=None):
 
 
 class TLSServer(Server):
-    def __init__(self, *args, cert="server.pem", key="server.key"):
+    def __init__(self, *args, cert="server.pem", key="server.key", dbdir=None):
         self.certdir = tempfile.mkdtemp(prefix="ampora-tls-")
         # Copies, so a test can rotate them under the running server.
         shutil.copy(fixture(cert), f"{self.certdir}/server.pem")
         shutil.copy(fixture(key), f"{self.certdir}/server.key")
-        super().__init__("--tls-cert", f"{self.certdir}/server.pem", "--tls-key", f"{self.certdir}/server.key", *args)
+        super().__init__(
+            "--tls-cert", f"{self.certdir}/server.pem", "--tls-key", f"{self.certdir}/server.key", *args, dbdir=dbdir)
         self.wss_url = f"wss://127.0.0.1:{self.opamp_port}/v1/opamp"
         self.https_url = f"https://127.0.0.1:{self.opamp_port}/v1/opamp"
 

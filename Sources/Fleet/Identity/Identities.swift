@@ -47,6 +47,19 @@ final class Identities: Sendable {
         return true
     }
 
+    /// Binds `uid` to `identity` in place of its binding (a certificate this server issued it).
+    func rebind(_ uid: InstanceUID, identity: String) {
+        bound.withLock { $0[uid] = identity }
+        let row = IdentityRow(uid: uid.description, identity: identity, boundAt: clock())
+        writes.async { [store, log] in
+            do {
+                try store.rebindIdentity(row)
+            } catch {
+                log("fleet: the binding of \(row.uid) to \(row.identity) was not saved: \(error)")
+            }
+        }
+    }
+
     /// Forgets the binding of `uid`, in memory and (synchronously, for the operator's answer)
     /// in the database; false when it had none.
     func unbind(_ uid: InstanceUID) throws(StoreError) -> Bool {

@@ -9,6 +9,8 @@ final class HotTable: Sendable {
     struct Entry {
         var held: StatusParts = []
         var config: SharedRemoteConfig?
+        /// Connection settings for this agent alone (its client certificate); nil: everyone's.
+        var settings: ConnectionSettingsOffers?
         /// Admitted by `register` but not in the inventory yet: its first message still decides
         /// its config (by the description it sends), as for an agent never seen.
         var reserved = false

@@ -17,10 +17,12 @@ public final class FleetService: Sendable {
     let ingester: IngestThread
     let identities: Identities
     let enrollment: Enrollment
-    private let control = Mutex(Control())
+    let certificates: AgentCertificates
+    let control = Mutex(Control())
 
-    private struct Control {
+    struct Control {
         var pushHandler: (@Sendable ([InstanceUID]?) -> Void)?
+        var disconnectHandler: (@Sendable (InstanceUID) -> Void)?
         var started = false
         var stopping = false
     }
@@ -51,6 +53,11 @@ public final class FleetService: Sendable {
         identities = Identities(
             store: store, rows: try store.loadIdentities(), log: options.log, clock: options.clock)
         enrollment = Enrollment(store: store, rows: try store.loadTokens(), log: options.log, clock: options.clock)
+        certificates = try AgentCertificates(
+            authority: options.authority, lifetimeSeconds: options.agentCertificateLifetimeSeconds, store: store,
+            log: options.log, clock: options.clock)
+        // Agents keep being offered the certificate they hold (an offer without it would be a change).
+        for issued in certificates.all where inventory.hot.contains(issued.uid) { offer(issued) }
         let known = inventory.counts.known
         counters.update { $0.agentsKnown = known }
     }
@@ -67,13 +74,15 @@ public final class FleetService: Sendable {
         threadsDone.enter()
         threadsDone.enter()
         threadsDone.enter()
-        // Tokens created by another process (`ampora token create`) appear within 2 s.
+        // Tokens created by another process (`ampora token create`) appear within 2 s; agent
+        // certificates are looked at every 10 s for renewal.
         let tokens = Thread { [self] in
             var waited = 0
             while !control.withLock({ $0.stopping }) {
                 Thread.sleep(forTimeInterval: 0.25)
                 waited += 1
                 if waited % 8 == 0 { enrollment.refresh() }
+                if waited % 40 == 1 { renewCertificates() }
             }
             threadsDone.leave()
         }
@@ -104,6 +113,7 @@ public final class FleetService: Sendable {
         writer.stop()
         identities.flush()
         enrollment.flush()
+        certificates.flush()
         if !started { return true }
         let finished = threadsDone.wait(timeout: .now() + timeout) == .success
         let left = writer.backlog
@@ -117,21 +127,29 @@ public final class FleetService: Sendable {
 
     /// What the fleet wants for `uid` (a shared, pre-encoded remote config, if any).
     public func desiredState(for uid: InstanceUID) -> DesiredState {
-        DesiredState(remoteConfig: inventory.hot.config(for: uid))
+        guard let entry = inventory.hot.entry(for: uid) else {
+            return DesiredState(connectionSettings: options.connectionSettings)
+        }
+        return DesiredState(
+            remoteConfig: entry.config, connectionSettings: entry.settings ?? options.connectionSettings)
     }
 
     /// What the fleet wants for an agent's first message on a connection: a never-seen agent
     /// is matched by the description it is sending, so its first reply already carries its config.
     public func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
-        if let known = inventory.hot.entry(for: uid), !known.reserved {
-            return DesiredState(remoteConfig: known.config)
+        let entry = inventory.hot.entry(for: uid)
+        let settings = entry?.settings ?? options.connectionSettings
+        if let entry, !entry.reserved {
+            return DesiredState(remoteConfig: entry.config, connectionSettings: settings)
         }
-        guard !inventory.assignments.isEmpty, let view = firstMessage.agentDescription else { return DesiredState() }
+        guard !inventory.assignments.isEmpty, let view = firstMessage.agentDescription else {
+            return DesiredState(connectionSettings: settings)
+        }
         // Decoded outside any lock the loops take.
         let attributes = AgentState.attributes(of: view.owned())
         let winner = Assignments.winner(
             in: inventory.assignments.all, attributes: attributes, uid: uid.description)
-        return DesiredState(remoteConfig: winner?.config)
+        return DesiredState(remoteConfig: winner?.config, connectionSettings: settings)
     }
 
     /// What the fleet already holds for a (re)connecting agent.
@@ -153,7 +171,11 @@ public final class FleetService: Sendable {
     /// Binds `uid` to the client certificate that first spoke for it; false when another
     /// certificate holds it (see `Identities`).
     public func bind(_ uid: InstanceUID, identity: String) -> Bool {
-        identities.bind(uid, identity: identity)
+        if identities.bind(uid, identity: identity) { return true }
+        // A certificate this server's CA issued to the agent replaces whatever it was bound to.
+        guard certificates.isIssued(identity, to: uid) else { return false }
+        identities.rebind(uid, identity: identity)
+        return true
     }
 
     /// Removes `uid`'s binding (its certificate was replaced); false when it had none.

@@ -26,6 +26,13 @@ public struct FleetOptions: Sendable {
     public var log: @Sendable (String) -> Void = { _ in }
     /// Wall-clock milliseconds since the Unix epoch; tests replace it to control time.
     public var clock: @Sendable () -> Int64 = WallClock.milliseconds
+    /// The connection settings every agent is offered; an agent with a certificate from the CA
+    /// gets them with its certificate added.
+    public var connectionSettings: ConnectionSettingsOffers?
+    /// The CA that signs agents' CSRs (nil: CSRs are not accepted).
+    public var authority: CertificateAuthority?
+    /// Lifetime of the client certificates the CA issues; renewed at two thirds of it.
+    public var agentCertificateLifetimeSeconds: Int64 = 30 * 86_400
 
     /// Defaults for `instance`.
     public init(instance: String) { self.instance = instance }

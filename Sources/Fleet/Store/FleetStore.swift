@@ -252,6 +252,12 @@ public protocol FleetStore: AnyObject, Sendable {
     func loadTokens() throws(StoreError) -> [EnrollmentRow]
     /// Records how many agents a token may still enroll.
     func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError)
+    /// Runs statements in one transaction: the small tables of identity and the CA (see
+    /// `FleetStore+Authority.swift`), written once for both backends in SQL both accept, with
+    /// text parameters `$1`, `$2`, … (SQLite converts them to the column's type).
+    func execute(_ statements: [(sql: String, params: [String?])]) throws(StoreError)
+    /// The rows of one such query, as text (nil for NULL).
+    func select(_ sql: String, _ params: [String?]) throws(StoreError) -> [[String?]]
     /// Closes the connection.
     func close()
 }

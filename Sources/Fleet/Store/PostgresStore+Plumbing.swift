@@ -137,3 +137,24 @@ extension PostgresStore {
         }
     }
 }
+
+extension PostgresStore {
+    /// Statements with `$N` text parameters, in one transaction.
+    public func execute(_ statements: [(sql: String, params: [String?])]) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            try exec("BEGIN")
+            do throws(StoreError) {
+                for statement in statements { _ = try rows(statement.sql, statement.params) }
+                try exec("COMMIT")
+            } catch {
+                _ = try? exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// A query with `$N` text parameters; every column as text.
+    public func select(_ sql: String, _ params: [String?]) throws(StoreError) -> [[String?]] {
+        try locked { () throws(StoreError) in try rows(sql, params) }
+    }
+}

@@ -112,3 +112,36 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    /// Statements with `$N` text parameters, in one transaction.
+    public func execute(_ statements: [(sql: String, params: [String?])]) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            try transaction { () throws(StoreError) in
+                for statement in statements {
+                    let s = try prepare(Self.positional(statement.sql))
+                    defer { sqlite3_finalize(s.handle) }
+                    for (i, value) in statement.params.enumerated() { s.bind(Int32(i + 1), value) }
+                    try step(s)
+                }
+            }
+        }
+    }
+
+    /// A query with `$N` text parameters; every column read as text.
+    public func select(_ sql: String, _ params: [String?]) throws(StoreError) -> [[String?]] {
+        try locked { () throws(StoreError) in
+            try query(
+                Self.positional(sql),
+                bind: { s in for (i, value) in params.enumerated() { s.bind(Int32(i + 1), value) } }
+            ) { s in
+                (0..<sqlite3_column_count(s.handle)).map { s.optionalText($0) }
+            }
+        }
+    }
+
+    /// PostgreSQL's `$N` as SQLite's `?N` (the same numbered parameter, in any order).
+    static func positional(_ sql: String) -> String {
+        sql.replacingAll("$", "?")
+    }
+}

@@ -91,6 +91,46 @@ enum Schema {
             )
             """,
         ],
+        [
+            // One row (id 1): the CA's certificate, and its key either here (PKCS #8, encrypted
+            // when key_encrypted is 1) or in the file key_file names.
+            """
+            CREATE TABLE certificate_authority (
+                id %INT% PRIMARY KEY,
+                certificate TEXT NOT NULL,
+                private_key TEXT,
+                key_encrypted %INT% NOT NULL,
+                key_file TEXT,
+                created_at %INT% NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE agent_certificates (
+                serial TEXT PRIMARY KEY,
+                uid TEXT NOT NULL,
+                identity TEXT NOT NULL,
+                certificate TEXT NOT NULL,
+                public_key TEXT NOT NULL,
+                not_before %INT% NOT NULL,
+                not_after %INT% NOT NULL,
+                revoked_at %INT%
+            )
+            """,
+            "CREATE INDEX agent_certificates_by_uid ON agent_certificates (uid)",
+            """
+            CREATE TABLE revoked_identities (
+                identity TEXT PRIMARY KEY,
+                uid TEXT NOT NULL,
+                revoked_at %INT% NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE agent_labels (
+                uid TEXT PRIMARY KEY,
+                labels TEXT NOT NULL
+            )
+            """,
+        ],
     ]
 
     /// The statements of migration `index` (0-based) for a dialect.
@@ -109,7 +149,8 @@ enum Schema {
     static let metaTable = "ampora_meta"
     static let tablesWeOwn: Set<String> = [
         "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
-        "agent_identities", "enrollment_tokens",
+        "agent_identities", "enrollment_tokens", "certificate_authority", "agent_certificates",
+        "revoked_identities", "agent_labels",
     ]
 }
 

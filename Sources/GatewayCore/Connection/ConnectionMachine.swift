@@ -8,6 +8,8 @@ package enum ConnectionEvent {
     case tick
     /// The fleet's desired state changed; `only` restricts the offer to one uid.
     case push(only: InstanceUID?)
+    /// The agent with this uid must go now (its certificate was revoked).
+    case disconnect(InstanceUID)
     /// The server is stopping.
     case shutdown
     /// Closed to make room under the loop's cap on half-open connections.
@@ -129,6 +131,16 @@ package struct ConnectionMachine {
             guard closing == .open else { return .none }
             push(ctx, only: only, &out)
             return .none
+        case .disconnect(let uid):
+            guard closing == .open, case .websocket(_, let session) = phase, session.instanceUID == uid else {
+                return .none
+            }
+            ctx.counters.revokedDisconnects += 1
+            WebSocketFrameWriter.append(
+                .close,
+                payload: WebSocketFrameWriter.closePayload(code: .policyViolation, reason: "certificate revoked"),
+                to: &out)
+            return settle(.closeAfterFlush, ctx)
         case .shutdown:
             guard closing == .open else { return .none }
             return settle(shutdown(&out), ctx)

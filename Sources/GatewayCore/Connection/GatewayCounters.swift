@@ -38,6 +38,12 @@ public struct GatewayCounters: Sendable {
     /// Requests refused for a missing, unknown or expired enrollment token, and new agents
     /// refused because their token was used up.
     public var enrollmentRefused = 0
+    /// CSRs signed, and CSRs refused (`BAD_REQUEST`).
+    public var certificatesIssued = 0
+    /// CSRs refused: not a CSR, a weak key, another agent's uid, no CA.
+    public var certificateRequestsRefused = 0
+    /// Connections closed because their agent's certificate was revoked.
+    public var revokedDisconnects = 0
     /// Plain-HTTP agents marked disconnected because they stopped polling.
     public var httpAgentsExpired = 0
     /// TLS handshakes completed.
@@ -67,6 +73,9 @@ public struct GatewayCounters: Sendable {
         rejectedIdentity += o.rejectedIdentity
         enrollmentRefused += o.enrollmentRefused
         httpAgentsExpired += o.httpAgentsExpired
+        certificatesIssued += o.certificatesIssued
+        certificateRequestsRefused += o.certificateRequestsRefused
+        revokedDisconnects += o.revokedDisconnects
         tlsHandshakes += o.tlsHandshakes
         tlsHandshakeFailures.add(o.tlsHandshakeFailures)
         tlsErrors += o.tlsErrors
@@ -81,6 +90,8 @@ public struct TLSFailureCounts: Sendable {
     public var certificate = 0
     /// Bytes that were not TLS.
     public var notTLS = 0
+    /// A client certificate an operator revoked.
+    public var revoked = 0
     /// Any other reason.
     public var other = 0
 
@@ -89,7 +100,10 @@ public struct TLSFailureCounts: Sendable {
 
     /// Each reason with its metric label and count.
     public var byLabel: [(label: String, count: Int)] {
-        [("version", version), ("certificate", certificate), ("not_tls", notTLS), ("other", other)]
+        [
+            ("version", version), ("certificate", certificate), ("not_tls", notTLS), ("revoked", revoked),
+            ("other", other),
+        ]
     }
 
     package subscript(_ reason: TLSFailure) -> Int {
@@ -98,6 +112,7 @@ public struct TLSFailureCounts: Sendable {
             case .version: version
             case .certificate: certificate
             case .notTLS: notTLS
+            case .revoked: revoked
             case .other: other
             }
         }
@@ -106,6 +121,7 @@ public struct TLSFailureCounts: Sendable {
             case .version: version = newValue
             case .certificate: certificate = newValue
             case .notTLS: notTLS = newValue
+            case .revoked: revoked = newValue
             case .other: other = newValue
             }
         }
@@ -115,6 +131,7 @@ public struct TLSFailureCounts: Sendable {
         version += o.version
         certificate += o.certificate
         notTLS += o.notTLS
+        revoked += o.revoked
         other += o.other
     }
 }

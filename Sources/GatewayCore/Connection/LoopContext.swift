@@ -80,6 +80,33 @@ package final class LoopContext {
             counters.rejectedIdentity += 1
             return session.refused("instance_uid is bound to another client certificate or token", uid: uid)
         }
+        if let refused = registration(uid, session: session, connection: &connection) { return refused }
+        // S17: a CSR is signed before the reply is made, so the reply already offers the
+        // certificate (through the agent's desired state).
+        if let uid, let request = view.connectionSettingsRequest?.opamp?.certificateRequest,
+            configuration.serverCapabilities.contains(.acceptsConnectionSettingsRequest)
+        {
+            let caps =
+                view.capabilities != 0 ? AgentCapabilities(rawValue: view.capabilities) : session.agentCapabilities
+            guard caps.contains(.acceptsOpAMPConnectionSettings) else {
+                counters.certificateRequestsRefused += 1
+                return session.refused(
+                    "a certificate_request needs the AcceptsOpAMPConnectionSettings capability", uid: uid)
+            }
+            if let why = directory.certificateRequest(uid, csr: Array(request.csr.unsafeBytes)) {
+                counters.certificateRequestsRefused += 1
+                return session.refused(why, uid: uid)
+            }
+            counters.certificatesIssued += 1
+        }
+        return nil
+    }
+
+    /// A new agent's admission: the registration rate, its enrollment token and room in the
+    /// inventory; nil when admitted or not new.
+    private func registration(_ uid: InstanceUID?, session: AgentSession, connection: inout ConnectionMachine)
+        -> SessionReply?
+    {
         // Only a uid the session will speak for can register: the connection's first, or the
         // one this server assigned it (S26, S27 refuse the rest, which must not take room).
         guard let uid, !session.isDisconnected, uid != session.instanceUID,

@@ -7,6 +7,8 @@ package enum LoopMessage: Sendable {
     case push(InstanceUID, slot: UInt32)
     /// Offer the current desired state to every WebSocket agent of the loop.
     case pushAll
+    /// Close the connection of the agent with this uid, in this slot (its certificate was revoked).
+    case disconnect(InstanceUID, slot: UInt32)
 }
 
 extension LoopMessage {
@@ -16,6 +18,7 @@ extension LoopMessage {
         switch self {
         case .push(let uid, let slot): send(slot, .push(only: uid))
         case .pushAll: sweep = PushSweep()
+        case .disconnect(let uid, let slot): send(slot, .disconnect(uid))
         }
     }
 }

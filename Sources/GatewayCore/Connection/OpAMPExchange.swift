@@ -24,6 +24,12 @@ enum OpAMPExchange {
                     ?? AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
                 // Overload first: an agent turned away for it must not take room in the inventory.
                 var refused = ctx.answerIfOverloaded(session)
+                // A poll on a keep-alive connection whose certificate was revoked since its handshake.
+                if !refused, let identity = connection.peerIdentity, ctx.directory.isRevoked(identity: identity) {
+                    ctx.counters.revokedDisconnects += 1
+                    session.refused("the client certificate was revoked", uid: uid).encode(into: &ctx.writer)
+                    refused = true
+                }
                 if !refused, let refusal = ctx.refusal(view, uid: uid, session: session, connection: &connection) {
                     refusal.encode(into: &ctx.writer)
                     refused = true

@@ -31,6 +31,11 @@ public protocol AgentDirectory: Sendable {
     func enrollmentIsValid(tokenHash: String) -> Bool
     /// Spends one use of the token for the new agent `uid`; false when none is left.
     func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool
+    /// Signs the CSR (PEM) `uid` sent, so that the agent's desired state offers the
+    /// certificate; returns why it was refused (for a `BAD_REQUEST`), or nil.
+    func certificateRequest(_ uid: InstanceUID, csr: [UInt8]) -> String?
+    /// True when `identity` (a client certificate's fingerprint) was revoked.
+    func isRevoked(identity: String) -> Bool
 }
 
 extension AgentDirectory {
@@ -62,6 +67,14 @@ extension AgentDirectory {
 
     /// Directories without tokens have no uses to spend.
     public func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool { false }
+
+    /// Directories without a certificate authority sign nothing.
+    public func certificateRequest(_ uid: InstanceUID, csr: [UInt8]) -> String? {
+        "this server does not sign certificates"
+    }
+
+    /// Directories without a certificate authority revoke nothing.
+    public func isRevoked(identity: String) -> Bool { false }
 }
 
 /// A directory without a fleet behind it (tests, demos): nothing desired unless set, which

@@ -51,6 +51,8 @@ package enum TLSFailure: Int, CaseIterable, Sendable {
     case certificate
     /// Bytes that are not TLS at all (plain HTTP on the TLS port, garbage).
     case notTLS
+    /// A client certificate an operator revoked (the handshake itself succeeded).
+    case revoked
     /// Anything else (a bad record, an alert from the client, a cipher mismatch).
     case other
 
@@ -60,6 +62,7 @@ package enum TLSFailure: Int, CaseIterable, Sendable {
         case .version: "version"
         case .certificate: "certificate"
         case .notTLS: "not_tls"
+        case .revoked: "revoked"
         case .other: "other"
         }
     }
@@ -122,7 +125,7 @@ package final class TLSChannel {
         case .closed, .shed, .flushed:
             var nothing: [UInt8] = []
             return machine.handle(event, ctx, &nothing)
-        case .tick, .push, .shutdown:
+        case .tick, .push, .disconnect, .shutdown:
             loop.plainOut.removeAll(keepingCapacity: true)
             let action = machine.handle(event, ctx, &loop.plainOut)
             return seal(action, loop, &out)
@@ -154,10 +157,19 @@ package final class TLSChannel {
                 loop.drain(into: &out)
                 return machine.closeAfterFlush(ctx)
             }
+            peerFingerprint = fingerprint()
+            let identity = peerFingerprint.map(Self.identity)
+            // A revoked certificate still verifies against its CA: it is refused here, and
+            // nothing is read from the connection.
+            if let identity, ctx.directory.isRevoked(identity: identity) {
+                failed = true
+                ctx.counters.tlsHandshakeFailures[.revoked] += 1
+                loop.drain(into: &out)
+                return machine.closeAfterFlush(ctx)
+            }
             established = true
             ctx.counters.tlsHandshakes += 1
-            peerFingerprint = fingerprint()
-            machine.peerIdentity = peerFingerprint.map(Self.identity)
+            machine.peerIdentity = identity
         }
         loop.plainOut.removeAll(keepingCapacity: true)
         var action = ConnectionAction.none

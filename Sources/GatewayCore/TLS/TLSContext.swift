@@ -65,11 +65,26 @@ public final class TLSContext: Sendable {
             throw failure("the key \(settings.keyFile) does not match the certificate")
         }
         SSL_CTX_set_alpn_select_cb(ctx, selectHTTP11, nil)
-        if let caFile = settings.clientCAFile, settings.clientAuth != .none {
-            guard SSL_CTX_load_verify_locations(ctx, caFile, nil) == 1 else {
-                throw failure("reading the client CA \(caFile)")
+        let hasClientCA = settings.clientCAFile != nil || !settings.clientCAs.isEmpty
+        if hasClientCA, settings.clientAuth != .none {
+            if let caFile = settings.clientCAFile {
+                guard SSL_CTX_load_verify_locations(ctx, caFile, nil) == 1 else {
+                    throw failure("reading the client CA \(caFile)")
+                }
+                if let names = SSL_load_client_CA_file(caFile) { SSL_CTX_set_client_CA_list(ctx, names) }
             }
-            if let names = SSL_load_client_CA_file(caFile) { SSL_CTX_set_client_CA_list(ctx, names) }
+            for pem in settings.clientCAs {
+                let certificate: OpaquePointer? = Array(pem.utf8).withUnsafeBytes { raw in
+                    guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
+                    defer { BIO_free(bio) }
+                    return PEM_read_bio_X509(bio, nil, nil, nil)
+                }
+                guard let certificate else { throw failure("reading the Ampora CA certificate") }
+                defer { X509_free(certificate) }
+                guard X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), certificate) == 1,
+                    SSL_CTX_add_client_CA(ctx, certificate) == 1
+                else { throw failure("trusting the Ampora CA certificate") }
+            }
             var mode = SSL_VERIFY_PEER
             if settings.clientAuth == .require { mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
             SSL_CTX_set_verify(ctx, mode, nil)

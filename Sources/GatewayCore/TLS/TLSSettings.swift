@@ -24,20 +24,23 @@ public struct TLSSettings: Sendable {
     public var keyFile: String
     /// CAs that sign client certificates; nil: client certificates are not asked for.
     public var clientCAFile: String?
-    /// Whether a client certificate is asked for or required (needs `clientCAFile`).
+    /// More client CAs, PEM (Ampora's own CA, kept in the database).
+    public var clientCAs: [String]
+    /// Whether a client certificate is asked for or required (needs a client CA).
     public var clientAuth: TLSClientAuth
     /// The oldest TLS version accepted.
     public var minimumVersion: TLSMinimumVersion
 
     /// Settings from files; client authentication is `optional` when a client CA is given.
     public init(
-        certificateFile: String, keyFile: String, clientCAFile: String? = nil, clientAuth: TLSClientAuth? = nil,
-        minimumVersion: TLSMinimumVersion = .tls12
+        certificateFile: String, keyFile: String, clientCAFile: String? = nil, clientCAs: [String] = [],
+        clientAuth: TLSClientAuth? = nil, minimumVersion: TLSMinimumVersion = .tls12
     ) {
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.clientCAFile = clientCAFile
-        self.clientAuth = clientAuth ?? (clientCAFile == nil ? .none : .optional)
+        self.clientCAs = clientCAs
+        self.clientAuth = clientAuth ?? (clientCAFile == nil && clientCAs.isEmpty ? .none : .optional)
         self.minimumVersion = minimumVersion
     }
 }

@@ -1,0 +1,187 @@
+import Core
+import Foundation
+import Synchronization
+
+/// The client certificates this server's CA issued and the identities it refuses: consulted on
+/// loop threads (a CSR in an agent's message, a handshake, an identity check), written to the
+/// database off the loops, in order.
+final class AgentCertificates: Sendable {
+    private struct State {
+        /// The newest certificate of each agent that has one and is not revoked.
+        var latest: [InstanceUID: IssuedCertificate] = [:]
+        /// Which agent each of those certificates (by identity) was issued to.
+        var owners: [String: InstanceUID] = [:]
+        /// Identities refused at the handshake.
+        var revoked: Set<String> = []
+        /// Revoked serials with when, for the revocation list.
+        var revokedSerials: [(serial: String, at: Int64)] = []
+        /// The revocation list as last signed (cleared by a revocation).
+        var crl: String?
+    }
+
+    let authority: CertificateAuthority?
+    private let lifetimeSeconds: Int64
+    private let state: Mutex<State>
+    /// Revoked identities, read without the lock: most fleets revoke nothing.
+    private let revokedCount = Atomic<Int>(0)
+    private let store: any FleetStore
+    private let writes = DispatchQueue(label: "fleet-certificates")
+    private let log: @Sendable (String) -> Void
+    private let clock: @Sendable () -> Int64
+
+    init(
+        authority: CertificateAuthority?, lifetimeSeconds: Int64, store: any FleetStore,
+        log: @escaping @Sendable (String) -> Void, clock: @escaping @Sendable () -> Int64
+    ) throws(StoreError) {
+        self.authority = authority
+        self.lifetimeSeconds = lifetimeSeconds
+        self.store = store
+        self.log = log
+        self.clock = clock
+        var initial = State()
+        for row in try store.loadCertificates() {
+            guard let uid = InstanceUID(string: row.uid) else { continue }
+            if let at = row.revokedAt {
+                initial.revokedSerials.append((row.serial, at))
+                continue
+            }
+            let issued = IssuedCertificate(
+                uid: uid, serial: row.serial, identity: row.identity, certificatePEM: row.certificate,
+                publicKey: ConfigHash.bytes(hex: row.publicKey) ?? [], notBefore: row.notBefore, notAfter: row.notAfter)
+            // Rows come oldest first: the last one of an agent is its newest.
+            if let older = initial.latest[uid] { initial.owners[older.identity] = nil }
+            initial.latest[uid] = issued
+            initial.owners[issued.identity] = uid
+        }
+        initial.revoked = Set(try store.loadRevokedIdentities())
+        revokedCount.store(initial.revoked.count, ordering: .relaxed)
+        state = Mutex(initial)
+    }
+
+    /// Signs `uid`'s CSR; the refusal's words go to the agent (`BAD_REQUEST`).
+    func issue(request csr: [UInt8], for uid: InstanceUID) throws(AuthorityError) -> IssuedCertificate {
+        guard let authority else { throw AuthorityError("this server has no certificate authority (ampora ca init)") }
+        let issued = try authority.sign(
+            request: csr, for: uid, lifetimeSeconds: lifetimeSeconds, now: clock() / 1000)
+        record(issued)
+        return issued
+    }
+
+    /// Certificates past two thirds of their lifetime, each signed again for the same key
+    /// (the agent keeps its private key; the new certificate reaches it as an offer).
+    func renewDue() -> [IssuedCertificate] {
+        guard let authority else { return [] }
+        let now = clock()
+        let backdate = CertificateAuthority.backdateSeconds * 1000
+        let due = state.withLock { s in
+            s.latest.values.filter { certificate in
+                let issued = certificate.notBefore + backdate
+                return now >= issued + (certificate.notAfter - issued) * 2 / 3
+            }
+        }
+        var renewed: [IssuedCertificate] = []
+        for old in due {
+            do {
+                let fresh = try authority.renew(
+                    publicKey: old.publicKey, for: old.uid, lifetimeSeconds: lifetimeSeconds, now: now / 1000)
+                record(fresh)
+                renewed.append(fresh)
+            } catch {
+                log("fleet: the certificate of \(old.uid) (serial \(old.serial)) was not renewed: \(error)")
+            }
+        }
+        return renewed
+    }
+
+    /// The newest certificate of `uid`, if it has one.
+    func latest(for uid: InstanceUID) -> IssuedCertificate? {
+        state.withLock { $0.latest[uid] }
+    }
+
+    /// Every agent with a certificate, and the certificate.
+    var all: [IssuedCertificate] { state.withLock { Array($0.latest.values) } }
+
+    /// True when `identity` is a certificate this CA issued to `uid` and has not revoked.
+    func isIssued(_ identity: String, to uid: InstanceUID) -> Bool {
+        state.withLock { $0.owners[identity] == uid }
+    }
+
+    /// True when `identity` was revoked.
+    func isRevoked(_ identity: String) -> Bool {
+        guard revokedCount.load(ordering: .relaxed) > 0 else { return false }
+        return state.withLock { $0.revoked.contains(identity) }
+    }
+
+    /// Revokes every certificate of `uid` and `also` (the identity it is bound to), in the
+    /// database first; returns how many identities are now refused that were not.
+    func revoke(_ uid: InstanceUID, also: String?) throws(StoreError) -> Int {
+        writes.sync {}
+        let now = clock()
+        let (identities, serials) = state.withLock { s in
+            let mine = s.latest[uid].map { [$0] } ?? []
+            var identities = mine.map(\.identity)
+            if let also, !also.hasPrefix("token:"), !identities.contains(also) { identities.append(also) }
+            return (identities.filter { !s.revoked.contains($0) }, mine.map(\.serial))
+        }
+        try store.revoke(uid: uid.description, identities: identities, at: now)
+        state.withLock { s in
+            if let mine = s.latest.removeValue(forKey: uid) { s.owners[mine.identity] = nil }
+            s.revoked.formUnion(identities)
+            s.revokedSerials.append(contentsOf: serials.map { ($0, now) })
+            s.crl = nil
+            revokedCount.store(s.revoked.count, ordering: .relaxed)
+        }
+        return identities.count
+    }
+
+    /// The signed revocation list (PEM), made again after each revocation.
+    func revocationList() throws(AuthorityError) -> String {
+        guard let authority else { throw AuthorityError("this server has no certificate authority (ampora ca init)") }
+        if let cached = state.withLock({ $0.crl }) { return cached }
+        let serials = state.withLock { $0.revokedSerials }
+        let crl = try authority.revocationList(serials, now: clock() / 1000)
+        state.withLock { $0.crl = crl }
+        return crl
+    }
+
+    /// Waits for the certificates queued so far to be written.
+    func flush() {
+        writes.sync {}
+    }
+
+    private func record(_ issued: IssuedCertificate) {
+        state.withLock { s in
+            if let older = s.latest[issued.uid] { s.owners[older.identity] = nil }
+            s.latest[issued.uid] = issued
+            s.owners[issued.identity] = issued.uid
+        }
+        let row = CertificateRow(
+            serial: issued.serial, uid: issued.uid.description, identity: issued.identity,
+            certificate: issued.certificatePEM, publicKey: ConfigHash.hex(issued.publicKey),
+            notBefore: issued.notBefore, notAfter: issued.notAfter)
+        writes.async { [store, log] in
+            do {
+                try store.saveCertificate(row)
+            } catch {
+                log("fleet: the certificate issued to \(row.uid) (serial \(row.serial)) was not saved: \(error)")
+            }
+        }
+    }
+}
+
+extension ConnectionSettingsOffers {
+    /// These offers with a client certificate (and the CA that signed it) in the OpAMP part,
+    /// hashed again so agents see a change.
+    func adding(_ issued: IssuedCertificate, authority: CertificateAuthority) -> ConnectionSettingsOffers {
+        var offers = self
+        var opamp = offers.opamp ?? OpAMPConnectionSettings()
+        var certificate = TLSCertificate()
+        certificate.cert = Array(issued.certificatePEM.utf8)
+        certificate.caCert = Array(authority.certificatePEM.utf8)
+        opamp.certificate = certificate
+        offers.opamp = opamp
+        offers.hash = []
+        offers.hash = ConfigHash.sha256(offers.serializedBytes())
+        return offers
+    }
+}

@@ -1,0 +1,75 @@
+import Core
+
+// The CA's part of the fleet: CSRs from agents, renewal, revocation and the revocation list.
+extension FleetService {
+    /// Called with an agent whose connection must close now (its certificate was revoked).
+    public var onDisconnect: (@Sendable (InstanceUID) -> Void)? {
+        get { control.withLock { $0.disconnectHandler } }
+        set { control.withLock { $0.disconnectHandler = newValue } }
+    }
+
+    /// True when this server signs agents' CSRs (`ampora ca init` ran and the key is loaded).
+    public var acceptsCertificateRequests: Bool { certificates.authority != nil }
+
+    /// Signs the CSR in `uid`'s message (on the loop: one ECDSA signature), and offers the
+    /// certificate from now on; returns the refusal's words for the agent's `BAD_REQUEST`, or nil.
+    public func certificateRequest(_ uid: InstanceUID, csr: [UInt8]) -> String? {
+        do {
+            let issued = try certificates.issue(request: csr, for: uid)
+            offer(issued)
+            options.log("fleet: issued certificate \(issued.serial) to \(uid), valid until \(issued.notAfter / 1000)")
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    /// True when `identity` (a client certificate) was revoked.
+    public func isRevoked(_ identity: String) -> Bool {
+        certificates.isRevoked(identity)
+    }
+
+    /// Revokes `uid`'s certificates (and the certificate it is bound to), closes its
+    /// connection, and stops offering it a certificate; false when there was nothing to revoke.
+    public func revoke(_ uid: InstanceUID) throws(StoreError) -> Bool {
+        let bound = identities.identity(of: uid)
+        let refused = try certificates.revoke(uid, also: bound)
+        if inventory.hot.contains(uid) { inventory.hot.update(uid) { $0.settings = nil } }
+        if let disconnect = control.withLock({ $0.disconnectHandler }) { disconnect(uid) }
+        return refused > 0
+    }
+
+    /// The CA's certificate revocation list, PEM (nil without a CA).
+    public func revocationList() throws(AuthorityError) -> String {
+        try certificates.revocationList()
+    }
+
+    /// The CA certificate, PEM (nil without a CA).
+    public var authorityCertificate: String? { certificates.authority?.certificatePEM }
+
+    /// The newest certificate issued to `uid`, for the operator API.
+    public func certificate(of uid: InstanceUID) -> IssuedCertificate? {
+        certificates.latest(for: uid)
+    }
+
+    /// Renews the certificates past two thirds of their lifetime and offers them (run by the
+    /// fleet's housekeeping thread; here for tests).
+    func renewCertificates() {
+        let renewed = certificates.renewDue()
+        guard !renewed.isEmpty else { return }
+        var pushed: [InstanceUID] = []
+        for issued in renewed where inventory.hot.contains(issued.uid) {
+            offer(issued)
+            pushed.append(issued.uid)
+        }
+        options.log("fleet: renewed \(renewed.count) agent certificates")
+        if !pushed.isEmpty, let push = onPush { push(pushed) }
+    }
+
+    /// Offers `issued` to its agent with the connection settings everyone gets.
+    func offer(_ issued: IssuedCertificate) {
+        guard let authority = certificates.authority else { return }
+        let offers = (options.connectionSettings ?? ConnectionSettingsOffers()).adding(issued, authority: authority)
+        inventory.hot.update(issued.uid) { $0.settings = offers }
+    }
+}
