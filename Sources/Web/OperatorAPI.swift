@@ -176,6 +176,7 @@ public struct OperatorAPI: Sendable {
         body["connectionSettingsStatus"] = Self.parse(detail.connectionSettingsStatusJSON)
         body["availableComponentsHash"] = detail.componentsHash ?? NSNull()
         body["owner"] = detail.owner
+        body["labels"] = detail.labels
         body["historyComplete"] = detail.historyComplete
         body["history"] = detail.history.map { event in
             ["at": Self.rfc3339(event.at), "kind": event.kind, "detail": event.detail] as [String: Any]

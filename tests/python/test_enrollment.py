@@ -172,3 +172,41 @@ def test_an_operator_can_unbind_an_agent_whose_credentials_changed(server):
     assert delete() == 204
     assert not run(speak(b, 2)).HasField("error_response"), "after the unbinding, b binds it"
     assert delete() == 204 and delete() == 404
+
+
+def test_token_labels_become_agent_labels_that_selectors_name(server):
+    from test_fleet import api
+    token = create_token(server, "--label", "env=prod", "--label", "team=payments")
+    plain = create_token(server)
+    wait_until_valid(server, token)
+    wait_until_valid(server, plain)
+    body = b"receivers:\n  otlp:\n    protocols:\n      grpc: {}\n"
+    assert api(server, "PUT", "/api/v1/configs/prod-labelled", body, {"Content-Type": "text/yaml"})[0] == 200
+    status, _ = api(server, "POST", "/api/v1/assignments", {"config": "prod-labelled", "selector": {"label:env": "prod"}})
+    assert status in (200, 201)
+    labelled, other = os.urandom(16), os.urandom(16)
+
+    async def go():
+        caps = 0x1 | 0x2 | 0x4  # ReportsStatus, AcceptsRemoteConfig, ReportsEffectiveConfig
+        async with websockets.connect(server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            first = await exchange(ws, msg(labelled, 0, caps=caps, full=True))
+            assert first.remote_config.config.config_map[""].body == body, "the first reply carries it"
+        async with websockets.connect(server.ws_url, additional_headers={"Authorization": f"Bearer {plain}"}) as ws:
+            first = await exchange(ws, msg(other, 0, caps=caps, full=True))
+            assert not first.HasField("remote_config"), "no label, no config"
+
+    run(go())
+    import uuid
+
+    def agent(uid):
+        # The inventory takes the agents' messages a few milliseconds after the replies.
+        deadline = time.time() + 10
+        while True:
+            status, body = api(server, "GET", f"/api/v1/agents/{uuid.UUID(bytes=uid)}")
+            if status == 200 or time.time() > deadline:
+                assert status == 200, body
+                return body
+            time.sleep(0.05)
+
+    assert agent(labelled)["labels"] == {"env": "prod", "team": "payments"}
+    assert agent(other)["labels"] == {}

@@ -20,14 +20,16 @@ final class Inventory: Sendable {
     let hot: HotTable
     let catalogue: ConfigCatalogue
     let assignments: Assignments
+    let labels: AgentLabels
     private let instance: String
     private let lastSeenWriteInterval: Int64
 
     /// An inventory of `rows` as loaded at start; agents `instance` held are disconnected now.
     init(
         rows: [AgentRow], instance: String, lastSeenWriteInterval: Int64, hot: HotTable,
-        catalogue: ConfigCatalogue, assignments: Assignments
+        catalogue: ConfigCatalogue, assignments: Assignments, labels: AgentLabels
     ) {
+        self.labels = labels
         self.hot = hot
         self.catalogue = catalogue
         self.assignments = assignments
@@ -166,7 +168,8 @@ final class Inventory: Sendable {
     @discardableResult
     func refreshDesired(_ s: inout InventoryState, _ uid: InstanceUID, _ current: [Assignments.Entry]) -> Bool {
         guard var state = s.agents[uid] else { return false }
-        let winner = Assignments.winner(in: current, attributes: state.attributes, uid: state.row.uid)
+        let winner = Assignments.winner(
+            in: current, attributes: state.attributes + labels.selectorPairs(uid), uid: state.row.uid)
         let hash = winner?.row.hash
         let id = winner?.row.id
         guard state.desiredHash != hash || state.desiredAssignment != id else { return false }

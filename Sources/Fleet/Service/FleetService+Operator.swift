@@ -46,6 +46,7 @@ extension FleetService {
             connectionSettingsStatusJSON: json(ConnectionSettingsStatus.self, state.row.connectionSettingsStatus),
             componentsHash: state.row.componentsHash,
             owner: state.row.owner,
+            labels: inventory.labels.of(uid),
             history: history.map(AgentEvent.init),
             historyComplete: complete)
     }

@@ -46,7 +46,8 @@ public final class FleetService: Sendable {
             try store.loadAssignments().map { Assignments.Entry(row: $0, config: catalogue.shared($0.hash)) })
         inventory = Inventory(
             rows: rows, instance: options.instance, lastSeenWriteInterval: options.lastSeenWriteIntervalMilliseconds,
-            hot: HotTable(), catalogue: catalogue, assignments: assignments)
+            hot: HotTable(), catalogue: catalogue, assignments: assignments,
+            labels: AgentLabels(store: store, rows: try store.loadLabels(), log: options.log))
         writer = WriterThread(store: store, options: options, counters: counters)
         ingester = IngestThread(
             intake: intake, inventory: inventory, writer: writer, counters: counters, options: options)
@@ -114,6 +115,7 @@ public final class FleetService: Sendable {
         identities.flush()
         enrollment.flush()
         certificates.flush()
+        inventory.labels.flush()
         if !started { return true }
         let finished = threadsDone.wait(timeout: .now() + timeout) == .success
         let left = writer.backlog
@@ -146,7 +148,7 @@ public final class FleetService: Sendable {
             return DesiredState(connectionSettings: settings)
         }
         // Decoded outside any lock the loops take.
-        let attributes = AgentState.attributes(of: view.owned())
+        let attributes = AgentState.attributes(of: view.owned()) + inventory.labels.selectorPairs(uid)
         let winner = Assignments.winner(
             in: inventory.assignments.all, attributes: attributes, uid: uid.description)
         return DesiredState(remoteConfig: winner?.config, connectionSettings: settings)
@@ -202,7 +204,10 @@ public final class FleetService: Sendable {
 
     /// Spends one use of the token for a new agent; false when none is left.
     public func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool {
-        enrollment.enroll(hash: tokenHash)
+        guard enrollment.enroll(hash: tokenHash) else { return false }
+        // Before the agent's first message is matched against selectors, which may name them.
+        inventory.labels.add(enrollment.labels(hash: tokenHash), to: uid)
+        return true
     }
 
     /// Queues a message's changes from event loop `loop` for the ingest thread.

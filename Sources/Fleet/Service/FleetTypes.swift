@@ -111,6 +111,8 @@ public struct AgentDetail: Sendable {
     public var componentsHash: String?
     /// The server instance holding the agent.
     public var owner: String
+    /// Server-side labels (from the enrollment token), which selectors name as `label:KEY`.
+    public var labels: [String: String] = [:]
     /// Newest first.
     public var history: [AgentEvent]
     /// False when the database could not be read: `history` then holds only unwritten events.
