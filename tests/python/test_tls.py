@@ -334,3 +334,32 @@ def test_operator_tls_flags_go_together():
     out = subprocess.run([str(bin_dir() / "ampora"), "serve", "--http-tls-cert", fixture("server.pem"),
                           "--database", "sqlite::memory:"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 64 and "--http-tls-key" in out.stderr
+
+
+@pytest.mark.parametrize("version", ["-tls1", "-tls1_1"])
+def test_openssl_s_client_with_tls_1_0_or_1_1_and_a_stranger_certificate_is_refused(version):
+    s = TLSServer("--tls-client-ca", fixture("ca.pem"))
+    try:
+        # SECLEVEL=0 lets OpenSSL 3's client offer the old versions at all: the refusal is the server's.
+        old = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{s.opamp_port}", version, "-cipher", "DEFAULT:@SECLEVEL=0",
+             "-CAfile", fixture("ca.pem")], input=b"", capture_output=True, timeout=15)
+        assert old.returncode != 0 and b"no peer certificate available" in old.stdout
+        assert b"alert protocol version" in old.stderr, old.stderr
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(fixture("ca.pem"))
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1 if version == "-tls1" else ssl.TLSVersion.TLSv1_1
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            s.handshake(ctx)
+        assert s.metrics()['ampora_tls_handshake_failures_total{reason="version"}'] >= 2
+        # A client certificate from a CA this server does not know is refused by s_client too.
+        stranger = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{s.opamp_port}", "-CAfile", fixture("ca.pem"),
+             "-cert", fixture("stranger.pem"), "-key", fixture("stranger.key"), "-servername", "localhost"],
+            input=b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", capture_output=True, timeout=15)
+        assert b"HTTP/1.1" not in stranger.stdout
+        assert s.metrics()['ampora_tls_handshake_failures_total{reason="certificate"}'] >= 1
+    finally:
+        assert s.stop() == 0
