@@ -105,6 +105,13 @@ public struct OperatorAPI: Sendable {
             try await revoke(context.parameters.get("uid") ?? "")
         }
         router.get("/api/v1/ca/crl.pem") { _, _ in try await revocationList() }
+        router.post("/api/v1/rollouts") { request, _ in try await createRollout(request) }
+        router.get("/api/v1/rollouts") { _, _ in listRollouts() }
+        router.get("/api/v1/rollouts/:id") { _, context in try getRollout(context.parameters.get("id") ?? "") }
+        router.post("/api/v1/rollouts/:id/:action") { request, context in
+            try await actOnRollout(
+                request, id: context.parameters.get("id") ?? "", action: context.parameters.get("action") ?? "")
+        }
         router.get("/api/v1/ca/certificate.pem") { _, _ in try authorityCertificate() }
         router.delete("/api/v1/agents/:uid/identity") { _, context in
             try await unbindIdentity(context.parameters.get("uid") ?? "")
@@ -141,6 +148,12 @@ public struct OperatorAPI: Sendable {
                     throw APIError(.badRequest, "invalid_parameter", "limit must be an integer from 1 to 1000")
                 }
                 query.limit = n
+            case "configState":
+                guard let state = ConfigState(rawValue: text) else {
+                    let names = ConfigState.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw APIError(.badRequest, "invalid_parameter", "configState must be one of \(names)")
+                }
+                query.configState = state
             case "cursor":
                 guard InstanceUID(string: text) != nil else {
                     throw APIError(.badRequest, "invalid_parameter", "cursor is not one this API returned")
@@ -271,7 +284,9 @@ public struct OperatorAPI: Sendable {
             "effectiveConfigHash": a.effectiveConfigHash ?? NSNull(),
             "desiredConfigHash": a.desiredConfigHash ?? NSNull(),
             "healthy": a.healthy.map { $0 as Any } ?? NSNull(),
+            "configState": a.configState.map { $0.rawValue as Any } ?? NSNull(),
         ]
+        if !a.configMessage.isEmpty { out["configMessage"] = a.configMessage }
         if let r = a.remoteConfigStatus {
             out["remoteConfigStatus"] = ["hash": r.hash, "status": r.status, "error": r.error]
         } else {
@@ -399,6 +414,8 @@ struct APIError: Error, HTTPResponseError {
             case .invalid: .unprocessableContent
             case .notFound: .notFound
             case .unavailable: .serviceUnavailable
+            case .conflict: .conflict
+            case .stale: .preconditionFailed
             }
         self.init(status, error.code, error.message)
     }
@@ -421,6 +438,8 @@ struct JSONErrors: RouterMiddleware {
         ("/api/v1/agents", "GET, HEAD"), ("/api/v1/agents/:uid", "GET, HEAD"),
         ("/api/v1/agents/:uid/identity", "DELETE"), ("/api/v1/agents/:uid/revoke", "POST"),
         ("/api/v1/ca/crl.pem", "GET, HEAD"), ("/api/v1/ca/certificate.pem", "GET, HEAD"),
+        ("/api/v1/rollouts", "GET, HEAD, POST"), ("/api/v1/rollouts/:id", "GET, HEAD"),
+        ("/api/v1/rollouts/:id/:action", "POST"),
         ("/api/v1/configs", "GET, HEAD"), ("/api/v1/configs/:name", "GET, HEAD, PUT"),
         ("/api/v1/assignments", "POST"), ("/api/v1/assignments/:id", "GET, HEAD"), ("/api/v1/tokens", "POST"),
     ].map { ($0.0.split(separator: "/"), $0.1) }

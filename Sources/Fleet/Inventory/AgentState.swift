@@ -15,6 +15,11 @@ struct AgentState {
     var desiredHash: String?
     /// The assignment that chose `desiredHash`.
     var desiredAssignment: String?
+    /// The rollout stage that chose `desiredHash` (over any assignment), if one did.
+    var pin: RolloutPin?
+    /// Where the agent stands with `desiredHash` (nil: nothing desired, or it cannot take
+    /// remote config).
+    var track: ConfigTrack?
     /// The last-seen time last handed to the writer.
     var seenWritten: Int64 = 0
 
@@ -83,4 +88,11 @@ struct AgentState {
         case nil: ""
         }
     }
+}
+
+/// A rollout stage's claim on an agent: while it stands, the agent's desired config is `hash`.
+struct RolloutPin: Equatable, Sendable {
+    var rollout: String
+    var stage: Int
+    var hash: String
 }

@@ -21,6 +21,7 @@ extension Inventory {
         state.withLock { s in
             for (uid, state) in s.agents {
                 if let connected = query.connected, state.row.connected != connected { continue }
+                if let wanted = query.configState, state.track?.state != wanted { continue }
                 if !AgentState.matches(state.attributes, query.attributes) { continue }
                 total += 1
                 if let after, !Self.precedes(after, uid) { continue }
@@ -47,11 +48,11 @@ extension Inventory {
 
     /// After a new assignment: recomputes every agent's desired config and returns the
     /// connected ones that accept remote config and now want another one.
-    func refreshAll() -> [InstanceUID] {
+    func refreshAll(now: Int64) -> [InstanceUID] {
         var toPush: [InstanceUID] = []
         state.withLock { s in
             let current = assignments.all
-            for uid in Array(s.agents.keys) where refreshDesired(&s, uid, current) {
+            for uid in Array(s.agents.keys) where refreshDesired(&s, uid, current, now: now) {
                 if let state = s.agents[uid], state.row.connected, state.capabilities.contains(.acceptsRemoteConfig) {
                     toPush.append(uid)
                 }
@@ -95,6 +96,103 @@ extension AgentState {
             capabilities: UInt64(bitPattern: row.capabilities),
             effectiveConfigHash: row.effectiveConfigHash,
             remoteConfigStatus: row.remoteConfigStatus == nil ? nil : (remoteHash, remoteStatus.apiName, remoteError),
-            healthy: healthy, desiredConfigHash: desiredHash)
+            healthy: healthy, desiredConfigHash: desiredHash, configState: track?.state,
+            configMessage: track?.message ?? "")
+    }
+}
+
+// Rollouts: pins, the stall check and the counters the controller reads.
+extension Inventory {
+    /// Sets (or, with a nil pin, removes) rollout pins; returns the connected agents whose
+    /// desired config changed (to push) and, for each pinned agent, the hash of the remote
+    /// config it had applied before (what a rollback gives back). Unknown uids are skipped.
+    func pin(_ pins: [(uid: InstanceUID, pin: RolloutPin?)], now: Int64) -> (
+        push: [InstanceUID], previous: [InstanceUID: String]
+    ) {
+        var push: [InstanceUID] = []
+        var previous: [InstanceUID: String] = [:]
+        state.withLock { s in
+            let current = assignments.all
+            for (uid, pin) in pins {
+                guard var agent = s.agents[uid], agent.pin != pin else { continue }
+                if agent.remoteStatus == .applied && !agent.remoteHash.isEmpty { previous[uid] = agent.remoteHash }
+                let before = agent
+                agent.pin = pin
+                s.replace(uid, before, with: agent)
+                if refreshDesired(&s, uid, current, now: now), agent.row.connected,
+                    agent.capabilities.contains(.acceptsRemoteConfig)
+                {
+                    push.append(uid)
+                }
+            }
+        }
+        return (push, previous)
+    }
+
+    /// Agents still `APPLYING` past the apply timeout become `STALLED`; returns how many did.
+    /// Looks only at the deadlines that passed since the last call.
+    func expireStalled(now: Int64) -> Int {
+        state.withLock { s in
+            let second = now / 1000
+            let due = s.applyDeadlines.keys.filter { $0 <= second }
+            var stalled = 0
+            for key in due {
+                for uid in s.applyDeadlines.removeValue(forKey: key) ?? [] {
+                    guard var agent = s.agents[uid], var track = agent.track,
+                        ConfigStateMachine.expire(&track, now: now, timeout: s.applyTimeout)
+                    else { continue }
+                    let before = agent
+                    agent.track = track
+                    s.replace(uid, before, with: agent)
+                    stalled += 1
+                }
+            }
+            return stalled
+        }
+    }
+
+    /// How the agents of each stage of `rollout` stand.
+    func rolloutCounts(_ rollout: String) -> [Int: StageCounts] {
+        state.withLock { $0.rollouts[rollout] ?? [:] }
+    }
+
+    /// Agents per config state over the fleet.
+    var configStateCounts: [ConfigState: Int] {
+        state.withLock { $0.configStates }
+    }
+
+    /// Sets how long an agent may stay `APPLYING` before it is `STALLED`.
+    func setApplyTimeout(_ milliseconds: Int64) {
+        state.withLock { $0.applyTimeout = milliseconds }
+    }
+
+    /// The agents a target selects that can take remote config, with their attributes and
+    /// labels for stage selectors: one pass over the fleet, when a rollout is created.
+    func targets(_ selector: [String: String]?, uids: [InstanceUID]?) -> [(
+        uid: InstanceUID, attributes: [(key: String, value: String)]
+    )] {
+        state.withLock { s in
+            if let uids {
+                return uids.compactMap { uid in
+                    guard let agent = s.agents[uid], agent.capabilities.contains(.acceptsRemoteConfig) else {
+                        return nil
+                    }
+                    return (uid, agent.attributes + labels.selectorPairs(uid))
+                }
+            }
+            var out: [(uid: InstanceUID, attributes: [(key: String, value: String)])] = []
+            for (uid, agent) in s.agents where agent.capabilities.contains(.acceptsRemoteConfig) {
+                let attributes = agent.attributes + labels.selectorPairs(uid)
+                if AgentState.matches(attributes, selector ?? [:]) { out.append((uid, attributes)) }
+            }
+            return out
+        }
+    }
+}
+
+extension Inventory {
+    /// Those of `uids` whose desired config is still pinned by `rollout`.
+    func pinnedBy(_ rollout: String, among uids: [InstanceUID]) -> [InstanceUID] {
+        state.withLock { s in uids.filter { s.agents[$0]?.pin?.rollout == rollout } }
     }
 }

@@ -27,7 +27,7 @@ final class Inventory: Sendable {
     /// An inventory of `rows` as loaded at start; agents `instance` held are disconnected now.
     init(
         rows: [AgentRow], instance: String, lastSeenWriteInterval: Int64, hot: HotTable,
-        catalogue: ConfigCatalogue, assignments: Assignments, labels: AgentLabels
+        catalogue: ConfigCatalogue, assignments: Assignments, labels: AgentLabels, now: Int64 = 0
     ) {
         self.labels = labels
         self.hot = hot
@@ -43,7 +43,7 @@ final class Inventory: Sendable {
                 if agent.row.owner == instance { agent.row.connected = false }
                 s.replace(uid, nil, with: agent)
             }
-            for uid in Array(s.agents.keys) { refreshDesired(&s, uid, current) }
+            for uid in Array(s.agents.keys) { refreshDesired(&s, uid, current, now: now) }
             for (uid, agent) in s.agents { hot.update(uid) { $0.held = agent.heldParts } }
         }
     }
@@ -102,6 +102,7 @@ final class Inventory: Sendable {
             state.row.connected = true
             state.row.owner = instance
             event("connected", isNew ? "first connection" : "reconnected")
+            if state.track != nil { ConfigStateMachine.connected(&state.track!, now: now) }
         }
         if let caps = change.capabilities { state.row.capabilities = Int64(bitPattern: caps.rawValue) }
         if let bytes = prepared.descriptionBytes, let attributes = prepared.attributes {
@@ -137,6 +138,15 @@ final class Inventory: Sendable {
                 event("remote_config_status_changed", "\(remote.status.apiName) \(hash)\(error)")
             }
             state.setRemote(remote, hash: hash)
+            if var track = state.track {
+                let was = track.state
+                ConfigStateMachine.report(
+                    &track, hash: hash, status: remote.status, error: remote.errorMessage, now: now)
+                if track.state != was, track.state == .rolledBack || track.state == .drifted {
+                    event("config_" + track.state.rawValue.lowercased(), track.message)
+                }
+                state.track = track
+            }
         }
         if let packages = prepared.packagesBytes { state.row.packageStatuses = packages }
         if let hash = prepared.componentsHash {
@@ -153,10 +163,11 @@ final class Inventory: Sendable {
         if change.disconnected {
             state.row.connected = false
             event("disconnected", "")
+            if state.track != nil { ConfigStateMachine.disconnected(&state.track!, now: now) }
         }
         state.seenWritten = now
         s.replace(uid, existing, with: state)
-        if describe || isNew { refreshDesired(&s, uid, current) }
+        if describe || isNew { refreshDesired(&s, uid, current, now: now) }
         let heldNow = state.heldParts
         if heldNow != heldBefore { out.held.append((uid, heldNow)) }
         var row = state.row
@@ -165,20 +176,39 @@ final class Inventory: Sendable {
     }
 
     /// Recomputes which config `uid` should run; returns true when its hash changed.
+    /// A rollout's pin wins over the assignments.
     @discardableResult
-    func refreshDesired(_ s: inout InventoryState, _ uid: InstanceUID, _ current: [Assignments.Entry]) -> Bool {
+    func refreshDesired(
+        _ s: inout InventoryState, _ uid: InstanceUID, _ current: [Assignments.Entry], now: Int64
+    ) -> Bool {
         guard var state = s.agents[uid] else { return false }
-        let winner = Assignments.winner(
-            in: current, attributes: state.attributes + labels.selectorPairs(uid), uid: state.row.uid)
-        let hash = winner?.row.hash
-        let id = winner?.row.id
-        guard state.desiredHash != hash || state.desiredAssignment != id else { return false }
+        let hash: String?
+        let id: String?
+        var shared: SharedRemoteConfig?
+        if let pin = state.pin {
+            (hash, id) = (pin.hash, nil)
+        } else {
+            let winner = Assignments.winner(
+                in: current, attributes: state.attributes + labels.selectorPairs(uid), uid: state.row.uid)
+            (hash, id) = (winner?.row.hash, winner?.row.id)
+            shared = winner?.config
+        }
+        let needsTrack = hash != nil && state.track == nil && state.capabilities.contains(.acceptsRemoteConfig)
+        guard state.desiredHash != hash || state.desiredAssignment != id || needsTrack else { return false }
         let changed = state.desiredHash != hash
         let before = state
         state.desiredHash = hash
         state.desiredAssignment = id
+        if changed || needsTrack {
+            let running = state.row.remoteConfigStatus == nil ? nil : (state.remoteHash, state.remoteStatus)
+            state.track = hash.flatMap { target in
+                state.capabilities.contains(.acceptsRemoteConfig)
+                    ? ConfigStateMachine.target(target, running: running, connected: state.row.connected, now: now)
+                    : nil
+            }
+        }
         s.replace(uid, before, with: state)
-        let config = winner.flatMap { $0.config ?? catalogue.shared($0.row.hash) }
+        let config = hash.flatMap { shared ?? catalogue.shared($0) }
         hot.update(uid) { $0.config = config }
         return changed
     }

@@ -15,12 +15,25 @@ struct InventoryState {
     /// Agents with `connected` set.
     var connectedCount = 0
     var progress: [String: ProgressCounts] = [:]
+    /// Agents per config state, over the fleet.
+    var configStates: [ConfigState: Int] = [:]
+    /// Per rollout, per stage: how its agents stand.
+    var rollouts: [String: [Int: StageCounts]] = [:]
+    /// Agents that entered `APPLYING`, by the second their apply timeout ends: the stall check
+    /// looks at the seconds that passed, never at the fleet (entries may be stale; each is
+    /// checked against the agent's track).
+    var applyDeadlines: [Int64: [InstanceUID]] = [:]
+    /// How long an agent may stay `APPLYING` before it is `STALLED`.
+    var applyTimeout: Int64 = 300_000
 
     /// Stores an agent's new state and moves it between the counters.
     mutating func replace(_ uid: InstanceUID, _ before: AgentState?, with state: AgentState) {
         if let before { count(before, -1) }
         agents[uid] = state
         count(state, 1)
+        if let track = state.track, track.state == .applying, before?.track != track {
+            applyDeadlines[(track.since + applyTimeout) / 1000 + 1, default: []].append(uid)
+        }
     }
 
     /// Removes an agent and its share of the counters.
@@ -30,6 +43,14 @@ struct InventoryState {
 
     private mutating func count(_ state: AgentState, _ delta: Int) {
         if state.row.connected { connectedCount += delta }
+        if let track = state.track {
+            configStates[track.state, default: 0] += delta
+            if let pin = state.pin {
+                let unhealthy = track.state == .applied && state.healthy == false
+                rollouts[pin.rollout, default: [:]][pin.stage, default: StageCounts()].add(
+                    track.state, unhealthy: unhealthy, delta)
+            }
+        }
         guard let id = state.desiredAssignment, let hash = state.desiredHash,
             state.capabilities.contains(.acceptsRemoteConfig)
         else { return }

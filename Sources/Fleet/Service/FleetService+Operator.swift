@@ -108,11 +108,11 @@ extension FleetService {
             throw FleetError(.unavailable, "database_unavailable", "the assignment was not stored: \(error.message)")
         }
         inventory.assignments.append(Assignments.Entry(row: row, config: inventory.catalogue.shared(row.hash)))
-        requestPush(inventory.refreshAll())
+        requestPush(inventory.refreshAll(now: options.clock()))
         return Assignment(row)
     }
 
-    private func requestPush(_ uids: [InstanceUID]) {
+    func requestPush(_ uids: [InstanceUID]) {
         guard !uids.isEmpty, let handler = onPush else { return }
         counters.update { $0.pushesRequested += uids.count }
         // Past a few thousand, one broadcast per loop is cheaper than one mailbox message per agent.

@@ -18,6 +18,7 @@ public final class FleetService: Sendable {
     let identities: Identities
     let enrollment: Enrollment
     let certificates: AgentCertificates
+    let rollouts = RolloutBook()
     let control = Mutex(Control())
 
     struct Control {
@@ -47,7 +48,7 @@ public final class FleetService: Sendable {
         inventory = Inventory(
             rows: rows, instance: options.instance, lastSeenWriteInterval: options.lastSeenWriteIntervalMilliseconds,
             hot: HotTable(), catalogue: catalogue, assignments: assignments,
-            labels: AgentLabels(store: store, rows: try store.loadLabels(), log: options.log))
+            labels: AgentLabels(store: store, rows: try store.loadLabels(), log: options.log), now: options.clock())
         writer = WriterThread(store: store, options: options, counters: counters)
         ingester = IngestThread(
             intake: intake, inventory: inventory, writer: writer, counters: counters, options: options)
@@ -59,6 +60,8 @@ public final class FleetService: Sendable {
             log: options.log, clock: options.clock)
         // Agents keep being offered the certificate they hold (an offer without it would be a change).
         for issued in certificates.all where inventory.hot.contains(issued.uid) { offer(issued) }
+        inventory.setApplyTimeout(options.configApplyTimeoutMilliseconds)
+        try loadRollouts()
         let known = inventory.counts.known
         counters.update { $0.agentsKnown = known }
     }
@@ -76,7 +79,7 @@ public final class FleetService: Sendable {
         threadsDone.enter()
         threadsDone.enter()
         // Tokens created by another process (`ampora token create`) appear within 2 s; agent
-        // certificates are looked at every 10 s for renewal.
+        // certificates are looked at every 10 s for renewal; rollouts advance every 250 ms.
         let tokens = Thread { [self] in
             var waited = 0
             while !control.withLock({ $0.stopping }) {
@@ -84,6 +87,7 @@ public final class FleetService: Sendable {
                 waited += 1
                 if waited % 8 == 0 { enrollment.refresh() }
                 if waited % 40 == 1 { renewCertificates() }
+                rolloutTick()
             }
             threadsDone.leave()
         }

@@ -31,6 +31,8 @@ public struct FleetOptions: Sendable {
     public var connectionSettings: ConnectionSettingsOffers?
     /// The CA that signs agents' CSRs (nil: CSRs are not accepted).
     public var authority: CertificateAuthority?
+    /// How long an agent may take to report a config applied or failed before it is `STALLED`.
+    public var configApplyTimeoutMilliseconds: Int64 = 300_000
     /// Lifetime of the client certificates the CA issues; renewed at two thirds of it.
     public var agentCertificateLifetimeSeconds: Int64 = 30 * 86_400
 
@@ -48,6 +50,10 @@ public struct FleetError: Error, Sendable, CustomStringConvertible {
         case notFound
         /// The database is unreachable: nothing was acknowledged (503).
         case unavailable
+        /// The request does not fit the thing's state (409).
+        case conflict
+        /// `If-Match` names a version of the thing that is no longer current (412).
+        case stale
     }
     /// The class.
     public var kind: Kind
@@ -89,6 +95,10 @@ public struct AgentSummary: Sendable {
     public var healthy: Bool?
     /// Hex hash of the config the fleet wants the agent to run.
     public var desiredConfigHash: String?
+    /// Where the agent stands with that config.
+    public var configState: ConfigState?
+    /// The agent's error (`FAILED`), or what it lacks (`INCOMPATIBLE`).
+    public var configMessage: String = ""
 }
 
 /// One agent in full.
@@ -170,6 +180,8 @@ public struct AgentQuery: Sendable {
     public var limit = 100
     /// The uid after which the page starts.
     public var cursor: String?
+    /// Only agents in this config state.
+    public var configState: ConfigState?
 
     /// Everything, first page.
     public init() {}

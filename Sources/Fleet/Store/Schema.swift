@@ -146,6 +146,36 @@ enum Schema {
             )
             """,
         ],
+        [
+            // Rollouts and their agents: `pin` is the hash a member is given when its stage
+            // starts ('' for a rollback member with nothing to go back to), `previous` what it
+            // had applied then.
+            """
+            CREATE TABLE rollouts (
+                id TEXT PRIMARY KEY,
+                spec TEXT NOT NULL,
+                state TEXT NOT NULL,
+                stage %INT% NOT NULL,
+                stages %INT% NOT NULL,
+                reason TEXT,
+                etag %INT% NOT NULL,
+                stage_done_at %INT%,
+                rollback_of TEXT,
+                created_at %INT% NOT NULL,
+                updated_at %INT% NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE rollout_agents (
+                rollout TEXT NOT NULL,
+                uid TEXT NOT NULL,
+                stage %INT% NOT NULL,
+                pin TEXT NOT NULL,
+                previous TEXT,
+                PRIMARY KEY (rollout, uid)
+            )
+            """,
+        ],
     ]
 
     /// The statements of migration `index` (0-based) for a dialect.
@@ -165,7 +195,7 @@ enum Schema {
     static let tablesWeOwn: Set<String> = [
         "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
         "agent_identities", "enrollment_tokens", "certificate_authority", "agent_certificates",
-        "revoked_identities", "agent_labels", "component_sets",
+        "revoked_identities", "agent_labels", "component_sets", "rollouts", "rollout_agents",
     ]
 }
 

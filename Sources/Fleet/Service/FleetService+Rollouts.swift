@@ -1,0 +1,380 @@
+import Core
+import Foundation
+
+// Rollouts: created by operators, advanced by the controller's tick (the fleet's housekeeping
+// thread, every 250 ms), gated on counters the inventory keeps as agents change: a tick costs
+// the running rollouts, never a walk over the fleet. See docs/ARCHITECTURE.md.
+extension FleetService {
+    /// Creates a rollout of a published config version and starts its first stage. Written to
+    /// the database before it is acknowledged: call it off an async executor.
+    public func createRollout(
+        config: String, version: Int64, target: RolloutTarget, stages: [RolloutStage], soakSeconds: Int64,
+        gates: RolloutGates
+    ) throws(FleetError) -> Rollout {
+        let found: [[String?]]
+        do throws(StoreError) {
+            found = try store.select(
+                "SELECT hash, draft FROM config_versions WHERE name = $1 AND version = $2", [config, String(version)])
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "the config version was not read: \(error.message)")
+        }
+        guard let row = found.first, let hash = row[0] else {
+            throw FleetError(.notFound, "version_not_found", "config \(config) has no version \(version)")
+        }
+        guard row[1] != "1" else {
+            throw FleetError(
+                .invalid, "unpublished_version", "version \(version) of \(config) is a draft: publish it first")
+        }
+        guard inventory.catalogue.shared(hash) != nil else {
+            throw FleetError(.unavailable, "database_unavailable", "the config's content could not be read")
+        }
+        let targets: [(uid: InstanceUID, attributes: [(key: String, value: String)])]
+        switch target {
+        case .selector(let selector): targets = inventory.targets(selector, uids: nil)
+        case .uids(let texts):
+            var uids: [InstanceUID] = []
+            for text in texts {
+                guard let uid = InstanceUID(string: text) else {
+                    throw FleetError(.invalid, "invalid_uid", "\(text) is not a UUID")
+                }
+                uids.append(uid)
+            }
+            targets = inventory.targets(nil, uids: uids)
+        case .group(let name):
+            throw FleetError(.notFound, "group_not_found", "no group named \(name)")
+        }
+        guard !targets.isEmpty else {
+            throw FleetError(.invalid, "empty_target", "the target selects no known agent that accepts remote config")
+        }
+        let members = RolloutPlan.split(targets, stages: stages)
+        let spec = RolloutSpec(
+            config: config, version: version, hash: hash, target: target, stages: stages, soakSeconds: soakSeconds,
+            gates: gates)
+        let now = options.clock()
+        var rollout = Rollout(
+            id: Self.newID(), spec: spec, state: .running, stage: 0, stages: members.count, reason: nil, etag: 1,
+            rollbackOf: nil, createdAt: now, updatedAt: now)
+        return try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
+            let taken = Set(targets.map(\.uid))
+            rollout.superseded = try supersede(&s, for: taken)
+            let rows = members.enumerated().flatMap { stage, uids in
+                uids.map { RolloutMemberRow(uid: $0.description, stage: stage, pin: hash, previous: nil) }
+            }
+            do throws(StoreError) {
+                try store.saveRollout(Self.row(rollout, doneAt: nil), members: rows)
+            } catch {
+                throw FleetError(.unavailable, "database_unavailable", "the rollout was not stored: \(error.message)")
+            }
+            var entry = RolloutBook.Entry(rollout: rollout, members: members)
+            startStage(&entry, 0, now: now)
+            s.entries[rollout.id] = entry
+            s.order.append(rollout.id)
+            options.log("fleet: rollout \(rollout.id) of \(config) v\(version) to \(targets.count) agents started")
+            return view(entry)
+        }
+    }
+
+    /// A rollout with its counts, if it exists.
+    public func rollout(_ id: String) -> Rollout? {
+        rollouts.state.withLock { s in s.entries[id].map(view) }
+    }
+
+    /// Every rollout, newest first.
+    public func listRollouts() -> [Rollout] {
+        rollouts.state.withLock { s in s.order.reversed().compactMap { s.entries[$0].map(view) } }
+    }
+
+    /// What an operator can do to a rollout.
+    public enum RolloutAction: String, Sendable {
+        /// Stop before the next stage (agents keep what they got).
+        case pause
+        /// Go on from the stage it paused in; failures seen so far no longer count for the gates.
+        case resume
+        /// Stop for good.
+        case abort
+        /// Give every agent it changed back what it ran before, as a new rollout.
+        case rollback
+    }
+
+    /// Applies `action` to rollout `id`; `ifMatch` (when given) must be its current ETag.
+    /// Returns the rollout (for `rollback`, the new rollback rollout). Call it off an async
+    /// executor (it writes to the database).
+    public func act(_ action: RolloutAction, on id: String, ifMatch: Int64?) throws(FleetError) -> Rollout {
+        let now = options.clock()
+        return try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
+            guard var entry = s.entries[id] else {
+                throw FleetError(.notFound, "rollout_not_found", "no rollout \(id)")
+            }
+            if let ifMatch, ifMatch != entry.rollout.etag {
+                throw FleetError(
+                    .stale, "precondition_failed",
+                    "rollout \(id) changed since (its ETag is \"\(entry.rollout.etag)\", not \"\(ifMatch)\")")
+            }
+            let state = entry.rollout.state
+            func refuse(_ why: String) -> FleetError {
+                FleetError(.conflict, "invalid_state", "rollout \(id) is \(state.rawValue): \(why)")
+            }
+            switch action {
+            case .pause:
+                guard state == .running || state == .pending else { throw refuse("only a running rollout pauses") }
+                change(&entry, to: .paused, reason: "paused by an operator", now: now)
+            case .resume:
+                guard state == .paused else { throw refuse("only a paused rollout resumes") }
+                entry.baseline = inventory.rolloutCounts(id)[entry.rollout.stage] ?? StageCounts()
+                change(&entry, to: .running, reason: nil, now: now)
+            case .abort:
+                guard !state.isFinal else { throw refuse("it is over already") }
+                change(&entry, to: .aborted, reason: "aborted by an operator", now: now)
+            case .rollback:
+                guard state != .rolledBack, state != .pending, entry.rollout.rollbackOf == nil else {
+                    throw refuse("only a rollout that started, and is not a rollback, can be rolled back")
+                }
+                let back = try rollback(&s, of: &entry, now: now)
+                s.entries[id] = entry
+                return view(back)
+            }
+            s.entries[id] = entry
+            persist(&entry)
+            s.entries[id] = entry
+            return view(entry)
+        }
+    }
+
+    /// One controller pass: stalls, gates, stage ends, soaks (run every 250 ms).
+    func rolloutTick() {
+        let now = options.clock()
+        let stalled = inventory.expireStalled(now: now)
+        if stalled > 0 { options.log("fleet: \(stalled) agents stalled applying their config") }
+        rollouts.state.withLock { s in
+            for id in s.order {
+                guard var entry = s.entries[id], entry.rollout.state == .running || entry.dirty else { continue }
+                if entry.rollout.state == .running { advance(&entry, now: now) }
+                if entry.dirty { persist(&entry) }
+                s.entries[id] = entry
+            }
+        }
+    }
+
+    /// Loads the rollouts and pins their started stages again (at start, before any agent).
+    func loadRollouts() throws(StoreError) {
+        let rows = try store.loadRollouts()
+        let now = options.clock()
+        var loaded = RolloutBook.State()
+        for row in rows {
+            guard let spec = try? JSONDecoder().decode(RolloutSpec.self, from: Data(row.spec.utf8)) else {
+                options.log("fleet: rollout \(row.id) has an unreadable spec and is skipped")
+                continue
+            }
+            var members = [[InstanceUID]](repeating: [], count: max(1, row.stages))
+            var pins: [InstanceUID: String] = [:]
+            for member in try store.loadRolloutMembers(row.id) {
+                guard let uid = InstanceUID(string: member.uid), member.stage < members.count else { continue }
+                members[member.stage].append(uid)
+                if row.rollbackOf != nil { pins[uid] = member.pin }
+            }
+            let rollout = Rollout(
+                id: row.id, spec: spec, state: RolloutState(rawValue: row.state) ?? .aborted, stage: row.stage,
+                stages: members.count, reason: row.reason, etag: row.etag, rollbackOf: row.rollbackOf,
+                createdAt: row.createdAt, updatedAt: row.updatedAt)
+            var entry = RolloutBook.Entry(rollout: rollout, members: members, pins: pins, doneAt: row.stageDoneAt)
+            // Oldest first: a newer rollout's pins replace an older one's, as when they were made.
+            if rollout.state != .pending {
+                for stage in 0...min(rollout.stage, members.count - 1) { _ = pin(&entry, stage, now: now) }
+            }
+            loaded.entries[row.id] = entry
+            loaded.order.append(row.id)
+        }
+        rollouts.state.withLock { $0 = loaded }
+    }
+
+    // MARK: Controller steps (called with the book's lock held)
+
+    private func advance(_ entry: inout RolloutBook.Entry, now: Int64) {
+        let stage = entry.rollout.stage
+        var counts = inventory.rolloutCounts(entry.rollout.id)[stage] ?? StageCounts()
+        for state in [ConfigState.failed, .rolledBack, .stalled] {
+            counts.states[state] = max(0, counts[state] - entry.baseline[state])
+        }
+        counts.unhealthy = max(0, counts.unhealthy - entry.baseline.unhealthy)
+        let step = RolloutPlan.step(
+            stage: stage, stageCount: entry.members.count, doneAt: entry.doneAt, counts: counts,
+            gates: entry.rollout.spec.gates, soakMilliseconds: entry.rollout.spec.soakSeconds * 1000, now: now)
+        switch step {
+        case .none: break
+        case .pause(let reason):
+            change(&entry, to: .paused, reason: reason, now: now)
+            options.log("fleet: rollout \(entry.rollout.id) paused: \(reason)")
+        case .stageDone:
+            entry.doneAt = now
+            entry.dirty = true
+        case .advance(let next):
+            startStage(&entry, next, now: now)
+        case .complete:
+            change(&entry, to: .completed, reason: nil, now: now)
+            options.log("fleet: rollout \(entry.rollout.id) completed")
+        }
+    }
+
+    private func startStage(_ entry: inout RolloutBook.Entry, _ stage: Int, now: Int64) {
+        let previous = pin(&entry, stage, now: now)
+        entry.rollout.stage = stage
+        entry.rollout.etag += 1
+        entry.rollout.updatedAt = now
+        entry.doneAt = nil
+        entry.baseline = StageCounts()
+        entry.dirty = true
+        if entry.rollout.rollbackOf == nil && !previous.isEmpty {
+            let rows = previous.map {
+                RolloutMemberRow(
+                    uid: $0.key.description, stage: stage, pin: entry.rollout.spec.hash, previous: $0.value)
+            }
+            do throws(StoreError) {
+                try store.saveRolloutPrevious(entry.rollout.id, rows)
+            } catch {
+                options.log("fleet: what the agents of rollout \(entry.rollout.id) ran before was not saved: \(error)")
+            }
+        }
+    }
+
+    /// Pins the members of `stage`; returns what each had applied before.
+    private func pin(_ entry: inout RolloutBook.Entry, _ stage: Int, now: Int64) -> [InstanceUID: String] {
+        let id = entry.rollout.id
+        let hash = entry.rollout.spec.hash
+        let isRollback = entry.rollout.rollbackOf != nil
+        let pins = entry.members[stage].map { uid -> (uid: InstanceUID, pin: RolloutPin?) in
+            guard isRollback else { return (uid, RolloutPin(rollout: id, stage: stage, hash: hash)) }
+            let back = entry.pins[uid] ?? ""
+            return (uid, back.isEmpty ? nil : RolloutPin(rollout: id, stage: stage, hash: back))
+        }
+        let (push, previous) = inventory.pin(pins, now: now)
+        requestPush(push)
+        return previous
+    }
+
+    private func change(_ entry: inout RolloutBook.Entry, to state: RolloutState, reason: String?, now: Int64) {
+        entry.rollout.state = state
+        entry.rollout.reason = reason
+        entry.rollout.etag += 1
+        entry.rollout.updatedAt = now
+        entry.dirty = true
+    }
+
+    /// Stores the rollout's row; on failure it stays dirty and the next tick tries again.
+    private func persist(_ entry: inout RolloutBook.Entry) {
+        do throws(StoreError) {
+            try store.saveRollout(Self.row(entry.rollout, doneAt: entry.doneAt))
+            entry.dirty = false
+        } catch {
+            if !entry.dirty { options.log("fleet: rollout \(entry.rollout.id) was not saved, retrying: \(error)") }
+            entry.dirty = true
+        }
+    }
+
+    /// Takes the agents of `taken` out of the stages older rollouts have not started yet.
+    private func supersede(_ s: inout RolloutBook.State, for taken: Set<InstanceUID>) throws(FleetError) -> [String:
+        Int]
+    {
+        var superseded: [String: Int] = [:]
+        for id in s.order {
+            guard var entry = s.entries[id], !entry.rollout.state.isFinal else { continue }
+            var removed: [String] = []
+            for stage in (entry.rollout.stage + 1)..<max(entry.rollout.stage + 1, entry.members.count) {
+                entry.members[stage].removeAll { uid in
+                    guard taken.contains(uid) else { return false }
+                    removed.append(uid.description)
+                    return true
+                }
+            }
+            guard !removed.isEmpty else { continue }
+            do throws(StoreError) {
+                try store.removeRolloutMembers(id, removed)
+            } catch {
+                throw FleetError(.unavailable, "database_unavailable", "the rollout was not stored: \(error.message)")
+            }
+            superseded[id] = removed.count
+            s.entries[id] = entry
+        }
+        return superseded
+    }
+
+    /// The rollback of `entry`: a new rollout that gives the agents of its started stages (those
+    /// it still holds) what they had applied before, all at once.
+    private func rollback(_ s: inout RolloutBook.State, of entry: inout RolloutBook.Entry, now: Int64)
+        throws(FleetError)
+        -> RolloutBook.Entry
+    {
+        let original = entry.rollout
+        let started = entry.members.prefix(original.stage + 1).flatMap { $0 }
+        let held = inventory.pinnedBy(original.id, among: started)
+        let previous: [String: String]
+        do throws(StoreError) {
+            previous = Dictionary(
+                try store.loadRolloutMembers(original.id).compactMap { m in m.previous.map { (m.uid, $0) } },
+                uniquingKeysWith: { a, _ in a })
+        } catch {
+            throw FleetError(
+                .unavailable, "database_unavailable", "the rollout's agents were not read: \(error.message)")
+        }
+        var pins: [InstanceUID: String] = [:]
+        for uid in held {
+            let back = previous[uid.description] ?? ""
+            pins[uid] = back.isEmpty || inventory.catalogue.shared(back) == nil ? "" : back
+        }
+        var spec = original.spec
+        spec.stages = []
+        spec.gates = RolloutGates()
+        spec.soakSeconds = 0
+        let back = Rollout(
+            id: Self.newID(), spec: spec, state: .running, stage: 0, stages: 1, reason: nil, etag: 1,
+            rollbackOf: original.id, createdAt: now, updatedAt: now)
+        let rows = held.map { RolloutMemberRow(uid: $0.description, stage: 0, pin: pins[$0] ?? "", previous: nil) }
+        var undone = entry
+        change(&undone, to: .rolledBack, reason: "rolled back by \(back.id)", now: now)
+        do throws(StoreError) {
+            try store.saveRollout(Self.row(back, doneAt: nil), members: rows)
+            try store.saveRollout(Self.row(undone.rollout, doneAt: undone.doneAt))
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "the rollback was not stored: \(error.message)")
+        }
+        undone.dirty = false
+        entry = undone
+        var rollbackEntry = RolloutBook.Entry(rollout: back, members: [held], pins: pins)
+        startStage(&rollbackEntry, 0, now: now)
+        s.entries[back.id] = rollbackEntry
+        s.order.append(back.id)
+        options.log("fleet: rollout \(original.id) rolled back by \(back.id) (\(held.count) agents)")
+        return rollbackEntry
+    }
+
+    /// The rollout with its counts (stages not started count as pending).
+    private func view(_ entry: RolloutBook.Entry) -> Rollout {
+        var rollout = entry.rollout
+        let counts = inventory.rolloutCounts(rollout.id)
+        rollout.stageCounts = entry.members.indices.map { stage in
+            if rollout.state == .pending || stage > rollout.stage {
+                var waiting = StageCounts()
+                waiting.targets = entry.members[stage].count
+                waiting.states[.pending] = entry.members[stage].count
+                return waiting
+            }
+            return counts[stage] ?? StageCounts()
+        }
+        var total = StageCounts()
+        for stage in rollout.stageCounts { total.add(stage) }
+        rollout.counts = total
+        return rollout
+    }
+
+    private static func row(_ rollout: Rollout, doneAt: Int64?) -> RolloutRow {
+        let spec = (try? JSONEncoder().encode(rollout.spec)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return RolloutRow(
+            id: rollout.id, spec: spec, state: rollout.state.rawValue, stage: rollout.stage, stages: rollout.stages,
+            reason: rollout.reason, etag: rollout.etag, stageDoneAt: doneAt, rollbackOf: rollout.rollbackOf,
+            createdAt: rollout.createdAt, updatedAt: rollout.updatedAt)
+    }
+
+    private static func newID() -> String {
+        var random = SystemRandomNumberGenerator()
+        return String(format: "%016llx", random.next() as UInt64)
+    }
+}

@@ -1,0 +1,109 @@
+/// A rollout as stored (its spec as JSON).
+struct RolloutRow: Sendable, Equatable {
+    var id: String
+    var spec: String
+    var state: String
+    var stage: Int
+    var stages: Int
+    var reason: String?
+    var etag: Int64
+    var stageDoneAt: Int64?
+    var rollbackOf: String?
+    var createdAt: Int64
+    var updatedAt: Int64
+}
+
+/// One agent of a rollout, as stored.
+struct RolloutMemberRow: Sendable, Equatable {
+    var uid: String
+    var stage: Int
+    /// The hash the agent is given when its stage starts; empty: its pin is removed.
+    var pin: String
+    var previous: String?
+}
+
+// Rollouts: one row each, rewritten on every change; members written in chunks of multi-row
+// statements (a rollout may have a million), in one transaction with their rollout.
+extension FleetStore {
+    func saveRollout(_ row: RolloutRow, members: [RolloutMemberRow] = []) throws(StoreError) {
+        var statements: [(sql: String, params: [String?])] = [
+            (
+                """
+                INSERT INTO rollouts (id, spec, state, stage, stages, reason, etag, stage_done_at, rollback_of, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                ON CONFLICT (id) DO UPDATE SET state = excluded.state, stage = excluded.stage, reason = excluded.reason,
+                    etag = excluded.etag, stage_done_at = excluded.stage_done_at, updated_at = excluded.updated_at
+                """,
+                [
+                    row.id, row.spec, row.state, String(row.stage), String(row.stages), row.reason, String(row.etag),
+                    row.stageDoneAt.map(String.init), row.rollbackOf, String(row.createdAt), String(row.updatedAt),
+                ]
+            )
+        ]
+        statements += Self.memberStatements(row.id, members)
+        try execute(statements)
+    }
+
+    /// Records what members had applied when their stage started.
+    func saveRolloutPrevious(_ rollout: String, _ members: [RolloutMemberRow]) throws(StoreError) {
+        try execute(Self.memberStatements(rollout, members))
+    }
+
+    /// Takes `uids` out of `rollout` (a newer rollout superseded it for them).
+    func removeRolloutMembers(_ rollout: String, _ uids: [String]) throws(StoreError) {
+        var statements: [(sql: String, params: [String?])] = []
+        var start = 0
+        while start < uids.count {
+            let chunk = Array(uids[start..<min(uids.count, start + 500)])
+            let marks = (0..<chunk.count).map { "$\($0 + 2)" }.joined(separator: ", ")
+            statements.append(
+                ("DELETE FROM rollout_agents WHERE rollout = $1 AND uid IN (\(marks))", [rollout] + chunk))
+            start += 500
+        }
+        if !statements.isEmpty { try execute(statements) }
+    }
+
+    func loadRollouts() throws(StoreError) -> [RolloutRow] {
+        try select(
+            "SELECT id, spec, state, stage, stages, reason, etag, stage_done_at, rollback_of, created_at, updated_at FROM rollouts ORDER BY created_at, id",
+            []
+        ).map { r in
+            RolloutRow(
+                id: r[0] ?? "", spec: r[1] ?? "{}", state: r[2] ?? "aborted", stage: Int(r[3] ?? "") ?? 0,
+                stages: Int(r[4] ?? "") ?? 1, reason: r[5], etag: Int64(r[6] ?? "") ?? 0,
+                stageDoneAt: r[7].flatMap { Int64($0) }, rollbackOf: r[8], createdAt: Int64(r[9] ?? "") ?? 0,
+                updatedAt: Int64(r[10] ?? "") ?? 0)
+        }
+    }
+
+    func loadRolloutMembers(_ rollout: String) throws(StoreError) -> [RolloutMemberRow] {
+        try select("SELECT uid, stage, pin, previous FROM rollout_agents WHERE rollout = $1", [rollout]).map { r in
+            RolloutMemberRow(uid: r[0] ?? "", stage: Int(r[1] ?? "") ?? 0, pin: r[2] ?? "", previous: r[3])
+        }
+    }
+
+    /// Upserts of members, 200 to a statement.
+    private static func memberStatements(_ rollout: String, _ members: [RolloutMemberRow]) -> [(
+        sql: String, params: [String?]
+    )] {
+        var statements: [(sql: String, params: [String?])] = []
+        var start = 0
+        while start < members.count {
+            let chunk = members[start..<min(members.count, start + 200)]
+            var params: [String?] = []
+            var rows: [String] = []
+            for member in chunk {
+                let base = params.count
+                rows.append("($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4), $\(base + 5))")
+                params += [rollout, member.uid, String(member.stage), member.pin, member.previous]
+            }
+            statements.append(
+                (
+                    "INSERT INTO rollout_agents (rollout, uid, stage, pin, previous) VALUES \(rows.joined(separator: ", ")) ON CONFLICT (rollout, uid) DO UPDATE SET previous = excluded.previous",
+                    params
+                ))
+            start += 200
+        }
+        return statements
+    }
+}

@@ -1,0 +1,214 @@
+import Core
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Fleet
+
+/// The per-agent config state machine, alone: every transition with the time passed in.
+@Suite struct ConfigStateMachineTests {
+    @Test func aConnectedAgentAppliesAndADisconnectedOneWaits() {
+        var track = ConfigStateMachine.target("new", running: ("old", .applied), connected: true, now: 10)
+        #expect(track.state == .applying && track.previous == "old")
+        // Before it takes the offer the agent reports what it ran: nothing changes.
+        ConfigStateMachine.report(&track, hash: "old", status: .applied, error: "", now: 11)
+        #expect(track.state == .applying)
+        ConfigStateMachine.report(&track, hash: "new", status: .applied, error: "", now: 12)
+        #expect(track.state == .applied && track.since == 12)
+        var waiting = ConfigStateMachine.target("new", running: nil, connected: false, now: 10)
+        #expect(waiting.state == .pending && waiting.previous == nil)
+        ConfigStateMachine.connected(&waiting, now: 20)
+        #expect(waiting.state == .applying && waiting.since == 20)
+        ConfigStateMachine.disconnected(&waiting, now: 21)
+        #expect(waiting.state == .pending)
+        let already = ConfigStateMachine.target("new", running: ("new", .applied), connected: true, now: 10)
+        #expect(already.state == .applied)
+    }
+
+    @Test func aSupervisorRollbackIsRecognised() {
+        var track = ConfigStateMachine.target("new", running: ("old", .applied), connected: true, now: 0)
+        ConfigStateMachine.report(&track, hash: "new", status: .failed, error: "bad receiver", now: 1)
+        #expect(track.state == .failed && track.message == "bad receiver")
+        ConfigStateMachine.report(&track, hash: "old", status: .applied, error: "", now: 2)
+        #expect(track.state == .rolledBack && track.message == "bad receiver")
+    }
+
+    @Test func stallsAfterTheTimeoutAndRecovers() {
+        var track = ConfigStateMachine.target("new", running: nil, connected: true, now: 1000)
+        #expect(!ConfigStateMachine.expire(&track, now: 1999, timeout: 1000))
+        #expect(ConfigStateMachine.expire(&track, now: 2000, timeout: 1000))
+        #expect(track.state == .stalled)
+        #expect(!ConfigStateMachine.expire(&track, now: 9000, timeout: 1000), "stalls once")
+        ConfigStateMachine.report(&track, hash: "new", status: .applying, error: "", now: 9001)
+        #expect(track.state == .stalled, "still no outcome")
+        ConfigStateMachine.report(&track, hash: "new", status: .applied, error: "", now: 9002)
+        #expect(track.state == .applied)
+    }
+
+    @Test func anAppliedAgentThatMovesOrLosesItsConfigDrifts() {
+        var track = ConfigStateMachine.target("new", running: ("new", .applied), connected: true, now: 0)
+        ConfigStateMachine.report(&track, hash: "other", status: .applied, error: "", now: 1)
+        #expect(track.state == .drifted && track.message == "other")
+        ConfigStateMachine.report(&track, hash: "new", status: .applied, error: "", now: 2)
+        #expect(track.state == .applied)
+        ConfigStateMachine.report(&track, hash: "", status: .unset, error: "", now: 3)
+        #expect(track.state == .drifted && track.message == "no remote config")
+    }
+}
+
+/// Splitting targets into stages and the controller's decisions, alone.
+@Suite struct RolloutPlanTests {
+    static func targets(_ n: Int) -> [(uid: InstanceUID, attributes: [(key: String, value: String)])] {
+        (0..<n).map { i in
+            (InstanceUID(high: 1, low: UInt64(i)), [(key: "zone", value: i % 10 == 0 ? "canary" : "main")])
+        }
+    }
+
+    @Test func stagesTakeCanariesPercentagesCountsAndTheRest() {
+        let stages = RolloutPlan.split(
+            Self.targets(100), stages: [.selector(["zone": "canary"]), .percent(30), .count(5)])
+        #expect(stages.map(\.count) == [10, 20, 5, 65])
+        #expect(Set(stages.flatMap { $0 }).count == 100, "every target once")
+        #expect(stages[0].allSatisfy { $0.low % 10 == 0 })
+        let percentages = RolloutPlan.split(
+            Self.targets(1000), stages: [.percent(1), .percent(10), .percent(50), .percent(100)])
+        #expect(percentages.map(\.count) == [10, 90, 400, 500])
+        #expect(RolloutPlan.split(Self.targets(7), stages: []).map(\.count) == [7])
+    }
+
+    @Test func gatesPauseStagesEndAndSoak() {
+        var counts = StageCounts()
+        for _ in 0..<8 { counts.add(.applied, unhealthy: false, 1) }
+        counts.add(.applying, unhealthy: false, 1)
+        counts.add(.failed, unhealthy: false, 1)
+        let gates = RolloutGates(maxFailed: GateLimit(count: 1), maxUnhealthy: GateLimit(percent: 10))
+        func step(_ c: StageCounts, doneAt: Int64? = nil, now: Int64 = 0) -> RolloutPlan.Step {
+            RolloutPlan.step(
+                stage: 0, stageCount: 2, doneAt: doneAt, counts: c, gates: gates, soakMilliseconds: 500, now: now)
+        }
+        #expect(step(counts) == .none, "one failure is within the gate; one agent still applying")
+        var worse = counts
+        worse.add(.failed, unhealthy: false, 1)
+        if case .pause(let reason) = step(worse) {
+            #expect(reason.contains("2 of 11 agents failed"))
+        } else {
+            Issue.record("two failures trip a gate of 1")
+        }
+        var done = counts
+        done.add(.applying, unhealthy: false, -1)
+        done.add(.applied, unhealthy: false, 1)
+        #expect(step(done) == .stageDone)
+        #expect(step(done, doneAt: 100, now: 599) == .none, "soaking")
+        #expect(step(done, doneAt: 100, now: 600) == .advance(1))
+        var sick = done
+        sick.add(.applied, unhealthy: true, 2)
+        if case .pause = step(sick, doneAt: 100, now: 600) {} else { Issue.record("2 of 12 unhealthy is over 10 %") }
+        #expect(
+            RolloutPlan.step(
+                stage: 1, stageCount: 2, doneAt: 0, counts: done, gates: gates, soakMilliseconds: 0, now: 1)
+                == .complete)
+    }
+}
+
+/// Rollouts through the fleet: agents that apply, fail and roll back, a manual clock, a restart.
+@Suite struct RolloutServiceTests {
+    static func report(_ fleet: FleetService, _ i: Int, _ hash: String, _ status: RemoteConfigStatuses) {
+        var c = StatusChanges()
+        c.instanceUID = FleetServiceTests.uid(i)
+        var r = RemoteConfigStatus()
+        r.lastRemoteConfigHash = ConfigHash.bytes(hex: hash)!
+        r.status = status
+        r.errorMessage = status == .failed ? "invalid config" : ""
+        c.remoteConfigStatus = r
+        fleet.record(c)
+    }
+
+    @Test func stagesGateRollBackAndSurviveARestart() throws {
+        let url = try TestDatabases.freshURL("sqlite")
+        // Real time (the writer flushes by it) plus what the test skips ahead.
+        let now = Mutex<Int64>(0)
+        var options = FleetOptions(instance: "test")
+        options.flushIntervalMilliseconds = 20
+        options.clock = { WallClock.milliseconds() + now.withLock { $0 } }
+        options.configApplyTimeoutMilliseconds = 60_000
+        let fleet = try FleetService(store: try FleetStores.open(url), options: options)
+        fleet.start()
+        for i in 0..<10 { fleet.record(FleetServiceTests.firstMessage(i, env: i < 2 ? "canary" : "prod")) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        let old = try fleet.putConfig(name: "base", body: Array("exporters: {}\n".utf8))
+        _ = try fleet.assign(config: "base", selector: [:])
+        for i in 0..<10 { Self.report(fleet, i, old.hash, .applied) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        let new = try fleet.putConfig(name: "base", body: Array("exporters: {debug: {}}\n".utf8))
+
+        #expect(throws: FleetError.self) {
+            try fleet.createRollout(
+                config: "base", version: 9, target: .selector([:]), stages: [], soakSeconds: 0, gates: RolloutGates())
+        }
+        #expect(throws: FleetError.self) {
+            try fleet.createRollout(
+                config: "base", version: new.version, target: .selector(["env": "nowhere"]), stages: [],
+                soakSeconds: 0, gates: RolloutGates())
+        }
+        let rollout = try fleet.createRollout(
+            config: "base", version: new.version, target: .selector([:]),
+            stages: [.selector(["env": "canary"]), .count(3)], soakSeconds: 10,
+            gates: RolloutGates(maxFailed: GateLimit(count: 0)))
+        #expect(rollout.stages == 3 && rollout.stage == 0 && rollout.state == .running)
+        #expect(rollout.stageCounts.map(\.targets) == [2, 3, 5])
+        func desired(_ i: Int) -> String? {
+            fleet.desiredState(for: FleetServiceTests.uid(i)).remoteConfig.map { ConfigHash.hex($0.hash) }
+        }
+        #expect((0..<10).map(desired) == [new.hash, new.hash] + Array(repeating: old.hash, count: 8))
+
+        // The canaries apply; the stage ends, soaks 10 s, and the next one starts.
+        for i in 0..<2 { Self.report(fleet, i, new.hash, .applied) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        fleet.rolloutTick()
+        #expect(fleet.rollout(rollout.id)?.stage == 0, "soaking")
+        now.withLock { $0 += 10_000 }
+        fleet.rolloutTick()
+        #expect(fleet.rollout(rollout.id)?.stage == 1)
+        #expect((0..<10).compactMap(desired).filter { $0 == new.hash }.count == 5)
+
+        // One agent of the second stage fails and goes back (the Supervisor's way): pause.
+        Self.report(fleet, 2, new.hash, .failed)
+        Self.report(fleet, 2, old.hash, .applied)
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        fleet.rolloutTick()
+        let paused = try #require(fleet.rollout(rollout.id))
+        #expect(paused.state == .paused)
+        #expect(paused.reason?.contains("failed") == true)
+        #expect(paused.stageCounts[1][.rolledBack] == 1)
+        #expect((5..<10).allSatisfy { desired($0) == old.hash }, "no agent of a later stage got the version")
+        let agents = fleet.agents(
+            {
+                var q = AgentQuery()
+                q.configState = .rolledBack
+                return q
+            }())
+        #expect(agents.items.map(\.instanceUID) == [FleetServiceTests.uid(2).description])
+
+        // A stale ETag is refused; pausing a paused rollout is a conflict.
+        #expect(throws: FleetError.self) { try fleet.act(.resume, on: rollout.id, ifMatch: paused.etag - 1) }
+        #expect(throws: FleetError.self) { try fleet.act(.pause, on: rollout.id, ifMatch: nil) }
+        #expect(fleet.stop())
+
+        // After a restart the rollout is where it was, its agents still pinned.
+        let again = try FleetService(store: try FleetStores.open(url), options: options)
+        again.start()
+        let restored = try #require(again.rollout(rollout.id))
+        #expect(restored.state == .paused && restored.stage == 1 && restored.etag == paused.etag)
+        func desiredAgain(_ i: Int) -> String? {
+            again.desiredState(for: FleetServiceTests.uid(i)).remoteConfig.map { ConfigHash.hex($0.hash) }
+        }
+        #expect((0..<10).compactMap(desiredAgain).filter { $0 == new.hash }.count == 5)
+
+        // Roll back: every agent it changed goes back to the old config, as a new rollout.
+        let back = try again.act(.rollback, on: rollout.id, ifMatch: nil)
+        #expect(back.rollbackOf == rollout.id && back.counts.targets == 5)
+        #expect((0..<10).allSatisfy { desiredAgain($0) == old.hash })
+        #expect(again.rollout(rollout.id)?.state == .rolledBack)
+        #expect(again.stop())
+    }
+}
