@@ -216,6 +216,11 @@ struct Serve: AsyncParsableCommand {
     var agentCertLifetime: String = "30d"
 
     @Option(
+        name: .customLong("config-apply-timeout"),
+        help: "Seconds an agent may take to report a new config applied or failed before it is STALLED.")
+    var configApplyTimeout: UInt64 = 300
+
+    @Option(
         name: .customLong("instance-id"),
         help: "This server's name in the database's ownership columns (default: the host name).")
     var instanceID: String?
@@ -359,6 +364,7 @@ struct Serve: AsyncParsableCommand {
             options.connectionSettings = settings
             options.authority = authority
             options.agentCertificateLifetimeSeconds = lifetime / 1000
+            options.configApplyTimeoutMilliseconds = Int64(max(1, min(configApplyTimeout, 86_400))) * 1000
             fleet = try FleetService(store: store, options: options)
             logger.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
         } catch {
