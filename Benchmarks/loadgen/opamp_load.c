@@ -1763,7 +1763,7 @@ static void print_extra(uint64_t now, bool final)
         printf(":%llu", (unsigned long long)tls_reasons[i].count);
     }
     printf("},");
-    if (cfg.storm_at_s > 0) {
+    if (cfg.storm_at_s > 0 || storm_ns) {
         printf("\"storm_at_s\":%.3f,\"storm_dropped\":%llu,\"storm_all_back_s\":%.3f,"
                "\"storm_tls_full\":%llu,\"storm_tls_resumed\":%llu,\"storm_errors\":%llu,",
                storm_ns ? (double)(storm_ns - t_start) / 1e9 : -1.0,
@@ -1813,7 +1813,7 @@ static void print_stats(uint64_t now, bool final)
            (unsigned long long)ctr.rc_repeats, (unsigned long long)ctr.rc_applied, rc_agents_applied,
            rc_first_ns ? (double)(rc_first_ns - t_start) / 1e9 : -1.0,
            rc_all_ns ? (double)(rc_all_ns - t_start) / 1e9 : -1.0, rc_hex);
-    if (cfg.tls || cfg.handshake_mode || cfg.storm_at_s > 0) print_extra(now, final);
+    if (cfg.tls || cfg.handshake_mode || cfg.storm_at_s > 0 || storm_ns) print_extra(now, final);
     printf("\"hist\":");
     hist_print_sparse(stdout, h);
     printf("}\n");
@@ -1826,8 +1826,9 @@ static void print_stats(uint64_t now, bool final)
 /* ------------------------------------------------------------------------------------------ */
 /* Shutdown                                                                                    */
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, storm_requested;
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+static void on_storm_signal(int sig) { (void)sig; storm_requested = 1; }   /* SIGUSR1 */
 
 /* W6: an AgentToServer with agent_disconnect, then a Close frame; best effort, no waiting. */
 static void disconnect_all(void)
@@ -2032,6 +2033,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    if (!cfg.handshake_mode) signal(SIGUSR1, on_storm_signal);   /* a storm on demand */
     /* Backstop: whatever happens, the process is gone shortly after --duration. */
     alarm((unsigned)cfg.duration_s + 30);
 
@@ -2052,8 +2054,8 @@ int main(int argc, char **argv)
     for (;;) {
         uint64_t now = now_ns();
         if (now >= deadline || stop_requested) break;
-        if (__builtin_expect(cfg.storm_at_s > 0 && !storm_ns, 0) &&
-            now - t_start >= (uint64_t)(cfg.storm_at_s * 1e9))
+        if (__builtin_expect((storm_requested || cfg.storm_at_s > 0) && !storm_ns, 0) &&
+            (storm_requested || now - t_start >= (uint64_t)(cfg.storm_at_s * 1e9)))
             storm(now);
         pump_connects(now);
         timers_run(now);

@@ -12,7 +12,8 @@ Consecutive agents share a source, so a source can be split between two workers.
 
 With --tls (and --tls-ca, --tls-cert/--tls-key, --tls-resume) every worker speaks TLS to the
 target; --storm-at S drops every connection S seconds after the start and measures the time
-until every agent is back (--storm-rate paces the reconnects).
+until every agent is back (--storm-rate paces the reconnects). A caller may also start the storm
+whenever it likes by sending SIGUSR1 to the workers (a Controller sees them in on_sample).
 
 Progress goes to stderr once a second; the result is one JSON file. Exit status: 0, 1 if any
 protocol violation was seen (or a worker reported one), 2 on a setup/worker failure.
@@ -233,7 +234,8 @@ def build_parser():
     st.add_argument("--storm-at", type=float, default=0.0,
                     help="seconds after the start at which every worker drops all its connections at once")
     st.add_argument("--storm-rate", type=float, default=0.0,
-                    help="reconnects per second after the storm, all workers together (default: --rate)")
+                    help="reconnects per second after the storm (--storm-at or SIGUSR1), all workers "
+                    "together (default: --rate)")
     return ap
 
 
@@ -324,8 +326,8 @@ def run(args, controller=None):
         cmd += worker_tls_args(tls)
         if storm_at > 0:
             cmd += ["--storm-at", str(storm_at)]
-            if storm_rate > 0:
-                cmd += ["--storm-rate", "%.3f" % (storm_rate * count / args.agents)]
+        if storm_rate > 0:          # also for a storm a controller starts with SIGUSR1
+            cmd += ["--storm-rate", "%.3f" % (storm_rate * count / args.agents)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         os.set_blocking(proc.stdout.fileno(), False)
         w = Worker(wid, proc)
@@ -476,10 +478,11 @@ def run(args, controller=None):
             "resumptions_declined": fsum("tls_resume_declined"), "error_reasons": reasons,
             "note": "handshakes the clients completed (full or resumed); a TLS 1.3 server that "
                     "refuses a client certificate after that shows in handshake_errors"})
-    if storm_at > 0:
+    if storm_at > 0 or any("storm_dropped" in f for f in finals):   # --storm-at, or SIGUSR1
         backs = [f.get("storm_all_back_s", -1) for f in finals]
         result["storm"] = {
-            "at_s": storm_at, "rate_per_s": storm_rate or args.rate,
+            "at_s": max((f.get("storm_at_s", -1) for f in finals), default=None),
+            "rate_per_s": storm_rate or args.rate,
             "dropped": fsum("storm_dropped"),
             # every worker dropped its agents at the same offset from its own start (workers
             # start within milliseconds): the slowest worker's time is the storm's

@@ -15,15 +15,23 @@ Scenarios (each a short opamp-load run against this process on 127.0.0.1):
               APPLIED with the server's hash and the pushed map as effective config, and a
               later full status (ReportFullState) carries both
   http        --transport http: POST /v1/opamp per message, bodies decode, heartbeats answered
+  storm       --storm-at: every connection dropped at once, every agent back (uid kept)
+  tls         --tls against this server behind Python's ssl (throwaway P-256 certificates from the
+              openssl CLI): messages decode, every handshake counted as full
+  tls-handshake  --mode handshake --tls-resume: cycles counted, resumed handshakes seen
+  mtls        a server requiring client certificates: refused without one (a handshake error
+              with its reason), accepted with --tls-cert/--tls-key
 """
 import asyncio
 import base64
 import hashlib
 import json
 import os
+import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 
 from opentelemetry._opamp.proto import opamp_pb2  # the independent oracle
 
@@ -176,15 +184,53 @@ class Server:
         writer.close()
 
 
-async def run(scenario, agents=3, duration=4.0, heartbeat=0.5):
+async def drain(reader, writer):
+    """Handshake mode: the client only completes TLS, sends close_notify and closes."""
+    try:
+        await reader.read()
+    except (ConnectionError, ssl.SSLError):
+        pass
+    writer.close()
+
+
+def make_certs(d):
+    """One throwaway ECDSA P-256 CA signing a server certificate (127.0.0.1) and a client one."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    def sh(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=30)
+    with open(os.path.join(d, "srv.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    with open(os.path.join(d, "cli.ext"), "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    sh("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=selftest ca")
+    for name in ("srv", "cli"):
+        sh("req", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
+        sh("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+           "-out", name + ".pem", "-days", "1", "-extfile", name + ".ext")
+    return {k: os.path.join(d, k + ext) for k, ext in (("ca", ".pem"), ("srv", ".pem"), ("cli", ".pem"))} | \
+        {"srv_key": os.path.join(d, "srv.key"), "cli_key": os.path.join(d, "cli.key")}
+
+
+def server_context(certs, require_client=False):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs["srv"], certs["srv_key"])
+    if require_client:
+        ctx.load_verify_locations(certs["ca"])
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+async def run(scenario, agents=3, duration=4.0, heartbeat=0.5, extra=(), ssl_ctx=None, handler=None):
     srv = Server(scenario)
     http = scenario == "http"
-    server = await asyncio.start_server(srv.handle_http if http else srv.handle, "127.0.0.1", 0)
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: None)  # refused TLS clients
+    server = await asyncio.start_server(handler or (srv.handle_http if http else srv.handle), "127.0.0.1", 0,
+                                        ssl=ssl_ctx)
     port = server.sockets[0].getsockname()[1]
     proc = await asyncio.create_subprocess_exec(
         os.path.join(HERE, "opamp-load"), "--target", "127.0.0.1:%d" % port, "--agents", str(agents),
         "--duration", str(duration), "--heartbeat", str(heartbeat), "--rate", "100",
-        "--stats-interval", "10", "--transport", "http" if http else "ws",
+        "--stats-interval", "10", "--transport", "http" if http else "ws", *extra,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await proc.communicate()
     server.close()
@@ -248,6 +294,46 @@ async def main():
                  and fin["replies"] == fin["msgs_sent"], (rc, fin, err))
     ok &= expect("http: bodies decode as the schema says", not srv.failures and srv.log[0][1] == "full",
                  (srv.failures, srv.log[:3]))
+
+    srv, fin, rc, err = await run("storm", duration=4.0, extra=("--storm-at", "1.5"))
+    uids = {}
+    for m in srv.msgs:
+        uids.setdefault(m.instance_uid, []).append(m.HasField("agent_description"))
+    ok &= expect("storm: all 3 dropped at once and back, as errors 0, uids kept",
+                 rc == 0 and fin["storm_dropped"] == 3 and fin["storm_all_back_s"] > 0 and fin["errors"] == 0
+                 and srv.conns == 6 and len(uids) == 3 and all(v.count(True) == 2 for v in uids.values()),
+                 (rc, fin.get("storm_dropped"), fin.get("storm_all_back_s"), srv.conns, err))
+
+    with tempfile.TemporaryDirectory(prefix="opamp-load-selftest-") as d:
+        certs = make_certs(d)
+        ca = ("--tls", "--tls-ca", certs["ca"])
+        srv, fin, rc, err = await run("tls", extra=ca, ssl_ctx=server_context(certs))
+        ok &= expect("tls: exit 0, no violations/errors, heartbeats answered, 3 full handshakes",
+                     rc == 0 and fin["violations"] == 0 and fin["errors"] == 0 and fin["samples"] > 0
+                     and fin["replies"] == fin["msgs_sent"] and fin["tls_full"] == 3 and fin["tls_errors"] == 0,
+                     (rc, fin, err))
+        ok &= expect("tls: messages decode as the schema says", not srv.failures and srv.log[0][1] == "full",
+                     (srv.failures, srv.log[:3]))
+
+        srv, fin, rc, err = await run("tls-handshake", agents=4, duration=2.0, handler=drain,
+                                      extra=ca + ("--mode", "handshake", "--tls-resume"),
+                                      ssl_ctx=server_context(certs))
+        ok &= expect("tls-handshake: cycles counted, no errors, resumed handshakes after the first tickets",
+                     rc == 0 and fin["handshakes"] >= 20 and fin["errors"] == 0 and fin["tls_resumed"] > 0
+                     and fin["tls_full"] + fin["tls_resumed"] == fin["handshakes"], (rc, fin, err))
+
+        srv, fin, rc, err = await run("mtls", agents=2, duration=2.0, extra=ca,
+                                      ssl_ctx=server_context(certs, require_client=True))
+        # (Python's asyncio drops a refused client without an alert: the reason is then an EOF)
+        ok &= expect("mtls: without a client certificate every attempt fails, with a reason",
+                     fin["connected"] == 0 and fin["tls_errors"] > 0 and fin["errors"] == fin["tls_errors"]
+                     and all(k.startswith("handshake") for k in fin.get("tls_error_reasons", {}))
+                     and bool(fin.get("tls_error_reasons")), (fin, err))
+        srv, fin, rc, err = await run("mtls", agents=2, duration=2.0,
+                                      extra=ca + ("--tls-cert", certs["cli"], "--tls-key", certs["cli_key"]),
+                                      ssl_ctx=server_context(certs, require_client=True))
+        ok &= expect("mtls: with --tls-cert/--tls-key accepted, no errors",
+                     rc == 0 and fin["connected"] == 2 and fin["errors"] == 0 and fin["replies"] > 0, (rc, fin, err))
     sys.exit(0 if ok else 1)
 
 
