@@ -279,6 +279,13 @@ public final class GatewayServer: Sendable {
         post(to: uid) { .disconnect(uid, slot: $0) }
     }
 
+    /// Sends an operator's command to agent `uid` if one of this server's loops holds its
+    /// WebSocket connection; false otherwise.
+    @discardableResult
+    public func command(_ command: AgentCommand, to uid: InstanceUID) -> Bool {
+        post(to: uid) { .command(uid, command, slot: $0) }
+    }
+
     /// Posts a message to the loop holding `uid`, built for the connection's slot.
     private func post(to uid: InstanceUID, _ message: (UInt32) -> LoopMessage) -> Bool {
         guard let token = live.owner(of: uid) else { return false }

@@ -106,6 +106,23 @@ public struct OperatorAPI: Sendable {
         }
         router.get("/api/v1/ca/crl.pem") { _, _ in try await revocationList() }
         router.post("/api/v1/rollouts") { request, _ in try await createRollout(request) }
+        router.get("/api/v1/groups") { _, _ in await listGroups() }
+        router.get("/api/v1/groups/:name") { _, context in try await getGroup(context.parameters.get("name") ?? "") }
+        router.put("/api/v1/groups/:name") { request, context in
+            try await putGroup(request, name: context.parameters.get("name") ?? "")
+        }
+        router.delete("/api/v1/groups/:name") { _, context in
+            try await deleteGroup(context.parameters.get("name") ?? "")
+        }
+        router.post("/api/v1/agents/commands") { request, _ in try await commandMany(request) }
+        for (path, kind) in [
+            ("restart", AgentCommandKind.restart), ("report-full-state", .reportFullState),
+            ("reconcile", .reconcile), ("disconnect", .disconnect),
+        ] {
+            router.post("/api/v1/agents/:uid/\(path)") { _, context in
+                try command(kind, uid: context.parameters.get("uid") ?? "")
+            }
+        }
         router.get("/api/v1/rollouts") { _, _ in listRollouts() }
         router.get("/api/v1/rollouts/:id") { _, context in try getRollout(context.parameters.get("id") ?? "") }
         router.post("/api/v1/rollouts/:id/:action") { request, context in
@@ -439,7 +456,10 @@ struct JSONErrors: RouterMiddleware {
         ("/api/v1/agents/:uid/identity", "DELETE"), ("/api/v1/agents/:uid/revoke", "POST"),
         ("/api/v1/ca/crl.pem", "GET, HEAD"), ("/api/v1/ca/certificate.pem", "GET, HEAD"),
         ("/api/v1/rollouts", "GET, HEAD, POST"), ("/api/v1/rollouts/:id", "GET, HEAD"),
-        ("/api/v1/rollouts/:id/:action", "POST"),
+        ("/api/v1/rollouts/:id/:action", "POST"), ("/api/v1/groups", "GET, HEAD"),
+        ("/api/v1/groups/:name", "GET, HEAD, PUT, DELETE"), ("/api/v1/agents/commands", "POST"),
+        ("/api/v1/agents/:uid/restart", "POST"), ("/api/v1/agents/:uid/report-full-state", "POST"),
+        ("/api/v1/agents/:uid/reconcile", "POST"), ("/api/v1/agents/:uid/disconnect", "POST"),
         ("/api/v1/configs", "GET, HEAD"), ("/api/v1/configs/:name", "GET, HEAD, PUT"),
         ("/api/v1/assignments", "POST"), ("/api/v1/assignments/:id", "GET, HEAD"), ("/api/v1/tokens", "POST"),
     ].map { ($0.0.split(separator: "/"), $0.1) }

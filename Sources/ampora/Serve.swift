@@ -390,6 +390,16 @@ struct Serve: AsyncParsableCommand {
             }
         }
         fleet.onDisconnect = { uid in for server in gateways { server.disconnect(uid) } }
+        fleet.onCommand = { uid, kind in
+            let command: AgentCommand =
+                switch kind {
+                case .restart: .restart
+                case .reportFullState: .reportFullState
+                case .reconcile: .reconcile
+                case .disconnect: .disconnect
+                }
+            return gateways.contains { $0.command(command, to: uid) }
+        }
 
         let readiness = Readiness()
         let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) {

@@ -307,6 +307,30 @@ func clientFrame(opcode: UInt8, _ payload: [UInt8], declaredLength: Int? = nil) 
         #expect(rig.ctx.counters.enrollmentRefused == 1)
     }
 
+    /// Operators' commands: a reconcile offers the config again although it was offered; a
+    /// full-state request sets the flag; a restart needs the capability; disconnect closes 1000.
+    @Test func commandsReachTheirAgentOnly() {
+        let rig = ConnectionRig()
+        rig.upgrade()
+        var hello = agentMessage(testUID(1))
+        hello.capabilities |= AgentCapabilities.acceptsRemoteConfig.rawValue
+        _ = rig.opamp(hello)
+        var config = AgentRemoteConfig()
+        config.configHash = [0xC0, 0xFF, 0xEE]
+        rig.directory.setDesired(DesiredState(remoteConfig: SharedRemoteConfig(config)))
+        #expect(serverMessages(rig.handle(.push(only: nil)).out).first?.remoteConfig != nil)
+        #expect(rig.handle(.push(only: nil)).out.isEmpty, "offered once")
+        #expect(rig.handle(.command(testUID(2), .reconcile)).out.isEmpty, "another agent")
+        let again = serverMessages(rig.handle(.command(testUID(1), .reconcile)).out)
+        #expect(again.first?.remoteConfig?.configHash == [0xC0, 0xFF, 0xEE])
+        let full = serverMessages(rig.handle(.command(testUID(1), .reportFullState)).out)
+        #expect(full.first?.flags == ServerToAgentFlags.reportFullState.rawValue)
+        #expect(rig.handle(.command(testUID(1), .restart)).out.isEmpty, "no AcceptsRestartCommand")
+        #expect(rig.ctx.counters.commands == 2)
+        let bye = rig.handle(.command(testUID(1), .disconnect))
+        #expect(closeCode(bye.out) == 1000 && bye.action == .finish)
+    }
+
     /// An operator's revocation reaches the agent's connection: 1008, then the usual drain.
     @Test func aRevokedAgentIsClosedWith1008() {
         let rig = ConnectionRig()

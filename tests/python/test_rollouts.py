@@ -31,16 +31,20 @@ class Agent:
     FAIL: reports FAILED, then goes back to the config it ran (APPLIED for the old hash), as
     the Supervisor does. STALL: never answers. SICK: applies, then reports unhealthy."""
 
-    def __init__(self, server, env):
+    def __init__(self, server, env, caps=CAPS):
         self.server = server
         self.uid = uuid.uuid4().bytes
         self.env = env
+        self.caps = caps
         self.seq = 0
         self.applied = b""
         self.received = []
+        self.commands = []
+        self.flags = []
+        self.closed = None
 
     def message(self):
-        m = A(instance_uid=self.uid, sequence_num=self.seq, capabilities=CAPS)
+        m = A(instance_uid=self.uid, sequence_num=self.seq, capabilities=self.caps)
         self.seq += 1
         return m
 
@@ -55,11 +59,18 @@ class Agent:
             while not stop.is_set():
                 if reply is not None and reply.HasField("remote_config"):
                     await self.handle(ws, reply.remote_config)
+                if reply is not None and reply.HasField("command"):
+                    self.commands.append(reply.command.type)
+                if reply is not None and reply.flags:
+                    self.flags.append(reply.flags)
                 try:
                     raw = await asyncio.wait_for(ws.recv(), timeout=0.2)
                 except asyncio.TimeoutError:
                     reply = None
                     continue
+                except websockets.ConnectionClosed as e:
+                    self.closed = e.rcvd.code if e.rcvd else 1006
+                    return
                 reply = S()
                 reply.ParseFromString(raw[1:])
 
@@ -93,9 +104,9 @@ class Agent:
 class Fleet:
     """N agents on their own event loop thread, for a test's duration."""
 
-    def __init__(self, server, envs):
+    def __init__(self, server, envs, caps=None):
         import threading
-        self.agents = [Agent(server, env) for env in envs]
+        self.agents = [Agent(server, env, (caps or {}).get(i, CAPS)) for i, env in enumerate(envs)]
         self.loop = asyncio.new_event_loop()
         self.stop_event = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -220,3 +231,80 @@ def test_bad_rollouts_are_refused(server, body, status, code):
     assert got == status and answer["error"]["code"] == code, answer
     assert api(server, "GET", "/api/v1/rollouts/none")[0] == 404
     assert api(server, "POST", "/api/v1/rollouts/none/pause", b"")[0] == 404
+
+
+def test_groups_target_rollouts_and_count_their_members(server):
+    fleet = Fleet(server, ["canary", "canary", "prod", "prod", "prod"])
+    try:
+        status, group = api(server, "PUT", "/api/v1/groups/canaries",
+                            {"selector": {"env": "canary"}, "description": "first to get anything"})
+        assert status == 200 and group["members"]["total"] == 2 and group["members"]["connected"] == 2
+        assert api(server, "PUT", "/api/v1/groups/bad%20name", {"selector": {}})[0] == 422
+        assert api(server, "PUT", "/api/v1/groups/x", {"selector": {"a": 1}})[0] == 400
+        v = publish(server, "g", BASE)
+        status, created = api(server, "POST", "/api/v1/rollouts",
+                              {"config": "g", "version": v["version"], "target": {"group": "canaries"}})
+        assert status == 201 and created["counts"]["targets"] == 2
+        wait_for(lambda: rollout(server, created["id"])["state"] == "completed", what="the group's rollout")
+        _, listing = api(server, "GET", "/api/v1/groups")
+        assert [g["name"] for g in listing["items"]] == ["canaries"]
+        assert listing["items"][0]["members"]["configStates"] == {"APPLIED": 2}
+        assert api(server, "DELETE", "/api/v1/groups/canaries")[0] == 204
+        assert api(server, "GET", "/api/v1/groups/canaries")[0] == 404
+        assert api(server, "DELETE", "/api/v1/groups/canaries")[0] == 404
+    finally:
+        fleet.close()
+
+
+def test_commands_reach_agents_that_can_take_them(server):
+    restartable = CAPS | 0x400  # AcceptsRestartCommand
+    fleet = Fleet(server, ["prod"] * 4, caps={0: restartable, 1: restartable})
+    try:
+        uids = [str(uuid.UUID(bytes=a.uid)) for a in fleet.agents]
+        wait_for(lambda: api(server, "GET", "/api/v1/agents?connected=true")[1]["total"] == 4, what="the agents")
+        status, sent = api(server, "POST", f"/api/v1/agents/{uids[0]}/restart", b"")
+        assert status == 202 and sent["sent"] is True
+        status, refused = api(server, "POST", f"/api/v1/agents/{uids[2]}/restart", b"")
+        assert status == 409 and "AcceptsRestartCommand" in refused["error"]["message"]
+        assert api(server, "POST", f"/api/v1/agents/{uuid.uuid4()}/restart", b"")[0] == 404
+        status, many = api(server, "POST", "/api/v1/agents/commands", {"command": "restart", "selector": {}})
+        assert status == 202 and many["sent"] == 2 and many["skippedTotal"] == 2
+        assert api(server, "POST", f"/api/v1/agents/{uids[3]}/report-full-state", b"")[0] == 202
+        wait_for(lambda: fleet.agents[0].commands == [opamp_pb2.CommandType_Restart] * 2, what="two restarts")
+        assert fleet.agents[1].commands == [opamp_pb2.CommandType_Restart] and not fleet.agents[2].commands
+        wait_for(lambda: fleet.agents[3].flags, what="the ReportFullState flag")
+        assert api(server, "POST", f"/api/v1/agents/{uids[2]}/disconnect", b"")[0] == 202
+        wait_for(lambda: fleet.agents[2].closed == 1000, what="the operator's disconnect")
+    finally:
+        fleet.close()
+
+
+def test_a_drifted_agent_is_listed_and_reconciled(server):
+    fleet = Fleet(server, ["prod"])
+    try:
+        v = publish(server, "d", BASE)
+        assert api(server, "POST", "/api/v1/assignments", {"config": "d", "selector": {}})[0] == 201
+        agent = fleet.agents[0]
+        wait_for(lambda: agent.applied, what="the agent to apply")
+        uid = str(uuid.UUID(bytes=agent.uid))
+        wait_for(lambda: api(server, "GET", f"/api/v1/agents/{uid}")[1].get("configState") == "APPLIED",
+                 what="APPLIED")
+
+        async def drift():
+            # The same agent, over a second connection it opens after losing the first, says it
+            # runs a config nobody gave it.
+            m = agent.message()
+            m.remote_config_status.last_remote_config_hash = b"\x01" * 32
+            m.remote_config_status.status = opamp_pb2.RemoteConfigStatuses_APPLIED
+            async with websockets.connect(server.ws_url) as ws:
+                await ws.send(b"\x00" + m.SerializeToString())
+                await ws.recv()
+        fleet.close()
+        asyncio.run(drift())
+        wait_for(lambda: api(server, "GET", "/api/v1/agents?configState=DRIFTED")[1]["total"] == 1, what="DRIFTED")
+        fleet = Fleet(server, [])
+        status, _ = api(server, "POST", f"/api/v1/agents/{uid}/reconcile", b"")
+        assert status == 409, "not connected any more: refused, not silently dropped"
+        assert v["hash"]
+    finally:
+        fleet.close()

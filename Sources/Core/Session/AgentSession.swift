@@ -223,6 +223,27 @@ public struct AgentSession: Sendable {
         return reply
     }
 
+    /// Offers the desired state again, also what was offered before (an operator reconciling a
+    /// drifted agent); nil when there is nothing to offer.
+    public mutating func reoffer(_ desired: DesiredState) -> SessionReply? {
+        offeredConfigHash = 0
+        offeredSettingsHash = 0
+        offeredPackagesHash = 0
+        return push(desired)
+    }
+
+    /// Asks the agent to report its full state (the `ReportFullState` flag); nil before its
+    /// first message.
+    public mutating func requestFullState() -> SessionReply? {
+        guard let uid = instanceUID, seenFirstMessage, !isDisconnected else { return nil }
+        var reply = SessionReply()
+        reply.instanceUID = .valid(uid)
+        reply.flags.insert(.reportFullState)
+        awaitingFullState = true
+        finish(&reply)
+        return reply
+    }
+
     /// A restart command (S20), or nil when the agent does not accept one.
     public mutating func restart() -> SessionReply? {
         guard let uid = instanceUID, agentCapabilities.contains(.acceptsRestartCommand) else { return nil }

@@ -168,20 +168,20 @@ extension Inventory {
 
     /// The agents a target selects that can take remote config, with their attributes and
     /// labels for stage selectors: one pass over the fleet, when a rollout is created.
-    func targets(_ selector: [String: String]?, uids: [InstanceUID]?) -> [(
+    func targets(_ selector: [String: String]?, uids: [InstanceUID]?, anyCapabilities: Bool = false) -> [(
         uid: InstanceUID, attributes: [(key: String, value: String)]
     )] {
         state.withLock { s in
             if let uids {
                 return uids.compactMap { uid in
-                    guard let agent = s.agents[uid], agent.capabilities.contains(.acceptsRemoteConfig) else {
-                        return nil
-                    }
+                    guard let agent = s.agents[uid],
+                        anyCapabilities || agent.capabilities.contains(.acceptsRemoteConfig)
+                    else { return nil }
                     return (uid, agent.attributes + labels.selectorPairs(uid))
                 }
             }
             var out: [(uid: InstanceUID, attributes: [(key: String, value: String)])] = []
-            for (uid, agent) in s.agents where agent.capabilities.contains(.acceptsRemoteConfig) {
+            for (uid, agent) in s.agents where anyCapabilities || agent.capabilities.contains(.acceptsRemoteConfig) {
                 let attributes = agent.attributes + labels.selectorPairs(uid)
                 if AgentState.matches(attributes, selector ?? [:]) { out.append((uid, attributes)) }
             }
@@ -194,5 +194,27 @@ extension Inventory {
     /// Those of `uids` whose desired config is still pinned by `rollout`.
     func pinnedBy(_ rollout: String, among uids: [InstanceUID]) -> [InstanceUID] {
         state.withLock { s in uids.filter { s.agents[$0]?.pin?.rollout == rollout } }
+    }
+}
+
+extension Inventory {
+    /// How the agents matching each selector stand: one pass over the fleet for all of them.
+    func membership(_ selectors: [[String: String]]) -> [GroupMembers] {
+        var out = [GroupMembers](repeating: GroupMembers(), count: selectors.count)
+        guard !selectors.isEmpty else { return out }
+        let labelled = selectors.contains { $0.keys.contains { $0.hasPrefix(AgentLabels.selectorPrefix) } }
+        state.withLock { s in
+            for (uid, agent) in s.agents {
+                let attributes = labelled ? agent.attributes + labels.selectorPairs(uid) : agent.attributes
+                for (i, selector) in selectors.enumerated() where AgentState.matches(attributes, selector) {
+                    out[i].total += 1
+                    if agent.row.connected { out[i].connected += 1 }
+                    if agent.healthy == true { out[i].healthy += 1 }
+                    if agent.healthy == false { out[i].unhealthy += 1 }
+                    if let state = agent.track?.state { out[i].configStates[state, default: 0] += 1 }
+                }
+            }
+        }
+        return out
     }
 }

@@ -41,7 +41,10 @@ extension FleetService {
             }
             targets = inventory.targets(nil, uids: uids)
         case .group(let name):
-            throw FleetError(.notFound, "group_not_found", "no group named \(name)")
+            guard let selector = groupSelector(name) else {
+                throw FleetError(.notFound, "group_not_found", "no group named \(name)")
+            }
+            targets = inventory.targets(selector, uids: nil)
         }
         guard !targets.isEmpty else {
             throw FleetError(.invalid, "empty_target", "the target selects no known agent that accepts remote config")

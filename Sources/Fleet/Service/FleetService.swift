@@ -19,11 +19,13 @@ public final class FleetService: Sendable {
     let enrollment: Enrollment
     let certificates: AgentCertificates
     let rollouts = RolloutBook()
+    let groups: Mutex<[String: GroupRow]>
     let control = Mutex(Control())
 
     struct Control {
         var pushHandler: (@Sendable ([InstanceUID]?) -> Void)?
         var disconnectHandler: (@Sendable (InstanceUID) -> Void)?
+        var commandHandler: (@Sendable (InstanceUID, AgentCommandKind) -> Bool)?
         var started = false
         var stopping = false
     }
@@ -55,6 +57,7 @@ public final class FleetService: Sendable {
         identities = Identities(
             store: store, rows: try store.loadIdentities(), log: options.log, clock: options.clock)
         enrollment = Enrollment(store: store, rows: try store.loadTokens(), log: options.log, clock: options.clock)
+        groups = Mutex(Dictionary(try store.loadGroups().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }))
         certificates = try AgentCertificates(
             authority: options.authority, lifetimeSeconds: options.agentCertificateLifetimeSeconds, store: store,
             log: options.log, clock: options.clock)

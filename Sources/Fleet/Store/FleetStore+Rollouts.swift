@@ -107,3 +107,44 @@ extension FleetStore {
         return statements
     }
 }
+
+/// A saved selector.
+struct GroupRow: Sendable, Equatable {
+    var name: String
+    var selector: [String: String]
+    var description: String
+    var createdAt: Int64
+    var updatedAt: Int64
+}
+
+extension FleetStore {
+    func saveGroup(_ row: GroupRow) throws(StoreError) {
+        try execute([
+            (
+                """
+                INSERT INTO agent_groups (name, selector, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (name) DO UPDATE SET selector = excluded.selector, description = excluded.description,
+                    updated_at = excluded.updated_at
+                """,
+                [
+                    row.name, StoreJSON.encode(row.selector), row.description, String(row.createdAt),
+                    String(row.updatedAt),
+                ]
+            )
+        ])
+    }
+
+    func deleteGroup(_ name: String) throws(StoreError) {
+        try execute([("DELETE FROM agent_groups WHERE name = $1", [name])])
+    }
+
+    func loadGroups() throws(StoreError) -> [GroupRow] {
+        try select("SELECT name, selector, description, created_at, updated_at FROM agent_groups ORDER BY name", []).map
+        {
+            r in
+            GroupRow(
+                name: r[0] ?? "", selector: StoreJSON.decodeMap(r[1] ?? "{}"), description: r[2] ?? "",
+                createdAt: Int64(r[3] ?? "") ?? 0, updatedAt: Int64(r[4] ?? "") ?? 0)
+        }
+    }
+}

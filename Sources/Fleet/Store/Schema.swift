@@ -175,6 +175,15 @@ enum Schema {
                 PRIMARY KEY (rollout, uid)
             )
             """,
+            """
+            CREATE TABLE agent_groups (
+                name TEXT PRIMARY KEY,
+                selector TEXT NOT NULL,
+                description TEXT NOT NULL,
+                created_at %INT% NOT NULL,
+                updated_at %INT% NOT NULL
+            )
+            """,
         ],
     ]
 
@@ -196,6 +205,7 @@ enum Schema {
         "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
         "agent_identities", "enrollment_tokens", "certificate_authority", "agent_certificates",
         "revoked_identities", "agent_labels", "component_sets", "rollouts", "rollout_agents",
+        "agent_groups",
     ]
 }
 

@@ -116,6 +116,26 @@ extension ConnectionMachine {
         WebSocketFrameWriter.append(.binary, payload: payload, to: &out)
     }
 
+    /// Sends an operator's command to the agent `uid` if this connection holds it.
+    mutating func command(_ command: AgentCommand, for uid: InstanceUID, _ ctx: LoopContext, _ out: inout [UInt8]) {
+        guard case .websocket(let parser, var session) = phase, session.instanceUID == uid else { return }
+        phase = .closed
+        defer { phase = .websocket(parser, session) }
+        let reply: SessionReply? =
+            switch command {
+            case .restart: session.restart()
+            case .reportFullState: session.requestFullState()
+            case .reconcile: session.reoffer(ctx.directory.desiredState(for: uid))
+            case .disconnect: nil
+            }
+        guard let reply else { return }
+        ctx.writer.reset()
+        ctx.writer.writeRaw(OpAMPWebSocketPayload.header)
+        reply.encode(into: &ctx.writer)
+        Self.frame(ctx.writer.bytes, &out)
+        ctx.counters.commands += 1
+    }
+
     /// Offers the agent what the fleet now wants (S12 unsolicited push over WebSocket); `only`
     /// restricts it to one uid. Plain-HTTP agents get it in their next poll's reply instead.
     mutating func push(_ ctx: LoopContext, only: InstanceUID?, _ out: inout [UInt8]) {

@@ -10,6 +10,8 @@ package enum ConnectionEvent {
     case push(only: InstanceUID?)
     /// The agent with this uid must go now (its certificate was revoked).
     case disconnect(InstanceUID)
+    /// An operator's command for the agent with this uid.
+    case command(InstanceUID, AgentCommand)
     /// The server is stopping.
     case shutdown
     /// Closed to make room under the loop's cap on half-open connections.
@@ -130,6 +132,18 @@ package struct ConnectionMachine {
         case .push(let only):
             guard closing == .open else { return .none }
             push(ctx, only: only, &out)
+            return .none
+        case .command(let uid, let command):
+            guard closing == .open else { return .none }
+            if command == .disconnect {
+                guard case .websocket(_, let session) = phase, session.instanceUID == uid else { return .none }
+                WebSocketFrameWriter.append(
+                    .close,
+                    payload: WebSocketFrameWriter.closePayload(code: .normal, reason: "disconnected by an operator"),
+                    to: &out)
+                return settle(.closeAfterFlush, ctx)
+            }
+            self.command(command, for: uid, ctx, &out)
             return .none
         case .disconnect(let uid):
             guard closing == .open, case .websocket(_, let session) = phase, session.instanceUID == uid else {

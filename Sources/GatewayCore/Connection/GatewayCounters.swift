@@ -42,6 +42,8 @@ public struct GatewayCounters: Sendable {
     public var certificatesIssued = 0
     /// CSRs refused: not a CSR, a weak key, another agent's uid, no CA.
     public var certificateRequestsRefused = 0
+    /// Operator commands sent to agents (restart, full state, reconcile).
+    public var commands = 0
     /// Connections closed because their agent's certificate was revoked.
     public var revokedDisconnects = 0
     /// Plain-HTTP agents marked disconnected because they stopped polling.
@@ -76,6 +78,7 @@ public struct GatewayCounters: Sendable {
         certificatesIssued += o.certificatesIssued
         certificateRequestsRefused += o.certificateRequestsRefused
         revokedDisconnects += o.revokedDisconnects
+        commands += o.commands
         tlsHandshakes += o.tlsHandshakes
         tlsHandshakeFailures.add(o.tlsHandshakeFailures)
         tlsErrors += o.tlsErrors

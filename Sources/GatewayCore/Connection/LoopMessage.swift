@@ -9,6 +9,20 @@ package enum LoopMessage: Sendable {
     case pushAll
     /// Close the connection of the agent with this uid, in this slot (its certificate was revoked).
     case disconnect(InstanceUID, slot: UInt32)
+    /// An operator's command for the agent with this uid, in this slot.
+    case command(InstanceUID, AgentCommand, slot: UInt32)
+}
+
+/// What an operator can tell one connected agent to do.
+public enum AgentCommand: String, Sendable, Equatable {
+    /// Restart (only agents with `AcceptsRestartCommand`).
+    case restart
+    /// Report its full state (the `ReportFullState` flag).
+    case reportFullState
+    /// Take the desired config (and settings) again, even if offered before.
+    case reconcile
+    /// Close its connection (WebSocket 1000); it reconnects by itself.
+    case disconnect
 }
 
 extension LoopMessage {
@@ -19,6 +33,7 @@ extension LoopMessage {
         case .push(let uid, let slot): send(slot, .push(only: uid))
         case .pushAll: sweep = PushSweep()
         case .disconnect(let uid, let slot): send(slot, .disconnect(uid))
+        case .command(let uid, let command, let slot): send(slot, .command(uid, command))
         }
     }
 }

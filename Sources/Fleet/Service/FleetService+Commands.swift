@@ -1,0 +1,78 @@
+import Core
+
+/// What an operator can tell a connected agent to do (the gateway delivers it).
+public enum AgentCommandKind: String, Sendable, CaseIterable {
+    /// Restart (only agents with `AcceptsRestartCommand`).
+    case restart
+    /// Report its full state.
+    case reportFullState
+    /// Take its desired config again (a drifted agent).
+    case reconcile
+    /// Close its connection; it reconnects by itself.
+    case disconnect
+}
+
+/// Where a command for many agents went.
+public struct CommandOutcome: Sendable {
+    /// Agents it was sent to.
+    public var sent = 0
+    /// Agents it was not sent to, with why (the first thousand).
+    public var skipped: [(uid: String, reason: String)] = []
+    /// How many were skipped in all.
+    public var skippedTotal = 0
+}
+
+extension FleetService {
+    /// Delivers a command to a connected agent's connection; set by the server's wiring.
+    public var onCommand: (@Sendable (InstanceUID, AgentCommandKind) -> Bool)? {
+        get { control.withLock { $0.commandHandler } }
+        set { control.withLock { $0.commandHandler = newValue } }
+    }
+
+    /// Sends `kind` to agent `uid`; throws 404 for an unknown agent and 409 when it cannot take it
+    /// (not connected, not over WebSocket to this server, or no `AcceptsRestartCommand`).
+    public func command(_ kind: AgentCommandKind, to uid: InstanceUID) throws(FleetError) {
+        guard let agent = inventory.agent(uid) else {
+            throw FleetError(.notFound, "agent_not_found", "no agent \(uid)")
+        }
+        if let why = refusal(kind, agent) { throw FleetError(.conflict, "command_refused", why) }
+        guard let deliver = onCommand, deliver(uid, kind) else {
+            throw FleetError(
+                .conflict, "command_refused",
+                "\(uid) is not connected over WebSocket to this server (plain-HTTP agents take no commands yet)")
+        }
+        options.log("fleet: \(kind.rawValue) sent to \(uid)")
+    }
+
+    /// Sends `kind` to every agent `selector` matches; the others are reported with why.
+    public func command(_ kind: AgentCommandKind, selector: [String: String]) -> CommandOutcome {
+        var outcome = CommandOutcome()
+        let deliver = onCommand
+        for (uid, _) in inventory.targets(selector, uids: nil, anyCapabilities: true) {
+            let reason: String? =
+                if let agent = inventory.agent(uid), let why = refusal(kind, agent) {
+                    why
+                } else if deliver?(uid, kind) == true {
+                    nil
+                } else {
+                    "not connected over WebSocket to this server"
+                }
+            if let reason {
+                outcome.skippedTotal += 1
+                if outcome.skipped.count < 1000 { outcome.skipped.append((uid.description, reason)) }
+            } else {
+                outcome.sent += 1
+            }
+        }
+        options.log("fleet: \(kind.rawValue) sent to \(outcome.sent) agents, \(outcome.skippedTotal) skipped")
+        return outcome
+    }
+
+    private func refusal(_ kind: AgentCommandKind, _ agent: AgentState) -> String? {
+        guard agent.row.connected else { return "not connected" }
+        if kind == .restart && !agent.capabilities.contains(.acceptsRestartCommand) {
+            return "does not accept restart commands (no AcceptsRestartCommand)"
+        }
+        return nil
+    }
+}

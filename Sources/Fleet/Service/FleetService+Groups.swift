@@ -1,0 +1,97 @@
+import Core
+
+/// A named, saved selector (attributes and `label:KEY` labels, all must match).
+public struct AgentGroup: Sendable {
+    /// Its name.
+    public var name: String
+    /// What its agents match.
+    public var selector: [String: String]
+    /// What it is for, in the operator's words.
+    public var description: String
+    /// Milliseconds since the Unix epoch.
+    public var createdAt: Int64
+    /// Milliseconds since the Unix epoch.
+    public var updatedAt: Int64
+    /// Its agents now.
+    public var members = GroupMembers()
+}
+
+/// How a group's agents stand.
+public struct GroupMembers: Sendable, Equatable {
+    /// Agents that match.
+    public var total = 0
+    /// Of which connected.
+    public var connected = 0
+    /// Of which reporting healthy.
+    public var healthy = 0
+    /// Of which reporting unhealthy.
+    public var unhealthy = 0
+    /// Agents per config state.
+    public var configStates: [ConfigState: Int] = [:]
+}
+
+// Groups: few, written by operators; their membership is counted when asked for (one pass
+// over the fleet for all groups of a listing).
+extension FleetService {
+    /// Creates or replaces group `name`. Written to the database before it is acknowledged.
+    public func putGroup(name: String, selector: [String: String], description: String) throws(FleetError)
+        -> AgentGroup
+    {
+        guard Self.isValidName(name) else {
+            throw FleetError(
+                .invalid, "invalid_name", "group names are 1-128 characters of letters, digits, '.', '_' and '-'")
+        }
+        let now = options.clock()
+        let created = groups.withLock { $0[name]?.createdAt } ?? now
+        let row = GroupRow(name: name, selector: selector, description: description, createdAt: created, updatedAt: now)
+        do {
+            try store.saveGroup(row)
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "the group was not stored: \(error.message)")
+        }
+        groups.withLock { $0[name] = row }
+        return group(name) ?? Self.group(row)
+    }
+
+    /// Group `name` with its members counted, if it exists.
+    public func group(_ name: String) -> AgentGroup? {
+        guard let row = groups.withLock({ $0[name] }) else { return nil }
+        var group = Self.group(row)
+        group.members = inventory.membership([row.selector])[0]
+        return group
+    }
+
+    /// Every group with its members counted, by name.
+    public func listGroups() -> [AgentGroup] {
+        let rows = groups.withLock { $0.values.sorted { $0.name < $1.name } }
+        let members = inventory.membership(rows.map(\.selector))
+        return zip(rows, members).map { row, counted in
+            var group = Self.group(row)
+            group.members = counted
+            return group
+        }
+    }
+
+    /// Deletes group `name`; false when there was none.
+    public func deleteGroup(_ name: String) throws(FleetError) -> Bool {
+        guard groups.withLock({ $0[name] }) != nil else { return false }
+        do {
+            try store.deleteGroup(name)
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "the group was not deleted: \(error.message)")
+        }
+        groups.withLock { $0[name] = nil }
+        return true
+    }
+
+    /// The selector of group `name`, for a rollout's target.
+    func groupSelector(_ name: String) -> [String: String]? {
+        groups.withLock { $0[name]?.selector }
+    }
+
+    private static func group(_ row: GroupRow) -> AgentGroup {
+        AgentGroup(
+            name: row.name, selector: row.selector, description: row.description, createdAt: row.createdAt,
+            updatedAt: row.updatedAt)
+    }
+}

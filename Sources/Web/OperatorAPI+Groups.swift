@@ -1,0 +1,130 @@
+import Core
+import Fleet
+import Foundation
+import Hummingbird
+
+// `/api/v1/groups` (saved selectors) and commands to agents.
+extension OperatorAPI {
+    /// `PUT /api/v1/groups/{name}` `{"selector": {…}, "description": "…"}`: creates or replaces it.
+    func putGroup(_ request: Request, name: String) async throws -> Response {
+        let body = try await Self.collect(request, limit: 1 << 20)
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
+        }
+        if let unknown = object.keys.first(where: { $0 != "selector" && $0 != "description" }) {
+            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
+        }
+        guard let raw = object["selector"] as? [String: Any] else {
+            throw APIError(.badRequest, "invalid_field", "selector (an object of names to strings) is required")
+        }
+        var selector: [String: String] = [:]
+        for (key, value) in raw {
+            guard let text = value as? String else {
+                throw APIError(.badRequest, "invalid_field", "selector.\(key) must be a string")
+            }
+            selector[key] = text
+        }
+        guard let description = object["description"].map({ $0 as? String }) ?? "" else {
+            throw APIError(.badRequest, "invalid_field", "description must be a string")
+        }
+        let fleet = fleet
+        let chosen = selector
+        let stored = await Self.offExecutor {
+            Result { () throws(FleetError) in try fleet.putGroup(name: name, selector: chosen, description: description)
+            }
+        }
+        switch stored {
+        case .success(let group): return Self.json(Self.groupJSON(group))
+        case .failure(let error): throw APIError(error)
+        }
+    }
+
+    /// `GET /api/v1/groups`: every group with its members counted.
+    func listGroups() async -> Response {
+        let fleet = fleet
+        let groups = await Self.offExecutor { fleet.listGroups() }
+        return Self.json(["items": groups.map(Self.groupJSON)])
+    }
+
+    /// `GET /api/v1/groups/{name}`.
+    func getGroup(_ name: String) async throws -> Response {
+        let fleet = fleet
+        guard let group = await Self.offExecutor({ fleet.group(name) }) else {
+            throw APIError(.notFound, "group_not_found", "no group named \(name)")
+        }
+        return Self.json(Self.groupJSON(group))
+    }
+
+    /// `DELETE /api/v1/groups/{name}`: 204, or 404.
+    func deleteGroup(_ name: String) async throws -> Response {
+        let fleet = fleet
+        let done = await Self.offExecutor { Result { () throws(FleetError) in try fleet.deleteGroup(name) } }
+        switch done {
+        case .success(true): return Response(status: .noContent)
+        case .success(false): throw APIError(.notFound, "group_not_found", "no group named \(name)")
+        case .failure(let error): throw APIError(error)
+        }
+    }
+
+    /// `POST /api/v1/agents/{uid}/restart|report-full-state|reconcile|disconnect`: 202, or 409
+    /// when the agent cannot take it now.
+    func command(_ kind: AgentCommandKind, uid text: String) throws -> Response {
+        guard let uid = InstanceUID(string: text) else {
+            throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
+        }
+        do {
+            try fleet.command(kind, to: uid)
+        } catch {
+            throw APIError(error)
+        }
+        return Self.json(["sent": true, "command": kind.rawValue], status: .accepted)
+    }
+
+    /// `POST /api/v1/agents/commands` `{"command": "restart|reportFullState|reconcile|disconnect",
+    /// "selector": {…}}`: 202 with how many got it and who did not, with why.
+    func commandMany(_ request: Request) async throws -> Response {
+        let body = try await Self.collect(request, limit: 1 << 20)
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
+        }
+        if let unknown = object.keys.first(where: { $0 != "command" && $0 != "selector" }) {
+            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
+        }
+        guard let name = object["command"] as? String, let kind = AgentCommandKind(rawValue: name) else {
+            let names = AgentCommandKind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw APIError(.badRequest, "invalid_field", "command must be one of \(names)")
+        }
+        guard let raw = object["selector"] as? [String: Any] else {
+            throw APIError(
+                .badRequest, "invalid_field", "selector (an object of names to strings; {} for all) is required")
+        }
+        var selector: [String: String] = [:]
+        for (key, value) in raw {
+            guard let text = value as? String else {
+                throw APIError(.badRequest, "invalid_field", "selector.\(key) must be a string")
+            }
+            selector[key] = text
+        }
+        let fleet = fleet
+        let chosen = selector
+        let outcome = await Self.offExecutor { fleet.command(kind, selector: chosen) }
+        return Self.json(
+            [
+                "command": kind.rawValue, "sent": outcome.sent, "skippedTotal": outcome.skippedTotal,
+                "skipped": outcome.skipped.map { ["uid": $0.uid, "reason": $0.reason] },
+            ], status: .accepted)
+    }
+
+    static func groupJSON(_ g: AgentGroup) -> [String: Any] {
+        var states: [String: Int] = [:]
+        for (state, n) in g.members.configStates where n > 0 { states[state.rawValue] = n }
+        return [
+            "name": g.name, "selector": g.selector, "description": g.description, "createdAt": rfc3339(g.createdAt),
+            "updatedAt": rfc3339(g.updatedAt),
+            "members": [
+                "total": g.members.total, "connected": g.members.connected, "healthy": g.members.healthy,
+                "unhealthy": g.members.unhealthy, "configStates": states,
+            ] as [String: Any],
+        ]
+    }
+}
