@@ -212,3 +212,58 @@ import Testing
         #expect(again.stop())
     }
 }
+
+/// A config that uses a component an agent's build lacks is not sent to it: INCOMPATIBLE, with
+/// the missing components named; an agent that reports the component later gets it.
+@Suite struct ComponentCompatibilityTests {
+    static func components(_ exporters: [String]) -> AvailableComponents {
+        var available = AvailableComponents()
+        var receivers = ComponentDetails()
+        receivers.subComponentMap["otlp"] = ComponentDetails()
+        var exporting = ComponentDetails()
+        for type in exporters { exporting.subComponentMap[type] = ComponentDetails() }
+        available.components = ["receivers": receivers, "exporters": exporting]
+        available.hash = ConfigHash.sha256(Array(exporters.joined(separator: ",").utf8))
+        return available
+    }
+
+    @Test func anAgentWithoutTheComponentIsIncompatibleAndNotSentTheConfig() throws {
+        let url = try TestDatabases.freshURL("sqlite")
+        let fleet = try FleetServiceTests.service(try FleetStores.open(url))
+        fleet.start()
+        for i in 0..<3 {
+            var hello = FleetServiceTests.firstMessage(i, env: "prod")
+            hello.capabilities?.insert(.reportsAvailableComponents)
+            hello.availableComponents = Self.components(i == 2 ? ["otlp"] : ["otlp", "debug"])
+            fleet.record(hello)
+        }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        let body =
+            "receivers: {otlp: {}}\nexporters: {debug: {}}\nservice: {pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}\n"
+        let config = try fleet.putConfig(name: "dbg", body: Array(body.utf8))
+        let rollout = try fleet.createRollout(
+            config: "dbg", version: config.version, target: .selector([:]), stages: [], soakSeconds: 0,
+            gates: RolloutGates())
+        #expect(rollout.counts[.incompatible] == 1 && rollout.counts[.applying] == 2)
+        #expect(fleet.desiredState(for: FleetServiceTests.uid(2)).remoteConfig == nil, "not sent")
+        #expect(fleet.desiredState(for: FleetServiceTests.uid(0)).remoteConfig != nil)
+        let incompatible = fleet.agents(
+            {
+                var q = AgentQuery()
+                q.configState = .incompatible
+                return q
+            }())
+        #expect(incompatible.items.map(\.instanceUID) == [FleetServiceTests.uid(2).description])
+        #expect(incompatible.items.first?.configMessage == "missing exporters/debug")
+
+        // A new build with the exporter: the agent gets the config.
+        var upgraded = StatusChanges()
+        upgraded.instanceUID = FleetServiceTests.uid(2)
+        upgraded.availableComponents = Self.components(["otlp", "debug"])
+        fleet.record(upgraded)
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        #expect(fleet.desiredState(for: FleetServiceTests.uid(2)).remoteConfig != nil)
+        #expect(fleet.rollout(rollout.id)?.counts[.incompatible] == 0)
+        #expect(fleet.stop())
+    }
+}

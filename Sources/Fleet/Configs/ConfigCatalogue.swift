@@ -10,6 +10,8 @@ final class ConfigCatalogue: Sendable {
         var shared: [String: SharedRemoteConfig] = [:]
         /// Blob hashes known to be stored (or queued), so a blob is handed to the writer once.
         var blobsSeen: Set<String> = []
+        /// The components each config (by hash) declares; an empty set when it does not parse.
+        var used: [String: Set<String>] = [:]
     }
 
     private let store: any FleetStore
@@ -52,7 +54,25 @@ final class ConfigCatalogue: Sendable {
             s.configs[name] = row
             s.blobsSeen.insert(hash)
         }
+        learnComponents(hash, map: map)
         return row
+    }
+
+    /// The components the config with this hash declares, if `learnComponents` read it: a
+    /// lookup, for callers under the inventory lock.
+    func usedComponents(_ hash: String) -> Set<String>? {
+        state.withLock { $0.used[hash] }
+    }
+
+    /// Parses the config with this hash (once) for the components it declares: before it is
+    /// targeted, never under the inventory lock (it may read the database).
+    func learnComponents(_ hash: String, map: AgentConfigMap? = nil) {
+        guard state.withLock({ $0.used[hash] }) == nil else { return }
+        let config =
+            map
+            ?? (try? store.blob(hash: hash)).flatMap { try? AgentConfigMap(serializedBytes: $0.body) }
+        let parsed = config.flatMap(ComponentCompatibility.used(by:)) ?? []
+        state.withLock { $0.used[hash] = parsed }
     }
 
     /// The pre-encoded remote config for a hash: built once, shared by every agent and reply.

@@ -27,7 +27,8 @@ final class Inventory: Sendable {
     /// An inventory of `rows` as loaded at start; agents `instance` held are disconnected now.
     init(
         rows: [AgentRow], instance: String, lastSeenWriteInterval: Int64, hot: HotTable,
-        catalogue: ConfigCatalogue, assignments: Assignments, labels: AgentLabels, now: Int64 = 0
+        catalogue: ConfigCatalogue, assignments: Assignments, labels: AgentLabels,
+        componentSets: [String: Set<String>] = [:], now: Int64 = 0
     ) {
         self.labels = labels
         self.hot = hot
@@ -37,6 +38,7 @@ final class Inventory: Sendable {
         self.lastSeenWriteInterval = lastSeenWriteInterval
         let current = assignments.all
         state.withLock { s in
+            s.componentSets = componentSets
             for row in rows {
                 guard let uid = InstanceUID(string: row.uid) else { continue }
                 var agent = AgentState(row: row)
@@ -149,7 +151,10 @@ final class Inventory: Sendable {
             }
         }
         if let packages = prepared.packagesBytes { state.row.packageStatuses = packages }
+        var componentsChanged = false
         if let hash = prepared.componentsHash {
+            if let names = prepared.componentNames, s.componentSets[hash] == nil { s.componentSets[hash] = names }
+            componentsChanged = state.row.componentsHash != hash
             state.row.componentsHash = hash
             if let body = prepared.componentsBody, catalogue.noteBlob("components:" + hash) {
                 out.blobs.append(BlobRow(hash: "components:" + hash, kind: "components", body: body))
@@ -167,7 +172,9 @@ final class Inventory: Sendable {
         }
         state.seenWritten = now
         s.replace(uid, existing, with: state)
-        if describe || isNew { refreshDesired(&s, uid, current, now: now) }
+        if describe || isNew || componentsChanged {
+            refreshDesired(&s, uid, current, now: now, recheck: componentsChanged)
+        }
         let heldNow = state.heldParts
         if heldNow != heldBefore { out.held.append((uid, heldNow)) }
         var row = state.row
@@ -176,10 +183,12 @@ final class Inventory: Sendable {
     }
 
     /// Recomputes which config `uid` should run; returns true when its hash changed.
-    /// A rollout's pin wins over the assignments.
+    /// A rollout's pin wins over the assignments. `recheck` builds the track again (the agent's
+    /// components changed). A config that uses components the agent lacks is not sent.
     @discardableResult
     func refreshDesired(
-        _ s: inout InventoryState, _ uid: InstanceUID, _ current: [Assignments.Entry], now: Int64
+        _ s: inout InventoryState, _ uid: InstanceUID, _ current: [Assignments.Entry], now: Int64,
+        recheck: Bool = false
     ) -> Bool {
         guard var state = s.agents[uid] else { return false }
         let hash: String?
@@ -194,22 +203,32 @@ final class Inventory: Sendable {
             shared = winner?.config
         }
         let needsTrack = hash != nil && state.track == nil && state.capabilities.contains(.acceptsRemoteConfig)
-        guard state.desiredHash != hash || state.desiredAssignment != id || needsTrack else { return false }
+        guard state.desiredHash != hash || state.desiredAssignment != id || needsTrack || recheck else {
+            return false
+        }
         let changed = state.desiredHash != hash
         let before = state
         state.desiredHash = hash
         state.desiredAssignment = id
-        if changed || needsTrack {
+        var missing: [String] = []
+        if let hash, let have = state.row.componentsHash.flatMap({ s.componentSets[$0] }),
+            let needs = catalogue.usedComponents(hash)
+        {
+            missing = needs.subtracting(have).sorted()
+        }
+        if changed || needsTrack || recheck {
             let running = state.row.remoteConfigStatus == nil ? nil : (state.remoteHash, state.remoteStatus)
             state.track = hash.flatMap { target in
-                state.capabilities.contains(.acceptsRemoteConfig)
-                    ? ConfigStateMachine.target(target, running: running, connected: state.row.connected, now: now)
-                    : nil
+                guard state.capabilities.contains(.acceptsRemoteConfig) else { return nil }
+                var track = ConfigStateMachine.target(
+                    target, running: running, connected: state.row.connected, now: now)
+                if !missing.isEmpty { ConfigStateMachine.incompatible(&track, missing: missing, now: now) }
+                return track
             }
         }
         s.replace(uid, before, with: state)
-        let config = hash.flatMap { shared ?? catalogue.shared($0) }
+        let config = missing.isEmpty ? hash.flatMap { shared ?? catalogue.shared($0) } : nil
         hot.update(uid) { $0.config = config }
-        return changed
+        return changed && missing.isEmpty
     }
 }

@@ -23,6 +23,8 @@ struct InventoryState {
     /// looks at the seconds that passed, never at the fleet (entries may be stale; each is
     /// checked against the agent's track).
     var applyDeadlines: [Int64: [InstanceUID]] = [:]
+    /// Component names (`receivers/otlp`) by the hash agents report them under.
+    var componentSets: [String: Set<String>] = [:]
     /// How long an agent may stay `APPLYING` before it is `STALLED`.
     var applyTimeout: Int64 = 300_000
 

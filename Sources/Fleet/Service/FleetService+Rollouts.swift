@@ -28,6 +28,7 @@ extension FleetService {
         guard inventory.catalogue.shared(hash) != nil else {
             throw FleetError(.unavailable, "database_unavailable", "the config's content could not be read")
         }
+        inventory.catalogue.learnComponents(hash)
         let targets: [(uid: InstanceUID, attributes: [(key: String, value: String)])]
         switch target {
         case .selector(let selector): targets = inventory.targets(selector, uids: nil)
@@ -175,6 +176,7 @@ extension FleetService {
                 members[member.stage].append(uid)
                 if row.rollbackOf != nil { pins[uid] = member.pin }
             }
+            inventory.catalogue.learnComponents(spec.hash)
             let rollout = Rollout(
                 id: row.id, spec: spec, state: RolloutState(rawValue: row.state) ?? .aborted, stage: row.stage,
                 stages: members.count, reason: row.reason, etag: row.etag, rollbackOf: row.rollbackOf,

@@ -45,12 +45,25 @@ public final class FleetService: Sendable {
         try store.markDisconnected(owner: options.instance)
         let rows = try store.loadAgents()
         let catalogue = ConfigCatalogue(store: store, configs: try store.loadConfigs())
+        for config in catalogue.all { catalogue.learnComponents(config.hash) }
         let assignments = Assignments(
             try store.loadAssignments().map { Assignments.Entry(row: $0, config: catalogue.shared($0.hash)) })
+        for entry in assignments.all { catalogue.learnComponents(entry.row.hash) }
+        // The component sets agents reported, by hash: few distinct builds, read once.
+        var componentSets: [String: Set<String>] = [:]
+        for hash in Set(rows.compactMap(\.componentsHash)) {
+            if let blob = try store.blob(hash: "components:" + hash),
+                let components = try? AvailableComponents(serializedBytes: blob.body),
+                let names = ComponentCompatibility.available(components)
+            {
+                componentSets[hash] = names
+            }
+        }
         inventory = Inventory(
             rows: rows, instance: options.instance, lastSeenWriteInterval: options.lastSeenWriteIntervalMilliseconds,
             hot: HotTable(), catalogue: catalogue, assignments: assignments,
-            labels: AgentLabels(store: store, rows: try store.loadLabels(), log: options.log), now: options.clock())
+            labels: AgentLabels(store: store, rows: try store.loadLabels(), log: options.log),
+            componentSets: componentSets, now: options.clock())
         writer = WriterThread(store: store, options: options, counters: counters)
         ingester = IngestThread(
             intake: intake, inventory: inventory, writer: writer, counters: counters, options: options)

@@ -15,6 +15,8 @@ struct PreparedChange {
     var packagesBytes: [UInt8]?
     var componentsHash: String?
     var componentsBody: [UInt8]?
+    /// The reported components as names (`receivers/otlp`), when the message lists them.
+    var componentNames: Set<String>?
     var customBytes: [UInt8]?
     var settingsBytes: [UInt8]?
 
@@ -37,7 +39,10 @@ struct PreparedChange {
         packagesBytes = change.packageStatuses?.serializedBytes()
         if let components = change.availableComponents {
             componentsHash = ConfigHash.hex(components.hash)
-            if !components.components.isEmpty { componentsBody = components.serializedBytes() }
+            if !components.components.isEmpty {
+                componentsBody = components.serializedBytes()
+                componentNames = ComponentCompatibility.available(components)
+            }
         }
         customBytes = change.customCapabilities?.serializedBytes()
         settingsBytes = change.connectionSettingsStatus?.serializedBytes()
