@@ -363,3 +363,21 @@ def test_openssl_s_client_with_tls_1_0_or_1_1_and_a_stranger_certificate_is_refu
         assert s.metrics()['ampora_tls_handshake_failures_total{reason="certificate"}'] >= 1
     finally:
         assert s.stop() == 0
+
+
+@pytest.mark.parametrize("mutual", [False, True])
+def test_sessions_resume_from_tickets_with_and_without_client_certificates(mutual):
+    s = TLSServer(*(["--tls-client-ca", fixture("ca.pem"), "--tls-client-auth", "require"] if mutual else []))
+    try:
+        ctx = client_context("client.pem", "client.key") if mutual else client_context()
+        session = None
+        for attempt in range(3):
+            with socket.create_connection(("127.0.0.1", s.opamp_port), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+                    tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                    assert tls.recv(64).startswith(b"HTTP/1.1")  # TLS 1.3 tickets arrive with data
+                    if attempt > 0:
+                        assert tls.session_reused, f"attempt {attempt} was a full handshake"
+                    session = tls.session
+    finally:
+        assert s.stop() == 0

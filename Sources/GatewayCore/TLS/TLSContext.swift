@@ -47,8 +47,14 @@ public final class TLSContext: Sendable {
         // No renegotiation (a client could make the server redo handshakes at will); the
         // server's cipher order.
         _ = SSL_CTX_set_options(ctx, ampora_op_no_renegotiation() | ampora_op_cipher_server_preference())
-        // Resumption by stateless tickets only: no session is kept in server memory.
+        // Resumption by stateless tickets only: no session is kept in server memory. A server
+        // that verifies clients resumes only sessions of its own context (OpenSSL refuses with
+        // an internal-error alert without one).
         _ = ampora_ssl_ctx_set_session_cache_mode(ctx, 0)
+        let sessionContext = Array("ampora-agents".utf8)
+        guard SSL_CTX_set_session_id_context(ctx, sessionContext, UInt32(sessionContext.count)) == 1 else {
+            throw failure("setting the session id context")
+        }
         guard SSL_CTX_use_certificate_chain_file(ctx, settings.certificateFile) == 1 else {
             throw failure("reading the certificate \(settings.certificateFile)")
         }
