@@ -45,7 +45,8 @@ def build_parser():
     ld.add_argument("--scenario", choices=scenarios.SCENARIOS, required=True,
                     help="connect: ramp to N, time to all connected; steady: heartbeats, reply latency; "
                          "storm: restart the server, time until all reconnected; push: assign a config to all "
-                         "(the operator API of the README), time until all APPLIED; http: N plain-HTTP polling agents")
+                         "(the operator API of the README), time until all APPLIED; http: N plain-HTTP polling agents; "
+                         "rollout: a staged rollout to all, time until completed (or, --canary-fail, paused)")
     ld.add_argument("--agents", type=int, help="agents (default per scenario: %s)"
                     % ", ".join("%s %d" % (k, v["agents"]) for k, v in scenarios.DEFAULTS.items()))
     ld.add_argument("--heartbeat", type=float, help="seconds between heartbeats (HTTP: polls) per agent")
@@ -59,7 +60,13 @@ def build_parser():
     ld.add_argument("--out", help="JSON result file (default: Benchmarks/runs/SCENARIO-PEER-TIME.json, ignored by git)")
     ld.add_argument("--storm-after", type=float, default=3.0, help="storm: seconds after the ramp to restart")
     ld.add_argument("--config-bytes", type=int, default=4096, help="push: size of the pushed YAML")
-    ld.add_argument("--push-timeout", type=float, default=60.0, help="push: seconds to wait for all APPLIED")
+    ld.add_argument("--push-timeout", type=float, default=60.0,
+                    help="push, rollout: seconds to wait for all APPLIED (rollout: completed, or paused)")
+    ld.add_argument("--batches", type=int, default=10,
+                    help="rollout: equal stages (10: 10 %%, 20 %%, … of all agents), no soak")
+    ld.add_argument("--canary-fail", action="store_true",
+                    help="rollout: a 1 %% canary stage whose agents report the config FAILED; "
+                         "time until the gate (maxFailed 0 %%) pauses the rollout")
     add_server_options(ld)
     add_load_options(ld)
 
@@ -90,8 +97,8 @@ def start_server(opts, scenario, agents, peer):
             sys.stderr.write("ampora-bench: no --server-pid: the server's RSS and CPU are not measured\n")
         return Server(opts.target, opts.server_pid, opts.http, owned=False)
     if peer == "floor":
-        if scenario == "push":
-            raise BenchError("the echo floor has no operator API and pushes nothing: push needs ampora")
+        if scenario in ("push", "rollout"):
+            raise BenchError("the echo floor has no operator API and pushes nothing: %s needs ampora" % scenario)
         srv = EchoFloor(rings=max(2, math.ceil(agents / 18000)))
     else:
         srv = AmporaServer(opts.ampora_bin, io=opts.io, loops=opts.loops, extra=opts.server_arg)

@@ -49,6 +49,18 @@ class OperatorAPI:
             raise BenchError("POST /api/v1/assignments: expected {\"id\", ...}, got %r" % (obj,))
         return obj
 
+    def rollout(self, body):
+        status, obj = self._call("POST", "/api/v1/rollouts", json.dumps(body).encode(), "application/json")
+        if not isinstance(obj, dict) or "id" not in obj:
+            raise BenchError("POST /api/v1/rollouts: expected {\"id\", ...}, got %r" % (obj,))
+        return obj
+
+    def rollout_status(self, ident):
+        status, obj = self._call("GET", "/api/v1/rollouts/%s" % ident)
+        if not isinstance(obj, dict) or not isinstance(obj.get("counts"), dict):
+            raise BenchError("GET /api/v1/rollouts/%s: expected a rollout with counts, got %r" % (ident, obj))
+        return obj
+
     def assignment(self, ident):
         status, obj = self._call("GET", "/api/v1/assignments/%s" % ident)
         keys = ("targets", "applied", "applying", "failed", "pending")

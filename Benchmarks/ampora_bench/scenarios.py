@@ -19,6 +19,7 @@ DEFAULTS = {
     "storm": dict(agents=10000, heartbeat=10.0, duration=60.0, rate=20000.0, transport="ws"),
     "push": dict(agents=10000, heartbeat=30.0, duration=90.0, rate=10000.0, transport="ws"),
     "http": dict(agents=2000, heartbeat=2.0, duration=30.0, rate=5000.0, transport="http"),
+    "rollout": dict(agents=10000, heartbeat=30.0, duration=120.0, rate=10000.0, transport="ws"),
 }
 SCENARIOS = tuple(DEFAULTS)
 
@@ -227,6 +228,77 @@ class PushController(_Base):
         super().finish(result)
 
 
+class RolloutController(_Base):
+    """Two seconds after the full ramp, rolls a published version out to every agent in
+    stages with no soak, and polls the rollout until it completes (or, with `canary_fail`, until
+    the gate pauses it: the canary stage's config makes the agents report FAILED)."""
+
+    def __init__(self, server, agents, api, config_name, version, stages, canary_fail, timeout=120.0):
+        super().__init__(server, agents)
+        self.api = api
+        self.config_name = config_name
+        self.version = version
+        self.stages = stages
+        self.canary_fail = canary_fail
+        self.timeout = timeout
+        self.phase = "ramp"
+        self.t_post = self.t_end = None
+        self.progress = []
+        self.last = None
+        self.created = None
+
+    def _roll(self):
+        try:
+            body = {"config": self.config_name, "version": self.version, "target": {"selector": {}},
+                    "stages": self.stages, "soakSeconds": 0}
+            if self.canary_fail:
+                body["gates"] = {"maxFailed": "0%"}
+            self.t_post = time.monotonic()
+            self.created = self.api.rollout(body)
+            self.phase = "rolling"
+            deadline = self.t_post + self.timeout
+            want = "paused" if self.canary_fail else "completed"
+            while time.monotonic() < deadline:
+                st = self.api.rollout_status(self.created["id"])
+                self.last = st
+                self.progress.append(dict(st["counts"], stage=st["stage"], state=st["state"],
+                                          t=round(time.monotonic() - self.t_post, 3)))
+                if st["state"] == want:
+                    self.t_end = time.monotonic()
+                    self.phase = want
+                    return
+                if st["state"] in ("paused", "aborted") and not self.canary_fail:
+                    raise BenchError("rollout: %s: %s" % (st["state"], st.get("reason")))
+                time.sleep(0.05)
+            raise BenchError("rollout: not %s within %.0f s (last: %r)" % (want, self.timeout, self.last))
+        except BenchError as e:
+            self.error = e
+            self.phase = "failed"
+
+    def on_sample(self, now, sample, workers):
+        super().on_sample(now, sample, workers)
+        if self.phase == "ramp" and self.t_all is not None and now >= self.t_all + 2:
+            self.phase = "posting"
+            threading.Thread(target=self._roll, daemon=True).start()
+
+    def status(self):
+        st = (self.last or {}).get("counts", {})
+        return "| rollout: %s stage %s applied %s failed %s" % (
+            self.phase, (self.last or {}).get("stage", "-"), st.get("applied", "-"), st.get("failed", "-"))
+
+    def done(self):
+        return self.phase == "failed" or (self.t_end is not None and time.monotonic() > self.t_end + 1)
+
+    def finish(self, result):
+        if self.t_end:
+            key = "rollout_s_until_paused" if self.canary_fail else "rollout_s_until_completed"
+            self.figures[key] = round(self.t_end - self.t_post, 3)
+        self.figures.update(rollout=self.created, final=self.last, stages=self.stages,
+                            canary_fail=self.canary_fail)
+        result["rollout_progress"] = self.progress
+        super().finish(result)
+
+
 def run_scenario(scenario, server, opts):
     """Runs one scenario against `server` (started already); returns (result, exit status)."""
     d = DEFAULTS[scenario]
@@ -243,6 +315,21 @@ def run_scenario(scenario, server, opts):
         ctl = SteadyController(server, agents)
     elif scenario == "storm":
         ctl = StormController(server, agents, after=opts.storm_after)
+    elif scenario == "rollout":
+        if not server.http:
+            raise BenchError("rollout needs the server's operator address (--http HOST:PORT)")
+        api = OperatorAPI(server.http)
+        name = "ampora-bench-%d" % int(time.time())
+        yaml_text = push_config_yaml(opts.config_bytes)
+        if opts.canary_fail:
+            yaml_text += "# ampora-bench-fail: agents of the load generator report this config FAILED\n"
+        put = api.put_config(name, yaml_text)
+        if opts.canary_fail:
+            stages = [{"percent": 1}, {"percent": 100}]
+        else:
+            stages = [{"percent": round(100.0 * (i + 1) / opts.batches, 3)} for i in range(opts.batches)]
+        ctl = RolloutController(server, agents, api, name, put["version"], stages, opts.canary_fail,
+                                timeout=opts.push_timeout)
     else:
         if not server.http:
             raise BenchError("push needs the server's operator address (--http HOST:PORT)")

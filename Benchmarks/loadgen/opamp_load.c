@@ -75,6 +75,10 @@
 #define RC_UNSET 0
 #define RC_APPLIED 1
 #define RC_APPLYING 2
+#define RC_FAILED 3
+/* A pushed config that contains this text is reported FAILED instead of applied (rollout
+ * gates are measured with agents that really fail). */
+#define RC_FAIL_MARKER "ampora-bench-fail"
 #define RC_HASH_MAX 64
 #define RC_MAP_MAX 49152             /* larger pushed configs are applied but not echoed */
 
@@ -194,7 +198,7 @@ typedef struct {
     uint64_t handshakes, msgs_sent, replies, errors, violations, reconnects;
     uint64_t server_closes, server_errors, full_state_requests, hb_skipped, timeouts;
     uint64_t unsolicited, connect_errors, connect_timeouts, rejected;
-    uint64_t rc_received, rc_repeats, rc_applied, http_errors;
+    uint64_t rc_received, rc_repeats, rc_applied, rc_failed, http_errors;
     uint64_t tls_full, tls_resumed, tls_errors, tls_tickets, tls_declined, storm_dropped;
 } counters_t;
 
@@ -827,6 +831,12 @@ static void send_queued(agent_t *a, uint64_t now)
             a->rc_status = RC_APPLYING;
             send_opamp_kind(a, MSG_RC_STATUS, RC_APPLYING, now);
             a->rc_send = RC_APPLIED;
+        } else if (a->rc_send == RC_FAILED) {
+            a->rc_status = RC_FAILED;
+            send_opamp_kind(a, MSG_RC_STATUS, RC_FAILED, now);
+            a->rc_send = RC_UNSET;
+            if (a->broken) return;
+            ctr.rc_failed++;
         } else if (a->rc_send == RC_APPLIED) {
             a->rc_status = RC_APPLIED;
             send_opamp_kind(a, MSG_RC_STATUS, RC_APPLIED, now);
@@ -876,7 +886,8 @@ static void apply_remote_config(agent_t *a, const uint8_t *p, size_t len, uint64
     }
     memcpy(a->rc_hash, hash, hash_len);
     a->rc_hash_len = (uint8_t)hash_len;
-    a->rc_send = RC_APPLYING;
+    bool fails = map && memmem(map, map_len, RC_FAIL_MARKER, sizeof RC_FAIL_MARKER - 1) != NULL;
+    a->rc_send = fails ? RC_FAILED : RC_APPLYING;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -900,7 +911,7 @@ static void conn_release(agent_t *a)
     a->pend_count = 0;
     a->frag_active = 0;
     a->need_full_now = false;
-    if (a->rc_send != RC_UNSET) a->rc_send = RC_APPLYING;   /* report again after reconnecting */
+    if (a->rc_send == RC_APPLIED) a->rc_send = RC_APPLYING;   /* report again after reconnecting */
     buf_free(&a->in, &a->in_len, &a->in_cap);
     buf_free(&a->out, &a->out_len, &a->out_cap);
     buf_free(&a->frag, &a->frag_len, &a->frag_cap);
@@ -1792,7 +1803,7 @@ static void print_stats(uint64_t now, bool final)
            "\"timeouts\":%llu,\"server_closes\":%llu,\"server_errors\":%llu,"
            "\"full_state_requests\":%llu,\"unsolicited\":%llu,\"hb_skipped\":%llu,"
            "\"last_all_connected_s\":%.3f,\"http_errors\":%llu,\"rc_received\":%llu,\"rc_repeats\":%llu,"
-           "\"rc_applied\":%llu,\"rc_agents_applied\":%u,\"rc_first_s\":%.3f,\"rc_all_applied_s\":%.3f,"
+           "\"rc_applied\":%llu,\"rc_failed\":%llu,\"rc_agents_applied\":%u,\"rc_first_s\":%.3f,\"rc_all_applied_s\":%.3f,"
            "\"rc_hash\":\"%s\",",
            final ? "final" : "interval", cfg.worker, (double)(now - t_start) / 1e9, cfg.agents,
            n_ready, n_ws_open, (unsigned long long)ctr.handshakes, hs_rate,
@@ -1810,7 +1821,8 @@ static void print_stats(uint64_t now, bool final)
            (unsigned long long)ctr.hb_skipped,
            last_all_ready_ns ? (double)(last_all_ready_ns - t_start) / 1e9 : -1.0,
            (unsigned long long)ctr.http_errors, (unsigned long long)ctr.rc_received,
-           (unsigned long long)ctr.rc_repeats, (unsigned long long)ctr.rc_applied, rc_agents_applied,
+           (unsigned long long)ctr.rc_repeats, (unsigned long long)ctr.rc_applied,
+           (unsigned long long)ctr.rc_failed, rc_agents_applied,
            rc_first_ns ? (double)(rc_first_ns - t_start) / 1e9 : -1.0,
            rc_all_ns ? (double)(rc_all_ns - t_start) / 1e9 : -1.0, rc_hex);
     if (cfg.tls || cfg.handshake_mode || cfg.storm_at_s > 0 || storm_ns) print_extra(now, final);
