@@ -84,6 +84,12 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     func select(_ sql: String, _ params: [String?]) throws(StoreError) -> [[String?]] {
         try inner.select(sql, params)
     }
+    func execute(_ statements: [(sql: String, params: [String?])], storing blobs: [BlobRow], at: Int64)
+        throws(StoreError)
+    {
+        if isDown { throw StoreError(.unavailable, "database down (test)") }
+        try inner.execute(statements, storing: blobs, at: at)
+    }
     func close() { inner.close() }
 }
 
