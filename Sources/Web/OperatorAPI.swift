@@ -399,6 +399,9 @@ struct APIError: Error, HTTPResponseError {
             case .invalid: .unprocessableContent
             case .notFound: .notFound
             case .unavailable: .serviceUnavailable
+            case .tooLarge: .contentTooLarge
+            case .preconditionFailed: .preconditionFailed
+            case .conflict: .conflict
             }
         self.init(status, error.code, error.message)
     }

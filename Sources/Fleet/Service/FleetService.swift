@@ -18,6 +18,7 @@ public final class FleetService: Sendable {
     let identities: Identities
     let enrollment: Enrollment
     let certificates: AgentCertificates
+    let configVersions: ConfigVersions
     let control = Mutex(Control())
 
     struct Control {
@@ -48,6 +49,7 @@ public final class FleetService: Sendable {
             rows: rows, instance: options.instance, lastSeenWriteInterval: options.lastSeenWriteIntervalMilliseconds,
             hot: HotTable(), catalogue: catalogue, assignments: assignments,
             labels: AgentLabels(store: store, rows: try store.loadLabels(), log: options.log))
+        configVersions = ConfigVersions(store: store, catalogue: catalogue, options: options)
         writer = WriterThread(store: store, options: options, counters: counters)
         ingester = IngestThread(
             intake: intake, inventory: inventory, writer: writer, counters: counters, options: options)
