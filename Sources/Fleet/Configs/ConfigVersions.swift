@@ -64,8 +64,8 @@ final class ConfigVersions: Sendable {
             if let newest, newest.hash == hash {
                 same = newest
             } else if let current, current.hash == hash {
-                same = try read { () throws(StoreError) in try store.configVersion(name: name, version: current.version)
-                }
+                let version = current.version
+                same = try read { () throws(StoreError) in try store.configVersion(name: name, version: version) }
             }
             if let same, let newest {
                 guard !request.draft, current?.version != same.version else {
@@ -148,7 +148,8 @@ final class ConfigVersions: Sendable {
 
     /// The config's entity tag; nil when it has no version or the database cannot be read.
     func etag(_ name: String) -> String? {
-        (try? store.configVersions(name: name, limit: 1).first).flatMap { $0 }.map { Self.etag($0.version) }
+        guard let newest = try? store.configVersions(name: name, limit: 1).first else { return nil }
+        return Self.etag(newest.version)
     }
 
     /// `ampora-tool diff --json` from version `old` to version `new`.
@@ -253,9 +254,11 @@ final class ConfigVersions: Sendable {
     private static func refuseErrors(_ findings: [ConfigFinding]) throws(FleetError) {
         let errors = findings.filter(\.isError)
         guard let first = errors.first else { return }
+        // PUT's one file is named "": then the place is a line and column alone.
+        let place = (first.file.isEmpty ? "" : first.file + ":") + "\(first.line):\(first.column)"
         var error = FleetError(
             .invalid, "invalid_config",
-            "the Toolkit found \(errors.count) error\(errors.count == 1 ? "" : "s"), first \(first.file):\(first.line):\(first.column): \(first.message)"
+            "the Toolkit found \(errors.count) error\(errors.count == 1 ? "" : "s"), the first at \(place): \(first.message)"
         )
         error.findings = findings
         throw error
