@@ -94,11 +94,12 @@ public struct OperatorAPI: Sendable {
             guard let config = fleet.listConfigs().first(where: { $0.name == name }) else {
                 throw APIError(.notFound, "config_not_found", "no config named \(name)")
             }
-            return Self.json(Self.configJSON(config))
+            return await Self.tagged(Self.json(Self.configJSON(config)), config: name, fleet: fleet)
         }
         router.put("/api/v1/configs/:name") { request, context in
             try await putConfig(request, name: context.parameters.get("name") ?? "")
         }
+        addConfigVersionRoutes(to: router)
         router.post("/api/v1/assignments") { request, _ in try await assign(request) }
         router.post("/api/v1/tokens") { request, _ in try await createToken(request) }
         router.post("/api/v1/agents/:uid/revoke") { _, context in
@@ -226,12 +227,18 @@ public struct OperatorAPI: Sendable {
                 .unsupportedMediaType, "unsupported_media_type", "send the config as Content-Type: text/yaml")
         }
         let body = try await Self.collect(request, limit: fleet.options.maxConfigBytes)
+        let (author, ifMatch) = try Self.authorAndPrecondition(request)
         let fleet = fleet
         let stored = await Self.offExecutor {
-            Result { () throws(FleetError) in try fleet.putConfig(name: name, body: body) }
+            Result { () throws(FleetError) in
+                try fleet.putConfigVersion(name: name, body: body, author: author, ifMatch: ifMatch)
+            }
         }
         switch stored {
-        case .success(let row): return Self.json(["name": row.name, "hash": row.hash, "version": row.version])
+        case .success(let saved):
+            var response = Self.json(["name": name, "hash": saved.info.hash, "version": saved.info.version])
+            response.headers[.eTag] = saved.etag
+            return response
         case .failure(let error): throw APIError(error)
         }
     }
@@ -418,6 +425,8 @@ struct APIError: Error, HTTPResponseError {
     var message: String
     /// The `Allow` header of a 405.
     var allow: String?
+    /// What the Toolkit found in a refused config, rendered as `ampora-tool lint --format json` does.
+    var findings: [ConfigFinding]?
 
     init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
         self.status = status
@@ -431,14 +440,18 @@ struct APIError: Error, HTTPResponseError {
             case .invalid: .unprocessableContent
             case .notFound: .notFound
             case .unavailable: .serviceUnavailable
+            case .tooLarge: .contentTooLarge
+            case .preconditionFailed: .preconditionFailed
             case .conflict: .conflict
-            case .stale: .preconditionFailed
             }
         self.init(status, error.code, error.message)
+        findings = error.findings
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = OperatorAPI.json(["error": ["code": code, "message": message]], status: status)
+        var error: [String: Any] = ["code": code, "message": message]
+        if let findings { error["findings"] = findings.map(OperatorAPI.findingJSON) }
+        var response = OperatorAPI.json(["error": error], status: status)
         if status == .serviceUnavailable { response.headers[.retryAfter] = "5" }
         if let allow { response.headers[.allow] = allow }
         return response
@@ -467,7 +480,7 @@ struct JSONErrors: RouterMiddleware {
     /// The methods a path allows, nil when no route has that shape.
     static func allowedMethods(for path: String) -> String? {
         let segments = path.split(separator: "/")
-        return routes.first { route in
+        return (routes + OperatorAPI.configVersionRoutes).first { route in
             route.path.count == segments.count
                 && zip(route.path, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
         }?.allow

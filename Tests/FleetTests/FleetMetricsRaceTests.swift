@@ -17,7 +17,7 @@ import Testing
         let delivered = Box(0)
         fleet.onPush = { uids in delivered.update { $0 += uids?.count ?? 0 } }
         fleet.start()
-        _ = try fleet.putConfig(name: "base", body: Array("receivers: {}\n".utf8))
+        _ = try fleet.putConfig(name: "base", body: TestConfigs.collector())
         let producers = 8
         let agentsPerProducer = 150
         let rounds = 20

@@ -84,6 +84,12 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     func select(_ sql: String, _ params: [String?]) throws(StoreError) -> [[String?]] {
         try inner.select(sql, params)
     }
+    func execute(_ statements: [(sql: String, params: [String?])], storing blobs: [BlobRow], at: Int64)
+        throws(StoreError)
+    {
+        if isDown { throw StoreError(.unavailable, "database down (test)") }
+        try inner.execute(statements, storing: blobs, at: at)
+    }
     func close() { inner.close() }
 }
 
@@ -220,9 +226,9 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         fleet.record(Self.firstMessage(20, env: "prod", caps: [.reportsStatus]))
         #expect(fleet.waitUntilWritten(timeout: 10))
 
-        let config = try fleet.putConfig(name: "prod-base", body: Array("exporters: {}\n".utf8))
+        let config = try fleet.putConfig(name: "prod-base", body: TestConfigs.collector())
         #expect(config.hash.count == 64)
-        let again = try fleet.putConfig(name: "prod-base", body: Array("exporters: {}\n".utf8))
+        let again = try fleet.putConfig(name: "prod-base", body: TestConfigs.collector())
         #expect(again.version == config.version, "the same content is not a new version")
         let assignment = try fleet.assign(config: "prod-base", selector: ["env": "prod"])
         #expect(assignment.hash == config.hash)
@@ -276,7 +282,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect((status.targets, status.applied, status.pending) == (11, 1, 8))
 
         // A newer assignment for the same agents takes every one of them over.
-        _ = try fleet.putConfig(name: "prod-next", body: Array("exporters: {debug: {}}\n".utf8))
+        _ = try fleet.putConfig(name: "prod-next", body: TestConfigs.collector("logs"))
         let next = try fleet.assign(config: "prod-next", selector: ["env": "prod"])
         #expect(fleet.assignmentStatus(assignment.id)?.targets == 0)
         status = try #require(fleet.assignmentStatus(next.id))
@@ -375,7 +381,8 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(!during.storeHealthy)
         #expect(during.backlogAgents >= 300)
         #expect(store.failedWrites > 0)
-        #expect(throws: FleetError.self) { try fleet.putConfig(name: "c", body: [65]) }
+        let refused = #expect(throws: FleetError.self) { try fleet.putConfig(name: "c", body: TestConfigs.collector()) }
+        #expect(refused?.kind == .unavailable)
         #expect(fleet.agents(AgentQuery()).total == 400, "agents stay served from memory")
         let during5 = try #require(fleet.agent(Self.uid(5)))
         #expect(!during5.historyComplete)

@@ -135,11 +135,11 @@ import Testing
         fleet.start()
         for i in 0..<10 { fleet.record(FleetServiceTests.firstMessage(i, env: i < 2 ? "canary" : "prod")) }
         #expect(fleet.waitUntilWritten(timeout: 10))
-        let old = try fleet.putConfig(name: "base", body: Array("exporters: {}\n".utf8))
+        let old = try fleet.putConfig(name: "base", body: TestConfigs.collector())
         _ = try fleet.assign(config: "base", selector: [:])
         for i in 0..<10 { Self.report(fleet, i, old.hash, .applied) }
         #expect(fleet.waitUntilWritten(timeout: 10))
-        let new = try fleet.putConfig(name: "base", body: Array("exporters: {debug: {}}\n".utf8))
+        let new = try fleet.putConfig(name: "base", body: TestConfigs.collector("logs"))
 
         #expect(throws: FleetError.self) {
             try fleet.createRollout(
@@ -238,9 +238,7 @@ import Testing
             fleet.record(hello)
         }
         #expect(fleet.waitUntilWritten(timeout: 10))
-        let body =
-            "receivers: {otlp: {}}\nexporters: {debug: {}}\nservice: {pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}\n"
-        let config = try fleet.putConfig(name: "dbg", body: Array(body.utf8))
+        let config = try fleet.putConfig(name: "dbg", body: TestConfigs.collector())
         let rollout = try fleet.createRollout(
             config: "dbg", version: config.version, target: .selector([:]), stages: [], soakSeconds: 0,
             gates: RolloutGates())

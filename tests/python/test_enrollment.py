@@ -175,12 +175,12 @@ def test_an_operator_can_unbind_an_agent_whose_credentials_changed(server):
 
 
 def test_token_labels_become_agent_labels_that_selectors_name(server):
-    from test_fleet import api
+    from test_fleet import COLLECTOR_CONFIG, api
     token = create_token(server, "--label", "env=prod", "--label", "team=payments")
     plain = create_token(server)
     wait_until_valid(server, token)
     wait_until_valid(server, plain)
-    body = b"receivers:\n  otlp:\n    protocols:\n      grpc: {}\n"
+    body = COLLECTOR_CONFIG
     assert api(server, "PUT", "/api/v1/configs/prod-labelled", body, {"Content-Type": "text/yaml"})[0] == 200
     status, _ = api(server, "POST", "/api/v1/assignments", {"config": "prod-labelled", "selector": {"label:env": "prod"}})
     assert status in (200, 201)

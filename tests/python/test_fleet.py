@@ -25,6 +25,9 @@ from opentelemetry._opamp.proto import opamp_pb2
 ROOT = Path(__file__).resolve().parents[2]
 CAPS = 0x1 | 0x2 | 0x4 | 0x1000  # status, accepts remote config, effective config, reports remote config
 REPORT_FULL_STATE = 0x1
+# A config the Toolkit finds no error in: configs are checked before they are published.
+COLLECTOR_CONFIG = (b"receivers:\n  otlp:\n    protocols:\n      grpc: {}\nexporters:\n  debug: {}\n"
+                    b"service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n")
 
 
 def backends():
@@ -204,7 +207,7 @@ def test_a_selector_push_reaches_exactly_the_matching_capable_agents(backend, tm
                      + [(u, "prod", 0x1 | 0x4, b"x: 1\n") for u in incapable])
             sockets = await connect_agents(server, specs)
             by_uid = dict(zip([s[0] for s in specs], sockets))
-            body = b"receivers:\n  otlp:\n    protocols:\n      grpc: {}\n"
+            body = COLLECTOR_CONFIG
             status, config = api(server, "PUT", "/api/v1/configs/prod-base", body, {"Content-Type": "text/yaml"})
             assert status == 200 and config["name"] == "prod-base" and len(config["hash"]) == 64
             status, assignment = api(server, "POST", "/api/v1/assignments",
@@ -309,7 +312,8 @@ def test_postgres_outage_mid_load_loses_nothing(tmp_path):
             m = metrics(server)
             assert m["ampora_persistence_healthy"] == 0
             assert m["ampora_persistence_backlog_rows"] >= 60
-            status, body = api(server, "PUT", "/api/v1/configs/during-outage", b"a: 1\n", {"Content-Type": "text/yaml"})
+            status, body = api(server, "PUT", "/api/v1/configs/during-outage", COLLECTOR_CONFIG,
+                               {"Content-Type": "text/yaml"})
             assert status == 503 and body["error"]["code"] == "database_unavailable"
             assert api(server, "GET", "/api/v1/agents")[1]["total"] == 60, "agents stay served"
             status, one = api(server, "GET", f"/api/v1/agents/{uuid.UUID(bytes=later[0])}")
@@ -387,7 +391,7 @@ MALFORMED = [
 def test_malformed_requests_get_4xx_json_errors(tmp_path):
     server = Server("--database", f"sqlite:{tmp_path / 'm.db'}")
     try:
-        assert api(server, "PUT", "/api/v1/configs/base", b"a: 1\n", {"Content-Type": "text/yaml"})[0] == 200
+        assert api(server, "PUT", "/api/v1/configs/base", COLLECTOR_CONFIG, {"Content-Type": "text/yaml"})[0] == 200
         for method, path, body, headers, expected in MALFORMED:
             status, reply = api(server, method, path, body, headers)
             assert status == expected, (method, path, status, reply)

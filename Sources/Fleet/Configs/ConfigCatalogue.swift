@@ -38,24 +38,13 @@ final class ConfigCatalogue: Sendable {
         state.withLock { $0.blobsSeen.insert(hash).inserted }
     }
 
-    /// Stores `map` (already validated) as the new version of `name` at `now`, unless the
-    /// content is the same. Written to the database before it is acknowledged.
-    func put(name: String, map: AgentConfigMap, now: Int64) throws(FleetError) -> ConfigRow {
-        let hash = ConfigHash.hex(ConfigHash.of(map))
-        let previous = config(named: name)
-        if let previous, previous.hash == hash { return previous }
-        let row = ConfigRow(name: name, hash: hash, version: (previous?.version ?? 0) + 1, updatedAt: now)
-        do {
-            try store.saveConfig(row, blob: BlobRow(hash: hash, kind: "config", body: map.serializedBytes()))
-        } catch {
-            throw FleetError(.unavailable, "database_unavailable", "the config was not stored: \(error.message)")
-        }
+    /// Makes `row` the current version of its config; written to the database already.
+    func adopt(_ row: ConfigRow) {
         state.withLock { s in
-            s.configs[name] = row
-            s.blobsSeen.insert(hash)
+            s.configs[row.name] = row
+            s.blobsSeen.insert(row.hash)
         }
-        learnComponents(hash, map: map)
-        return row
+        learnComponents(row.hash)
     }
 
     /// The components the config with this hash declares, if `learnComponents` read it: a

@@ -51,11 +51,24 @@ extension FleetService {
             historyComplete: complete)
     }
 
-    /// Stores a named config (YAML text) and returns its current version. Written to the
-    /// database before it is acknowledged: call it off an async executor.
-    public func putConfig(name: String, body: [UInt8], contentType: String = "text/yaml") throws(FleetError)
-        -> ConfigVersion
-    {
+    /// Stores a named config (YAML text) as a published version with the one file "" and
+    /// returns the config's current version. Written to the database before it is
+    /// acknowledged: call it off an async executor.
+    public func putConfig(
+        name: String, body: [UInt8], contentType: String = "text/yaml", author: String = "api", ifMatch: String? = nil
+    ) throws(FleetError) -> ConfigVersion {
+        let saved = try putConfigVersion(
+            name: name, body: body, contentType: contentType, author: author, ifMatch: ifMatch)
+        let current = inventory.catalogue.config(named: name)
+        return ConfigVersion(
+            name: name, hash: saved.info.hash, version: saved.info.version,
+            updatedAt: current?.version == saved.info.version ? current?.updatedAt ?? 0 : saved.info.createdAt)
+    }
+
+    /// `putConfig`, answering with the version as stored and the config's entity tag.
+    public func putConfigVersion(
+        name: String, body: [UInt8], contentType: String = "text/yaml", author: String = "api", ifMatch: String? = nil
+    ) throws(FleetError) -> SavedConfigVersion {
         guard Self.isValidName(name) else {
             throw FleetError(
                 .invalid, "invalid_name",
@@ -68,12 +81,10 @@ extension FleetService {
         guard String(validating: body, as: UTF8.self) != nil else {
             throw FleetError(.invalid, "invalid_utf8", "the config is not valid UTF-8 text")
         }
-        var file = AgentConfigFile()
-        file.body = body
-        file.contentType = contentType
-        var map = AgentConfigMap()
-        map.configMap[""] = file
-        return ConfigVersion(try inventory.catalogue.put(name: name, map: map, now: options.clock()))
+        return try configVersions.save(
+            name,
+            NewConfigVersion(
+                files: ["": ConfigFile(body: body, contentType: contentType)], author: author, ifMatch: ifMatch))
     }
 
     /// Every named config.

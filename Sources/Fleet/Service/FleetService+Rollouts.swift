@@ -111,7 +111,7 @@ extension FleetService {
             }
             if let ifMatch, ifMatch != entry.rollout.etag {
                 throw FleetError(
-                    .stale, "precondition_failed",
+                    .preconditionFailed, "precondition_failed",
                     "rollout \(id) changed since (its ETag is \"\(entry.rollout.etag)\", not \"\(ifMatch)\")")
             }
             let state = entry.rollout.state

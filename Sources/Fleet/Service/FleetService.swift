@@ -20,6 +20,7 @@ public final class FleetService: Sendable {
     let certificates: AgentCertificates
     let rollouts = RolloutBook()
     let groups: Mutex<[String: GroupRow]>
+    let configVersions: ConfigVersions
     let control = Mutex(Control())
 
     struct Control {
@@ -64,6 +65,7 @@ public final class FleetService: Sendable {
             hot: HotTable(), catalogue: catalogue, assignments: assignments,
             labels: AgentLabels(store: store, rows: try store.loadLabels(), log: options.log),
             componentSets: componentSets, now: options.clock())
+        configVersions = ConfigVersions(store: store, catalogue: catalogue, options: options)
         writer = WriterThread(store: store, options: options, counters: counters)
         ingester = IngestThread(
             intake: intake, inventory: inventory, writer: writer, counters: counters, options: options)

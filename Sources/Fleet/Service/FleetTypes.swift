@@ -10,8 +10,10 @@ public struct FleetOptions: Sendable {
     public var batchRows: Int = 10_000
     /// History events kept while the database is unreachable; older ones are dropped (and counted).
     public var maxHistoryBacklog: Int = 1_000_000
-    /// Largest config a PUT accepts.
+    /// Largest config a PUT accepts, and the most bytes the files of one config version hold.
     public var maxConfigBytes: Int = 4 << 20
+    /// Most files in one config version.
+    public var maxConfigFiles = 1000
     /// A heartbeat's last-seen time is written at most this often per agent: in memory (and in
     /// the API) it is exact; the database catches up on any change, disconnect or shutdown, so
     /// only a crash leaves it this stale, and a fleet's heartbeats do not become row updates.
@@ -50,10 +52,12 @@ public struct FleetError: Error, Sendable, CustomStringConvertible {
         case notFound
         /// The database is unreachable: nothing was acknowledged (503).
         case unavailable
-        /// The request does not fit the thing's state (409).
+        /// The request is larger than a limit (413).
+        case tooLarge
+        /// `If-Match` names a version that is no longer the newest (412).
+        case preconditionFailed
+        /// Another writer got there first; sending it again may succeed (409).
         case conflict
-        /// `If-Match` names a version of the thing that is no longer current (412).
-        case stale
     }
     /// The class.
     public var kind: Kind
@@ -61,6 +65,8 @@ public struct FleetError: Error, Sendable, CustomStringConvertible {
     public var code: String
     /// Human-readable message.
     public var message: String
+    /// What the Toolkit found, when a config was refused for its content.
+    public var findings: [ConfigFinding]?
 
     /// An error.
     public init(_ kind: Kind, _ code: String, _ message: String) {

@@ -258,6 +258,11 @@ public protocol FleetStore: AnyObject, Sendable {
     func execute(_ statements: [(sql: String, params: [String?])]) throws(StoreError)
     /// The rows of one such query, as text (nil for NULL).
     func select(_ sql: String, _ params: [String?]) throws(StoreError) -> [[String?]]
+    /// `execute`, with `blobs` inserted (if absent, `created_at` = `at`) in the same transaction:
+    /// a config version is stored with its content or not at all, and text parameters cannot
+    /// carry bytes.
+    func execute(_ statements: [(sql: String, params: [String?])], storing blobs: [BlobRow], at: Int64)
+        throws(StoreError)
     /// Closes the connection.
     func close()
 }

@@ -1,0 +1,235 @@
+import Fleet
+import Foundation
+import Hummingbird
+
+extension OperatorAPI {
+    /// The config version routes and their methods, which `JSONErrors` searches after its `routes`.
+    static let configVersionRoutes: [(path: [Substring], allow: String)] = [
+        ("/api/v1/configs/:name/versions", "GET, HEAD, POST"),
+        ("/api/v1/configs/:name/versions/:version", "GET, HEAD"),
+        ("/api/v1/configs/:name/versions/:version/publish", "POST"),
+        ("/api/v1/configs/:name/versions/:version/diff/:other", "GET, HEAD"),
+        ("/api/v1/configs/:name/versions/:version/graph.svg", "GET, HEAD"),
+        ("/api/v1/configs/:name/versions/:version/graph.json", "GET, HEAD"),
+    ].map { ($0.0.split(separator: "/"), $0.1) }
+
+    /// Who made a change, until the operator plane authenticates people.
+    static let authorField = HTTPFields.Element.Name("X-Ampora-Author")!
+
+    /// Registers the config version routes.
+    func addConfigVersionRoutes(to router: Router<BasicRequestContext>) {
+        let base = "/api/v1/configs/:name/versions"
+        router.get(RouterPath(base)) { request, context in
+            try await listConfigVersions(request, name: context.parameters.get("name") ?? "")
+        }
+        router.post(RouterPath(base)) { request, context in
+            try await createConfigVersion(request, name: context.parameters.get("name") ?? "")
+        }
+        router.get(RouterPath(base + "/:version")) { _, context in
+            let (name, version) = try Self.nameAndVersion(context)
+            let fleet = fleet
+            let detail = try await Self.fleetCall { () throws(FleetError) in
+                try fleet.configVersion(name: name, version: version)
+            }
+            var body = Self.versionJSON(detail.info)
+            var files: [String: Any] = [:]
+            for (file, content) in detail.files {
+                files[file] = [
+                    "body": String(decoding: content.body, as: UTF8.self), "contentType": content.contentType,
+                ]
+            }
+            body["files"] = files
+            var response = Self.json(body)
+            response.headers[.eTag] = detail.info.etag
+            return response
+        }
+        router.post(RouterPath(base + "/:version/publish")) { request, context in
+            let (name, version) = try Self.nameAndVersion(context)
+            let ifMatch = request.headers[.ifMatch]
+            let fleet = fleet
+            let saved = try await Self.fleetCall { () throws(FleetError) in
+                try fleet.publishConfigVersion(name: name, version: version, ifMatch: ifMatch)
+            }
+            var response = Self.json(Self.savedJSON(saved.info))
+            response.headers[.eTag] = saved.etag
+            return response
+        }
+        router.get(RouterPath(base + "/:version/diff/:other")) { _, context in
+            let (name, old) = try Self.nameAndVersion(context)
+            let new = try Self.version(context.parameters.get("other") ?? "")
+            let fleet = fleet
+            let diff = try await Self.fleetCall { () throws(FleetError) in
+                try fleet.configDiff(name: name, from: old, to: new)
+            }
+            return Self.text(diff, contentType: "application/json")
+        }
+        for (suffix, format, type) in [
+            ("svg", ConfigGraphFormat.svg, "image/svg+xml"), ("json", ConfigGraphFormat.json, "application/json"),
+        ] {
+            router.get(RouterPath(base + "/:version/graph." + suffix)) { _, context in
+                let (name, version) = try Self.nameAndVersion(context)
+                let fleet = fleet
+                let graph = try await Self.fleetCall { () throws(FleetError) in
+                    try fleet.configGraph(name: name, version: version, format: format)
+                }
+                return Self.text(graph, contentType: type)
+            }
+        }
+    }
+
+    // MARK: Handlers
+
+    private func listConfigVersions(_ request: Request, name: String) async throws -> Response {
+        var limit = 100
+        var before: Int64?
+        for (key, value) in request.uri.queryParameters {
+            switch String(key) {
+            case "limit":
+                guard let n = Int(String(value)), n >= 1, n <= 1000 else {
+                    throw APIError(.badRequest, "invalid_parameter", "limit must be an integer from 1 to 1000")
+                }
+                limit = n
+            case "before": before = try Self.version(String(value))
+            default: throw APIError(.badRequest, "invalid_parameter", "unknown query parameter \(key)")
+            }
+        }
+        let fleet = fleet
+        let (chosenLimit, chosenBefore) = (limit, before)
+        let list = try await Self.fleetCall { () throws(FleetError) in
+            try fleet.configVersionList(name: name, limit: chosenLimit, before: chosenBefore)
+        }
+        let items = list.items.map { info -> [String: Any] in
+            var item = Self.versionJSON(info)
+            item["findings"] = nil
+            item["findingsCount"] = info.findings.count
+            return item
+        }
+        var response = Self.json([
+            "name": name, "current": list.current.map { $0 as Any } ?? NSNull(), "items": items,
+        ])
+        response.headers[.eTag] = list.etag
+        return response
+    }
+
+    private func createConfigVersion(_ request: Request, name: String) async throws -> Response {
+        // JSON escaping can double YAML text (quotes, backslashes, newlines); the files' own
+        // total is held to `maxConfigBytes` by the fleet.
+        let body = try await Self.collect(request, limit: 2 * fleet.options.maxConfigBytes + (1 << 20))
+        let (author, ifMatch) = try Self.authorAndPrecondition(request)
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
+        }
+        if let unknown = object.keys.first(where: { !["files", "message", "draft"].contains($0) }) {
+            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
+        }
+        guard let rawFiles = object["files"] as? [String: Any] else {
+            throw APIError(
+                .badRequest, "invalid_field", "files must be an object of file names to {\"body\", \"contentType\"}")
+        }
+        var files: [String: ConfigFile] = [:]
+        for (file, value) in rawFiles {
+            guard let entry = value as? [String: Any] else {
+                throw APIError(.badRequest, "invalid_field", "files.\(file) must be an object")
+            }
+            if let unknown = entry.keys.first(where: { $0 != "body" && $0 != "contentType" }) {
+                throw APIError(.badRequest, "invalid_field", "unknown field files.\(file).\(unknown)")
+            }
+            guard let text = entry["body"] as? String else {
+                throw APIError(.badRequest, "invalid_field", "files.\(file).body must be a string")
+            }
+            var contentType = "text/yaml"
+            if let raw = entry["contentType"] {
+                guard let type = raw as? String else {
+                    throw APIError(.badRequest, "invalid_field", "files.\(file).contentType must be a string")
+                }
+                contentType = type
+            }
+            files[file] = ConfigFile(body: Array(text.utf8), contentType: contentType)
+        }
+        var message: String?
+        if let raw = object["message"], !(raw is NSNull) {
+            guard let text = raw as? String else {
+                throw APIError(.badRequest, "invalid_field", "message must be a string")
+            }
+            message = text
+        }
+        var draft = false
+        if let raw = object["draft"] {
+            guard let flag = raw as? Bool else {
+                throw APIError(.badRequest, "invalid_field", "draft must be true or false")
+            }
+            draft = flag
+        }
+        let fleet = fleet
+        let asked = NewConfigVersion(files: files, message: message, draft: draft, author: author, ifMatch: ifMatch)
+        let saved = try await Self.fleetCall { () throws(FleetError) in
+            try fleet.saveConfigVersion(name: name, asked)
+        }
+        var response = Self.json(Self.savedJSON(saved.info), status: saved.created ? .created : .ok)
+        response.headers[.eTag] = saved.etag
+        if saved.created { response.headers[.location] = "/api/v1/configs/\(name)/versions/\(saved.info.version)" }
+        return response
+    }
+
+    // MARK: Helpers
+
+    /// The `X-Ampora-Author` header (default `api`) and the `If-Match` header of a change.
+    static func authorAndPrecondition(_ request: Request) throws -> (author: String, ifMatch: String?) {
+        let author = request.headers[authorField]?.trimmingCharacters(in: .whitespaces) ?? ""
+        guard author.utf8.count <= 256 else {
+            throw APIError(.badRequest, "invalid_author", "X-Ampora-Author is longer than 256 bytes")
+        }
+        return (author.isEmpty ? "api" : author, request.headers[.ifMatch])
+    }
+
+    /// `response` with the config's entity tag, when the database can say what it is.
+    static func tagged(_ response: Response, config name: String, fleet: FleetService) async -> Response {
+        var response = response
+        response.headers[.eTag] = await offExecutor { fleet.configETag(name: name) }
+        return response
+    }
+
+    /// Runs a fleet call that waits on the database (or the Toolkit) off the async executor.
+    static func fleetCall<T: Sendable>(_ work: @escaping @Sendable () throws(FleetError) -> T) async throws -> T {
+        let result = await offExecutor { Result { () throws(FleetError) in try work() } }
+        switch result {
+        case .success(let value): return value
+        case .failure(let error): throw APIError(error)
+        }
+    }
+
+    private static func nameAndVersion(_ context: BasicRequestContext) throws -> (String, Int64) {
+        (context.parameters.get("name") ?? "", try version(context.parameters.get("version") ?? ""))
+    }
+
+    private static func version(_ text: String) throws -> Int64 {
+        guard let version = Int64(text), version >= 1 else {
+            throw APIError(.badRequest, "invalid_version", "\(text) is not a version number (1, 2, …)")
+        }
+        return version
+    }
+
+    /// One finding, with the members of `ampora-tool lint --format json`.
+    static func findingJSON(_ f: ConfigFinding) -> [String: Any] {
+        [
+            "rule": f.rule, "severity": f.severity, "message": f.message, "file": f.file, "line": f.line,
+            "column": f.column, "path": f.path,
+        ]
+    }
+
+    private static func savedJSON(_ info: ConfigVersionInfo) -> [String: Any] {
+        [
+            "name": info.name, "version": info.version, "hash": info.hash, "draft": info.draft,
+            "findings": info.findings.map(findingJSON),
+        ]
+    }
+
+    private static func versionJSON(_ info: ConfigVersionInfo) -> [String: Any] {
+        [
+            "name": info.name, "version": info.version, "hash": info.hash,
+            "author": info.author.map { $0 as Any } ?? NSNull(),
+            "message": info.message.map { $0 as Any } ?? NSNull(), "createdAt": rfc3339(info.createdAt),
+            "draft": info.draft, "current": info.current, "findings": info.findings.map(findingJSON),
+        ]
+    }
+}
