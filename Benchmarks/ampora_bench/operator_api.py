@@ -18,12 +18,12 @@ class OperatorAPI:
         self.base = "http://%s" % hostport
         self.timeout = timeout
 
-    def _call(self, method, path, body=None, content_type=None):
+    def _call(self, method, path, body=None, content_type=None, timeout=None):
         req = urllib.request.Request(self.base + path, data=body, method=method)
         if content_type:
             req.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as e:
             text = e.read()[:500].decode(errors="replace")
@@ -50,7 +50,9 @@ class OperatorAPI:
         return obj
 
     def rollout(self, body):
-        status, obj = self._call("POST", "/api/v1/rollouts", json.dumps(body).encode(), "application/json")
+        # Creating a rollout stores every target as a member before it answers: a million take seconds.
+        status, obj = self._call("POST", "/api/v1/rollouts", json.dumps(body).encode(), "application/json",
+                                 timeout=120.0)
         if not isinstance(obj, dict) or "id" not in obj:
             raise BenchError("POST /api/v1/rollouts: expected {\"id\", ...}, got %r" % (obj,))
         return obj

@@ -304,6 +304,26 @@ public final class GatewayServer: Sendable {
         return false
     }
 
+    /// Offers each of `uids` what the directory now wants for it: one message (and one wake)
+    /// per loop, however many agents. Agents none of this server's loops holds are skipped.
+    public func push(_ uids: [InstanceUID]) {
+        var byLoop: [Int: [(uid: InstanceUID, slot: UInt32)]] = [:]
+        for uid in uids {
+            guard let token = live.owner(of: uid) else { continue }
+            let loop = ConnectionToken.loop(token) - loopBase
+            guard loop >= 0 else { continue }
+            byLoop[loop, default: []].append((uid, ConnectionToken.slot(token)))
+        }
+        let (epoll, rings) = state.withLock { ($0.epollLoops, $0.rings) }
+        for (loop, targets) in byLoop {
+            if loop < rings.count, let ring = rings[loop] {
+                ring.mailbox.post(.pushSome(targets))
+            } else if loop < epoll.count {
+                epoll[loop].mailbox.post(.pushSome(targets))
+            }
+        }
+    }
+
     /// Offers every connected WebSocket agent what the directory now wants for it.
     public func pushAll() {
         for loop in state.withLock({ $0.epollLoops + $0.rings.compactMap { $0 } }) { loop.mailbox.post(.pushAll) }

@@ -386,7 +386,7 @@ struct Serve: AsyncParsableCommand {
         let gateways = [gateway] + (tlsGateway.map { [$0] } ?? [])
         fleet.onPush = { uids in
             for server in gateways {
-                if let uids { for uid in uids { server.push(uid) } } else { server.pushAll() }
+                if let uids { server.push(uids) } else { server.pushAll() }
             }
         }
         fleet.onDisconnect = { uid in for server in gateways { server.disconnect(uid) } }

@@ -123,11 +123,12 @@ extension FleetService {
         return Assignment(row)
     }
 
-    func requestPush(_ uids: [InstanceUID]) {
+    /// Pushes to `uids`; past `broadcastAbove` agents, one broadcast per loop instead (every
+    /// connection is visited: cheaper than a message per agent when most agents changed).
+    func requestPush(_ uids: [InstanceUID], broadcastAbove: Int = 2000) {
         guard !uids.isEmpty, let handler = onPush else { return }
         counters.update { $0.pushesRequested += uids.count }
-        // Past a few thousand, one broadcast per loop is cheaper than one mailbox message per agent.
-        handler(uids.count > 2000 ? nil : uids)
+        handler(uids.count > broadcastAbove ? nil : uids)
     }
 
     /// Progress of an assignment: kept as agents change, so a poll costs no walk over the fleet.

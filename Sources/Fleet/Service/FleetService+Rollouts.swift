@@ -212,6 +212,8 @@ extension FleetService {
         case .stageDone:
             entry.doneAt = now
             entry.dirty = true
+            // Without a soak the next stage starts in the same pass.
+            if entry.rollout.spec.soakSeconds == 0 { advance(&entry, now: now) }
         case .advance(let next):
             startStage(&entry, next, now: now)
         case .complete:
@@ -252,7 +254,9 @@ extension FleetService {
             return (uid, back.isEmpty ? nil : RolloutPin(rollout: id, stage: stage, hash: back))
         }
         let (push, previous) = inventory.pin(pins, now: now)
-        requestPush(push)
+        // A stage is a slice of the fleet: its agents are told one by one (batched per loop),
+        // never by a sweep over every connection.
+        requestPush(push, broadcastAbove: .max)
         return previous
     }
 

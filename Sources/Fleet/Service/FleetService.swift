@@ -97,14 +97,14 @@ public final class FleetService: Sendable {
         threadsDone.enter()
         threadsDone.enter()
         // Tokens created by another process (`ampora token create`) appear within 2 s; agent
-        // certificates are looked at every 10 s for renewal; rollouts advance every 250 ms.
+        // certificates are looked at every 10 s for renewal; rollouts advance every 50 ms.
         let tokens = Thread { [self] in
             var waited = 0
             while !control.withLock({ $0.stopping }) {
-                Thread.sleep(forTimeInterval: 0.25)
+                Thread.sleep(forTimeInterval: 0.05)
                 waited += 1
-                if waited % 8 == 0 { enrollment.refresh() }
-                if waited % 40 == 1 { renewCertificates() }
+                if waited % 40 == 0 { enrollment.refresh() }
+                if waited % 200 == 1 { renewCertificates() }
                 rolloutTick()
             }
             threadsDone.leave()

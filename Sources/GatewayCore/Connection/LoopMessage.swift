@@ -5,6 +5,8 @@ package enum LoopMessage: Sendable {
     /// Offer the current desired state to the agent with this uid, held by the connection in
     /// this slot of the loop (the slot is in the low bits of its owner token).
     case push(InstanceUID, slot: UInt32)
+    /// Offer the current desired state to these agents, each in its slot.
+    case pushSome([(uid: InstanceUID, slot: UInt32)])
     /// Offer the current desired state to every WebSocket agent of the loop.
     case pushAll
     /// Close the connection of the agent with this uid, in this slot (its certificate was revoked).
@@ -31,6 +33,7 @@ extension LoopMessage {
     package func apply(sweep: inout PushSweep?, send: (UInt32, ConnectionEvent) -> Void) {
         switch self {
         case .push(let uid, let slot): send(slot, .push(only: uid))
+        case .pushSome(let targets): for (uid, slot) in targets { send(slot, .push(only: uid)) }
         case .pushAll: sweep = PushSweep()
         case .disconnect(let uid, let slot): send(slot, .disconnect(uid))
         case .command(let uid, let command, let slot): send(slot, .command(uid, command))
