@@ -58,16 +58,26 @@ extension FleetService {
         var rollout = Rollout(
             id: Self.newID(), spec: spec, state: .running, stage: 0, stages: members.count, reason: nil, etag: 1,
             rollbackOf: nil, createdAt: now, updatedAt: now)
+        // Stored before the controller's lock is taken: a million members take seconds to
+        // write, and the running rollouts must not wait for them.
+        let rows = members.enumerated().flatMap { stage, uids in
+            uids.map { RolloutMemberRow(uid: $0.description, stage: stage, pin: hash, previous: nil) }
+        }
+        do throws(StoreError) {
+            try store.saveRollout(Self.row(rollout, doneAt: nil), members: rows)
+        } catch {
+            throw FleetError(.unavailable, "database_unavailable", "the rollout was not stored: \(error.message)")
+        }
         return try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
-            let taken = Set(targets.map(\.uid))
-            rollout.superseded = try supersede(&s, for: taken)
-            let rows = members.enumerated().flatMap { stage, uids in
-                uids.map { RolloutMemberRow(uid: $0.description, stage: stage, pin: hash, previous: nil) }
-            }
-            do throws(StoreError) {
-                try store.saveRollout(Self.row(rollout, doneAt: nil), members: rows)
+            do throws(FleetError) {
+                rollout.superseded = try supersede(&s, for: Set(targets.map(\.uid)))
             } catch {
-                throw FleetError(.unavailable, "database_unavailable", "the rollout was not stored: \(error.message)")
+                // Stored but not started: it must not start after a restart either.
+                var undone = rollout
+                undone.state = .aborted
+                undone.reason = "not started: \(error.message)"
+                try? store.saveRollout(Self.row(undone, doneAt: nil))
+                throw error
             }
             var entry = RolloutBook.Entry(rollout: rollout, members: members)
             startStage(&entry, 0, now: now)
