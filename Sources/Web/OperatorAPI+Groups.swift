@@ -7,23 +7,11 @@ import Hummingbird
 extension OperatorAPI {
     /// `PUT /api/v1/groups/{name}` `{"selector": {…}, "description": "…"}`: creates or replaces it.
     func putGroup(_ request: Request, name: String) async throws -> Response {
-        let body = try await Self.collect(request, limit: 1 << 20)
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
-        }
-        if let unknown = object.keys.first(where: { $0 != "selector" && $0 != "description" }) {
-            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
-        }
-        guard let raw = object["selector"] as? [String: Any] else {
+        let object = try await Self.jsonObject(request, limit: 1 << 20, allowed: ["selector", "description"])
+        guard let raw = object["selector"] else {
             throw APIError(.badRequest, "invalid_field", "selector (an object of names to strings) is required")
         }
-        var selector: [String: String] = [:]
-        for (key, value) in raw {
-            guard let text = value as? String else {
-                throw APIError(.badRequest, "invalid_field", "selector.\(key) must be a string")
-            }
-            selector[key] = text
-        }
+        let selector = try Self.strings(raw, "selector")
         guard let description = object["description"].map({ $0 as? String }) ?? "" else {
             throw APIError(.badRequest, "invalid_field", "description must be a string")
         }
@@ -83,28 +71,16 @@ extension OperatorAPI {
     /// `POST /api/v1/agents/commands` `{"command": "restart|reportFullState|reconcile|disconnect",
     /// "selector": {…}}`: 202 with how many got it and who did not, with why.
     func commandMany(_ request: Request) async throws -> Response {
-        let body = try await Self.collect(request, limit: 1 << 20)
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
-        }
-        if let unknown = object.keys.first(where: { $0 != "command" && $0 != "selector" }) {
-            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
-        }
+        let object = try await Self.jsonObject(request, limit: 1 << 20, allowed: ["command", "selector"])
         guard let name = object["command"] as? String, let kind = AgentCommandKind(rawValue: name) else {
             let names = AgentCommandKind.allCases.map(\.rawValue).joined(separator: ", ")
             throw APIError(.badRequest, "invalid_field", "command must be one of \(names)")
         }
-        guard let raw = object["selector"] as? [String: Any] else {
+        guard let raw = object["selector"] else {
             throw APIError(
                 .badRequest, "invalid_field", "selector (an object of names to strings; {} for all) is required")
         }
-        var selector: [String: String] = [:]
-        for (key, value) in raw {
-            guard let text = value as? String else {
-                throw APIError(.badRequest, "invalid_field", "selector.\(key) must be a string")
-            }
-            selector[key] = text
-        }
+        let selector = try Self.strings(raw, "selector")
         let fleet = fleet
         let chosen = selector
         let outcome = await Self.offExecutor { fleet.command(kind, selector: chosen) }

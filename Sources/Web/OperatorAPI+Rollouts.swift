@@ -6,14 +6,8 @@ import Hummingbird
 extension OperatorAPI {
     /// `POST /api/v1/rollouts`: creates a rollout and starts its first stage (201).
     func createRollout(_ request: Request) async throws -> Response {
-        let body = try await Self.collect(request, limit: 4 << 20)
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
-        }
-        let known: Set<String> = ["config", "version", "target", "stages", "soakSeconds", "gates"]
-        if let unknown = object.keys.first(where: { !known.contains($0) }) {
-            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
-        }
+        let object = try await Self.jsonObject(
+            request, limit: 4 << 20, allowed: ["config", "version", "target", "stages", "soakSeconds", "gates"])
         guard let config = object["config"] as? String, !config.isEmpty else {
             throw APIError(.badRequest, "invalid_field", "config (a config name) is required")
         }
@@ -173,7 +167,20 @@ extension OperatorAPI {
         return gates
     }
 
-    private static func strings(_ raw: Any, _ name: String) throws -> [String: String] {
+    /// The request's body as a JSON object that has only `allowed` fields (400 otherwise).
+    static func jsonObject(_ request: Request, limit: Int, allowed: Set<String>) async throws -> [String: Any] {
+        let body = try await collect(request, limit: limit)
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
+        }
+        if let unknown = object.keys.first(where: { !allowed.contains($0) }) {
+            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
+        }
+        return object
+    }
+
+    /// A JSON object of strings (a selector), or 400 naming the field.
+    static func strings(_ raw: Any, _ name: String) throws -> [String: String] {
         guard let map = raw as? [String: Any] else {
             throw APIError(.badRequest, "invalid_field", "\(name) must be an object of names to strings")
         }
