@@ -167,7 +167,10 @@ def test_a_failing_canary_pauses_before_the_next_stage_and_rollback_restores(ser
         wait_for(lambda: rollout(server, created["id"])["state"] == "paused", what="the gate to pause the rollout")
         paused = rollout(server, created["id"])
         assert "failed" in paused["reason"] and paused["stage"] == 1
-        assert paused["counts"]["rolledBack"] == 3, "the Supervisor-style rollback is recognised"
+        # The gate may trip on the first failure, before every canary has gone back.
+        wait_for(lambda: rollout(server, created["id"])["counts"]["rolledBack"] == 3,
+                 what="the Supervisor-style rollback of every canary")
+        paused = rollout(server, created["id"])
         assert all(not any(b"FAIL" in r for r in a.received) for a in fleet.agents if a.env == "prod"), \
             "no agent outside the canary received the version"
         status, page = api(server, "GET", "/api/v1/agents?configState=ROLLED_BACK")
