@@ -1,3 +1,5 @@
+#include <stdio.h>
+#include <string.h>
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -42,3 +44,23 @@ static inline void ampora_extensions_free(STACK_OF(X509_EXTENSION) *extensions) 
     sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
 }
 static inline void ampora_general_names_free(GENERAL_NAMES *names) { GENERAL_NAMES_free(names); }
+
+// OpenSSL's error queue as one line, reasons separated by "; ", into `out`; the queue is
+// cleared. Returns the length written (0: no error was queued).
+static inline size_t ampora_error_queue(char *out, size_t size) {
+    size_t used = 0;
+    unsigned long code;
+    if (size == 0) return 0;
+    out[0] = 0;
+    while ((code = ERR_get_error()) != 0) {
+        char reason[256];
+        ERR_error_string_n(code, reason, sizeof reason);
+        int n = snprintf(out + used, size - used, "%s%s", used ? "; " : "", reason);
+        if (n < 0 || (size_t)n >= size - used) {
+            ERR_clear_error();
+            return strlen(out);
+        }
+        used += (size_t)n;
+    }
+    return used;
+}

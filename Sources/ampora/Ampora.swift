@@ -12,6 +12,16 @@ struct Ampora: AsyncParsableCommand {
         subcommands: [Serve.self, Token.self, CA.self, Version.self],
         defaultSubcommand: Serve.self
     )
+
+    /// The database every command uses when neither a flag nor `AMPORA_DATABASE` names one.
+    static let defaultDatabase = "sqlite:./ampora.db"
+
+    /// The database a command other than `serve` works on: its `--database` flag, else
+    /// `AMPORA_DATABASE`, else the default (the one `serve` would open).
+    static func databaseURL(_ flag: String?) -> String {
+        let environment = ProcessInfo.processInfo.environment["AMPORA_DATABASE"].flatMap { $0.isEmpty ? nil : $0 }
+        return flag ?? environment ?? defaultDatabase
+    }
 }
 
 /// `ampora version`: the build and the C libraries it links.

@@ -55,7 +55,7 @@ struct CA: ParsableCommand {
         }
 
         func run() throws {
-            let url = database ?? ProcessInfo.processInfo.environment["AMPORA_DATABASE"] ?? "sqlite:./ampora.db"
+            let url = Ampora.databaseURL(database)
             do {
                 let store = try FleetStores.open(url)
                 defer { store.close() }
@@ -95,7 +95,7 @@ struct CA: ParsableCommand {
         var database: String?
 
         func run() throws {
-            let url = database ?? ProcessInfo.processInfo.environment["AMPORA_DATABASE"] ?? "sqlite:./ampora.db"
+            let url = Ampora.databaseURL(database)
             do {
                 let store = try FleetStores.open(url)
                 defer { store.close() }

@@ -244,7 +244,7 @@ struct Serve: AsyncParsableCommand {
         }
         let loops = try loops ?? env("AMPORA_LOOPS", Int.self) ?? ProcessInfo.processInfo.activeProcessorCount
         guard loops >= 1 && loops <= 1024 else { throw ValidationError("--loops must be between 1 and 1024") }
-        let database = try database ?? env("AMPORA_DATABASE", String.self) ?? "sqlite:./ampora.db"
+        let database = try database ?? env("AMPORA_DATABASE", String.self) ?? Ampora.defaultDatabase
         guard database.hasPrefix("sqlite:") || database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")
         else { throw ValidationError("--database must be sqlite:PATH or postgres://…, got \(database)") }
         return Settings(

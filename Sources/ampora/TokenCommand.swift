@@ -48,7 +48,7 @@ struct Token: ParsableCommand {
         }
 
         func run() throws {
-            let url = database ?? ProcessInfo.processInfo.environment["AMPORA_DATABASE"] ?? "sqlite:./ampora.db"
+            let url = Ampora.databaseURL(database)
             var map: [String: String] = [:]
             for label in labels {
                 let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -1,6 +1,7 @@
 """Ampora's certificate authority: `ampora ca init`, CSRs from agents (built with the PyPI
 `cryptography` package) answered with client certificates, mutual TLS with them, renewal,
 revocation and the revocation list, on the real `ampora serve` over loopback."""
+import asyncio
 import os
 import ssl
 import stat
@@ -170,7 +171,7 @@ def test_csr_then_mutual_tls_with_the_issued_certificate(ca_server, tmp_path):
             again = await exchange(ws, plain_message(uid.bytes, 1))
             assert not again.HasField("error_response"), "the issued certificate speaks for its agent"
         # Another agent's key with the same uid cannot.
-        other = subprocess_cert(ca_server, tmp_path)
+        other = issued_over_https(ca_server, tmp_path)
         async with websockets.connect(ca_server.wss_url, ssl=server_context(other[0], other[1], tmp_path)) as ws:
             stolen = await exchange(ws, plain_message(uid.bytes, 2))
             assert stolen.error_response.type == opamp_pb2.ServerErrorResponseType_BadRequest
@@ -179,7 +180,7 @@ def test_csr_then_mutual_tls_with_the_issued_certificate(ca_server, tmp_path):
     assert ca_server.metrics()["ampora_agent_certificates_issued_total"] >= 2
 
 
-def subprocess_cert(server, tmp_path):
+def issued_over_https(server, tmp_path):
     """A certificate the CA issued to a second agent (over plain HTTPS polling this time)."""
     uid = uuid.uuid4()
     key = new_key()
@@ -267,7 +268,7 @@ def test_certificates_are_renewed_at_two_thirds_of_their_lifetime(tmp_path):
                 first = check_issued(await exchange(ws, csr_message(uid.bytes, 0, csr_for(key, str(uid)))), s.ca,
                                      str(uid))
                 # Renewed after 10 s (the check runs every 10 s): pushed over the open connection.
-                raw = await __import__("asyncio").wait_for(ws.recv(), timeout=25)
+                raw = await asyncio.wait_for(ws.recv(), timeout=25)
                 pushed = S()
                 pushed.ParseFromString(raw[1:])
                 renewed = check_issued(pushed, s.ca, str(uid))
@@ -281,7 +282,6 @@ def test_certificates_are_renewed_at_two_thirds_of_their_lifetime(tmp_path):
 
 
 def run_long(coro):
-    import asyncio
     return asyncio.run(asyncio.wait_for(coro, timeout=45))
 
 

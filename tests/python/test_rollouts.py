@@ -285,7 +285,7 @@ def test_commands_reach_agents_that_can_take_them(server):
 def test_a_drifted_agent_is_listed_and_reconciled(server):
     fleet = Fleet(server, ["prod"])
     try:
-        v = publish(server, "d", BASE)
+        publish(server, "d", BASE)
         assert api(server, "POST", "/api/v1/assignments", {"config": "d", "selector": {}})[0] == 201
         agent = fleet.agents[0]
         wait_for(lambda: agent.applied, what="the agent to apply")
@@ -308,6 +308,5 @@ def test_a_drifted_agent_is_listed_and_reconciled(server):
         fleet = Fleet(server, [])
         status, _ = api(server, "POST", f"/api/v1/agents/{uid}/reconcile", b"")
         assert status == 409, "not connected any more: refused, not silently dropped"
-        assert v["hash"]
     finally:
         fleet.close()

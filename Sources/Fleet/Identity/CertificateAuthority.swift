@@ -359,16 +359,10 @@ public final class CertificateAuthority: @unchecked Sendable {
     }
 
     private static func failure(_ step: String) -> AuthorityError {
-        var reasons: [String] = []
-        while true {
-            let code = ERR_get_error()
-            if code == 0 { break }
-            var buffer = [CChar](repeating: 0, count: 256)
-            ERR_error_string_n(code, &buffer, buffer.count)
-            reasons.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        }
-        return AuthorityError(
-            reasons.isEmpty ? "CA: \(step) failed" : "CA: \(step) failed: \(reasons.joined(separator: "; "))")
+        var buffer = [CChar](repeating: 0, count: 2048)
+        let length = ampora_error_queue(&buffer, buffer.count)
+        let reasons = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return AuthorityError(reasons.isEmpty ? "CA: \(step) failed" : "CA: \(step) failed: \(reasons)")
     }
 }
 

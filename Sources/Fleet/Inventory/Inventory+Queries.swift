@@ -168,20 +168,20 @@ extension Inventory {
 
     /// The agents a target selects that can take remote config, with their attributes and
     /// labels for stage selectors: one pass over the fleet, when a rollout is created.
-    func targets(_ selector: [String: String]?, uids: [InstanceUID]?, anyCapabilities: Bool = false) -> [(
+    func targets(_ selector: [String: String]?, uids: [InstanceUID]?) -> [(
         uid: InstanceUID, attributes: [(key: String, value: String)]
     )] {
         state.withLock { s in
             if let uids {
                 return uids.compactMap { uid in
-                    guard let agent = s.agents[uid],
-                        anyCapabilities || agent.capabilities.contains(.acceptsRemoteConfig)
-                    else { return nil }
+                    guard let agent = s.agents[uid], agent.capabilities.contains(.acceptsRemoteConfig) else {
+                        return nil
+                    }
                     return (uid, agent.attributes + labels.selectorPairs(uid))
                 }
             }
             var out: [(uid: InstanceUID, attributes: [(key: String, value: String)])] = []
-            for (uid, agent) in s.agents where anyCapabilities || agent.capabilities.contains(.acceptsRemoteConfig) {
+            for (uid, agent) in s.agents where agent.capabilities.contains(.acceptsRemoteConfig) {
                 let attributes = agent.attributes + labels.selectorPairs(uid)
                 if AgentState.matches(attributes, selector ?? [:]) { out.append((uid, attributes)) }
             }
@@ -216,5 +216,21 @@ extension Inventory {
             }
         }
         return out
+    }
+}
+
+extension Inventory {
+    /// The agents `selector` matches (attributes and `label:KEY` labels), with what a command
+    /// needs to know of each: one pass over the fleet, no agent copied.
+    func matching(_ selector: [String: String]) -> [(
+        uid: InstanceUID, connected: Bool, capabilities: AgentCapabilities
+    )] {
+        let labelled = selector.keys.contains { $0.hasPrefix(AgentLabels.selectorPrefix) }
+        return state.withLock { s in
+            s.agents.compactMap { uid, agent in
+                let attributes = labelled ? agent.attributes + labels.selectorPairs(uid) : agent.attributes
+                return AgentState.matches(attributes, selector) ? (uid, agent.row.connected, agent.capabilities) : nil
+            }
+        }
     }
 }

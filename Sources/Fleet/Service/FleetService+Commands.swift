@@ -35,7 +35,9 @@ extension FleetService {
         guard let agent = inventory.agent(uid) else {
             throw FleetError(.notFound, "agent_not_found", "no agent \(uid)")
         }
-        if let why = refusal(kind, agent) { throw FleetError(.conflict, "command_refused", why) }
+        if let why = refusal(kind, connected: agent.row.connected, agent.capabilities) {
+            throw FleetError(.conflict, "command_refused", why)
+        }
         guard let deliver = onCommand, deliver(uid, kind) else {
             throw FleetError(
                 .conflict, "command_refused",
@@ -48,9 +50,9 @@ extension FleetService {
     public func command(_ kind: AgentCommandKind, selector: [String: String]) -> CommandOutcome {
         var outcome = CommandOutcome()
         let deliver = onCommand
-        for (uid, _) in inventory.targets(selector, uids: nil, anyCapabilities: true) {
+        for (uid, connected, capabilities) in inventory.matching(selector) {
             let reason: String? =
-                if let agent = inventory.agent(uid), let why = refusal(kind, agent) {
+                if let why = refusal(kind, connected: connected, capabilities) {
                     why
                 } else if deliver?(uid, kind) == true {
                     nil
@@ -68,9 +70,9 @@ extension FleetService {
         return outcome
     }
 
-    private func refusal(_ kind: AgentCommandKind, _ agent: AgentState) -> String? {
-        guard agent.row.connected else { return "not connected" }
-        if kind == .restart && !agent.capabilities.contains(.acceptsRestartCommand) {
+    private func refusal(_ kind: AgentCommandKind, connected: Bool, _ capabilities: AgentCapabilities) -> String? {
+        guard connected else { return "not connected" }
+        if kind == .restart && !capabilities.contains(.acceptsRestartCommand) {
             return "does not accept restart commands (no AcceptsRestartCommand)"
         }
         return nil

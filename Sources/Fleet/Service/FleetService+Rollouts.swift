@@ -147,7 +147,6 @@ extension FleetService {
                 s.entries[id] = entry
                 return view(back)
             }
-            s.entries[id] = entry
             persist(&entry)
             s.entries[id] = entry
             return view(entry)

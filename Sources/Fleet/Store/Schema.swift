@@ -133,18 +133,11 @@ enum Schema {
         ],
         [
             // Config versions as published or draft file maps, with who, why and what the
-            // Toolkit found; one row per distinct set of components agents report.
+            // Toolkit found.
             "ALTER TABLE config_versions ADD COLUMN author TEXT",
             "ALTER TABLE config_versions ADD COLUMN message TEXT",
             "ALTER TABLE config_versions ADD COLUMN draft %INT% NOT NULL DEFAULT 0",
             "ALTER TABLE config_versions ADD COLUMN findings TEXT",
-            """
-            CREATE TABLE component_sets (
-                hash TEXT PRIMARY KEY,
-                components TEXT NOT NULL,
-                created_at %INT% NOT NULL
-            )
-            """,
         ],
         [
             // Rollouts and their agents: `pin` is the hash a member is given when its stage
@@ -204,7 +197,7 @@ enum Schema {
     static let tablesWeOwn: Set<String> = [
         "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
         "agent_identities", "enrollment_tokens", "certificate_authority", "agent_certificates",
-        "revoked_identities", "agent_labels", "component_sets", "rollouts", "rollout_agents",
+        "revoked_identities", "agent_labels", "rollouts", "rollout_agents",
         "agent_groups",
     ]
 }

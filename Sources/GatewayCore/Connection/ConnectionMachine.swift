@@ -136,25 +136,15 @@ package struct ConnectionMachine {
         case .command(let uid, let command):
             guard closing == .open else { return .none }
             if command == .disconnect {
-                guard case .websocket(_, let session) = phase, session.instanceUID == uid else { return .none }
-                WebSocketFrameWriter.append(
-                    .close,
-                    payload: WebSocketFrameWriter.closePayload(code: .normal, reason: "disconnected by an operator"),
-                    to: &out)
-                return settle(.closeAfterFlush, ctx)
+                return closeAgent(uid, code: .normal, reason: "disconnected by an operator", ctx, &out)
             }
             self.command(command, for: uid, ctx, &out)
             return .none
         case .disconnect(let uid):
-            guard closing == .open, case .websocket(_, let session) = phase, session.instanceUID == uid else {
-                return .none
-            }
-            ctx.counters.revokedDisconnects += 1
-            WebSocketFrameWriter.append(
-                .close,
-                payload: WebSocketFrameWriter.closePayload(code: .policyViolation, reason: "certificate revoked"),
-                to: &out)
-            return settle(.closeAfterFlush, ctx)
+            guard closing == .open else { return .none }
+            let action = closeAgent(uid, code: .policyViolation, reason: "certificate revoked", ctx, &out)
+            if action != .none { ctx.counters.revokedDisconnects += 1 }
+            return action
         case .shutdown:
             guard closing == .open else { return .none }
             return settle(shutdown(&out), ctx)
@@ -289,6 +279,17 @@ package struct ConnectionMachine {
             return .closeAfterFlush
         }
         return .closeNow
+    }
+
+    /// Closes this WebSocket connection with `code` if it speaks for `uid` (an operator's
+    /// disconnect, a revocation); `.none` when it does not.
+    private mutating func closeAgent(
+        _ uid: InstanceUID, code: WebSocketCloseCode, reason: String, _ ctx: LoopContext, _ out: inout [UInt8]
+    ) -> ConnectionAction {
+        guard case .websocket(_, let session) = phase, session.instanceUID == uid else { return .none }
+        WebSocketFrameWriter.append(
+            .close, payload: WebSocketFrameWriter.closePayload(code: code, reason: reason), to: &out)
+        return settle(.closeAfterFlush, ctx)
     }
 
     /// The connection is gone: record the agent as disconnected and free its uid.

@@ -38,7 +38,7 @@ public struct GatewayCounters: Sendable {
     /// Requests refused for a missing, unknown or expired enrollment token, and new agents
     /// refused because their token was used up.
     public var enrollmentRefused = 0
-    /// CSRs signed, and CSRs refused (`BAD_REQUEST`).
+    /// CSRs signed.
     public var certificatesIssued = 0
     /// CSRs refused: not a CSR, a weak key, another agent's uid, no CA.
     public var certificateRequestsRefused = 0

@@ -82,9 +82,10 @@ package final class LoopContext {
         }
         if let refused = registration(uid, session: session, connection: &connection) { return refused }
         // S17: a CSR is signed before the reply is made, so the reply already offers the
-        // certificate (through the agent's desired state).
-        if let uid, let request = view.connectionSettingsRequest?.opamp?.certificateRequest,
-            configuration.serverCapabilities.contains(.acceptsConnectionSettingsRequest)
+        // certificate (through the agent's desired state). The capability is checked first: a
+        // server without a CA does not scan every message for the field.
+        if configuration.serverCapabilities.contains(.acceptsConnectionSettingsRequest), let uid,
+            let request = view.connectionSettingsRequest?.opamp?.certificateRequest
         {
             let caps =
                 view.capabilities != 0 ? AgentCapabilities(rawValue: view.capabilities) : session.agentCapabilities

@@ -100,15 +100,9 @@ public final class TLSContext: Sendable {
 
     /// OpenSSL's error queue as one line, cleared.
     static func errorQueue() -> String {
-        var reasons: [String] = []
-        while true {
-            let code = ERR_get_error()
-            if code == 0 { break }
-            var buffer = [CChar](repeating: 0, count: 256)
-            ERR_error_string_n(code, &buffer, buffer.count)
-            reasons.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        }
-        return reasons.joined(separator: "; ")
+        var buffer = [CChar](repeating: 0, count: 2048)
+        let length = ampora_error_queue(&buffer, buffer.count)
+        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private static func failure(_ step: String) -> TLSError {
