@@ -13,13 +13,16 @@ from .servers import BenchError, check_loopback
 
 
 class OperatorAPI:
-    def __init__(self, hostport, timeout=10.0):
+    def __init__(self, hostport, timeout=10.0, token=None):
         check_loopback(hostport)
         self.base = "http://%s" % hostport
         self.timeout = timeout
+        self.token = token
 
     def _call(self, method, path, body=None, content_type=None, timeout=None):
         req = urllib.request.Request(self.base + path, data=body, method=method)
+        if self.token:
+            req.add_header("Authorization", "Bearer %s" % self.token)
         if content_type:
             req.add_header("Content-Type", content_type)
         try:

@@ -318,7 +318,7 @@ def run_scenario(scenario, server, opts):
     elif scenario == "rollout":
         if not server.http:
             raise BenchError("rollout needs the server's operator address (--http HOST:PORT)")
-        api = OperatorAPI(server.http)
+        api = OperatorAPI(server.http, token=getattr(server, "admin_token", None))
         name = "ampora-bench-%d" % int(time.time())
         yaml_text = push_config_yaml(opts.config_bytes)
         if opts.canary_fail:
@@ -333,7 +333,7 @@ def run_scenario(scenario, server, opts):
     else:
         if not server.http:
             raise BenchError("push needs the server's operator address (--http HOST:PORT)")
-        api = OperatorAPI(server.http)
+        api = OperatorAPI(server.http, token=getattr(server, "admin_token", None))
         yaml_text = push_config_yaml(opts.config_bytes)
         name = "ampora-bench-%d" % int(time.time())
         put = api.put_config(name, yaml_text)       # fails clearly before any load if there is no API

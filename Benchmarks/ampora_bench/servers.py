@@ -150,9 +150,11 @@ class AmporaServer(Server):
         self.ready_line = None
 
     def start(self):
+        # The server writes an admin token there on its first start; the operator API calls use it.
+        token_file = os.path.join(self.workdir, "admin-token")
         cmd = [self.binary, "serve", "--opamp-listen", self.opamp, "--http-listen", self.http,
                "--database", "sqlite:%s" % os.path.join(self.workdir, "ampora.db"), "--io", self.io_flag,
-               "--idle-timeout", "600"]
+               "--idle-timeout", "600", "--admin-token-file", token_file]
         if self.loops:
             cmd += ["--loops", str(self.loops)]
         cmd += self.extra
@@ -166,6 +168,8 @@ class AmporaServer(Server):
         self.io = fields.get("io")
         self.opamp = fields.get("opamp", self.opamp)
         self.http = fields.get("http", self.http)
+        with open(token_file) as f:
+            self.admin_token = f.read().strip()
         check_loopback(self.opamp)
 
 

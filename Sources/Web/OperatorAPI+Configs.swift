@@ -3,27 +3,14 @@ import Foundation
 import Hummingbird
 
 extension OperatorAPI {
-    /// The config version routes and their methods, which `JSONErrors` searches after its `routes`.
-    static let configVersionRoutes: [(path: [Substring], allow: String)] = [
-        ("/api/v1/configs/:name/versions", "GET, HEAD, POST"),
-        ("/api/v1/configs/:name/versions/:version", "GET, HEAD"),
-        ("/api/v1/configs/:name/versions/:version/publish", "POST"),
-        ("/api/v1/configs/:name/versions/:version/diff/:other", "GET, HEAD"),
-        ("/api/v1/configs/:name/versions/:version/graph.svg", "GET, HEAD"),
-        ("/api/v1/configs/:name/versions/:version/graph.json", "GET, HEAD"),
-    ].map { ($0.0.split(separator: "/"), $0.1) }
-
-    /// Who made a change, until the operator plane authenticates people.
-    static let authorField = HTTPFields.Element.Name("X-Ampora-Author")!
-
     /// Registers the config version routes.
-    func addConfigVersionRoutes(to router: Router<BasicRequestContext>) {
+    func addConfigVersionRoutes(to router: Router<OperatorContext>) {
         let base = "/api/v1/configs/:name/versions"
         router.get(RouterPath(base)) { request, context in
             try await listConfigVersions(request, name: context.parameters.get("name") ?? "")
         }
         router.post(RouterPath(base)) { request, context in
-            try await createConfigVersion(request, name: context.parameters.get("name") ?? "")
+            try await createConfigVersion(request, name: context.parameters.get("name") ?? "", author: context.actor)
         }
         router.get(RouterPath(base + "/:version")) { _, context in
             let (name, version) = try Self.nameAndVersion(context)
@@ -111,11 +98,11 @@ extension OperatorAPI {
         return response
     }
 
-    private func createConfigVersion(_ request: Request, name: String) async throws -> Response {
+    private func createConfigVersion(_ request: Request, name: String, author: String) async throws -> Response {
         // JSON escaping can double YAML text (quotes, backslashes, newlines); the files' own
         // total is held to `maxConfigBytes` by the fleet.
         let body = try await Self.collect(request, limit: 2 * fleet.options.maxConfigBytes + (1 << 20))
-        let (author, ifMatch) = try Self.authorAndPrecondition(request)
+        let ifMatch = request.headers[.ifMatch]
         guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
             throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
         }
@@ -173,15 +160,6 @@ extension OperatorAPI {
 
     // MARK: Helpers
 
-    /// The `X-Ampora-Author` header (default `api`) and the `If-Match` header of a change.
-    static func authorAndPrecondition(_ request: Request) throws -> (author: String, ifMatch: String?) {
-        let author = request.headers[authorField]?.trimmingCharacters(in: .whitespaces) ?? ""
-        guard author.utf8.count <= 256 else {
-            throw APIError(.badRequest, "invalid_author", "X-Ampora-Author is longer than 256 bytes")
-        }
-        return (author.isEmpty ? "api" : author, request.headers[.ifMatch])
-    }
-
     /// `response` with the config's entity tag, when the database can say what it is.
     static func tagged(_ response: Response, config name: String, fleet: FleetService) async -> Response {
         var response = response
@@ -198,7 +176,7 @@ extension OperatorAPI {
         }
     }
 
-    private static func nameAndVersion(_ context: BasicRequestContext) throws -> (String, Int64) {
+    private static func nameAndVersion(_ context: OperatorContext) throws -> (String, Int64) {
         (context.parameters.get("name") ?? "", try version(context.parameters.get("version") ?? ""))
     }
 

@@ -17,13 +17,18 @@ public struct OperatorAPI: Sendable {
     let fleetMetrics: SnapshotMetrics<FleetMetrics>
     let refreshMetrics: @Sendable () -> Void
     let isReady: @Sendable () -> Bool
+    let protectMetrics: Bool
+    let throttle = FailureThrottle()
 
     /// An API over `fleet`. `/metrics` renders `metrics`, after `refreshMetrics` brought the
-    /// caller's metrics in it up to date; the fleet's are registered in it here.
+    /// caller's metrics in it up to date; the fleet's are registered in it here. With
+    /// `protectMetrics`, `/metrics` wants a token like the `/api/` routes.
     public init(
         fleet: FleetService, metrics: PrometheusCollectorRegistry,
-        refreshMetrics: @escaping @Sendable () -> Void, isReady: @escaping @Sendable () -> Bool
+        refreshMetrics: @escaping @Sendable () -> Void, isReady: @escaping @Sendable () -> Bool,
+        protectMetrics: Bool = false
     ) {
+        self.protectMetrics = protectMetrics
         self.fleet = fleet
         self.metrics = metrics
         self.fleetMetrics = SnapshotMetrics(registry: metrics, rows: Self.fleetRows) { fleet.metrics }
@@ -70,8 +75,9 @@ public struct OperatorAPI: Sendable {
     }
 
     /// The routes (exposed for in-process tests).
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(options: .autoGenerateHeadEndpoints)
+    public func router() -> Router<OperatorContext> {
+        let router = Router(context: OperatorContext.self, options: .autoGenerateHeadEndpoints)
+        router.add(middleware: Access(fleet: fleet, protectMetrics: protectMetrics, throttle: throttle))
         router.add(middleware: JSONErrors())
         router.get("/healthz") { _, _ in Self.text("ok\n") }
         router.get("/readyz") { _, _ in
@@ -97,7 +103,7 @@ public struct OperatorAPI: Sendable {
             return await Self.tagged(Self.json(Self.configJSON(config)), config: name, fleet: fleet)
         }
         router.put("/api/v1/configs/:name") { request, context in
-            try await putConfig(request, name: context.parameters.get("name") ?? "")
+            try await putConfig(request, name: context.parameters.get("name") ?? "", author: context.actor)
         }
         addConfigVersionRoutes(to: router)
         router.post("/api/v1/assignments") { request, _ in try await assign(request) }
@@ -134,6 +140,7 @@ public struct OperatorAPI: Sendable {
         router.delete("/api/v1/agents/:uid/identity") { _, context in
             try await unbindIdentity(context.parameters.get("uid") ?? "")
         }
+        addAccessRoutes(to: router)
         router.get("/api/v1/assignments/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
             guard let status = fleet.assignmentStatus(id) else {
@@ -217,7 +224,7 @@ public struct OperatorAPI: Sendable {
         return Self.json(body, splicing: "description", raw: detail.descriptionJSON ?? "null")
     }
 
-    private func putConfig(_ request: Request, name: String) async throws -> Response {
+    private func putConfig(_ request: Request, name: String, author: String) async throws -> Response {
         let type = request.headers[.contentType]?.split(separator: ";").first.map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }
@@ -227,7 +234,7 @@ public struct OperatorAPI: Sendable {
                 .unsupportedMediaType, "unsupported_media_type", "send the config as Content-Type: text/yaml")
         }
         let body = try await Self.collect(request, limit: fleet.options.maxConfigBytes)
-        let (author, ifMatch) = try Self.authorAndPrecondition(request)
+        let ifMatch = request.headers[.ifMatch]
         let fleet = fleet
         let stored = await Self.offExecutor {
             Result { () throws(FleetError) in
@@ -425,6 +432,8 @@ struct APIError: Error, HTTPResponseError {
     var message: String
     /// The `Allow` header of a 405.
     var allow: String?
+    /// The `WWW-Authenticate` header of a 401.
+    var challenge: String?
     /// What the Toolkit found in a refused config, rendered as `ampora-tool lint --format json` does.
     var findings: [ConfigFinding]?
 
@@ -454,37 +463,14 @@ struct APIError: Error, HTTPResponseError {
         var response = OperatorAPI.json(["error": error], status: status)
         if status == .serviceUnavailable { response.headers[.retryAfter] = "5" }
         if let allow { response.headers[.allow] = allow }
+        if let challenge { response.headers[.wwwAuthenticate] = challenge }
         return response
     }
 }
 
 /// Every failure, including Hummingbird's own (no route, body too large), leaves as JSON.
 struct JSONErrors: RouterMiddleware {
-    typealias Context = BasicRequestContext
-
-    /// The routes of `OperatorAPI.router()` and their methods (`:x` is one path segment).
-    static let routes: [(path: [Substring], allow: String)] = [
-        ("/healthz", "GET, HEAD"), ("/readyz", "GET, HEAD"), ("/metrics", "GET, HEAD"),
-        ("/api/v1/agents", "GET, HEAD"), ("/api/v1/agents/:uid", "GET, HEAD"),
-        ("/api/v1/agents/:uid/identity", "DELETE"), ("/api/v1/agents/:uid/revoke", "POST"),
-        ("/api/v1/ca/crl.pem", "GET, HEAD"), ("/api/v1/ca/certificate.pem", "GET, HEAD"),
-        ("/api/v1/rollouts", "GET, HEAD, POST"), ("/api/v1/rollouts/:id", "GET, HEAD"),
-        ("/api/v1/rollouts/:id/:action", "POST"), ("/api/v1/groups", "GET, HEAD"),
-        ("/api/v1/groups/:name", "GET, HEAD, PUT, DELETE"), ("/api/v1/agents/commands", "POST"),
-        ("/api/v1/agents/:uid/restart", "POST"), ("/api/v1/agents/:uid/report-full-state", "POST"),
-        ("/api/v1/agents/:uid/reconcile", "POST"), ("/api/v1/agents/:uid/disconnect", "POST"),
-        ("/api/v1/configs", "GET, HEAD"), ("/api/v1/configs/:name", "GET, HEAD, PUT"),
-        ("/api/v1/assignments", "POST"), ("/api/v1/assignments/:id", "GET, HEAD"), ("/api/v1/tokens", "POST"),
-    ].map { ($0.0.split(separator: "/"), $0.1) }
-
-    /// The methods a path allows, nil when no route has that shape.
-    static func allowedMethods(for path: String) -> String? {
-        let segments = path.split(separator: "/")
-        return (routes + OperatorAPI.configVersionRoutes).first { route in
-            route.path.count == segments.count
-                && zip(route.path, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
-        }?.allow
-    }
+    typealias Context = OperatorContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -495,7 +481,7 @@ struct JSONErrors: RouterMiddleware {
             throw error
         } catch let error as HTTPError where error.status == .notFound {
             // RFC 9110 §15.5.6: a resource that exists but not for this method is a 405 with Allow.
-            if let allow = Self.allowedMethods(for: request.uri.path) {
+            if let allow = AccessRules.allowedMethods(for: request.uri.path) {
                 var refusal = APIError(
                     .methodNotAllowed, "method_not_allowed",
                     "\(request.method.rawValue) is not allowed here; use \(allow)")

@@ -221,6 +221,25 @@ struct Serve: AsyncParsableCommand {
     var configApplyTimeout: UInt64 = 300
 
     @Option(
+        name: .customLong("admin-token-file"),
+        help: ArgumentHelp(
+            "A file holding an admin token for the operator API (created with a new token if absent).",
+            discussion:
+                "Without it, a first start on a database with no operator token prints a one-time admin token on standard error."
+        ))
+    var adminTokenFile: String?
+
+    @Flag(
+        name: .customLong("metrics-require-token"),
+        help: "Ask for a token (any role) on /metrics too; by default it is open like /healthz.")
+    var metricsRequireToken = false
+
+    @Option(
+        name: .customLong("audit-retention"),
+        help: "How long audit entries are kept (400d, 12h, …; 0: for ever).")
+    var auditRetention: String = "400d"
+
+    @Option(
         name: .customLong("instance-id"),
         help: "This server's name in the database's ownership columns (default: the host name).")
     var instanceID: String?
@@ -295,6 +314,15 @@ struct Serve: AsyncParsableCommand {
         configuration.registrationBurst = max(1, registrationRate * 20)
         configuration.httpAgentTimeoutMilliseconds = httpAgentTimeout * 1000
         configuration.reservedDescriptors = httpMaxConnections + 512
+        let auditRetentionMilliseconds: Int64
+        if auditRetention == "0" {
+            auditRetentionMilliseconds = 0
+        } else {
+            guard let kept = Token.Create.milliseconds(auditRetention) else {
+                throw ValidationError("--audit-retention \(auditRetention): use a number with s, m, h or d, or 0")
+            }
+            auditRetentionMilliseconds = kept
+        }
         guard let lifetime = Token.Create.milliseconds(agentCertLifetime), lifetime >= 10_000 else {
             throw ValidationError(
                 "--agent-cert-lifetime \(agentCertLifetime): use a number with s, m, h or d of at least 10s")
@@ -365,8 +393,13 @@ struct Serve: AsyncParsableCommand {
             options.authority = authority
             options.agentCertificateLifetimeSeconds = lifetime / 1000
             options.configApplyTimeoutMilliseconds = Int64(max(1, min(configApplyTimeout, 86_400))) * 1000
+            options.auditRetentionMilliseconds = auditRetentionMilliseconds
             fleet = try FleetService(store: store, options: options)
             logger.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
+            try OperatorBootstrap.run(fleet: fleet, adminTokenFile: adminTokenFile)
+        } catch let error as OperatorBootstrap.Failure {
+            logger.error("\(error.message)")
+            throw ExitCode(1)
         } catch {
             logger.error("database \(s.database): \(error)")
             throw ExitCode(1)
@@ -408,7 +441,7 @@ struct Serve: AsyncParsableCommand {
         let api = OperatorAPI(
             fleet: fleet, metrics: registry,
             refreshMetrics: { gatewayMetrics.refresh() },
-            isReady: { readiness.isAccepting })
+            isReady: { readiness.isAccepting }, protectMetrics: metricsRequireToken)
         // The group starts the three together and stops them in reverse order: the gateway
         // (agents get 1001), then the operator API, then the fleet, which writes what is pending.
         let group = ServiceGroup(

@@ -159,8 +159,11 @@ def test_drafts_publish_later_and_only_published_versions_are_assigned(served, t
     assert status == 200 and set(first) == {"name", "hash", "version"} and first["version"] == 1
     assert headers["ETag"] == '"v1"'
 
-    status, _, draft = post_version(server, "base", {"otel.yaml": PIPELINES}, {"X-Ampora-Author": "bob"},
-                                    message="wip", draft=True)
+    # The author of a version is the name of the token that made it.
+    bob, alice = ({"Authorization": "Bearer " + call(server, "POST", "/api/v1/access-tokens",
+                                                      {"role": "operator", "name": name})[2]["token"]}
+                  for name in ("bob", "alice"))
+    status, _, draft = post_version(server, "base", {"otel.yaml": PIPELINES}, bob, message="wip", draft=True)
     assert status == 201 and draft["draft"] is True and draft["version"] == 2
     assert set(draft) == {"name", "version", "hash", "findings", "draft"}
     assert any(f["severity"] == "error" for f in draft["findings"]), "errors do not block a draft"
@@ -168,8 +171,7 @@ def test_drafts_publish_later_and_only_published_versions_are_assigned(served, t
     assert status == 422 and refused["error"]["code"] == "invalid_config" and refused["error"]["findings"]
 
     valid = VALID.read_bytes()
-    status, _, good = post_version(server, "base", {"otel.yaml": valid}, {"X-Ampora-Author": "alice"},
-                                   message="minimal", draft=True)
+    status, _, good = post_version(server, "base", {"otel.yaml": valid}, alice, message="minimal", draft=True)
     assert status == 201 and good["version"] == 3 and good["draft"] is True
     assert same_findings(good["findings"], lint(tmp_path, {"otel.yaml": valid}))
     assert good["findings"], "warnings and notes are kept with the version"
@@ -190,7 +192,7 @@ def test_drafts_publish_later_and_only_published_versions_are_assigned(served, t
     assert [i["version"] for i in items] == [3, 2, 1]
     assert [i["draft"] for i in items] == [False, True, False]
     assert [i["current"] for i in items] == [True, False, False]
-    assert [i["author"] for i in items] == ["alice", "bob", "api"]
+    assert [i["author"] for i in items] == ["alice", "bob", "admin-token-file"]
     assert [i["message"] for i in items] == ["minimal", "wip", None]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", i["createdAt"]) for i in items)
     assert items[0]["findingsCount"] == len(good["findings"])

@@ -22,7 +22,7 @@ from opentelemetry._opamp.client import OpAMPClient
 from opentelemetry._opamp.proto import opamp_pb2
 
 import opamp_ref
-from conftest import bin_dir
+from conftest import admin_token_file, bin_dir
 
 A = opamp_ref.agent_to_server_class()
 S = opamp_ref.server_to_agent_class()
@@ -34,9 +34,10 @@ class Server:
         # Each server its own database: the default ./ampora.db would land in the checkout and
         # carry agents from one test (and one run) into the next.
         self.dbdir = dbdir or tempfile.mkdtemp(prefix="ampora-gw-")
+        token = [] if "--admin-token-file" in args else ["--admin-token-file", admin_token_file(self.dbdir)]
         self.proc = subprocess.Popen(
             [str(bin_dir() / "ampora"), "serve", "--opamp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-             "--loops", "2", "--database", f"sqlite:{self.dbdir}/ampora.db", *args],
+             "--loops", "2", "--database", f"sqlite:{self.dbdir}/ampora.db", *token, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("ampora ready "), (line, self.proc.stderr.read() if self.proc.poll() is not None else "")

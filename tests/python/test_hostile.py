@@ -17,6 +17,7 @@ import websockets
 
 from opentelemetry._opamp.proto import opamp_pb2
 
+from conftest import ADMIN_TOKEN
 from test_fleet import api, metrics, wait_for
 from test_gateway import A, S, Server, exchange
 
@@ -336,13 +337,15 @@ def test_operator_port_protocol_deviations(stop_after):
     status, body = api(server, "DELETE", "/api/v1/agents")
     assert status == 405 and body["error"]["code"] == "method_not_allowed"
     conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=10)
-    conn.request("POST", "/api/v1/configs/prod")
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    conn.request("POST", "/api/v1/configs/prod", headers=auth)
     r = conn.getresponse()
     r.read()
     assert r.status == 405 and r.getheader("Allow") == "GET, HEAD, PUT"
     assert api(server, "GET", "/api/v1/nothing")[0] == 404
     for name in ("..", "."):
-        conn.request("PUT", f"/api/v1/configs/{name}", body=b"receivers: {}\n", headers={"Content-Type": "text/yaml"})
+        conn.request("PUT", f"/api/v1/configs/{name}", body=b"receivers: {}\n",
+                     headers={"Content-Type": "text/yaml", **auth})
         r = conn.getresponse()
         r.read()
         assert r.status in (404, 422), (name, r.status)

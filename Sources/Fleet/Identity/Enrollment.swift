@@ -37,7 +37,7 @@ final class Enrollment: Sendable {
     func create(uses: Int64?, expiresAfterMilliseconds: Int64?, labels: [String: String]) throws(StoreError)
         -> String
     {
-        let token = Self.newToken()
+        let token = Secrets.token(prefix: "ampora_")
         let now = clock()
         let row = EnrollmentRow(
             hash: Self.hash(token), labels: labels, usesLeft: uses,
@@ -104,18 +104,7 @@ final class Enrollment: Sendable {
     }
 
     /// Hex SHA-256 of a token, as stored and looked up.
-    static func hash(_ token: String) -> String {
-        ConfigHash.hex(ConfigHash.sha256(Array(token.utf8)))
-    }
-
-    private static func newToken() -> String {
-        var random = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
-        let base64 = Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-        return "ampora_" + base64
-    }
+    static func hash(_ token: String) -> String { Secrets.hash(token) }
 }
 
 /// Enrollment tokens created outside a running server (`ampora token create`).

@@ -17,6 +17,8 @@ public final class FleetService: Sendable {
     let ingester: IngestThread
     let identities: Identities
     let enrollment: Enrollment
+    let operatorTokens: OperatorTokens
+    let audit: AuditLog
     let certificates: AgentCertificates
     let rollouts = RolloutBook()
     let groups: Mutex<[String: GroupRow]>
@@ -72,6 +74,9 @@ public final class FleetService: Sendable {
         identities = Identities(
             store: store, rows: try store.loadIdentities(), log: options.log, clock: options.clock)
         enrollment = Enrollment(store: store, rows: try store.loadTokens(), log: options.log, clock: options.clock)
+        operatorTokens = OperatorTokens(
+            store: store, rows: try OperatorTokens.load(from: store), clock: options.clock)
+        audit = AuditLog(store: store, log: options.log)
         groups = Mutex(Dictionary(try store.loadGroups().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }))
         certificates = try AgentCertificates(
             authority: options.authority, lifetimeSeconds: options.agentCertificateLifetimeSeconds, store: store,
@@ -96,14 +101,21 @@ public final class FleetService: Sendable {
         threadsDone.enter()
         threadsDone.enter()
         threadsDone.enter()
-        // Tokens created by another process (`ampora token create`) appear within 2 s; agent
-        // certificates are looked at every 10 s for renewal; rollouts advance every 50 ms.
+        // Tokens created or revoked by another process (`ampora token`) are seen within 2 s,
+        // when audit entries that waited for the database are retried too; agent certificates
+        // are looked at every 10 s for renewal, the audit retention every hour; rollouts
+        // advance every 50 ms.
         let tokens = Thread { [self] in
             var waited = 0
             while !control.withLock({ $0.stopping }) {
                 Thread.sleep(forTimeInterval: 0.05)
                 waited += 1
-                if waited % 40 == 0 { enrollment.refresh() }
+                if waited % 40 == 0 {
+                    enrollment.refresh()
+                    operatorTokens.refresh()
+                    audit.write()
+                }
+                if waited % 72_000 == 1 { pruneAudit() }
                 if waited % 200 == 1 { renewCertificates() }
                 rolloutTick()
             }
@@ -138,6 +150,8 @@ public final class FleetService: Sendable {
         enrollment.flush()
         certificates.flush()
         inventory.labels.flush()
+        audit.flush()
+        operatorTokens.refresh()
         if !started { return true }
         let finished = threadsDone.wait(timeout: .now() + timeout) == .success
         let left = writer.backlog
@@ -227,6 +241,10 @@ public final class FleetService: Sendable {
     /// Spends one use of the token for a new agent; false when none is left.
     public func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool {
         guard enrollment.enroll(hash: tokenHash) else { return false }
+        audit.append(
+            AuditEntry(
+                at: options.clock(), actor: "enrollment:" + tokenHash.prefix(16), role: "", action: "agent.enroll",
+                target: uid.description, outcome: "ok"))
         // Before the agent's first message is matched against selectors, which may name them.
         inventory.labels.add(enrollment.labels(hash: tokenHash), to: uid)
         return true

@@ -178,11 +178,71 @@ enum Schema {
             )
             """,
         ],
+        [
+            // The operator plane: personal access tokens (only their hash) and the audit trail,
+            // which refuses updates (rows leave only by the retention policy).
+            """
+            CREATE TABLE operator_tokens (
+                hash TEXT PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                prefix TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_at %INT% NOT NULL,
+                expires_at %INT%,
+                last_used_at %INT%,
+                revoked_at %INT%
+            )
+            """,
+            """
+            CREATE TABLE audit_log (
+                id %SERIAL%,
+                at %INT% NOT NULL,
+                actor TEXT NOT NULL,
+                role TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                before_value TEXT,
+                after_value TEXT,
+                request_id TEXT NOT NULL,
+                source TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                status %INT% NOT NULL,
+                detail TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX audit_log_by_time ON audit_log (at)",
+            "%AUDIT_APPEND_ONLY%",
+        ],
     ]
+
+    /// Statements one dialect spells so differently that a placeholder stands for all of them.
+    static func dialectStatements(_ sql: String, postgres: Bool) -> [String] {
+        guard sql == "%AUDIT_APPEND_ONLY%" else { return [sql] }
+        if postgres {
+            return [
+                """
+                CREATE FUNCTION ampora_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$
+                """,
+                """
+                CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+                FOR EACH ROW EXECUTE FUNCTION ampora_audit_append_only()
+                """,
+            ]
+        }
+        return [
+            """
+            CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+            """
+        ]
+    }
 
     /// The statements of migration `index` (0-based) for a dialect.
     static func statements(_ index: Int, postgres: Bool) -> [String] {
-        migrations[index].map { sql in
+        migrations[index].flatMap { dialectStatements($0, postgres: postgres) }.map { sql in
             sql.replacingAll("%BLOB%", postgres ? "BYTEA" : "BLOB")
                 .replacingAll("%INT%", postgres ? "BIGINT" : "INTEGER")
                 .replacingAll("%SERIAL%", postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY")
@@ -198,7 +258,7 @@ enum Schema {
         "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
         "agent_identities", "enrollment_tokens", "certificate_authority", "agent_certificates",
         "revoked_identities", "agent_labels", "rollouts", "rollout_agents",
-        "agent_groups",
+        "agent_groups", "operator_tokens", "audit_log",
     ]
 }
 
