@@ -118,6 +118,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core", "CLibPQ", "CSQLite"], swiftSettings: strict),
+        // The operator API in process: its access table against its router, and its middleware.
+        .testTarget(
+            name: "WebTests",
+            dependencies: [
+                "Web", "Fleet", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

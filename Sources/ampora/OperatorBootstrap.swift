@@ -10,23 +10,21 @@ enum OperatorBootstrap {
 
     /// With `adminTokenFile`: accepts the token in it, or writes a new one there (mode 0600)
     /// when the file does not exist. Without: on a database with no operator token at all, makes
-    /// an admin token and prints it once on standard error.
-    static func run(fleet: FleetService, adminTokenFile: String?) throws {
+    /// an admin token and returns what to print once, after the ready line on standard output
+    /// (standard error is the log, which may be JSON, filtered by level, or shipped elsewhere).
+    static func run(fleet: FleetService, adminTokenFile: String?) throws -> String? {
         guard let path = adminTokenFile else {
-            guard fleet.hasNoAccessTokens else { return }
+            guard fleet.hasNoAccessTokens else { return nil }
             let (token, _) = try fleet.createAccessToken(
                 role: .admin, name: "bootstrap", expiresAfterMilliseconds: nil, createdBy: "server")
-            FileHandle.standardError.write(
-                Data(
-                    """
-                    ampora: no operator token existed, so this admin token was made; it is shown once, \
-                    only its hash is kept:
-                    \(token)
-                    ampora: use it as `Authorization: Bearer TOKEN`, create others with \
-                    `ampora token create --role …` or POST /api/v1/access-tokens, and revoke this one.
+            return """
+                ampora: no operator token existed, so this admin token was made; it is shown once \
+                (only its hash is kept):
+                \(token)
+                ampora: send it as `Authorization: Bearer TOKEN`, create others with \
+                `ampora token create --role …` or POST /api/v1/access-tokens, then revoke this one.
 
-                    """.utf8))
-            return
+                """
         }
         if FileManager.default.fileExists(atPath: path) {
             guard let data = FileManager.default.contents(atPath: path),
@@ -37,7 +35,7 @@ enum OperatorBootstrap {
                     message: "--admin-token-file \(path): the token must be 16 to 512 characters without spaces")
             }
             try fleet.registerAdminToken(text, name: "admin-token-file")
-            return
+            return nil
         }
         let (token, _) = try fleet.createAccessToken(
             role: .admin, name: "admin-token-file", expiresAfterMilliseconds: nil, createdBy: "server")
@@ -45,5 +43,6 @@ enum OperatorBootstrap {
             FileManager.default.createFile(
                 atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
         else { throw Failure(message: "--admin-token-file \(path): cannot be created") }
+        return nil
     }
 }

@@ -381,6 +381,7 @@ struct Serve: AsyncParsableCommand {
         let early = await Signals.watchEarly()
 
         let fleet: FleetService
+        let bootstrap: String?
         do {
             var options = FleetOptions(instance: instanceID ?? ProcessInfo.processInfo.hostName)
             options.log = { logger.notice("\($0)") }
@@ -396,7 +397,7 @@ struct Serve: AsyncParsableCommand {
             options.auditRetentionMilliseconds = auditRetentionMilliseconds
             fleet = try FleetService(store: store, options: options)
             logger.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
-            try OperatorBootstrap.run(fleet: fleet, adminTokenFile: adminTokenFile)
+            bootstrap = try OperatorBootstrap.run(fleet: fleet, adminTokenFile: adminTokenFile)
         } catch let error as OperatorBootstrap.Failure {
             logger.error("\(error.message)")
             throw ExitCode(1)
@@ -435,6 +436,7 @@ struct Serve: AsyncParsableCommand {
         }
 
         let readiness = Readiness()
+        if let bootstrap { readiness.announce(bootstrap) }
         let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) {
             gateways.reduce(into: GatewayCounters()) { $0.add($1.counters) }
         }

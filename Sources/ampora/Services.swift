@@ -103,6 +103,7 @@ final class Readiness: Sendable {
         var http: String?
         var printed = false
         var stopping = false
+        var announcement = ""
     }
 
     private let state = Mutex(State())
@@ -127,6 +128,11 @@ final class Readiness: Sendable {
         printWhenBothUp { $0.http = address }
     }
 
+    /// Text printed on standard output right after the ready line (the bootstrap token).
+    func announce(_ text: String) {
+        state.withLock { $0.announcement += text }
+    }
+
     /// Shutdown began: `/readyz` answers 503, and a ready line not printed yet never will be.
     func stopAccepting() {
         accepting.store(false, ordering: .releasing)
@@ -139,6 +145,7 @@ final class Readiness: Sendable {
             guard let opamp = s.opamp, let http = s.http, !s.printed, !s.stopping else { return nil }
             s.printed = true
             return "ampora ready opamp=\(opamp) http=\(http) io=\(s.io)\(s.tls.map { " tls=\($0)" } ?? "")\n"
+                + s.announcement
         }
         // Tests and benchmarks wait for exactly this line on standard output.
         if let line { FileHandle.standardOutput.write(Data(line.utf8)) }

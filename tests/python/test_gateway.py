@@ -30,11 +30,12 @@ CAPS = 0x1 | 0x2 | 0x4 | 0x1000  # status, remote config, effective config, repo
 
 
 class Server:
-    def __init__(self, *args, dbdir=None):
+    def __init__(self, *args, dbdir=None, admin_token=True):
         # Each server its own database: the default ./ampora.db would land in the checkout and
         # carry agents from one test (and one run) into the next.
         self.dbdir = dbdir or tempfile.mkdtemp(prefix="ampora-gw-")
-        token = [] if "--admin-token-file" in args else ["--admin-token-file", admin_token_file(self.dbdir)]
+        given = "--admin-token-file" in args or not admin_token
+        token = [] if given else ["--admin-token-file", admin_token_file(self.dbdir)]
         self.proc = subprocess.Popen(
             [str(bin_dir() / "ampora"), "serve", "--opamp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
              "--loops", "2", "--database", f"sqlite:{self.dbdir}/ampora.db", *token, *args],
