@@ -68,6 +68,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // The OpenAPI document is compiled into the binary: `ampora serve` needs no files.
+            resources: [.embedInCode("openapi.json")],
             swiftSettings: strict
         ),
 

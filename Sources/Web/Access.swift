@@ -43,7 +43,7 @@ struct AccessRule: Sendable {
 enum AccessRules {
     static let table: [String: AccessRule] = {
         let rows: [(String, String, OperatorRole?, String)] = [
-            ("GET", "/healthz", nil, ""), ("GET", "/readyz", nil, ""),
+            ("GET", "/healthz", nil, ""), ("GET", "/readyz", nil, ""), ("GET", "/api/v1/openapi.json", nil, ""),
             ("GET", "/api/v1/whoami", .viewer, ""),
             ("GET", "/api/v1/agents", .viewer, ""), ("GET", "/api/v1/agents/{uid}", .viewer, ""),
             ("POST", "/api/v1/agents/commands", .operator, "agent.command"),

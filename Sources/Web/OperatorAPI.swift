@@ -90,6 +90,11 @@ public struct OperatorAPI: Sendable {
             fleetMetrics.refresh()
             return Self.text(metrics.emitToString(), contentType: "text/plain; version=0.0.4")
         }
+        router.get("/api/v1/openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
+        }
         router.get("/api/v1/agents") { request, _ in try listAgents(request) }
         router.get("/api/v1/agents/:uid") { _, context in try await agent(context.parameters.get("uid") ?? "") }
         router.get("/api/v1/configs") { _, _ in
