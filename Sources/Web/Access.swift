@@ -75,7 +75,7 @@ enum AccessRules {
             ("GET", "/api/v1/access-tokens", .admin, ""),
             ("POST", "/api/v1/access-tokens", .admin, "access-token.create"),
             ("DELETE", "/api/v1/access-tokens/{id}", .admin, "access-token.revoke"),
-            ("GET", "/api/v1/audit", .viewer, ""),
+            ("GET", "/api/v1/audit", .viewer, ""), ("GET", "/api/v1/events", .viewer, ""),
         ]
         return Dictionary(uniqueKeysWithValues: rows.map { ("\($0.0) \($0.1)", AccessRule(role: $0.2, action: $0.3)) })
     }()

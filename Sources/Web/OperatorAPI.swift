@@ -96,6 +96,7 @@ public struct OperatorAPI: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
         }
         router.get("/api/v1/agents") { request, _ in try listAgents(request) }
+        router.get("/api/v1/events") { request, _ in try events(request) }
         router.get("/api/v1/agents/:uid") { _, context in try await agent(context.parameters.get("uid") ?? "") }
         router.get("/api/v1/configs") { _, _ in
             Self.json(["items": fleet.listConfigs().map(Self.configJSON)])

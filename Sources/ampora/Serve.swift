@@ -235,6 +235,11 @@ struct Serve: AsyncParsableCommand {
     var metricsRequireToken = false
 
     @Option(
+        name: .customLong("event-buffer"),
+        help: "Events /api/v1/events keeps for subscribers that fall behind or resume with Last-Event-ID.")
+    var eventBuffer: Int = 65_536
+
+    @Option(
         name: .customLong("audit-retention"),
         help: "How long audit entries are kept (400d, 12h, …; 0: for ever).")
     var auditRetention: String = "400d"
@@ -314,6 +319,9 @@ struct Serve: AsyncParsableCommand {
         configuration.registrationBurst = max(1, registrationRate * 20)
         configuration.httpAgentTimeoutMilliseconds = httpAgentTimeout * 1000
         configuration.reservedDescriptors = httpMaxConnections + 512
+        guard (1...10_000_000).contains(eventBuffer) else {
+            throw ValidationError("--event-buffer must be between 1 and 10000000")
+        }
         let auditRetentionMilliseconds: Int64
         if auditRetention == "0" {
             auditRetentionMilliseconds = 0
@@ -395,6 +403,7 @@ struct Serve: AsyncParsableCommand {
             options.agentCertificateLifetimeSeconds = lifetime / 1000
             options.configApplyTimeoutMilliseconds = Int64(max(1, min(configApplyTimeout, 86_400))) * 1000
             options.auditRetentionMilliseconds = auditRetentionMilliseconds
+            options.eventBuffer = eventBuffer
             fleet = try FleetService(store: store, options: options)
             logger.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
             bootstrap = try OperatorBootstrap.run(fleet: fleet, adminTokenFile: adminTokenFile)

@@ -47,6 +47,8 @@ final class RolloutBook: Sendable {
         var baseline = StageCounts()
         /// A change not yet stored (the database was down): stored again on the next tick.
         var dirty = false
+        /// What the event stream last said about it (state, stage, counts), and when.
+        var published: (signature: String, at: Int64)?
     }
 
     struct State {

@@ -160,12 +160,34 @@ extension FleetService {
         if stalled > 0 { options.log("fleet: \(stalled) agents stalled applying their config") }
         rollouts.state.withLock { s in
             for id in s.order {
-                guard var entry = s.entries[id], entry.rollout.state == .running || entry.dirty else { continue }
+                // Final rollouts are left alone once the stream has said so.
+                guard var entry = s.entries[id],
+                    !entry.rollout.state.isFinal || entry.dirty
+                        || entry.published?.signature.hasPrefix(entry.rollout.state.rawValue + "/") != true
+                else { continue }
                 if entry.rollout.state == .running { advance(&entry, now: now) }
                 if entry.dirty { persist(&entry) }
+                publishProgress(&entry, now: now)
                 s.entries[id] = entry
             }
         }
+    }
+
+    /// Tells the event stream that a rollout moved: at most every 250 ms while only its counts
+    /// change, at once when its state or stage does. Counts are kept as agents change state, so
+    /// this costs the same at any fleet size.
+    private func publishProgress(_ entry: inout RolloutBook.Entry, now: Int64) {
+        let rollout = view(entry)
+        let c = rollout.counts
+        let counts = ConfigState.allCases.map { String(c[$0]) }.joined(separator: ",")
+        let head = "\(rollout.state.rawValue)/\(rollout.stage)"
+        let signature = "\(head) \(c.targets),\(c.unhealthy),\(counts)"
+        if let last = entry.published {
+            guard last.signature != signature else { return }
+            if last.signature.hasPrefix(head + " ") && now - last.at < 250 { return }
+        }
+        entry.published = (signature, now)
+        events.publish(.rolloutProgress, at: now, rollout: rollout)
     }
 
     /// Loads the rollouts and pins their started stages again (at start, before any agent).

@@ -21,6 +21,8 @@ public final class FleetService: Sendable {
     let audit: AuditLog
     let certificates: AgentCertificates
     let rollouts = RolloutBook()
+    /// The live event stream's recent past (`GET /api/v1/events`).
+    public let events: FleetEvents
     let groups: Mutex<[String: GroupRow]>
     let configVersions: ConfigVersions
     let control = Mutex(Control())
@@ -69,8 +71,9 @@ public final class FleetService: Sendable {
             componentSets: componentSets, now: options.clock())
         configVersions = ConfigVersions(store: store, catalogue: catalogue, options: options)
         writer = WriterThread(store: store, options: options, counters: counters)
+        events = FleetEvents(capacity: max(1, options.eventBuffer), startedAt: options.clock())
         ingester = IngestThread(
-            intake: intake, inventory: inventory, writer: writer, counters: counters, options: options)
+            intake: intake, inventory: inventory, writer: writer, counters: counters, options: options, events: events)
         identities = Identities(
             store: store, rows: try store.loadIdentities(), log: options.log, clock: options.clock)
         enrollment = Enrollment(store: store, rows: try store.loadTokens(), log: options.log, clock: options.clock)

@@ -37,6 +37,8 @@ public struct FleetOptions: Sendable {
     public var configApplyTimeoutMilliseconds: Int64 = 300_000
     /// Lifetime of the client certificates the CA issues; renewed at two thirds of it.
     public var agentCertificateLifetimeSeconds: Int64 = 30 * 86_400
+    /// Events the live stream keeps for subscribers that fall behind or resume.
+    public var eventBuffer = 65_536
     /// How long audit entries are kept (0: for ever).
     public var auditRetentionMilliseconds: Int64 = 400 * 86_400_000
 

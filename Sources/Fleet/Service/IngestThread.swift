@@ -9,10 +9,15 @@ final class IngestThread: Sendable {
     private let writer: WriterThread
     private let counters: FleetCounters
     private let options: FleetOptions
+    private let events: FleetEvents
     /// A reservation whose first message never reached the inventory gives its room back.
     static let reservationLifetimeMilliseconds: Int64 = 60_000
 
-    init(intake: Intake, inventory: Inventory, writer: WriterThread, counters: FleetCounters, options: FleetOptions) {
+    init(
+        intake: Intake, inventory: Inventory, writer: WriterThread, counters: FleetCounters, options: FleetOptions,
+        events: FleetEvents
+    ) {
+        self.events = events
         self.intake = intake
         self.inventory = inventory
         self.writer = writer
@@ -67,6 +72,7 @@ final class IngestThread: Sendable {
         }
         for (uid, held) in applied.held { inventory.hot.update(uid) { $0.held = held } }
         for (uid, row) in applied.rows where row.isNew { inventory.hot.admit(uid) }
+        events.publish(history: applied.history)
         writer.add(applied, messages: messages)
     }
 

@@ -1,0 +1,125 @@
+import Foundation
+import Synchronization
+
+/// What happened, as the event stream names it.
+public enum FleetEventKind: String, Sendable, CaseIterable {
+    /// An agent connected (or reconnected).
+    case agentConnected = "agent.connected"
+    /// An agent's connection ended.
+    case agentDisconnected = "agent.disconnected"
+    /// An agent turned healthy or unhealthy.
+    case agentHealth = "agent.health"
+    /// An agent reported a config status or an effective config, rolled back or drifted.
+    case agentConfig = "agent.config"
+    /// A rollout moved: its state, stage or counts.
+    case rolloutProgress = "rollout.progress"
+}
+
+/// One event of the live stream.
+public struct FleetEvent: Sendable {
+    /// Its place in the stream: later events have larger ids, also across restarts.
+    public var id: Int64
+    /// Milliseconds since the Unix epoch.
+    public var at: Int64
+    /// What happened.
+    public var kind: FleetEventKind
+    /// The agent it is about, for agent events (canonical UUID text).
+    public var agent: String?
+    /// The rollout, for rollout events (with its counts at that moment).
+    public var rollout: Rollout?
+    /// The inventory's history detail, for agent events.
+    public var detail: String
+}
+
+/// The recent past of the event stream: a ring of the last `capacity` events, which every
+/// subscriber reads from its own cursor. A subscriber that falls further behind than the ring
+/// learns how many events it lost; nobody waits for a slow reader, and publishing is one append
+/// under a lock (done by the ingest thread for a whole batch, by the rollout controller for a
+/// rollout that moved).
+public final class FleetEvents: Sendable {
+    private struct State {
+        var ring: [FleetEvent?]
+        /// The id the next event gets.
+        var next: Int64
+    }
+
+    /// Events kept for subscribers that fall behind or resume.
+    public let capacity: Int
+    /// The first id of this process: ids continue upward across restarts (the start time in
+    /// milliseconds, times a million), so an id from an earlier run is simply old.
+    public let firstID: Int64
+    private let state: Mutex<State>
+
+    /// An empty stream; the first event gets an id derived from `startedAt` (milliseconds).
+    public init(capacity: Int = 65_536, startedAt: Int64) {
+        self.capacity = capacity
+        firstID = startedAt * 1_000_000
+        state = Mutex(State(ring: Array(repeating: nil, count: capacity), next: firstID))
+    }
+
+    /// The id of the latest event (the one before `firstID` when there is none).
+    public var latest: Int64 { state.withLock { $0.next - 1 } }
+
+    func publish(_ kind: FleetEventKind, at: Int64, agent: String? = nil, rollout: Rollout? = nil, detail: String = "")
+    {
+        state.withLock { s in
+            Self.append(&s, capacity: capacity, kind, at: at, agent: agent, rollout: rollout, detail: detail)
+        }
+    }
+
+    /// The agent events among a batch of history rows.
+    func publish(history: [HistoryRow]) {
+        guard !history.isEmpty else { return }
+        state.withLock { s in
+            for row in history {
+                guard let kind = Self.kind(ofHistory: row.kind) else { continue }
+                Self.append(&s, capacity: capacity, kind, at: row.at, agent: row.uid, rollout: nil, detail: row.detail)
+            }
+        }
+    }
+
+    /// Up to `limit` events after `cursor`, and how many events between the cursor and the
+    /// oldest one kept were lost: 0 unless the reader fell behind the ring or resumes from an
+    /// id it no longer holds, -1 when the cursor is from an earlier run of the server (how many
+    /// were lost is unknown).
+    public func read(after cursor: Int64, limit: Int = 1024) -> (events: [FleetEvent], lost: Int64) {
+        state.withLock { s in
+            let oldest = max(firstID, s.next - Int64(capacity))
+            var from = cursor + 1
+            var lost: Int64 = 0
+            if from < oldest {
+                lost = cursor >= firstID ? oldest - from : -1
+                from = oldest
+            }
+            let end = min(s.next, from + Int64(limit))
+            guard from < end else { return ([], lost) }
+            var out: [FleetEvent] = []
+            out.reserveCapacity(Int(end - from))
+            for id in from..<end {
+                if let event = s.ring[Int(id % Int64(capacity))] { out.append(event) }
+            }
+            return (out, lost)
+        }
+    }
+
+    private static func append(
+        _ s: inout State, capacity: Int, _ kind: FleetEventKind, at: Int64, agent: String?, rollout: Rollout?,
+        detail: String
+    ) {
+        let id = s.next
+        s.ring[Int(id % Int64(capacity))] = FleetEvent(
+            id: id, at: at, kind: kind, agent: agent, rollout: rollout, detail: detail)
+        s.next += 1
+    }
+
+    /// The stream's kind for an inventory history event (nil for those it does not carry).
+    static func kind(ofHistory kind: String) -> FleetEventKind? {
+        switch kind {
+        case "connected": .agentConnected
+        case "disconnected": .agentDisconnected
+        case "health_changed": .agentHealth
+        case "remote_config_status_changed", "effective_config_changed": .agentConfig
+        default: kind.hasPrefix("config_") ? .agentConfig : nil
+        }
+    }
+}
