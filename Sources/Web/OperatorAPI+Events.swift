@@ -65,12 +65,22 @@ extension OperatorAPI {
         let chosen = filter
         let start = cursor
         let isReady = isReady
+        // A subscriber to one rollout first gets where it is now (a frame without an id, so
+        // resuming is not disturbed): nothing that happened before it subscribed is missed.
+        var opening = ": ampora events\nretry: 2000\n\n"
+        if let id = filter.rollout, request.headers[Self.lastEventIDField] == nil,
+            filter.kinds?.contains(.rolloutProgress) ?? true, let rollout = fleet.rollout(id)
+        {
+            opening += Self.eventFrame(
+                FleetEvent(id: 0, at: rollout.updatedAt, kind: .rolloutProgress, rollout: rollout), numbered: false)
+        }
+        let greeting = opening
         let body = ResponseBody { writer in
             var cursor = start
             var quiet = 0
             var seenReady = isReady()
             var waited = 0
-            try await writer.write(ByteBuffer(string: ": ampora events\nretry: 2000\n\n"))
+            try await writer.write(ByteBuffer(string: greeting))
             while !Task.isCancelled {
                 // The stream ends when the server begins to stop (the gateway goes first), so
                 // a graceful shutdown never waits on a subscriber.
@@ -112,9 +122,11 @@ extension OperatorAPI {
     /// Tells nginx-style proxies not to hold the stream back.
     static let bufferingField = HTTPFields.Element.Name("X-Accel-Buffering")!
 
-    /// One event as an SSE frame: `id`, `event` (its kind) and one line of JSON.
-    static func eventFrame(_ event: FleetEvent) -> String {
-        var data: [String: Any] = ["id": String(event.id), "time": rfc3339(event.at), "kind": event.kind.rawValue]
+    /// One event as an SSE frame: `id` (unless not `numbered`), `event` (its kind) and one line
+    /// of JSON.
+    static func eventFrame(_ event: FleetEvent, numbered: Bool = true) -> String {
+        var data: [String: Any] = ["time": rfc3339(event.at), "kind": event.kind.rawValue]
+        if numbered { data["id"] = String(event.id) }
         if let agent = event.agent {
             data["agent"] = agent
             data["detail"] = event.detail
@@ -123,6 +135,6 @@ extension OperatorAPI {
         let json =
             (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return "id: \(event.id)\nevent: \(event.kind.rawValue)\ndata: \(json)\n\n"
+        return (numbered ? "id: \(event.id)\n" : "") + "event: \(event.kind.rawValue)\ndata: \(json)\n\n"
     }
 }

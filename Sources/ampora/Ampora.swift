@@ -9,7 +9,7 @@ struct Ampora: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ampora",
         abstract: "Ampora, an OpAMP server for fleets of OpenTelemetry Collectors.",
-        subcommands: [Serve.self, Token.self, CA.self, Version.self],
+        subcommands: [Serve.self, Token.self, CA.self, Ctl.self, Version.self],
         defaultSubcommand: Serve.self
     )
 

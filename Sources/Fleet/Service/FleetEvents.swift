@@ -29,6 +29,18 @@ public struct FleetEvent: Sendable {
     public var rollout: Rollout?
     /// The inventory's history detail, for agent events.
     public var detail: String
+
+    /// An event (ids are given by the stream; 0 for one that is not part of it).
+    public init(
+        id: Int64, at: Int64, kind: FleetEventKind, agent: String? = nil, rollout: Rollout? = nil, detail: String = ""
+    ) {
+        self.id = id
+        self.at = at
+        self.kind = kind
+        self.agent = agent
+        self.rollout = rollout
+        self.detail = detail
+    }
 }
 
 /// The recent past of the event stream: a ring of the last `capacity` events, which every

@@ -1,0 +1,224 @@
+import Foundation
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Why an `ampora ctl` command failed, and its exit code.
+enum CtlFailure: Error, CustomStringConvertible {
+    /// The server could not be reached (exit 3).
+    case unreachable(String)
+    /// The token is missing, unknown, expired or too weak (exit 2).
+    case denied(status: Int, message: String)
+    /// The server refused the request or failed (exit 1).
+    case refused(status: Int, code: String, message: String)
+    /// Something the command itself found wrong (exit 1).
+    case failed(String)
+
+    var description: String {
+        switch self {
+        case .unreachable(let why): "cannot reach the server: \(why)"
+        case .denied(let status, let message): "\(status): \(message)"
+        case .refused(let status, let code, let message): "\(status) \(code): \(message)"
+        case .failed(let message): message
+        }
+    }
+
+    var exitCode: Int32 {
+        switch self {
+        case .unreachable: 3
+        case .denied: 2
+        case .refused, .failed: 1
+        }
+    }
+}
+
+/// A small client of the operator API: one request at a time, JSON in and out, and the event
+/// stream for `--watch`.
+struct APIClient: Sendable {
+    let base: URL
+    let token: String?
+
+    /// The answer to one request.
+    struct Answer: Sendable {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+
+        /// The body as JSON (NSNull when it is empty or not JSON).
+        var json: Any {
+            (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) ?? NSNull()
+        }
+    }
+
+    /// Sends one request; a 4xx or 5xx answer becomes a `CtlFailure` carrying the API's message.
+    func send(
+        _ method: String, _ path: String, query: [(String, String)] = [], body: Data? = nil,
+        contentType: String = "application/json", headers: [String: String] = [:]
+    ) async throws -> Answer {
+        var request = URLRequest(url: try url(path, query))
+        request.httpMethod = method
+        request.timeoutInterval = 120
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.httpBody = body
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+        }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw CtlFailure.unreachable("\(base.absoluteString): \(error.localizedDescription)")
+        }
+        guard let http = response as? HTTPURLResponse else { throw CtlFailure.unreachable("not an HTTP answer") }
+        var fields: [String: String] = [:]
+        for (name, value) in http.allHeaderFields {
+            if let name = name as? String, let value = value as? String { fields[name.lowercased()] = value }
+        }
+        let answer = Answer(status: http.statusCode, headers: fields, body: data)
+        guard answer.status < 400 else { throw Self.failure(answer) }
+        return answer
+    }
+
+    /// Sends a JSON object.
+    func send(_ method: String, _ path: String, json: [String: Any], headers: [String: String] = [:]) async throws
+        -> Answer
+    {
+        let body = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        return try await send(method, path, body: body, headers: headers)
+    }
+
+    /// Follows `GET path` as Server-Sent Events, calling `handle(kind, data)` for each event
+    /// until it returns false or the stream ends.
+    func follow(_ path: String, query: [(String, String)], handle: @escaping @Sendable (String, String) -> Bool)
+        async throws
+    {
+        var request = URLRequest(url: try url(path, query))
+        request.timeoutInterval = 3600
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        request.setValue("text/event-stream", forHTTPHeaderField: "Accept")
+        let reader = EventReader(handle: handle)
+        let session = URLSession(configuration: .default, delegate: reader, delegateQueue: nil)
+        defer { session.invalidateAndCancel() }
+        let task = session.dataTask(with: request)
+        task.resume()
+        let outcome = await reader.finished()
+        switch outcome {
+        case .stopped, .ended: return
+        case .status(let answer): throw Self.failure(answer)
+        case .failed(let why): throw CtlFailure.unreachable(why)
+        }
+    }
+
+    private func url(_ path: String, _ query: [(String, String)]) throws -> URL {
+        guard var parts = URLComponents(url: base, resolvingAgainstBaseURL: false) else {
+            throw CtlFailure.failed("--server \(base): not a URL")
+        }
+        parts.path = parts.path.hasSuffix("/") ? String(parts.path.dropLast()) + path : parts.path + path
+        if !query.isEmpty { parts.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
+        guard let url = parts.url else { throw CtlFailure.failed("cannot make a URL of \(path)") }
+        return url
+    }
+
+    private static func failure(_ answer: Answer) -> CtlFailure {
+        let error = (answer.json as? [String: Any])?["error"] as? [String: Any]
+        let code = error?["code"] as? String ?? "http_\(answer.status)"
+        let message = error?["message"] as? String ?? String(decoding: answer.body.prefix(500), as: UTF8.self)
+        if answer.status == 401 || answer.status == 403 {
+            return .denied(status: answer.status, message: message)
+        }
+        return .refused(status: answer.status, code: code, message: message)
+    }
+}
+
+/// Parses an event stream as URLSession delivers it, in pieces.
+private final class EventReader: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    enum Outcome: Sendable {
+        case stopped
+        case ended
+        case status(APIClient.Answer)
+        case failed(String)
+    }
+
+    // URLSession calls the delegate on its own serial queue; the lock guards what the waiting
+    // task reads.
+    private let lock = NSLock()
+    private var buffer = Data()
+    private var kind = ""
+    private var data = ""
+    private var status = 200
+    private var outcome: Outcome?
+    private var waiter: CheckedContinuation<Outcome, Never>?
+    private let handle: @Sendable (String, String) -> Bool
+
+    init(handle: @escaping @Sendable (String, String) -> Bool) {
+        self.handle = handle
+    }
+
+    func finished() async -> Outcome {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if let outcome {
+                lock.unlock()
+                continuation.resume(returning: outcome)
+            } else {
+                waiter = continuation
+                lock.unlock()
+            }
+        }
+    }
+
+    private func finish(_ result: Outcome) {
+        lock.lock()
+        guard outcome == nil else {
+            lock.unlock()
+            return
+        }
+        outcome = result
+        let waiting = waiter
+        waiter = nil
+        lock.unlock()
+        waiting?.resume(returning: result)
+    }
+
+    func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
+    ) {
+        status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive piece: Data) {
+        buffer.append(piece)
+        if status >= 400 { return }
+        while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+            buffer.removeSubrange(buffer.startIndex...newline)
+            if line.isEmpty {
+                if !kind.isEmpty, !handle(kind, data) {
+                    finish(.stopped)
+                    dataTask.cancel()
+                    return
+                }
+                (kind, data) = ("", "")
+            } else if line.hasPrefix("event: ") {
+                kind = String(line.dropFirst(7))
+            } else if line.hasPrefix("data: ") {
+                data += String(line.dropFirst(6))
+            }
+        }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        if status >= 400 {
+            finish(.status(APIClient.Answer(status: status, headers: [:], body: buffer)))
+        } else if let error {
+            finish(.failed(error.localizedDescription))
+        } else {
+            finish(.ended)
+        }
+    }
+}
