@@ -44,6 +44,8 @@ enum AccessRules {
     static let table: [String: AccessRule] = {
         let rows: [(String, String, OperatorRole?, String)] = [
             ("GET", "/healthz", nil, ""), ("GET", "/readyz", nil, ""), ("GET", "/api/v1/openapi.json", nil, ""),
+            ("GET", "/auth/login", nil, ""), ("GET", "/auth/callback", nil, ""),
+            ("POST", "/auth/logout", nil, "logout"),
             ("GET", "/api/v1/whoami", .viewer, ""),
             ("GET", "/api/v1/agents", .viewer, ""), ("GET", "/api/v1/agents/{uid}", .viewer, ""),
             ("POST", "/api/v1/agents/commands", .operator, "agent.command"),
@@ -114,8 +116,11 @@ struct Access: RouterMiddleware {
     let fleet: FleetService
     let protectMetrics: Bool
     let throttle: FailureThrottle
+    let oidc: OIDCVerifier?
+    let sessions: BrowserSessions
 
     static let requestIDField = HTTPFields.Element.Name("X-Request-Id")!
+    static let csrfField = HTTPFields.Element.Name("X-CSRF-Token")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -155,6 +160,9 @@ struct Access: RouterMiddleware {
 
     private func authenticate(_ request: Request, context: Context) async throws -> OperatorPrincipal {
         let header = request.headers[.authorization] ?? ""
+        if header.isEmpty, let id = BrowserSessions.cookies(request.headers[.cookie])[BrowserSessions.sessionCookie] {
+            return try await session(id, request: request, context: context)
+        }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw await refuse(
@@ -163,6 +171,9 @@ struct Access: RouterMiddleware {
                 challenge: "Bearer realm=\"ampora\"", counted: !header.isEmpty)
         }
         let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        if let oidc, token.split(separator: ".", omittingEmptySubsequences: false).count == 3 {
+            return try await bearerJWT(token, oidc: oidc, context: context)
+        }
         let why: String
         switch fleet.authenticate(token: token) {
         case .accepted(let info): return OperatorPrincipal(name: info.name, role: info.role)
@@ -173,6 +184,37 @@ struct Access: RouterMiddleware {
         throw await refuse(
             context: context, code: "invalid_token", message: why,
             challenge: "Bearer realm=\"ampora\", error=\"invalid_token\", error_description=\"\(why)\"", counted: true)
+    }
+
+    /// A JWT of the OIDC provider: verified, and its role claim mapped to a role.
+    private func bearerJWT(_ token: String, oidc: OIDCVerifier, context: Context) async throws -> OperatorPrincipal {
+        let why: String
+        do {
+            let (claims, payload) = try await oidc.verify(token, audience: oidc.settings.audience)
+            if let principal = oidc.principal(claims, payload) { return principal }
+            throw APIError(
+                .forbidden, "no_role",
+                "\(claims.sub.value) has no Ampora role: its \(oidc.settings.roleClaim) claim matches no --oidc-role")
+        } catch let refusal as OIDCRefusal {
+            why = refusal.description
+        }
+        throw await refuse(
+            context: context, code: "invalid_token", message: why,
+            challenge: "Bearer realm=\"ampora\", error=\"invalid_token\", error_description=\"\(why)\"", counted: true)
+    }
+
+    /// A browser session: changes must carry its CSRF token, which another site cannot read.
+    private func session(_ id: String, request: Request, context: Context) async throws -> OperatorPrincipal {
+        guard let session = sessions.find(id) else {
+            throw await refuse(
+                context: context, code: "session_expired",
+                message: "the session has ended: sign in again at /auth/login",
+                challenge: "Bearer realm=\"ampora\"", counted: true)
+        }
+        if request.method != .get && request.method != .head && request.headers[Self.csrfField] != session.csrf {
+            throw APIError(.forbidden, "csrf_failed", "a change from a browser session needs its X-CSRF-Token")
+        }
+        return session.principal
     }
 
     /// A 401, after a delay that grows with the caller's recent failures; the refusal is audited.
@@ -192,7 +234,9 @@ struct Access: RouterMiddleware {
         let status = Int(response.status.code)
         let read = request.method == .get || request.method == .head
         let action: String
-        if status == 401 {
+        if status == 401 && request.uri.path.hasPrefix("/auth/") {
+            return  // the login routes audit their own outcome
+        } else if status == 401 {
             action = "login"
         } else if read || !request.uri.path.hasPrefix("/api/") {
             return

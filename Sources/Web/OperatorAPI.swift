@@ -19,16 +19,23 @@ public struct OperatorAPI: Sendable {
     let isReady: @Sendable () -> Bool
     let protectMetrics: Bool
     let throttle = FailureThrottle()
+    let oidc: OIDCVerifier?
+    let sessions = BrowserSessions()
+    let secureCookies: Bool
 
     /// An API over `fleet`. `/metrics` renders `metrics`, after `refreshMetrics` brought the
     /// caller's metrics in it up to date; the fleet's are registered in it here. With
-    /// `protectMetrics`, `/metrics` wants a token like the `/api/` routes.
+    /// `protectMetrics`, `/metrics` wants a token like the `/api/` routes. With `oidc`, bearer
+    /// JWTs of that provider are accepted and browsers sign in at `/auth/login`; session cookies
+    /// are `Secure` when `secureCookies` (the operator port has TLS).
     public init(
         fleet: FleetService, metrics: PrometheusCollectorRegistry,
         refreshMetrics: @escaping @Sendable () -> Void, isReady: @escaping @Sendable () -> Bool,
-        protectMetrics: Bool = false
+        protectMetrics: Bool = false, oidc: OIDCSettings? = nil, secureCookies: Bool = false
     ) {
         self.protectMetrics = protectMetrics
+        self.oidc = oidc.map(OIDCVerifier.init)
+        self.secureCookies = secureCookies
         self.fleet = fleet
         self.metrics = metrics
         self.fleetMetrics = SnapshotMetrics(registry: metrics, rows: Self.fleetRows) { fleet.metrics }
@@ -77,7 +84,9 @@ public struct OperatorAPI: Sendable {
     /// The routes (exposed for in-process tests).
     public func router() -> Router<OperatorContext> {
         let router = Router(context: OperatorContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: Access(fleet: fleet, protectMetrics: protectMetrics, throttle: throttle))
+        router.add(
+            middleware: Access(
+                fleet: fleet, protectMetrics: protectMetrics, throttle: throttle, oidc: oidc, sessions: sessions))
         router.add(middleware: JSONErrors())
         router.get("/healthz") { _, _ in Self.text("ok\n") }
         router.get("/readyz") { _, _ in
@@ -147,6 +156,7 @@ public struct OperatorAPI: Sendable {
             try await unbindIdentity(context.parameters.get("uid") ?? "")
         }
         addAccessRoutes(to: router)
+        addLoginRoutes(to: router)
         router.get("/api/v1/assignments/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
             guard let status = fleet.assignmentStatus(id) else {

@@ -235,6 +235,35 @@ struct Serve: AsyncParsableCommand {
     var metricsRequireToken = false
 
     @Option(
+        name: .customLong("oidc-issuer"),
+        help: "An OpenID Connect issuer URL: its bearer JWTs are accepted and browsers sign in at /auth/login.")
+    var oidcIssuer: String?
+
+    @Option(name: .customLong("oidc-client-id"), help: "The client id registered with the issuer (required with it).")
+    var oidcClientID: String?
+
+    @Option(name: .customLong("oidc-client-secret-file"), help: "A file holding the client secret, if it has one.")
+    var oidcClientSecretFile: String?
+
+    @Option(name: .customLong("oidc-audience"), help: "The audience bearer JWTs must name (default: the client id).")
+    var oidcAudience: String?
+
+    @Option(
+        name: .customLong("oidc-role-claim"),
+        help: "The claim with the caller's groups or roles (default groups; a.b reaches into objects).")
+    var oidcRoleClaim: String = "groups"
+
+    @Option(
+        name: .customLong("oidc-role"),
+        help: "VALUE=ROLE: a value of the role claim and the role it grants (repeatable; the strongest wins).")
+    var oidcRoles: [String] = []
+
+    @Option(
+        name: .customLong("oidc-redirect-url"),
+        help: "Where the issuer sends browsers back (default: http[s]://HOST/auth/callback as the browser asked).")
+    var oidcRedirectURL: String?
+
+    @Option(
         name: .customLong("event-buffer"),
         help: "Events /api/v1/events keeps for subscribers that fall behind or resume with Last-Event-ID.")
     var eventBuffer: Int = 65_536
@@ -248,6 +277,44 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("instance-id"),
         help: "This server's name in the database's ownership columns (default: the host name).")
     var instanceID: String?
+
+    /// The OpenID Connect provider, when `--oidc-issuer` names one.
+    func oidcSettings() throws -> OIDCSettings? {
+        guard let issuer = oidcIssuer else {
+            guard oidcClientID == nil, oidcRoles.isEmpty else {
+                throw ValidationError("--oidc-client-id and --oidc-role need --oidc-issuer")
+            }
+            return nil
+        }
+        guard let url = URL(string: issuer), url.scheme == "https" || url.scheme == "http", url.host != nil else {
+            throw ValidationError("--oidc-issuer \(issuer): use https://HOST[/PATH]")
+        }
+        guard let clientID = oidcClientID, !clientID.isEmpty else {
+            throw ValidationError("--oidc-issuer needs --oidc-client-id")
+        }
+        guard !oidcRoles.isEmpty else {
+            throw ValidationError("--oidc-issuer needs at least one --oidc-role VALUE=ROLE, or nobody gets a role")
+        }
+        var settings = OIDCSettings(issuer: issuer, clientID: clientID)
+        settings.audience = oidcAudience ?? clientID
+        settings.roleClaim = oidcRoleClaim
+        settings.redirectURL = oidcRedirectURL
+        for pair in oidcRoles {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let role = OperatorRole(rawValue: String(parts[1])) else {
+                throw ValidationError("--oidc-role \(pair): use VALUE=admin, VALUE=operator or VALUE=viewer")
+            }
+            settings.roles[String(parts[0])] = role
+        }
+        if let file = oidcClientSecretFile {
+            guard let data = FileManager.default.contents(atPath: file),
+                let secret = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+                !secret.isEmpty
+            else { throw ValidationError("--oidc-client-secret-file \(file): cannot be read, or is empty") }
+            settings.clientSecret = secret
+        }
+        return settings
+    }
 
     /// The effective configuration after flags, environment and defaults.
     struct Settings {
@@ -319,6 +386,7 @@ struct Serve: AsyncParsableCommand {
         configuration.registrationBurst = max(1, registrationRate * 20)
         configuration.httpAgentTimeoutMilliseconds = httpAgentTimeout * 1000
         configuration.reservedDescriptors = httpMaxConnections + 512
+        let oidc = try oidcSettings()
         guard (1...10_000_000).contains(eventBuffer) else {
             throw ValidationError("--event-buffer must be between 1 and 10000000")
         }
@@ -452,7 +520,8 @@ struct Serve: AsyncParsableCommand {
         let api = OperatorAPI(
             fleet: fleet, metrics: registry,
             refreshMetrics: { gatewayMetrics.refresh() },
-            isReady: { readiness.isAccepting }, protectMetrics: metricsRequireToken)
+            isReady: { readiness.isAccepting }, protectMetrics: metricsRequireToken, oidc: oidc,
+            secureCookies: operatorTLS != nil)
         // The group starts the three together and stops them in reverse order: the gateway
         // (agents get 1001), then the operator API, then the fleet, which writes what is pending.
         let group = ServiceGroup(
