@@ -91,9 +91,16 @@ extension OperatorAPI {
                     let data = lost > 0 ? "{\"lost\":\(lost)}" : "{\"lost\":null,\"reason\":\"the server restarted\"}"
                     out.writeString("event: lost\ndata: \(data)\n\n")
                 }
-                for event in batch {
+                for (event, cached) in batch {
                     cursor = event.id
-                    if chosen.matches(event) { out.writeString(Self.eventFrame(event)) }
+                    guard chosen.matches(event) else { continue }
+                    if let cached {
+                        out.writeBytes(cached)
+                    } else {
+                        let frame = Array(Self.eventFrame(event).utf8)
+                        stream.remember(frame: frame, for: event.id)
+                        out.writeBytes(frame)
+                    }
                 }
                 if out.readableBytes > 0 {
                     try await writer.write(out)
@@ -119,12 +126,37 @@ extension OperatorAPI {
             body: body)
     }
 
+    /// `text` as a JSON string literal.
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
     /// Tells nginx-style proxies not to hold the stream back.
     static let bufferingField = HTTPFields.Element.Name("X-Accel-Buffering")!
 
     /// One event as an SSE frame: `id` (unless not `numbered`), `event` (its kind) and one line
     /// of JSON.
     static func eventFrame(_ event: FleetEvent, numbered: Bool = true) -> String {
+        // Agent events have one fixed shape and are the many: written directly, with the
+        // detail escaped as JSON. The same keys, sorted, as the general path below.
+        if numbered, let agent = event.agent, event.rollout == nil {
+            let data =
+                "{\"agent\":\"\(agent)\",\"detail\":\(jsonString(event.detail)),\"id\":\"\(event.id)\","
+                + "\"kind\":\"\(event.kind.rawValue)\",\"time\":\"\(rfc3339(event.at))\"}"
+            return "id: \(event.id)\nevent: \(event.kind.rawValue)\ndata: \(data)\n\n"
+        }
         var data: [String: Any] = ["time": rfc3339(event.at), "kind": event.kind.rawValue]
         if numbered { data["id"] = String(event.id) }
         if let agent = event.agent {

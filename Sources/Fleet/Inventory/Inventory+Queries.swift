@@ -11,30 +11,43 @@ extension Inventory {
         state.withLock { $0.agents[uid] }
     }
 
-    /// A filtered, uid-ordered page of agents. Only the page is turned into summaries: the
-    /// lock is held for one pass over the agents, not for building every item.
+    /// A filtered, uid-ordered page of agents. One pass under the lock, touching each agent's
+    /// fields in place (no copy of its state) and keeping only the candidates that can still be
+    /// on the page (a bounded buffer, sorted when full): at a million agents this costs the walk,
+    /// not a sort of every match. Only the page is turned into summaries.
     func page(_ query: AgentQuery) -> AgentPage {
         let limit = max(1, min(query.limit, 1000))
         let after = query.cursor.flatMap(InstanceUID.init(string:))
-        var matching: [InstanceUID] = []
+        var kept: [InstanceUID] = []
+        kept.reserveCapacity(4 * (limit + 1))
+        var threshold: InstanceUID?
         var total = 0
+        let attributes = query.attributes
         state.withLock { s in
-            for (uid, state) in s.agents {
-                if let connected = query.connected, state.row.connected != connected { continue }
-                if let wanted = query.configState, state.track?.state != wanted { continue }
-                if !AgentState.matches(state.attributes, query.attributes) { continue }
+            let agents = s.agents
+            var index = agents.startIndex
+            while index != agents.endIndex {
+                defer { index = agents.index(after: index) }
+                if let connected = query.connected, agents.values[index].row.connected != connected { continue }
+                if let wanted = query.configState, agents.values[index].track?.state != wanted { continue }
+                if !attributes.isEmpty, !AgentState.matches(agents.values[index].attributes, attributes) { continue }
                 total += 1
+                let uid = agents.keys[index]
                 if let after, !Self.precedes(after, uid) { continue }
-                matching.append(uid)
+                if let threshold, !Self.precedes(uid, threshold) { continue }
+                kept.append(uid)
+                if kept.count == kept.capacity {
+                    kept.sort(by: Self.precedes)
+                    kept.removeLast(kept.count - (limit + 1))
+                    threshold = kept.last
+                }
             }
         }
-        // Canonical UUID text sorts like the big-endian bytes.
-        let page =
-            matching.count > limit
-            ? Array(matching.sorted(by: Self.precedes).prefix(limit)) : matching.sorted(by: Self.precedes)
+        kept.sort(by: Self.precedes)
+        let more = kept.count > limit
+        let page = Array(kept.prefix(limit))
         let items: [AgentSummary] = state.withLock { s in page.compactMap { s.agents[$0].map(\.summary) } }
-        return AgentPage(
-            items: items, total: total, nextCursor: matching.count > limit ? page.last?.description : nil)
+        return AgentPage(items: items, total: total, nextCursor: more ? page.last?.description : nil)
     }
 
     static func precedes(_ a: InstanceUID, _ b: InstanceUID) -> Bool {

@@ -49,8 +49,15 @@ public struct FleetEvent: Sendable {
 /// under a lock (done by the ingest thread for a whole batch, by the rollout controller for a
 /// rollout that moved).
 public final class FleetEvents: Sendable {
+    private struct Slot {
+        var event: FleetEvent
+        /// The event as a subscriber receives it, made by the first reader that wanted it and
+        /// shared by the others (encoding is the stream's main cost with many subscribers).
+        var frame: [UInt8]?
+    }
+
     private struct State {
-        var ring: [FleetEvent?]
+        var ring: [Slot?]
         /// The id the next event gets.
         var next: Int64
     }
@@ -94,23 +101,34 @@ public final class FleetEvents: Sendable {
     /// oldest one kept were lost: 0 unless the reader fell behind the ring or resumes from an
     /// id it no longer holds, -1 when the cursor is from an earlier run of the server (how many
     /// were lost is unknown).
-    public func read(after cursor: Int64, limit: Int = 1024) -> (events: [FleetEvent], lost: Int64) {
+    public func read(after cursor: Int64, limit: Int = 1024) -> (
+        events: [(event: FleetEvent, frame: [UInt8]?)], lost: Int64
+    ) {
         state.withLock { s in
             let oldest = max(firstID, s.next - Int64(capacity))
             var from = cursor + 1
             var lost: Int64 = 0
             if from < oldest {
-                lost = cursor >= firstID ? oldest - from : -1
+                lost = cursor >= firstID - 1 ? oldest - from : -1
                 from = oldest
             }
             let end = min(s.next, from + Int64(limit))
             guard from < end else { return ([], lost) }
-            var out: [FleetEvent] = []
+            var out: [(event: FleetEvent, frame: [UInt8]?)] = []
             out.reserveCapacity(Int(end - from))
             for id in from..<end {
-                if let event = s.ring[Int(id % Int64(capacity))] { out.append(event) }
+                if let slot = s.ring[Int(id % Int64(capacity))] { out.append((slot.event, slot.frame)) }
             }
             return (out, lost)
+        }
+    }
+
+    /// Keeps `frame` as the encoding of event `id`, for the next readers (unless the ring has
+    /// moved past it).
+    public func remember(frame: [UInt8], for id: Int64) {
+        state.withLock { s in
+            let index = Int(id % Int64(capacity))
+            if s.ring[index]?.event.id == id { s.ring[index]?.frame = frame }
         }
     }
 
@@ -119,8 +137,8 @@ public final class FleetEvents: Sendable {
         detail: String
     ) {
         let id = s.next
-        s.ring[Int(id % Int64(capacity))] = FleetEvent(
-            id: id, at: at, kind: kind, agent: agent, rollout: rollout, detail: detail)
+        s.ring[Int(id % Int64(capacity))] = Slot(
+            event: FleetEvent(id: id, at: at, kind: kind, agent: agent, rollout: rollout, detail: detail), frame: nil)
         s.next += 1
     }
 

@@ -1,0 +1,22 @@
+import Testing
+
+@testable import Fleet
+
+/// The event stream's ring: bounded, shared, and honest about what a slow reader lost.
+@Suite struct FleetEventsTests {
+    @Test func aReaderThatFellBehindIsToldHowManyItLost() {
+        let ring = FleetEvents(capacity: 4, startedAt: 1)
+        let first = ring.latest
+        for i in 0..<10 {
+            ring.publish(history: [HistoryRow(uid: "u\(i)", at: Int64(i), kind: "connected", detail: "")])
+        }
+        let (events, lost) = ring.read(after: first)
+        #expect(lost == 6 && events.map(\.event.agent) == ["u6", "u7", "u8", "u9"])
+        #expect(ring.read(after: ring.latest).events.isEmpty)
+        #expect(ring.read(after: 5).lost == -1, "an id of an earlier run")
+        ring.remember(frame: [1, 2, 3], for: events[0].event.id)
+        #expect(ring.read(after: first).events[0].frame == [1, 2, 3])
+        ring.publish(history: [HistoryRow(uid: "u10", at: 10, kind: "description_changed", detail: "")])
+        #expect(ring.read(after: events[3].event.id).events.isEmpty, "history the stream does not carry")
+    }
+}

@@ -1,0 +1,25 @@
+import Fleet
+import Foundation
+import Testing
+
+@testable import Web
+
+/// The frames event stream subscribers receive.
+@Suite struct EventStreamTests {
+    @Test func agentFramesAreTheJSONOfTheGeneralPath() throws {
+        let detail = "FAILED 3fa9: \"quoted\", back\\slash, new\nline, tab\t, bell\u{7}, é 日本"
+        let event = FleetEvent(
+            id: 42, at: 1_764_000_000_123, kind: .agentConfig, agent: "6f1d3c2a-9b8e-4c7d-a6f5-e4d3c2b1a098",
+            detail: detail)
+        let frame = OperatorAPI.eventFrame(event)
+        let lines = frame.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == "id: 42" && lines[1] == "event: agent.config" && frame.hasSuffix("\n\n"))
+        let data = try #require(lines.first { $0.hasPrefix("data: ") }).dropFirst(6)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: String])
+        #expect(
+            parsed == [
+                "agent": "6f1d3c2a-9b8e-4c7d-a6f5-e4d3c2b1a098", "detail": detail, "id": "42", "kind": "agent.config",
+                "time": OperatorAPI.rfc3339(1_764_000_000_123),
+            ])
+    }
+}
