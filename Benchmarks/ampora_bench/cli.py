@@ -46,7 +46,9 @@ def build_parser():
                     help="connect: ramp to N, time to all connected; steady: heartbeats, reply latency; "
                          "storm: restart the server, time until all reconnected; push: assign a config to all "
                          "(the operator API of the README), time until all APPLIED; http: N plain-HTTP polling agents; "
-                         "rollout: a staged rollout to all, time until completed (or, --canary-fail, paused)")
+                         "rollout: a staged rollout to all, time until completed (or, --canary-fail, paused; "
+                         "--subscribers N event stream clients meanwhile); api: operator listings with filters, "
+                         "timed while the agents are held")
     ld.add_argument("--agents", type=int, help="agents (default per scenario: %s)"
                     % ", ".join("%s %d" % (k, v["agents"]) for k, v in scenarios.DEFAULTS.items()))
     ld.add_argument("--heartbeat", type=float, help="seconds between heartbeats (HTTP: polls) per agent")
@@ -57,6 +59,7 @@ def build_parser():
     ld.add_argument("--target", help="use a running server: its agent address 127.x.y.z:PORT")
     ld.add_argument("--server-pid", type=int, help="with --target: PID to sample from /proc")
     ld.add_argument("--http", help="with --target: its operator address 127.x.y.z:PORT (push)")
+    ld.add_argument("--token", help="with --target: an operator token (default AMPORA_TOKEN)")
     ld.add_argument("--out", help="JSON result file (default: Benchmarks/runs/SCENARIO-PEER-TIME.json, ignored by git)")
     ld.add_argument("--storm-after", type=float, default=3.0, help="storm: seconds after the ramp to restart")
     ld.add_argument("--config-bytes", type=int, default=4096, help="push: size of the pushed YAML")
@@ -64,6 +67,9 @@ def build_parser():
                     help="push, rollout: seconds to wait for all APPLIED (rollout: completed, or paused)")
     ld.add_argument("--batches", type=int, default=10,
                     help="rollout: equal stages (10: 10 %%, 20 %%, … of all agents), no soak")
+    ld.add_argument("--subscribers", type=int, default=0,
+                    help="rollout: clients of GET /api/v1/events (every event) during the rollout")
+    ld.add_argument("--rounds", type=int, default=200, help="api: requests per listing query")
     ld.add_argument("--canary-fail", action="store_true",
                     help="rollout: a 1 %% canary stage whose agents report the config FAILED; "
                          "time until the gate (maxFailed 0 %%) pauses the rollout")
@@ -95,7 +101,9 @@ def start_server(opts, scenario, agents, peer):
             check_loopback(opts.http)
         if not opts.server_pid:
             sys.stderr.write("ampora-bench: no --server-pid: the server's RSS and CPU are not measured\n")
-        return Server(opts.target, opts.server_pid, opts.http, owned=False)
+        external = Server(opts.target, opts.server_pid, opts.http, owned=False)
+        external.admin_token = opts.token or os.environ.get("AMPORA_TOKEN")
+        return external
     if peer == "floor":
         if scenario in ("push", "rollout"):
             raise BenchError("the echo floor has no operator API and pushes nothing: %s needs ampora" % scenario)

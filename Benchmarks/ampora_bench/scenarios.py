@@ -1,6 +1,7 @@
 """The five load scenarios: each is a run of the C workers (../loadgen/run_load.py) plus a
 controller that acts during the run (restart the server, push a config) and adds its figures."""
 import os
+import socket
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ DEFAULTS = {
     "push": dict(agents=10000, heartbeat=30.0, duration=90.0, rate=10000.0, transport="ws"),
     "http": dict(agents=2000, heartbeat=2.0, duration=30.0, rate=5000.0, transport="http"),
     "rollout": dict(agents=10000, heartbeat=30.0, duration=120.0, rate=10000.0, transport="ws"),
+    "api": dict(agents=10000, heartbeat=60.0, duration=600.0, rate=10000.0, transport="ws"),
 }
 SCENARIOS = tuple(DEFAULTS)
 
@@ -228,13 +230,58 @@ class PushController(_Base):
         super().finish(result)
 
 
+class Subscriber(threading.Thread):
+    """One client of GET /api/v1/events, reading raw bytes (a Python line parser could not
+    keep up with the server): counts events and `lost` notices, and notes when a rollout's
+    progress frame saying `completed` arrived."""
+
+    def __init__(self, hostport, token, query=""):
+        super().__init__(daemon=True)
+        host, port = hostport.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=600)
+        self.sock.sendall(("GET /api/v1/events%s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n"
+                           % (query, hostport, token)).encode())
+        self.events = self.lost = self.bytes = 0
+        self.t_completed = None
+        self.status = None
+        self.start()
+
+    def run(self):
+        tail = b""
+        try:
+            while True:
+                data = self.sock.recv(1 << 20)
+                if not data:
+                    return
+                if self.status is None:
+                    self.status = int(data.split(b" ", 2)[1])
+                self.bytes += len(data)
+                chunk = tail + data
+                self.events += chunk.count(b"\nevent: ") - tail.count(b"\nevent: ")
+                self.lost += chunk.count(b"event: lost") - tail.count(b"event: lost")
+                if self.t_completed is None and b'"state":"completed"' in chunk:
+                    self.t_completed = time.monotonic()
+                tail = chunk[-64:]
+        except OSError:
+            return
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
 class RolloutController(_Base):
     """Two seconds after the full ramp, rolls a published version out to every agent in
     stages with no soak, and polls the rollout until it completes (or, with `canary_fail`, until
     the gate pauses it: the canary stage's config makes the agents report FAILED)."""
 
-    def __init__(self, server, agents, api, config_name, version, stages, canary_fail, timeout=120.0):
+    def __init__(self, server, agents, api, config_name, version, stages, canary_fail, timeout=120.0,
+                 subscribers=0):
         super().__init__(server, agents)
+        self.subscriber_count = subscribers
+        self.subscribers = []
         self.api = api
         self.config_name = config_name
         self.version = version
@@ -253,6 +300,9 @@ class RolloutController(_Base):
                     "stages": self.stages, "soakSeconds": 0}
             if self.canary_fail:
                 body["gates"] = {"maxFailed": "0%"}
+            # Everything the stream carries, to every subscriber: the heaviest case.
+            self.subscribers = [Subscriber(self.server.http, self.api.token) for _ in range(self.subscriber_count)]
+            time.sleep(0.5 if self.subscribers else 0)
             self.t_post = time.monotonic()
             self.created = self.api.rollout(body)
             self.phase = "rolling"
@@ -295,8 +345,74 @@ class RolloutController(_Base):
             self.figures[key] = round(self.t_end - self.t_post, 3)
         self.figures.update(rollout=self.created, final=self.last, stages=self.stages,
                             canary_fail=self.canary_fail)
+        if self.subscribers:
+            time.sleep(2)  # what is still in flight
+            done = [x.t_completed for x in self.subscribers if x.t_completed]
+            self.figures["subscribers"] = {
+                "count": len(self.subscribers), "statuses": sorted({x.status for x in self.subscribers}),
+                "events_min": min(x.events for x in self.subscribers),
+                "events_max": max(x.events for x in self.subscribers),
+                "lost_notices": sum(x.lost for x in self.subscribers),
+                "bytes_total": sum(x.bytes for x in self.subscribers),
+                "saw_completed": len(done),
+                "completed_after_poll_s_max": round(max(done) - self.t_end, 3) if done and self.t_end else None,
+            }
+            for x in self.subscribers:
+                x.close()
         result["rollout_progress"] = self.progress
         super().finish(result)
+
+
+class ApiController(_Base):
+    """Two seconds after the full ramp, times operator API listings with filters while the
+    agents keep heartbeating: `rounds` of each query, one after another."""
+
+    QUERIES = [
+        ("one host", "/api/v1/agents?attr.host.name=loadgen-w0-17&limit=100"),
+        ("every agent, first page", "/api/v1/agents?limit=100"),
+        ("attribute matching all", "/api/v1/agents?attr.service.name=otelcol-loadgen&limit=100"),
+        ("connected, page of 1000", "/api/v1/agents?connected=true&limit=1000"),
+        ("config state", "/api/v1/agents?configState=FAILED&limit=100"),
+    ]
+
+    def __init__(self, server, agents, api, rounds):
+        super().__init__(server, agents)
+        self.api = api
+        self.rounds = rounds
+        self.phase = "ramp"
+        self.t_end = None
+
+    def _measure(self):
+        try:
+            for label, path in self.QUERIES:
+                times = []
+                for _ in range(self.rounds):
+                    t = time.monotonic()
+                    status, page = self.api._call("GET", path, timeout=60)
+                    times.append(time.monotonic() - t)
+                times.sort()
+                self.figures[label] = {
+                    "path": path, "total": page.get("total"), "items": len(page.get("items", [])),
+                    "p50_ms": round(1000 * times[len(times) // 2], 1),
+                    "p99_ms": round(1000 * times[min(len(times) - 1, int(len(times) * 0.99))], 1),
+                    "max_ms": round(1000 * times[-1], 1), "requests": len(times)}
+            self.phase = "done"
+            self.t_end = time.monotonic()
+        except BenchError as e:
+            self.error = e
+            self.phase = "failed"
+
+    def on_sample(self, now, sample, workers):
+        super().on_sample(now, sample, workers)
+        if self.phase == "ramp" and self.t_all is not None and now >= self.t_all + 2:
+            self.phase = "measuring"
+            threading.Thread(target=self._measure, daemon=True).start()
+
+    def status(self):
+        return "| api: %s" % self.phase
+
+    def done(self):
+        return self.phase == "failed" or (self.t_end is not None and time.monotonic() > self.t_end + 1)
 
 
 def run_scenario(scenario, server, opts):
@@ -329,7 +445,12 @@ def run_scenario(scenario, server, opts):
         else:
             stages = [{"percent": round(100.0 * (i + 1) / opts.batches, 3)} for i in range(opts.batches)]
         ctl = RolloutController(server, agents, api, name, put["version"], stages, opts.canary_fail,
-                                timeout=opts.push_timeout)
+                                timeout=opts.push_timeout, subscribers=opts.subscribers)
+    elif scenario == "api":
+        if not server.http:
+            raise BenchError("api needs the server's operator address (--http HOST:PORT)")
+        ctl = ApiController(server, agents, OperatorAPI(server.http, token=getattr(server, "admin_token", None)),
+                            rounds=opts.rounds)
     else:
         if not server.http:
             raise BenchError("push needs the server's operator address (--http HOST:PORT)")

@@ -207,11 +207,7 @@ public struct OperatorAPI: Sendable {
                 query.attributes[String(name.dropFirst(5))] = text
             }
         }
-        let page = fleet.agents(query)
-        return Self.json([
-            "items": page.items.map(Self.summaryJSON), "total": page.total,
-            "nextCursor": page.nextCursor.map { $0 as Any } ?? NSNull(),
-        ])
+        return Self.pageText(fleet.agents(query))
     }
 
     private func agent(_ text: String) async throws -> Response {
@@ -346,14 +342,39 @@ public struct OperatorAPI: Sendable {
         ["name": c.name, "hash": c.hash, "version": c.version, "updatedAt": rfc3339(c.updatedAt)]
     }
 
+    /// `2026-12-05T14:38:00.992Z`. Digits are written by hand: `String(format:)` is slow here,
+    /// and listings write two times per agent.
     static func rfc3339(_ milliseconds: Int64) -> String {
-        let seconds = time_t(milliseconds / 1000)
+        var t = time_t(milliseconds / 1000)
         var parts = tm()
-        var t = seconds
         gmtime_r(&t, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-            parts.tm_hour, parts.tm_min, parts.tm_sec, Int32(milliseconds % 1000))
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        func digits(_ value: Int32, _ count: Int) {
+            var divisor: Int32 = 1
+            for _ in 1..<count { divisor *= 10 }
+            var v = value
+            while divisor > 0 {
+                out.append(UInt8(48 + (v / divisor) % 10))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        digits(parts.tm_year + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(parts.tm_mon + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(parts.tm_mday, 2)
+        out.append(UInt8(ascii: "T"))
+        digits(parts.tm_hour, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(parts.tm_min, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(parts.tm_sec, 2)
+        out.append(UInt8(ascii: "."))
+        digits(Int32(((milliseconds % 1000) + 1000) % 1000), 3)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func parse(_ json: String?) -> Any {

@@ -23,3 +23,29 @@ import Testing
             ])
     }
 }
+
+/// The listing's hand-written JSON says what JSONSerialization would.
+@Suite struct AgentJSONTests {
+    @Test func summaryTextIsTheSummaryJSON() throws {
+        var a = AgentSummary(instanceUID: "6f1d3c2a-9b8e-4c7d-a6f5-e4d3c2b1a098")
+        a.connected = true
+        a.firstSeen = 1_764_000_000_001
+        a.lastSeen = 1_764_999_999_999
+        a.attributes = [("service.name", "otelcol"), ("q\"uote", "new\nline é"), ("service.name", "last wins")]
+        a.capabilities = 6151
+        a.healthy = false
+        a.configState = .failed
+        a.configMessage = "exporter \"otlp\" failed\tto start"
+        a.remoteConfigStatus = (hash: "ab12", status: "FAILED", error: "bad\\config")
+        var b = AgentSummary(instanceUID: "00000000-0000-0000-0000-000000000001")
+        b.effectiveConfigHash = "ff"
+        b.desiredConfigHash = "ee"
+        for summary in [a, b] {
+            let fast = try JSONSerialization.jsonObject(with: Data(OperatorAPI.summaryText(summary).utf8))
+            let slow = try JSONSerialization.jsonObject(
+                with: JSONSerialization.data(withJSONObject: OperatorAPI.summaryJSON(summary)))
+            #expect((fast as? NSDictionary) == (slow as? NSDictionary))
+        }
+        #expect(OperatorAPI.rfc3339(1_764_000_000_001) == "2025-11-24T16:00:00.001Z")
+    }
+}

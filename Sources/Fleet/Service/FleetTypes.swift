@@ -111,6 +111,18 @@ public struct AgentSummary: Sendable {
     public var configMessage: String = ""
 }
 
+extension AgentSummary {
+    /// An agent never heard from: nothing reported, nothing desired.
+    public init(instanceUID: String) {
+        self.instanceUID = instanceUID
+        connected = false
+        firstSeen = 0
+        lastSeen = 0
+        attributes = []
+        capabilities = 0
+    }
+}
+
 /// One agent in full.
 public struct AgentDetail: Sendable {
     /// The summary fields.
