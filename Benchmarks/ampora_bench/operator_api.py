@@ -12,12 +12,24 @@ import urllib.request
 from .servers import BenchError, check_loopback
 
 
+def server_ms(header):
+    """The `dur` of a `Server-Timing: app;dur=12.3` header, in milliseconds (None without one)."""
+    for part in (header or "").split(";"):
+        if part.strip().startswith("dur="):
+            try:
+                return float(part.strip()[4:])
+            except ValueError:
+                return None
+    return None
+
+
 class OperatorAPI:
     def __init__(self, hostport, timeout=10.0, token=None):
         check_loopback(hostport)
         self.base = "http://%s" % hostport
         self.timeout = timeout
         self.token = token
+        self.last_server_ms = None
 
     def _call(self, method, path, body=None, content_type=None, timeout=None):
         req = urllib.request.Request(self.base + path, data=body, method=method)
@@ -27,6 +39,7 @@ class OperatorAPI:
             req.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                self.last_server_ms = server_ms(resp.headers.get("Server-Timing"))
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as e:
             text = e.read()[:500].decode(errors="replace")

@@ -385,17 +385,26 @@ class ApiController(_Base):
     def _measure(self):
         try:
             for label, path in self.QUERIES:
-                times = []
+                times, server = [], []
                 for _ in range(self.rounds):
                     t = time.monotonic()
                     status, page = self.api._call("GET", path, timeout=60)
-                    times.append(time.monotonic() - t)
-                times.sort()
+                    times.append(1000 * (time.monotonic() - t))
+                    if self.api.last_server_ms is not None:
+                        server.append(self.api.last_server_ms)
+
+                def pct(values, q):
+                    values = sorted(values)
+                    return round(values[min(len(values) - 1, int(len(values) * q))], 1) if values else None
+
+                # Server time (its Server-Timing header) is the goal's measure; the client's
+                # round trip adds the Python client's own scheduling on a machine the load
+                # generator keeps busy.
                 self.figures[label] = {
                     "path": path, "total": page.get("total"), "items": len(page.get("items", [])),
-                    "p50_ms": round(1000 * times[len(times) // 2], 1),
-                    "p99_ms": round(1000 * times[min(len(times) - 1, int(len(times) * 0.99))], 1),
-                    "max_ms": round(1000 * times[-1], 1), "requests": len(times)}
+                    "server_p50_ms": pct(server, 0.5), "server_p99_ms": pct(server, 0.99),
+                    "server_max_ms": pct(server, 1.0),
+                    "client_p50_ms": pct(times, 0.5), "client_p99_ms": pct(times, 0.99), "requests": len(times)}
             self.phase = "done"
             self.t_end = time.monotonic()
         except BenchError as e:

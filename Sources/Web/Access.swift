@@ -121,10 +121,12 @@ struct Access: RouterMiddleware {
 
     static let requestIDField = HTTPFields.Element.Name("X-Request-Id")!
     static let csrfField = HTTPFields.Element.Name("X-CSRF-Token")!
+    static let timingField = HTTPFields.Element.Name("Server-Timing")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
+        let started = ContinuousClock.now
         var context = context
         context.requestID = Self.requestID(request)
         let endpoint = context.endpointPath
@@ -154,6 +156,10 @@ struct Access: RouterMiddleware {
             response = try error.response(from: request, context: context)
         }
         response.headers[Self.requestIDField] = context.requestID
+        // The server's own time for the answer (W3C Server-Timing), before the body is written.
+        let spent = ContinuousClock.now - started
+        let milliseconds = Double(spent.components.seconds) * 1000 + Double(spent.components.attoseconds) / 1e15
+        response.headers[Self.timingField] = "app;dur=" + String(format: "%.1f", milliseconds)
         audit(request, response: response, context: context, rule: rule)
         return response
     }

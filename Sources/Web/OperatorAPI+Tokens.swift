@@ -16,6 +16,11 @@ extension OperatorAPI {
         }
         let uses = try Self.positive(object["uses"], "uses")
         let expires = try Self.positive(object["expiresInSeconds"], "expiresInSeconds")
+        // In milliseconds it is added to the clock: an unbounded number overflowed and crashed
+        // the server. Ten years, as for access tokens.
+        guard (expires ?? 1) <= 10 * 365 * 86_400 else {
+            throw APIError(.badRequest, "invalid_field", "expiresInSeconds must be a whole number from 1 to 315360000")
+        }
         var labels: [String: String] = [:]
         if let raw = object["labels"] {
             guard let map = raw as? [String: String] else {

@@ -23,6 +23,7 @@ extension Inventory {
         var threshold: InstanceUID?
         var total = 0
         let attributes = query.attributes
+        let wanted = attributes.map { AgentState.pairHash($0.key, $0.value) }
         state.withLock { s in
             let agents = s.agents
             var index = agents.startIndex
@@ -30,7 +31,10 @@ extension Inventory {
                 defer { index = agents.index(after: index) }
                 if let connected = query.connected, agents.values[index].row.connected != connected { continue }
                 if let wanted = query.configState, agents.values[index].track?.state != wanted { continue }
-                if !attributes.isEmpty, !AgentState.matches(agents.values[index].attributes, attributes) { continue }
+                if !wanted.isEmpty {
+                    let held = agents.values[index].attributeHashes
+                    guard wanted.allSatisfy(held.contains) else { continue }
+                }
                 total += 1
                 let uid = agents.keys[index]
                 if let after, !Self.precedes(after, uid) { continue }
@@ -46,7 +50,13 @@ extension Inventory {
         kept.sort(by: Self.precedes)
         let more = kept.count > limit
         let page = Array(kept.prefix(limit))
-        let items: [AgentSummary] = state.withLock { s in page.compactMap { s.agents[$0].map(\.summary) } }
+        // The strings themselves are compared for the page (a hash collision is possible, if
+        // never seen: it would cost a page one item, and the total one too many).
+        let items: [AgentSummary] = state.withLock { s in
+            page.compactMap { uid in
+                s.agents[uid].flatMap { AgentState.matches($0.attributes, attributes) ? $0.summary : nil }
+            }
+        }
         return AgentPage(items: items, total: total, nextCursor: more ? page.last?.description : nil)
     }
 
