@@ -48,6 +48,7 @@ enum AccessRules {
             ("POST", "/auth/logout", nil, "logout"),
             ("GET", "/api/v1/whoami", .viewer, ""),
             ("GET", "/api/v1/agents", .viewer, ""), ("GET", "/api/v1/agents/{uid}", .viewer, ""),
+            ("GET", "/api/v1/agents/facets", .viewer, ""), ("GET", "/api/v1/server", .viewer, ""),
             ("POST", "/api/v1/agents/commands", .operator, "agent.command"),
             ("POST", "/api/v1/agents/{uid}/restart", .operator, "agent.restart"),
             ("POST", "/api/v1/agents/{uid}/report-full-state", .operator, "agent.report-full-state"),

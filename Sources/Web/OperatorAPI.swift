@@ -18,6 +18,7 @@ public struct OperatorAPI: Sendable {
     let refreshMetrics: @Sendable () -> Void
     let isReady: @Sendable () -> Bool
     let protectMetrics: Bool
+    let identity: ServerIdentity
     let throttle = FailureThrottle()
     let oidc: OIDCVerifier?
     let sessions = BrowserSessions()
@@ -31,9 +32,11 @@ public struct OperatorAPI: Sendable {
     public init(
         fleet: FleetService, metrics: PrometheusCollectorRegistry,
         refreshMetrics: @escaping @Sendable () -> Void, isReady: @escaping @Sendable () -> Bool,
-        protectMetrics: Bool = false, oidc: OIDCSettings? = nil, secureCookies: Bool = false
+        protectMetrics: Bool = false, oidc: OIDCSettings? = nil, secureCookies: Bool = false,
+        identity: ServerIdentity = ServerIdentity()
     ) {
         self.protectMetrics = protectMetrics
+        self.identity = identity
         self.oidc = oidc.map(OIDCVerifier.init)
         self.secureCookies = secureCookies
         self.fleet = fleet
@@ -105,6 +108,16 @@ public struct OperatorAPI: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
         }
         router.get("/api/v1/agents") { request, _ in try listAgents(request) }
+        router.get("/api/v1/agents/facets") { _, _ in
+            let facets = fleet.agentFacets()
+            var states: [String: Int] = [:]
+            for state in ConfigState.allCases { states[state.rawValue] = facets.configStates[state] ?? 0 }
+            return Self.json([
+                "total": facets.total, "connected": facets.connected, "disconnected": facets.total - facets.connected,
+                "healthy": facets.healthy, "unhealthy": facets.unhealthy, "configStates": states,
+            ])
+        }
+        router.get("/api/v1/server") { _, _ in serverInfo() }
         router.get("/api/v1/events") { request, _ in try events(request) }
         router.get("/api/v1/agents/:uid") { _, context in try await agent(context.parameters.get("uid") ?? "") }
         router.get("/api/v1/configs") { _, _ in
@@ -195,6 +208,16 @@ public struct OperatorAPI: Sendable {
                     throw APIError(.badRequest, "invalid_parameter", "configState must be one of \(names)")
                 }
                 query.configState = state
+            case "healthy":
+                guard text == "true" || text == "false" else {
+                    throw APIError(.badRequest, "invalid_parameter", "healthy must be true or false")
+                }
+                query.healthy = text == "true"
+            case "search":
+                guard (1...256).contains(text.count) else {
+                    throw APIError(.badRequest, "invalid_parameter", "search must be 1 to 256 characters")
+                }
+                query.search = text
             case "cursor":
                 guard InstanceUID(string: text) != nil else {
                     throw APIError(.badRequest, "invalid_parameter", "cursor is not one this API returned")

@@ -13,6 +13,9 @@ struct Ampora: AsyncParsableCommand {
         defaultSubcommand: Serve.self
     )
 
+    /// This build's version.
+    static let version = "0.1.0"
+
     /// The database every command uses when neither a flag nor `AMPORA_DATABASE` names one.
     static let defaultDatabase = "sqlite:./ampora.db"
 
@@ -29,7 +32,7 @@ struct Version: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the version and the linked C libraries.")
 
     func run() {
-        print("ampora 0.1.0")
+        print("ampora \(Ampora.version)")
         for (name, version) in Gateway.linkedLibraries + Fleet.linkedLibraries {
             print("  \(name): \(version)")
         }

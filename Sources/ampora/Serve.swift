@@ -517,11 +517,15 @@ struct Serve: AsyncParsableCommand {
         let gatewayMetrics = SnapshotMetrics(registry: registry, rows: GatewayMetrics.rows) {
             gateways.reduce(into: GatewayCounters()) { $0.add($1.counters) }
         }
+        var identity = ServerIdentity()
+        identity.version = Ampora.version
+        identity.instance = fleet.options.instance
+        identity.engine = { readiness.engine }
         let api = OperatorAPI(
             fleet: fleet, metrics: registry,
             refreshMetrics: { gatewayMetrics.refresh() },
             isReady: { readiness.isAccepting }, protectMetrics: metricsRequireToken, oidc: oidc,
-            secureCookies: operatorTLS != nil)
+            secureCookies: operatorTLS != nil, identity: identity)
         // The group starts the three together and stops them in reverse order: the gateway
         // (agents get 1001), then the operator API, then the fleet, which writes what is pending.
         let group = ServiceGroup(

@@ -115,6 +115,9 @@ final class Readiness: Sendable {
     /// True once the ready line was printed.
     var wasReady: Bool { state.withLock { $0.printed } }
 
+    /// The I/O engine the gateway runs (`uring` or `epoll`), once it listens.
+    var engine: String { state.withLock { $0.io } }
+
     func gatewayListening(_ address: String, io: String, tls: String?) {
         accepting.store(true, ordering: .releasing)
         printWhenBothUp {

@@ -315,3 +315,44 @@ def test_token_command_line_refuses_what_makes_no_sense(tmp_path):
         out = subprocess.run([ampora, "token", "create", *args, "--database", database], capture_output=True,
                              text=True, timeout=60)
         assert out.returncode != 0 and says in out.stderr, (args, out.stderr)
+
+
+def test_overview_search_and_server_info(server):
+    import asyncio
+    import websockets
+    from test_fleet import full_message
+
+    uids = [uuid.uuid4().bytes for _ in range(3)]
+
+    async def go():
+        sockets = []
+        for i, uid in enumerate(uids):
+            ws = await websockets.connect(server.ws_url)
+            m = full_message(uid, 0, env="prod" if i else "edge-Berlin", name=f"collector-{i}")
+            await ws.send(m)
+            await ws.recv()
+            sockets.append(ws)
+        return sockets
+
+    sockets = asyncio.run(go())
+    try:
+        wait_for(lambda: request(server, "GET", "/api/v1/agents/facets", ADMIN_TOKEN)[2]["connected"] == 3,
+                 what="three connected agents in the facets")
+        status, _, facets = request(server, "GET", "/api/v1/agents/facets", ADMIN_TOKEN)
+        assert facets["total"] == 3 and facets["disconnected"] == 0
+        assert set(facets["configStates"]) == {"PENDING", "APPLYING", "APPLIED", "FAILED", "INCOMPATIBLE", "STALLED",
+                                               "ROLLED_BACK", "DRIFTED"}
+        found = request(server, "GET", "/api/v1/agents?search=berlin", ADMIN_TOKEN)[2]
+        assert found["total"] == 1 and found["items"][0]["instanceUid"] == str(uuid.UUID(bytes=uids[0]))
+        part = str(uuid.UUID(bytes=uids[2]))[:8]
+        assert str(uuid.UUID(bytes=uids[2])) in [a["instanceUid"] for a in request(
+            server, "GET", f"/api/v1/agents?search={part}", ADMIN_TOKEN)[2]["items"]]
+        assert request(server, "GET", "/api/v1/agents?healthy=maybe", ADMIN_TOKEN)[0] == 400
+        status, _, info = request(server, "GET", "/api/v1/server", ADMIN_TOKEN)
+        assert status == 200 and info["engine"] in ("uring", "epoll") and info["database"]["backend"] == "sqlite"
+        assert info["agents"]["connected"] == 3 and info["ready"] is True and info["version"]
+    finally:
+        async def close():
+            for ws in sockets:
+                await ws.close()
+        asyncio.run(close())

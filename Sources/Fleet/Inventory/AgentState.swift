@@ -1,5 +1,27 @@
 import Core
 
+/// The attribute hashes of one agent, the first eight inline: a listing's filter reads them
+/// where the agent's state already is, instead of following a pointer to an array for each of
+/// a million agents (a cache miss each). Agents with more attributes keep the rest in `more`.
+struct AttributeDigest {
+    private var inline = SIMD8<Int>()
+    private var count = 0
+    private var more: [Int] = []
+
+    init() {}
+
+    init(_ hashes: [Int]) {
+        count = hashes.count
+        for (i, h) in hashes.prefix(8).enumerated() { inline[i] = h }
+        if hashes.count > 8 { more = Array(hashes.dropFirst(8)) }
+    }
+
+    func contains(_ hash: Int) -> Bool {
+        for i in 0..<min(count, 8) where inline[i] == hash { return true }
+        return count > 8 && more.contains(hash)
+    }
+}
+
 /// What the fleet holds for one agent in memory: status parts as encoded bytes (decoded on
 /// demand for the API), plus the few decoded facts that selection and counting need often.
 struct AgentState {
@@ -11,7 +33,7 @@ struct AgentState {
     /// A keyed hash of each attribute pair, for listings that filter a million agents: an
     /// integer compare per pair instead of two string compares. The hasher is seeded per
     /// process, so no agent can choose attributes that collide with another's.
-    private(set) var attributeHashes: [Int] = []
+    private(set) var attributeHashes = AttributeDigest()
     var capabilities: AgentCapabilities { AgentCapabilities(rawValue: UInt64(bitPattern: row.capabilities)) }
     var remoteHash = ""
     var remoteStatus = RemoteConfigStatuses.unset
@@ -66,6 +88,46 @@ struct AgentState {
         selector.allSatisfy { pair in attributes.contains { $0.key == pair.key && $0.value == pair.value } }
     }
 
+    /// What a listing filters on.
+    struct ListFilter {
+        var connected: Bool?
+        var configState: ConfigState?
+        var healthy: Bool?
+        /// `pairHash`es that must all be among the agent's.
+        var attributes: [Int]
+        /// Lowercased text the uid or an attribute value must contain.
+        var search: String?
+    }
+
+    // The two methods below are `mutating` although they change nothing: called on
+    // `agents.values[index]` they reach the state through the dictionary's modify accessor,
+    // in place, where a getter would copy the whole state (a retain per field) for each of a
+    // million agents.
+
+    /// Whether this agent passes a listing's filter.
+    mutating func passes(_ filter: ListFilter, uid: InstanceUID) -> Bool {
+        if let connected = filter.connected, row.connected != connected { return false }
+        if let wanted = filter.configState, track?.state != wanted { return false }
+        if let healthy = filter.healthy, self.healthy != healthy { return false }
+        if !filter.attributes.isEmpty, !filter.attributes.allSatisfy({ attributeHashes.contains($0) }) {
+            return false
+        }
+        if let needle = filter.search {
+            return uid.description.contains(needle) || attributes.contains { $0.value.lowercased().contains(needle) }
+        }
+        return true
+    }
+
+    /// Adds this agent's health and config state to an overview's counts.
+    mutating func count(into facets: inout AgentFacets) {
+        switch healthy {
+        case true?: facets.healthy += 1
+        case false?: facets.unhealthy += 1
+        case nil: break
+        }
+        if let state = track?.state { facets.configStates[state, default: 0] += 1 }
+    }
+
     /// The keyed hash of one attribute pair.
     static func pairHash(_ key: String, _ value: String) -> Int {
         var hasher = Hasher()
@@ -74,8 +136,8 @@ struct AgentState {
         return hasher.finalize()
     }
 
-    static func hashes(_ attributes: [(key: String, value: String)]) -> [Int] {
-        attributes.map { pairHash($0.key, $0.value) }
+    static func hashes(_ attributes: [(key: String, value: String)]) -> AttributeDigest {
+        AttributeDigest(attributes.map { pairHash($0.key, $0.value) })
     }
 
     func attribute(_ key: String) -> String? {

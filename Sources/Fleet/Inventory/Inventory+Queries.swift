@@ -24,19 +24,17 @@ extension Inventory {
         var total = 0
         let attributes = query.attributes
         let wanted = attributes.map { AgentState.pairHash($0.key, $0.value) }
+        let search = query.search?.lowercased()
+        let filter = AgentState.ListFilter(
+            connected: query.connected, configState: query.configState, healthy: query.healthy, attributes: wanted,
+            search: search)
         state.withLock { s in
-            let agents = s.agents
-            var index = agents.startIndex
-            while index != agents.endIndex {
-                defer { index = agents.index(after: index) }
-                if let connected = query.connected, agents.values[index].row.connected != connected { continue }
-                if let wanted = query.configState, agents.values[index].track?.state != wanted { continue }
-                if !wanted.isEmpty {
-                    let held = agents.values[index].attributeHashes
-                    guard wanted.allSatisfy(held.contains) else { continue }
-                }
+            var index = s.agents.startIndex
+            while index != s.agents.endIndex {
+                defer { index = s.agents.index(after: index) }
+                let uid = s.agents.keys[index]
+                guard s.agents.values[index].passes(filter, uid: uid) else { continue }
                 total += 1
-                let uid = agents.keys[index]
                 if let after, !Self.precedes(after, uid) { continue }
                 if let threshold, !Self.precedes(uid, threshold) { continue }
                 kept.append(uid)
@@ -58,6 +56,21 @@ extension Inventory {
             }
         }
         return AgentPage(items: items, total: total, nextCursor: more ? page.last?.description : nil)
+    }
+
+    /// Counts by connection, health and config state, in one pass (in place, as `page`).
+    func facets() -> AgentFacets {
+        state.withLock { s in
+            var out = AgentFacets()
+            out.total = s.agents.count
+            out.connected = s.connectedCount
+            var index = s.agents.startIndex
+            while index != s.agents.endIndex {
+                s.agents.values[index].count(into: &out)
+                index = s.agents.index(after: index)
+            }
+            return out
+        }
     }
 
     static func precedes(_ a: InstanceUID, _ b: InstanceUID) -> Bool {

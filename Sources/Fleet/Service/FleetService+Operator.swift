@@ -2,6 +2,11 @@ import Core
 import Foundation
 
 extension FleetService {
+    /// Counts by connection, health and config state, for an overview.
+    public func agentFacets() -> AgentFacets {
+        inventory.facets()
+    }
+
     /// A filtered, uid-ordered page of agents.
     public func agents(_ query: AgentQuery) -> AgentPage {
         inventory.page(query)

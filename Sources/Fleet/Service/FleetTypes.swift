@@ -204,9 +204,27 @@ public struct AgentQuery: Sendable {
     public var cursor: String?
     /// Only agents in this config state.
     public var configState: ConfigState?
+    /// Only healthy (true) or unhealthy (false) agents.
+    public var healthy: Bool?
+    /// Only agents whose uid or an attribute value contains this text (ignoring case).
+    public var search: String?
 
     /// Everything, first page.
     public init() {}
+}
+
+/// How many agents are in each state: the numbers of an overview.
+public struct AgentFacets: Sendable, Equatable {
+    /// Agents in the inventory.
+    public var total = 0
+    /// Held by a live connection.
+    public var connected = 0
+    /// Reported healthy.
+    public var healthy = 0
+    /// Reported unhealthy.
+    public var unhealthy = 0
+    /// Agents per config state (those with nothing desired are not counted).
+    public var configStates: [ConfigState: Int] = [:]
 }
 
 /// A page of agents.
