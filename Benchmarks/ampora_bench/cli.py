@@ -69,6 +69,7 @@ def build_parser():
                     help="rollout: equal stages (10: 10 %%, 20 %%, … of all agents), no soak")
     ld.add_argument("--subscribers", type=int, default=0,
                     help="rollout: clients of GET /api/v1/events (every event) during the rollout")
+    ld.add_argument("--subscribe-kind", help="rollout: subscribers ask for this event kind only (kind=…)")
     ld.add_argument("--rounds", type=int, default=200, help="api: requests per listing query")
     ld.add_argument("--canary-fail", action="store_true",
                     help="rollout: a 1 %% canary stage whose agents report the config FAILED; "

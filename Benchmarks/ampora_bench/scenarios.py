@@ -278,9 +278,10 @@ class RolloutController(_Base):
     the gate pauses it: the canary stage's config makes the agents report FAILED)."""
 
     def __init__(self, server, agents, api, config_name, version, stages, canary_fail, timeout=120.0,
-                 subscribers=0):
+                 subscribers=0, subscribe_kind=None):
         super().__init__(server, agents)
         self.subscriber_count = subscribers
+        self.subscribe_query = "?kind=%s" % subscribe_kind if subscribe_kind else ""
         self.subscribers = []
         self.api = api
         self.config_name = config_name
@@ -300,8 +301,9 @@ class RolloutController(_Base):
                     "stages": self.stages, "soakSeconds": 0}
             if self.canary_fail:
                 body["gates"] = {"maxFailed": "0%"}
-            # Everything the stream carries, to every subscriber: the heaviest case.
-            self.subscribers = [Subscriber(self.server.http, self.api.token) for _ in range(self.subscriber_count)]
+            # By default everything the stream carries, to every subscriber: the heaviest case.
+            self.subscribers = [Subscriber(self.server.http, self.api.token, self.subscribe_query)
+                                for _ in range(self.subscriber_count)]
             time.sleep(0.5 if self.subscribers else 0)
             self.t_post = time.monotonic()
             self.created = self.api.rollout(body)
@@ -349,7 +351,7 @@ class RolloutController(_Base):
             time.sleep(2)  # what is still in flight
             done = [x.t_completed for x in self.subscribers if x.t_completed]
             self.figures["subscribers"] = {
-                "count": len(self.subscribers), "statuses": sorted({x.status for x in self.subscribers}),
+                "count": len(self.subscribers), "query": self.subscribe_query, "statuses": sorted({x.status for x in self.subscribers}),
                 "events_min": min(x.events for x in self.subscribers),
                 "events_max": max(x.events for x in self.subscribers),
                 "lost_notices": sum(x.lost for x in self.subscribers),
@@ -454,7 +456,8 @@ def run_scenario(scenario, server, opts):
         else:
             stages = [{"percent": round(100.0 * (i + 1) / opts.batches, 3)} for i in range(opts.batches)]
         ctl = RolloutController(server, agents, api, name, put["version"], stages, opts.canary_fail,
-                                timeout=opts.push_timeout, subscribers=opts.subscribers)
+                                timeout=opts.push_timeout, subscribers=opts.subscribers,
+                                subscribe_kind=opts.subscribe_kind)
     elif scenario == "api":
         if not server.http:
             raise BenchError("api needs the server's operator address (--http HOST:PORT)")

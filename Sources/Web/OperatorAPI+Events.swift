@@ -85,15 +85,15 @@ extension OperatorAPI {
                 // The stream ends when the server begins to stop (the gateway goes first), so
                 // a graceful shutdown never waits on a subscriber.
                 if isReady() { seenReady = true } else if seenReady || waited > 600 { break }
-                let (batch, lost) = stream.read(after: cursor, limit: 512)
+                let (batch, next, lost) = stream.read(after: cursor, limit: 4096, matching: chosen.matches)
                 var out = ByteBuffer()
                 if lost != 0 {
                     let data = lost > 0 ? "{\"lost\":\(lost)}" : "{\"lost\":null,\"reason\":\"the server restarted\"}"
                     out.writeString("event: lost\ndata: \(data)\n\n")
                 }
+                let behind = next - cursor >= 4096
+                cursor = next
                 for (event, cached) in batch {
-                    cursor = event.id
-                    guard chosen.matches(event) else { continue }
                     if let cached {
                         out.writeBytes(cached)
                     } else {
@@ -106,7 +106,7 @@ extension OperatorAPI {
                     try await writer.write(out)
                     quiet = 0
                 }
-                if batch.count < 512 {
+                if !behind {
                     try await Task.sleep(for: .milliseconds(100))
                     waited += 1
                     quiet += 1

@@ -10,8 +10,10 @@ import Testing
         for i in 0..<10 {
             ring.publish(history: [HistoryRow(uid: "u\(i)", at: Int64(i), kind: "connected", detail: "")])
         }
-        let (events, lost) = ring.read(after: first)
-        #expect(lost == 6 && events.map(\.event.agent) == ["u6", "u7", "u8", "u9"])
+        let (events, next, lost) = ring.read(after: first)
+        #expect(lost == 6 && events.map(\.event.agent) == ["u6", "u7", "u8", "u9"] && next == ring.latest)
+        let odd = ring.read(after: first) { ($0.agent?.last?.wholeNumberValue ?? 0) % 2 == 1 }
+        #expect(odd.events.map(\.event.agent) == ["u7", "u9"] && odd.next == ring.latest, "the cursor passes all")
         #expect(ring.read(after: ring.latest).events.isEmpty)
         #expect(ring.read(after: 5).lost == -1, "an id of an earlier run")
         ring.remember(frame: [1, 2, 3], for: events[0].event.id)

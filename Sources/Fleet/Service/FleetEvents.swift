@@ -97,13 +97,15 @@ public final class FleetEvents: Sendable {
         }
     }
 
-    /// Up to `limit` events after `cursor`, and how many events between the cursor and the
-    /// oldest one kept were lost: 0 unless the reader fell behind the ring or resumes from an
-    /// id it no longer holds, -1 when the cursor is from an earlier run of the server (how many
-    /// were lost is unknown).
-    public func read(after cursor: Int64, limit: Int = 1024) -> (
-        events: [(event: FleetEvent, frame: [UInt8]?)], lost: Int64
-    ) {
+    /// The events after `cursor` that `matching` accepts, looking at up to `limit` events; the
+    /// cursor to read on from; and how many events between the cursor and the oldest one kept
+    /// were lost: 0 unless the reader fell behind the ring or resumes from an id it no longer
+    /// holds, -1 when the cursor is from an earlier run of the server (how many were lost is
+    /// unknown). Only accepted events are copied out, so a subscriber with a narrow filter
+    /// costs little however busy the stream is.
+    public func read(
+        after cursor: Int64, limit: Int = 1024, matching: (FleetEvent) -> Bool = { _ in true }
+    ) -> (events: [(event: FleetEvent, frame: [UInt8]?)], next: Int64, lost: Int64) {
         state.withLock { s in
             let oldest = max(firstID, s.next - Int64(capacity))
             var from = cursor + 1
@@ -113,13 +115,14 @@ public final class FleetEvents: Sendable {
                 from = oldest
             }
             let end = min(s.next, from + Int64(limit))
-            guard from < end else { return ([], lost) }
+            guard from < end else { return ([], max(cursor, from - 1), lost) }
             var out: [(event: FleetEvent, frame: [UInt8]?)] = []
-            out.reserveCapacity(Int(end - from))
             for id in from..<end {
-                if let slot = s.ring[Int(id % Int64(capacity))] { out.append((slot.event, slot.frame)) }
+                if let slot = s.ring[Int(id % Int64(capacity))], matching(slot.event) {
+                    out.append((slot.event, slot.frame))
+                }
             }
-            return (out, lost)
+            return (out, end - 1, lost)
         }
     }
 
