@@ -324,18 +324,7 @@ def test_overview_search_and_server_info(server):
 
     uids = [uuid.uuid4().bytes for _ in range(3)]
 
-    async def go():
-        sockets = []
-        for i, uid in enumerate(uids):
-            ws = await websockets.connect(server.ws_url)
-            m = full_message(uid, 0, env="prod" if i else "edge-Berlin", name=f"collector-{i}")
-            await ws.send(m)
-            await ws.recv()
-            sockets.append(ws)
-        return sockets
-
-    sockets = asyncio.run(go())
-    try:
+    def checks():
         wait_for(lambda: request(server, "GET", "/api/v1/agents/facets", ADMIN_TOKEN)[2]["connected"] == 3,
                  what="three connected agents in the facets")
         status, _, facets = request(server, "GET", "/api/v1/agents/facets", ADMIN_TOKEN)
@@ -351,8 +340,18 @@ def test_overview_search_and_server_info(server):
         status, _, info = request(server, "GET", "/api/v1/server", ADMIN_TOKEN)
         assert status == 200 and info["engine"] in ("uring", "epoll") and info["database"]["backend"] == "sqlite"
         assert info["agents"]["connected"] == 3 and info["ready"] is True and info["version"]
-    finally:
-        async def close():
+
+    async def go():
+        sockets = []
+        try:
+            for i, uid in enumerate(uids):
+                ws = await websockets.connect(server.ws_url)
+                sockets.append(ws)
+                await ws.send(full_message(uid, 0, env="prod" if i else "edge-Berlin", name=f"collector-{i}"))
+                await ws.recv()
+            await asyncio.to_thread(checks)
+        finally:
             for ws in sockets:
                 await ws.close()
-        asyncio.run(close())
+
+    asyncio.run(asyncio.wait_for(go(), 60))
