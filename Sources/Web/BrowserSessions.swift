@@ -52,12 +52,7 @@ final class BrowserSessions: Sendable {
             expires: now + .seconds(600))
         let key = Self.random()
         state.withLock { s in
-            if s.pending.count >= Self.maxPending { s.pending = s.pending.filter { $0.value.expires > now } }
-            if s.pending.count >= Self.maxPending,
-                let oldest = s.pending.min(by: { $0.value.expires < $1.value.expires })
-            {
-                s.pending[oldest.key] = nil
-            }
+            Self.makeRoom(in: &s.pending, bound: Self.maxPending, now: now, expiry: \.expires)
             s.pending[key] = login
         }
         return (key, login)
@@ -78,12 +73,7 @@ final class BrowserSessions: Sendable {
         let session = Session(principal: principal, csrf: Self.random(), expires: min(expiry, now + lifetime))
         let id = Self.random()
         state.withLock { s in
-            if s.sessions.count >= Self.maxSessions { s.sessions = s.sessions.filter { $0.value.expires > now } }
-            if s.sessions.count >= Self.maxSessions,
-                let oldest = s.sessions.min(by: { $0.value.expires < $1.value.expires })
-            {
-                s.sessions[oldest.key] = nil
-            }
+            Self.makeRoom(in: &s.sessions, bound: Self.maxSessions, now: now, expiry: \.expires)
             s.sessions[id] = session
         }
         return (id, session.csrf)
@@ -105,6 +95,19 @@ final class BrowserSessions: Sendable {
     /// Ends a session.
     func close(_ id: String) {
         _ = state.withLock { $0.sessions.removeValue(forKey: id) }
+    }
+
+    /// Keeps `map` under `bound` entries: the expired ones go first, then the one closest to
+    /// expiring.
+    private static func makeRoom<Value>(
+        in map: inout [String: Value], bound: Int, now: ContinuousClock.Instant,
+        expiry: KeyPath<Value, ContinuousClock.Instant>
+    ) {
+        guard map.count >= bound else { return }
+        map = map.filter { $0.value[keyPath: expiry] > now }
+        if map.count >= bound, let oldest = map.min(by: { $0.value[keyPath: expiry] < $1.value[keyPath: expiry] }) {
+            map[oldest.key] = nil
+        }
     }
 
     /// 32 random bytes, base64url without padding.

@@ -122,6 +122,13 @@ public struct JSONWriter {
         }
     }
 
+    /// `s` as a JSON string literal, quotes included.
+    public static func quoted(_ s: String) -> String {
+        var writer = JSONWriter(pretty: false)
+        writer.writeQuoted(s)
+        return writer.text
+    }
+
     private mutating func writeQuoted(_ s: String) {
         bytes.append(0x22)
         for b in s.utf8 {
