@@ -154,10 +154,15 @@ final class OIDCVerifier: Sendable {
     /// last 10 s), with their ids.
     private func currentKeys(refreshingFor kid: String) async throws -> (JWTKeyCollection, Set<String>) {
         let now = ContinuousClock.now
+        // Attempts, failed ones too, are what is rate-limited: a provider that is down is not
+        // asked again for every token that names an unknown key.
         let (keys, kids, recent) = state.withLock { s in
-            (s.keys, s.kids, s.fetchedAt.map { now - $0 < .seconds(10) } ?? false)
+            let recent = s.fetchedAt.map { now - $0 < .seconds(10) } ?? false
+            if !recent && !(s.keys != nil && s.kids.contains(kid)) { s.fetchedAt = now }
+            return (s.keys, s.kids, recent)
         }
         if let keys, kids.contains(kid) || recent { return (keys, kids) }
+        if recent { throw OIDCRefusal(description: "the provider's keys cannot be fetched now; try again shortly") }
         let endpoints = try await endpoints()
         let text: String
         do {
@@ -179,7 +184,6 @@ final class OIDCVerifier: Sendable {
         state.withLock { s in
             s.keys = collection
             s.kids = fetched
-            s.fetchedAt = now
         }
         return (collection, fetched)
     }
