@@ -116,14 +116,14 @@ final class AuditLog: Sendable {
                 s.dropped += 1
             }
         }
-        writes.async { [self] in write() }
+        scheduleWrite()
     }
 
     /// Entries dropped because the database was away too long.
     var dropped: Int { state.withLock { $0.dropped } }
 
-    /// Writes what is queued; on failure keeps it for the next attempt.
-    func write() {
+    /// Writes what is queued; on failure keeps it for the next attempt. Runs on `writes` only.
+    private func write() {
         let batch = state.withLock { s in
             defer { s.pending.removeAll() }
             return s.pending
@@ -144,6 +144,12 @@ final class AuditLog: Sendable {
             state.withLock { s in s.pending.insert(contentsOf: batch, at: 0) }
             log("fleet: \(batch.count) audit entries wait for the database: \(error)")
         }
+    }
+
+    /// Writes, on the writing queue, what is queued (new entries, or those that waited for
+    /// the database): one writer at a time, so entries are stored in the order appended.
+    func scheduleWrite() {
+        writes.async { [self] in write() }
     }
 
     /// Waits until what was appended so far had its write attempted.

@@ -116,7 +116,7 @@ public final class FleetService: Sendable {
                 if waited % 40 == 0 {
                     enrollment.refresh()
                     operatorTokens.refresh()
-                    audit.write()
+                    audit.scheduleWrite()
                 }
                 if waited % 72_000 == 1 { pruneAudit() }
                 if waited % 200 == 1 { renewCertificates() }
