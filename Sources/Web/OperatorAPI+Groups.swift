@@ -17,12 +17,14 @@ extension OperatorAPI {
         }
         let fleet = fleet
         let chosen = selector
+        let ifMatch = request.headers[.ifMatch]
         let stored = await Self.offExecutor {
-            Result { () throws(FleetError) in try fleet.putGroup(name: name, selector: chosen, description: description)
+            Result { () throws(FleetError) in
+                try fleet.putGroup(name: name, selector: chosen, description: description, ifMatch: ifMatch)
             }
         }
         switch stored {
-        case .success(let group): return Self.json(Self.groupJSON(group))
+        case .success(let group): return Self.groupResponse(group)
         case .failure(let error): throw APIError(error)
         }
     }
@@ -40,13 +42,21 @@ extension OperatorAPI {
         guard let group = await Self.offExecutor({ fleet.group(name) }) else {
             throw APIError(.notFound, "group_not_found", "no group named \(name)")
         }
-        return Self.json(Self.groupJSON(group))
+        return Self.groupResponse(group)
     }
 
-    /// `DELETE /api/v1/groups/{name}`: 204, or 404.
-    func deleteGroup(_ name: String) async throws -> Response {
+    private static func groupResponse(_ group: AgentGroup) -> Response {
+        var response = json(groupJSON(group))
+        response.headers[.eTag] = group.etag
+        return response
+    }
+
+    /// `DELETE /api/v1/groups/{name}`: 204, 404, or 412 when `If-Match` names another version.
+    func deleteGroup(_ name: String, ifMatch: String?) async throws -> Response {
         let fleet = fleet
-        let done = await Self.offExecutor { Result { () throws(FleetError) in try fleet.deleteGroup(name) } }
+        let done = await Self.offExecutor {
+            Result { () throws(FleetError) in try fleet.deleteGroup(name, ifMatch: ifMatch) }
+        }
         switch done {
         case .success(true): return Response(status: .noContent)
         case .success(false): throw APIError(.notFound, "group_not_found", "no group named \(name)")
@@ -96,7 +106,7 @@ extension OperatorAPI {
         for (state, n) in g.members.configStates where n > 0 { states[state.rawValue] = n }
         return [
             "name": g.name, "selector": g.selector, "description": g.description, "createdAt": rfc3339(g.createdAt),
-            "updatedAt": rfc3339(g.updatedAt),
+            "updatedAt": rfc3339(g.updatedAt), "etag": g.etag,
             "members": [
                 "total": g.members.total, "connected": g.members.connected, "healthy": g.members.healthy,
                 "unhealthy": g.members.unhealthy, "configStates": states,

@@ -80,6 +80,7 @@ extension OperatorAPI {
     private static func rolloutResponse(_ rollout: Rollout, status: HTTPResponse.Status = .ok) -> Response {
         var response = json(rolloutJSON(rollout), status: status)
         response.headers[.eTag] = "\"\(rollout.etag)\""
+        if status == .created { response.headers[.location] = "/api/v1/rollouts/\(rollout.id)" }
         return response
     }
 

@@ -38,10 +38,13 @@ extension OperatorAPI {
         }
         switch made {
         case .success(let token):
-            var answer: [String: Any] = ["token": token, "labels": labels]
+            let id = EnrollmentTokenInfo.id(token: token)
+            var answer: [String: Any] = ["token": token, "id": id, "labels": labels]
             if let uses { answer["uses"] = uses }
             if let expires { answer["expiresInSeconds"] = expires }
-            return Self.json(answer, status: .created)
+            var response = Self.json(answer, status: .created)
+            response.headers[.location] = "/api/v1/tokens/\(id)"
+            return response
         case .failure(let error):
             throw APIError(.serviceUnavailable, "database_unavailable", "the token was not stored: \(error)")
         }
@@ -109,5 +112,31 @@ extension OperatorAPI {
             throw APIError(.notFound, "no_ca", "this server has no certificate authority (ampora ca init)")
         }
         return Self.text(pem, contentType: "application/x-pem-file")
+    }
+
+    /// `GET /api/v1/tokens`: every enrollment token by id, newest first (never the token).
+    func listEnrollmentTokens() -> Response {
+        let items = fleet.enrollmentTokens().map { t -> [String: Any] in
+            [
+                "id": t.id, "labels": t.labels, "usesLeft": t.usesLeft.map { $0 as Any } ?? NSNull(),
+                "expiresAt": t.expiresAt.map { Self.rfc3339($0) as Any } ?? NSNull(),
+                "createdAt": Self.rfc3339(t.createdAt),
+            ]
+        }
+        return Self.json(["items": items, "total": items.count, "nextCursor": NSNull()])
+    }
+
+    /// `DELETE /api/v1/tokens/{id}`: 204, or 404. Agents the token enrolled stay enrolled.
+    func revokeEnrollmentToken(_ id: String) async throws -> Response {
+        let fleet = fleet
+        let done = await Self.offExecutor {
+            Result { () throws(StoreError) in try fleet.revokeEnrollmentToken(id: id) }
+        }
+        switch done {
+        case .success(true): return Response(status: .noContent)
+        case .success(false): throw APIError(.notFound, "token_not_found", "no enrollment token \(id)")
+        case .failure(let error):
+            throw APIError(.serviceUnavailable, "database_unavailable", "the token was not revoked: \(error)")
+        }
     }
 }

@@ -120,6 +120,11 @@ public struct OperatorAPI: Sendable {
         router.get("/api/v1/server") { _, _ in serverInfo() }
         router.get("/api/v1/events") { request, _ in try events(request) }
         router.get("/api/v1/agents/:uid") { _, context in try await agent(context.parameters.get("uid") ?? "") }
+        addAgentPartRoutes(to: router)
+        router.get("/api/v1/tokens") { _, _ in listEnrollmentTokens() }
+        router.delete("/api/v1/tokens/:id") { _, context in
+            try await revokeEnrollmentToken(context.parameters.get("id") ?? "")
+        }
         router.get("/api/v1/configs") { _, _ in
             Self.json(["items": fleet.listConfigs().map(Self.configJSON)])
         }
@@ -146,8 +151,8 @@ public struct OperatorAPI: Sendable {
         router.put("/api/v1/groups/:name") { request, context in
             try await putGroup(request, name: context.parameters.get("name") ?? "")
         }
-        router.delete("/api/v1/groups/:name") { _, context in
-            try await deleteGroup(context.parameters.get("name") ?? "")
+        router.delete("/api/v1/groups/:name") { request, context in
+            try await deleteGroup(context.parameters.get("name") ?? "", ifMatch: request.headers[.ifMatch])
         }
         router.post("/api/v1/agents/commands") { request, _ in try await commandMany(request) }
         for (path, kind) in [
@@ -219,16 +224,32 @@ public struct OperatorAPI: Sendable {
                 }
                 query.search = text
             case "cursor":
-                guard InstanceUID(string: text) != nil else {
-                    throw APIError(.badRequest, "invalid_parameter", "cursor is not one this API returned")
-                }
                 query.cursor = text
+            case "sort":
+                guard let sort = AgentSort(text) else {
+                    let names = AgentSort.accepted.joined(separator: ", ")
+                    throw APIError(.badRequest, "invalid_parameter", "sort must be one of \(names)")
+                }
+                query.sort = sort
+            case "group":
+                guard fleet.hasGroup(text) else {
+                    throw APIError(.notFound, "group_not_found", "no group named \(text)")
+                }
+                query.group = text
             default:
-                guard name.hasPrefix("attr."), name.count > 5 else {
+                if name.hasPrefix("attr."), name.count > 5 {
+                    query.attributes[String(name.dropFirst(5))] = text
+                } else if name.hasPrefix("label."), name.count > 6 {
+                    query.labels[String(name.dropFirst(6))] = text
+                } else {
                     throw APIError(.badRequest, "invalid_parameter", "unknown query parameter \(name)")
                 }
-                query.attributes[String(name.dropFirst(5))] = text
             }
+        }
+        // Checked once the sort is known: a cursor names a place in one order.
+        if let cursor = query.cursor, AgentCursor(cursor, sort: query.sort) == nil {
+            throw APIError(
+                .badRequest, "invalid_parameter", "cursor is not one this API returned for sort \(query.sort.text)")
         }
         return Self.pageText(fleet.agents(query))
     }
@@ -323,7 +344,9 @@ public struct OperatorAPI: Sendable {
         }
         switch made {
         case .success(let row):
-            return Self.json(["id": row.id, "config": row.config, "hash": row.hash], status: .created)
+            var response = Self.json(["id": row.id, "config": row.config, "hash": row.hash], status: .created)
+            response.headers[.location] = "/api/v1/assignments/\(row.id)"
+            return response
         case .failure(let error): throw APIError(error)
         }
     }

@@ -269,6 +269,14 @@ struct Serve: AsyncParsableCommand {
     var eventBuffer: Int = 65_536
 
     @Option(
+        name: .customLong("custom-capability"),
+        help: ArgumentHelp(
+            "A custom capability this server announces to agents (reverse-FQDN name, repeatable): the custom "
+                + "messages agents send for it are kept for GET /api/v1/agents/{uid}/custom-messages.",
+            valueName: "NAME"))
+    var customCapabilities: [String] = []
+
+    @Option(
         name: .customLong("audit-retention"),
         help: "How long audit entries are kept (400d, 12h, …; 0: for ever).")
     var auditRetention: String = "400d"
@@ -390,6 +398,10 @@ struct Serve: AsyncParsableCommand {
         guard (1...10_000_000).contains(eventBuffer) else {
             throw ValidationError("--event-buffer must be between 1 and 10000000")
         }
+        for name in customCapabilities
+        where name.isEmpty || name.utf8.count > 256 || name.contains(where: \.isWhitespace) {
+            throw ValidationError("--custom-capability \"\(name)\": use a reverse-FQDN name such as io.example.debug")
+        }
         let auditRetentionMilliseconds: Int64
         if auditRetention == "0" {
             auditRetentionMilliseconds = 0
@@ -472,6 +484,7 @@ struct Serve: AsyncParsableCommand {
             options.configApplyTimeoutMilliseconds = Int64(max(1, min(configApplyTimeout, 86_400))) * 1000
             options.auditRetentionMilliseconds = auditRetentionMilliseconds
             options.eventBuffer = eventBuffer
+            options.customCapabilities = customCapabilities
             fleet = try FleetService(store: store, options: options)
             logger.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
             bootstrap = try OperatorBootstrap.run(fleet: fleet, adminTokenFile: adminTokenFile)
@@ -511,6 +524,7 @@ struct Serve: AsyncParsableCommand {
                 }
             return gateways.contains { $0.command(command, to: uid) }
         }
+        fleet.onCustomMessage = { uid, message in gateways.contains { $0.command(.custom(message), to: uid) } }
 
         let readiness = Readiness()
         if let bootstrap { readiness.announce(bootstrap) }

@@ -53,6 +53,17 @@ enum ConfigLint {
         return root
     }
 
+    /// One file in canonical form with the values of secret-looking keys replaced, as
+    /// `ampora-tool normalize --redact` prints it; nil when the file is not one YAML document
+    /// (its secrets could then not be found, so nothing of it may be shown).
+    static func redacted(_ body: [UInt8], name: String) -> String? {
+        let units = Loader.units([SourceText(name: name, text: String(decoding: body, as: UTF8.self))], merge: false)
+        guard units.count == 1, let root = units.first?.root else { return nil }
+        var options = NormalizeOptions()
+        options.redactSecrets = true
+        return Normalizer.normalize(root, options: options)
+    }
+
     /// The pipeline graph, as `ampora-tool graph --format svg|json` draws it.
     static func graph(_ root: YNode, format: ConfigGraphFormat) -> String {
         let graph = PipelineGraph(CollectorConfig(root: Environment().expandWholeValues(root)))

@@ -89,13 +89,32 @@ final class Enrollment: Sendable {
         tokens.withLock { $0[hash]?.labels ?? [:] }
     }
 
-    /// Adds tokens another process created since the last look (counts held here stay: this
-    /// process is the one spending them).
+    /// Adds tokens another process created since the last look and drops those it revoked
+    /// (counts held here stay: this process is the one spending them).
     func refresh() {
         guard let rows = try? store.loadTokens() else { return }
+        let stored = Set(rows.map(\.hash))
         tokens.withLock { map in
             for row in rows where map[row.hash] == nil { map[row.hash] = row }
+            for hash in map.keys where !stored.contains(hash) { map[hash] = nil }
         }
+    }
+
+    /// Every token, newest first, by id (never the token itself, which is not kept).
+    func list() -> [EnrollmentTokenInfo] {
+        tokens.withLock { $0.values.map(EnrollmentTokenInfo.init) }.sorted {
+            $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id < $1.id
+        }
+    }
+
+    /// Deletes the token with this id; false when there is none. Agents it enrolled stay.
+    func revoke(id: String) throws(StoreError) -> Bool {
+        guard let hash = tokens.withLock({ map in map.keys.first { EnrollmentTokenInfo.id(hash: $0) == id } }) else {
+            return false
+        }
+        try store.execute([("DELETE FROM enrollment_tokens WHERE hash = $1", [hash])])
+        tokens.withLock { $0[hash] = nil }
+        return true
     }
 
     /// Waits for the use counts queued so far to be written.
@@ -105,6 +124,33 @@ final class Enrollment: Sendable {
 
     /// Hex SHA-256 of a token, as stored and looked up.
     static func hash(_ token: String) -> String { Secrets.hash(token) }
+}
+
+/// An enrollment token as listed: what it gives and how much of it is left.
+public struct EnrollmentTokenInfo: Sendable, Equatable {
+    /// The first 16 hex digits of the token's hash: names it without revealing it.
+    public var id: String
+    /// Labels an agent enrolled with it is given.
+    public var labels: [String: String]
+    /// Agents it may still enroll; nil: any number.
+    public var usesLeft: Int64?
+    /// Milliseconds since the Unix epoch; nil: never expires.
+    public var expiresAt: Int64?
+    /// Milliseconds since the Unix epoch.
+    public var createdAt: Int64
+
+    init(_ row: EnrollmentRow) {
+        id = Self.id(hash: row.hash)
+        labels = row.labels
+        usesLeft = row.usesLeft
+        expiresAt = row.expiresAt
+        createdAt = row.createdAt
+    }
+
+    static func id(hash: String) -> String { String(hash.prefix(16)) }
+
+    /// The id of `token`.
+    public static func id(token: String) -> String { id(hash: Secrets.hash(token)) }
 }
 
 /// Enrollment tokens created outside a running server (`ampora token create`).

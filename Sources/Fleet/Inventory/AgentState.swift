@@ -118,6 +118,15 @@ struct AgentState {
         return true
     }
 
+    /// The value a listing sorts this agent by (0 for the uid, which breaks every tie).
+    mutating func sortKey(_ field: AgentSort.Field) -> Int64 {
+        switch field {
+        case .uid: 0
+        case .firstSeen: row.firstSeen
+        case .lastSeen: row.lastSeen
+        }
+    }
+
     /// Adds this agent's health and config state to an overview's counts.
     mutating func count(into facets: inout AgentFacets) {
         switch healthy {

@@ -11,16 +11,18 @@ extension Inventory {
         state.withLock { $0.agents[uid] }
     }
 
-    /// A filtered, uid-ordered page of agents. One pass under the lock, touching each agent's
+    /// A filtered, sorted page of agents. One pass under the lock, touching each agent's
     /// fields in place (no copy of its state) and keeping only the candidates that can still be
     /// on the page (a bounded buffer, sorted when full): at a million agents this costs the walk,
     /// not a sort of every match. Only the page is turned into summaries.
     func page(_ query: AgentQuery) -> AgentPage {
         let limit = max(1, min(query.limit, 1000))
-        let after = query.cursor.flatMap(InstanceUID.init(string:))
-        var kept: [InstanceUID] = []
+        let sort = query.sort
+        let after = query.cursor.flatMap { AgentCursor($0, sort: sort) }
+        let before = { (a: AgentCursor, b: AgentCursor) in Self.before(a, b, sort.descending) }
+        var kept: [AgentCursor] = []
         kept.reserveCapacity(4 * (limit + 1))
-        var threshold: InstanceUID?
+        var threshold: AgentCursor?
         var total = 0
         let attributes = query.attributes
         let wanted = attributes.map { AgentState.pairHash($0.key, $0.value) }
@@ -28,34 +30,46 @@ extension Inventory {
         let filter = AgentState.ListFilter(
             connected: query.connected, configState: query.configState, healthy: query.healthy, attributes: wanted,
             search: search)
+        let labelled = !query.labels.isEmpty
         state.withLock { s in
             var index = s.agents.startIndex
             while index != s.agents.endIndex {
                 defer { index = s.agents.index(after: index) }
                 let uid = s.agents.keys[index]
                 guard s.agents.values[index].passes(filter, uid: uid) else { continue }
+                if labelled {
+                    let mine = labels.of(uid)
+                    guard query.labels.allSatisfy({ mine[$0.key] == $0.value }) else { continue }
+                }
                 total += 1
-                if let after, !Self.precedes(after, uid) { continue }
-                if let threshold, !Self.precedes(uid, threshold) { continue }
-                kept.append(uid)
+                let place = AgentCursor(key: s.agents.values[index].sortKey(sort.field), uid: uid)
+                if let after, !before(after, place) { continue }
+                if let threshold, !before(place, threshold) { continue }
+                kept.append(place)
                 if kept.count == kept.capacity {
-                    kept.sort(by: Self.precedes)
+                    kept.sort(by: before)
                     kept.removeLast(kept.count - (limit + 1))
                     threshold = kept.last
                 }
             }
         }
-        kept.sort(by: Self.precedes)
+        kept.sort(by: before)
         let more = kept.count > limit
         let page = Array(kept.prefix(limit))
         // The strings themselves are compared for the page (a hash collision is possible, if
         // never seen: it would cost a page one item, and the total one too many).
         let items: [AgentSummary] = state.withLock { s in
-            page.compactMap { uid in
-                s.agents[uid].flatMap { AgentState.matches($0.attributes, attributes) ? $0.summary : nil }
+            page.compactMap { place in
+                s.agents[place.uid].flatMap { AgentState.matches($0.attributes, attributes) ? $0.summary : nil }
             }
         }
-        return AgentPage(items: items, total: total, nextCursor: more ? page.last?.description : nil)
+        return AgentPage(items: items, total: total, nextCursor: more ? page.last?.text(for: sort) : nil)
+    }
+
+    /// Whether `a` comes before `b`: by key, then by uid (both reversed when descending).
+    static func before(_ a: AgentCursor, _ b: AgentCursor, _ descending: Bool) -> Bool {
+        if a.key != b.key { return descending ? a.key > b.key : a.key < b.key }
+        return descending ? precedes(b.uid, a.uid) : precedes(a.uid, b.uid)
     }
 
     /// Counts by connection, health and config state, in one pass (in place, as `page`).

@@ -11,6 +11,8 @@ public enum FleetEventKind: String, Sendable, CaseIterable {
     case agentHealth = "agent.health"
     /// An agent reported a config status or an effective config, rolled back or drifted.
     case agentConfig = "agent.config"
+    /// An agent sent a custom message (for a capability this server announced).
+    case agentCustomMessage = "agent.custom-message"
     /// A rollout moved: its state, stage or counts.
     case rolloutProgress = "rollout.progress"
 }

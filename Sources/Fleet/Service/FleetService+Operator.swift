@@ -7,9 +7,21 @@ extension FleetService {
         inventory.facets()
     }
 
-    /// A filtered, uid-ordered page of agents.
+    /// A filtered, sorted page of agents (an unknown group has no members).
     public func agents(_ query: AgentQuery) -> AgentPage {
-        inventory.page(query)
+        var query = query
+        if let name = query.group {
+            guard let selector = groupSelector(name) else { return AgentPage(items: [], total: 0, nextCursor: nil) }
+            // The group's pairs join the query's; a pair the query also names must agree.
+            for (key, value) in selector {
+                let isLabel = key.hasPrefix(AgentLabels.selectorPrefix)
+                let name = isLabel ? String(key.dropFirst(AgentLabels.selectorPrefix.count)) : key
+                let existing = isLabel ? query.labels[name] : query.attributes[name]
+                if let existing, existing != value { return AgentPage(items: [], total: 0, nextCursor: nil) }
+                if isLabel { query.labels[name] = value } else { query.attributes[name] = value }
+            }
+        }
+        return inventory.page(query)
     }
 
     /// One agent in full, with its newest history. Reads the database: call it off an async

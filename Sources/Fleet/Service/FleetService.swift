@@ -24,6 +24,13 @@ public final class FleetService: Sendable {
     /// The live event stream's recent past (`GET /api/v1/events`).
     public let events: FleetEvents
     let groups: Mutex<[String: GroupRow]>
+    /// Held across a group's precondition check and its write.
+    let groupWrites = Mutex(())
+    /// The last custom messages of each agent.
+    let customMessages: CustomMessageLog
+    /// What every agent is offered beyond its config: the server's custom capabilities, with
+    /// their fingerprint computed once instead of for every message.
+    let baseDesired: DesiredState
     let configVersions: ConfigVersions
     let control = Mutex(Control())
 
@@ -31,6 +38,7 @@ public final class FleetService: Sendable {
         var pushHandler: (@Sendable ([InstanceUID]?) -> Void)?
         var disconnectHandler: (@Sendable (InstanceUID) -> Void)?
         var commandHandler: (@Sendable (InstanceUID, AgentCommandKind) -> Bool)?
+        var customMessageHandler: (@Sendable (InstanceUID, CustomMessage) -> Bool)?
         var started = false
         var stopping = false
     }
@@ -72,8 +80,12 @@ public final class FleetService: Sendable {
         configVersions = ConfigVersions(store: store, catalogue: catalogue, options: options)
         writer = WriterThread(store: store, options: options, counters: counters)
         events = FleetEvents(capacity: max(1, options.eventBuffer), startedAt: options.clock())
+        let customMessages = CustomMessageLog()
+        self.customMessages = customMessages
+        baseDesired = DesiredState(customCapabilities: options.customCapabilities)
         ingester = IngestThread(
-            intake: intake, inventory: inventory, writer: writer, counters: counters, options: options, events: events)
+            intake: intake, inventory: inventory, writer: writer, counters: counters, options: options, events: events,
+            customMessages: customMessages)
         identities = Identities(
             store: store, rows: try store.loadIdentities(), log: options.log, clock: options.clock)
         enrollment = Enrollment(store: store, rows: try store.loadTokens(), log: options.log, clock: options.clock)
@@ -168,11 +180,8 @@ public final class FleetService: Sendable {
 
     /// What the fleet wants for `uid` (a shared, pre-encoded remote config, if any).
     public func desiredState(for uid: InstanceUID) -> DesiredState {
-        guard let entry = inventory.hot.entry(for: uid) else {
-            return DesiredState(connectionSettings: options.connectionSettings)
-        }
-        return DesiredState(
-            remoteConfig: entry.config, connectionSettings: entry.settings ?? options.connectionSettings)
+        let entry = inventory.hot.entry(for: uid)
+        return desired(entry?.config, entry?.settings ?? options.connectionSettings)
     }
 
     /// What the fleet wants for an agent's first message on a connection: a never-seen agent
@@ -181,16 +190,23 @@ public final class FleetService: Sendable {
         let entry = inventory.hot.entry(for: uid)
         let settings = entry?.settings ?? options.connectionSettings
         if let entry, !entry.reserved {
-            return DesiredState(remoteConfig: entry.config, connectionSettings: settings)
+            return desired(entry.config, settings)
         }
         guard !inventory.assignments.isEmpty, let view = firstMessage.agentDescription else {
-            return DesiredState(connectionSettings: settings)
+            return desired(nil, settings)
         }
         // Decoded outside any lock the loops take.
         let attributes = AgentState.attributes(of: view.owned()) + inventory.labels.selectorPairs(uid)
         let winner = Assignments.winner(
             in: inventory.assignments.all, attributes: attributes, uid: uid.description)
-        return DesiredState(remoteConfig: winner?.config, connectionSettings: settings)
+        return desired(winner?.config, settings)
+    }
+
+    private func desired(_ config: SharedRemoteConfig?, _ settings: ConnectionSettingsOffers?) -> DesiredState {
+        var state = baseDesired
+        state.remoteConfig = config
+        state.connectionSettings = settings
+        return state
     }
 
     /// What the fleet already holds for a (re)connecting agent.
@@ -234,6 +250,18 @@ public final class FleetService: Sendable {
         throws(StoreError) -> String
     {
         try enrollment.create(uses: uses, expiresAfterMilliseconds: expiresAfterMilliseconds, labels: labels)
+    }
+
+    /// Every enrollment token, newest first.
+    public func enrollmentTokens() -> [EnrollmentTokenInfo] {
+        enrollment.list()
+    }
+
+    /// Revokes the enrollment token with this id (no new agent can enroll with it; agents it
+    /// enrolled stay); false when there is none. Writes to the database: call it off an async
+    /// executor.
+    public func revokeEnrollmentToken(id: String) throws(StoreError) -> Bool {
+        try enrollment.revoke(id: id)
     }
 
     /// Whether the token with this hash is known and not expired.

@@ -41,6 +41,9 @@ public struct FleetOptions: Sendable {
     public var eventBuffer = 65_536
     /// How long audit entries are kept (0: for ever).
     public var auditRetentionMilliseconds: Int64 = 400 * 86_400_000
+    /// The custom capabilities this server announces to agents (reverse-FQDN names): custom
+    /// messages agents send for them are kept for the operator API; others are ignored.
+    public var customCapabilities: [String] = []
 
     /// Defaults for `instance`.
     public init(instance: String) { self.instance = instance }
@@ -208,9 +211,90 @@ public struct AgentQuery: Sendable {
     public var healthy: Bool?
     /// Only agents whose uid or an attribute value contains this text (ignoring case).
     public var search: String?
+    /// Server-side labels (given at enrollment) that must all match.
+    public var labels: [String: String] = [:]
+    /// Only the members of this group (its selector joins the filter).
+    public var group: String?
+    /// The order of the pages.
+    public var sort = AgentSort.uid
 
     /// Everything, first page.
     public init() {}
+}
+
+/// The order of an agent listing: a field, ascending or descending, ties broken by uid (so
+/// that a cursor names one place in the order).
+public struct AgentSort: Sendable, Equatable {
+    /// What a listing can be ordered by: fields every agent has, so that no agent drops out.
+    public enum Field: String, Sendable, CaseIterable {
+        /// The instance uid.
+        case uid
+        /// When the agent was first seen.
+        case firstSeen
+        /// When the agent was last heard from.
+        case lastSeen
+    }
+
+    /// The field.
+    public var field: Field
+    /// Largest first.
+    public var descending: Bool
+
+    /// By uid, ascending: the default.
+    public static let uid = AgentSort(field: .uid, descending: false)
+
+    /// A sort by `field`.
+    public init(field: Field, descending: Bool) {
+        self.field = field
+        self.descending = descending
+    }
+
+    /// Parses `lastSeen` or `-lastSeen` (descending); nil for anything else.
+    public init?(_ text: String) {
+        let descending = text.hasPrefix("-")
+        guard let field = Field(rawValue: descending ? String(text.dropFirst()) : text) else { return nil }
+        self.init(field: field, descending: descending)
+    }
+
+    /// The query parameter's form.
+    public var text: String { (descending ? "-" : "") + field.rawValue }
+
+    /// Every accepted value, for an error message.
+    public static var accepted: [String] { Field.allCases.flatMap { [$0.rawValue, "-" + $0.rawValue] } }
+}
+
+/// A place in a sorted listing: the last item of a page, as the cursor the next page starts
+/// after. By uid the cursor is the uid itself; by a time it is `MILLIS_UID`.
+public struct AgentCursor: Sendable, Equatable {
+    /// The sort field's value at that place (0 when sorting by uid).
+    public var key: Int64
+    /// The uid at that place.
+    public var uid: InstanceUID
+
+    /// A cursor at (`key`, `uid`).
+    public init(key: Int64, uid: InstanceUID) {
+        self.key = key
+        self.uid = uid
+    }
+
+    /// Parses a cursor this API gave out for `sort`; nil for anything else.
+    public init?(_ text: String, sort: AgentSort) {
+        if sort.field == .uid {
+            guard let uid = InstanceUID(string: text) else { return nil }
+            self.init(key: 0, uid: uid)
+            return
+        }
+        let parts = text.split(separator: "_", maxSplits: 1)
+        guard parts.count == 2, let key = Int64(parts[0]), let uid = InstanceUID(string: String(parts[1])) else {
+            return nil
+        }
+        self.init(key: key, uid: uid)
+    }
+
+    /// The text form for `sort`.
+    public func text(for sort: AgentSort) -> String {
+        sort.field == .uid ? uid.description : "\(key)_\(uid)"
+    }
 }
 
 /// How many agents are in each state: the numbers of an overview.

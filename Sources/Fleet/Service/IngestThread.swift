@@ -10,14 +10,16 @@ final class IngestThread: Sendable {
     private let counters: FleetCounters
     private let options: FleetOptions
     private let events: FleetEvents
+    private let customMessages: CustomMessageLog
     /// A reservation whose first message never reached the inventory gives its room back.
     static let reservationLifetimeMilliseconds: Int64 = 60_000
 
     init(
         intake: Intake, inventory: Inventory, writer: WriterThread, counters: FleetCounters, options: FleetOptions,
-        events: FleetEvents
+        events: FleetEvents, customMessages: CustomMessageLog
     ) {
         self.events = events
+        self.customMessages = customMessages
         self.intake = intake
         self.inventory = inventory
         self.writer = writer
@@ -73,6 +75,14 @@ final class IngestThread: Sendable {
         for (uid, held) in applied.held { inventory.hot.update(uid) { $0.held = held } }
         for (uid, row) in applied.rows where row.isNew { inventory.hot.admit(uid) }
         events.publish(history: applied.history)
+        for change in changes {
+            guard let message = change.customMessage, let uid = change.instanceUID else { continue }
+            let now = options.clock()
+            customMessages.record(message, from: uid, at: now)
+            events.publish(
+                .agentCustomMessage, at: now, agent: uid.description,
+                detail: "\(message.capability) \(message.type) (\(message.data.count) bytes)")
+        }
         writer.add(applied, messages: messages)
     }
 

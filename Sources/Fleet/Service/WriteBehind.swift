@@ -49,6 +49,8 @@ struct WriteBehind {
     private(set) var writing = false
     /// History of the batch being written: still unwritten, so agent detail must show it.
     private(set) var writingHistory: [HistoryRow] = []
+    /// Blobs of the batch being written: an effective config asked for now is read from here.
+    private(set) var writingBlobs: [BlobRow] = []
     /// Messages whose results were added (compared with the intake's count by `waitUntilWritten`).
     private(set) var applied = 0
     private(set) var stopping = false
@@ -135,6 +137,7 @@ struct WriteBehind {
         pending.forgotten.removeAll()
         writing = true
         writingHistory = batch.history
+        writingBlobs = batch.blobs
         return .write(batch)
     }
 
@@ -142,6 +145,7 @@ struct WriteBehind {
     mutating func written() {
         writing = false
         writingHistory = []
+        writingBlobs = []
         backoff = Self.initialBackoff
     }
 
@@ -151,6 +155,7 @@ struct WriteBehind {
     mutating func failed(_ batch: WriteBatch, now: Int64) -> (dropped: Int, giveUp: Bool) {
         writing = false
         writingHistory = []
+        writingBlobs = []
         // An agent forgotten while its batch was failing must not come back from that batch.
         let forgottenSince = Set(pending.forgotten)
         for row in batch.agents where !forgottenSince.contains(row.uid) {

@@ -127,6 +127,7 @@ extension ConnectionMachine {
             case .reportFullState: session.requestFullState()
             case .reconcile: session.reoffer(ctx.directory.desiredState(for: uid))
             case .disconnect: nil
+            case .custom(let message): session.customMessage(message)
             }
         guard let reply else { return }
         ctx.writer.reset()

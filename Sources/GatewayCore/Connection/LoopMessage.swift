@@ -16,7 +16,7 @@ package enum LoopMessage: Sendable {
 }
 
 /// What an operator can tell one connected agent to do.
-public enum AgentCommand: String, Sendable, Equatable {
+public enum AgentCommand: Sendable, Equatable {
     /// Restart (only agents with `AcceptsRestartCommand`).
     case restart
     /// Report its full state (the `ReportFullState` flag).
@@ -25,6 +25,8 @@ public enum AgentCommand: String, Sendable, Equatable {
     case reconcile
     /// Close its connection (WebSocket 1000); it reconnects by itself.
     case disconnect
+    /// Send this custom message (only for a capability the agent announced).
+    case custom(CustomMessage)
 }
 
 extension LoopMessage {
