@@ -1,39 +1,13 @@
 import Core
 
-/// The attribute hashes of one agent, the first eight inline: a listing's filter reads them
-/// where the agent's state already is, instead of following a pointer to an array for each of
-/// a million agents (a cache miss each). Agents with more attributes keep the rest in `more`.
-struct AttributeDigest {
-    private var inline = SIMD8<Int>()
-    private var count = 0
-    private var more: [Int] = []
-
-    init() {}
-
-    init(_ hashes: [Int]) {
-        count = hashes.count
-        for (i, h) in hashes.prefix(8).enumerated() { inline[i] = h }
-        if hashes.count > 8 { more = Array(hashes.dropFirst(8)) }
-    }
-
-    func contains(_ hash: Int) -> Bool {
-        for i in 0..<min(count, 8) where inline[i] == hash { return true }
-        return count > 8 && more.contains(hash)
-    }
-}
-
 /// What the fleet holds for one agent in memory: status parts as encoded bytes (decoded on
 /// demand for the API), plus the few decoded facts that selection and counting need often.
 struct AgentState {
     var row: AgentRow
     /// Identifying and non-identifying attributes as strings, sorted by key.
-    var attributes: [(key: String, value: String)] = [] {
-        didSet { attributeHashes = Self.hashes(attributes) }
-    }
-    /// A keyed hash of each attribute pair, for listings that filter a million agents: an
-    /// integer compare per pair instead of two string compares. The hasher is seeded per
-    /// process, so no agent can choose attributes that collide with another's.
-    private(set) var attributeHashes = AttributeDigest()
+    var attributes: [(key: String, value: String)] = []
+    /// Where the agent's facts are in the inventory's `ListIndex` (-1 until it is stored).
+    var slot: Int32 = -1
     var capabilities: AgentCapabilities { AgentCapabilities(rawValue: UInt64(bitPattern: row.capabilities)) }
     var remoteHash = ""
     var remoteStatus = RemoteConfigStatuses.unset
@@ -55,7 +29,6 @@ struct AgentState {
         self.row = row
         if let d = row.description, let description = try? AgentDescription(serializedBytes: d) {
             attributes = Self.attributes(of: description)
-            attributeHashes = Self.hashes(attributes)
         }
         if let r = row.remoteConfigStatus, let status = try? RemoteConfigStatus(serializedBytes: r) {
             setRemote(status)
@@ -88,65 +61,32 @@ struct AgentState {
         selector.allSatisfy { pair in attributes.contains { $0.key == pair.key && $0.value == pair.value } }
     }
 
-    /// What a listing filters on.
-    struct ListFilter {
-        var connected: Bool?
-        var configState: ConfigState?
-        var healthy: Bool?
-        /// `pairHash`es that must all be among the agent's.
-        var attributes: [Int]
-        /// Lowercased text the uid or an attribute value must contain.
-        var search: String?
-    }
-
-    // The two methods below are `mutating` although they change nothing: called on
+    // The two methods below are `mutating` although the first changes nothing: called on
     // `agents.values[index]` they reach the state through the dictionary's modify accessor,
-    // in place, where a getter would copy the whole state (a retain per field) for each of a
-    // million agents.
+    // in place, where a getter would copy the whole state (a retain per field).
 
-    /// Whether this agent passes a listing's filter.
-    mutating func passes(_ filter: ListFilter, uid: InstanceUID) -> Bool {
-        if let connected = filter.connected, row.connected != connected { return false }
-        if let wanted = filter.configState, track?.state != wanted { return false }
-        if let healthy = filter.healthy, self.healthy != healthy { return false }
-        if !filter.attributes.isEmpty, !filter.attributes.allSatisfy({ attributeHashes.contains($0) }) {
-            return false
-        }
-        if let needle = filter.search {
-            return uid.description.contains(needle) || attributes.contains { $0.value.lowercased().contains(needle) }
-        }
-        return true
+    /// Whether this agent has every pair of `selector` and, with a `search` text (lowercased),
+    /// contains it in its uid or an attribute value: what the `ListIndex` cannot tell.
+    mutating func passes(_ selector: [String: String], search: String?, uid: InstanceUID) -> Bool {
+        guard Self.matches(attributes, selector) else { return false }
+        guard let needle = search else { return true }
+        return uid.description.contains(needle) || attributes.contains { $0.value.lowercased().contains(needle) }
     }
 
-    /// The value a listing sorts this agent by (0 for the uid, which breaks every tie).
-    mutating func sortKey(_ field: AgentSort.Field) -> Int64 {
-        switch field {
-        case .uid: 0
-        case .firstSeen: row.firstSeen
-        case .lastSeen: row.lastSeen
-        }
+    /// A heartbeat at `now`; returns the agent's slot in the `ListIndex`.
+    mutating func seen(at now: Int64) -> Int32 {
+        row.lastSeen = now
+        return slot
     }
 
-    /// Adds this agent's health and config state to an overview's counts.
-    mutating func count(into facets: inout AgentFacets) {
-        switch healthy {
-        case true?: facets.healthy += 1
-        case false?: facets.unhealthy += 1
-        case nil: break
-        }
-        if let state = track?.state { facets.configStates[state, default: 0] += 1 }
-    }
-
-    /// The keyed hash of one attribute pair.
+    /// The keyed hash of one attribute pair: listings compare integers instead of strings. The
+    /// hasher is seeded per process, so no agent can choose attributes that collide with
+    /// another's.
     static func pairHash(_ key: String, _ value: String) -> Int {
         var hasher = Hasher()
         hasher.combine(key)
         hasher.combine(value)
         return hasher.finalize()
-    }
-
-    static func hashes(_ attributes: [(key: String, value: String)]) -> AttributeDigest {
-        AttributeDigest(attributes.map { pairHash($0.key, $0.value) })
     }
 
     func attribute(_ key: String) -> String? {

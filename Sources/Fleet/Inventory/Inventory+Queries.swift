@@ -11,10 +11,11 @@ extension Inventory {
         state.withLock { $0.agents[uid] }
     }
 
-    /// A filtered, sorted page of agents. One pass under the lock, touching each agent's
-    /// fields in place (no copy of its state) and keeping only the candidates that can still be
-    /// on the page (a bounded buffer, sorted when full): at a million agents this costs the walk,
-    /// not a sort of every match. Only the page is turned into summaries.
+    /// A filtered, sorted page of agents. One pass under the lock over the `ListIndex` (a few
+    /// contiguous bytes per agent; an agent's state is looked up only for what the index cannot
+    /// tell: free-text search, attributes past the first eight), keeping only the candidates that
+    /// can still be on the page (a bounded buffer, sorted when full): at a million agents this
+    /// costs a scan of the index, not a sort of every match. Only the page becomes summaries.
     func page(_ query: AgentQuery) -> AgentPage {
         let limit = max(1, min(query.limit, 1000))
         let sort = query.sort
@@ -27,22 +28,41 @@ extension Inventory {
         let attributes = query.attributes
         let wanted = attributes.map { AgentState.pairHash($0.key, $0.value) }
         let search = query.search?.lowercased()
-        let filter = AgentState.ListFilter(
-            connected: query.connected, configState: query.configState, healthy: query.healthy, attributes: wanted,
-            search: search)
+        let stateCode = query.configState.map { ListIndex.Facts.code($0) }
         let labelled = !query.labels.isEmpty
         state.withLock { s in
-            var index = s.agents.startIndex
-            while index != s.agents.endIndex {
-                defer { index = s.agents.index(after: index) }
-                let uid = s.agents.keys[index]
-                guard s.agents.values[index].passes(filter, uid: uid) else { continue }
+            let index = s.index
+            for i in 0..<index.count {
+                let facts = index.facts[i]
+                if let connected = query.connected, facts.connected != connected { continue }
+                if let stateCode, !facts.isIn(stateCode) { continue }
+                if let healthy = query.healthy, facts.healthy != healthy { continue }
+                var needsState = search != nil
+                if !wanted.isEmpty {
+                    switch index.hasPairs(i, wanted) {
+                    case false?: continue
+                    case nil: needsState = true
+                    case true?: break
+                    }
+                }
+                let uid = index.uids[i]
+                if needsState {
+                    guard let at = s.agents.index(forKey: uid),
+                        s.agents.values[at].passes(attributes, search: search, uid: uid)
+                    else { continue }
+                }
                 if labelled {
                     let mine = labels.of(uid)
                     guard query.labels.allSatisfy({ mine[$0.key] == $0.value }) else { continue }
                 }
                 total += 1
-                let place = AgentCursor(key: s.agents.values[index].sortKey(sort.field), uid: uid)
+                let key: Int64 =
+                    switch sort.field {
+                    case .uid: 0
+                    case .firstSeen: index.firstSeen[i]
+                    case .lastSeen: index.lastSeen[i]
+                    }
+                let place = AgentCursor(key: key, uid: uid)
                 if let after, !before(after, place) { continue }
                 if let threshold, !before(place, threshold) { continue }
                 kept.append(place)
@@ -72,16 +92,23 @@ extension Inventory {
         return descending ? precedes(b.uid, a.uid) : precedes(a.uid, b.uid)
     }
 
-    /// Counts by connection, health and config state, in one pass (in place, as `page`).
+    /// Counts by connection, health and config state, in one pass over the `ListIndex`.
     func facets() -> AgentFacets {
         state.withLock { s in
             var out = AgentFacets()
             out.total = s.agents.count
             out.connected = s.connectedCount
-            var index = s.agents.startIndex
-            while index != s.agents.endIndex {
-                s.agents.values[index].count(into: &out)
-                index = s.agents.index(after: index)
+            var states = [Int](repeating: 0, count: ListIndex.Facts.states.count + 1)
+            for facts in s.index.facts {
+                switch facts.healthy {
+                case true?: out.healthy += 1
+                case false?: out.unhealthy += 1
+                case nil: break
+                }
+                states[facts.stateIndex] += 1
+            }
+            for (i, state) in ListIndex.Facts.states.enumerated() where states[i + 1] > 0 {
+                out.configStates[state] = states[i + 1]
             }
             return out
         }

@@ -69,7 +69,7 @@ final class Inventory: Sendable {
                 // In place, by index: comparing `agents[uid]` with nil, or taking the state out and
                 // putting it back, copies it (and retains all it holds) per heartbeat.
                 guard let index = s.agents.index(forKey: uid) else { continue }
-                s.agents.values[index].row.lastSeen = now
+                s.seen(at: index, now: now)
                 if out.rows.index(forKey: uid) != nil {
                     // Written with the row this batch holds (apply set seenWritten already).
                     out.rows[uid]?.lastSeen = now

@@ -28,9 +28,20 @@ struct InventoryState {
     /// How long an agent may stay `APPLYING` before it is `STALLED`.
     var applyTimeout: Int64 = 300_000
 
-    /// Stores an agent's new state and moves it between the counters.
-    mutating func replace(_ uid: InstanceUID, _ before: AgentState?, with state: AgentState) {
+    /// The facts listings filter on, kept with every store and removal below.
+    private(set) var index = ListIndex()
+
+    /// Stores an agent's new state (`before` is the state stored now, nil for a new agent)
+    /// and moves it between the counters and in the list index.
+    mutating func replace(_ uid: InstanceUID, _ before: AgentState?, with new: AgentState) {
+        var state = new
         if let before { count(before, -1) }
+        if let before, before.slot >= 0 {
+            state.slot = before.slot
+            index.update(state.slot, state, attributesChanged: !Self.sameStorage(before.attributes, state.attributes))
+        } else {
+            state.slot = index.append(uid, state)
+        }
         agents[uid] = state
         count(state, 1)
         if let track = state.track, track.state == .applying, before?.track != track {
@@ -40,7 +51,21 @@ struct InventoryState {
 
     /// Removes an agent and its share of the counters.
     mutating func remove(_ uid: InstanceUID) {
-        if let state = agents.removeValue(forKey: uid) { count(state, -1) }
+        guard let state = agents.removeValue(forKey: uid) else { return }
+        count(state, -1)
+        if let moved = index.remove(state.slot) { agents[moved]?.slot = state.slot }
+    }
+
+    /// A heartbeat of the agent at `index` of `agents`, in place.
+    mutating func seen(at index: Dictionary<InstanceUID, AgentState>.Index, now: Int64) {
+        self.index.touch(agents.values[index].seen(at: now), lastSeen: now)
+    }
+
+    /// Whether two attribute lists are one array (not changed since one was copied from the
+    /// other): the hashes of unchanged attributes are not computed again for every change.
+    private static func sameStorage(_ a: [(key: String, value: String)], _ b: [(key: String, value: String)]) -> Bool {
+        a.count == b.count
+            && a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { x.baseAddress == $0.baseAddress } }
     }
 
     private mutating func count(_ state: AgentState, _ delta: Int) {

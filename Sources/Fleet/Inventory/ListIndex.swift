@@ -1,0 +1,140 @@
+import Core
+
+/// What listings filter and sort on, for every agent, in contiguous arrays (one slot per agent,
+/// the slot kept in its `AgentState`). A filtered pass over a million agents reads a few bytes
+/// of flags per agent, and the attribute hashes only where the flags pass, instead of following
+/// each agent's state through the dictionary (a cache miss or more per agent). Kept by
+/// `InventoryState.replace` and `remove`, the only places an agent's state is stored, and by
+/// the heartbeat pass for the last-seen time.
+struct ListIndex {
+    /// An agent's connection, health and config state in four bytes.
+    struct Facts: Equatable {
+        private var bits: UInt8 = 0
+        private var stateCode: UInt8 = 0
+        /// How many attributes the agent has (its first eight have their hashes in `hashes`).
+        var attributeCount: UInt16 = 0
+
+        init() {}
+
+        init(_ state: AgentState) {
+            if state.row.connected { bits |= 1 }
+            if let healthy = state.healthy { bits |= healthy ? 6 : 2 }
+            stateCode = state.track.map { Self.code($0.state) } ?? 0
+            attributeCount = UInt16(min(state.attributes.count, Int(UInt16.max)))
+        }
+
+        var connected: Bool { bits & 1 != 0 }
+        var healthy: Bool? { bits & 2 == 0 ? nil : bits & 4 != 0 }
+        var configState: ConfigState? { stateCode == 0 ? nil : Self.states[Int(stateCode) - 1] }
+
+        /// Whether the config state is the one `code` names.
+        func isIn(_ code: UInt8) -> Bool { stateCode == code }
+        /// The config state's code: 0 for none, else 1 + its place in `states`.
+        var stateIndex: Int { Int(stateCode) }
+
+        static let states = ConfigState.allCases.map { $0 }
+        static func code(_ state: ConfigState?) -> UInt8 {
+            guard let state, let i = states.firstIndex(of: state) else { return 0 }
+            return UInt8(i + 1)
+        }
+    }
+
+    private(set) var uids: [InstanceUID] = []
+    private(set) var facts: [Facts] = []
+    /// The keyed hashes of each agent's first eight attribute pairs (sorted by key).
+    private(set) var hashes: [SIMD8<Int>] = []
+    private(set) var firstSeen: [Int64] = []
+    private(set) var lastSeen: [Int64] = []
+
+    var count: Int { uids.count }
+
+    /// Gives `state` a new slot at the end.
+    mutating func append(_ uid: InstanceUID, _ state: AgentState) -> Int32 {
+        uids.append(uid)
+        facts.append(Facts(state))
+        hashes.append(Self.digest(state.attributes))
+        firstSeen.append(state.row.firstSeen)
+        lastSeen.append(state.row.lastSeen)
+        return Int32(uids.count - 1)
+    }
+
+    /// Brings slot `slot` up to date with `state`; the attribute hashes are computed again only
+    /// when the attributes changed.
+    mutating func update(_ slot: Int32, _ state: AgentState, attributesChanged: Bool) {
+        let i = Int(slot)
+        facts[i] = Facts(state)
+        if attributesChanged { hashes[i] = Self.digest(state.attributes) }
+        firstSeen[i] = state.row.firstSeen
+        lastSeen[i] = state.row.lastSeen
+    }
+
+    mutating func touch(_ slot: Int32, lastSeen time: Int64) {
+        lastSeen[Int(slot)] = time
+    }
+
+    /// Frees `slot` by moving the last agent into it; returns that agent's uid (nil when the
+    /// slot was the last one), whose state must learn its new slot.
+    mutating func remove(_ slot: Int32) -> InstanceUID? {
+        let i = Int(slot)
+        let last = uids.count - 1
+        if i != last {
+            uids[i] = uids[last]
+            facts[i] = facts[last]
+            hashes[i] = hashes[last]
+            firstSeen[i] = firstSeen[last]
+            lastSeen[i] = lastSeen[last]
+        }
+        uids.removeLast()
+        facts.removeLast()
+        hashes.removeLast()
+        firstSeen.removeLast()
+        lastSeen.removeLast()
+        return i != last ? uids[i] : nil
+    }
+
+    /// Whether slot `i` has every wanted pair among its first eight: true, false, or nil when
+    /// the agent has more attributes than that and one was not found (its state must tell).
+    func hasPairs(_ i: Int, _ wanted: [Int]) -> Bool? {
+        let count = min(Int(facts[i].attributeCount), 8)
+        let lanes = hashes[i]
+        for hash in wanted {
+            var found = false
+            for lane in 0..<count where lanes[lane] == hash {
+                found = true
+                break
+            }
+            if !found { return facts[i].attributeCount > 8 ? nil : false }
+        }
+        return true
+    }
+
+    static func digest(_ attributes: [(key: String, value: String)]) -> SIMD8<Int> {
+        var out = SIMD8<Int>()
+        for (i, pair) in attributes.prefix(8).enumerated() { out[i] = AgentState.pairHash(pair.key, pair.value) }
+        return out
+    }
+}
+
+extension InventoryState {
+    /// Where the list index disagrees with the agents' states (empty when it is right): what
+    /// the tests check after every kind of change.
+    func indexDisagreements() -> [String] {
+        var out: [String] = []
+        if index.count != agents.count {
+            out.append("index holds \(index.count) agents, the inventory \(agents.count)")
+        }
+        for (uid, state) in agents {
+            let i = Int(state.slot)
+            guard i >= 0, i < index.count, index.uids[i] == uid else {
+                out.append("\(uid): slot \(i) does not hold it")
+                continue
+            }
+            if index.facts[i] != ListIndex.Facts(state) { out.append("\(uid): facts differ") }
+            if index.hashes[i] != ListIndex.digest(state.attributes) { out.append("\(uid): attribute hashes differ") }
+            if index.firstSeen[i] != state.row.firstSeen || index.lastSeen[i] != state.row.lastSeen {
+                out.append("\(uid): times differ")
+            }
+        }
+        return out
+    }
+}
