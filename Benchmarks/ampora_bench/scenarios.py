@@ -375,6 +375,8 @@ class ApiController(_Base):
         ("attribute matching all", "/api/v1/agents?attr.service.name=otelcol-loadgen&limit=100"),
         ("connected, page of 1000", "/api/v1/agents?connected=true&limit=1000"),
         ("config state", "/api/v1/agents?configState=FAILED&limit=100"),
+        ("most recently seen first", "/api/v1/agents?sort=-lastSeen&limit=100"),
+        ("overview counts", "/api/v1/agents/facets"),
     ]
 
     def __init__(self, server, agents, api, rounds):
