@@ -92,20 +92,9 @@ struct ListIndex {
         return i != last ? uids[i] : nil
     }
 
-    /// Whether slot `i` has every wanted pair among its first eight: true, false, or nil when
-    /// the agent has more attributes than that and one was not found (its state must tell).
-    func hasPairs(_ i: Int, _ wanted: [Int]) -> Bool? {
-        let count = min(Int(facts[i].attributeCount), 8)
-        let lanes = hashes[i]
-        for hash in wanted {
-            var found = false
-            for lane in 0..<count where lanes[lane] == hash {
-                found = true
-                break
-            }
-            if !found { return facts[i].attributeCount > 8 ? nil : false }
-        }
-        return true
+    /// For each attribute count 0…8, the lanes of `hashes` in use.
+    static let laneMasks: [SIMDMask<SIMD8<Int>.MaskStorage>] = (0...8).map {
+        SIMD8<Int>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int>(repeating: $0)
     }
 
     static func digest(_ attributes: [(key: String, value: String)]) -> SIMD8<Int> {

@@ -120,6 +120,13 @@ struct CtlAgents: AsyncParsableCommand {
         var configState: String?
         @Option(name: .customLong("attr"), help: "Only agents with this attribute, key=value (repeatable).")
         var attributes: [String] = []
+        @Option(
+            name: .customLong("label"),
+            help: "Only agents with this label (from their enrollment token), key=value (repeatable).")
+        var labels: [String] = []
+        @Option(help: "Only the members of this group.") var group: String?
+        @Option(help: "Only agents whose uid or an attribute value contains this text.") var search: String?
+        @Option(help: "uid, firstSeen or lastSeen; a leading - for descending (-lastSeen).") var sort: String?
         @Option(help: "Agents per page, 1–1000.") var limit: Int = 100
         @Flag(help: "Follow every page, not only the first.") var all = false
 
@@ -130,6 +137,12 @@ struct CtlAgents: AsyncParsableCommand {
             if let configState { query.append(("configState", configState)) }
             for (key, value) in try Ctl.pairs(attributes, "--attr").sorted(by: { $0.key < $1.key }) {
                 query.append(("attr.\(key)", value))
+            }
+            for (key, value) in try Ctl.pairs(labels, "--label").sorted(by: { $0.key < $1.key }) {
+                query.append(("label.\(key)", value))
+            }
+            for (name, value) in [("group", group), ("search", search), ("sort", sort)] {
+                if let value { query.append((name, value)) }
             }
             try await Ctl.run {
                 var items: [Any] = []
