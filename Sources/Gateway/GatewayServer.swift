@@ -280,10 +280,12 @@ public final class GatewayServer: Sendable {
     }
 
     /// Sends an operator's command to agent `uid` if one of this server's loops holds its
-    /// WebSocket connection; false otherwise.
+    /// WebSocket connection, or queues it for the next poll of a plain-HTTP agent (which has no
+    /// connection to close: `disconnect` is not queued); false otherwise.
     @discardableResult
     public func command(_ command: AgentCommand, to uid: InstanceUID) -> Bool {
-        post(to: uid) { .command(uid, command, slot: $0) }
+        if post(to: uid, { .command(uid, command, slot: $0) }) { return true }
+        return command != .disconnect && httpSessions.queue(command, for: uid)
     }
 
     /// Posts a message to the loop holding `uid`, built for the connection's slot.

@@ -331,6 +331,42 @@ func clientFrame(opcode: UInt8, _ payload: [UInt8], declaredLength: Int? = nil) 
         #expect(closeCode(bye.out) == 1000 && bye.action == .finish)
     }
 
+    /// A plain-HTTP agent has no connection to post to: its commands wait for its next poll,
+    /// all in that one reply but for a second custom message, which waits for the poll after.
+    @Test func commandsWaitForAPlainHTTPAgentsNextPoll() {
+        let rig = ConnectionRig()
+        // Every message names the agent's capabilities; the first also its custom ones.
+        func poll(_ seq: UInt64) -> AgentToServer {
+            var message = agentMessage(testUID(1), seq: seq)
+            message.capabilities |= AgentCapabilities.acceptsRestartCommand.rawValue
+            return message
+        }
+        var hello = poll(0)
+        var custom = CustomCapabilities()
+        custom.capabilities = ["io.example.a"]
+        hello.customCapabilities = custom
+        #expect(rig.post(hello) != nil)
+        let store = rig.ctx.httpSessions
+        #expect(!store.queue(.restart, for: testUID(2)), "no session of that agent")
+        var message = CustomMessage()
+        message.capability = "io.example.a"
+        message.type = "first"
+        var second = message
+        second.type = "second"
+        for command in [AgentCommand.restart, .reportFullState, .custom(message), .custom(second)] {
+            #expect(store.queue(command, for: testUID(1)))
+        }
+        let reply = rig.post(poll(1))
+        #expect(reply?.command?.type == .restart)
+        #expect(reply?.flags == ServerToAgentFlags.reportFullState.rawValue)
+        #expect(reply?.customMessage?.type == "first")
+        #expect(rig.post(poll(2))?.customMessage?.type == "second")
+        #expect(rig.post(poll(3))?.customMessage == nil)
+        #expect(rig.ctx.counters.commands == 4)
+        for _ in 0..<HTTPSessionStore.maxQueuedCommands { #expect(store.queue(.reportFullState, for: testUID(1))) }
+        #expect(!store.queue(.reportFullState, for: testUID(1)), "a full queue refuses")
+    }
+
     /// An operator's revocation reaches the agent's connection: 1008, then the usual drain.
     @Test func aRevokedAgentIsClosedWith1008() {
         let rig = ConnectionRig()

@@ -254,3 +254,42 @@ def test_enrollment_tokens_are_listed_and_revoked():
             (f"/api/v1/tokens/{made['id']}", "failed"), (f"/api/v1/tokens/{made['id']}", "ok")], "newest first"
     finally:
         assert server.stop() == 0
+
+
+def test_plain_http_agents_take_commands_and_custom_messages_in_their_next_poll(server):
+    from test_gateway import post
+
+    uid = os.urandom(16)
+    text = str(uuid.UUID(bytes=uid))
+
+    def poll(seq, full=False):
+        m = A(instance_uid=uid, sequence_num=seq, capabilities=CAPS | 0x400)  # AcceptsRestartCommand
+        if full:
+            m.agent_description.identifying_attributes.add(key="service.name").value.string_value = "polling"
+            m.custom_capabilities.capabilities.append(CAPABILITY)
+        status, _, data = post(server, m.SerializeToString())
+        assert status == 200
+        reply = S()
+        reply.ParseFromString(data)
+        return reply
+
+    first = poll(1, full=True)
+    assert not first.HasField("command")
+    wait_for(lambda: api(server, "GET", f"/api/v1/agents/{text}")[0] == 200, what="the polling agent")
+    assert api(server, "POST", f"/api/v1/agents/{text}/restart")[0] == 202
+    assert api(server, "POST", f"/api/v1/agents/{text}/report-full-state")[0] == 202
+    for data in (b"one", b"two"):
+        status, body = api(server, "POST", f"/api/v1/agents/{text}/custom-messages",
+                           {"capability": CAPABILITY, "type": "t", "data": base64.b64encode(data).decode()})
+        assert status == 202, body
+    status, refused = api(server, "POST", f"/api/v1/agents/{text}/disconnect")
+    assert status == 409, "a polling agent has no connection to close"
+
+    second = poll(2)
+    assert second.command.type == 0  # CommandType_Restart
+    assert second.HasField("command") and second.flags & 0x1, "restart and ReportFullState in one reply"
+    assert second.custom_message.data == b"one"
+    third = poll(3)
+    assert third.custom_message.data == b"two", "one custom message per reply, the next one waits"
+    assert not third.HasField("command")
+    assert not poll(4).HasField("custom_message")

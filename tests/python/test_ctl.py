@@ -38,7 +38,7 @@ def test_a_rollout_driven_and_followed_from_the_command_line(server, tmp_path):
         assert listed.stdout.rstrip().endswith("3 of 3 agents")
         page = json.loads(ctl(server, "agents", "list", "--attr", "env=prod", "-o", "json").stdout)
         assert page["total"] == 2 and len(page["items"]) == 2
-        newest = json.loads(ctl(server, "agents", "list", "--sort", "-uid", "--limit", "2", "--all", "-o", "json").stdout)
+        newest = json.loads(ctl(server, "agents", "list", "--sort=-uid", "--limit", "2", "--all", "-o", "json").stdout)
         uids = [a["instanceUid"] for a in newest["items"]]
         assert uids == sorted((str(uuid.UUID(bytes=a.uid)) for a in fleet.agents), reverse=True), "every page, in order"
         assert ctl(server, "agents", "list", "--sort", "name").returncode == 1, "a refused query is an error"

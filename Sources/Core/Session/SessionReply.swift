@@ -50,6 +50,18 @@ public struct SessionReply: Sendable, Equatable {
     /// An empty reply.
     public init() {}
 
+    /// Adds what `other` carries (flags, command, custom message, offers, capabilities) to this
+    /// reply: over plain HTTP each poll has one reply for everything the server has to say.
+    public mutating func absorb(_ other: SessionReply) {
+        flags.formUnion(other.flags)
+        if let command = other.command { self.command = command }
+        if let message = other.customMessage { customMessage = message }
+        if let config = other.remoteConfig { remoteConfig = config }
+        if let settings = other.connectionSettings { connectionSettings = settings }
+        if let packages = other.packages { self.packages = packages }
+        if !other.capabilities.isEmpty { capabilities = other.capabilities }
+    }
+
     /// Compares everything but the shared encodings' identity.
     public static func == (a: SessionReply, b: SessionReply) -> Bool {
         a.instanceUID == b.instanceUID && a.errorResponse == b.errorResponse

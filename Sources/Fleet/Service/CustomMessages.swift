@@ -71,7 +71,8 @@ extension FleetService {
     }
 
     /// Sends a custom message to agent `uid`: 404 for an unknown agent, 409 when it did not
-    /// announce the capability or is not connected over WebSocket to this server.
+    /// announce the capability or is not connected to this server (a plain-HTTP agent gets it
+    /// in its next poll).
     public func sendCustomMessage(_ message: CustomMessage, to uid: InstanceUID) throws(FleetError) {
         guard let agent = inventory.agent(uid) else {
             throw FleetError(.notFound, "agent_not_found", "no agent \(uid)")
@@ -89,7 +90,8 @@ extension FleetService {
         }
         guard let deliver = onCustomMessage, deliver(uid, message) else {
             throw FleetError(
-                .conflict, "custom_message_refused", "\(uid) is not connected over WebSocket to this server")
+                .conflict, "custom_message_refused",
+                "\(uid) is not connected to this server (or, polling over plain HTTP, has 16 messages waiting)")
         }
         options.log("fleet: custom message \(message.capability)/\(message.type) sent to \(uid)")
     }

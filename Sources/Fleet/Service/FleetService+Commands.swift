@@ -41,7 +41,8 @@ extension FleetService {
         guard let deliver = onCommand, deliver(uid, kind) else {
             throw FleetError(
                 .conflict, "command_refused",
-                "\(uid) is not connected over WebSocket to this server (plain-HTTP agents take no commands yet)")
+                "\(uid) is not connected to this server (a plain-HTTP agent takes commands in its next poll, but "
+                    + "has no connection to close, and at most 16 may wait)")
         }
         options.log("fleet: \(kind.rawValue) sent to \(uid)")
     }
@@ -57,7 +58,7 @@ extension FleetService {
                 } else if deliver?(uid, kind) == true {
                     nil
                 } else {
-                    "not connected over WebSocket to this server"
+                    "not connected to this server (or a plain-HTTP agent with 16 commands waiting)"
                 }
             if let reason {
                 outcome.skippedTotal += 1

@@ -42,7 +42,10 @@ enum OpAMPExchange {
                 let desired =
                     session.isFresh
                     ? ctx.directory.desiredState(for: uid, firstMessage: view) : ctx.directory.desiredState(for: uid)
-                let (reply, changes) = session.receive(view, desired: desired, uids: &ctx.uids)
+                var (reply, changes) = session.receive(view, desired: desired, uids: &ctx.uids)
+                if reply.errorResponse == nil, !session.isDisconnected {
+                    deliverCommands(&reply, &session, uid: uid, desired: desired, ctx)
+                }
                 reply.encode(into: &ctx.writer)
                 if !session.isDisconnected { ctx.httpSessions.put(uid, session, now: ctx.now) }
                 if !changes.isHeartbeatOnly {
@@ -57,5 +60,34 @@ enum OpAMPExchange {
             session.malformed(error).encode(into: &ctx.writer)
         }
         return ctx.writer.bytes
+    }
+
+    /// Adds the operators' waiting commands to this poll's reply; a second custom message
+    /// waits for the next poll (a reply carries one).
+    private static func deliverCommands(
+        _ reply: inout SessionReply, _ session: inout AgentSession, uid: InstanceUID, desired: DesiredState,
+        _ ctx: LoopContext
+    ) {
+        let waiting = ctx.httpSessions.takeCommands(uid)
+        guard !waiting.isEmpty else { return }
+        var left: [AgentCommand] = []
+        for command in waiting {
+            if case .custom = command, reply.customMessage != nil {
+                left.append(command)
+                continue
+            }
+            let extra: SessionReply? =
+                switch command {
+                case .restart: session.restart()
+                case .reportFullState: session.requestFullState()
+                case .reconcile: session.reoffer(desired)
+                case .disconnect: nil
+                case .custom(let message): session.customMessage(message)
+                }
+            guard let extra else { continue }
+            reply.absorb(extra)
+            ctx.counters.commands += 1
+        }
+        ctx.httpSessions.requeue(left, for: uid)
     }
 }

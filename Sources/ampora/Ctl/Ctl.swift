@@ -126,7 +126,7 @@ struct CtlAgents: AsyncParsableCommand {
         var labels: [String] = []
         @Option(help: "Only the members of this group.") var group: String?
         @Option(help: "Only agents whose uid or an attribute value contains this text.") var search: String?
-        @Option(help: "uid, firstSeen or lastSeen; a leading - for descending (-lastSeen).") var sort: String?
+        @Option(help: "uid, firstSeen or lastSeen; a leading - for descending (--sort=-lastSeen).") var sort: String?
         @Option(help: "Agents per page, 1–1000.") var limit: Int = 100
         @Flag(help: "Follow every page, not only the first.") var all = false
 
