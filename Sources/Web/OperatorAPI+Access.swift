@@ -9,7 +9,7 @@ extension OperatorAPI {
             Self.json(["name": context.actor, "role": context.principal.map { $0.role.rawValue as Any } ?? NSNull()])
         }
         router.get("/api/v1/access-tokens") { _, _ in
-            Self.json(["items": fleet.accessTokens().map(Self.accessTokenJSON)])
+            Self.list(fleet.accessTokens().map(Self.accessTokenJSON))
         }
         router.post("/api/v1/access-tokens") { request, context in
             try await createAccessToken(request, by: context.actor)

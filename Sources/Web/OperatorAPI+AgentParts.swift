@@ -73,7 +73,7 @@ extension OperatorAPI {
                 "data": Data(m.data).base64EncodedString(), "size": m.size, "truncated": m.data.count < m.size,
             ]
         }
-        return Self.json(["items": items, "total": items.count, "nextCursor": NSNull()] as [String: Any])
+        return Self.list(items)
     }
 
     /// `POST …/custom-messages` `{"capability", "type", "data"}` (data base64): 202 once handed

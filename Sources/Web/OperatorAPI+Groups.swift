@@ -33,7 +33,7 @@ extension OperatorAPI {
     func listGroups() async -> Response {
         let fleet = fleet
         let groups = await Self.offExecutor { fleet.listGroups() }
-        return Self.json(["items": groups.map(Self.groupJSON)])
+        return Self.list(groups.map(Self.groupJSON))
     }
 
     /// `GET /api/v1/groups/{name}`.

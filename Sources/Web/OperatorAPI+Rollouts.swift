@@ -41,7 +41,7 @@ extension OperatorAPI {
 
     /// `GET /api/v1/rollouts`: every rollout, newest first.
     func listRollouts() -> Response {
-        Self.json(["items": fleet.listRollouts().map(Self.rolloutJSON)])
+        Self.list(fleet.listRollouts().map(Self.rolloutJSON))
     }
 
     /// `GET /api/v1/rollouts/{id}`: one rollout with its counts and `ETag`.

@@ -123,7 +123,7 @@ extension OperatorAPI {
                 "createdAt": Self.rfc3339(t.createdAt),
             ]
         }
-        return Self.json(["items": items, "total": items.count, "nextCursor": NSNull()])
+        return Self.list(items)
     }
 
     /// `DELETE /api/v1/tokens/{id}`: 204, or 404. Agents the token enrolled stay enrolled.

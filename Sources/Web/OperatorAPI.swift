@@ -126,7 +126,7 @@ public struct OperatorAPI: Sendable {
             try await revokeEnrollmentToken(context.parameters.get("id") ?? "")
         }
         router.get("/api/v1/configs") { _, _ in
-            Self.json(["items": fleet.listConfigs().map(Self.configJSON)])
+            Self.list(fleet.listConfigs().map(Self.configJSON))
         }
         router.get("/api/v1/configs/:name") { _, context in
             let name = context.parameters.get("name") ?? ""
@@ -440,6 +440,11 @@ public struct OperatorAPI: Sendable {
         buffer.writeBytes(data.dropFirst())
         buffer.writeString("\n")
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+
+    /// A whole collection in the listings' shape: `{items, total, nextCursor: null}`.
+    static func list(_ items: [Any]) -> Response {
+        json(["items": items, "total": items.count, "nextCursor": NSNull()] as [String: Any])
     }
 
     static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
