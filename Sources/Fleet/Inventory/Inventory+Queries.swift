@@ -26,11 +26,11 @@ extension Inventory {
         var threshold: AgentCursor?
         var total = 0
         let attributes = query.attributes
-        let wanted = attributes.map { AgentState.pairHash($0.key, $0.value) }
+        let wanted = attributes.map { ListIndex.lane($0.key, $0.value) }
         let search = query.search?.lowercased()
         let stateCode = query.configState.map { ListIndex.Facts.code($0) }
         let labelled = !query.labels.isEmpty
-        let wantedLanes = wanted.map { SIMD8<Int>(repeating: $0) }
+        let wantedLanes = wanted.map { SIMD8<Int32>(repeating: $0) }
         let useKey = sort.field != .uid
         let descending = sort.descending
         state.withLock { s in
@@ -95,11 +95,9 @@ extension Inventory {
         let page = Array(kept.prefix(limit))
         // The strings themselves are compared for the page (a hash collision is possible, if
         // never seen: it would cost a page one item, and the total one too many).
-        let items: [AgentSummary] = state.withLock { s in
-            page.compactMap { place in
-                s.agents[place.uid].flatMap { AgentState.matches($0.attributes, attributes) ? $0.summary : nil }
-            }
-        }
+        // The states are copied under the lock; their summaries are built after it.
+        let states: [AgentState] = state.withLock { s in page.compactMap { s.agents[$0.uid] } }
+        let items = states.compactMap { AgentState.matches($0.attributes, attributes) ? $0.summary : nil }
         return AgentPage(items: items, total: total, nextCursor: more ? page.last?.text(for: sort) : nil)
     }
 
@@ -114,24 +112,16 @@ extension Inventory {
         return descending ? precedes(b, a) : precedes(a, b)
     }
 
-    /// Counts by connection, health and config state, in one pass over the `ListIndex`.
+    /// Counts by connection, health and config state: kept as agents change, so an overview
+    /// costs no pass over the fleet.
     func facets() -> AgentFacets {
         state.withLock { s in
             var out = AgentFacets()
             out.total = s.agents.count
             out.connected = s.connectedCount
-            var states = [Int](repeating: 0, count: ListIndex.Facts.states.count + 1)
-            for facts in s.index.facts {
-                switch facts.healthy {
-                case true?: out.healthy += 1
-                case false?: out.unhealthy += 1
-                case nil: break
-                }
-                states[facts.stateIndex] += 1
-            }
-            for (i, state) in ListIndex.Facts.states.enumerated() where states[i + 1] > 0 {
-                out.configStates[state] = states[i + 1]
-            }
+            out.healthy = s.healthyCount
+            out.unhealthy = s.unhealthyCount
+            out.configStates = s.configStates.filter { $0.value > 0 }
             return out
         }
     }

@@ -14,6 +14,9 @@ struct InventoryState {
     var agents: [InstanceUID: AgentState] = [:]
     /// Agents with `connected` set.
     var connectedCount = 0
+    /// Agents that reported themselves healthy, and unhealthy.
+    var healthyCount = 0
+    var unhealthyCount = 0
     var progress: [String: ProgressCounts] = [:]
     /// Agents per config state, over the fleet.
     var configStates: [ConfigState: Int] = [:]
@@ -70,6 +73,11 @@ struct InventoryState {
 
     private mutating func count(_ state: AgentState, _ delta: Int) {
         if state.row.connected { connectedCount += delta }
+        switch state.healthy {
+        case true?: healthyCount += delta
+        case false?: unhealthyCount += delta
+        case nil: break
+        }
         if let track = state.track {
             configStates[track.state, default: 0] += delta
             if let pin = state.pin {

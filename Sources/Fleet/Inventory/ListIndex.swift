@@ -41,8 +41,11 @@ struct ListIndex {
 
     private(set) var uids: [InstanceUID] = []
     private(set) var facts: [Facts] = []
-    /// The keyed hashes of each agent's first eight attribute pairs (sorted by key).
-    private(set) var hashes: [SIMD8<Int>] = []
+    /// The keyed hashes of each agent's first eight attribute pairs (sorted by key), 32 bits
+    /// of each: half the bytes for a pass to read. A collision (about one agent in 500 million
+    /// per pair asked for; the hasher's seed is the process's, so no agent can aim for one) can
+    /// add one to a total, never an agent to a page, whose items are compared as strings.
+    private(set) var hashes: [SIMD8<Int32>] = []
     private(set) var firstSeen: [Int64] = []
     private(set) var lastSeen: [Int64] = []
 
@@ -93,20 +96,25 @@ struct ListIndex {
     }
 
     /// For each attribute count 0…8, the lanes of `hashes` in use.
-    static let laneMasks: [SIMDMask<SIMD8<Int>.MaskStorage>] = (0...8).map {
-        SIMD8<Int>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int>(repeating: $0)
+    static let laneMasks: [SIMDMask<SIMD8<Int32>.MaskStorage>] = (0...8).map {
+        SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int32>(repeating: Int32($0))
     }
 
-    static func digest(_ attributes: [(key: String, value: String)]) -> SIMD8<Int> {
-        var out = SIMD8<Int>()
-        for (i, pair) in attributes.prefix(8).enumerated() { out[i] = AgentState.pairHash(pair.key, pair.value) }
+    static func digest(_ attributes: [(key: String, value: String)]) -> SIMD8<Int32> {
+        var out = SIMD8<Int32>()
+        for (i, pair) in attributes.prefix(8).enumerated() { out[i] = lane(pair.key, pair.value) }
         return out
+    }
+
+    /// The 32 bits of an attribute pair's keyed hash that `hashes` keeps.
+    static func lane(_ key: String, _ value: String) -> Int32 {
+        Int32(truncatingIfNeeded: AgentState.pairHash(key, value))
     }
 }
 
 extension InventoryState {
-    /// Where the list index disagrees with the agents' states (empty when it is right): what
-    /// the tests check after every kind of change.
+    /// Where the list index (or the health counts) disagrees with the agents' states (empty
+    /// when it is right): what the tests check after every kind of change.
     func indexDisagreements() -> [String] {
         var out: [String] = []
         if index.count != agents.count {
@@ -123,6 +131,11 @@ extension InventoryState {
             if index.firstSeen[i] != state.row.firstSeen || index.lastSeen[i] != state.row.lastSeen {
                 out.append("\(uid): times differ")
             }
+        }
+        let healthy = agents.values.filter { $0.healthy == true }.count
+        let unhealthy = agents.values.filter { $0.healthy == false }.count
+        if healthy != healthyCount || unhealthy != unhealthyCount {
+            out.append("health counts \(healthyCount)/\(unhealthyCount), agents \(healthy)/\(unhealthy)")
         }
         return out
     }
