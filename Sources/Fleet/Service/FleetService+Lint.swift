@@ -1,0 +1,10 @@
+import Core
+
+extension FleetService {
+    /// What the Toolkit finds in one config file, without storing anything: the check a
+    /// version gets when saved, for an editor that lints as the operator types. Call it off an
+    /// async executor (the check can take a while on a large file).
+    public func lint(file name: String, body: [UInt8]) -> [ConfigFinding] {
+        ConfigLint.findings([(name, ConfigFile(body: body))])
+    }
+}
