@@ -89,7 +89,10 @@ import Testing
         let config = UI.configPage(
             UI.ConfigView(
                 name: Self.evil, versions: [info], current: nil, shown: info, files: [(Self.evil, Self.evil)],
-                diff: (1, 2, "[{\"path\": \"\(Self.evil.replacingOccurrences(of: "\"", with: ""))\"}]"),
+                diff: (
+                    1, 2,
+                    #"{"changes": [{"risk": "low", "kind": "component-added", "subject": "<script>", "detail": "<b>"}]}"#
+                ),
                 problem: Self.evil), viewer: viewer
         ).text
         let groups = UI.groupsPage(

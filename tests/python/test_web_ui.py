@@ -197,6 +197,18 @@ def test_editor_shows_a_finding_at_its_line_then_publishes(rig):
     page.get_by_role("button", name="Save and publish").click()
     page.wait_for_url("**/configs/edge?version=1")
     assert "published" in page.locator("table").first.inner_text()
+    # A draft of a second version, compared with the first, then published from the list.
+    editor.fill(BASE.decode().replace("exporters:\n", "processors:\n  batch: {}\nexporters:\n", 1)
+                .replace("      exporters: [debug]", "      processors: [batch]\n      exporters: [debug]"))
+    page.get_by_role("button", name="Save draft").click()
+    page.wait_for_url("**/configs/edge?version=2")
+    page.get_by_label("Compare", exact=True).select_option("1")
+    page.get_by_label("with", exact=True).select_option("2")
+    page.get_by_role("button", name="Diff").click()
+    page.wait_for_url("**from=1&to=2*")
+    assert "processors.batch" in page.locator("ul.diff").inner_text()
+    page.get_by_role("button", name="Publish", exact=True).click()
+    page.wait_for_function("document.querySelector('table tbody').textContent.includes('published')")
     shot(page, "08-published")
 
 
@@ -205,7 +217,8 @@ def test_a_5mb_paste_and_an_expired_session_keep_the_draft(rig):
     sign_in(page, rig, path="/configs/big")
     page.evaluate("""() => {
         const area = document.querySelector('#config-body');
-        area.value = '# x\\n'.repeat(5 * 1024 * 1024 / 4);
+        // 5 MiB of 80-byte lines, as a pasted log or dump would be.
+        area.value = ('# ' + 'x'.repeat(77) + '\\n').repeat(5 * 1024 * 1024 / 80);
         area.dispatchEvent(new Event('input'));
     }""")
     page.wait_for_function("document.querySelector('[data-lint-status]').textContent.startsWith('Too large')")
@@ -239,10 +252,12 @@ def test_a_failing_canary_pauses_with_its_reason_and_rolls_back(rig):
     sign_in(page, rig, path="/rollouts")
     page.get_by_label("Config", exact=True).select_option("base")
     page.get_by_label("Version").fill(str(bad["version"]))
-    page.get_by_label("Selector").fill("env=canary")
+    page.get_by_label("Selector", exact=True).fill("env=canary")
     page.wait_for_function("document.querySelector('[data-match-count]').textContent === 'Matching agents: 4'")
-    page.get_by_label("Selector").fill("")
-    page.get_by_label("Stages (percent)").fill("10, 100")
+    page.get_by_label("Selector", exact=True).fill("")
+    page.wait_for_function("document.querySelector('[data-match-count]').textContent === 'Matching agents: 40'")
+    page.get_by_label("Canary selector (optional)").fill("env=canary")
+    page.get_by_label("Stages (percent)").fill("100")
     page.get_by_label("Pause when failed exceed").fill("0")
     accessible(page, "rollouts")
     page.get_by_role("button", name="Start rollout").click()
@@ -250,6 +265,8 @@ def test_a_failing_canary_pauses_with_its_reason_and_rolls_back(rig):
     # The page follows the event stream: the pause and its reason appear without a reload.
     page.wait_for_selector("[data-reason]", timeout=20000)
     assert "failed" in page.locator("[data-reason]").inner_text()
+    assert "Stage 1 (canary)" in page.locator("ol.stages").inner_text()
+    assert "4 targets" in page.locator("ol.stages li").first.inner_text()
     accessible(page, "rollout")
     shot(page, "10-rollout-paused")
     page.get_by_role("button", name="Roll back").click()
@@ -275,3 +292,29 @@ def test_a_viewer_cannot_start_a_rollout(rig):
     assert "Not allowed" in page.locator("h1").inner_text()
     accessible(page, "forbidden")
     shot(page, "12-viewer")
+
+
+def test_groups_tokens_and_audit_pages_in_the_dark(rig):
+    context = rig["browser"].new_context(viewport={"width": 1280, "height": 800}, color_scheme="dark",
+                                         bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(10000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page, rig, path="/agents?attributes=env%3Dcanary")
+    page.get_by_label("Save filter as group").fill("canaries")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url("**/agents?group=canaries")
+    assert page.locator("p.count strong").inner_text() == "4"
+    for path in ["/", "/agents", "/configs", "/configs/edge", "/rollouts", "/groups", "/audit", "/tokens"]:
+        page.goto(base_url(rig) + path)
+        accessible(page, f"{path} (dark)")
+    page.goto(base_url(rig) + "/groups")
+    assert "canaries" in page.locator("table").inner_text()
+    page.goto(base_url(rig) + "/audit?action=group.put")
+    assert page.locator("p.count strong").inner_text() == "1"
+    page.goto(base_url(rig) + "/tokens")
+    page.get_by_label("Name").fill("ci")
+    page.get_by_role("button", name="Create token").click()
+    page.wait_for_selector("[data-new-token]:not([hidden])")
+    assert page.locator("[data-token-value]").inner_text().startswith("amp_")
+    shot(page, "13-tokens-dark")

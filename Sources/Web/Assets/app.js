@@ -160,6 +160,18 @@
     toast((uids.length - failed) + " restarted" + (failed ? ", " + failed + " could not be" : "") + ".", failed > 0);
   }));
 
+  const saveGroup = $("form[data-save-group]");
+  if (saveGroup) {
+    saveGroup.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const name = $("input[name=name]", saveGroup).value;
+      const result = await api("PUT", "/api/v1/groups/" + encodeURIComponent(name),
+        { selector: JSON.parse(saveGroup.dataset.selector) });
+      if (!result.ok) { toast(errorText(result), true); return; }
+      location.assign("/agents?group=" + encodeURIComponent(name));
+    });
+  }
+
   // MARK: Agent: effective config, with line numbers
   const effective = $("[data-effective-config]");
   if (effective) {
@@ -257,6 +269,7 @@
       drawGutter();
     }
 
+    const count = (n, word) => n + " " + word + (n === 1 ? "" : "s");
     let lintTimer = null;
     let lintSeq = 0;
     async function lint() {
@@ -280,7 +293,7 @@
       const findings = result.data.findings || [];
       const errors = findings.filter((f) => f.severity === "error").length;
       status.textContent = findings.length === 0 ? "No findings."
-        : errors + " errors, " + (findings.length - errors) + " other findings.";
+        : count(errors, "error") + ", " + count(findings.length - errors, "other finding") + ".";
       showFindings(findings);
     }
 
@@ -390,6 +403,8 @@
         const v = $("#w-" + name.replace("max", "").toLowerCase(), wizard).value.trim();
         if (v) body.gates[name] = v.endsWith("%") ? v : parseInt(v, 10);
       };
+      const canary = pairs($("#w-canary", wizard).value);
+      if (Object.keys(canary).length) body.stages.unshift({ selector: canary });
       gate("maxFailed");
       gate("maxUnhealthy");
       const result = await api("POST", "/api/v1/rollouts", body);

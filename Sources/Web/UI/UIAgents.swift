@@ -171,12 +171,24 @@ extension UI {
             (try? JSONSerialization.data(
                 withJSONObject: ["command": "restart", "selector": selector], options: [.sortedKeys]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let plainSelectorJSON =
+            (try? JSONSerialization.data(withJSONObject: selector, options: [.sortedKeys]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        // Groups are saved selectors: the agents an attribute filter matches, now and later.
+        let saveGroup: HTML =
+            wholeFilter && !selector.isEmpty
+            ? """
+            <form class="inline" data-save-group data-selector="\(plainSelectorJSON)" aria-label="Save this filter as a group">
+            <label for="save-group">Save filter as group</label><input id="save-group" name="name" required maxlength="128">
+            <button type="submit" class="secondary">Save</button></form>
+            """ : ""
         let bulk: HTML =
             viewer.canOperate
             ? """
             <div class="bulk" data-bulk><span class="muted" data-selected-count>0 selected</span>
             <button type="button" class="secondary" data-bulk-command="restart" disabled>Restart selected</button>
             \(wholeFilter ? action("Restart all \(page.total) matching", url: "/api/v1/agents/commands", allowed: true, confirm: "Restart every agent this filter matches (\(page.total))?", body: selectorJSON) : "")
+            \(saveGroup)
             </div>
             """ : ""
         return UI.page(
@@ -234,7 +246,7 @@ extension UI {
                     HTML.join(a.attributes.map { "<span class=\"kv\">\($0.key)=\($0.value)</span>" }, separator: " ")
                 default: ""
                 }
-            cells.append("<td>\(cell)</td>")
+            cells.append(column == "attributes" ? "<td class=\"attrs\">\(cell)</td>" : "<td>\(cell)</td>")
         }
         let select: HTML =
             selectable

@@ -107,6 +107,16 @@ extension UI {
             </form></section>
             """
             : "<p class=\"muted\">Your role may read configs; editing needs the operator role.</p>"
+        // Two versions at least, or there is nothing to compare.
+        let compare: HTML =
+            c.versions.count < 2
+            ? ""
+            : """
+            <form method="get" action="\(base)" class="inline" aria-label="Compare versions">
+            <label for="diff-from">Compare</label><select id="diff-from" name="from">\(diffOptions(c.diff?.0 ?? c.versions.dropFirst().first?.version))</select>
+            <label for="diff-to">with</label><select id="diff-to" name="to">\(diffOptions(c.diff?.1 ?? c.versions.first?.version))</select>
+            <button type="submit" class="secondary">Diff</button></form>
+            """
         let shownTitle: HTML =
             c.shown.map { v in "Version \(v.version)\(v.current ? " (published)" : v.draft ? " (draft)" : "")" }
             ?? "No version yet"
@@ -118,10 +128,7 @@ extension UI {
                 <section class="card"><h2>Versions</h2><div class="table-wrap"><table><caption class="sr">Versions</caption>
                 <thead><tr><th scope="col">Version</th><th scope="col">State</th><th scope="col">Author</th><th scope="col">Message</th><th scope="col">Created</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
                 <tbody>\(versions)</tbody></table></div>
-                <form method="get" action="\(base)" class="inline" aria-label="Compare versions">
-                <label for="diff-from">Compare</label><select id="diff-from" name="from">\(diffOptions(c.diff?.0 ?? c.versions.dropFirst().first?.version))</select>
-                <label for="diff-to">with</label><select id="diff-to" name="to">\(diffOptions(c.diff?.1 ?? c.versions.first?.version))</select>
-                <button type="submit" class="secondary">Diff</button></form>
+                \(compare)
                 \(diffHTML)
                 </section>
                 <section class="card"><h2>Pipeline graph</h2>\(graph)</section>
@@ -131,30 +138,25 @@ extension UI {
                 """)
     }
 
-    /// The fleet's diff (the JSON of `ampora-tool diff --format json`) as a list of changes.
+    /// The fleet's diff (`{"changes": [{risk, kind, subject, detail}]}`, as `ampora-tool diff
+    /// --json` writes it) as a list; other text is shown as it is.
     static func diffView(_ text: String, from: Int64, to: Int64) -> HTML {
-        let object = try? JSONSerialization.jsonObject(with: Data(text.utf8))
-        var items: [HTML] = []
-        func walk(_ value: Any?) {
-            if let list = value as? [Any] {
-                list.forEach(walk)
-            } else if let map = value as? [String: Any] {
-                if let path = map["path"] as? String {
-                    let kind = (map["kind"] ?? map["change"] ?? map["op"]).map { "\($0)" } ?? "changed"
-                    let before = map["before"] ?? map["old"] ?? map["from"]
-                    let after = map["after"] ?? map["new"] ?? map["to"]
-                    var line: HTML = "<li><span class=\"kind\">\(kind)</span> <code>\(path)</code>"
-                    if let before, !(before is NSNull) { line = line + " <del>\(String(describing: before))</del>" }
-                    if let after, !(after is NSNull) { line = line + " <ins>\(String(describing: after))</ins>" }
-                    items.append(line + "</li>")
-                } else {
-                    for key in map.keys.sorted() { walk(map[key]) }
-                }
-            }
+        let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
+        guard let changes = object?["changes"] as? [[String: Any]] else {
+            return "<h3>Changes from v\(from) to v\(to)</h3><pre class=\"wrap\">\(text)</pre>"
         }
-        walk(object)
+        let items = HTML.join(
+            changes.map { change in
+                let risk = change["risk"] as? String ?? ""
+                let tone = risk == "high" ? "bad" : risk == "medium" ? "warn" : "muted"
+                return """
+                    <li>\(pill(risk.isEmpty ? "change" : risk + " risk", tone)) <span class="kind">\(change["kind"] as? String ?? "")</span> \
+                    <code>\(change["subject"] as? String ?? "")</code> \(change["detail"] as? String ?? "")</li>
+                    """
+            })
         let body: HTML =
-            items.isEmpty ? "<pre class=\"wrap\">\(text)</pre>" : "<ul class=\"diff\">\(HTML.join(items))</ul>"
+            changes.isEmpty
+            ? "<p class=\"muted\">No change to components or pipelines.</p>" : "<ul class=\"diff\">\(items)</ul>"
         return "<h3>Changes from v\(from) to v\(to)</h3>\(body)"
     }
 }

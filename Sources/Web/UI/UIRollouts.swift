@@ -34,8 +34,11 @@ extension UI {
             <p class="muted" aria-live="polite" data-match-count>Matching agents: —</p>
             </fieldset>
             <fieldset><legend>3. Strategy and gates</legend>
+            <div class="field grow"><label for="w-canary">Canary selector (optional)</label><input id="w-canary" name="canary" \
+            placeholder="label:ring=canary" aria-describedby="w-canary-help"></div>
+            <p id="w-canary-help" class="help">When set, the first stage is the agents of the target this selector picks.</p>
             <div class="field"><label for="w-stages">Stages (percent)</label><input id="w-stages" name="stages" value="10, 50, 100" aria-describedby="w-stages-help"></div>
-            <p id="w-stages-help" class="help">Growing percentages of the target, one stage each; the first is the canary.</p>
+            <p id="w-stages-help" class="help">Growing percentages of the target, one stage each (after the canary, if any).</p>
             <div class="field"><label for="w-soak">Soak seconds</label><input id="w-soak" name="soak" type="number" min="0" max="604800" value="60"></div>
             <div class="field"><label for="w-failed">Pause when failed exceed</label><input id="w-failed" name="maxFailed" value="0"></div>
             <div class="field"><label for="w-unhealthy">Pause when unhealthy exceed</label><input id="w-unhealthy" name="maxUnhealthy" value=""></div>
@@ -65,7 +68,8 @@ extension UI {
                     <li\(marker)><h3>Stage \(i + 1)\(i == 0 ? " (canary)" : "")</h3>\
                     \(progress(c[.applied], of: c.targets, label: "Stage \(i + 1) applied"))
                     <p class="counts">\(c.targets) targets · \(c[.applied]) applied · \(c[.applying]) applying · \
-                    \(c[.pending]) pending · \(c[.failed]) failed · \(c[.stalled]) stalled · \(c.unhealthy) unhealthy</p></li>
+                    \(c[.pending]) pending · \(c[.failed]) failed · \(c[.stalled]) stalled · \(c[.rolledBack]) rolled back · \
+                    \(c.unhealthy) unhealthy</p></li>
                     """
             })
         let why: HTML =
