@@ -226,16 +226,26 @@ struct Access: RouterMiddleware {
 
     /// A browser session: changes must carry its CSRF token, which another site cannot read.
     private func session(_ id: String, request: Request, context: Context) async throws -> OperatorPrincipal {
-        guard let session = sessions.find(id) else {
+        guard let session = sessions.find(id), tokenIsLive(session.tokenID) else {
+            sessions.close(id)
             throw await refuse(
                 context: context, code: "session_expired",
-                message: "the session has ended: sign in again at /auth/login",
+                message: "the session has ended: sign in again at /login",
                 challenge: "Bearer realm=\"ampora\"", counted: true)
         }
         if request.method != .get && request.method != .head && request.headers[Self.csrfField] != session.csrf {
             throw APIError(.forbidden, "csrf_failed", "a change from a browser session needs its X-CSRF-Token")
         }
         return session.principal
+    }
+
+    /// Whether the token a session was made with (if any) is still neither revoked nor expired.
+    private func tokenIsLive(_ id: String?) -> Bool {
+        guard let id else { return true }
+        guard let token = fleet.accessTokens().first(where: { $0.id == id }), token.revokedAt == nil else {
+            return false
+        }
+        return token.expiresAt.map { $0 > fleet.options.clock() } ?? true
     }
 
     /// A 401, after a delay that grows with the caller's recent failures; the refusal is audited.

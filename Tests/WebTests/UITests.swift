@@ -156,6 +156,12 @@ import Testing
         let (evil, _) = try await Self.send(
             rig, .post, "/login", headers: form, body: "token=\(token)&next=%2F%2Fevil.example")
         #expect(evil.headers[.location] == "/", "never an open redirect")
+        // Revoking the token ends the sessions it made.
+        let id = try #require(rig.fleet.accessTokens().first { $0.name == "viewer" }?.id)
+        #expect(try rig.fleet.revokeAccessToken(id: id))
+        let (ended, _) = try await Self.send(rig, .get, "/agents", headers: [("Cookie", jar)])
+        #expect(ended.status == .seeOther)
+        #expect(ended.headers[.location]?.hasPrefix("/login?next=%2Fagents&expired=1") == true)
     }
 
     @Test func lintFindsWithoutStoringOrAuditing() async throws {

@@ -77,7 +77,7 @@ extension OperatorAPI {
                 let left = expires - Int64(Date().timeIntervalSince1970 * 1000)
                 until = min(until, .now + .milliseconds(max(0, left)))
             }
-            let (id, csrf) = sessions.open(principal, until: until)
+            let (id, csrf) = sessions.open(principal, until: until, tokenID: info.id)
             fleet.record(
                 audit: AuditEntry(
                     at: fleet.options.clock(), actor: principal.name, role: principal.role.rawValue, action: "login",
