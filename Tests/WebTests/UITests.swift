@@ -156,6 +156,17 @@ import Testing
         let (evil, _) = try await Self.send(
             rig, .post, "/login", headers: form, body: "token=\(token)&next=%2F%2Fevil.example")
         #expect(evil.headers[.location] == "/", "never an open redirect")
+        // Signing out with the page's form (no script) ends the session and goes to sign in.
+        let (signedAgain, _) = try await Self.send(
+            rig, .post, "/login", headers: form, body: "token=\(token)&next=%2F")
+        let again = signedAgain.headers[values: .setCookie].map { String($0.split(separator: ";")[0]) }
+        let csrf = try #require(again.first { $0.hasPrefix("ampora_csrf=") }?.dropFirst(12))
+        let (out, _) = try await Self.send(
+            rig, .post, "/auth/logout", headers: form + [("Cookie", again.joined(separator: "; "))],
+            body: "csrf=\(csrf)")
+        #expect(out.status == .seeOther && out.headers[.location] == "/login")
+        let (after, _) = try await Self.send(rig, .get, "/", headers: [("Cookie", again.joined(separator: "; "))])
+        #expect(after.status == .seeOther)
         // Revoking the token ends the sessions it made.
         let id = try #require(rig.fleet.accessTokens().first { $0.name == "viewer" }?.id)
         #expect(try rig.fleet.revokeAccessToken(id: id))
