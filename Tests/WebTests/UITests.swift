@@ -153,6 +153,12 @@ import Testing
         #expect(refusal.contains("needs admin"))
         let (open, _) = try await Self.send(rig, .get, "/login?next=/groups", headers: [("Cookie", jar)])
         #expect(open.headers[.location] == "/groups", "a signed-in browser skips the form")
+        let (crossSite, _) = try await Self.send(
+            rig, .post, "/login", headers: form + [("Origin", "https://evil.example")], body: "token=\(token)")
+        #expect(crossSite.status == .forbidden, "no login CSRF")
+        let (sameSite, _) = try await Self.send(
+            rig, .post, "/login", headers: form + [("Origin", "http://t")], body: "token=\(token)")
+        #expect(sameSite.status == .seeOther)
         let (evil, _) = try await Self.send(
             rig, .post, "/login", headers: form, body: "token=\(token)&next=%2F%2Fevil.example")
         #expect(evil.headers[.location] == "/", "never an open redirect")

@@ -64,6 +64,13 @@ extension OperatorAPI {
     /// `POST /login` with `token` (a personal access token) and `next`: checked as the `Access`
     /// middleware checks a bearer token, then a session made as an OIDC login makes one.
     private func signIn(_ request: Request, context: OperatorContext) async throws -> Response {
+        // Another site must not sign a browser in with a token of its choosing (login CSRF):
+        // browsers say where a form was posted from.
+        if let origin = request.headers[.origin], let authority = request.head.authority,
+            URLComponents(string: origin).map({ "\($0.host ?? "")\($0.port.map { ":\($0)" } ?? "")" }) != authority
+        {
+            throw APIError(.forbidden, "cross_site_login", "sign in from this server's own page")
+        }
         let body = try await Self.collect(request, limit: 16 << 10)
         let form = Self.form(body)
         let next = Self.safeNext(form["next"])
