@@ -190,8 +190,10 @@ extension OperatorAPI {
         for (key, value) in parameters where key.hasPrefix("attr.") && key.count > 5 {
             pairs[String(key.dropFirst(5))] = String(value)
         }
+        // Group names and selectors only: counting members would scan the inventory on every page.
+        let groups = fleet.groupSelectors()
         if !filter.group.isEmpty {
-            if let group = fleet.group(filter.group) {
+            if let group = groups.first(where: { $0.name == filter.group }) {
                 for (key, value) in group.selector { pairs[key] = value }
             } else {
                 problems.append("There is no group named \(filter.group).")
@@ -205,10 +207,9 @@ extension OperatorAPI {
         query.limit = filter.limit
         query.cursor = filter.cursor
         let page = fleet.agents(query)
-        let groups = fleet.listGroups().map(\.name)
         return Self.html(
             UI.agentsPage(
-                page, filter: filter, groups: groups,
+                page, filter: filter, groups: groups.map(\.name),
                 problem: problems.isEmpty ? nil : problems.joined(separator: " "), viewer: viewer))
     }
 

@@ -202,8 +202,7 @@ extension UI {
 extension OperatorAPI {
     func addUIRolloutRoutes(to router: Router<OperatorContext>) {
         router.get("/rollouts") { request, context in
-            let fleet = fleet
-            let groups = await Self.offExecutor { fleet.listGroups().map(\.name) }
+            let groups = fleet.groupSelectors().map(\.name)
             return Self.html(
                 UI.rolloutsPage(
                     fleet.listRollouts(), configs: fleet.listConfigs(), groups: groups,

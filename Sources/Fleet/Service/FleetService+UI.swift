@@ -8,3 +8,11 @@ extension FleetService {
         ConfigLint.findings([(name, ConfigFile(body: body))])
     }
 }
+
+extension FleetService {
+    /// Every group's name and selector, without counting members: what a filter menu needs,
+    /// cheap at any fleet size (`listGroups` scans the inventory once per call).
+    public func groupSelectors() -> [(name: String, selector: [String: String])] {
+        groups.withLock { $0.values.sorted { $0.name < $1.name }.map { ($0.name, $0.selector) } }
+    }
+}
