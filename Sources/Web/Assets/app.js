@@ -328,7 +328,16 @@
       body.files[file] = { body: area.value };
       const message = $("#message", editor).value;
       if (message) body.message = message;
-      const result = await api("POST", "/api/v1/configs/" + encodeURIComponent(editor.dataset.config) + "/versions", body);
+      // Saved over the version the page showed, or refused (412) if someone saved one since.
+      const base = parseInt(editor.dataset.baseVersion || "0", 10);
+      const headers = base > 0 ? { "If-Match": '"v' + base + '"' } : {};
+      const result = await api("POST", "/api/v1/configs/" + encodeURIComponent(editor.dataset.config) + "/versions",
+        body, headers);
+      if (result.status === 412) {
+        status.textContent = "Someone saved a newer version since this page was loaded. Reload to see it; your draft is kept in this browser.";
+        toast(status.textContent, true);
+        return;
+      }
       if (!result.ok) {
         const findings = result.data && result.data.error && result.data.error.findings;
         if (findings) showFindings(findings);

@@ -60,6 +60,7 @@ enum UI {
             <nav aria-label="Main"><ul>\(nav)</ul></nav>\(user)</header>
             <main id="main" tabindex="-1">
             <h1>\(title)</h1>
+            \(viewer == nil ? "" : "<noscript><p class=\"notice info\">Pages read without JavaScript; changes (actions, the editor, the rollout wizard) need it.</p></noscript>" as HTML)
             \(body)
             </main>
             <div id="toast" role="status" aria-live="polite"></div>
