@@ -154,6 +154,15 @@ def test_sign_in_find_an_agent_by_attribute_and_open_it(rig):
     wait_for(lambda: page.evaluate("document.querySelector('img.graph').naturalWidth") > 0, what="the graph to load")
     accessible(page, "agent")
     shot(page, "04-agent")
+    # An action goes to the API with the session's CSRF token.
+    page.get_by_role("button", name="Reconcile").click()
+    page.wait_for_selector("#toast:text('Reconcile: done.')")
+    # A change made elsewhere reaches the open page through the event stream.
+    uid = page.locator("#agent-status code").inner_text()
+    status, _ = api(rig["server"], "POST", f"/api/v1/agents/{uid}/disconnect", b"")
+    assert status == 202
+    page.wait_for_selector("#agent-status .pill:text('disconnected')", timeout=15000)
+    assert "disconnected" in page.locator("#history").inner_text()
 
     # Usable at phone width too.
     phone = new_page(rig, 390, 844)

@@ -289,7 +289,7 @@ extension UI {
         return page(
             title: agentName(a), section: .agents, viewer: viewer, live: "/api/v1/events?agent=\(uid)",
             body: """
-                <p class="sub"><code>\(uid)</code> \(connection(a.connected)) \(UI.health(a.healthy)) \(configState(a.configState))</p>
+                <p class="sub" id="agent-status" data-live><code>\(uid)</code> \(connection(a.connected)) \(UI.health(a.healthy)) \(configState(a.configState))</p>
                 <div class="actions">
                 \(action("Restart", url: base + "/restart", allowed: viewer.canOperate, confirm: "Restart this agent?"))
                 \(action("Reconcile", url: base + "/reconcile", allowed: viewer.canOperate))
