@@ -187,6 +187,12 @@
       }
       if (!result.ok) { effective.textContent = errorText(result); return; }
       const files = [];
+      // `{"files": [{"name", "body" | null, "withheld"}]}`, or any object of file bodies.
+      if (result.data && Array.isArray(result.data.files)) {
+        result.data.files.forEach((f) => {
+          files.push([f.name || "(unnamed)", typeof f.body === "string" ? f.body : "(" + (f.withheld || "not shown") + ")"]);
+        });
+      }
       const collect = (value, name) => {
         if (typeof value === "string") { files.push([name, value]); return; }
         if (value && typeof value === "object") {
@@ -194,7 +200,9 @@
           Object.keys(value).sort().forEach((key) => collect(value[key], key));
         }
       };
-      collect(typeof result.data === "string" ? result.data : (result.data.configMap || result.data.files || result.data), "config");
+      if (!files.length) {
+        collect(typeof result.data === "string" ? result.data : (result.data.configMap || result.data), "config");
+      }
       if (!files.length) { effective.textContent = "The agent reported an empty config."; return; }
       files.forEach(([name, body]) => {
         const title = document.createElement("h3");

@@ -175,7 +175,10 @@ extension OperatorAPI {
         if let limit = parameters["limit"].flatMap({ Int(String($0)) }), [25, 50, 100, 200].contains(limit) {
             filter.limit = limit
         }
-        if let cursor = parameters["cursor"].map(String.init), InstanceUID(string: cursor) != nil {
+        // A cursor is a uid, or `KEY_UID` in other orders than by uid.
+        if let cursor = parameters["cursor"].map(String.init), cursor.count <= 128,
+            let last = cursor.split(separator: "_").last, InstanceUID(string: String(last)) != nil
+        {
             filter.cursor = cursor
         }
         var columns: [String] = parameters.getAll("column").map { String($0) }
