@@ -36,6 +36,7 @@ class PlantedAgent(Agent):
         m = super().message()
         if m.sequence_num == 0:
             m.agent_description.identifying_attributes.add(key="host.name").value.string_value = self.host
+            m.effective_config.config_map.config_map["collector.yaml"].body = BASE
             for key, value in self.extra.items():
                 m.agent_description.non_identifying_attributes.add(key=key).value.string_value = value
         return m
@@ -152,6 +153,11 @@ def test_sign_in_find_an_agent_by_attribute_and_open_it(rig):
     graph = page.locator("img.graph")
     assert graph.get_attribute("src").endswith("/graph.svg")
     wait_for(lambda: page.evaluate("document.querySelector('img.graph').naturalWidth") > 0, what="the graph to load")
+    # The effective config with line numbers where the API has the endpoint, else a note.
+    effective = page.locator("[data-effective-config]")
+    wait_for(lambda: "Loading" not in effective.inner_text(), what="the effective config to load")
+    text = effective.inner_text()
+    assert "service:" in text or "does not show effective configs" in text, text
     accessible(page, "agent")
     shot(page, "04-agent")
     # An action goes to the API with the session's CSRF token.
