@@ -70,8 +70,11 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
-            // The OpenAPI document is compiled into the binary: `ampora serve` needs no files.
-            resources: [.embedInCode("openapi.json")],
+            // The OpenAPI document and the web UI's script and style sheet are compiled into the
+            // binary: `ampora serve` needs no files.
+            resources: [
+                .embedInCode("openapi.json"), .embedInCode("Assets/app.css"), .embedInCode("Assets/app.js"),
+            ],
             swiftSettings: strict
         ),
 

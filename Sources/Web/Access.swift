@@ -84,9 +84,16 @@ enum AccessRules {
             ("POST", "/api/v1/access-tokens", .admin, "access-token.create"),
             ("DELETE", "/api/v1/access-tokens/{id}", .admin, "access-token.revoke"),
             ("GET", "/api/v1/audit", .viewer, ""), ("GET", "/api/v1/events", .viewer, ""),
+            ("POST", "/api/v1/lint", .viewer, "config.lint"),
         ]
-        return Dictionary(uniqueKeysWithValues: rows.map { ("\($0.0) \($0.1)", AccessRule(role: $0.2, action: $0.3)) })
+        // The web UI's pages and assets (Sources/Web/UI) are listed beside their routes.
+        let all = rows + OperatorAPI.uiRoutes.map { ($0.method, $0.path, $0.role, $0.action) }
+        return Dictionary(uniqueKeysWithValues: all.map { ("\($0.0) \($0.1)", AccessRule(role: $0.2, action: $0.3)) })
     }()
+
+    /// Changes by method but reads by nature (a lint changes nothing): not written to the audit
+    /// trail, which an editor linting as its operator types would otherwise flood.
+    static let unaudited: Set<String> = ["POST /api/v1/lint"]
 
     /// The rule for a routed request (`HEAD` is `GET` without a body).
     static func rule(method: HTTPRequest.Method, endpoint: String, protectMetrics: Bool) -> AccessRule? {
@@ -159,7 +166,14 @@ struct Access: RouterMiddleware {
             }
             response = try await next(request, context)
         } catch let error as any HTTPResponseError {
-            response = try error.response(from: request, context: context)
+            // A person asking for a page is sent to sign in, or shown why not, instead of JSON.
+            if let page = OperatorAPI.pageRefusal(
+                error, request: request, endpoint: endpoint, principal: context.principal)
+            {
+                response = page
+            } else {
+                response = try error.response(from: request, context: context)
+            }
         }
         response.headers[Self.requestIDField] = context.requestID
         // The server's own time for the answer (W3C Server-Timing), before the body is written.
@@ -217,16 +231,26 @@ struct Access: RouterMiddleware {
 
     /// A browser session: changes must carry its CSRF token, which another site cannot read.
     private func session(_ id: String, request: Request, context: Context) async throws -> OperatorPrincipal {
-        guard let session = sessions.find(id) else {
+        guard let session = sessions.find(id), tokenIsLive(session.tokenID) else {
+            sessions.close(id)
             throw await refuse(
                 context: context, code: "session_expired",
-                message: "the session has ended: sign in again at /auth/login",
+                message: "the session has ended: sign in again at /login",
                 challenge: "Bearer realm=\"ampora\"", counted: true)
         }
         if request.method != .get && request.method != .head && request.headers[Self.csrfField] != session.csrf {
             throw APIError(.forbidden, "csrf_failed", "a change from a browser session needs its X-CSRF-Token")
         }
         return session.principal
+    }
+
+    /// Whether the token a session was made with (if any) is still neither revoked nor expired.
+    private func tokenIsLive(_ id: String?) -> Bool {
+        guard let id else { return true }
+        guard let token = fleet.accessTokens().first(where: { $0.id == id }), token.revokedAt == nil else {
+            return false
+        }
+        return token.expiresAt.map { $0 > fleet.options.clock() } ?? true
     }
 
     /// A 401, after a delay that grows with the caller's recent failures; the refusal is audited.
@@ -251,6 +275,10 @@ struct Access: RouterMiddleware {
         } else if status == 401 {
             action = "login"
         } else if read || !request.uri.path.hasPrefix("/api/") {
+            return
+        } else if let endpoint = context.endpointPath,
+            AccessRules.unaudited.contains("\(request.method.rawValue) \(endpoint)"), status != 403
+        {
             return
         } else {
             action = rule.map(\.action) ?? "\(request.method.rawValue) \(request.uri.path)"

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// Browser sessions of the operator plane (made by an OIDC login) and the logins under way.
+/// Browser sessions of the operator plane (made by an OIDC login or a token login) and the
+/// logins under way.
 /// Held in memory: a restart signs browsers out, and a session stands for the identity the
 /// provider vouched for until it expires (at most `lifetime`).
 final class BrowserSessions: Sendable {
@@ -12,6 +13,9 @@ final class BrowserSessions: Sendable {
         /// `ampora_csrf` cookie, which another site cannot read).
         var csrf: String
         var expires: ContinuousClock.Instant
+        /// The personal access token a token login (`POST /login`) presented: the session
+        /// ends when the token is revoked or expires. Nil for an OIDC login.
+        var tokenID: String? = nil
     }
 
     /// A login sent to the provider and not back yet.
@@ -68,9 +72,12 @@ final class BrowserSessions: Sendable {
     }
 
     /// A new session for `principal`; returns its id and CSRF token.
-    func open(_ principal: OperatorPrincipal, until expiry: ContinuousClock.Instant) -> (id: String, csrf: String) {
+    func open(_ principal: OperatorPrincipal, until expiry: ContinuousClock.Instant, tokenID: String? = nil) -> (
+        id: String, csrf: String
+    ) {
         let now = ContinuousClock.now
-        let session = Session(principal: principal, csrf: Self.random(), expires: min(expiry, now + lifetime))
+        let session = Session(
+            principal: principal, csrf: Self.random(), expires: min(expiry, now + lifetime), tokenID: tokenID)
         let id = Self.random()
         state.withLock { s in
             Self.makeRoom(in: &s.sessions, bound: Self.maxSessions, now: now, expiry: \.expires)

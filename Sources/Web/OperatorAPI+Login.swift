@@ -119,10 +119,13 @@ extension OperatorAPI {
     }
 
     /// `POST /auth/logout` (with the session's CSRF token as `X-CSRF-Token` or a `csrf` form
-    /// field): ends the session.
+    /// field): ends the session; 204, or for a posted form a 303 to the sign-in page.
     private func logout(_ request: Request) async throws -> Response {
         let cookies = BrowserSessions.cookies(request.headers[.cookie])
-        var response = Response(status: .noContent)
+        // A form posted by the web UI without its script goes on to the sign-in page; a script
+        // gets the 204.
+        let fromForm = request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true
+        var response = fromForm ? Self.redirect("/login") : Response(status: .noContent)
         for name in [BrowserSessions.sessionCookie, BrowserSessions.csrfCookie] {
             response.headers.append(
                 HTTPFields.Element(name: .setCookie, value: "\(name)=; Path=/; Max-Age=0; SameSite=Strict"))

@@ -175,6 +175,8 @@ public struct OperatorAPI: Sendable {
         }
         addAccessRoutes(to: router)
         addLoginRoutes(to: router)
+        addLintRoutes(to: router)
+        addUIRoutes(to: router)
         router.get("/api/v1/assignments/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
             guard let status = fleet.assignmentStatus(id) else {

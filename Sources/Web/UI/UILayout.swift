@@ -1,0 +1,203 @@
+import Fleet
+import Foundation
+
+/// The web UI's pages as HTML: pure functions of what the fleet said, so that rendering and
+/// escaping are tested without a server (docs/ARCHITECTURE.md, "Web UI").
+enum UI {
+    /// The sections of the navigation, in their order.
+    enum Section: String, CaseIterable, Sendable {
+        case overview, agents, configs, rollouts, groups, audit, tokens
+
+        var path: String { self == .overview ? "/" : "/" + rawValue }
+        var title: String { rawValue.prefix(1).uppercased() + rawValue.dropFirst() }
+        /// The weakest role that sees the section.
+        var role: OperatorRole { self == .tokens ? .admin : .viewer }
+    }
+
+    /// Who is looking, and what the page may offer them.
+    struct Viewer: Sendable {
+        var name: String
+        var role: OperatorRole
+        /// The session's CSRF token, which forms post back ("" for a bearer token).
+        var csrf = ""
+
+        var canOperate: Bool { role.allows(.operator) }
+        var isAdmin: Bool { role.allows(.admin) }
+    }
+
+    /// A whole page: header with navigation, the main content, the scripts.
+    /// `live` is the event stream the page refreshes itself from (its `data-live` parts).
+    static func page(title: String, section: Section?, viewer: Viewer?, live: String? = nil, body: HTML) -> HTML {
+        let nav: HTML =
+            if let viewer {
+                HTML.join(
+                    Section.allCases.filter { viewer.role.allows($0.role) }.map { s in
+                        let current: HTML = s == section ? " aria-current=\"page\"" : ""
+                        return "<li><a href=\"\(s.path)\"\(current)>\(s.title)</a></li>"
+                    })
+            } else { "" }
+        let user: HTML =
+            if let viewer {
+                """
+                <div class="user"><span class="who">\(viewer.name) <span class="badge">\(viewer.role.rawValue)</span></span>\
+                <form method="post" action="/auth/logout" class="logout" data-logout><input type="hidden" name="csrf" value="\(viewer.csrf)">\
+                <button type="submit" class="link">Sign out</button></form></div>
+                """
+            } else { "" }
+        let liveAttribute: HTML = live.map { " data-events=\"\($0)\"" } ?? ""
+        let role: HTML = viewer.map { " data-role=\"\($0.role.rawValue)\"" } ?? ""
+        return """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <meta name="color-scheme" content="light dark">
+            <title>\(title) · Ampora</title>
+            <link rel="stylesheet" href="/ui/app.css">
+            <script src="/ui/app.js" defer></script>
+            </head><body\(role)\(liveAttribute)>
+            <a class="skip" href="#main">Skip to content</a>
+            <header class="top"><a class="brand" href="/">Ampora</a>
+            <nav aria-label="Main"><ul>\(nav)</ul></nav>\(user)</header>
+            <main id="main" tabindex="-1">
+            <h1>\(title)</h1>
+            \(viewer == nil ? "" : "<noscript><p class=\"notice info\">Pages read without JavaScript; changes (actions, the editor, the rollout wizard) need it.</p></noscript>" as HTML)
+            \(body)
+            </main>
+            <div id="toast" role="status" aria-live="polite"></div>
+            </body></html>
+
+            """
+    }
+
+    /// A page that says why it cannot be shown.
+    static func errorPage(status: Int, message: String, viewer: Viewer?) -> HTML {
+        let title = status == 403 ? "Not allowed" : status == 404 ? "Not found" : "Something went wrong"
+        return page(
+            title: title, section: nil, viewer: viewer,
+            body: "<p class=\"notice error\">\(message)</p><p><a href=\"/\">Back to the overview</a></p>")
+    }
+
+    /// The sign-in page: a personal access token, or the OpenID Connect provider when there is one.
+    static func loginPage(next: String, error: String?, oidc: Bool) -> HTML {
+        let problem: HTML = error.map { "<p class=\"notice error\" role=\"alert\">\($0)</p>" } ?? ""
+        let provider: HTML =
+            oidc
+            ? """
+            <p class="or">or</p>
+            <a class="button secondary" href="/auth/login\(HTML.query([("next", next)]))">Sign in with your identity provider</a>
+            """ : ""
+        return page(
+            title: "Sign in", section: nil, viewer: nil,
+            body: """
+                <div class="card narrow">\(problem)
+                <form method="post" action="/login" class="stack">
+                <input type="hidden" name="next" value="\(next)">
+                <label for="token">Personal access token</label>
+                <input id="token" name="token" type="password" autocomplete="current-password" required \
+                aria-describedby="token-help" autofocus>
+                <p id="token-help" class="help">Create one with <code>ampora token create --role viewer</code>.</p>
+                <button type="submit">Sign in</button>
+                </form>\(provider)</div>
+                """)
+    }
+
+    // MARK: Small parts
+
+    /// `2026-12-05 14:38:00 UTC` in a `<time>` element.
+    static func time(_ milliseconds: Int64?) -> HTML {
+        guard let milliseconds, milliseconds > 0 else { return "<span class=\"muted\">never</span>" }
+        let stamp = OperatorAPI.rfc3339(milliseconds)
+        let shown = stamp.prefix(19).replacingOccurrences(of: "T", with: " ") + " UTC"
+        return "<time datetime=\"\(stamp)\">\(shown)</time>"
+    }
+
+    /// A coloured word for a state (the colour is never the only signal: the word is there).
+    static func pill(_ text: String, _ tone: String) -> HTML {
+        "<span class=\"pill \(tone)\">\(text)</span>"
+    }
+
+    static func connection(_ connected: Bool) -> HTML {
+        connected ? pill("connected", "ok") : pill("disconnected", "muted")
+    }
+
+    static func health(_ healthy: Bool?) -> HTML {
+        switch healthy {
+        case true: pill("healthy", "ok")
+        case false: pill("unhealthy", "bad")
+        default: pill("unknown", "muted")
+        }
+    }
+
+    static func tone(_ state: ConfigState) -> String {
+        switch state {
+        case .applied: "ok"
+        case .applying, .pending: "info"
+        case .failed, .incompatible, .rolledBack: "bad"
+        case .stalled, .drifted: "warn"
+        }
+    }
+
+    static func configState(_ state: ConfigState?) -> HTML {
+        guard let state else { return "<span class=\"muted\">none</span>" }
+        return pill(state.rawValue.lowercased().replacingOccurrences(of: "_", with: " "), tone(state))
+    }
+
+    /// A stacked bar of `parts` (label, count, tone) as SVG: widths are attributes, so the
+    /// page's Content-Security-Policy needs no inline styles.
+    static func bar(_ parts: [(String, Int, String)], label: String) -> HTML {
+        let total = parts.reduce(0) { $0 + $1.1 }
+        guard total > 0 else { return "<p class=\"muted\">Nothing to show yet.</p>" }
+        var x = 0.0
+        var rects: [HTML] = []
+        for (name, count, tone) in parts where count > 0 {
+            let width = Double(count) * 100 / Double(total)
+            rects.append(
+                "<rect class=\"\(tone)\" x=\"\(String(format: "%.3f", x))%\" y=\"0\" width=\"\(String(format: "%.3f", width))%\" height=\"100%\"><title>\(name): \(count)</title></rect>"
+            )
+            x += width
+        }
+        let legend = HTML.join(
+            parts.map { name, count, tone in
+                "<li><span class=\"swatch \(tone)\" aria-hidden=\"true\"></span>\(name) <strong>\(count)</strong></li>"
+            })
+        return """
+            <svg class="bar" role="img" aria-label="\(label)" width="100%" height="16" preserveAspectRatio="none">\(rects)</svg>
+            <ul class="legend">\(legend)</ul>
+            """
+    }
+
+    /// A progress element with its numbers in words.
+    static func progress(_ done: Int, of total: Int, label: String) -> HTML {
+        "<progress max=\"\(max(total, 1))\" value=\"\(done)\" aria-label=\"\(label)\">\(done)/\(total)</progress> <span class=\"muted\">\(done) of \(total)</span>"
+    }
+
+    /// Names of the OpAMP `AgentCapabilities` bits set in `bits`.
+    static func capabilityNames(_ bits: UInt64) -> [String] {
+        let names = [
+            "ReportsStatus", "AcceptsRemoteConfig", "ReportsEffectiveConfig", "AcceptsPackages",
+            "ReportsPackageStatuses", "ReportsOwnTraces", "ReportsOwnMetrics", "ReportsOwnLogs",
+            "AcceptsOpAMPConnectionSettings", "AcceptsOtherConnectionSettings", "AcceptsRestartCommand",
+            "ReportsHealth", "ReportsRemoteConfig", "ReportsHeartbeat", "ReportsAvailableComponents",
+            "ReportsConnectionSettingsStatus",
+        ]
+        var out: [String] = []
+        for (i, name) in names.enumerated() where bits & (1 << UInt64(i)) != 0 { out.append(name) }
+        let unknown = bits >> UInt64(names.count)
+        if unknown != 0 { out.append("unknown bits 0x" + String(unknown << UInt64(names.count), radix: 16)) }
+        return out
+    }
+
+    /// An action button the page's script sends to the API; shown disabled, with why, to a
+    /// role that may not use it (the API refuses it anyway).
+    static func action(
+        _ label: String, method: String = "POST", url: String, allowed: Bool, confirm: String? = nil,
+        body: String? = nil, then: String? = nil, tone: String = "secondary"
+    ) -> HTML {
+        let confirmation: HTML = confirm.map { " data-confirm=\"\($0)\"" } ?? ""
+        let payload: HTML = body.map { " data-body=\"\($0)\"" } ?? ""
+        let next: HTML = then.map { " data-then=\"\($0)\"" } ?? ""
+        let disabled: HTML = allowed ? "" : " disabled title=\"Your role may not do this\""
+        return
+            "<button type=\"button\" class=\"\(tone)\" data-action=\"\(url)\" data-method=\"\(method)\"\(confirmation)\(payload)\(next)\(disabled)>\(label)</button>"
+    }
+}
