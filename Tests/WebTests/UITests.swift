@@ -78,6 +78,19 @@ import Testing
             detail.contains("/api/v1/configs/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22%27%26/versions/3/graph.svg"))
     }
 
+    /// The order is a choice of the filter form and part of every link the page makes.
+    @Test func theAgentsPageKeepsItsOrder() {
+        var filter = UI.AgentFilter()
+        filter.sort = "-lastSeen"
+        let page = UI.agentsPage(
+            AgentPage([], total: 0, nextCursor: nil), filter: filter, groups: [], problem: nil,
+            viewer: UI.Viewer(name: "v", role: .viewer)
+        ).text
+        #expect(page.contains("<option value=\"-lastSeen\" selected>"))
+        #expect(filter.query(withCursor: "5_x").contains("sort=-lastSeen"))
+        #expect(!UI.AgentFilter().query().contains("sort="), "the default order is left out of links")
+    }
+
     @Test func configAndRolloutPagesEscapeNames() {
         let viewer = UI.Viewer(name: "a", role: .admin)
         let configs = UI.configsPage(

@@ -175,10 +175,12 @@ extension OperatorAPI {
         if let limit = parameters["limit"].flatMap({ Int(String($0)) }), [25, 50, 100, 200].contains(limit) {
             filter.limit = limit
         }
-        // A cursor is a uid, or `KEY_UID` in other orders than by uid.
-        if let cursor = parameters["cursor"].map(String.init), cursor.count <= 128,
-            let last = cursor.split(separator: "_").last, InstanceUID(string: String(last)) != nil
-        {
+        if let text = parameters["sort"].map(String.init) {
+            if AgentSort(text) != nil { filter.sort = text } else { problems.append("Unknown order \(text).") }
+        }
+        let sort = AgentSort(filter.sort) ?? .uid
+        // A cursor names a place in one order: a uid, or `KEY_UID` in the others.
+        if let cursor = parameters["cursor"].map(String.init), AgentCursor(cursor, sort: sort) != nil {
             filter.cursor = cursor
         }
         var columns: [String] = parameters.getAll("column").map { String($0) }
@@ -196,13 +198,21 @@ extension OperatorAPI {
         // Group names and selectors only: counting members would scan the inventory on every page.
         let groups = fleet.groupSelectors()
         if !filter.group.isEmpty {
-            if let group = groups.first(where: { $0.name == filter.group }) {
-                for (key, value) in group.selector { pairs[key] = value }
+            if groups.contains(where: { $0.name == filter.group }) {
+                query.group = filter.group
             } else {
                 problems.append("There is no group named \(filter.group).")
             }
         }
-        query.attributes = pairs
+        // `label:KEY=VALUE`, as selectors name labels, filters on the agent's labels.
+        for (key, value) in pairs {
+            if key.hasPrefix("label:") {
+                query.labels[String(key.dropFirst(6))] = value
+            } else {
+                query.attributes[key] = value
+            }
+        }
+        query.sort = sort
         query.search = filter.search.isEmpty ? nil : filter.search
         query.connected = filter.connected
         query.healthy = filter.healthy

@@ -88,6 +88,8 @@ extension UI {
         var limit = 50
         var cursor: String?
         var columns: [String] = AgentColumn.defaults
+        /// The order, as the API's `sort` spells it.
+        var sort = "uid"
 
         /// The query string of these filters (without the cursor unless `withCursor`).
         func query(withCursor cursor: String? = nil) -> String {
@@ -95,7 +97,7 @@ extension UI {
                 ("search", search.isEmpty ? nil : search), ("connected", connected.map { $0 ? "true" : "false" }),
                 ("healthy", healthy.map { $0 ? "true" : "false" }), ("configState", configState?.rawValue),
                 ("attributes", attributes.isEmpty ? nil : attributes), ("group", group.isEmpty ? nil : group),
-                ("limit", limit == 50 ? nil : String(limit)),
+                ("limit", limit == 50 ? nil : String(limit)), ("sort", sort == "uid" ? nil : sort),
                 ("columns", columns == AgentColumn.defaults ? nil : columns.joined(separator: ",")),
                 ("cursor", cursor),
             ])
@@ -143,6 +145,11 @@ extension UI {
         let groupOptions = HTML.join(
             [option("", "any", filter.group.isEmpty)] + groups.map { option($0, $0, filter.group == $0) })
         let limitOptions = HTML.join([25, 50, 100, 200].map { option(String($0), String($0), filter.limit == $0) })
+        let sortOptions = HTML.join(
+            [
+                ("uid", "UID"), ("-lastSeen", "last seen, newest first"), ("lastSeen", "last seen, oldest first"),
+                ("-firstSeen", "first seen, newest first"), ("firstSeen", "first seen, oldest first"),
+            ].map { option($0.0, $0.1, filter.sort == $0.0) })
         let columnChoice = HTML.join(
             AgentColumn.all.map { c in
                 let checked: HTML = filter.columns.contains(c.key) ? " checked" : ""
@@ -203,6 +210,7 @@ extension UI {
                 <div class="field"><label for="f-group">Group</label><select id="f-group" name="group">\(groupOptions)</select></div>
                 <div class="field grow"><label for="f-attrs">Attributes</label>\
                 <input id="f-attrs" name="attributes" value="\(filter.attributes)" placeholder="service.name=otelcol, label:env=prod"></div>
+                <div class="field"><label for="f-sort">Order</label><select id="f-sort" name="sort">\(sortOptions)</select></div>
                 <div class="field"><label for="f-limit">Per page</label><select id="f-limit" name="limit">\(limitOptions)</select></div>
                 <details class="columns"><summary>Columns</summary><fieldset><legend class="sr">Columns to show</legend>\(columnChoice)</fieldset></details>
                 <div class="field"><button type="submit">Apply</button></div>
