@@ -52,6 +52,20 @@ class OperatorAPI:
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise BenchError("%s %s failed: %s" % (method, path, e))
 
+    def page(self, path, timeout=None):
+        """GETs a web UI page (HTML) with the token; returns (status, body size)."""
+        req = urllib.request.Request(self.base + path, method="GET")
+        if self.token:
+            req.add_header("Authorization", "Bearer %s" % self.token)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                self.last_server_ms = server_ms(resp.headers.get("Server-Timing"))
+                return resp.status, len(resp.read())
+        except urllib.error.HTTPError as e:
+            raise BenchError("GET %s answered %d: %s" % (path, e.code, e.read()[:300].decode(errors="replace")))
+        except (urllib.error.URLError, OSError) as e:
+            raise BenchError("GET %s failed: %s" % (path, e))
+
     def put_config(self, name, yaml_text):
         status, obj = self._call("PUT", "/api/v1/configs/%s" % name, yaml_text.encode(), "text/yaml")
         if not isinstance(obj, dict) or not isinstance(obj.get("hash"), str):

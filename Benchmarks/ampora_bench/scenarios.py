@@ -1,7 +1,9 @@
 """The five load scenarios: each is a run of the C workers (../loadgen/run_load.py) plus a
 controller that acts during the run (restart the server, push a config) and adds its figures."""
+import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -377,6 +379,8 @@ class ApiController(_Base):
         ("config state", "/api/v1/agents?configState=FAILED&limit=100"),
         ("most recently seen first", "/api/v1/agents?sort=-lastSeen&limit=100"),
         ("overview counts", "/api/v1/agents/facets"),
+        ("web UI overview page", "/"),
+        ("web UI agents page", "/agents"),
     ]
 
     def __init__(self, server, agents, api, rounds):
@@ -390,9 +394,14 @@ class ApiController(_Base):
         try:
             for label, path in self.QUERIES:
                 times, server = [], []
+                html = not path.startswith("/api/")
                 for _ in range(self.rounds):
                     t = time.monotonic()
-                    status, page = self.api._call("GET", path, timeout=60)
+                    if html:
+                        status, size = self.api.page(path, timeout=60)
+                        page = {"bytes": size}
+                    else:
+                        status, page = self.api._call("GET", path, timeout=60)
                     times.append(1000 * (time.monotonic() - t))
                     if self.api.last_server_ms is not None:
                         server.append(self.api.last_server_ms)
@@ -406,14 +415,30 @@ class ApiController(_Base):
                 # generator keeps busy.
                 self.figures[label] = {
                     "path": path, "total": page.get("total"), "items": len(page.get("items", [])),
+                    "bytes": page.get("bytes"),
                     "server_p50_ms": pct(server, 0.5), "server_p99_ms": pct(server, 0.99),
                     "server_max_ms": pct(server, 1.0),
                     "client_p50_ms": pct(times, 0.5), "client_p99_ms": pct(times, 0.99), "requests": len(times)}
+            self.figures["browser"] = self._browser()
             self.phase = "done"
             self.t_end = time.monotonic()
         except BenchError as e:
             self.error = e
             self.phase = "failed"
+
+    def _browser(self):
+        """The web UI's pages in a real browser (Benchmarks/scripts/ui_load.py), when the test
+        environment (.venv with Playwright, Debian's chromium) is there; else why not."""
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        python = os.path.join(root, ".venv", "bin", "python")
+        if not os.path.exists(python):
+            return {"skipped": "no .venv (scripts/bootstrap.sh --test makes it)"}
+        run = subprocess.run(
+            [python, os.path.join(root, "Benchmarks", "scripts", "ui_load.py"), "--base", self.api.base,
+             "--token", self.api.token or "", "--rounds", "10"], capture_output=True, text=True, timeout=600)
+        if run.returncode != 0:
+            return {"skipped": (run.stderr or run.stdout).strip()[-300:]}
+        return json.loads(run.stdout)
 
     def on_sample(self, now, sample, workers):
         super().on_sample(now, sample, workers)
