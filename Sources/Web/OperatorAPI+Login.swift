@@ -104,13 +104,7 @@ extension OperatorAPI {
         audit(actor: principal.name, role: principal.role.rawValue, outcome: "ok", detail: "OIDC login", context)
         var response = Response(status: .seeOther)
         response.headers[.location] = pending.next
-        response.headers.append(
-            HTTPFields.Element(
-                name: .setCookie,
-                value: "\(BrowserSessions.sessionCookie)=\(id); Path=/; HttpOnly; SameSite=Strict\(secure)"))
-        response.headers.append(
-            HTTPFields.Element(
-                name: .setCookie, value: "\(BrowserSessions.csrfCookie)=\(csrf); Path=/; SameSite=Strict\(secure)"))
+        setSessionCookies(id: id, csrf: csrf, on: &response)
         response.headers.append(
             HTTPFields.Element(
                 name: .setCookie,
@@ -143,6 +137,18 @@ extension OperatorAPI {
     }
 
     private var secure: String { secureCookies ? "; Secure" : "" }
+
+    /// The cookies of a new browser session (an OIDC or a token login): the session itself,
+    /// which scripts cannot read, and the CSRF token, which the page's script sends back.
+    func setSessionCookies(id: String, csrf: String, on response: inout Response) {
+        response.headers.append(
+            HTTPFields.Element(
+                name: .setCookie,
+                value: "\(BrowserSessions.sessionCookie)=\(id); Path=/; HttpOnly; SameSite=Strict\(secure)"))
+        response.headers.append(
+            HTTPFields.Element(
+                name: .setCookie, value: "\(BrowserSessions.csrfCookie)=\(csrf); Path=/; SameSite=Strict\(secure)"))
+    }
 
     private func redirectURL(_ request: Request) -> String {
         let host = request.head.authority ?? "localhost"

@@ -91,14 +91,7 @@ extension OperatorAPI {
                     target: "/login", requestID: context.requestID, source: context.source, outcome: "ok", status: 303,
                     detail: "access token login"))
             var response = Self.redirect(next)
-            let secure = secureCookies ? "; Secure" : ""
-            response.headers.append(
-                HTTPFields.Element(
-                    name: .setCookie,
-                    value: "\(BrowserSessions.sessionCookie)=\(id); Path=/; HttpOnly; SameSite=Strict\(secure)"))
-            response.headers.append(
-                HTTPFields.Element(
-                    name: .setCookie, value: "\(BrowserSessions.csrfCookie)=\(csrf); Path=/; SameSite=Strict\(secure)"))
+            setSessionCookies(id: id, csrf: csrf, on: &response)
             return response
         case .unknown: why = token.isEmpty ? "Enter a token." : "That token is not known."
         case .expired: why = "That token has expired."
