@@ -73,8 +73,11 @@ public struct OperatorAPI: Sendable {
         let app = Application(
             router: router(),
             server: server,
+            // A burst of clients beyond `maxConnections` waits in the kernel's accept queue
+            // (capped by net.core.somaxconn): with the default of 256 a burst of thousands
+            // overflowed it and some clients were reset instead of answered.
             configuration: .init(
-                address: .hostname(host, port: port), serverName: "ampora",
+                address: .hostname(host, port: port), serverName: "ampora", backlog: 4096,
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) },
             logger: logger
