@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(liburing-dev libpq-dev libssl-dev libsqlite3-dev zlib1g-dev postgresql gcc make)
 # The web UI's browser tests (tests/python/test_web_ui.py) drive Debian's chromium: Playwright
 # cannot download a browser of its own here.
-[[ "${1:-}" == "--test" ]] && APT_PACKAGES+=(chromium fonts-dejavu-core)
+[[ "${1:-}" == "--test" ]] && APT_PACKAGES+=(chromium fonts-dejavu-core haproxy)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -49,6 +49,7 @@ enum AccessRules {
             ("GET", "/api/v1/whoami", .viewer, ""),
             ("GET", "/api/v1/agents", .viewer, ""), ("GET", "/api/v1/agents/{uid}", .viewer, ""),
             ("GET", "/api/v1/agents/facets", .viewer, ""), ("GET", "/api/v1/server", .viewer, ""),
+            ("GET", "/api/v1/instances", .viewer, ""),
             ("GET", "/api/v1/agents/{uid}/effective-config", .viewer, ""),
             ("GET", "/api/v1/agents/{uid}/components", .viewer, ""),
             ("GET", "/api/v1/agents/{uid}/custom-messages", .viewer, ""),

@@ -26,6 +26,7 @@ extension OperatorAPI {
         out += ",\"effectiveConfigHash\":" + (a.effectiveConfigHash.map(jsonString) ?? "null")
         out += ",\"firstSeen\":\"" + rfc3339(a.firstSeen) + "\""
         out += ",\"healthy\":" + (a.healthy.map { $0 ? "true" : "false" } ?? "null")
+        out += ",\"instance\":" + (a.instance.map(jsonString) ?? "null")
         out += ",\"instanceUid\":" + jsonString(a.instanceUID)
         out += ",\"lastSeen\":\"" + rfc3339(a.lastSeen) + "\""
         let remote = a.remoteConfigStatus ?? (hash: "", status: "UNSET", error: "")

@@ -121,6 +121,7 @@ public struct OperatorAPI: Sendable {
             ])
         }
         router.get("/api/v1/server") { _, _ in serverInfo() }
+        router.get("/api/v1/instances") { _, _ in try await instances() }
         router.get("/api/v1/events") { request, _ in try events(request) }
         router.get("/api/v1/agents/:uid") { _, context in try await agent(context.parameters.get("uid") ?? "") }
         addAgentPartRoutes(to: router)
@@ -379,6 +380,7 @@ public struct OperatorAPI: Sendable {
             "desiredConfigHash": a.desiredConfigHash ?? NSNull(),
             "healthy": a.healthy.map { $0 as Any } ?? NSNull(),
             "configState": a.configState.map { $0.rawValue as Any } ?? NSNull(),
+            "instance": a.instance ?? NSNull(),
         ]
         if !a.configMessage.isEmpty { out["configMessage"] = a.configMessage }
         if let r = a.remoteConfigStatus {
@@ -515,6 +517,13 @@ public struct OperatorAPI: Sendable {
             "ampora_fleet_pushes_requested_total", help: "Agents offered a new desired state.",
             .count { $0.pushesRequested }),
         .init("ampora_fleet_changes_total", help: "Agent messages ingested.", .count { $0.changesIngested }),
+        .init(
+            "ampora_fleet_fenced_writes_total",
+            help: "Agent rows refused by the ownership fence (a newer connection is held by another instance).",
+            .count { $0.fencedWrites }),
+        .init(
+            "ampora_cluster_leader", help: "1 while this instance does the cluster's periodic work.",
+            .gauge { $0.leader ? 1 : 0 }),
     ]
 }
 

@@ -35,3 +35,31 @@ extension OperatorAPI {
         ])
     }
 }
+
+extension OperatorAPI {
+    /// `GET /api/v1/instances`: every server sharing the database, from its heartbeat row.
+    func instances() async throws -> Response {
+        let fleet = fleet
+        let result = await Self.offExecutor { () -> Result<[InstanceInfo], StoreError> in
+            do throws(StoreError) {
+                return .success(try fleet.instances())
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let items):
+            return Self.json([
+                "items": items.map { i in
+                    [
+                        "id": i.id, "address": i.address, "startedAt": Self.rfc3339(i.startedAt),
+                        "lastHeartbeat": Self.rfc3339(i.lastHeartbeat), "agents": i.agents, "leader": i.leader,
+                        "alive": i.alive,
+                    ] as [String: Any]
+                }
+            ])
+        case .failure(let error):
+            throw APIError(.serviceUnavailable, "database_unavailable", "the database cannot be read: \(error.message)")
+        }
+    }
+}

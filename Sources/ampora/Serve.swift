@@ -283,8 +283,27 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .customLong("instance-id"),
-        help: "This server's name in the database's ownership columns (default: the host name).")
+        help: ArgumentHelp(
+            "This server's name among the instances sharing one PostgreSQL (default: the host name); "
+                + "each instance needs its own.",
+            valueName: "NAME"))
     var instanceID: String?
+
+    @Option(
+        name: .customLong("leader-lease"),
+        help: ArgumentHelp(
+            "With PostgreSQL: how long a silent leader keeps the periodic work (retention, audit pruning) before "
+                + "another instance takes it (2s or more).",
+            valueName: "DURATION"))
+    var leaderLease: String = "10s"
+
+    @Option(
+        name: .customLong("ownership-grace"),
+        help: ArgumentHelp(
+            "With PostgreSQL: how long this instance keeps its agents while the database is out of reach before "
+                + "it lets them go to instances that can record them.",
+            valueName: "DURATION"))
+    var ownershipGrace: String = "30s"
 
     /// The OpenID Connect provider, when `--oidc-issuer` names one.
     func oidcSettings() throws -> OIDCSettings? {
@@ -415,11 +434,24 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError(
                 "--agent-cert-lifetime \(agentCertLifetime): use a number with s, m, h or d of at least 10s")
         }
+        guard let lease = Token.Create.milliseconds(leaderLease), lease >= 2000 else {
+            throw ValidationError("--leader-lease \(leaderLease): use a number with s, m or h of at least 2s")
+        }
+        guard let grace = Token.Create.milliseconds(ownershipGrace) else {
+            throw ValidationError("--ownership-grace \(ownershipGrace): use a number with s, m or h")
+        }
         Logs.bootstrap(format: s.logFormat, level: s.logLevel)
         let logger = Logger(label: "ampora")
         let store: any FleetStore
+        var clusterSession: PostgresStore?
         do {
             store = try FleetStores.open(s.database)
+            // One server per SQLite file; several share a PostgreSQL, each with a session of its
+            // own for heartbeats and the leadership lock.
+            if let sqlite = store as? SQLiteStore { try sqlite.lockForServing() }
+            if store is PostgresStore {
+                clusterSession = try PostgresStore.clusterSession(url: s.database, leaseMilliseconds: lease)
+            }
         } catch {
             logger.error("database \(s.database): \(error)")
             throw ExitCode(1)
@@ -485,7 +517,10 @@ struct Serve: AsyncParsableCommand {
             options.auditRetentionMilliseconds = auditRetentionMilliseconds
             options.eventBuffer = eventBuffer
             options.customCapabilities = customCapabilities
-            fleet = try FleetService(store: store, options: options)
+            options.leaderLeaseMilliseconds = lease
+            options.ownershipGraceMilliseconds = grace
+            options.address = "\(s.opamp.host):\(s.opamp.port)"
+            fleet = try FleetService(store: store, options: options, clusterSession: clusterSession)
             logger.info("database \(fleet.backend) ready (\(fleet.metrics.agentsKnown) agents known)")
             bootstrap = try OperatorBootstrap.run(fleet: fleet, adminTokenFile: adminTokenFile)
         } catch let error as OperatorBootstrap.Failure {

@@ -35,7 +35,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     }
 
     var backend: String { inner.backend }
-    func write(_ batch: WriteBatch) throws(StoreError) {
+    func write(_ batch: WriteBatch) throws(StoreError) -> Int {
         if let g = lock.withLock({ () -> DispatchSemaphore? in
             if gate != nil { hanging += 1 }
             return gate
@@ -49,8 +49,9 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         }) {
             throw StoreError(.unavailable, "simulated outage")
         }
-        try inner.write(batch)
+        let refused = try inner.write(batch)
         lock.withLock { touchesWritten += batch.touches.count }
+        return refused
     }
     func loadAgents() throws(StoreError) -> [AgentRow] { try inner.loadAgents() }
     func saveIdentity(_ row: IdentityRow) throws(StoreError) { try inner.saveIdentity(row) }

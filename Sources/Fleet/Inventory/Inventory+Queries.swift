@@ -189,7 +189,7 @@ extension AgentState {
             effectiveConfigHash: row.effectiveConfigHash,
             remoteConfigStatus: row.remoteConfigStatus == nil ? nil : (remoteHash, remoteStatus.apiName, remoteError),
             healthy: healthy, desiredConfigHash: desiredHash, configState: track?.state,
-            configMessage: track?.message ?? "")
+            configMessage: track?.message ?? "", instance: row.connected ? row.owner : nil)
     }
 }
 

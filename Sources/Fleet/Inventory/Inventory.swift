@@ -22,11 +22,13 @@ final class Inventory: Sendable {
     let assignments: Assignments
     let labels: AgentLabels
     private let instance: String
+    /// This process's epoch: with `instance` and a connection's start, the claim its rows carry.
+    private let epoch: Int64
     private let lastSeenWriteInterval: Int64
 
     /// An inventory of `rows` as loaded at start; agents `instance` held are disconnected now.
     init(
-        rows: [AgentRow], instance: String, lastSeenWriteInterval: Int64, hot: HotTable,
+        rows: [AgentRow], instance: String, epoch: Int64 = 0, lastSeenWriteInterval: Int64, hot: HotTable,
         catalogue: ConfigCatalogue, assignments: Assignments, labels: AgentLabels,
         componentSets: [String: Set<String>] = [:], now: Int64 = 0
     ) {
@@ -35,6 +37,7 @@ final class Inventory: Sendable {
         self.catalogue = catalogue
         self.assignments = assignments
         self.instance = instance
+        self.epoch = epoch
         self.lastSeenWriteInterval = lastSeenWriteInterval
         let current = assignments.all
         state.withLock { s in
@@ -103,6 +106,9 @@ final class Inventory: Sendable {
         if change.connected {
             state.row.connected = true
             state.row.owner = instance
+            // A newer claim than any other instance's for an older connection of the agent.
+            state.row.fence = epoch
+            state.row.claimedAt = max(now, state.row.claimedAt)
             event("connected", isNew ? "first connection" : "reconnected")
             if state.track != nil { ConfigStateMachine.connected(&state.track!, now: now) }
         }

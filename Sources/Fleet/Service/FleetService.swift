@@ -33,12 +33,17 @@ public final class FleetService: Sendable {
     let baseDesired: DesiredState
     let configVersions: ConfigVersions
     let control = Mutex(Control())
+    /// This process's epoch (drawn at start): its rows' claims carry it.
+    public let epoch: Int64
+    /// Heartbeats and leadership when several instances share a PostgreSQL; nil alone.
+    let cluster: ClusterThread?
 
     struct Control {
         var pushHandler: (@Sendable ([InstanceUID]?) -> Void)?
         var disconnectHandler: (@Sendable (InstanceUID) -> Void)?
         var commandHandler: (@Sendable (InstanceUID, AgentCommandKind) -> Bool)?
         var customMessageHandler: (@Sendable (InstanceUID, CustomMessage) -> Bool)?
+        var ownershipHandler: (@Sendable (Bool) -> Void)?
         var started = false
         var stopping = false
     }
@@ -50,11 +55,30 @@ public final class FleetService: Sendable {
         set { control.withLock { $0.pushHandler = newValue } }
     }
 
+    /// Called with false when this instance must let its agents go (the database was out of
+    /// reach past `ownershipGraceMilliseconds`, or another process took its id), true when it
+    /// may hold agents again.
+    public var onOwnership: (@Sendable (Bool) -> Void)? {
+        get { control.withLock { $0.ownershipHandler } }
+        set { control.withLock { $0.ownershipHandler = newValue } }
+    }
+
     /// Loads the inventory from `store` (agents this instance held are marked disconnected:
-    /// its previous run ended), then starts nothing until `start()`.
-    public init(store: any FleetStore, options: FleetOptions) throws(StoreError) {
+    /// its previous run ended) and registers this process, then starts nothing until `start()`.
+    /// With `clusterSession` (a PostgreSQL session of its own), the instance beats a heartbeat
+    /// there and takes part in the choice of a leader for the periodic work.
+    public init(store: any FleetStore, options: FleetOptions, clusterSession: PostgresStore? = nil)
+        throws(StoreError)
+    {
         self.store = store
         self.options = options
+        let epoch = try store.drawEpoch()
+        self.epoch = epoch
+        let started = options.clock()
+        try store.registerInstance(
+            InstanceRow(
+                id: options.instance, address: options.address, epoch: epoch, startedAt: started,
+                lastHeartbeat: started, agents: 0))
         try store.markDisconnected(owner: options.instance)
         let rows = try store.loadAgents()
         let catalogue = ConfigCatalogue(store: store, configs: try store.loadConfigs())
@@ -73,7 +97,8 @@ public final class FleetService: Sendable {
             }
         }
         inventory = Inventory(
-            rows: rows, instance: options.instance, lastSeenWriteInterval: options.lastSeenWriteIntervalMilliseconds,
+            rows: rows, instance: options.instance, epoch: epoch,
+            lastSeenWriteInterval: options.lastSeenWriteIntervalMilliseconds,
             hot: HotTable(), catalogue: catalogue, assignments: assignments,
             labels: AgentLabels(store: store, rows: try store.loadLabels(), log: options.log),
             componentSets: componentSets, now: options.clock())
@@ -96,6 +121,13 @@ public final class FleetService: Sendable {
         certificates = try AgentCertificates(
             authority: options.authority, lifetimeSeconds: options.agentCertificateLifetimeSeconds, store: store,
             log: options.log, clock: options.clock)
+        // Not the leader until the lock says so.
+        if clusterSession != nil { counters.update { $0.leader = false } }
+        cluster = clusterSession.map { [inventory] session in
+            ClusterThread(
+                session: session, instance: options.instance, epoch: epoch, options: options,
+                connectedAgents: { inventory.counts.connected })
+        }
         // Agents keep being offered the certificate they hold (an offer without it would be a change).
         for issued in certificates.all where inventory.hot.contains(issued.uid) { offer(issued) }
         inventory.setApplyTimeout(options.configApplyTimeoutMilliseconds)
@@ -103,6 +135,31 @@ public final class FleetService: Sendable {
         let known = inventory.counts.known
         counters.update { $0.agentsKnown = known }
     }
+
+    /// Carries out a step of the cluster machine.
+    func apply(_ effect: ClusterMachine.Effect) {
+        switch effect {
+        case .lead(let token):
+            counters.update {
+                $0.leader = true
+                $0.leaderToken = token
+            }
+            options.log("cluster: this instance leads (token \(token))")
+        case .stepDown:
+            counters.update {
+                $0.leader = false
+                $0.leaderToken = 0
+            }
+            options.log("cluster: this instance no longer leads")
+        case .release, .admit:
+            let admit = effect == .admit
+            options.log(admit ? "cluster: database back, admitting agents" : "cluster: releasing agents (1001)")
+            control.withLock { $0.ownershipHandler }?(admit)
+        }
+    }
+
+    /// True while this instance does the cluster's periodic work (always when alone).
+    public var isLeader: Bool { counters.snapshot.leader }
 
     /// The database backend: `sqlite` or `postgres`.
     public var backend: String { store.backend }
@@ -116,6 +173,15 @@ public final class FleetService: Sendable {
         threadsDone.enter()
         threadsDone.enter()
         threadsDone.enter()
+        if let cluster {
+            threadsDone.enter()
+            let thread = Thread { [self] in
+                cluster.run(isStopping: { control.withLock { $0.stopping } }, apply: apply)
+                threadsDone.leave()
+            }
+            thread.name = "fleet-cluster"
+            thread.start()
+        }
         // Tokens created or revoked by another process (`ampora token`) are seen within 2 s,
         // when audit entries that waited for the database are retried too; agent certificates
         // are looked at every 10 s for renewal, the audit retention every hour; rollouts
@@ -130,7 +196,7 @@ public final class FleetService: Sendable {
                     operatorTokens.refresh()
                     audit.scheduleWrite()
                 }
-                if waited % 72_000 == 1 { pruneAudit() }
+                if waited % 72_000 == 1 && isLeader { pruneAudit() }
                 if waited % 200 == 1 { renewCertificates() }
                 rolloutTick()
             }

@@ -46,6 +46,15 @@ public struct FleetOptions: Sendable {
     public var customCapabilities: [String] = []
 
     /// Defaults for `instance`.
+    /// How long a silent leader keeps the cluster's periodic work before another instance takes
+    /// it (PostgreSQL ends the leader's session after this much silence).
+    public var leaderLeaseMilliseconds: Int64 = 10_000
+    /// How long an instance keeps its agents while the database is out of reach: after it, they
+    /// are closed (1001) and reconnect to an instance that can record them.
+    public var ownershipGraceMilliseconds: Int64 = 30_000
+    /// The agent listener's address, shown in `GET /api/v1/instances`.
+    public var address = ""
+
     public init(instance: String) { self.instance = instance }
 }
 
@@ -112,6 +121,8 @@ public struct AgentSummary: Sendable {
     public var configState: ConfigState?
     /// The agent's error (`FAILED`), or what it lacks (`INCOMPATIBLE`).
     public var configMessage: String = ""
+    /// The instance whose connection holds the agent (nil: none).
+    public var instance: String?
 }
 
 extension AgentSummary {
@@ -369,6 +380,13 @@ public struct FleetMetrics: Sendable {
     public var changesIngested = 0
     /// Agents forgotten by the retention policy.
     public var agentsForgotten = 0
+    /// Agent rows the ownership fence refused: this instance's late writes for agents whose
+    /// newer connection another instance holds.
+    public var fencedWrites = 0
+    /// 1 while this instance holds the cluster's leadership (always, with SQLite).
+    public var leader = true
+    /// The cluster leader's fencing token while this instance leads (0 otherwise).
+    public var leaderToken: Int64 = 0
 }
 
 extension RemoteConfigStatuses {

@@ -37,7 +37,8 @@ final class IngestThread: Sendable {
             let now = options.clock()
             if now - lastSweep >= options.retentionSweepMilliseconds {
                 lastSweep = now
-                if options.forgetAfterMilliseconds > 0 { forgetStale(now: now) }
+                // Retention is the cluster leader's work (with one instance, this one's).
+                if options.forgetAfterMilliseconds > 0 && counters.snapshot.leader { forgetStale(now: now) }
                 dropStaleReservations(now: now)
             }
             // Read before draining: a stop seen here cannot miss what was handed over before it.

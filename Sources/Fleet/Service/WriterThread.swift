@@ -75,7 +75,7 @@ final class WriterThread: Sendable {
             case .write(let batch):
                 let started = ContinuousClock.now
                 do {
-                    try store.write(batch)
+                    let refused = try store.write(batch)
                     let elapsed = ContinuousClock.now - started
                     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                     machine.withLock { $0.written() }
@@ -85,6 +85,7 @@ final class WriterThread: Sendable {
                         m.lastFlushSeconds = seconds
                         m.flushSecondsTotal += seconds
                         m.storeHealthy = true
+                        m.fencedWrites += refused
                     }
                     if failing {
                         log("fleet: database writes recovered; backlog of \(batch.count) rows written")

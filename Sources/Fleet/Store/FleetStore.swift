@@ -28,6 +28,11 @@ public struct AgentRow: Sendable, Equatable {
     public var connectionSettingsStatus: [UInt8]?
     /// The server instance that last held the agent's connection.
     public var owner = ""
+    /// The epoch of the `owner` process whose connection claimed the row (0: never claimed).
+    public var fence: Int64 = 0
+    /// When the claiming connection began, milliseconds since the Unix epoch: a newer
+    /// connection's claim takes the row, an older one's writes are refused (PostgreSQL).
+    public var claimedAt: Int64 = 0
     /// A hint, not stored: this server has never written the agent, so a backend may insert
     /// without looking for an existing row (and must fall back if one exists after all).
     public var isNew = false
@@ -220,8 +225,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 public protocol FleetStore: AnyObject, Sendable {
     /// `sqlite` or `postgres`.
     var backend: String { get }
-    /// Writes a batch in one transaction.
-    func write(_ batch: WriteBatch) throws(StoreError)
+    /// Writes a batch in one transaction; returns how many agent rows the ownership fence
+    /// refused (an instance's writes for an agent that a newer connection elsewhere claimed).
+    @discardableResult
+    func write(_ batch: WriteBatch) throws(StoreError) -> Int
     /// Every agent snapshot.
     func loadAgents() throws(StoreError) -> [AgentRow]
     /// Marks every agent of `owner` disconnected (the previous run of this instance ended).

@@ -5,7 +5,8 @@ import Foundation
 extension PostgresStore {
     static let agentColumns = """
         uid, connected, first_seen, last_seen, capabilities, description, health, effective_config_hash, \
-        remote_config_status, package_statuses, components_hash, custom_capabilities, connection_settings_status, owner
+        remote_config_status, package_statuses, components_hash, custom_capabilities, connection_settings_status, owner, \
+        fence, claimed_at
         """
 
     static func copyRow(_ row: AgentRow, _ out: inout [UInt8]) {
@@ -22,7 +23,9 @@ extension PostgresStore {
         CopyText.text(row.componentsHash, &out)
         CopyText.bytes(row.customCapabilities, &out)
         CopyText.bytes(row.connectionSettingsStatus, &out)
-        CopyText.text(row.owner, &out, last: true)
+        CopyText.text(row.owner, &out)
+        CopyText.int(row.fence, &out)
+        CopyText.int(row.claimedAt, &out, last: true)
     }
 
     /// Runs a statement and returns how many rows it touched.

@@ -3,17 +3,34 @@ import Foundation
 
 /// The write-behind path: COPY into staging tables, then one statement per table.
 extension PostgresStore {
-    /// Writes a batch in one transaction (COPY into staging, then one statement per table).
-    public func write(_ batch: WriteBatch) throws(StoreError) {
-        try locked { () throws(StoreError) in
+    /// A staged row `s` may change an existing row only under the claim that holds it, or
+    /// under a newer connection's claim: the old owner's late writes are refused (see
+    /// docs/ARCHITECTURE.md, "Several instances").
+    static func fenced(_ s: String) -> String {
+        """
+        (\(s).claimed_at > agents.claimed_at
+            OR (\(s).claimed_at = agents.claimed_at AND \(s).owner = agents.owner AND \(s).fence = agents.fence))
+        """
+    }
+
+    /// Writes a batch in one transaction (COPY into staging, then one statement per table);
+    /// returns how many agent rows the ownership fence refused.
+    @discardableResult
+    public func write(_ batch: WriteBatch) throws(StoreError) -> Int {
+        try locked { () throws(StoreError) -> Int in
+            var refused = 0
             try prepareStaging()
             try exec("BEGIN")
             do throws(StoreError) {
                 if !batch.forgotten.isEmpty {
                     // Canonical UUIDs need no quoting inside an array literal.
                     let list = "{" + batch.forgotten.joined(separator: ",") + "}"
-                    _ = try rows("DELETE FROM agent_history WHERE uid = ANY($1::text[])", [list])
-                    _ = try rows("DELETE FROM agents WHERE uid = ANY($1::text[])", [list])
+                    // Only rows no instance holds: another may have taken the agent since.
+                    _ = try rows(
+                        """
+                        WITH gone AS (DELETE FROM agents WHERE uid = ANY($1::text[]) AND connected = 0 RETURNING uid)
+                        DELETE FROM agent_history WHERE uid IN (SELECT uid FROM gone)
+                        """, [list])
                 }
                 var existing = batch.agents.filter { !$0.isNew }
                 let fresh = batch.agents.filter(\.isNew)
@@ -47,11 +64,12 @@ extension PostgresStore {
                             effective_config_hash = s.effective_config_hash,
                             remote_config_status = s.remote_config_status, package_statuses = s.package_statuses,
                             components_hash = s.components_hash, custom_capabilities = s.custom_capabilities,
-                            connection_settings_status = s.connection_settings_status, owner = s.owner
-                        FROM agents_stage s WHERE agents.uid = s.uid
+                            connection_settings_status = s.connection_settings_status, owner = s.owner,
+                            fence = s.fence, claimed_at = s.claimed_at
+                        FROM agents_stage s WHERE agents.uid = s.uid AND \(Self.fenced("s"))
                         """)
                     if updated < existing.count {
-                        try exec(
+                        let inserted = try command(
                             """
                             INSERT INTO agents (\(Self.agentColumns))
                             SELECT * FROM agents_stage s WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.uid = s.uid)
@@ -62,8 +80,11 @@ extension PostgresStore {
                                 remote_config_status = excluded.remote_config_status,
                                 package_statuses = excluded.package_statuses, components_hash = excluded.components_hash,
                                 custom_capabilities = excluded.custom_capabilities,
-                                connection_settings_status = excluded.connection_settings_status, owner = excluded.owner
+                                connection_settings_status = excluded.connection_settings_status, owner = excluded.owner,
+                                fence = excluded.fence, claimed_at = excluded.claimed_at
+                            WHERE \(Self.fenced("excluded"))
                             """)
+                        refused = existing.count - updated - inserted
                     }
                 }
                 if !batch.touches.isEmpty {
@@ -106,6 +127,7 @@ extension PostgresStore {
                 _ = try? exec("ROLLBACK")
                 throw error
             }
+            return refused
         }
     }
 }

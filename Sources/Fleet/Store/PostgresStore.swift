@@ -67,7 +67,7 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
                 """
                 SELECT uid, connected, first_seen, last_seen, capabilities, description, health,
                     effective_config_hash, remote_config_status, package_statuses, components_hash,
-                    custom_capabilities, connection_settings_status, owner
+                    custom_capabilities, connection_settings_status, owner, fence, claimed_at
                 FROM agents WHERE deleted_at IS NULL ORDER BY uid
                 """
             ).map { r in
@@ -85,6 +85,8 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
                 row.customCapabilities = CopyText.bytea(r[11])
                 row.connectionSettingsStatus = CopyText.bytea(r[12])
                 row.owner = r[13] ?? ""
+                row.fence = Int64(r[14] ?? "") ?? 0
+                row.claimedAt = Int64(r[15] ?? "") ?? 0
                 return row
             }
         }

@@ -3,8 +3,9 @@ import Foundation
 
 /// The write-behind path: one `BEGIN IMMEDIATE` transaction per batch.
 extension SQLiteStore {
-    /// Writes a batch in one transaction.
-    public func write(_ batch: WriteBatch) throws(StoreError) {
+    /// Writes a batch in one transaction; nothing is fenced (one instance per SQLite file).
+    @discardableResult
+    public func write(_ batch: WriteBatch) throws(StoreError) -> Int {
         try locked { () throws(StoreError) in
             try transaction { () throws(StoreError) in
                 for table in batch.forgotten.isEmpty ? [] : ["agents", "agent_history"] {
@@ -87,5 +88,6 @@ extension SQLiteStore {
                 }
             }
         }
+        return 0
     }
 }

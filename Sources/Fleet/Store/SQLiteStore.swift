@@ -38,7 +38,35 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
         }
     }
 
-    deinit { sqlite3_close(db) }
+    /// Holds the lock that keeps a second server off this file (released when the process
+    /// ends); touched only while holding `lock`.
+    private var servingDescriptor: Int32 = -1
+
+    deinit {
+        sqlite3_close(db)
+        if servingDescriptor >= 0 { Glibc.close(servingDescriptor) }
+    }
+
+    /// Claims the file for one serving process: a second `ampora serve` on it would have two
+    /// inventories overwrite each other's rows. Other tools (`ampora token`) may still open it.
+    public func lockForServing() throws(StoreError) {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            guard servingDescriptor < 0 else { return }
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StoreError(.unavailable, "cannot open \(path) to lock it: errno \(errno)") }
+            // flock, not fcntl: SQLite's own locks are fcntl locks, which this must not disturb.
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                Glibc.close(fd)
+                throw StoreError(
+                    .unavailable,
+                    "\(path) is in use by another ampora serve: one server per SQLite file "
+                        + "(several instances share a PostgreSQL database)")
+            }
+            servingDescriptor = fd
+        }
+    }
 
     /// Closes the connection.
     public func close() {

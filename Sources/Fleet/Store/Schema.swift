@@ -215,6 +215,36 @@ enum Schema {
             "CREATE INDEX audit_log_by_time ON audit_log (at)",
             "%AUDIT_APPEND_ONLY%",
         ],
+        [
+            // Several servers on one database (docs/ARCHITECTURE.md, "Several instances"): an
+            // agent's row is owned by the claim of its newest connection, `claimed_at` (when that
+            // connection began) and `fence` (the epoch of the instance process that holds it); a
+            // write with an older claim is refused. `instances` is each server's heartbeat and
+            // `cluster_leader` the fencing token of the instance doing the periodic work.
+            "ALTER TABLE agents ADD COLUMN fence %INT% NOT NULL DEFAULT 0",
+            "ALTER TABLE agents ADD COLUMN claimed_at %INT% NOT NULL DEFAULT 0",
+            """
+            CREATE TABLE instances (
+                id TEXT PRIMARY KEY,
+                address TEXT NOT NULL,
+                epoch %INT% NOT NULL,
+                started_at %INT% NOT NULL,
+                last_heartbeat %INT% NOT NULL,
+                agents %INT% NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE cluster_leader (
+                id %INT% PRIMARY KEY,
+                instance TEXT NOT NULL,
+                token %INT% NOT NULL,
+                since %INT% NOT NULL
+            )
+            """,
+            "INSERT INTO cluster_leader VALUES (1, '', 0, 0)",
+            "CREATE TABLE cluster_epochs (id %INT% PRIMARY KEY, value %INT% NOT NULL)",
+            "INSERT INTO cluster_epochs VALUES (1, 0)",
+        ],
     ]
 
     /// Statements one dialect spells so differently that a placeholder stands for all of them.
@@ -258,7 +288,7 @@ enum Schema {
         "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
         "agent_identities", "enrollment_tokens", "certificate_authority", "agent_certificates",
         "revoked_identities", "agent_labels", "rollouts", "rollout_agents",
-        "agent_groups", "operator_tokens", "audit_log",
+        "agent_groups", "operator_tokens", "audit_log", "instances", "cluster_leader", "cluster_epochs",
     ]
 }
 

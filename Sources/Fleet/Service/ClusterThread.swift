@@ -1,0 +1,84 @@
+import Foundation
+import Synchronization
+
+/// A session that can hold the cluster's leadership lock (PostgreSQL's advisory lock).
+protocol LeadershipSession: FleetStore {
+    /// True while this session holds the lock (taken now if it was free).
+    func tryLeadershipLock(leaseMilliseconds: Int64) throws(StoreError) -> Bool
+}
+
+extension PostgresStore: LeadershipSession {}
+
+/// The `fleet-cluster` thread: beats this instance's heartbeat on its own session, takes the
+/// leadership when it is free and gives it up when the session is lost, and steps the
+/// `ClusterMachine` with what happened. See docs/ARCHITECTURE.md, "Several instances".
+final class ClusterThread: Sendable {
+    private let session: any LeadershipSession
+    private let instance: String
+    private let epoch: Int64
+    private let machine: Mutex<ClusterMachine>
+    private let clock: @Sendable () -> Int64
+    private let log: @Sendable (String) -> Void
+    private let connectedAgents: @Sendable () -> Int
+    private let lastRelease = Mutex<Int64>(0)
+
+    init(
+        session: any LeadershipSession, instance: String, epoch: Int64, options: FleetOptions,
+        connectedAgents: @escaping @Sendable () -> Int
+    ) {
+        self.session = session
+        self.instance = instance
+        self.epoch = epoch
+        clock = options.clock
+        log = options.log
+        self.connectedAgents = connectedAgents
+        machine = Mutex(
+            ClusterMachine(
+                leaseMilliseconds: options.leaderLeaseMilliseconds,
+                graceMilliseconds: options.ownershipGraceMilliseconds, now: options.clock()))
+    }
+
+    /// How often the heartbeat goes out: several times per lease, so a live leader's session
+    /// never idles out, and instances that stopped beating are told apart within a lease.
+    var intervalMilliseconds: Int64 { max(100, machine.withLock { $0.leaseMilliseconds } / 5) }
+
+    /// One heartbeat: the SQL, then the machine's step; returns what the caller must do.
+    func beat() -> [ClusterMachine.Effect] {
+        let now = clock()
+        var effects: [ClusterMachine.Effect] = []
+        do throws(StoreError) {
+            let own = try session.heartbeat(id: instance, epoch: epoch, agents: connectedAgents(), now: now)
+            let lease = machine.withLock { $0.leaseMilliseconds }
+            let holds = own ? try session.tryLeadershipLock(leaseMilliseconds: lease) : false
+            var token: Int64?
+            if machine.withLock({ $0.needsToken(holdsLock: holds) }) {
+                token = try session.takeLeadership(instance: instance, now: now)
+            }
+            effects = machine.withLock { $0.contact(now: now, holdsLock: holds, newToken: token, ownRow: own) }
+            if machine.withLock({ $0.token != nil }), lastRelease.withLock({ now - $0 >= lease }) {
+                // The leader's work: agents of instances silent for two leases are shown
+                // disconnected (they reconnect elsewhere, or nowhere).
+                lastRelease.withLock { $0 = now }
+                let released = try session.releaseAgents(ofInstancesSilentSince: now - 2 * lease)
+                if released > 0 { log("cluster: \(released) agents of silent instances marked disconnected") }
+            }
+            if !own && !effects.isEmpty {
+                log("cluster: another process registered as instance \(instance); this one holds no agents now")
+            }
+        } catch {
+            let lost = machine.withLock { $0.silence(now: now) }
+            if !lost.isEmpty { log("cluster: database unreachable: \(error.message)") }
+            effects = lost
+        }
+        return effects
+    }
+
+    /// Runs until `isStopping` is true, handing each step's effects to `apply`.
+    func run(isStopping: () -> Bool, apply: (ClusterMachine.Effect) -> Void) {
+        while !isStopping() {
+            for effect in beat() { apply(effect) }
+            let until = clock() + intervalMilliseconds
+            while !isStopping() && clock() < until { usleep(20_000) }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+/// One server process as the `instances` table records it.
+public struct InstanceRow: Sendable, Equatable {
+    /// `--instance-id`.
+    public var id: String
+    /// Where its agent listener is (`host:port`), for operators.
+    public var address: String
+    /// The process's epoch: a restart under the same id draws a new one.
+    public var epoch: Int64
+    /// Milliseconds since the Unix epoch.
+    public var startedAt: Int64
+    /// Milliseconds since the Unix epoch.
+    public var lastHeartbeat: Int64
+    /// Agents its connections held at the last heartbeat.
+    public var agents: Int64
+
+    /// An instance row.
+    public init(id: String, address: String, epoch: Int64, startedAt: Int64, lastHeartbeat: Int64, agents: Int64) {
+        self.id = id
+        self.address = address
+        self.epoch = epoch
+        self.startedAt = startedAt
+        self.lastHeartbeat = lastHeartbeat
+        self.agents = agents
+    }
+}
+
+/// Who holds the cluster's periodic work, and the fencing token of that tenure.
+public struct LeaderRow: Sendable, Equatable {
+    /// The leading instance's id ('' before any has led).
+    public var instance: String
+    /// Increases with every change of leader.
+    public var token: Int64
+    /// Milliseconds since the Unix epoch.
+    public var since: Int64
+}
+
+// Several instances on one database (docs/ARCHITECTURE.md, "Several instances"): a few rows
+// per instance, written every heartbeat, in SQL both backends accept.
+extension FleetStore {
+    /// A new epoch for a starting process: every start draws a larger one.
+    func drawEpoch() throws(StoreError) -> Int64 {
+        let rows = try select("UPDATE cluster_epochs SET value = value + 1 WHERE id = 1 RETURNING value", [])
+        guard let value = rows.first?[0].flatMap({ Int64($0) }) else {
+            throw StoreError(.failed, "cluster_epochs has no row")
+        }
+        return value
+    }
+
+    /// Records this process under `id` (replacing an earlier process of the same id).
+    func registerInstance(_ row: InstanceRow) throws(StoreError) {
+        try execute([
+            (
+                """
+                INSERT INTO instances (id, address, epoch, started_at, last_heartbeat, agents)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (id) DO UPDATE SET address = excluded.address, epoch = excluded.epoch,
+                    started_at = excluded.started_at, last_heartbeat = excluded.last_heartbeat,
+                    agents = excluded.agents
+                """,
+                [
+                    row.id, row.address, String(row.epoch), String(row.startedAt), String(row.lastHeartbeat),
+                    String(row.agents),
+                ]
+            )
+        ])
+    }
+
+    /// This process's heartbeat; false when a newer process registered under the same id.
+    func heartbeat(id: String, epoch: Int64, agents: Int, now: Int64) throws(StoreError) -> Bool {
+        let rows = try select(
+            "UPDATE instances SET last_heartbeat = $3, agents = $4 WHERE id = $1 AND epoch = $2 RETURNING id",
+            [id, String(epoch), String(now), String(agents)])
+        return !rows.isEmpty
+    }
+
+    /// Every instance that ever registered, by id.
+    func instances() throws(StoreError) -> [InstanceRow] {
+        try select("SELECT id, address, epoch, started_at, last_heartbeat, agents FROM instances ORDER BY id", [])
+            .map { r in
+                InstanceRow(
+                    id: r[0] ?? "", address: r[1] ?? "", epoch: Int64(r[2] ?? "") ?? 0,
+                    startedAt: Int64(r[3] ?? "") ?? 0, lastHeartbeat: Int64(r[4] ?? "") ?? 0,
+                    agents: Int64(r[5] ?? "") ?? 0)
+            }
+    }
+
+    /// The current leader.
+    func leader() throws(StoreError) -> LeaderRow {
+        let r = try select("SELECT instance, token, since FROM cluster_leader WHERE id = 1", []).first
+        return LeaderRow(
+            instance: r?[0] ?? "", token: Int64(r?[1] ?? "") ?? 0, since: Int64(r?[2] ?? "") ?? 0)
+    }
+
+    /// Records `instance` as the leader and returns its tenure's fencing token (the caller holds
+    /// the leadership lock).
+    func takeLeadership(instance: String, now: Int64) throws(StoreError) -> Int64 {
+        let rows = try select(
+            "UPDATE cluster_leader SET instance = $1, token = token + 1, since = $2 WHERE id = 1 RETURNING token",
+            [instance, String(now)])
+        guard let token = rows.first?[0].flatMap({ Int64($0) }) else {
+            throw StoreError(.failed, "cluster_leader has no row")
+        }
+        return token
+    }
+
+    /// Agents still marked connected by instances that stopped beating: disconnected now (the
+    /// leader's work, so they are not shown connected for ever when their instance died).
+    func releaseAgents(ofInstancesSilentSince cutoff: Int64) throws(StoreError) -> Int {
+        let rows = try select(
+            """
+            UPDATE agents SET connected = 0 WHERE connected <> 0
+                AND owner IN (SELECT id FROM instances WHERE last_heartbeat < $1) RETURNING uid
+            """, [String(cutoff)])
+        return rows.count
+    }
+}

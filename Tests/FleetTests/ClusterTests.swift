@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+@testable import Fleet
+
+/// Several instances on one PostgreSQL: the standing machine (pure), the ownership fence at the
+/// SQL level, and the leadership lock between two real sessions.
+@Suite struct ClusterTests {
+    // MARK: The machine
+
+    @Test func leadsOnceTheLockIsHeldAndStepsDownWhenItIsNot() {
+        var m = ClusterMachine(leaseMilliseconds: 10_000, graceMilliseconds: 30_000, now: 0)
+        #expect(m.contact(now: 100, holdsLock: false, newToken: nil, ownRow: true).isEmpty)
+        #expect(m.needsToken(holdsLock: true))
+        #expect(m.contact(now: 200, holdsLock: true, newToken: 7, ownRow: true) == [.lead(token: 7)])
+        #expect(!m.needsToken(holdsLock: true), "a running tenure draws no second token")
+        #expect(m.contact(now: 300, holdsLock: true, newToken: nil, ownRow: true).isEmpty)
+        #expect(m.contact(now: 400, holdsLock: false, newToken: nil, ownRow: true) == [.stepDown])
+        #expect(m.token == nil)
+    }
+
+    @Test func aFailedHeartbeatStepsDownAtOnceAndReleasesAgentsAfterTheGrace() {
+        var m = ClusterMachine(leaseMilliseconds: 10_000, graceMilliseconds: 30_000, now: 0)
+        _ = m.contact(now: 1000, holdsLock: true, newToken: 1, ownRow: true)
+        #expect(m.silence(now: 2000) == [.stepDown], "the lost session freed the lock: never lead on a guess")
+        #expect(m.silence(now: 30_000).isEmpty, "within the grace the agents stay")
+        #expect(m.silence(now: 31_001) == [.release])
+        #expect(m.silence(now: 60_000).isEmpty, "released once")
+        #expect(m.contact(now: 61_000, holdsLock: false, newToken: nil, ownRow: true) == [.admit])
+        #expect(m.contact(now: 62_000, holdsLock: true, newToken: 2, ownRow: true) == [.lead(token: 2)])
+    }
+
+    @Test func anotherProcessUnderTheSameIdWindsThisOneDown() {
+        var m = ClusterMachine(leaseMilliseconds: 10_000, graceMilliseconds: 30_000, now: 0)
+        _ = m.contact(now: 1000, holdsLock: true, newToken: 3, ownRow: true)
+        #expect(m.contact(now: 2000, holdsLock: true, newToken: nil, ownRow: false) == [.stepDown, .release])
+        #expect(!m.needsToken(holdsLock: true))
+        #expect(m.contact(now: 3000, holdsLock: true, newToken: nil, ownRow: true).isEmpty, "for good")
+    }
+
+    // MARK: The fence, in PostgreSQL
+
+    static func claim(_ owner: String, epoch: Int64, at claimedAt: Int64, connected: Bool = true) -> AgentRow {
+        var row = StoreConformanceTests.row(1, connected: connected, owner: owner)
+        row.fence = epoch
+        row.claimedAt = claimedAt
+        row.lastSeen = claimedAt
+        return row
+    }
+
+    static func write(_ store: any FleetStore, _ row: AgentRow) throws -> Int {
+        var batch = WriteBatch()
+        batch.agents = [row]
+        return try store.write(batch)
+    }
+
+    static var postgres: [String] { TestDatabases.backends.filter { $0 == "postgres" } }
+
+    @Test(arguments: postgres)
+    func theOldOwnersLateWritesAreRefusedAndANewerConnectionTakesTheRow(_ backend: String) throws {
+        let store = try FleetStores.open(try TestDatabases.freshURL(backend))
+        defer { store.close() }
+        #expect(try Self.write(store, Self.claim("a", epoch: 1, at: 100)) == 0)
+        #expect(try Self.write(store, Self.claim("b", epoch: 2, at: 200)) == 0, "the agent reconnected to b")
+        #expect(
+            try Self.write(store, Self.claim("a", epoch: 1, at: 100, connected: false)) == 1,
+            "a's late 'disconnected' is refused")
+        var row = try #require(try store.loadAgents().first)
+        #expect(row.owner == "b" && row.connected && row.claimedAt == 200)
+        #expect(try Self.write(store, Self.claim("b", epoch: 2, at: 200)) == 0, "b's own writes go on")
+        #expect(try Self.write(store, Self.claim("b", epoch: 9, at: 200)) == 1, "a restarted b with an old claim")
+        #expect(try Self.write(store, Self.claim("a", epoch: 1, at: 300)) == 0, "back on a, newer")
+        row = try #require(try store.loadAgents().first)
+        #expect(row.owner == "a" && row.claimedAt == 300)
+    }
+
+    /// Two instances racing for one agent, their writes arriving in any order: the row always
+    /// ends with the newest connection's claim, whatever came late.
+    @Test(arguments: postgres)
+    func racingClaimsEndWithTheNewestConnection(_ backend: String) throws {
+        let store = try FleetStores.open(try TestDatabases.freshURL(backend))
+        defer { store.close() }
+        var rng = SystemRandomNumberGenerator()
+        var base: Int64 = 1000
+        for _ in 0..<25 {
+            // Each connection writes a claim and later updates; the writes of all are shuffled.
+            var writes: [AgentRow] = []
+            for _ in 0..<Int.random(in: 2...4, using: &rng) {
+                let owner = Bool.random(using: &rng) ? "a" : "b"
+                let at = base + Int64.random(in: 0..<1000, using: &rng)
+                writes.append(Self.claim(owner, epoch: owner == "a" ? 1 : 2, at: at))
+                writes.append(Self.claim(owner, epoch: owner == "a" ? 1 : 2, at: at, connected: false))
+            }
+            writes.shuffle(using: &rng)
+            for row in writes { _ = try Self.write(store, row) }
+            let newest = writes.map(\.claimedAt).max()!
+            let row = try #require(try store.loadAgents().first)
+            #expect(row.claimedAt == newest)
+            let winners = Set(writes.filter { $0.claimedAt == newest }.map(\.owner))
+            #expect(winners.contains(row.owner))
+            base += 2000
+        }
+    }
+
+    // MARK: Leadership between two sessions
+
+    @Test(arguments: postgres)
+    func oneSessionLeadsAndAnotherTakesOverWhenItEnds(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let store = try FleetStores.open(url)
+        defer { store.close() }
+        var options = FleetOptions(instance: "a")
+        options.leaderLeaseMilliseconds = 2000
+        let sessionA = try PostgresStore.clusterSession(url: url, leaseMilliseconds: 2000)
+        let sessionB = try PostgresStore.clusterSession(url: url, leaseMilliseconds: 2000)
+        defer { sessionB.close() }
+        for (id, epoch) in [("a", Int64(1)), ("b", 2)] {
+            try store.registerInstance(
+                InstanceRow(id: id, address: "", epoch: epoch, startedAt: 0, lastHeartbeat: 0, agents: 0))
+        }
+        let a = ClusterThread(session: sessionA, instance: "a", epoch: 1, options: options, connectedAgents: { 3 })
+        options.instance = "b"
+        let b = ClusterThread(session: sessionB, instance: "b", epoch: 2, options: options, connectedAgents: { 4 })
+        let first = a.beat()
+        #expect(first.count == 1)
+        guard case .lead(let token)? = first.first else {
+            Issue.record("a did not lead: \(first)")
+            return
+        }
+        #expect(b.beat().isEmpty, "the lock is taken")
+        #expect(try store.leader().instance == "a")
+        #expect(try store.instances().map(\.agents) == [3, 4])
+        sessionA.close()  // the session ends: PostgreSQL frees the lock at once
+        var taken: [ClusterMachine.Effect] = []
+        for _ in 0..<50 where taken.isEmpty {
+            taken = b.beat()
+            if taken.isEmpty { usleep(100_000) }
+        }
+        #expect(taken == [.lead(token: token + 1)])
+        #expect(try store.leader().instance == "b")
+    }
+}

@@ -1,0 +1,277 @@
+"""Several `ampora serve` instances on one PostgreSQL, behind HAProxy: agents spread over them,
+one leader for the periodic work that moves when it dies, each agent's row owned by its newest
+connection (the old owner's late writes refused), and one server per SQLite file.
+"""
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+import websockets
+
+from conftest import bin_dir
+from test_fleet import api, fresh_database, full_message, metrics, run, sql, wait_for, wait_written
+from test_gateway import A, Server, exchange
+
+LEASE = "2s"
+
+
+def needs_postgres():
+    if not (os.environ.get("AMPORA_TEST_POSTGRES_URL") or os.environ.get("CI") == "true"):
+        pytest.skip("needs PostgreSQL (run the tests with `make test`)")
+
+
+def instance(database, name, *args):
+    return Server("--database", database, "--instance-id", name, "--leader-lease", LEASE, *args)
+
+
+def instances_view(server):
+    status, body = api(server, "GET", "/api/v1/instances")
+    assert status == 200, body
+    return {item["id"]: item for item in body["items"]}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HAProxy:
+    """A TCP balancer in front of the instances' agent ports, checking each every 300 ms."""
+
+    def __init__(self, servers):
+        if shutil.which("haproxy") is None:
+            pytest.fail("haproxy is not installed (scripts/bootstrap.sh --test installs it)")
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="ampora-haproxy-")
+        backends = "\n".join(f"    server s{i} 127.0.0.1:{s.opamp_port} check inter 300ms fall 1 rise 1"
+                             for i, s in enumerate(servers))
+        config = f"""global
+    maxconn 4000
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 120s
+    timeout server 120s
+frontend agents
+    bind 127.0.0.1:{self.port}
+    default_backend ampora
+backend ampora
+    balance roundrobin
+{backends}
+"""
+        path = os.path.join(self.dir, "haproxy.cfg")
+        with open(path, "w") as f:
+            f.write(config)
+        check = subprocess.run(["haproxy", "-c", "-f", path], capture_output=True, text=True, timeout=10)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for(lambda: self._accepts(), timeout=10, what="haproxy to listen")
+        self.url = f"ws://127.0.0.1:{self.port}/v1/opamp"
+
+    def _accepts(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def owners(database):
+    rows = sql(database, "SELECT owner, COUNT(*) FROM agents WHERE connected = 1 GROUP BY owner")
+    return {owner: int(n) for owner, n in rows}
+
+
+async def connect_through(url, uid, seq=1):
+    ws = await websockets.connect(url, max_size=None, open_timeout=5)
+    reply = await exchange(ws, full_message(uid, seq))
+    assert reply.instance_uid == uid
+    return ws
+
+
+def test_three_instances_behind_haproxy_and_the_leader_dies(tmp_path):
+    needs_postgres()
+    database = fresh_database("postgres", tmp_path)
+    servers = [instance(database, f"i{n}") for n in range(3)]
+    proxy = HAProxy(servers)
+    try:
+        uids = [uuid.uuid4().bytes for _ in range(60)]
+
+        async def spread():
+            return [await connect_through(proxy.url, u) for u in uids]
+
+        loop = asyncio.new_event_loop()
+        sockets = loop.run_until_complete(asyncio.wait_for(spread(), 60))
+        for s in servers:
+            wait_written(s)
+        spread_over = owners(database)
+        assert set(spread_over) == {"i0", "i1", "i2"}, spread_over
+        assert sum(spread_over.values()) == 60 and min(spread_over.values()) >= 15, spread_over
+
+        # Every instance sees the same three, alive, and one leader among them.
+        def settled():
+            views = [instances_view(s) for s in servers]
+            return all(set(v) == {"i0", "i1", "i2"} and all(i["alive"] for i in v.values())
+                       and sum(i["leader"] for i in v.values()) == 1
+                       and {k: i["agents"] for k, i in v.items()} == spread_over for v in views) and views[0]
+        view = wait_for(settled, timeout=15, what="three instances, one leader, agents counted")
+        leader = next(k for k, i in view.items() if i["leader"])
+        assert view[leader]["address"].startswith("127.0.0.1:")
+        m = metrics(servers[int(leader[1])])
+        assert m["ampora_cluster_leader"] == 1
+        assert sum(metrics(s)["ampora_cluster_leader"] for s in servers) == 1
+
+        # An agent's item names the instance that holds it.
+        some = str(uuid.UUID(bytes=uids[0]))
+        holder = sql(database, f"SELECT owner FROM agents WHERE uid = '{some}'")[0][0]
+        status, item = api(servers[int(holder[1])], "GET", f"/api/v1/agents/{some}")
+        assert status == 200 and item["instance"] == holder and item["connected"]
+
+        # kill -9 the leader: another leads within the lease, and the dead one's agents come back
+        # through the balancer to the other two.
+        victim = servers[int(leader[1])]
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait()
+        killed_at = time.time()
+        survivors = [s for s in servers if s is not victim]
+
+        def new_leader():
+            v = instances_view(survivors[0])
+            leaders = [k for k, i in v.items() if i["leader"]]
+            return len(leaders) == 1 and leaders[0] != leader and not v[leader]["alive"] and leaders[0]
+        successor = wait_for(new_leader, timeout=15, what="a new leader")
+        took = time.time() - killed_at
+        assert took < 12, f"leadership moved after {took:.1f} s"
+        assert sum(metrics(s)["ampora_cluster_leader"] for s in survivors) == 1
+        assert successor in ("i0", "i1", "i2")
+
+        lost = [u for u, ws in zip(uids, sockets)
+                if sql(database, f"SELECT owner FROM agents WHERE uid = '{uuid.UUID(bytes=u)}'")[0][0] == leader]
+        assert lost
+
+        async def come_back():
+            back = []
+            for u in lost:
+                deadline = time.time() + 20
+                while True:
+                    try:
+                        back.append(await connect_through(proxy.url, u, seq=2))
+                        break
+                    except (OSError, websockets.exceptions.WebSocketException, asyncio.TimeoutError):
+                        assert time.time() < deadline, "an agent could not reconnect through the balancer"
+                        await asyncio.sleep(0.2)
+            return back
+        back = loop.run_until_complete(asyncio.wait_for(come_back(), 60))
+        for s in survivors:
+            wait_written(s)
+        after = owners(database)
+        assert leader not in after and sum(after.values()) == 60, after
+        assert time.time() - killed_at < 30
+        # Their history survived, and nothing is owned twice (one row per agent).
+        assert sql(database, "SELECT COUNT(*) FROM agents")[0][0] in (60, "60")
+        assert int(sql(database, f"SELECT COUNT(*) FROM agent_history WHERE uid = '{uuid.UUID(bytes=lost[0])}'"
+                       " AND kind = 'connected'")[0][0]) >= 2
+        for ws in sockets + back:
+            loop.run_until_complete(ws.close())
+        loop.close()
+    finally:
+        proxy.stop()
+        for s in servers:
+            if s.proc.poll() is None:
+                assert s.stop() == 0
+
+
+def test_agents_of_a_silent_instance_are_shown_disconnected_by_the_leader(tmp_path):
+    needs_postgres()
+    database = fresh_database("postgres", tmp_path)
+    a, b = instance(database, "a"), instance(database, "b")
+    try:
+        uid = uuid.uuid4().bytes
+
+        async def hold():
+            return await connect_through(b.ws_url, uid)
+        loop = asyncio.new_event_loop()
+        ws = loop.run_until_complete(hold())
+        wait_written(b)
+        b.proc.send_signal(signal.SIGKILL)
+        b.proc.wait()
+        # b's agent still reads connected in the database; once b has been silent for two
+        # leases, the leader (a, the only one left) marks it disconnected.
+        wait_for(lambda: sql(database, f"SELECT connected FROM agents WHERE uid = '{uuid.UUID(bytes=uid)}'")[0][0]
+                 in (0, "0"), timeout=15, what="the silent instance's agent released")
+        assert instances_view(a)["a"]["leader"]
+        loop.run_until_complete(ws.close())
+        loop.close()
+    finally:
+        for s in (a, b):
+            if s.proc.poll() is None:
+                assert s.stop() == 0
+
+
+def test_the_old_owners_late_writes_are_refused_by_the_fence(tmp_path):
+    needs_postgres()
+    database = fresh_database("postgres", tmp_path)
+    a, b = instance(database, "a"), instance(database, "b")
+    try:
+        uid = uuid.uuid4().bytes
+        key = str(uuid.UUID(bytes=uid))
+
+        async def go():
+            on_a = await connect_through(a.ws_url, uid)
+            wait_written(a)
+            assert sql(database, f"SELECT owner FROM agents WHERE uid = '{key}'")[0][0] == "a"
+            time.sleep(0.05)  # a newer connection, by the clock
+            on_b = await connect_through(b.ws_url, uid, seq=1)
+            wait_written(b)
+            assert sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0] == ("b", "1")
+            # a still holds its old connection and writes what it hears there, then its close.
+            m = A(instance_uid=uid, sequence_num=2, capabilities=0x1 | 0x800)
+            m.health.healthy = False
+            m.health.last_error = "from the stale connection"
+            await exchange(on_a, b"\x00" + m.SerializeToString())
+            await on_a.close()
+            wait_for(lambda: metrics(a)["ampora_fleet_fenced_writes_total"] >= 1, what="a's write fenced off")
+            wait_written(a)
+            row = sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0]
+            assert row == ("b", "1"), "the row keeps the newest connection's claim"
+            assert metrics(b)["ampora_fleet_fenced_writes_total"] == 0
+            await on_b.close()
+            wait_written(b)
+            assert sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0] == ("b", "0")
+        run(go())
+    finally:
+        for s in (a, b):
+            assert s.stop() == 0
+
+
+def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path):
+    first = Server("--database", f"sqlite:{tmp_path / 'one.db'}")
+    try:
+        out = subprocess.run(
+            [str(bin_dir() / "ampora"), "serve", "--opamp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+             "--database", f"sqlite:{tmp_path / 'one.db'}"], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 1
+        assert "in use by another ampora serve" in out.stderr + out.stdout
+        assert first.proc.poll() is None, "the first server goes on"
+        # Other tools still open the file while it serves.
+        token = subprocess.run([str(bin_dir() / "ampora"), "token", "list", "--database",
+                                f"sqlite:{tmp_path / 'one.db'}"], capture_output=True, text=True, timeout=30)
+        assert token.returncode == 0, token.stderr
+    finally:
+        assert first.stop() == 0
