@@ -279,6 +279,13 @@ public final class GatewayServer: Sendable {
         post(to: uid) { .disconnect(uid, slot: $0) }
     }
 
+    /// Closes every WebSocket agent this server's loops hold with 1001, so each reconnects
+    /// (through the balancer) to an instance that can record it; returns how many were asked.
+    @discardableResult
+    public func releaseAll() -> Int {
+        live.all().reduce(0) { n, uid in n + (post(to: uid) { .release(uid, slot: $0) } ? 1 : 0) }
+    }
+
     /// Sends an operator's command to agent `uid` if one of this server's loops holds its
     /// WebSocket connection, or queues it for the next poll of a plain-HTTP agent (which has no
     /// connection to close: `disconnect` is not queued); false otherwise.

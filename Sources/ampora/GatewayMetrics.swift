@@ -50,6 +50,11 @@ enum GatewayMetrics {
             .count { $0.rejectedRegistrationRate }),
         .init(
             rejected, labels: [("reason", "inventory_full")], help: rejectedHelp, .count { $0.rejectedInventoryFull }),
+        .init(rejected, labels: [("reason", "cut_off")], help: rejectedHelp, .count { $0.rejectedCutOff }),
+        .init(
+            "ampora_agents_released_total",
+            help: "Agents closed (1001) to reconnect elsewhere while this instance could not reach its database.",
+            .count { $0.released }),
         .init(rejected, labels: [("reason", "identity")], help: rejectedHelp, .count { $0.rejectedIdentity }),
         .init(
             "ampora_enrollment_refused_total",

@@ -549,6 +549,11 @@ struct Serve: AsyncParsableCommand {
             }
         }
         fleet.onDisconnect = { uid in for server in gateways { server.disconnect(uid) } }
+        fleet.onOwnership = { admit in
+            guard !admit else { return }
+            let released = gateways.reduce(0) { $0 + $1.releaseAll() }
+            logger.warning("released \(released) agents to other instances")
+        }
         fleet.onCommand = { uid, kind in
             let command: AgentCommand =
                 switch kind {
@@ -657,6 +662,7 @@ struct FleetDirectory: AgentDirectory {
     func heartbeat(_ uid: InstanceUID, loop: Int) { fleet.heartbeat(uid, loop: loop) }
     func isKnown(_ uid: InstanceUID) -> Bool { fleet.isKnown(uid) }
     func register(_ uid: InstanceUID) -> Bool { fleet.register(uid) }
+    func isAdmitting() -> Bool { fleet.isAdmitting }
     func bind(_ uid: InstanceUID, identity: String) -> Bool { fleet.bind(uid, identity: identity) }
     func enrollmentIsValid(tokenHash: String) -> Bool { fleet.enrollmentIsValid(tokenHash: tokenHash) }
     func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool { fleet.enroll(uid, tokenHash: tokenHash) }

@@ -380,6 +380,19 @@ func clientFrame(opcode: UInt8, _ payload: [UInt8], declaredLength: Int? = nil) 
         #expect(rig.handle(.disconnect(testUID(1))).out.isEmpty, "closed once")
     }
 
+    /// An instance cut off from its database lets its agents go: 1001, so each reconnects elsewhere.
+    @Test func aReleasedAgentIsClosedWith1001() {
+        let rig = ConnectionRig()
+        rig.upgrade()
+        _ = rig.opamp(agentMessage(testUID(1)))
+        #expect(rig.handle(.release(testUID(2))).out.isEmpty, "another agent")
+        let bye = rig.handle(.release(testUID(1)))
+        #expect(closeCode(bye.out) == 1001)
+        #expect(bye.action == .finish)
+        #expect(rig.ctx.counters.released == 1)
+        #expect(rig.handle(.release(testUID(1))).out.isEmpty, "closed once")
+    }
+
     /// S17: a CSR is signed before the reply is made (which then offers the certificate), or
     /// refused with BAD_REQUEST; only when this server says it accepts such requests, and only
     /// from an agent that accepts OpAMP connection settings.

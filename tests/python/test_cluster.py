@@ -275,3 +275,131 @@ def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path):
         assert token.returncode == 0, token.stderr
     finally:
         assert first.stop() == 0
+
+
+class CuttablePipe:
+    """A TCP forwarder to PostgreSQL that the test can cut (every connection closed, new ones
+    refused) and restore: one instance's database goes out of reach while the others' stays."""
+
+    def __init__(self, target_port):
+        import threading
+        self.target = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.cut_off = False
+        self.open = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut_off:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        self.cut_off = True
+        with self.lock:
+            for s in self.open:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.open = []
+
+    def restore(self):
+        self.cut_off = False
+
+    def close(self):
+        self.cut()
+        self.listener.close()
+
+
+def test_an_instance_cut_off_from_postgres_lets_its_agents_go_and_takes_them_back_later(tmp_path):
+    needs_postgres()
+    database = fresh_database("postgres", tmp_path)
+    host_port = database.split("@", 1)[1].split("/", 1)[0]
+    pg_port = int(host_port.rsplit(":", 1)[1])
+    pipe = CuttablePipe(pg_port)
+    through_pipe = database.replace(host_port, f"127.0.0.1:{pipe.port}")
+    a = instance(through_pipe, "a", "--ownership-grace", "2s")
+    b = instance(database, "b")
+    uid = uuid.uuid4().bytes
+    key = str(uuid.UUID(bytes=uid))
+    try:
+        async def go():
+            ws = await connect_through(a.ws_url, uid)
+            wait_written(a)
+            pipe.cut()
+            # Past the grace a closes the agent with 1001: it goes elsewhere.
+            cut_at = time.time()
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 15)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, closed.value
+            assert time.time() - cut_at >= 1.5, "not before the grace"
+            # While cut off, a turns every agent away with UNAVAILABLE and a retry hint.
+            other = await websockets.connect(a.ws_url)
+            reply = await exchange(other, full_message(uuid.uuid4().bytes, 1))
+            assert reply.error_response.type == 2, reply  # UNAVAILABLE
+            assert reply.error_response.HasField("retry_info")
+            await other.close()
+            # The agent lands on b, which records it.
+            moved = await connect_through(b.ws_url, uid, seq=2)
+            wait_written(b)
+            assert sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0] == ("b", "1")
+            # The database comes back to a: it admits agents again, and what it kept for the
+            # agent that left (its "disconnected") is refused by the fence, not written over b's.
+            pipe.restore()
+            wait_for(lambda: metrics(a)["ampora_persistence_healthy"] == 1, timeout=20, what="a's writes back")
+            wait_written(a)
+            assert metrics(a)["ampora_fleet_fenced_writes_total"] >= 1
+            assert sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0] == ("b", "1")
+            deadline = time.time() + 15
+            while True:
+                fresh = await websockets.connect(a.ws_url)
+                reply = await exchange(fresh, full_message(uuid.uuid4().bytes, 1))
+                await fresh.close()
+                if not reply.HasField("error_response"):
+                    break
+                assert time.time() < deadline, "a admits agents again once its database is back"
+                await asyncio.sleep(0.3)
+            m = metrics(a)
+            assert m['ampora_opamp_messages_rejected_total{reason="cut_off"}'] >= 1
+            assert m["ampora_agents_released_total"] == 1
+            await moved.close()
+        run(go(), timeout=120)
+    finally:
+        pipe.close()
+        for s in (a, b):
+            assert s.stop() == 0

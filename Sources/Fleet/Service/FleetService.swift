@@ -37,6 +37,8 @@ public final class FleetService: Sendable {
     public let epoch: Int64
     /// Heartbeats and leadership when several instances share a PostgreSQL; nil alone.
     let cluster: ClusterThread?
+    /// False while this instance cannot record agents (cut off from its database past the grace).
+    let admitting = Atomic<Bool>(true)
 
     struct Control {
         var pushHandler: (@Sendable ([InstanceUID]?) -> Void)?
@@ -153,10 +155,17 @@ public final class FleetService: Sendable {
             options.log("cluster: this instance no longer leads")
         case .release, .admit:
             let admit = effect == .admit
-            options.log(admit ? "cluster: database back, admitting agents" : "cluster: releasing agents (1001)")
+            admitting.store(admit, ordering: .releasing)
+            options.log(
+                admit
+                    ? "cluster: database back, admitting agents"
+                    : "cluster: cannot record agents, closing them (1001) so they reconnect elsewhere")
             control.withLock { $0.ownershipHandler }?(admit)
         }
     }
+
+    /// False while agents must go to another instance (see `onOwnership`).
+    public var isAdmitting: Bool { admitting.load(ordering: .acquiring) }
 
     /// True while this instance does the cluster's periodic work (always when alone).
     public var isLeader: Bool { counters.snapshot.leader }

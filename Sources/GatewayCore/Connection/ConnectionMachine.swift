@@ -10,6 +10,9 @@ package enum ConnectionEvent {
     case push(only: InstanceUID?)
     /// The agent with this uid must go now (its certificate was revoked).
     case disconnect(InstanceUID)
+    /// The agent with this uid must reconnect elsewhere: this instance cannot record it (its
+    /// database is out of reach).
+    case release(InstanceUID)
     /// An operator's command for the agent with this uid.
     case command(InstanceUID, AgentCommand)
     /// The server is stopping.
@@ -144,6 +147,11 @@ package struct ConnectionMachine {
             guard closing == .open else { return .none }
             let action = closeAgent(uid, code: .policyViolation, reason: "certificate revoked", ctx, &out)
             if action != .none { ctx.counters.revokedDisconnects += 1 }
+            return action
+        case .release(let uid):
+            guard closing == .open else { return .none }
+            let action = closeAgent(uid, code: .goingAway, reason: "this server cannot record agents now", ctx, &out)
+            if action != .none { ctx.counters.released += 1 }
             return action
         case .shutdown:
             guard closing == .open else { return .none }

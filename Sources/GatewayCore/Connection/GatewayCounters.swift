@@ -33,6 +33,10 @@ public struct GatewayCounters: Sendable {
     public var rejectedRegistrationRate = 0
     /// New agents turned away because the inventory is full (`--max-agents`).
     public var rejectedInventoryFull = 0
+    /// Agents turned away while this instance cannot record them (its database is out of reach).
+    public var rejectedCutOff = 0
+    /// Agents closed (1001) for that reason.
+    public var released = 0
     /// Messages refused because their uid is bound to another client certificate.
     public var rejectedIdentity = 0
     /// Requests refused for a missing, unknown or expired enrollment token, and new agents
@@ -72,6 +76,8 @@ public struct GatewayCounters: Sendable {
         rejectedTooManyAttributes += o.rejectedTooManyAttributes
         rejectedRegistrationRate += o.rejectedRegistrationRate
         rejectedInventoryFull += o.rejectedInventoryFull
+        rejectedCutOff += o.rejectedCutOff
+        released += o.released
         rejectedIdentity += o.rejectedIdentity
         enrollmentRefused += o.enrollmentRefused
         httpAgentsExpired += o.httpAgentsExpired

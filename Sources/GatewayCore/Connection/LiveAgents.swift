@@ -23,6 +23,11 @@ package final class LiveAgents: Sendable {
         owners.withLock { $0[uid] }
     }
 
+    /// Every uid a live connection holds now.
+    package func all() -> [InstanceUID] {
+        owners.withLock { Array($0.keys) }
+    }
+
     /// Releases `uid` if `token` holds it.
     package func release(_ uid: InstanceUID, token: UInt64) {
         owners.withLock { owners in

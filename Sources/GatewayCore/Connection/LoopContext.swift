@@ -111,9 +111,16 @@ package final class LoopContext {
         // Only a uid the session will speak for can register: the connection's first, or the
         // one this server assigned it (S26, S27 refuse the rest, which must not take room).
         guard let uid, !session.isDisconnected, uid != session.instanceUID,
-            session.instanceUID == nil || uid == session.assignedUID, !directory.isKnown(uid)
+            session.instanceUID == nil || uid == session.assignedUID
         else { return nil }
         let retry = configuration.retryAfterSeconds * 1_000_000_000
+        guard directory.isAdmitting() else {
+            counters.rejectedCutOff += 1
+            return session.unavailable(
+                "this server cannot record agents now (its database is out of reach), retry later", uid: uid,
+                retryAfterNanoseconds: retry)
+        }
+        guard !directory.isKnown(uid) else { return nil }
         guard registrations.admit(source: connection.source, connection: connection.token, now: now) else {
             counters.rejectedRegistrationRate += 1
             return session.unavailable(

@@ -13,6 +13,9 @@ package enum LoopMessage: Sendable {
     case disconnect(InstanceUID, slot: UInt32)
     /// An operator's command for the agent with this uid, in this slot.
     case command(InstanceUID, AgentCommand, slot: UInt32)
+    /// Close the connection of the agent with this uid, in this slot, with 1001: this instance
+    /// cannot record it now, another can.
+    case release(InstanceUID, slot: UInt32)
 }
 
 /// What an operator can tell one connected agent to do.
@@ -39,6 +42,7 @@ extension LoopMessage {
         case .pushAll: sweep = PushSweep()
         case .disconnect(let uid, let slot): send(slot, .disconnect(uid))
         case .command(let uid, let command, let slot): send(slot, .command(uid, command))
+        case .release(let uid, let slot): send(slot, .release(uid))
         }
     }
 }

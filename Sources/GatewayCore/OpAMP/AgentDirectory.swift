@@ -36,6 +36,9 @@ public protocol AgentDirectory: Sendable {
     func certificateRequest(_ uid: InstanceUID, csr: [UInt8]) -> String?
     /// True when `identity` (a client certificate's fingerprint) was revoked.
     func isRevoked(identity: String) -> Bool
+    /// False while agents must go elsewhere (the fleet cannot record them): a first message
+    /// gets `UNAVAILABLE` with a retry hint.
+    func isAdmitting() -> Bool
 }
 
 extension AgentDirectory {
@@ -58,6 +61,9 @@ extension AgentDirectory {
 
     /// Directories without an inventory bound take every agent.
     public func register(_ uid: InstanceUID) -> Bool { true }
+
+    /// Directories that can always record agents admit every one.
+    public func isAdmitting() -> Bool { true }
 
     /// Directories that keep no identities accept every binding.
     public func bind(_ uid: InstanceUID, identity: String) -> Bool { true }

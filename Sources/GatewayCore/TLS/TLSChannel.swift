@@ -125,7 +125,7 @@ package final class TLSChannel {
         case .closed, .shed, .flushed:
             var nothing: [UInt8] = []
             return machine.handle(event, ctx, &nothing)
-        case .tick, .push, .disconnect, .command, .shutdown:
+        case .tick, .push, .disconnect, .release, .command, .shutdown:
             loop.plainOut.removeAll(keepingCapacity: true)
             let action = machine.handle(event, ctx, &loop.plainOut)
             return seal(action, loop, &out)
