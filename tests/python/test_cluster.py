@@ -137,11 +137,23 @@ def test_three_instances_behind_haproxy_and_the_leader_dies(tmp_path):
         assert m["ampora_cluster_leader"] == 1
         assert sum(metrics(s)["ampora_cluster_leader"] for s in servers) == 1
 
+        # Every instance lists and counts the whole fleet, each agent with the instance holding it.
+        def whole_fleet(server):
+            status, page = api(server, "GET", "/api/v1/agents?connected=true&limit=1000")
+            return status == 200 and page["total"] == 60 and page
+        for s in servers:
+            page = wait_for(lambda: whole_fleet(s), timeout=15, what="every agent listed on every instance")
+            held = {item["instanceUid"]: item["instance"] for item in page["items"]}
+            assert sorted(held.values()).count("i0") == spread_over["i0"]
+            _, facets = api(s, "GET", "/api/v1/agents/facets")
+            assert facets["connected"] == 60
+
         # An agent's item names the instance that holds it.
         some = str(uuid.UUID(bytes=uids[0]))
         holder = sql(database, f"SELECT owner FROM agents WHERE uid = '{some}'")[0][0]
-        status, item = api(servers[int(holder[1])], "GET", f"/api/v1/agents/{some}")
-        assert status == 200 and item["instance"] == holder and item["connected"]
+        for s in servers:
+            status, item = api(s, "GET", f"/api/v1/agents/{some}")
+            assert status == 200 and item["instance"] == holder and item["connected"]
 
         # kill -9 the leader: another leads within the lease, and the dead one's agents come back
         # through the balancer to the other two.
@@ -182,6 +194,9 @@ def test_three_instances_behind_haproxy_and_the_leader_dies(tmp_path):
             wait_written(s)
         after = owners(database)
         assert leader not in after and sum(after.values()) == 60, after
+        for s in survivors:
+            page = wait_for(lambda: whole_fleet(s), timeout=15, what="the moved agents listed on the survivors")
+            assert leader not in {item["instance"] for item in page["items"]}
         assert time.time() - killed_at < 30
         # Their history survived, and nothing is owned twice (one row per agent).
         assert sql(database, "SELECT COUNT(*) FROM agents")[0][0] in (60, "60")
@@ -225,6 +240,9 @@ def test_agents_of_a_silent_instance_are_shown_disconnected_by_the_leader(tmp_pa
 
 
 def test_the_old_owners_late_writes_are_refused_by_the_fence(tmp_path):
+    """An agent moves from a to b: a's view of its old connection's end is refused (a's late
+    writes for a held-elsewhere agent never reach the row); a message heard by a later (a
+    plain-HTTP agent's next poll may land anywhere) claims it back, newest first."""
     needs_postgres()
     database = fresh_database("postgres", tmp_path)
     a, b = instance(database, "a"), instance(database, "b")
@@ -240,20 +258,30 @@ def test_the_old_owners_late_writes_are_refused_by_the_fence(tmp_path):
             on_b = await connect_through(b.ws_url, uid, seq=1)
             wait_written(b)
             assert sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0] == ("b", "1")
-            # a still holds its old connection and writes what it hears there, then its close.
-            m = A(instance_uid=uid, sequence_num=2, capabilities=0x1 | 0x800)
-            m.health.healthy = False
-            m.health.last_error = "from the stale connection"
-            await exchange(on_a, b"\x00" + m.SerializeToString())
+            # a's old connection ends now: that end is not written over b's claim (refused in
+            # a's inventory once it follows b's row, or by the fence in the database before).
             await on_a.close()
             wait_for(lambda: metrics(a)["ampora_fleet_fenced_writes_total"] >= 1, what="a's write fenced off")
             wait_written(a)
             row = sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0]
             assert row == ("b", "1"), "the row keeps the newest connection's claim"
+            # Every instance shows it held by b.
+            for s in (a, b):
+                item = wait_for(lambda: api(s, "GET", f"/api/v1/agents/{key}")[1]["instance"] == "b",
+                                what="the agent shown held by b")
+                assert item
             assert metrics(b)["ampora_fleet_fenced_writes_total"] == 0
+            # A message heard on a now (a new connection) claims the agent back for a.
+            again = await connect_through(a.ws_url, uid, seq=1)
+            wait_written(a)
+            assert sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0] == ("a", "1")
             await on_b.close()
             wait_written(b)
-            assert sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0] == ("b", "0")
+            assert sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0] == ("a", "1"), \
+                "b's end of its older connection is refused in turn"
+            await again.close()
+            wait_written(a)
+            assert sql(database, f"SELECT owner, connected FROM agents WHERE uid = '{key}'")[0] == ("a", "0")
         run(go())
     finally:
         for s in (a, b):

@@ -6,6 +6,9 @@ extension Inventory {
         state.withLock { ($0.agents.count, $0.connectedCount) }
     }
 
+    /// Agents this instance's own connections hold.
+    var held: Int { state.withLock { $0.heldCount } }
+
     /// One agent's state.
     func agent(_ uid: InstanceUID) -> AgentState? {
         state.withLock { $0.agents[uid] }

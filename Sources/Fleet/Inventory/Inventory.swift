@@ -13,6 +13,8 @@ final class Inventory: Sendable {
         var history: [HistoryRow] = []
         var held: [(InstanceUID, StatusParts)] = []
         var agentsKnown = 0
+        /// Changes not applied: the end of a connection whose agent another instance holds now.
+        var fenced = 0
     }
 
     let state = Mutex(InventoryState())
@@ -21,7 +23,7 @@ final class Inventory: Sendable {
     let catalogue: ConfigCatalogue
     let assignments: Assignments
     let labels: AgentLabels
-    private let instance: String
+    let instance: String
     /// This process's epoch: with `instance` and a connection's start, the claim its rows carry.
     private let epoch: Int64
     private let lastSeenWriteInterval: Int64
@@ -41,6 +43,7 @@ final class Inventory: Sendable {
         self.lastSeenWriteInterval = lastSeenWriteInterval
         let current = assignments.all
         state.withLock { s in
+            s.instance = instance
             s.componentSets = componentSets
             for row in rows {
                 guard let uid = InstanceUID(string: row.uid) else { continue }
@@ -63,7 +66,7 @@ final class Inventory: Sendable {
             let current = assignments.all
             for change in prepared {
                 guard let uid = change.change.instanceUID else { continue }
-                var row = apply(&s, change, uid: uid, now: now, current, &out)
+                guard var row = apply(&s, change, uid: uid, now: now, current, &out) else { continue }
                 if out.rows[uid]?.isNew == true { row.isNew = true }
                 out.rows[uid] = row
                 out.touches[uid] = nil
@@ -86,14 +89,22 @@ final class Inventory: Sendable {
         return out
     }
 
-    /// Applies one message; returns the new snapshot.
+    /// Applies one message; returns the new snapshot (nil: not applied, see `Applied.fenced`).
     private func apply(
         _ s: inout InventoryState, _ prepared: PreparedChange, uid: InstanceUID, now: Int64,
         _ current: [Assignments.Entry], _ out: inout Applied
-    ) -> AgentRow {
+    ) -> AgentRow? {
         let change = prepared.change
         let existing = s.agents[uid]
         let isNew = existing == nil
+        // Another instance's newer connection holds the agent (docs/ARCHITECTURE.md, "Several
+        // instances"): the end of this instance's older one changes nothing, while a message
+        // heard here now (a plain-HTTP agent's poll, which may land on any instance) claims it back.
+        let foreign = existing.map { $0.row.owner != instance && !$0.row.owner.isEmpty } ?? false
+        if foreign && change.disconnected && !change.connected {
+            out.fenced += 1
+            return nil
+        }
         var state = existing ?? AgentState(row: AgentRow(uid: uid.description))
         let key = state.row.uid
         if isNew { state.row.firstSeen = now }
@@ -103,13 +114,13 @@ final class Inventory: Sendable {
         func event(_ kind: String, _ detail: String) {
             out.history.append(HistoryRow(uid: key, at: now, kind: kind, detail: detail))
         }
-        if change.connected {
+        if change.connected || foreign {
             state.row.connected = true
             state.row.owner = instance
             // A newer claim than any other instance's for an older connection of the agent.
             state.row.fence = epoch
-            state.row.claimedAt = max(now, state.row.claimedAt)
-            event("connected", isNew ? "first connection" : "reconnected")
+            state.row.claimedAt = max(now, state.row.claimedAt + (foreign ? 1 : 0))
+            if change.connected { event("connected", isNew ? "first connection" : "reconnected") }
             if state.track != nil { ConfigStateMachine.connected(&state.track!, now: now) }
         }
         if let caps = change.capabilities { state.row.capabilities = Int64(bitPattern: caps.rawValue) }

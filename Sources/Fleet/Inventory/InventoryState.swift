@@ -12,8 +12,12 @@ struct ProgressCounts {
 /// assignment progress), so /metrics and a progress poll never walk the fleet.
 struct InventoryState {
     var agents: [InstanceUID: AgentState] = [:]
-    /// Agents with `connected` set.
+    /// Agents with `connected` set (by any instance).
     var connectedCount = 0
+    /// Of those, the ones this instance's connections hold.
+    var heldCount = 0
+    /// This instance's id (`AgentRow.owner` of the agents it holds).
+    var instance = ""
     /// Agents that reported themselves healthy, and unhealthy.
     var healthyCount = 0
     var unhealthyCount = 0
@@ -72,7 +76,10 @@ struct InventoryState {
     }
 
     private mutating func count(_ state: AgentState, _ delta: Int) {
-        if state.row.connected { connectedCount += delta }
+        if state.row.connected {
+            connectedCount += delta
+            if state.row.owner == instance { heldCount += delta }
+        }
         switch state.healthy {
         case true?: healthyCount += delta
         case false?: unhealthyCount += delta

@@ -21,11 +21,15 @@ final class ClusterThread: Sendable {
     private let log: @Sendable (String) -> Void
     private let connectedAgents: @Sendable () -> Int
     private let lastRelease = Mutex<Int64>(0)
+    /// The fleet's own store: its batches are announced while other instances are alive.
+    private let announcing: PostgresStore?
 
     init(
         session: any LeadershipSession, instance: String, epoch: Int64, options: FleetOptions,
-        connectedAgents: @escaping @Sendable () -> Int
+        connectedAgents: @escaping @Sendable () -> Int, announcing: PostgresStore? = nil
     ) {
+        self.announcing = announcing
+        announcing?.announcer.withLock { $0 = instance }
         self.session = session
         self.instance = instance
         self.epoch = epoch
@@ -55,12 +59,19 @@ final class ClusterThread: Sendable {
                 token = try session.takeLeadership(instance: instance, now: now)
             }
             effects = machine.withLock { $0.contact(now: now, holdsLock: holds, newToken: token, ownRow: own) }
+            if let announcing {
+                // Peers alive within two leases read this instance's batches (see `PeerFeed`).
+                let peers = try session.peersAlive(besides: instance, now: now, window: 2 * lease)
+                announcing.logChanges.store(peers, ordering: .relaxed)
+            }
             if machine.withLock({ $0.token != nil }), lastRelease.withLock({ now - $0 >= lease }) {
                 // The leader's work: agents of instances silent for two leases are shown
                 // disconnected (they reconnect elsewhere, or nowhere).
                 lastRelease.withLock { $0 = now }
                 let released = try session.releaseAgents(ofInstancesSilentSince: now - 2 * lease)
                 if released > 0 { log("cluster: \(released) agents of silent instances marked disconnected") }
+                // Announcements are read within seconds; ten minutes covers any reader's retry.
+                try session.pruneChanges(before: now - 600_000)
             }
             if !own && !effects.isEmpty {
                 log("cluster: another process registered as instance \(instance); this one holds no agents now")

@@ -32,7 +32,7 @@ extension FleetService {
             return InstanceInfo(
                 id: row.id, address: row.address, startedAt: row.startedAt,
                 lastHeartbeat: own && alone ? now : row.lastHeartbeat,
-                agents: own ? Int64(inventory.counts.connected) : row.agents, leader: leading, alive: alive)
+                agents: own ? Int64(inventory.held) : row.agents, leader: leading, alive: alive)
         }
     }
 }

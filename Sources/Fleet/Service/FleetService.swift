@@ -37,6 +37,8 @@ public final class FleetService: Sendable {
     public let epoch: Int64
     /// Heartbeats and leadership when several instances share a PostgreSQL; nil alone.
     let cluster: ClusterThread?
+    /// Other instances' agents, followed into this inventory (with `cluster`).
+    let peers: PeerFeed?
     /// False while this instance cannot record agents (cut off from its database past the grace).
     let admitting = Atomic<Bool>(true)
 
@@ -128,7 +130,12 @@ public final class FleetService: Sendable {
         cluster = clusterSession.map { [inventory] session in
             ClusterThread(
                 session: session, instance: options.instance, epoch: epoch, options: options,
-                connectedAgents: { inventory.counts.connected })
+                connectedAgents: { inventory.held }, announcing: store as? PostgresStore)
+        }
+        peers = try clusterSession.map { [inventory, counters] session throws(StoreError) in
+            PeerFeed(
+                session: try session.sibling(), inventory: inventory, counters: counters, options: options,
+                loadedAt: started)
         }
         // Agents keep being offered the certificate they hold (an offer without it would be a change).
         for issued in certificates.all where inventory.hot.contains(issued.uid) { offer(issued) }
@@ -189,6 +196,15 @@ public final class FleetService: Sendable {
                 threadsDone.leave()
             }
             thread.name = "fleet-cluster"
+            thread.start()
+        }
+        if let peers {
+            threadsDone.enter()
+            let thread = Thread { [self] in
+                peers.run { control.withLock { $0.stopping } }
+                threadsDone.leave()
+            }
+            thread.name = "fleet-peers"
             thread.start()
         }
         // Tokens created or revoked by another process (`ampora token`) are seen within 2 s,
@@ -376,7 +392,9 @@ public final class FleetService: Sendable {
             m.backlogTouches = w.pending.touches.count
             m.backlogHistory = w.pending.history.count
         }
-        (m.agentsKnown, m.agentsConnected) = inventory.counts
+        m.agentsKnown = inventory.counts.known
+        // This instance's connections: summed over instances, the fleet's.
+        m.agentsConnected = inventory.held
         return m
     }
 

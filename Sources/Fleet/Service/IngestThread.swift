@@ -71,6 +71,7 @@ final class IngestThread: Sendable {
         let messages = changes.count + beats.count
         counters.update { m in
             m.changesIngested += messages
+            m.fencedWrites += applied.fenced
             m.agentsKnown = applied.agentsKnown
         }
         for (uid, held) in applied.held { inventory.hot.update(uid) { $0.held = held } }

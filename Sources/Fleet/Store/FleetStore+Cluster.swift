@@ -113,4 +113,16 @@ extension FleetStore {
             """, [String(cutoff)])
         return rows.count
     }
+
+    /// Announcements older than `cutoff` are no longer needed (the leader's work).
+    func pruneChanges(before cutoff: Int64) throws(StoreError) {
+        try execute([("DELETE FROM agent_changes WHERE at < $1", [String(cutoff)])])
+    }
+
+    /// Whether another instance beat within `window` milliseconds of `now`.
+    func peersAlive(besides instance: String, now: Int64, window: Int64) throws(StoreError) -> Bool {
+        !(try select(
+            "SELECT 1 FROM instances WHERE id <> $1 AND last_heartbeat > $2 LIMIT 1", [instance, String(now - window)]
+        ).isEmpty)
+    }
 }

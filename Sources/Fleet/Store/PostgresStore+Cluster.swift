@@ -1,4 +1,5 @@
 import CLibPQ
+import Glibc
 
 /// The leadership lock: a session-level advisory lock, so PostgreSQL itself frees it when the
 /// holder's session ends (its process died, or it went silent past the lease).
@@ -17,6 +18,11 @@ extension PostgresStore {
         return store
     }
 
+    /// Another session on the same database (for a thread that must not wait behind this one).
+    public func sibling() throws(StoreError) -> PostgresStore {
+        try PostgresStore(url: conninfo)
+    }
+
     /// Takes the leadership lock if it is free; true while this session holds it. A session
     /// rebuilt after a lost connection no longer holds it and asks again.
     func tryLeadershipLock(leaseMilliseconds: Int64) throws(StoreError) -> Bool {
@@ -33,6 +39,74 @@ extension PostgresStore {
                 THEN true ELSE pg_try_advisory_lock($1::bigint) END
                 """, [String(Self.leadershipKey)])
             return held.first?[0] == "t"
+        }
+    }
+}
+
+/// Following the agents other instances write: LISTEN for their batches' announcements, then
+/// read the rows each names.
+extension PostgresStore {
+    /// Subscribes this session to the announcements of changed agents.
+    func listenForChanges() throws(StoreError) {
+        try locked { () throws(StoreError) in try exec("LISTEN \(Self.changesChannel)") }
+    }
+
+    /// Waits up to `milliseconds` for announcements and returns their payloads (none on a
+    /// timeout). Throws when the session broke: its subscription is gone with it.
+    func announcements(waitingUpTo milliseconds: Int32) throws(StoreError) -> [String] {
+        try locked { () throws(StoreError) -> [String] in
+            var payloads = drainNotifications()
+            if !payloads.isEmpty { return payloads }
+            var pfd = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+            guard pfd.fd >= 0 else { throw StoreError(.unavailable, "PostgreSQL session has no socket") }
+            _ = poll(&pfd, 1, milliseconds)
+            guard PQconsumeInput(conn) == 1, PQstatus(conn) == CONNECTION_OK else {
+                PQfinish(conn)
+                conn = nil
+                throw StoreError(.unavailable, "PostgreSQL session lost while listening")
+            }
+            payloads = drainNotifications()
+            return payloads
+        }
+    }
+
+    private func drainNotifications() -> [String] {
+        var out: [String] = []
+        while let note = PQnotifies(conn) {
+            out.append(String(cString: note.pointee.extra))
+            PQfreemem(note)
+        }
+        return out
+    }
+
+    /// The agents a batch changed (revisions `from...to` of `agent_changes`): their rows, and
+    /// the uids whose row is gone (forgotten).
+    func changedAgents(from: Int64, to: Int64) throws(StoreError) -> (rows: [AgentRow], gone: [String]) {
+        try locked { () throws(StoreError) in
+            let result = try rows(
+                """
+                SELECT DISTINCT c.uid, a.uid IS NULL FROM agent_changes c LEFT JOIN agents a ON a.uid = c.uid
+                WHERE c.revision BETWEEN $1 AND $2
+                """, [String(from), String(to)])
+            let gone = result.filter { $0[1] == "t" }.compactMap { $0[0] }
+            let present = result.filter { $0[1] != "t" }.compactMap { $0[0] }
+            guard !present.isEmpty else { return ([], gone) }
+            let found = try rows(
+                "SELECT \(Self.agentColumns) FROM agents WHERE uid = ANY($1::text[])",
+                ["{" + present.joined(separator: ",") + "}"]
+            ).map(Self.agentRow)
+            return (found, gone)
+        }
+    }
+
+    /// Rows other instances wrote since `since` (by last-seen time): what a new instance may
+    /// have missed between loading the agents and its peers' starting to announce.
+    func agentsSeen(since: Int64, notOwnedBy instance: String) throws(StoreError) -> [AgentRow] {
+        try locked { () throws(StoreError) in
+            try rows(
+                "SELECT \(Self.agentColumns) FROM agents WHERE last_seen >= $1 AND owner <> $2",
+                [String(since), instance]
+            ).map(Self.agentRow)
         }
     }
 }

@@ -122,6 +122,21 @@ extension PostgresStore {
                         }
                     }
                 }
+                if logChanges.load(ordering: .relaxed), !batch.agents.isEmpty || !batch.forgotten.isEmpty {
+                    // Delivered at commit, never for a rolled-back batch. Canonical UUIDs need no
+                    // quoting inside an array literal.
+                    let uids = "{" + (batch.agents.map(\.uid) + batch.forgotten).joined(separator: ",") + "}"
+                    _ = try rows(
+                        """
+                        WITH logged AS (
+                            INSERT INTO agent_changes (uid, at) SELECT unnest($1::text[]), $2 RETURNING revision)
+                        SELECT pg_notify($3, $4 || ':' || min(revision) || ':' || max(revision)) FROM logged
+                        """,
+                        [
+                            uids, String(WallClock.milliseconds()), Self.changesChannel,
+                            announcer.withLock { $0 },
+                        ])
+                }
                 try exec("COMMIT")
             } catch {
                 _ = try? exec("ROLLBACK")

@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Synchronization
 
 /// The production backend: PostgreSQL through libpq. Batches travel by COPY into per-session
 /// staging tables and one upsert each, inside a single transaction.
@@ -10,6 +11,13 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
     let conninfo: String
     let shownURL: String
     var stagingReady = false
+    /// Set while other instances are alive: each batch then records the agents it changed in
+    /// `agent_changes` and announces the range on `changesChannel` (see `PeerFeed`).
+    let logChanges = Atomic<Bool>(false)
+    /// This instance's id, in the announcements.
+    let announcer = Mutex("")
+    /// The channel that announces changed agents.
+    static let changesChannel = "ampora_agents"
 
     /// `postgres`.
     public var backend: String { "postgres" }
@@ -63,33 +71,29 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
     /// Every agent snapshot.
     public func loadAgents() throws(StoreError) -> [AgentRow] {
         try locked { () throws(StoreError) in
-            try rows(
-                """
-                SELECT uid, connected, first_seen, last_seen, capabilities, description, health,
-                    effective_config_hash, remote_config_status, package_statuses, components_hash,
-                    custom_capabilities, connection_settings_status, owner, fence, claimed_at
-                FROM agents WHERE deleted_at IS NULL ORDER BY uid
-                """
-            ).map { r in
-                var row = AgentRow(uid: r[0] ?? "")
-                row.connected = r[1] != "0"
-                row.firstSeen = Int64(r[2] ?? "") ?? 0
-                row.lastSeen = Int64(r[3] ?? "") ?? 0
-                row.capabilities = Int64(r[4] ?? "") ?? 0
-                row.description = CopyText.bytea(r[5])
-                row.health = CopyText.bytea(r[6])
-                row.effectiveConfigHash = r[7]
-                row.remoteConfigStatus = CopyText.bytea(r[8])
-                row.packageStatuses = CopyText.bytea(r[9])
-                row.componentsHash = r[10]
-                row.customCapabilities = CopyText.bytea(r[11])
-                row.connectionSettingsStatus = CopyText.bytea(r[12])
-                row.owner = r[13] ?? ""
-                row.fence = Int64(r[14] ?? "") ?? 0
-                row.claimedAt = Int64(r[15] ?? "") ?? 0
-                return row
-            }
+            try rows("SELECT \(Self.agentColumns) FROM agents WHERE deleted_at IS NULL ORDER BY uid").map(Self.agentRow)
         }
+    }
+
+    /// An `agents` row read as `agentColumns`.
+    static func agentRow(_ r: [String?]) -> AgentRow {
+        var row = AgentRow(uid: r[0] ?? "")
+        row.connected = r[1] != "0"
+        row.firstSeen = Int64(r[2] ?? "") ?? 0
+        row.lastSeen = Int64(r[3] ?? "") ?? 0
+        row.capabilities = Int64(r[4] ?? "") ?? 0
+        row.description = CopyText.bytea(r[5])
+        row.health = CopyText.bytea(r[6])
+        row.effectiveConfigHash = r[7]
+        row.remoteConfigStatus = CopyText.bytea(r[8])
+        row.packageStatuses = CopyText.bytea(r[9])
+        row.componentsHash = r[10]
+        row.customCapabilities = CopyText.bytea(r[11])
+        row.connectionSettingsStatus = CopyText.bytea(r[12])
+        row.owner = r[13] ?? ""
+        row.fence = Int64(r[14] ?? "") ?? 0
+        row.claimedAt = Int64(r[15] ?? "") ?? 0
+        return row
     }
 
     /// Marks every agent of `owner` disconnected.

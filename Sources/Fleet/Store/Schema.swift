@@ -244,6 +244,9 @@ enum Schema {
             "INSERT INTO cluster_leader VALUES (1, '', 0, 0)",
             "CREATE TABLE cluster_epochs (id %INT% PRIMARY KEY, value %INT% NOT NULL)",
             "INSERT INTO cluster_epochs VALUES (1, 0)",
+            // The agents each write batch changed, while other instances are alive to read them
+            // (the revision range goes out by NOTIFY at commit).
+            "CREATE TABLE agent_changes (revision %SERIAL%, uid TEXT NOT NULL, at %INT% NOT NULL)",
         ],
     ]
 
@@ -289,6 +292,7 @@ enum Schema {
         "agent_identities", "enrollment_tokens", "certificate_authority", "agent_certificates",
         "revoked_identities", "agent_labels", "rollouts", "rollout_agents",
         "agent_groups", "operator_tokens", "audit_log", "instances", "cluster_leader", "cluster_epochs",
+        "agent_changes",
     ]
 }
 

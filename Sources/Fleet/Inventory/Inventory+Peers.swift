@@ -1,0 +1,65 @@
+import Core
+
+// Agents other instances hold (docs/ARCHITECTURE.md, "Several instances"): their rows, as the
+// peers wrote them, replace what this instance had, so every instance lists the whole fleet.
+extension Inventory {
+    /// Takes rows other instances wrote and removes agents they forgot; returns the uids new to
+    /// this instance. A row older than what this instance holds (its own newer claim, or a later
+    /// announcement already taken) is skipped.
+    @discardableResult
+    func absorb(_ rows: [AgentRow], gone: [String], now: Int64) -> [InstanceUID] {
+        var added: [InstanceUID] = []
+        var held: [(InstanceUID, StatusParts)] = []
+        var removed: [InstanceUID] = []
+        state.withLock { s in
+            let current = assignments.all
+            for row in rows where row.owner != instance {
+                guard let uid = InstanceUID(string: row.uid) else { continue }
+                let before = s.agents[uid]
+                if let before, before.row.claimedAt > row.claimedAt { continue }
+                if let before, before.row.owner == instance, before.row.connected, before.row.claimedAt == row.claimedAt
+                {
+                    continue
+                }
+                var next = before ?? AgentState(row: row)
+                if before != nil { next.adopt(row, now: now) } else { added.append(uid) }
+                next.seenWritten = row.lastSeen
+                s.replace(uid, before, with: next)
+                refreshDesired(&s, uid, current, now: now)
+                if before?.heldParts != next.heldParts { held.append((uid, next.heldParts)) }
+            }
+            for key in gone {
+                guard let uid = InstanceUID(string: key), let state = s.agents[uid], state.row.owner != instance
+                else { continue }
+                s.remove(uid)
+                removed.append(uid)
+            }
+        }
+        for uid in added { hot.admit(uid) }
+        for (uid, parts) in held { hot.update(uid) { $0.held = parts } }
+        for uid in removed { hot.remove(uid) }
+        return added
+    }
+}
+
+extension AgentState {
+    /// Takes another instance's row for this agent: its status parts and what is decoded from
+    /// them; what this instance decided for the agent (desired config, pins) stays.
+    mutating func adopt(_ row: AgentRow, now: Int64) {
+        let fresh = AgentState(row: row)
+        self.row = row
+        attributes = fresh.attributes
+        remoteHash = fresh.remoteHash
+        remoteStatus = fresh.remoteStatus
+        remoteError = fresh.remoteError
+        healthy = fresh.healthy
+        guard var track else { return }
+        // In the order the holding instance saw them: the connection, its report, its end.
+        if row.connected { ConfigStateMachine.connected(&track, now: now) }
+        if row.remoteConfigStatus != nil {
+            ConfigStateMachine.report(&track, hash: remoteHash, status: remoteStatus, error: remoteError, now: now)
+        }
+        if !row.connected { ConfigStateMachine.disconnected(&track, now: now) }
+        self.track = track
+    }
+}

@@ -1,0 +1,88 @@
+import Core
+import Foundation
+
+/// The `fleet-peers` thread: follows what other instances write about their agents (their
+/// batches' announcements on a LISTEN session of its own) into this instance's inventory, so
+/// every instance lists and counts the whole fleet. See docs/ARCHITECTURE.md, "Several instances".
+final class PeerFeed: Sendable {
+    private let session: PostgresStore
+    private let inventory: Inventory
+    private let counters: FleetCounters
+    private let instance: String
+    private let clock: @Sendable () -> Int64
+    private let log: @Sendable (String) -> Void
+    /// When the catch-up reads run after a (re)subscription: at once, and once the peers have
+    /// surely seen this instance and announce their batches.
+    private let settleMilliseconds: Int64
+    /// When the inventory was loaded: the first catch-up reads what peers wrote since.
+    private let loadedAt: Int64
+
+    init(
+        session: PostgresStore, inventory: Inventory, counters: FleetCounters, options: FleetOptions, loadedAt: Int64
+    ) {
+        self.loadedAt = loadedAt
+        self.session = session
+        self.inventory = inventory
+        self.counters = counters
+        instance = options.instance
+        clock = options.clock
+        log = options.log
+        settleMilliseconds = 3 * max(100, options.leaderLeaseMilliseconds / 5) + 1000
+    }
+
+    /// One announcement, `INSTANCE:FROM:TO`, as the revision range it names (nil for this
+    /// instance's own or a malformed one).
+    static func range(_ payload: String, ignoring own: String) -> ClosedRange<Int64>? {
+        let parts = payload.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 3, let from = Int64(parts[parts.count - 2]), let to = Int64(parts[parts.count - 1]),
+            from <= to
+        else { return nil }
+        let who = parts[0..<(parts.count - 2)].joined(separator: ":")
+        return who == own ? nil : from...to
+    }
+
+    /// Runs until `isStopping` is true.
+    func run(isStopping: () -> Bool) {
+        var subscribed = false
+        var catchUps: [Int64] = []
+        // Rows written just before the load began may have committed after it read them.
+        var since = loadedAt - 10_000
+        var failing = false
+        while !isStopping() {
+            do throws(StoreError) {
+                if !subscribed {
+                    try session.listenForChanges()
+                    subscribed = true
+                    let now = clock()
+                    catchUps = [now, now + settleMilliseconds]
+                    if failing { log("cluster: following other instances' agents again") }
+                    failing = false
+                }
+                let now = clock()
+                if let due = catchUps.first, due <= now {
+                    catchUps.removeFirst()
+                    take(try session.agentsSeen(since: since, notOwnedBy: instance), gone: [], now: now)
+                }
+                let payloads = try session.announcements(waitingUpTo: 200)
+                let ranges = payloads.compactMap { Self.range($0, ignoring: instance) }
+                for range in ranges {
+                    let changed = try session.changedAgents(from: range.lowerBound, to: range.upperBound)
+                    take(changed.rows, gone: changed.gone, now: clock())
+                }
+                since = now - 10_000
+            } catch {
+                if !failing { log("cluster: cannot follow other instances' agents: \(error.message)") }
+                failing = true
+                subscribed = false
+                usleep(500_000)
+            }
+        }
+    }
+
+    private func take(_ rows: [AgentRow], gone: [String], now: Int64) {
+        guard !rows.isEmpty || !gone.isEmpty else { return }
+        inventory.absorb(rows, gone: gone, now: now)
+        let known = inventory.counts.known
+        counters.update { $0.agentsKnown = known }
+    }
+}
