@@ -431,3 +431,61 @@ def test_an_instance_cut_off_from_postgres_lets_its_agents_go_and_takes_them_bac
         pipe.close()
         for s in (a, b):
             assert s.stop() == 0
+
+
+def test_operator_actions_on_one_instance_reach_agents_held_by_another(tmp_path):
+    """Through a: a config assigned, a restart, a command by selector and a custom message; the
+    agent is held by b, which gets each from a through PostgreSQL and delivers it."""
+    needs_postgres()
+    from test_fleet import COLLECTOR_CONFIG
+    database = fresh_database("postgres", tmp_path)
+    capability = "io.example.cluster"
+    a = instance(database, "a", "--custom-capability", capability)
+    b = instance(database, "b", "--custom-capability", capability)
+    uid = uuid.uuid4().bytes
+    key = str(uuid.UUID(bytes=uid))
+    try:
+        async def go():
+            ws = await websockets.connect(b.ws_url)
+            m = A(instance_uid=uid, sequence_num=1, capabilities=0x1 | 0x2 | 0x4 | 0x400 | 0x1000)
+            m.agent_description.identifying_attributes.add(key="service.name").value.string_value = "held-by-b"
+            m.custom_capabilities.capabilities.append(capability)
+            await exchange(ws, b"\x00" + m.SerializeToString())
+            wait_written(b)
+            # a follows b's agent, then acts on it.
+            wait_for(lambda: api(a, "GET", f"/api/v1/agents/{key}")[0] == 200, what="a to know b's agent")
+
+            async def next_push(what):
+                raw = await asyncio.wait_for(ws.recv(), 15)
+                reply = __import__("test_gateway").S()
+                reply.ParseFromString(raw[1:])
+                assert reply.instance_uid == uid, what
+                return reply
+
+            status, _ = api(a, "PUT", "/api/v1/configs/from-a", COLLECTOR_CONFIG, {"Content-Type": "text/yaml"})
+            assert status == 200
+            status, body = api(a, "POST", "/api/v1/assignments",
+                               {"config": "from-a", "selector": {"service.name": "held-by-b"}})
+            assert status in (200, 201), body
+            pushed = await next_push("the config assigned on a")
+            assert pushed.remote_config.config.config_map[""].body == COLLECTOR_CONFIG
+
+            status, body = api(a, "POST", f"/api/v1/agents/{key}/restart")
+            assert status in (200, 202), body
+            assert (await next_push("the restart sent through a")).command.type == 0  # Restart
+
+            status, body = api(a, "POST", "/api/v1/agents/commands",
+                               {"command": "reportFullState", "selector": {"service.name": "held-by-b"}})
+            assert status in (200, 202) and body["sent"] == 1, body
+            assert (await next_push("the command by selector")).flags & 0x1  # ReportFullState
+
+            status, body = api(a, "POST", f"/api/v1/agents/{key}/custom-messages",
+                               {"capability": capability, "type": "ping", "data": "aGk="})
+            assert status in (200, 202), body
+            message = (await next_push("the custom message")).custom_message
+            assert (message.capability, message.type, message.data) == (capability, "ping", b"hi")
+            await ws.close()
+        run(go(), timeout=120)
+    finally:
+        for s in (a, b):
+            assert s.stop() == 0

@@ -134,6 +134,16 @@ final class AgentCertificates: Sendable {
         return identities.count
     }
 
+    /// Takes the identities another instance revoked (a failed read keeps what is known).
+    func reloadRevoked() {
+        guard let revoked = try? store.loadRevokedIdentities() else { return }
+        state.withLock { s in
+            s.revoked.formUnion(revoked)
+            s.crl = nil
+            revokedCount.store(s.revoked.count, ordering: .relaxed)
+        }
+    }
+
     /// The signed revocation list (PEM), made again after each revocation.
     func revocationList() throws(AuthorityError) -> String {
         guard let authority else { throw AuthorityError("this server has no certificate authority (ampora ca init)") }

@@ -318,13 +318,14 @@ extension Inventory {
     /// The agents `selector` matches (attributes and `label:KEY` labels), with what a command
     /// needs to know of each: one pass over the fleet, no agent copied.
     func matching(_ selector: [String: String]) -> [(
-        uid: InstanceUID, connected: Bool, capabilities: AgentCapabilities
+        uid: InstanceUID, connected: Bool, capabilities: AgentCapabilities, owner: String
     )] {
         let labelled = selector.keys.contains { $0.hasPrefix(AgentLabels.selectorPrefix) }
         return state.withLock { s in
             s.agents.compactMap { uid, agent in
                 let attributes = labelled ? agent.attributes + labels.selectorPairs(uid) : agent.attributes
-                return AgentState.matches(attributes, selector) ? (uid, agent.row.connected, agent.capabilities) : nil
+                return AgentState.matches(attributes, selector)
+                    ? (uid, agent.row.connected, agent.capabilities, agent.row.owner) : nil
             }
         }
     }

@@ -88,6 +88,12 @@ extension FleetService {
                 .conflict, "custom_message_refused",
                 "\(uid) did not announce the capability \(message.capability) (it announced: \(list))")
         }
+        if let owner = peer(holding: agent),
+            forward("custom", uids: [uid], body: ConfigHash.hex(message.serializedBytes()), to: owner)
+        {
+            options.log("fleet: custom message \(message.capability)/\(message.type) for \(uid) handed to \(owner)")
+            return
+        }
         guard let deliver = onCustomMessage, deliver(uid, message) else {
             throw FleetError(
                 .conflict, "custom_message_refused",

@@ -36,6 +36,8 @@ extension FleetService {
         let refused = try certificates.revoke(uid, also: bound)
         if inventory.hot.contains(uid) { inventory.hot.update(uid) { $0.settings = nil } }
         if let disconnect = control.withLock({ $0.disconnectHandler }) { disconnect(uid) }
+        // Every other instance refuses the identities too, and the one holding the agent closes it.
+        forward("revoke", uids: [uid], to: "*")
         return refused > 0
     }
 

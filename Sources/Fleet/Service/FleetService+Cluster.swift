@@ -1,3 +1,5 @@
+import Core
+
 /// One server instance as the operator API shows it.
 public struct InstanceInfo: Sendable, Equatable {
     /// `--instance-id`.
@@ -33,6 +35,86 @@ extension FleetService {
                 id: row.id, address: row.address, startedAt: row.startedAt,
                 lastHeartbeat: own && alone ? now : row.lastHeartbeat,
                 agents: own ? Int64(inventory.held) : row.agents, leader: leading, alive: alive)
+        }
+    }
+}
+
+// Operator actions for agents another instance holds, and changes every instance must take
+// (docs/ARCHITECTURE.md, "Several instances"): posted in `cluster_actions`, pointed at by a
+// notification, carried out by the receiving instance's `PeerFeed`.
+extension FleetService {
+    /// The instance holding `agent` when it is another one (nil: this one, or none).
+    func peer(holding agent: AgentState) -> String? {
+        guard cluster != nil, agent.row.connected, !agent.row.owner.isEmpty, agent.row.owner != options.instance
+        else { return nil }
+        return agent.row.owner
+    }
+
+    /// Hands an action to instance `target` (`*`: every other); false without peers, or when the
+    /// database refused it.
+    @discardableResult
+    func forward(_ kind: String, uids: [InstanceUID] = [], body: String = "", to target: String) -> Bool {
+        guard cluster != nil else { return false }
+        let action = ClusterActionRow(
+            sender: options.instance, target: target, kind: kind, uids: uids.map(\.description), body: body)
+        do throws(StoreError) {
+            try store.post(action, now: options.clock())
+            return true
+        } catch {
+            options.log("cluster: \(kind) for \(target) not sent: \(error.message)")
+            return false
+        }
+    }
+
+    /// Tells every other instance that configs, assignments or groups changed.
+    func announceCatalogue() {
+        forward("catalogue", to: "*")
+    }
+
+    /// Carries out an action another instance sent this one.
+    func perform(_ action: ClusterActionRow) {
+        let uids = action.uids.compactMap(InstanceUID.init(string:))
+        let handlers = control.withLock { $0 }
+        switch action.kind {
+        case "command":
+            guard let kind = AgentCommandKind(rawValue: action.body), let deliver = handlers.commandHandler else {
+                return
+            }
+            let sent = uids.filter { deliver($0, kind) }.count
+            options.log("fleet: \(kind.rawValue) from \(action.sender) sent to \(sent) of \(uids.count) agents")
+        case "custom":
+            guard let bytes = ConfigHash.bytes(hex: action.body),
+                let message = try? CustomMessage(serializedBytes: bytes), let deliver = handlers.customMessageHandler
+            else { return }
+            for uid in uids { _ = deliver(uid, message) }
+        case "revoke":
+            certificates.reloadRevoked()
+            for uid in uids { handlers.disconnectHandler?(uid) }
+        case "catalogue":
+            reloadCatalogue()
+        default:
+            options.log("cluster: unknown action \(action.kind) from \(action.sender) ignored")
+        }
+    }
+
+    /// Takes the configs, assignments and groups other instances stored, and offers the agents
+    /// this instance holds what they now want.
+    func reloadCatalogue() {
+        do throws(StoreError) {
+            for row in try store.loadConfigs()
+            where inventory.catalogue.config(named: row.name)?.version != row.version {
+                inventory.catalogue.adopt(row)
+            }
+            let known = Set(inventory.assignments.all.map(\.row.id))
+            for row in try store.loadAssignments() where !known.contains(row.id) {
+                inventory.catalogue.learnComponents(row.hash)
+                inventory.assignments.append(Assignments.Entry(row: row, config: inventory.catalogue.shared(row.hash)))
+            }
+            let loaded = try store.loadGroups()
+            groups.withLock { $0 = Dictionary(loaded.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+            requestPush(inventory.refreshAll(now: options.clock()))
+        } catch {
+            options.log("cluster: configs and assignments of other instances not read: \(error.message)")
         }
     }
 }

@@ -38,6 +38,10 @@ extension FleetService {
         if let why = refusal(kind, connected: agent.row.connected, agent.capabilities) {
             throw FleetError(.conflict, "command_refused", why)
         }
+        if let owner = peer(holding: agent), forward("command", uids: [uid], body: kind.rawValue, to: owner) {
+            options.log("fleet: \(kind.rawValue) for \(uid) handed to instance \(owner)")
+            return
+        }
         guard let deliver = onCommand, deliver(uid, kind) else {
             throw FleetError(
                 .conflict, "command_refused",
@@ -51,20 +55,33 @@ extension FleetService {
     public func command(_ kind: AgentCommandKind, selector: [String: String]) -> CommandOutcome {
         var outcome = CommandOutcome()
         let deliver = onCommand
-        for (uid, connected, capabilities) in inventory.matching(selector) {
-            let reason: String? =
-                if let why = refusal(kind, connected: connected, capabilities) {
-                    why
-                } else if deliver?(uid, kind) == true {
-                    nil
-                } else {
-                    "not connected to this server (or a plain-HTTP agent with 16 commands waiting)"
-                }
+        var elsewhere: [String: [InstanceUID]] = [:]
+        let clustered = cluster != nil
+        for (uid, connected, capabilities, owner) in inventory.matching(selector) {
+            var reason = refusal(kind, connected: connected, capabilities)
+            if reason == nil && clustered && owner != options.instance && !owner.isEmpty {
+                // Handed to the instance holding it below, one action per instance.
+                elsewhere[owner, default: []].append(uid)
+                continue
+            }
+            if reason == nil && deliver?(uid, kind) != true {
+                reason = "not connected to this server (or a plain-HTTP agent with 16 commands waiting)"
+            }
             if let reason {
                 outcome.skippedTotal += 1
                 if outcome.skipped.count < 1000 { outcome.skipped.append((uid.description, reason)) }
             } else {
                 outcome.sent += 1
+            }
+        }
+        for (owner, uids) in elsewhere {
+            if forward("command", uids: uids, body: kind.rawValue, to: owner) {
+                outcome.sent += uids.count
+            } else {
+                outcome.skippedTotal += uids.count
+                for uid in uids.prefix(max(0, 1000 - outcome.skipped.count)) {
+                    outcome.skipped.append((uid.description, "held by instance \(owner), which could not be told"))
+                }
             }
         }
         options.log("fleet: \(kind.rawValue) sent to \(outcome.sent) agents, \(outcome.skippedTotal) skipped")

@@ -5,7 +5,9 @@ extension FleetService {
     public func saveConfigVersion(name: String, _ request: NewConfigVersion) throws(FleetError)
         -> SavedConfigVersion
     {
-        try configVersions.save(name, request)
+        let saved = try configVersions.save(name, request)
+        announceCatalogue()
+        return saved
     }
 
     /// Publishes version `version` of `name` (a draft, or an older published version) as the
@@ -13,7 +15,9 @@ extension FleetService {
     public func publishConfigVersion(name: String, version: Int64, ifMatch: String? = nil) throws(FleetError)
         -> SavedConfigVersion
     {
-        try configVersions.publish(name, version: version, ifMatch: ifMatch)
+        let published = try configVersions.publish(name, version: version, ifMatch: ifMatch)
+        announceCatalogue()
+        return published
     }
 
     /// Versions of `name`, newest first: at most `limit`, older than `before` when given. Reads

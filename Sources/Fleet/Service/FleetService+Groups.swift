@@ -67,6 +67,7 @@ extension FleetService {
             groups.withLock { $0[name] = row }
             return row
         }
+        announceCatalogue()
         return group(name) ?? Self.group(row)
     }
 
@@ -101,6 +102,7 @@ extension FleetService {
                 throw FleetError(.unavailable, "database_unavailable", "the group was not deleted: \(error.message)")
             }
             groups.withLock { $0[name] = nil }
+            announceCatalogue()
             return true
         }
     }

@@ -98,10 +98,12 @@ extension FleetService {
         guard String(validating: body, as: UTF8.self) != nil else {
             throw FleetError(.invalid, "invalid_utf8", "the config is not valid UTF-8 text")
         }
-        return try configVersions.save(
+        let saved = try configVersions.save(
             name,
             NewConfigVersion(
                 files: ["": ConfigFile(body: body, contentType: contentType)], author: author, ifMatch: ifMatch))
+        announceCatalogue()
+        return saved
     }
 
     /// Every named config.
@@ -137,6 +139,7 @@ extension FleetService {
         }
         inventory.assignments.append(Assignments.Entry(row: row, config: inventory.catalogue.shared(row.hash)))
         requestPush(inventory.refreshAll(now: options.clock()))
+        announceCatalogue()
         return Assignment(row)
     }
 

@@ -201,7 +201,7 @@ public final class FleetService: Sendable {
         if let peers {
             threadsDone.enter()
             let thread = Thread { [self] in
-                peers.run { control.withLock { $0.stopping } }
+                peers.run(isStopping: { control.withLock { $0.stopping } }, act: perform)
                 threadsDone.leave()
             }
             thread.name = "fleet-peers"

@@ -41,8 +41,18 @@ final class PeerFeed: Sendable {
         return who == own ? nil : from...to
     }
 
-    /// Runs until `isStopping` is true.
-    func run(isStopping: () -> Bool) {
+    /// An action notification, `TARGET:ID`: the action's id when it is for this instance (or
+    /// for every instance, `*`).
+    static func action(_ payload: String, for own: String) -> Int64? {
+        guard let colon = payload.lastIndex(of: ":"), let id = Int64(payload[payload.index(after: colon)...]) else {
+            return nil
+        }
+        let target = payload[..<colon]
+        return target == own || target == "*" ? id : nil
+    }
+
+    /// Runs until `isStopping` is true, handing `act` the actions other instances send this one.
+    func run(isStopping: () -> Bool, act: (ClusterActionRow) -> Void) {
         var subscribed = false
         var catchUps: [Int64] = []
         // Rows written just before the load began may have committed after it read them.
@@ -63,11 +73,19 @@ final class PeerFeed: Sendable {
                     catchUps.removeFirst()
                     take(try session.agentsSeen(since: since, notOwnedBy: instance), gone: [], now: now)
                 }
-                let payloads = try session.announcements(waitingUpTo: 200)
-                let ranges = payloads.compactMap { Self.range($0, ignoring: instance) }
+                let notes = try session.announcements(waitingUpTo: 200)
+                let ranges = notes.filter { $0.channel == PostgresStore.changesChannel }.compactMap {
+                    Self.range($0.payload, ignoring: instance)
+                }
                 for range in ranges {
                     let changed = try session.changedAgents(from: range.lowerBound, to: range.upperBound)
                     take(changed.rows, gone: changed.gone, now: clock())
+                }
+                for note in notes where note.channel == PostgresStore.actionsChannel {
+                    guard let id = Self.action(note.payload, for: instance),
+                        let action = try session.action(id: id), action.sender != instance
+                    else { continue }
+                    act(action)
                 }
                 since = now - 10_000
             } catch {

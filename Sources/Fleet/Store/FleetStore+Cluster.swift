@@ -24,6 +24,16 @@ public struct InstanceRow: Sendable, Equatable {
     }
 }
 
+/// An operator action for another instance (see `FleetService.forward`).
+struct ClusterActionRow: Sendable, Equatable {
+    var sender: String
+    var target: String
+    /// `command`, `custom`, `revoke` or `catalogue`.
+    var kind: String
+    var uids: [String]
+    var body: String
+}
+
 /// Who holds the cluster's periodic work, and the fencing token of that tenure.
 public struct LeaderRow: Sendable, Equatable {
     /// The leading instance's id ('' before any has led).
@@ -114,10 +124,41 @@ extension FleetStore {
         return rows.count
     }
 
-    /// Announcements older than `cutoff` are no longer needed (the leader's work).
+    /// Announcements and actions older than `cutoff` are no longer needed (the leader's work).
     func pruneChanges(before cutoff: Int64) throws(StoreError) {
-        try execute([("DELETE FROM agent_changes WHERE at < $1", [String(cutoff)])])
+        try execute([
+            ("DELETE FROM agent_changes WHERE at < $1", [String(cutoff)]),
+            ("DELETE FROM cluster_actions WHERE at < $1", [String(cutoff)]),
+        ])
     }
+
+    /// Stores an action and points `target` at it (PostgreSQL: the notification goes out at commit).
+    func post(_ action: ClusterActionRow, now: Int64) throws(StoreError) {
+        _ = try select(
+            """
+            WITH posted AS (
+                INSERT INTO cluster_actions (sender, target, kind, uids, body, at)
+                VALUES ($1, $2, $3, $4, $5, $6) RETURNING id)
+            SELECT pg_notify('\(Self.actionsChannel)', $2 || ':' || id) FROM posted
+            """,
+            [
+                action.sender, action.target, action.kind, action.uids.joined(separator: ","), action.body,
+                String(now),
+            ])
+    }
+
+    /// The action a notification points at.
+    func action(id: Int64) throws(StoreError) -> ClusterActionRow? {
+        try select("SELECT sender, target, kind, uids, body FROM cluster_actions WHERE id = $1", [String(id)]).first
+            .map { r in
+                ClusterActionRow(
+                    sender: r[0] ?? "", target: r[1] ?? "", kind: r[2] ?? "",
+                    uids: (r[3] ?? "").split(separator: ",").map(String.init), body: r[4] ?? "")
+            }
+    }
+
+    /// The channel that points instances at their actions.
+    static var actionsChannel: String { "ampora_actions" }
 
     /// Whether another instance beat within `window` milliseconds of `now`.
     func peersAlive(besides instance: String, now: Int64, window: Int64) throws(StoreError) -> Bool {

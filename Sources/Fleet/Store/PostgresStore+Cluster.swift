@@ -48,13 +48,16 @@ extension PostgresStore {
 extension PostgresStore {
     /// Subscribes this session to the announcements of changed agents.
     func listenForChanges() throws(StoreError) {
-        try locked { () throws(StoreError) in try exec("LISTEN \(Self.changesChannel)") }
+        try locked { () throws(StoreError) in
+            try exec("LISTEN \(Self.changesChannel)")
+            try exec("LISTEN \(Self.actionsChannel)")
+        }
     }
 
     /// Waits up to `milliseconds` for announcements and returns their payloads (none on a
     /// timeout). Throws when the session broke: its subscription is gone with it.
-    func announcements(waitingUpTo milliseconds: Int32) throws(StoreError) -> [String] {
-        try locked { () throws(StoreError) -> [String] in
+    func announcements(waitingUpTo milliseconds: Int32) throws(StoreError) -> [(channel: String, payload: String)] {
+        try locked { () throws(StoreError) -> [(channel: String, payload: String)] in
             var payloads = drainNotifications()
             if !payloads.isEmpty { return payloads }
             var pfd = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
@@ -70,10 +73,10 @@ extension PostgresStore {
         }
     }
 
-    private func drainNotifications() -> [String] {
-        var out: [String] = []
+    private func drainNotifications() -> [(channel: String, payload: String)] {
+        var out: [(channel: String, payload: String)] = []
         while let note = PQnotifies(conn) {
-            out.append(String(cString: note.pointee.extra))
+            out.append((String(cString: note.pointee.relname), String(cString: note.pointee.extra)))
             PQfreemem(note)
         }
         return out

@@ -247,6 +247,19 @@ enum Schema {
             // The agents each write batch changed, while other instances are alive to read them
             // (the revision range goes out by NOTIFY at commit).
             "CREATE TABLE agent_changes (revision %SERIAL%, uid TEXT NOT NULL, at %INT% NOT NULL)",
+            // Operator actions for the instance that holds an agent (or for every instance: '*'),
+            // pointed at by a notification on `ampora_actions`.
+            """
+            CREATE TABLE cluster_actions (
+                id %SERIAL%,
+                sender TEXT NOT NULL,
+                target TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                uids TEXT NOT NULL,
+                body TEXT NOT NULL,
+                at %INT% NOT NULL
+            )
+            """,
         ],
     ]
 
@@ -292,7 +305,7 @@ enum Schema {
         "agent_identities", "enrollment_tokens", "certificate_authority", "agent_certificates",
         "revoked_identities", "agent_labels", "rollouts", "rollout_agents",
         "agent_groups", "operator_tokens", "audit_log", "instances", "cluster_leader", "cluster_epochs",
-        "agent_changes",
+        "agent_changes", "cluster_actions",
     ]
 }
 
