@@ -279,6 +279,11 @@ public final class GatewayServer: Sendable {
         post(to: uid) { .disconnect(uid, slot: $0) }
     }
 
+    /// Forgets the plain-HTTP sessions of agents another instance holds now.
+    public func forgetHTTPSessions(_ uids: [InstanceUID]) {
+        httpSessions.forget(uids)
+    }
+
     /// Closes every WebSocket agent this server's loops hold with 1001, so each reconnects
     /// (through the balancer) to an instance that can record it; returns how many were asked.
     @discardableResult

@@ -549,6 +549,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         fleet.onDisconnect = { uid in for server in gateways { server.disconnect(uid) } }
+        fleet.onMovedAway = { uids in for server in gateways { server.forgetHTTPSessions(uids) } }
         fleet.onOwnership = { admit in
             guard !admit else { return }
             let released = gateways.reduce(0) { $0 + $1.releaseAll() }

@@ -28,7 +28,9 @@ def needs_postgres():
 
 
 def instance(database, name, *args):
-    return Server("--database", database, "--instance-id", name, "--leader-lease", LEASE, *args)
+    server = Server("--database", database, "--instance-id", name, "--leader-lease", LEASE, *args)
+    server.instance_id = name
+    return server
 
 
 def instances_view(server):
@@ -486,6 +488,52 @@ def test_operator_actions_on_one_instance_reach_agents_held_by_another(tmp_path)
             assert (message.capability, message.type, message.data) == (capability, "ping", b"hi")
             await ws.close()
         run(go(), timeout=120)
+    finally:
+        for s in (a, b):
+            assert s.stop() == 0
+
+
+def test_a_plain_http_agent_may_poll_any_instance(tmp_path):
+    """A polling agent whose polls land on a, b, a, b…: each instance serves it from what the
+    others wrote (no full report asked after the first), its row follows the newest poll, and
+    each poll's status is listed on both."""
+    needs_postgres()
+    from test_gateway import S, post
+    database = fresh_database("postgres", tmp_path)
+    a, b = instance(database, "a"), instance(database, "b")
+    uid = uuid.uuid4().bytes
+    key = str(uuid.UUID(bytes=uid))
+    try:
+        def poll(server, seq, full=False, healthy=True):
+            m = A(instance_uid=uid, sequence_num=seq, capabilities=0x1 | 0x4 | 0x800)
+            if full:
+                m.agent_description.identifying_attributes.add(key="service.name").value.string_value = "poller"
+                m.effective_config.config_map.config_map[""].body = b"receivers: {}\n"
+            m.health.healthy = healthy
+            m.health.last_error = "" if healthy else f"poll {seq}"
+            status, _, data = post(server, m.SerializeToString())
+            assert status == 200
+            reply = S()
+            reply.ParseFromString(data)
+            assert not reply.HasField("error_response"), reply
+            return reply
+
+        poll(a, 1, full=True)
+        wait_written(a)
+        for seq in range(2, 8):
+            server = b if seq % 2 == 0 else a
+            # The other instance's row is followed first (within a fraction of a second).
+            other = a if server is b else b
+            wait_for(lambda: api(server, "GET", f"/api/v1/agents/{key}")[1].get("instance") == other.instance_id,
+                     what=f"poll {seq}'s instance to follow the last poll")
+            reply = poll(server, seq, healthy=seq % 3 != 0)
+            assert not reply.flags & 0x1, f"poll {seq} was asked for a full report"
+            wait_written(server)
+            assert sql(database, f"SELECT owner FROM agents WHERE uid = '{key}'")[0][0] == server.instance_id
+        for s in (a, b):
+            detail = wait_for(lambda: (lambda d: d if d.get("healthy") is True else None)(
+                api(s, "GET", f"/api/v1/agents/{key}")[1]), what="the last poll's health on both")
+            assert detail["connected"]
     finally:
         for s in (a, b):
             assert s.stop() == 0

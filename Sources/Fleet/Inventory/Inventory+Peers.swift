@@ -3,12 +3,13 @@ import Core
 // Agents other instances hold (docs/ARCHITECTURE.md, "Several instances"): their rows, as the
 // peers wrote them, replace what this instance had, so every instance lists the whole fleet.
 extension Inventory {
-    /// Takes rows other instances wrote and removes agents they forgot; returns the uids new to
-    /// this instance. A row older than what this instance holds (its own newer claim, or a later
-    /// announcement already taken) is skipped.
+    /// Takes rows other instances wrote and removes agents they forgot; returns the agents this
+    /// instance held that a peer holds now. A row older than what this instance holds (its own
+    /// newer claim, or a later announcement already taken) is skipped.
     @discardableResult
     func absorb(_ rows: [AgentRow], gone: [String], now: Int64) -> [InstanceUID] {
         var added: [InstanceUID] = []
+        var movedAway: [InstanceUID] = []
         var held: [(InstanceUID, StatusParts)] = []
         var removed: [InstanceUID] = []
         state.withLock { s in
@@ -23,6 +24,7 @@ extension Inventory {
                 }
                 var next = before ?? AgentState(row: row)
                 if before != nil { next.adopt(row, now: now) } else { added.append(uid) }
+                if before?.row.owner == instance { movedAway.append(uid) }
                 next.seenWritten = row.lastSeen
                 s.replace(uid, before, with: next)
                 refreshDesired(&s, uid, current, now: now)
@@ -38,7 +40,7 @@ extension Inventory {
         for uid in added { hot.admit(uid) }
         for (uid, parts) in held { hot.update(uid) { $0.held = parts } }
         for uid in removed { hot.remove(uid) }
-        return added
+        return movedAway
     }
 }
 

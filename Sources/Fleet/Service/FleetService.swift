@@ -48,6 +48,7 @@ public final class FleetService: Sendable {
         var commandHandler: (@Sendable (InstanceUID, AgentCommandKind) -> Bool)?
         var customMessageHandler: (@Sendable (InstanceUID, CustomMessage) -> Bool)?
         var ownershipHandler: (@Sendable (Bool) -> Void)?
+        var movedAwayHandler: (@Sendable ([InstanceUID]) -> Void)?
         var started = false
         var stopping = false
     }
@@ -57,6 +58,13 @@ public final class FleetService: Sendable {
     public var onPush: (@Sendable ([InstanceUID]?) -> Void)? {
         get { control.withLock { $0.pushHandler } }
         set { control.withLock { $0.pushHandler = newValue } }
+    }
+
+    /// Called with agents this instance held that another instance holds now (their plain-HTTP
+    /// sessions here are stale).
+    public var onMovedAway: (@Sendable ([InstanceUID]) -> Void)? {
+        get { control.withLock { $0.movedAwayHandler } }
+        set { control.withLock { $0.movedAwayHandler = newValue } }
     }
 
     /// Called with false when this instance must let its agents go (the database was out of
@@ -201,7 +209,11 @@ public final class FleetService: Sendable {
         if let peers {
             threadsDone.enter()
             let thread = Thread { [self] in
-                peers.run(isStopping: { control.withLock { $0.stopping } }, act: perform)
+                peers.run(
+                    isStopping: { control.withLock { $0.stopping } }, act: perform,
+                    movedAway: { uids in
+                        if !uids.isEmpty { control.withLock { $0.movedAwayHandler }?(uids) }
+                    })
                 threadsDone.leave()
             }
             thread.name = "fleet-peers"

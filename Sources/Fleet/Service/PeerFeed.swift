@@ -51,8 +51,9 @@ final class PeerFeed: Sendable {
         return target == own || target == "*" ? id : nil
     }
 
-    /// Runs until `isStopping` is true, handing `act` the actions other instances send this one.
-    func run(isStopping: () -> Bool, act: (ClusterActionRow) -> Void) {
+    /// Runs until `isStopping` is true, handing `act` the actions other instances send this one
+    /// and `movedAway` the agents this instance held that a peer holds now.
+    func run(isStopping: () -> Bool, act: (ClusterActionRow) -> Void, movedAway: ([InstanceUID]) -> Void) {
         var subscribed = false
         var catchUps: [Int64] = []
         // Rows written just before the load began may have committed after it read them.
@@ -71,7 +72,7 @@ final class PeerFeed: Sendable {
                 let now = clock()
                 if let due = catchUps.first, due <= now {
                     catchUps.removeFirst()
-                    take(try session.agentsSeen(since: since, notOwnedBy: instance), gone: [], now: now)
+                    movedAway(take(try session.agentsSeen(since: since, notOwnedBy: instance), gone: [], now: now))
                 }
                 let notes = try session.announcements(waitingUpTo: 200)
                 let ranges = notes.filter { $0.channel == PostgresStore.changesChannel }.compactMap {
@@ -79,7 +80,7 @@ final class PeerFeed: Sendable {
                 }
                 for range in ranges {
                     let changed = try session.changedAgents(from: range.lowerBound, to: range.upperBound)
-                    take(changed.rows, gone: changed.gone, now: clock())
+                    movedAway(take(changed.rows, gone: changed.gone, now: clock()))
                 }
                 for note in notes where note.channel == PostgresStore.actionsChannel {
                     guard let id = Self.action(note.payload, for: instance),
@@ -97,10 +98,11 @@ final class PeerFeed: Sendable {
         }
     }
 
-    private func take(_ rows: [AgentRow], gone: [String], now: Int64) {
-        guard !rows.isEmpty || !gone.isEmpty else { return }
-        inventory.absorb(rows, gone: gone, now: now)
+    private func take(_ rows: [AgentRow], gone: [String], now: Int64) -> [InstanceUID] {
+        guard !rows.isEmpty || !gone.isEmpty else { return [] }
+        let moved = inventory.absorb(rows, gone: gone, now: now)
         let known = inventory.counts.known
         counters.update { $0.agentsKnown = known }
+        return moved
     }
 }

@@ -62,6 +62,14 @@ package final class HTTPSessionStore: Sendable {
         return expired
     }
 
+    /// Drops the sessions of agents another instance holds now, without a disconnect: their
+    /// next poll here starts a new session (a kept one would see their sequence numbers jump
+    /// by the polls answered elsewhere, and ask for a full report each time).
+    package func forget(_ uids: [InstanceUID]) {
+        sessions.withLock { sessions in for uid in uids { sessions[uid] = nil } }
+        commands.withLock { queued in for uid in uids { queued[uid] = nil } }
+    }
+
     /// Sessions held now.
     package var count: Int { sessions.withLock { $0.count } }
 }
