@@ -537,3 +537,52 @@ def test_a_plain_http_agent_may_poll_any_instance(tmp_path):
     finally:
         for s in (a, b):
             assert s.stop() == 0
+
+
+def test_the_leaders_death_mid_rollout_hands_it_to_another_and_each_agent_gets_the_version_once(tmp_path):
+    """c leads and holds no agent; a and b hold ten each. A rollout started on a (two stages,
+    a soak between) is moved on by c; c is killed during the soak, and the next leader finishes
+    it from what c stored: every agent got the new version exactly once."""
+    needs_postgres()
+    from test_rollouts import BASE, Fleet, publish, rollout, variant
+    database = fresh_database("postgres", tmp_path)
+    c = instance(database, "c", "--config-apply-timeout", "30")
+    wait_for(lambda: instances_view(c)["c"]["leader"], timeout=15, what="c to lead")
+    a = instance(database, "a", "--config-apply-timeout", "30")
+    b = instance(database, "b", "--config-apply-timeout", "30")
+    fleets = []
+    try:
+        fleets = [Fleet(a, ["prod"] * 10), Fleet(b, ["prod"] * 10)]
+        agents = [agent for fleet in fleets for agent in fleet.agents]
+        for s in (a, b):
+            wait_written(s)
+        wait_for(lambda: api(c, "GET", "/api/v1/agents?connected=true&limit=1")[1]["total"] == 20,
+                 what="c to follow the twenty agents")
+        publish(a, "gw", BASE)
+        new = publish(a, "gw", variant("v2"))
+        status, created = api(a, "POST", "/api/v1/rollouts", {
+            "config": "gw", "version": new["version"], "target": {"selector": {"env": "prod"}},
+            "stages": [{"percent": 50}], "soakSeconds": 6})
+        assert status == 201, created
+        rid = created["id"]
+        # Stage 0 applies on both instances' agents; c, the leader, sees it done and soaks.
+        wait_for(lambda: sum(1 for x in agents if b"v2" in x.applied or x.received) == 10 or None, timeout=20,
+                 what="the first stage's agents to get the version")
+        wait_for(lambda: rollout(a, rid)["counts"]["applied"] == 10, timeout=20, what="the first stage applied")
+        assert rollout(a, rid)["stage"] == created["stage"], "the soak holds the second stage back"
+        c.proc.send_signal(signal.SIGKILL)
+        c.proc.wait()
+        done = wait_for(lambda: (lambda r: r if r["state"] == "completed" else None)(rollout(a, rid)), timeout=40,
+                        what="the rollout to complete under the next leader")
+        assert done["counts"]["applied"] == 20
+        got = [sum(1 for body in x.received if b"v2" in body) for x in agents]
+        assert got == [1] * 20, f"each agent got the version once: {got}"
+        view = instances_view(a)
+        assert [k for k, i in view.items() if i["leader"]] in (["a"], ["b"])
+        assert rollout(b, rid)["state"] == "completed", "b follows what the leader stored"
+    finally:
+        for fleet in fleets:
+            fleet.close()
+        for s in (a, b, c):
+            if s.proc.poll() is None:
+                assert s.stop() == 0

@@ -92,6 +92,8 @@ extension FleetService {
             for uid in uids { handlers.disconnectHandler?(uid) }
         case "catalogue":
             reloadCatalogue()
+        case "rollouts":
+            reloadRollouts(action.body)
         default:
             options.log("cluster: unknown action \(action.kind) from \(action.sender) ignored")
         }

@@ -68,7 +68,7 @@ extension FleetService {
         } catch {
             throw FleetError(.unavailable, "database_unavailable", "the rollout was not stored: \(error.message)")
         }
-        return try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
+        let created = try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
             do throws(FleetError) {
                 rollout.superseded = try supersede(&s, for: Set(targets.map(\.uid)))
             } catch {
@@ -86,6 +86,8 @@ extension FleetService {
             options.log("fleet: rollout \(rollout.id) of \(config) v\(version) to \(targets.count) agents started")
             return view(entry)
         }
+        announceRollouts([created.id], members: Array(created.superseded.keys))
+        return created
     }
 
     /// A rollout with its counts, if it exists.
@@ -115,7 +117,7 @@ extension FleetService {
     /// executor (it writes to the database).
     public func act(_ action: RolloutAction, on id: String, ifMatch: Int64?) throws(FleetError) -> Rollout {
         let now = options.clock()
-        return try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
+        let done = try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
             guard var entry = s.entries[id] else {
                 throw FleetError(.notFound, "rollout_not_found", "no rollout \(id)")
             }
@@ -151,6 +153,8 @@ extension FleetService {
             s.entries[id] = entry
             return view(entry)
         }
+        announceRollouts(done.id == id ? [id] : [id, done.id])
+        return done
     }
 
     /// One controller pass: stalls, gates, stage ends, soaks (run every 250 ms).
@@ -158,6 +162,10 @@ extension FleetService {
         let now = options.clock()
         let stalled = inventory.expireStalled(now: now)
         if stalled > 0 { options.log("fleet: \(stalled) agents stalled applying their config") }
+        // With several instances only the leader moves rollouts on; the others follow what it
+        // stores (`reloadRollouts`).
+        let leads = isLeader
+        var stored: [String] = []
         rollouts.state.withLock { s in
             for id in s.order {
                 // Final rollouts are left alone once the stream has said so.
@@ -165,12 +173,16 @@ extension FleetService {
                     !entry.rollout.state.isFinal || entry.dirty
                         || entry.published?.signature.hasPrefix(entry.rollout.state.rawValue + "/") != true
                 else { continue }
-                if entry.rollout.state == .running { advance(&entry, now: now) }
-                if entry.dirty { persist(&entry) }
+                if entry.rollout.state == .running && leads { advance(&entry, now: now) }
+                if entry.dirty {
+                    persist(&entry)
+                    if !entry.dirty { stored.append(id) }
+                }
                 publishProgress(&entry, now: now)
                 s.entries[id] = entry
             }
         }
+        if !stored.isEmpty { announceRollouts(stored) }
     }
 
     /// Tells the event stream that a rollout moved: at most every 250 ms while only its counts
@@ -196,31 +208,88 @@ extension FleetService {
         let now = options.clock()
         var loaded = RolloutBook.State()
         for row in rows {
-            guard let spec = try? JSONDecoder().decode(RolloutSpec.self, from: Data(row.spec.utf8)) else {
-                options.log("fleet: rollout \(row.id) has an unreadable spec and is skipped")
-                continue
-            }
-            var members = [[InstanceUID]](repeating: [], count: max(1, row.stages))
-            var pins: [InstanceUID: String] = [:]
-            for member in try store.loadRolloutMembers(row.id) {
-                guard let uid = InstanceUID(string: member.uid), member.stage < members.count else { continue }
-                members[member.stage].append(uid)
-                if row.rollbackOf != nil { pins[uid] = member.pin }
-            }
-            inventory.catalogue.learnComponents(spec.hash)
-            let rollout = Rollout(
-                id: row.id, spec: spec, state: RolloutState(rawValue: row.state) ?? .aborted, stage: row.stage,
-                stages: members.count, reason: row.reason, etag: row.etag, rollbackOf: row.rollbackOf,
-                createdAt: row.createdAt, updatedAt: row.updatedAt)
-            var entry = RolloutBook.Entry(rollout: rollout, members: members, pins: pins, doneAt: row.stageDoneAt)
+            guard var entry = try entry(from: row) else { continue }
             // Oldest first: a newer rollout's pins replace an older one's, as when they were made.
-            if rollout.state != .pending {
-                for stage in 0...min(rollout.stage, members.count - 1) { _ = pin(&entry, stage, now: now) }
+            if entry.rollout.state != .pending {
+                for stage in 0...min(entry.rollout.stage, entry.members.count - 1) { _ = pin(&entry, stage, now: now) }
             }
             loaded.entries[row.id] = entry
             loaded.order.append(row.id)
         }
         rollouts.state.withLock { $0 = loaded }
+    }
+
+    /// A stored rollout with its members (nil: its spec is unreadable).
+    private func entry(from row: RolloutRow) throws(StoreError) -> RolloutBook.Entry? {
+        guard let spec = try? JSONDecoder().decode(RolloutSpec.self, from: Data(row.spec.utf8)) else {
+            options.log("fleet: rollout \(row.id) has an unreadable spec and is skipped")
+            return nil
+        }
+        var members = [[InstanceUID]](repeating: [], count: max(1, row.stages))
+        var pins: [InstanceUID: String] = [:]
+        for member in try store.loadRolloutMembers(row.id) {
+            guard let uid = InstanceUID(string: member.uid), member.stage < members.count else { continue }
+            members[member.stage].append(uid)
+            if row.rollbackOf != nil { pins[uid] = member.pin }
+        }
+        inventory.catalogue.learnComponents(spec.hash)
+        let rollout = Rollout(
+            id: row.id, spec: spec, state: RolloutState(rawValue: row.state) ?? .aborted, stage: row.stage,
+            stages: members.count, reason: row.reason, etag: row.etag, rollbackOf: row.rollbackOf,
+            createdAt: row.createdAt, updatedAt: row.updatedAt)
+        return RolloutBook.Entry(rollout: rollout, members: members, pins: pins, doneAt: row.stageDoneAt)
+    }
+
+    /// Tells the other instances that these rollouts changed (and, for `members`, which agents
+    /// they hold).
+    private func announceRollouts(_ ids: [String], members: [String] = []) {
+        guard !ids.isEmpty else { return }
+        forward("rollouts", body: ids.joined(separator: ",") + "|" + members.joined(separator: ","), to: "*")
+    }
+
+    /// Takes what another instance stored for these rollouts: their state and stage, the
+    /// stages it started pinned here too (idempotent: an agent already pinned is not offered
+    /// its config again), and for `members` their agents anew.
+    func reloadRollouts(_ body: String) {
+        let parts = body.split(separator: "|", omittingEmptySubsequences: false)
+        let ids = Set(parts.first.map { $0.split(separator: ",").map(String.init) } ?? [])
+        let withMembers = Set(parts.count > 1 ? parts[1].split(separator: ",").map(String.init) : [])
+        let now = options.clock()
+        var fresh: [String: RolloutBook.Entry] = [:]
+        let rows: [RolloutRow]
+        do throws(StoreError) {
+            rows = try store.loadRollouts().filter { ids.contains($0.id) || withMembers.contains($0.id) }
+            let known = rollouts.state.withLock { Set($0.entries.keys) }
+            // Members are read outside the controller's lock.
+            for row in rows where !known.contains(row.id) || withMembers.contains(row.id) {
+                fresh[row.id] = try entry(from: row)
+            }
+        } catch {
+            options.log("fleet: rollouts stored by another instance not read: \(error.message)")
+            return
+        }
+        rollouts.state.withLock { s in
+            for row in rows {
+                guard var entry = s.entries[row.id] ?? fresh[row.id] else { continue }
+                let isNew = s.entries[row.id] == nil
+                let from = isNew ? -1 : entry.rollout.stage
+                if let reread = fresh[row.id], !isNew { entry.members = reread.members }
+                entry.rollout.state = RolloutState(rawValue: row.state) ?? entry.rollout.state
+                entry.rollout.stage = row.stage
+                entry.rollout.reason = row.reason
+                entry.rollout.etag = row.etag
+                entry.rollout.updatedAt = row.updatedAt
+                entry.doneAt = row.stageDoneAt
+                entry.dirty = false
+                if entry.rollout.state != .pending && row.stage > from {
+                    for stage in max(0, from + 1)...min(row.stage, entry.members.count - 1) {
+                        _ = pin(&entry, stage, now: now)
+                    }
+                }
+                s.entries[row.id] = entry
+                if isNew { s.order.append(row.id) }
+            }
+        }
     }
 
     // MARK: Controller steps (called with the book's lock held)
