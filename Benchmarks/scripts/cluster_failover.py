@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Several `ampora serve` instances on one PostgreSQL behind HAProxy, a load of WebSocket agents
+through it, then `kill -9` of one instance: how long until every agent is connected again (to
+the others), and whether the database agrees (nothing left owned by the dead instance).
+
+    Benchmarks/scripts/cluster_failover.py --database postgres://postgres@127.0.0.1:54329/postgres \\
+        --agents 30000 --instances 3 --out result.json
+
+The database must be empty or an Ampora database; each run uses a fresh database of its own
+on that server (CREATE DATABASE). HAProxy runs as several processes sharing the listening port
+(SO_REUSEPORT): one process may open 20 000 descriptors here, two per agent. Loopback only.
+Exit status 0 when every agent came back within --deadline seconds and the database agrees.
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "Benchmarks", "loadgen"))
+
+import run_load  # noqa: E402
+
+TOKEN = "amp_bench_cluster_token_0123456789abcdef"
+AGENTS_PER_HAPROXY = 9000
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-tAc", sql], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise SystemExit("cluster_failover: psql: " + out.stderr.strip())
+    return out.stdout.strip()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Instance:
+    def __init__(self, binary, database, name, workdir, lease):
+        token = os.path.join(workdir, "token")
+        with open(token, "w") as f:
+            f.write(TOKEN + "\n")
+        self.name = name
+        self.log = open(os.path.join(workdir, f"{name}.log"), "w")
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--database", database, "--instance-id", name, "--opamp-listen", "127.0.0.1:0",
+             "--http-listen", "127.0.0.1:0", "--loops", "1", "--leader-lease", lease, "--admin-token-file", token,
+             "--registration-rate", "0"],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("ampora ready "):
+            raise SystemExit(f"cluster_failover: instance {name} did not start: {line!r}")
+        fields = dict(kv.split("=", 1) for kv in line.split()[2:])
+        self.opamp_port = int(fields["opamp"].rsplit(":", 1)[1])
+        self.http_port = int(fields["http"].rsplit(":", 1)[1])
+
+    def api(self, path):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+class HAProxy:
+    """`count` processes on one port, each balancing over every instance, checked every 300 ms."""
+
+    def __init__(self, instances, count, workdir):
+        self.port = free_port()
+        backends = "\n".join(f"    server {i.name} 127.0.0.1:{i.opamp_port} check inter 300ms fall 1 rise 2"
+                             for i in instances)
+        path = os.path.join(workdir, "haproxy.cfg")
+        with open(path, "w") as f:
+            f.write(f"""global
+    maxconn {AGENTS_PER_HAPROXY + 500}
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 300s
+    timeout server 300s
+frontend agents
+    bind 127.0.0.1:{self.port}
+    default_backend ampora
+backend ampora
+    balance roundrobin
+{backends}
+""")
+        self.procs = [subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL) for _ in range(count)]
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.time() > deadline or any(p.poll() is not None for p in self.procs):
+                    raise SystemExit("cluster_failover: haproxy did not start")
+                time.sleep(0.1)
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+class Failover(run_load.Controller):
+    """Kills the victim `settle` seconds after every agent is connected; ends once every agent
+    is connected again and the database shows none held by the victim."""
+
+    def __init__(self, agents, victim, survivors, database, settle):
+        super().__init__(None)
+        self.agents, self.victim, self.survivors, self.database = agents, victim, survivors, database
+        self.settle = settle
+        self.phase = "ramp"
+        self.t_all = self.t_kill = self.t_back = self.t_agreed = None
+        self.victim_agents = None
+        self.reconnects_at_kill = 0
+        self.checking = False
+
+    def on_sample(self, now, sample, workers):
+        connected = sample["connected"]
+        reconnects = run_load.totals(workers, "reconnects")
+        if self.phase == "ramp" and connected >= self.agents:
+            self.t_all = self.t_all or now
+            if now >= self.t_all + self.settle:
+                held = psql(self.database, f"SELECT COUNT(*) FROM agents WHERE connected = 1 AND owner = '{self.victim.name}'")
+                self.victim_agents = int(held)
+                self.reconnects_at_kill = reconnects
+                self.victim.kill()
+                self.t_kill = time.monotonic()
+                self.phase = "reconnecting"
+        elif self.phase == "reconnecting":
+            if connected >= self.agents and reconnects - self.reconnects_at_kill >= (self.victim_agents or 0):
+                self.t_back = now
+                self.phase = "checking"
+                threading.Thread(target=self._check, daemon=True).start()
+
+    def _check(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = psql(self.database, "SELECT owner, COUNT(*) FROM agents WHERE connected = 1 GROUP BY owner")
+            owners = dict(line.split("|") for line in rows.splitlines() if line)
+            total = sum(int(n) for n in owners.values())
+            if self.victim.name not in owners and total == self.agents:
+                self.owners_after = {k: int(v) for k, v in owners.items()}
+                self.t_agreed = time.monotonic()
+                self.phase = "agreed"
+                return
+            time.sleep(0.5)
+        self.phase = "disagreed"
+
+    def status(self):
+        return "| failover: %s" % self.phase
+
+    def done(self):
+        return self.phase in ("agreed", "disagreed")
+
+    def finish(self, result):
+        result["failover"] = {
+            "phase": self.phase, "victim": self.victim.name, "victim_agents": self.victim_agents,
+            "reconnect_s_from_kill": round(self.t_back - self.t_kill, 3) if self.t_back and self.t_kill else None,
+            "database_agrees_s_from_kill": round(self.t_agreed - self.t_kill, 3) if self.t_agreed else None,
+            "owners_after": getattr(self, "owners_after", None),
+        }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--database", required=True, help="postgres://… of a PostgreSQL server (a fresh database is made)")
+    ap.add_argument("--agents", type=int, default=30000)
+    ap.add_argument("--instances", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=4000, help="new connections per second")
+    ap.add_argument("--heartbeat", type=float, default=30)
+    ap.add_argument("--settle", type=float, default=5, help="seconds between the full ramp and the kill")
+    ap.add_argument("--deadline", type=float, default=30, help="seconds the agents have to come back")
+    ap.add_argument("--lease", default="2s", help="--leader-lease of the instances")
+    ap.add_argument("--ampora-bin", default=os.path.join(ROOT, ".build", "release", "ampora"))
+    ap.add_argument("--out", help="JSON result file")
+    ap.add_argument("--quiet", action="store_true")
+    opts = ap.parse_args()
+    if shutil.which("haproxy") is None:
+        raise SystemExit("cluster_failover: haproxy is not installed (scripts/bootstrap.sh --test)")
+    name = "ampora_failover_" + uuid.uuid4().hex[:12]
+    psql(opts.database, f"CREATE DATABASE {name}")
+    database = opts.database.rsplit("/", 1)[0] + "/" + name
+    workdir = tempfile.mkdtemp(prefix="ampora-failover-")
+    instances, proxy = [], None
+    try:
+        instances = [Instance(opts.ampora_bin, database, f"i{n}", workdir, opts.lease) for n in range(opts.instances)]
+        proxy = HAProxy(instances, math.ceil(opts.agents / AGENTS_PER_HAPROXY), workdir)
+        controller = Failover(opts.agents, instances[0], instances[1:], database, opts.settle)
+        args = run_load.build_parser().parse_args([
+            "--target", f"127.0.0.1:{proxy.port}", "--agents", str(opts.agents), "--rate", str(opts.rate),
+            "--heartbeat", str(opts.heartbeat), "--duration", str(opts.agents / opts.rate + opts.settle + 120),
+            "--out", os.path.join(workdir, "load.json")]
+            + (["--quiet"] if opts.quiet else []))
+        result, rc = run_load.run(args, controller)
+        failover = result["failover"]
+        failover.update(agents=opts.agents, instances=opts.instances, haproxy_processes=len(proxy.procs),
+                        time_to_all_connected_s=result.get("time_to_all_connected_s"))
+        ok = (failover["phase"] == "agreed" and failover["reconnect_s_from_kill"] is not None
+              and failover["reconnect_s_from_kill"] <= opts.deadline)
+        failover["ok"] = ok
+        if opts.out:
+            with open(opts.out, "w") as f:
+                json.dump(failover, f, indent=2)
+        print(json.dumps(failover))
+        return 0 if ok else 1
+    finally:
+        if proxy:
+            proxy.stop()
+        for i in instances[1:]:
+            i.stop()
+        if instances and instances[0].proc.poll() is None:
+            instances[0].stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
