@@ -611,3 +611,77 @@ def test_thirty_thousand_agents_over_three_instances_survive_a_kill_9(tmp_path):
     assert result["reconnect_s_from_kill"] < 30
     assert sum(result["owners_after"].values()) == 30000 and "i0" not in result["owners_after"]
     assert proc.returncode == 0
+
+
+def test_a_postgres_restart_under_two_instances_loses_no_acknowledged_write(tmp_path):
+    """PostgreSQL stops and starts again under two instances holding agents: both recover on
+    their own (heartbeats, one leader, following each other again), what agents said meanwhile
+    is written, and every operator write that was acknowledged is there and seen by both."""
+    needs_postgres()
+    from test_fleet import COLLECTOR_CONFIG
+    root = Path(__file__).resolve().parents[2]
+    pgdir = tempfile.mkdtemp(prefix="ampora-restart-")
+    port = free_port()
+    url = subprocess.run([str(root / "scripts/pg.sh"), "start", pgdir, str(port)], check=True,
+                         capture_output=True, text=True, timeout=60).stdout.strip()
+    a = b = None
+    try:
+        a, b = instance(url, "a"), instance(url, "b")
+        uids = [uuid.uuid4().bytes for _ in range(10)]
+
+        async def go():
+            sockets = [await connect_through((a if i % 2 else b).ws_url, u) for i, u in enumerate(uids)]
+            for s in (a, b):
+                wait_written(s)
+            acknowledged = []
+            status, _ = api(a, "PUT", "/api/v1/configs/before", COLLECTOR_CONFIG, {"Content-Type": "text/yaml"})
+            assert status == 200
+            acknowledged.append("before")
+            subprocess.run([str(root / "scripts/pg.sh"), "halt", pgdir], check=True, timeout=60)
+            # Agents go on talking; operators get a clear refusal, never a false success.
+            for u, ws in zip(uids, sockets):
+                m = A(instance_uid=u, sequence_num=2, capabilities=0x1 | 0x800)
+                m.health.healthy = False
+                m.health.last_error = "during the restart"
+                await exchange(ws, b"\x00" + m.SerializeToString())
+            status, _ = api(b, "PUT", "/api/v1/configs/during", COLLECTOR_CONFIG, {"Content-Type": "text/yaml"})
+            if status == 200:
+                acknowledged.append("during")
+            else:
+                assert status == 503
+            time.sleep(2)
+            subprocess.run([str(root / "scripts/pg.sh"), "resume", pgdir, str(port)], check=True, timeout=60)
+            for s in (a, b):
+                wait_for(lambda: metrics(s)["ampora_persistence_healthy"] == 1, timeout=30, what="writes back")
+                wait_written(s)
+            status, _ = api(b, "PUT", "/api/v1/configs/after", COLLECTOR_CONFIG, {"Content-Type": "text/yaml"})
+            assert status == 200
+            acknowledged.append("after")
+
+            def recovered():
+                views = [instances_view(s) for s in (a, b)]
+                return all(all(i["alive"] for i in v.values()) and sum(i["leader"] for i in v.values()) == 1
+                           for v in views)
+            wait_for(recovered, timeout=20, what="both instances beating, one leader")
+            # Both follow each other again: a new agent on a is listed on b.
+            late = uuid.uuid4().bytes
+            sockets.append(await connect_through(a.ws_url, late))
+            wait_for(lambda: api(b, "GET", f"/api/v1/agents/{uuid.UUID(bytes=late)}")[0] == 200, timeout=15,
+                     what="b to follow a again")
+            for name in acknowledged:
+                for s in (a, b):
+                    wait_for(lambda: api(s, "GET", f"/api/v1/configs/{name}")[0] == 200, timeout=15,
+                             what=f"config {name} on every instance")
+            unhealthy = sql(url, "SELECT COUNT(*) FROM agents WHERE health IS NOT NULL")[0][0]
+            assert int(unhealthy) == 10, "what the agents said during the restart is written"
+            for s in (a, b):
+                _, facets = api(s, "GET", "/api/v1/agents/facets")
+                assert facets["unhealthy"] == 10, facets
+            for ws in sockets:
+                await ws.close()
+        run(go(), timeout=180)
+    finally:
+        for s in (a, b):
+            if s is not None:
+                assert s.stop() == 0
+        subprocess.run([str(root / "scripts/pg.sh"), "stop", pgdir], timeout=60)
