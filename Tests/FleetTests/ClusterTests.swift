@@ -38,6 +38,25 @@ import Testing
         #expect(m.contact(now: 3000, holdsLock: true, newToken: nil, ownRow: true).isEmpty, "for good")
     }
 
+    // MARK: Announcements
+
+    @Test func announcementsAreParsedAndABurstIsReadInFewSpans() {
+        #expect(PeerFeed.range("a:10:20", ignoring: "b") == 10...20)
+        #expect(PeerFeed.range("host:8080:10:20", ignoring: "b") == 10...20, "an id may hold a colon")
+        #expect(PeerFeed.range("b:10:20", ignoring: "b") == nil, "this instance's own")
+        #expect(PeerFeed.range("a:20:10", ignoring: "b") == nil)
+        #expect(PeerFeed.range("garbage", ignoring: "b") == nil)
+        #expect(PeerFeed.action("b:42", for: "b") == 42)
+        #expect(PeerFeed.action("*:43", for: "b") == 43)
+        #expect(PeerFeed.action("c:44", for: "b") == nil)
+        #expect(PeerFeed.action("b:x", for: "b") == nil)
+        let storm = (1...100_000).map { Int64($0)...Int64($0) }.shuffled()
+        let spans = PeerFeed.spans(storm)
+        #expect(spans.count == 2, "100 000 one-row batches: two queries")
+        #expect(spans.first?.lowerBound == 1 && spans.last?.upperBound == 100_000)
+        #expect(PeerFeed.spans([1...5, 500_000...500_010, 3...9]) == [1...9, 500_000...500_010])
+    }
+
     // MARK: The fence, in PostgreSQL
 
     static func claim(_ owner: String, epoch: Int64, at claimedAt: Int64, connected: Bool = true) -> AgentRow {

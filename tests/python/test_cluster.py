@@ -685,3 +685,41 @@ def test_a_postgres_restart_under_two_instances_loses_no_acknowledged_write(tmp_
             if s is not None:
                 assert s.stop() == 0
         subprocess.run([str(root / "scripts/pg.sh"), "stop", pgdir], timeout=60)
+
+
+def test_a_notification_storm_leaves_an_instance_serving(tmp_path):
+    """100 000 announcements and 100 000 action notifications (most pointing at nothing) hit b
+    at once: b keeps beating and serving, and a real command sent through a afterwards still
+    reaches b's agent."""
+    needs_postgres()
+    database = fresh_database("postgres", tmp_path)
+    a, b = instance(database, "a"), instance(database, "b")
+    uid = uuid.uuid4().bytes
+    key = str(uuid.UUID(bytes=uid))
+    try:
+        async def go():
+            ws = await websockets.connect(b.ws_url)
+            m = A(instance_uid=uid, sequence_num=1, capabilities=0x1 | 0x400)
+            m.agent_description.identifying_attributes.add(key="service.name").value.string_value = "storm"
+            await exchange(ws, b"\x00" + m.SerializeToString())
+            wait_written(b)
+            wait_for(lambda: api(a, "GET", f"/api/v1/agents/{key}")[0] == 200, what="a to follow b's agent")
+            started = time.time()
+            sql(database, "SELECT pg_notify('ampora_agents', 'x:' || g || ':' || g), "
+                          "pg_notify('ampora_actions', 'b:' || (g + 1000000)) FROM generate_series(1, 100000) g")
+            status, body = api(a, "POST", f"/api/v1/agents/{key}/restart")
+            assert status in (200, 202), body
+            raw = await asyncio.wait_for(ws.recv(), 60)
+            reply = __import__("test_gateway").S()
+            reply.ParseFromString(raw[1:])
+            assert reply.HasField("command"), reply
+            took = time.time() - started
+            assert took < 30, f"the command waited {took:.1f} s behind the storm"
+            view = instances_view(b)
+            assert view["b"]["alive"] and view["a"]["alive"]
+            assert b.proc.poll() is None
+            await ws.close()
+        run(go(), timeout=120)
+    finally:
+        for s in (a, b):
+            assert s.stop() == 0

@@ -41,6 +41,25 @@ final class PeerFeed: Sendable {
         return who == own ? nil : from...to
     }
 
+    /// Announced revision ranges merged into few spans: ranges closer than `gap` join, up to
+    /// `longest` revisions per span (a span may take in other batches' rows: reading a row
+    /// twice changes nothing).
+    static func spans(_ ranges: [ClosedRange<Int64>], gap: Int64 = 1024, longest: Int64 = 65_536)
+        -> [ClosedRange<Int64>]
+    {
+        var out: [ClosedRange<Int64>] = []
+        for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = out.last, range.lowerBound <= last.upperBound + gap,
+                max(last.upperBound, range.upperBound) - last.lowerBound < longest
+            {
+                out[out.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
+            } else {
+                out.append(range)
+            }
+        }
+        return out
+    }
+
     /// An action notification, `TARGET:ID`: the action's id when it is for this instance (or
     /// for every instance, `*`).
     static func action(_ payload: String, for own: String) -> Int64? {
@@ -78,15 +97,19 @@ final class PeerFeed: Sendable {
                 let ranges = notes.filter { $0.channel == PostgresStore.changesChannel }.compactMap {
                     Self.range($0.payload, ignoring: instance)
                 }
-                for range in ranges {
-                    let changed = try session.changedAgents(from: range.lowerBound, to: range.upperBound)
+                // A burst of announcements is read in a few queries, not one each.
+                for span in Self.spans(ranges) {
+                    let changed = try session.changedAgents(from: span.lowerBound, to: span.upperBound)
                     movedAway(take(changed.rows, gone: changed.gone, now: clock()))
                 }
-                for note in notes where note.channel == PostgresStore.actionsChannel {
-                    guard let id = Self.action(note.payload, for: instance),
-                        let action = try session.action(id: id), action.sender != instance
-                    else { continue }
-                    act(action)
+                let ids = notes.filter { $0.channel == PostgresStore.actionsChannel }.compactMap {
+                    Self.action($0.payload, for: instance)
+                }
+                var start = 0
+                while start < ids.count {
+                    let chunk = Array(ids[start..<min(ids.count, start + 1000)])
+                    start += chunk.count
+                    for action in try session.actions(ids: chunk) where action.sender != instance { act(action) }
                 }
                 since = now - 10_000
             } catch {

@@ -147,16 +147,6 @@ extension FleetStore {
             ])
     }
 
-    /// The action a notification points at.
-    func action(id: Int64) throws(StoreError) -> ClusterActionRow? {
-        try select("SELECT sender, target, kind, uids, body FROM cluster_actions WHERE id = $1", [String(id)]).first
-            .map { r in
-                ClusterActionRow(
-                    sender: r[0] ?? "", target: r[1] ?? "", kind: r[2] ?? "",
-                    uids: (r[3] ?? "").split(separator: ",").map(String.init), body: r[4] ?? "")
-            }
-    }
-
     /// The channel that points instances at their actions.
     static var actionsChannel: String { "ampora_actions" }
 

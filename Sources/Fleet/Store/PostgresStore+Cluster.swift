@@ -112,4 +112,19 @@ extension PostgresStore {
             ).map(Self.agentRow)
         }
     }
+
+    /// The actions notifications point at, oldest first (ids whose row is gone are skipped).
+    func actions(ids: [Int64]) throws(StoreError) -> [ClusterActionRow] {
+        guard !ids.isEmpty else { return [] }
+        return try locked { () throws(StoreError) in
+            try rows(
+                "SELECT sender, target, kind, uids, body FROM cluster_actions WHERE id = ANY($1::bigint[]) ORDER BY id",
+                ["{" + ids.map(String.init).joined(separator: ",") + "}"]
+            ).map { r in
+                ClusterActionRow(
+                    sender: r[0] ?? "", target: r[1] ?? "", kind: r[2] ?? "",
+                    uids: (r[3] ?? "").split(separator: ",").map(String.init), body: r[4] ?? "")
+            }
+        }
+    }
 }
