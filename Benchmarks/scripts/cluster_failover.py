@@ -68,10 +68,11 @@ class Instance:
         self.opamp_port = int(fields["opamp"].rsplit(":", 1)[1])
         self.http_port = int(fields["http"].rsplit(":", 1)[1])
 
-    def api(self, path):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}",
-                                     headers={"Authorization": f"Bearer {TOKEN}"})
-        with urllib.request.urlopen(req, timeout=10) as r:
+    def api(self, path, method="GET", body=None, content_type="application/json"):
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method,
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": content_type})
+        with urllib.request.urlopen(req, timeout=60) as r:
             return json.loads(r.read())
 
     def kill(self):
@@ -135,12 +136,20 @@ backend ampora
                 p.kill()
 
 
-class Failover(run_load.Controller):
-    """Kills the victim `settle` seconds after every agent is connected; ends once every agent
-    is connected again and the database shows none held by the victim."""
+CONFIG = (b"receivers:\n  otlp:\n    protocols:\n      grpc: {}\nexporters:\n  debug: {}\nservice:\n"
+          b"  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n")
 
-    def __init__(self, agents, victim, survivors, database, settle):
+
+class Failover(run_load.Controller):
+    """With `push`, first assigns a config to every agent through one survivor and times until
+    every agent applied it. Then kills the victim `settle` seconds after every agent is
+    connected; ends once every agent is connected again and the database shows none held by
+    the victim."""
+
+    def __init__(self, agents, victim, survivors, database, settle, push=False):
         super().__init__(None)
+        self.push = push
+        self.t_post = self.t_applied = None
         self.agents, self.victim, self.survivors, self.database = agents, victim, survivors, database
         self.settle = settle
         self.phase = "ramp"
@@ -152,7 +161,18 @@ class Failover(run_load.Controller):
     def on_sample(self, now, sample, workers):
         connected = sample["connected"]
         reconnects = run_load.totals(workers, "reconnects")
-        if self.phase == "ramp" and connected >= self.agents:
+        if self.phase == "ramp" and connected >= self.agents and self.push:
+            self.t_all = self.t_all or now
+            if now >= self.t_all + self.settle:
+                self.phase = "pushing"
+                self.applied_before = sample.get("rc_agents_applied", 0)
+                threading.Thread(target=self._assign, daemon=True).start()
+        elif self.phase == "pushing":
+            if self.t_post and sample.get("rc_agents_applied", 0) - self.applied_before >= self.agents:
+                self.t_applied = now
+                self.t_all = now
+                self.phase = "settling"
+        elif self.phase in ("ramp", "settling") and connected >= self.agents:
             self.t_all = self.t_all or now
             if now >= self.t_all + self.settle:
                 held = psql(self.database, f"SELECT COUNT(*) FROM agents WHERE connected = 1 AND owner = '{self.victim.name}'")
@@ -166,6 +186,12 @@ class Failover(run_load.Controller):
                 self.t_back = now
                 self.phase = "checking"
                 threading.Thread(target=self._check, daemon=True).start()
+
+    def _assign(self):
+        via = self.survivors[0]
+        via.api("/api/v1/configs/everyone", "PUT", CONFIG, "text/yaml")
+        self.t_post = time.monotonic()
+        via.api("/api/v1/assignments", "POST", {"config": "everyone", "selector": {}})
 
     def _check(self):
         deadline = time.monotonic() + 60
@@ -190,6 +216,7 @@ class Failover(run_load.Controller):
     def finish(self, result):
         result["failover"] = {
             "phase": self.phase, "victim": self.victim.name, "victim_agents": self.victim_agents,
+            "push_s": round(self.t_applied - self.t_post, 3) if self.t_applied and self.t_post else None,
             "reconnect_s_from_kill": round(self.t_back - self.t_kill, 3) if self.t_back and self.t_kill else None,
             "database_agrees_s_from_kill": round(self.t_agreed - self.t_kill, 3) if self.t_agreed else None,
             "owners_after": getattr(self, "owners_after", None),
@@ -206,6 +233,9 @@ def main():
     ap.add_argument("--settle", type=float, default=5, help="seconds between the full ramp and the kill")
     ap.add_argument("--deadline", type=float, default=30, help="seconds the agents have to come back")
     ap.add_argument("--lease", default="2s", help="--leader-lease of the instances")
+    ap.add_argument("--push", action="store_true",
+                    help="before the kill, assign a config to every agent through one instance and time until all "
+                         "applied it")
     ap.add_argument("--ampora-bin", default=os.path.join(ROOT, ".build", "release", "ampora"))
     ap.add_argument("--out", help="JSON result file")
     ap.add_argument("--quiet", action="store_true")
@@ -220,7 +250,7 @@ def main():
     try:
         instances = [Instance(opts.ampora_bin, database, f"i{n}", workdir, opts.lease) for n in range(opts.instances)]
         proxy = HAProxy(instances, math.ceil(opts.agents / AGENTS_PER_HAPROXY), workdir)
-        controller = Failover(opts.agents, instances[0], instances[1:], database, opts.settle)
+        controller = Failover(opts.agents, instances[0], instances[1:], database, opts.settle, opts.push)
         args = run_load.build_parser().parse_args([
             "--target", f"127.0.0.1:{proxy.port}", "--agents", str(opts.agents), "--rate", str(opts.rate),
             "--heartbeat", str(opts.heartbeat), "--duration", str(opts.agents / opts.rate + opts.settle + 120),

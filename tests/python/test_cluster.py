@@ -114,8 +114,9 @@ def test_three_instances_behind_haproxy_and_the_leader_dies(tmp_path):
     needs_postgres()
     database = fresh_database("postgres", tmp_path)
     servers = [instance(database, f"i{n}") for n in range(3)]
-    proxy = HAProxy(servers)
+    proxy = None
     try:
+        proxy = HAProxy(servers)
         uids = [uuid.uuid4().bytes for _ in range(60)]
 
         async def spread():
@@ -211,7 +212,8 @@ def test_three_instances_behind_haproxy_and_the_leader_dies(tmp_path):
             loop.run_until_complete(ws.close())
         loop.close()
     finally:
-        proxy.stop()
+        if proxy:
+            proxy.stop()
         for s in servers:
             if s.proc.poll() is None:
                 assert s.stop() == 0

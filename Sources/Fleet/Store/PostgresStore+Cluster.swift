@@ -18,6 +18,13 @@ extension PostgresStore {
         return store
     }
 
+    /// Makes each batch announce the agents it changed, as `instance` (nil: stop); the cluster
+    /// thread turns it on while other instances are alive.
+    public func announceBatches(as instance: String?) {
+        if let instance { announcer.withLock { $0 = instance } }
+        logChanges.store(instance != nil, ordering: .relaxed)
+    }
+
     /// Another session on the same database (for a thread that must not wait behind this one).
     public func sibling() throws(StoreError) -> PostgresStore {
         try PostgresStore(url: conninfo)

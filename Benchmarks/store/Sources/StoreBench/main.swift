@@ -3,6 +3,7 @@ import CSQL
 import Core
 import Fleet
 import Foundation
+import Synchronization
 
 // Rows per second into the agents table, four ways on the same rows in one run:
 //   batch      Fleet's store.write (COPY into staging + one upsert per batch; SQLite: one
@@ -10,6 +11,8 @@ import Foundation
 //   service    the whole write-behind path: FleetService.record() of status changes until written;
 //   autocommit one upsert statement per row, each its own transaction (the naive peer);
 //   raw        the floor: COPY (SQLite: prepared INSERTs in one transaction) into a bare table.
+// PostgreSQL also: batch updates announced to other instances (`agent_changes` + NOTIFY), and
+// `--instances` writers at once, each its own session and its share of the agents.
 
 struct Options {
     var postgres: String?
@@ -18,6 +21,7 @@ struct Options {
     var autocommitRows = 20_000
     var only: String?
     var repeats = 3
+    var instances = 3
 }
 
 func parse() -> Options {
@@ -31,11 +35,12 @@ func parse() -> Options {
         case "--autocommit-rows": o.autocommitRows = Int(args.next() ?? "") ?? o.autocommitRows
         case "--only": o.only = args.next()
         case "--repeat": o.repeats = max(1, Int(args.next() ?? "") ?? 3)
+        case "--instances": o.instances = Int(args.next() ?? "") ?? o.instances
         default:
             FileHandle.standardError.write(
                 Data(
-                    "usage: StoreBench [--postgres URL] [--rows N] [--batch N] [--autocommit-rows N] [--only sqlite|postgres]\n"
-                        .utf8))
+                    ("usage: StoreBench [--postgres URL] [--rows N] [--batch N] [--autocommit-rows N] [--only sqlite|postgres]"
+                        + " [--repeat N] [--instances N]\n").utf8))
             exit(2)
         }
     }
@@ -159,7 +164,7 @@ func copyLine(_ r: AgentRow, into out: inout [UInt8]) {
     let fields = [
         r.uid, r.connected ? "1" : "0", String(r.firstSeen), String(r.lastSeen), String(r.capabilities),
         hex(r.description), hex(r.health), r.effectiveConfigHash ?? "\\N", hex(r.remoteConfigStatus), "\\N", "\\N",
-        "\\N", "\\N", r.owner,
+        "\\N", "\\N", r.owner, String(r.fence), String(r.claimedAt),
     ]
     out.append(contentsOf: fields.joined(separator: "\t").utf8)
     out.append(10)
@@ -186,6 +191,13 @@ func postgres(_ admin: String, _ o: Options) throws {
     let updates = batches(o.rows, o.batch, round: 1)
     let updateTime = try seconds { for b in updates { try store.write(b) } }
     record(Result(backend: "postgres", method: "batch", rows: o.rows, seconds: updateTime))
+    // The same updates while other instances are alive: each batch also announces its agents.
+    (store as? PostgresStore)?.announceBatches(as: "bench")
+    let announced = batches(o.rows, o.batch, round: 2)
+    let announcedTime = try seconds { for b in announced { try store.write(b) } }
+    (store as? PostgresStore)?.announceBatches(as: nil)
+    record(Result(backend: "postgres", method: "batch, announced", rows: o.rows, seconds: announcedTime))
+    try cluster(url, o)
     try service(store, o, backend: "postgres")
     store.close()
 
@@ -243,6 +255,36 @@ func postgres(_ admin: String, _ o: Options) throws {
         }
     }
     record(Result(backend: "postgres", method: "raw", rows: o.rows, seconds: raw))
+}
+
+/// `--instances` writers at once, as that many instances on one database would: each its own
+/// session and its own agents (a share of the rows), updates with announcements on.
+func cluster(_ url: String, _ o: Options) throws {
+    let n = max(2, o.instances)
+    let stores = try (0..<n).map { _ in try PostgresStore(url: url) }
+    defer { for s in stores { s.close() } }
+    let work: [[WriteBatch]] = (0..<n).map { k in
+        stride(from: k * o.rows / n, to: (k + 1) * o.rows / n, by: o.batch).map { start in
+            var b = WriteBatch()
+            b.agents = (start..<min((k + 1) * o.rows / n, start + o.batch)).map { i in
+                var r = row(i, round: 5)
+                r.isNew = false
+                return r
+            }
+            return b
+        }
+    }
+    for (k, s) in stores.enumerated() { s.announceBatches(as: "bench-\(k)") }
+    let failures = Mutex(0)
+    let elapsed = seconds {
+        DispatchQueue.concurrentPerform(iterations: n) { k in
+            for b in work[k] {
+                do { try stores[k].write(b) } catch { failures.withLock { $0 += 1 } }
+            }
+        }
+    }
+    if failures.withLock({ $0 }) > 0 { log("postgres: \(failures.withLock { $0 }) cluster batches failed") }
+    record(Result(backend: "postgres", method: "\(n) instances, announced", rows: o.rows, seconds: elapsed))
 }
 
 // MARK: SQLite
