@@ -26,6 +26,9 @@ import Testing
         #expect(m.silence(now: 30_000).isEmpty, "within the grace the agents stay")
         #expect(m.silence(now: 31_001) == [.release])
         #expect(m.silence(now: 60_000).isEmpty, "released once")
+        var alone = ClusterMachine(leaseMilliseconds: 10_000, graceMilliseconds: 30_000, now: 0)
+        _ = alone.contact(now: 1000, holdsLock: true, newToken: 1, ownRow: true, peers: false)
+        #expect(alone.silence(now: 100_000) == [.stepDown], "alone, the agents stay: no other could record them")
         #expect(m.contact(now: 61_000, holdsLock: false, newToken: nil, ownRow: true) == [.admit])
         #expect(m.contact(now: 62_000, holdsLock: true, newToken: 2, ownRow: true) == [.lead(token: 2)])
     }

@@ -23,6 +23,9 @@ struct ClusterMachine: Sendable {
     private(set) var released = false
     /// Another process registered under this instance's id: this one only winds down.
     private(set) var superseded = false
+    /// Whether other instances were alive at the last contact: alone, an instance keeps its
+    /// agents through an outage (no other could record them either).
+    private(set) var peers = false
 
     init(leaseMilliseconds: Int64, graceMilliseconds: Int64, now: Int64) {
         self.leaseMilliseconds = leaseMilliseconds
@@ -37,8 +40,11 @@ struct ClusterMachine: Sendable {
     /// A heartbeat reached the database. `holdsLock`: this session holds the leadership lock;
     /// `newToken`: the tenure's token, drawn when `needsToken` said so; `ownRow`: the heartbeat
     /// found this process's registration (false: a newer process took the id).
-    mutating func contact(now: Int64, holdsLock: Bool, newToken: Int64?, ownRow: Bool) -> [Effect] {
+    mutating func contact(now: Int64, holdsLock: Bool, newToken: Int64?, ownRow: Bool, peers: Bool = true)
+        -> [Effect]
+    {
         var effects: [Effect] = []
+        self.peers = peers
         if !ownRow || superseded {
             superseded = true
             if token != nil {
@@ -66,14 +72,15 @@ struct ClusterMachine: Sendable {
         return effects
     }
 
-    /// A heartbeat failed (the database is unreachable or the session broke, which freed the lock).
+    /// A heartbeat failed (the database is unreachable or the session broke, which freed the
+    /// lock). Past the grace, with peers to take them, the agents are released.
     mutating func silence(now: Int64) -> [Effect] {
         var effects: [Effect] = []
         if token != nil {
             token = nil
             effects.append(.stepDown)
         }
-        if !released, now - lastContact > graceMilliseconds {
+        if !released, peers, now - lastContact > graceMilliseconds {
             released = true
             effects.append(.release)
         }

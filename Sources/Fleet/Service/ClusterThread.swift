@@ -58,11 +58,12 @@ final class ClusterThread: Sendable {
             if machine.withLock({ $0.needsToken(holdsLock: holds) }) {
                 token = try session.takeLeadership(instance: instance, now: now)
             }
-            effects = machine.withLock { $0.contact(now: now, holdsLock: holds, newToken: token, ownRow: own) }
-            if let announcing {
-                // Peers alive within two leases read this instance's batches (see `PeerFeed`).
-                let peers = try session.peersAlive(besides: instance, now: now, window: 2 * lease)
-                announcing.logChanges.store(peers, ordering: .relaxed)
+            // Peers alive within two leases: they read this instance's batches (see `PeerFeed`),
+            // and would take its agents if it lost the database.
+            let peers = try session.peersAlive(besides: instance, now: now, window: 2 * lease)
+            announcing?.logChanges.store(peers, ordering: .relaxed)
+            effects = machine.withLock {
+                $0.contact(now: now, holdsLock: holds, newToken: token, ownRow: own, peers: peers)
             }
             if machine.withLock({ $0.token != nil }), lastRelease.withLock({ now - $0 >= lease }) {
                 // The leader's work: agents of instances silent for two leases are shown
