@@ -53,7 +53,8 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do {
-            guard servingDescriptor < 0 else { return }
+            // An in-memory database is this process's own.
+            guard servingDescriptor < 0, path != ":memory:", !path.contains("mode=memory") else { return }
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw StoreError(.unavailable, "cannot open \(path) to lock it: errno \(errno)") }
             // flock, not fcntl: SQLite's own locks are fcntl locks, which this must not disturb.
