@@ -99,7 +99,41 @@ extension OperatorAPI {
             "rollbackOf": r.rollbackOf.map { $0 as Any } ?? NSNull(), "soakSeconds": r.spec.soakSeconds,
             "createdAt": rfc3339(r.createdAt), "updatedAt": rfc3339(r.updatedAt), "counts": counts(r.counts),
             "stageCounts": r.stageCounts.map(counts), "superseded": r.superseded,
+            "stagePlan": r.spec.stages.map(stageJSON), "gates": gatesJSON(r.spec.gates),
         ]
+    }
+
+    /// A stage as the request spelled it.
+    static func stageJSON(_ stage: RolloutStage) -> [String: Any] {
+        switch stage {
+        case .selector(let pairs): ["selector": pairs]
+        case .percent(let percent): ["percent": percent]
+        case .count(let count): ["count": count]
+        }
+    }
+
+    /// The gates as the request spelled them.
+    static func gatesJSON(_ gates: RolloutGates) -> [String: Any] {
+        var out: [String: Any] = [:]
+        for (name, limit) in gateList(gates) { out[name] = limit.count.map { $0 as Any } ?? gateText(limit) }
+        return out
+    }
+
+    /// The gates that are set, by their request names.
+    static func gateList(_ gates: RolloutGates) -> [(name: String, limit: GateLimit)] {
+        [("maxFailed", gates.maxFailed), ("maxUnhealthy", gates.maxUnhealthy), ("maxStalled", gates.maxStalled)]
+            .compactMap { name, limit in limit.map { (name, $0) } }
+    }
+
+    /// A limit as the request spells it: `3`, or `2.5%`.
+    static func gateText(_ limit: GateLimit) -> String {
+        if let count = limit.count { return String(count) }
+        return percentText(limit.percent ?? 0)
+    }
+
+    /// `10%`, `2.5%`.
+    static func percentText(_ percent: Double) -> String {
+        (percent == percent.rounded() ? String(Int(percent)) : String(percent)) + "%"
     }
 
     private static func target(_ raw: Any?) throws -> RolloutTarget {

@@ -273,7 +273,7 @@ def test_a_failing_canary_pauses_with_its_reason_and_rolls_back(rig):
     page.get_by_label("Selector", exact=True).fill("")
     page.wait_for_function(f"document.querySelector('[data-match-count]').textContent === 'Matching agents: {AGENTS}'")
     page.get_by_label("Canary selector (optional)").fill("env=canary")
-    page.get_by_label("Stages (percent)").fill("100")
+    page.get_by_label("Stages", exact=True).fill("100")
     page.get_by_label("Pause when failed exceed").fill("0")
     accessible(page, "rollouts")
     page.get_by_role("button", name="Start rollout").click()
@@ -334,3 +334,51 @@ def test_groups_tokens_and_audit_pages_in_the_dark(rig):
     page.wait_for_selector("[data-new-token]:not([hidden])")
     assert page.locator("[data-token-value]").inner_text().startswith("amp_")
     shot(page, "13-tokens-dark")
+
+
+def test_wizard_starts_count_stages_with_a_stalled_gate(rig):
+    server = rig["server"]
+    status, good = api(server, "PUT", "/api/v1/configs/base", variant("COUNTED"), {"Content-Type": "text/yaml"})
+    assert status == 200, good
+    page = new_page(rig)
+    sign_in(page, rig, path="/rollouts")
+    page.get_by_label("Config", exact=True).select_option("base")
+    page.get_by_label("Version").fill(str(good["version"]))
+    page.get_by_label("Selector", exact=True).fill("env=canary")
+    page.get_by_label("Stage sizes in").select_option("count")
+    page.get_by_label("Soak seconds").fill("0")
+    # Each mistake is named at its field, and nothing is started.
+    stages = page.get_by_label("Stages", exact=True)
+    stages.fill("1, 0")
+    page.get_by_role("button", name="Start rollout").click()
+    error = page.locator("[data-wizard-error]")
+    assert "Stage 2 (0): a number of agents is a whole number of at least 1." == error.inner_text()
+    assert stages.get_attribute("aria-invalid") == "true"
+    stages.fill("1, 2")
+    page.get_by_label("Pause when stalled exceed").fill("two")
+    page.get_by_role("button", name="Start rollout").click()
+    page.wait_for_function("document.querySelector('[data-wizard-error]').textContent.startsWith('Pause when stalled')")
+    assert "a number of agents (3) or a percentage of the stage (5%)" in error.inner_text()
+    page.get_by_label("Stage sizes in").select_option("percent")
+    stages.fill("50, 10")
+    page.get_by_role("button", name="Start rollout").click()
+    page.wait_for_function("document.querySelector('[data-wizard-error]').textContent.includes('grow')")
+    assert page.url.endswith("/rollouts")
+    accessible(page, "rollout wizard with errors")
+    shot(page, "14-wizard-errors")
+    page.get_by_label("Stage sizes in").select_option("count")
+    stages.fill("1, 2")
+    page.get_by_label("Pause when stalled exceed").fill("1")
+    page.get_by_role("button", name="Start rollout").click()
+    page.wait_for_url("**/rollouts/*")
+    rid = page.url.rsplit("/", 1)[1]
+    status, body = api(server, "GET", f"/api/v1/rollouts/{rid}")
+    assert status == 200, body
+    assert body["stagePlan"] == [{"count": 1}, {"count": 2}]
+    assert body["gates"] == {"maxFailed": 0, "maxStalled": 1}
+    assert [c["targets"] for c in body["stageCounts"]] == [1, 2, 1], "the agent left over is a last stage"
+    assert page.locator("[data-plan]").inner_text() == (
+        "Stages: 1 agent, 2 agents · Pause when failed exceed 0 · Pause when stalled exceed 1")
+    wait_for(lambda: api(server, "GET", f"/api/v1/rollouts/{rid}")[1]["state"] == "completed", timeout=30,
+             what="the counted rollout to complete")
+    shot(page, "15-rollout-counted")
