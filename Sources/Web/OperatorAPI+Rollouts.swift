@@ -52,13 +52,14 @@ extension OperatorAPI {
         return Self.rolloutResponse(rollout)
     }
 
-    /// `POST /api/v1/rollouts/{id}/pause|resume|abort|rollback`, with an optional `If-Match`.
-    func actOnRollout(_ request: Request, id: String, action text: String) async throws -> Response {
+    /// `POST /api/v1/rollouts/{id}/pause|resume|abort|rollback`, with an optional `If-Match`
+    /// (the rollout's `ETag`, quoted or not).
+    func actOnRollout(id: String, action text: String, ifMatch header: String?) async throws -> Response {
         guard let action = FleetService.RolloutAction(rawValue: text) else {
             throw APIError(.notFound, "unknown_action", "rollouts can be paused, resumed, aborted or rolled back")
         }
         var ifMatch: Int64?
-        if let header = request.headers[.ifMatch] {
+        if let header {
             let digits = header.trimmingCharacters(in: CharacterSet(charactersIn: "\" W/"))
             guard let value = Int64(digits) else {
                 throw APIError(

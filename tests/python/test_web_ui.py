@@ -82,10 +82,11 @@ def base_url(rig):
     return f"http://127.0.0.1:{rig['server'].http_port}"
 
 
-def new_page(rig, width=1280, height=800):
+def new_page(rig, width=1280, height=800, script=True):
     # bypass_csp: the script-injection checks below test the escaping itself, not the
     # Content-Security-Policy that would also stop it; axe-core needs it to be injected.
-    context = rig["browser"].new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+    context = rig["browser"].new_context(viewport={"width": width, "height": height}, bypass_csp=True,
+                                         java_script_enabled=script)
     page = context.new_page()
     page.set_default_timeout(10000)
     page.on("dialog", lambda dialog: dialog.accept())
@@ -382,3 +383,57 @@ def test_wizard_starts_count_stages_with_a_stalled_gate(rig):
     wait_for(lambda: api(server, "GET", f"/api/v1/rollouts/{rid}")[1]["state"] == "completed", timeout=30,
              what="the counted rollout to complete")
     shot(page, "15-rollout-counted")
+
+
+def test_actions_without_javascript(rig):
+    server = rig["server"]
+    page = new_page(rig, script=False)
+    uid = api(server, "GET", "/api/v1/agents?attr.host.name=web-020")[1]["items"][0]["instanceUid"]
+    sign_in(page, rig, path=f"/agents/{uid}")
+    page.get_by_role("button", name="Reconcile").click()
+    page.wait_for_url(f"**/agents/{uid}?done=reconcile")
+    assert page.locator("[data-done]").inner_text() == "Reconcile: sent."
+    # What the API refuses is a page saying why, with the way back.
+    page.get_by_role("button", name="Restart").click()
+    assert "AcceptsRestartCommand" in page.locator(".notice.error").inner_text()
+    page.get_by_role("link", name="Back to the page").click()
+    page.wait_for_url(f"**/agents/{uid}")
+    page.get_by_role("button", name="Disconnect").click()
+    page.wait_for_url(f"**/agents/{uid}?done=disconnect")
+    wait_for(lambda: api(server, "GET", f"/api/v1/agents/{uid}")[1]["connected"] is False,
+             what="the agent to be disconnected")
+    audit = api(server, "GET", "/api/v1/audit?action=agent.reconcile")[1]["items"]
+    assert any(e["target"] == f"/agents/{uid}/reconcile" and e["outcome"] == "ok" for e in audit), audit
+    # A form without the session's CSRF token changes nothing.
+    answer = page.request.post(base_url(rig) + f"/agents/{uid}/reconcile", form={"csrf": "wrong"}, max_redirects=0)
+    assert answer.status == 403
+
+    # A rollout paused, resumed, aborted and rolled back with plain forms.
+    status, good = api(server, "PUT", "/api/v1/configs/base", variant("NOSCRIPT"), {"Content-Type": "text/yaml"})
+    assert status == 200, good
+    status, made = api(server, "POST", "/api/v1/rollouts", {
+        "config": "base", "version": good["version"], "target": {"selector": {"env": "canary"}},
+        "stages": [{"count": 1}], "soakSeconds": 600})
+    assert status == 201, made
+    page.goto(base_url(rig) + f"/rollouts/{made['id']}")
+    for button, state in (("Pause", "paused"), ("Resume", "running"), ("Abort", "aborted")):
+        page.get_by_role("button", name=button).click()
+        page.wait_for_url(f"**/rollouts/{made['id']}?done=*")
+        assert api(server, "GET", f"/api/v1/rollouts/{made['id']}")[1]["state"] == state, button
+    assert page.locator("[data-done]").inner_text() == "Abort: done."
+    shot(page, "18-rollout-no-script")
+    # axe-core is a script: the pages the forms led to are checked in a page that runs it.
+    checked = new_page(rig)
+    sign_in(checked, rig, path=f"/agents/{uid}?done=reconcile")
+    accessible(checked, "agent after a form's change")
+    checked.goto(base_url(rig) + f"/rollouts/{made['id']}?done=abort")
+    accessible(checked, "rollout after a form's change")
+    page.get_by_role("button", name="Roll back").click()
+    page.wait_for_url("**/rollouts/*?done=rollback")
+    assert made["id"] not in page.url, "the rollback is a new rollout, and its page is shown"
+    assert "rolls back" in page.locator(".sub").inner_text()
+    # A stale page's form is refused (the ETag it was sent with is old).
+    page.goto(base_url(rig) + f"/rollouts/{made['id']}")
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "ampora_csrf")
+    stale = page.request.post(base_url(rig) + f"/rollouts/{made['id']}/abort", form={"csrf": csrf, "etag": "1"})
+    assert stale.status in (409, 412), stale.status

@@ -69,6 +69,8 @@
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action]");
     if (!button || button.disabled) return;
+    // The script sends it to the API itself; without the script the button posts its form.
+    event.preventDefault();
     if (button.dataset.confirm && !confirm(button.dataset.confirm)) return;
     const headers = {};
     const tagged = button.closest("[data-etag]");

@@ -294,15 +294,22 @@ extension UI {
                     """
             } ?? "<p class=\"muted\">The desired config is not a version this server knows, or there is none.</p>"
         let base = "/api/v1/agents/\(uid)"
+        func act(_ label: String, _ path: String, allowed: Bool, confirm: String? = nil, tone: String = "secondary")
+            -> HTML
+        {
+            action(
+                label, url: "\(base)/\(path)", allowed: allowed, confirm: confirm, tone: tone,
+                form: ("/agents/\(uid)/\(path)", viewer))
+        }
         return page(
             title: agentName(a), section: .agents, viewer: viewer, live: "/api/v1/events?agent=\(uid)",
             body: """
                 <p class="sub" id="agent-status" data-live><code>\(uid)</code> \(connection(a.connected)) \(UI.health(a.healthy)) \(configState(a.configState))</p>
                 <div class="actions">
-                \(action("Restart", url: base + "/restart", allowed: viewer.canOperate, confirm: "Restart this agent?"))
-                \(action("Reconcile", url: base + "/reconcile", allowed: viewer.canOperate))
-                \(action("Disconnect", url: base + "/disconnect", allowed: viewer.canOperate, confirm: "Close this agent's connection?"))
-                \(action("Revoke", url: base + "/revoke", allowed: viewer.isAdmin, confirm: "Revoke this agent's certificate? It will not be able to connect again.", tone: "danger"))
+                \(act("Restart", "restart", allowed: viewer.canOperate, confirm: "Restart this agent?"))
+                \(act("Reconcile", "reconcile", allowed: viewer.canOperate))
+                \(act("Disconnect", "disconnect", allowed: viewer.canOperate, confirm: "Close this agent's connection?"))
+                \(act("Revoke", "revoke", allowed: viewer.isAdmin, confirm: "Revoke this agent's certificate? It will not be able to connect again.", tone: "danger"))
                 </div>
                 <div class="grid" id="agent" data-live>
                 <section class="card"><h2>Identity</h2><dl class="facts">

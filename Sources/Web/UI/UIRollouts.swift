@@ -86,12 +86,18 @@ extension UI {
             }
             ?? ""
         let active = r.state == .running || r.state == .pending || r.state == .paused
+        // Without the script each is a form, sent with the ETag the page showed.
+        func act(_ label: String, _ name: String, confirm: String? = nil, tone: String = "secondary") -> HTML {
+            action(
+                label, url: "\(base)/\(name)", allowed: viewer.canOperate, confirm: confirm, tone: tone,
+                form: ("/rollouts/\(HTML.component(r.id))/\(name)", viewer), fields: [("etag", String(r.etag))])
+        }
         let actions: HTML = """
             <div class="actions" data-etag="\(r.etag)">
-            \(r.state == .running ? action("Pause", url: base + "/pause", allowed: viewer.canOperate) : "")
-            \(r.state == .paused ? action("Resume", url: base + "/resume", allowed: viewer.canOperate) : "")
-            \(active ? action("Abort", url: base + "/abort", allowed: viewer.canOperate, confirm: "Abort this rollout? Agents keep what they got.") : "")
-            \(r.state != .rolledBack && r.rollbackOf == nil ? action("Roll back", url: base + "/rollback", allowed: viewer.canOperate, confirm: "Give every agent of this rollout back what it ran before?", tone: "danger") : "")
+            \(r.state == .running ? act("Pause", "pause") : "")
+            \(r.state == .paused ? act("Resume", "resume") : "")
+            \(active ? act("Abort", "abort", confirm: "Abort this rollout? Agents keep what they got.") : "")
+            \(r.state != .rolledBack && r.rollbackOf == nil ? act("Roll back", "rollback", confirm: "Give every agent of this rollout back what it ran before?", tone: "danger") : "")
             </div>
             """
         return page(
