@@ -67,10 +67,13 @@ def rig():
     fleet = PlantedFleet(server)
     status, viewer = api(server, "POST", "/api/v1/access-tokens", {"role": "viewer", "name": "watcher"})
     assert status == 201, viewer
+    status, operator = api(server, "POST", "/api/v1/access-tokens", {"role": "operator", "name": "hands"})
+    assert status == 201, operator
     pw = playwright_api.sync_playwright().start()
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
     try:
-        yield {"server": server, "fleet": fleet, "browser": browser, "viewer": viewer["token"]}
+        yield {"server": server, "fleet": fleet, "browser": browser, "viewer": viewer["token"],
+               "operator": operator["token"]}
     finally:
         browser.close()
         pw.stop()
@@ -383,6 +386,57 @@ def test_wizard_starts_count_stages_with_a_stalled_gate(rig):
     wait_for(lambda: api(server, "GET", f"/api/v1/rollouts/{rid}")[1]["state"] == "completed", timeout=30,
              what="the counted rollout to complete")
     shot(page, "15-rollout-counted")
+
+
+def test_enrollment_tokens_for_admins_only(rig):
+    server = rig["server"]
+    page = new_page(rig)
+    sign_in(page, rig, path="/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Enrollment").click()
+    page.wait_for_url("**/enrollment")
+    assert page.locator("h1").inner_text() == "Enrollment tokens"
+    accessible(page, "enrollment")
+    # A refused form comes back with what was typed and why.
+    page.get_by_label("Labels").fill("env")
+    page.get_by_role("button", name="Create enrollment token").click()
+    assert "key=value" in page.locator("[data-form-error]").inner_text()
+    assert page.get_by_label("Labels").input_value() == "env"
+    accessible(page, "enrollment refused")
+    page.get_by_label("Labels").fill("env=edge, team=obs")
+    page.get_by_label("Uses").fill("3")
+    page.get_by_label("Expires after (days)").fill("7")
+    page.get_by_role("button", name="Create enrollment token").click()
+    token = page.locator("[data-token-value]").inner_text()
+    assert token.startswith("ampora_"), token
+    shot(page, "16-enrollment-created")
+    status, listed = api(server, "GET", "/api/v1/tokens")
+    assert status == 200
+    made = [t for t in listed["items"] if t["labels"] == {"env": "edge", "team": "obs"}]
+    assert len(made) == 1 and made[0]["usesLeft"] == 3 and made[0]["expiresAt"], listed
+    row = page.locator(f"tr:has(code:text('{made[0]['id']}'))")
+    assert "team=obs" in row.inner_text() and "3" in row.inner_text()
+    # The token is shown once: the page read again does not have it.
+    page.goto(base_url(rig) + "/enrollment")
+    assert token not in page.content()
+    page.locator(f"tr:has(code:text('{made[0]['id']}'))").get_by_role("button", name="Revoke").click()
+    page.wait_for_url("**/enrollment?done=revoke")
+    assert page.locator(f"code:text('{made[0]['id']}')").count() == 0
+    assert all(t["id"] != made[0]["id"] for t in api(server, "GET", "/api/v1/tokens")[1]["items"])
+
+    # A viewer and an operator see no link, get a refusal for the page and its forms.
+    for who in ("viewer", "operator"):
+        other = new_page(rig)
+        sign_in(other, rig, token=rig[who], path="/")
+        assert other.locator("nav a[href='/enrollment']").count() == 0, who
+        other.goto(base_url(rig) + "/enrollment")
+        assert "Not allowed" in other.locator("h1").inner_text(), who
+        csrf = next(c["value"] for c in other.context.cookies() if c["name"] == "ampora_csrf")
+        answer = other.request.post(base_url(rig) + "/enrollment/create", form={"csrf": csrf, "labels": "a=b"})
+        assert answer.status == 403, (who, answer.status)
+        status = other.evaluate("""async (csrf) => (await fetch('/api/v1/tokens', {method: 'POST',
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, body: '{}'})).status""", csrf)
+        assert status == 403, who
+    assert not [t for t in api(server, "GET", "/api/v1/tokens")[1]["items"] if t["labels"] == {"a": "b"}]
 
 
 def test_actions_without_javascript(rig):

@@ -17,6 +17,7 @@ extension OperatorAPI {
         ("GET", "/configs", .viewer, ""), ("GET", "/configs/{name}", .viewer, ""),
         ("GET", "/rollouts", .viewer, ""), ("GET", "/rollouts/{id}", .viewer, ""),
         ("GET", "/groups", .viewer, ""), ("GET", "/audit", .viewer, ""), ("GET", "/tokens", .admin, ""),
+        ("GET", "/enrollment", .admin, ""),
         // Forms of the pages, which work without the script: each is the REST route of the
         // same change (with its role and audit action), at `PAGE/ACTION`.
         ("POST", "/agents/{uid}/restart", .operator, "agent.restart"),
@@ -24,6 +25,8 @@ extension OperatorAPI {
         ("POST", "/agents/{uid}/disconnect", .operator, "agent.disconnect"),
         ("POST", "/agents/{uid}/revoke", .admin, "agent.revoke"),
         ("POST", "/rollouts/{id}/{action}", .operator, "rollout.act"),
+        ("POST", "/enrollment/create", .admin, "enrollment-token.create"),
+        ("POST", "/enrollment/{id}/revoke", .admin, "enrollment-token.revoke"),
     ]
 
     /// `"GET /agents/{uid}"` for each UI route.
@@ -51,6 +54,7 @@ extension OperatorAPI {
         addUIConfigRoutes(to: router)
         addUIRolloutRoutes(to: router)
         addUIFormRoutes(to: router)
+        addUIEnrollmentRoutes(to: router)
     }
 
     // MARK: Sign-in

@@ -104,17 +104,20 @@ extension UI {
         }
 
         /// The attribute pairs typed as `a=b, c=d`; nil when one is not a pair.
-        var attributePairs: [String: String]? {
-            var out: [String: String] = [:]
-            for part in attributes.split(separator: ",") {
-                let pair = part.split(separator: "=", maxSplits: 1)
-                guard pair.count == 2 else { return nil }
-                let key = pair[0].trimmingCharacters(in: .whitespaces)
-                guard !key.isEmpty else { return nil }
-                out[key] = pair[1].trimmingCharacters(in: .whitespaces)
-            }
-            return out
+        var attributePairs: [String: String]? { UI.pairs(attributes) }
+    }
+
+    /// Pairs typed as `a=b, c=d` (attributes, labels); nil when one is not a pair.
+    static func pairs(_ text: String) -> [String: String]? {
+        var out: [String: String] = [:]
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2 else { return nil }
+            let key = pair[0].trimmingCharacters(in: .whitespaces)
+            guard !key.isEmpty else { return nil }
+            out[key] = pair[1].trimmingCharacters(in: .whitespaces)
         }
+        return out
     }
 
     /// The columns one may choose for the agents table.

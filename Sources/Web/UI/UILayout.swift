@@ -6,12 +6,12 @@ import Foundation
 enum UI {
     /// The sections of the navigation, in their order.
     enum Section: String, CaseIterable, Sendable {
-        case overview, agents, configs, rollouts, groups, audit, tokens
+        case overview, agents, configs, rollouts, groups, audit, tokens, enrollment
 
         var path: String { self == .overview ? "/" : "/" + rawValue }
         var title: String { rawValue.prefix(1).uppercased() + rawValue.dropFirst() }
         /// The weakest role that sees the section.
-        var role: OperatorRole { self == .tokens ? .admin : .viewer }
+        var role: OperatorRole { self == .tokens || self == .enrollment ? .admin : .viewer }
     }
 
     /// Who is looking, and what the page may offer them.
@@ -62,7 +62,7 @@ enum UI {
             <nav aria-label="Main"><ul>\(nav)</ul></nav>\(user)</header>
             <main id="main" tabindex="-1">
             <h1>\(title)</h1>
-            \(viewer == nil ? "" : "<noscript><p class=\"notice info\">Pages read without JavaScript, and the buttons of agents and rollouts work without it; the editor, the rollout wizard and the other forms need it.</p></noscript>" as HTML)
+            \(viewer == nil ? "" : "<noscript><p class=\"notice info\">Pages read without JavaScript, and their buttons and the enrollment form work without it; the editor, the rollout wizard and the other forms need it.</p></noscript>" as HTML)
             \(viewer?.done.map { "<p class=\"notice ok\" role=\"status\" data-done>\($0)</p>" as HTML } ?? "")
             \(body)
             </main>
