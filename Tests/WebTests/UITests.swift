@@ -67,7 +67,12 @@ import Testing
                 summary: agent, owner: Self.evil, labels: [Self.evil: Self.evil],
                 history: [AgentEvent(Self.evil, at: 1, detail: Self.evil)], historyComplete: true),
             health: ["healthy": false, "lastError": Self.evil, "componentHealthMap": [Self.evil: ["healthy": true]]],
-            graph: (Self.evil, 3), viewer: viewer
+            graph: (Self.evil, 3),
+            reports: UI.AgentReports(
+                componentsJSON:
+                    #"{"components": {"receivers": {"subComponentMap": {"EVIL": {"metadata": [{"key": "EVIL", "value": {"stringValue": "EVIL"}}]}}}}}"#
+                    .replacingOccurrences(of: "EVIL", with: Self.evil.replacingOccurrences(of: "\"", with: "\\\""))),
+            viewer: viewer
         ).text
         for page in [list, detail] {
             #expect(!page.contains("<script>alert"))

@@ -2,14 +2,20 @@
 with WebSocket agents (test_rollouts.Agent). Each flow leaves a PNG screenshot under
 .build/test-output/ui, and each page is checked with axe-core for serious or critical
 accessibility violations."""
+import asyncio
 import os
 import pathlib
 import shutil
+import threading
+import uuid
 
 import pytest
+import websockets
 
 from conftest import ADMIN_TOKEN, ROOT
+from test_agent_resources import CAPABILITY, custom, first_message
 from test_fleet import Server, api, wait_for
+from test_gateway import S, exchange
 from test_rollouts import BASE, Agent, Fleet, variant
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -60,10 +66,53 @@ class PlantedFleet(Fleet):
         assert self.ready.wait(30)
 
 
+class ChattyAgent:
+    """An agent that reports its available components, announces CAPABILITY, sends one custom
+    message and keeps the custom messages it is sent, on its own event loop thread."""
+
+    def __init__(self, server):
+        self.server = server
+        self.uid = os.urandom(16)
+        self.text = str(uuid.UUID(bytes=self.uid))
+        self.received = []
+        self.loop = asyncio.new_event_loop()
+        self.stop = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+
+        async def main():
+            self.stop = asyncio.Event()
+            async with websockets.connect(self.server.ws_url, max_size=None) as ws:
+                await exchange(ws, first_message(self.uid, name="chatty"))
+                await exchange(ws, custom(self.uid, 2, CAPABILITY, "greeting", b"hello <b>operator</b>"))
+                self.ready.set()
+                while not self.stop.is_set():
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), 0.2)
+                    except asyncio.TimeoutError:
+                        continue
+                    reply = S()
+                    reply.ParseFromString(raw[1:])
+                    if reply.HasField("custom_message"):
+                        c = reply.custom_message
+                        self.received.append((c.capability, c.type, c.data))
+
+        self.loop.run_until_complete(main())
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def rig():
     SHOTS.mkdir(parents=True, exist_ok=True)
-    server = Server("--config-apply-timeout", "2")
+    server = Server("--config-apply-timeout", "2", "--custom-capability", CAPABILITY)
     fleet = PlantedFleet(server)
     status, viewer = api(server, "POST", "/api/v1/access-tokens", {"role": "viewer", "name": "watcher"})
     assert status == 201, viewer
@@ -437,6 +486,48 @@ def test_enrollment_tokens_for_admins_only(rig):
             headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, body: '{}'})).status""", csrf)
         assert status == 403, who
     assert not [t for t in api(server, "GET", "/api/v1/tokens")[1]["items"] if t["labels"] == {"a": "b"}]
+
+
+def test_agent_components_and_custom_messages(rig):
+    agent = ChattyAgent(rig["server"])
+    try:
+        page = new_page(rig)
+        sign_in(page, rig, token=rig["operator"], path=f"/agents/{agent.text}")
+        components = page.locator("[data-components]")
+        text = components.inner_text()
+        for name in ("receivers", "otlp", "code.namespace=otlpreceiver", "exporters", "otlphttp"):
+            assert name in text, (name, text)
+        messages = page.locator("[data-custom-messages]")
+        assert CAPABILITY in messages.inner_text()
+        assert "hello <b>operator</b>" in messages.locator("table").inner_text(), "the agent's text, escaped"
+        accessible(page, "agent with components and custom messages")
+        shot(page, "17-agent-components")
+        page.get_by_label("Capability").select_option(CAPABILITY)
+        page.get_by_label("Type").fill("pong")
+        page.get_by_label("Data (text)").fill("hi there")
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_url("**done=custom-messages")
+        assert page.locator("[data-done]").inner_text() == "Custom message: sent."
+        wait_for(lambda: (CAPABILITY, "pong", b"hi there") in agent.received, what="the agent to get the message")
+
+        # An agent that announced nothing: no form, a reason; and no components reported.
+        uid = api(rig["server"], "GET", "/api/v1/agents?attr.host.name=web-010")[1]["items"][0]["instanceUid"]
+        page.goto(base_url(rig) + f"/agents/{uid}")
+        assert "announced no custom capability" in page.locator("[data-custom-messages]").inner_text()
+        assert page.locator("form[data-custom-message]").count() == 0
+        assert "not reported its available components" in page.locator("[data-components]").inner_text()
+
+        # A viewer reads both, and has no form to send with.
+        viewer = new_page(rig)
+        sign_in(viewer, rig, token=rig["viewer"], path=f"/agents/{agent.text}")
+        assert "greeting" in viewer.locator("[data-custom-messages]").inner_text()
+        assert viewer.locator("form[data-custom-message]").count() == 0
+        csrf = next(c["value"] for c in viewer.context.cookies() if c["name"] == "ampora_csrf")
+        refused = viewer.request.post(base_url(rig) + f"/agents/{agent.text}/custom-messages",
+                                      form={"csrf": csrf, "capability": CAPABILITY, "type": "x"})
+        assert refused.status == 403
+    finally:
+        agent.close()
 
 
 def test_actions_without_javascript(rig):

@@ -24,6 +24,7 @@ extension OperatorAPI {
         ("POST", "/agents/{uid}/reconcile", .operator, "agent.reconcile"),
         ("POST", "/agents/{uid}/disconnect", .operator, "agent.disconnect"),
         ("POST", "/agents/{uid}/revoke", .admin, "agent.revoke"),
+        ("POST", "/agents/{uid}/custom-messages", .operator, "agent.custom-message"),
         ("POST", "/rollouts/{id}/{action}", .operator, "rollout.act"),
         ("POST", "/enrollment/create", .admin, "enrollment-token.create"),
         ("POST", "/enrollment/{id}/revoke", .admin, "enrollment-token.revoke"),
@@ -254,7 +255,16 @@ extension OperatorAPI {
         {
             graph = (config.name, config.version)
         }
-        return Self.html(UI.agentPage(detail, health: Self.parse(detail.healthJSON), graph: graph, viewer: viewer))
+        var reports = UI.AgentReports(messages: fleet.receivedCustomMessages(of: uid) ?? [])
+        switch await Self.offExecutor({ Result { () throws(FleetError) in try fleet.availableComponents(of: uid) } }) {
+        case .success(let (_, json)): reports.componentsJSON = json
+        case .failure(let error) where error.code == "components_not_reported":
+            reports.componentsNote = "The agent has not reported its available components."
+        case .failure(let error): reports.componentsNote = error.message
+        }
+        return Self.html(
+            UI.agentPage(
+                detail, health: Self.parse(detail.healthJSON), graph: graph, reports: reports, viewer: viewer))
     }
 
     // MARK: Responses

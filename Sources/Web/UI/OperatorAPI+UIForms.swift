@@ -25,6 +25,15 @@ extension OperatorAPI {
                 return nil
             }
         }
+        router.post("/agents/:uid/custom-messages") { request, context in
+            try await formAction(request, context) { form in
+                // The page's form sends text: its UTF-8 is the data.
+                _ = try sendCustomMessage(
+                    uid: context.parameters.get("uid") ?? "", capability: form["capability"], type: form["type"],
+                    data: Array((form["data"] ?? "").utf8))
+                return nil
+            }
+        }
         router.post("/rollouts/:id/:action") { request, context in
             try await formAction(request, context) { form in
                 let answer = try await actOnRollout(
