@@ -83,6 +83,16 @@ import Testing
             detail.contains("/api/v1/configs/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22%27%26/versions/3/graph.svg"))
     }
 
+    /// A form's change sends the browser back to the page the form is on.
+    @Test func formsGoBackToTheirPage() {
+        #expect(
+            OperatorAPI.formPage("/agents/6f1d3c2a-9b8e-4c7d-a6f5-e4d3c2b1a098/restart")
+                == "/agents/6f1d3c2a-9b8e-4c7d-a6f5-e4d3c2b1a098")
+        #expect(OperatorAPI.formPage("/rollouts/r1/pause") == "/rollouts/r1")
+        #expect(OperatorAPI.formPage("/enrollment/0123abcd/revoke") == "/enrollment")
+        #expect(OperatorAPI.formPage("/enrollment/create") == "/enrollment")
+    }
+
     /// The order is a choice of the filter form and part of every link the page makes.
     @Test func theAgentsPageKeepsItsOrder() {
         var filter = UI.AgentFilter()

@@ -374,7 +374,8 @@ def test_groups_tokens_and_audit_pages_in_the_dark(rig):
     page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_url("**/agents?group=canaries")
     assert page.locator("p.count strong").inner_text() == "4"
-    for path in ["/", "/agents", "/configs", "/configs/edge", "/rollouts", "/groups", "/audit", "/tokens"]:
+    for path in ["/", "/agents", "/configs", "/configs/edge", "/rollouts", "/groups", "/audit", "/tokens",
+                 "/enrollment"]:
         page.goto(base_url(rig) + path)
         accessible(page, f"{path} (dark)")
     page.goto(base_url(rig) + "/groups")
@@ -577,6 +578,14 @@ def test_actions_without_javascript(rig):
     page.wait_for_url("**/rollouts/*?done=rollback")
     assert made["id"] not in page.url, "the rollback is a new rollout, and its page is shown"
     assert "rolls back" in page.locator(".sub").inner_text()
+    # An enrollment token revoked with its form.
+    status, token = api(server, "POST", "/api/v1/tokens", {"labels": {"made": "for-the-form"}})
+    assert status == 201, token
+    page.goto(base_url(rig) + "/enrollment")
+    page.locator(f"tr:has(code:text('{token['id']}'))").get_by_role("button", name="Revoke").click()
+    page.wait_for_url("**/enrollment?done=revoke")
+    assert page.locator("[data-done]").inner_text() == "Revoke: done."
+    assert all(t["id"] != token["id"] for t in api(server, "GET", "/api/v1/tokens")[1]["items"])
     # A stale page's form is refused (the ETag it was sent with is old).
     page.goto(base_url(rig) + f"/rollouts/{made['id']}")
     csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "ampora_csrf")

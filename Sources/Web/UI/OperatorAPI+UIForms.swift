@@ -46,11 +46,21 @@ extension OperatorAPI {
         }
     }
 
-    /// The page a form route belongs to: its path without the last segment (`/agents/X/restart`
-    /// is a form of `/agents/X`).
+    /// The page a form route belongs to: the nearest page above its path (`/agents/X/restart` is
+    /// a form of `/agents/X`, `/enrollment/X/revoke` of `/enrollment`).
     static func formPage(_ path: String) -> String {
-        guard let cut = path.lastIndex(of: "/"), cut != path.startIndex else { return "/" }
-        return String(path[..<cut])
+        var segments = path.split(separator: "/")
+        while !segments.isEmpty {
+            segments.removeLast()
+            let page = segments
+            let isPage = uiRoutes.contains { route in
+                let pattern = route.path.split(separator: "/")
+                return route.method == "GET" && pattern.count == page.count
+                    && zip(pattern, page).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+            }
+            if isPage { return "/" + segments.joined(separator: "/") }
+        }
+        return "/"
     }
 
     /// Runs a form's change; then to the page `perform` names, or back to the form's page, with
