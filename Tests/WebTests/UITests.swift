@@ -91,6 +91,7 @@ import Testing
         #expect(OperatorAPI.formPage("/rollouts/r1/pause") == "/rollouts/r1")
         #expect(OperatorAPI.formPage("/enrollment/0123abcd/revoke") == "/enrollment")
         #expect(OperatorAPI.formPage("/enrollment/create") == "/enrollment")
+        #expect(OperatorAPI.formPage("/groups/edge/delete") == "/groups")
     }
 
     /// The order is a choice of the filter form and part of every link the page makes.

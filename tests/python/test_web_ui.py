@@ -586,6 +586,18 @@ def test_actions_without_javascript(rig):
     page.wait_for_url("**/enrollment?done=revoke")
     assert page.locator("[data-done]").inner_text() == "Revoke: done."
     assert all(t["id"] != token["id"] for t in api(server, "GET", "/api/v1/tokens")[1]["items"])
+    # A group deleted and an access token revoked with their forms.
+    assert api(server, "PUT", "/api/v1/groups/doomed", {"selector": {"env": "nowhere"}})[0] in (200, 201)
+    page.goto(base_url(rig) + "/groups")
+    page.locator("tr:has(a:text-is('doomed'))").get_by_role("button", name="Delete").click()
+    page.wait_for_url("**/groups?done=delete")
+    assert "doomed" not in page.locator("table").inner_text()
+    status, access = api(server, "POST", "/api/v1/access-tokens", {"role": "viewer", "name": "short-lived"})
+    assert status == 201, access
+    page.goto(base_url(rig) + "/tokens")
+    page.locator("tr:has(th:text-is('short-lived'))").get_by_role("button", name="Revoke").click()
+    page.wait_for_url("**/tokens?done=revoke")
+    assert "revoked" in page.locator("tr:has(th:text-is('short-lived'))").inner_text()
     # A stale page's form is refused (the ETag it was sent with is old).
     page.goto(base_url(rig) + f"/rollouts/{made['id']}")
     csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "ampora_csrf")

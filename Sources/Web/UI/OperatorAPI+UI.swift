@@ -26,6 +26,8 @@ extension OperatorAPI {
         ("POST", "/agents/{uid}/revoke", .admin, "agent.revoke"),
         ("POST", "/agents/{uid}/custom-messages", .operator, "agent.custom-message"),
         ("POST", "/rollouts/{id}/{action}", .operator, "rollout.act"),
+        ("POST", "/groups/{name}/delete", .operator, "group.delete"),
+        ("POST", "/tokens/{id}/revoke", .admin, "access-token.revoke"),
         ("POST", "/enrollment/create", .admin, "enrollment-token.create"),
         ("POST", "/enrollment/{id}/revoke", .admin, "enrollment-token.revoke"),
     ]

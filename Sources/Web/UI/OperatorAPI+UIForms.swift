@@ -34,6 +34,18 @@ extension OperatorAPI {
                 return nil
             }
         }
+        router.post("/groups/:name/delete") { request, context in
+            try await formAction(request, context) { _ in
+                _ = try await deleteGroup(context.parameters.get("name") ?? "", ifMatch: nil)
+                return nil
+            }
+        }
+        router.post("/tokens/:id/revoke") { request, context in
+            try await formAction(request, context) { _ in
+                _ = try await revokeAccessToken(context.parameters.get("id") ?? "")
+                return nil
+            }
+        }
         router.post("/rollouts/:id/:action") { request, context in
             try await formAction(request, context) { form in
                 let answer = try await actOnRollout(

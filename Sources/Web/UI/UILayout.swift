@@ -62,7 +62,7 @@ enum UI {
             <nav aria-label="Main"><ul>\(nav)</ul></nav>\(user)</header>
             <main id="main" tabindex="-1">
             <h1>\(title)</h1>
-            \(viewer == nil ? "" : "<noscript><p class=\"notice info\">Pages read without JavaScript, and the buttons of agents, rollouts and enrollment tokens and the enrollment and custom message forms work without it; the editor, the rollout wizard, bulk restarts, groups and access tokens need it.</p></noscript>" as HTML)
+            \(viewer == nil ? "" : "<noscript><p class=\"notice info\">Pages read without JavaScript, and their buttons and the enrollment and custom message forms work without it; the editor, the rollout wizard, bulk restarts and the forms that make groups and access tokens need it.</p></noscript>" as HTML)
             \(viewer?.done.map { "<p class=\"notice ok\" role=\"status\" data-done>\($0)</p>" as HTML } ?? "")
             \(body)
             </main>
@@ -88,7 +88,7 @@ enum UI {
     static let doneNotices: [String: String] = [
         "restart": "Restart: sent.", "reconcile": "Reconcile: sent.", "disconnect": "Disconnect: done.",
         "revoke": "Revoke: done.", "pause": "Pause: done.", "resume": "Resume: done.", "abort": "Abort: done.",
-        "rollback": "Roll back: started.", "custom-messages": "Custom message: sent.",
+        "rollback": "Roll back: started.", "delete": "Delete: done.", "custom-messages": "Custom message: sent.",
     ]
 
     /// The sign-in page: a personal access token, or the OpenID Connect provider when there is one.

@@ -141,8 +141,8 @@ extension UI {
                     separator: ", ")
                 let delete = action(
                     "Delete", method: "DELETE", url: "/api/v1/groups/\(HTML.component(g.name))",
-                    allowed: viewer.canOperate,
-                    confirm: "Delete group \(g.name)?", tone: "danger")
+                    allowed: viewer.canOperate, confirm: "Delete group \(g.name)?", then: "/groups?done=delete",
+                    tone: "danger", form: ("/groups/\(HTML.component(g.name))/delete", viewer))
                 return """
                     <tr><th scope="row"><a href="/agents?group=\(HTML.component(g.name))">\(g.name)</a></th><td><code>\(selector)</code></td>\
                     <td>\(g.description)</td><td>\(g.members.total)</td><td>\(g.members.connected)</td><td>\(g.members.unhealthy)</td><td>\(delete)</td></tr>
@@ -206,8 +206,9 @@ extension UI {
                     t.revokedAt == nil
                     ? action(
                         "Revoke", method: "DELETE", url: "/api/v1/access-tokens/\(HTML.component(t.id))",
-                        allowed: viewer.isAdmin,
-                        confirm: "Revoke token \(t.name)?", tone: "danger") : pill("revoked", "muted")
+                        allowed: viewer.isAdmin, confirm: "Revoke token \(t.name)?", then: "/tokens?done=revoke",
+                        tone: "danger", form: ("/tokens/\(HTML.component(t.id))/revoke", viewer))
+                    : pill("revoked", "muted")
                 return """
                     <tr><th scope="row">\(t.name)</th><td>\(t.role.rawValue)</td><td><code>\(t.prefix)…</code></td><td>\(t.createdBy)</td>\
                     <td>\(time(t.createdAt))</td><td>\(time(t.expiresAt))</td><td>\(time(t.lastUsedAt))</td><td>\(revoke)</td></tr>
