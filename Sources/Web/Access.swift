@@ -141,6 +141,9 @@ struct Access: RouterMiddleware {
         -> Response
     {
         let started = ContinuousClock.now
+        // A page's form (a change without the script) brings its CSRF token in its body, which
+        // is read here and handed on.
+        var request = request
         var context = context
         context.requestID = Self.requestID(request)
         let endpoint = context.endpointPath
@@ -154,7 +157,7 @@ struct Access: RouterMiddleware {
             let needed: OperatorRole? =
                 if let rule { rule.role } else if endpoint != nil || path.hasPrefix("/api/") { .viewer } else { nil }
             if let needed {
-                let principal = try await authenticate(request, context: context)
+                let principal = try await authenticate(&request, context: context)
                 context.principal = principal
                 guard endpoint == nil || rule != nil else {
                     throw APIError(.forbidden, "forbidden", "this route has no access rule")
@@ -185,10 +188,10 @@ struct Access: RouterMiddleware {
         return response
     }
 
-    private func authenticate(_ request: Request, context: Context) async throws -> OperatorPrincipal {
+    private func authenticate(_ request: inout Request, context: Context) async throws -> OperatorPrincipal {
         let header = request.headers[.authorization] ?? ""
         if header.isEmpty, let id = BrowserSessions.cookies(request.headers[.cookie])[BrowserSessions.sessionCookie] {
-            return try await session(id, request: request, context: context)
+            return try await session(id, request: &request, context: context)
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
@@ -230,8 +233,9 @@ struct Access: RouterMiddleware {
             challenge: "Bearer realm=\"ampora\", error=\"invalid_token\", error_description=\"\(why)\"", counted: true)
     }
 
-    /// A browser session: changes must carry its CSRF token, which another site cannot read.
-    private func session(_ id: String, request: Request, context: Context) async throws -> OperatorPrincipal {
+    /// A browser session: changes must carry its CSRF token, which another site cannot read:
+    /// as `X-CSRF-Token` from the page's script, or as the `csrf` field of a page's form.
+    private func session(_ id: String, request: inout Request, context: Context) async throws -> OperatorPrincipal {
         guard let session = sessions.find(id), tokenIsLive(session.tokenID) else {
             sessions.close(id)
             throw await refuse(
@@ -239,10 +243,22 @@ struct Access: RouterMiddleware {
                 message: "the session has ended: sign in again at /login",
                 challenge: "Bearer realm=\"ampora\"", counted: true)
         }
-        if request.method != .get && request.method != .head && request.headers[Self.csrfField] != session.csrf {
+        if request.method != .get && request.method != .head && request.headers[Self.csrfField] != session.csrf,
+            await Self.formCSRF(&request, endpoint: context.endpointPath) != session.csrf
+        {
             throw APIError(.forbidden, "csrf_failed", "a change from a browser session needs its X-CSRF-Token")
         }
         return session.principal
+    }
+
+    /// The `csrf` field of a form posted to one of the UI's form routes; the body stays
+    /// readable for the route. Nil for any other request.
+    private static func formCSRF(_ request: inout Request, endpoint: String?) async -> String? {
+        guard let endpoint, OperatorAPI.uiFormRouteKeys.contains("\(request.method.rawValue) \(endpoint)"),
+            request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true,
+            let body = try? await request.collectBody(upTo: OperatorAPI.maxFormBytes)
+        else { return nil }
+        return OperatorAPI.form(Array(buffer: body))["csrf"]
     }
 
     /// Whether the token a session was made with (if any) is still neither revoked nor expired.
@@ -275,7 +291,10 @@ struct Access: RouterMiddleware {
             return  // the login routes audit their own outcome
         } else if status == 401 {
             action = "login"
-        } else if read || !request.uri.path.hasPrefix("/api/") {
+        } else if read
+            || !(request.uri.path.hasPrefix("/api/")
+                || OperatorAPI.uiFormRouteKeys.contains("\(request.method.rawValue) \(context.endpointPath ?? "")"))
+        {
             return
         } else if let endpoint = context.endpointPath,
             AccessRules.unaudited.contains("\(request.method.rawValue) \(endpoint)"), status != 403

@@ -15,23 +15,27 @@ extension OperatorAPI {
             try await createAccessToken(request, by: context.actor)
         }
         router.delete("/api/v1/access-tokens/:id") { _, context in
-            let id = context.parameters.get("id") ?? ""
-            let fleet = fleet
-            let done = await Self.offExecutor {
-                Result { () throws(StoreError) in try fleet.revokeAccessToken(id: id) }
-            }
-            switch done {
-            case .success(true): return Response(status: .noContent)
-            case .success(false): throw APIError(.notFound, "token_not_found", "no live token has the id \(id)")
-            case .failure(let error):
-                throw APIError(.serviceUnavailable, "database_unavailable", "the token was not revoked: \(error)")
-            }
+            try await revokeAccessToken(context.parameters.get("id") ?? "")
         }
         router.get("/api/v1/audit") { request, _ in try await auditPage(request) }
     }
 
     /// `POST /api/v1/access-tokens` `{"role", "name", "expiresInSeconds"}`: 201 with the token,
     /// which is never shown again.
+    /// `DELETE /api/v1/access-tokens/{id}` (and the tokens page's form): 204, or 404.
+    func revokeAccessToken(_ id: String) async throws -> Response {
+        let fleet = fleet
+        let done = await Self.offExecutor {
+            Result { () throws(StoreError) in try fleet.revokeAccessToken(id: id) }
+        }
+        switch done {
+        case .success(true): return Response(status: .noContent)
+        case .success(false): throw APIError(.notFound, "token_not_found", "no live token has the id \(id)")
+        case .failure(let error):
+            throw APIError(.serviceUnavailable, "database_unavailable", "the token was not revoked: \(error)")
+        }
+    }
+
     private func createAccessToken(_ request: Request, by creator: String) async throws -> Response {
         let object = try await Self.jsonObject(request, limit: 64 << 10, allowed: ["role", "name", "expiresInSeconds"])
         guard let roleName = object["role"] as? String, let role = OperatorRole(rawValue: roleName) else {

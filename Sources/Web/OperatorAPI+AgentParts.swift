@@ -79,20 +79,26 @@ extension OperatorAPI {
     /// `POST …/custom-messages` `{"capability", "type", "data"}` (data base64): 202 once handed
     /// to the agent's connection; 409 when the agent did not announce the capability.
     private func sendCustomMessage(_ request: Request, uid text: String) async throws -> Response {
-        let uid = try Self.uid(text)
         let object = try await Self.jsonObject(request, limit: 1 << 20, allowed: ["capability", "type", "data"])
-        guard let capability = object["capability"] as? String, (1...256).contains(capability.utf8.count) else {
-            throw APIError(.badRequest, "invalid_field", "capability must be a string of 1 to 256 bytes")
-        }
-        guard let type = object["type"] as? String, type.utf8.count <= 256 else {
-            throw APIError(.badRequest, "invalid_field", "type must be a string of at most 256 bytes")
-        }
         var data: [UInt8] = []
         if let raw = object["data"] {
             guard let encoded = raw as? String, let decoded = Data(base64Encoded: encoded) else {
                 throw APIError(.badRequest, "invalid_field", "data must be a base64 string")
             }
             data = Array(decoded)
+        }
+        return try sendCustomMessage(
+            uid: text, capability: object["capability"] as? String, type: object["type"] as? String, data: data)
+    }
+
+    /// Sends a custom message (from the API's JSON or a page's form): 202, or why not.
+    func sendCustomMessage(uid text: String, capability: String?, type: String?, data: [UInt8]) throws -> Response {
+        let uid = try Self.uid(text)
+        guard let capability, (1...256).contains(capability.utf8.count) else {
+            throw APIError(.badRequest, "invalid_field", "capability must be a string of 1 to 256 bytes")
+        }
+        guard let type, type.utf8.count <= 256 else {
+            throw APIError(.badRequest, "invalid_field", "type must be a string of at most 256 bytes")
         }
         var message = CustomMessage()
         message.capability = capability

@@ -52,13 +52,14 @@ extension OperatorAPI {
         return Self.rolloutResponse(rollout)
     }
 
-    /// `POST /api/v1/rollouts/{id}/pause|resume|abort|rollback`, with an optional `If-Match`.
-    func actOnRollout(_ request: Request, id: String, action text: String) async throws -> Response {
+    /// `POST /api/v1/rollouts/{id}/pause|resume|abort|rollback`, with an optional `If-Match`
+    /// (the rollout's `ETag`, quoted or not).
+    func actOnRollout(id: String, action text: String, ifMatch header: String?) async throws -> Response {
         guard let action = FleetService.RolloutAction(rawValue: text) else {
             throw APIError(.notFound, "unknown_action", "rollouts can be paused, resumed, aborted or rolled back")
         }
         var ifMatch: Int64?
-        if let header = request.headers[.ifMatch] {
+        if let header {
             let digits = header.trimmingCharacters(in: CharacterSet(charactersIn: "\" W/"))
             guard let value = Int64(digits) else {
                 throw APIError(
@@ -99,7 +100,41 @@ extension OperatorAPI {
             "rollbackOf": r.rollbackOf.map { $0 as Any } ?? NSNull(), "soakSeconds": r.spec.soakSeconds,
             "createdAt": rfc3339(r.createdAt), "updatedAt": rfc3339(r.updatedAt), "counts": counts(r.counts),
             "stageCounts": r.stageCounts.map(counts), "superseded": r.superseded,
+            "stagePlan": r.spec.stages.map(stageJSON), "gates": gatesJSON(r.spec.gates),
         ]
+    }
+
+    /// A stage as the request spelled it.
+    static func stageJSON(_ stage: RolloutStage) -> [String: Any] {
+        switch stage {
+        case .selector(let pairs): ["selector": pairs]
+        case .percent(let percent): ["percent": percent]
+        case .count(let count): ["count": count]
+        }
+    }
+
+    /// The gates as the request spelled them.
+    static func gatesJSON(_ gates: RolloutGates) -> [String: Any] {
+        var out: [String: Any] = [:]
+        for (name, limit) in gateList(gates) { out[name] = limit.count.map { $0 as Any } ?? gateText(limit) }
+        return out
+    }
+
+    /// The gates that are set, by their request names.
+    static func gateList(_ gates: RolloutGates) -> [(name: String, limit: GateLimit)] {
+        [("maxFailed", gates.maxFailed), ("maxUnhealthy", gates.maxUnhealthy), ("maxStalled", gates.maxStalled)]
+            .compactMap { name, limit in limit.map { (name, $0) } }
+    }
+
+    /// A limit as the request spells it: `3`, or `2.5%`.
+    static func gateText(_ limit: GateLimit) -> String {
+        if let count = limit.count { return String(count) }
+        return percentText(limit.percent ?? 0)
+    }
+
+    /// `10%`, `2.5%`.
+    static func percentText(_ percent: Double) -> String {
+        (percent == percent.rounded() ? String(Int(percent)) : String(percent)) + "%"
     }
 
     private static func target(_ raw: Any?) throws -> RolloutTarget {

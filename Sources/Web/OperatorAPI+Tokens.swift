@@ -16,17 +16,30 @@ extension OperatorAPI {
         }
         let uses = try Self.positive(object["uses"], "uses")
         let expires = try Self.positive(object["expiresInSeconds"], "expiresInSeconds")
-        // In milliseconds it is added to the clock: an unbounded number overflowed and crashed
-        // the server. Ten years, as for access tokens.
-        guard (expires ?? 1) <= 10 * 365 * 86_400 else {
-            throw APIError(.badRequest, "invalid_field", "expiresInSeconds must be a whole number from 1 to 315360000")
-        }
         var labels: [String: String] = [:]
         if let raw = object["labels"] {
             guard let map = raw as? [String: String] else {
                 throw APIError(.badRequest, "invalid_field", "labels must be an object of strings")
             }
             labels = map
+        }
+        let (token, id) = try await createEnrollmentToken(uses: uses, expiresInSeconds: expires, labels: labels)
+        var answer: [String: Any] = ["token": token, "id": id, "labels": labels]
+        if let uses { answer["uses"] = uses }
+        if let expires { answer["expiresInSeconds"] = expires }
+        var response = Self.json(answer, status: .created)
+        response.headers[.location] = "/api/v1/tokens/\(id)"
+        return response
+    }
+
+    /// A new enrollment token (from the API or a page's form) and its id.
+    func createEnrollmentToken(uses: Int64?, expiresInSeconds expires: Int64?, labels: [String: String]) async throws
+        -> (token: String, id: String)
+    {
+        // In milliseconds it is added to the clock: an unbounded number overflowed and crashed
+        // the server. Ten years, as for access tokens.
+        guard (expires ?? 1) <= 10 * 365 * 86_400 else {
+            throw APIError(.badRequest, "invalid_field", "expiresInSeconds must be a whole number from 1 to 315360000")
         }
         let fleet = fleet
         let chosen = labels
@@ -37,14 +50,7 @@ extension OperatorAPI {
             }
         }
         switch made {
-        case .success(let token):
-            let id = EnrollmentTokenInfo.id(token: token)
-            var answer: [String: Any] = ["token": token, "id": id, "labels": labels]
-            if let uses { answer["uses"] = uses }
-            if let expires { answer["expiresInSeconds"] = expires }
-            var response = Self.json(answer, status: .created)
-            response.headers[.location] = "/api/v1/tokens/\(id)"
-            return response
+        case .success(let token): return (token, EnrollmentTokenInfo.id(token: token))
         case .failure(let error):
             throw APIError(.serviceUnavailable, "database_unavailable", "the token was not stored: \(error)")
         }

@@ -171,7 +171,8 @@ public struct OperatorAPI: Sendable {
         router.get("/api/v1/rollouts/:id") { _, context in try getRollout(context.parameters.get("id") ?? "") }
         router.post("/api/v1/rollouts/:id/:action") { request, context in
             try await actOnRollout(
-                request, id: context.parameters.get("id") ?? "", action: context.parameters.get("action") ?? "")
+                id: context.parameters.get("id") ?? "", action: context.parameters.get("action") ?? "",
+                ifMatch: request.headers[.ifMatch])
         }
         router.get("/api/v1/ca/certificate.pem") { _, _ in try authorityCertificate() }
         router.delete("/api/v1/agents/:uid/identity") { _, context in

@@ -67,7 +67,12 @@ import Testing
                 summary: agent, owner: Self.evil, labels: [Self.evil: Self.evil],
                 history: [AgentEvent(Self.evil, at: 1, detail: Self.evil)], historyComplete: true),
             health: ["healthy": false, "lastError": Self.evil, "componentHealthMap": [Self.evil: ["healthy": true]]],
-            graph: (Self.evil, 3), viewer: viewer
+            graph: (Self.evil, 3),
+            reports: UI.AgentReports(
+                componentsJSON:
+                    #"{"components": {"receivers": {"subComponentMap": {"EVIL": {"metadata": [{"key": "EVIL", "value": {"stringValue": "EVIL"}}]}}}}}"#
+                    .replacingOccurrences(of: "EVIL", with: Self.evil.replacingOccurrences(of: "\"", with: "\\\""))),
+            viewer: viewer
         ).text
         for page in [list, detail] {
             #expect(!page.contains("<script>alert"))
@@ -76,6 +81,17 @@ import Testing
         }
         #expect(
             detail.contains("/api/v1/configs/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22%27%26/versions/3/graph.svg"))
+    }
+
+    /// A form's change sends the browser back to the page the form is on.
+    @Test func formsGoBackToTheirPage() {
+        #expect(
+            OperatorAPI.formPage("/agents/6f1d3c2a-9b8e-4c7d-a6f5-e4d3c2b1a098/restart")
+                == "/agents/6f1d3c2a-9b8e-4c7d-a6f5-e4d3c2b1a098")
+        #expect(OperatorAPI.formPage("/rollouts/r1/pause") == "/rollouts/r1")
+        #expect(OperatorAPI.formPage("/enrollment/0123abcd/revoke") == "/enrollment")
+        #expect(OperatorAPI.formPage("/enrollment/create") == "/enrollment")
+        #expect(OperatorAPI.formPage("/groups/edge/delete") == "/groups")
     }
 
     /// The order is a choice of the filter form and part of every link the page makes.

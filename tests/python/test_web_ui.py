@@ -2,14 +2,20 @@
 with WebSocket agents (test_rollouts.Agent). Each flow leaves a PNG screenshot under
 .build/test-output/ui, and each page is checked with axe-core for serious or critical
 accessibility violations."""
+import asyncio
 import os
 import pathlib
 import shutil
+import threading
+import uuid
 
 import pytest
+import websockets
 
 from conftest import ADMIN_TOKEN, ROOT
+from test_agent_resources import CAPABILITY, custom, first_message
 from test_fleet import Server, api, wait_for
+from test_gateway import S, exchange
 from test_rollouts import BASE, Agent, Fleet, variant
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -60,17 +66,63 @@ class PlantedFleet(Fleet):
         assert self.ready.wait(30)
 
 
+class ChattyAgent:
+    """An agent that reports its available components, announces CAPABILITY, sends one custom
+    message and keeps the custom messages it is sent, on its own event loop thread."""
+
+    def __init__(self, server):
+        self.server = server
+        self.uid = os.urandom(16)
+        self.text = str(uuid.UUID(bytes=self.uid))
+        self.received = []
+        self.loop = asyncio.new_event_loop()
+        self.stop = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+
+        async def main():
+            self.stop = asyncio.Event()
+            async with websockets.connect(self.server.ws_url, max_size=None) as ws:
+                await exchange(ws, first_message(self.uid, name="chatty"))
+                await exchange(ws, custom(self.uid, 2, CAPABILITY, "greeting", b"hello <b>operator</b>"))
+                self.ready.set()
+                while not self.stop.is_set():
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), 0.2)
+                    except asyncio.TimeoutError:
+                        continue
+                    reply = S()
+                    reply.ParseFromString(raw[1:])
+                    if reply.HasField("custom_message"):
+                        c = reply.custom_message
+                        self.received.append((c.capability, c.type, c.data))
+
+        self.loop.run_until_complete(main())
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def rig():
     SHOTS.mkdir(parents=True, exist_ok=True)
-    server = Server("--config-apply-timeout", "2")
+    server = Server("--config-apply-timeout", "2", "--custom-capability", CAPABILITY)
     fleet = PlantedFleet(server)
     status, viewer = api(server, "POST", "/api/v1/access-tokens", {"role": "viewer", "name": "watcher"})
     assert status == 201, viewer
+    status, operator = api(server, "POST", "/api/v1/access-tokens", {"role": "operator", "name": "hands"})
+    assert status == 201, operator
     pw = playwright_api.sync_playwright().start()
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
     try:
-        yield {"server": server, "fleet": fleet, "browser": browser, "viewer": viewer["token"]}
+        yield {"server": server, "fleet": fleet, "browser": browser, "viewer": viewer["token"],
+               "operator": operator["token"]}
     finally:
         browser.close()
         pw.stop()
@@ -82,10 +134,11 @@ def base_url(rig):
     return f"http://127.0.0.1:{rig['server'].http_port}"
 
 
-def new_page(rig, width=1280, height=800):
+def new_page(rig, width=1280, height=800, script=True):
     # bypass_csp: the script-injection checks below test the escaping itself, not the
     # Content-Security-Policy that would also stop it; axe-core needs it to be injected.
-    context = rig["browser"].new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+    context = rig["browser"].new_context(viewport={"width": width, "height": height}, bypass_csp=True,
+                                         java_script_enabled=script)
     page = context.new_page()
     page.set_default_timeout(10000)
     page.on("dialog", lambda dialog: dialog.accept())
@@ -273,7 +326,7 @@ def test_a_failing_canary_pauses_with_its_reason_and_rolls_back(rig):
     page.get_by_label("Selector", exact=True).fill("")
     page.wait_for_function(f"document.querySelector('[data-match-count]').textContent === 'Matching agents: {AGENTS}'")
     page.get_by_label("Canary selector (optional)").fill("env=canary")
-    page.get_by_label("Stages (percent)").fill("100")
+    page.get_by_label("Stages", exact=True).fill("100")
     page.get_by_label("Pause when failed exceed").fill("0")
     accessible(page, "rollouts")
     page.get_by_role("button", name="Start rollout").click()
@@ -321,7 +374,8 @@ def test_groups_tokens_and_audit_pages_in_the_dark(rig):
     page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_url("**/agents?group=canaries")
     assert page.locator("p.count strong").inner_text() == "4"
-    for path in ["/", "/agents", "/configs", "/configs/edge", "/rollouts", "/groups", "/audit", "/tokens"]:
+    for path in ["/", "/agents", "/configs", "/configs/edge", "/rollouts", "/groups", "/audit", "/tokens",
+                 "/enrollment"]:
         page.goto(base_url(rig) + path)
         accessible(page, f"{path} (dark)")
     page.goto(base_url(rig) + "/groups")
@@ -334,3 +388,218 @@ def test_groups_tokens_and_audit_pages_in_the_dark(rig):
     page.wait_for_selector("[data-new-token]:not([hidden])")
     assert page.locator("[data-token-value]").inner_text().startswith("amp_")
     shot(page, "13-tokens-dark")
+
+
+def test_wizard_starts_count_stages_with_a_stalled_gate(rig):
+    server = rig["server"]
+    status, good = api(server, "PUT", "/api/v1/configs/base", variant("COUNTED"), {"Content-Type": "text/yaml"})
+    assert status == 200, good
+    page = new_page(rig)
+    sign_in(page, rig, path="/rollouts")
+    page.get_by_label("Config", exact=True).select_option("base")
+    page.get_by_label("Version").fill(str(good["version"]))
+    page.get_by_label("Selector", exact=True).fill("env=canary")
+    page.get_by_label("Stage sizes in").select_option("count")
+    page.get_by_label("Soak seconds").fill("0")
+    # Each mistake is named at its field, and nothing is started.
+    stages = page.get_by_label("Stages", exact=True)
+    stages.fill("1, 0")
+    page.get_by_role("button", name="Start rollout").click()
+    error = page.locator("[data-wizard-error]")
+    assert "Stage 2 (0): a number of agents is a whole number of at least 1." == error.inner_text()
+    assert stages.get_attribute("aria-invalid") == "true"
+    stages.fill("1, 2")
+    page.get_by_label("Pause when stalled exceed").fill("two")
+    page.get_by_role("button", name="Start rollout").click()
+    page.wait_for_function("document.querySelector('[data-wizard-error]').textContent.startsWith('Pause when stalled')")
+    assert "a number of agents (3) or a percentage of the stage (5%)" in error.inner_text()
+    page.get_by_label("Stage sizes in").select_option("percent")
+    stages.fill("50, 10")
+    page.get_by_role("button", name="Start rollout").click()
+    page.wait_for_function("document.querySelector('[data-wizard-error]').textContent.includes('grow')")
+    assert page.url.endswith("/rollouts")
+    accessible(page, "rollout wizard with errors")
+    shot(page, "14-wizard-errors")
+    page.get_by_label("Stage sizes in").select_option("count")
+    stages.fill("1, 2")
+    page.get_by_label("Pause when stalled exceed").fill("1")
+    page.get_by_role("button", name="Start rollout").click()
+    page.wait_for_url("**/rollouts/*")
+    rid = page.url.rsplit("/", 1)[1]
+    status, body = api(server, "GET", f"/api/v1/rollouts/{rid}")
+    assert status == 200, body
+    assert body["stagePlan"] == [{"count": 1}, {"count": 2}]
+    assert body["gates"] == {"maxFailed": 0, "maxStalled": 1}
+    assert [c["targets"] for c in body["stageCounts"]] == [1, 2, 1], "the agent left over is a last stage"
+    assert page.locator("[data-plan]").inner_text() == (
+        "Stages: 1 agent, 2 agents · Pause when failed exceed 0 · Pause when stalled exceed 1")
+    wait_for(lambda: api(server, "GET", f"/api/v1/rollouts/{rid}")[1]["state"] == "completed", timeout=30,
+             what="the counted rollout to complete")
+    shot(page, "15-rollout-counted")
+
+
+def test_enrollment_tokens_for_admins_only(rig):
+    server = rig["server"]
+    page = new_page(rig)
+    sign_in(page, rig, path="/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Enrollment").click()
+    page.wait_for_url("**/enrollment")
+    assert page.locator("h1").inner_text() == "Enrollment tokens"
+    accessible(page, "enrollment")
+    # A refused form comes back with what was typed and why.
+    page.get_by_label("Labels").fill("env")
+    page.get_by_role("button", name="Create enrollment token").click()
+    assert "key=value" in page.locator("[data-form-error]").inner_text()
+    assert page.get_by_label("Labels").input_value() == "env"
+    accessible(page, "enrollment refused")
+    page.get_by_label("Labels").fill("env=edge, team=obs")
+    page.get_by_label("Uses").fill("3")
+    page.get_by_label("Expires after (days)").fill("7")
+    page.get_by_role("button", name="Create enrollment token").click()
+    token = page.locator("[data-token-value]").inner_text()
+    assert token.startswith("ampora_"), token
+    shot(page, "16-enrollment-created")
+    status, listed = api(server, "GET", "/api/v1/tokens")
+    assert status == 200
+    made = [t for t in listed["items"] if t["labels"] == {"env": "edge", "team": "obs"}]
+    assert len(made) == 1 and made[0]["usesLeft"] == 3 and made[0]["expiresAt"], listed
+    row = page.locator(f"tr:has(code:text('{made[0]['id']}'))")
+    assert "team=obs" in row.inner_text() and "3" in row.inner_text()
+    # The token is shown once: the page read again does not have it.
+    page.goto(base_url(rig) + "/enrollment")
+    assert token not in page.content()
+    page.locator(f"tr:has(code:text('{made[0]['id']}'))").get_by_role("button", name="Revoke").click()
+    page.wait_for_url("**/enrollment?done=revoke")
+    assert page.locator(f"code:text('{made[0]['id']}')").count() == 0
+    assert all(t["id"] != made[0]["id"] for t in api(server, "GET", "/api/v1/tokens")[1]["items"])
+
+    # A viewer and an operator see no link, get a refusal for the page and its forms.
+    for who in ("viewer", "operator"):
+        other = new_page(rig)
+        sign_in(other, rig, token=rig[who], path="/")
+        assert other.locator("nav a[href='/enrollment']").count() == 0, who
+        other.goto(base_url(rig) + "/enrollment")
+        assert "Not allowed" in other.locator("h1").inner_text(), who
+        csrf = next(c["value"] for c in other.context.cookies() if c["name"] == "ampora_csrf")
+        answer = other.request.post(base_url(rig) + "/enrollment/create", form={"csrf": csrf, "labels": "a=b"})
+        assert answer.status == 403, (who, answer.status)
+        status = other.evaluate("""async (csrf) => (await fetch('/api/v1/tokens', {method: 'POST',
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, body: '{}'})).status""", csrf)
+        assert status == 403, who
+    assert not [t for t in api(server, "GET", "/api/v1/tokens")[1]["items"] if t["labels"] == {"a": "b"}]
+
+
+def test_agent_components_and_custom_messages(rig):
+    agent = ChattyAgent(rig["server"])
+    try:
+        page = new_page(rig)
+        sign_in(page, rig, token=rig["operator"], path=f"/agents/{agent.text}")
+        components = page.locator("[data-components]")
+        text = components.inner_text()
+        for name in ("receivers", "otlp", "code.namespace=otlpreceiver", "exporters", "otlphttp"):
+            assert name in text, (name, text)
+        messages = page.locator("[data-custom-messages]")
+        assert CAPABILITY in messages.inner_text()
+        assert "hello <b>operator</b>" in messages.locator("table").inner_text(), "the agent's text, escaped"
+        accessible(page, "agent with components and custom messages")
+        shot(page, "17-agent-components")
+        page.get_by_label("Capability").select_option(CAPABILITY)
+        page.get_by_label("Type").fill("pong")
+        page.get_by_label("Data (text)").fill("hi there")
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_url("**done=custom-messages")
+        assert page.locator("[data-done]").inner_text() == "Custom message: sent."
+        wait_for(lambda: (CAPABILITY, "pong", b"hi there") in agent.received, what="the agent to get the message")
+
+        # An agent that announced nothing: no form, a reason; and no components reported.
+        uid = api(rig["server"], "GET", "/api/v1/agents?attr.host.name=web-010")[1]["items"][0]["instanceUid"]
+        page.goto(base_url(rig) + f"/agents/{uid}")
+        assert "announced no custom capability" in page.locator("[data-custom-messages]").inner_text()
+        assert page.locator("form[data-custom-message]").count() == 0
+        assert "not reported its available components" in page.locator("[data-components]").inner_text()
+
+        # A viewer reads both, and has no form to send with.
+        viewer = new_page(rig)
+        sign_in(viewer, rig, token=rig["viewer"], path=f"/agents/{agent.text}")
+        assert "greeting" in viewer.locator("[data-custom-messages]").inner_text()
+        assert viewer.locator("form[data-custom-message]").count() == 0
+        csrf = next(c["value"] for c in viewer.context.cookies() if c["name"] == "ampora_csrf")
+        refused = viewer.request.post(base_url(rig) + f"/agents/{agent.text}/custom-messages",
+                                      form={"csrf": csrf, "capability": CAPABILITY, "type": "x"})
+        assert refused.status == 403
+    finally:
+        agent.close()
+
+
+def test_actions_without_javascript(rig):
+    server = rig["server"]
+    page = new_page(rig, script=False)
+    uid = api(server, "GET", "/api/v1/agents?attr.host.name=web-020")[1]["items"][0]["instanceUid"]
+    sign_in(page, rig, path=f"/agents/{uid}")
+    page.get_by_role("button", name="Reconcile").click()
+    page.wait_for_url(f"**/agents/{uid}?done=reconcile")
+    assert page.locator("[data-done]").inner_text() == "Reconcile: sent."
+    # What the API refuses is a page saying why, with the way back.
+    page.get_by_role("button", name="Restart").click()
+    assert "AcceptsRestartCommand" in page.locator(".notice.error").inner_text()
+    page.get_by_role("link", name="Back to the page").click()
+    page.wait_for_url(f"**/agents/{uid}")
+    page.get_by_role("button", name="Disconnect").click()
+    page.wait_for_url(f"**/agents/{uid}?done=disconnect")
+    wait_for(lambda: api(server, "GET", f"/api/v1/agents/{uid}")[1]["connected"] is False,
+             what="the agent to be disconnected")
+    audit = api(server, "GET", "/api/v1/audit?action=agent.reconcile")[1]["items"]
+    assert any(e["target"] == f"/agents/{uid}/reconcile" and e["outcome"] == "ok" for e in audit), audit
+    # A form without the session's CSRF token changes nothing.
+    answer = page.request.post(base_url(rig) + f"/agents/{uid}/reconcile", form={"csrf": "wrong"}, max_redirects=0)
+    assert answer.status == 403
+
+    # A rollout paused, resumed, aborted and rolled back with plain forms.
+    status, good = api(server, "PUT", "/api/v1/configs/base", variant("NOSCRIPT"), {"Content-Type": "text/yaml"})
+    assert status == 200, good
+    status, made = api(server, "POST", "/api/v1/rollouts", {
+        "config": "base", "version": good["version"], "target": {"selector": {"env": "canary"}},
+        "stages": [{"count": 1}], "soakSeconds": 600})
+    assert status == 201, made
+    page.goto(base_url(rig) + f"/rollouts/{made['id']}")
+    for button, state in (("Pause", "paused"), ("Resume", "running"), ("Abort", "aborted")):
+        page.get_by_role("button", name=button).click()
+        page.wait_for_url(f"**/rollouts/{made['id']}?done=*")
+        assert api(server, "GET", f"/api/v1/rollouts/{made['id']}")[1]["state"] == state, button
+    assert page.locator("[data-done]").inner_text() == "Abort: done."
+    shot(page, "18-rollout-no-script")
+    # axe-core is a script: the pages the forms led to are checked in a page that runs it.
+    checked = new_page(rig)
+    sign_in(checked, rig, path=f"/agents/{uid}?done=reconcile")
+    accessible(checked, "agent after a form's change")
+    checked.goto(base_url(rig) + f"/rollouts/{made['id']}?done=abort")
+    accessible(checked, "rollout after a form's change")
+    page.get_by_role("button", name="Roll back").click()
+    page.wait_for_url("**/rollouts/*?done=rollback")
+    assert made["id"] not in page.url, "the rollback is a new rollout, and its page is shown"
+    assert "rolls back" in page.locator(".sub").inner_text()
+    # An enrollment token revoked with its form.
+    status, token = api(server, "POST", "/api/v1/tokens", {"labels": {"made": "for-the-form"}})
+    assert status == 201, token
+    page.goto(base_url(rig) + "/enrollment")
+    page.locator(f"tr:has(code:text('{token['id']}'))").get_by_role("button", name="Revoke").click()
+    page.wait_for_url("**/enrollment?done=revoke")
+    assert page.locator("[data-done]").inner_text() == "Revoke: done."
+    assert all(t["id"] != token["id"] for t in api(server, "GET", "/api/v1/tokens")[1]["items"])
+    # A group deleted and an access token revoked with their forms.
+    assert api(server, "PUT", "/api/v1/groups/doomed", {"selector": {"env": "nowhere"}})[0] in (200, 201)
+    page.goto(base_url(rig) + "/groups")
+    page.locator("tr:has(a:text-is('doomed'))").get_by_role("button", name="Delete").click()
+    page.wait_for_url("**/groups?done=delete")
+    assert "doomed" not in page.locator("table").inner_text()
+    status, access = api(server, "POST", "/api/v1/access-tokens", {"role": "viewer", "name": "short-lived"})
+    assert status == 201, access
+    page.goto(base_url(rig) + "/tokens")
+    page.locator("tr:has(th:text-is('short-lived'))").get_by_role("button", name="Revoke").click()
+    page.wait_for_url("**/tokens?done=revoke")
+    assert "revoked" in page.locator("tr:has(th:text-is('short-lived'))").inner_text()
+    # A stale page's form is refused (the ETag it was sent with is old).
+    page.goto(base_url(rig) + f"/rollouts/{made['id']}")
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "ampora_csrf")
+    stale = page.request.post(base_url(rig) + f"/rollouts/{made['id']}/abort", form={"csrf": csrf, "etag": "1"})
+    assert stale.status in (409, 412), stale.status

@@ -69,6 +69,8 @@
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action]");
     if (!button || button.disabled) return;
+    // The script sends it to the API itself; without the script the button posts its form.
+    event.preventDefault();
     if (button.dataset.confirm && !confirm(button.dataset.confirm)) return;
     const headers = {};
     const tagged = button.closest("[data-etag]");
@@ -403,27 +405,68 @@
     $("#w-group", wizard).addEventListener("change", recount);
     $("#w-selector", wizard).addEventListener("input", recount);
     recount();
+    // Checked here first, so that each mistake is named at its field; the API checks again.
+    const invalid = (field, text) => {
+      field.setAttribute("aria-invalid", "true");
+      problem.textContent = text;
+      problem.hidden = false;
+      field.focus();
+      return null;
+    };
+    const stagesOf = () => {
+      const field = $("#w-stages", wizard);
+      const unit = $("#w-unit", wizard).value;
+      const parts = field.value.split(",").map((s) => s.trim()).filter(Boolean);
+      const stages = [];
+      let last = 0;
+      for (let i = 0; i < parts.length; i++) {
+        const where = "Stage " + (i + 1) + " (" + parts[i] + "): ";
+        if (unit === "count") {
+          if (!/^[0-9]+$/.test(parts[i]) || parseInt(parts[i], 10) < 1) {
+            return invalid(field, where + "a number of agents is a whole number of at least 1.");
+          }
+          stages.push({ count: parseInt(parts[i], 10) });
+        } else {
+          const p = /^[0-9]+(\.[0-9]+)?$/.test(parts[i]) ? parseFloat(parts[i]) : NaN;
+          if (!(p > 0 && p <= 100)) return invalid(field, where + "a percentage is more than 0 and at most 100.");
+          if (p < last) return invalid(field, where + "percentages grow stage by stage (it follows " + last + ").");
+          last = p;
+          stages.push({ percent: p });
+        }
+      }
+      return stages;
+    };
+    const gateOf = (name) => {
+      const field = $("#w-" + name.replace("max", "").toLowerCase(), wizard);
+      const v = field.value.trim();
+      if (!v) return undefined;
+      if (/^[0-9]+$/.test(v)) return parseInt(v, 10);
+      if (/^[0-9]+(\.[0-9]+)?%$/.test(v) && parseFloat(v) <= 100) return v;
+      const label = $("label[for='" + field.id + "']", wizard).textContent;
+      return invalid(field, label + ": a number of agents (3) or a percentage of the stage (5%).");
+    };
     wizard.addEventListener("submit", async (event) => {
       event.preventDefault();
       problem.hidden = true;
+      $$("[aria-invalid]", wizard).forEach((f) => f.removeAttribute("aria-invalid"));
       const group = $("#w-group", wizard).value;
+      const stages = stagesOf();
+      if (stages === null) return;
       const body = {
         config: config.value,
         version: parseInt(version.value, 10),
         target: group ? { group } : { selector: pairs($("#w-selector", wizard).value) },
-        stages: $("#w-stages", wizard).value.split(",").map((s) => s.trim()).filter(Boolean)
-          .map((s) => ({ percent: parseFloat(s) })),
+        stages,
         soakSeconds: parseInt($("#w-soak", wizard).value || "0", 10),
         gates: {},
       };
-      const gate = (name) => {
-        const v = $("#w-" + name.replace("max", "").toLowerCase(), wizard).value.trim();
-        if (v) body.gates[name] = v.endsWith("%") ? v : parseInt(v, 10);
-      };
       const canary = pairs($("#w-canary", wizard).value);
       if (Object.keys(canary).length) body.stages.unshift({ selector: canary });
-      gate("maxFailed");
-      gate("maxUnhealthy");
+      for (const name of ["maxFailed", "maxUnhealthy", "maxStalled"]) {
+        const limit = gateOf(name);
+        if (limit === null) return;
+        if (limit !== undefined) body.gates[name] = limit;
+      }
       const result = await api("POST", "/api/v1/rollouts", body);
       if (!result.ok) { problem.textContent = errorText(result); problem.hidden = false; return; }
       location.assign("/rollouts/" + encodeURIComponent(result.data.id));

@@ -17,10 +17,30 @@ extension OperatorAPI {
         ("GET", "/configs", .viewer, ""), ("GET", "/configs/{name}", .viewer, ""),
         ("GET", "/rollouts", .viewer, ""), ("GET", "/rollouts/{id}", .viewer, ""),
         ("GET", "/groups", .viewer, ""), ("GET", "/audit", .viewer, ""), ("GET", "/tokens", .admin, ""),
+        ("GET", "/enrollment", .admin, ""),
+        // Forms of the pages, which work without the script: each is the REST route of the
+        // same change (with its role and audit action), at `PAGE/ACTION`.
+        ("POST", "/agents/{uid}/restart", .operator, "agent.restart"),
+        ("POST", "/agents/{uid}/reconcile", .operator, "agent.reconcile"),
+        ("POST", "/agents/{uid}/disconnect", .operator, "agent.disconnect"),
+        ("POST", "/agents/{uid}/revoke", .admin, "agent.revoke"),
+        ("POST", "/agents/{uid}/custom-messages", .operator, "agent.custom-message"),
+        ("POST", "/rollouts/{id}/{action}", .operator, "rollout.act"),
+        ("POST", "/groups/{name}/delete", .operator, "group.delete"),
+        ("POST", "/tokens/{id}/revoke", .admin, "access-token.revoke"),
+        ("POST", "/enrollment/create", .admin, "enrollment-token.create"),
+        ("POST", "/enrollment/{id}/revoke", .admin, "enrollment-token.revoke"),
     ]
 
     /// `"GET /agents/{uid}"` for each UI route.
     static let uiRouteKeys: Set<String> = Set(uiRoutes.map { "\($0.method) \($0.path)" })
+
+    /// `"POST /agents/{uid}/restart"` for each form route of a page (not the sign-in form).
+    static let uiFormRouteKeys: Set<String> = Set(
+        uiRoutes.filter { $0.method == "POST" && $0.role != nil }.map { "\($0.method) \($0.path)" })
+
+    /// The largest form body a page posts (a custom message's data is the largest field).
+    static let maxFormBytes = 1 << 20
 
     func addUIRoutes(to router: Router<OperatorContext>) {
         router.get("/ui/app.css") { _, _ in Self.asset(PackageResources.app_css, type: "text/css; charset=utf-8") }
@@ -36,6 +56,8 @@ extension OperatorAPI {
         }
         addUIConfigRoutes(to: router)
         addUIRolloutRoutes(to: router)
+        addUIFormRoutes(to: router)
+        addUIEnrollmentRoutes(to: router)
     }
 
     // MARK: Sign-in
@@ -125,10 +147,12 @@ extension OperatorAPI {
 
     // MARK: Pages
 
-    /// Who is looking: the authenticated principal, and their session's CSRF token.
+    /// Who is looking: the authenticated principal, their session's CSRF token, and the change
+    /// a form of the page just made (`done=ACTION`, which a form's redirect adds).
     func viewer(_ request: Request, _ context: OperatorContext) -> UI.Viewer {
         let principal = context.principal ?? OperatorPrincipal(name: "anonymous", role: .viewer)
         var viewer = UI.Viewer(name: principal.name, role: principal.role)
+        viewer.done = request.uri.queryParameters["done"].flatMap { UI.doneNotices[String($0)] }
         if let id = BrowserSessions.cookies(request.headers[.cookie])[BrowserSessions.sessionCookie],
             let session = sessions.find(id)
         {
@@ -233,7 +257,16 @@ extension OperatorAPI {
         {
             graph = (config.name, config.version)
         }
-        return Self.html(UI.agentPage(detail, health: Self.parse(detail.healthJSON), graph: graph, viewer: viewer))
+        var reports = UI.AgentReports(messages: fleet.receivedCustomMessages(of: uid) ?? [])
+        switch await Self.offExecutor({ Result { () throws(FleetError) in try fleet.availableComponents(of: uid) } }) {
+        case .success(let (_, json)): reports.componentsJSON = json
+        case .failure(let error) where error.code == "components_not_reported":
+            reports.componentsNote = "The agent has not reported its available components."
+        case .failure(let error): reports.componentsNote = error.message
+        }
+        return Self.html(
+            UI.agentPage(
+                detail, health: Self.parse(detail.healthJSON), graph: graph, reports: reports, viewer: viewer))
     }
 
     // MARK: Responses
@@ -279,8 +312,11 @@ extension OperatorAPI {
     static func pageRefusal(
         _ error: any Error, request: Request, endpoint: String?, principal: OperatorPrincipal?
     ) -> Response? {
-        guard request.method == .get || request.method == .head, let endpoint,
-            uiRouteKeys.contains("GET \(endpoint)"), !endpoint.hasPrefix("/ui/")
+        guard let endpoint else { return nil }
+        let form = uiFormRouteKeys.contains("\(request.method.rawValue) \(endpoint)")
+        guard form || request.method == .get || request.method == .head,
+            form || uiRouteKeys.contains("GET \(endpoint)"),
+            !endpoint.hasPrefix("/ui/")
         else { return nil }
         let status: Int
         let message: String
@@ -297,13 +333,14 @@ extension OperatorAPI {
         }
         if status == 401 {
             let expired = (error as? APIError)?.code == "session_expired"
-            var target = request.uri.path
-            if let query = request.uri.query, !query.isEmpty { target += "?" + query }
+            var target = form ? formPage(request.uri.path) : request.uri.path
+            if !form, let query = request.uri.query, !query.isEmpty { target += "?" + query }
             return redirect("/login" + HTML.query([("next", target), ("expired", expired ? "1" : nil)]))
         }
         let viewer = principal.map { UI.Viewer(name: $0.name, role: $0.role) }
         return html(
-            UI.errorPage(status: status, message: message, viewer: viewer),
+            UI.errorPage(
+                status: status, message: message, viewer: viewer, back: form ? formPage(request.uri.path) : nil),
             status: HTTPResponse.Status(code: status))
     }
 }

@@ -104,17 +104,20 @@ extension UI {
         }
 
         /// The attribute pairs typed as `a=b, c=d`; nil when one is not a pair.
-        var attributePairs: [String: String]? {
-            var out: [String: String] = [:]
-            for part in attributes.split(separator: ",") {
-                let pair = part.split(separator: "=", maxSplits: 1)
-                guard pair.count == 2 else { return nil }
-                let key = pair[0].trimmingCharacters(in: .whitespaces)
-                guard !key.isEmpty else { return nil }
-                out[key] = pair[1].trimmingCharacters(in: .whitespaces)
-            }
-            return out
+        var attributePairs: [String: String]? { UI.pairs(attributes) }
+    }
+
+    /// Pairs typed as `a=b, c=d` (attributes, labels); nil when one is not a pair.
+    static func pairs(_ text: String) -> [String: String]? {
+        var out: [String: String] = [:]
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2 else { return nil }
+            let key = pair[0].trimmingCharacters(in: .whitespaces)
+            guard !key.isEmpty else { return nil }
+            out[key] = pair[1].trimmingCharacters(in: .whitespaces)
         }
+        return out
     }
 
     /// The columns one may choose for the agents table.
@@ -266,9 +269,21 @@ extension UI {
 
     // MARK: One agent
 
+    /// What an agent reported besides its status: its available components (OpAMP's JSON, or
+    /// why there are none to show) and the custom messages it sent.
+    struct AgentReports: Sendable {
+        /// `AvailableComponents` as OpAMP's JSON.
+        var componentsJSON: String?
+        /// Why no components are shown.
+        var componentsNote = ""
+        var messages: [ReceivedCustomMessage] = []
+    }
+
     /// One agent's page. `graph` is the config version (name, version) its desired config is,
     /// when it is one the fleet knows.
-    static func agentPage(_ d: AgentDetail, health: Any?, graph: (String, Int64)?, viewer: Viewer) -> HTML {
+    static func agentPage(
+        _ d: AgentDetail, health: Any?, graph: (String, Int64)?, reports: AgentReports, viewer: Viewer
+    ) -> HTML {
         let a = d.summary
         let uid = a.instanceUID
         let attributes = HTML.join(a.attributes.map { "<tr><th scope=\"row\">\($0.key)</th><td>\($0.value)</td></tr>" })
@@ -294,15 +309,22 @@ extension UI {
                     """
             } ?? "<p class=\"muted\">The desired config is not a version this server knows, or there is none.</p>"
         let base = "/api/v1/agents/\(uid)"
+        func act(_ label: String, _ path: String, allowed: Bool, confirm: String? = nil, tone: String = "secondary")
+            -> HTML
+        {
+            action(
+                label, url: "\(base)/\(path)", allowed: allowed, confirm: confirm, tone: tone,
+                form: ("/agents/\(uid)/\(path)", viewer))
+        }
         return page(
             title: agentName(a), section: .agents, viewer: viewer, live: "/api/v1/events?agent=\(uid)",
             body: """
                 <p class="sub" id="agent-status" data-live><code>\(uid)</code> \(connection(a.connected)) \(UI.health(a.healthy)) \(configState(a.configState))</p>
                 <div class="actions">
-                \(action("Restart", url: base + "/restart", allowed: viewer.canOperate, confirm: "Restart this agent?"))
-                \(action("Reconcile", url: base + "/reconcile", allowed: viewer.canOperate))
-                \(action("Disconnect", url: base + "/disconnect", allowed: viewer.canOperate, confirm: "Close this agent's connection?"))
-                \(action("Revoke", url: base + "/revoke", allowed: viewer.isAdmin, confirm: "Revoke this agent's certificate? It will not be able to connect again.", tone: "danger"))
+                \(act("Restart", "restart", allowed: viewer.canOperate, confirm: "Restart this agent?"))
+                \(act("Reconcile", "reconcile", allowed: viewer.canOperate))
+                \(act("Disconnect", "disconnect", allowed: viewer.canOperate, confirm: "Close this agent's connection?"))
+                \(act("Revoke", "revoke", allowed: viewer.isAdmin, confirm: "Revoke this agent's certificate? It will not be able to connect again.", tone: "danger"))
                 </div>
                 <div class="grid" id="agent" data-live>
                 <section class="card"><h2>Identity</h2><dl class="facts">
@@ -323,9 +345,96 @@ extension UI {
                 </div>
                 <section class="card"><h2>Effective config</h2>
                 <div data-effective-config="\(base)/effective-config"><p class="muted">Loading the effective config needs JavaScript.</p></div></section>
+                \(componentsSection(reports))
+                \(customMessagesSection(d, messages: reports.messages, viewer: viewer))
                 <section class="card"><h2>History</h2>\(d.historyComplete ? "" : "<p class=\"muted\">The database cannot be read now: only recent events are shown.</p>" as HTML)
                 <ol class="timeline" id="history" data-live>\(history)</ol></section>
                 """)
+    }
+
+    /// The components the agent's build has, by kind, with their metadata.
+    static func componentsSection(_ reports: AgentReports) -> HTML {
+        let body: HTML =
+            reports.componentsJSON.map { json in
+                let parsed = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any]
+                let components = parsed?["components"] as? [String: Any] ?? [:]
+                return components.isEmpty
+                    ? "<p class=\"muted\">The agent reported no components.</p>" : componentTree(components)
+            } ?? "<p class=\"muted\">\(reports.componentsNote)</p>"
+        return "<section class=\"card\" data-components><h2>Available components</h2>\(body)</section>"
+    }
+
+    /// OpAMP's `ComponentDetails` map as nested lists: names, metadata as `key=value`.
+    static func componentTree(_ map: [String: Any], depth: Int = 0) -> HTML {
+        let items = HTML.join(
+            map.keys.sorted().map { name in
+                let node = map[name] as? [String: Any] ?? [:]
+                let metadata = HTML.join(
+                    (node["metadata"] as? [[String: Any]] ?? []).map { pair in
+                        let key = pair["key"] as? String ?? ""
+                        // An AnyValue: one member naming its type (`stringValue`, `intValue`, …).
+                        let value = (pair["value"] as? [String: Any])?.values.first.map { "\($0)" } ?? ""
+                        return " <span class=\"kv\">\(key)=\(value)</span>"
+                    })
+                let children = node["subComponentMap"] as? [String: Any] ?? [:]
+                let nested: HTML = children.isEmpty || depth >= 8 ? "" : componentTree(children, depth: depth + 1)
+                return "<li><span class=\"component\">\(name)</span>\(metadata)\(nested)</li>"
+            })
+        return "<ul class=\"tree\">\(items)</ul>"
+    }
+
+    /// The custom messages the agent sent, and (for operators) a form to send it one for a
+    /// capability it announced: the only ones it would take.
+    static func customMessagesSection(_ d: AgentDetail, messages: [ReceivedCustomMessage], viewer: Viewer) -> HTML {
+        let parsed = d.customCapabilitiesJSON.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) }
+        let announced = ((parsed as? [String: Any])?["capabilities"] as? [String] ?? []).sorted()
+        let uid = d.summary.instanceUID
+        let list: HTML =
+            announced.isEmpty
+            ? "none" : HTML.join(announced.map { "<code>\($0)</code>" }, separator: ", ")
+        let rows = HTML.join(
+            messages.map { m in
+                let text = String(validating: m.data, as: UTF8.self)
+                let printable = text.map { !$0.unicodeScalars.contains { $0.value < 32 && $0 != "\n" && $0 != "\t" } }
+                let data: HTML =
+                    printable == true
+                    ? "<code>\(text ?? "")</code>"
+                    : "<span class=\"muted\">base64</span> <code>\(Data(m.data).base64EncodedString())</code>"
+                let size: HTML =
+                    m.data.count < m.size ? "\(m.size) bytes (the first \(m.data.count) kept)" : "\(m.size) bytes"
+                return """
+                    <tr><td>\(time(m.at))</td><td><code>\(m.capability)</code></td><td>\(m.type)</td>\
+                    <td class="wrap">\(data)</td><td>\(size)</td></tr>
+                    """
+            })
+        let table: HTML =
+            messages.isEmpty
+            ? "<p class=\"muted\">It sent none that this server keeps (capabilities it announces: --custom-capability).</p>"
+            : """
+            <div class="table-wrap"><table><caption class="sr">Custom messages received</caption>
+            <thead><tr><th scope="col">Received</th><th scope="col">Capability</th><th scope="col">Type</th>\
+            <th scope="col">Data</th><th scope="col">Size</th></tr></thead><tbody>\(rows)</tbody></table></div>
+            """
+        let send: HTML
+        if !viewer.canOperate {
+            send = ""
+        } else if announced.isEmpty {
+            send = "<p class=\"muted\">It announced no custom capability, so there is nothing to send it.</p>"
+        } else {
+            let options = HTML.join(announced.map { "<option>\($0)</option>" })
+            send = """
+                <h3>Send a custom message</h3>
+                <form method="post" action="/agents/\(uid)/custom-messages" class="stack" data-custom-message>\(hidden(viewer))
+                <div class="field"><label for="m-capability">Capability</label><select id="m-capability" name="capability">\(options)</select></div>
+                <div class="field"><label for="m-type">Type</label><input id="m-type" name="type" maxlength="256"></div>
+                <div class="field"><label for="m-data">Data (text)</label><textarea id="m-data" name="data" rows="3"></textarea></div>
+                <button type="submit">Send</button></form>
+                """
+        }
+        return """
+            <section class="card" data-custom-messages><h2>Custom messages</h2>
+            <p>Capabilities it announced: \(list)</p>\(table)\(send)</section>
+            """
     }
 
     /// The component health tree of OpAMP's `ComponentHealth` (as canonical JSON), nested lists.

@@ -6,12 +6,12 @@ import Foundation
 enum UI {
     /// The sections of the navigation, in their order.
     enum Section: String, CaseIterable, Sendable {
-        case overview, agents, configs, rollouts, groups, audit, tokens
+        case overview, agents, configs, rollouts, groups, audit, tokens, enrollment
 
         var path: String { self == .overview ? "/" : "/" + rawValue }
         var title: String { rawValue.prefix(1).uppercased() + rawValue.dropFirst() }
         /// The weakest role that sees the section.
-        var role: OperatorRole { self == .tokens ? .admin : .viewer }
+        var role: OperatorRole { self == .tokens || self == .enrollment ? .admin : .viewer }
     }
 
     /// Who is looking, and what the page may offer them.
@@ -20,6 +20,8 @@ enum UI {
         var role: OperatorRole
         /// The session's CSRF token, which forms post back ("" for a bearer token).
         var csrf = ""
+        /// What a form of the page just did, to say so at the top.
+        var done: String?
 
         var canOperate: Bool { role.allows(.operator) }
         var isAdmin: Bool { role.allows(.admin) }
@@ -40,7 +42,7 @@ enum UI {
             if let viewer {
                 """
                 <div class="user"><span class="who">\(viewer.name) <span class="badge">\(viewer.role.rawValue)</span></span>\
-                <form method="post" action="/auth/logout" class="logout" data-logout><input type="hidden" name="csrf" value="\(viewer.csrf)">\
+                <form method="post" action="/auth/logout" class="logout" data-logout>\(hidden(viewer))\
                 <button type="submit" class="link">Sign out</button></form></div>
                 """
             } else { "" }
@@ -60,7 +62,8 @@ enum UI {
             <nav aria-label="Main"><ul>\(nav)</ul></nav>\(user)</header>
             <main id="main" tabindex="-1">
             <h1>\(title)</h1>
-            \(viewer == nil ? "" : "<noscript><p class=\"notice info\">Pages read without JavaScript; changes (actions, the editor, the rollout wizard) need it.</p></noscript>" as HTML)
+            \(viewer == nil ? "" : "<noscript><p class=\"notice info\">Pages read without JavaScript, and their buttons and the enrollment and custom message forms work without it; the editor, the rollout wizard, bulk restarts and the forms that make groups and access tokens need it.</p></noscript>" as HTML)
+            \(viewer?.done.map { "<p class=\"notice ok\" role=\"status\" data-done>\($0)</p>" as HTML } ?? "")
             \(body)
             </main>
             <div id="toast" role="status" aria-live="polite"></div>
@@ -69,13 +72,24 @@ enum UI {
             """
     }
 
-    /// A page that says why it cannot be shown.
-    static func errorPage(status: Int, message: String, viewer: Viewer?) -> HTML {
+    /// A page that says why it cannot be shown, or why a form's change was not made (with the
+    /// way `back` to the form's page).
+    static func errorPage(status: Int, message: String, viewer: Viewer?, back: String? = nil) -> HTML {
         let title = status == 403 ? "Not allowed" : status == 404 ? "Not found" : "Something went wrong"
+        let link: HTML =
+            back.map { "<a href=\"\($0)\">Back to the page</a>" } ?? "<a href=\"/\">Back to the overview</a>"
         return page(
             title: title, section: nil, viewer: viewer,
-            body: "<p class=\"notice error\">\(message)</p><p><a href=\"/\">Back to the overview</a></p>")
+            body: "<p class=\"notice error\" role=\"alert\">\(message)</p><p>\(link)</p>")
     }
+
+    /// What the page says after a form's change (`done=KEY` in its URL): only these words, so
+    /// that a link cannot make a page say something else.
+    static let doneNotices: [String: String] = [
+        "restart": "Restart: sent.", "reconcile": "Reconcile: sent.", "disconnect": "Disconnect: done.",
+        "revoke": "Revoke: done.", "pause": "Pause: done.", "resume": "Resume: done.", "abort": "Abort: done.",
+        "rollback": "Roll back: started.", "delete": "Delete: done.", "custom-messages": "Custom message: sent.",
+    ]
 
     /// The sign-in page: a personal access token, or the OpenID Connect provider when there is one.
     static func loginPage(next: String, error: String?, oidc: Bool) -> HTML {
@@ -188,16 +202,29 @@ enum UI {
     }
 
     /// An action button the page's script sends to the API; shown disabled, with why, to a
-    /// role that may not use it (the API refuses it anyway).
+    /// role that may not use it (the API refuses it anyway). With `form` (a UI form route and the
+    /// viewer whose CSRF token it carries), the button also works without the script, as a form
+    /// posted there; `fields` go with it.
     static func action(
         _ label: String, method: String = "POST", url: String, allowed: Bool, confirm: String? = nil,
-        body: String? = nil, then: String? = nil, tone: String = "secondary"
+        body: String? = nil, then: String? = nil, tone: String = "secondary",
+        form: (path: String, viewer: Viewer)? = nil, fields: [(String, String)] = []
     ) -> HTML {
         let confirmation: HTML = confirm.map { " data-confirm=\"\($0)\"" } ?? ""
         let payload: HTML = body.map { " data-body=\"\($0)\"" } ?? ""
         let next: HTML = then.map { " data-then=\"\($0)\"" } ?? ""
         let disabled: HTML = allowed ? "" : " disabled title=\"Your role may not do this\""
+        let type: HTML = form == nil ? "button" : "submit"
+        let button: HTML =
+            "<button type=\"\(type)\" class=\"\(tone)\" data-action=\"\(url)\" data-method=\"\(method)\"\(confirmation)\(payload)\(next)\(disabled)>\(label)</button>"
+        guard let form else { return button }
         return
-            "<button type=\"button\" class=\"\(tone)\" data-action=\"\(url)\" data-method=\"\(method)\"\(confirmation)\(payload)\(next)\(disabled)>\(label)</button>"
+            "<form method=\"post\" action=\"\(form.path)\" class=\"inline\">\(hidden(form.viewer, fields))\(button)</form>"
+    }
+
+    /// The hidden fields of a page's form: the session's CSRF token, then `fields`.
+    static func hidden(_ viewer: Viewer, _ fields: [(String, String)] = []) -> HTML {
+        HTML.join(
+            ([("csrf", viewer.csrf)] + fields).map { "<input type=\"hidden\" name=\"\($0.0)\" value=\"\($0.1)\">" })
     }
 }

@@ -37,11 +37,18 @@ extension UI {
             <div class="field grow"><label for="w-canary">Canary selector (optional)</label><input id="w-canary" name="canary" \
             placeholder="label:ring=canary" aria-describedby="w-canary-help"></div>
             <p id="w-canary-help" class="help">When set, the first stage is the agents of the target this selector picks.</p>
-            <div class="field"><label for="w-stages">Stages (percent)</label><input id="w-stages" name="stages" value="10, 50, 100" aria-describedby="w-stages-help"></div>
-            <p id="w-stages-help" class="help">Growing percentages of the target, one stage each (after the canary, if any).</p>
+            <div class="field"><label for="w-unit">Stage sizes in</label><select id="w-unit" name="unit" aria-describedby="w-stages-help">\
+            <option value="percent">percent of the target</option><option value="count">numbers of agents</option></select></div>
+            <div class="field grow"><label for="w-stages">Stages</label><input id="w-stages" name="stages" value="10, 50, 100" aria-describedby="w-stages-help"></div>
+            <p id="w-stages-help" class="help">One stage each, after the canary if any. In percent: growing shares of the \
+            target counted from the start (10, 50, 100). In agents: how many more agents each stage takes (5, 20); \
+            the agents no stage takes form a last stage.</p>
             <div class="field"><label for="w-soak">Soak seconds</label><input id="w-soak" name="soak" type="number" min="0" max="604800" value="60"></div>
-            <div class="field"><label for="w-failed">Pause when failed exceed</label><input id="w-failed" name="maxFailed" value="0"></div>
-            <div class="field"><label for="w-unhealthy">Pause when unhealthy exceed</label><input id="w-unhealthy" name="maxUnhealthy" value=""></div>
+            <div class="field"><label for="w-failed">Pause when failed exceed</label><input id="w-failed" name="maxFailed" value="0" aria-describedby="w-gates-help"></div>
+            <div class="field"><label for="w-unhealthy">Pause when unhealthy exceed</label><input id="w-unhealthy" name="maxUnhealthy" value="" aria-describedby="w-gates-help"></div>
+            <div class="field"><label for="w-stalled">Pause when stalled exceed</label><input id="w-stalled" name="maxStalled" value="" aria-describedby="w-gates-help"></div>
+            <p id="w-gates-help" class="help">Each gate is a number of agents (3) or a percentage of the stage (5%); \
+            empty: no gate. Stalled agents gave no outcome within the apply timeout.</p>
             </fieldset>
             <div class="actions"><button type="submit">Start rollout</button></div>
             <p class="notice error" role="alert" data-wizard-error hidden></p>
@@ -61,11 +68,12 @@ extension UI {
 
     static func rolloutPage(_ r: Rollout, viewer: Viewer) -> HTML {
         let base = "/api/v1/rollouts/\(HTML.component(r.id))"
+        let canary = if case .selector = r.spec.stages.first { true } else { false }
         let stages = HTML.join(
             r.stageCounts.enumerated().map { i, c in
                 let marker: HTML = i == r.stage ? " aria-current=\"step\"" : ""
                 return """
-                    <li\(marker)><h3>Stage \(i + 1)\(i == 0 ? " (canary)" : "")</h3>\
+                    <li\(marker)><h3>Stage \(i + 1)\(i == 0 && canary ? " (canary)" : "")</h3>\
                     \(progress(c[.applied], of: c.targets, label: "Stage \(i + 1) applied"))
                     <p class="counts">\(c.targets) targets · \(c[.applied]) applied · \(c[.applying]) applying · \
                     \(c[.pending]) pending · \(c[.failed]) failed · \(c[.stalled]) stalled · \(c[.rolledBack]) rolled back · \
@@ -78,12 +86,18 @@ extension UI {
             }
             ?? ""
         let active = r.state == .running || r.state == .pending || r.state == .paused
+        // Without the script each is a form, sent with the ETag the page showed.
+        func act(_ label: String, _ name: String, confirm: String? = nil, tone: String = "secondary") -> HTML {
+            action(
+                label, url: "\(base)/\(name)", allowed: viewer.canOperate, confirm: confirm, tone: tone,
+                form: ("/rollouts/\(HTML.component(r.id))/\(name)", viewer), fields: [("etag", String(r.etag))])
+        }
         let actions: HTML = """
             <div class="actions" data-etag="\(r.etag)">
-            \(r.state == .running ? action("Pause", url: base + "/pause", allowed: viewer.canOperate) : "")
-            \(r.state == .paused ? action("Resume", url: base + "/resume", allowed: viewer.canOperate) : "")
-            \(active ? action("Abort", url: base + "/abort", allowed: viewer.canOperate, confirm: "Abort this rollout? Agents keep what they got.") : "")
-            \(r.state != .rolledBack && r.rollbackOf == nil ? action("Roll back", url: base + "/rollback", allowed: viewer.canOperate, confirm: "Give every agent of this rollout back what it ran before?", tone: "danger") : "")
+            \(r.state == .running ? act("Pause", "pause") : "")
+            \(r.state == .paused ? act("Resume", "resume") : "")
+            \(active ? act("Abort", "abort", confirm: "Abort this rollout? Agents keep what they got.") : "")
+            \(r.state != .rolledBack && r.rollbackOf == nil ? act("Roll back", "rollback", confirm: "Give every agent of this rollout back what it ran before?", tone: "danger") : "")
             </div>
             """
         return page(
@@ -93,6 +107,7 @@ extension UI {
                 <div id="rollout" data-live>
                 <p class="sub">\(rolloutState(r.state)) stage \(r.stage + 1) of \(r.stages) · soak \(r.spec.soakSeconds) s · <code>\(r.id)</code>\
                 \(r.rollbackOf.map { " · rolls back <a href=\"/rollouts/\(HTML.component($0))\">\($0)</a>" as HTML } ?? "")</p>
+                <p class="plan" data-plan>\(plan(r.spec))</p>
                 \(why)
                 \(actions)
                 <section class="card"><h2>Overall</h2>\(progress(r.counts[.applied], of: r.counts.targets, label: "Agents applied"))
@@ -102,6 +117,23 @@ extension UI {
                 """)
     }
 
+    /// A rollout's stages and gates in words: "Stages: 1 agent, 3 agents · Pause when stalled exceed 2".
+    static func plan(_ spec: RolloutSpec) -> HTML {
+        let stages = spec.stages.map { stage -> String in
+            switch stage {
+            case .selector(let pairs):
+                "canary " + pairs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+            case .percent(let percent): OperatorAPI.percentText(percent)
+            case .count(let count): count == 1 ? "1 agent" : "\(count) agents"
+            }
+        }
+        let gates = OperatorAPI.gateList(spec.gates).map { gate in
+            "Pause when \(gate.name.dropFirst(3).lowercased()) exceed \(OperatorAPI.gateText(gate.limit))"
+        }
+        let shown = ["Stages: " + (stages.isEmpty ? "one, of every target" : stages.joined(separator: ", "))] + gates
+        return "\(shown.joined(separator: " · "))"
+    }
+
     static func groupsPage(_ groups: [AgentGroup], viewer: Viewer) -> HTML {
         let rows = HTML.join(
             groups.map { g in
@@ -109,8 +141,8 @@ extension UI {
                     separator: ", ")
                 let delete = action(
                     "Delete", method: "DELETE", url: "/api/v1/groups/\(HTML.component(g.name))",
-                    allowed: viewer.canOperate,
-                    confirm: "Delete group \(g.name)?", tone: "danger")
+                    allowed: viewer.canOperate, confirm: "Delete group \(g.name)?", then: "/groups?done=delete",
+                    tone: "danger", form: ("/groups/\(HTML.component(g.name))/delete", viewer))
                 return """
                     <tr><th scope="row"><a href="/agents?group=\(HTML.component(g.name))">\(g.name)</a></th><td><code>\(selector)</code></td>\
                     <td>\(g.description)</td><td>\(g.members.total)</td><td>\(g.members.connected)</td><td>\(g.members.unhealthy)</td><td>\(delete)</td></tr>
@@ -174,8 +206,9 @@ extension UI {
                     t.revokedAt == nil
                     ? action(
                         "Revoke", method: "DELETE", url: "/api/v1/access-tokens/\(HTML.component(t.id))",
-                        allowed: viewer.isAdmin,
-                        confirm: "Revoke token \(t.name)?", tone: "danger") : pill("revoked", "muted")
+                        allowed: viewer.isAdmin, confirm: "Revoke token \(t.name)?", then: "/tokens?done=revoke",
+                        tone: "danger", form: ("/tokens/\(HTML.component(t.id))/revoke", viewer))
+                    : pill("revoked", "muted")
                 return """
                     <tr><th scope="row">\(t.name)</th><td>\(t.role.rawValue)</td><td><code>\(t.prefix)…</code></td><td>\(t.createdBy)</td>\
                     <td>\(time(t.createdAt))</td><td>\(time(t.expiresAt))</td><td>\(time(t.lastUsedAt))</td><td>\(revoke)</td></tr>
