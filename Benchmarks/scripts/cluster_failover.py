@@ -92,15 +92,19 @@ class Instance:
 
 
 class HAProxy:
-    """`count` processes on one port, each balancing over every instance, checked every 300 ms."""
+    """`count` processes on one port, each balancing over every instance, checked every 300 ms.
+    Each process connects to the instances from a source address of its own: one source may
+    hold only ~28 000 connections to one instance port (the ephemeral port range)."""
 
     def __init__(self, instances, count, workdir):
         self.port = free_port()
         backends = "\n".join(f"    server {i.name} 127.0.0.1:{i.opamp_port} check inter 300ms fall 1 rise 2"
                              for i in instances)
-        path = os.path.join(workdir, "haproxy.cfg")
-        with open(path, "w") as f:
-            f.write(f"""global
+        self.procs = []
+        for n in range(count):
+            path = os.path.join(workdir, f"haproxy-{n}.cfg")
+            with open(path, "w") as f:
+                f.write(f"""global
     maxconn {AGENTS_PER_HAPROXY + 500}
 defaults
     mode tcp
@@ -112,10 +116,11 @@ frontend agents
     default_backend ampora
 backend ampora
     balance roundrobin
+    source 127.0.1.{n + 1}
 {backends}
 """)
-        self.procs = [subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL) for _ in range(count)]
+            self.procs.append(subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL))
         deadline = time.time() + 10
         while True:
             try:
@@ -253,7 +258,7 @@ def main():
         controller = Failover(opts.agents, instances[0], instances[1:], database, opts.settle, opts.push)
         args = run_load.build_parser().parse_args([
             "--target", f"127.0.0.1:{proxy.port}", "--agents", str(opts.agents), "--rate", str(opts.rate),
-            "--heartbeat", str(opts.heartbeat), "--duration", str(opts.agents / opts.rate + opts.settle + 120),
+            "--heartbeat", str(opts.heartbeat), "--duration", str(2 * opts.agents / opts.rate + opts.settle + 180),
             "--out", os.path.join(workdir, "load.json")]
             + (["--quiet"] if opts.quiet else []))
         result, rc = run_load.run(args, controller)
