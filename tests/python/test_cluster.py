@@ -36,6 +36,20 @@ def instance(database, name, *args):
     return server
 
 
+def pair(tmp_path, *args):
+    """Instances a and b on a fresh database, and a uid (bytes, text) for the test's agent."""
+    needs_postgres()
+    database = fresh_database("postgres", tmp_path)
+    a = instance(database, "a", *args)
+    try:
+        b = instance(database, "b", *args)
+    except BaseException:
+        a.stop()
+        raise
+    uid = uuid.uuid4().bytes
+    return database, a, b, uid, str(uuid.UUID(bytes=uid))
+
+
 def instances_view(server):
     status, body = api(server, "GET", "/api/v1/instances")
     assert status == 200, body
@@ -502,12 +516,8 @@ def test_a_plain_http_agent_may_poll_any_instance(tmp_path):
     """A polling agent whose polls land on a, b, a, b…: each instance serves it from what the
     others wrote (no full report asked after the first), its row follows the newest poll, and
     each poll's status is listed on both."""
-    needs_postgres()
     from test_gateway import S, post
-    database = fresh_database("postgres", tmp_path)
-    a, b = instance(database, "a"), instance(database, "b")
-    uid = uuid.uuid4().bytes
-    key = str(uuid.UUID(bytes=uid))
+    database, a, b, uid, key = pair(tmp_path)
     try:
         def poll(server, seq, full=False, healthy=True):
             m = A(instance_uid=uid, sequence_num=seq, capabilities=0x1 | 0x4 | 0x800)
@@ -693,11 +703,7 @@ def test_a_notification_storm_leaves_an_instance_serving(tmp_path):
     """100 000 announcements and 100 000 action notifications (most pointing at nothing) hit b
     at once: b keeps beating and serving, and a real command sent through a afterwards still
     reaches b's agent."""
-    needs_postgres()
-    database = fresh_database("postgres", tmp_path)
-    a, b = instance(database, "a"), instance(database, "b")
-    uid = uuid.uuid4().bytes
-    key = str(uuid.UUID(bytes=uid))
+    database, a, b, uid, key = pair(tmp_path)
     try:
         async def go():
             ws = await websockets.connect(b.ws_url)
