@@ -160,5 +160,12 @@ import Testing
         }
         #expect(taken == [.lead(token: token + 1)])
         #expect(try store.leader().instance == "b")
+        // The lease is in the connection string: a session rebuilt after a lost connection keeps it.
+        #expect(try sessionB.select("SHOW idle_session_timeout", []).first?[0] == "2s")
+        sessionB.close()
+        #expect(try sessionB.select("SHOW idle_session_timeout", []).first?[0] == "2s")
+        #expect(
+            try store.select("SHOW idle_session_timeout", []).first?[0] == "0",
+            "the fleet's own sessions never idle out")
     }
 }

@@ -4,7 +4,7 @@ import Synchronization
 /// A session that can hold the cluster's leadership lock (PostgreSQL's advisory lock).
 protocol LeadershipSession: FleetStore {
     /// True while this session holds the lock (taken now if it was free).
-    func tryLeadershipLock(leaseMilliseconds: Int64) throws(StoreError) -> Bool
+    func tryLeadershipLock() throws(StoreError) -> Bool
 }
 
 extension PostgresStore: LeadershipSession {}
@@ -29,7 +29,6 @@ final class ClusterThread: Sendable {
         connectedAgents: @escaping @Sendable () -> Int, announcing: PostgresStore? = nil
     ) {
         self.announcing = announcing
-        announcing?.announcer.withLock { $0 = instance }
         self.session = session
         self.instance = instance
         self.epoch = epoch
@@ -53,7 +52,7 @@ final class ClusterThread: Sendable {
         do throws(StoreError) {
             let own = try session.heartbeat(id: instance, epoch: epoch, agents: connectedAgents(), now: now)
             let lease = machine.withLock { $0.leaseMilliseconds }
-            let holds = own ? try session.tryLeadershipLock(leaseMilliseconds: lease) : false
+            let holds = own ? try session.tryLeadershipLock() : false
             var token: Int64?
             if machine.withLock({ $0.needsToken(holdsLock: holds) }) {
                 token = try session.takeLeadership(instance: instance, now: now)
@@ -61,7 +60,7 @@ final class ClusterThread: Sendable {
             // Peers alive within two leases: they read this instance's batches (see `PeerFeed`),
             // and would take its agents if it lost the database.
             let peers = try session.peersAlive(besides: instance, now: now, window: 2 * lease)
-            announcing?.logChanges.store(peers, ordering: .relaxed)
+            announcing?.announceBatches(as: peers ? instance : nil)
             effects = machine.withLock {
                 $0.contact(now: now, holdsLock: holds, newToken: token, ownRow: own, peers: peers)
             }

@@ -89,7 +89,7 @@ extension FleetService {
                 "\(uid) did not announce the capability \(message.capability) (it announced: \(list))")
         }
         if let owner = peer(holding: agent),
-            forward("custom", uids: [uid], body: ConfigHash.hex(message.serializedBytes()), to: owner)
+            forward(.custom, uids: [uid], body: ConfigHash.hex(message.serializedBytes()), to: owner)
         {
             options.log("fleet: custom message \(message.capability)/\(message.type) for \(uid) handed to \(owner)")
             return

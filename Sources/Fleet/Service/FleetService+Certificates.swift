@@ -37,7 +37,7 @@ extension FleetService {
         if inventory.hot.contains(uid) { inventory.hot.update(uid) { $0.settings = nil } }
         if let disconnect = control.withLock({ $0.disconnectHandler }) { disconnect(uid) }
         // Every other instance refuses the identities too, and the one holding the agent closes it.
-        forward("revoke", uids: [uid], to: "*")
+        forward(.revoke, uids: [uid], to: "*")
         return refused > 0
     }
 

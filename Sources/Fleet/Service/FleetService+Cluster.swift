@@ -53,10 +53,10 @@ extension FleetService {
     /// Hands an action to instance `target` (`*`: every other); false without peers, or when the
     /// database refused it.
     @discardableResult
-    func forward(_ kind: String, uids: [InstanceUID] = [], body: String = "", to target: String) -> Bool {
+    func forward(_ kind: ClusterActionKind, uids: [InstanceUID] = [], body: String = "", to target: String) -> Bool {
         guard cluster != nil else { return false }
         let action = ClusterActionRow(
-            sender: options.instance, target: target, kind: kind, uids: uids.map(\.description), body: body)
+            sender: options.instance, target: target, kind: kind.rawValue, uids: uids.map(\.description), body: body)
         do throws(StoreError) {
             try store.post(action, now: options.clock())
             return true
@@ -68,33 +68,33 @@ extension FleetService {
 
     /// Tells every other instance that configs, assignments or groups changed.
     func announceCatalogue() {
-        forward("catalogue", to: "*")
+        forward(.catalogue, to: "*")
     }
 
     /// Carries out an action another instance sent this one.
     func perform(_ action: ClusterActionRow) {
         let uids = action.uids.compactMap(InstanceUID.init(string:))
         let handlers = control.withLock { $0 }
-        switch action.kind {
-        case "command":
+        switch ClusterActionKind(rawValue: action.kind) {
+        case .command?:
             guard let kind = AgentCommandKind(rawValue: action.body), let deliver = handlers.commandHandler else {
                 return
             }
             let sent = uids.filter { deliver($0, kind) }.count
             options.log("fleet: \(kind.rawValue) from \(action.sender) sent to \(sent) of \(uids.count) agents")
-        case "custom":
+        case .custom?:
             guard let bytes = ConfigHash.bytes(hex: action.body),
                 let message = try? CustomMessage(serializedBytes: bytes), let deliver = handlers.customMessageHandler
             else { return }
             for uid in uids { _ = deliver(uid, message) }
-        case "revoke":
+        case .revoke?:
             certificates.reloadRevoked()
             for uid in uids { handlers.disconnectHandler?(uid) }
-        case "catalogue":
+        case .catalogue?:
             reloadCatalogue()
-        case "rollouts":
+        case .rollouts?:
             reloadRollouts(action.body)
-        default:
+        case nil:
             options.log("cluster: unknown action \(action.kind) from \(action.sender) ignored")
         }
     }
@@ -108,13 +108,16 @@ extension FleetService {
                 inventory.catalogue.adopt(row)
             }
             let known = Set(inventory.assignments.all.map(\.row.id))
-            for row in try store.loadAssignments() where !known.contains(row.id) {
+            let added = try store.loadAssignments().filter { !known.contains($0.id) }
+            for row in added {
                 inventory.catalogue.learnComponents(row.hash)
                 inventory.assignments.append(Assignments.Entry(row: row, config: inventory.catalogue.shared(row.hash)))
             }
             let loaded = try store.loadGroups()
             groups.withLock { $0 = Dictionary(loaded.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
-            requestPush(inventory.refreshAll(now: options.clock()))
+            // Assignments pin their config's hash: only a new one changes what an agent wants,
+            // and only then is the whole fleet walked.
+            if !added.isEmpty { requestPush(inventory.refreshAll(now: options.clock())) }
         } catch {
             options.log("cluster: configs and assignments of other instances not read: \(error.message)")
         }

@@ -38,7 +38,7 @@ extension FleetService {
         if let why = refusal(kind, connected: agent.row.connected, agent.capabilities) {
             throw FleetError(.conflict, "command_refused", why)
         }
-        if let owner = peer(holding: agent), forward("command", uids: [uid], body: kind.rawValue, to: owner) {
+        if let owner = peer(holding: agent), forward(.command, uids: [uid], body: kind.rawValue, to: owner) {
             options.log("fleet: \(kind.rawValue) for \(uid) handed to instance \(owner)")
             return
         }
@@ -75,7 +75,7 @@ extension FleetService {
             }
         }
         for (owner, uids) in elsewhere {
-            if forward("command", uids: uids, body: kind.rawValue, to: owner) {
+            if forward(.command, uids: uids, body: kind.rawValue, to: owner) {
                 outcome.sent += uids.count
             } else {
                 outcome.skippedTotal += uids.count

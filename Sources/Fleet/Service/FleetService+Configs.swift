@@ -6,7 +6,8 @@ extension FleetService {
         -> SavedConfigVersion
     {
         let saved = try configVersions.save(name, request)
-        announceCatalogue()
+        // A draft changes nothing other instances serve.
+        if !saved.info.draft { announceCatalogue() }
         return saved
     }
 

@@ -244,7 +244,7 @@ extension FleetService {
     /// they hold).
     private func announceRollouts(_ ids: [String], members: [String] = []) {
         guard !ids.isEmpty else { return }
-        forward("rollouts", body: ids.joined(separator: ",") + "|" + members.joined(separator: ","), to: "*")
+        forward(.rollouts, body: ids.joined(separator: ",") + "|" + members.joined(separator: ","), to: "*")
     }
 
     /// Takes what another instance stored for these rollouts: their state and stage, the

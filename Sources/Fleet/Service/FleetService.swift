@@ -142,7 +142,10 @@ public final class FleetService: Sendable {
         }
         peers = try clusterSession.map { [inventory, counters] session throws(StoreError) in
             PeerFeed(
-                session: try session.sibling(), inventory: inventory, counters: counters, options: options,
+                // Not the cluster session's sibling: a LISTEN session waits idle, and must not be
+                // ended by the cluster session's idle timeout.
+                session: try (store as? PostgresStore ?? session).sibling(), inventory: inventory, counters: counters,
+                options: options,
                 loadedAt: started)
         }
         // Agents keep being offered the certificate they hold (an offer without it would be a change).

@@ -24,11 +24,25 @@ public struct InstanceRow: Sendable, Equatable {
     }
 }
 
-/// An operator action for another instance (see `FleetService.forward`).
+/// What one instance asks of others (see `FleetService.forward`).
+enum ClusterActionKind: String, Sendable {
+    /// An operator's command for agents the target holds (the body is its `AgentCommandKind`).
+    case command
+    /// A custom message for an agent the target holds (the body is the encoded message, hex).
+    case custom
+    /// A revocation: refuse the identities, close the agent if held.
+    case revoke
+    /// Configs, versions, assignments or groups changed.
+    case catalogue
+    /// Rollouts changed (the body names them; see `FleetService.reloadRollouts`).
+    case rollouts
+}
+
+/// An operator action for another instance, as stored.
 struct ClusterActionRow: Sendable, Equatable {
     var sender: String
     var target: String
-    /// `command`, `custom`, `revoke` or `catalogue`.
+    /// A `ClusterActionKind` (text: a newer server's kinds are ignored, not an error).
     var kind: String
     var uids: [String]
     var body: String

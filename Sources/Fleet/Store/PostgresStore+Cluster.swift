@@ -8,21 +8,19 @@ extension PostgresStore {
     static let leadershipKey: Int64 = 7_305_228_392
 
     /// A connection of its own for heartbeats and the leadership lock: a session PostgreSQL ends
-    /// after `leaseMilliseconds` of silence, which frees the lock for another instance.
+    /// after `leaseMilliseconds` of silence, which frees the lock for another instance. The
+    /// setting is in the connection string, so a session rebuilt after a lost connection has
+    /// it too.
     public static func clusterSession(url: String, leaseMilliseconds: Int64) throws(StoreError) -> PostgresStore {
-        let store = try PostgresStore(url: url)
-        try store.locked { () throws(StoreError) in
-            try store.exec("SET idle_session_timeout = \(max(1000, leaseMilliseconds))")
-            try store.exec("SET application_name = 'ampora-cluster'")
-        }
-        return store
+        let settings =
+            "options=-c%20idle_session_timeout%3D\(max(1000, leaseMilliseconds))&application_name=ampora-cluster"
+        return try PostgresStore(url: url + (url.contains("?") ? "&" : "?") + settings)
     }
 
     /// Makes each batch announce the agents it changed, as `instance` (nil: stop); the cluster
     /// thread turns it on while other instances are alive.
     public func announceBatches(as instance: String?) {
-        if let instance { announcer.withLock { $0 = instance } }
-        logChanges.store(instance != nil, ordering: .relaxed)
+        announcer.withLock { $0 = instance }
     }
 
     /// Another session on the same database (for a thread that must not wait behind this one).
@@ -32,10 +30,8 @@ extension PostgresStore {
 
     /// Takes the leadership lock if it is free; true while this session holds it. A session
     /// rebuilt after a lost connection no longer holds it and asks again.
-    func tryLeadershipLock(leaseMilliseconds: Int64) throws(StoreError) -> Bool {
+    func tryLeadershipLock() throws(StoreError) -> Bool {
         try locked { () throws(StoreError) -> Bool in
-            // `locked` reconnects a lost session: give the new one the same lease.
-            try exec("SET idle_session_timeout = \(max(1000, leaseMilliseconds))")
             // Asked only when not already held: each successful call would stack another hold.
             let held = try rows(
                 """

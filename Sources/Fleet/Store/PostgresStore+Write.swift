@@ -122,7 +122,7 @@ extension PostgresStore {
                         }
                     }
                 }
-                if logChanges.load(ordering: .relaxed), !batch.agents.isEmpty || !batch.forgotten.isEmpty {
+                if let announcer = announcer.withLock({ $0 }), !batch.agents.isEmpty || !batch.forgotten.isEmpty {
                     // Delivered at commit, never for a rolled-back batch. Canonical UUIDs need no
                     // quoting inside an array literal.
                     let uids = "{" + (batch.agents.map(\.uid) + batch.forgotten).joined(separator: ",") + "}"
@@ -134,7 +134,7 @@ extension PostgresStore {
                         """,
                         [
                             uids, String(WallClock.milliseconds()), Self.changesChannel,
-                            announcer.withLock { $0 },
+                            announcer,
                         ])
                 }
                 try exec("COMMIT")

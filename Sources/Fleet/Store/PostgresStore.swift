@@ -11,11 +11,10 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
     let conninfo: String
     let shownURL: String
     var stagingReady = false
-    /// Set while other instances are alive: each batch then records the agents it changed in
-    /// `agent_changes` and announces the range on `changesChannel` (see `PeerFeed`).
-    let logChanges = Atomic<Bool>(false)
-    /// This instance's id, in the announcements.
-    let announcer = Mutex("")
+    /// This instance's id while other instances are alive: each batch then records the agents
+    /// it changed in `agent_changes` and announces the range on `changesChannel`, as this id
+    /// (see `PeerFeed`); nil otherwise.
+    let announcer = Mutex<String?>(nil)
     /// The channel that announces changed agents.
     static let changesChannel = "ampora_agents"
 
