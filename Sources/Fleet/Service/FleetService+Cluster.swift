@@ -54,7 +54,8 @@ extension FleetService {
     /// database refused it.
     @discardableResult
     func forward(_ kind: ClusterActionKind, uids: [InstanceUID] = [], body: String = "", to target: String) -> Bool {
-        guard cluster != nil else { return false }
+        // Actions travel by PostgreSQL's NOTIFY: only a store of several instances has them.
+        guard cluster != nil, let store = store as? PostgresStore else { return false }
         let action = ClusterActionRow(
             sender: options.instance, target: target, kind: kind.rawValue, uids: uids.map(\.description), body: body)
         do throws(StoreError) {

@@ -146,24 +146,6 @@ extension FleetStore {
         ])
     }
 
-    /// Stores an action and points `target` at it (PostgreSQL: the notification goes out at commit).
-    func post(_ action: ClusterActionRow, now: Int64) throws(StoreError) {
-        _ = try select(
-            """
-            WITH posted AS (
-                INSERT INTO cluster_actions (sender, target, kind, uids, body, at)
-                VALUES ($1, $2, $3, $4, $5, $6) RETURNING id)
-            SELECT pg_notify('\(Self.actionsChannel)', $2 || ':' || id) FROM posted
-            """,
-            [
-                action.sender, action.target, action.kind, action.uids.joined(separator: ","), action.body,
-                String(now),
-            ])
-    }
-
-    /// The channel that points instances at their actions.
-    static var actionsChannel: String { "ampora_actions" }
-
     /// Whether another instance beat within `window` milliseconds of `now`.
     func peersAlive(besides instance: String, now: Int64, window: Int64) throws(StoreError) -> Bool {
         !(try select(

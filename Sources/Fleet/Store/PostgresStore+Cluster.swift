@@ -130,4 +130,19 @@ extension PostgresStore {
             }
         }
     }
+
+    /// Stores an action and points `target` at it (the notification goes out at commit).
+    func post(_ action: ClusterActionRow, now: Int64) throws(StoreError) {
+        _ = try select(
+            """
+            WITH posted AS (
+                INSERT INTO cluster_actions (sender, target, kind, uids, body, at)
+                VALUES ($1, $2, $3, $4, $5, $6) RETURNING id)
+            SELECT pg_notify('\(Self.actionsChannel)', $2 || ':' || id) FROM posted
+            """,
+            [
+                action.sender, action.target, action.kind, action.uids.joined(separator: ","), action.body,
+                String(now),
+            ])
+    }
 }

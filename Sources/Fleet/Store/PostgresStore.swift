@@ -17,6 +17,8 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
     let announcer = Mutex<String?>(nil)
     /// The channel that announces changed agents.
     static let changesChannel = "ampora_agents"
+    /// The channel that points instances at their actions.
+    static let actionsChannel = "ampora_actions"
 
     /// `postgres`.
     public var backend: String { "postgres" }
