@@ -61,6 +61,9 @@ enum GatewayMetrics {
             help: "Agents refused for a missing, unknown, expired or used-up enrollment token.",
             .count { $0.enrollmentRefused }),
         .init(
+            "ampora_tls_sessions", help: "TLS sessions (handshaking or established) alive now.",
+            .gauge { _ in Double(TLSChannel.alive.load(ordering: .relaxed)) }),
+        .init(
             "ampora_tls_handshakes_total", help: "TLS handshakes completed on the agent listener.",
             .count { $0.tlsHandshakes }),
         .init(

@@ -218,6 +218,7 @@ def test_abandoned_handshakes_leak_nothing_and_others_are_served():
                 c.sendall(partial)
                 socks.append(c)
             s.handshake(client_context())  # a real agent is served meanwhile
+            assert s.metrics()["ampora_tls_sessions"] > 0, "the gauge sees the open handshakes"
             for c in socks[:500]:
                 c.close()  # abandoned
             time.sleep(3)  # the other 500 stall past --header-timeout and are closed by the server
@@ -239,17 +240,22 @@ def test_abandoned_handshakes_leak_nothing_and_others_are_served():
                 lowest = min(lowest, rss_kb(s.proc.pid))
             return lowest
 
-        # The first round sets up what stays (each loop's malloc arena, OpenSSL's tables): the
-        # baseline is taken after it. Three more rounds must not add to it: a leak grows with
-        # every round and never comes back down.
+        # The exact check: every `SSL` made for those 6 000 handshakes is freed again, and every
+        # connection record with it. The resident memory is a coarse check against anything else
+        # a handshake might leave behind, taken after a first round has set up what stays (each
+        # loop's malloc arena, OpenSSL's tables); its bound allows for the allocator's noise on a
+        # busy machine (12 MiB has been seen with nothing leaked).
         round_of_abandoned()
         baseline = settled_rss()
         for _ in range(3):
             round_of_abandoned()
-        grown = settled_rss() - baseline
-        assert grown < 8 * 1024, f"RSS grew by {grown} KiB over 6 000 more abandoned handshakes"
-        m = s.metrics()
+        deadline = time.monotonic() + 10
+        while (m := s.metrics())["ampora_tls_sessions"] != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert m["ampora_tls_sessions"] == 0, "every handshake's SSL is freed"
         assert m["ampora_agent_connections"] == 0
+        grown = settled_rss() - baseline
+        assert grown < 48 * 1024, f"RSS grew by {grown} KiB over 6 000 more abandoned handshakes"
     finally:
         assert s.stop() == 0
 

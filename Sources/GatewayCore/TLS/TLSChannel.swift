@@ -1,4 +1,5 @@
 import COpenSSL
+import Synchronization
 
 /// What every TLS connection of one loop shares: the context, one pair of memory BIOs, and
 /// scratch buffers. A loop handles one connection at a time, so each connection's `SSL` reads
@@ -90,6 +91,10 @@ package enum TLSFailure: Int, CaseIterable, Sendable {
 /// ciphertext in, plaintext to the machine, the machine's output sealed back into ciphertext.
 /// A class so that the `SSL` is freed exactly once, with the connection's record.
 package final class TLSChannel {
+    /// `SSL` objects alive in this process: what a leak of handshake state would show, exactly,
+    /// where the process's resident memory only shows it through the allocator's noise.
+    package static let alive = Atomic<Int>(0)
+
     private let ssl: OpaquePointer
     /// A partial record left after an event (rare: OpenSSL usually consumes all it is given).
     private var carry: [UInt8] = []
@@ -110,9 +115,13 @@ package final class TLSChannel {
         SSL_set0_rbio(ssl, loop.rbio)
         SSL_set0_wbio(ssl, loop.wbio)
         SSL_set_accept_state(ssl)
+        Self.alive.add(1, ordering: .relaxed)
     }
 
-    deinit { SSL_free(ssl) }
+    deinit {
+        SSL_free(ssl)
+        Self.alive.subtract(1, ordering: .relaxed)
+    }
 
     /// Applies `event` through TLS: what the machine produces is encrypted into `out`.
     func handle(
