@@ -220,6 +220,8 @@ def build_parser():
     ap.add_argument("--transport", choices=("ws", "http"), default="ws",
                     help="agents talk WebSocket (default) or poll over plain HTTP")
     ap.add_argument("--quiet", action="store_true", help="no progress line (results only)")
+    ap.add_argument("--sample-interval", type=float, default=1.0,
+                    help="seconds between samples (and the workers' stats lines): the resolution of timed phases")
     tls = ap.add_argument_group("TLS (passed to every worker)")
     tls.add_argument("--tls", action="store_true", help="agents connect over TLS")
     tls.add_argument("--tls-ca", help="CA file (PEM) to verify the server with (default: no verification)")
@@ -288,6 +290,7 @@ def run(args, controller=None):
             raise SystemExit("run_load: cannot read --%s %s" % (key.replace("_", "-"), tls[key]))
 
     plan_workers, sources = plan(args.agents, args.per_worker, args.per_source, args.first_source)
+    interval = getattr(args, "sample_interval", 1.0) or 1.0
     inflight = max(20, args.max_inflight // len(plan_workers))
 
     samples = []
@@ -319,7 +322,7 @@ def run(args, controller=None):
     for wid, (count, parts) in enumerate(plan_workers):
         cmd = [args.loadgen, "--target", args.target, "--agents", str(count),
                "--duration", str(args.duration), "--heartbeat", str(args.heartbeat),
-               "--rate", "%.3f" % (args.rate * count / args.agents), "--stats-interval", "1",
+               "--rate", "%.3f" % (args.rate * count / args.agents), "--stats-interval", str(interval),
                "--max-inflight", str(inflight), "--worker", str(wid), "--transport", args.transport]
         for src, n in parts:
             cmd += ["--source", "%s=%d" % (src, n)]
@@ -345,7 +348,7 @@ def run(args, controller=None):
     at_all = None          # sample when every agent first was connected
     last_connected = None  # last sample taken while the workers ran
     peak_rss = before.get("rss_kb", 0)
-    next_sample = time.monotonic() + 1.0
+    next_sample = time.monotonic() + interval
     open_pipes = len(workers)
     prev = (time.monotonic(), 0)
     stopped_early = None
@@ -374,7 +377,7 @@ def run(args, controller=None):
                 open_pipes -= 1
         now = time.monotonic()
         if now >= next_sample and open_pipes:
-            next_sample += 1.0
+            next_sample += interval
             s = sample("run", workers)
             peak_rss = max(peak_rss, s.get("rss_kb", 0))
             if all(w.final is None for w in workers) and stopped_early is None:

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Testing
 
@@ -74,6 +75,49 @@ import Testing
         var batch = WriteBatch()
         batch.agents = [row]
         return try store.write(batch)
+    }
+
+    // MARK: A peer's row
+
+    @Test func adoptingAPeersRowDecodesWhatChangedAndKeepsTheRest() {
+        func description(_ name: String) -> [UInt8] {
+            var kv = KeyValue()
+            kv.key = "service.name"
+            var v = AnyValue()
+            v.value = .stringValue(name)
+            kv.value = v
+            var d = AgentDescription()
+            d.identifyingAttributes = [kv]
+            return d.serializedBytes()
+        }
+        func remote(_ status: RemoteConfigStatuses, _ hash: UInt8) -> [UInt8] {
+            var r = RemoteConfigStatus()
+            r.status = status
+            r.lastRemoteConfigHash = [hash]
+            return r.serializedBytes()
+        }
+        var row = AgentRow(uid: "00000000-0000-0000-0000-000000000001")
+        row.description = description("a")
+        row.remoteConfigStatus = remote(.applying, 1)
+        var state = AgentState(row: row)
+        #expect(state.attributes.map(\.value) == ["a"] && state.remoteStatus == .applying && state.healthy == nil)
+
+        var next = row  // the peer's status reply: the same description, a new status, health
+        next.remoteConfigStatus = remote(.applied, 1)
+        var health = ComponentHealth()
+        health.healthy = true
+        next.health = health.serializedBytes()
+        state.adopt(next, now: 10)
+        #expect(state.attributes.map(\.value) == ["a"])
+        #expect(state.remoteStatus == .applied && state.remoteHash == "01" && state.healthy == true)
+        #expect(state.row == next)
+
+        next.description = description("b")
+        next.remoteConfigStatus = nil
+        next.health = nil
+        state.adopt(next, now: 20)
+        #expect(state.attributes.map(\.value) == ["b"])
+        #expect(state.remoteStatus == .unset && state.remoteHash == "" && state.healthy == nil)
     }
 
     static var postgres: [String] { TestDatabases.backends.filter { $0 == "postgres" } }

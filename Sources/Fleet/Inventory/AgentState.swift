@@ -27,13 +27,17 @@ struct AgentState {
 
     init(row: AgentRow) {
         self.row = row
-        if let d = row.description, let description = try? AgentDescription(serializedBytes: d) {
-            attributes = Self.attributes(of: description)
-        }
+        attributes = Self.attributes(encoded: row.description)
         if let r = row.remoteConfigStatus, let status = try? RemoteConfigStatus(serializedBytes: r) {
             setRemote(status)
         }
         if let h = row.health, let health = try? ComponentHealth(serializedBytes: h) { healthy = health.healthy }
+    }
+
+    /// The attributes of an encoded `AgentDescription` (none when it is absent or unreadable).
+    static func attributes(encoded: [UInt8]?) -> [(key: String, value: String)] {
+        guard let encoded, let description = try? AgentDescription(serializedBytes: encoded) else { return [] }
+        return attributes(of: description)
     }
 
     mutating func setRemote(_ status: RemoteConfigStatus, hash: String? = nil) {

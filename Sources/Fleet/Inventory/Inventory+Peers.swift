@@ -27,7 +27,14 @@ extension Inventory {
                 if before?.row.owner == instance { movedAway.append(uid) }
                 next.seenWritten = row.lastSeen
                 s.replace(uid, before, with: next)
-                refreshDesired(&s, uid, current, now: now)
+                // What the agent should run follows from its attributes, capabilities and
+                // components: a row that changed none of them (a status reply) changes nothing.
+                if before == nil || before?.row.description != row.description
+                    || before?.row.capabilities != row.capabilities || before?.row.componentsHash != row.componentsHash
+                {
+                    refreshDesired(
+                        &s, uid, current, now: now, recheck: before?.row.componentsHash != row.componentsHash)
+                }
                 if before?.heldParts != next.heldParts { held.append((uid, next.heldParts)) }
             }
             for key in gone {
@@ -47,14 +54,29 @@ extension Inventory {
 extension AgentState {
     /// Takes another instance's row for this agent: its status parts and what is decoded from
     /// them; what this instance decided for the agent (desired config, pins) stays.
+    /// Only the parts whose bytes changed are decoded again, and an unchanged part keeps the
+    /// bytes already held: a peer's status reply rewrites the whole row, and after a push to
+    /// the fleet every instance takes in every agent's row twice.
     mutating func adopt(_ row: AgentRow, now: Int64) {
-        let fresh = AgentState(row: row)
+        var row = row
+        if row.description == self.row.description {
+            row.description = self.row.description
+        } else {
+            attributes = Self.attributes(encoded: row.description)
+        }
+        if row.health == self.row.health {
+            row.health = self.row.health
+        } else {
+            healthy = row.health.flatMap { try? ComponentHealth(serializedBytes: $0) }?.healthy
+        }
+        if row.remoteConfigStatus == self.row.remoteConfigStatus {
+            row.remoteConfigStatus = self.row.remoteConfigStatus
+        } else if let status = row.remoteConfigStatus.flatMap({ try? RemoteConfigStatus(serializedBytes: $0) }) {
+            setRemote(status)
+        } else {
+            (remoteHash, remoteStatus, remoteError) = ("", .unset, "")
+        }
         self.row = row
-        attributes = fresh.attributes
-        remoteHash = fresh.remoteHash
-        remoteStatus = fresh.remoteStatus
-        remoteError = fresh.remoteError
-        healthy = fresh.healthy
         guard var track else { return }
         // In the order the holding instance saw them: the connection, its report, its end.
         if row.connected { ConfigStateMachine.connected(&track, now: now) }
