@@ -138,19 +138,31 @@ extension Inventory {
         state.withLock { $0.progress[id] ?? ProgressCounts() }
     }
 
-    /// After a new assignment: recomputes every agent's desired config and returns the
-    /// connected ones that accept remote config and now want another one.
-    func refreshAll(now: Int64) -> [InstanceUID] {
-        var toPush: [InstanceUID] = []
-        state.withLock { s in
+    /// After a new assignment: recomputes every agent's desired config. The agents this
+    /// instance holds come first, and `push` gets the connected ones that accept remote config
+    /// and now want another one before the rest of the fleet (other instances' agents, the
+    /// disconnected) is walked: a push to the fleet does not wait for the whole walk.
+    func refreshAll(now: Int64, push: ([InstanceUID]) -> Void) {
+        let (toPush, others) = state.withLock { s in
             let current = assignments.all
-            for uid in Array(s.agents.keys) where refreshDesired(&s, uid, current, now: now) {
-                if let state = s.agents[uid], state.row.connected, state.capabilities.contains(.acceptsRemoteConfig) {
-                    toPush.append(uid)
+            var held: [(uid: InstanceUID, accepts: Bool)] = []
+            var others: [InstanceUID] = []
+            // Sorted out first: changing `s.agents` while iterating it would copy it whole.
+            for (uid, agent) in s.agents {
+                if agent.row.owner == instance, agent.row.connected {
+                    held.append((uid, agent.capabilities.contains(.acceptsRemoteConfig)))
+                } else {
+                    others.append(uid)
                 }
             }
+            let toPush = held.filter { refreshDesired(&s, $0.uid, current, now: now) && $0.accepts }.map(\.uid)
+            return (toPush, others)
         }
-        return toPush
+        push(toPush)
+        state.withLock { s in
+            let current = assignments.all
+            for uid in others { refreshDesired(&s, uid, current, now: now) }
+        }
     }
 
     /// Retention: removes the disconnected agents not seen since `cutoff` and returns them.

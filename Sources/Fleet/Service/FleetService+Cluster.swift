@@ -118,7 +118,7 @@ extension FleetService {
             groups.withLock { $0 = Dictionary(loaded.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
             // Assignments pin their config's hash: only a new one changes what an agent wants,
             // and only then is the whole fleet walked.
-            if !added.isEmpty { requestPush(inventory.refreshAll(now: options.clock())) }
+            if !added.isEmpty { inventory.refreshAll(now: options.clock()) { requestPush($0) } }
         } catch {
             options.log("cluster: configs and assignments of other instances not read: \(error.message)")
         }

@@ -138,8 +138,9 @@ extension FleetService {
             throw FleetError(.unavailable, "database_unavailable", "the assignment was not stored: \(error.message)")
         }
         inventory.assignments.append(Assignments.Entry(row: row, config: inventory.catalogue.shared(row.hash)))
-        requestPush(inventory.refreshAll(now: options.clock()))
+        // Other instances first: each then walks its own part of the fleet while this one does.
         announceCatalogue()
+        inventory.refreshAll(now: options.clock()) { requestPush($0) }
         return Assignment(row)
     }
 
