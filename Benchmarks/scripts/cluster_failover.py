@@ -2,6 +2,9 @@
 """Several `ampora serve` instances on one PostgreSQL behind HAProxy, a load of WebSocket agents
 through it, then `kill -9` of one instance: how long until every agent is connected again (to
 the others), and whether the database agrees (nothing left owned by the dead instance).
+Then the fleet's state as a survivor's API and the database show it: every agent listed once,
+held by one instance; with --push, how many want the pushed config and report it APPLIED; and
+the dead instance's agents' history, every row it wrote before the kill still there.
 
     Benchmarks/scripts/cluster_failover.py --database postgres://postgres@127.0.0.1:54329/postgres \\
         --agents 30000 --instances 3 --out result.json
@@ -37,7 +40,9 @@ AGENTS_PER_HAPROXY = 9000
 
 
 def psql(url, sql):
-    out = subprocess.run(["psql", url, "-tAc", sql], capture_output=True, text=True, timeout=60)
+    # On stdin: a query naming 10 000 uids is longer than one argument may be.
+    out = subprocess.run(["psql", url, "-tA", "-v", "ON_ERROR_STOP=1"], input=sql, capture_output=True, text=True,
+                         timeout=60)
     if out.returncode != 0:
         raise SystemExit("cluster_failover: psql: " + out.stderr.strip())
     return out.stdout.strip()
@@ -67,6 +72,16 @@ class Instance:
         fields = dict(kv.split("=", 1) for kv in line.split()[2:])
         self.opamp_port = int(fields["opamp"].rsplit(":", 1)[1])
         self.http_port = int(fields["http"].rsplit(":", 1)[1])
+
+    def agents(self):
+        """Every agent this instance lists (pages of 1 000)."""
+        items, cursor = [], None
+        while True:
+            page = self.api("/api/v1/agents?limit=1000" + (f"&cursor={cursor}" if cursor else ""))
+            items += page["items"]
+            cursor = page["nextCursor"]
+            if not cursor:
+                return items
 
     def api(self, path, method="GET", body=None, content_type="application/json"):
         data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
@@ -155,6 +170,11 @@ class Failover(run_load.Controller):
         super().__init__(None)
         self.push = push
         self.t_post = self.t_applied = None
+        self.pushed_hash = None
+        self.victim_uids = []
+        self.history_before = None
+        self.rc_received_at_kill = 0
+        self.state = {}
         self.agents, self.victim, self.survivors, self.database = agents, victim, survivors, database
         self.settle = settle
         self.phase = "ramp"
@@ -166,6 +186,9 @@ class Failover(run_load.Controller):
     def on_sample(self, now, sample, workers):
         connected = sample["connected"]
         reconnects = run_load.totals(workers, "reconnects")
+        if self.t_kill:
+            # Configs the agents were sent again after the kill (their state should make that needless).
+            self.rc_received_after_kill = run_load.totals(workers, "rc_received") - self.rc_received_at_kill
         if self.phase == "ramp" and connected >= self.agents and self.push:
             self.t_all = self.t_all or now
             if now >= self.t_all + self.settle:
@@ -180,9 +203,17 @@ class Failover(run_load.Controller):
         elif self.phase in ("ramp", "settling") and connected >= self.agents:
             self.t_all = self.t_all or now
             if now >= self.t_all + self.settle:
-                held = psql(self.database, f"SELECT COUNT(*) FROM agents WHERE connected = 1 AND owner = '{self.victim.name}'")
-                self.victim_agents = int(held)
+                held = psql(self.database,
+                            f"SELECT uid FROM agents WHERE connected = 1 AND owner = '{self.victim.name}'")
+                self.victim_uids = held.split()
+                self.victim_agents = len(self.victim_uids)
+                # What the database holds of the victim's agents' history now: all of it must
+                # still be there after the kill (the rows up to this id).
+                rows, last = psql(self.database, f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM agent_history "
+                                                 f"WHERE uid IN ({self._victims_sql()})").split("|")
+                self.history_before = {"rows": int(rows), "max_id": int(last)}
                 self.reconnects_at_kill = reconnects
+                self.rc_received_at_kill = run_load.totals(workers, "rc_received")
                 self.victim.kill()
                 self.t_kill = time.monotonic()
                 self.phase = "reconnecting"
@@ -194,7 +225,7 @@ class Failover(run_load.Controller):
 
     def _assign(self):
         via = self.survivors[0]
-        via.api("/api/v1/configs/everyone", "PUT", CONFIG, "text/yaml")
+        self.pushed_hash = via.api("/api/v1/configs/everyone", "PUT", CONFIG, "text/yaml")["hash"]
         self.t_post = time.monotonic()
         via.api("/api/v1/assignments", "POST", {"config": "everyone", "selector": {}})
 
@@ -207,10 +238,78 @@ class Failover(run_load.Controller):
             if self.victim.name not in owners and total == self.agents:
                 self.owners_after = {k: int(v) for k, v in owners.items()}
                 self.t_agreed = time.monotonic()
+                try:
+                    self._check_state()
+                except Exception as e:  # noqa: BLE001 - recorded: the run must still end and report
+                    self.state["error"] = repr(e)
                 self.phase = "agreed"
                 return
             time.sleep(0.5)
         self.phase = "disagreed"
+
+    def _victims_sql(self):
+        return ",".join(f"'{u}'" for u in self.victim_uids) or "NULL"
+
+    def _state_once(self):
+        """The fleet as the survivors list it and the database holds it."""
+        views = {s.name: s.agents() for s in self.survivors}
+        first = self.survivors[0].name
+        items = views[first]
+        uids = [i["instanceUid"] for i in items]
+        where = {name: {i["instanceUid"]: i["instance"] for i in v} for name, v in views.items()}
+        held = {i["id"]: i["agents"] for i in self.survivors[0].api("/api/v1/instances")["items"] if i["alive"]}
+        rows, distinct = psql(self.database, "SELECT COUNT(*), COUNT(DISTINCT uid) FROM agents").split("|")
+        state = {
+            "listed": {name: len(v) for name, v in views.items()},
+            "listed_connected": {name: sum(1 for i in v if i["connected"]) for name, v in views.items()},
+            # A uid listed twice by one survivor, or held by different instances in two views.
+            "uids_listed_twice": max(len(v) - len({i["instanceUid"] for i in v}) for v in views.values()),
+            "survivors_disagree_on_holder": sum(1 for u in uids if len({w.get(u) for w in where.values()}) != 1),
+            "held_by_victim": sum(1 for i in items if i["instance"] == self.victim.name),
+            # Agents each live instance's connections held at its last heartbeat: more than the
+            # agents in all means some agent is held by two.
+            "held_by_instances": held,
+            "database_rows": int(rows), "database_uids": int(distinct),
+        }
+        if self.pushed_hash:
+            desired = [i for i in items if i["desiredConfigHash"] == self.pushed_hash]
+            state["pushed_hash"] = self.pushed_hash
+            state["desired_pushed"] = len(desired)
+            state["applied_pushed"] = sum(1 for i in desired if i["remoteConfigStatus"]["status"] == "APPLIED"
+                                          and i["remoteConfigStatus"]["hash"] == self.pushed_hash)
+            states = {}
+            for i in items:
+                states[i["configState"]] = states.get(i["configState"], 0) + 1
+            state["config_states"] = states
+        return state
+
+    def _check_state(self):
+        """Waits (up to 60 s) for the survivors' view to settle, then records it and the history."""
+        deadline = time.monotonic() + 60
+        while True:
+            state = self._state_once()
+            settled = (all(n == self.agents for n in state["listed_connected"].values())
+                       and sum(state["held_by_instances"].values()) == self.agents
+                       and state["survivors_disagree_on_holder"] == 0
+                       and (not self.pushed_hash or state["applied_pushed"] == self.agents))
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        state["state_settled_s_from_kill"] = round(time.monotonic() - self.t_kill, 3)
+        victims = self._victims_sql()
+        kept = psql(self.database, f"SELECT COUNT(*) FROM agent_history WHERE uid IN ({victims}) "
+                                   f"AND id <= {self.history_before['max_id']}")
+        reconnected = psql(self.database, f"SELECT COUNT(*) FROM (SELECT uid FROM agent_history "
+                                          f"WHERE uid IN ({victims}) AND kind = 'connected' "
+                                          "GROUP BY uid HAVING COUNT(*) >= 2) t")
+        history = {"victim_rows_before_kill": self.history_before["rows"], "victim_rows_kept": int(kept),
+                   "victim_agents_reconnected_in_history": int(reconnected)}
+        if self.pushed_hash:
+            history["victim_agents_applied_in_history"] = int(psql(
+                self.database, f"SELECT COUNT(DISTINCT uid) FROM agent_history WHERE uid IN ({victims}) "
+                               f"AND kind = 'remote_config_status_changed' AND detail = 'APPLIED {self.pushed_hash}'"))
+        state["history"] = history
+        self.state = state
 
     def status(self):
         return "| failover: %s" % self.phase
@@ -225,6 +324,8 @@ class Failover(run_load.Controller):
             "reconnect_s_from_kill": round(self.t_back - self.t_kill, 3) if self.t_back and self.t_kill else None,
             "database_agrees_s_from_kill": round(self.t_agreed - self.t_kill, 3) if self.t_agreed else None,
             "owners_after": getattr(self, "owners_after", None),
+            "rc_received_after_kill": getattr(self, "rc_received_after_kill", None),
+            "state_after": self.state,
         }
 
 
