@@ -360,7 +360,7 @@ def main():
         args = run_load.build_parser().parse_args([
             "--target", f"127.0.0.1:{proxy.port}", "--agents", str(opts.agents), "--rate", str(opts.rate),
             "--heartbeat", str(opts.heartbeat), "--duration", str(2 * opts.agents / opts.rate + opts.settle + 180),
-            "--out", os.path.join(workdir, "load.json")]
+            "--out", os.path.join(workdir, "load.json"), "--sample-interval", "0.25"]
             + (["--quiet"] if opts.quiet else []))
         result, rc = run_load.run(args, controller)
         failover = result["failover"]
