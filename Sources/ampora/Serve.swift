@@ -655,7 +655,7 @@ struct FleetDirectory: AgentDirectory {
     func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
         fleet.desiredState(for: uid, firstMessage: firstMessage)
     }
-    func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
+    func knownState(for uid: InstanceUID) -> SessionSeed? {
         fleet.knownState(for: uid)
     }
     func record(_ changes: StatusChanges) { fleet.record(changes) }

@@ -231,6 +231,27 @@ func config(_ body: String) -> SharedRemoteConfig {
         #expect(applied.changes.remoteConfigStatus?.status == .applied)
     }
 
+    /// A poll that lands on another server starts a fresh session there: seeded with the
+    /// config the agent last reported running, it is not offered that config again, and it is
+    /// offered a different one.
+    @Test func s12ASeededSessionDoesNotOfferTheConfigTheAgentRuns() {
+        let wanted = config("receivers: {otlp: {}}")
+        let all: StatusParts = [.description, .health, .effectiveConfig, .remoteConfigStatus]
+        var running = Harness()
+        running.desired.remoteConfig = wanted
+        running.session.restore(
+            SessionSeed(held: all, runningConfig: wanted.hash.withUnsafeBytes { Fingerprint.of($0) }))
+        let poll = running.send(message(seq: 7))
+        #expect(poll.wire.remoteConfig == nil)
+        #expect(poll.wire.flags & 1 == 0, "the parts are held: no full report asked")
+
+        var behind = Harness()
+        behind.desired.remoteConfig = wanted
+        let old: [UInt8] = [9, 9]
+        behind.session.restore(SessionSeed(held: all, runningConfig: old.withUnsafeBytes { Fingerprint.of($0) }))
+        #expect(behind.send(message(seq: 7)).wire.remoteConfig?.configHash == wanted.hash)
+    }
+
     @Test func s12RemoteConfigBytesAreSharedNotReencoded() {
         let shared = config("exporters: {debug: {}}")
         var a = Harness()

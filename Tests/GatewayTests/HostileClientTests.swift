@@ -27,7 +27,7 @@ final class BoundedDirectory: AgentDirectory, Sendable {
     func desiredState(for uid: InstanceUID) -> DesiredState { state.withLock { $0.desired } }
     /// What every agent should now have (a push offers it).
     func setDesired(_ desired: DesiredState) { state.withLock { $0.desired = desired } }
-    func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? { nil }
+    func knownState(for uid: InstanceUID) -> SessionSeed? { nil }
     func record(_ changes: StatusChanges) { state.withLock { $0.recorded.append(changes) } }
     func isKnown(_ uid: InstanceUID) -> Bool { state.withLock { $0.known.contains(uid) } }
     func register(_ uid: InstanceUID) -> Bool {

@@ -571,9 +571,6 @@ def test_a_plain_http_agent_may_poll_any_instance(tmp_path):
             assert s.stop() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="a poll on an instance that dropped the agent's HTTP session (another "
-                   "instance served it since) starts a new session that knows the parts the fleet holds but not "
-                   "the config the agent reported applied, so the config is offered again")
 def test_a_poller_that_applied_its_config_is_not_offered_it_again_on_another_instance(tmp_path):
     """A poller gets a config from a and reports it applied on b; once both show it APPLIED, its
     next poll on a carries no remote_config (what it applied is in the fleet, like the rest)."""
@@ -617,6 +614,42 @@ def test_a_poller_that_applied_its_config_is_not_offered_it_again_on_another_ins
         again = poll(a, 4)
         assert not again.flags & 0x1, "not asked for a full report"
         assert not again.HasField("remote_config"), "the applied config offered again"
+    finally:
+        for s in (a, b):
+            assert s.stop() == 0
+
+
+def test_a_poll_without_a_body_uid_is_the_header_agents_on_any_instance(tmp_path):
+    """H3: a poll whose body has no uid (asking for one) names its agent in OpAMP-Instance-UID.
+    On b, which never served the agent, it is that agent's all the same: its health is
+    recorded for it, as on a, and it gets a new uid (S10)."""
+    from test_gateway import S, post
+    database, a, b, uid, key = pair(tmp_path)
+    try:
+        def poll(server, body_uid, seq, error, full=False):
+            m = A(instance_uid=body_uid, sequence_num=seq, capabilities=0x1 | 0x800)
+            if not body_uid:
+                m.flags = 0x1  # RequestInstanceUid
+            if full:
+                m.agent_description.identifying_attributes.add(key="service.name").value.string_value = "h3"
+            m.health.healthy = False
+            m.health.last_error = error
+            status, _, data = post(server, m.SerializeToString(), {"OpAMP-Instance-UID": key})
+            assert status == 200
+            reply = S()
+            reply.ParseFromString(data)
+            assert not reply.HasField("error_response"), reply
+            return reply
+
+        poll(a, uid, 1, "first", full=True)
+        wait_written(a)
+        for server, error in ((a, "on a"), (b, "on b")):
+            reply = poll(server, b"", 2, error)
+            assert len(reply.agent_identification.new_instance_uid) == 16, "S10: a new uid is offered"
+            wait_written(server)
+            detail = wait_for(lambda: (lambda d: d if (d.get("health") or {}).get("lastError") == error else None)(
+                api(server, "GET", f"/api/v1/agents/{key}")[1]), what=f"the header agent's health {error}")
+            assert detail["instance"] == server.instance_id
     finally:
         for s in (a, b):
             assert s.stop() == 0

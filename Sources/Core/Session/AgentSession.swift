@@ -1,3 +1,20 @@
+/// What a server already knows of an agent when one of its connections (or polls) begins.
+public struct SessionSeed: Sendable, Equatable {
+    /// Status parts the server holds.
+    public var held: StatusParts
+    /// The last sequence number seen, when known.
+    public var lastSequenceNum: UInt64?
+    /// `Fingerprint` of the config hash the agent last reported it runs (0: none).
+    public var runningConfig: UInt64
+
+    /// A seed; only `held` is required.
+    public init(held: StatusParts, lastSequenceNum: UInt64? = nil, runningConfig: UInt64 = 0) {
+        self.held = held
+        self.lastSequenceNum = lastSequenceNum
+        self.runningConfig = runningConfig
+    }
+}
+
 /// The server side of one agent connection as a pure state machine: it takes decoded
 /// `AgentToServer` messages and returns the `ServerToAgent` to send plus the status changes to
 /// persist. No I/O, no clock, no allocation for a heartbeat; the gateway performs the results.
@@ -55,10 +72,20 @@ public struct AgentSession: Sendable {
     }
 
     /// Seeds what the fleet already holds for this agent; only before the first message counts.
-    public mutating func restore(held: StatusParts, lastSequenceNum: UInt64?) {
+    public mutating func restore(_ seed: SessionSeed) {
         guard !seenFirstMessage else { return }
-        self.held = held
-        self.lastSequenceNum = lastSequenceNum
+        held = seed.held
+        lastSequenceNum = seed.lastSequenceNum
+        // A poll that lands on another server (HTTP behind a balancer) is a fresh session: the
+        // config the agent said it runs must not be offered to it again.
+        agentConfigHash = seed.runningConfig
+    }
+
+    /// Names the agent before its first message: an HTTP poll whose body has no uid names its
+    /// session in the `OpAMP-Instance-UID` header (H3), also on a server that has not served it.
+    public mutating func assume(_ uid: InstanceUID) {
+        guard !seenFirstMessage, instanceUID == nil else { return }
+        instanceUID = uid
     }
 
     /// True until the first message of the connection was processed.

@@ -12,6 +12,8 @@ struct AgentState {
     var remoteHash = ""
     var remoteStatus = RemoteConfigStatuses.unset
     var remoteError = ""
+    /// `Fingerprint` of the config hash the agent last reported (0: none), for `seed`.
+    var runningConfig: UInt64 = 0
     var healthy: Bool?
     /// The hex hash of the config the fleet wants this agent to run.
     var desiredHash: String?
@@ -44,7 +46,12 @@ struct AgentState {
         remoteHash = hash ?? ConfigHash.hex(status.lastRemoteConfigHash)
         remoteStatus = status.status
         remoteError = status.errorMessage
+        runningConfig =
+            status.lastRemoteConfigHash.isEmpty ? 0 : status.lastRemoteConfigHash.withUnsafeBytes { Fingerprint.of($0) }
     }
+
+    /// What a new session of this agent starts from.
+    var seed: SessionSeed { SessionSeed(held: heldParts, runningConfig: runningConfig) }
 
     /// The parts a reconnecting agent's session may treat as already held.
     var heldParts: StatusParts {

@@ -7,7 +7,7 @@ import Synchronization
 final class HotTable: Sendable {
     /// One agent's loop-facing seed.
     struct Entry {
-        var held: StatusParts = []
+        var seed = SessionSeed(held: [])
         var config: SharedRemoteConfig?
         /// Connection settings for this agent alone (its client certificate); nil: everyone's.
         var settings: ConnectionSettingsOffers?
@@ -51,9 +51,9 @@ final class HotTable: Sendable {
         stripe(uid).state.withLock { $0.entries[uid] }
     }
 
-    /// The status parts held for `uid` (empty when none or unknown).
-    func held(for uid: InstanceUID) -> StatusParts {
-        stripe(uid).state.withLock { $0.entries[uid]?.held ?? [] }
+    /// What a new session of `uid` starts from (no parts when unknown).
+    func seed(for uid: InstanceUID) -> SessionSeed {
+        stripe(uid).state.withLock { $0.entries[uid]?.seed ?? SessionSeed(held: []) }
     }
 
     /// True when `uid` is held or reserved.

@@ -10,7 +10,7 @@ extension Inventory {
     func absorb(_ rows: [AgentRow], gone: [String], now: Int64) -> [InstanceUID] {
         var added: [InstanceUID] = []
         var movedAway: [InstanceUID] = []
-        var held: [(InstanceUID, StatusParts)] = []
+        var held: [(InstanceUID, SessionSeed)] = []
         var removed: [InstanceUID] = []
         state.withLock { s in
             let current = assignments.all
@@ -35,7 +35,7 @@ extension Inventory {
                     refreshDesired(
                         &s, uid, current, now: now, recheck: before?.row.componentsHash != row.componentsHash)
                 }
-                if before?.heldParts != next.heldParts { held.append((uid, next.heldParts)) }
+                if before?.seed != next.seed { held.append((uid, next.seed)) }
             }
             for key in gone {
                 guard let uid = InstanceUID(string: key), let state = s.agents[uid], state.row.owner != instance
@@ -45,7 +45,7 @@ extension Inventory {
             }
         }
         for uid in added { hot.admit(uid) }
-        for (uid, parts) in held { hot.update(uid) { $0.held = parts } }
+        for (uid, seed) in held { hot.update(uid) { $0.seed = seed } }
         for uid in removed { hot.remove(uid) }
         return movedAway
     }
@@ -74,7 +74,7 @@ extension AgentState {
         } else if let status = row.remoteConfigStatus.flatMap({ try? RemoteConfigStatus(serializedBytes: $0) }) {
             setRemote(status)
         } else {
-            (remoteHash, remoteStatus, remoteError) = ("", .unset, "")
+            (remoteHash, remoteStatus, remoteError, runningConfig) = ("", .unset, "", 0)
         }
         self.row = row
         guard var track else { return }

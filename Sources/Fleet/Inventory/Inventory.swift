@@ -11,7 +11,7 @@ final class Inventory: Sendable {
         var touches: [InstanceUID: Int64] = [:]
         var blobs: [BlobRow] = []
         var history: [HistoryRow] = []
-        var held: [(InstanceUID, StatusParts)] = []
+        var held: [(InstanceUID, SessionSeed)] = []
         var agentsKnown = 0
         /// Changes not applied: the end of a connection whose agent another instance holds now.
         var fenced = 0
@@ -52,7 +52,7 @@ final class Inventory: Sendable {
                 s.replace(uid, nil, with: agent)
             }
             for uid in Array(s.agents.keys) { refreshDesired(&s, uid, current, now: now) }
-            for (uid, agent) in s.agents { hot.update(uid) { $0.held = agent.heldParts } }
+            for (uid, agent) in s.agents { hot.update(uid) { $0.seed = agent.seed } }
         }
     }
 
@@ -109,7 +109,7 @@ final class Inventory: Sendable {
         let key = state.row.uid
         if isNew { state.row.firstSeen = now }
         state.row.lastSeen = now
-        let heldBefore = state.heldParts
+        let seedBefore = state.seed
         var describe = false
         func event(_ kind: String, _ detail: String) {
             out.history.append(HistoryRow(uid: key, at: now, kind: kind, detail: detail))
@@ -192,8 +192,8 @@ final class Inventory: Sendable {
         if describe || isNew || componentsChanged {
             refreshDesired(&s, uid, current, now: now, recheck: componentsChanged)
         }
-        let heldNow = state.heldParts
-        if heldNow != heldBefore { out.held.append((uid, heldNow)) }
+        let seedNow = state.seed
+        if seedNow != seedBefore { out.held.append((uid, seedNow)) }
         var row = state.row
         row.isNew = isNew
         return row

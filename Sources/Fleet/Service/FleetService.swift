@@ -316,9 +316,9 @@ public final class FleetService: Sendable {
     }
 
     /// What the fleet already holds for a (re)connecting agent.
-    public func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
-        let held = inventory.hot.held(for: uid)
-        return held.isEmpty ? nil : (held, nil)
+    public func knownState(for uid: InstanceUID) -> SessionSeed? {
+        let seed = inventory.hot.seed(for: uid)
+        return seed.held.isEmpty ? nil : seed
     }
 
     /// True when the inventory holds `uid` (or has made room for it).

@@ -51,7 +51,7 @@ package final class LoopContext {
     /// Seeds a new session with what the fleet already holds for `uid`.
     package func restore(_ session: inout AgentSession, uid: InstanceUID) {
         if session.isFresh, let known = directory.knownState(for: uid) {
-            session.restore(held: known.held, lastSequenceNum: known.lastSequenceNum)
+            session.restore(known)
         }
     }
 

@@ -39,6 +39,7 @@ enum OpAMPExchange {
                     return
                 }
                 ctx.restore(&session, uid: uid)
+                if InstanceUID(bytes: view.instanceUid.unsafeBytes) == nil { session.assume(uid) }
                 let desired =
                     session.isFresh
                     ? ctx.directory.desiredState(for: uid, firstMessage: view) : ctx.directory.desiredState(for: uid)

@@ -10,7 +10,7 @@ public protocol AgentDirectory: Sendable {
     /// has never seen: its description can already decide what the first reply carries.
     func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState
     /// What the server already holds for a (re)connecting agent, to seed its session.
-    func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)?
+    func knownState(for uid: InstanceUID) -> SessionSeed?
     /// Hands over what a message changed (persisted later, in batches, off the loop).
     func record(_ changes: StatusChanges)
     /// The same from event loop `loop`, so a directory can keep one queue per loop and no lock
@@ -107,8 +107,8 @@ public final class InMemoryAgentDirectory: AgentDirectory, Sendable {
     }
 
     /// The parts seen from this agent since the process started.
-    public func knownState(for uid: InstanceUID) -> (held: StatusParts, lastSequenceNum: UInt64?)? {
-        held.withLock { $0[uid].map { ($0, nil) } }
+    public func knownState(for uid: InstanceUID) -> SessionSeed? {
+        held.withLock { $0[uid].map { SessionSeed(held: $0) } }
     }
 
     /// Remembers which parts the agent has reported.
