@@ -7,13 +7,22 @@ import Synchronization
 final class HotTable: Sendable {
     /// One agent's loop-facing seed.
     struct Entry {
-        var seed = SessionSeed(held: [])
+        // A seed's parts, not a `SessionSeed` (a million entries need no sequence number), with
+        // the two small fields last, where they share one word.
+        var runningConfig: UInt64 = 0
         var config: SharedRemoteConfig?
         /// Connection settings for this agent alone (its client certificate); nil: everyone's.
         var settings: ConnectionSettingsOffers?
+        var held: StatusParts = []
         /// Admitted by `register` but not in the inventory yet: its first message still decides
         /// its config (by the description it sends), as for an agent never seen.
         var reserved = false
+
+        /// Takes what a new session of this agent starts from.
+        mutating func seed(_ seed: SessionSeed) {
+            held = seed.held
+            runningConfig = seed.runningConfig
+        }
     }
 
     private struct Stripe {
@@ -53,7 +62,9 @@ final class HotTable: Sendable {
 
     /// What a new session of `uid` starts from (no parts when unknown).
     func seed(for uid: InstanceUID) -> SessionSeed {
-        stripe(uid).state.withLock { $0.entries[uid]?.seed ?? SessionSeed(held: []) }
+        stripe(uid).state.withLock { s in
+            s.entries[uid].map { SessionSeed(held: $0.held, runningConfig: $0.runningConfig) } ?? SessionSeed(held: [])
+        }
     }
 
     /// True when `uid` is held or reserved.

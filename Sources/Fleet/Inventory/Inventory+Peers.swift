@@ -45,7 +45,7 @@ extension Inventory {
             }
         }
         for uid in added { hot.admit(uid) }
-        for (uid, seed) in held { hot.update(uid) { $0.seed = seed } }
+        for (uid, seed) in held { hot.update(uid) { $0.seed(seed) } }
         for uid in removed { hot.remove(uid) }
         return movedAway
     }

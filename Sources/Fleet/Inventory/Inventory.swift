@@ -52,7 +52,7 @@ final class Inventory: Sendable {
                 s.replace(uid, nil, with: agent)
             }
             for uid in Array(s.agents.keys) { refreshDesired(&s, uid, current, now: now) }
-            for (uid, agent) in s.agents { hot.update(uid) { $0.seed = agent.seed } }
+            for (uid, agent) in s.agents { hot.update(uid) { $0.seed(agent.seed) } }
         }
     }
 

@@ -74,7 +74,7 @@ final class IngestThread: Sendable {
             m.fencedWrites += applied.fenced
             m.agentsKnown = applied.agentsKnown
         }
-        for (uid, seed) in applied.held { inventory.hot.update(uid) { $0.seed = seed } }
+        for (uid, seed) in applied.held { inventory.hot.update(uid) { $0.seed(seed) } }
         for (uid, row) in applied.rows where row.isNew { inventory.hot.admit(uid) }
         events.publish(history: applied.history)
         for change in changes {
