@@ -30,8 +30,28 @@ import Testing
         var alone = ClusterMachine(leaseMilliseconds: 10_000, graceMilliseconds: 30_000, now: 0)
         _ = alone.contact(now: 1000, holdsLock: true, newToken: 1, ownRow: true, peers: false)
         #expect(alone.silence(now: 100_000) == [.stepDown], "alone, the agents stay: no other could record them")
-        #expect(m.contact(now: 61_000, holdsLock: false, newToken: nil, ownRow: true) == [.admit])
+        #expect(
+            m.contact(now: 61_000, holdsLock: false, newToken: nil, ownRow: true) == [.admit, .reassert],
+            "back after a minute: a leader may have shown the agents still held here disconnected")
         #expect(m.contact(now: 62_000, holdsLock: true, newToken: 2, ownRow: true) == [.lead(token: 2)])
+    }
+
+    /// A heartbeat that took long to reach the database (a busy PostgreSQL, a starved thread):
+    /// meanwhile a leader saw this instance silent and may have shown its agents disconnected,
+    /// so their rows are written again. A heartbeat on time changes nothing.
+    @Test func aHeartbeatLateByTwoLeasesReassertsTheAgentsHeld() {
+        var m = ClusterMachine(leaseMilliseconds: 2000, graceMilliseconds: 30_000, now: 0)
+        #expect(m.contact(now: 400, holdsLock: false, newToken: nil, ownRow: true, committed: 450).isEmpty)
+        #expect(
+            m.contact(now: 800, holdsLock: false, newToken: nil, ownRow: true, committed: 3000).isEmpty,
+            "2.6 s since the last one was written: within two leases less the margin")
+        #expect(
+            m.contact(now: 3400, holdsLock: false, newToken: nil, ownRow: true, committed: 7000) == [.reassert],
+            "the database showed the heartbeat of 0.8 s until 7 s")
+        #expect(
+            m.contact(now: 7000, holdsLock: false, newToken: nil, ownRow: true, committed: 7010) == [.reassert],
+            "the late one wrote 3.4 s: the database showed it until 7 s, too")
+        #expect(m.contact(now: 7400, holdsLock: false, newToken: nil, ownRow: true, committed: 7450).isEmpty)
     }
 
     @Test func anotherProcessUnderTheSameIdWindsThisOneDown() {

@@ -165,6 +165,18 @@ extension Inventory {
         }
     }
 
+    /// The rows of the agents this instance holds now, to be written again (a leader may have
+    /// shown them disconnected while this instance's heartbeats were late).
+    func heldRows() -> [InstanceUID: AgentRow] {
+        state.withLock { s in
+            var rows: [InstanceUID: AgentRow] = [:]
+            for (uid, agent) in s.agents where agent.row.owner == instance && agent.row.connected {
+                rows[uid] = agent.row
+            }
+            return rows
+        }
+    }
+
     /// Retention: removes the disconnected agents not seen since `cutoff` and returns them.
     func forget(notSeenSince cutoff: Int64) -> [InstanceUID] {
         let forgotten: [InstanceUID] = state.withLock { s in

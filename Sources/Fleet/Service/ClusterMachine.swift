@@ -13,6 +13,9 @@ struct ClusterMachine: Sendable {
         case release
         /// The database is back: admit agents again.
         case admit
+        /// This instance's heartbeat was older than two leases for a while: the leader may have
+        /// shown its agents disconnected. Write the rows of the agents it holds again.
+        case reassert
     }
 
     let leaseMilliseconds: Int64
@@ -39,10 +42,12 @@ struct ClusterMachine: Sendable {
 
     /// A heartbeat reached the database. `holdsLock`: this session holds the leadership lock;
     /// `newToken`: the tenure's token, drawn when `needsToken` said so; `ownRow`: the heartbeat
-    /// found this process's registration (false: a newer process took the id).
-    mutating func contact(now: Int64, holdsLock: Bool, newToken: Int64?, ownRow: Bool, peers: Bool = true)
-        -> [Effect]
-    {
+    /// found this process's registration (false: a newer process took the id); `committed`: when
+    /// the heartbeat `now` was written had returned (a busy database or a starved thread
+    /// can hold it back for longer than the lease).
+    mutating func contact(
+        now: Int64, holdsLock: Bool, newToken: Int64?, ownRow: Bool, peers: Bool = true, committed: Int64? = nil
+    ) -> [Effect] {
         var effects: [Effect] = []
         self.peers = peers
         if !ownRow || superseded {
@@ -57,11 +62,15 @@ struct ClusterMachine: Sendable {
             }
             return effects
         }
+        // Until this heartbeat, the database showed the previous one: past two leases a leader
+        // releases an instance's agents. Half a lease of margin for the clocks of two machines.
+        let stale = (committed ?? now) - lastContact > 2 * leaseMilliseconds - leaseMilliseconds / 2
         lastContact = now
         if released {
             released = false
             effects.append(.admit)
         }
+        if stale { effects.append(.reassert) }
         if holdsLock, token == nil, let newToken {
             token = newToken
             effects.append(.lead(token: newToken))

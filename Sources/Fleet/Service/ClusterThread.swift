@@ -51,6 +51,7 @@ final class ClusterThread: Sendable {
         var effects: [ClusterMachine.Effect] = []
         do throws(StoreError) {
             let own = try session.heartbeat(id: instance, epoch: epoch, agents: connectedAgents(), now: now)
+            let committed = clock()
             let lease = machine.withLock { $0.leaseMilliseconds }
             let holds = own ? try session.tryLeadershipLock() : false
             var token: Int64?
@@ -62,7 +63,7 @@ final class ClusterThread: Sendable {
             let peers = try session.peersAlive(besides: instance, now: now, window: 2 * lease)
             announcing?.announceBatches(as: peers ? instance : nil)
             effects = machine.withLock {
-                $0.contact(now: now, holdsLock: holds, newToken: token, ownRow: own, peers: peers)
+                $0.contact(now: now, holdsLock: holds, newToken: token, ownRow: own, peers: peers, committed: committed)
             }
             if machine.withLock({ $0.token != nil }), lastRelease.withLock({ now - $0 >= lease }) {
                 // The leader's work: agents of instances silent for two leases are shown

@@ -179,6 +179,12 @@ public final class FleetService: Sendable {
                     ? "cluster: database back, admitting agents"
                     : "cluster: cannot record agents, closing them (1001) so they reconnect elsewhere")
             control.withLock { $0.ownershipHandler }?(admit)
+        case .reassert:
+            var rows = Inventory.Applied()
+            rows.rows = inventory.heldRows()
+            options.log(
+                "cluster: heartbeats were late; the rows of the \(rows.rows.count) agents held here are written again")
+            writer.add(rows, messages: 0)
         }
     }
 
