@@ -7,7 +7,7 @@ extension Inventory {
     }
 
     /// Agents this instance's own connections hold.
-    var held: Int { state.withLock { $0.heldCount } }
+    var held: Int { heldMirror.value.load(ordering: .relaxed) }
 
     /// One agent's state.
     func agent(_ uid: InstanceUID) -> AgentState? {

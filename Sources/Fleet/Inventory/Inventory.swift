@@ -17,7 +17,9 @@ final class Inventory: Sendable {
         var fenced = 0
     }
 
-    let state = Mutex(InventoryState())
+    let state: Mutex<InventoryState>
+    /// The state's count of agents held here, readable without its lock.
+    let heldMirror: HeldCount
     /// The loop-facing seeds and desired configs.
     let hot: HotTable
     let catalogue: ConfigCatalogue
@@ -41,6 +43,9 @@ final class Inventory: Sendable {
         self.instance = instance
         self.epoch = epoch
         self.lastSeenWriteInterval = lastSeenWriteInterval
+        let initial = InventoryState()
+        heldMirror = initial.heldMirror
+        state = Mutex(initial)
         let current = assignments.all
         state.withLock { s in
             s.instance = instance

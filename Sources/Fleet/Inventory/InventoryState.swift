@@ -1,4 +1,11 @@
 import Core
+import Synchronization
+
+/// `InventoryState.heldCount`, readable without the inventory's lock: the cluster heartbeat
+/// reports it, and must not wait behind a walk of the fleet.
+final class HeldCount: Sendable {
+    let value = Atomic<Int>(0)
+}
 
 /// Per assignment, how many capable agents it wins and how far they are.
 struct ProgressCounts {
@@ -15,7 +22,10 @@ struct InventoryState {
     /// Agents with `connected` set (by any instance).
     var connectedCount = 0
     /// Of those, the ones this instance's connections hold.
-    var heldCount = 0
+    var heldCount = 0 {
+        didSet { heldMirror.value.store(heldCount, ordering: .relaxed) }
+    }
+    let heldMirror = HeldCount()
     /// This instance's id (`AgentRow.owner` of the agents it holds).
     var instance = ""
     /// Agents that reported themselves healthy, and unhealthy.
