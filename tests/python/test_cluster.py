@@ -533,7 +533,6 @@ def test_a_plain_http_agent_may_poll_any_instance(tmp_path):
     """A polling agent whose polls land on a, b, a, b…: each instance serves it from what the
     others wrote (no full report asked after the first), its row follows the newest poll, and
     each poll's status is listed on both."""
-    from test_gateway import S, post
     database, a, b, uid, key = pair(tmp_path)
     try:
         def poll(server, seq, full=False, healthy=True):
@@ -543,12 +542,7 @@ def test_a_plain_http_agent_may_poll_any_instance(tmp_path):
                 m.effective_config.config_map.config_map[""].body = b"receivers: {}\n"
             m.health.healthy = healthy
             m.health.last_error = "" if healthy else f"poll {seq}"
-            status, _, data = post(server, m.SerializeToString())
-            assert status == 200
-            reply = S()
-            reply.ParseFromString(data)
-            assert not reply.HasField("error_response"), reply
-            return reply
+            return exchange_poll(server, m)
 
         poll(a, 1, full=True)
         wait_written(a)
@@ -571,30 +565,42 @@ def test_a_plain_http_agent_may_poll_any_instance(tmp_path):
             assert s.stop() == 0
 
 
+def exchange_poll(server, m, headers=None):
+    """Posts a polling agent's message to `server`; the reply, which must not be an error."""
+    from test_gateway import S, post
+    status, _, data = post(server, m.SerializeToString(), headers)
+    assert status == 200
+    reply = S()
+    reply.ParseFromString(data)
+    assert not reply.HasField("error_response"), reply
+    return reply
+
+
+def poll_message(uid, seq, caps, name, full=False, applied=None):
+    """A polling agent's message: with `full`, its description, effective config and an unset
+    remote config status; with `applied`, the hash (hex) it reports APPLIED."""
+    from opentelemetry._opamp.proto import opamp_pb2
+    m = A(instance_uid=uid, sequence_num=seq, capabilities=caps)
+    if full:
+        m.agent_description.identifying_attributes.add(key="service.name").value.string_value = name
+        m.effective_config.config_map.config_map[""].body = b"receivers: {}\n"
+        m.remote_config_status.status = opamp_pb2.RemoteConfigStatuses_UNSET
+    if applied:
+        m.remote_config_status.last_remote_config_hash = bytes.fromhex(applied)
+        m.remote_config_status.status = opamp_pb2.RemoteConfigStatuses_APPLIED
+    return m
+
+
 def test_a_poller_that_applied_its_config_is_not_offered_it_again_on_another_instance(tmp_path):
     """A poller gets a config from a and reports it applied on b; once both show it APPLIED, its
     next poll on a carries no remote_config (what it applied is in the fleet, like the rest)."""
-    from opentelemetry._opamp.proto import opamp_pb2
     from test_fleet import COLLECTOR_CONFIG
-    from test_gateway import S, post
     database, a, b, uid, key = pair(tmp_path)
     caps = 0x1 | 0x2 | 0x4 | 0x1000
     try:
         def poll(server, seq, full=False, applied=None):
-            m = A(instance_uid=uid, sequence_num=seq, capabilities=caps)
-            if full:
-                m.agent_description.identifying_attributes.add(key="service.name").value.string_value = "reoffer"
-                m.effective_config.config_map.config_map[""].body = b"receivers: {}\n"
-                m.remote_config_status.status = opamp_pb2.RemoteConfigStatuses_UNSET
-            if applied:
-                m.remote_config_status.last_remote_config_hash = bytes.fromhex(applied)
-                m.remote_config_status.status = opamp_pb2.RemoteConfigStatuses_APPLIED
-            status, _, data = post(server, m.SerializeToString(), {"OpAMP-Instance-UID": key})
-            assert status == 200
-            reply = S()
-            reply.ParseFromString(data)
-            assert not reply.HasField("error_response"), reply
-            return reply
+            m = poll_message(uid, seq, caps, "reoffer", full, applied)
+            return exchange_poll(server, m, {"OpAMP-Instance-UID": key})
 
         poll(a, 1, full=True)
         status, config = api(a, "PUT", "/api/v1/configs/reoffer", COLLECTOR_CONFIG, {"Content-Type": "text/yaml"})
@@ -623,7 +629,6 @@ def test_a_poll_without_a_body_uid_is_the_header_agents_on_any_instance(tmp_path
     """H3: a poll whose body has no uid (asking for one) names its agent in OpAMP-Instance-UID.
     On b, which never served the agent, it is that agent's all the same: its health is
     recorded for it, as on a, and it gets a new uid (S10)."""
-    from test_gateway import S, post
     database, a, b, uid, key = pair(tmp_path)
     try:
         def poll(server, body_uid, seq, error, full=False):
@@ -634,12 +639,7 @@ def test_a_poll_without_a_body_uid_is_the_header_agents_on_any_instance(tmp_path
                 m.agent_description.identifying_attributes.add(key="service.name").value.string_value = "h3"
             m.health.healthy = False
             m.health.last_error = error
-            status, _, data = post(server, m.SerializeToString(), {"OpAMP-Instance-UID": key})
-            assert status == 200
-            reply = S()
-            reply.ParseFromString(data)
-            assert not reply.HasField("error_response"), reply
-            return reply
+            return exchange_poll(server, m, {"OpAMP-Instance-UID": key})
 
         poll(a, uid, 1, "first", full=True)
         wait_written(a)
@@ -686,15 +686,8 @@ def test_http_and_websocket_agents_spread_over_three_instances_through_haproxy(t
             """One poll on a new connection through the balancer, naming the agent in the
             OpAMP-Instance-UID header too (or naming `header`): the reply; notes where it landed."""
             seq[uid] += 1
-            m = A(instance_uid=uid, sequence_num=seq[uid], capabilities=http_caps)
+            m = poll_message(uid, seq[uid], http_caps, "mixed", full, applied)
             m.health.healthy = True
-            if full:
-                m.agent_description.identifying_attributes.add(key="service.name").value.string_value = "mixed"
-                m.effective_config.config_map.config_map[""].body = b"receivers: {}\n"
-                m.remote_config_status.status = opamp_pb2.RemoteConfigStatuses_UNSET
-            if applied:
-                m.remote_config_status.last_remote_config_hash = bytes.fromhex(applied)
-                m.remote_config_status.status = opamp_pb2.RemoteConfigStatuses_APPLIED
             conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
             try:
                 conn.connect()
