@@ -188,6 +188,41 @@ import Testing
         }
     }
 
+    // MARK: Pruning announcements and actions
+
+    @Test func pruneMarksDeleteThroughWhatWasNewestTheKeepAgo() {
+        var m = PruneMarks(keepMilliseconds: 1000)
+        #expect(m.note(.init(changes: 5, actions: 1), at: 0) == nil)
+        #expect(m.note(.init(changes: 9, actions: 2), at: 500) == nil)
+        #expect(m.note(.init(changes: 12, actions: 2), at: 1000) == .init(changes: 5, actions: 1))
+        #expect(
+            m.note(.init(changes: 20, actions: 3), at: 2600) == .init(changes: 12, actions: 2),
+            "the newest mark old enough")
+        #expect(m.note(.init(changes: 21, actions: 3), at: 2700) == nil)
+    }
+
+    @Test(arguments: postgres)
+    func announcementsAndActionsArePrunedThroughAMarkAndNoFurther(_ backend: String) throws {
+        let store = try FleetStores.open(try TestDatabases.freshURL(backend))
+        defer { store.close() }
+        func add(_ uid: String) throws {
+            try store.execute([
+                ("INSERT INTO agent_changes (uid, at) VALUES ($1, 1)", [uid]),
+                (
+                    "INSERT INTO cluster_actions (sender, target, kind, uids, body, at) VALUES ('a', '*', 'x', $1, '', 1)",
+                    [uid]
+                ),
+            ])
+        }
+        try add("one")
+        try add("two")
+        let mark = try store.changeMarks()
+        try add("three")
+        try store.pruneChanges(through: mark)
+        #expect(try store.select("SELECT uid FROM agent_changes", []).map { $0[0] } == ["three"])
+        #expect(try store.select("SELECT uids FROM cluster_actions", []).map { $0[0] } == ["three"])
+    }
+
     // MARK: Leadership between two sessions
 
     @Test(arguments: postgres)

@@ -21,6 +21,7 @@ final class ClusterThread: Sendable {
     private let log: @Sendable (String) -> Void
     private let connectedAgents: @Sendable () -> Int
     private let lastRelease = Mutex<Int64>(0)
+    private let marks = Mutex(PruneMarks(keepMilliseconds: 600_000))
     /// The fleet's own store: its batches are announced while other instances are alive.
     private let announcing: PostgresStore?
 
@@ -72,7 +73,8 @@ final class ClusterThread: Sendable {
                 let released = try session.releaseAgents(ofInstancesSilentSince: now - 2 * lease)
                 if released > 0 { log("cluster: \(released) agents of silent instances marked disconnected") }
                 // Announcements are read within seconds; ten minutes covers any reader's retry.
-                try session.pruneChanges(before: now - 600_000)
+                let mark = try session.changeMarks()
+                if let due = marks.withLock({ $0.note(mark, at: now) }) { try session.pruneChanges(through: due) }
             }
             if !own && !effects.isEmpty {
                 log("cluster: another process registered as instance \(instance); this one holds no agents now")
@@ -92,5 +94,30 @@ final class ClusterThread: Sendable {
             let until = clock() + intervalMilliseconds
             while !isStopping() && clock() < until { usleep(20_000) }
         }
+    }
+}
+
+/// When announcements and actions may go: the newest of each is noted at every prune, and what
+/// was newest `keepMilliseconds` ago is deleted through. Pure; a new leader starts with no marks
+/// and prunes once it has kept its own for that long.
+struct PruneMarks: Sendable {
+    /// The newest announcement revision and action id at one time.
+    struct Mark: Equatable, Sendable {
+        var changes: Int64
+        var actions: Int64
+    }
+
+    let keepMilliseconds: Int64
+    private var noted: [(at: Int64, mark: Mark)] = []
+
+    init(keepMilliseconds: Int64) { self.keepMilliseconds = keepMilliseconds }
+
+    /// Notes `mark` at `now`; returns the mark to delete through, if one is old enough.
+    mutating func note(_ mark: Mark, at now: Int64) -> Mark? {
+        noted.append((now, mark))
+        guard let last = noted.lastIndex(where: { now - $0.at >= keepMilliseconds }) else { return nil }
+        let due = noted[last].mark
+        noted.removeFirst(last + 1)
+        return due
     }
 }

@@ -138,11 +138,23 @@ extension FleetStore {
         return rows.count
     }
 
-    /// Announcements and actions older than `cutoff` are no longer needed (the leader's work).
-    func pruneChanges(before cutoff: Int64) throws(StoreError) {
+    /// The newest announcement and action now (0 when none): a later prune deletes up to them.
+    func changeMarks() throws(StoreError) -> PruneMarks.Mark {
+        let r = try select(
+            """
+            SELECT (SELECT COALESCE(MAX(revision), 0) FROM agent_changes),
+                (SELECT COALESCE(MAX(id), 0) FROM cluster_actions)
+            """, []
+        ).first
+        return PruneMarks.Mark(changes: Int64(r?[0] ?? "") ?? 0, actions: Int64(r?[1] ?? "") ?? 0)
+    }
+
+    /// Announcements and actions up to `mark` are no longer needed (the leader's work). By the
+    /// keys, not the times: a delete by time read every row each time.
+    func pruneChanges(through mark: PruneMarks.Mark) throws(StoreError) {
         try execute([
-            ("DELETE FROM agent_changes WHERE at < $1", [String(cutoff)]),
-            ("DELETE FROM cluster_actions WHERE at < $1", [String(cutoff)]),
+            ("DELETE FROM agent_changes WHERE revision <= $1", [String(mark.changes)]),
+            ("DELETE FROM cluster_actions WHERE id <= $1", [String(mark.actions)]),
         ])
     }
 
