@@ -1026,3 +1026,51 @@ def test_a_notification_storm_leaves_an_instance_serving(tmp_path):
     finally:
         for s in (a, b):
             assert s.stop() == 0
+
+
+def test_certificates_issued_on_one_instance_are_renewed_by_the_leader_and_offered_by_the_holder(tmp_path):
+    """The Ampora CA on two instances: an agent held by b asks b for a certificate; a, the
+    leader, renews it (once: the other instance renews nothing), and b, which holds the agent,
+    offers the renewed certificate over the open connection."""
+    needs_postgres()
+    from test_ca import PASSPHRASE, ampora, check_issued, csr_for, csr_message, new_key, server_context
+    from test_gateway import S
+    from test_tls import fixture
+    database = fresh_database("postgres", tmp_path)
+    (tmp_path / "passphrase").write_text(PASSPHRASE + "\n")
+    out = ampora("ca", "init", "--database", database, "--ca-key-passphrase-file", str(tmp_path / "passphrase"))
+    assert out.returncode == 0, out.stderr
+    from cryptography import x509
+    ca = x509.load_pem_x509_certificate(out.stdout.encode())
+    tls = ("--tls-cert", fixture("server.pem"), "--tls-key", fixture("server.key"),
+           "--ca-key-passphrase-file", str(tmp_path / "passphrase"), "--agent-cert-lifetime", "15s")
+    a = instance(database, "a", *tls)
+    b = None
+    try:
+        wait_for(lambda: instances_view(a)["a"]["leader"], timeout=15, what="a to lead")
+        b = instance(database, "b", *tls)
+        uid = uuid.uuid4()
+        key = new_key()
+
+        async def go():
+            url = f"wss://127.0.0.1:{b.opamp_port}/v1/opamp"
+            async with websockets.connect(url, ssl=server_context(), max_size=None) as ws:
+                first = check_issued(await exchange(ws, csr_message(uid.bytes, 0, csr_for(key, str(uid)))), ca,
+                                     str(uid))
+                # The leader renews at two thirds of 15 s (it looks every 10 s); b pushes it.
+                raw = await asyncio.wait_for(ws.recv(), timeout=30)
+                pushed = S()
+                pushed.ParseFromString(raw[1:])
+                renewed = check_issued(pushed, ca, str(uid))
+                assert renewed.serial_number != first.serial_number
+                assert renewed.public_key() == key.public_key()
+                return renewed
+
+        renewed = asyncio.run(asyncio.wait_for(go(), timeout=45))
+        rows = sql(database, f"SELECT serial FROM agent_certificates WHERE uid = '{uid}' ORDER BY not_before")
+        assert len(rows) == 2, f"issued once and renewed once, by the leader alone: {rows}"
+        assert int(rows[-1][0], 16) == renewed.serial_number
+    finally:
+        for s in (a, b):
+            if s is not None:
+                assert s.stop() == 0

@@ -28,6 +28,8 @@ final class AgentCertificates: Sendable {
     private let writes = DispatchQueue(label: "fleet-certificates")
     private let log: @Sendable (String) -> Void
     private let clock: @Sendable () -> Int64
+    /// Told the agents whose new certificates were written (other instances then read them).
+    private let saved = Mutex<(@Sendable ([InstanceUID]) -> Void)?>(nil)
 
     init(
         authority: CertificateAuthority?, lifetimeSeconds: Int64, store: any FleetStore,
@@ -39,20 +41,7 @@ final class AgentCertificates: Sendable {
         self.log = log
         self.clock = clock
         var initial = State()
-        for row in try store.loadCertificates() {
-            guard let uid = InstanceUID(string: row.uid) else { continue }
-            if let at = row.revokedAt {
-                initial.revokedSerials.append((row.serial, at))
-                continue
-            }
-            let issued = IssuedCertificate(
-                uid: uid, serial: row.serial, identity: row.identity, certificatePEM: row.certificate,
-                publicKey: ConfigHash.bytes(hex: row.publicKey) ?? [], notBefore: row.notBefore, notAfter: row.notAfter)
-            // Rows come oldest first: the last one of an agent is its newest.
-            if let older = initial.latest[uid] { initial.owners[older.identity] = nil }
-            initial.latest[uid] = issued
-            initial.owners[issued.identity] = uid
-        }
+        for row in try store.loadCertificates() { Self.take(row, into: &initial) }
         initial.revoked = Set(try store.loadRevokedIdentities())
         revokedCount.store(initial.revoked.count, ordering: .relaxed)
         state = Mutex(initial)
@@ -63,7 +52,7 @@ final class AgentCertificates: Sendable {
         guard let authority else { throw AuthorityError("this server has no certificate authority (ampora ca init)") }
         let issued = try authority.sign(
             request: csr, for: uid, lifetimeSeconds: lifetimeSeconds, now: clock() / 1000)
-        record(issued)
+        record([issued])
         return issued
     }
 
@@ -80,11 +69,11 @@ final class AgentCertificates: Sendable {
             }
         }
         var renewed: [IssuedCertificate] = []
+        defer { record(renewed) }
         for old in due {
             do {
                 let fresh = try authority.renew(
                     publicKey: old.publicKey, for: old.uid, lifetimeSeconds: lifetimeSeconds, now: now / 1000)
-                record(fresh)
                 renewed.append(fresh)
             } catch {
                 log("fleet: the certificate of \(old.uid) (serial \(old.serial)) was not renewed: \(error)")
@@ -159,22 +148,66 @@ final class AgentCertificates: Sendable {
         writes.sync {}
     }
 
-    private func record(_ issued: IssuedCertificate) {
-        state.withLock { s in
-            if let older = s.latest[issued.uid] { s.owners[older.identity] = nil }
-            s.latest[issued.uid] = issued
-            s.owners[issued.identity] = issued.uid
+    /// Calls `body` with the agents whose new certificates were written, after each write.
+    func whenSaved(_ body: @escaping @Sendable ([InstanceUID]) -> Void) {
+        saved.withLock { $0 = body }
+    }
+
+    /// Takes the certificates of `uids` another instance issued or renewed; returns the newest
+    /// of each (a failed read keeps what is known).
+    func reload(_ uids: [InstanceUID]) -> [IssuedCertificate] {
+        guard let rows = try? store.loadCertificates(uids: uids.map(\.description)) else { return [] }
+        return state.withLock { s in
+            for row in rows { Self.take(row, into: &s) }
+            return uids.compactMap { s.latest[$0] }
         }
-        let row = CertificateRow(
-            serial: issued.serial, uid: issued.uid.description, identity: issued.identity,
-            certificate: issued.certificatePEM, publicKey: ConfigHash.hex(issued.publicKey),
-            notBefore: issued.notBefore, notAfter: issued.notAfter)
-        writes.async { [store, log] in
-            do {
-                try store.saveCertificate(row)
-            } catch {
-                log("fleet: the certificate issued to \(row.uid) (serial \(row.serial)) was not saved: \(error)")
+    }
+
+    /// One stored certificate into `s`; rows come oldest first, so the last of an agent is its
+    /// newest.
+    private static func take(_ row: CertificateRow, into s: inout State) {
+        guard let uid = InstanceUID(string: row.uid) else { return }
+        if let at = row.revokedAt {
+            if !s.revokedSerials.contains(where: { $0.serial == row.serial }) {
+                s.revokedSerials.append((row.serial, at))
             }
+            return
+        }
+        let issued = IssuedCertificate(
+            uid: uid, serial: row.serial, identity: row.identity, certificatePEM: row.certificate,
+            publicKey: ConfigHash.bytes(hex: row.publicKey) ?? [], notBefore: row.notBefore, notAfter: row.notAfter)
+        if let older = s.latest[uid], older.notBefore > issued.notBefore { return }
+        if let older = s.latest[uid] { s.owners[older.identity] = nil }
+        s.latest[uid] = issued
+        s.owners[issued.identity] = uid
+    }
+
+    private func record(_ issued: [IssuedCertificate]) {
+        guard !issued.isEmpty else { return }
+        state.withLock { s in
+            for one in issued {
+                if let older = s.latest[one.uid] { s.owners[older.identity] = nil }
+                s.latest[one.uid] = one
+                s.owners[one.identity] = one.uid
+            }
+        }
+        let rows = issued.map { one in
+            CertificateRow(
+                serial: one.serial, uid: one.uid.description, identity: one.identity,
+                certificate: one.certificatePEM, publicKey: ConfigHash.hex(one.publicKey),
+                notBefore: one.notBefore, notAfter: one.notAfter)
+        }
+        writes.async { [self] in
+            var written: [InstanceUID] = []
+            for row in rows {
+                do {
+                    try store.saveCertificate(row)
+                    if let uid = InstanceUID(string: row.uid) { written.append(uid) }
+                } catch {
+                    log("fleet: the certificate issued to \(row.uid) (serial \(row.serial)) was not saved: \(error)")
+                }
+            }
+            if !written.isEmpty { self.saved.withLock { $0 }?(written) }
         }
     }
 }

@@ -54,17 +54,28 @@ extension FleetService {
         certificates.latest(for: uid)
     }
 
-    /// Renews the certificates past two thirds of their lifetime and offers them (run by the
-    /// fleet's housekeeping thread; here for tests).
+    /// Renews the certificates past two thirds of their lifetime and offers them (the leader's
+    /// work, on the fleet's housekeeping thread; here for tests). Other instances take them
+    /// once they are written (`takeCertificates`).
     func renewCertificates() {
         let renewed = certificates.renewDue()
         guard !renewed.isEmpty else { return }
-        var pushed: [InstanceUID] = []
-        for issued in renewed where inventory.hot.contains(issued.uid) {
-            offer(issued)
-            pushed.append(issued.uid)
-        }
         options.log("fleet: renewed \(renewed.count) agent certificates")
+        offerAndPush(renewed)
+    }
+
+    /// Takes the certificates another instance issued or renewed: they identify their agents
+    /// here too, and the agents held here are offered them.
+    func takeCertificates(_ uids: [InstanceUID]) {
+        offerAndPush(certificates.reload(uids))
+    }
+
+    private func offerAndPush(_ issued: [IssuedCertificate]) {
+        var pushed: [InstanceUID] = []
+        for one in issued where inventory.hot.contains(one.uid) {
+            offer(one)
+            pushed.append(one.uid)
+        }
         if !pushed.isEmpty, let push = onPush { push(pushed) }
     }
 

@@ -95,6 +95,8 @@ extension FleetService {
             reloadCatalogue()
         case .rollouts?:
             reloadRollouts(action.body)
+        case .certificates?:
+            takeCertificates(uids)
         case nil:
             options.log("cluster: unknown action \(action.kind) from \(action.sender) ignored")
         }

@@ -154,6 +154,8 @@ public final class FleetService: Sendable {
         try loadRollouts()
         let known = inventory.counts.known
         counters.update { $0.agentsKnown = known }
+        // Certificates issued or renewed here identify their agents on the other instances too.
+        certificates.whenSaved { [weak self] uids in _ = self?.forward(.certificates, uids: uids, to: "*") }
     }
 
     /// Carries out a step of the cluster machine.
@@ -243,7 +245,7 @@ public final class FleetService: Sendable {
                     audit.scheduleWrite()
                 }
                 if waited % 72_000 == 1 && isLeader { pruneAudit() }
-                if waited % 200 == 1 { renewCertificates() }
+                if waited % 200 == 1 && isLeader { renewCertificates() }
                 rolloutTick()
             }
             threadsDone.leave()

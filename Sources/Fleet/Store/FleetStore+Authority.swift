@@ -75,12 +75,24 @@ extension FleetStore {
         try select(
             "SELECT serial, uid, identity, certificate, public_key, not_before, not_after, revoked_at FROM agent_certificates ORDER BY not_before",
             []
-        ).map { r in
-            CertificateRow(
-                serial: r[0] ?? "", uid: r[1] ?? "", identity: r[2] ?? "", certificate: r[3] ?? "",
-                publicKey: r[4] ?? "", notBefore: Int64(r[5] ?? "") ?? 0, notAfter: Int64(r[6] ?? "") ?? 0,
-                revokedAt: r[7].flatMap { Int64($0) })
-        }
+        ).map(Self.certificateRow)
+    }
+
+    /// The certificates of `uids`, oldest first (what another instance issued or renewed).
+    func loadCertificates(uids: [String]) throws(StoreError) -> [CertificateRow] {
+        guard !uids.isEmpty else { return [] }
+        let marks = (1...uids.count).map { "$\($0)" }.joined(separator: ", ")
+        return try select(
+            "SELECT serial, uid, identity, certificate, public_key, not_before, not_after, revoked_at FROM agent_certificates WHERE uid IN (\(marks)) ORDER BY not_before",
+            uids
+        ).map(Self.certificateRow)
+    }
+
+    private static func certificateRow(_ r: [String?]) -> CertificateRow {
+        CertificateRow(
+            serial: r[0] ?? "", uid: r[1] ?? "", identity: r[2] ?? "", certificate: r[3] ?? "",
+            publicKey: r[4] ?? "", notBefore: Int64(r[5] ?? "") ?? 0, notAfter: Int64(r[6] ?? "") ?? 0,
+            revokedAt: r[7].flatMap { Int64($0) })
     }
 
     /// Marks every certificate of `uid` revoked and refuses `identities` from now on.

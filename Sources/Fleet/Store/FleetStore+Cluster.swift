@@ -36,6 +36,8 @@ enum ClusterActionKind: String, Sendable {
     case catalogue
     /// Rollouts changed (the body names them; see `FleetService.reloadRollouts`).
     case rollouts
+    /// Certificates were issued or renewed for these agents: read them, offer them if held.
+    case certificates
 }
 
 /// An operator action for another instance, as stored.
