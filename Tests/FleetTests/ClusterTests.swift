@@ -140,6 +140,26 @@ import Testing
         #expect(state.remoteStatus == .unset && state.remoteHash == "" && state.healthy == nil)
     }
 
+    @Test func aPeersRowTellsOfWhatChangedAsEvents() {
+        var row = AgentRow(uid: "00000000-0000-0000-0000-000000000002")
+        row.connected = true
+        row.owner = "a"
+        row.lastSeen = 5
+        let first = AgentState(row: row)
+        #expect(Inventory.events(from: nil, to: first).map(\.kind) == ["connected"])
+        var next = first
+        var health = ComponentHealth()
+        health.healthy = false
+        next.row.health = health.serializedBytes()
+        next.healthy = false
+        next.row.effectiveConfigHash = "ab"
+        #expect(Inventory.events(from: first, to: next).map(\.kind) == ["health_changed", "effective_config_changed"])
+        #expect(Inventory.events(from: next, to: next).isEmpty, "a row that changed nothing tells of nothing")
+        var gone = next
+        gone.row.connected = false
+        #expect(Inventory.events(from: next, to: gone).map(\.kind) == ["disconnected"])
+    }
+
     static var postgres: [String] { TestDatabases.backends.filter { $0 == "postgres" } }
 
     @Test(arguments: postgres)

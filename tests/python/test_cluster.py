@@ -1074,3 +1074,36 @@ def test_certificates_issued_on_one_instance_are_renewed_by_the_leader_and_offer
         for s in (a, b):
             if s is not None:
                 assert s.stop() == 0
+
+
+def test_the_event_stream_of_one_instance_tells_of_agents_another_holds(tmp_path):
+    """A subscriber on b sees the agent a holds connect, change health and disconnect."""
+    from test_events import Stream
+    from test_fleet import CAPS
+    database, a, b, uid, key = pair(tmp_path)
+    stream = None
+    try:
+        stream = Stream(b, f"?agent={key}")
+        assert stream.response.status == 200
+
+        async def go():
+            async with websockets.connect(a.ws_url) as ws:
+                assert (await exchange(ws, full_message(uid, 1))).instance_uid == uid
+                sick = A(instance_uid=uid, sequence_num=2, capabilities=CAPS | 0x800)
+                sick.health.healthy = False
+                sick.health.last_error = "exporter down"
+                await exchange(ws, b"\x00" + sick.SerializeToString())
+                wait = time.monotonic() + 15
+                while "agent.health" not in stream.kinds() and time.monotonic() < wait:
+                    await asyncio.sleep(0.1)
+
+        run(go())
+        wait_for(lambda: "agent.disconnected" in stream.kinds(), timeout=15, what="b to tell of the disconnection")
+        kinds = stream.kinds()
+        assert kinds.index("agent.connected") < kinds.index("agent.health") < kinds.index("agent.disconnected"), kinds
+        assert {d["agent"] for _, _, d in stream.events} == {key}
+    finally:
+        if stream is not None:
+            stream.close()
+        for s in (a, b):
+            assert s.stop() == 0

@@ -4,10 +4,12 @@ import Core
 // peers wrote them, replace what this instance had, so every instance lists the whole fleet.
 extension Inventory {
     /// Takes rows other instances wrote and removes agents they forgot; returns the agents this
-    /// instance held that a peer holds now. A row older than what this instance holds (its own
-    /// newer claim, or a later announcement already taken) is skipped.
+    /// instance held that a peer holds now, and the events the rows tell of (connections,
+    /// health, configs), for this instance's event stream. A row older than what this instance
+    /// holds (its own newer claim, or a later announcement already taken) is skipped.
     @discardableResult
-    func absorb(_ rows: [AgentRow], gone: [String], now: Int64) -> [InstanceUID] {
+    func absorb(_ rows: [AgentRow], gone: [String], now: Int64) -> (movedAway: [InstanceUID], events: [HistoryRow]) {
+        var events: [HistoryRow] = []
         var added: [InstanceUID] = []
         var movedAway: [InstanceUID] = []
         var held: [(InstanceUID, SessionSeed)] = []
@@ -36,6 +38,7 @@ extension Inventory {
                         &s, uid, current, now: now, recheck: before?.row.componentsHash != row.componentsHash)
                 }
                 if before?.seed != next.seed { held.append((uid, next.seed)) }
+                events.append(contentsOf: Self.events(from: before, to: next))
             }
             for key in gone {
                 guard let uid = InstanceUID(string: key), let state = s.agents[uid], state.row.owner != instance
@@ -47,7 +50,31 @@ extension Inventory {
         for uid in added { hot.admit(uid) }
         for (uid, seed) in held { hot.update(uid) { $0.seed(seed) } }
         for uid in removed { hot.remove(uid) }
-        return movedAway
+        return (movedAway, events)
+    }
+
+    /// What changed between two states of a peer's agent, as the holding instance's history
+    /// names it.
+    static func events(from before: AgentState?, to next: AgentState) -> [HistoryRow] {
+        var out: [HistoryRow] = []
+        let row = next.row
+        func event(_ kind: String, _ detail: String) {
+            out.append(HistoryRow(uid: row.uid, at: row.lastSeen, kind: kind, detail: detail))
+        }
+        if row.connected != (before?.row.connected ?? false) {
+            event(row.connected ? "connected" : "disconnected", row.connected ? "on \(row.owner)" : "")
+        }
+        if let healthy = next.healthy, healthy != before?.healthy {
+            event("health_changed", healthy ? "healthy" : "unhealthy")
+        }
+        if let hash = row.effectiveConfigHash, hash != before?.row.effectiveConfigHash {
+            event("effective_config_changed", hash)
+        }
+        if row.remoteConfigStatus != nil, row.remoteConfigStatus != before?.row.remoteConfigStatus {
+            let error = next.remoteError.isEmpty ? "" : ": \(next.remoteError)"
+            event("remote_config_status_changed", "\(next.remoteStatus.apiName) \(next.remoteHash)\(error)")
+        }
+        return out
     }
 }
 

@@ -140,12 +140,12 @@ public final class FleetService: Sendable {
                 session: session, instance: options.instance, epoch: epoch, options: options,
                 connectedAgents: { inventory.held }, announcing: store as? PostgresStore)
         }
-        peers = try clusterSession.map { [inventory, counters] session throws(StoreError) in
+        peers = try clusterSession.map { [inventory, counters, events] session throws(StoreError) in
             PeerFeed(
                 // Not the cluster session's sibling: a LISTEN session waits idle, and must not be
                 // ended by the cluster session's idle timeout.
                 session: try (store as? PostgresStore ?? session).sibling(), inventory: inventory, counters: counters,
-                options: options,
+                events: events, options: options,
                 loadedAt: started)
         }
         // Agents keep being offered the certificate they hold (an offer without it would be a change).

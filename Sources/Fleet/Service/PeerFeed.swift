@@ -8,6 +8,7 @@ final class PeerFeed: Sendable {
     private let session: PostgresStore
     private let inventory: Inventory
     private let counters: FleetCounters
+    private let events: FleetEvents
     private let instance: String
     private let clock: @Sendable () -> Int64
     private let log: @Sendable (String) -> Void
@@ -18,8 +19,10 @@ final class PeerFeed: Sendable {
     private let loadedAt: Int64
 
     init(
-        session: PostgresStore, inventory: Inventory, counters: FleetCounters, options: FleetOptions, loadedAt: Int64
+        session: PostgresStore, inventory: Inventory, counters: FleetCounters, events: FleetEvents,
+        options: FleetOptions, loadedAt: Int64
     ) {
+        self.events = events
         self.loadedAt = loadedAt
         self.session = session
         self.inventory = inventory
@@ -123,7 +126,8 @@ final class PeerFeed: Sendable {
 
     private func take(_ rows: [AgentRow], gone: [String], now: Int64) -> [InstanceUID] {
         guard !rows.isEmpty || !gone.isEmpty else { return [] }
-        let moved = inventory.absorb(rows, gone: gone, now: now)
+        let (moved, history) = inventory.absorb(rows, gone: gone, now: now)
+        events.publish(history: history)
         let known = inventory.counts.known
         counters.update { $0.agentsKnown = known }
         return moved
