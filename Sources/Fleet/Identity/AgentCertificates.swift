@@ -41,7 +41,13 @@ final class AgentCertificates: Sendable {
         self.log = log
         self.clock = clock
         var initial = State()
-        for row in try store.loadCertificates() { Self.take(row, into: &initial) }
+        for row in try store.loadCertificates() {
+            if let at = row.revokedAt {
+                initial.revokedSerials.append((row.serial, at))
+            } else {
+                Self.take(row, into: &initial)
+            }
+        }
         initial.revoked = Set(try store.loadRevokedIdentities())
         revokedCount.store(initial.revoked.count, ordering: .relaxed)
         state = Mutex(initial)
@@ -158,21 +164,16 @@ final class AgentCertificates: Sendable {
     func reload(_ uids: [InstanceUID]) -> [IssuedCertificate] {
         guard let rows = try? store.loadCertificates(uids: uids.map(\.description)) else { return [] }
         return state.withLock { s in
-            for row in rows { Self.take(row, into: &s) }
+            // Revocations arrive as actions of their own (`reloadRevoked`).
+            for row in rows where row.revokedAt == nil { Self.take(row, into: &s) }
             return uids.compactMap { s.latest[$0] }
         }
     }
 
-    /// One stored certificate into `s`; rows come oldest first, so the last of an agent is its
-    /// newest.
+    /// One stored, unrevoked certificate into `s`; an older one than the agent's newest is
+    /// skipped.
     private static func take(_ row: CertificateRow, into s: inout State) {
         guard let uid = InstanceUID(string: row.uid) else { return }
-        if let at = row.revokedAt {
-            if !s.revokedSerials.contains(where: { $0.serial == row.serial }) {
-                s.revokedSerials.append((row.serial, at))
-            }
-            return
-        }
         let issued = IssuedCertificate(
             uid: uid, serial: row.serial, identity: row.identity, certificatePEM: row.certificate,
             publicKey: ConfigHash.bytes(hex: row.publicKey) ?? [], notBefore: row.notBefore, notAfter: row.notAfter)

@@ -50,6 +50,9 @@ struct AgentState {
             status.lastRemoteConfigHash.isEmpty ? 0 : status.lastRemoteConfigHash.withUnsafeBytes { Fingerprint.of($0) }
     }
 
+    /// True when a connection of `instance` holds this agent now.
+    func isHeld(by instance: String) -> Bool { row.connected && row.owner == instance }
+
     /// What a new session of this agent starts from.
     var seed: SessionSeed { SessionSeed(held: heldParts, runningConfig: runningConfig) }
 

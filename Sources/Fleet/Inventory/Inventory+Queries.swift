@@ -149,7 +149,7 @@ extension Inventory {
             var others: [InstanceUID] = []
             // Sorted out first: changing `s.agents` while iterating it would copy it whole.
             for (uid, agent) in s.agents {
-                if agent.row.owner == instance, agent.row.connected {
+                if agent.isHeld(by: instance) {
                     held.append((uid, agent.capabilities.contains(.acceptsRemoteConfig)))
                 } else {
                     others.append(uid)
@@ -170,7 +170,7 @@ extension Inventory {
     func heldRows() -> [InstanceUID: AgentRow] {
         state.withLock { s in
             var rows: [InstanceUID: AgentRow] = [:]
-            for (uid, agent) in s.agents where agent.row.owner == instance && agent.row.connected {
+            for (uid, agent) in s.agents where agent.isHeld(by: instance) {
                 rows[uid] = agent.row
             }
             return rows
