@@ -465,6 +465,22 @@ func config(_ body: String) -> SharedRemoteConfig {
         #expect(!after.changes.connected && after.changes.agentDescription == nil)
     }
 
+    /// Found writing the model of fuzz/Sources/FuzzSessionSequence: a message without a uid that asked for one
+    /// was still answered (with a fresh uid) after agent_disconnect.
+    @Test func s27AUIDRequestAfterAgentDisconnectIsRefused() {
+        var h = Harness()
+        _ = h.send(message(seq: 0, full: true))
+        var bye = message(seq: 1)
+        bye.agentDisconnect = AgentDisconnect()
+        _ = h.send(bye)
+        var ask = message(seq: 2, full: true, uid: [])
+        ask.flags = AgentToServerFlags.requestInstanceUid.rawValue
+        let after = h.send(ask)
+        #expect(after.wire.errorResponse?.type == .badRequest)
+        #expect(after.wire.agentIdentification == nil)
+        #expect(after.changes == StatusChanges())
+    }
+
     @Test func s9LatestCapabilitiesAreHonoured() {
         var h = Harness()
         h.desired.remoteConfig = config("c: 3")

@@ -104,6 +104,11 @@ public struct AgentSession: Sendable {
         let rawUID = message.instanceUid
         let flags = AgentToServerFlags(rawValue: message.flags)
 
+        // S27: agent_disconnect was the agent's last word on this connection, whatever a later
+        // message names (also none, with a request for a uid).
+        if isDisconnected {
+            return (badRequest(echo: rawUID.array, "agent_disconnect was already received on this connection"), changes)
+        }
         // S10: a uid must be 16 bytes; the only exception is an agent asking for one.
         if let uid = InstanceUID(bytes: rawUID.unsafeBytes) {
             // S26: a connection speaks for one agent, or for the uid this server gave it.
@@ -113,13 +118,6 @@ public struct AgentSession: Sendable {
                         echo: rawUID.array,
                         "this connection speaks for agent \(current); open one connection per agent (or use plain HTTP to multiplex agents)"
                     ), changes
-                )
-            }
-            // S27: agent_disconnect was the agent's last word on this connection.
-            if isDisconnected {
-                return (
-                    badRequest(echo: rawUID.array, "agent_disconnect was already received on this connection"),
-                    changes
                 )
             }
             if instanceUID != uid { instanceUID = uid }
