@@ -27,6 +27,18 @@ let package = Package(
             name: "FuzzLint",
             dependencies: [.product(name: "Toolkit", package: "ampora")]
         ),
+        .executableTarget(
+            name: "FuzzCanonicalJSON",
+            dependencies: [.product(name: "Core", package: "ampora")]
+        ),
+        .executableTarget(
+            name: "FuzzLintSettings",
+            dependencies: [.product(name: "Toolkit", package: "ampora")]
+        ),
+        .executableTarget(
+            name: "FuzzSessionSequence",
+            dependencies: [.product(name: "Core", package: "ampora")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,57 +1,145 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets in fuzz/ (ASan + fuzzer) and runs each for FUZZ_SECONDS
-# (default 30 each; the test command's smoke run uses 20) over a corpus seeded from the golden vectors
-# and every saved regression. A crash is saved to fuzz/artifacts/ and fails the run: add the
-# input to fuzz/regressions/ so the unit tests replay it for ever.
-#   FUZZ_SECONDS=600 scripts/fuzz.sh        # a longer hunt
-#   FUZZ_SEED=1 scripts/fuzz.sh             # a reproducible run (the test command's)
+# Builds the libFuzzer targets in fuzz/ (release, AddressSanitizer, Swift's own overflow and bounds
+# checks kept) and runs each one over a corpus seeded from real traffic (fuzz/seeds/, captured by
+# fuzz/capture_seeds.py), the golden vectors, the Collector config corpus and every saved
+# regression, with a dictionary per input language (fuzz/dict/).
+#
+# Before fuzzing, every input kept under fuzz/regressions*/ is replayed through its target: a crash
+# once found stays a test for ever. A new crash is saved to fuzz/artifacts/ and fails the run; add
+# it to the target's regressions directory (FUZZING.md).
+#
+#   scripts/fuzz.sh                              # 30 s per target
+#   FUZZ_SECONDS=600 scripts/fuzz.sh             # a longer hunt (make fuzz)
+#   FUZZ_RUNS=10000000 FUZZ_TARGETS="FuzzHTTPParser" scripts/fuzz.sh   # a fixed number of inputs
+#   FUZZ_SEED=1 scripts/fuzz.sh                  # a reproducible run (the test command's)
+#
+# Each run appends one line per target to fuzz/artifacts/results.tsv (time, commit, target,
+# seconds, inputs run, inputs per second, corpus size, peak RSS, crashes) and prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 SECONDS_EACH=${FUZZ_SECONDS:-30}
+ALL_TARGETS="FuzzOpAMPDecode FuzzWebSocketFrames FuzzHTTPParser FuzzTLSRecords FuzzCanonicalJSON FuzzSessionSequence FuzzLint FuzzLintSettings"
+TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
+# swiftc keeps only the last -sanitize= flag it is given, so SwiftPM's --sanitize=fuzzer
+# --sanitize=address builds ASan without coverage and libFuzzer runs blind (FUZZING.md). SwiftPM's
+# --sanitize=fuzzer sets up the executables for libFuzzer's main; the one list appended after it
+# is what swiftc keeps. --disable-dead-strip keeps the linker from dropping coverage counters.
+BUILD=(swift build --package-path fuzz -c release --disable-dead-strip --sanitize=fuzzer
+    -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=address -Xswiftc -use-ld=lld --scratch-path fuzz/.build)
 
-swift build --package-path fuzz -c debug --sanitize=fuzzer --sanitize=address -Xswiftc -use-ld=lld \
-    --scratch-path fuzz/.build 2>&1 | grep -v "Cannot export local symbol" | grep -v "^ld.gold: warning" || true
-BIN=$(swift build --package-path fuzz -c debug --sanitize=fuzzer --sanitize=address -Xswiftc -use-ld=lld --scratch-path fuzz/.build --show-bin-path)
+echo "fuzz: building the targets (release, ASan)"
+mkdir -p fuzz/artifacts
+# ASan links print ~140 harmless "Cannot export local symbol" warnings; a failed build still fails.
+if ! "${BUILD[@]}" >fuzz/artifacts/build.log 2>&1; then
+    grep -v "Cannot export local symbol" fuzz/artifacts/build.log | tail -40
+    echo "fuzz: the build failed"
+    exit 1
+fi
+BIN=$("${BUILD[@]}" --show-bin-path)
 
-mkdir -p fuzz/corpus-work fuzz/artifacts fuzz/corpus-ws fuzz/corpus-http fuzz/corpus-lint fuzz/corpus-tls
-python3 - <<'PY'
-import json, os, hashlib
-vectors = json.load(open("Tests/CoreTests/Fixtures/vectors.json"))["vectors"]
-for v in vectors:
-    data = bytes.fromhex(v["hex"])
-    name = hashlib.sha1(data).hexdigest()
-    with open(os.path.join("fuzz/corpus-work", name), "wb") as f:
-        f.write(data)
-PY
-cp fuzz/regressions/* fuzz/corpus-work/ 2>/dev/null || true
-cp fuzz/seeds/ws/* fuzz/corpus-ws/ 2>/dev/null || true
-cp fuzz/seeds/http/* fuzz/corpus-http/ 2>/dev/null || true
-cp fuzz/seeds/tls/* fuzz/corpus-tls/ 2>/dev/null || true
-# Collector configs: the real-world corpus the Toolkit tests use, plus saved lint regressions.
-cp Tests/ToolkitTests/Fixtures/corpus/*.yaml fuzz/corpus-lint/ 2>/dev/null || true
-cp fuzz/regressions-lint/* fuzz/corpus-lint/ 2>/dev/null || true
-corpus_for() {
+# target -> corpus directory name, dictionary, regressions directory
+corpus_of() {
     case "$1" in
-    FuzzOpAMPDecode) echo fuzz/corpus-work ;;
-    FuzzWebSocketFrames) echo fuzz/corpus-ws ;;
-    FuzzHTTPParser) echo fuzz/corpus-http ;;
-    FuzzLint) echo fuzz/corpus-lint ;;
-    FuzzTLSRecords) echo fuzz/corpus-tls ;;
+    FuzzOpAMPDecode) echo opamp ;; FuzzWebSocketFrames) echo ws ;; FuzzHTTPParser) echo http ;;
+    FuzzTLSRecords) echo tls ;; FuzzCanonicalJSON) echo json ;; FuzzSessionSequence) echo session ;;
+    FuzzLint) echo lint ;; FuzzLintSettings) echo settings ;;
+    *) echo "fuzz: unknown target $1" >&2; exit 2 ;;
+    esac
+}
+dict_of() {
+    case "$1" in
+    FuzzOpAMPDecode) echo opamp ;; FuzzWebSocketFrames) echo ws ;; FuzzHTTPParser) echo http ;;
+    FuzzCanonicalJSON) echo json ;; FuzzLint) echo yaml ;; FuzzLintSettings) echo settings ;;
+    *) echo "" ;;
+    esac
+}
+# The longest input each target is given: longer ones add no new paths, only time per input.
+max_len_of() {
+    case "$1" in
+    FuzzOpAMPDecode | FuzzCanonicalJSON | FuzzTLSRecords) echo 16384 ;; FuzzWebSocketFrames | FuzzHTTPParser) echo 8192 ;;
+    FuzzSessionSequence) echo 1024 ;; FuzzLintSettings | FuzzLint) echo 4096 ;;
+    esac
+}
+regressions_of() {
+    case "$1" in
+    FuzzOpAMPDecode) echo fuzz/regressions ;; FuzzLint) echo fuzz/regressions-lint ;;
+    *) echo "fuzz/regressions-$(corpus_of "$1")" ;;
     esac
 }
 
+# The working corpora live under fuzz/.corpus/ (not in git) and grow from run to run.
+mkdir -p fuzz/artifacts
+for target in $TARGETS; do mkdir -p "fuzz/.corpus/$(corpus_of "$target")"; done
+python3 - <<'PY'
+import hashlib, json, os
+def put(directory, data):
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, hashlib.sha1(data).hexdigest()), "wb") as f:
+        f.write(data)
+vectors = json.load(open("Tests/CoreTests/Fixtures/vectors.json"))["vectors"]
+for v in vectors:
+    put("fuzz/.corpus/opamp", bytes.fromhex(v["hex"]))
+    if v.get("json"):
+        text = v["json"] if isinstance(v["json"], str) else json.dumps(v["json"])
+        put("fuzz/.corpus/json", text.encode())
+PY
+seed() { [[ -d $1 ]] && cp -n "$1"/* "$2"/ 2>/dev/null || true; }
+seed fuzz/seeds/opamp fuzz/.corpus/opamp
+seed fuzz/seeds/ws fuzz/.corpus/ws
+seed fuzz/seeds/http fuzz/.corpus/http
+seed fuzz/seeds/tls fuzz/.corpus/tls
+seed fuzz/seeds/json fuzz/.corpus/json
+seed fuzz/seeds/settings fuzz/.corpus/settings
+seed Tests/ToolkitTests/Fixtures/corpus fuzz/.corpus/lint
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -f fuzz/artifacts/results.tsv ]] ||
+    printf 'time\tcommit\ttarget\tseconds\truns\texecs_per_s\tcorpus\tpeak_rss_mb\tcrashes\n' >fuzz/artifacts/results.tsv
 status=0
-for target in FuzzOpAMPDecode FuzzWebSocketFrames FuzzHTTPParser FuzzLint FuzzTLSRecords; do
-    echo "fuzz: $target for ${SECONDS_EACH}s"
-    SWIFT_BACKTRACE=enable=no "$BIN/$target" "$(corpus_for $target)" \
-        -max_total_time="$SECONDS_EACH" -max_len=65536 -rss_limit_mb=2048 ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
-        -artifact_prefix=fuzz/artifacts/ -print_final_stats=1 >fuzz/artifacts/$target.log 2>&1 || status=$?
-    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" fuzz/artifacts/$target.log || true
-    if [[ $status -ne 0 ]]; then
-        tail -40 fuzz/artifacts/$target.log
-        echo "fuzz: $target FAILED (crash input saved under fuzz/artifacts/)"
-        exit $status
+for target in $TARGETS; do
+    corpus=fuzz/.corpus/$(corpus_of "$target")
+    regressions=$(regressions_of "$target")
+    dict=$(dict_of "$target")
+    opts=(-max_len="$(max_len_of "$target")" -rss_limit_mb=2048 -artifact_prefix=fuzz/artifacts/ -print_final_stats=1)
+    [[ -n $dict ]] && opts+=(-dict="fuzz/dict/$dict.dict")
+    [[ -n ${FUZZ_SEED:-} ]] && opts+=(-seed="$FUZZ_SEED")
+    log=fuzz/artifacts/$target.log
+
+    if compgen -G "$regressions/*" >/dev/null; then
+        echo "fuzz: $target replays $(ls "$regressions" | wc -l) saved regressions"
+        if ! SWIFT_BACKTRACE=enable=no "$BIN/$target" "${opts[@]}" "$regressions"/* >"$log" 2>&1; then
+            tail -40 "$log"
+            echo "fuzz: $target FAILED on a saved regression"
+            exit 1
+        fi
+        seed "$regressions" "$corpus"
+    fi
+
+    if [[ -n ${FUZZ_RUNS:-} ]]; then
+        budget=(-runs="$FUZZ_RUNS")
+        echo "fuzz: $target for $FUZZ_RUNS inputs"
+    else
+        budget=(-max_total_time="$SECONDS_EACH")
+        echo "fuzz: $target for ${SECONDS_EACH}s"
+    fi
+    start=$(date +%s.%N)
+    rc=0
+    SWIFT_BACKTRACE=enable=no "$BIN/$target" "$corpus" "${opts[@]}" "${budget[@]}" >"$log" 2>&1 || rc=$?
+    elapsed=$(python3 -c "import time; print(round(time.time() - $start, 1))")
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+    size=$(ls "$corpus" | wc -l)
+    rate=$(python3 -c "print(int(${runs:-0} / max($elapsed, 0.001)))")
+    crashes=$([[ $rc -eq 0 ]] && echo 0 || echo 1)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$commit" "$target" "$elapsed" \
+        "${runs:-0}" "$rate" "$size" "${rss:-0}" "$crashes" | tee -a fuzz/artifacts/results.tsv
+    if [[ $rc -ne 0 ]]; then
+        tail -40 "$log"
+        echo "fuzz: $target FAILED (the input is saved under fuzz/artifacts/; keep it in $regressions/)"
+        status=$rc
+        break
     fi
 done
-echo "fuzz: no crashes"
+[[ $status -eq 0 ]] && echo "fuzz: no crashes"
+exit $status
