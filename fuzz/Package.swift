@@ -36,6 +36,10 @@ let package = Package(
             dependencies: [.product(name: "Toolkit", package: "ampora")]
         ),
         .executableTarget(
+            name: "FuzzRESTBodies",
+            dependencies: [.product(name: "Fleet", package: "ampora")]
+        ),
+        .executableTarget(
             name: "FuzzSessionSequence",
             dependencies: [.product(name: "Core", package: "ampora")]
         ),

@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 SECONDS_EACH=${FUZZ_SECONDS:-30}
-ALL_TARGETS="FuzzOpAMPDecode FuzzWebSocketFrames FuzzHTTPParser FuzzTLSRecords FuzzCanonicalJSON FuzzSessionSequence FuzzLint FuzzLintSettings"
+ALL_TARGETS="FuzzOpAMPDecode FuzzWebSocketFrames FuzzHTTPParser FuzzTLSRecords FuzzCanonicalJSON FuzzRESTBodies FuzzSessionSequence FuzzLint FuzzLintSettings"
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
 # swiftc keeps only the last -sanitize= flag it is given, so SwiftPM's --sanitize=fuzzer
 # --sanitize=address builds ASan without coverage and libFuzzer runs blind (FUZZING.md). SwiftPM's
@@ -43,6 +43,7 @@ corpus_of() {
     case "$1" in
     FuzzOpAMPDecode) echo opamp ;; FuzzWebSocketFrames) echo ws ;; FuzzHTTPParser) echo http ;;
     FuzzTLSRecords) echo tls ;; FuzzCanonicalJSON) echo json ;; FuzzSessionSequence) echo session ;;
+    FuzzRESTBodies) echo rest ;;
     FuzzLint) echo lint ;; FuzzLintSettings) echo settings ;;
     *) echo "fuzz: unknown target $1" >&2; exit 2 ;;
     esac
@@ -50,7 +51,7 @@ corpus_of() {
 dict_of() {
     case "$1" in
     FuzzOpAMPDecode) echo opamp ;; FuzzWebSocketFrames) echo ws ;; FuzzHTTPParser) echo http ;;
-    FuzzCanonicalJSON) echo json ;; FuzzLint) echo yaml ;; FuzzLintSettings) echo settings ;;
+    FuzzCanonicalJSON | FuzzRESTBodies) echo json ;; FuzzLint) echo yaml ;; FuzzLintSettings) echo settings ;;
     *) echo "" ;;
     esac
 }
@@ -58,7 +59,7 @@ dict_of() {
 max_len_of() {
     case "$1" in
     FuzzOpAMPDecode | FuzzCanonicalJSON | FuzzTLSRecords) echo 16384 ;; FuzzWebSocketFrames | FuzzHTTPParser) echo 8192 ;;
-    FuzzSessionSequence) echo 1024 ;; FuzzLintSettings | FuzzLint) echo 4096 ;;
+    FuzzSessionSequence) echo 1024 ;; FuzzRESTBodies) echo 4096 ;; FuzzLintSettings | FuzzLint) echo 4096 ;;
     esac
 }
 regressions_of() {
@@ -91,6 +92,7 @@ seed fuzz/seeds/http fuzz/.corpus/http
 seed fuzz/seeds/tls fuzz/.corpus/tls
 seed fuzz/seeds/json fuzz/.corpus/json
 seed fuzz/seeds/settings fuzz/.corpus/settings
+seed fuzz/seeds/rest fuzz/.corpus/rest
 seed Tests/ToolkitTests/Fixtures/corpus fuzz/.corpus/lint
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -37,28 +37,13 @@ extension OperatorAPI {
     }
 
     private func createAccessToken(_ request: Request, by creator: String) async throws -> Response {
-        let object = try await Self.jsonObject(request, limit: 64 << 10, allowed: ["role", "name", "expiresInSeconds"])
-        guard let roleName = object["role"] as? String, let role = OperatorRole(rawValue: roleName) else {
-            throw APIError(.badRequest, "invalid_field", "role must be admin, operator or viewer")
-        }
-        let name = object["name"] as? String ?? "\(roleName) token"
-        guard (1...200).contains(name.count), object["name"] == nil || object["name"] is String else {
-            throw APIError(.badRequest, "invalid_field", "name must be a string of 1 to 200 characters")
-        }
-        var expires: Int64?
-        if let raw = object["expiresInSeconds"] {
-            guard let seconds = raw as? Int, seconds >= 1, seconds <= 10 * 365 * 86_400 else {
-                throw APIError(
-                    .badRequest, "invalid_field", "expiresInSeconds must be a whole number from 1 to 315360000")
-            }
-            expires = Int64(seconds) * 1000
-        }
+        let body = try await Self.body(request, limit: 64 << 10, OperatorRequest.accessToken)
         let fleet = fleet
-        let chosen = expires
         let made = await Self.offExecutor {
             Result { () throws(StoreError) in
                 try fleet.createAccessToken(
-                    role: role, name: name, expiresAfterMilliseconds: chosen, createdBy: creator)
+                    role: body.role, name: body.name, expiresAfterMilliseconds: body.expiresAfterMilliseconds,
+                    createdBy: creator)
             }
         }
         switch made {

@@ -79,16 +79,8 @@ extension OperatorAPI {
     /// `POST …/custom-messages` `{"capability", "type", "data"}` (data base64): 202 once handed
     /// to the agent's connection; 409 when the agent did not announce the capability.
     private func sendCustomMessage(_ request: Request, uid text: String) async throws -> Response {
-        let object = try await Self.jsonObject(request, limit: 1 << 20, allowed: ["capability", "type", "data"])
-        var data: [UInt8] = []
-        if let raw = object["data"] {
-            guard let encoded = raw as? String, let decoded = Data(base64Encoded: encoded) else {
-                throw APIError(.badRequest, "invalid_field", "data must be a base64 string")
-            }
-            data = Array(decoded)
-        }
-        return try sendCustomMessage(
-            uid: text, capability: object["capability"] as? String, type: object["type"] as? String, data: data)
+        let body = try await Self.body(request, limit: 1 << 20, OperatorRequest.customMessage)
+        return try sendCustomMessage(uid: text, capability: body.capability, type: body.type, data: body.data)
     }
 
     /// Sends a custom message (from the API's JSON or a page's form): 202, or why not.

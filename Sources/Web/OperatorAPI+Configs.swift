@@ -101,54 +101,12 @@ extension OperatorAPI {
     private func createConfigVersion(_ request: Request, name: String, author: String) async throws -> Response {
         // JSON escaping can double YAML text (quotes, backslashes, newlines); the files' own
         // total is held to `maxConfigBytes` by the fleet.
-        let body = try await Self.collect(request, limit: 2 * fleet.options.maxConfigBytes + (1 << 20))
+        let body = try await Self.body(
+            request, limit: 2 * fleet.options.maxConfigBytes + (1 << 20), OperatorRequest.configVersion)
         let ifMatch = request.headers[.ifMatch]
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
-        }
-        if let unknown = object.keys.first(where: { !["files", "message", "draft"].contains($0) }) {
-            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
-        }
-        guard let rawFiles = object["files"] as? [String: Any] else {
-            throw APIError(
-                .badRequest, "invalid_field", "files must be an object of file names to {\"body\", \"contentType\"}")
-        }
-        var files: [String: ConfigFile] = [:]
-        for (file, value) in rawFiles {
-            guard let entry = value as? [String: Any] else {
-                throw APIError(.badRequest, "invalid_field", "files.\(file) must be an object")
-            }
-            if let unknown = entry.keys.first(where: { $0 != "body" && $0 != "contentType" }) {
-                throw APIError(.badRequest, "invalid_field", "unknown field files.\(file).\(unknown)")
-            }
-            guard let text = entry["body"] as? String else {
-                throw APIError(.badRequest, "invalid_field", "files.\(file).body must be a string")
-            }
-            var contentType = "text/yaml"
-            if let raw = entry["contentType"] {
-                guard let type = raw as? String else {
-                    throw APIError(.badRequest, "invalid_field", "files.\(file).contentType must be a string")
-                }
-                contentType = type
-            }
-            files[file] = ConfigFile(body: Array(text.utf8), contentType: contentType)
-        }
-        var message: String?
-        if let raw = object["message"], !(raw is NSNull) {
-            guard let text = raw as? String else {
-                throw APIError(.badRequest, "invalid_field", "message must be a string")
-            }
-            message = text
-        }
-        var draft = false
-        if let raw = object["draft"] {
-            guard let flag = raw as? Bool else {
-                throw APIError(.badRequest, "invalid_field", "draft must be true or false")
-            }
-            draft = flag
-        }
         let fleet = fleet
-        let asked = NewConfigVersion(files: files, message: message, draft: draft, author: author, ifMatch: ifMatch)
+        let asked = NewConfigVersion(
+            files: body.files, message: body.message, draft: body.draft, author: author, ifMatch: ifMatch)
         let saved = try await Self.fleetCall { () throws(FleetError) in
             try fleet.saveConfigVersion(name: name, asked)
         }

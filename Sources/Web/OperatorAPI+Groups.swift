@@ -7,20 +7,12 @@ import Hummingbird
 extension OperatorAPI {
     /// `PUT /api/v1/groups/{name}` `{"selector": {…}, "description": "…"}`: creates or replaces it.
     func putGroup(_ request: Request, name: String) async throws -> Response {
-        let object = try await Self.jsonObject(request, limit: 1 << 20, allowed: ["selector", "description"])
-        guard let raw = object["selector"] else {
-            throw APIError(.badRequest, "invalid_field", "selector (an object of names to strings) is required")
-        }
-        let selector = try Self.strings(raw, "selector")
-        guard let description = object["description"].map({ $0 as? String }) ?? "" else {
-            throw APIError(.badRequest, "invalid_field", "description must be a string")
-        }
+        let body = try await Self.body(request, limit: 1 << 20, OperatorRequest.group)
         let fleet = fleet
-        let chosen = selector
         let ifMatch = request.headers[.ifMatch]
         let stored = await Self.offExecutor {
             Result { () throws(FleetError) in
-                try fleet.putGroup(name: name, selector: chosen, description: description, ifMatch: ifMatch)
+                try fleet.putGroup(name: name, selector: body.selector, description: body.description, ifMatch: ifMatch)
             }
         }
         switch stored {
@@ -81,22 +73,12 @@ extension OperatorAPI {
     /// `POST /api/v1/agents/commands` `{"command": "restart|reportFullState|reconcile|disconnect",
     /// "selector": {…}}`: 202 with how many got it and who did not, with why.
     func commandMany(_ request: Request) async throws -> Response {
-        let object = try await Self.jsonObject(request, limit: 1 << 20, allowed: ["command", "selector"])
-        guard let name = object["command"] as? String, let kind = AgentCommandKind(rawValue: name) else {
-            let names = AgentCommandKind.allCases.map(\.rawValue).joined(separator: ", ")
-            throw APIError(.badRequest, "invalid_field", "command must be one of \(names)")
-        }
-        guard let raw = object["selector"] else {
-            throw APIError(
-                .badRequest, "invalid_field", "selector (an object of names to strings; {} for all) is required")
-        }
-        let selector = try Self.strings(raw, "selector")
+        let body = try await Self.body(request, limit: 1 << 20, OperatorRequest.command)
         let fleet = fleet
-        let chosen = selector
-        let outcome = await Self.offExecutor { fleet.command(kind, selector: chosen) }
+        let outcome = await Self.offExecutor { fleet.command(body.kind, selector: body.selector) }
         return Self.json(
             [
-                "command": kind.rawValue, "sent": outcome.sent, "skippedTotal": outcome.skippedTotal,
+                "command": body.kind.rawValue, "sent": outcome.sent, "skippedTotal": outcome.skippedTotal,
                 "skipped": outcome.skipped.map { ["uid": $0.uid, "reason": $0.reason] },
             ], status: .accepted)
     }

@@ -6,31 +6,13 @@ import Hummingbird
 extension OperatorAPI {
     /// `POST /api/v1/rollouts`: creates a rollout and starts its first stage (201).
     func createRollout(_ request: Request) async throws -> Response {
-        let object = try await Self.jsonObject(
-            request, limit: 4 << 20, allowed: ["config", "version", "target", "stages", "soakSeconds", "gates"])
-        guard let config = object["config"] as? String, !config.isEmpty else {
-            throw APIError(.badRequest, "invalid_field", "config (a config name) is required")
-        }
-        guard let version = object["version"] as? Int, version >= 1 else {
-            throw APIError(.badRequest, "invalid_field", "version (a published version number) is required")
-        }
-        let target = try Self.target(object["target"])
-        let stages = try Self.stages(object["stages"])
-        var soak: Int64 = 0
-        if let raw = object["soakSeconds"] {
-            guard let seconds = raw as? Int, seconds >= 0, seconds <= 7 * 86_400 else {
-                throw APIError(.badRequest, "invalid_field", "soakSeconds must be a whole number from 0 to 604800")
-            }
-            soak = Int64(seconds)
-        }
-        let gates = try Self.gates(object["gates"])
+        let body = try await Self.body(request, limit: 4 << 20, OperatorRequest.rollout)
         let fleet = fleet
-        let soakSeconds = soak
         let made = await Self.offExecutor {
             Result { () throws(FleetError) in
                 try fleet.createRollout(
-                    config: config, version: Int64(version), target: target, stages: stages, soakSeconds: soakSeconds,
-                    gates: gates)
+                    config: body.config, version: body.version, target: body.target, stages: body.stages,
+                    soakSeconds: body.soakSeconds, gates: body.gates)
             }
         }
         switch made {
@@ -137,96 +119,13 @@ extension OperatorAPI {
         (percent == percent.rounded() ? String(Int(percent)) : String(percent)) + "%"
     }
 
-    private static func target(_ raw: Any?) throws -> RolloutTarget {
-        guard let object = raw as? [String: Any], object.count == 1 else {
-            throw APIError(
-                .badRequest, "invalid_field",
-                "target must be one of {\"selector\": {…}}, {\"group\": NAME}, {\"uids\": […]}")
+    /// The request's body read by one of Fleet's `OperatorRequest` readers (400 when it refuses).
+    static func body<T>(_ request: Request, limit: Int, _ read: ([UInt8]) throws(BodyError) -> T) async throws -> T {
+        let bytes = try await collect(request, limit: limit)
+        do {
+            return try read(bytes)
+        } catch {
+            throw APIError(.badRequest, error.code, error.message)
         }
-        if let selector = object["selector"] { return .selector(try strings(selector, "target.selector")) }
-        if let group = object["group"] {
-            guard let name = group as? String, !name.isEmpty else {
-                throw APIError(.badRequest, "invalid_field", "target.group must be a group name")
-            }
-            return .group(name)
-        }
-        if let uids = object["uids"] {
-            guard let list = uids as? [String], !list.isEmpty, list.count <= 1_000_000 else {
-                throw APIError(.badRequest, "invalid_field", "target.uids must be a non-empty array of UUID strings")
-            }
-            return .uids(list)
-        }
-        throw APIError(.badRequest, "invalid_field", "target must have selector, group or uids")
-    }
-
-    private static func stages(_ raw: Any?) throws -> [RolloutStage] {
-        guard let raw else { return [] }
-        guard let list = raw as? [[String: Any]], list.count <= 100 else {
-            throw APIError(.badRequest, "invalid_field", "stages must be an array of at most 100 objects")
-        }
-        var lastPercent = 0.0
-        return try list.enumerated().map { index, stage in
-            guard stage.count == 1 else {
-                throw APIError(
-                    .badRequest, "invalid_field", "stages[\(index)] must have one of selector, percent, count")
-            }
-            if let selector = stage["selector"] { return .selector(try strings(selector, "stages[\(index)].selector")) }
-            if let percent = stage["percent"] as? Double, percent > 0, percent <= 100, percent >= lastPercent {
-                lastPercent = percent
-                return .percent(percent)
-            }
-            if let count = stage["count"] as? Int, count >= 1 { return .count(count) }
-            throw APIError(
-                .badRequest, "invalid_field",
-                "stages[\(index)]: percent is from 0 (excluded) to 100 and grows stage by stage; count is at least 1")
-        }
-    }
-
-    private static func gates(_ raw: Any?) throws -> RolloutGates {
-        guard let raw else { return RolloutGates() }
-        guard let object = raw as? [String: Any] else {
-            throw APIError(.badRequest, "invalid_field", "gates must be an object")
-        }
-        var gates = RolloutGates()
-        for (key, value) in object {
-            guard let limit = GateLimit.parse(value) else {
-                throw APIError(
-                    .badRequest, "invalid_field", "gates.\(key) must be a count (5) or a percentage (\"2%\")")
-            }
-            switch key {
-            case "maxFailed": gates.maxFailed = limit
-            case "maxUnhealthy": gates.maxUnhealthy = limit
-            case "maxStalled": gates.maxStalled = limit
-            default: throw APIError(.badRequest, "invalid_field", "unknown gate \(key)")
-            }
-        }
-        return gates
-    }
-
-    /// The request's body as a JSON object that has only `allowed` fields (400 otherwise).
-    static func jsonObject(_ request: Request, limit: Int, allowed: Set<String>) async throws -> [String: Any] {
-        let body = try await collect(request, limit: limit)
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
-        }
-        if let unknown = object.keys.first(where: { !allowed.contains($0) }) {
-            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
-        }
-        return object
-    }
-
-    /// A JSON object of strings (a selector), or 400 naming the field.
-    static func strings(_ raw: Any, _ name: String) throws -> [String: String] {
-        guard let map = raw as? [String: Any] else {
-            throw APIError(.badRequest, "invalid_field", "\(name) must be an object of names to strings")
-        }
-        var out: [String: String] = [:]
-        for (key, value) in map {
-            guard let text = value as? String else {
-                throw APIError(.badRequest, "invalid_field", "\(name).\(key) must be a string")
-            }
-            out[key] = text
-        }
-        return out
     }
 }

@@ -7,22 +7,8 @@ extension OperatorAPI {
     /// `POST /api/v1/tokens`: a new enrollment token, in the answer only (only its hash is kept).
     /// Body: `{"uses": N, "expiresInSeconds": N, "labels": {"k": "v"}}`, every field optional.
     func createToken(_ request: Request) async throws -> Response {
-        let body = try await Self.collect(request, limit: 64 << 10)
-        let parsed = body.isEmpty ? [:] : (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
-        guard let object = parsed else { throw APIError(.badRequest, "invalid_json", "the body must be a JSON object") }
-        let known: Set<String> = ["uses", "expiresInSeconds", "labels"]
-        if let unknown = object.keys.first(where: { !known.contains($0) }) {
-            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
-        }
-        let uses = try Self.positive(object["uses"], "uses")
-        let expires = try Self.positive(object["expiresInSeconds"], "expiresInSeconds")
-        var labels: [String: String] = [:]
-        if let raw = object["labels"] {
-            guard let map = raw as? [String: String] else {
-                throw APIError(.badRequest, "invalid_field", "labels must be an object of strings")
-            }
-            labels = map
-        }
+        let body = try await Self.body(request, limit: 64 << 10, OperatorRequest.enrollmentToken)
+        let (uses, expires, labels) = (body.uses, body.expiresInSeconds, body.labels)
         let (token, id) = try await createEnrollmentToken(uses: uses, expiresInSeconds: expires, labels: labels)
         var answer: [String: Any] = ["token": token, "id": id, "labels": labels]
         if let uses { answer["uses"] = uses }
@@ -57,14 +43,6 @@ extension OperatorAPI {
     }
 
     /// A positive whole number from a JSON field, or nil when absent.
-    private static func positive(_ value: Any?, _ name: String) throws -> Int64? {
-        guard let value else { return nil }
-        guard let number = value as? Int, number >= 1 else {
-            throw APIError(.badRequest, "invalid_field", "\(name) must be a whole number of at least 1")
-        }
-        return Int64(number)
-    }
-
     /// `DELETE /api/v1/agents/{uid}/identity`: forgets which certificate (or token) owns the
     /// uid, so an agent whose certificate was replaced can speak for it again. 204, or 404.
     func unbindIdentity(_ text: String) async throws -> Response {

@@ -314,40 +314,12 @@ public struct OperatorAPI: Sendable {
     }
 
     private func assign(_ request: Request) async throws -> Response {
-        let body = try await Self.collect(request, limit: 1 << 20)
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object")
-        }
-        let known: Set<String> = ["config", "selector", "uids"]
-        if let unknown = object.keys.first(where: { !known.contains($0) }) {
-            throw APIError(.badRequest, "invalid_field", "unknown field \(unknown)")
-        }
-        guard let config = object["config"] as? String, !config.isEmpty else {
-            throw APIError(.badRequest, "invalid_field", "config (a config name) is required")
-        }
-        var selector: [String: String] = [:]
-        if let raw = object["selector"] {
-            guard let map = raw as? [String: Any] else {
-                throw APIError(.badRequest, "invalid_field", "selector must be an object of attribute names to strings")
-            }
-            for (key, value) in map {
-                guard let text = value as? String else {
-                    throw APIError(.badRequest, "invalid_field", "selector.\(key) must be a string")
-                }
-                selector[key] = text
-            }
-        }
-        var uids: [String] = []
-        if let raw = object["uids"] {
-            guard let list = raw as? [String] else {
-                throw APIError(.badRequest, "invalid_field", "uids must be an array of UUID strings")
-            }
-            uids = list
-        }
+        let body = try await Self.body(request, limit: 1 << 20, OperatorRequest.assignment)
         let fleet = fleet
-        let (chosen, pairs, listed) = (config, selector, uids)
         let made = await Self.offExecutor {
-            Result { () throws(FleetError) in try fleet.assign(config: chosen, selector: pairs, uids: listed) }
+            Result { () throws(FleetError) in
+                try fleet.assign(config: body.config, selector: body.selector, uids: body.uids)
+            }
         }
         switch made {
         case .success(let row):
