@@ -58,7 +58,7 @@ dict_of() {
 # The longest input each target is given: longer ones add no new paths, only time per input.
 max_len_of() {
     case "$1" in
-    FuzzOpAMPDecode | FuzzCanonicalJSON | FuzzTLSRecords) echo 16384 ;; FuzzWebSocketFrames | FuzzHTTPParser) echo 8192 ;;
+    FuzzOpAMPDecode | FuzzCanonicalJSON | FuzzTLSRecords) echo 16384 ;; FuzzWebSocketFrames | FuzzHTTPParser) echo 4096 ;;
     FuzzSessionSequence) echo 1024 ;; FuzzRESTBodies) echo 4096 ;; FuzzLintSettings | FuzzLint) echo 4096 ;;
     esac
 }
