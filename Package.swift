@@ -100,6 +100,10 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Linked into the test binary only: makes ThreadSanitizer see Synchronization.Mutex's
+        // contended paths (Tests/MutexTSanShim/MutexTSanShim.c says how and why).
+        .target(name: "MutexTSanShim", path: "Tests/MutexTSanShim"),
+
         .testTarget(
             name: "CoreTests",
             dependencies: [
@@ -110,7 +114,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "GatewayTests", dependencies: ["Gateway", "GatewayCore", "Core", "CLinux", "COpenSSL"],
+            name: "GatewayTests",
+            dependencies: ["Gateway", "GatewayCore", "Core", "CLinux", "COpenSSL", "MutexTSanShim"],
             // Test certificates, read by path (they are also used by tests/python).
             exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
@@ -124,12 +129,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Core", "CLibPQ", "CSQLite"], swiftSettings: strict),
+        .testTarget(
+            name: "FleetTests", dependencies: ["Fleet", "Core", "CLibPQ", "CSQLite", "MutexTSanShim"],
+            swiftSettings: strict),
         // The operator API in process: its access table against its router, and its middleware.
         .testTarget(
             name: "WebTests",
             dependencies: [
-                "Web", "Fleet", .product(name: "Hummingbird", package: "hummingbird"),
+                "Web", "Fleet", "MutexTSanShim", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
