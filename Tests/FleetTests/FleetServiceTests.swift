@@ -377,7 +377,14 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         c.instanceUID = Self.uid(5)
         c.disconnected = true
         fleet.record(c)
-        Thread.sleep(forTimeInterval: 0.5)
+        // Until every message (100 + 300 + 100 heartbeats + 1) is taken in and handed to the
+        // writer, and the writer has met the outage; not for a fixed time: under
+        // ThreadSanitizer neither had happened after the 0.5 s this used to sleep.
+        #expect(
+            TestTiming.eventually(within: 10) {
+                let m = fleet.metrics
+                return m.changesIngested == 501 && m.backlogAgents >= 300 && !m.storeHealthy
+            })
         let during = fleet.metrics
         #expect(!during.storeHealthy)
         #expect(during.backlogAgents >= 300)
