@@ -209,6 +209,18 @@ final class FakeRing: RingKernel {
         #expect(rig.loop.ctx.counters.closed == 1)
     }
 
+    /// A loop that goes away frees its pooled send buffers and its mailbox's wake buffer: both
+    /// leaked with every stopped ring until the AddressSanitizer run (scripts/sanitize.sh)
+    /// reported them, and LeakSanitizer reports them again if they stop being freed.
+    @Test func aLoopThatGoesAwayFreesItsBuffers() throws {
+        var rig: Rig? = try Rig()
+        rig?.upgradedAgent(slot: 3)
+        #expect(rig?.loop.sendPool.count == 1, "the 101's buffer went back to the pool")
+        weak let loop = rig?.loop
+        rig = nil
+        #expect(loop == nil, "nothing else holds the loop, so its deinit ran")
+    }
+
     /// The kernel may still read a send buffer until the send completes: a connection reset
     /// meanwhile cancels the send, and the slot (and buffer) are released only on its completion.
     @Test func aSlotIsNotReleasedWhileItsSendIsInFlight() throws {

@@ -13,12 +13,20 @@ final class Mailbox: Sendable {
     /// Written by other threads to wake the loop; the loop watches it (epoll) or keeps a read
     /// armed on it (io_uring).
     let wakeFD: Int32
+    /// Where an io_uring loop's armed read of `wakeFD` lands. It lives as long as the mailbox,
+    /// not the loop: senders holding the mailbox (the server's loop handles) can still wake it
+    /// after the loop is gone, and the kernel writes here while that read is armed. Once the
+    /// mailbox goes, nobody can write to the eventfd, so nothing can land here.
+    nonisolated(unsafe) let wakeBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
 
     init() throws(SystemError) {
         wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
     }
 
-    deinit { Sys.close(wakeFD) }
+    deinit {
+        Sys.close(wakeFD)
+        wakeBuffer.deallocate()
+    }
 
     /// Posts a message and wakes the loop.
     func post(_ message: LoopMessage) {

@@ -119,14 +119,17 @@ final class URingLoop<Kernel: RingKernel> {
 
     deinit {
         peerNames.deallocate()
+        // Pooled buffers are idle (a buffer returns to the pool only when its send completed);
+        // they were never freed, so every stopped ring leaked up to `poolLimit` of them.
+        for buffer in sendPool { buffer.deallocate() }
     }
 
     /// Work for this loop from other threads.
     let mailbox: Mailbox
-    let wakeBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
 
     func armWake() {
-        uring.read(fd: mailbox.wakeFD, into: wakeBuffer, userData: URing.userData(.wake, slot: 0, generation: 0))
+        uring.read(
+            fd: mailbox.wakeFD, into: mailbox.wakeBuffer, userData: URing.userData(.wake, slot: 0, generation: 0))
     }
 
     func deliver(_ message: LoopMessage) {
