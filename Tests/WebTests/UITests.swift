@@ -25,9 +25,7 @@ import Testing
         let request = Request(
             head: HTTPRequest(method: method, scheme: "http", authority: "t", path: path, headerFields: fields),
             body: RequestBody(buffer: ByteBuffer(string: body)))
-        let context = OperatorContext(
-            source: ApplicationRequestContextSource(channel: EmbeddedChannel(), logger: Logger(label: "test")))
-        let response = try await rig.api.router().buildResponder().respond(to: request, context: context)
+        let response = try await rig.api.router().buildResponder().respond(to: request, context: .inProcess())
         let writer = CollectingWriter()
         try await response.body.write(writer)
         return (response, writer.text)
