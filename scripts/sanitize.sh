@@ -24,12 +24,15 @@ esac
 scripts/bootstrap.sh
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 
-PGDIR=$(mktemp -d /tmp/ampora-pg.XXXXXX)
 LOGDIR=$(mktemp -d /tmp/ampora-sanitize.XXXXXX)
-cleanup() { scripts/pg.sh stop "$PGDIR"; }
-trap cleanup EXIT
-PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-AMPORA_TEST_POSTGRES_URL=$(scripts/pg.sh start "$PGDIR" "$PGPORT")
+# Called from scripts/test.sh, which already started one, it uses that PostgreSQL.
+if [[ -z "${AMPORA_TEST_POSTGRES_URL:-}" ]]; then
+    PGDIR=$(mktemp -d /tmp/ampora-pg.XXXXXX)
+    cleanup() { scripts/pg.sh stop "$PGDIR"; }
+    trap cleanup EXIT
+    PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    AMPORA_TEST_POSTGRES_URL=$(scripts/pg.sh start "$PGDIR" "$PGPORT")
+fi
 export AMPORA_TEST_POSTGRES_URL
 echo "sanitize: PostgreSQL at $AMPORA_TEST_POSTGRES_URL, reports in $LOGDIR"
 
