@@ -15,7 +15,9 @@ import Testing
     }
 
     @Test func theShimIsLinkedIntoTheTestBinary() {
-        #expect(ampora_mutex_tsan_shim_ready() == 1)
+        #expect(
+            ampora_mutex_tsan_shim_ready() == 1,
+            "the toolchain's Synchronization.Mutex changed: update the names in MutexTSanShim.c")
     }
 
     /// Four threads fight over one lock: a plain array mutated inside, so any missed

@@ -22,7 +22,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "MutexTSanShim.h"
 
@@ -41,12 +40,12 @@ static lock_slow_fn real_lock_slow;
 static unlock_slow_fn real_unlock_slow;
 static try_lock_slow_fn real_try_lock_slow;
 
+// A toolchain whose Mutex no longer has these functions does not call them either (our code
+// only reaches them through the library's inlined fast paths), so a missing one is not fatal:
+// the shim is then unused, says so here, and MutexContentionTests fails until it is updated.
 static void *next_symbol(const char *name) {
     void *f = dlsym(RTLD_NEXT, name);
-    if (f == NULL) {
-        fprintf(stderr, "MutexTSanShim: %s not found in libswiftSynchronization\n", name);
-        abort();
-    }
+    if (f == NULL) fprintf(stderr, "MutexTSanShim: %s not found in libswiftSynchronization\n", name);
     return f;
 }
 
