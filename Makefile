@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what is missing first (scripts/bootstrap.sh).
-.PHONY: run test fuzz build format
+.PHONY: run test fuzz sanitize build format
 
 ## make run: build and run `ampora serve` on the embedded default (SQLite ./ampora.db).
 run:
@@ -12,6 +12,10 @@ test:
 ## make fuzz: a longer fuzzing run (FUZZ_SECONDS, default 600 per target).
 fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} scripts/fuzz.sh
+
+## make sanitize: the Swift tests under ThreadSanitizer and AddressSanitizer (scripts/sanitize.sh).
+sanitize:
+	scripts/sanitize.sh both
 
 build:
 	swift build

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what is missing, starts a throwaway
-# PostgreSQL on 127.0.0.1, runs the Swift tests, a bounded fuzzing pass and the Python
-# oracle/interop tests, and stops PostgreSQL again whatever happens.
+# PostgreSQL on 127.0.0.1, runs the Swift tests (also under ThreadSanitizer), a bounded fuzzing
+# pass and the Python oracle/interop tests, and stops PostgreSQL again whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,6 +26,11 @@ echo "test: building (debug, with tests; every import must be a declared depende
 swift build --build-tests --explicit-target-dependency-import-check error
 echo "test: swift test"
 swift test --skip-build
+
+echo "test: swift test under ThreadSanitizer (scripts/sanitize.sh thread; make sanitize adds AddressSanitizer)"
+# The whole suite: the build is most of the time, so a subset would save little. AddressSanitizer
+# already runs on every parser through the fuzz targets below.
+scripts/sanitize.sh thread
 
 echo "test: allocation gate (release build: a heartbeat's path must not allocate)"
 # Counts come from malloc-interposer, preloaded; the gate is meaningful in release only (a debug
