@@ -1,7 +1,9 @@
 """Servers a run measures: `ampora serve` started by the harness, the C echo floor, or a server
 someone else started (address + PID). Every address is checked to be on 127.0.0.0/8."""
+import glob
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import socket
@@ -136,9 +138,12 @@ class AmporaServer(Server):
 
     kind = "ampora"
 
-    def __init__(self, binary, io="auto", loops=None, extra=(), workdir=None):
+    def __init__(self, binary, io="auto", loops=None, extra=(), workdir=None, database=None):
         # Port 0 at first start (the ready line names the real ports); a restart reuses them.
         super().__init__("127.0.0.1:0", None, "127.0.0.1:0", owned=True)
+        # None: a throwaway SQLite file in the scratch directory; else any `--database` URL
+        # (the chaos scenarios: PostgreSQL, or SQLite on a small tmpfs).
+        self.database = database
         if not os.access(binary, os.X_OK):
             raise BenchError("%s is not built: run `swift build -c release --product ampora` in %s "
                              "or pass --ampora-bin" % (binary, REPO))
@@ -153,7 +158,7 @@ class AmporaServer(Server):
         # The server writes an admin token there on its first start; the operator API calls use it.
         token_file = os.path.join(self.workdir, "admin-token")
         cmd = [self.binary, "serve", "--opamp-listen", self.opamp, "--http-listen", self.http,
-               "--database", "sqlite:%s" % os.path.join(self.workdir, "ampora.db"), "--io", self.io_flag,
+               "--database", self.database or "sqlite:%s" % os.path.join(self.workdir, "ampora.db"), "--io", self.io_flag,
                "--idle-timeout", "600", "--admin-token-file", token_file]
         if self.loops:
             cmd += ["--loops", str(self.loops)]
@@ -171,6 +176,113 @@ class AmporaServer(Server):
         with open(token_file) as f:
             self.admin_token = f.read().strip()
         check_loopback(self.opamp)
+
+    def kill9(self):
+        """SIGKILL, no shutdown at all (the kill9 scenario); returns when the process is reaped."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def log_text(self):
+        """Every log this server wrote in its scratch directory (one file per start)."""
+        out = []
+        for i in range(self.restarts + 1):
+            try:
+                with open(os.path.join(self.workdir, "server-%d.log" % i), errors="replace") as f:
+                    out.append(f.read())
+            except OSError:
+                pass
+        return "\n".join(out)
+
+
+PG_PORTS = range(54340, 54350)   # the ports this machine's users agreed on for throwaway clusters
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of scripts/pg.sh on 127.0.0.1 (runs as the `postgres` user when we are
+    root); `kill()` stops it with `pg_ctl -m immediate` (no shutdown checkpoint: what a crash
+    leaves), `resume()` starts it again on the same data. pg.sh runs it with fsync=off: an
+    immediate stop loses nothing the kernel already had, but a machine crash would."""
+
+    def __init__(self, port=None):
+        self.port = port or self._free_port()
+        self.dir = tempfile.mkdtemp(prefix="ampora-bench-pg-")
+        self.url = None
+        self.script = os.path.join(REPO, "scripts", "pg.sh")
+        self.bin = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: [int(x) for x in re.findall(r"\d+", p)])
+        if not self.bin:
+            raise BenchError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+        self.bin = self.bin[-1]
+
+    @staticmethod
+    def _free_port():
+        for port in PG_PORTS:
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+        raise BenchError("no free port in 54340-54349 for a throwaway PostgreSQL")
+
+    def _run(self, *args):
+        r = subprocess.run([self.script, *args], capture_output=True, text=True, timeout=90)
+        if r.returncode != 0:
+            raise BenchError("pg.sh %s failed: %s" % (" ".join(args), (r.stderr or r.stdout)[-800:]))
+        return r.stdout.strip()
+
+    def start(self):
+        self.url = self._run("start", self.dir, str(self.port)).splitlines()[-1]
+        check_loopback(self.url.rsplit("@", 1)[1].split("/", 1)[0])
+        return self.url
+
+    def kill(self):
+        cmd = [os.path.join(self.bin, "pg_ctl"), "-D", os.path.join(self.dir, "data"), "-m", "immediate", "-w", "stop"]
+        if os.getuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise BenchError("pg_ctl stop -m immediate failed: %s" % r.stderr[-500:])
+
+    def resume(self):
+        self._run("resume", self.dir, str(self.port))
+
+    def psql(self, query):
+        r = subprocess.run(["psql", self.url, "-Atc", query], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise BenchError("psql %r failed: %s" % (query, r.stderr[-500:]))
+        return r.stdout.strip()
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.dir], capture_output=True, timeout=90)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SmallTmpfs:
+    """A tmpfs of `size_mb` MB mounted on a fresh directory (the diskfull scenario: a database
+    that can fill its filesystem without touching the machine's disk). Needs root; `umount`
+    always runs in `close()`, lazily if a process still holds a file there."""
+
+    def __init__(self, size_mb):
+        self.size_mb = size_mb
+        self.path = tempfile.mkdtemp(prefix="ampora-bench-tmpfs-")
+        self.mounted = False
+
+    def mount(self):
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0755" % self.size_mb, "tmpfs", self.path],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            os.rmdir(self.path)
+            raise BenchError("mount -t tmpfs failed (diskfull needs root and CAP_SYS_ADMIN): %s" % r.stderr.strip())
+        self.mounted = True
+
+    def close(self):
+        if self.mounted:
+            r = subprocess.run(["umount", self.path], capture_output=True, timeout=30)
+            if r.returncode != 0:
+                subprocess.run(["umount", "-l", self.path], capture_output=True, timeout=30)
+            self.mounted = False
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 class EchoFloor(Server):
