@@ -8,7 +8,8 @@ import sys
 import time
 
 from . import machine, scenarios, suite, svgplot
-from .servers import BENCH, AmporaServer, BenchError, EchoFloor, Server, build_loadgen, check_loopback, default_ampora_bin
+from .servers import (BENCH, AmporaServer, BenchError, EchoFloor, Server, SmallTmpfs, ThrowawayPostgres, build_loadgen,
+                      check_loopback, default_ampora_bin)
 
 
 class Deadline(Exception):
@@ -48,7 +49,9 @@ def build_parser():
                          "(the operator API of the README), time until all APPLIED; http: N plain-HTTP polling agents; "
                          "rollout: a staged rollout to all, time until completed (or, --canary-fail, paused; "
                          "--subscribers N event stream clients meanwhile); api: operator listings with filters, "
-                         "timed while the agents are held")
+                         "timed while the agents are held; kill9: SIGKILL the server under load and restart it; "
+                         "pgkill: kill PostgreSQL during a push; diskfull: fill the SQLite database's tmpfs "
+                         "(see BENCHMARKS.md, Chaos)")
     ld.add_argument("--agents", type=int, help="agents (default per scenario: %s)"
                     % ", ".join("%s %d" % (k, v["agents"]) for k, v in scenarios.DEFAULTS.items()))
     ld.add_argument("--heartbeat", type=float, help="seconds between heartbeats (HTTP: polls) per agent")
@@ -74,6 +77,22 @@ def build_parser():
     ld.add_argument("--canary-fail", action="store_true",
                     help="rollout: a 1 %% canary stage whose agents report the config FAILED; "
                          "time until the gate (maxFailed 0 %%) pauses the rollout")
+    ch = ld.add_argument_group("chaos (kill9, pgkill, diskfull)")
+    ch.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                    help="kill9: the server's database (postgres: a throwaway cluster of scripts/pg.sh on a port "
+                         "in 54340-54349); pgkill is always postgres, diskfull always SQLite on a tmpfs")
+    ch.add_argument("--outage", type=float, default=5.0,
+                    help="pgkill: seconds PostgreSQL stays down; diskfull: seconds the filesystem stays full")
+    ch.add_argument("--kill-after", type=float, default=0.3,
+                    help="pgkill: seconds between the assignment and killing PostgreSQL")
+    ch.add_argument("--kill9-delay", type=float, default=1.0,
+                    help="kill9: seconds between every agent APPLIED and the SIGKILL (0: before the write-behind "
+                         "may have stored the reports)")
+    ch.add_argument("--tmpfs-mb", type=int, default=48, help="diskfull: size of the tmpfs holding the database")
+    so = ld.add_argument_group("soak")
+    so.add_argument("--churn", type=float, default=10.0, help="soak: %% of the agents dropped and reconnected per minute")
+    so.add_argument("--push-every", type=float, default=2.0, help="soak: minutes between config pushes")
+    so.add_argument("--sample-every", type=float, default=5.0, help="soak: seconds between kept RSS/p99 samples")
     add_server_options(ld)
     add_load_options(ld)
 
@@ -110,9 +129,29 @@ def start_server(opts, scenario, agents, peer):
             raise BenchError("the echo floor has no operator API and pushes nothing: %s needs ampora" % scenario)
         srv = EchoFloor(rings=max(2, math.ceil(agents / 18000)))
     else:
-        srv = AmporaServer(opts.ampora_bin, io=opts.io, loops=opts.loops, extra=opts.server_arg)
+        srv = AmporaServer(opts.ampora_bin, io=opts.io, loops=opts.loops, extra=opts.server_arg,
+                           database=getattr(opts, "chaos_database", None))
     srv.start()
     return srv
+
+
+def chaos_setup(opts, scenario, cleanups):
+    """The database a chaos scenario breaks: a throwaway PostgreSQL (pgkill; kill9 with
+    --database postgres) or a small tmpfs for SQLite (diskfull). `cleanups` gets what to undo,
+    run in a finally by the caller whatever happens."""
+    opts.chaos_database = opts.chaos_pg = opts.chaos_fs = opts.chaos_db_path = None
+    if scenario == "pgkill" or (scenario == "kill9" and opts.database == "postgres"):
+        pg = ThrowawayPostgres()
+        cleanups.append(pg.stop)
+        opts.chaos_database = pg.start()
+        opts.chaos_pg = pg
+    elif scenario == "diskfull":
+        fs = SmallTmpfs(opts.tmpfs_mb)
+        fs.mount()
+        cleanups.append(fs.close)
+        opts.chaos_fs = fs.path
+        opts.chaos_db_path = os.path.join(fs.path, "ampora.db")
+        opts.chaos_database = "sqlite:%s" % opts.chaos_db_path
 
 
 def run_load(opts, scenario, peer, argv=None):
@@ -121,7 +160,10 @@ def run_load(opts, scenario, peer, argv=None):
     agents = opts.agents or d["agents"]
     srv = None
     rc = 2
+    cleanups = []
     try:
+        if scenario in scenarios.CHAOS:
+            chaos_setup(opts, scenario, cleanups)
         srv = start_server(opts, scenario, agents, peer)
         sys.stderr.write("ampora-bench: %s against %s %s (pid %s, io %s)\n"
                          % (scenario, srv.kind, srv.opamp, srv.pid, srv.io))
@@ -133,6 +175,13 @@ def run_load(opts, scenario, peer, argv=None):
                 srv.remove_workdir()     # a run that failed its checks keeps the server's logs
             elif getattr(srv, "workdir", None):
                 sys.stderr.write("ampora-bench: server logs kept in %s\n" % srv.workdir)
+        for undo in reversed(cleanups):     # after the server stopped: nothing holds the mount
+            try:
+                undo()
+            except Exception as e:
+                sys.stderr.write("ampora-bench: cleanup %s failed: %s\n" % (undo, e))
+    if scenario in scenarios.CHAOS:
+        result["database"] = opts.database if scenario == "kill9" else ("postgres" if scenario == "pgkill" else "sqlite on tmpfs")
     result["peer"] = srv.kind
     result["server_info"] = srv.describe()
     result["machine"] = machine.describe()
@@ -162,12 +211,19 @@ def cmd_load(opts):
     build_loadgen()
     result, rc = run_load(opts, opts.scenario, opts.peer)
     signal.alarm(0)
+    svg = result.pop("soak_svg", None)
+    if svg:
+        with open(opts.out[:-5] + ".svg" if opts.out.endswith(".json") else opts.out + ".svg", "w") as f:
+            f.write(svg)
     write_json(opts.out, result)
     brief = dict(scenario=opts.scenario, peer=result["peer"], ok=result["ok"],
                  agents=result["agents_connected_max"], violations=result["violations"],
                  errors=result["errors"], **result.get("figures", {}))
     brief.pop("hashes_agents_saw", None)
-    brief.pop("assignment", None)
+    for key in ("pushes", "assignment", "final_facets", "final_assignment", "server_log_persistence_lines"):
+        brief.pop(key, None)
+    if "verdict" in result:
+        brief["verdict"] = result["verdict"]
     sys.stderr.write("ampora-bench: %s -> %s\n" % (json.dumps(brief), opts.out))
     if result.get("scenario_error"):
         sys.stderr.write("ampora-bench: %s\n" % result["scenario_error"])

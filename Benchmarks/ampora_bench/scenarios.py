@@ -1,7 +1,8 @@
-"""The five load scenarios: each is a run of the C workers (../loadgen/run_load.py) plus a
+"""The load scenarios: each is a run of the C workers (../loadgen/run_load.py) plus a
 controller that acts during the run (restart the server, push a config) and adds its figures."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +25,13 @@ DEFAULTS = {
     "http": dict(agents=2000, heartbeat=2.0, duration=30.0, rate=5000.0, transport="http"),
     "rollout": dict(agents=10000, heartbeat=30.0, duration=120.0, rate=10000.0, transport="ws"),
     "api": dict(agents=10000, heartbeat=60.0, duration=600.0, rate=10000.0, transport="ws"),
+    # Chaos (each bounded well under 3 min; the controller ends the run when its checks are done).
+    "kill9": dict(agents=5000, heartbeat=5.0, duration=150.0, rate=5000.0, transport="ws"),
+    "pgkill": dict(agents=5000, heartbeat=5.0, duration=150.0, rate=5000.0, transport="ws"),
+    "diskfull": dict(agents=5000, heartbeat=5.0, duration=150.0, rate=5000.0, transport="ws"),
+    "soak": dict(agents=2000, heartbeat=5.0, duration=600.0, rate=2000.0, transport="ws"),
 }
+CHAOS = ("kill9", "pgkill", "diskfull")
 SCENARIOS = tuple(DEFAULTS)
 
 
@@ -485,6 +492,25 @@ def run_scenario(scenario, server, opts):
         ctl = RolloutController(server, agents, api, name, put["version"], stages, opts.canary_fail,
                                 timeout=opts.push_timeout, subscribers=opts.subscribers,
                                 subscribe_kind=opts.subscribe_kind)
+    elif scenario in CHAOS:
+        if not getattr(server, "owned", False):
+            raise BenchError("%s kills things: let the harness start the server (omit --target)" % scenario)
+        api = OperatorAPI(server.http, token=getattr(server, "admin_token", None))
+        name = "ampora-bench-%d" % int(time.time())
+        put = api.put_config(name, push_config_yaml(opts.config_bytes))
+        common = dict(timeout=opts.push_timeout)
+        if scenario == "kill9":
+            ctl = Kill9Controller(server, agents, api, name, put["hash"], kill_delay=opts.kill9_delay, **common)
+        elif scenario == "pgkill":
+            ctl = PgKillController(server, agents, api, name, put["hash"], pg=opts.chaos_pg, outage=opts.outage,
+                                   kill_after=opts.kill_after, **common)
+        else:
+            ctl = DiskFullController(server, agents, api, name, put["hash"], fs_path=opts.chaos_fs,
+                                     db_path=opts.chaos_db_path, outage=opts.outage, **common)
+    elif scenario == "soak":
+        api = OperatorAPI(server.http, token=getattr(server, "admin_token", None))
+        ctl = SoakController(server, agents, api, opts.churn, opts.push_every, opts.sample_every,
+                             opts.config_bytes, opts.push_timeout)
     elif scenario == "api":
         if not server.http:
             raise BenchError("api needs the server's operator address (--http HOST:PORT)")
@@ -502,7 +528,16 @@ def run_scenario(scenario, server, opts):
     result, rc = run_load.run(args, ctl)
     result["scenario"] = scenario
     ok = rc == 0 and not result.get("scenario_error") and result["violations"] == 0
-    if scenario != "storm" and result.get("agents_connected_max", 0) < agents:
+    if scenario in CHAOS and not result.get("verdict", {}).get("pass"):
+        ok = False
+    if scenario == "soak":
+        from .svgplot import render_series
+        result["soak_svg"] = render_series(
+            "ampora-bench soak: %d agents, %g %% churn/min, a push every %g min" % (agents, opts.churn, opts.push_every),
+            [(x["t"], x["rss_kb"] / 1024) for x in result.get("soak_series", []) if x.get("rss_kb")],
+            [(x["t"], x["p99_us_max_worker"] / 1000) for x in result.get("soak_series", []) if x.get("p99_us_max_worker")],
+            "p99: the largest of the workers' 1 s interval p99s; RSS of the server process (/proc VmRSS)")
+    if scenario not in ("storm", "soak") and result.get("agents_connected_max", 0) < agents:
         ok = False
         result.setdefault("scenario_error", "only %d of %d agents connected"
                           % (result.get("agents_connected_max", 0), agents))
@@ -510,3 +545,541 @@ def run_scenario(scenario, server, opts):
     if rc == 0 and not ok:
         rc = 1
     return result, rc
+
+
+# ---------------------------------------------------------------------------------------------
+# Chaos: kill -9, PostgreSQL killed during a push, a full disk (BENCHMARKS.md, "Chaos").
+
+def _metrics(api):
+    """The persistence gauges and counters of GET /metrics (open unless --metrics-require-token)."""
+    import urllib.request
+    with urllib.request.urlopen(api.base + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("ampora_persistence_"):
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name.split("{")[0][len("ampora_persistence_"):]] = float(value)
+            except ValueError:
+                pass
+    return out
+
+
+def _readyz(api):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(api.base + "/readyz", timeout=10) as resp:
+            return resp.status, resp.read().decode().strip()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace").strip()
+
+
+def applied_blob(config_hash):
+    """The bytes of a stored RemoteConfigStatus (protobuf, opamp.proto) saying APPLIED with this
+    hash: field 1 `last_remote_config_hash` (bytes), field 2 `status` = 1 (APPLIED)."""
+    h = bytes.fromhex(config_hash)
+    return b"\x0a" + bytes([len(h)]) + h + b"\x10\x01"
+
+
+class _ChaosBase(_Base):
+    """One background thread does the scenario's steps (push, kill, wait, check) once every agent
+    is connected; the 1 s samples track connections and replies. `reasons` collects every failed
+    check: an empty list is a pass."""
+
+    name = "chaos"
+
+    def __init__(self, server, agents, api, config_name, config_hash, timeout, after=2.0):
+        super().__init__(server, agents)
+        self.api = api
+        self.config_name = config_name
+        self.config_hash = config_hash
+        self.timeout = timeout
+        self.after = after
+        self.phase = "ramp"
+        self.t_end = None
+        self.reasons = []
+        self.events = []          # (t since all connected, what happened)
+        self.watch = []           # the metrics and /readyz seen during the fault
+        self.assignment = None
+        self.connected_min_after_all = None
+        self.reconnects_at = {}
+        self.replies_at = {}
+        self.last_sample = None
+        self.t_applied_seen = None
+
+    def event(self, what, **kw):
+        t = round(time.monotonic() - self.t_all, 3) if self.t_all else None
+        self.events.append(dict(kw, t=t, what=what))
+
+    def on_sample(self, now, sample, workers):
+        super().on_sample(now, sample, workers)
+        self.last_sample = dict(sample, reconnects=run_load.totals(workers, "reconnects"),
+                                errors=run_load.totals(workers, "errors"),
+                                timeouts=run_load.totals(workers, "timeouts"))
+        if self.t_all is not None and self.phase not in ("ramp", "posting"):
+            c = sample["connected"]
+            self.connected_min_after_all = c if self.connected_min_after_all is None else min(self.connected_min_after_all, c)
+        if self.phase == "ramp" and self.t_all is not None and now >= self.t_all + self.after:
+            self.phase = "running"
+            threading.Thread(target=self._guarded, daemon=True).start()
+
+    def _guarded(self):
+        try:
+            self.steps()
+            self.phase = "done"
+        except BenchError as e:
+            self.error = e
+            self.reasons.append(str(e))
+            self.phase = "failed"
+        except Exception as e:   # a harness bug must still end the run with its reason
+            self.error = BenchError("%s: %r" % (self.name, e))
+            self.reasons.append(str(self.error))
+            self.phase = "failed"
+        self.t_end = time.monotonic()
+
+    def mark(self, key):
+        """Workers' counters now (for deltas over a phase)."""
+        s = self.last_sample or {}
+        self.reconnects_at[key] = s.get("reconnects", 0)
+        self.replies_at[key] = s.get("replies", 0)
+        return s
+
+    def wait_applied(self, api, deadline, what):
+        while time.monotonic() < deadline:
+            try:
+                st = api.assignment(self.assignment["id"])
+            except BenchError:
+                time.sleep(0.3)
+                continue
+            if st["targets"] >= self.agents and st["applied"] >= st["targets"]:
+                return st
+            time.sleep(0.2)
+        raise BenchError("%s: not every agent APPLIED within the time bound" % what)
+
+    def watch_once(self, api, label):
+        entry = {"t": round(time.monotonic() - self.t_all, 3), "label": label}
+        try:
+            entry["metrics"] = _metrics(api)
+            entry["readyz"] = _readyz(api)
+            entry["assignment"] = a = api.assignment(self.assignment["id"])
+            if self.t_applied_seen is None and a["targets"] >= self.agents and a["applied"] >= a["targets"]:
+                self.t_applied_seen = time.monotonic()     # polled every 0.5 s during the fault
+                entry["push_complete"] = True
+        except Exception as e:
+            entry["error"] = str(e)
+        self.watch.append(entry)
+        return entry
+
+    def wait_healthy(self, api, deadline):
+        """Until writes succeed again and nothing waits to be written."""
+        while time.monotonic() < deadline:
+            e = self.watch_once(api, "recovering")
+            m = e.get("metrics", {})
+            if m.get("healthy") == 1 and m.get("backlog_rows") == 0:
+                return e
+            time.sleep(0.5)
+        raise BenchError("%s: the database writes did not recover (healthy 1, backlog 0) in time" % self.name)
+
+    def status(self):
+        return "| %s: %s" % (self.name, self.phase)
+
+    def done(self):
+        return self.phase in ("failed", "done") and self.t_end is not None and time.monotonic() > self.t_end + 1
+
+    def finish(self, result):
+        if self.phase not in ("done", "failed"):
+            self.reasons.append("%s: the run ended in phase %s (raise --duration?)" % (self.name, self.phase))
+        if result.get("violations"):
+            self.reasons.append("protocol violations: %d" % result["violations"])
+        if self.reasons and not self.error:
+            self.error = BenchError("; ".join(self.reasons))
+        elif self.reasons and str(self.error) != "; ".join(self.reasons):
+            self.error = BenchError("; ".join(self.reasons))
+        result["verdict"] = {"pass": not self.reasons, "reasons": self.reasons}
+        result["chaos_events"] = self.events
+        result["chaos_watch"] = self.watch
+        self.figures.update(config_hash=self.config_hash, assignment=self.assignment,
+                            connected_min_after_all=self.connected_min_after_all,
+                            reconnects=result.get("reconnects"), agent_errors=result.get("errors"))
+        super().finish(result)
+
+
+class Kill9Controller(_ChaosBase):
+    """Pushes a config to every agent until APPLIED, then SIGKILLs the server under load, starts
+    it again on the same ports and database, and times: kill → ready, ready → every agent back,
+    ready → the REST API's inventory complete (every agent, connected, APPLIED, the assignment
+    kept)."""
+
+    name = "kill9"
+
+    def __init__(self, *a, kill_delay=1.0, **kw):
+        super().__init__(*a, **kw)
+        self.kill_delay = kill_delay
+
+    def steps(self):
+        self.t_post = time.monotonic()
+        self.assignment = self.api.assign(self.config_name, {})
+        self.event("assigned", id=self.assignment["id"])
+        st = self.wait_applied(self.api, self.t_post + self.timeout, "kill9 (before the kill)")
+        self.figures["push_s_before_kill"] = round(time.monotonic() - self.t_post, 3)
+        self.event("applied", applied=st["applied"])
+        # Heartbeats on the pushed state first (default 1 s); 0 kills before the write-behind
+        # (WriterThread.swift) may have stored the APPLIED reports: the agents must rebuild them.
+        time.sleep(self.kill_delay)
+        self.old_pid = self.server.pid
+        self.mark("kill")
+        self.t_kill = time.monotonic()
+        self.server.kill9()
+        self.event("killed", pid=self.old_pid)
+        self.phase = "restarting"
+        self.server.restarts += 1
+        deadline = time.monotonic() + 30
+        while True:                # a port still held by the dead process: retry for 30 s
+            try:
+                self.server.start()
+                break
+            except BenchError as e:
+                if time.monotonic() > deadline:
+                    raise BenchError("kill9: the server did not start again: %s" % e)
+                self.event("restart retry", error=str(e)[-200:])
+                time.sleep(0.5)
+        self.t_ready = time.monotonic()
+        self.event("ready", pid=self.server.pid)
+        self.phase = "reconnecting"
+        api = OperatorAPI(self.server.http, token=self.server.admin_token)
+        first = {}
+        deadline = self.t_ready + self.timeout
+        facets = st = None
+        while time.monotonic() < deadline:
+            try:
+                facets = api._call("GET", "/api/v1/agents/facets")[1]
+                st = api.assignment(self.assignment["id"])
+            except BenchError as e:
+                self.event("api error", error=str(e)[-200:])
+                time.sleep(0.3)
+                continue
+            now = time.monotonic() - self.t_ready
+            if "inventory_total_at_ready" not in first:
+                first["inventory_total_at_ready"] = facets["total"]
+                first["applied_at_ready"] = facets["configStates"].get("APPLIED")
+            if facets["total"] >= self.agents:
+                first.setdefault("inventory_total", now)
+            if facets["connected"] >= self.agents:
+                first.setdefault("api_connected", now)
+            if facets["configStates"].get("APPLIED", 0) >= self.agents:
+                first.setdefault("applied", now)
+            if st["targets"] >= self.agents and st["applied"] >= st["targets"]:
+                first.setdefault("assignment_applied", now)
+            back = (self.last_sample or {}).get("reconnects", 0) - self.reconnects_at["kill"] >= self.agents
+            if back and (self.last_sample or {}).get("connected", 0) >= self.agents:
+                first.setdefault("agents_back_sampled", now)
+            if all(k in first for k in ("inventory_total", "api_connected", "applied", "assignment_applied",
+                                        "agents_back_sampled")):
+                break
+            time.sleep(0.2)
+        self.final_facets, self.final_assignment, self.first = facets, st, first
+        r = lambda k: round(first[k], 3) if k in first else None  # noqa: E731
+        self.figures.update(
+            restart_s=round(self.t_ready - self.t_kill, 3),
+            ready_to_inventory_total_s=r("inventory_total"), ready_to_api_connected_s=r("api_connected"),
+            ready_to_all_applied_s=r("applied"), ready_to_assignment_applied_s=r("assignment_applied"),
+            inventory_total_at_ready=first.get("inventory_total_at_ready"),
+            applied_in_inventory_at_ready=first.get("applied_at_ready"),
+            final_facets=facets, final_assignment=st, old_pid=self.old_pid, new_pid=self.server.pid)
+        if facets is None or facets["total"] != self.agents:
+            self.reasons.append("kill9: inventory after restart has %s agents, expected %d"
+                                % (facets and facets["total"], self.agents))
+        for k, what in (("api_connected", "connected per the API"), ("applied", "APPLIED per the inventory"),
+                        ("assignment_applied", "APPLIED per the assignment"),
+                        ("agents_back_sampled", "reconnected per the load generator")):
+            if k not in first:
+                self.reasons.append("kill9: not every agent %s within %.0f s of ready" % (what, self.timeout))
+
+    def finish(self, result):
+        back = _worker_time(result, "last_all_connected_s")
+        if getattr(self, "t_ready", None) and back and back > self.t_kill:
+            self.figures["ready_to_all_agents_back_s"] = round(back - self.t_ready, 3)
+            self.figures["kill_to_all_agents_back_s"] = round(back - self.t_kill, 3)
+        elif getattr(self, "t_ready", None):
+            self.reasons.append("kill9: the load generator did not see every agent back after the kill")
+        hashes = {w["final"].get("rc_hash") for w in result.get("_workers", [])}
+        self.figures["hashes_agents_saw"] = sorted(h for h in hashes if h)
+        if hashes != {self.config_hash.lower()}:
+            self.reasons.append("kill9: agents hold config hashes %s, the API said %s" % (sorted(hashes), self.config_hash))
+        super().finish(result)
+
+
+class PgKillController(_ChaosBase):
+    """PostgreSQL backend: assigns a config to every agent, kills PostgreSQL (`pg_ctl stop -m
+    immediate`) `kill_after` s later, in the middle of the push, keeps it down `outage` s,
+    starts it again; checks the server stays up, the agents connected, the failure visible
+    (metrics, /readyz), the push complete, and every agent's row in PostgreSQL (psql) holding
+    the hash it reported APPLIED once the backlog is written."""
+
+    name = "pgkill"
+
+    def __init__(self, *a, pg=None, outage=5.0, kill_after=0.3, **kw):
+        super().__init__(*a, **kw)
+        self.pg = pg
+        self.outage = outage
+        self.kill_after = kill_after
+
+    def steps(self):
+        self.t_post = time.monotonic()
+        self.assignment = self.api.assign(self.config_name, {})
+        self.event("assigned", id=self.assignment["id"])
+        time.sleep(self.kill_after)
+        at_kill = self.api.assignment(self.assignment["id"])
+        self.mark("kill")
+        self.t_pg_kill = time.monotonic()
+        self.pg.kill()
+        self.event("postgres killed", applied_at_kill=at_kill["applied"], targets=at_kill["targets"])
+        self.figures["applied_when_postgres_killed"] = at_kill["applied"]
+        self.phase = "postgres down"
+        down = []
+        while time.monotonic() < self.t_pg_kill + self.outage:
+            down.append(self.watch_once(self.api, "postgres down"))
+            time.sleep(0.5)
+        self.mark("resume")
+        self.pg.resume()
+        self.t_pg_up = time.monotonic()
+        self.event("postgres started again")
+        self.phase = "recovering"
+        st = self.wait_applied(self.api, self.t_post + self.timeout, "pgkill (push)")
+        self.t_push_done = self.t_applied_seen or time.monotonic()
+        self.figures["push_complete_before_the_fault_ended"] = self.t_applied_seen is not None
+        healthy = self.wait_healthy(self.api, time.monotonic() + 60)
+        self.t_healthy = time.monotonic()
+        self.event("writes recovered", metrics=healthy.get("metrics"))
+        self.phase = "checking"
+        # What PostgreSQL holds once the server says everything is written (the server keeps
+        # running: no shutdown flush can hide a lost write).
+        blob = applied_blob(self.config_hash).hex()
+        rows = int(self.pg.psql("SELECT count(*) FROM agents WHERE deleted_at IS NULL"))
+        good = int(self.pg.psql("SELECT count(*) FROM agents WHERE deleted_at IS NULL AND "
+                                "position(decode('%s','hex') in remote_config_status) > 0" % blob))
+        self.figures.update(
+            push_s=round(self.t_push_done - self.t_post, 3), outage_s=round(self.t_pg_up - self.t_pg_kill, 3),
+            writes_recovered_s_after_postgres_up=round(self.t_healthy - self.t_pg_up, 3),
+            db_agent_rows=rows, db_rows_applied_with_hash=good, final_assignment=st,
+            healthy_seen_during_outage=sorted({e.get("metrics", {}).get("healthy") for e in down} - {None}),
+            flush_failures_during_outage=max((e.get("metrics", {}).get("flush_failures_total", 0) for e in down), default=0),
+            readyz_during_outage=sorted({"%s %s" % tuple(e["readyz"]) for e in down if "readyz" in e}),
+            flush_failures_total=healthy.get("metrics", {}).get("flush_failures_total"))
+        if 0 not in self.figures["healthy_seen_during_outage"]:
+            self.reasons.append("pgkill: ampora_persistence_healthy never went 0 while PostgreSQL was down")
+        if not self.figures["flush_failures_during_outage"]:
+            self.reasons.append("pgkill: no flush failure counted while PostgreSQL was down")
+        if not any("degraded" in r for r in self.figures["readyz_during_outage"]):
+            self.reasons.append("pgkill: /readyz never said the database was degraded")
+        if rows != self.agents or good != self.agents:
+            self.reasons.append("pgkill: PostgreSQL has %d agent rows, %d with the APPLIED hash; expected %d"
+                                % (rows, good, self.agents))
+
+    def finish(self, result):
+        if self.server.proc is None or self.server.proc.poll() is not None:
+            self.reasons.append("pgkill: the server exited (status %s)" % (self.server.proc and self.server.proc.returncode))
+        drops = (result.get("reconnects") or 0)
+        self.figures["agent_reconnects"] = drops
+        if drops:
+            self.reasons.append("pgkill: %d agent reconnects (agents must stay connected)" % drops)
+        log = self.server.log_text()
+        self.figures["server_log_persistence_lines"] = [l for l in log.splitlines() if "database" in l][:10]
+        super().finish(result)
+
+
+class DiskFullController(_ChaosBase):
+    """SQLite on a small tmpfs: assigns a config to every agent and at once fills the rest of
+    the tmpfs with a filler file, so the writes of the agents' new states hit ENOSPC; keeps it
+    full `outage` s while the agents heartbeat, deletes the filler, and checks the writes
+    recover and the SQLite file (read with Python's sqlite3) holds every agent APPLIED."""
+
+    name = "diskfull"
+
+    def __init__(self, *a, fs_path=None, db_path=None, outage=10.0, **kw):
+        super().__init__(*a, **kw)
+        self.fs_path = fs_path
+        self.db_path = db_path
+        self.outage = outage
+
+    def fill(self):
+        path = os.path.join(self.fs_path, "filler")
+        written = 0
+        chunk = b"\0" * (1 << 20)
+        with open(path, "wb", buffering=0) as f:
+            while True:
+                try:
+                    written += f.write(chunk)
+                except OSError as e:
+                    if e.errno != 28:   # ENOSPC
+                        raise
+                    # the last bytes of a partly filled page
+                    for size in (65536, 4096, 512, 1):
+                        while True:
+                            try:
+                                written += f.write(b"\0" * size)
+                            except OSError:
+                                break
+                    return path, written
+
+    def steps(self):
+        self.t_post = time.monotonic()
+        self.assignment = self.api.assign(self.config_name, {})
+        self.event("assigned", id=self.assignment["id"])
+        self.filler, size = self.fill()
+        st = os.statvfs(self.fs_path)
+        self.t_full = time.monotonic()
+        self.mark("full")
+        self.event("filesystem full", filler_bytes=size, free_bytes=st.f_bavail * st.f_frsize)
+        self.phase = "disk full"
+        full = []
+        while time.monotonic() < self.t_full + self.outage:
+            full.append(self.watch_once(self.api, "disk full"))
+            time.sleep(0.5)
+        self.mark("freed")
+        os.unlink(self.filler)
+        self.t_freed = time.monotonic()
+        self.event("filler deleted")
+        self.phase = "recovering"
+        st = self.wait_applied(self.api, self.t_post + self.timeout, "diskfull (push)")
+        self.t_push_done = self.t_applied_seen or time.monotonic()
+        self.figures["push_complete_before_the_fault_ended"] = self.t_applied_seen is not None
+        healthy = self.wait_healthy(self.api, time.monotonic() + 60)
+        self.t_healthy = time.monotonic()
+        self.event("writes recovered", metrics=healthy.get("metrics"))
+        self.phase = "checking"
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=30)
+        try:
+            rows = db.execute("SELECT count(*) FROM agents WHERE deleted_at IS NULL").fetchone()[0]
+            good = db.execute("SELECT count(*) FROM agents WHERE deleted_at IS NULL AND instr(remote_config_status, ?) > 0",
+                              (applied_blob(self.config_hash),)).fetchone()[0]
+        finally:
+            db.close()
+        replies_full = self.replies_at["freed"] - self.replies_at["full"]
+        self.figures.update(
+            filler_bytes=size, push_s=round(self.t_push_done - self.t_post, 3),
+            full_s=round(self.t_freed - self.t_full, 3),
+            writes_recovered_s_after_freed=round(self.t_healthy - self.t_freed, 3),
+            replies_while_full=replies_full,
+            reconnects_while_full=self.reconnects_at["freed"] - self.reconnects_at["full"],
+            db_agent_rows=rows, db_rows_applied_with_hash=good, final_assignment=st,
+            healthy_seen_while_full=sorted({e.get("metrics", {}).get("healthy") for e in full} - {None}),
+            flush_failures_while_full=max((e.get("metrics", {}).get("flush_failures_total", 0) for e in full), default=0),
+            readyz_while_full=sorted({"%s %s" % tuple(e["readyz"]) for e in full if "readyz" in e}))
+        if 0 not in self.figures["healthy_seen_while_full"]:
+            self.reasons.append("diskfull: ampora_persistence_healthy never went 0 while the disk was full "
+                                "(did any write hit ENOSPC?)")
+        if not self.figures["flush_failures_while_full"]:
+            self.reasons.append("diskfull: no flush failure counted while the disk was full")
+        if replies_full <= 0:
+            self.reasons.append("diskfull: no heartbeat answered while the disk was full")
+        if rows != self.agents or good != self.agents:
+            self.reasons.append("diskfull: the SQLite file has %d agent rows, %d with the APPLIED hash; expected %d"
+                                % (rows, good, self.agents))
+
+    def finish(self, result):
+        if self.server.proc is None or self.server.proc.poll() is not None:
+            self.reasons.append("diskfull: the server exited (status %s)" % (self.server.proc and self.server.proc.returncode))
+        log = self.server.log_text()
+        lines = [l for l in log.splitlines() if "database" in l or "disk" in l]
+        self.figures["server_log_persistence_lines"] = lines[:10]
+        if not any("write failed" in l for l in lines) and self.phase != "ramp":
+            self.reasons.append("diskfull: no log line says a database write failed")
+        self.figures["agent_reconnects"] = result.get("reconnects")
+        super().finish(result)
+
+
+class SoakController(_Base):
+    """A long run at a small scale: N agents heartbeating, `churn_pct` % of them dropped and
+    reconnected per minute (whole load-generator workers get SIGUSR1, so churn comes in blocks
+    of --per-worker agents that keep their identities), a new config assigned to every agent
+    every `push_every` minutes; the server's RSS and the heartbeat reply p99 of each 1 s
+    interval are kept every `sample_every` s (result `soak_series`, plotted by svgplot)."""
+
+    def __init__(self, server, agents, api, churn_pct, push_every_min, sample_every, config_bytes, timeout):
+        super().__init__(server, agents)
+        self.api = api
+        self.churn_pct = churn_pct
+        self.push_every = push_every_min * 60.0
+        self.sample_every = sample_every
+        self.config_bytes = config_bytes
+        self.timeout = timeout
+        self.series = []
+        self.pushes = []
+        self.churned = 0
+        self.next_churn = self.next_push = self.next_keep = None
+        self.victim = 0
+        self.pushing = False
+        self.phase = "ramp"
+
+    def _push(self, n):
+        entry = {"n": n, "t": round(time.monotonic() - self.t_all, 1)}
+        try:
+            name = "ampora-bench-soak-%d-%d" % (int(time.time()), n)
+            put = self.api.put_config(name, push_config_yaml(self.config_bytes) + "# soak push %d\n" % n)
+            t = time.monotonic()
+            a = self.api.assign(name, {})
+            deadline = t + self.timeout
+            while time.monotonic() < deadline:
+                st = self.api.assignment(a["id"])
+                if st["targets"] >= self.agents and st["applied"] >= st["targets"]:
+                    entry.update(hash=put["hash"], applied_s=round(time.monotonic() - t, 3))
+                    break
+                time.sleep(0.25)
+            else:
+                entry.update(hash=put["hash"], error="not all APPLIED within %.0f s" % self.timeout, last=st)
+        except BenchError as e:
+            entry["error"] = str(e)
+        self.pushes.append(entry)
+        self.pushing = False
+
+    def on_sample(self, now, sample, workers):
+        super().on_sample(now, sample, workers)
+        if self.t_all is None:
+            return
+        if self.phase == "ramp":
+            self.phase = "soaking"
+            per_min = self.agents * self.churn_pct / 100.0
+            per_worker = max(1, self.agents // max(len(workers), 1))
+            # one worker's agents at a time, spaced so that churn_pct % drop per minute
+            self.churn_interval = 60.0 * per_worker / per_min if per_min > 0 else None
+            self.next_churn = now + (self.churn_interval or 0)
+            self.next_push = now + self.push_every
+            self.next_keep = now
+        if self.churn_interval and now >= self.next_churn:
+            self.next_churn += self.churn_interval
+            w = workers[self.victim % len(workers)]
+            self.victim += 1
+            if w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGUSR1)
+                self.churned += w.last.get("agents", 0) if w.last else 0
+        if now >= self.next_push and not self.pushing:
+            self.next_push += self.push_every
+            self.pushing = True
+            threading.Thread(target=self._push, args=(len(self.pushes) + 1,), daemon=True).start()
+        if now >= self.next_keep:
+            self.next_keep += self.sample_every
+            p99s = [w.last.get("p99_us") for w in workers if w.last and w.last.get("samples")]
+            self.series.append({"t": round(now - self.t_all, 1), "rss_kb": sample.get("rss_kb"),
+                                "connected": sample["connected"], "p99_us_max_worker": max(p99s) if p99s else None})
+
+    def status(self):
+        return "| soak: churned %d, pushes %d" % (self.churned, len(self.pushes))
+
+    def finish(self, result):
+        rss = [x["rss_kb"] for x in self.series if x.get("rss_kb")]
+        p99 = [x["p99_us_max_worker"] for x in self.series if x.get("p99_us_max_worker")]
+        bad = [p for p in self.pushes if "error" in p]
+        self.figures.update(
+            agents=self.agents, churn_pct_per_min=self.churn_pct, push_every_s=self.push_every,
+            churned_agents=self.churned, reconnects=result.get("reconnects"), pushes=self.pushes,
+            rss_first_kb=rss[0] if rss else None, rss_last_kb=rss[-1] if rss else None,
+            rss_max_kb=max(rss) if rss else None, p99_us_max=max(p99) if p99 else None,
+            p99_us_median=sorted(p99)[len(p99) // 2] if p99 else None, agent_errors=result.get("errors"))
+        if bad:
+            self.error = BenchError("soak: %d of %d pushes did not complete: %s" % (len(bad), len(self.pushes), bad[0]))
+        result["soak_series"] = self.series
+        super().finish(result)

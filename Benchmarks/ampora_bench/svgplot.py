@@ -71,10 +71,10 @@ def fmt(v):
     return ("%g" % v)
 
 
-def panel(out, x0, y0, title, ylabel, series, ymax_floor=1.0):
+def panel(out, x0, y0, title, ylabel, series, ymax_floor=1.0, xlabel="agents connected", points=True, linear=False):
     xs = [p[0] for s in series.values() for p in s] or [0, 1]
     ys = [p[1] for s in series.values() for p in s] or [0, 1]
-    xlog, ylog = wide(xs), wide(ys)
+    xlog, ylog = (False, False) if linear else (wide(xs), wide(ys))
     xt = log_ticks(min(xs), max(xs)) if xlog else nice_ticks(0, max(xs))
     yt = log_ticks(min(ys), max(ys)) if ylog else nice_ticks(0, max(max(ys), ymax_floor))
     xmin, xmax, ymin, ymax = xt[0], xt[-1], yt[0], yt[-1]
@@ -99,8 +99,8 @@ def panel(out, x0, y0, title, ylabel, series, ymax_floor=1.0):
     for v in xt:
         out.append('<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>' % (X(v), Y(yt[0]) + 16, fmt(v)))
     out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#444"/>' % (x0, y0, PANEL_W, PANEL_H))
-    out.append('<text x="%.1f" y="%.1f" font-size="12" text-anchor="middle">agents connected</text>'
-               % (x0 + PANEL_W / 2, y0 + PANEL_H + 34))
+    out.append('<text x="%.1f" y="%.1f" font-size="12" text-anchor="middle">%s</text>'
+               % (x0 + PANEL_W / 2, y0 + PANEL_H + 34, escape(xlabel)))
     out.append('<text x="%d" y="%.1f" font-size="12" text-anchor="middle" transform="rotate(-90 %d %.1f)">%s</text>'
                % (x0 - 48, y0 + PANEL_H / 2, x0 - 48, y0 + PANEL_H / 2, escape(ylabel)))
     for peer, pts in series.items():
@@ -109,7 +109,7 @@ def panel(out, x0, y0, title, ylabel, series, ymax_floor=1.0):
         if len(pts) > 1:
             out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>'
                        % (color, " ".join("%.1f,%.1f" % (X(a), Y(b)) for a, b in pts)))
-        for a, b in pts:
+        for a, b in (pts if points else []):
             out.append('<circle cx="%.1f" cy="%.1f" r="4" fill="%s"><title>%s: %d agents, %.3g</title></circle>'
                        % (X(a), Y(b), color, escape(peer), a, b))
 
@@ -141,3 +141,21 @@ def plot_files(paths, out_path, title, note=""):
     svg = render(load_points(paths), title, note)
     with open(out_path, "w") as f:
         f.write(svg)
+
+
+def render_series(title, rss, p99, note=""):
+    """Two panels against time (the soak scenario): server RSS in MB and the heartbeat reply
+    p99 of each 1 s interval in ms; `rss` and `p99` are [(seconds, value)]."""
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif">' % (W, H),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="24" font-size="16" font-weight="bold">%s</text>' % (MARGIN_L, escape(title))]
+    # Time starts at 0: a logarithmic axis would squeeze the end of the run.
+    rss = rss or [(1, 1)]
+    p99 = p99 or [(1, 1)]
+    panel(out, MARGIN_L, MARGIN_T, "server RSS", "MB", {"ampora": rss}, xlabel="seconds", points=False, linear=True)
+    panel(out, MARGIN_L + PANEL_W + 100, MARGIN_T, "heartbeat reply p99 per 1 s interval", "milliseconds",
+          {"ampora": p99}, xlabel="seconds", points=False, linear=True)
+    if note:
+        out.append('<text x="%d" y="%d" font-size="11" fill="#555">%s</text>' % (MARGIN_L, H - 14, escape(note)))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
