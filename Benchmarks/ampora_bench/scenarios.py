@@ -838,6 +838,8 @@ class PgKillController(_ChaosBase):
         self.event("postgres killed", applied_at_kill=at_kill["applied"], targets=at_kill["targets"])
         self.figures["applied_when_postgres_killed"] = at_kill["applied"]
         self.phase = "postgres down"
+        self.probe = self.probe_write()
+        self.event("operator write while postgres is down", **self.probe)
         down = []
         while time.monotonic() < self.t_pg_kill + self.outage:
             down.append(self.watch_once(self.api, "postgres down"))
@@ -860,6 +862,16 @@ class PgKillController(_ChaosBase):
         rows = int(self.pg.psql("SELECT count(*) FROM agents WHERE deleted_at IS NULL"))
         good = int(self.pg.psql("SELECT count(*) FROM agents WHERE deleted_at IS NULL AND "
                                 "position(decode('%s','hex') in remote_config_status) > 0" % blob))
+        if self.probe.get("id"):
+            # The API acknowledged an assignment while PostgreSQL was down: it must be there now.
+            self.probe["in_postgres_after_recovery"] = int(self.pg.psql(
+                "SELECT count(*) FROM assignments WHERE id = '%s'" % self.probe["id"].replace("'", "")))
+            if not self.probe["in_postgres_after_recovery"]:
+                self.reasons.append("pgkill: assignment %s was acknowledged during the outage and is not in PostgreSQL"
+                                    % self.probe["id"])
+        if self.probe.get("hung"):
+            self.reasons.append("pgkill: POST /api/v1/assignments hung while PostgreSQL was down (%s)" % self.probe)
+        self.figures["operator_write_during_outage"] = self.probe
         self.figures.update(
             push_s=round(self.t_push_done - self.t_post, 3), outage_s=round(self.t_pg_up - self.t_pg_kill, 3),
             writes_recovered_s_after_postgres_up=round(self.t_healthy - self.t_pg_up, 3),
@@ -877,6 +889,26 @@ class PgKillController(_ChaosBase):
         if rows != self.agents or good != self.agents:
             self.reasons.append("pgkill: PostgreSQL has %d agent rows, %d with the APPLIED hash; expected %d"
                                 % (rows, good, self.agents))
+
+    def probe_write(self):
+        """An operator write needing the database (a second assignment of the same config to one
+        agent label that matches nobody) while PostgreSQL is down: a clear refusal is right, a
+        hang (> 15 s) is not, and an acknowledgement must survive (checked after recovery)."""
+        import urllib.error
+        import urllib.request
+        body = json.dumps({"config": self.config_name, "selector": {"ampora-bench": "nobody"}}).encode()
+        req = urllib.request.Request(self.api.base + "/api/v1/assignments", data=body, method="POST",
+                                     headers={"Authorization": "Bearer %s" % self.api.token,
+                                              "Content-Type": "application/json"})
+        t = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=15) as resp:
+                obj = json.loads(resp.read() or b"null")
+                return {"status": resp.status, "id": (obj or {}).get("id"), "s": round(time.monotonic() - t, 3)}
+        except urllib.error.HTTPError as e:
+            return {"status": e.code, "body": e.read()[:300].decode(errors="replace"), "s": round(time.monotonic() - t, 3)}
+        except (urllib.error.URLError, OSError) as e:
+            return {"error": str(e), "hung": "timed out" in str(e), "s": round(time.monotonic() - t, 3)}
 
     def finish(self, result):
         if self.server.proc is None or self.server.proc.poll() is not None:
@@ -1074,7 +1106,7 @@ class SoakController(_Base):
         p99 = [x["p99_us_max_worker"] for x in self.series if x.get("p99_us_max_worker")]
         bad = [p for p in self.pushes if "error" in p]
         self.figures.update(
-            agents=self.agents, churn_pct_per_min=self.churn_pct, push_every_s=self.push_every,
+            churn_pct_per_min=self.churn_pct, push_every_s=self.push_every,
             churned_agents=self.churned, reconnects=result.get("reconnects"), pushes=self.pushes,
             rss_first_kb=rss[0] if rss else None, rss_last_kb=rss[-1] if rss else None,
             rss_max_kb=max(rss) if rss else None, p99_us_max=max(p99) if p99 else None,
