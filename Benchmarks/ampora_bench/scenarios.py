@@ -510,7 +510,7 @@ def run_scenario(scenario, server, opts):
     elif scenario == "soak":
         api = OperatorAPI(server.http, token=getattr(server, "admin_token", None))
         ctl = SoakController(server, agents, api, opts.churn, opts.push_every, opts.sample_every,
-                             opts.config_bytes, opts.push_timeout)
+                             opts.config_bytes, opts.push_timeout, duration=args.duration)
     elif scenario == "api":
         if not server.http:
             raise BenchError("api needs the server's operator address (--http HOST:PORT)")
@@ -880,6 +880,9 @@ class PgKillController(_ChaosBase):
             flush_failures_during_outage=max((e.get("metrics", {}).get("flush_failures_total", 0) for e in down), default=0),
             readyz_during_outage=sorted({"%s %s" % tuple(e["readyz"]) for e in down if "readyz" in e}),
             flush_failures_total=healthy.get("metrics", {}).get("flush_failures_total"))
+        if at_kill["applied"] >= self.agents:
+            # Nothing left to write may mean nothing failed: the checks below cannot judge then.
+            self.reasons.append("pgkill: the push was complete before PostgreSQL was killed (lower --kill-after)")
         if 0 not in self.figures["healthy_seen_during_outage"]:
             self.reasons.append("pgkill: ampora_persistence_healthy never went 0 while PostgreSQL was down")
         if not self.figures["flush_failures_during_outage"]:
@@ -1031,8 +1034,11 @@ class SoakController(_Base):
     every `push_every` minutes; the server's RSS and the heartbeat reply p99 of each 1 s
     interval are kept every `sample_every` s (result `soak_series`, plotted by svgplot)."""
 
-    def __init__(self, server, agents, api, churn_pct, push_every_min, sample_every, config_bytes, timeout):
+    def __init__(self, server, agents, api, churn_pct, push_every_min, sample_every, config_bytes, timeout,
+                 duration=None):
         super().__init__(server, agents)
+        self.duration = duration
+        self.t_first = None
         self.api = api
         self.churn_pct = churn_pct
         self.push_every = push_every_min * 60.0
@@ -1070,6 +1076,8 @@ class SoakController(_Base):
 
     def on_sample(self, now, sample, workers):
         super().on_sample(now, sample, workers)
+        if self.t_first is None:
+            self.t_first = now - 1.0       # the first sample comes a second after the launch
         if self.t_all is None:
             return
         if self.phase == "ramp":
@@ -1088,7 +1096,10 @@ class SoakController(_Base):
             if w.proc.poll() is None:
                 w.proc.send_signal(signal.SIGUSR1)
                 self.churned += w.last.get("agents", 0) if w.last else 0
-        if now >= self.next_push and not self.pushing:
+        # No push in the last 10 s: the workers and then the server stop at --duration, and a push
+        # cut short by that says nothing about the server.
+        ends = self.t_first + self.duration if self.duration else None
+        if now >= self.next_push and not self.pushing and (ends is None or now + 10 < ends):
             self.next_push += self.push_every
             self.pushing = True
             threading.Thread(target=self._push, args=(len(self.pushes) + 1,), daemon=True).start()

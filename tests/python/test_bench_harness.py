@@ -253,3 +253,66 @@ def test_suite_ratios_and_plot(tmp_path):
     svgplot.plot_files([str(tmp_path / "suite.json")], str(tmp_path / "plot.svg"), "t")
     svg = (tmp_path / "plot.svg").read_text()
     assert svg.startswith("<svg") and svg.count("<circle") == 8 and svg.count("<polyline") == 4
+
+
+# ---- chaos scenarios (BENCHMARKS.md, "Chaos"): small, each well under a minute ---------------
+
+def have_postgres():
+    import glob
+    import shutil
+    return bool(shutil.which("psql")) and bool(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+
+
+def check_verdict(run, result):
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert result["verdict"] == {"pass": True, "reasons": []}, result["verdict"]
+    assert result["ok"] and result["violations"] == 0
+
+
+def test_kill9_rebuilds_the_inventory_after_sigkill(tmp_path):
+    # Killed right after every agent APPLIED: the agents' reports rebuild what the write-behind
+    # had not stored yet; the inventory must hold every agent again, APPLIED, none twice.
+    run, result = ampora_bench(tmp_path, "--scenario", "kill9", "--agents", "200", "--kill9-delay", "0",
+                               "--duration", "60", "--ampora-bin", ampora_bin(), timeout=240)
+    check_verdict(run, result)
+    fig = result["figures"]
+    assert fig["old_pid"] != fig["new_pid"]
+    assert fig["final_facets"]["total"] == fig["final_facets"]["connected"] == 200
+    assert fig["final_facets"]["configStates"]["APPLIED"] == 200
+    assert fig["restart_s"] > 0 and fig["ready_to_all_agents_back_s"] >= 0
+
+
+@pytest.mark.skipif(not have_postgres(), reason="no PostgreSQL server binaries or psql")
+def test_pgkill_keeps_agents_and_loses_nothing(tmp_path):
+    run, result = ampora_bench(tmp_path, "--scenario", "pgkill", "--agents", "200", "--outage", "3", "--kill-after", "0",
+                               "--duration", "60", "--ampora-bin", ampora_bin(), timeout=240)
+    check_verdict(run, result)
+    fig = result["figures"]
+    assert fig["db_agent_rows"] == fig["db_rows_applied_with_hash"] == 200
+    assert 0.0 in fig["healthy_seen_during_outage"] and fig["flush_failures_during_outage"] > 0
+    assert fig["operator_write_during_outage"].get("status") == 503
+    assert not [p for p in os.listdir("/tmp") if p.startswith("ampora-bench-pg-")]   # cluster removed
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="diskfull mounts a tmpfs: root only")
+def test_diskfull_fails_writes_clearly_and_catches_up(tmp_path):
+    run, result = ampora_bench(tmp_path, "--scenario", "diskfull", "--agents", "200", "--outage", "3",
+                               "--tmpfs-mb", "16", "--duration", "60", "--ampora-bin", ampora_bin(), timeout=240)
+    check_verdict(run, result)
+    fig = result["figures"]
+    assert fig["db_agent_rows"] == fig["db_rows_applied_with_hash"] == 200
+    assert any("database or disk is full" in line for line in fig["server_log_persistence_lines"])
+    with open("/proc/mounts") as f:
+        assert "ampora-bench-tmpfs-" not in f.read()       # unmounted
+
+
+def test_soak_churns_pushes_and_plots(tmp_path):
+    run, result = ampora_bench(tmp_path, "--scenario", "soak", "--agents", "200", "--per-worker", "50",
+                               "--churn", "100", "--push-every", "0.25", "--sample-every", "2", "--duration", "35",
+                               "--ampora-bin", ampora_bin(), timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    fig = result["figures"]
+    assert fig["churned_agents"] >= 50 and result["reconnects"] >= 50
+    assert fig["pushes"] and all("applied_s" in p for p in fig["pushes"])
+    assert len(result["soak_series"]) >= 5
+    assert (tmp_path / "result.svg").read_text().startswith("<svg")
