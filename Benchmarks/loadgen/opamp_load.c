@@ -2066,9 +2066,14 @@ int main(int argc, char **argv)
     for (;;) {
         uint64_t now = now_ns();
         if (now >= deadline || stop_requested) break;
-        if (__builtin_expect((storm_requested || cfg.storm_at_s > 0) && !storm_ns, 0) &&
-            (storm_requested || now - t_start >= (uint64_t)(cfg.storm_at_s * 1e9)))
+        /* --storm-at fires once; every SIGUSR1 fires again (ampora-bench's soak churns a worker
+         * at a time, round robin), and the storm figures then describe the latest one. */
+        if (__builtin_expect(storm_requested || (cfg.storm_at_s > 0 && !storm_ns), 0) &&
+            (storm_requested || now - t_start >= (uint64_t)(cfg.storm_at_s * 1e9))) {
+            storm_requested = 0;
+            storm_back_ns = 0;
             storm(now);
+        }
         pump_connects(now);
         timers_run(now);
         if (now - last_stats_ns >= stats_every) print_stats(now, false);
