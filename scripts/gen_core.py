@@ -472,8 +472,12 @@ def gen_validation(msg):
     else:
         has_msg = any(f.is_message or f.mod == "map" or f.mod not in ("repeated",) for f in fs)
         has_single = any(f.mod not in ("repeated", "map") for f in fs)
+        maps = [f for f in fs if f.mod == "map"]
         out += ["        var needsMerge = false" if has_msg else "        let needsMerge = false"]
         out += ["        var seen: UInt64 = 0"] if has_single else []
+        if maps:
+            out += ["        let messageStart = r.pos"]
+            out += [f"        var keys{upper_camel(f.name)} = MapKeyFilter()" for f in maps]
         out += [
                 '        var name: StaticString = ""',
                 "        do {",
@@ -485,8 +489,10 @@ def gen_validation(msg):
             out.append(f"                case ({f.number}, {f.wire}):")
             out.append(f'                    name = "{f.json}"')
             if f.mod == "map":
-                out.append("                    var sub = r.nested(try r.readLengthDelimited())")
+                out.append("                    let entry = try r.readLengthDelimited()")
+                out.append("                    var sub = r.nested(entry)")
                 out.append(f"                    if try Self._validateEntry{upper_camel(f.name)}(&sub, depth: depth + 1) {{ needsMerge = true }}")
+                out.append(f"                    if keys{upper_camel(f.name)}.repeats(r.base, entry, {f.number}, after: messageStart) {{ needsMerge = true }}")
             elif f.is_message:
                 out.append("                    var sub = r.nested(try r.readLengthDelimited())")
                 if f.mod != "repeated":

@@ -104,8 +104,74 @@ import Testing
                 let files = view.effectiveConfig!.configMap!.configMap
                 #expect(files.count == 2)
                 #expect(files["a"]?.contentType.string == "second")
-                #expect(files.map { $0.key.string } == ["b", "a"])
+                // The repeat sends the message to the merge path: its canonical copy lists keys sorted.
+                #expect(files.map { $0.key.string } == ["a", "b"])
             }
+        }
+        #expect(try Self.needsMerge(message))
+    }
+
+    /// Whether validation sends `message` (an `AgentToServer`) to the merge path.
+    static func needsMerge(_ message: [UInt8]) throws -> Bool {
+        try message.withUnsafeBytes { raw throws(ProtoDecodeError) in
+            var r = WireReader(raw)
+            return try AgentToServer._validate(&r, depth: 0)
+        }
+    }
+
+    /// An `AgentToServer` whose effective config map has one entry per key, in order.
+    static func configMapMessage(_ keys: [String]) -> [UInt8] {
+        var map: [UInt8] = []
+        for key in keys {
+            let file: [UInt8] = [0x12, 0x01, 0x41]  // AgentConfigFile.content_type = "A"
+            let body: [UInt8] = [0x0A] + varint(key.utf8.count) + Array(key.utf8) + [0x12] + varint(file.count) + file
+            map += [0x0A] + varint(body.count) + body
+        }
+        let configMap: [UInt8] = [0x0A] + varint(map.count) + map
+        return [0x32] + varint(configMap.count) + configMap
+    }
+
+    @Test func distinctMapKeysStayOnTheViewPathInWireOrder() throws {
+        // Keys that differ only in the middle hash alike: each is compared exactly, none repeats.
+        let keys = (0..<5).map { "receiver/otlp-\($0)-shared-suffix" } + ["a", "", "b"]
+        let message = Self.configMapMessage(keys)
+        #expect(try Self.needsMerge(message) == false)
+        try message.withUnsafeBytes { raw in
+            try AgentToServerView.decode(raw) { view in
+                #expect(view.effectiveConfig?.configMap?.configMap.map { $0.key.string } == keys)
+            }
+        }
+        #expect(try Self.needsMerge(Self.configMapMessage(["", "x", ""])))
+    }
+
+    @Test func manyKeysThatHashAlikeTakeTheMergePathNotQuadraticChecks() throws {
+        // Past the filter's budget of exact comparisons a collision counts as a repeat: the
+        // merge path is right for any input, and crafted keys cannot make validation quadratic.
+        let keys = (0..<2_000).map { "prefix--\($0)--suffix" }
+        var filter = MapKeyFilter()
+        let message = Self.configMapMessage(keys)
+        #expect(try Self.needsMerge(message))
+        let owned = try AgentToServer(serializedBytes: message)
+        #expect(owned.effectiveConfig?.configMap?.configMap.count == keys.count)
+        try message.withUnsafeBytes { raw in
+            try AgentToServerView.decode(raw) { view in
+                let read = view.effectiveConfig?.configMap?.configMap.map { $0.key.string } ?? []
+                #expect(read == keys.sorted())
+            }
+            // The filter alone: every entry of the map, in order, against one budget.
+            var r = WireReader(raw)
+            _ = try r.readTag()
+            var outer = r.nested(try r.readLengthDelimited())  // EffectiveConfig
+            _ = try outer.readTag()
+            var map = outer.nested(try outer.readLengthDelimited())  // AgentConfigMap
+            let start = map.pos
+            var repeats = 0
+            while !map.isAtEnd {
+                _ = try map.readTag()
+                if filter.repeats(raw, try map.readLengthDelimited(), 1, after: start) { repeats += 1 }
+            }
+            // At most 64 first hits of a bit and the budget's exact checks answer "new key".
+            #expect(repeats >= keys.count - 64 - MapKeyFilter.exactCheckBudget)
         }
     }
 

@@ -225,6 +225,8 @@ extension AvailableComponents {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
         var seen: UInt64 = 0
+        let messageStart = r.pos
+        var keysComponents = MapKeyFilter()
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -233,8 +235,10 @@ extension AvailableComponents {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "components"
-                    var sub = r.nested(try r.readLengthDelimited())
+                    let entry = try r.readLengthDelimited()
+                    var sub = r.nested(entry)
                     if try Self._validateEntryComponents(&sub, depth: depth + 1) { needsMerge = true }
+                    if keysComponents.repeats(r.base, entry, 1, after: messageStart) { needsMerge = true }
                 case (2, 2):
                     name = "hash"
                     if seen & 4 != 0 { needsMerge = true }
@@ -293,6 +297,8 @@ extension ComponentDetails {
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        let messageStart = r.pos
+        var keysSubComponentMap = MapKeyFilter()
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -305,8 +311,10 @@ extension ComponentDetails {
                     if try KeyValue._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (2, 2):
                     name = "subComponentMap"
-                    var sub = r.nested(try r.readLengthDelimited())
+                    let entry = try r.readLengthDelimited()
+                    var sub = r.nested(entry)
                     if try Self._validateEntrySubComponentMap(&sub, depth: depth + 1) { needsMerge = true }
+                    if keysSubComponentMap.repeats(r.base, entry, 2, after: messageStart) { needsMerge = true }
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
                 }
@@ -562,6 +570,8 @@ extension OtherConnectionSettings {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
         var seen: UInt64 = 0
+        let messageStart = r.pos
+        var keysOtherSettings = MapKeyFilter()
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -587,8 +597,10 @@ extension OtherConnectionSettings {
                     if try TLSCertificate._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (4, 2):
                     name = "otherSettings"
-                    var sub = r.nested(try r.readLengthDelimited())
+                    let entry = try r.readLengthDelimited()
+                    var sub = r.nested(entry)
                     if try Self._validateEntryOtherSettings(&sub, depth: depth + 1) { needsMerge = true }
+                    if keysOtherSettings.repeats(r.base, entry, 4, after: messageStart) { needsMerge = true }
                 case (5, 2):
                     name = "tls"
                     var sub = r.nested(try r.readLengthDelimited())
@@ -846,6 +858,8 @@ extension ConnectionSettingsOffers {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
         var seen: UInt64 = 0
+        let messageStart = r.pos
+        var keysOtherConnections = MapKeyFilter()
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -883,8 +897,10 @@ extension ConnectionSettingsOffers {
                     if try TelemetryConnectionSettings._validate(&sub, depth: depth + 1) { needsMerge = true }
                 case (6, 2):
                     name = "otherConnections"
-                    var sub = r.nested(try r.readLengthDelimited())
+                    let entry = try r.readLengthDelimited()
+                    var sub = r.nested(entry)
                     if try Self._validateEntryOtherConnections(&sub, depth: depth + 1) { needsMerge = true }
+                    if keysOtherConnections.repeats(r.base, entry, 6, after: messageStart) { needsMerge = true }
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
                 }
@@ -939,6 +955,8 @@ extension PackagesAvailable {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
         var seen: UInt64 = 0
+        let messageStart = r.pos
+        var keysPackages = MapKeyFilter()
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -947,8 +965,10 @@ extension PackagesAvailable {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "packages"
-                    var sub = r.nested(try r.readLengthDelimited())
+                    let entry = try r.readLengthDelimited()
+                    var sub = r.nested(entry)
                     if try Self._validateEntryPackages(&sub, depth: depth + 1) { needsMerge = true }
+                    if keysPackages.repeats(r.base, entry, 1, after: messageStart) { needsMerge = true }
                 case (2, 2):
                     name = "allPackagesHash"
                     if seen & 4 != 0 { needsMerge = true }
@@ -1233,6 +1253,8 @@ extension ComponentHealth {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
         var seen: UInt64 = 0
+        let messageStart = r.pos
+        var keysComponentHealthMap = MapKeyFilter()
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1266,8 +1288,10 @@ extension ComponentHealth {
                     _ = try r.readFixed64()
                 case (6, 2):
                     name = "componentHealthMap"
-                    var sub = r.nested(try r.readLengthDelimited())
+                    let entry = try r.readLengthDelimited()
+                    var sub = r.nested(entry)
                     if try Self._validateEntryComponentHealthMap(&sub, depth: depth + 1) { needsMerge = true }
+                    if keysComponentHealthMap.repeats(r.base, entry, 6, after: messageStart) { needsMerge = true }
                 case (7, 2):
                     name = "attributes"
                     var sub = r.nested(try r.readLengthDelimited())
@@ -1437,6 +1461,8 @@ extension PackageStatuses {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
         var seen: UInt64 = 0
+        let messageStart = r.pos
+        var keysPackages = MapKeyFilter()
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1445,8 +1471,10 @@ extension PackageStatuses {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "packages"
-                    var sub = r.nested(try r.readLengthDelimited())
+                    let entry = try r.readLengthDelimited()
+                    var sub = r.nested(entry)
                     if try Self._validateEntryPackages(&sub, depth: depth + 1) { needsMerge = true }
+                    if keysPackages.repeats(r.base, entry, 1, after: messageStart) { needsMerge = true }
                 case (2, 2):
                     name = "serverProvidedAllPackagesHash"
                     if seen & 4 != 0 { needsMerge = true }
@@ -1677,6 +1705,8 @@ extension AgentConfigMap {
     static func _validate(_ r: inout WireReader, depth: Int) throws(ProtoDecodeError) -> Bool {
         guard depth < ProtoLimits.maxDepth else { throw r.error(.depthLimitExceeded) }
         var needsMerge = false
+        let messageStart = r.pos
+        var keysConfigMap = MapKeyFilter()
         var name: StaticString = ""
         do {
             while !r.isAtEnd {
@@ -1685,8 +1715,10 @@ extension AgentConfigMap {
                 switch (tag.number, tag.wire) {
                 case (1, 2):
                     name = "configMap"
-                    var sub = r.nested(try r.readLengthDelimited())
+                    let entry = try r.readLengthDelimited()
+                    var sub = r.nested(entry)
                     if try Self._validateEntryConfigMap(&sub, depth: depth + 1) { needsMerge = true }
+                    if keysConfigMap.repeats(r.base, entry, 1, after: messageStart) { needsMerge = true }
                 default:
                     try r.skipField(wire: tag.wire, number: tag.number, depth: depth)
                 }

@@ -79,6 +79,44 @@ struct WireReader {
         return try? readVarint()
     }
 
+    /// Skips the value after raw tag `tag` in bytes a validator has accepted; false (and nothing
+    /// skipped) on a value that is not there, so a lookup over other bytes stops in bounds.
+    @inlinable
+    mutating func skipValidated(tag: UInt64) -> Bool {
+        switch UInt8(truncatingIfNeeded: tag & 7) {
+        case WireType.varint:
+            var i = pos
+            while i < end {
+                if base[i] < 0x80 {
+                    pos = i &+ 1
+                    return true
+                }
+                i &+= 1
+            }
+            return false
+        case WireType.lengthDelimited:
+            let start = pos
+            guard let length = varintIfValid(), length <= UInt64(end &- pos) else {
+                pos = start
+                return false
+            }
+            pos &+= Int(length)
+            return true
+        case WireType.fixed64:
+            guard end &- pos >= 8 else { return false }
+            pos &+= 8
+            return true
+        case WireType.fixed32:
+            guard end &- pos >= 4 else { return false }
+            pos &+= 4
+            return true
+        default:
+            let number = UInt32(truncatingIfNeeded: tag >> 3)
+            guard tag >> 3 != 0, tag >> 3 <= 0x1FFF_FFFF else { return false }
+            return (try? skipField(wire: UInt8(truncatingIfNeeded: tag & 7), number: number, depth: 0)) != nil
+        }
+    }
+
     /// Reads a tag, refusing field number 0, numbers beyond 2^29-1 and wire types 6 and 7.
     @inlinable
     mutating func readTag() throws(ProtoDecodeError) -> (number: UInt32, wire: UInt8) {

@@ -29,6 +29,12 @@ struct WireScanner {
         reader = WireReader(bytes)
     }
 
+    /// Scans `range` of `base`; field ranges stay offsets into `base`.
+    @inlinable
+    init(base: UnsafeRawBufferPointer, range: Range<Int>) {
+        reader = WireReader(base: base, range: range)
+    }
+
     @inlinable
     mutating func next() -> WireField? {
         while !reader.isAtEnd {
@@ -82,20 +88,40 @@ enum WireLookup {
     @inlinable
     static var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
+    // The two lookups below are what every view accessor runs, several times per field read,
+    // so they compare raw tags and skip values without building a `WireField` per field. They
+    // stop, like `WireScanner`, at the first inconsistency, so they stay in bounds on any bytes.
+
     @inlinable
     static func firstScalar(_ bytes: UnsafeRawBufferPointer, _ number: UInt32, _ wire: UInt8) -> UInt64? {
-        var scanner = WireScanner(bytes)
-        while let f = scanner.next() {
-            if f.number == number && f.wire == wire { return f.scalar }
+        let wanted = UInt64(number) &<< 3 | UInt64(wire)
+        var r = WireReader(bytes)
+        while !r.isAtEnd {
+            guard let tag = r.varintIfValid() else { return nil }
+            if tag == wanted {
+                switch wire {
+                case WireType.varint: return r.varintIfValid()
+                case WireType.fixed64: return try? r.readFixed64()
+                case WireType.fixed32: return (try? r.readFixed32()).map(UInt64.init)
+                default: return nil
+                }
+            }
+            guard r.skipValidated(tag: tag) else { return nil }
         }
         return nil
     }
 
     @inlinable
     static func firstLength(_ bytes: UnsafeRawBufferPointer, _ number: UInt32) -> UnsafeRawBufferPointer? {
-        var scanner = WireScanner(bytes)
-        while let f = scanner.next() {
-            if f.number == number && f.wire == WireType.lengthDelimited { return scanner.slice(f.range) }
+        let wanted = UInt64(number) &<< 3 | UInt64(WireType.lengthDelimited)
+        var r = WireReader(bytes)
+        while !r.isAtEnd {
+            guard let tag = r.varintIfValid() else { return nil }
+            if tag == wanted {
+                guard let length = r.varintIfValid(), length <= UInt64(r.end &- r.pos) else { return nil }
+                return UnsafeRawBufferPointer(rebasing: bytes[r.pos..<r.pos &+ Int(length)])
+            }
+            guard r.skipValidated(tag: tag) else { return nil }
         }
         return nil
     }

@@ -137,7 +137,8 @@ public struct ProtoMapEntry<Value: ProtoView>: ProtoView {
     }
 }
 
-/// A `map<string, V>` field read lazily; duplicate keys resolve to the last entry, as in protobuf.
+/// A `map<string, V>` field read lazily. Validation sends a message whose map repeats a key to
+/// the merge path (protobuf keeps the last entry), so on the view path each key occurs once.
 public struct ProtoMap<Value: ProtoView>: Sequence {
     @usableFromInline let entries: ProtoRepeated<ProtoMapEntry<Value>>
 
@@ -149,12 +150,11 @@ public struct ProtoMap<Value: ProtoView>: Sequence {
     /// The value for `key`, or nil when no entry has it.
     @inlinable
     public subscript(key: String) -> Value? {
-        var found: Value? = nil
-        for entry in entries where entry.key == key { found = entry.value }
-        return found
+        for entry in entries where entry.key == key { return entry.value }
+        return nil
     }
 
-    /// Yields each distinct key once, with its winning (last) value, in wire order of that value.
+    /// Yields each entry in wire order.
     public struct Iterator: IteratorProtocol {
         @usableFromInline var inner: ProtoRepeated<ProtoMapEntry<Value>>.Iterator
 
@@ -165,23 +165,15 @@ public struct ProtoMap<Value: ProtoView>: Sequence {
 
         @inlinable
         public mutating func next() -> (key: ProtoString, value: Value)? {
-            outer: while let entry = inner.next() {
-                // A later entry with the same key overrides this one: skip it. Maps in OpAMP
-                // are small, so the quadratic check costs less than any allocation would.
-                var later = inner
-                while let other = later.next() {
-                    if other.key == entry.key { continue outer }
-                }
-                return (entry.key, entry.value)
-            }
-            return nil
+            guard let entry = inner.next() else { return nil }
+            return (entry.key, entry.value)
         }
     }
 
     @inlinable
     public func makeIterator() -> Iterator { Iterator(entries.makeIterator()) }
 
-    /// Number of distinct keys.
+    /// Number of keys.
     @inlinable
     public var count: Int { reduce(0) { n, _ in n + 1 } }
 
