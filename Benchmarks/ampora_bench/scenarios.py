@@ -682,6 +682,35 @@ class _ChaosBase(_Base):
             time.sleep(0.5)
         raise BenchError("%s: the database writes did not recover (healthy 1, backlog 0) in time" % self.name)
 
+    def watch_fault(self, label, until):
+        """The metrics, /readyz and assignment every 0.5 s while the fault lasts."""
+        seen = []
+        while time.monotonic() < until:
+            seen.append(self.watch_once(self.api, label))
+            time.sleep(0.5)
+        return seen
+
+    @staticmethod
+    def fault_figures(seen):
+        """What the server said during the fault: persistence health values, the most flush
+        failures counted, and the distinct /readyz answers."""
+        return (sorted({e.get("metrics", {}).get("healthy") for e in seen} - {None}),
+                max((e.get("metrics", {}).get("flush_failures_total", 0) for e in seen), default=0),
+                sorted({"%s %s" % tuple(e["readyz"]) for e in seen if "readyz" in e}))
+
+    def recover(self):
+        """Once the fault is gone: every agent APPLIED and the writes healthy again; returns the
+        assignment's final state and the healthy watch entry."""
+        self.phase = "recovering"
+        st = self.wait_applied(self.api, self.t_post + self.timeout, "%s (push)" % self.name)
+        self.t_push_done = self.t_applied_seen or time.monotonic()
+        self.figures["push_complete_before_the_fault_ended"] = self.t_applied_seen is not None
+        healthy = self.wait_healthy(self.api, time.monotonic() + 60)
+        self.t_healthy = time.monotonic()
+        self.event("writes recovered", metrics=healthy.get("metrics"))
+        self.phase = "checking"
+        return st, healthy
+
     def status(self):
         return "| %s: %s" % (self.name, self.phase)
 
@@ -840,22 +869,12 @@ class PgKillController(_ChaosBase):
         self.phase = "postgres down"
         self.probe = self.probe_write()
         self.event("operator write while postgres is down", **self.probe)
-        down = []
-        while time.monotonic() < self.t_pg_kill + self.outage:
-            down.append(self.watch_once(self.api, "postgres down"))
-            time.sleep(0.5)
+        down = self.watch_fault("postgres down", self.t_pg_kill + self.outage)
         self.mark("resume")
         self.pg.resume()
         self.t_pg_up = time.monotonic()
         self.event("postgres started again")
-        self.phase = "recovering"
-        st = self.wait_applied(self.api, self.t_post + self.timeout, "pgkill (push)")
-        self.t_push_done = self.t_applied_seen or time.monotonic()
-        self.figures["push_complete_before_the_fault_ended"] = self.t_applied_seen is not None
-        healthy = self.wait_healthy(self.api, time.monotonic() + 60)
-        self.t_healthy = time.monotonic()
-        self.event("writes recovered", metrics=healthy.get("metrics"))
-        self.phase = "checking"
+        st, healthy = self.recover()
         # What PostgreSQL holds once the server says everything is written (the server keeps
         # running: no shutdown flush can hide a lost write).
         blob = applied_blob(self.config_hash).hex()
@@ -872,13 +891,13 @@ class PgKillController(_ChaosBase):
         if self.probe.get("hung"):
             self.reasons.append("pgkill: POST /api/v1/assignments hung while PostgreSQL was down (%s)" % self.probe)
         self.figures["operator_write_during_outage"] = self.probe
+        health_seen, flush_failures, readyz = self.fault_figures(down)
         self.figures.update(
             push_s=round(self.t_push_done - self.t_post, 3), outage_s=round(self.t_pg_up - self.t_pg_kill, 3),
             writes_recovered_s_after_postgres_up=round(self.t_healthy - self.t_pg_up, 3),
             db_agent_rows=rows, db_rows_applied_with_hash=good, final_assignment=st,
-            healthy_seen_during_outage=sorted({e.get("metrics", {}).get("healthy") for e in down} - {None}),
-            flush_failures_during_outage=max((e.get("metrics", {}).get("flush_failures_total", 0) for e in down), default=0),
-            readyz_during_outage=sorted({"%s %s" % tuple(e["readyz"]) for e in down if "readyz" in e}),
+            healthy_seen_during_outage=health_seen, flush_failures_during_outage=flush_failures,
+            readyz_during_outage=readyz,
             flush_failures_total=healthy.get("metrics", {}).get("flush_failures_total"))
         if at_kill["applied"] >= self.agents:
             # Nothing left to write may mean nothing failed: the checks below cannot judge then.
@@ -969,22 +988,12 @@ class DiskFullController(_ChaosBase):
         self.mark("full")
         self.event("filesystem full", filler_bytes=size, free_bytes=st.f_bavail * st.f_frsize)
         self.phase = "disk full"
-        full = []
-        while time.monotonic() < self.t_full + self.outage:
-            full.append(self.watch_once(self.api, "disk full"))
-            time.sleep(0.5)
+        full = self.watch_fault("disk full", self.t_full + self.outage)
         self.mark("freed")
         os.unlink(self.filler)
         self.t_freed = time.monotonic()
         self.event("filler deleted")
-        self.phase = "recovering"
-        st = self.wait_applied(self.api, self.t_post + self.timeout, "diskfull (push)")
-        self.t_push_done = self.t_applied_seen or time.monotonic()
-        self.figures["push_complete_before_the_fault_ended"] = self.t_applied_seen is not None
-        healthy = self.wait_healthy(self.api, time.monotonic() + 60)
-        self.t_healthy = time.monotonic()
-        self.event("writes recovered", metrics=healthy.get("metrics"))
-        self.phase = "checking"
+        st, healthy = self.recover()
         import sqlite3
         db = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=30)
         try:
@@ -994,6 +1003,7 @@ class DiskFullController(_ChaosBase):
         finally:
             db.close()
         replies_full = self.replies_at["freed"] - self.replies_at["full"]
+        health_seen, flush_failures, readyz = self.fault_figures(full)
         self.figures.update(
             filler_bytes=size, push_s=round(self.t_push_done - self.t_post, 3),
             full_s=round(self.t_freed - self.t_full, 3),
@@ -1001,9 +1011,7 @@ class DiskFullController(_ChaosBase):
             replies_while_full=replies_full,
             reconnects_while_full=self.reconnects_at["freed"] - self.reconnects_at["full"],
             db_agent_rows=rows, db_rows_applied_with_hash=good, final_assignment=st,
-            healthy_seen_while_full=sorted({e.get("metrics", {}).get("healthy") for e in full} - {None}),
-            flush_failures_while_full=max((e.get("metrics", {}).get("flush_failures_total", 0) for e in full), default=0),
-            readyz_while_full=sorted({"%s %s" % tuple(e["readyz"]) for e in full if "readyz" in e}))
+            healthy_seen_while_full=health_seen, flush_failures_while_full=flush_failures, readyz_while_full=readyz)
         if 0 not in self.figures["healthy_seen_while_full"]:
             self.reasons.append("diskfull: ampora_persistence_healthy never went 0 while the disk was full "
                                 "(did any write hit ENOSPC?)")
