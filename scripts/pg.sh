@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL cluster for tests: `pg.sh start DIR PORT` prints a connection URL,
+# A throwaway PostgreSQL cluster for tests: `pg.sh start DIR [PORT]` prints a connection URL,
 # `pg.sh stop DIR` stops it (`halt` and `resume` stop and restart it keeping its data). PostgreSQL refuses to run as root, so the cluster runs as the
 # Debian `postgres` user; it listens on 127.0.0.1 only.
 set -euo pipefail
@@ -9,7 +9,8 @@ bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 case "$cmd" in
 start)
-    port=$3
+    # Without a PORT, a free one on 127.0.0.1.
+    port=${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
     rm -rf "$dir"
     mkdir -p "$dir"
     [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
@@ -32,7 +33,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: pg.sh start DIR PORT | halt DIR | resume DIR PORT | stop DIR" >&2
+    echo "usage: pg.sh start DIR [PORT] | halt DIR | resume DIR PORT | stop DIR" >&2
     exit 2
     ;;
 esac

@@ -30,8 +30,7 @@ if [[ -z "${AMPORA_TEST_POSTGRES_URL:-}" ]]; then
     PGDIR=$(mktemp -d /tmp/ampora-pg.XXXXXX)
     cleanup() { scripts/pg.sh stop "$PGDIR"; }
     trap cleanup EXIT
-    PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    AMPORA_TEST_POSTGRES_URL=$(scripts/pg.sh start "$PGDIR" "$PGPORT")
+    AMPORA_TEST_POSTGRES_URL=$(scripts/pg.sh start "$PGDIR")
 fi
 export AMPORA_TEST_POSTGRES_URL
 echo "sanitize: PostgreSQL at $AMPORA_TEST_POSTGRES_URL, reports in $LOGDIR"

@@ -12,8 +12,7 @@ command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 PGDIR=$(mktemp -d /tmp/ampora-pg.XXXXXX)
 cleanup() { scripts/pg.sh stop "$PGDIR"; }
 trap cleanup EXIT
-PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-AMPORA_TEST_POSTGRES_URL=$(scripts/pg.sh start "$PGDIR" "$PGPORT")
+AMPORA_TEST_POSTGRES_URL=$(scripts/pg.sh start "$PGDIR")
 export AMPORA_TEST_POSTGRES_URL
 echo "test: PostgreSQL at $AMPORA_TEST_POSTGRES_URL"
 
