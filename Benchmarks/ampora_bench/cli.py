@@ -35,6 +35,8 @@ def add_load_options(ap):
     g.add_argument("--first-source", default="127.0.0.2")
     g.add_argument("--max-inflight", type=int, default=1000, help="handshakes in flight, all workers")
     g.add_argument("--settle", type=float, default=2.0, help="seconds before the 'before'/'after' samples")
+    g.add_argument("--attributes", type=int, default=3,
+                   help="resource attributes per agent description, 3 to 20 (20: a realistic Collector)")
     g.add_argument("--quiet", action="store_true", help="no live progress line")
 
 

@@ -469,7 +469,8 @@ def run_scenario(scenario, server, opts):
         heartbeat=opts.heartbeat or d["heartbeat"], duration=opts.duration or d["duration"],
         rate=opts.rate or d["rate"], out=None, per_worker=opts.per_worker, per_source=opts.per_source,
         first_source=opts.first_source, max_inflight=opts.max_inflight, settle=opts.settle,
-        loadgen=os.path.join(LOADGEN, "opamp-load"), transport=d["transport"], quiet=opts.quiet)
+        loadgen=os.path.join(LOADGEN, "opamp-load"), transport=d["transport"], quiet=opts.quiet,
+        attributes=getattr(opts, "attributes", 3))
     if scenario == "connect":
         ctl = ConnectController(server, agents)
     elif scenario in ("steady", "http"):

@@ -117,6 +117,7 @@ typedef struct {
     bool hs_upgrade;            /* --upgrade: in handshake mode, also the WebSocket upgrade */
     bool rate_set, inflight_set;
     double storm_at_s, storm_rate;   /* --storm-at / --storm-rate (0: no storm / same rate) */
+    int attributes;             /* --attributes: resource attributes in each description */
     /* TLS (all off unless --tls) */
     bool tls, tls_resume;
     const char *tls_ca, *tls_cert, *tls_key, *tls_sni;
@@ -132,6 +133,7 @@ static config_t cfg = {
     .stats_interval_s = 1,
     .reply_timeout_s = 30,
     .max_inflight = 500,
+    .attributes = 3,
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -684,14 +686,55 @@ static uint8_t *pb_kv_string(uint8_t *p, unsigned field, const char *key, const 
     return pb_bytes(p, field, tmp, (size_t)(q - tmp));
 }
 
+/* Beyond the first three attributes, what a Collector in Kubernetes typically reports: most
+ * values are the same across the fleet, a few are per pod or per node. */
+static const char *const shared_attributes[][2] = {
+    {"service.version", "0.116.0"},          {"service.namespace", "observability"},
+    {"host.arch", "amd64"},                  {"os.description", "Debian GNU/Linux 12 (bookworm)"},
+    {"os.version", "6.1.0-28-cloud-amd64"},  {"cloud.provider", "aws"},
+    {"cloud.platform", "aws_eks"},           {"cloud.region", "eu-west-1"},
+    {"k8s.cluster.name", "prod-eu-west-1"},  {"k8s.namespace.name", "observability"},
+    {"k8s.deployment.name", "otel-gateway"}, {"deployment.environment", "production"},
+    {"telemetry.sdk.language", "go"},
+};
+#define SHARED_ATTRIBUTES ((int)(sizeof shared_attributes / sizeof shared_attributes[0]))
+#define MAX_ATTRIBUTES (3 + SHARED_ATTRIBUTES + 4)
+
 static uint8_t *encode_description(uint8_t *p, agent_t *a)
 {
-    char host[64];
-    snprintf(host, sizeof host, "loadgen-w%d-%ld", cfg.worker, (long)(a - agents));
-    uint8_t d[512], *q = d;
+    long i = (long)(a - agents);
+    char host[64], text[96];
+    snprintf(host, sizeof host, "loadgen-w%d-%ld", cfg.worker, i);
+    uint8_t d[4096], *q = d;
     q = pb_kv_string(q, 1, "service.name", "otelcol-loadgen");  /* identifying_attributes */
     q = pb_kv_string(q, 2, "host.name", host);                    /* non_identifying_attributes */
     q = pb_kv_string(q, 2, "os.type", "linux");
+    int extra = cfg.attributes - 3;
+    for (int k = 0; k < extra && k < SHARED_ATTRIBUTES; k++)
+        q = pb_kv_string(q, 2, shared_attributes[k][0], shared_attributes[k][1]);
+    for (int k = SHARED_ATTRIBUTES; k < extra; k++) {
+        switch (k - SHARED_ATTRIBUTES) {
+        case 0:
+            snprintf(text, sizeof text, "otel-gateway-7d9f8c6b5-w%d-%ld", cfg.worker, i);
+            q = pb_kv_string(q, 2, "k8s.pod.name", text);
+            break;
+        case 1:
+            snprintf(text, sizeof text, "ip-10-%d-%ld-%ld.eu-west-1.compute.internal", cfg.worker, i / 50 / 250,
+                     i / 50 % 250);
+            q = pb_kv_string(q, 2, "k8s.node.name", text);
+            break;
+        case 2:
+            snprintf(text, sizeof text, "eu-west-1%c", "abc"[i % 3]);
+            q = pb_kv_string(q, 2, "cloud.availability_zone", text);
+            break;
+        default:
+            snprintf(text, sizeof text, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                     a->uid[0], a->uid[1], a->uid[2], a->uid[3], a->uid[4], a->uid[5], a->uid[6], a->uid[7],
+                     a->uid[8], a->uid[9], a->uid[10], a->uid[11], a->uid[12], a->uid[13], a->uid[14], a->uid[15]);
+            q = pb_kv_string(q, 2, "service.instance.id", text);
+            break;
+        }
+    }
     return pb_bytes(p, 3, d, (size_t)(q - d));                    /* AgentToServer.agent_description */
 }
 
@@ -1882,7 +1925,7 @@ static void usage(void)
             "                  [--tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--tls-resume]\n"
             "                         [--tls-sni NAME] [--tls-max 1.2|1.3]]\n"
             "                  [--mode load|handshake] [--concurrency C] [--upgrade]\n"
-            "                  [--storm-at S] [--storm-rate N]\n");
+            "                  [--storm-at S] [--storm-rate N] [--attributes N]\n");
     exit(2);
 }
 
@@ -1901,6 +1944,7 @@ static void parse_args(int argc, char **argv)
         {"tls-max", required_argument, 0, 262},   {"mode", required_argument, 0, 263},
         {"concurrency", required_argument, 0, 264}, {"upgrade", no_argument, 0, 265},
         {"storm-at", required_argument, 0, 266},  {"storm-rate", required_argument, 0, 267},
+        {"attributes", required_argument, 0, 268},
         {0, 0, 0, 0}};
     bool have_target = false;
     int c;
@@ -1967,6 +2011,10 @@ static void parse_args(int argc, char **argv)
         case 265: cfg.hs_upgrade = true; break;
         case 266: cfg.storm_at_s = atof(optarg); break;
         case 267: cfg.storm_rate = atof(optarg); break;
+        case 268:
+            cfg.attributes = atoi(optarg);
+            if (cfg.attributes < 3 || cfg.attributes > MAX_ATTRIBUTES) die("--attributes must be 3 to 20");
+            break;
         default: usage();
         }
     }

@@ -213,6 +213,8 @@ def build_parser():
     ap.add_argument("--per-worker", type=int, default=19900, help="agents per worker process (fd limit 20 000)")
     ap.add_argument("--per-source", type=int, default=10000, help="agents per source address")
     ap.add_argument("--first-source", default="127.0.0.2")
+    ap.add_argument("--attributes", type=int, default=3,
+                    help="resource attributes per agent description, 3 to 20 (most shared across agents)")
     ap.add_argument("--max-inflight", type=int, default=1000,
                     help="handshakes in flight, all workers together (listen backlogs are ~2-4 k)")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds to wait before 'before' and 'after' samples")
@@ -329,6 +331,8 @@ def run(args, controller=None):
         cmd += worker_tls_args(tls)
         if storm_at > 0:
             cmd += ["--storm-at", str(storm_at)]
+        if getattr(args, "attributes", 3) != 3:
+            cmd += ["--attributes", str(args.attributes)]
         if storm_rate > 0:          # also for a storm a controller starts with SIGUSR1
             cmd += ["--storm-rate", "%.3f" % (storm_rate * count / args.agents)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
@@ -440,6 +444,7 @@ def run(args, controller=None):
         "plan": [{"agents": c, "sources": dict(p)} for c, p in plan_workers],
         "duration_s": args.duration,
         "heartbeat_s": args.heartbeat,
+        "attributes": getattr(args, "attributes", 3),
         "rate_per_s": args.rate,
         "agents_target": args.agents,
         "agents_connected": fsum("connected"),

@@ -65,6 +65,18 @@ def test_connect(tmp_path):
     assert result["stopped_early_at_s"] is not None   # ends once all are connected
 
 
+def test_realistic_descriptions_with_twenty_attributes(tmp_path):
+    run, result = ampora_bench(tmp_path, "--scenario", "steady", "--agents", "100", "--heartbeat", "1",
+                               "--duration", "4", "--attributes", "20", "--ampora-bin", ampora_bin())
+    assert run.returncode == 0, run.stderr[-2000:]
+    check_shape(result, "steady", 100)
+    assert result["attributes"] == 20
+    assert result["errors"] == 0
+    bad = subprocess.run([str(ROOT / "Benchmarks" / "loadgen" / "opamp-load"), "--target", "127.0.0.1:9",
+                          "--attributes", "21"], capture_output=True, text=True, timeout=10)
+    assert bad.returncode != 0 and "--attributes must be 3 to 20" in bad.stderr
+
+
 @pytest.mark.parametrize("scenario", ["steady", "http"])
 def test_steady_and_http(tmp_path, scenario):
     run, result = ampora_bench(tmp_path, "--scenario", scenario, "--agents", "200", "--heartbeat", "1",
