@@ -25,11 +25,12 @@ extension PostgresStore {
                 if !batch.forgotten.isEmpty {
                     // Canonical UUIDs need no quoting inside an array literal.
                     let list = "{" + batch.forgotten.joined(separator: ",") + "}"
-                    // Only rows no instance holds: another may have taken the agent since.
+                    // Only rows no instance holds: another may have taken the agent since. The
+                    // history's uid index is in the database's collation, agents.uid in bytes (Schema).
                     _ = try rows(
                         """
                         WITH gone AS (DELETE FROM agents WHERE uid = ANY($1::text[]) AND connected = 0 RETURNING uid)
-                        DELETE FROM agent_history WHERE uid IN (SELECT uid FROM gone)
+                        DELETE FROM agent_history WHERE uid IN (SELECT uid COLLATE "default" FROM gone)
                         """, [list])
                 }
                 // In uid order, the index probes (and the heap pages, where rows went in in uid
