@@ -1,8 +1,8 @@
 /// PostgreSQL COPY binary format (`COPY … FROM STDIN (FORMAT binary)`): a fixed header, then
 /// per row a 16-bit field count and each field as a 32-bit length (-1 for NULL) followed by the
 /// column type's binary form, big-endian; a field count of -1 ends the data. The server takes
-/// bytea and text as they are instead of parsing hex and escapes, which is most of what a COPY
-/// of agent rows costs it (BENCHMARKS.md, "Status writes in binary"). Each writer appends one
+/// bytea and text as they are instead of parsing hex and escapes, about half of what a COPY
+/// of agent rows cost it in text (BENCHMARKS.md, "Status writes in binary"). Each writer appends one
 /// field; the types must match the columns exactly (`BIGINT` for every integer).
 enum CopyBinary {
     /// The signature, then 32-bit flags and header-extension length, both zero.

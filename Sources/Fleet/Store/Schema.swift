@@ -263,8 +263,8 @@ enum Schema {
         ],
         [
             // Agent uids compared byte by byte instead of through the database's locale: every
-            // probe of the uid index in a write batch paid a strcoll per comparison, a quarter of
-            // a status update's time (BENCHMARKS.md, "Status writes in binary"). Canonical UUIDs
+            // probe of the uid index in a write batch paid a strcoll per comparison, about a
+            // quarter of the status UPDATE's time (BENCHMARKS.md, "Status writes in binary"). Canonical UUIDs
             // sort the same either way; SQLite's default collation already compares bytes.
             "%AGENTS_UID_BYTES%"
         ],
