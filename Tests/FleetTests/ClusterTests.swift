@@ -208,6 +208,62 @@ import Testing
         }
     }
 
+    /// One batch of every kind of agent row, through both COPYs: agents never written, one
+    /// thought new that is already there (the plain COPY fails and the whole batch is upserted),
+    /// updates under the claim that holds the row or a newer one, and writes under an older
+    /// claim. The table ends with exactly the admitted rows, each column as written (empty
+    /// bytes apart from NULL, text with tabs and backslashes, negative numbers).
+    @Test(arguments: postgres)
+    func aBatchMixingNewExistingAndFencedOutRowsLeavesExactlyTheAdmittedRows(_ backend: String) throws {
+        let store = try FleetStores.open(try TestDatabases.freshURL(backend))
+        defer { store.close() }
+        func agent(_ i: Int, _ owner: String, epoch: Int64, at claimedAt: Int64, new: Bool = false) -> AgentRow {
+            var row = StoreConformanceTests.row(i, owner: owner)
+            row.fence = epoch
+            row.claimedAt = claimedAt
+            row.isNew = new
+            return row
+        }
+        var first = WriteBatch()
+        first.agents =
+            (0..<4).map { agent($0, "a", epoch: 1, at: 100, new: true) }
+            + (4..<6).map { agent($0, "b", epoch: 2, at: 200, new: true) }
+        #expect(try store.write(first) == 0)
+
+        var own = agent(0, "a", epoch: 1, at: 100)  // a's own update, every column changed
+        own.connected = false
+        own.firstSeen = 1
+        own.lastSeen = 9_000
+        own.capabilities = -5
+        own.description = []
+        own.health = [0, 255, 92, 9, 10, 13]
+        own.effectiveConfigHash = nil
+        own.remoteConfigStatus = [1]
+        own.packageStatuses = [2, 3]
+        own.componentsHash = "tab\tand\\backslash ünï"
+        own.customCapabilities = []
+        own.connectionSettingsStatus = [4]
+        let newer = agent(1, "b", epoch: 2, at: 150)  // the agent reconnected to b
+        var thoughtNew = agent(2, "a", epoch: 1, at: 100, new: true)  // a wrote it already
+        thoughtNew.health = [7]
+        var late = agent(4, "a", epoch: 1, at: 100)  // b holds it with a newer claim
+        late.connected = false
+        let lateNew = agent(5, "a", epoch: 1, at: 100, new: true)  // the same, thought new
+        let fresh = agent(10, "a", epoch: 1, at: 100, new: true)
+        let unseen = agent(11, "a", epoch: 1, at: 100)  // not there, though not marked new
+        var mixed = WriteBatch()
+        mixed.agents = [own, newer, thoughtNew, late, lateNew, fresh, unseen]
+        #expect(try store.write(mixed) == 2, "a's writes on b's agents are refused")
+
+        func stored(_ row: AgentRow) -> AgentRow {
+            var row = row
+            row.isNew = false
+            return row
+        }
+        let expected = [own, newer, thoughtNew, first.agents[3], first.agents[4], first.agents[5], fresh, unseen]
+        #expect(try store.loadAgents() == expected.map(stored).sorted { $0.uid < $1.uid })
+    }
+
     // MARK: Pruning announcements and actions
 
     @Test func pruneMarksDeleteThroughWhatWasNewestTheKeepAgo() {

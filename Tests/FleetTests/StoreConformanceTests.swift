@@ -194,6 +194,38 @@ import Testing
         #expect(error?.message.contains("invoices") == true)
     }
 
+    /// A database from before agent uids compared by bytes: the migration keeps its agents,
+    /// and forgetting one still deletes its history (found through the history's own index).
+    @Test func postgresUidsCompareByBytesAfterTheMigrationAndKeepTheAgents() throws {
+        guard TestDatabases.backends.contains("postgres") else { return }
+        let url = try TestDatabases.freshURL("postgres")
+        let first = try FleetStores.open(url)
+        var batch = WriteBatch()
+        batch.agents = (0..<3).map { Self.row($0, connected: $0 != 1) }
+        batch.history = [HistoryRow(uid: Self.row(1).uid, at: 1, kind: "disconnected", detail: "")]
+        try first.write(batch)
+        first.close()
+        try TestDatabases.postgres(
+            url,
+            """
+            ALTER TABLE agents ALTER COLUMN uid TYPE TEXT COLLATE "default";
+            UPDATE ampora_meta SET value = '\(Schema.latest - 1)' WHERE key = 'schema_version'
+            """)
+        let store = try #require(try FleetStores.open(url) as? PostgresStore)
+        defer { store.close() }
+        #expect(try store.loadAgents() == batch.agents)
+        let collation = try store.select(
+            "SELECT collation_name FROM information_schema.columns WHERE table_name = 'agents' AND column_name = 'uid'",
+            [])
+        #expect(collation.first?[0] == "C")
+        #expect(try store.history(uid: Self.row(1).uid, limit: 5).count == 1)
+        var forget = WriteBatch()
+        forget.forgotten = [Self.row(1).uid]
+        try store.write(forget)
+        #expect(try store.loadAgents().map(\.uid) == [Self.row(0).uid, Self.row(2).uid])
+        #expect(try store.history(uid: Self.row(1).uid, limit: 5).isEmpty)
+    }
+
     @Test func unreachablePostgresIsAClearError() {
         let error = #expect(throws: StoreError.self) {
             try FleetStores.open("postgres://nobody:secret@127.0.0.1:1/none?connect_timeout=2")

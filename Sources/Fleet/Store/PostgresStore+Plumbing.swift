@@ -9,23 +9,34 @@ extension PostgresStore {
         fence, claimed_at
         """
 
+    /// One `agentColumns` row in COPY binary format (`CopyBinary`).
     static func copyRow(_ row: AgentRow, _ out: inout [UInt8]) {
-        CopyText.text(row.uid, &out)
-        CopyText.int(row.connected ? 1 : 0, &out)
-        CopyText.int(row.firstSeen, &out)
-        CopyText.int(row.lastSeen, &out)
-        CopyText.int(row.capabilities, &out)
-        CopyText.bytes(row.description, &out)
-        CopyText.bytes(row.health, &out)
-        CopyText.text(row.effectiveConfigHash, &out)
-        CopyText.bytes(row.remoteConfigStatus, &out)
-        CopyText.bytes(row.packageStatuses, &out)
-        CopyText.text(row.componentsHash, &out)
-        CopyText.bytes(row.customCapabilities, &out)
-        CopyText.bytes(row.connectionSettingsStatus, &out)
-        CopyText.text(row.owner, &out)
-        CopyText.int(row.fence, &out)
-        CopyText.int(row.claimedAt, &out, last: true)
+        CopyBinary.row(fields: 16, &out)
+        CopyBinary.text(row.uid, &out)
+        CopyBinary.int(row.connected ? 1 : 0, &out)
+        CopyBinary.int(row.firstSeen, &out)
+        CopyBinary.int(row.lastSeen, &out)
+        CopyBinary.int(row.capabilities, &out)
+        CopyBinary.bytes(row.description, &out)
+        CopyBinary.bytes(row.health, &out)
+        CopyBinary.text(row.effectiveConfigHash, &out)
+        CopyBinary.bytes(row.remoteConfigStatus, &out)
+        CopyBinary.bytes(row.packageStatuses, &out)
+        CopyBinary.text(row.componentsHash, &out)
+        CopyBinary.bytes(row.customCapabilities, &out)
+        CopyBinary.bytes(row.connectionSettingsStatus, &out)
+        CopyBinary.text(row.owner, &out)
+        CopyBinary.int(row.fence, &out)
+        CopyBinary.int(row.claimedAt, &out)
+    }
+
+    /// COPY of agent rows into `table` in binary format.
+    func copyAgents(into table: String, _ rows: [AgentRow]) throws(StoreError) {
+        try copy("COPY \(table) (\(Self.agentColumns)) FROM STDIN (FORMAT binary)") { out in
+            out.append(contentsOf: CopyBinary.header)
+            for row in rows { Self.copyRow(row, &out) }
+            out.append(contentsOf: CopyBinary.trailer)
+        }
     }
 
     /// Runs a statement and returns how many rows it touched.

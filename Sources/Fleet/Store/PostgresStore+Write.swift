@@ -25,33 +25,34 @@ extension PostgresStore {
                 if !batch.forgotten.isEmpty {
                     // Canonical UUIDs need no quoting inside an array literal.
                     let list = "{" + batch.forgotten.joined(separator: ",") + "}"
-                    // Only rows no instance holds: another may have taken the agent since.
+                    // Only rows no instance holds: another may have taken the agent since. The
+                    // history's uid index is in the database's collation, agents.uid in bytes (Schema).
                     _ = try rows(
                         """
                         WITH gone AS (DELETE FROM agents WHERE uid = ANY($1::text[]) AND connected = 0 RETURNING uid)
-                        DELETE FROM agent_history WHERE uid IN (SELECT uid FROM gone)
+                        DELETE FROM agent_history WHERE uid IN (SELECT uid COLLATE "default" FROM gone)
                         """, [list])
                 }
-                var existing = batch.agents.filter { !$0.isNew }
-                let fresh = batch.agents.filter(\.isNew)
+                // In uid order, the index probes (and the heap pages, where rows went in in uid
+                // order) follow each other instead of jumping: the write-behind hands over its
+                // rows in hash order (BENCHMARKS.md, "Status writes in binary").
+                let agents = batch.agents.sorted { $0.uid < $1.uid }
+                var existing = agents.filter { !$0.isNew }
+                let fresh = agents.filter(\.isNew)
                 if !fresh.isEmpty {
                     // Agents this server never wrote go straight in, at the speed of a plain COPY.
                     try exec("SAVEPOINT fresh")
                     do throws(StoreError) {
-                        try copy("COPY agents (\(Self.agentColumns)) FROM STDIN") { out in
-                            for row in fresh { Self.copyRow(row, &out) }
-                        }
+                        try copyAgents(into: "agents", fresh)
                         try exec("RELEASE SAVEPOINT fresh")
                     } catch  where error.kind == .conflict {
                         // Another server (or an earlier life of this one) wrote some: upsert them all.
                         try exec("ROLLBACK TO SAVEPOINT fresh")
-                        existing += fresh
+                        existing = agents
                     }
                 }
                 if !existing.isEmpty {
-                    try copy("COPY agents_stage FROM STDIN") { out in
-                        for row in existing { Self.copyRow(row, &out) }
-                    }
+                    try copyAgents(into: "agents_stage", existing)
                     // A batch is small next to the table: probe the uid index per staged row
                     // instead of hashing the whole agents table (the planner has no stats on temp tables).
                     try exec("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")

@@ -261,10 +261,21 @@ enum Schema {
             )
             """,
         ],
+        [
+            // Agent uids compared byte by byte instead of through the database's locale: every
+            // probe of the uid index in a write batch paid a strcoll per comparison, about a
+            // quarter of the status UPDATE's time (BENCHMARKS.md, "Status writes in binary"). Canonical UUIDs
+            // sort the same either way; SQLite's default collation already compares bytes.
+            "%AGENTS_UID_BYTES%"
+        ],
     ]
 
     /// Statements one dialect spells so differently that a placeholder stands for all of them.
     static func dialectStatements(_ sql: String, postgres: Bool) -> [String] {
+        if sql == "%AGENTS_UID_BYTES%" {
+            // Rebuilds the uid index, not the table.
+            return postgres ? ["ALTER TABLE agents ALTER COLUMN uid TYPE TEXT COLLATE \"C\""] : []
+        }
         guard sql == "%AUDIT_APPEND_ONLY%" else { return [sql] }
         if postgres {
             return [

@@ -11,6 +11,7 @@ import Synchronization
 //   service    the whole write-behind path: FleetService.record() of status changes until written;
 //   autocommit one upsert statement per row, each its own transaction (the naive peer);
 //   raw        the floor: COPY (SQLite: prepared INSERTs in one transaction) into a bare table.
+//   raw, binary (PostgreSQL) the floor's rows in COPY's binary format: a reference, not the floor.
 // PostgreSQL also: batch updates announced to other instances (`agent_changes` + NOTIFY), and
 // `--instances` writers at once, each its own session and its share of the agents.
 
@@ -255,6 +256,66 @@ func postgres(_ admin: String, _ o: Options) throws {
         }
     }
     record(Result(backend: "postgres", method: "raw", rows: o.rows, seconds: raw))
+
+    // Not the floor, a reference beside it: the same rows COPYed in binary format, as the batch
+    // writer sends them since BENCHMARKS.md's "Status writes in binary". The ÷ raw column stays
+    // against the text COPY above, the floor of every earlier table.
+    pg(conn, "CREATE TABLE raw_binary (LIKE agents INCLUDING ALL)")
+    pg(conn, "ALTER TABLE raw_binary DROP COLUMN deleted_at")
+    let binary: [[UInt8]] = stride(from: 0, to: o.rows, by: o.batch).map { start in
+        var out = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        for i in start..<min(o.rows, start + o.batch) { binaryLine(row(i, round: 3), into: &out) }
+        out += [0xFF, 0xFF]
+        return out
+    }
+    let rawBinary = seconds {
+        for chunk in binary {
+            pg(conn, "BEGIN")
+            let r = PQexec(conn, "COPY raw_binary FROM STDIN (FORMAT binary)")
+            PQclear(r)
+            _ = chunk.withUnsafeBytes {
+                PQputCopyData(conn, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count))
+            }
+            _ = PQputCopyEnd(conn, nil)
+            while let r = PQgetResult(conn) {
+                if PQresultStatus(r) != PGRES_COMMAND_OK { log(String(cString: PQresultErrorMessage(r))) }
+                PQclear(r)
+            }
+            pg(conn, "COMMIT")
+        }
+    }
+    record(Result(backend: "postgres", method: "raw, binary", rows: o.rows, seconds: rawBinary))
+}
+
+/// `copyLine`'s row in COPY binary format: 16 fields, each a big-endian length and its bytes.
+func binaryLine(_ r: AgentRow, into out: inout [UInt8]) {
+    func be<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.bigEndian) { out += $0 } }
+    func field(_ b: [UInt8]?) {
+        if let b {
+            be(Int32(b.count))
+            out += b
+        } else {
+            be(Int32(-1))
+        }
+    }
+    func int(_ v: Int64) {
+        be(Int32(8))
+        be(v)
+    }
+    be(Int16(16))
+    field(Array(r.uid.utf8))
+    int(r.connected ? 1 : 0)
+    int(r.firstSeen)
+    int(r.lastSeen)
+    int(r.capabilities)
+    field(r.description)
+    field(r.health)
+    field(r.effectiveConfigHash.map { Array($0.utf8) })
+    field(r.remoteConfigStatus)
+    for _ in 0..<4 { field(nil) }
+    field(Array(r.owner.utf8))
+    int(r.fence)
+    int(r.claimedAt)
 }
 
 /// `--instances` writers at once, as that many instances on one database would: each its own
