@@ -4,6 +4,19 @@ import PackageDescription
 /// Our own targets: `any` spelled out for every existential, and no warning left standing.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny"), .treatAllWarnings(as: .error)]
 
+/// Fuzzing only (scripts/fuzz.sh, FUZZING.md): when AMPORA_FUZZ_COVERAGE is set (a comma list of
+/// modules), the modules named get libFuzzer's coverage counters and the others given `fuzzed` get
+/// AddressSanitizer alone, so that a target's binary holds counters only for the module it tests
+/// and libFuzzer walks fewer of them per input. These flags come after SwiftPM's own sanitizer flags,
+/// whose order varies, and swiftc keeps only the last -sanitize= flag. Unset in every other build.
+let fuzzCoverage = Context.environment["AMPORA_FUZZ_COVERAGE"].map { Set($0.split(separator: ",").map(String.init)) }
+func fuzzed(_ module: String) -> [SwiftSetting] {
+    guard let fuzzCoverage else { return [] }
+    return fuzzCoverage.contains(module)
+        ? [.unsafeFlags(["-sanitize=fuzzer,address", "-sanitize-coverage=edge,pc-table,inline-8bit-counters"])]
+        : [.unsafeFlags(["-sanitize=address"])]
+}
+
 // The target graph enforces the module boundaries of docs/ARCHITECTURE.md: a forbidden import
 // is a missing dependency, so a compile error. Core and Toolkit never see each other; only
 // Fleet sees both.
@@ -43,12 +56,14 @@ let package = Package(
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
         // OpAMP wire format and session logic: no I/O, no Foundation.
-        .target(name: "Core", swiftSettings: strict),
+        .target(name: "Core", swiftSettings: strict + fuzzed("Core")),
         // Collector config YAML: no OpAMP, no sockets, no databases.
         .target(name: "Toolkit", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // Per-connection protocol logic (HTTP/1.1, WebSocket, the connection machine): no sockets,
         // no threads, no Glibc, time from an injected clock.
-        .target(name: "GatewayCore", dependencies: ["Core", "COpenSSL", "CZlib"], swiftSettings: strict),
+        .target(
+            name: "GatewayCore", dependencies: ["Core", "COpenSSL", "CZlib"],
+            swiftSettings: strict + fuzzed("GatewayCore")),
         // The I/O engines (io_uring, epoll) that drive GatewayCore's machine: knows Core, never
         // Fleet or Toolkit.
         .target(

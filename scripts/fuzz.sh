@@ -39,16 +39,58 @@ fi
 BUILD=(swift build --package-path fuzz -c release --disable-dead-strip --sanitize=fuzzer
     -Xswiftc -sanitize=fuzzer,address "${cov_flags[@]}" -Xcc -fsanitize=address -Xswiftc -use-ld=lld
     --scratch-path "$scratch")
+# The gateway parsers (HTTP, WebSocket, TLS records) get a build of their own in which only
+# GatewayCore and the harnesses carry coverage counters (AMPORA_FUZZ_COVERAGE, read by both
+# manifests); Core, big with its generated codec, has AddressSanitizer alone there. libFuzzer
+# clears and walks every counter of the binary for every input, so this is time per input the
+# parsers, which never call into Core, were paying for nothing (FUZZING.md). The manifests give
+# each module its one -sanitize= list, after SwiftPM's two flags (whose order varies); those still
+# give the executables libFuzzer's main. The manifests depend on the variable, so their cache is
+# this build's own (--manifest-cache local). Only the three products are built.
+GATEWAY_TARGETS="FuzzWebSocketFrames FuzzHTTPParser FuzzTLSRecords"
+GATEWAY_BUILD=(swift build --package-path fuzz -c release --disable-dead-strip --sanitize=fuzzer --sanitize=address
+    -Xcc -fsanitize=address -Xswiftc -use-ld=lld --manifest-cache local --scratch-path fuzz/.build-gateway)
+build_of() {
+    if [[ ${FUZZ_CMP:-0} != 1 && " $GATEWAY_TARGETS " == *" $1 "* ]]; then echo gateway; else echo full; fi
+}
 
-echo "fuzz: building the targets (release, ASan, $coverage coverage)"
 mkdir -p fuzz/artifacts
+: >fuzz/artifacts/build.log
 # ASan links print ~140 harmless "Cannot export local symbol" warnings; a failed build still fails.
-if ! "${BUILD[@]}" >fuzz/artifacts/build.log 2>&1; then
+build_failed() {
     grep -v "Cannot export local symbol" fuzz/artifacts/build.log | tail -40
     echo "fuzz: the build failed"
     exit 1
+}
+need_full=0 need_gateway=()
+for target in $TARGETS; do
+    if [[ $(build_of "$target") == gateway ]]; then need_gateway+=("$target"); else need_full=1; fi
+done
+if [[ $need_full == 1 ]]; then
+    echo "fuzz: building the targets (release, ASan, $coverage coverage)"
+    "${BUILD[@]}" >>fuzz/artifacts/build.log 2>&1 || build_failed
+    BIN=$("${BUILD[@]}" --show-bin-path)
 fi
-BIN=$("${BUILD[@]}" --show-bin-path)
+if [[ ${#need_gateway[@]} -gt 0 ]]; then
+    echo "fuzz: building ${need_gateway[*]} (release, ASan, edge coverage of GatewayCore only)"
+    # SwiftPM reuses its build description when only a dependency's manifest changed (seen when
+    # Package.swift's flags changed here): drop it then, which costs a new plan, not a rebuild.
+    for description in fuzz/.build-gateway/*/release/description.json; do
+        [[ Package.swift -nt $description || fuzz/Package.swift -nt $description ]] && rm -f "$description"
+    done
+    for target in "${need_gateway[@]}"; do
+        AMPORA_FUZZ_COVERAGE=GatewayCore "${GATEWAY_BUILD[@]}" --product "$target" >>fuzz/artifacts/build.log 2>&1 ||
+            build_failed
+    done
+    GATEWAY_BIN=$(AMPORA_FUZZ_COVERAGE=GatewayCore "${GATEWAY_BUILD[@]}" --show-bin-path)
+    # The split must hold, or the parsers would run blind (or pay for Core's counters again).
+    counters() { readelf -S "$(ls "$GATEWAY_BIN/$1.build/"*.o | head -1)" | grep -c __sancov_cntrs || true; }
+    if [[ $(counters GatewayCore) == 0 || $(counters Core) != 0 ]]; then
+        echo "fuzz: the gateway build's coverage is not GatewayCore's alone (readelf -S)"
+        exit 1
+    fi
+fi
+bin_of() { if [[ $(build_of "$1") == gateway ]]; then echo "$GATEWAY_BIN"; else echo "$BIN"; fi; }
 
 # target -> corpus directory name, dictionary, regressions directory
 corpus_of() {
@@ -110,8 +152,16 @@ seed Tests/ToolkitTests/Fixtures/corpus fuzz/.corpus/lint
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -f fuzz/artifacts/results.tsv ]] ||
     printf 'time\tcommit\ttarget\tcoverage\tseconds\truns\texecs_per_s\tcorpus\tpeak_rss_mb\tcrashes\n' >fuzz/artifacts/results.tsv
+# Throughput while fuzzing (FUZZING.md, "Where the time goes"): AddressSanitizer records no stack
+# trace at each allocation and free (malloc_context_size=0). It still catches every bad access and
+# says where it happened, only not where the memory was allocated or freed; so a crash is replayed
+# at once with the full traces (ASan's defaults), and the saved regressions always run with them.
+FUZZ_ASAN_OPTIONS=malloc_context_size=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 status=0
 for target in $TARGETS; do
+    bin=$(bin_of "$target")
+    label=$coverage
+    [[ $(build_of "$target") == gateway ]] && label="edge (GatewayCore)"
     corpus=fuzz/.corpus/$(corpus_of "$target")
     regressions=$(regressions_of "$target")
     dict=$(dict_of "$target")
@@ -122,7 +172,7 @@ for target in $TARGETS; do
 
     if compgen -G "$regressions/*" >/dev/null; then
         echo "fuzz: $target replays $(ls "$regressions" | wc -l) saved regressions"
-        if ! SWIFT_BACKTRACE=enable=no "$BIN/$target" "${opts[@]}" "$regressions"/* >"$log" 2>&1; then
+        if ! SWIFT_BACKTRACE=enable=no "$bin/$target" "${opts[@]}" "$regressions"/* >"$log" 2>&1; then
             tail -40 "$log"
             echo "fuzz: $target FAILED on a saved regression"
             exit 1
@@ -139,17 +189,24 @@ for target in $TARGETS; do
     fi
     start=$(date +%s.%N)
     rc=0
-    SWIFT_BACKTRACE=enable=no "$BIN/$target" "$corpus" "${opts[@]}" "${budget[@]}" >"$log" 2>&1 || rc=$?
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=$FUZZ_ASAN_OPTIONS "$bin/$target" "$corpus" "${opts[@]}" "${budget[@]}" \
+        >"$log" 2>&1 || rc=$?
     elapsed=$(python3 -c "import time; print(round(time.time() - $start, 1))")
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
     size=$(ls "$corpus" | wc -l)
     rate=$(python3 -c "print(int(${runs:-0} / max($elapsed, 0.001)))")
     crashes=$([[ $rc -eq 0 ]] && echo 0 || echo 1)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$commit" "$target" "$coverage" "$elapsed" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$commit" "$target" "$label" "$elapsed" \
         "${runs:-0}" "$rate" "$size" "${rss:-0}" "$crashes" | tee -a fuzz/artifacts/results.tsv
     if [[ $rc -ne 0 ]]; then
         tail -40 "$log"
+        unit=$(sed -n 's/^.*Test unit written to //p' "$log" | tail -1)
+        if [[ -n $unit && -f $unit ]]; then
+            echo "fuzz: $unit again, with AddressSanitizer's full stack traces ($log.replay)"
+            SWIFT_BACKTRACE=enable=no "$bin/$target" "${opts[@]}" "$unit" >"$log.replay" 2>&1 || true
+            tail -60 "$log.replay"
+        fi
         echo "fuzz: $target FAILED (the input is saved under fuzz/artifacts/; keep it in $regressions/)"
         status=$rc
         break
