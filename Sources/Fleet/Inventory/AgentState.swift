@@ -29,6 +29,10 @@ struct AgentState {
 
     init(row: AgentRow) {
         self.row = row
+        let interner = StringInterner.shared
+        self.row.effectiveConfigHash = row.effectiveConfigHash.map(interner.intern)
+        self.row.componentsHash = row.componentsHash.map(interner.intern)
+        self.row.owner = interner.intern(row.owner)
         attributes = Self.attributes(encoded: row.description)
         if let r = row.remoteConfigStatus, let status = try? RemoteConfigStatus(serializedBytes: r) {
             setRemote(status)
@@ -43,7 +47,7 @@ struct AgentState {
     }
 
     mutating func setRemote(_ status: RemoteConfigStatus, hash: String? = nil) {
-        remoteHash = hash ?? ConfigHash.hex(status.lastRemoteConfigHash)
+        remoteHash = hash ?? StringInterner.shared.intern(ConfigHash.hex(status.lastRemoteConfigHash))
         remoteStatus = status.status
         remoteError = status.errorMessage
         runningConfig =
@@ -108,13 +112,14 @@ struct AgentState {
     }
 
     /// The attributes as text, identifying ones first when a key repeats: linear in their
-    /// number (a hash set of the keys seen), whatever an agent sends.
+    /// number (a hash set of the keys seen), whatever an agent sends. Keys and values are
+    /// interned: most of them are the same across a fleet.
     static func attributes(of d: AgentDescription) -> [(key: String, value: String)] {
         var seen = Set<String>(minimumCapacity: d.identifyingAttributes.count + d.nonIdentifyingAttributes.count)
         var out: [(key: String, value: String)] = []
         for list in [d.identifyingAttributes, d.nonIdentifyingAttributes] {
             for kv in list where seen.insert(kv.key).inserted {
-                out.append((kv.key, text(kv.value)))
+                out.append((StringInterner.shared.intern(kv.key), StringInterner.shared.intern(text(kv.value))))
             }
         }
         return out.sorted { $0.key < $1.key }

@@ -29,16 +29,16 @@ struct PreparedChange {
         healthBytes = change.health?.serializedBytes()
         if let effective = change.effectiveConfig {
             let map = effective.configMap ?? AgentConfigMap()
-            effectiveHash = ConfigHash.hex(ConfigHash.of(map))
+            effectiveHash = StringInterner.shared.intern(ConfigHash.hex(ConfigHash.of(map)))
             effectiveBody = map.serializedBytes()
         }
         if let remote = change.remoteConfigStatus {
             remoteBytes = remote.serializedBytes()
-            remoteHash = ConfigHash.hex(remote.lastRemoteConfigHash)
+            remoteHash = StringInterner.shared.intern(ConfigHash.hex(remote.lastRemoteConfigHash))
         }
         packagesBytes = change.packageStatuses?.serializedBytes()
         if let components = change.availableComponents {
-            componentsHash = ConfigHash.hex(components.hash)
+            componentsHash = StringInterner.shared.intern(ConfigHash.hex(components.hash))
             if !components.components.isEmpty {
                 componentsBody = components.serializedBytes()
                 componentNames = ComponentCompatibility.available(components)
