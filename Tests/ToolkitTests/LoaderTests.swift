@@ -113,6 +113,47 @@ import Testing
         let findings = TestSupport.lint(text)
         #expect(findings.map(\.rule) == [.yamlSyntax])
     }
+
+    /// An alias used as a key was hashed through its whole expansion by the YAML library's
+    /// duplicate-key check (34 s for this input, found by FuzzLint) before any budget applied.
+    @Test func aliasKeysAreRefusedBeforeTheyAreHashed() throws {
+        var text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...7 {
+            text +=
+                "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ")
+                + "]\n"
+        }
+        text += "a8: &a8 [*a7: &a7 [*a6, *a6, *a6, *a6, *a7, *a7, *a7, *a7]]\n"
+        let findings = TestSupport.lint(text)
+        #expect(findings.map(\.rule) == [.yamlSyntax])
+        // Refused by the check that reads keys before the library hashes them, not by a budget.
+        #expect(findings.first?.message.contains("alias *a7 used as a mapping key") == true)
+        #expect(findings.first?.position.line == 9)
+        // Broken after the alias key: refused with the syntax error, never hashed first.
+        let unbalanced = String(text.dropLast(2)) + "\n"
+        #expect(TestSupport.lint(unbalanced).map(\.rule) == [.yamlSyntax])
+        // A syntax error in text with aliases is reported where the same text with plain
+        // scalars of the same length in place of the aliases has it.
+        for broken in ["a: &a x\nb: [*a, *a, *a\n", "a: &a x\nb: {*a , k: *a}: }\n", "a: &a x\nb: *a *a\nc: ]\n"] {
+            let plain = broken.replacingOccurrences(of: "*a", with: "xa")
+            let expected = TestSupport.lint(plain).first { $0.rule == .yamlSyntax }?.position
+            let found = TestSupport.lint(broken).first { $0.rule == .yamlSyntax }?.position
+            #expect(expected != nil)
+            #expect(found?.line == expected?.line && found?.column == expected?.column, "\(broken)")
+        }
+        // Aliases as values, merge keys and a star inside quotes or a block stay accepted.
+        let fine = """
+            base: &base {endpoint: "*: not an alias"}
+            receivers:
+              otlp:
+                <<: *base
+                protocols: [*base]
+            note: |
+              *x: text
+            """
+        let unit = Loader.unit([SourceText(name: "fine.yaml", text: fine)])
+        #expect(unit.root != nil)
+    }
 }
 
 @Suite struct ReferenceTests {

@@ -35,6 +35,7 @@ public enum YAMLReader {
         _ text: String, file: String, map: PositionMap = PositionMap()
     ) throws(YAMLSyntaxError) -> [YNode] {
         var result: [YNode] = []
+        try refuseAliasKeys(text, file: file, map: map)
         do {
             let parser = try Parser(yaml: text)
             var converter = Converter(file: file, map: map)
@@ -49,6 +50,107 @@ public enum YAMLReader {
             throw YAMLSyntaxError(message: "\(error)", position: SourcePosition(file: file, line: 1, column: 1))
         }
         return result
+    }
+
+    /// What stands in for each alias in `refuseAliasKeys`' first reading.
+    static let aliasMarker = "__ampora_alias__"
+
+    /// Refuses a document that uses an alias as a mapping key (or inside one). Yams hashes every
+    /// key of a mapping to find duplicates, and an alias key is hashed through everything it
+    /// expands to: ten nested aliases in 500 bytes are 10⁸ nodes, hashed before `nodeBudget` can
+    /// count any of them (FUZZING.md tells how the fuzzer found it). Collector configs never need
+    /// such keys. Text with an alias is read once with every alias replaced by a plain marker
+    /// scalar (alias names are letters, digits, `-` and `_`, so the marker keeps the text valid),
+    /// where every key is cheap to hash, and a marker in a key refuses the document.
+    static func refuseAliasKeys(_ text: String, file: String, map: PositionMap) throws(YAMLSyntaxError) {
+        let utf8 = Array(text.utf8)
+        guard utf8.contains(UInt8(ascii: "*")) else { return }
+        let marker = Array(aliasMarker.utf8)
+        var sanitized: [UInt8] = []
+        sanitized.reserveCapacity(utf8.count + 64)
+        // Where markers went, as (line, column in the marked text), both counted from 1 in
+        // characters as libyaml counts them, to report an error at its place in `text`.
+        var markers: [(line: Int, column: Int)] = []
+        var line = 1
+        var column = 1
+        var previous = UInt8(ascii: "\n")
+        for byte in utf8 {
+            // An alias starts a token: after white space, a flow indicator, `-` or `?`. Inside a
+            // quoted or block scalar or a comment the replacement changes only text that is not
+            // a plain key, which the check below ignores.
+            if byte == UInt8(ascii: "*"), Self.startsToken(after: previous) {
+                markers.append((line, column))
+                sanitized += marker
+                column += marker.count
+            } else {
+                sanitized.append(byte)
+                if byte == UInt8(ascii: "\n") {
+                    line += 1
+                    column = 1
+                } else if byte & 0xC0 != 0x80 {
+                    column += 1
+                }
+            }
+            previous = byte
+        }
+        let roots: [Node]
+        do {
+            let parser = try Parser(yaml: String(decoding: sanitized, as: UTF8.self))
+            var all: [Node] = []
+            while let root = try parser.nextRoot() { all.append(root) }
+            roots = all
+        } catch {
+            // Not the text's own reading, which could hash an alias key before it reaches the
+            // same error: this one's error, at the same place in the text.
+            var refusal =
+                (error as? YamlError).map { syntaxError($0, file: file, map: PositionMap()) }
+                ?? YAMLSyntaxError(message: "\(error)", position: SourcePosition(file: file, line: 1, column: 1))
+            let at = refusal.position
+            let shift = markers.filter { $0.line == at.line && $0.column < at.column }.count * (marker.count - 1)
+            refusal.position = SourcePosition(
+                file: file, line: at.line + map.lineOffset, column: max(at.column - shift, 1) + map.columnOffset)
+            throw refusal
+        }
+        let converter = Converter(file: file, map: map)
+        for root in roots {
+            if let (alias, mark) = Self.aliasInKey(root) {
+                throw YAMLSyntaxError(
+                    message: "YAML: alias *\(alias) used as a mapping key; Ampora does not accept aliases in keys",
+                    position: converter.position(mark))
+            }
+        }
+    }
+
+    static func startsToken(after byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "["),
+            UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: "-"), UInt8(ascii: "?"):
+            true
+        default: false
+        }
+    }
+
+    /// The first alias marker standing in a mapping key of `node` (at any depth), with its place.
+    static func aliasInKey(_ node: Node) -> (String, Mark?)? {
+        var stack: [(node: Node, inKey: Bool)] = [(node, false)]
+        while let (current, inKey) = stack.popLast() {
+            switch current {
+            case .scalar(let scalar):
+                if inKey, scalar.style == .plain, scalar.string.hasPrefix(aliasMarker) {
+                    return (String(scalar.string.dropFirst(aliasMarker.count)), scalar.mark)
+                }
+            case .sequence(let sequence):
+                for item in sequence { stack.append((item, inKey)) }
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    stack.append((key, true))
+                    stack.append((value, inKey))
+                }
+            case .alias:
+                break
+            }
+        }
+        return nil
     }
 
     static func syntaxError(_ error: YamlError, file: String, map: PositionMap) -> YAMLSyntaxError {
