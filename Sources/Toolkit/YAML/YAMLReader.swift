@@ -63,8 +63,8 @@ public enum YAMLReader {
     /// scalar (alias names are letters, digits, `-` and `_`, so the marker keeps the text valid),
     /// where every key is cheap to hash, and a marker in a key refuses the document.
     static func refuseAliasKeys(_ text: String, file: String, map: PositionMap) throws(YAMLSyntaxError) {
+        guard text.utf8.contains(UInt8(ascii: "*")) else { return }
         let utf8 = Array(text.utf8)
-        guard utf8.contains(UInt8(ascii: "*")) else { return }
         let marker = Array(aliasMarker.utf8)
         var sanitized: [UInt8] = []
         sanitized.reserveCapacity(utf8.count + 64)
