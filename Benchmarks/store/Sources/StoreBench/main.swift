@@ -241,20 +241,7 @@ func postgres(_ admin: String, _ o: Options) throws {
         for i in start..<min(o.rows, start + o.batch) { copyLine(row(i, round: 3), into: &out) }
         return out
     }
-    let raw = seconds {
-        for chunk in lines {
-            pg(conn, "BEGIN")
-            let r = PQexec(conn, "COPY raw_copy FROM STDIN")
-            PQclear(r)
-            _ = chunk.withUnsafeBytes { PQputCopyData(conn, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count)) }
-            _ = PQputCopyEnd(conn, nil)
-            while let r = PQgetResult(conn) {
-                if PQresultStatus(r) != PGRES_COMMAND_OK { log(String(cString: PQresultErrorMessage(r))) }
-                PQclear(r)
-            }
-            pg(conn, "COMMIT")
-        }
-    }
+    let raw = seconds { copyChunks(conn, "COPY raw_copy FROM STDIN", lines) }
     record(Result(backend: "postgres", method: "raw", rows: o.rows, seconds: raw))
 
     // Not the floor, a reference beside it: the same rows COPYed in binary format, as the batch
@@ -268,23 +255,25 @@ func postgres(_ admin: String, _ o: Options) throws {
         out += [0xFF, 0xFF]
         return out
     }
-    let rawBinary = seconds {
-        for chunk in binary {
-            pg(conn, "BEGIN")
-            let r = PQexec(conn, "COPY raw_binary FROM STDIN (FORMAT binary)")
-            PQclear(r)
-            _ = chunk.withUnsafeBytes {
-                PQputCopyData(conn, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count))
-            }
-            _ = PQputCopyEnd(conn, nil)
-            while let r = PQgetResult(conn) {
-                if PQresultStatus(r) != PGRES_COMMAND_OK { log(String(cString: PQresultErrorMessage(r))) }
-                PQclear(r)
-            }
-            pg(conn, "COMMIT")
-        }
-    }
+    let rawBinary = seconds { copyChunks(conn, "COPY raw_binary FROM STDIN (FORMAT binary)", binary) }
     record(Result(backend: "postgres", method: "raw, binary", rows: o.rows, seconds: rawBinary))
+}
+
+/// Each chunk through `copy` in a transaction of its own: how the floors are written.
+func copyChunks(_ conn: OpaquePointer?, _ copy: String, _ chunks: [[UInt8]]) {
+    for chunk in chunks {
+        pg(conn, "BEGIN")
+        PQclear(PQexec(conn, copy))
+        _ = chunk.withUnsafeBytes {
+            PQputCopyData(conn, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count))
+        }
+        _ = PQputCopyEnd(conn, nil)
+        while let r = PQgetResult(conn) {
+            if PQresultStatus(r) != PGRES_COMMAND_OK { log(String(cString: PQresultErrorMessage(r))) }
+            PQclear(r)
+        }
+        pg(conn, "COMMIT")
+    }
 }
 
 /// `copyLine`'s row in COPY binary format: 16 fields, each a big-endian length and its bytes.
