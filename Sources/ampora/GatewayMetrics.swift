@@ -64,6 +64,10 @@ enum GatewayMetrics {
             "ampora_tls_sessions", help: "TLS sessions (handshaking or established) alive now.",
             .gauge { _ in Double(TLSChannel.alive.load(ordering: .relaxed)) }),
         .init(
+            "ampora_tls_record_buffers_pooled",
+            help: "1 when OpenSSL's record buffers come from the per-thread pool, 0 when from malloc.",
+            .gauge { _ in TLSRecordBuffers.installed ? 1 : 0 }),
+        .init(
             "ampora_tls_handshakes_total", help: "TLS handshakes completed on the agent listener.",
             .count { $0.tlsHandshakes }),
         .init(

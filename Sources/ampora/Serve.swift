@@ -379,6 +379,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // First, before anything (libpq included) makes OpenSSL allocate.
+        let pooledRecordBuffers = TLSRecordBuffers.install()
         let s = try settings()
         let opampAddress: SocketAddress
         let httpAddress: SocketAddress
@@ -442,6 +444,9 @@ struct Serve: AsyncParsableCommand {
         }
         Logs.bootstrap(format: s.logFormat, level: s.logLevel)
         let logger = Logger(label: "ampora")
+        if !pooledRecordBuffers {
+            logger.warning("OpenSSL allocated before start: TLS record buffers come from malloc")
+        }
         let store: any FleetStore
         var clusterSession: PostgresStore?
         do {

@@ -80,6 +80,13 @@ def test_ready_line_names_the_tls_listener(tls_server):
     assert reply.startswith(b"HTTP/1.1 404")
 
 
+def test_record_buffers_come_from_the_pool(tls_server):
+    """OpenSSL's per-record buffers are taken from the per-thread pool: the server installed its
+    allocator before anything made OpenSSL allocate (else it warns and the gauge reads 0)."""
+    tls_server.handshake(client_context())
+    assert tls_server.metrics()["ampora_tls_record_buffers_pooled"] == 1
+
+
 def test_websocket_agent_over_wss(tls_server):
     uid = os.urandom(16)
 

@@ -188,6 +188,9 @@ package final class TLSChannel {
                 let plain = UnsafeMutableRawBufferPointer(rebasing: loop.plain[0..<Int(n)])
                 let next = machine.handle(.received(plain), ctx, &loop.plainOut)
                 if next != .none { action = next }
+                // With nothing left to read, another SSL_read would only allocate a record
+                // buffer (released buffers are re-made per call) to find the BIO empty.
+                if BIO_ctrl_pending(loop.rbio) == 0 && SSL_has_pending(ssl) == 0 { break }
                 continue
             }
             let error = SSL_get_error(ssl, n)
