@@ -85,10 +85,12 @@ extension OperatorAPI {
         let list = try await Self.fleetCall { () throws(FleetError) in
             try fleet.configVersionList(name: name, limit: chosenLimit, before: chosenBefore)
         }
+        let counts = fleet.configStateCounts(of: list.items)
         let items = list.items.map { info -> [String: Any] in
             var item = Self.versionJSON(info)
             item["findings"] = nil
             item["findingsCount"] = info.findings.count
+            item["configStates"] = Self.stateCounts(counts[info.version] ?? [:], zeros: false)
             return item
         }
         var response = Self.json([

@@ -113,11 +113,10 @@ public struct OperatorAPI: Sendable {
         router.get("/api/v1/agents") { request, _ in try listAgents(request) }
         router.get("/api/v1/agents/facets") { _, _ in
             let facets = fleet.agentFacets()
-            var states: [String: Int] = [:]
-            for state in ConfigState.allCases { states[state.rawValue] = facets.configStates[state] ?? 0 }
             return Self.json([
                 "total": facets.total, "connected": facets.connected, "disconnected": facets.total - facets.connected,
-                "healthy": facets.healthy, "unhealthy": facets.unhealthy, "configStates": states,
+                "healthy": facets.healthy, "unhealthy": facets.unhealthy,
+                "configStates": Self.stateCounts(facets.configStates, zeros: true),
             ])
         }
         router.get("/api/v1/server") { _, _ in serverInfo() }
@@ -137,7 +136,10 @@ public struct OperatorAPI: Sendable {
             guard let config = fleet.listConfigs().first(where: { $0.name == name }) else {
                 throw APIError(.notFound, "config_not_found", "no config named \(name)")
             }
-            return await Self.tagged(Self.json(Self.configJSON(config)), config: name, fleet: fleet)
+            let counts = try await Self.fleetCall { () throws(FleetError) in try fleet.configStateCounts(name: name) }
+            var body = Self.configJSON(config)
+            body["configStates"] = Self.stateCounts(counts, zeros: true)
+            return await Self.tagged(Self.json(body), config: name, fleet: fleet)
         }
         router.put("/api/v1/configs/:name") { request, context in
             try await putConfig(request, name: context.parameters.get("name") ?? "", author: context.actor)
@@ -360,6 +362,15 @@ public struct OperatorAPI: Sendable {
             out["remoteConfigStatus"] = ["hash": r.hash, "status": r.status, "error": r.error]
         } else {
             out["remoteConfigStatus"] = ["hash": "", "status": "UNSET", "error": ""]
+        }
+        return out
+    }
+
+    /// Agents per config state as JSON: every state (`zeros`), or only those with agents.
+    static func stateCounts(_ counts: [ConfigState: Int], zeros: Bool) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for state in ConfigState.allCases where zeros || counts[state, default: 0] > 0 {
+            out[state.rawValue] = counts[state, default: 0]
         }
         return out
     }

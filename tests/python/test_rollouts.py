@@ -191,6 +191,41 @@ def test_a_failing_canary_pauses_before_the_next_stage_and_rollback_restores(ser
         fleet.close()
 
 
+def test_configs_count_their_agents_by_state_and_version(server):
+    """A config counts the agents tracked towards each of its versions, kept as agents change
+    state: the config as a whole (every state listed) and each version (states with agents)."""
+    fleet = Fleet(server, ["canary"] * 2 + ["prod"] * 4)
+    try:
+        base = publish(server, "counted", BASE)
+        publish(server, "idle", variant("nobody runs this"))
+        status, _ = api(server, "POST", "/api/v1/assignments", {"config": "counted", "selector": {}})
+        assert status == 201
+        states = lambda name: api(server, "GET", f"/api/v1/configs/{name}")[1]["configStates"]
+        wait_for(lambda: states("counted")["APPLIED"] == 6, what="six agents counted APPLIED")
+        counted = states("counted")
+        assert set(counted) == {"PENDING", "APPLYING", "APPLIED", "FAILED", "INCOMPATIBLE", "STALLED",
+                                "ROLLED_BACK", "DRIFTED"}
+        assert sum(counted.values()) == 6
+        assert sum(states("idle").values()) == 0, "another config's agents are not counted"
+
+        bad = publish(server, "counted", variant("FAIL"))
+        status, created = api(server, "POST", "/api/v1/rollouts", {
+            "config": "counted", "version": bad["version"], "target": {"selector": {}},
+            "stages": [{"selector": {"env": "canary"}}, {"percent": 100}], "gates": {"maxFailed": 0}})
+        assert status == 201, created
+        wait_for(lambda: rollout(server, created["id"])["counts"]["rolledBack"] == 2,
+                 what="both canaries to roll back")
+        status, versions = api(server, "GET", "/api/v1/configs/counted/versions")
+        assert status == 200
+        by_version = {item["version"]: item["configStates"] for item in versions["items"]}
+        assert by_version[bad["version"]] == {"ROLLED_BACK": 2}
+        assert by_version[base["version"]] == {"APPLIED": 4}
+        counted = states("counted")
+        assert counted["APPLIED"] == 4 and counted["ROLLED_BACK"] == 2 and sum(counted.values()) == 6
+    finally:
+        fleet.close()
+
+
 def test_stages_advance_and_a_stalled_stage_pauses(server):
     fleet = Fleet(server, ["prod"] * 8)
     try:

@@ -280,6 +280,16 @@ extension Inventory {
         state.withLock { $0.configStates }
     }
 
+    /// Agents per config state for each of `hashes` (the agents tracked towards that hash);
+    /// hashes no agent is tracked towards are left out.
+    func configStateCounts(targets hashes: [String]) -> [String: [ConfigState: Int]] {
+        state.withLock { s in
+            var out: [String: [ConfigState: Int]] = [:]
+            for hash in hashes { out[hash] = s.configStatesByTarget[hash] }
+            return out
+        }
+    }
+
     /// Sets how long an agent may stay `APPLYING` before it is `STALLED`.
     func setApplyTimeout(_ milliseconds: Int64) {
         state.withLock { $0.applyTimeout = milliseconds }

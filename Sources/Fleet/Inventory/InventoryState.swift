@@ -34,6 +34,9 @@ struct InventoryState {
     var progress: [String: ProgressCounts] = [:]
     /// Agents per config state, over the fleet.
     var configStates: [ConfigState: Int] = [:]
+    /// Agents per config state, by the hash they are tracked towards: a config's counts are
+    /// those of its versions' hashes. Hashes no agent is tracked towards are dropped.
+    var configStatesByTarget: [String: [ConfigState: Int]] = [:]
     /// Per rollout, per stage: how its agents stand.
     var rollouts: [String: [Int: StageCounts]] = [:]
     /// Agents that entered `APPLYING`, by the second their apply timeout ends: the stall check
@@ -85,6 +88,14 @@ struct InventoryState {
             && a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { x.baseAddress == $0.baseAddress } }
     }
 
+    private mutating func countTarget(_ track: ConfigTrack, _ delta: Int) {
+        // Taken out and put back, so the inner dictionary is changed in place, not copied.
+        var counts = configStatesByTarget.removeValue(forKey: track.target) ?? [:]
+        let left = counts[track.state, default: 0] + delta
+        counts[track.state] = left == 0 ? nil : left
+        if !counts.isEmpty { configStatesByTarget[track.target] = counts }
+    }
+
     private mutating func count(_ state: AgentState, _ delta: Int) {
         if state.row.connected {
             connectedCount += delta
@@ -97,6 +108,7 @@ struct InventoryState {
         }
         if let track = state.track {
             configStates[track.state, default: 0] += delta
+            countTarget(track, delta)
             if let pin = state.pin {
                 let unhealthy = track.state == .applied && state.healthy == false
                 rollouts[pin.rollout, default: [:]][pin.stage, default: StageCounts()].add(

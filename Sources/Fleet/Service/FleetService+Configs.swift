@@ -29,6 +29,33 @@ extension FleetService {
         try configVersions.list(name, limit: limit, before: before)
     }
 
+    /// Agents per config state for each listed version (by its hash), over the fleet.
+    public func configStateCounts(of versions: [ConfigVersionInfo]) -> [Int64: [ConfigState: Int]] {
+        let counts = inventory.configStateCounts(targets: versions.map(\.hash))
+        var out: [Int64: [ConfigState: Int]] = [:]
+        for version in versions { out[version.version] = counts[version.hash] }
+        return out
+    }
+
+    /// Agents per config state over every published version of `name`: the agents tracked
+    /// towards one of its versions. Reads the versions from the database: call it off an async
+    /// executor.
+    public func configStateCounts(name: String) throws(FleetError) -> [ConfigState: Int] {
+        var versions: [ConfigVersionInfo] = []
+        var before: Int64?
+        while true {
+            let page = try configVersions.list(name, limit: 1000, before: before)
+            versions += page.items.filter { !$0.draft }
+            guard page.items.count == 1000, let last = page.items.last else { break }
+            before = last.version
+        }
+        var total: [ConfigState: Int] = [:]
+        for counts in configStateCounts(of: versions).values {
+            total.merge(counts, uniquingKeysWith: +)
+        }
+        return total
+    }
+
     /// One version of `name` with its files. Reads the database: call it off an async executor.
     public func configVersion(name: String, version: Int64) throws(FleetError) -> ConfigVersionDetail {
         try configVersions.detail(name, version: version)
