@@ -221,7 +221,8 @@ class Ampora(Bounded):
 
     def __init__(self, opts, certs, workdir, tls=None, loops=None, budget=600, tag="ampora"):
         self.db = os.path.join(workdir, "%s-%d.db" % (tag, len(Bounded.started)))
-        cmd = [opts.ampora_bin, "serve", "--opamp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+        cmd = (["taskset", "-c", "0"] if opts.pin else []) + [
+               opts.ampora_bin, "serve", "--opamp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
                "--database", "sqlite:" + self.db, "--idle-timeout", "600", "--registration-rate", "0"]
         if loops:
             cmd += ["--loops", str(loops)]
@@ -782,6 +783,9 @@ def parse_args(argv=None):
     ap.add_argument("--agents", type=int, default=100000, help="agents for (a), (b) and the storm (default 100000)")
     ap.add_argument("--ampora-bin", default=os.path.join(ROOT, ".build", "release", "ampora"))
     ap.add_argument("--parts", default="a,b,c", help="which parts to run, e.g. a,c (default a,b,c)")
+    ap.add_argument("--pin", action="store_true",
+                    help="ampora on CPU 0 (taskset), this script and the load generator on CPU 1: the server's "
+                         "CPU per heartbeat without the generator's TLS work on the same core (2 CPUs needed)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 2 000 agents, heartbeat 2 s, short windows, nginx at 2 000 connections "
                          "(< 2 minutes)")
@@ -841,6 +845,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     opts = parse_args(argv)
+    if opts.pin:
+        if os.cpu_count() < 2 or shutil.which("taskset") is None:
+            raise SystemExit("tls_scale: --pin needs two CPUs and taskset (util-linux)")
+        os.sched_setaffinity(0, {1})  # the load generator's workers inherit it
     opts.ampora_bin = os.path.abspath(opts.ampora_bin)
     if not os.access(opts.ampora_bin, os.X_OK):
         raise SystemExit("tls_scale: %s is not built (swift build -c release --product ampora) or pass --ampora-bin"
@@ -860,7 +868,7 @@ def main(argv=None):
     work = tempfile.mkdtemp(prefix="tls-scale-")
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "command": " ".join([os.path.relpath(sys.argv[0], ROOT)] + (argv if argv is not None else sys.argv[1:])),
-           "quick": opts.quick, "agents": opts.agents, "heartbeat_s": opts.heartbeat, "steady_s": opts.steady,
+           "quick": opts.quick, "pinned": opts.pin, "agents": opts.agents, "heartbeat_s": opts.heartbeat, "steady_s": opts.steady,
            "plain_rate": opts.plain_rate, "tls_rate": opts.tls_rate, "ampora_bin": opts.ampora_bin,
            "ampora_args_note": "every server: --idle-timeout 600 --registration-rate 0 (nginx sends all agents "
                                "from one address) and a throwaway SQLite database",
