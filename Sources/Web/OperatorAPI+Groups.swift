@@ -84,14 +84,12 @@ extension OperatorAPI {
     }
 
     static func groupJSON(_ g: AgentGroup) -> [String: Any] {
-        var states: [String: Int] = [:]
-        for (state, n) in g.members.configStates where n > 0 { states[state.rawValue] = n }
         return [
             "name": g.name, "selector": g.selector, "description": g.description, "createdAt": rfc3339(g.createdAt),
             "updatedAt": rfc3339(g.updatedAt), "etag": g.etag,
             "members": [
                 "total": g.members.total, "connected": g.members.connected, "healthy": g.members.healthy,
-                "unhealthy": g.members.unhealthy, "configStates": states,
+                "unhealthy": g.members.unhealthy, "configStates": stateCounts(g.members.configStates, zeros: false),
             ] as [String: Any],
         ]
     }

@@ -6,15 +6,16 @@ import Glibc
 ///
 /// The listener sets `SSL_MODE_RELEASE_BUFFERS` so that an idle TLS agent holds no record
 /// buffers; the price is that OpenSSL allocates a buffer of about 17 KB for every record it
-/// reads or writes and frees it right after. From glibc each of those is a large-bin request,
-/// which first consolidates the fast bins, on every heartbeat. Taken from a few buffers kept per
-/// thread it is a pop, of memory still in cache. Every other allocation goes straight to glibc.
+/// reads or writes and frees it right after: on every heartbeat, a large-bin request to glibc
+/// (which consolidates the fast bins first when they hold chunks) and a buffer cold in cache.
+/// Taken from a few buffers kept per thread it is a pop, of memory still in cache. Every other
+/// allocation goes straight to glibc.
 ///
 /// `install()` must run before OpenSSL allocates anything in the process (OpenSSL refuses new
 /// allocator functions after its first allocation); it is then a no-op that reports `false`, and
 /// OpenSSL keeps using malloc.
 package enum TLSRecordBuffers {
-    /// Requests above this are record buffers (OpenSSL's are 16 KiB of payload plus overhead).
+    /// Requests from this size on are record buffers (16 KiB of payload plus overhead).
     static let smallest = 16 * 1024 + 1
     /// Every record buffer request fits in a block of this size.
     static let blockSize = 18 * 1024
