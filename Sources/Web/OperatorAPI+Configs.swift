@@ -120,13 +120,6 @@ extension OperatorAPI {
 
     // MARK: Helpers
 
-    /// `response` with the config's entity tag, when the database can say what it is.
-    static func tagged(_ response: Response, config name: String, fleet: FleetService) async -> Response {
-        var response = response
-        response.headers[.eTag] = await offExecutor { fleet.configETag(name: name) }
-        return response
-    }
-
     /// Runs a fleet call that waits on the database (or the Toolkit) off the async executor.
     static func fleetCall<T: Sendable>(_ work: @escaping @Sendable () throws(FleetError) -> T) async throws -> T {
         let result = await offExecutor { Result { () throws(FleetError) in try work() } }

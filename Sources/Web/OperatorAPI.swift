@@ -136,10 +136,15 @@ public struct OperatorAPI: Sendable {
             guard let config = fleet.listConfigs().first(where: { $0.name == name }) else {
                 throw APIError(.notFound, "config_not_found", "no config named \(name)")
             }
-            let counts = try await Self.fleetCall { () throws(FleetError) in try fleet.configStateCounts(name: name) }
+            // One read of the versions gives both the counts and the entity tag.
+            let (counts, etag) = try await Self.fleetCall { () throws(FleetError) in
+                try fleet.configStateCounts(name: name)
+            }
             var body = Self.configJSON(config)
             body["configStates"] = Self.stateCounts(counts, zeros: true)
-            return await Self.tagged(Self.json(body), config: name, fleet: fleet)
+            var response = Self.json(body)
+            response.headers[.eTag] = etag
+            return response
         }
         router.put("/api/v1/configs/:name") { request, context in
             try await putConfig(request, name: context.parameters.get("name") ?? "", author: context.actor)

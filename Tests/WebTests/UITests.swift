@@ -136,6 +136,32 @@ import Testing
         }
     }
 
+    @Test func configAndGroupPagesCountAgentsByConfigState() {
+        let viewer = UI.Viewer(name: "v", role: .viewer)
+        let versions = [2, 1].map {
+            ConfigVersionInfo(
+                "c", version: Int64($0), hash: "h\($0)", author: nil, message: nil, createdAt: 0, draft: false,
+                current: $0 == 2, findings: [])
+        }
+        var view = UI.ConfigView(
+            name: "c", versions: versions, current: 2, shown: versions[0], files: [], diff: nil, problem: nil)
+        view.counts = [2: [.applied: 7, .failed: 2], 1: [.rolledBack: 3]]
+        let config = UI.configPage(view, viewer: viewer).text
+        #expect(config.contains("<span class=\"pill ok\">7 applied</span> <span class=\"pill bad\">2 failed</span>"))
+        #expect(config.contains("<span class=\"pill bad\">3 rolled back</span>"))
+        #expect(config.contains("aria-label=\"Agents of c by config state\""))
+        #expect(config.contains("applied <strong>7</strong>"), "the bar's legend sums the versions")
+        let untargeted = UI.configPage(
+            UI.ConfigView(
+                name: "c", versions: versions, current: 2, shown: versions[0], files: [], diff: nil, problem: nil),
+            viewer: viewer
+        ).text
+        #expect(untargeted.contains("No agent is targeted"))
+        var group = AgentGroup(name: "g", selector: ["k": "v"], description: "", createdAt: 0, updatedAt: 0)
+        group.members.configStates = [.stalled: 4]
+        #expect(UI.groupsPage([group], viewer: viewer).text.contains("<span class=\"pill warn\">4 stalled</span>"))
+    }
+
     @Test func pagesSendStrangersToSignIn() async throws {
         let rig = try AccessTests.Rig()
         defer { rig.fleet.close() }

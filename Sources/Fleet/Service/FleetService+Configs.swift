@@ -37,14 +37,16 @@ extension FleetService {
         return out
     }
 
-    /// Agents per config state over every published version of `name`: the agents tracked
-    /// towards one of its versions. Reads the versions from the database: call it off an async
-    /// executor.
-    public func configStateCounts(name: String) throws(FleetError) -> [ConfigState: Int] {
+    /// Agents per config state over every published version of `name` (the agents tracked
+    /// towards one of its versions), and the config's entity tag as the same read saw it. Reads
+    /// the versions from the database: call it off an async executor.
+    public func configStateCounts(name: String) throws(FleetError) -> (counts: [ConfigState: Int], etag: String) {
         var versions: [ConfigVersionInfo] = []
         var before: Int64?
+        var etag: String?
         while true {
             let page = try configVersions.list(name, limit: 1000, before: before)
+            etag = etag ?? page.etag
             versions += page.items.filter { !$0.draft }
             guard page.items.count == 1000, let last = page.items.last else { break }
             before = last.version
@@ -53,7 +55,7 @@ extension FleetService {
         for counts in configStateCounts(of: versions).values {
             total.merge(counts, uniquingKeysWith: +)
         }
-        return total
+        return (total, etag ?? "")
     }
 
     /// One version of `name` with its files. Reads the database: call it off an async executor.

@@ -18,12 +18,7 @@ extension UI {
 
     static func overviewPage(_ o: Overview, viewer: Viewer) -> HTML {
         let f = o.facets
-        let order: [ConfigState] = [
-            .applied, .applying, .pending, .failed, .stalled, .incompatible, .drifted, .rolledBack,
-        ]
-        let states = order.map {
-            ($0.rawValue.lowercased().replacingOccurrences(of: "_", with: " "), f.configStates[$0] ?? 0, tone($0))
-        }
+        let states = configStateParts(f.configStates)
         let active = o.rollouts.filter { $0.state == .running || $0.state == .paused || $0.state == .pending }
         let rollouts: HTML =
             active.isEmpty

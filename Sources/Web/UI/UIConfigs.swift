@@ -42,6 +42,8 @@ extension UI {
         /// `(from, to, diff JSON text)` when a diff was asked for.
         var diff: (Int64, Int64, String)?
         var problem: String?
+        /// Agents per version and config state (the versions listed only).
+        var counts: [Int64: [ConfigState: Int]] = [:]
     }
 
     static func configPage(_ c: ConfigView, viewer: Viewer) -> HTML {
@@ -61,7 +63,7 @@ extension UI {
                     : ""
                 return """
                     <tr><th scope="row"><a href="\(base)?version=\(v.version)"\(current)>v\(v.version)</a></th><td>\(marks)</td>\
-                    <td>\(v.author ?? "—")</td><td>\(v.message ?? "")</td><td>\(time(v.createdAt))</td><td>\(publish)</td></tr>
+                    <td>\(configStatePills(c.counts[v.version] ?? [:]))</td><td>\(v.author ?? "—")</td><td>\(v.message ?? "")</td><td>\(time(v.createdAt))</td><td>\(publish)</td></tr>
                     """
             })
         let shownFiles = HTML.join(
@@ -117,6 +119,12 @@ extension UI {
             <label for="diff-to">with</label><select id="diff-to" name="to">\(diffOptions(c.diff?.1 ?? c.versions.first?.version))</select>
             <button type="submit" class="secondary">Diff</button></form>
             """
+        var totals: [ConfigState: Int] = [:]
+        for counts in c.counts.values { totals.merge(counts, uniquingKeysWith: +) }
+        let agents: HTML =
+            totals.isEmpty
+            ? "<p class=\"muted\">No agent is targeted with a version of this config.</p>"
+            : bar(configStateParts(totals), label: "Agents of \(c.name) by config state")
         let shownTitle: HTML =
             c.shown.map { v in "Version \(v.version)\(v.current ? " (published)" : v.draft ? " (draft)" : "")" }
             ?? "No version yet"
@@ -125,8 +133,8 @@ extension UI {
             body: """
                 \(problem)
                 <div class="grid wide">
-                <section class="card"><h2>Versions</h2><div class="table-wrap"><table><caption class="sr">Versions</caption>
-                <thead><tr><th scope="col">Version</th><th scope="col">State</th><th scope="col">Author</th><th scope="col">Message</th><th scope="col">Created</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
+                <section class="card"><h2>Versions</h2>\(agents)<div class="table-wrap"><table><caption class="sr">Versions</caption>
+                <thead><tr><th scope="col">Version</th><th scope="col">State</th><th scope="col">Agents</th><th scope="col">Author</th><th scope="col">Message</th><th scope="col">Created</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
                 <tbody>\(versions)</tbody></table></div>
                 \(compare)
                 \(diffHTML)
@@ -185,6 +193,7 @@ extension OperatorAPI {
         case .success(let list):
             view.versions = list.items
             view.current = list.current
+            view.counts = fleet.configStateCounts(of: list.items)
         case .failure(let error) where error.kind == .notFound: break
         case .failure(let error): throw APIError(error)
         }

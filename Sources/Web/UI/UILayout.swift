@@ -158,6 +158,28 @@ enum UI {
 
     /// A stacked bar of `parts` (label, count, tone) as SVG: widths are attributes, so the
     /// page's Content-Security-Policy needs no inline styles.
+    /// Config states in the order the overview, configs and groups show them.
+    static let configStateOrder: [ConfigState] = [
+        .applied, .applying, .pending, .failed, .stalled, .incompatible, .drifted, .rolledBack,
+    ]
+
+    /// A config state as words ("rolled back").
+    static func stateName(_ state: ConfigState) -> String {
+        state.rawValue.lowercased().replacingOccurrences(of: "_", with: " ")
+    }
+
+    /// `counts` as the parts of a `bar`, every state in order (zeros too, for the legend).
+    static func configStateParts(_ counts: [ConfigState: Int]) -> [(String, Int, String)] {
+        configStateOrder.map { (stateName($0), counts[$0] ?? 0, tone($0)) }
+    }
+
+    /// The nonzero counts as pills ("12 applied"), or a dash.
+    static func configStatePills(_ counts: [ConfigState: Int]) -> HTML {
+        let shown = configStateOrder.filter { (counts[$0] ?? 0) > 0 }
+        guard !shown.isEmpty else { return "—" }
+        return HTML.join(shown.map { pill("\(counts[$0] ?? 0) \(stateName($0))", tone($0)) }, separator: " ")
+    }
+
     static func bar(_ parts: [(String, Int, String)], label: String) -> HTML {
         let total = parts.reduce(0) { $0 + $1.1 }
         guard total > 0 else { return "<p class=\"muted\">Nothing to show yet.</p>" }

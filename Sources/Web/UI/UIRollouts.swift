@@ -145,7 +145,8 @@ extension UI {
                     tone: "danger", form: ("/groups/\(HTML.component(g.name))/delete", viewer))
                 return """
                     <tr><th scope="row"><a href="/agents?group=\(HTML.component(g.name))">\(g.name)</a></th><td><code>\(selector)</code></td>\
-                    <td>\(g.description)</td><td>\(g.members.total)</td><td>\(g.members.connected)</td><td>\(g.members.unhealthy)</td><td>\(delete)</td></tr>
+                    <td>\(g.description)</td><td>\(g.members.total)</td><td>\(g.members.connected)</td><td>\(g.members.unhealthy)</td>\
+                    <td>\(configStatePills(g.members.configStates))</td><td>\(delete)</td></tr>
                     """
             })
         let create: HTML =
@@ -161,7 +162,7 @@ extension UI {
             title: "Groups", section: .groups, viewer: viewer,
             body: """
                 <div class="table-wrap"><table><caption class="sr">Groups</caption>
-                <thead><tr><th scope="col">Group</th><th scope="col">Selector</th><th scope="col">Description</th><th scope="col">Agents</th><th scope="col">Connected</th><th scope="col">Unhealthy</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
+                <thead><tr><th scope="col">Group</th><th scope="col">Selector</th><th scope="col">Description</th><th scope="col">Agents</th><th scope="col">Connected</th><th scope="col">Unhealthy</th><th scope="col">Config states</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
                 <tbody>\(rows)</tbody></table></div>
                 \(groups.isEmpty ? "<p class=\"muted\">No group yet.</p>" as HTML : "")
                 \(create)
