@@ -1,3 +1,4 @@
+import Core
 import Fleet
 import Foundation
 import Hummingbird
@@ -9,41 +10,89 @@ import NIOCore
 extension OperatorAPI {
     /// One agent of a listing as JSON text (keys sorted, as `json(_:)` writes them).
     static func summaryText(_ a: AgentSummary) -> String {
-        var attributes: [String: String] = [:]
-        for (key, value) in a.attributes { attributes[key] = value }
-        var out = "{\"attributes\":{"
-        var first = true
-        for key in attributes.keys.sorted() {
-            if !first { out += "," }
-            first = false
-            out += jsonString(key) + ":" + jsonString(attributes[key]!)
+        var out: [UInt8] = []
+        appendSummary(a, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends one agent of a listing as JSON to `out`: a page of 1 000 is one buffer, with
+    /// no string or dictionary made per value.
+    static func appendSummary(_ a: AgentSummary, to out: inout [UInt8]) {
+        func text(_ s: StaticString) {
+            s.withUTF8Buffer { out.append(contentsOf: $0) }
         }
-        out += "},\"capabilities\":\(a.capabilities)"
-        if !a.configMessage.isEmpty { out += ",\"configMessage\":" + jsonString(a.configMessage) }
-        out += ",\"configState\":" + (a.configState.map { "\"\($0.rawValue)\"" } ?? "null")
-        out += ",\"connected\":" + (a.connected ? "true" : "false")
-        out += ",\"desiredConfigHash\":" + (a.desiredConfigHash.map(jsonString) ?? "null")
-        out += ",\"effectiveConfigHash\":" + (a.effectiveConfigHash.map(jsonString) ?? "null")
-        out += ",\"firstSeen\":\"" + rfc3339(a.firstSeen) + "\""
-        out += ",\"healthy\":" + (a.healthy.map { $0 ? "true" : "false" } ?? "null")
-        out += ",\"instance\":" + (a.instance.map(jsonString) ?? "null")
-        out += ",\"instanceUid\":" + jsonString(a.instanceUID)
-        out += ",\"lastSeen\":\"" + rfc3339(a.lastSeen) + "\""
+        func quoted(_ s: String) { JSONWriter.appendQuoted(s, to: &out) }
+        func optional(_ s: String?) {
+            if let s { quoted(s) } else { text("null") }
+        }
+        text("{\"attributes\":{")
+        // Sorted by key; of pairs with one key, the last one wins (as a dictionary would keep it).
+        let pairs = a.attributes.enumerated().sorted {
+            $0.element.key != $1.element.key ? $0.element.key < $1.element.key : $0.offset < $1.offset
+        }
+        var first = true
+        for (i, pair) in pairs.enumerated() {
+            if i + 1 < pairs.count && pairs[i + 1].element.key == pair.element.key { continue }
+            if !first { text(",") }
+            first = false
+            quoted(pair.element.key)
+            text(":")
+            quoted(pair.element.value)
+        }
+        text("},\"capabilities\":")
+        out.append(contentsOf: String(a.capabilities).utf8)
+        if !a.configMessage.isEmpty {
+            text(",\"configMessage\":")
+            quoted(a.configMessage)
+        }
+        text(",\"configState\":")
+        optional(a.configState?.rawValue)
+        text(a.connected ? ",\"connected\":true" : ",\"connected\":false")
+        text(",\"desiredConfigHash\":")
+        optional(a.desiredConfigHash)
+        text(",\"effectiveConfigHash\":")
+        optional(a.effectiveConfigHash)
+        text(",\"firstSeen\":\"")
+        appendRFC3339(a.firstSeen, to: &out)
+        text("\",\"healthy\":")
+        switch a.healthy {
+        case .some(true): text("true")
+        case .some(false): text("false")
+        case .none: text("null")
+        }
+        text(",\"instance\":")
+        optional(a.instance)
+        text(",\"instanceUid\":")
+        quoted(a.instanceUID)
+        text(",\"lastSeen\":\"")
+        appendRFC3339(a.lastSeen, to: &out)
         let remote = a.remoteConfigStatus ?? (hash: "", status: "UNSET", error: "")
-        out += ",\"remoteConfigStatus\":{\"error\":" + jsonString(remote.error) + ",\"hash\":" + jsonString(remote.hash)
-        out += ",\"status\":" + jsonString(remote.status) + "}}"
-        return out
+        text("\",\"remoteConfigStatus\":{\"error\":")
+        quoted(remote.error)
+        text(",\"hash\":")
+        quoted(remote.hash)
+        text(",\"status\":")
+        quoted(remote.status)
+        text("}}")
     }
 
     /// A listing's body: `{"items": [...], "nextCursor": …, "total": N}`.
     static func pageText(_ page: AgentPage) -> Response {
-        var out = "{\"items\":["
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + 640 * page.items.count)
+        out.append(contentsOf: "{\"items\":[".utf8)
         for (i, item) in page.items.enumerated() {
-            if i > 0 { out += "," }
-            out += summaryText(item)
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            appendSummary(item, to: &out)
         }
-        out += "],\"nextCursor\":" + (page.nextCursor.map(jsonString) ?? "null") + ",\"total\":\(page.total)}\n"
+        out.append(contentsOf: "],\"nextCursor\":".utf8)
+        if let cursor = page.nextCursor {
+            JSONWriter.appendQuoted(cursor, to: &out)
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
+        out.append(contentsOf: ",\"total\":\(page.total)}\n".utf8)
         return Response(
-            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: out)))
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: out)))
     }
 }

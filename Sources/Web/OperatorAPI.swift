@@ -387,11 +387,17 @@ public struct OperatorAPI: Sendable {
     /// `2026-12-05T14:38:00.992Z`. Digits are written by hand: `String(format:)` is slow here,
     /// and listings write two times per agent.
     static func rfc3339(_ milliseconds: Int64) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        appendRFC3339(milliseconds, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `rfc3339(milliseconds)` to `out`.
+    static func appendRFC3339(_ milliseconds: Int64, to out: inout [UInt8]) {
         var t = time_t(milliseconds / 1000)
         var parts = tm()
         gmtime_r(&t, &parts)
-        var out = [UInt8]()
-        out.reserveCapacity(24)
         func digits(_ value: Int32, _ count: Int) {
             var divisor: Int32 = 1
             for _ in 1..<count { divisor *= 10 }
@@ -416,7 +422,6 @@ public struct OperatorAPI: Sendable {
         out.append(UInt8(ascii: "."))
         digits(Int32(((milliseconds % 1000) + 1000) % 1000), 3)
         out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func parse(_ json: String?) -> Any {

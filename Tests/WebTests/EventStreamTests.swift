@@ -26,7 +26,7 @@ import Testing
 
 /// The listing's hand-written JSON says what JSONSerialization would.
 @Suite struct AgentJSONTests {
-    @Test func summaryTextIsTheSummaryJSON() throws {
+    @Test func summaryTextIsTheSummaryJSON() async throws {
         var a = AgentSummary(instanceUID: "6f1d3c2a-9b8e-4c7d-a6f5-e4d3c2b1a098")
         a.connected = true
         a.firstSeen = 1_764_000_000_001
@@ -47,5 +47,14 @@ import Testing
             #expect((fast as? NSDictionary) == (slow as? NSDictionary))
         }
         #expect(OperatorAPI.rfc3339(1_764_000_000_001) == "2025-11-24T16:00:00.001Z")
+        // A page is the summaries in one buffer, with its cursor and total.
+        let writer = UITests.CollectingWriter()
+        try await OperatorAPI.pageText(AgentPage([a, b], total: 7, nextCursor: "c\"1")).body.write(writer)
+        let page = try #require(
+            try JSONSerialization.jsonObject(with: Data(writer.text.utf8)) as? [String: Any])
+        #expect(page["total"] as? Int == 7 && page["nextCursor"] as? String == "c\"1")
+        let items = try #require(page["items"] as? [[String: Any]])
+        #expect(items.map { $0["instanceUid"] as? String } == [a.instanceUID, b.instanceUID])
+        #expect((items[0]["attributes"] as? [String: String])?["service.name"] == "last wins")
     }
 }
