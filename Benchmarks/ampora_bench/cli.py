@@ -38,6 +38,9 @@ def add_load_options(ap):
     g.add_argument("--attributes", type=int, default=3,
                    help="resource attributes per agent description, 3 to 20 (20: a realistic Collector)")
     g.add_argument("--quiet", action="store_true", help="no live progress line")
+    g.add_argument("--loadgen-nice", type=int, default=0,
+                   help="run the workers at this nice value: with 10, the simulated agents (remote machines "
+                        "in a real fleet) yield the shared cores to the server being measured (default 0)")
 
 
 def build_parser():

@@ -335,6 +335,9 @@ def run(args, controller=None):
             cmd += ["--attributes", str(args.attributes)]
         if storm_rate > 0:          # also for a storm a controller starts with SIGUSR1
             cmd += ["--storm-rate", "%.3f" % (storm_rate * count / args.agents)]
+        nice = getattr(args, "loadgen_nice", 0) or 0
+        if nice:
+            cmd = ["nice", "-n", str(nice)] + cmd
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         os.set_blocking(proc.stdout.fileno(), False)
         w = Worker(wid, proc)
