@@ -376,8 +376,9 @@ class RolloutController(_Base):
 
 
 class ApiController(_Base):
-    """Two seconds after the full ramp, times operator API listings with filters while the
-    agents keep heartbeating: `rounds` of each query, one after another."""
+    """`after` seconds after the full ramp (2 by default: while the server may still be taking
+    in the ramp), times operator API listings with filters while the agents keep heartbeating:
+    `rounds` of each query, one after another."""
 
     QUERIES = [
         ("one host", "/api/v1/agents?attr.host.name=loadgen-w0-17&limit=100"),
@@ -391,10 +392,11 @@ class ApiController(_Base):
         ("web UI agents page", "/agents"),
     ]
 
-    def __init__(self, server, agents, api, rounds):
+    def __init__(self, server, agents, api, rounds, after=2.0):
         super().__init__(server, agents)
         self.api = api
         self.rounds = rounds
+        self.after = after
         self.phase = "ramp"
         self.t_end = None
 
@@ -457,7 +459,7 @@ class ApiController(_Base):
 
     def on_sample(self, now, sample, workers):
         super().on_sample(now, sample, workers)
-        if self.phase == "ramp" and self.t_all is not None and now >= self.t_all + 2:
+        if self.phase == "ramp" and self.t_all is not None and now >= self.t_all + self.after:
             self.phase = "measuring"
             threading.Thread(target=self._measure, daemon=True).start()
 
@@ -524,7 +526,7 @@ def run_scenario(scenario, server, opts):
         if not server.http:
             raise BenchError("api needs the server's operator address (--http HOST:PORT)")
         ctl = ApiController(server, agents, OperatorAPI(server.http, token=getattr(server, "admin_token", None)),
-                            rounds=opts.rounds)
+                            rounds=opts.rounds, after=opts.api_after)
     else:
         if not server.http:
             raise BenchError("push needs the server's operator address (--http HOST:PORT)")

@@ -476,6 +476,7 @@ def run(args, controller=None):
         "worker_exit_codes": rcs,
         # CPU the load generator itself used: on 2 shared cores it competes with the server.
         "loadgen_cpu_s": round(sum(cpu for _, cpu in waited), 3),
+        "loadgen_nice": getattr(args, "loadgen_nice", 0) or 0,
     }
     result["tls"] = {"tls": False}
     if tls["tls"]:

@@ -77,6 +77,21 @@ def test_realistic_descriptions_with_twenty_attributes(tmp_path):
     assert bad.returncode != 0 and "--attributes must be 3 to 20" in bad.stderr
 
 
+def test_api_scenario_times_listings_beside_a_niced_load_generator(tmp_path):
+    run, result = ampora_bench(tmp_path, "--scenario", "api", "--agents", "200", "--duration", "150",
+                               "--rate", "2000", "--rounds", "10", "--api-after", "1", "--loadgen-nice", "5",
+                               "--ampora-bin", ampora_bin(), timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    check_shape(result, "api", 200)
+    assert result["loadgen_nice"] == 5
+    one = result["figures"]["one host"]
+    assert one["requests"] == 10 and one["total"] == 1
+    assert len(one["slowest"]) == 5 and all(len(s) == 3 and s[0] >= 1 for s in one["slowest"])
+    # Nearest rank: of 10 requests the p99 is the largest and the p50 the fifth smallest.
+    assert one["server_p99_ms"] == one["server_max_ms"] == one["slowest"][0][1]
+    assert one["server_p50_ms"] <= one["slowest"][4][1]
+
+
 @pytest.mark.parametrize("scenario", ["steady", "http"])
 def test_steady_and_http(tmp_path, scenario):
     run, result = ampora_bench(tmp_path, "--scenario", scenario, "--agents", "200", "--heartbeat", "1",
