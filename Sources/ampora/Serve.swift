@@ -265,8 +265,10 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .customLong("event-buffer"),
-        help: "Events /api/v1/events keeps for subscribers that fall behind or resume with Last-Event-ID.")
-    var eventBuffer: Int = 65_536
+        help:
+            "Events /api/v1/events keeps for subscribers that fall behind or resume with Last-Event-ID (memory grows with the events seen, up to about 300 bytes each)."
+    )
+    var eventBuffer: Int = 524_288
 
     @Option(
         name: .customLong("custom-capability"),

@@ -21,4 +21,26 @@ import Testing
         ring.publish(history: [HistoryRow(uid: "u10", at: 10, kind: "description_changed", detail: "")])
         #expect(ring.read(after: events[3].event.id).events.isEmpty, "history the stream does not carry")
     }
+
+    @Test func theRingHoldsOnlyWhatWasPublishedUntilItWraps() {
+        let ring = FleetEvents(capacity: 1_000_000, startedAt: 7)
+        let first = ring.latest
+        #expect(ring.held == 0)
+        for i in 0..<3 { ring.publish(.agentConnected, at: Int64(i), agent: "a\(i)") }
+        #expect(ring.held == 3, "a large ring costs nothing until events come")
+        #expect(MemoryLayout<FleetEvent>.size <= 80, "a slot stays small: the rollout is out of line")
+        #expect(ring.read(after: first).events.map(\.event.agent) == ["a0", "a1", "a2"])
+        let small = FleetEvents(capacity: 5, startedAt: 7)
+        let start = small.latest
+        for i in 0..<12 {
+            small.publish(.agentConnected, at: Int64(i), agent: "b\(i)")
+            let (events, _, lost) = small.read(after: start)
+            #expect(small.held == min(i + 1, 5))
+            #expect(events.map(\.event.agent) == (max(0, i - 4)...i).map { "b\($0)" } && lost == Int64(max(0, i - 4)))
+        }
+        // Frames for ids the ring does not hold (an earlier run's, a future one) are ignored.
+        small.remember(frame: [9], for: 3)
+        small.remember(frame: [9], for: small.latest + 1)
+        #expect(small.read(after: start).events.allSatisfy { $0.frame == nil })
+    }
 }

@@ -28,9 +28,20 @@ public struct FleetEvent: Sendable {
     /// The agent it is about, for agent events (canonical UUID text).
     public var agent: String?
     /// The rollout, for rollout events (with its counts at that moment).
-    public var rollout: Rollout?
+    public var rollout: Rollout? {
+        get { boxed?.rollout }
+        set { boxed = newValue.map(RolloutBox.init) }
+    }
     /// The inventory's history detail, for agent events.
     public var detail: String
+    /// A rollout is a few hundred bytes and agent events are the many: kept out of line, so a
+    /// slot of the stream's ring stays small.
+    private var boxed: RolloutBox?
+
+    private final class RolloutBox: Sendable {
+        let rollout: Rollout
+        init(_ rollout: Rollout) { self.rollout = rollout }
+    }
 
     /// An event (ids are given by the stream; 0 for one that is not part of it).
     public init(
@@ -40,7 +51,7 @@ public struct FleetEvent: Sendable {
         self.at = at
         self.kind = kind
         self.agent = agent
-        self.rollout = rollout
+        self.boxed = rollout.map(RolloutBox.init)
         self.detail = detail
     }
 }
@@ -59,9 +70,15 @@ public final class FleetEvents: Sendable {
     }
 
     private struct State {
-        var ring: [Slot?]
+        /// Event `id` is at `(id - firstID) % capacity`. Filled in that order, so the ring holds
+        /// only what was published until it wraps: memory follows the events, not `capacity`.
+        var ring: [Slot]
         /// The id the next event gets.
         var next: Int64
+        let firstID: Int64
+        let capacity: Int
+
+        func index(_ id: Int64) -> Int { Int((id - firstID) % Int64(capacity)) }
     }
 
     /// Events kept for subscribers that fall behind or resume.
@@ -72,11 +89,14 @@ public final class FleetEvents: Sendable {
     private let state: Mutex<State>
 
     /// An empty stream; the first event gets an id derived from `startedAt` (milliseconds).
-    public init(capacity: Int = 65_536, startedAt: Int64) {
+    public init(capacity: Int = 524_288, startedAt: Int64) {
         self.capacity = capacity
         firstID = startedAt * 1_000_000
-        state = Mutex(State(ring: Array(repeating: nil, count: capacity), next: firstID))
+        state = Mutex(State(ring: [], next: firstID, firstID: firstID, capacity: capacity))
     }
+
+    /// Events held now: up to `capacity`, as many as were published until then.
+    var held: Int { state.withLock { $0.ring.count } }
 
     /// The id of the latest event (the one before `firstID` when there is none).
     public var latest: Int64 { state.withLock { $0.next - 1 } }
@@ -84,7 +104,7 @@ public final class FleetEvents: Sendable {
     func publish(_ kind: FleetEventKind, at: Int64, agent: String? = nil, rollout: Rollout? = nil, detail: String = "")
     {
         state.withLock { s in
-            Self.append(&s, capacity: capacity, kind, at: at, agent: agent, rollout: rollout, detail: detail)
+            Self.append(&s, kind, at: at, agent: agent, rollout: rollout, detail: detail)
         }
     }
 
@@ -94,7 +114,7 @@ public final class FleetEvents: Sendable {
         state.withLock { s in
             for row in history {
                 guard let kind = Self.kind(ofHistory: row.kind) else { continue }
-                Self.append(&s, capacity: capacity, kind, at: row.at, agent: row.uid, rollout: nil, detail: row.detail)
+                Self.append(&s, kind, at: row.at, agent: row.uid, rollout: nil, detail: row.detail)
             }
         }
     }
@@ -120,9 +140,8 @@ public final class FleetEvents: Sendable {
             guard from < end else { return ([], max(cursor, from - 1), lost) }
             var out: [(event: FleetEvent, frame: [UInt8]?)] = []
             for id in from..<end {
-                if let slot = s.ring[Int(id % Int64(capacity))], matching(slot.event) {
-                    out.append((slot.event, slot.frame))
-                }
+                let slot = s.ring[s.index(id)]
+                if matching(slot.event) { out.append((slot.event, slot.frame)) }
             }
             return (out, end - 1, lost)
         }
@@ -132,18 +151,27 @@ public final class FleetEvents: Sendable {
     /// moved past it).
     public func remember(frame: [UInt8], for id: Int64) {
         state.withLock { s in
-            let index = Int(id % Int64(capacity))
-            if s.ring[index]?.event.id == id { s.ring[index]?.frame = frame }
+            guard id >= s.firstID && id < s.next else { return }
+            let index = s.index(id)
+            if s.ring[index].event.id == id { s.ring[index].frame = frame }
         }
     }
 
     private static func append(
-        _ s: inout State, capacity: Int, _ kind: FleetEventKind, at: Int64, agent: String?, rollout: Rollout?,
+        _ s: inout State, _ kind: FleetEventKind, at: Int64, agent: String?, rollout: Rollout?,
         detail: String
     ) {
         let id = s.next
-        s.ring[Int(id % Int64(capacity))] = Slot(
+        let slot = Slot(
             event: FleetEvent(id: id, at: at, kind: kind, agent: agent, rollout: rollout, detail: detail), frame: nil)
+        let index = s.index(id)
+        if index == s.ring.count {
+            // Growing: reserved to the ring's size at most, however the array would double.
+            if s.ring.count == s.ring.capacity { s.ring.reserveCapacity(min(s.capacity, max(1024, 2 * s.ring.count))) }
+            s.ring.append(slot)
+        } else {
+            s.ring[index] = slot
+        }
         s.next += 1
     }
 

@@ -38,7 +38,7 @@ public struct FleetOptions: Sendable {
     /// Lifetime of the client certificates the CA issues; renewed at two thirds of it.
     public var agentCertificateLifetimeSeconds: Int64 = 30 * 86_400
     /// Events the live stream keeps for subscribers that fall behind or resume.
-    public var eventBuffer = 65_536
+    public var eventBuffer = 524_288
     /// How long audit entries are kept (0: for ever).
     public var auditRetentionMilliseconds: Int64 = 400 * 86_400_000
     /// The custom capabilities this server announces to agents (reverse-FQDN names): custom
