@@ -8,15 +8,8 @@ import NIOCore
 // million): they are written as text directly, with the same keys, order and values as
 // `summaryJSON` through JSONSerialization, which costs ten times as much per item.
 extension OperatorAPI {
-    /// One agent of a listing as JSON text (keys sorted, as `json(_:)` writes them).
-    static func summaryText(_ a: AgentSummary) -> String {
-        var out: [UInt8] = []
-        appendSummary(a, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Appends one agent of a listing as JSON to `out`: a page of 1 000 is one buffer, with
-    /// no string or dictionary made per value.
+    /// Appends one agent of a listing as JSON to `out` (keys sorted, as `json(_:)` writes
+    /// them): a page of 1 000 is one buffer, with no string or dictionary made per value.
     static func appendSummary(_ a: AgentSummary, to out: inout [UInt8]) {
         func text(_ s: StaticString) {
             s.withUTF8Buffer { out.append(contentsOf: $0) }

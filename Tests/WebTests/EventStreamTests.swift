@@ -26,7 +26,7 @@ import Testing
 
 /// The listing's hand-written JSON says what JSONSerialization would.
 @Suite struct AgentJSONTests {
-    @Test func summaryTextIsTheSummaryJSON() async throws {
+    @Test func theWrittenSummaryIsTheSummaryJSON() async throws {
         var a = AgentSummary(instanceUID: "6f1d3c2a-9b8e-4c7d-a6f5-e4d3c2b1a098")
         a.connected = true
         a.firstSeen = 1_764_000_000_001
@@ -41,7 +41,9 @@ import Testing
         b.effectiveConfigHash = "ff"
         b.desiredConfigHash = "ee"
         for summary in [a, b] {
-            let fast = try JSONSerialization.jsonObject(with: Data(OperatorAPI.summaryText(summary).utf8))
+            var text: [UInt8] = []
+            OperatorAPI.appendSummary(summary, to: &text)
+            let fast = try JSONSerialization.jsonObject(with: Data(text))
             let slow = try JSONSerialization.jsonObject(
                 with: JSONSerialization.data(withJSONObject: OperatorAPI.summaryJSON(summary)))
             #expect((fast as? NSDictionary) == (slow as? NSDictionary))

@@ -41,21 +41,18 @@ extension FleetService {
     /// towards one of its versions), and the config's entity tag as the same read saw it. Reads
     /// the versions from the database: call it off an async executor.
     public func configStateCounts(name: String) throws(FleetError) -> (counts: [ConfigState: Int], etag: String) {
-        var versions: [ConfigVersionInfo] = []
-        var before: Int64?
-        var etag: String?
-        while true {
-            let page = try configVersions.list(name, limit: 1000, before: before)
-            etag = etag ?? page.etag
+        let first = try configVersions.list(name, limit: 1000, before: nil)
+        var page = first
+        var versions = page.items.filter { !$0.draft }
+        while page.items.count == 1000, let last = page.items.last {
+            page = try configVersions.list(name, limit: 1000, before: last.version)
             versions += page.items.filter { !$0.draft }
-            guard page.items.count == 1000, let last = page.items.last else { break }
-            before = last.version
         }
         var total: [ConfigState: Int] = [:]
         for counts in configStateCounts(of: versions).values {
             total.merge(counts, uniquingKeysWith: +)
         }
-        return (total, etag ?? "")
+        return (total, first.etag)
     }
 
     /// One version of `name` with its files. Reads the database: call it off an async executor.

@@ -153,11 +153,9 @@ enum UI {
 
     static func configState(_ state: ConfigState?) -> HTML {
         guard let state else { return "<span class=\"muted\">none</span>" }
-        return pill(state.rawValue.lowercased().replacingOccurrences(of: "_", with: " "), tone(state))
+        return pill(stateName(state), tone(state))
     }
 
-    /// A stacked bar of `parts` (label, count, tone) as SVG: widths are attributes, so the
-    /// page's Content-Security-Policy needs no inline styles.
     /// Config states in the order the overview, configs and groups show them.
     static let configStateOrder: [ConfigState] = [
         .applied, .applying, .pending, .failed, .stalled, .incompatible, .drifted, .rolledBack,
@@ -180,6 +178,8 @@ enum UI {
         return HTML.join(shown.map { pill("\(counts[$0] ?? 0) \(stateName($0))", tone($0)) }, separator: " ")
     }
 
+    /// A stacked bar of `parts` (label, count, tone) as SVG: widths are attributes, so the
+    /// page's Content-Security-Policy needs no inline styles.
     static func bar(_ parts: [(String, Int, String)], label: String) -> HTML {
         let total = parts.reduce(0) { $0 + $1.1 }
         guard total > 0 else { return "<p class=\"muted\">Nothing to show yet.</p>" }
