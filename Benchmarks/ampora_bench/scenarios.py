@@ -17,6 +17,13 @@ from .servers import LOADGEN, BenchError
 sys.path.insert(0, LOADGEN)
 import run_load  # noqa: E402  (the worker driver, also usable on its own)
 
+def percentile(values, q):
+    """The `q` quantile of `values` by nearest rank (rounded to 0.1): the p99 of 100 values is
+    the 99th smallest, not the largest; None for no values."""
+    values = sorted(values)
+    return round(values[max(0, math.ceil(len(values) * q) - 1)], 1) if values else None
+
+
 # Defaults per scenario: agents, heartbeat s, duration s (upper bound), connects/s, transport.
 DEFAULTS = {
     "connect": dict(agents=10000, heartbeat=30.0, duration=30.0, rate=20000.0, transport="ws"),
@@ -417,21 +424,15 @@ class ApiController(_Base):
                         server.append(self.api.last_server_ms)
                         when.append((round(t - self.t_all, 3), self.api.last_server_ms, round(t, 3)))
 
-                def pct(values, q):
-                    # Nearest rank: the p99 of 100 requests is the 99th smallest, not the largest
-                    # (the maximum is reported on its own).
-                    values = sorted(values)
-                    return round(values[max(0, math.ceil(len(values) * q) - 1)], 1) if values else None
-
                 # Server time (its Server-Timing header) is the goal's measure; the client's
                 # round trip adds the Python client's own scheduling on a machine the load
                 # generator keeps busy.
                 self.figures[label] = {
                     "path": path, "total": page.get("total"), "items": len(page.get("items", [])),
                     "bytes": page.get("bytes"),
-                    "server_p50_ms": pct(server, 0.5), "server_p99_ms": pct(server, 0.99),
-                    "server_max_ms": pct(server, 1.0),
-                    "client_p50_ms": pct(times, 0.5), "client_p99_ms": pct(times, 0.99), "requests": len(times),
+                    "server_p50_ms": percentile(server, 0.5), "server_p99_ms": percentile(server, 0.99),
+                    "server_max_ms": percentile(server, 1.0),
+                    "client_p50_ms": percentile(times, 0.5), "client_p99_ms": percentile(times, 0.99), "requests": len(times),
                     # The five slowest (seconds after every agent was connected, server ms,
                     # CLOCK_MONOTONIC to match other samplers): a tail that recurs at a fixed
                     # period points at periodic work in the server.

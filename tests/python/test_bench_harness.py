@@ -10,6 +10,7 @@ import os
 import pathlib
 import struct
 import subprocess
+import sys
 import threading
 import uuid
 
@@ -87,9 +88,16 @@ def test_api_scenario_times_listings_beside_a_niced_load_generator(tmp_path):
     one = result["figures"]["one host"]
     assert one["requests"] == 10 and one["total"] == 1
     assert len(one["slowest"]) == 5 and all(len(s) == 3 and s[0] >= 1 for s in one["slowest"])
-    # Nearest rank: of 10 requests the p99 is the largest and the p50 the fifth smallest.
-    assert one["server_p99_ms"] == one["server_max_ms"] == one["slowest"][0][1]
-    assert one["server_p50_ms"] <= one["slowest"][4][1]
+    assert one["server_p99_ms"] <= one["server_max_ms"] == one["slowest"][0][1]
+
+
+def test_percentiles_are_taken_by_nearest_rank():
+    sys.path.insert(0, str(ROOT / "Benchmarks"))
+    from ampora_bench.scenarios import percentile
+    hundred = list(range(100, 0, -1))
+    # The p99 of 100 values is the 99th smallest, not the largest; the p50 the 50th.
+    assert (percentile(hundred, 0.99), percentile(hundred, 0.5), percentile(hundred, 1.0)) == (99, 50, 100)
+    assert percentile([7.3], 0.99) == 7.3 and percentile([], 0.5) is None
 
 
 @pytest.mark.parametrize("scenario", ["steady", "http"])
