@@ -234,3 +234,28 @@ import Testing
         #expect(error?.message.contains("secret") == false, "passwords never reach logs")
     }
 }
+
+@Suite struct SQLiteParameterTests {
+    @Test func parametersInOrderBecomeAnonymousOthersKeepTheirNumbers() {
+        #expect(
+            SQLiteStore.positional("INSERT INTO t VALUES ($1, $2), ($3, $4)") == "INSERT INTO t VALUES (?, ?), (?, ?)")
+        #expect(
+            SQLiteStore.positional("SELECT a FROM t WHERE b = $1 OR c = $1") == "SELECT a FROM t WHERE b = ?1 OR c = ?1"
+        )
+        #expect(SQLiteStore.positional("SELECT $2, $1") == "SELECT ?2, ?1")
+        #expect(SQLiteStore.positional("SELECT $1, $10") == "SELECT ?1, ?10")
+        #expect(SQLiteStore.positional("SELECT 1") == "SELECT 1")
+        #expect(SQLiteStore.positional("SELECT 'é', $1") == "SELECT 'é', ?")
+    }
+
+    @Test func aThousandParametersInOneStatementBindWhereTheyBelong() throws {
+        let store = try FleetStores.open(try TestDatabases.freshURL("sqlite"))
+        defer { store.close() }
+        try store.execute([("CREATE TABLE wide (k INTEGER, v TEXT)", [])])
+        let rows = (1...500).map { "($\($0 * 2 - 1), $\($0 * 2))" }.joined(separator: ", ")
+        let params: [String?] = (1...500).flatMap { [String($0), "v\($0)"] }
+        try store.execute([("INSERT INTO wide (k, v) VALUES \(rows)", params)])
+        let read = try store.select("SELECT k, v FROM wide WHERE k = $1 OR k = $2 ORDER BY k", ["7", "500"])
+        #expect(read == [["7", "v7"], ["500", "v500"]])
+    }
+}

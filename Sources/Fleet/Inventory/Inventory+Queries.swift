@@ -296,23 +296,31 @@ extension Inventory {
     }
 
     /// The agents a target selects that can take remote config, with their attributes and
-    /// labels for stage selectors: one pass over the fleet, when a rollout is created.
-    func targets(_ selector: [String: String]?, uids: [InstanceUID]?) -> [(
+    /// labels when `keep` (for stage selectors): one pass over the fleet, when a rollout is created.
+    func targets(_ selector: [String: String]?, uids: [InstanceUID]?, attributes keep: Bool) -> [(
         uid: InstanceUID, attributes: [(key: String, value: String)]
     )] {
-        state.withLock { s in
+        // A million-agent target is walked under the inventory's lock: no array is built per
+        // agent unless the stages need attributes, or the selector names a server-side label.
+        let selector = selector ?? [:]
+        let labelled = selector.keys.contains { $0.hasPrefix(AgentLabels.selectorPrefix) }
+        return state.withLock { s in
             if let uids {
                 return uids.compactMap { uid in
                     guard let agent = s.agents[uid], agent.capabilities.contains(.acceptsRemoteConfig) else {
                         return nil
                     }
-                    return (uid, agent.attributes + labels.selectorPairs(uid))
+                    return (uid, keep ? agent.attributes + labels.selectorPairs(uid) : [])
                 }
             }
             var out: [(uid: InstanceUID, attributes: [(key: String, value: String)])] = []
             for (uid, agent) in s.agents where agent.capabilities.contains(.acceptsRemoteConfig) {
-                let attributes = agent.attributes + labels.selectorPairs(uid)
-                if AgentState.matches(attributes, selector ?? [:]) { out.append((uid, attributes)) }
+                if !keep && selector.isEmpty {
+                    out.append((uid, []))
+                    continue
+                }
+                let attributes = keep || labelled ? agent.attributes + labels.selectorPairs(uid) : agent.attributes
+                if AgentState.matches(attributes, selector) { out.append((uid, keep ? attributes : [])) }
             }
             return out
         }

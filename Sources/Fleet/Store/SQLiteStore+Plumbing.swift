@@ -140,8 +140,35 @@ extension SQLiteStore {
         }
     }
 
-    /// PostgreSQL's `$N` as SQLite's `?N` (the same numbered parameter, in any order).
+    /// PostgreSQL's `$N` as SQLite's parameters: a bare `?` when they appear as `$1, $2, …` in
+    /// order, each once (SQLite looks every `?N` up in a list of those seen before, so a
+    /// statement of a thousand numbered parameters costs half a million comparisons to parse);
+    /// `?N` otherwise (the same numbered parameter, in any order).
     static func positional(_ sql: String) -> String {
-        sql.replacingAll("$", "?")
+        var out: [UInt8] = []
+        out.reserveCapacity(sql.utf8.count)
+        var expected = 1
+        var inOrder = true
+        var bytes = sql.utf8.makeIterator()
+        var pending = bytes.next()
+        while let byte = pending {
+            pending = bytes.next()
+            guard byte == UInt8(ascii: "$") else {
+                out.append(byte)
+                continue
+            }
+            var number = 0
+            var digits = 0
+            while let digit = pending, digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") {
+                number = number &* 10 &+ Int(digit - UInt8(ascii: "0"))
+                digits += 1
+                pending = bytes.next()
+            }
+            if digits == 0 || number != expected { inOrder = false }
+            expected += 1
+            guard inOrder else { return sql.replacingAll("$", "?") }
+            out.append(UInt8(ascii: "?"))
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
