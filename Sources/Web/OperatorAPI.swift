@@ -512,6 +512,15 @@ public struct OperatorAPI: Sendable {
             .count { $0.pushesRequested }),
         .init("ampora_fleet_changes_total", help: "Agent messages ingested.", .count { $0.changesIngested }),
         .init(
+            "ampora_fleet_status_changes_total", help: "Agent messages ingested that changed something.",
+            .count { $0.statusChangesIngested }),
+        .init(
+            "ampora_fleet_ingest_cpu_seconds_total", help: "CPU time spent applying status changes to the inventory.",
+            .sum { $0.ingestCPUSeconds }),
+        .init(
+            "ampora_rollout_controller_cpu_seconds_total", help: "CPU time spent in the rollout controller's passes.",
+            .sum { $0.controllerCPUSeconds }),
+        .init(
             "ampora_fleet_fenced_writes_total",
             help: "Agent rows refused by the ownership fence (a newer connection is held by another instance).",
             .count { $0.fencedWrites }),

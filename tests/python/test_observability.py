@@ -186,6 +186,11 @@ def test_metrics_keep_every_name_type_and_label_set():
         assert m["ampora_agent_connections_accepted_total"] >= 1
         assert m["ampora_opamp_messages_total"] >= 1
         assert m["ampora_fleet_agents"] == 1
+        # The connect and the disconnect are changes; the CPU spent applying them is measured
+        # (with a thread clock, so it may round to nothing for two messages, but never goes back).
+        assert m["ampora_fleet_status_changes_total"] >= 1
+        assert m["ampora_fleet_ingest_cpu_seconds_total"] >= 0
+        assert m["ampora_rollout_controller_cpu_seconds_total"] > 0, "the controller passes every 50 ms"
         again = server.metrics()
         assert all(again[name] >= m[name] for name in m if name.endswith("_total"))
     finally:

@@ -30,8 +30,9 @@ extension FleetService {
         }
         inventory.catalogue.learnComponents(hash)
         let targets: [(uid: InstanceUID, attributes: [(key: String, value: String)])]
+        let keep = stages.contains { if case .selector = $0 { true } else { false } }
         switch target {
-        case .selector(let selector): targets = inventory.targets(selector, uids: nil)
+        case .selector(let selector): targets = inventory.targets(selector, uids: nil, attributes: keep)
         case .uids(let texts):
             var uids: [InstanceUID] = []
             for text in texts {
@@ -40,12 +41,12 @@ extension FleetService {
                 }
                 uids.append(uid)
             }
-            targets = inventory.targets(nil, uids: uids)
+            targets = inventory.targets(nil, uids: uids, attributes: keep)
         case .group(let name):
             guard let selector = groupSelector(name) else {
                 throw FleetError(.notFound, "group_not_found", "no group named \(name)")
             }
-            targets = inventory.targets(selector, uids: nil)
+            targets = inventory.targets(selector, uids: nil, attributes: keep)
         }
         guard !targets.isEmpty else {
             throw FleetError(.invalid, "empty_target", "the target selects no known agent that accepts remote config")
@@ -159,6 +160,11 @@ extension FleetService {
 
     /// One controller pass: stalls, gates, stage ends, soaks (run every 250 ms).
     func rolloutTick() {
+        let cpu = WallClock.threadCPUSeconds()
+        defer {
+            let spent = WallClock.threadCPUSeconds() - cpu
+            counters.update { $0.controllerCPUSeconds += spent }
+        }
         let now = options.clock()
         let stalled = inventory.expireStalled(now: now)
         if stalled > 0 { options.log("fleet: \(stalled) agents stalled applying their config") }

@@ -378,6 +378,14 @@ public struct FleetMetrics: Sendable {
     public var pushesRequested = 0
     /// Messages received from agents (changes and heartbeats).
     public var changesIngested = 0
+    /// Messages that changed something (connections, status, health, config state): heartbeats
+    /// with nothing new are not counted.
+    public var statusChangesIngested = 0
+    /// CPU time the ingest thread spent applying status changes (inventory, config states and
+    /// rollout counters, the hand-over to the writer); heartbeats are not included.
+    public var ingestCPUSeconds = 0.0
+    /// CPU time the rollout controller's passes took (stalls, gates, stage starts).
+    public var controllerCPUSeconds = 0.0
     /// Agents forgotten by the retention policy.
     public var agentsForgotten = 0
     /// Agent rows the ownership fence refused: this instance's late writes for agents whose

@@ -50,13 +50,20 @@ final class IngestThread: Sendable {
                 continue
             }
             // Slices, so the writer starts on the first rows while later ones are applied.
+            // Heartbeats go on their own, so that the CPU time measured for changes is theirs.
             var start = 0
             while start < changes.count {
                 let end = min(changes.count, start + 4096)
-                ingest(changes[start..<end], start == 0 ? beats : [])
+                let cpu = WallClock.threadCPUSeconds()
+                ingest(changes[start..<end], [])
+                let spent = WallClock.threadCPUSeconds() - cpu
+                counters.update { m in
+                    m.statusChangesIngested += end - start
+                    m.ingestCPUSeconds += spent
+                }
                 start = end
             }
-            if changes.isEmpty { ingest([], beats) }
+            if !beats.isEmpty { ingest([], beats) }
             changes.removeAll(keepingCapacity: true)
             beats.removeAll(keepingCapacity: true)
         }
