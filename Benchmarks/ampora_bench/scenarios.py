@@ -368,8 +368,9 @@ class RolloutController(_Base):
 
     def status(self):
         st = (self.last or {}).get("counts", {})
-        return "| rollout: %s stage %s applied %s failed %s" % (
-            self.phase, (self.last or {}).get("stage", "-"), st.get("applied", "-"), st.get("failed", "-"))
+        return "| rollout: %s stage %s applied %s failed %s stalled %s unhealthy %s" % (
+            self.phase, (self.last or {}).get("stage", "-"), st.get("applied", "-"), st.get("failed", "-"),
+            st.get("stalled", "-"), st.get("unhealthy", "-"))
 
     def done(self):
         return self.phase == "failed" or (self.t_end is not None and time.monotonic() > self.t_end + 1)
