@@ -52,7 +52,7 @@ def build_parser():
                     help="connect: ramp to N, time to all connected; steady: heartbeats, reply latency; "
                          "storm: restart the server, time until all reconnected; push: assign a config to all "
                          "(the operator API of the README), time until all APPLIED; http: N plain-HTTP polling agents; "
-                         "rollout: a staged rollout to all, time until completed (or, --canary-fail, paused; "
+                         "rollout: a staged rollout to all, time until completed (or, --canary, paused; "
                          "--subscribers N event stream clients meanwhile); api: operator listings with filters, "
                          "timed while the agents are held; kill9: SIGKILL the server under load and restart it; "
                          "pgkill: kill PostgreSQL during a push; diskfull: fill the SQLite database's tmpfs "
@@ -82,9 +82,22 @@ def build_parser():
     ld.add_argument("--api-after", type=float, default=2.0,
                     help="api: seconds after every agent is connected before the first request (default 2; "
                          "60 lets the server finish taking in the ramp, so the requests see the steady state)")
-    ld.add_argument("--canary-fail", action="store_true",
-                    help="rollout: a 1 %% canary stage whose agents report the config FAILED; "
-                         "time until the gate (maxFailed 0 %%) pauses the rollout")
+    ld.add_argument("--canary", choices=tuple(scenarios.CANARIES),
+                    help="rollout: a 1 %% canary stage, then the rest, whose config makes the load generator's "
+                         "agents misbehave; time until the gate pauses the rollout. fail: they report it FAILED "
+                         "(gate maxFailed 0 %%); stall: they never answer it, so the server marks them STALLED "
+                         "after its apply timeout (maxStalled 0 %%; see --apply-timeout); unhealthy: they apply "
+                         "it, then report themselves unhealthy (maxUnhealthy 0 %%; see --soak)")
+    ld.add_argument("--canary-fail", dest="canary", action="store_const", const="fail",
+                    help="rollout: the same as --canary fail")
+    ld.add_argument("--soak", type=int, metavar="SECONDS",
+                    help="rollout: soakSeconds between stages (default 0; 10 with --canary unhealthy, whose "
+                         "agents report their health in the message after APPLIED: with no soak the canary "
+                         "stage may end before the health arrives; a gate still pauses at once during a soak)")
+    ld.add_argument("--apply-timeout", type=int, metavar="SECONDS",
+                    help="rollout: the server's --config-apply-timeout in whole seconds, after which agents that "
+                         "have not answered a config are STALLED (default: 5 with --canary stall, else the "
+                         "server's own, 300); only for a server the harness starts")
     ch = ld.add_argument_group("chaos (kill9, pgkill, diskfull)")
     ch.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
                     help="kill9: the server's database (postgres: a throwaway cluster of scripts/pg.sh on a port "
@@ -124,6 +137,9 @@ def build_parser():
 
 def start_server(opts, scenario, agents, peer):
     if opts.target:
+        if getattr(opts, "apply_timeout", None) is not None:
+            raise BenchError("--apply-timeout is given to a server the harness starts: with --target, "
+                             "start yours with --config-apply-timeout")
         check_loopback(opts.target)
         if opts.http:
             check_loopback(opts.http)
@@ -137,8 +153,13 @@ def start_server(opts, scenario, agents, peer):
             raise BenchError("the echo floor has no operator API and pushes nothing: %s needs ampora" % scenario)
         srv = EchoFloor(rings=max(2, math.ceil(agents / 18000)))
     else:
-        srv = AmporaServer(opts.ampora_bin, io=opts.io, loops=opts.loops, extra=opts.server_arg,
+        extra = list(opts.server_arg)
+        timeout = scenarios.rollout_apply_timeout(opts) if scenario == "rollout" else None
+        if timeout is not None:
+            extra += ["--config-apply-timeout", str(timeout)]
+        srv = AmporaServer(opts.ampora_bin, io=opts.io, loops=opts.loops, extra=extra,
                            database=getattr(opts, "chaos_database", None))
+        srv.apply_timeout = timeout
     srv.start()
     return srv
 

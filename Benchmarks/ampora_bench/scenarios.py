@@ -289,13 +289,27 @@ class Subscriber(threading.Thread):
             pass
 
 
+# The rollout's canaries: the marker the load generator's agents act on (../loadgen/opamp_load.c,
+# RC_*_MARKER) and the gate that must pause the rollout for it.
+CANARIES = {
+    "fail": ("ampora-bench-fail", "agents of the load generator report this config FAILED", {"maxFailed": "0%"}),
+    "stall": ("ampora-bench-stall", "agents of the load generator never answer this config", {"maxStalled": "0%"}),
+    "unhealthy": ("ampora-bench-unhealthy", "agents of the load generator apply this config, then report unhealthy",
+                  {"maxUnhealthy": "0%"}),
+}
+# What the agents of each canary report, summed over the workers' final lines: the agents' view
+# of who got the version.
+AGENT_COUNTERS = ("rc_applied", "rc_failed", "rc_stalled", "unhealthy_reports")
+
+
 class RolloutController(_Base):
     """Two seconds after the full ramp, rolls a published version out to every agent in
-    stages with no soak, and polls the rollout until it completes (or, with `canary_fail`, until
-    the gate pauses it: the canary stage's config makes the agents report FAILED)."""
+    stages (no soak unless `soak`), and polls the rollout until it completes (or, with a
+    `canary`, until the gate pauses it: the canary stage's config makes the agents report
+    FAILED, never answer, or turn unhealthy after applying it; see CANARIES)."""
 
-    def __init__(self, server, agents, api, config_name, version, stages, canary_fail, timeout=120.0,
-                 subscribers=0, subscribe_kind=None):
+    def __init__(self, server, agents, api, config_name, version, stages, canary=None, timeout=120.0,
+                 subscribers=0, subscribe_kind=None, soak=0, apply_timeout=None):
         super().__init__(server, agents)
         self.subscriber_count = subscribers
         self.subscribe_query = "?kind=%s" % subscribe_kind if subscribe_kind else ""
@@ -304,7 +318,9 @@ class RolloutController(_Base):
         self.config_name = config_name
         self.version = version
         self.stages = stages
-        self.canary_fail = canary_fail
+        self.canary = canary
+        self.soak = soak
+        self.apply_timeout = apply_timeout
         self.timeout = timeout
         self.phase = "ramp"
         self.t_post = self.t_end = None
@@ -315,9 +331,9 @@ class RolloutController(_Base):
     def _roll(self):
         try:
             body = {"config": self.config_name, "version": self.version, "target": {"selector": {}},
-                    "stages": self.stages, "soakSeconds": 0}
-            if self.canary_fail:
-                body["gates"] = {"maxFailed": "0%"}
+                    "stages": self.stages, "soakSeconds": self.soak}
+            if self.canary:
+                body["gates"] = CANARIES[self.canary][2]
             # By default everything the stream carries, to every subscriber: the heaviest case.
             self.subscribers = [Subscriber(self.server.http, self.api.token, self.subscribe_query)
                                 for _ in range(self.subscriber_count)]
@@ -326,7 +342,7 @@ class RolloutController(_Base):
             self.created = self.api.rollout(body)
             self.phase = "rolling"
             deadline = self.t_post + self.timeout
-            want = "paused" if self.canary_fail else "completed"
+            want = "paused" if self.canary else "completed"
             while time.monotonic() < deadline:
                 st = self.api.rollout_status(self.created["id"])
                 self.last = st
@@ -336,7 +352,7 @@ class RolloutController(_Base):
                     self.t_end = time.monotonic()
                     self.phase = want
                     return
-                if st["state"] in ("paused", "aborted") and not self.canary_fail:
+                if st["state"] in ("paused", "aborted") and not self.canary:
                     raise BenchError("rollout: %s: %s" % (st["state"], st.get("reason")))
                 time.sleep(0.05)
             raise BenchError("rollout: not %s within %.0f s (last: %r)" % (want, self.timeout, self.last))
@@ -352,18 +368,21 @@ class RolloutController(_Base):
 
     def status(self):
         st = (self.last or {}).get("counts", {})
-        return "| rollout: %s stage %s applied %s failed %s" % (
-            self.phase, (self.last or {}).get("stage", "-"), st.get("applied", "-"), st.get("failed", "-"))
+        return "| rollout: %s stage %s applied %s failed %s stalled %s unhealthy %s" % (
+            self.phase, (self.last or {}).get("stage", "-"), st.get("applied", "-"), st.get("failed", "-"),
+            st.get("stalled", "-"), st.get("unhealthy", "-"))
 
     def done(self):
         return self.phase == "failed" or (self.t_end is not None and time.monotonic() > self.t_end + 1)
 
     def finish(self, result):
         if self.t_end:
-            key = "rollout_s_until_paused" if self.canary_fail else "rollout_s_until_completed"
+            key = "rollout_s_until_paused" if self.canary else "rollout_s_until_completed"
             self.figures[key] = round(self.t_end - self.t_post, 3)
-        self.figures.update(rollout=self.created, final=self.last, stages=self.stages,
-                            canary_fail=self.canary_fail)
+        self.figures.update(rollout=self.created, final=self.last, stages=self.stages, soak_s=self.soak,
+                            canary=self.canary, canary_fail=self.canary == "fail")
+        if self.canary:
+            self.figures.update(self._canary_figures(result))
         if self.subscribers:
             time.sleep(2)  # what is still in flight
             done = [x.t_completed for x in self.subscribers if x.t_completed]
@@ -380,6 +399,28 @@ class RolloutController(_Base):
                 x.close()
         result["rollout_progress"] = self.progress
         super().finish(result)
+
+    def _canary_figures(self, result):
+        """Why the rollout paused, and who got the version: the server's counts of the canary
+        stage and of the stages after it (not started: all pending), and the agents' own."""
+        last = self.last or {}
+        stages = last.get("stageCounts") or []
+        later = stages[1:]
+        agents_view = {k: sum(w["final"].get(k, 0) for w in result.get("_workers", [])) for k in AGENT_COUNTERS}
+        return {
+            "gates": CANARIES[self.canary][2],
+            # None: the server's own (300 s unless started by someone else with another).
+            "apply_timeout_s": self.apply_timeout,
+            "pause_reason": last.get("reason") if last.get("state") == "paused" else None,
+            "canary_stage": stages[0] if stages else None,
+            "outside_canary": {
+                "targets": sum(c.get("targets", 0) for c in later),
+                "pending": sum(c.get("pending", 0) for c in later),
+                # Anything but pending: sent the version (or found running it).
+                "got_version": sum(c.get("targets", 0) - c.get("pending", 0) for c in later),
+            },
+            "agents_view": agents_view,
+        }
 
 
 class ApiController(_Base):
@@ -471,6 +512,25 @@ class ApiController(_Base):
         return self.phase == "failed" or (self.t_end is not None and time.monotonic() > self.t_end + 1)
 
 
+def rollout_soak(opts):
+    """Seconds between stages: --soak, else 10 for the unhealthy canary (its agents report their
+    health in the message after APPLIED: without a soak the stage could end, and the next start,
+    between the two), else 0."""
+    soak = getattr(opts, "soak", None)
+    if soak is not None:
+        return soak
+    return 10 if getattr(opts, "canary", None) == "unhealthy" else 0
+
+
+def rollout_apply_timeout(opts):
+    """The --config-apply-timeout (s) of a server the harness starts: --apply-timeout, else 5 for
+    the stall canary (the server's default, 300 s, would hold the run), else the server's."""
+    t = getattr(opts, "apply_timeout", None)
+    if t is not None:
+        return t
+    return 5 if getattr(opts, "canary", None) == "stall" else None
+
+
 def run_scenario(scenario, server, opts):
     """Runs one scenario against `server` (started already); returns (result, exit status)."""
     d = DEFAULTS[scenario]
@@ -494,16 +554,18 @@ def run_scenario(scenario, server, opts):
         api = OperatorAPI(server.http, token=getattr(server, "admin_token", None))
         name = "ampora-bench-%d" % int(time.time())
         yaml_text = push_config_yaml(opts.config_bytes)
-        if opts.canary_fail:
-            yaml_text += "# ampora-bench-fail: agents of the load generator report this config FAILED\n"
+        canary = getattr(opts, "canary", None)
+        if canary:
+            yaml_text += "# %s: %s\n" % CANARIES[canary][:2]
         put = api.put_config(name, yaml_text)
-        if opts.canary_fail:
+        if canary:
             stages = [{"percent": 1}, {"percent": 100}]
         else:
             stages = [{"percent": round(100.0 * (i + 1) / opts.batches, 3)} for i in range(opts.batches)]
-        ctl = RolloutController(server, agents, api, name, put["version"], stages, opts.canary_fail,
+        ctl = RolloutController(server, agents, api, name, put["version"], stages, canary,
                                 timeout=opts.push_timeout, subscribers=opts.subscribers,
-                                subscribe_kind=opts.subscribe_kind)
+                                subscribe_kind=opts.subscribe_kind, soak=rollout_soak(opts),
+                                apply_timeout=server.apply_timeout)
     elif scenario in CHAOS:
         if not getattr(server, "owned", False):
             raise BenchError("%s kills things: let the harness start the server (omit --target)" % scenario)

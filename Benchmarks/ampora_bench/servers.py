@@ -67,6 +67,7 @@ class Server:
         self.io = None
         self.command = None
         self.restarts = 0
+        self.apply_timeout = None   # --config-apply-timeout (s) the harness gave it; None: its own
 
     def describe(self):
         return {"kind": self.kind, "opamp": self.opamp, "http": self.http, "pid": self.pid,

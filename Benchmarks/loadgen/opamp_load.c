@@ -14,7 +14,8 @@
  *
  * Remote config: an AgentRemoteConfig in a ServerToAgent is "applied" at once: the agent reports
  * RemoteConfigStatus APPLYING, then APPLIED with the server's config_hash and the received config
- * map as its new effective config; full status reports carry both from then on.
+ * map as its new effective config; full status reports carry both from then on. Three markers in
+ * a config make the agents misbehave the ways rollout gates are there to catch (RC_*_MARKER).
  *
  * With --tls every connection speaks TLS first (OpenSSL 3, non-blocking, driven by the same
  * epoll loop; optional server verification, a client certificate, session resumption), and all
@@ -79,6 +80,12 @@
 /* A pushed config that contains this text is reported FAILED instead of applied (rollout
  * gates are measured with agents that really fail). */
 #define RC_FAIL_MARKER "ampora-bench-fail"
+/* ... is never answered (no RemoteConfigStatus at all, heartbeats go on), as an agent hung in
+ * its reload would: only the server's apply timeout (STALLED) notices. */
+#define RC_STALL_MARKER "ampora-bench-stall"
+/* ... is applied as usual, then the agent reports itself unhealthy (its health follows the
+ * config it applied, so applying another config makes it healthy again). */
+#define RC_UNHEALTHY_MARKER "ampora-bench-unhealthy"
 #define RC_HASH_MAX 64
 #define RC_MAP_MAX 49152             /* larger pushed configs are applied but not echoed */
 
@@ -168,6 +175,10 @@ typedef struct {
     uint8_t frag_active;
     uint8_t pend_other;        /* bit per pending slot: a remote config status (not timed) */
     bool need_full_now;        /* ReportFullState to answer as soon as the connection allows */
+    bool unhealthy;            /* the applied config carried RC_UNHEALTHY_MARKER */
+    bool unhealthy_next;       /* ... the config being applied does */
+    bool health_send;          /* a health report is due (after APPLIED) */
+    bool rc_stalling;          /* ignoring a config that carried RC_STALL_MARKER */
     uint8_t rc_status;         /* RemoteConfigStatuses last reported */
     uint8_t rc_send;           /* status still to report (HTTP: one request in flight) */
     uint8_t rc_hash_len;
@@ -200,7 +211,7 @@ typedef struct {
     uint64_t handshakes, msgs_sent, replies, errors, violations, reconnects;
     uint64_t server_closes, server_errors, full_state_requests, hb_skipped, timeouts;
     uint64_t unsolicited, connect_errors, connect_timeouts, rejected;
-    uint64_t rc_received, rc_repeats, rc_applied, rc_failed, http_errors;
+    uint64_t rc_received, rc_repeats, rc_applied, rc_failed, rc_stalled, unhealthy_reports, http_errors;
     uint64_t tls_full, tls_resumed, tls_errors, tls_tickets, tls_declined, storm_dropped;
 } counters_t;
 
@@ -759,12 +770,15 @@ static uint8_t *encode_effective_config(uint8_t *p, const agent_t *a)
     return pb_bytes(p, 6, eff, (size_t)(c - eff));       /* AgentToServer.effective_config */
 }
 
-/* ComponentHealth{healthy, start_time, status, status_time, [component_health_map]}. */
-static uint8_t *encode_component(uint8_t *p, uint64_t start_ns, const uint8_t *children, size_t clen)
+/* ComponentHealth{healthy, start_time, [last_error], status, status_time, [component_health_map]}.
+ * The status time stays the start time even when unhealthy: a full status repeated later must
+ * not look like a new health change to the server. */
+static uint8_t *encode_component(uint8_t *p, uint64_t start_ns, bool healthy, const uint8_t *children, size_t clen)
 {
-    p = pb_uint(p, 1, 1);                                /* healthy = true */
+    p = pb_uint(p, 1, healthy);                          /* healthy */
     p = pb_fixed64(p, 2, start_ns);                      /* start_time_unix_nano */
-    p = pb_str(p, 4, "StatusOK");                        /* status */
+    if (!healthy) p = pb_str(p, 3, RC_UNHEALTHY_MARKER ": the pushed config made this pipeline fail");
+    p = pb_str(p, 4, healthy ? "StatusOK" : "StatusRecoverableError");   /* status */
     p = pb_fixed64(p, 5, start_ns);                      /* status_time_unix_nano */
     if (clen) {
         memcpy(p, children, clen);
@@ -773,19 +787,20 @@ static uint8_t *encode_component(uint8_t *p, uint64_t start_ns, const uint8_t *c
     return p;
 }
 
-/* A collector's health tree: the root and one component per pipeline. */
-static uint8_t *encode_health(uint8_t *p)
+/* A collector's health tree: the root and one component per pipeline; an unhealthy agent has
+ * its metrics pipeline failing, and so the root. */
+static uint8_t *encode_health(uint8_t *p, const agent_t *a)
 {
     static const char *const names[] = {"pipeline:metrics", "pipeline:traces", "pipeline:logs"};
-    uint8_t children[512], *c = children;
+    uint8_t children[640], *c = children;
     for (int i = 0; i < 3; i++) {
-        uint8_t comp[96], *q = encode_component(comp, t_start_unix_ns, NULL, 0);
+        uint8_t comp[160], *q = encode_component(comp, t_start_unix_ns, !(a->unhealthy && i == 0), NULL, 0);
         uint8_t entry[160], *e = entry;
         e = pb_str(e, 1, names[i]);                      /* map entry key */
         e = pb_bytes(e, 2, comp, (size_t)(q - comp));    /* map entry value */
         c = pb_bytes(c, 6, entry, (size_t)(e - entry));  /* component_health_map */
     }
-    uint8_t root[640], *r = encode_component(root, t_start_unix_ns, children, (size_t)(c - children));
+    uint8_t root[832], *r = encode_component(root, t_start_unix_ns, !a->unhealthy, children, (size_t)(c - children));
     return pb_bytes(p, 5, root, (size_t)(r - root));     /* AgentToServer.health */
 }
 
@@ -799,7 +814,7 @@ static uint8_t *encode_rc_status(uint8_t *p, const agent_t *a, uint8_t status)
     return pb_bytes(p, 7, st, (size_t)(q - st));
 }
 
-enum msg_kind { MSG_HEARTBEAT, MSG_FULL, MSG_RC_STATUS };
+enum msg_kind { MSG_HEARTBEAT, MSG_FULL, MSG_RC_STATUS, MSG_HEALTH };
 
 /* Writes [0x00 OpAMP header][AgentToServer] into `buf` (the header only over WebSocket);
  * returns the length. `rc` is the status an MSG_RC_STATUS reports. */
@@ -811,7 +826,7 @@ static size_t encode_message(agent_t *a, uint8_t *buf, enum msg_kind kind, uint8
     p = pb_uint(p, 2, a->seq);                     /* sequence_num (0 is sent explicitly) */
     if (kind == MSG_FULL) p = encode_description(p, a);
     p = pb_uint(p, 4, AGENT_CAPABILITIES);         /* capabilities, always set */
-    if (kind == MSG_FULL) p = encode_health(p);
+    if (kind == MSG_FULL || kind == MSG_HEALTH) p = encode_health(p, a);
     if (kind == MSG_FULL || (kind == MSG_RC_STATUS && rc == RC_APPLIED)) p = encode_effective_config(p, a);
     if (kind == MSG_FULL) p = encode_rc_status(p, a, a->rc_status);
     if (kind == MSG_RC_STATUS) p = encode_rc_status(p, a, rc);
@@ -846,13 +861,15 @@ static void send_opamp_kind(agent_t *a, enum msg_kind kind, uint8_t rc, uint64_t
     if (kind == MSG_FULL) {
         a->need_full = false;
         a->need_full_now = false;
+        a->health_send = false;    /* a full status carries the health */
     }
     /* Remember the send time; replies come back in order on one connection (S1). */
     unsigned slot = (a->pend_head + a->pend_count) % PENDING_MAX;
     uint8_t bit = (uint8_t)(1u << slot);
     a->pend_ns[slot] = now;
     a->pend_full = kind == MSG_FULL ? (a->pend_full | bit) : (a->pend_full & (uint8_t)~bit);
-    a->pend_other = kind == MSG_RC_STATUS ? (a->pend_other | bit) : (a->pend_other & (uint8_t)~bit);
+    a->pend_other = kind == MSG_RC_STATUS || kind == MSG_HEALTH ? (a->pend_other | bit)
+                                                                 : (a->pend_other & (uint8_t)~bit);
     a->pend_count++;
 }
 
@@ -862,8 +879,9 @@ static void send_opamp(agent_t *a, bool full, uint64_t now)
 }
 
 /* Sends what replies asked for: a full status (ReportFullState), then the remote config
- * statuses APPLYING and APPLIED. WebSocket sends them at once; HTTP has one request in
- * flight, so the rest waits for the next response. */
+ * statuses APPLYING and APPLIED, then the health the applied config left the agent in.
+ * WebSocket sends them at once; HTTP has one request in flight, so the rest waits for the
+ * next response. */
 static void send_queued(agent_t *a, uint64_t now)
 {
     while (!a->broken && a->fd >= 0 && a->state == A_OPEN && a->pend_count < PENDING_MAX - 1) {
@@ -885,10 +903,20 @@ static void send_queued(agent_t *a, uint64_t now)
             send_opamp_kind(a, MSG_RC_STATUS, RC_APPLIED, now);
             a->rc_send = RC_UNSET;
             if (a->broken) return;
+            /* The health changes with the config only once it is applied: told next. */
+            if (a->unhealthy != a->unhealthy_next) a->health_send = true;
+            a->unhealthy = a->unhealthy_next;
             ctr.rc_applied++;
             if (a->rc_hash_len == rc_latest_len && memcmp(a->rc_hash, rc_latest, rc_latest_len) == 0 &&
                 ++rc_agents_applied == cfg.agents && !rc_all_ns)
                 rc_all_ns = now;
+        } else if (a->health_send) {
+            /* A message of its own after APPLIED, as a collector notices a broken pipeline
+             * only once the config runs: the server sees the agent applied, then unhealthy. */
+            send_opamp_kind(a, MSG_HEALTH, 0, now);
+            a->health_send = false;
+            if (a->broken) return;
+            if (a->unhealthy) ctr.unhealthy_reports++;
         } else {
             return;
         }
@@ -911,6 +939,13 @@ static void apply_remote_config(agent_t *a, const uint8_t *p, size_t len, uint64
         report_violation(a, "remote_config without a usable config_hash");
         return;
     }
+    if (map && memmem(map, map_len, RC_STALL_MARKER, sizeof RC_STALL_MARKER - 1)) {
+        /* Left as if never received: the agent keeps reporting what it ran before. */
+        if (!a->rc_stalling) ctr.rc_stalled++;
+        a->rc_stalling = true;
+        return;
+    }
+    a->rc_stalling = false;
     if (a->rc_hash_len == hash_len && memcmp(a->rc_hash, hash, hash_len) == 0 &&
         (a->rc_status != RC_UNSET || a->rc_send != RC_UNSET)) {
         ctr.rc_repeats++;    /* already applied or being applied: nothing new to report */
@@ -931,6 +966,8 @@ static void apply_remote_config(agent_t *a, const uint8_t *p, size_t len, uint64
     a->rc_hash_len = (uint8_t)hash_len;
     bool fails = map && memmem(map, map_len, RC_FAIL_MARKER, sizeof RC_FAIL_MARKER - 1) != NULL;
     a->rc_send = fails ? RC_FAILED : RC_APPLYING;
+    if (!fails)
+        a->unhealthy_next = map && memmem(map, map_len, RC_UNHEALTHY_MARKER, sizeof RC_UNHEALTHY_MARKER - 1) != NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1846,7 +1883,7 @@ static void print_stats(uint64_t now, bool final)
            "\"timeouts\":%llu,\"server_closes\":%llu,\"server_errors\":%llu,"
            "\"full_state_requests\":%llu,\"unsolicited\":%llu,\"hb_skipped\":%llu,"
            "\"last_all_connected_s\":%.3f,\"http_errors\":%llu,\"rc_received\":%llu,\"rc_repeats\":%llu,"
-           "\"rc_applied\":%llu,\"rc_failed\":%llu,\"rc_agents_applied\":%u,\"rc_first_s\":%.3f,\"rc_all_applied_s\":%.3f,"
+           "\"rc_applied\":%llu,\"rc_failed\":%llu,\"rc_stalled\":%llu,\"unhealthy_reports\":%llu,\"rc_agents_applied\":%u,\"rc_first_s\":%.3f,\"rc_all_applied_s\":%.3f,"
            "\"rc_hash\":\"%s\",",
            final ? "final" : "interval", cfg.worker, (double)(now - t_start) / 1e9, cfg.agents,
            n_ready, n_ws_open, (unsigned long long)ctr.handshakes, hs_rate,
@@ -1865,7 +1902,8 @@ static void print_stats(uint64_t now, bool final)
            last_all_ready_ns ? (double)(last_all_ready_ns - t_start) / 1e9 : -1.0,
            (unsigned long long)ctr.http_errors, (unsigned long long)ctr.rc_received,
            (unsigned long long)ctr.rc_repeats, (unsigned long long)ctr.rc_applied,
-           (unsigned long long)ctr.rc_failed, rc_agents_applied,
+           (unsigned long long)ctr.rc_failed, (unsigned long long)ctr.rc_stalled,
+           (unsigned long long)ctr.unhealthy_reports, rc_agents_applied,
            rc_first_ns ? (double)(rc_first_ns - t_start) / 1e9 : -1.0,
            rc_all_ns ? (double)(rc_all_ns - t_start) / 1e9 : -1.0, rc_hex);
     if (cfg.tls || cfg.handshake_mode || cfg.storm_at_s > 0 || storm_ns) print_extra(now, final);

@@ -14,6 +14,9 @@ Scenarios (each a short opamp-load run against this process on 127.0.0.1):
   remote-config  the first reply carries a remote config: the agent reports APPLYING, then
               APPLIED with the server's hash and the pushed map as effective config, and a
               later full status (ReportFullState) carries both
+  rc-fail, rc-stall, rc-unhealthy  the pushed config carries a marker (ampora-bench-fail, -stall,
+              -unhealthy): the agent reports FAILED; reports nothing for it but keeps heartbeating;
+              applies it and then, in a message of its own, reports itself unhealthy
   http        --transport http: POST /v1/opamp per message, bodies decode, heartbeats answered
   storm       --storm-at: every connection dropped at once, every agent back (uid kept)
   tls         --tls against this server behind Python's ssl (throwaway P-256 certificates from the
@@ -39,6 +42,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PUSHED_YAML = b"receivers:\n  otlp: {}\nexporters:\n  debug: {}\n"
 PUSHED_HASH = hashlib.sha256(PUSHED_YAML).digest()
+MARKED = ("rc-fail", "rc-stall", "rc-unhealthy")
+
+
+def pushed(scenario):
+    """The config the server pushes in `scenario`, and its hash."""
+    yaml = PUSHED_YAML
+    if scenario in MARKED:
+        yaml += b"# ampora-bench-%s\n" % scenario[3:].encode()
+    return yaml, hashlib.sha256(yaml).digest()
 
 
 def check_message(srv, msg, size):
@@ -48,7 +60,7 @@ def check_message(srv, msg, size):
         srv.check(msg.capabilities == 0x3807, "capabilities %x" % msg.capabilities)
         srv.check(msg.HasField("effective_config") and msg.HasField("remote_config_status"),
                   "full status lacks effective_config/remote_config_status")
-        srv.check(msg.health.healthy and len(msg.health.component_health_map) == 3,
+        srv.check((msg.health.healthy or srv.scenario == "rc-unhealthy") and len(msg.health.component_health_map) == 3,
                   "health tree: %s" % msg.health)
         attrs = {kv.key for kv in msg.agent_description.identifying_attributes} | \
                 {kv.key for kv in msg.agent_description.non_identifying_attributes}
@@ -56,7 +68,8 @@ def check_message(srv, msg, size):
         if not msg.remote_config_status.last_remote_config_hash:
             body = msg.effective_config.config_map.config_map["collector.yaml"].body
             srv.check(900 <= len(body) <= 1400, "config body %d bytes" % len(body))
-    elif not msg.HasField("agent_disconnect") and not msg.HasField("remote_config_status"):
+    elif not msg.HasField("agent_disconnect") and not msg.HasField("remote_config_status") \
+            and not msg.HasField("health"):
         srv.check(23 <= size <= 25, "heartbeat is %d bytes" % size)
     srv.check(len(msg.instance_uid) == 16 and (msg.instance_uid[6] >> 4) == 7,
               "instance_uid not a 16-byte UUIDv7")
@@ -127,6 +140,8 @@ class Server:
                 kind = "full" if full else "hb"
                 if not full and msg.HasField("remote_config_status"):
                     kind = "rc"
+                if not full and msg.HasField("health"):
+                    kind = "health"
                 self.log.append((conn, kind, (msg.sequence_num, len(data) - 1)))
                 self.msgs.append(msg)
                 reply = opamp_pb2.ServerToAgent()
@@ -137,12 +152,12 @@ class Server:
                     reply.capabilities = 0x3F
                 if self.scenario == "full-state" and n == 1:
                     reply.flags = 1
-                if self.scenario == "remote-config" and n == 0:
+                pushing = self.scenario == "remote-config" or self.scenario in MARKED
+                if pushing and n == 0:
                     f = reply.remote_config.config.config_map["collector.yaml"]
-                    f.body = PUSHED_YAML
+                    f.body, reply.remote_config.config_hash = pushed(self.scenario)
                     f.content_type = "text/yaml"
-                    reply.remote_config.config_hash = PUSHED_HASH
-                if self.scenario == "remote-config" and kind == "hb" and not self.asked:
+                if pushing and kind == "hb" and not self.asked:
                     reply.flags = 1
                     self.asked = True
                 first = False
@@ -287,6 +302,42 @@ async def main():
                  bool(later) and later[0].remote_config_status.status == S.RemoteConfigStatuses_APPLIED
                  and later[0].effective_config.config_map.config_map["collector.yaml"].body == PUSHED_YAML
                  and not srv.failures, (later[:1], srv.failures))
+
+    def statuses(srv):
+        return [(m.remote_config_status.status, m.remote_config_status.last_remote_config_hash)
+                for m in srv.msgs if m.HasField("remote_config_status") and m.remote_config_status.status]
+
+    srv, fin, rc, err = await run("rc-fail", agents=1)
+    _, digest = pushed("rc-fail")
+    ok &= expect("rc-fail: FAILED with the server's hash, never APPLIED",
+                 set(statuses(srv)) == {(S.RemoteConfigStatuses_FAILED, digest)} and fin["rc_failed"] == 1 and fin["rc_applied"] == 0
+                 and not srv.failures, (statuses(srv), fin, srv.failures))
+
+    srv, fin, rc, err = await run("rc-stall", agents=1)
+    kinds = [k for (_, k, _) in srv.log]
+    later = [m for m in srv.msgs[1:] if m.HasField("agent_description")]
+    ok &= expect("rc-stall: no status for the config, heartbeats go on, a later full status names no hash",
+                 not statuses(srv) and fin["rc_stalled"] == 1 and fin["rc_applied"] == 0 and kinds.count("hb") >= 4
+                 and later and not later[0].remote_config_status.last_remote_config_hash and rc == 0
+                 and not srv.failures, (statuses(srv), kinds, fin, srv.failures))
+
+    srv, fin, rc, err = await run("rc-unhealthy", agents=1)
+    _, digest = pushed("rc-unhealthy")
+    kinds = [k for (_, k, _) in srv.log]
+    unhealthy = [i for i, m in enumerate(srv.msgs) if m.HasField("health") and not m.health.healthy]
+    applied = [i for i, m in enumerate(srv.msgs) if m.remote_config_status.status == S.RemoteConfigStatuses_APPLIED]
+    told = srv.msgs[unhealthy[0]] if unhealthy else None
+    ok &= expect("rc-unhealthy: APPLYING, APPLIED, then unhealthy in the next message, with the error",
+                 statuses(srv)[:2] == [(S.RemoteConfigStatuses_APPLYING, digest), (S.RemoteConfigStatuses_APPLIED, digest)]
+                 and applied and unhealthy and unhealthy[0] == applied[0] + 1 and kinds[unhealthy[0]] == "health"
+                 and "ampora-bench-unhealthy" in told.health.last_error
+                 and not told.health.component_health_map["pipeline:metrics"].healthy
+                 and told.health.component_health_map["pipeline:logs"].healthy
+                 and fin["unhealthy_reports"] == 1 and not srv.failures, (kinds, unhealthy, applied, fin, srv.failures))
+    later = [m for m in srv.msgs[unhealthy[0] if unhealthy else 0:] if m.HasField("agent_description")]
+    ok &= expect("rc-unhealthy: a later full status is still unhealthy, and APPLIED",
+                 bool(later) and not later[0].health.healthy
+                 and later[0].remote_config_status.status == S.RemoteConfigStatuses_APPLIED, later[:1])
 
     srv, fin, rc, err = await run("http")
     ok &= expect("http: exit 0, no violations/errors, heartbeats answered",

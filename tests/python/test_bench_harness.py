@@ -137,6 +137,45 @@ def test_push_against_the_real_server(tmp_path):
     assert figures["hashes_agents_saw"] == [figures["config_hash"]] == [figures["assignment"]["hash"]]
 
 
+@pytest.mark.parametrize("canary", ["fail", "stall", "unhealthy"])
+def test_rollout_canary_is_paused_by_its_gate(tmp_path, canary):
+    # 200 agents: a canary stage of 2 (1 %) whose agents misbehave as the marker in the config
+    # tells them, then 198 that must never be sent the version. Stall waits for the apply timeout.
+    extra = ("--apply-timeout", "3") if canary == "stall" else ()
+    run, result = ampora_bench(tmp_path, "--scenario", "rollout", "--canary", canary, "--agents", "200",
+                               "--rate", "2000", "--duration", "40", "--push-timeout", "20", *extra,
+                               "--ampora-bin", ampora_bin(), timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    check_shape(result, "rollout", 200)
+    fig = result["figures"]
+    what = {"fail": "failed", "stall": "stalled", "unhealthy": "unhealthy"}[canary]
+    assert fig["canary"] == canary and fig["canary_fail"] == (canary == "fail")
+    assert fig["final"]["state"] == "paused"
+    assert fig["pause_reason"].startswith("stage 1: 2 of 2 agents %s, over the gate of 0" % what), fig["pause_reason"]
+    assert fig["gates"] == {{"fail": "maxFailed", "stall": "maxStalled", "unhealthy": "maxUnhealthy"}[canary]: "0%"}
+    assert fig["canary_stage"]["targets"] == 2 and fig["canary_stage"][what] == 2
+    # The server's view and the agents' own: no agent outside the canary got the version.
+    assert fig["outside_canary"] == {"targets": 198, "pending": 198, "got_version": 0}
+    seen = fig["agents_view"]
+    assert seen == {"rc_applied": 2 if canary == "unhealthy" else 0, "rc_failed": 2 if canary == "fail" else 0,
+                    "rc_stalled": 2 if canary == "stall" else 0,
+                    "unhealthy_reports": 2 if canary == "unhealthy" else 0}, seen
+    if canary == "stall":
+        assert fig["apply_timeout_s"] == 3 and "--config-apply-timeout" in result["server_info"]["command"]
+        assert 3 <= fig["rollout_s_until_paused"] < 6
+    else:
+        assert fig["apply_timeout_s"] is None and 0 < fig["rollout_s_until_paused"] < 3
+    assert fig["soak_s"] == (10 if canary == "unhealthy" else 0)
+
+
+def test_canary_fail_is_the_fail_canary():
+    sys.path.insert(0, str(ROOT / "Benchmarks"))
+    from ampora_bench.cli import build_parser
+    parse = build_parser().parse_args
+    assert parse(["load", "--scenario", "rollout", "--canary-fail"]).canary == "fail"
+    assert parse(["load", "--scenario", "rollout"]).canary is None
+
+
 def test_refuses_addresses_off_loopback(tmp_path):
     run, _ = ampora_bench(tmp_path, "--scenario", "steady", "--target", "10.1.2.3:4320")
     assert run.returncode == 2 and "127.0.0.0/8" in run.stderr
