@@ -79,9 +79,10 @@ def build_parser():
                     help="rollout: clients of GET /api/v1/events (every event) during the rollout")
     ld.add_argument("--subscribe-kind", help="rollout: subscribers ask for this event kind only (kind=…)")
     ld.add_argument("--rounds", type=int, default=200, help="api: requests per listing query")
-    ld.add_argument("--api-after", type=float, default=2.0,
-                    help="api: seconds after every agent is connected before the first request (default 2; "
-                         "60 lets the server finish taking in the ramp, so the requests see the steady state)")
+    ld.add_argument("--after", "--api-after", dest="api_after", type=float, default=2.0,
+                    help="api, rollout: seconds after every agent is connected before the first request or "
+                         "the rollout's POST (default 2; 60 lets the server finish taking in the ramp, so "
+                         "they see the steady state)")
     ld.add_argument("--canary", choices=tuple(scenarios.CANARIES),
                     help="rollout: a 1 %% canary stage, then the rest, whose config makes the load generator's "
                          "agents misbehave; time until the gate pauses the rollout. fail: they report it FAILED "

@@ -309,8 +309,11 @@ class RolloutController(_Base):
     FAILED, never answer, or turn unhealthy after applying it; see CANARIES)."""
 
     def __init__(self, server, agents, api, config_name, version, stages, canary=None, timeout=120.0,
-                 subscribers=0, subscribe_kind=None, soak=0, apply_timeout=None):
+                 subscribers=0, subscribe_kind=None, soak=0, apply_timeout=None, after=2.0):
         super().__init__(server, agents)
+        self.after = after
+        self.post_s = None
+        self.cpu_before = self.cpu_after = None
         self.subscriber_count = subscribers
         self.subscribe_query = "?kind=%s" % subscribe_kind if subscribe_kind else ""
         self.subscribers = []
@@ -338,8 +341,10 @@ class RolloutController(_Base):
             self.subscribers = [Subscriber(self.server.http, self.api.token, self.subscribe_query)
                                 for _ in range(self.subscriber_count)]
             time.sleep(0.5 if self.subscribers else 0)
+            self.cpu_before = controller_metrics(self.api)
             self.t_post = time.monotonic()
             self.created = self.api.rollout(body)
+            self.post_s = time.monotonic() - self.t_post
             self.phase = "rolling"
             deadline = self.t_post + self.timeout
             want = "paused" if self.canary else "completed"
@@ -350,6 +355,7 @@ class RolloutController(_Base):
                                           t=round(time.monotonic() - self.t_post, 3)))
                 if st["state"] == want:
                     self.t_end = time.monotonic()
+                    self.cpu_after = controller_metrics(self.api)
                     self.phase = want
                     return
                 if st["state"] in ("paused", "aborted") and not self.canary:
@@ -362,7 +368,7 @@ class RolloutController(_Base):
 
     def on_sample(self, now, sample, workers):
         super().on_sample(now, sample, workers)
-        if self.phase == "ramp" and self.t_all is not None and now >= self.t_all + 2:
+        if self.phase == "ramp" and self.t_all is not None and now >= self.t_all + self.after:
             self.phase = "posting"
             threading.Thread(target=self._roll, daemon=True).start()
 
@@ -380,7 +386,10 @@ class RolloutController(_Base):
             key = "rollout_s_until_paused" if self.canary else "rollout_s_until_completed"
             self.figures[key] = round(self.t_end - self.t_post, 3)
         self.figures.update(rollout=self.created, final=self.last, stages=self.stages, soak_s=self.soak,
-                            canary=self.canary, canary_fail=self.canary == "fail")
+                            canary=self.canary, canary_fail=self.canary == "fail", after_s=self.after,
+                            post_s=round(self.post_s, 3) if self.post_s is not None else None)
+        if self.cpu_before and self.cpu_after:
+            self.figures["controller"] = controller_cost(self.cpu_before, self.cpu_after)
         if self.canary:
             self.figures.update(self._canary_figures(result))
         if self.subscribers:
@@ -420,7 +429,19 @@ class RolloutController(_Base):
                 "got_version": sum(c.get("targets", 0) - c.get("pending", 0) for c in later),
             },
             "agents_view": agents_view,
+            "paused_after_first_config_s": self._paused_after_first_config(result),
         }
+
+    def _paused_after_first_config(self, result):
+        """From the first canary config any agent received (the load generator's CLOCK_MONOTONIC,
+        the clock of time.monotonic()) to the poll that saw the rollout paused: an upper bound on
+        the time from the gate tripping to the pause, which includes the agents' answers, their
+        ingest and the poll's own interval. For the stall canary the apply timeout is in it too."""
+        firsts = [w["final"].get("rc_first_monotonic_s", -1) for w in result.get("_workers", [])]
+        firsts = [t for t in firsts if t > 0]
+        if not firsts or not self.t_end:
+            return None
+        return round(self.t_end - min(firsts), 3)
 
 
 class ApiController(_Base):
@@ -512,6 +533,34 @@ class ApiController(_Base):
         return self.phase == "failed" or (self.t_end is not None and time.monotonic() > self.t_end + 1)
 
 
+CONTROLLER_METRICS = ("ampora_fleet_status_changes_total", "ampora_fleet_ingest_cpu_seconds_total",
+                      "ampora_rollout_controller_cpu_seconds_total")
+
+
+def controller_metrics(api):
+    """The counters behind the controller's cost per status change (None if /metrics is closed)."""
+    try:
+        values = scrape_metrics(api, "ampora_")
+    except (OSError, ValueError):
+        return None
+    return {name: values.get(name, 0.0) for name in CONTROLLER_METRICS}
+
+
+def controller_cost(before, after):
+    """CPU per status change while the rollout ran: the ingest thread applying changes (the
+    inventory, config states and rollout counters) and the controller's passes, as the server's
+    thread clocks count them. The writer's database work is not in it."""
+    d = {name: after[name] - before[name] for name in CONTROLLER_METRICS}
+    changes = d["ampora_fleet_status_changes_total"]
+    cpu = d["ampora_fleet_ingest_cpu_seconds_total"] + d["ampora_rollout_controller_cpu_seconds_total"]
+    return {
+        "status_changes": int(changes),
+        "ingest_cpu_s": round(d["ampora_fleet_ingest_cpu_seconds_total"], 4),
+        "controller_cpu_s": round(d["ampora_rollout_controller_cpu_seconds_total"], 4),
+        "us_per_change": round(cpu / changes * 1e6, 3) if changes else None,
+    }
+
+
 def rollout_soak(opts):
     """Seconds between stages: --soak, else 10 for the unhealthy canary (its agents report their
     health in the message after APPLIED: without a soak the stage could end, and the next start,
@@ -565,7 +614,7 @@ def run_scenario(scenario, server, opts):
         ctl = RolloutController(server, agents, api, name, put["version"], stages, canary,
                                 timeout=opts.push_timeout, subscribers=opts.subscribers,
                                 subscribe_kind=opts.subscribe_kind, soak=rollout_soak(opts),
-                                apply_timeout=server.apply_timeout)
+                                apply_timeout=server.apply_timeout, after=opts.api_after)
     elif scenario in CHAOS:
         if not getattr(server, "owned", False):
             raise BenchError("%s kills things: let the harness start the server (omit --target)" % scenario)
@@ -624,20 +673,27 @@ def run_scenario(scenario, server, opts):
 # ---------------------------------------------------------------------------------------------
 # Chaos: kill -9, PostgreSQL killed during a push, a full disk (BENCHMARKS.md, "Chaos").
 
-def _metrics(api):
-    """The persistence gauges and counters of GET /metrics (open unless --metrics-require-token)."""
+def scrape_metrics(api, prefix):
+    """GET /metrics (open unless --metrics-require-token): the series starting with `prefix`, by
+    name without the prefix's labels."""
     import urllib.request
     with urllib.request.urlopen(api.base + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
     out = {}
     for line in text.splitlines():
-        if line.startswith("ampora_persistence_"):
+        if line.startswith(prefix):
             name, _, value = line.rpartition(" ")
             try:
-                out[name.split("{")[0][len("ampora_persistence_"):]] = float(value)
+                out[name.split("{")[0]] = float(value)
             except ValueError:
                 pass
     return out
+
+
+def _metrics(api):
+    """The persistence gauges and counters of GET /metrics."""
+    prefix = "ampora_persistence_"
+    return {name[len(prefix):]: value for name, value in scrape_metrics(api, prefix).items()}
 
 
 def _readyz(api):

@@ -166,6 +166,16 @@ def test_rollout_canary_is_paused_by_its_gate(tmp_path, canary):
     else:
         assert fig["apply_timeout_s"] is None and 0 < fig["rollout_s_until_paused"] < 3
     assert fig["soak_s"] == (10 if canary == "unhealthy" else 0)
+    # The gate's bound: from the first canary config an agent received to the poll that saw the
+    # pause (the apply timeout included for stall); the POST's own time; the controller's cost.
+    assert 0 < fig["paused_after_first_config_s"] <= fig["rollout_s_until_paused"], fig
+    assert 0 < fig["post_s"] < fig["rollout_s_until_paused"]
+    cost = fig["controller"]
+    assert cost["controller_cpu_s"] > 0, cost
+    if canary == "stall":  # its agents never answer: (almost) nothing changes, heartbeats come
+        assert (cost["us_per_change"] is None) == (cost["status_changes"] == 0), cost
+    else:
+        assert cost["status_changes"] >= 2 and cost["us_per_change"] > 0, cost
 
 
 def test_canary_fail_is_the_fail_canary():

@@ -2,7 +2,7 @@ import Core
 import Foundation
 
 // Rollouts: created by operators, advanced by the controller's tick (the fleet's housekeeping
-// thread, every 250 ms), gated on counters the inventory keeps as agents change: a tick costs
+// thread, every 50 ms), gated on counters the inventory keeps as agents change: a tick costs
 // the running rollouts, never a walk over the fleet. See docs/ARCHITECTURE.md.
 extension FleetService {
     /// Creates a rollout of a published config version and starts its first stage. Written to
@@ -158,7 +158,7 @@ extension FleetService {
         return done
     }
 
-    /// One controller pass: stalls, gates, stage ends, soaks (run every 250 ms).
+    /// One controller pass: stalls, gates, stage ends, soaks (run every 50 ms).
     func rolloutTick() {
         let cpu = WallClock.threadCPUSeconds()
         defer {
