@@ -88,7 +88,9 @@ def build_parser():
                          "agents misbehave; time until the gate pauses the rollout. fail: they report it FAILED "
                          "(gate maxFailed 0 %%); stall: they never answer it, so the server marks them STALLED "
                          "after its apply timeout (maxStalled 0 %%; see --apply-timeout); unhealthy: they apply "
-                         "it, then report themselves unhealthy (maxUnhealthy 0 %%; see --soak)")
+                         "it, then report themselves unhealthy (maxUnhealthy 0 %%; see --soak); rollback: the same config "
+                         "without the marker goes to every agent first, then they fail the canary's and report the "
+                         "old one APPLIED, as the Collector's Supervisor does (ROLLED_BACK; gate maxFailed 0 %%)")
     ld.add_argument("--canary-fail", dest="canary", action="store_const", const="fail",
                     help="rollout: the same as --canary fail")
     ld.add_argument("--soak", type=int, metavar="SECONDS",

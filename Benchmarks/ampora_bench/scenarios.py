@@ -296,10 +296,14 @@ CANARIES = {
     "stall": ("ampora-bench-stall", "agents of the load generator never answer this config", {"maxStalled": "0%"}),
     "unhealthy": ("ampora-bench-unhealthy", "agents of the load generator apply this config, then report unhealthy",
                   {"maxUnhealthy": "0%"}),
+    # Rolled back agents count as failed for the gate. They need a config to go back to: the
+    # harness first rolls the same config without the marker out to every agent.
+    "rollback": ("ampora-bench-rollback", "agents of the load generator fail this config and go back to the one "
+                 "before, as the Collector's Supervisor does", {"maxFailed": "0%"}),
 }
 # What the agents of each canary report, summed over the workers' final lines: the agents' view
 # of who got the version.
-AGENT_COUNTERS = ("rc_applied", "rc_failed", "rc_stalled", "unhealthy_reports")
+AGENT_COUNTERS = ("rc_applied", "rc_failed", "rc_stalled", "rc_rolled_back", "unhealthy_reports")
 
 
 class RolloutController(_Base):
@@ -309,8 +313,10 @@ class RolloutController(_Base):
     FAILED, never answer, or turn unhealthy after applying it; see CANARIES)."""
 
     def __init__(self, server, agents, api, config_name, version, stages, canary=None, timeout=120.0,
-                 subscribers=0, subscribe_kind=None, soak=0, apply_timeout=None, after=2.0):
+                 subscribers=0, subscribe_kind=None, soak=0, apply_timeout=None, after=2.0, base_version=None):
         super().__init__(server, agents)
+        self.base_version = base_version
+        self.base_s = None
         self.after = after
         self.post_s = None
         self.cpu_before = self.cpu_after = None
@@ -341,6 +347,8 @@ class RolloutController(_Base):
             self.subscribers = [Subscriber(self.server.http, self.api.token, self.subscribe_query)
                                 for _ in range(self.subscriber_count)]
             time.sleep(0.5 if self.subscribers else 0)
+            if self.base_version is not None:
+                self._roll_base()
             self.cpu_before = controller_metrics(self.api)
             self.t_post = time.monotonic()
             self.created = self.api.rollout(body)
@@ -365,6 +373,26 @@ class RolloutController(_Base):
         except BenchError as e:
             self.error = e
             self.phase = "failed"
+        except Exception as e:  # an API error, or a bug here: the run fails, it does not pass
+            self.error = BenchError("rollout: %s: %s" % (type(e).__name__, e))
+            self.phase = "failed"
+
+    def _roll_base(self):
+        """The version the rollback canary's agents go back to, to every agent at once."""
+        self.phase = "base"
+        t0 = time.monotonic()
+        body = {"config": self.config_name, "version": self.base_version, "target": {"selector": {}},
+                "stages": [{"percent": 100}], "soakSeconds": 0}
+        base = self.api.rollout(body)
+        while time.monotonic() < t0 + self.timeout:
+            st = self.api.rollout_status(base["id"])
+            if st["state"] == "completed":
+                self.base_s = round(time.monotonic() - t0, 3)
+                return
+            if st["state"] in ("paused", "aborted"):
+                raise BenchError("rollout of the base version: %s: %s" % (st["state"], st.get("reason")))
+            time.sleep(0.1)
+        raise BenchError("rollout of the base version: not completed within %.0f s" % self.timeout)
 
     def on_sample(self, now, sample, workers):
         super().on_sample(now, sample, workers)
@@ -388,6 +416,8 @@ class RolloutController(_Base):
         self.figures.update(rollout=self.created, final=self.last, stages=self.stages, soak_s=self.soak,
                             canary=self.canary, canary_fail=self.canary == "fail", after_s=self.after,
                             post_s=round(self.post_s, 3) if self.post_s is not None else None)
+        if self.base_version is not None:
+            self.figures.update(base_version=self.base_version, base_rollout_s=self.base_s)
         if self.cpu_before and self.cpu_after:
             self.figures["controller"] = controller_cost(self.cpu_before, self.cpu_after)
         if self.canary:
@@ -433,8 +463,8 @@ class RolloutController(_Base):
         }
 
     def _paused_after_first_config(self, result):
-        """From the first canary config any agent received (the load generator's CLOCK_MONOTONIC,
-        the clock of time.monotonic()) to the poll that saw the rollout paused: an upper bound on
+        """From the first time any agent received the canary's config (the load generator's
+        CLOCK_MONOTONIC, the clock of time.monotonic()) to the poll that saw the rollout paused: an upper bound on
         the time from the gate tripping to the pause, which includes the agents' answers, their
         ingest and the poll's own interval. For the stall canary the apply timeout is in it too."""
         firsts = [w["final"].get("rc_first_monotonic_s", -1) for w in result.get("_workers", [])]
@@ -604,6 +634,9 @@ def run_scenario(scenario, server, opts):
         name = "ampora-bench-%d" % int(time.time())
         yaml_text = push_config_yaml(opts.config_bytes)
         canary = getattr(opts, "canary", None)
+        base_version = None
+        if canary == "rollback":
+            base_version = api.put_config(name, yaml_text)["version"]
         if canary:
             yaml_text += "# %s: %s\n" % CANARIES[canary][:2]
         put = api.put_config(name, yaml_text)
@@ -614,7 +647,8 @@ def run_scenario(scenario, server, opts):
         ctl = RolloutController(server, agents, api, name, put["version"], stages, canary,
                                 timeout=opts.push_timeout, subscribers=opts.subscribers,
                                 subscribe_kind=opts.subscribe_kind, soak=rollout_soak(opts),
-                                apply_timeout=server.apply_timeout, after=opts.api_after)
+                                apply_timeout=server.apply_timeout, after=opts.api_after,
+                                base_version=base_version)
     elif scenario in CHAOS:
         if not getattr(server, "owned", False):
             raise BenchError("%s kills things: let the harness start the server (omit --target)" % scenario)

@@ -86,6 +86,12 @@
 /* ... is applied as usual, then the agent reports itself unhealthy (its health follows the
  * config it applied, so applying another config makes it healthy again). */
 #define RC_UNHEALTHY_MARKER "ampora-bench-unhealthy"
+/* ... fails, and the agent goes back to the config it ran before and reports that one APPLIED,
+ * as the Collector's Supervisor does (FAILED for the new hash, then APPLIED for the old). An
+ * agent with no earlier remote config only reports FAILED. */
+#define RC_ROLLBACK_MARKER "ampora-bench-rollback"
+/* Not a protocol value: the APPLIED of the old config still to report after a rollback. */
+#define RC_ROLLED_BACK 100
 #define RC_HASH_MAX 64
 #define RC_MAP_MAX 49152             /* larger pushed configs are applied but not echoed */
 
@@ -179,6 +185,8 @@ typedef struct {
     bool unhealthy_next;       /* ... the config being applied does */
     bool health_send;          /* a health report is due (after APPLIED) */
     bool rc_stalling;          /* ignoring a config that carried RC_STALL_MARKER */
+    bool rc_rollback;          /* after the FAILED, go back to rc_previous (RC_ROLLBACK_MARKER) */
+    bool rc_refused;           /* went back from rc_latest: offers of it again are ignored */
     uint8_t rc_status;         /* RemoteConfigStatuses last reported */
     uint8_t rc_send;           /* status still to report (HTTP: one request in flight) */
     uint8_t rc_hash_len;
@@ -211,7 +219,8 @@ typedef struct {
     uint64_t handshakes, msgs_sent, replies, errors, violations, reconnects;
     uint64_t server_closes, server_errors, full_state_requests, hb_skipped, timeouts;
     uint64_t unsolicited, connect_errors, connect_timeouts, rejected;
-    uint64_t rc_received, rc_repeats, rc_applied, rc_failed, rc_stalled, unhealthy_reports, http_errors;
+    uint64_t rc_received, rc_repeats, rc_applied, rc_failed, rc_stalled, rc_rolled_back, unhealthy_reports;
+    uint64_t http_errors;
     uint64_t tls_full, tls_resumed, tls_errors, tls_tickets, tls_declined, storm_dropped;
 } counters_t;
 
@@ -227,12 +236,16 @@ static counters_t ctr_at_storm;
 /* The newest remote config this worker received: its hash, its config map (echoed as the
  * effective config of agents that applied it), and how many agents applied it. */
 static uint8_t rc_latest[RC_HASH_MAX], rc_latest_len;
+/* The config this worker's agents were sent before rc_latest: what a rollback goes back to. */
+static uint8_t rc_previous[RC_HASH_MAX], rc_previous_len;
 static uint8_t rc_map[RC_MAP_MAX];
 static size_t rc_map_len;
 static bool rc_map_ok;
 static uint32_t rc_agents_applied;
 static uint64_t rc_first_ns, rc_all_ns;
-static uint64_t rc_received_first_ns;   /* the first remote config of the run, of any kind */
+/* The config received last, stalled ones included, and when it first came. */
+static uint8_t rc_newest[RC_HASH_MAX], rc_newest_len;
+static uint64_t rc_newest_ns;
 static hist_t hist_interval, hist_total, hist_status_total;
 static int violation_reports;
 
@@ -899,6 +912,19 @@ static void send_queued(agent_t *a, uint64_t now)
             a->rc_send = RC_UNSET;
             if (a->broken) return;
             ctr.rc_failed++;
+            if (a->rc_rollback) {
+                a->rc_rollback = false;
+                a->rc_refused = true;
+                memcpy(a->rc_hash, rc_previous, rc_previous_len);
+                a->rc_hash_len = rc_previous_len;
+                a->rc_send = RC_ROLLED_BACK;
+            }
+        } else if (a->rc_send == RC_ROLLED_BACK) {
+            a->rc_status = RC_APPLIED;
+            send_opamp_kind(a, MSG_RC_STATUS, RC_APPLIED, now);
+            a->rc_send = RC_UNSET;
+            if (a->broken) return;
+            ctr.rc_rolled_back++;
         } else if (a->rc_send == RC_APPLIED) {
             a->rc_status = RC_APPLIED;
             send_opamp_kind(a, MSG_RC_STATUS, RC_APPLIED, now);
@@ -936,10 +962,14 @@ static void apply_remote_config(agent_t *a, const uint8_t *p, size_t len, uint64
         if (f.field == 2 && f.wire == PB_LEN) { hash = f.data; hash_len = f.len; }
     }
     ctr.rc_received++;
-    if (!rc_received_first_ns) rc_received_first_ns = now;
     if (!hash || hash_len == 0 || hash_len > RC_HASH_MAX) {
         report_violation(a, "remote_config without a usable config_hash");
         return;
+    }
+    if (rc_newest_len != hash_len || memcmp(rc_newest, hash, hash_len) != 0) {
+        memcpy(rc_newest, hash, hash_len);
+        rc_newest_len = (uint8_t)hash_len;
+        rc_newest_ns = now;
     }
     if (map && memmem(map, map_len, RC_STALL_MARKER, sizeof RC_STALL_MARKER - 1)) {
         /* Left as if never received: the agent keeps reporting what it ran before. */
@@ -948,6 +978,14 @@ static void apply_remote_config(agent_t *a, const uint8_t *p, size_t len, uint64
         return;
     }
     a->rc_stalling = false;
+    /* The server must offer its config again while the agent reports another hash (the old
+     * one, after a rollback); the Supervisor keeps the last config it received and ignores an
+     * offer of the same hash, so it does not fail it again in a loop. */
+    if (a->rc_refused && rc_latest_len == hash_len && memcmp(rc_latest, hash, hash_len) == 0) {
+        ctr.rc_repeats++;
+        return;
+    }
+    a->rc_refused = false;
     if (a->rc_hash_len == hash_len && memcmp(a->rc_hash, hash, hash_len) == 0 &&
         (a->rc_status != RC_UNSET || a->rc_send != RC_UNSET)) {
         ctr.rc_repeats++;    /* already applied or being applied: nothing new to report */
@@ -955,6 +993,8 @@ static void apply_remote_config(agent_t *a, const uint8_t *p, size_t len, uint64
     }
     if (rc_latest_len != hash_len || memcmp(rc_latest, hash, hash_len) != 0) {
         /* A new config for this worker: "applied" is counted against it from now on. */
+        memcpy(rc_previous, rc_latest, rc_latest_len);
+        rc_previous_len = rc_latest_len;
         memcpy(rc_latest, hash, hash_len);
         rc_latest_len = (uint8_t)hash_len;
         rc_map_ok = map && map_len <= RC_MAP_MAX;
@@ -964,9 +1004,13 @@ static void apply_remote_config(agent_t *a, const uint8_t *p, size_t len, uint64
         rc_first_ns = now;
         rc_all_ns = 0;
     }
+    bool rolls = map && memmem(map, map_len, RC_ROLLBACK_MARKER, sizeof RC_ROLLBACK_MARKER - 1) != NULL;
+    /* Only an agent that runs what the worker was sent before has that config to go back to. */
+    a->rc_rollback = rolls && a->rc_status == RC_APPLIED && rc_previous_len && a->rc_hash_len == rc_previous_len &&
+                     memcmp(a->rc_hash, rc_previous, rc_previous_len) == 0;
     memcpy(a->rc_hash, hash, hash_len);
     a->rc_hash_len = (uint8_t)hash_len;
-    bool fails = map && memmem(map, map_len, RC_FAIL_MARKER, sizeof RC_FAIL_MARKER - 1) != NULL;
+    bool fails = rolls || (map && memmem(map, map_len, RC_FAIL_MARKER, sizeof RC_FAIL_MARKER - 1) != NULL);
     a->rc_send = fails ? RC_FAILED : RC_APPLYING;
     if (!fails)
         a->unhealthy_next = map && memmem(map, map_len, RC_UNHEALTHY_MARKER, sizeof RC_UNHEALTHY_MARKER - 1) != NULL;
@@ -1885,7 +1929,7 @@ static void print_stats(uint64_t now, bool final)
            "\"timeouts\":%llu,\"server_closes\":%llu,\"server_errors\":%llu,"
            "\"full_state_requests\":%llu,\"unsolicited\":%llu,\"hb_skipped\":%llu,"
            "\"last_all_connected_s\":%.3f,\"http_errors\":%llu,\"rc_received\":%llu,\"rc_repeats\":%llu,"
-           "\"rc_applied\":%llu,\"rc_failed\":%llu,\"rc_stalled\":%llu,\"unhealthy_reports\":%llu,\"rc_agents_applied\":%u,\"rc_first_s\":%.3f,\"rc_all_applied_s\":%.3f,"
+           "\"rc_applied\":%llu,\"rc_failed\":%llu,\"rc_stalled\":%llu,\"rc_rolled_back\":%llu,\"unhealthy_reports\":%llu,\"rc_agents_applied\":%u,\"rc_first_s\":%.3f,\"rc_all_applied_s\":%.3f,"
            "\"rc_first_monotonic_s\":%.6f,\"rc_hash\":\"%s\",",
            final ? "final" : "interval", cfg.worker, (double)(now - t_start) / 1e9, cfg.agents,
            n_ready, n_ws_open, (unsigned long long)ctr.handshakes, hs_rate,
@@ -1904,13 +1948,13 @@ static void print_stats(uint64_t now, bool final)
            last_all_ready_ns ? (double)(last_all_ready_ns - t_start) / 1e9 : -1.0,
            (unsigned long long)ctr.http_errors, (unsigned long long)ctr.rc_received,
            (unsigned long long)ctr.rc_repeats, (unsigned long long)ctr.rc_applied,
-           (unsigned long long)ctr.rc_failed, (unsigned long long)ctr.rc_stalled,
+           (unsigned long long)ctr.rc_failed, (unsigned long long)ctr.rc_stalled, (unsigned long long)ctr.rc_rolled_back,
            (unsigned long long)ctr.unhealthy_reports, rc_agents_applied,
            rc_first_ns ? (double)(rc_first_ns - t_start) / 1e9 : -1.0,
            rc_all_ns ? (double)(rc_all_ns - t_start) / 1e9 : -1.0,
            /* CLOCK_MONOTONIC as Python's time.monotonic() reads it: the harness times a gate
-              from the first config received by any worker's agent (stalled ones included). */
-           rc_received_first_ns ? (double)rc_received_first_ns / 1e9 : -1.0, rc_hex);
+              from the first time any worker's agent received the newest config. */
+           rc_newest_ns ? (double)rc_newest_ns / 1e9 : -1.0, rc_hex);
     if (cfg.tls || cfg.handshake_mode || cfg.storm_at_s > 0 || storm_ns) print_extra(now, final);
     printf("\"hist\":");
     hist_print_sparse(stdout, h);

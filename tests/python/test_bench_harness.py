@@ -137,7 +137,7 @@ def test_push_against_the_real_server(tmp_path):
     assert figures["hashes_agents_saw"] == [figures["config_hash"]] == [figures["assignment"]["hash"]]
 
 
-@pytest.mark.parametrize("canary", ["fail", "stall", "unhealthy"])
+@pytest.mark.parametrize("canary", ["fail", "stall", "unhealthy", "rollback"])
 def test_rollout_canary_is_paused_by_its_gate(tmp_path, canary):
     # 200 agents: a canary stage of 2 (1 %) whose agents misbehave as the marker in the config
     # tells them, then 198 that must never be sent the version. Stall waits for the apply timeout.
@@ -148,18 +148,25 @@ def test_rollout_canary_is_paused_by_its_gate(tmp_path, canary):
     assert run.returncode == 0, run.stderr[-2000:]
     check_shape(result, "rollout", 200)
     fig = result["figures"]
-    what = {"fail": "failed", "stall": "stalled", "unhealthy": "unhealthy"}[canary]
+    what = {"fail": "failed", "stall": "stalled", "unhealthy": "unhealthy", "rollback": "failed"}[canary]
     assert fig["canary"] == canary and fig["canary_fail"] == (canary == "fail")
     assert fig["final"]["state"] == "paused"
     assert fig["pause_reason"].startswith("stage 1: 2 of 2 agents %s, over the gate of 0" % what), fig["pause_reason"]
-    assert fig["gates"] == {{"fail": "maxFailed", "stall": "maxStalled", "unhealthy": "maxUnhealthy"}[canary]: "0%"}
-    assert fig["canary_stage"]["targets"] == 2 and fig["canary_stage"][what] == 2
+    assert fig["gates"] == {{"fail": "maxFailed", "stall": "maxStalled", "unhealthy": "maxUnhealthy",
+                             "rollback": "maxFailed"}[canary]: "0%"}
+    # A Supervisor-style rollback is recognised: FAILED, then the old hash APPLIED.
+    state = "rolledBack" if canary == "rollback" else what
+    assert fig["canary_stage"]["targets"] == 2 and fig["canary_stage"][state] == 2, fig["canary_stage"]
     # The server's view and the agents' own: no agent outside the canary got the version.
     assert fig["outside_canary"] == {"targets": 198, "pending": 198, "got_version": 0}
     seen = fig["agents_view"]
-    assert seen == {"rc_applied": 2 if canary == "unhealthy" else 0, "rc_failed": 2 if canary == "fail" else 0,
+    # The rollback canary's agents all applied the base version first.
+    assert seen == {"rc_applied": {"unhealthy": 2, "rollback": 200}.get(canary, 0),
+                    "rc_failed": 2 if canary in ("fail", "rollback") else 0,
                     "rc_stalled": 2 if canary == "stall" else 0,
+                    "rc_rolled_back": 2 if canary == "rollback" else 0,
                     "unhealthy_reports": 2 if canary == "unhealthy" else 0}, seen
+    assert (fig.get("base_rollout_s") or 0) > 0 if canary == "rollback" else "base_version" not in fig
     if canary == "stall":
         assert fig["apply_timeout_s"] == 3 and "--config-apply-timeout" in result["server_info"]["command"]
         assert 3 <= fig["rollout_s_until_paused"] < 6
