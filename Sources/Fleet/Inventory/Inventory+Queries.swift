@@ -314,12 +314,17 @@ extension Inventory {
                 }
             }
             var out: [(uid: InstanceUID, attributes: [(key: String, value: String)])] = []
-            for (uid, agent) in s.agents where agent.capabilities.contains(.acceptsRemoteConfig) {
+            // By index, reading fields in place: taking each agent out of the dictionary copies
+            // it, retaining every object it holds, and at a million agents those are cold.
+            for index in s.agents.indices {
+                guard s.agents.values[index].capabilities.contains(.acceptsRemoteConfig) else { continue }
+                let uid = s.agents.keys[index]
                 if !keep && selector.isEmpty {
                     out.append((uid, []))
                     continue
                 }
-                let attributes = keep || labelled ? agent.attributes + labels.selectorPairs(uid) : agent.attributes
+                let own = s.agents.values[index].attributes
+                let attributes = keep || labelled ? own + labels.selectorPairs(uid) : own
                 if AgentState.matches(attributes, selector) { out.append((uid, keep ? attributes : [])) }
             }
             return out

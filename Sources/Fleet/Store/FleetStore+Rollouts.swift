@@ -86,23 +86,29 @@ extension FleetStore {
     private static func memberStatements(_ rollout: String, _ members: [RolloutMemberRow]) -> [(
         sql: String, params: [String?]
     )] {
+        // Every full chunk has the same text: a million members make 5 000 statements.
+        func sql(_ rows: Int) -> String {
+            let values = (0..<rows).map { row in
+                let base = row * 5
+                return "($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4), $\(base + 5))"
+            }
+            return
+                "INSERT INTO rollout_agents (rollout, uid, stage, pin, previous) VALUES \(values.joined(separator: ", ")) ON CONFLICT (rollout, uid) DO UPDATE SET previous = excluded.previous"
+        }
+        let chunk = 200
+        let full = members.count >= chunk ? sql(chunk) : ""
         var statements: [(sql: String, params: [String?])] = []
+        statements.reserveCapacity((members.count + chunk - 1) / chunk)
         var start = 0
         while start < members.count {
-            let chunk = members[start..<min(members.count, start + 200)]
+            let rows = members[start..<min(members.count, start + chunk)]
             var params: [String?] = []
-            var rows: [String] = []
-            for member in chunk {
-                let base = params.count
-                rows.append("($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4), $\(base + 5))")
+            params.reserveCapacity(rows.count * 5)
+            for member in rows {
                 params += [rollout, member.uid, String(member.stage), member.pin, member.previous]
             }
-            statements.append(
-                (
-                    "INSERT INTO rollout_agents (rollout, uid, stage, pin, previous) VALUES \(rows.joined(separator: ", ")) ON CONFLICT (rollout, uid) DO UPDATE SET previous = excluded.previous",
-                    params
-                ))
-            start += 200
+            statements.append((rows.count == chunk ? full : sql(rows.count), params))
+            start += chunk
         }
         return statements
     }
