@@ -137,6 +137,35 @@ import Testing
 /// The fleet side: a CSR makes an offer, the issued certificate rebinds its agent, revocation
 /// is refused at once and survives a restart, renewal happens at two thirds.
 @Suite struct AgentCertificateFleetTests {
+    @Test func anAgentGetsOneNewCertificatePerIntervalAndItsOwnAgainForTheSameCSR() throws {
+        let now = Mutex<Int64>(1_800_000_000_000)
+        var options = FleetOptions(instance: "test")
+        options.clock = { now.withLock { $0 } }
+        options.authority = try CertificateAuthority.create(commonName: "test CA", days: 10, now: 1_800_000_000)
+        let fleet = try FleetService(
+            store: try FleetStores.open(try TestDatabases.freshURL("sqlite")), options: options)
+        defer { fleet.close() }
+        let uid = InstanceUID(string: "0190f1a2-3b4c-7d5e-8f60-718293a4b5c6")!
+        #expect(fleet.register(uid))
+        let first = try CertificateAuthorityTests.csr(subject: "/CN=\(uid)")
+        #expect(fleet.certificateRequest(uid, csr: first) == nil)
+        let issued = try #require(fleet.certificate(of: uid))
+        // The same CSR in the next messages: the same certificate, not a signature each.
+        for _ in 0..<3 { #expect(fleet.certificateRequest(uid, csr: first) == nil) }
+        #expect(fleet.certificate(of: uid)?.serial == issued.serial)
+        // Another key before the interval is over: refused, with when to try again.
+        let second = try CertificateAuthorityTests.csr(subject: "/CN=\(uid)")
+        now.withLock { $0 += AgentCertificates.requestIntervalMilliseconds - 1_000 }
+        let refused = try #require(fleet.certificateRequest(uid, csr: second))
+        #expect(refused.contains("send a new certificate_request in 1 s"), "\(refused)")
+        #expect(fleet.certificate(of: uid)?.serial == issued.serial)
+        now.withLock { $0 += 1_000 }
+        #expect(fleet.certificateRequest(uid, csr: second) == nil)
+        let renewed = try #require(fleet.certificate(of: uid))
+        #expect(renewed.serial != issued.serial && renewed.publicKey != issued.publicKey)
+        fleet.stop()
+    }
+
     @Test func issueBindRevokeAndRenew() throws {
         let url = try TestDatabases.freshURL("sqlite")
         let now = Mutex<Int64>(1_800_000_000_000)

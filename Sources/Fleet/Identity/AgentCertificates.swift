@@ -17,7 +17,13 @@ final class AgentCertificates: Sendable {
         var revokedSerials: [(serial: String, at: Int64)] = []
         /// The revocation list as last signed (cleared by a revocation).
         var crl: String?
+        /// The last CSR signed for each agent (a fingerprint of its bytes) and when.
+        var requests: [InstanceUID: (fingerprint: UInt64, at: Int64)] = [:]
     }
+
+    /// A CSR costs a signature on the loop that read it: an agent gets one new certificate per
+    /// this many milliseconds, and the same CSR again is answered with the certificate it got.
+    static let requestIntervalMilliseconds: Int64 = 10_000
 
     let authority: CertificateAuthority?
     private let lifetimeSeconds: Int64
@@ -54,10 +60,28 @@ final class AgentCertificates: Sendable {
     }
 
     /// Signs `uid`'s CSR; the refusal's words go to the agent (`BAD_REQUEST`).
+    /// An agent that sends its CSR again (in every message, until the certificate arrives) gets
+    /// the certificate already signed for it; a new CSR within `requestIntervalMilliseconds` of
+    /// the last is refused, so that no agent can keep a loop signing.
     func issue(request csr: [UInt8], for uid: InstanceUID) throws(AuthorityError) -> IssuedCertificate {
         guard let authority else { throw AuthorityError("this server has no certificate authority (ampora ca init)") }
-        let issued = try authority.sign(
-            request: csr, for: uid, lifetimeSeconds: lifetimeSeconds, now: clock() / 1000)
+        let fingerprint = Fingerprint.of(csr)
+        let now = clock()
+        let earlier = state.withLock { s -> Result<IssuedCertificate?, AuthorityError> in
+            guard let last = s.requests[uid] else { return .success(nil) }
+            if last.fingerprint == fingerprint, let issued = s.latest[uid] { return .success(issued) }
+            let wait = last.at + Self.requestIntervalMilliseconds - now
+            guard wait <= 0 else {
+                return .failure(
+                    AuthorityError(
+                        "a certificate was signed for this agent \((now - last.at) / 1000) s ago: send a new certificate_request in \((wait + 999) / 1000) s"
+                    ))
+            }
+            return .success(nil)
+        }
+        if let issued = try earlier.get() { return issued }
+        let issued = try authority.sign(request: csr, for: uid, lifetimeSeconds: lifetimeSeconds, now: now / 1000)
+        state.withLock { $0.requests[uid] = (fingerprint, now) }
         record([issued])
         return issued
     }
