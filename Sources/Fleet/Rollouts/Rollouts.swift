@@ -47,6 +47,8 @@ final class RolloutBook: Sendable {
         var baseline = StageCounts()
         /// A change not yet stored (the database was down): stored again on the next tick.
         var dirty = false
+        /// What the members of the stage started last had applied before, not yet stored.
+        var unsavedPrevious: [RolloutMemberRow] = []
         /// What the event stream last said about it (state, stage, counts), and when.
         var published: (signature: String, at: Int64)?
     }
@@ -58,6 +60,10 @@ final class RolloutBook: Sendable {
     }
 
     let state = Mutex(State())
+    /// Held while rollouts are written to the database, before `state` when both are taken:
+    /// the controller writes what it changed after letting go of `state` (so that reading a
+    /// rollout never waits on the database), and no other write may come in between.
+    let writing = Mutex<Void>(())
 }
 
 extension RolloutState {

@@ -82,6 +82,9 @@ extension FleetService {
             }
             var entry = RolloutBook.Entry(rollout: rollout, members: members)
             startStage(&entry, 0, now: now)
+            // Stored at once, with what the first stage's agents ran before: the tick may be
+            // writing other rollouts, never this new one.
+            persist(&entry)
             s.entries[rollout.id] = entry
             s.order.append(rollout.id)
             options.log("fleet: rollout \(rollout.id) of \(config) v\(version) to \(targets.count) agents started")
@@ -117,8 +120,14 @@ extension FleetService {
     /// Returns the rollout (for `rollback`, the new rollback rollout). Call it off an async
     /// executor (it writes to the database).
     public func act(_ action: RolloutAction, on id: String, ifMatch: Int64?) throws(FleetError) -> Rollout {
+        let done = try rollouts.writing.withLock { _ throws(FleetError) -> Rollout in try act(action, id, ifMatch) }
+        announceRollouts(done.id == id ? [id] : [id, done.id])
+        return done
+    }
+
+    private func act(_ action: RolloutAction, _ id: String, _ ifMatch: Int64?) throws(FleetError) -> Rollout {
         let now = options.clock()
-        let done = try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
+        return try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
             guard var entry = s.entries[id] else {
                 throw FleetError(.notFound, "rollout_not_found", "no rollout \(id)")
             }
@@ -154,8 +163,6 @@ extension FleetService {
             s.entries[id] = entry
             return view(entry)
         }
-        announceRollouts(done.id == id ? [id] : [id, done.id])
-        return done
     }
 
     /// One controller pass: stalls, gates, stage ends, soaks (run every 50 ms).
@@ -172,20 +179,49 @@ extension FleetService {
         // stores (`reloadRollouts`).
         let leads = isLeader
         var stored: [String] = []
-        rollouts.state.withLock { s in
-            for id in s.order {
-                // Final rollouts are left alone once the stream has said so.
-                guard var entry = s.entries[id],
-                    !entry.rollout.state.isFinal || entry.dirty
-                        || entry.published?.signature.hasPrefix(entry.rollout.state.rawValue + "/") != true
-                else { continue }
-                if entry.rollout.state == .running && leads { advance(&entry, now: now) }
-                if entry.dirty {
-                    persist(&entry)
-                    if !entry.dirty { stored.append(id) }
+        rollouts.writing.withLock { _ in
+            // Moved on under the book's lock, written after it: a stage start at a million agents
+            // writes while the writer may hold the database for seconds, and reading a rollout
+            // (or another rollout's gate) must not wait for that.
+            var changed: [(id: String, row: RolloutRow, previous: [RolloutMemberRow], doneAt: Int64?)] = []
+            rollouts.state.withLock { s in
+                for id in s.order {
+                    // Final rollouts are left alone once the stream has said so.
+                    guard var entry = s.entries[id],
+                        !entry.rollout.state.isFinal || entry.dirty
+                            || entry.published?.signature.hasPrefix(entry.rollout.state.rawValue + "/") != true
+                    else { continue }
+                    if entry.rollout.state == .running && leads { advance(&entry, now: now) }
+                    if entry.dirty {
+                        changed.append(
+                            (id, Self.row(entry.rollout, doneAt: entry.doneAt), entry.unsavedPrevious, entry.doneAt))
+                    }
+                    publishProgress(&entry, now: now)
+                    s.entries[id] = entry
                 }
-                publishProgress(&entry, now: now)
-                s.entries[id] = entry
+            }
+            guard !changed.isEmpty else { return }
+            var written: [(id: String, etag: Int64, doneAt: Int64?)] = []
+            for change in changed {
+                do throws(StoreError) {
+                    if !change.previous.isEmpty { try store.saveRolloutPrevious(change.id, change.previous) }
+                    try store.saveRollout(change.row)
+                    written.append((change.id, change.row.etag, change.doneAt))
+                } catch {
+                    options.log("fleet: rollout \(change.id) was not saved, retrying: \(error)")
+                }
+            }
+            rollouts.state.withLock { s in
+                for one in written {
+                    // Clean unless it changed since (operators' actions wait for `writing`; a new
+                    // rollout taking members away stores that itself).
+                    guard var entry = s.entries[one.id], entry.rollout.etag == one.etag, entry.doneAt == one.doneAt
+                    else { continue }
+                    entry.dirty = false
+                    entry.unsavedPrevious = []
+                    s.entries[one.id] = entry
+                    stored.append(one.id)
+                }
             }
         }
         if !stored.isEmpty { announceRollouts(stored) }
@@ -337,14 +373,10 @@ extension FleetService {
         entry.baseline = StageCounts()
         entry.dirty = true
         if entry.rollout.rollbackOf == nil && !previous.isEmpty {
-            let rows = previous.map {
+            // Stored with the rollout's row, by whoever stores it next (`persist`, the tick).
+            entry.unsavedPrevious += previous.map {
                 RolloutMemberRow(
                     uid: $0.key.description, stage: stage, pin: entry.rollout.spec.hash, previous: $0.value)
-            }
-            do throws(StoreError) {
-                try store.saveRolloutPrevious(entry.rollout.id, rows)
-            } catch {
-                options.log("fleet: what the agents of rollout \(entry.rollout.id) ran before was not saved: \(error)")
             }
         }
     }
@@ -377,8 +409,10 @@ extension FleetService {
     /// Stores the rollout's row; on failure it stays dirty and the next tick tries again.
     private func persist(_ entry: inout RolloutBook.Entry) {
         do throws(StoreError) {
+            if !entry.unsavedPrevious.isEmpty { try store.saveRolloutPrevious(entry.rollout.id, entry.unsavedPrevious) }
             try store.saveRollout(Self.row(entry.rollout, doneAt: entry.doneAt))
             entry.dirty = false
+            entry.unsavedPrevious = []
         } catch {
             if !entry.dirty { options.log("fleet: rollout \(entry.rollout.id) was not saved, retrying: \(error)") }
             entry.dirty = true
