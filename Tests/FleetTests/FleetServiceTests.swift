@@ -13,12 +13,33 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     private(set) var touchesWritten = 0
     private var gate: DispatchSemaphore?
     private var hanging = 0
+    private var hangingStatements = 0
 
     /// From now on writes wait until `release()`, as on a database that stopped answering.
     func hang() { lock.withLock { gate = DispatchSemaphore(value: 0) } }
 
     /// How many writes are waiting on the hang.
     var hungWrites: Int { lock.withLock { hanging } }
+
+    /// How many of them are statements (`execute`: rollouts, configs), not batches.
+    var hungStatements: Int { lock.withLock { hangingStatements } }
+
+    private func waitIfHung(statements: Bool) {
+        guard
+            let g = lock.withLock({ () -> DispatchSemaphore? in
+                if gate != nil {
+                    hanging += 1
+                    if statements { hangingStatements += 1 }
+                }
+                return gate
+            })
+        else { return }
+        g.wait()
+        lock.withLock {
+            hanging -= 1
+            if statements { hangingStatements -= 1 }
+        }
+    }
 
     /// Lets every waiting write go on to the real store.
     func release() {
@@ -79,6 +100,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     }
     func loadAssignments() throws(StoreError) -> [AssignmentRow] { try inner.loadAssignments() }
     func execute(_ statements: [(sql: String, params: [String?])]) throws(StoreError) {
+        waitIfHung(statements: true)
         if isDown { throw StoreError(.unavailable, "database down (test)") }
         try inner.execute(statements)
     }
@@ -88,6 +110,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     func execute(_ statements: [(sql: String, params: [String?])], storing blobs: [BlobRow], at: Int64)
         throws(StoreError)
     {
+        waitIfHung(statements: true)
         if isDown { throw StoreError(.unavailable, "database down (test)") }
         try inner.execute(statements, storing: blobs, at: at)
     }

@@ -213,6 +213,52 @@ import Testing
     }
 }
 
+/// The controller writes after letting go of the rollouts: a database that stops answering
+/// holds neither a reader of a rollout nor the rollout's next stage.
+@Suite struct RolloutWriteTests {
+    @Test func aRolloutIsReadAndMovesOnWhileItsWriteHangs() throws {
+        let store = OutageStore(try FleetStores.open(try TestDatabases.freshURL("sqlite")))
+        var options = FleetOptions(instance: "test")
+        options.flushIntervalMilliseconds = 20
+        let fleet = try FleetService(store: store, options: options)
+        fleet.start()
+        for i in 0..<4 { fleet.record(FleetServiceTests.firstMessage(i, env: "prod")) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        let config = try fleet.putConfig(name: "base", body: TestConfigs.collector())
+        let rollout = try fleet.createRollout(
+            config: "base", version: config.version, target: .selector([:]), stages: [.count(2)], soakSeconds: 0,
+            gates: RolloutGates())
+        let first = (0..<4).filter { i in
+            fleet.desiredState(for: FleetServiceTests.uid(i)).remoteConfig.map { ConfigHash.hex($0.hash) }
+                == config.hash
+        }
+        #expect(first.count == 2)
+
+        // The database stops answering; the first stage applies, and the controller starts the
+        // second one and tries to store that.
+        store.hang()
+        defer { store.release() }
+        for i in first { RolloutServiceTests.report(fleet, i, config.hash, .applied) }
+        let deadline = Date().addingTimeInterval(10)
+        while store.hungStatements == 0 && Date() < deadline { usleep(10_000) }
+        #expect(store.hungStatements > 0, "the controller's write is waiting")
+
+        // Read from another thread, with a bound, so that a reader stuck behind the write fails
+        // the test instead of hanging it.
+        let read = Mutex<Rollout?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let seen = fleet.rollout(rollout.id)
+            read.withLock { $0 = seen }
+            done.signal()
+        }.start()
+        #expect(done.wait(timeout: .now() + 10) == .success, "reading the rollout waited for the database")
+        #expect(read.withLock { $0 }?.stage == 1, "the second stage started before it was stored")
+        store.release()
+        #expect(fleet.stop())
+    }
+}
+
 /// A config that uses a component an agent's build lacks is not sent to it: INCOMPATIBLE, with
 /// the missing components named; an agent that reports the component later gets it.
 @Suite struct ComponentCompatibilityTests {

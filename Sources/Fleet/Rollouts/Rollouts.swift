@@ -47,6 +47,8 @@ final class RolloutBook: Sendable {
         var baseline = StageCounts()
         /// A change not yet stored (the database was down): stored again on the next tick.
         var dirty = false
+        /// Its last write failed (logged once, retried every tick).
+        var failing = false
         /// What the members of the stage started last had applied before, not yet stored.
         var unsavedPrevious: [RolloutMemberRow] = []
         /// What the event stream last said about it (state, stage, counts), and when.

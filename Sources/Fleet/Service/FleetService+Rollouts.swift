@@ -202,22 +202,28 @@ extension FleetService {
             }
             guard !changed.isEmpty else { return }
             var written: [(id: String, etag: Int64, doneAt: Int64?)] = []
+            var failed: [(id: String, error: StoreError)] = []
             for change in changed {
                 do throws(StoreError) {
                     if !change.previous.isEmpty { try store.saveRolloutPrevious(change.id, change.previous) }
                     try store.saveRollout(change.row)
                     written.append((change.id, change.row.etag, change.doneAt))
                 } catch {
-                    options.log("fleet: rollout \(change.id) was not saved, retrying: \(error)")
+                    failed.append((change.id, error))
                 }
             }
             rollouts.state.withLock { s in
+                for one in failed where s.entries[one.id]?.failing == false {
+                    s.entries[one.id]?.failing = true
+                    options.log("fleet: rollout \(one.id) was not saved, retrying: \(one.error)")
+                }
                 for one in written {
                     // Clean unless it changed since (operators' actions wait for `writing`; a new
                     // rollout taking members away stores that itself).
                     guard var entry = s.entries[one.id], entry.rollout.etag == one.etag, entry.doneAt == one.doneAt
                     else { continue }
                     entry.dirty = false
+                    entry.failing = false
                     entry.unsavedPrevious = []
                     s.entries[one.id] = entry
                     stored.append(one.id)
@@ -412,9 +418,11 @@ extension FleetService {
             if !entry.unsavedPrevious.isEmpty { try store.saveRolloutPrevious(entry.rollout.id, entry.unsavedPrevious) }
             try store.saveRollout(Self.row(entry.rollout, doneAt: entry.doneAt))
             entry.dirty = false
+            entry.failing = false
             entry.unsavedPrevious = []
         } catch {
-            if !entry.dirty { options.log("fleet: rollout \(entry.rollout.id) was not saved, retrying: \(error)") }
+            if !entry.failing { options.log("fleet: rollout \(entry.rollout.id) was not saved, retrying: \(error)") }
+            entry.failing = true
             entry.dirty = true
         }
     }
