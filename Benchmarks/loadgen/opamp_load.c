@@ -14,7 +14,7 @@
  *
  * Remote config: an AgentRemoteConfig in a ServerToAgent is "applied" at once: the agent reports
  * RemoteConfigStatus APPLYING, then APPLIED with the server's config_hash and the received config
- * map as its new effective config; full status reports carry both from then on. Three markers in
+ * map as its new effective config; full status reports carry both from then on. Four markers in
  * a config make the agents misbehave the ways rollout gates are there to catch (RC_*_MARKER).
  *
  * With --tls every connection speaks TLS first (OpenSSL 3, non-blocking, driven by the same
