@@ -310,7 +310,8 @@ class RolloutController(_Base):
     """Two seconds after the full ramp, rolls a published version out to every agent in
     stages (no soak unless `soak`), and polls the rollout until it completes (or, with a
     `canary`, until the gate pauses it: the canary stage's config makes the agents report
-    FAILED, never answer, or turn unhealthy after applying it; see CANARIES)."""
+    FAILED, never answer, turn unhealthy after applying it, or fail it and go back to the config
+    before; see CANARIES)."""
 
     def __init__(self, server, agents, api, config_name, version, stages, canary=None, timeout=120.0,
                  subscribers=0, subscribe_kind=None, soak=0, apply_timeout=None, after=2.0, base_version=None):
@@ -464,9 +465,10 @@ class RolloutController(_Base):
 
     def _paused_after_first_config(self, result):
         """From the first time any agent received the canary's config (the load generator's
-        CLOCK_MONOTONIC, the clock of time.monotonic()) to the poll that saw the rollout paused: an upper bound on
-        the time from the gate tripping to the pause, which includes the agents' answers, their
-        ingest and the poll's own interval. For the stall canary the apply timeout is in it too."""
+        CLOCK_MONOTONIC, the clock of time.monotonic()) to the poll that saw the rollout paused:
+        an upper bound on the time from the gate tripping to the pause, which includes the
+        agents' answers, their ingest and the poll's own interval. For the stall canary the apply
+        timeout is in it too."""
         firsts = [w["final"].get("rc_first_monotonic_s", -1) for w in result.get("_workers", [])]
         firsts = [t for t in firsts if t > 0]
         if not firsts or not self.t_end:
