@@ -57,13 +57,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
 
     var backend: String { inner.backend }
     func write(_ batch: WriteBatch) throws(StoreError) -> Int {
-        if let g = lock.withLock({ () -> DispatchSemaphore? in
-            if gate != nil { hanging += 1 }
-            return gate
-        }) {
-            g.wait()
-            lock.withLock { hanging -= 1 }
-        }
+        waitIfHung(statements: false)
         if lock.withLock({
             if down { failedWrites += 1 }
             return down

@@ -67,19 +67,18 @@ final class AgentCertificates: Sendable {
         guard let authority else { throw AuthorityError("this server has no certificate authority (ampora ca init)") }
         let fingerprint = Fingerprint.of(csr)
         let now = clock()
-        let earlier = state.withLock { s -> Result<IssuedCertificate?, AuthorityError> in
-            guard let last = s.requests[uid] else { return .success(nil) }
-            if last.fingerprint == fingerprint, let issued = s.latest[uid] { return .success(issued) }
+        let earlier = try state.withLock { (s) throws(AuthorityError) -> IssuedCertificate? in
+            guard let last = s.requests[uid] else { return nil }
+            if last.fingerprint == fingerprint, let issued = s.latest[uid] { return issued }
             let wait = last.at + Self.requestIntervalMilliseconds - now
             guard wait <= 0 else {
-                return .failure(
-                    AuthorityError(
-                        "a certificate was signed for this agent \((now - last.at) / 1000) s ago: send a new certificate_request in \((wait + 999) / 1000) s"
-                    ))
+                throw AuthorityError(
+                    "a certificate was signed for this agent \((now - last.at) / 1000) s ago: send a new certificate_request in \((wait + 999) / 1000) s"
+                )
             }
-            return .success(nil)
+            return nil
         }
-        if let issued = try earlier.get() { return issued }
+        if let earlier { return earlier }
         let issued = try authority.sign(request: csr, for: uid, lifetimeSeconds: lifetimeSeconds, now: now / 1000)
         state.withLock { $0.requests[uid] = (fingerprint, now) }
         record([issued])

@@ -183,7 +183,7 @@ extension FleetService {
             // Moved on under the book's lock, written after it: a stage start at a million agents
             // writes while the writer may hold the database for seconds, and reading a rollout
             // (or another rollout's gate) must not wait for that.
-            var changed: [(id: String, row: RolloutRow, previous: [RolloutMemberRow], doneAt: Int64?)] = []
+            var changed: [(row: RolloutRow, previous: [RolloutMemberRow])] = []
             rollouts.state.withLock { s in
                 for id in s.order {
                     // Final rollouts are left alone once the stream has said so.
@@ -193,40 +193,23 @@ extension FleetService {
                     else { continue }
                     if entry.rollout.state == .running && leads { advance(&entry, now: now) }
                     if entry.dirty {
-                        changed.append(
-                            (id, Self.row(entry.rollout, doneAt: entry.doneAt), entry.unsavedPrevious, entry.doneAt))
+                        changed.append((Self.row(entry.rollout, doneAt: entry.doneAt), entry.unsavedPrevious))
                     }
                     publishProgress(&entry, now: now)
                     s.entries[id] = entry
                 }
             }
             guard !changed.isEmpty else { return }
-            var written: [(id: String, etag: Int64, doneAt: Int64?)] = []
-            var failed: [(id: String, error: StoreError)] = []
-            for change in changed {
-                do throws(StoreError) {
-                    if !change.previous.isEmpty { try store.saveRolloutPrevious(change.id, change.previous) }
-                    try store.saveRollout(change.row)
-                    written.append((change.id, change.row.etag, change.doneAt))
-                } catch {
-                    failed.append((change.id, error))
-                }
-            }
+            let outcomes = changed.map { change in (change.row, save(change.row, previous: change.previous)) }
             rollouts.state.withLock { s in
-                for one in failed where s.entries[one.id]?.failing == false {
-                    s.entries[one.id]?.failing = true
-                    options.log("fleet: rollout \(one.id) was not saved, retrying: \(one.error)")
-                }
-                for one in written {
+                for (row, error) in outcomes {
                     // Clean unless it changed since (operators' actions wait for `writing`; a new
                     // rollout taking members away stores that itself).
-                    guard var entry = s.entries[one.id], entry.rollout.etag == one.etag, entry.doneAt == one.doneAt
+                    guard var entry = s.entries[row.id], entry.rollout.etag == row.etag,
+                        entry.doneAt == row.stageDoneAt
                     else { continue }
-                    entry.dirty = false
-                    entry.failing = false
-                    entry.unsavedPrevious = []
-                    s.entries[one.id] = entry
-                    stored.append(one.id)
+                    if settle(&entry, error) { stored.append(row.id) }
+                    s.entries[row.id] = entry
                 }
             }
         }
@@ -414,17 +397,32 @@ extension FleetService {
 
     /// Stores the rollout's row; on failure it stays dirty and the next tick tries again.
     private func persist(_ entry: inout RolloutBook.Entry) {
+        _ = settle(&entry, save(Self.row(entry.rollout, doneAt: entry.doneAt), previous: entry.unsavedPrevious))
+    }
+
+    /// Writes a rollout's row and what its latest stage's agents ran before; the error, if any.
+    private func save(_ row: RolloutRow, previous: [RolloutMemberRow]) -> StoreError? {
         do throws(StoreError) {
-            if !entry.unsavedPrevious.isEmpty { try store.saveRolloutPrevious(entry.rollout.id, entry.unsavedPrevious) }
-            try store.saveRollout(Self.row(entry.rollout, doneAt: entry.doneAt))
+            if !previous.isEmpty { try store.saveRolloutPrevious(row.id, previous) }
+            try store.saveRollout(row)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Marks `entry` stored, or still to store (logged once while the failure lasts); true when stored.
+    private func settle(_ entry: inout RolloutBook.Entry, _ error: StoreError?) -> Bool {
+        guard let error else {
             entry.dirty = false
             entry.failing = false
             entry.unsavedPrevious = []
-        } catch {
-            if !entry.failing { options.log("fleet: rollout \(entry.rollout.id) was not saved, retrying: \(error)") }
-            entry.failing = true
-            entry.dirty = true
+            return true
         }
+        if !entry.failing { options.log("fleet: rollout \(entry.rollout.id) was not saved, retrying: \(error)") }
+        entry.failing = true
+        entry.dirty = true
+        return false
     }
 
     /// Takes the agents of `taken` out of the stages older rollouts have not started yet.
