@@ -16,10 +16,12 @@ import Testing
         return state
     }
 
-    /// Random stores (new agents and changed ones, attributes kept or replaced), removals from
-    /// anywhere and heartbeats, checked against the states after each step.
+    /// Random stores (new agents and changed ones, attributes kept or replaced), changes in
+    /// place, removals from anywhere and heartbeats, checked against the states (the index and
+    /// every counter) after each step.
     @Test func followsRandomChanges() {
         var s = InventoryState()
+        s.instance = "here"
         var random = SystemRandomNumberGenerator()
         var live: [Int] = []
         for step in 0..<3000 {
@@ -34,6 +36,32 @@ import Testing
                 if let before, Bool.random(using: &random) { next.attributes = before.attributes }
                 s.replace(uid, before, with: next)
                 if before == nil { live.append(i) }
+            } else if roll < 5 {
+                // Changed in place, as the ingest and the rollout controller do.
+                let i = live.randomElement(using: &random)!
+                guard let position = s.agents.index(forKey: FleetServiceTests.uid(i)) else { continue }
+                let attributes = Int.random(in: 0..<12, using: &random)
+                let states = ConfigState.allCases
+                s.update(at: position) { state in
+                    state.row.connected = Bool.random(using: &random)
+                    state.row.owner = ["", "here", "there"].randomElement(using: &random)!
+                    state.row.lastSeen = Int64(step)
+                    state.healthy = [true, false, nil].randomElement(using: &random)!
+                    if Bool.random(using: &random) {
+                        state.attributes =
+                            Self.state(i, attributes: attributes, connected: false, healthy: nil, seen: 0).attributes
+                    }
+                    state.track =
+                        Bool.random(using: &random)
+                        ? nil
+                        : ConfigTrack(
+                            target: ["a", "b"].randomElement(using: &random)!, previous: nil,
+                            state: states.randomElement(using: &random)!, since: Int64(step))
+                    state.pin =
+                        Bool.random(using: &random)
+                        ? nil
+                        : RolloutPin(rollout: ["r1", "r2"].randomElement(using: &random)!, stage: step % 3, hash: "a")
+                }
             } else if roll < 6 {
                 let at = Int.random(in: 0..<live.count, using: &random)
                 s.remove(FleetServiceTests.uid(live[at]))

@@ -233,16 +233,17 @@ extension Inventory {
         state.withLock { s in
             let current = assignments.all
             for (uid, pin) in pins {
-                guard var agent = s.agents[uid], agent.pin != pin else { continue }
-                if agent.remoteStatus == .applied && !agent.remoteHash.isEmpty { previous[uid] = agent.remoteHash }
-                let before = agent
-                agent.pin = pin
-                s.replace(uid, before, with: agent)
-                if refreshDesired(&s, uid, current, now: now), agent.row.connected,
-                    agent.capabilities.contains(.acceptsRemoteConfig)
-                {
-                    push.append(uid)
+                // In place: a stage start pins up to every agent of the fleet.
+                guard let position = s.agents.index(forKey: uid), s.peek(at: position, { $0.pin != pin }) else {
+                    continue
                 }
+                let (ran, reachable) = s.update(at: position) { agent in
+                    agent.pin = pin
+                    let ran = agent.remoteStatus == .applied && !agent.remoteHash.isEmpty ? agent.remoteHash : nil
+                    return (ran, agent.row.connected && agent.capabilities.contains(.acceptsRemoteConfig))
+                }
+                if let ran { previous[uid] = ran }
+                if refreshDesired(&s, uid, current, now: now), reachable { push.append(uid) }
             }
         }
         return (push, previous)
@@ -257,12 +258,12 @@ extension Inventory {
             var stalled = 0
             for key in due {
                 for uid in s.applyDeadlines.removeValue(forKey: key) ?? [] {
-                    guard var agent = s.agents[uid], var track = agent.track,
-                        ConfigStateMachine.expire(&track, now: now, timeout: s.applyTimeout)
+                    let timeout = s.applyTimeout
+                    guard let position = s.agents.index(forKey: uid),
+                        var track = s.peek(at: position, { $0.track }),
+                        ConfigStateMachine.expire(&track, now: now, timeout: timeout)
                     else { continue }
-                    let before = agent
-                    agent.track = track
-                    s.replace(uid, before, with: agent)
+                    s.update(at: position) { $0.track = track }
                     stalled += 1
                 }
             }

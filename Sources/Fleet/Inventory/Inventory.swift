@@ -95,113 +95,121 @@ final class Inventory: Sendable {
     }
 
     /// Applies one message; returns the new snapshot (nil: not applied, see `Applied.fenced`).
+    /// The agent's state is changed in place (see `InventoryState.update(at:_:)`).
     private func apply(
         _ s: inout InventoryState, _ prepared: PreparedChange, uid: InstanceUID, now: Int64,
         _ current: [Assignments.Entry], _ out: inout Applied
     ) -> AgentRow? {
         let change = prepared.change
-        let existing = s.agents[uid]
-        let isNew = existing == nil
-        // Another instance's newer connection holds the agent (docs/ARCHITECTURE.md, "Several
-        // instances"): the end of this instance's older one changes nothing, while a message
-        // heard here now (a plain-HTTP agent's poll, which may land on any instance) claims it back.
-        let foreign = existing.map { $0.row.owner != instance && !$0.row.owner.isEmpty } ?? false
-        if foreign && change.disconnected && !change.connected {
+        let isNew = s.agents.index(forKey: uid) == nil
+        if isNew { s.replace(uid, nil, with: AgentState(row: AgentRow(uid: uid.description))) }
+        guard let position = s.agents.index(forKey: uid) else { return nil }
+        if let hash = prepared.componentsHash, let names = prepared.componentNames, s.componentSets[hash] == nil {
+            s.componentSets[hash] = names
+        }
+        let instance = self.instance
+        let epoch = self.epoch
+        let catalogue = self.catalogue
+        let outcome = s.update(at: position) {
+            state -> (row: AgentRow, seed: SessionSeed?, refresh: Bool, recheck: Bool)? in
+            // Another instance's newer connection holds the agent (docs/ARCHITECTURE.md, "Several
+            // instances"): the end of this instance's older one changes nothing, while a message
+            // heard here now (a plain-HTTP agent's poll, which may land on any instance) claims it back.
+            let foreign = !isNew && state.row.owner != instance && !state.row.owner.isEmpty
+            if foreign && change.disconnected && !change.connected { return nil }
+            if isNew { state.row.firstSeen = now }
+            state.row.lastSeen = now
+            let seedBefore = state.seed
+            var describe = false
+            func event(_ kind: String, _ detail: String, _ state: inout AgentState) {
+                out.history.append(HistoryRow(uid: state.row.uid, at: now, kind: kind, detail: detail))
+            }
+            if change.connected || foreign {
+                state.row.connected = true
+                state.row.owner = instance
+                // A newer claim than any other instance's for an older connection of the agent.
+                state.row.fence = epoch
+                state.row.claimedAt = max(now, state.row.claimedAt + (foreign ? 1 : 0))
+                if change.connected { event("connected", isNew ? "first connection" : "reconnected", &state) }
+                if state.track != nil { ConfigStateMachine.connected(&state.track!, now: now) }
+            }
+            if let caps = change.capabilities { state.row.capabilities = Int64(bitPattern: caps.rawValue) }
+            if let bytes = prepared.descriptionBytes, let attributes = prepared.attributes {
+                state.row.description = bytes
+                if !isNew && !attributes.elementsEqual(state.attributes, by: { $0 == $1 }) {
+                    event("description_changed", "\(attributes.count) attributes", &state)
+                }
+                state.attributes = attributes
+                describe = true
+            }
+            if let health = change.health {
+                state.row.health = prepared.healthBytes
+                if state.healthy != health.healthy {
+                    let detail =
+                        health.healthy
+                        ? "healthy" : "unhealthy" + (health.lastError.isEmpty ? "" : ": \(health.lastError)")
+                    if state.healthy != nil || !health.healthy { event("health_changed", detail, &state) }
+                }
+                state.healthy = health.healthy
+            }
+            if let hash = prepared.effectiveHash, let body = prepared.effectiveBody {
+                if state.row.effectiveConfigHash != hash {
+                    if state.row.effectiveConfigHash != nil { event("effective_config_changed", hash, &state) }
+                    state.row.effectiveConfigHash = hash
+                }
+                if catalogue.noteBlob(hash) { out.blobs.append(BlobRow(hash: hash, kind: "config", body: body)) }
+            }
+            if let remote = change.remoteConfigStatus, let hash = prepared.remoteHash {
+                state.row.remoteConfigStatus = prepared.remoteBytes
+                if hash != state.remoteHash || remote.status != state.remoteStatus
+                    || remote.errorMessage != state.remoteError
+                {
+                    let error = remote.errorMessage.isEmpty ? "" : ": \(remote.errorMessage)"
+                    event("remote_config_status_changed", "\(remote.status.apiName) \(hash)\(error)", &state)
+                }
+                state.setRemote(remote, hash: hash)
+                if state.track != nil {
+                    let was = state.track!.state
+                    ConfigStateMachine.report(
+                        &state.track!, hash: hash, status: remote.status, error: remote.errorMessage, now: now)
+                    let track = state.track!
+                    if track.state != was, track.state == .rolledBack || track.state == .drifted {
+                        event("config_" + track.state.rawValue.lowercased(), track.message, &state)
+                    }
+                }
+            }
+            if let packages = prepared.packagesBytes { state.row.packageStatuses = packages }
+            var componentsChanged = false
+            if let hash = prepared.componentsHash {
+                componentsChanged = state.row.componentsHash != hash
+                state.row.componentsHash = hash
+                if let body = prepared.componentsBody, catalogue.noteBlob("components:" + hash) {
+                    out.blobs.append(BlobRow(hash: "components:" + hash, kind: "components", body: body))
+                }
+            }
+            if let custom = prepared.customBytes { state.row.customCapabilities = custom }
+            if let settings = prepared.settingsBytes { state.row.connectionSettingsStatus = settings }
+            if change.resolvedDuplicate, let fresh = change.assignedInstanceUID {
+                event("duplicate_uid", "a second live connection used this uid; it was given \(fresh)", &state)
+            }
+            if change.disconnected {
+                state.row.connected = false
+                event("disconnected", "", &state)
+                if state.track != nil { ConfigStateMachine.disconnected(&state.track!, now: now) }
+            }
+            state.seenWritten = now
+            var row = state.row
+            row.isNew = isNew
+            let seed = state.seed
+            return (row, seed == seedBefore ? nil : seed, describe || isNew || componentsChanged, componentsChanged)
+        }
+        guard let outcome else {
             out.fenced += 1
             return nil
         }
-        var state = existing ?? AgentState(row: AgentRow(uid: uid.description))
-        let key = state.row.uid
-        if isNew { state.row.firstSeen = now }
-        state.row.lastSeen = now
-        let seedBefore = state.seed
-        var describe = false
-        func event(_ kind: String, _ detail: String) {
-            out.history.append(HistoryRow(uid: key, at: now, kind: kind, detail: detail))
-        }
-        if change.connected || foreign {
-            state.row.connected = true
-            state.row.owner = instance
-            // A newer claim than any other instance's for an older connection of the agent.
-            state.row.fence = epoch
-            state.row.claimedAt = max(now, state.row.claimedAt + (foreign ? 1 : 0))
-            if change.connected { event("connected", isNew ? "first connection" : "reconnected") }
-            if state.track != nil { ConfigStateMachine.connected(&state.track!, now: now) }
-        }
-        if let caps = change.capabilities { state.row.capabilities = Int64(bitPattern: caps.rawValue) }
-        if let bytes = prepared.descriptionBytes, let attributes = prepared.attributes {
-            state.row.description = bytes
-            if !isNew && !attributes.elementsEqual(state.attributes, by: { $0 == $1 }) {
-                event("description_changed", "\(attributes.count) attributes")
-            }
-            state.attributes = attributes
-            describe = true
-        }
-        if let health = change.health {
-            state.row.health = prepared.healthBytes
-            if state.healthy != health.healthy {
-                let detail =
-                    health.healthy ? "healthy" : "unhealthy" + (health.lastError.isEmpty ? "" : ": \(health.lastError)")
-                if state.healthy != nil || !health.healthy { event("health_changed", detail) }
-            }
-            state.healthy = health.healthy
-        }
-        if let hash = prepared.effectiveHash, let body = prepared.effectiveBody {
-            if state.row.effectiveConfigHash != hash {
-                if state.row.effectiveConfigHash != nil { event("effective_config_changed", hash) }
-                state.row.effectiveConfigHash = hash
-            }
-            if catalogue.noteBlob(hash) { out.blobs.append(BlobRow(hash: hash, kind: "config", body: body)) }
-        }
-        if let remote = change.remoteConfigStatus, let hash = prepared.remoteHash {
-            state.row.remoteConfigStatus = prepared.remoteBytes
-            if hash != state.remoteHash || remote.status != state.remoteStatus
-                || remote.errorMessage != state.remoteError
-            {
-                let error = remote.errorMessage.isEmpty ? "" : ": \(remote.errorMessage)"
-                event("remote_config_status_changed", "\(remote.status.apiName) \(hash)\(error)")
-            }
-            state.setRemote(remote, hash: hash)
-            if var track = state.track {
-                let was = track.state
-                ConfigStateMachine.report(
-                    &track, hash: hash, status: remote.status, error: remote.errorMessage, now: now)
-                if track.state != was, track.state == .rolledBack || track.state == .drifted {
-                    event("config_" + track.state.rawValue.lowercased(), track.message)
-                }
-                state.track = track
-            }
-        }
-        if let packages = prepared.packagesBytes { state.row.packageStatuses = packages }
-        var componentsChanged = false
-        if let hash = prepared.componentsHash {
-            if let names = prepared.componentNames, s.componentSets[hash] == nil { s.componentSets[hash] = names }
-            componentsChanged = state.row.componentsHash != hash
-            state.row.componentsHash = hash
-            if let body = prepared.componentsBody, catalogue.noteBlob("components:" + hash) {
-                out.blobs.append(BlobRow(hash: "components:" + hash, kind: "components", body: body))
-            }
-        }
-        if let custom = prepared.customBytes { state.row.customCapabilities = custom }
-        if let settings = prepared.settingsBytes { state.row.connectionSettingsStatus = settings }
-        if change.resolvedDuplicate, let fresh = change.assignedInstanceUID {
-            event("duplicate_uid", "a second live connection used this uid; it was given \(fresh)")
-        }
-        if change.disconnected {
-            state.row.connected = false
-            event("disconnected", "")
-            if state.track != nil { ConfigStateMachine.disconnected(&state.track!, now: now) }
-        }
-        state.seenWritten = now
-        s.replace(uid, existing, with: state)
-        if describe || isNew || componentsChanged {
-            refreshDesired(&s, uid, current, now: now, recheck: componentsChanged)
-        }
-        let seedNow = state.seed
-        if seedNow != seedBefore { out.held.append((uid, seedNow)) }
-        var row = state.row
-        row.isNew = isNew
-        return row
+        if outcome.refresh { refreshDesired(&s, uid, current, now: now, recheck: outcome.recheck) }
+        if let seed = outcome.seed { out.held.append((uid, seed)) }
+        return outcome.row
     }
 
     /// Recomputes which config `uid` should run; returns true when its hash changed.
@@ -212,43 +220,49 @@ final class Inventory: Sendable {
         _ s: inout InventoryState, _ uid: InstanceUID, _ current: [Assignments.Entry], now: Int64,
         recheck: Bool = false
     ) -> Bool {
-        guard var state = s.agents[uid] else { return false }
-        let hash: String?
-        let id: String?
-        var shared: SharedRemoteConfig?
-        if let pin = state.pin {
-            (hash, id) = (pin.hash, nil)
-        } else {
-            let winner = Assignments.winner(
-                in: current, attributes: state.attributes + labels.selectorPairs(uid), uid: state.row.uid)
-            (hash, id) = (winner?.row.hash, winner?.row.id)
-            shared = winner?.config
+        guard let position = s.agents.index(forKey: uid) else { return false }
+        let labels = self.labels
+        let (hash, id, shared, needsTrack, unchanged, componentsHash) = s.peek(at: position) { state in
+            let hash: String?
+            let id: String?
+            var shared: SharedRemoteConfig?
+            if let pin = state.pin {
+                (hash, id) = (pin.hash, nil)
+            } else {
+                let winner = Assignments.winner(
+                    in: current, attributes: state.attributes + labels.selectorPairs(uid), uid: state.row.uid)
+                (hash, id) = (winner?.row.hash, winner?.row.id)
+                shared = winner?.config
+            }
+            let needsTrack =
+                hash != nil && state.track == nil && state.capabilities.contains(.acceptsRemoteConfig)
+            let unchanged = state.desiredHash == hash && state.desiredAssignment == id
+            return (hash, id, shared, needsTrack, unchanged, state.row.componentsHash)
         }
-        let needsTrack = hash != nil && state.track == nil && state.capabilities.contains(.acceptsRemoteConfig)
-        guard state.desiredHash != hash || state.desiredAssignment != id || needsTrack || recheck else {
-            return false
-        }
-        let changed = state.desiredHash != hash
-        let before = state
-        state.desiredHash = hash
-        state.desiredAssignment = id
+        guard !unchanged || needsTrack || recheck else { return false }
         var missing: [String] = []
-        if let hash, let have = state.row.componentsHash.flatMap({ s.componentSets[$0] }),
+        if let hash, let have = componentsHash.flatMap({ s.componentSets[$0] }),
             let needs = catalogue.usedComponents(hash)
         {
             missing = needs.subtracting(have).sorted()
         }
-        if changed || needsTrack || recheck {
-            let running = state.row.remoteConfigStatus == nil ? nil : (state.remoteHash, state.remoteStatus)
-            state.track = hash.flatMap { target in
-                guard state.capabilities.contains(.acceptsRemoteConfig) else { return nil }
-                var track = ConfigStateMachine.target(
-                    target, running: running, connected: state.row.connected, now: now)
-                if !missing.isEmpty { ConfigStateMachine.incompatible(&track, missing: missing, now: now) }
-                return track
+        let changed = s.update(at: position) { state in
+            let changed = state.desiredHash != hash
+            state.desiredHash = hash
+            state.desiredAssignment = id
+            if changed || needsTrack || recheck {
+                let running = state.row.remoteConfigStatus == nil ? nil : (state.remoteHash, state.remoteStatus)
+                let capable = state.capabilities.contains(.acceptsRemoteConfig)
+                let connected = state.row.connected
+                state.track = hash.flatMap { target in
+                    guard capable else { return nil }
+                    var track = ConfigStateMachine.target(target, running: running, connected: connected, now: now)
+                    if !missing.isEmpty { ConfigStateMachine.incompatible(&track, missing: missing, now: now) }
+                    return track
+                }
             }
+            return changed
         }
-        s.replace(uid, before, with: state)
         let config = missing.isEmpty ? hash.flatMap { shared ?? catalogue.shared($0) } : nil
         hot.update(uid) { $0.config = config }
         return changed && missing.isEmpty

@@ -55,7 +55,8 @@ struct InventoryState {
     /// and moves it between the counters and in the list index.
     mutating func replace(_ uid: InstanceUID, _ before: AgentState?, with new: AgentState) {
         var state = new
-        if let before { count(before, -1) }
+        let previous = before.map { Counted($0, instance: instance) }
+        if let previous { count(previous, -1) }
         if let before, before.slot >= 0 {
             state.slot = before.slot
             index.update(state.slot, state, attributesChanged: !Self.sameStorage(before.attributes, state.attributes))
@@ -63,16 +64,52 @@ struct InventoryState {
             state.slot = index.append(uid, state)
         }
         agents[uid] = state
-        count(state, 1)
-        if let track = state.track, track.state == .applying, before?.track != track {
-            applyDeadlines[(track.since + applyTimeout) / 1000 + 1, default: []].append(uid)
+        let now = Counted(state, instance: instance)
+        count(now, 1)
+        noteDeadline(uid, previous, now)
+    }
+
+    /// Changes the agent at `position` of `agents` in place, keeping the counters, the list index
+    /// and the stall deadlines with it. At a million agents a state copied out of the dictionary
+    /// and stored back costs a second lookup and a retain and release of every object it holds,
+    /// most of them cold in cache; this reads only what the counters follow.
+    mutating func update<R>(
+        at position: Dictionary<InstanceUID, AgentState>.Index, _ body: (inout AgentState) throws -> R
+    ) rethrows -> R {
+        let instance = self.instance
+        let previous = agents.values[position].counted(instance: instance)
+        let result = try body(&agents.values[position])
+        let now = agents.values[position].counted(instance: instance)
+        count(previous, -1)
+        count(now, 1)
+        if previous.facts != now.facts || previous.firstSeen != now.firstSeen || previous.lastSeen != now.lastSeen
+            || !previous.sameAttributes(as: now)
+        {
+            let slot = agents.values[position].slot
+            index.update(slot, now.facts, firstSeen: now.firstSeen, lastSeen: now.lastSeen)
+            if !previous.sameAttributes(as: now) { index.rehash(slot, agents.values[position].attributeDigest()) }
         }
+        noteDeadline(agents.keys[position], previous, now)
+        return result
+    }
+
+    /// Reads the agent at `position` of `agents` in place (a getter would copy the whole state).
+    /// `body` must not change what `update(at:_:)` keeps counters of.
+    mutating func peek<R>(at position: Dictionary<InstanceUID, AgentState>.Index, _ body: (inout AgentState) -> R) -> R
+    {
+        body(&agents.values[position])
+    }
+
+    /// An agent that entered `APPLYING` is due for the stall check when its apply timeout ends.
+    private mutating func noteDeadline(_ uid: InstanceUID, _ before: Counted?, _ now: Counted) {
+        guard let track = now.track, track.state == .applying, before?.track != track else { return }
+        applyDeadlines[(track.since + applyTimeout) / 1000 + 1, default: []].append(uid)
     }
 
     /// Removes an agent and its share of the counters.
     mutating func remove(_ uid: InstanceUID) {
         guard let state = agents.removeValue(forKey: uid) else { return }
-        count(state, -1)
+        count(Counted(state, instance: instance), -1)
         if let moved = index.remove(state.slot) { agents[moved]?.slot = state.slot }
     }
 
@@ -96,10 +133,10 @@ struct InventoryState {
         if !counts.isEmpty { configStatesByTarget[track.target] = counts }
     }
 
-    private mutating func count(_ state: AgentState, _ delta: Int) {
-        if state.row.connected {
+    private mutating func count(_ state: Counted, _ delta: Int) {
+        if state.connected {
             connectedCount += delta
-            if state.row.owner == instance { heldCount += delta }
+            if state.held { heldCount += delta }
         }
         switch state.healthy {
         case true?: healthyCount += delta
@@ -115,16 +152,67 @@ struct InventoryState {
                     track.state, unhealthy: unhealthy, delta)
             }
         }
-        guard let id = state.desiredAssignment, let hash = state.desiredHash,
-            state.capabilities.contains(.acceptsRemoteConfig)
-        else { return }
+        guard let id = state.assignment else { return }
         progress[id, default: ProgressCounts()].targets += delta
-        guard state.remoteHash == hash else { return }
-        switch state.remoteStatus {
+        switch state.assignmentStatus {
         case .applied: progress[id, default: ProgressCounts()].applied += delta
         case .applying: progress[id, default: ProgressCounts()].applying += delta
         case .failed: progress[id, default: ProgressCounts()].failed += delta
         default: break
         }
     }
+}
+
+/// What the counters, the list index and the stall deadlines follow of one agent's state: taken
+/// before and after a change, so that the change can be made in place.
+struct Counted {
+    var connected: Bool
+    /// Connected through this instance.
+    var held: Bool
+    var healthy: Bool?
+    var track: ConfigTrack?
+    var pin: RolloutPin?
+    /// The assignment that chose the desired config (nil: none, or the agent cannot take remote
+    /// config), and the agent's report for that config (nil: it reported another one).
+    var assignment: String?
+    var assignmentStatus: RemoteConfigStatuses?
+    var facts: ListIndex.Facts
+    var firstSeen: Int64
+    var lastSeen: Int64
+    /// The attribute array's storage and count: an unchanged array keeps its hashes.
+    var attributes: (base: UnsafeRawPointer?, count: Int)
+
+    init(_ state: AgentState, instance: String) {
+        connected = state.row.connected
+        held = state.row.connected && state.row.owner == instance
+        healthy = state.healthy
+        track = state.track
+        pin = state.pin
+        if let id = state.desiredAssignment, let hash = state.desiredHash,
+            state.capabilities.contains(.acceptsRemoteConfig)
+        {
+            assignment = id
+            assignmentStatus = state.remoteHash == hash ? state.remoteStatus : nil
+        }
+        facts = ListIndex.Facts(state)
+        firstSeen = state.row.firstSeen
+        lastSeen = state.row.lastSeen
+        attributes = state.attributes.withUnsafeBufferPointer { (UnsafeRawPointer($0.baseAddress), $0.count) }
+    }
+
+    /// Whether the attributes are the same array as in `other`.
+    func sameAttributes(as other: Counted) -> Bool {
+        attributes.base == other.attributes.base && attributes.count == other.attributes.count
+    }
+}
+
+extension AgentState {
+    // `mutating` although they change nothing: called on `agents.values[position]` they reach
+    // the state in place (see `passes`).
+
+    /// What the counters follow of this state.
+    mutating func counted(instance: String) -> Counted { Counted(self, instance: instance) }
+
+    /// The attribute hashes the list index keeps.
+    mutating func attributeDigest() -> SIMD8<Int32> { ListIndex.digest(attributes) }
 }

@@ -71,6 +71,19 @@ struct ListIndex {
         lastSeen[i] = state.row.lastSeen
     }
 
+    /// Brings slot `slot`'s facts and times up to date (an agent changed in place).
+    mutating func update(_ slot: Int32, _ facts: Facts, firstSeen: Int64, lastSeen: Int64) {
+        let i = Int(slot)
+        self.facts[i] = facts
+        self.firstSeen[i] = firstSeen
+        self.lastSeen[i] = lastSeen
+    }
+
+    /// Sets slot `slot`'s attribute hashes (its attributes changed).
+    mutating func rehash(_ slot: Int32, _ digest: SIMD8<Int32>) {
+        hashes[Int(slot)] = digest
+    }
+
     mutating func touch(_ slot: Int32, lastSeen time: Int64) {
         lastSeen[Int(slot)] = time
     }
@@ -137,6 +150,33 @@ extension InventoryState {
         if healthy != healthyCount || unhealthy != unhealthyCount {
             out.append("health counts \(healthyCount)/\(unhealthyCount), agents \(healthy)/\(unhealthy)")
         }
+        let connected = agents.values.filter { $0.row.connected }.count
+        let held = agents.values.filter { $0.isHeld(by: instance) }.count
+        if connected != connectedCount || held != heldCount {
+            out.append("connection counts \(connectedCount)/\(heldCount), agents \(connected)/\(held)")
+        }
+        var states: [ConfigState: Int] = [:]
+        var stages: [String: [Int: StageCounts]] = [:]
+        for state in agents.values {
+            guard let track = state.track else { continue }
+            states[track.state, default: 0] += 1
+            if let pin = state.pin {
+                stages[pin.rollout, default: [:]][pin.stage, default: StageCounts()].add(
+                    track.state, unhealthy: track.state == .applied && state.healthy == false, 1)
+            }
+        }
+        if states != configStates.filter({ $0.value != 0 }) {
+            out.append("config states \(configStates), agents \(states)")
+        }
+        let kept = rollouts.mapValues { stages in
+            stages.mapValues {
+                var c = $0
+                c.states = c.states.filter { $0.value != 0 }
+                return c
+            }
+            .filter { $0.value.targets != 0 }
+        }.filter { !$0.value.isEmpty }
+        if stages != kept { out.append("rollout counts \(kept), agents \(stages)") }
         return out
     }
 }
