@@ -259,6 +259,56 @@ import Testing
     }
 }
 
+/// Operators read rollouts from what the book's last change published: a stage start at a
+/// million agents holds the book's lock for seconds, and a read must not wait for it.
+@Suite struct RolloutReadTests {
+    @Test func aRolloutIsReadWhileTheBookIsHeld() throws {
+        let fleet = try FleetServiceTests.service(try FleetStores.open(try TestDatabases.freshURL("sqlite")))
+        fleet.start()
+        for i in 0..<4 { fleet.record(FleetServiceTests.firstMessage(i, env: "prod")) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        let config = try fleet.putConfig(name: "base", body: TestConfigs.collector())
+        let rollout = try fleet.createRollout(
+            config: "base", version: config.version, target: .selector([:]), stages: [.count(2)], soakSeconds: 0,
+            gates: RolloutGates())
+        let read = Mutex<(Rollout?, Int)>((nil, 0))
+        let done = DispatchSemaphore(value: 0)
+        let answered = fleet.rollouts.change { _ in
+            // Read from another thread while this one holds the book, with a bound, so that a
+            // reader waiting for the lock fails the test instead of hanging it.
+            Thread {
+                let seen = (fleet.rollout(rollout.id), fleet.listRollouts().count)
+                read.withLock { $0 = seen }
+                done.signal()
+            }.start()
+            return done.wait(timeout: .now() + 10) == .success
+        }
+        #expect(answered, "reading a rollout waited for the book's lock")
+        let (seen, listed) = read.withLock { $0 }
+        #expect(seen?.etag == rollout.etag && seen?.counts.targets == 4 && listed == 1)
+        #expect(fleet.stop())
+    }
+
+    /// Pins are set in chunks (the inventory's lock is let go in between): every agent of a
+    /// stage larger than a chunk is pinned, once.
+    @Test func aStageLargerThanAChunkIsPinnedWhole() throws {
+        let fleet = try AgentResourceTests.fleet(now: Box<Int64>(1_000))
+        let n = Inventory.pinChunk * 2 + 7
+        fleet.inventory.state.withLock { s in
+            for i in 0..<n {
+                s.replace(
+                    FleetServiceTests.uid(i), nil,
+                    with: AgentState(row: AgentRow(uid: FleetServiceTests.uid(i).description)))
+            }
+        }
+        let pin = RolloutPin(rollout: "r", stage: 0, hash: "h")
+        _ = fleet.inventory.pin((0..<n).map { (FleetServiceTests.uid($0), pin) }, now: 2_000)
+        let pinned = fleet.inventory.state.withLock { s in s.agents.values.filter { $0.pin == pin }.count }
+        #expect(pinned == n)
+        #expect(fleet.inventory.state.withLock { $0.indexDisagreements() }.isEmpty)
+    }
+}
+
 /// A config that uses a component an agent's build lacks is not sent to it: INCOMPATIBLE, with
 /// the missing components named; an agent that reports the component later gets it.
 @Suite struct ComponentCompatibilityTests {

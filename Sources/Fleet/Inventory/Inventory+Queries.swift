@@ -230,6 +230,20 @@ extension Inventory {
     ) {
         var push: [InstanceUID] = []
         var previous: [InstanceUID: String] = [:]
+        // In chunks, each under the lock once: a stage start pins up to the whole fleet, and
+        // the ingest and readers of the counters go on in between.
+        for start in stride(from: 0, to: pins.count, by: Self.pinChunk) {
+            pinChunk(pins[start..<min(pins.count, start + Self.pinChunk)], now: now, &push, &previous)
+        }
+        return (push, previous)
+    }
+
+    static let pinChunk = 4096
+
+    private func pinChunk(
+        _ pins: ArraySlice<(uid: InstanceUID, pin: RolloutPin?)>, now: Int64, _ push: inout [InstanceUID],
+        _ previous: inout [InstanceUID: String]
+    ) {
         state.withLock { s in
             let current = assignments.all
             for (uid, pin) in pins {
@@ -246,7 +260,6 @@ extension Inventory {
                 if refreshDesired(&s, uid, current, now: now), reachable { push.append(uid) }
             }
         }
-        return (push, previous)
     }
 
     /// Agents still `APPLYING` past the apply timeout become `STALLED`; returns how many did.

@@ -33,7 +33,8 @@ public struct Rollout: Sendable {
 }
 
 /// The rollouts and their members: the controller's memory. One lock for all of it, taken by
-/// the operator's requests and the controller's tick, never by an event loop.
+/// the operator's actions and the controller's tick, never by an event loop; reads of
+/// rollouts take a published copy instead.
 final class RolloutBook: Sendable {
     struct Entry {
         var rollout: Rollout
@@ -61,7 +62,24 @@ final class RolloutBook: Sendable {
         var order: [String] = []
     }
 
-    let state = Mutex(State())
+    private let state = Mutex(State())
+    /// A copy of `state` as the last change left it: operators read rollouts from here, so that a
+    /// read never waits for a stage start (whose pins take seconds at a million agents) or for
+    /// a rollout's first write.
+    private let published = Mutex(State())
+
+    /// Changes the book under its lock; what the change leaves is published for readers.
+    func change<R: Sendable, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
+        try state.withLock { (s) throws(E) -> R in
+            // Published also when `body` throws: it may have changed entries before it did.
+            defer { published.withLock { $0 = s } }
+            return try body(&s)
+        }
+    }
+
+    /// The book as the last change left it (a copy: entries share their storage with the book's).
+    var snapshot: State { published.withLock { $0 } }
+
     /// Held while rollouts are written to the database, before `state` when both are taken:
     /// the controller writes what it changed after letting go of `state` (so that reading a
     /// rollout never waits on the database), and no other write may come in between.

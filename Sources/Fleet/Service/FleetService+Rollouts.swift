@@ -69,7 +69,7 @@ extension FleetService {
         } catch {
             throw FleetError(.unavailable, "database_unavailable", "the rollout was not stored: \(error.message)")
         }
-        let created = try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
+        let created = try rollouts.change { (s) throws(FleetError) -> Rollout in
             do throws(FleetError) {
                 rollout.superseded = try supersede(&s, for: Set(targets.map(\.uid)))
             } catch {
@@ -96,12 +96,13 @@ extension FleetService {
 
     /// A rollout with its counts, if it exists.
     public func rollout(_ id: String) -> Rollout? {
-        rollouts.state.withLock { s in s.entries[id].map(view) }
+        rollouts.snapshot.entries[id].map(view)
     }
 
     /// Every rollout, newest first.
     public func listRollouts() -> [Rollout] {
-        rollouts.state.withLock { s in s.order.reversed().compactMap { s.entries[$0].map(view) } }
+        let s = rollouts.snapshot
+        return s.order.reversed().compactMap { s.entries[$0].map(view) }
     }
 
     /// What an operator can do to a rollout.
@@ -127,7 +128,7 @@ extension FleetService {
 
     private func act(_ action: RolloutAction, _ id: String, _ ifMatch: Int64?) throws(FleetError) -> Rollout {
         let now = options.clock()
-        return try rollouts.state.withLock { (s) throws(FleetError) -> Rollout in
+        return try rollouts.change { (s) throws(FleetError) -> Rollout in
             guard var entry = s.entries[id] else {
                 throw FleetError(.notFound, "rollout_not_found", "no rollout \(id)")
             }
@@ -184,7 +185,7 @@ extension FleetService {
             // writes while the writer may hold the database for seconds, and reading a rollout
             // (or another rollout's gate) must not wait for that.
             var changed: [(row: RolloutRow, previous: [RolloutMemberRow])] = []
-            rollouts.state.withLock { s in
+            rollouts.change { s in
                 for id in s.order {
                     // Final rollouts are left alone once the stream has said so.
                     guard var entry = s.entries[id],
@@ -201,7 +202,7 @@ extension FleetService {
             }
             guard !changed.isEmpty else { return }
             let outcomes = changed.map { change in (change.row, save(change.row, previous: change.previous)) }
-            rollouts.state.withLock { s in
+            rollouts.change { s in
                 for (row, error) in outcomes {
                     // Clean unless it changed since (operators' actions wait for `writing`; a new
                     // rollout taking members away stores that itself).
@@ -247,7 +248,7 @@ extension FleetService {
             loaded.entries[row.id] = entry
             loaded.order.append(row.id)
         }
-        rollouts.state.withLock { $0 = loaded }
+        rollouts.change { $0 = loaded }
     }
 
     /// A stored rollout with its members (nil: its spec is unreadable).
@@ -290,7 +291,7 @@ extension FleetService {
         let rows: [RolloutRow]
         do throws(StoreError) {
             rows = try store.loadRollouts().filter { ids.contains($0.id) || withMembers.contains($0.id) }
-            let known = rollouts.state.withLock { Set($0.entries.keys) }
+            let known = rollouts.change { Set($0.entries.keys) }
             // Members are read outside the controller's lock.
             for row in rows where !known.contains(row.id) || withMembers.contains(row.id) {
                 fresh[row.id] = try entry(from: row)
@@ -299,7 +300,7 @@ extension FleetService {
             options.log("fleet: rollouts stored by another instance not read: \(error.message)")
             return
         }
-        rollouts.state.withLock { s in
+        rollouts.change { s in
             for row in rows {
                 guard var entry = s.entries[row.id] ?? fresh[row.id] else { continue }
                 let isNew = s.entries[row.id] == nil
