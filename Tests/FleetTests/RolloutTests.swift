@@ -216,11 +216,8 @@ import Testing
 /// The controller writes after letting go of the rollouts: a database that stops answering
 /// holds neither a reader of a rollout nor the rollout's next stage.
 @Suite struct RolloutWriteTests {
-    @Test func aRolloutIsReadAndMovesOnWhileItsWriteHangs() throws {
-        let store = OutageStore(try FleetStores.open(try TestDatabases.freshURL("sqlite")))
-        var options = FleetOptions(instance: "test")
-        options.flushIntervalMilliseconds = 20
-        let fleet = try FleetService(store: store, options: options)
+    /// Starts `fleet` with four agents and a rollout of a config to them in two stages of two.
+    static func twoStages(_ fleet: FleetService) throws -> (ConfigVersion, Rollout) {
         fleet.start()
         for i in 0..<4 { fleet.record(FleetServiceTests.firstMessage(i, env: "prod")) }
         #expect(fleet.waitUntilWritten(timeout: 10))
@@ -228,6 +225,15 @@ import Testing
         let rollout = try fleet.createRollout(
             config: "base", version: config.version, target: .selector([:]), stages: [.count(2)], soakSeconds: 0,
             gates: RolloutGates())
+        return (config, rollout)
+    }
+
+    @Test func aRolloutIsReadAndMovesOnWhileItsWriteHangs() throws {
+        let store = OutageStore(try FleetStores.open(try TestDatabases.freshURL("sqlite")))
+        var options = FleetOptions(instance: "test")
+        options.flushIntervalMilliseconds = 20
+        let fleet = try FleetService(store: store, options: options)
+        let (config, rollout) = try Self.twoStages(fleet)
         let first = (0..<4).filter { i in
             fleet.desiredState(for: FleetServiceTests.uid(i)).remoteConfig.map { ConfigHash.hex($0.hash) }
                 == config.hash
@@ -264,13 +270,7 @@ import Testing
 @Suite struct RolloutReadTests {
     @Test func aRolloutIsReadWhileTheBookIsHeld() throws {
         let fleet = try FleetServiceTests.service(try FleetStores.open(try TestDatabases.freshURL("sqlite")))
-        fleet.start()
-        for i in 0..<4 { fleet.record(FleetServiceTests.firstMessage(i, env: "prod")) }
-        #expect(fleet.waitUntilWritten(timeout: 10))
-        let config = try fleet.putConfig(name: "base", body: TestConfigs.collector())
-        let rollout = try fleet.createRollout(
-            config: "base", version: config.version, target: .selector([:]), stages: [.count(2)], soakSeconds: 0,
-            gates: RolloutGates())
+        let (_, rollout) = try RolloutWriteTests.twoStages(fleet)
         let read = Mutex<(Rollout?, Int)>((nil, 0))
         let done = DispatchSemaphore(value: 0)
         let answered = fleet.rollouts.change { _ in
