@@ -48,6 +48,8 @@ import Testing
                     state.row.lastSeen = Int64(step)
                     state.healthy = [true, false, nil].randomElement(using: &random)!
                     if Bool.random(using: &random) {
+                        // Freed first at times, so the new array may take the old one's address.
+                        if Bool.random(using: &random) { state.attributes = [] }
                         state.attributes =
                             Self.state(i, attributes: attributes, connected: false, healthy: nil, seen: 0).attributes
                     }

@@ -5,7 +5,12 @@ import Core
 struct AgentState {
     var row: AgentRow
     /// Identifying and non-identifying attributes as strings, sorted by key.
-    var attributes: [(key: String, value: String)] = []
+    var attributes: [(key: String, value: String)] = [] {
+        didSet { attributesVersion &+= 1 }
+    }
+    /// Counts changes of `attributes`: an in-place change tells by it whether the list index
+    /// must hash them again (their storage address could be reused by a new array).
+    private(set) var attributesVersion: UInt32 = 0
     /// Where the agent's facts are in the inventory's `ListIndex` (-1 until it is stored).
     var slot: Int32 = -1
     var capabilities: AgentCapabilities { AgentCapabilities(rawValue: UInt64(bitPattern: row.capabilities)) }

@@ -179,8 +179,8 @@ struct Counted {
     var facts: ListIndex.Facts
     var firstSeen: Int64
     var lastSeen: Int64
-    /// The attribute array's storage and count: an unchanged array keeps its hashes.
-    var attributes: (base: UnsafeRawPointer?, count: Int)
+    /// `AgentState.attributesVersion`: unchanged attributes keep their hashes.
+    var attributes: UInt32
 
     init(_ state: AgentState, instance: String) {
         connected = state.row.connected
@@ -197,13 +197,11 @@ struct Counted {
         facts = ListIndex.Facts(state)
         firstSeen = state.row.firstSeen
         lastSeen = state.row.lastSeen
-        attributes = state.attributes.withUnsafeBufferPointer { (UnsafeRawPointer($0.baseAddress), $0.count) }
+        attributes = state.attributesVersion
     }
 
-    /// Whether the attributes are the same array as in `other`.
-    func sameAttributes(as other: Counted) -> Bool {
-        attributes.base == other.attributes.base && attributes.count == other.attributes.count
-    }
+    /// Whether the attributes were left alone since `other` was taken.
+    func sameAttributes(as other: Counted) -> Bool { attributes == other.attributes }
 }
 
 extension AgentState {
