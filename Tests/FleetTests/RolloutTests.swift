@@ -289,6 +289,24 @@ import Testing
         #expect(fleet.stop())
     }
 
+    /// The stall check looks at deadlines by tenths of a second: an agent stalls no earlier
+    /// than its timeout and less than a tenth of a second after it (then, once).
+    @Test func anAgentStallsWithinATenthOfASecondOfItsTimeout() throws {
+        let fleet = try AgentResourceTests.fleet(now: Box<Int64>(0))
+        fleet.inventory.setApplyTimeout(5_000)
+        let uid = FleetServiceTests.uid(1)
+        fleet.inventory.state.withLock { s in
+            var state = AgentState(row: AgentRow(uid: uid.description))
+            state.track = ConfigTrack(target: "h", previous: nil, state: .applying, since: 1_234)
+            s.replace(uid, nil, with: state)
+        }
+        #expect(fleet.inventory.expireStalled(now: 6_233) == 0, "before the timeout")
+        #expect(fleet.inventory.expireStalled(now: 6_299) == 0, "its tenth has not passed")
+        #expect(fleet.inventory.expireStalled(now: 6_300) == 1)
+        #expect(fleet.inventory.state.withLock { $0.agents[uid]?.track?.state } == .stalled)
+        #expect(fleet.inventory.expireStalled(now: 60_000) == 0, "once")
+    }
+
     /// Pins are set in chunks (the inventory's lock is let go in between): every agent of a
     /// stage larger than a chunk is pinned, once.
     @Test func aStageLargerThanAChunkIsPinnedWhole() throws {

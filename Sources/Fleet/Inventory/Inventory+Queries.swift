@@ -266,8 +266,8 @@ extension Inventory {
     /// Looks only at the deadlines that passed since the last call.
     func expireStalled(now: Int64) -> Int {
         state.withLock { s in
-            let second = now / 1000
-            let due = s.applyDeadlines.keys.filter { $0 <= second }
+            let slot = now / 100
+            let due = s.applyDeadlines.keys.filter { $0 <= slot }
             var stalled = 0
             for key in due {
                 for uid in s.applyDeadlines.removeValue(forKey: key) ?? [] {

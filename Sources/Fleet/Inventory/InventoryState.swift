@@ -39,9 +39,10 @@ struct InventoryState {
     var configStatesByTarget: [String: [ConfigState: Int]] = [:]
     /// Per rollout, per stage: how its agents stand.
     var rollouts: [String: [Int: StageCounts]] = [:]
-    /// Agents that entered `APPLYING`, by the second their apply timeout ends: the stall check
-    /// looks at the seconds that passed, never at the fleet (entries may be stale; each is
-    /// checked against the agent's track).
+    /// Agents that entered `APPLYING`, by the tenth of a second their apply timeout ends in
+    /// (rounded up): the stall check looks at the tenths that passed, never at the fleet (entries
+    /// may be stale; each is checked against the agent's track). An agent stalls at most a
+    /// tenth of a second (and a controller pass) after its timeout.
     var applyDeadlines: [Int64: [InstanceUID]] = [:]
     /// Component names (`receivers/otlp`) by the hash agents report them under.
     var componentSets: [String: Set<String>] = [:]
@@ -103,8 +104,12 @@ struct InventoryState {
     /// An agent that entered `APPLYING` is due for the stall check when its apply timeout ends.
     private mutating func noteDeadline(_ uid: InstanceUID, _ before: Counted?, _ now: Counted) {
         guard let track = now.track, track.state == .applying, before?.track != track else { return }
-        applyDeadlines[(track.since + applyTimeout) / 1000 + 1, default: []].append(uid)
+        applyDeadlines[Self.deadlineSlot(track.since + applyTimeout), default: []].append(uid)
     }
+
+    /// The `applyDeadlines` key of a deadline (milliseconds): due once `now / 100` reaches it,
+    /// which is never before the deadline.
+    static func deadlineSlot(_ deadline: Int64) -> Int64 { (deadline + 99) / 100 }
 
     /// Removes an agent and its share of the counters.
     mutating func remove(_ uid: InstanceUID) {
