@@ -257,7 +257,7 @@ extension Inventory {
                     return (ran, agent.row.connected && agent.capabilities.contains(.acceptsRemoteConfig))
                 }
                 if let ran { previous[uid] = ran }
-                if refreshDesired(&s, uid, current, now: now), reachable { push.append(uid) }
+                if refreshDesired(&s, at: position, current, now: now), reachable { push.append(uid) }
             }
         }
     }

@@ -56,7 +56,12 @@ final class Inventory: Sendable {
                 if agent.row.owner == instance { agent.row.connected = false }
                 s.replace(uid, nil, with: agent)
             }
-            for uid in Array(s.agents.keys) { refreshDesired(&s, uid, current, now: now) }
+            // By position: a refresh changes states in place, never which agents there are.
+            var position = s.agents.startIndex
+            while position != s.agents.endIndex {
+                refreshDesired(&s, at: position, current, now: now)
+                s.agents.formIndex(after: &position)
+            }
             for (uid, agent) in s.agents { hot.update(uid) { $0.seed(agent.seed) } }
         }
     }
@@ -101,9 +106,13 @@ final class Inventory: Sendable {
         _ current: [Assignments.Entry], _ out: inout Applied
     ) -> AgentRow? {
         let change = prepared.change
-        let isNew = s.agents.index(forKey: uid) == nil
-        if isNew { s.replace(uid, nil, with: AgentState(row: AgentRow(uid: uid.description))) }
-        guard let position = s.agents.index(forKey: uid) else { return nil }
+        var found = s.agents.index(forKey: uid)
+        let isNew = found == nil
+        if isNew {
+            s.replace(uid, nil, with: AgentState(row: AgentRow(uid: uid.description)))
+            found = s.agents.index(forKey: uid)
+        }
+        guard let position = found else { return nil }
         if let hash = prepared.componentsHash, let names = prepared.componentNames, s.componentSets[hash] == nil {
             s.componentSets[hash] = names
         }
@@ -121,8 +130,8 @@ final class Inventory: Sendable {
             state.row.lastSeen = now
             let seedBefore = state.seed
             var describe = false
-            func event(_ kind: String, _ detail: String, _ state: inout AgentState) {
-                out.history.append(HistoryRow(uid: state.row.uid, at: now, kind: kind, detail: detail))
+            func event(_ kind: String, _ detail: String, _ uid: String) {
+                out.history.append(HistoryRow(uid: uid, at: now, kind: kind, detail: detail))
             }
             if change.connected || foreign {
                 state.row.connected = true
@@ -130,14 +139,14 @@ final class Inventory: Sendable {
                 // A newer claim than any other instance's for an older connection of the agent.
                 state.row.fence = epoch
                 state.row.claimedAt = max(now, state.row.claimedAt + (foreign ? 1 : 0))
-                if change.connected { event("connected", isNew ? "first connection" : "reconnected", &state) }
+                if change.connected { event("connected", isNew ? "first connection" : "reconnected", state.row.uid) }
                 if state.track != nil { ConfigStateMachine.connected(&state.track!, now: now) }
             }
             if let caps = change.capabilities { state.row.capabilities = Int64(bitPattern: caps.rawValue) }
             if let bytes = prepared.descriptionBytes, let attributes = prepared.attributes {
                 state.row.description = bytes
                 if !isNew && !attributes.elementsEqual(state.attributes, by: { $0 == $1 }) {
-                    event("description_changed", "\(attributes.count) attributes", &state)
+                    event("description_changed", "\(attributes.count) attributes", state.row.uid)
                 }
                 state.attributes = attributes
                 describe = true
@@ -148,13 +157,13 @@ final class Inventory: Sendable {
                     let detail =
                         health.healthy
                         ? "healthy" : "unhealthy" + (health.lastError.isEmpty ? "" : ": \(health.lastError)")
-                    if state.healthy != nil || !health.healthy { event("health_changed", detail, &state) }
+                    if state.healthy != nil || !health.healthy { event("health_changed", detail, state.row.uid) }
                 }
                 state.healthy = health.healthy
             }
             if let hash = prepared.effectiveHash, let body = prepared.effectiveBody {
                 if state.row.effectiveConfigHash != hash {
-                    if state.row.effectiveConfigHash != nil { event("effective_config_changed", hash, &state) }
+                    if state.row.effectiveConfigHash != nil { event("effective_config_changed", hash, state.row.uid) }
                     state.row.effectiveConfigHash = hash
                 }
                 if catalogue.noteBlob(hash) { out.blobs.append(BlobRow(hash: hash, kind: "config", body: body)) }
@@ -165,7 +174,7 @@ final class Inventory: Sendable {
                     || remote.errorMessage != state.remoteError
                 {
                     let error = remote.errorMessage.isEmpty ? "" : ": \(remote.errorMessage)"
-                    event("remote_config_status_changed", "\(remote.status.apiName) \(hash)\(error)", &state)
+                    event("remote_config_status_changed", "\(remote.status.apiName) \(hash)\(error)", state.row.uid)
                 }
                 state.setRemote(remote, hash: hash)
                 if state.track != nil {
@@ -174,7 +183,7 @@ final class Inventory: Sendable {
                         &state.track!, hash: hash, status: remote.status, error: remote.errorMessage, now: now)
                     let track = state.track!
                     if track.state != was, track.state == .rolledBack || track.state == .drifted {
-                        event("config_" + track.state.rawValue.lowercased(), track.message, &state)
+                        event("config_" + track.state.rawValue.lowercased(), track.message, state.row.uid)
                     }
                 }
             }
@@ -190,11 +199,11 @@ final class Inventory: Sendable {
             if let custom = prepared.customBytes { state.row.customCapabilities = custom }
             if let settings = prepared.settingsBytes { state.row.connectionSettingsStatus = settings }
             if change.resolvedDuplicate, let fresh = change.assignedInstanceUID {
-                event("duplicate_uid", "a second live connection used this uid; it was given \(fresh)", &state)
+                event("duplicate_uid", "a second live connection used this uid; it was given \(fresh)", state.row.uid)
             }
             if change.disconnected {
                 state.row.connected = false
-                event("disconnected", "", &state)
+                event("disconnected", "", state.row.uid)
                 if state.track != nil { ConfigStateMachine.disconnected(&state.track!, now: now) }
             }
             state.seenWritten = now
@@ -207,7 +216,7 @@ final class Inventory: Sendable {
             out.fenced += 1
             return nil
         }
-        if outcome.refresh { refreshDesired(&s, uid, current, now: now, recheck: outcome.recheck) }
+        if outcome.refresh { refreshDesired(&s, at: position, current, now: now, recheck: outcome.recheck) }
         if let seed = outcome.seed { out.held.append((uid, seed)) }
         return outcome.row
     }
@@ -221,6 +230,16 @@ final class Inventory: Sendable {
         recheck: Bool = false
     ) -> Bool {
         guard let position = s.agents.index(forKey: uid) else { return false }
+        return refreshDesired(&s, at: position, current, now: now, recheck: recheck)
+    }
+
+    /// `refreshDesired` for the agent at `position` of `agents`, found by the caller already.
+    @discardableResult
+    func refreshDesired(
+        _ s: inout InventoryState, at position: Dictionary<InstanceUID, AgentState>.Index,
+        _ current: [Assignments.Entry], now: Int64, recheck: Bool = false
+    ) -> Bool {
+        let uid = s.agents.keys[position]
         let labels = self.labels
         let (hash, id, shared, needsTrack, unchanged, componentsHash) = s.peek(at: position) { state in
             let hash: String?

@@ -64,11 +64,8 @@ struct ListIndex {
     /// Brings slot `slot` up to date with `state`; the attribute hashes are computed again only
     /// when the attributes changed.
     mutating func update(_ slot: Int32, _ state: AgentState, attributesChanged: Bool) {
-        let i = Int(slot)
-        facts[i] = Facts(state)
-        if attributesChanged { hashes[i] = Self.digest(state.attributes) }
-        firstSeen[i] = state.row.firstSeen
-        lastSeen[i] = state.row.lastSeen
+        update(slot, Facts(state), firstSeen: state.row.firstSeen, lastSeen: state.row.lastSeen)
+        if attributesChanged { rehash(slot, Self.digest(state.attributes)) }
     }
 
     /// Brings slot `slot`'s facts and times up to date (an agent changed in place).

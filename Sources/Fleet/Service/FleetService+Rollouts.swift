@@ -291,7 +291,7 @@ extension FleetService {
         let rows: [RolloutRow]
         do throws(StoreError) {
             rows = try store.loadRollouts().filter { ids.contains($0.id) || withMembers.contains($0.id) }
-            let known = rollouts.change { Set($0.entries.keys) }
+            let known = Set(rollouts.snapshot.entries.keys)
             // Members are read outside the controller's lock.
             for row in rows where !known.contains(row.id) || withMembers.contains(row.id) {
                 fresh[row.id] = try entry(from: row)
