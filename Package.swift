@@ -4,6 +4,11 @@ import PackageDescription
 /// Our own targets: `any` spelled out for every existential, and no warning left standing.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny"), .treatAllWarnings(as: .error)]
 
+/// Core's zero-copy views and GatewayCore's lent WebSocket payloads are non-escapable, their
+/// lifetimes tied to the bytes they read (`@_lifetime`), so the compiler rejects one that would
+/// outlive its input.
+let lifetimes: [SwiftSetting] = [.enableExperimentalFeature("Lifetimes")]
+
 /// Fuzzing only (scripts/fuzz.sh, FUZZING.md): when AMPORA_FUZZ_COVERAGE is set (a comma list of
 /// modules), the modules named get libFuzzer's coverage counters and the others given `fuzzed` get
 /// AddressSanitizer alone, so that a target's binary holds counters only for the module it tests
@@ -56,14 +61,14 @@ let package = Package(
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
         // OpAMP wire format and session logic: no I/O, no Foundation.
-        .target(name: "Core", swiftSettings: strict + fuzzed("Core")),
+        .target(name: "Core", swiftSettings: strict + lifetimes + fuzzed("Core")),
         // Collector config YAML: no OpAMP, no sockets, no databases.
         .target(name: "Toolkit", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // Per-connection protocol logic (HTTP/1.1, WebSocket, the connection machine): no sockets,
         // no threads, no Glibc, time from an injected clock.
         .target(
             name: "GatewayCore", dependencies: ["Core", "COpenSSL", "CZlib"],
-            swiftSettings: strict + fuzzed("GatewayCore")),
+            swiftSettings: strict + lifetimes + fuzzed("GatewayCore")),
         // The I/O engines (io_uring, epoll) that drive GatewayCore's machine: knows Core, never
         // Fleet or Toolkit.
         .target(

@@ -601,12 +601,13 @@ def gen_view(msg):
     fs = fields_of(msg)
     oneofs = oneofs_of(msg)
     out = [f"/// A zero-copy view of `{msg}`: fields are read from the borrowed bytes on access.",
-           f"public struct {msg}View: ProtoView {{",
-           "    /// The message bytes this view reads; valid only while the input is.",
-           "    public let unsafeBytes: UnsafeRawBufferPointer",
+           f"public struct {msg}View: ProtoView, ~Escapable {{",
+           "    /// The message bytes this view reads, pointing into the input; never handed out of Core.",
+           "    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer",
            "",
            "    /// Wraps bytes a validator has accepted as this message.",
            "    @inlinable",
+           "    @_lifetime(borrow bytes)",
            "    public init(unchecked bytes: UnsafeRawBufferPointer) {",
            "        unsafeBytes = bytes",
            "    }",
@@ -617,16 +618,22 @@ def gen_view(msg):
         vt = view_type(f)
         out.append(f"    /// `{f.name}` = {f.number}.")
         if f.mod == "repeated":
-            out.append(f"    @inlinable public var {f.swift}: ProtoRepeated<{vt}> {{ ProtoRepeated(unsafeBytes, {f.number}) }}")
+            out.append(f"    @inlinable public var {f.swift}: ProtoRepeated<{vt}> {{")
+            out.append(f"        @_lifetime(copy self) get {{ ProtoRepeated(unsafeBytes, {f.number}, within: self) }}")
+            out.append("    }")
         elif f.mod == "map":
-            out.append(f"    @inlinable public var {f.swift}: ProtoMap<{vt}> {{ ProtoMap(unsafeBytes, {f.number}) }}")
+            out.append(f"    @inlinable public var {f.swift}: ProtoMap<{vt}> {{")
+            out.append(f"        @_lifetime(copy self) get {{ ProtoMap(unsafeBytes, {f.number}, within: self) }}")
+            out.append("    }")
         elif f.is_message:
             out.append(f"    @inlinable public var {f.swift}: {vt}? {{")
-            out.append(f"        WireLookup.firstLength(unsafeBytes, {f.number}).map({vt}.init(unchecked:))")
+            out.append(f"        @_lifetime(copy self) get {{ .present(WireLookup.firstLength(unsafeBytes, {f.number}), within: self) }}")
             out.append("    }")
         elif f.kind in ("string", "bytes"):
             out.append(f"    @inlinable public var {f.swift}: {vt} {{")
-            out.append(f"        {vt}(unchecked: WireLookup.firstLength(unsafeBytes, {f.number}) ?? WireLookup.empty)")
+            out.append("        @_lifetime(copy self) get {")
+            out.append(f"            {vt}(unchecked: WireLookup.firstLength(unsafeBytes, {f.number}) ?? WireLookup.empty, within: self)")
+            out.append("        }")
             out.append("    }")
         else:
             out.append(f"    @inlinable public var {f.swift}: {vt} {{ {view_scalar_expr(f)} }}")
@@ -634,14 +641,17 @@ def gen_view(msg):
         tname = upper_camel(oname)
         lo = min(m.number for m in members)
         hi = max(m.number for m in members)
+        borrows = any(m.is_message or m.kind in ("string", "bytes") for m in members)
         out.append(f"    /// The members of oneof `{oname}` as views.")
-        out.append(f"    public enum {tname} {{")
+        out.append(f"    public enum {tname}{': ~Escapable' if borrows else ''} {{")
         for m in members:
             out.append(f"        /// `{m.name}` = {m.number}.")
             out.append(f"        case {m.swift}({view_type(m)})")
         out.append("    }")
         out.append(f"    /// oneof `{oname}`: the member present (validation merges inputs that set several).")
         out.append(f"    @inlinable public var {camel(oname)}: {tname}? {{")
+        if borrows:
+            out.append("        @_lifetime(copy self) get {")
         out.append(f"        guard let (f, slice) = WireLookup.firstOf(unsafeBytes, {lo}...{hi}, wires: {{ n in")
         out.append("            switch n {")
         for m in members:
@@ -652,7 +662,7 @@ def gen_view(msg):
         out.append("        switch f.number {")
         for m in members:
             if m.is_message or m.kind in ("string", "bytes"):
-                expr = f"{view_type(m)}(unchecked: slice)"
+                expr = f"{view_type(m)}(unchecked: slice, within: self)"
             elif m.kind == "int64":
                 expr = "Int64(bitPattern: f.scalar)"
             elif m.kind == "bool":
@@ -666,6 +676,8 @@ def gen_view(msg):
             out.append(f"        case {m.number}: return .{m.swift}({expr})")
         out.append("        default: return nil")
         out.append("        }")
+        if borrows:
+            out.append("        }")
         out.append("    }")
     out.append("")
     out.append("    /// Bit n set when field n occurs: one pass instead of probing each field.")
@@ -690,6 +702,12 @@ def gen_view(msg):
     out.append("        merged._merge(unchecked: bytes)")
     out.append("        let canonical = merged.serializedBytes()")
     out.append(f"        return canonical.withUnsafeBytes {{ body({msg}View(unchecked: $0)) }}")
+    out.append("    }")
+    out.append("")
+    out.append("    /// Validates the bytes `span` lends and hands a view of them to `body`.")
+    out.append("    @inlinable")
+    out.append(f"    public static func decode<R>(_ span: RawSpan, _ body: ({msg}View) -> R) throws(ProtoDecodeError) -> R {{")
+    out.append("        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }")
     out.append("    }")
     out.append("}")
     out.append("")

@@ -23,6 +23,9 @@ scripts/check_generated.sh
 
 echo "test: building (debug, with tests; every import must be a declared dependency)"
 swift build --build-tests --explicit-target-dependency-import-check error
+echo "test: views cannot outlive their input (compile-fail checks); raw pointers stay in listed files"
+scripts/check_views.sh
+scripts/check_raw_pointers.sh
 echo "test: swift test"
 swift test --skip-build
 

@@ -273,8 +273,9 @@ func parseEventsInPlace(
                 Issue.record("expected a borrowed binary message")
                 return
             }
-            #expect(Array(view) == [10, 20, 30, 40, 50])
-            #expect(view.baseAddress == UnsafeRawPointer(buffer.baseAddress! + 6))
+            let (lent, address) = view.withUnsafeBytes { (Array($0), $0.baseAddress) }
+            #expect(lent == [10, 20, 30, 40, 50])
+            #expect(address == UnsafeRawPointer(buffer.baseAddress! + 6))
             #expect(offset == buffer.count)
         }
     }

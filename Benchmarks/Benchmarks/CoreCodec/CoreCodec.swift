@@ -18,7 +18,7 @@ import Foundation
 /// Heartbeat: the uid (all 16 bytes), sequence number and capabilities.
 @inline(__always)
 func readHeartbeat(_ v: AgentToServerView) -> UInt64 {
-    let uid = InstanceUID(bytes: v.instanceUid.unsafeBytes)
+    let uid = InstanceUID(bytes: v.instanceUid)
     return (uid?.low ?? 0) &+ v.sequenceNum &+ v.capabilities
 }
 
@@ -31,9 +31,10 @@ func readHeartbeat(_ m: Opamp_Proto_AgentToServer) -> UInt64 {
 @inline(__always)
 func readAttributes(_ kvs: ProtoRepeated<KeyValueView>) -> Int {
     var n = 0
-    for kv in kvs {
-        n &+= kv.key.utf8.count
-        if case .stringValue(let s)? = kv.value?.value { n &+= s.utf8.count }
+    var it = kvs.makeIterator()
+    while let kv = it.next() {
+        n &+= kv.key.utf8Count
+        if case .stringValue(let s)? = kv.value?.value { n &+= s.utf8Count }
     }
     return n
 }
@@ -41,7 +42,7 @@ func readAttributes(_ kvs: ProtoRepeated<KeyValueView>) -> Int {
 @inline(__always)
 func readComponent(_ h: ComponentHealthView) -> Int {
     (h.healthy ? 1 : 0) &+ Int(truncatingIfNeeded: h.startTimeUnixNano &+ h.statusTimeUnixNano)
-        &+ h.status.utf8.count &+ h.lastError.utf8.count
+        &+ h.status.utf8Count &+ h.lastError.utf8Count
 }
 
 /// Full status through the view: every top-level field and everything under it.
@@ -53,15 +54,18 @@ func readFullStatus(_ v: AgentToServerView) -> Int {
     }
     if let h = v.health {
         n &+= readComponent(h)
-        for (key, c) in h.componentHealthMap { n &+= key.utf8.count &+ readComponent(c) }
+        var components = h.componentHealthMap.makeIterator()
+        while let c = components.next() { n &+= c.key.utf8Count &+ readComponent(c.value) }
     }
     if let e = v.effectiveConfig, let map = e.configMap {
-        for (name, file) in map.configMap {
-            n &+= name.utf8.count &+ file.body.count &+ file.contentType.utf8.count
+        var files = map.configMap.makeIterator()
+        while let entry = files.next() {
+            let file = entry.value
+            n &+= entry.key.utf8Count &+ file.body.count &+ file.contentType.utf8Count
         }
     }
     if let r = v.remoteConfigStatus {
-        n &+= r.lastRemoteConfigHash.count &+ Int(r.status.rawValue) &+ r.errorMessage.utf8.count
+        n &+= r.lastRemoteConfigHash.count &+ Int(r.status.rawValue) &+ r.errorMessage.utf8Count
     }
     return n
 }

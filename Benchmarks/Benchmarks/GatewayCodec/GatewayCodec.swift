@@ -27,7 +27,7 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations {
                 var offset = 0
                 if case .binary(let payload)? = parser.nextEvent(unmaskingInPlace: raw, from: &offset) {
-                    blackHole(payload.count)
+                    blackHole(payload.byteCount)
                 }
             }
         }
@@ -41,7 +41,7 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations {
                 var offset = 0
                 if case .binary(let payload)? = parser.nextEvent(in: raw, from: &offset) {
-                    blackHole(payload.count)
+                    blackHole(payload.byteCount)
                 }
             }
         }

@@ -8,6 +8,20 @@ public enum OpAMPWebSocketPayload {
     /// as a legacy header-less message when `acceptLegacy` (as opamp-go does: a protobuf
     /// message never starts with 0x00), otherwise as a non-zero header and refused.
     @inlinable
+    @_lifetime(copy message)
+    public static func body(of message: RawSpan, acceptLegacy: Bool = true) throws(ProtoDecodeError) -> RawSpan {
+        guard !message.isEmpty else { return message }
+        if message.unsafeLoad(fromUncheckedByteOffset: 0, as: UInt8.self) == 0 {
+            return message.extracting(droppingFirst: 1)
+        }
+        if acceptLegacy { return message }
+        try message.withUnsafeBytes { (raw) throws(ProtoDecodeError) in _ = try body(of: raw, acceptLegacy: false) }
+        return message
+    }
+
+    /// The protobuf part of a received WebSocket message held in a raw buffer; see
+    /// `body(of:acceptLegacy:)` for spans.
+    @inlinable
     public static func body(of message: UnsafeRawBufferPointer, acceptLegacy: Bool = true) throws(ProtoDecodeError)
         -> UnsafeRawBufferPointer
     {

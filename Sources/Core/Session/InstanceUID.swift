@@ -20,6 +20,12 @@ public struct InstanceUID: Hashable, Sendable, CustomStringConvertible {
         low = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
     }
 
+    /// From an `instance_uid` field of exactly 16 bytes, or nil.
+    @inlinable
+    public init?(bytes: borrowing ProtoBytes) {
+        self.init(bytes: bytes.unsafeBytes)
+    }
+
     /// From exactly 16 bytes, or nil.
     public init?(bytes: [UInt8]) {
         guard let uid = bytes.withUnsafeBytes({ InstanceUID(bytes: $0) }) else { return nil }

@@ -1,7 +1,5 @@
 /// An owned OpAMP protobuf message: decode, encode, and canonical JSON.
 public protocol ProtoMessage: Sendable, Equatable {
-    /// The zero-copy view of the same message.
-    associatedtype View: ProtoView
     /// The default (empty) message.
     init()
     /// Exact number of bytes the binary encoding takes.

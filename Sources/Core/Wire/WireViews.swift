@@ -1,16 +1,41 @@
 /// A decoded-on-demand message over borrowed bytes that a validator has accepted.
-public protocol ProtoView {
+///
+/// Views are non-escapable: one lives only as long as the input it reads, and the compiler
+/// rejects any use that would outlive it (`decode(bytes) { $0 }`, storing a view in a property,
+/// returning a field's view from the decode closure). What outlives the input is an owned copy
+/// (`owned()`, `string`, `array`).
+public protocol ProtoView: ~Escapable {
     /// Wraps bytes already validated as this message (or empty bytes for the default value).
+    @_lifetime(borrow bytes)
     init(unchecked bytes: UnsafeRawBufferPointer)
 }
 
+extension ProtoView where Self: ~Escapable {
+    /// A view of `bytes`, which lie inside `parent`'s input, living exactly as long as `parent`.
+    @inlinable
+    @_lifetime(copy parent)
+    init<Parent: ~Escapable>(unchecked bytes: UnsafeRawBufferPointer, within parent: borrowing Parent) {
+        self = _overrideLifetime(Self(unchecked: bytes), copying: parent)
+    }
+
+    /// The view of `bytes` inside `parent`, or nil when the field is absent.
+    @inlinable
+    @_lifetime(copy parent)
+    static func present<Parent: ~Escapable>(_ bytes: UnsafeRawBufferPointer?, within parent: borrowing Parent) -> Self?
+    {
+        guard let bytes else { return nil }
+        return Self(unchecked: bytes, within: parent)
+    }
+}
+
 /// A `bytes` field: the borrowed payload, valid while the decoded input is.
-public struct ProtoBytes: ProtoView, Equatable {
-    /// The payload, pointing into the decoded input.
-    public let unsafeBytes: UnsafeRawBufferPointer
+public struct ProtoBytes: ProtoView, ~Escapable {
+    /// The payload, pointing into the decoded input; never handed out of Core.
+    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
 
     /// Wraps a payload.
     @inlinable
+    @_lifetime(borrow bytes)
     public init(unchecked bytes: UnsafeRawBufferPointer) {
         unsafeBytes = bytes
     }
@@ -24,88 +49,132 @@ public struct ProtoBytes: ProtoView, Equatable {
 
     /// Compares contents (not addresses).
     @inlinable
-    public static func == (lhs: ProtoBytes, rhs: ProtoBytes) -> Bool {
+    public static func == (lhs: borrowing ProtoBytes, rhs: borrowing ProtoBytes) -> Bool {
         lhs.unsafeBytes.elementsEqual(rhs.unsafeBytes)
     }
 
     /// Compares with an owned byte array without copying.
     @inlinable
-    public static func == (lhs: ProtoBytes, rhs: [UInt8]) -> Bool {
+    public static func == (lhs: borrowing ProtoBytes, rhs: [UInt8]) -> Bool {
         lhs.unsafeBytes.elementsEqual(rhs)
     }
 }
 
 /// A `string` field: borrowed, already-validated UTF-8.
-public struct ProtoString: ProtoView, Equatable, CustomStringConvertible {
-    /// The UTF-8 payload, pointing into the decoded input.
-    public let utf8: UnsafeRawBufferPointer
+public struct ProtoString: ProtoView, ~Escapable {
+    /// The UTF-8 payload, pointing into the decoded input; never handed out of Core.
+    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
 
     /// Wraps a payload that a validator has checked is UTF-8.
     @inlinable
+    @_lifetime(borrow bytes)
     public init(unchecked bytes: UnsafeRawBufferPointer) {
-        utf8 = bytes
+        unsafeBytes = bytes
     }
 
     /// An owned copy.
-    @inlinable public var string: String { String(decoding: utf8, as: UTF8.self) }
+    @inlinable public var string: String { String(decoding: unsafeBytes, as: UTF8.self) }
     /// True for "".
-    @inlinable public var isEmpty: Bool { utf8.isEmpty }
-    /// The owned string.
-    public var description: String { string }
+    @inlinable public var isEmpty: Bool { unsafeBytes.isEmpty }
+    /// Length in UTF-8 bytes.
+    @inlinable public var utf8Count: Int { unsafeBytes.count }
 
     /// Compares contents.
     @inlinable
-    public static func == (lhs: ProtoString, rhs: ProtoString) -> Bool {
-        lhs.utf8.elementsEqual(rhs.utf8)
+    public static func == (lhs: borrowing ProtoString, rhs: borrowing ProtoString) -> Bool {
+        lhs.unsafeBytes.elementsEqual(rhs.unsafeBytes)
     }
 
     /// Compares with a Swift string without allocating.
     @inlinable
-    public static func == (lhs: ProtoString, rhs: String) -> Bool {
+    public static func == (lhs: borrowing ProtoString, rhs: String) -> Bool {
         var copy = rhs
-        return copy.withUTF8 { lhs.utf8.elementsEqual(UnsafeRawBufferPointer($0)) }
+        return copy.withUTF8 { lhs.unsafeBytes.elementsEqual(UnsafeRawBufferPointer($0)) }
     }
 }
 
 /// The occurrences of one repeated length-delimited field, in wire order, decoded lazily.
-public struct ProtoRepeated<Element: ProtoView>: Sequence {
+///
+/// Not a `Sequence`, whose elements must be escapable: walk it with `makeIterator()` and
+/// `while let`, or with `forEach`.
+public struct ProtoRepeated<Element: ProtoView & ~Escapable>: ~Escapable {
     @usableFromInline let bytes: UnsafeRawBufferPointer
     @usableFromInline let number: UInt32
 
     @inlinable
+    @_lifetime(copy parent)
+    init<Parent: ~Escapable>(_ bytes: UnsafeRawBufferPointer, _ number: UInt32, within parent: borrowing Parent) {
+        self = _overrideLifetime(Self(bytes, number), copying: parent)
+    }
+
+    @inlinable
+    @_lifetime(borrow bytes)
     init(_ bytes: UnsafeRawBufferPointer, _ number: UInt32) {
         self.bytes = bytes
         self.number = number
     }
 
     /// Walks the parent message once, yielding each occurrence.
-    public struct Iterator: IteratorProtocol {
+    public struct Iterator: ~Escapable {
         @usableFromInline var scanner: WireScanner
         @usableFromInline let number: UInt32
 
         @inlinable
+        @_lifetime(copy parent)
+        init(_ parent: borrowing ProtoRepeated) {
+            let it = Iterator(parent.bytes, parent.number)
+            self = _overrideLifetime(it, copying: parent)
+        }
+
+        @inlinable
+        @_lifetime(borrow bytes)
         init(_ bytes: UnsafeRawBufferPointer, _ number: UInt32) {
             scanner = WireScanner(bytes)
             self.number = number
         }
 
+        /// The next occurrence, or nil after the last.
         @inlinable
+        @_lifetime(copy self)
         public mutating func next() -> Element? {
             while let f = scanner.next() {
                 if f.number == number && f.wire == WireType.lengthDelimited {
-                    return Element(unchecked: scanner.slice(f.range))
+                    return Element(unchecked: scanner.slice(f.range), within: self)
                 }
             }
             return nil
         }
     }
 
+    /// An iterator over the occurrences, living as long as this view.
     @inlinable
-    public func makeIterator() -> Iterator { Iterator(bytes, number) }
+    @_lifetime(copy self)
+    public func makeIterator() -> Iterator { Iterator(self) }
+
+    /// Calls `body` with each occurrence in wire order.
+    @inlinable
+    public func forEach<E: Error>(_ body: (borrowing Element) throws(E) -> Void) throws(E) {
+        var it = makeIterator()
+        while let element = it.next() { try body(element) }
+    }
+
+    /// The owned results of `transform` over each occurrence, in wire order.
+    @inlinable
+    public func map<T, E: Error>(_ transform: (borrowing Element) throws(E) -> T) throws(E) -> [T] {
+        var out: [T] = []
+        var it = makeIterator()
+        while let element = it.next() { out.append(try transform(element)) }
+        return out
+    }
 
     /// Number of occurrences (walks the parent).
     @inlinable
-    public var count: Int { reduce(0) { n, _ in n + 1 } }
+    public var count: Int {
+        var n = 0
+        var it = makeIterator()
+        while it.next() != nil { n &+= 1 }
+        return n
+    }
 
     /// True when the field does not occur.
     @inlinable
@@ -116,10 +185,11 @@ public struct ProtoRepeated<Element: ProtoView>: Sequence {
 }
 
 /// One entry of a protobuf map as stored on the wire (`key` = 1, `value` = 2).
-public struct ProtoMapEntry<Value: ProtoView>: ProtoView {
+public struct ProtoMapEntry<Value: ProtoView & ~Escapable>: ProtoView, ~Escapable {
     @usableFromInline let bytes: UnsafeRawBufferPointer
 
     @inlinable
+    @_lifetime(borrow bytes)
     public init(unchecked bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
     }
@@ -127,55 +197,63 @@ public struct ProtoMapEntry<Value: ProtoView>: ProtoView {
     /// The entry's key ("" when absent, as protobuf defaults it).
     @inlinable
     public var key: ProtoString {
-        ProtoString(unchecked: WireLookup.firstLength(bytes, 1) ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        @_lifetime(copy self)
+        get { ProtoString(unchecked: WireLookup.firstLength(bytes, 1) ?? WireLookup.empty, within: self) }
     }
 
     /// The entry's value (the default value when absent).
     @inlinable
     public var value: Value {
-        Value(unchecked: WireLookup.firstLength(bytes, 2) ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        @_lifetime(copy self)
+        get { Value(unchecked: WireLookup.firstLength(bytes, 2) ?? WireLookup.empty, within: self) }
     }
 }
 
 /// A `map<string, V>` field read lazily. Validation sends a message whose map repeats a key to
 /// the merge path (protobuf keeps the last entry), so on the view path each key occurs once.
-public struct ProtoMap<Value: ProtoView>: Sequence {
-    @usableFromInline let entries: ProtoRepeated<ProtoMapEntry<Value>>
+public struct ProtoMap<Value: ProtoView & ~Escapable>: ~Escapable {
+    /// The entries in wire order; iterate them for `key` and `value` of each.
+    public let entries: ProtoRepeated<ProtoMapEntry<Value>>
 
     @inlinable
-    init(_ bytes: UnsafeRawBufferPointer, _ number: UInt32) {
-        entries = ProtoRepeated(bytes, number)
+    @_lifetime(copy parent)
+    init<Parent: ~Escapable>(_ bytes: UnsafeRawBufferPointer, _ number: UInt32, within parent: borrowing Parent) {
+        entries = ProtoRepeated(bytes, number, within: parent)
     }
 
     /// The value for `key`, or nil when no entry has it.
     @inlinable
     public subscript(key: String) -> Value? {
-        for entry in entries where entry.key == key { return entry.value }
-        return nil
-    }
-
-    /// Yields each entry in wire order.
-    public struct Iterator: IteratorProtocol {
-        @usableFromInline var inner: ProtoRepeated<ProtoMapEntry<Value>>.Iterator
-
-        @inlinable
-        init(_ inner: ProtoRepeated<ProtoMapEntry<Value>>.Iterator) {
-            self.inner = inner
-        }
-
-        @inlinable
-        public mutating func next() -> (key: ProtoString, value: Value)? {
-            guard let entry = inner.next() else { return nil }
-            return (entry.key, entry.value)
+        @_lifetime(copy self)
+        get {
+            var it = entries.makeIterator()
+            while let entry = it.next() {
+                if entry.key == key { return entry.value }
+            }
+            return nil
         }
     }
 
+    /// An iterator over the entries, living as long as this view.
     @inlinable
-    public func makeIterator() -> Iterator { Iterator(entries.makeIterator()) }
+    @_lifetime(copy self)
+    public func makeIterator() -> ProtoRepeated<ProtoMapEntry<Value>>.Iterator { entries.makeIterator() }
+
+    /// Calls `body` with each entry in wire order.
+    @inlinable
+    public func forEach<E: Error>(_ body: (borrowing ProtoMapEntry<Value>) throws(E) -> Void) throws(E) {
+        try entries.forEach(body)
+    }
+
+    /// The owned results of `transform` over each entry, in wire order.
+    @inlinable
+    public func map<T, E: Error>(_ transform: (borrowing ProtoMapEntry<Value>) throws(E) -> T) throws(E) -> [T] {
+        try entries.map(transform)
+    }
 
     /// Number of keys.
     @inlinable
-    public var count: Int { reduce(0) { n, _ in n + 1 } }
+    public var count: Int { entries.count }
 
     /// True when the map has no entries.
     @inlinable

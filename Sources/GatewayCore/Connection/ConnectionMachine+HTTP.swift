@@ -132,9 +132,7 @@ extension ConnectionMachine {
         }
         ctx.counters.messagesIn += 1
         leaveHandshakes(ctx)
-        let reply: [UInt8] = body.withUnsafeBytes { raw in
-            OpAMPExchange.httpReply(raw, headerUID: request.opampInstanceUID, &self, ctx)
-        }
+        let reply = OpAMPExchange.httpReply(body.span.bytes, headerUID: request.opampInstanceUID, &self, ctx)
         var headers: [(String, String)] = [("Content-Type", "application/x-protobuf")]
         var payload = reply
         if request.acceptsGzip && reply.count > 256 {

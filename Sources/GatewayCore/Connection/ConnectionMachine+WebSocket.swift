@@ -11,7 +11,7 @@ extension ConnectionMachine {
             case .binary(let payload):
                 opamp(payload, &session, ctx, &out)
             case .event(.binary(let payload)):
-                payload.withUnsafeBytes { opamp($0, &session, ctx, &out) }
+                opamp(payload.span.bytes, &session, ctx, &out)
             case .text, .event(.text):
                 ctx.counters.protocolErrors += 1
                 WebSocketFrameWriter.append(
@@ -42,24 +42,16 @@ extension ConnectionMachine {
 
     /// One OpAMP message over WebSocket: decode in place, run the session, frame the reply.
     mutating func opamp(
-        _ payload: UnsafeRawBufferPointer, _ session: inout AgentSession, _ ctx: LoopContext, _ out: inout [UInt8]
+        _ payload: RawSpan, _ session: inout AgentSession, _ ctx: LoopContext, _ out: inout [UInt8]
     ) {
         ctx.counters.messagesIn += 1
         ctx.writer.reset()
         ctx.writer.writeRaw(OpAMPWebSocketPayload.header)
-        let body: UnsafeRawBufferPointer
-        do {
-            body = try OpAMPWebSocketPayload.body(of: payload)
-        } catch {
-            ctx.counters.malformed += 1
-            session.malformed(error).encode(into: &ctx.writer)
-            Self.frame(ctx.writer.bytes, &out)
-            return
-        }
         var duplicate = false
         do {
+            let body = try OpAMPWebSocketPayload.body(of: payload)
             try AgentToServerView.decode(body) { view in
-                let uid = InstanceUID(bytes: view.instanceUid.unsafeBytes)
+                let uid = InstanceUID(bytes: view.instanceUid)
                 // Overload first: an agent turned away for it must not take room in the inventory.
                 if ctx.answerIfOverloaded(session) { return }
                 if let refusal = ctx.refusal(view, uid: uid, session: session, connection: &self) {

@@ -94,7 +94,7 @@ package final class LoopContext {
                 return session.refused(
                     "a certificate_request needs the AcceptsOpAMPConnectionSettings capability", uid: uid)
             }
-            if let why = directory.certificateRequest(uid, csr: Array(request.csr.unsafeBytes)) {
+            if let why = directory.certificateRequest(uid, csr: request.csr.array) {
                 counters.certificateRequestsRefused += 1
                 return session.refused(why, uid: uid)
             }
@@ -143,11 +143,13 @@ package final class LoopContext {
     /// Identifying plus non-identifying attributes, counted up to `stopAfter + 1`.
     package static func attributeCount(_ description: AgentDescriptionView, stopAfter limit: Int) -> Int {
         var count = 0
-        for _ in description.identifyingAttributes {
+        var identifying = description.identifyingAttributes.makeIterator()
+        while identifying.next() != nil {
             count += 1
             if count > limit { return count }
         }
-        for _ in description.nonIdentifyingAttributes {
+        var nonIdentifying = description.nonIdentifyingAttributes.makeIterator()
+        while nonIdentifying.next() != nil {
             count += 1
             if count > limit { return count }
         }

@@ -6,13 +6,13 @@ enum OpAMPExchange {
     /// Plain HTTP may multiplex agents: each POST names its own agent (a fan-in gateway polls for
     /// many over one connection), so sessions are found by uid, not by connection.
     static func httpReply(
-        _ body: UnsafeRawBufferPointer, headerUID: String?, _ connection: inout ConnectionMachine, _ ctx: LoopContext
+        _ body: RawSpan, headerUID: String?, _ connection: inout ConnectionMachine, _ ctx: LoopContext
     ) -> [UInt8] {
         ctx.writer.reset()
         do {
             try AgentToServerView.decode(body) { view in
                 guard
-                    let uid = InstanceUID(bytes: view.instanceUid.unsafeBytes)
+                    let uid = InstanceUID(bytes: view.instanceUid)
                         ?? headerUID.flatMap(InstanceUID.init(string:))
                 else {
                     var session = AgentSession(serverCapabilities: ctx.configuration.serverCapabilities)
@@ -39,7 +39,7 @@ enum OpAMPExchange {
                     return
                 }
                 ctx.restore(&session, uid: uid)
-                if InstanceUID(bytes: view.instanceUid.unsafeBytes) == nil { session.assume(uid) }
+                if InstanceUID(bytes: view.instanceUid) == nil { session.assume(uid) }
                 let desired =
                     session.isFresh
                     ? ctx.directory.desiredState(for: uid, firstMessage: view) : ctx.directory.desiredState(for: uid)

@@ -21,20 +21,36 @@ public enum WebSocketEvent: Sendable, Equatable {
 
 /// An event from in-place parsing: a single-frame message that arrived whole inside the
 /// caller's buffer is unmasked where it lies and lent out, not copied.
-public enum WebSocketBorrowedEvent {
+///
+/// Non-escapable: the event lives only as long as the borrow of the input buffer it came from,
+/// so the compiler rejects keeping a lent payload past the next receive into that buffer.
+public enum WebSocketBorrowedEvent: ~Escapable {
     /// Anything that had to be buffered, inflated or is not a data message.
     case event(WebSocketEvent)
-    /// A binary message borrowing the caller's input buffer; valid as long as that buffer is.
-    case binary(UnsafeRawBufferPointer)
-    /// A text message borrowing the caller's input buffer; valid as long as that buffer is.
-    case text(UnsafeRawBufferPointer)
+    /// A binary message lent from the caller's input buffer.
+    case binary(RawSpan)
+    /// A text message lent from the caller's input buffer.
+    case text(RawSpan)
 
     /// The same event with its payload copied out, for callers that must keep it.
     public var owned: WebSocketEvent {
         switch self {
         case .event(let event): return event
-        case .binary(let bytes): return .binary(Array(bytes))
-        case .text(let bytes): return .text(Array(bytes))
+        case .binary(let bytes): return .binary(bytes.withUnsafeBytes { Array($0) })
+        case .text(let bytes): return .text(bytes.withUnsafeBytes { Array($0) })
         }
     }
+}
+
+/// What the parser's steps produce inside the parser: an event, or the range of the input
+/// that a single-frame message was unmasked in. Never leaves the parser; the public entry
+/// points turn it into an owned `WebSocketEvent` or a `WebSocketBorrowedEvent` whose lifetime
+/// the compiler checks.
+enum ParsedFrame {
+    /// An owned event.
+    case event(WebSocketEvent)
+    /// A binary message unmasked in place at `range` of the input.
+    case binary(Range<Int>)
+    /// A text message unmasked in place at `range` of the input.
+    case text(Range<Int>)
 }

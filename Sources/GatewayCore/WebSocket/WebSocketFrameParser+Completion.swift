@@ -1,6 +1,6 @@
 extension WebSocketFrameParser {
     /// Handles a frame whose payload is fully buffered.
-    mutating func completeFrame(_ inflater: WebSocketInflater?) -> WebSocketBorrowedEvent? {
+    mutating func completeFrame(_ inflater: WebSocketInflater?) -> ParsedFrame? {
         phase = .header
         switch opcode {
         case .ping: return .event(.ping(takeControl()))
@@ -18,7 +18,7 @@ extension WebSocketFrameParser {
     /// is unmasked there and lent out.
     mutating func completeInPlace(
         _ input: UnsafeMutableRawBufferPointer, _ offset: inout Int, _ inflater: WebSocketInflater?
-    ) -> WebSocketBorrowedEvent? {
+    ) -> ParsedFrame? {
         let range = offset..<offset + frameRemaining
         let bytes = UnsafeMutableRawBufferPointer(rebasing: input[range])
         WebSocketMask.apply(key: maskKey, phase: 0, to: bytes)
@@ -28,7 +28,7 @@ extension WebSocketFrameParser {
         let kind = messageKind ?? .binary
         messageKind = nil
         if messageCompressed { return inflate(kind, UnsafeRawBufferPointer(bytes), inflater) }
-        return kind == .text ? .text(UnsafeRawBufferPointer(bytes)) : .binary(UnsafeRawBufferPointer(bytes))
+        return kind == .text ? .text(range) : .binary(range)
     }
 
     /// Moves the control payload out so the parser keeps no buffer between frames.
@@ -41,7 +41,7 @@ extension WebSocketFrameParser {
     /// Hands out a reassembled message, inflating it first when it was compressed.
     mutating func finishMessage(
         _ kind: WebSocketOpcode, _ payload: [UInt8], _ inflater: WebSocketInflater?
-    ) -> WebSocketBorrowedEvent? {
+    ) -> ParsedFrame? {
         messageKind = nil
         if messageCompressed {
             return payload.withUnsafeBytes { inflate(kind, $0, inflater) }
@@ -51,7 +51,7 @@ extension WebSocketFrameParser {
 
     mutating func inflate(
         _ kind: WebSocketOpcode, _ compressed: UnsafeRawBufferPointer, _ inflater: WebSocketInflater?
-    ) -> WebSocketBorrowedEvent? {
+    ) -> ParsedFrame? {
         messageCompressed = false
         guard let inflater else { return fail(.internalError, "compressed message but no inflater") }
         switch inflater.inflate(compressed, limit: configuration.maxMessageSize) {
@@ -63,7 +63,7 @@ extension WebSocketFrameParser {
     }
 
     /// Vets a close payload (RFC 6455 §5.5.1, §7.4): empty, or a valid code and a UTF-8 reason.
-    mutating func closeEvent(_ payload: [UInt8]) -> WebSocketBorrowedEvent {
+    mutating func closeEvent(_ payload: [UInt8]) -> ParsedFrame {
         if payload.isEmpty { return closed(code: nil, reason: "") }
         if payload.count == 1 { return fail(.protocolError, "one-byte close payload") }
         let code = WebSocketCloseCode(rawValue: UInt16(payload[0]) << 8 | UInt16(payload[1]))
@@ -75,7 +75,7 @@ extension WebSocketFrameParser {
     }
 
     /// Terminal like a failure: nothing after a close frame is parsed, so drop any buffer.
-    mutating func closed(code: WebSocketCloseCode?, reason: String) -> WebSocketBorrowedEvent {
+    mutating func closed(code: WebSocketCloseCode?, reason: String) -> ParsedFrame {
         phase = .closed
         message = []
         messageKind = nil

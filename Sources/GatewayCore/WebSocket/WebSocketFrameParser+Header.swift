@@ -5,7 +5,7 @@ extension WebSocketFrameParser {
     mutating func readHeader(
         _ input: UnsafeRawBufferPointer, _ mutable: UnsafeMutableRawBufferPointer?, _ offset: inout Int,
         _ inflater: WebSocketInflater?
-    ) -> WebSocketBorrowedEvent? {
+    ) -> ParsedFrame? {
         while headerCount < headerNeeded, offset < input.count {
             let byte = input[offset]
             let index = headerCount
@@ -59,7 +59,7 @@ extension WebSocketFrameParser {
     mutating func openFrame(
         _ input: UnsafeRawBufferPointer, _ mutable: UnsafeMutableRawBufferPointer?, _ offset: inout Int,
         _ inflater: WebSocketInflater?
-    ) -> WebSocketBorrowedEvent? {
+    ) -> ParsedFrame? {
         let b0 = headerByte(0)
         let length7 = headerByte(1) & 0x7F
         var length: UInt64 = UInt64(length7)

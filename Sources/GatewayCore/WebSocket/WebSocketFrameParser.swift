@@ -67,17 +67,35 @@ public struct WebSocketFrameParser: Sendable {
     public mutating func nextEvent(
         in input: UnsafeRawBufferPointer, from offset: inout Int, inflater: WebSocketInflater? = nil
     ) -> WebSocketEvent? {
-        advance(input, nil, &offset, inflater)?.owned
+        switch advance(input, nil, &offset, inflater) {
+        case nil: return nil
+        case .event(let event): return event
+        case .binary(let range): return .binary(Array(UnsafeRawBufferPointer(rebasing: input[range])))
+        case .text(let range): return .text(Array(UnsafeRawBufferPointer(rebasing: input[range])))
+        }
     }
 
     /// Like `nextEvent(in:from:inflater:)`, but unmasks in place: a single-frame message lying
     /// wholly inside `input` is lent out as a borrowed view instead of being copied, which is
     /// the steady-state path for small OpAMP messages. Everything else is owned as usual.
+    @_lifetime(borrow input)
     public mutating func nextEvent(
         unmaskingInPlace input: UnsafeMutableRawBufferPointer, from offset: inout Int,
         inflater: WebSocketInflater? = nil
     ) -> WebSocketBorrowedEvent? {
-        advance(UnsafeRawBufferPointer(input), input, &offset, inflater)
+        switch advance(UnsafeRawBufferPointer(input), input, &offset, inflater) {
+        case nil: return nil
+        case .event(let event): return .event(event)
+        case .binary(let range): return .binary(Self.lend(input, range))
+        case .text(let range): return .text(Self.lend(input, range))
+        }
+    }
+
+    /// The bytes at `range` of `input`, lent for as long as the borrow of `input` lasts.
+    @_lifetime(borrow input)
+    static func lend(_ input: UnsafeMutableRawBufferPointer, _ range: Range<Int>) -> RawSpan {
+        let span = RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: input[range]))
+        return _overrideLifetime(span, borrowing: input)
     }
 
     /// Feeds a whole chunk and reports each event in order; convenient when the handler does
@@ -93,7 +111,7 @@ public struct WebSocketFrameParser: Sendable {
     mutating func advance(
         _ input: UnsafeRawBufferPointer, _ mutable: UnsafeMutableRawBufferPointer?, _ offset: inout Int,
         _ inflater: WebSocketInflater?
-    ) -> WebSocketBorrowedEvent? {
+    ) -> ParsedFrame? {
         while offset < input.count {
             switch phase {
             case .closed, .failed:
@@ -141,7 +159,7 @@ public struct WebSocketFrameParser: Sendable {
     }
 
     /// Ends parsing with a protocol error and drops any buffered bytes.
-    mutating func fail(_ code: WebSocketCloseCode, _ reason: String) -> WebSocketBorrowedEvent {
+    mutating func fail(_ code: WebSocketCloseCode, _ reason: String) -> ParsedFrame {
         phase = .failed
         message = []
         control = []

@@ -26,9 +26,7 @@ public enum WebSocketHandshake {
     public static func acceptValue(forKey key: String) -> String {
         let input = Array((key + guid).utf8)
         var digest = [UInt8](repeating: 0, count: Int(SHA_DIGEST_LENGTH))
-        input.withUnsafeBufferPointer { i in
-            digest.withUnsafeMutableBufferPointer { d in _ = SHA1(i.baseAddress, i.count, d.baseAddress) }
-        }
+        _ = SHA1(input, input.count, &digest)
         return Base64.encode(digest)
     }
 

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Raw pointers (Unsafe*Pointer, OpaquePointer) stay in the hand-written files listed below, each
+# for the reason its group gives; generated code (Sources/*/Generated) is not counted. A new
+# file that needs one fails this check until it is added here with its reason, and a listed file
+# that no longer uses any fails it too, so the list only shrinks by being edited. Views handed
+# to callers are non-escapable instead (scripts/check_views.sh, docs/ARCHITECTURE.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ALLOWED=(
+    # C libraries, called through their pointer-taking APIs: io_uring and the socket calls
+    Sources/Gateway/Engine/URing.swift
+    Sources/Gateway/Engine/RingKernel.swift
+    Sources/Gateway/Engine/PollKernel.swift
+    Sources/Gateway/Engine/Syscalls.swift
+    Sources/Gateway/Engine/Listener.swift
+    Sources/Gateway/Engine/Mailbox.swift
+    # OpenSSL
+    Sources/GatewayCore/TLS/TLSContext.swift
+    Sources/GatewayCore/TLS/TLSChannel.swift
+    Sources/Gateway/Engine/TLSRecordBuffers.swift
+    Sources/Fleet/Identity/CertificateAuthority.swift
+    # zlib
+    Sources/GatewayCore/Connection/Gzip.swift
+    Sources/GatewayCore/WebSocket/WebSocketDeflater.swift
+    Sources/GatewayCore/WebSocket/WebSocketInflater.swift
+    # SQLite and libpq
+    Sources/Fleet/Store/SQLiteStore.swift
+    Sources/Fleet/Store/SQLiteStore+Plumbing.swift
+    Sources/Fleet/Store/PostgresStore.swift
+    Sources/Fleet/Store/PostgresStore+Plumbing.swift
+    # The engines' receive and send buffers: raw memory the kernel writes and reads
+    Sources/Gateway/Engine/URingLoop.swift
+    Sources/Gateway/Engine/URingLoop+Send.swift
+    Sources/Gateway/Engine/EpollLoop.swift
+    Sources/Gateway/Engine/EpollLoop+Send.swift
+    # The connection machine and the parsers it feeds, which read those buffers in place
+    Sources/GatewayCore/Connection/ConnectionMachine.swift
+    Sources/GatewayCore/Connection/ConnectionMachine+HTTP.swift
+    Sources/GatewayCore/Connection/ConnectionMachine+WebSocket.swift
+    Sources/GatewayCore/HTTP/HTTPRequestParser.swift
+    Sources/GatewayCore/HTTP/HTTPRequestParser+Lines.swift
+    Sources/GatewayCore/WebSocket/WebSocketFrameParser.swift
+    Sources/GatewayCore/WebSocket/WebSocketFrameParser+Header.swift
+    Sources/GatewayCore/WebSocket/WebSocketFrameParser+Completion.swift
+    Sources/GatewayCore/WebSocket/WebSocketFrameWriter.swift
+    Sources/GatewayCore/WebSocket/WebSocketMask.swift
+    # The protobuf reader and writer under the views, and the session's fingerprints of raw fields
+    Sources/Core/Wire/WireReader.swift
+    Sources/Core/Wire/WireScanner.swift
+    Sources/Core/Wire/WireViews.swift
+    Sources/Core/Wire/MapKeyFilter.swift
+    Sources/Core/Wire/UTF8Check.swift
+    Sources/Core/Wire/ProtoWriter.swift
+    Sources/Core/Wire/ProtoMessage.swift
+    Sources/Core/Framing/OpAMPWebSocketPayload.swift
+    Sources/Core/Session/AgentSession.swift
+    Sources/Core/Session/Fingerprint.swift
+    Sources/Core/Session/InstanceUID.swift
+    # The inventory's scans over a million agents' index arrays, and its storage-identity check
+    Sources/Fleet/Inventory/Inventory+Queries.swift
+    Sources/Fleet/Inventory/InventoryState.swift
+)
+
+PATTERN='Unsafe(Mutable)?(Raw)?(Buffer)?Pointer|OpaquePointer'
+mapfile -t USING < <(git ls-files 'Sources/*.swift' | grep -v '/Generated/' | xargs grep -lE "$PATTERN" | sort)
+mapfile -t LISTED < <(printf '%s\n' "${ALLOWED[@]}" | sort)
+
+unlisted=$(comm -23 <(printf '%s\n' "${USING[@]}") <(printf '%s\n' "${LISTED[@]}"))
+stale=$(comm -13 <(printf '%s\n' "${USING[@]}") <(printf '%s\n' "${LISTED[@]}"))
+status=0
+if [[ -n $unlisted ]]; then
+    echo "check_raw_pointers: raw pointers in files not on the list (use a span or a view, or list the file with its reason):" >&2
+    echo "$unlisted" | sed 's/^/  /' >&2
+    status=1
+fi
+if [[ -n $stale ]]; then
+    echo "check_raw_pointers: listed files that no longer use raw pointers (take them off the list):" >&2
+    echo "$stale" | sed 's/^/  /' >&2
+    status=1
+fi
+((status == 0)) && echo "check_raw_pointers: raw pointers in ${#USING[@]} hand-written files, all listed"
+exit $status
