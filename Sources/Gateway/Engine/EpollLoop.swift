@@ -91,7 +91,9 @@ final class EpollLoop<Kernel: PollKernel> {
         UInt64(generation) << 32 | UInt64(UInt32(bitPattern: slot))
     }
 
-    /// Runs until stopped and every connection is closed.
+    /// Runs until stopped and every connection is closed. Specialized for the real kernel, for
+    /// the reason `URingLoop.run` gives.
+    @_specialize(where Kernel == EpollSystem)
     func run() {
         while turn() {}
     }

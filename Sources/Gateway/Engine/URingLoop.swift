@@ -145,6 +145,12 @@ final class URingLoop<Kernel: RingKernel> {
     // MARK: Loop
 
     /// Runs until stopped and every connection is closed.
+    ///
+    /// The thread reaches this through `any RunLoop`, which calls the generic body: every turn
+    /// would then run unspecialized, asking the runtime for `Record`'s metadata and calling the
+    /// kernel through its witness table, per completion. The specialization for the real ring
+    /// is taken instead, and what `run` calls is specialized with it.
+    @_specialize(where Kernel == URing)
     func run() {
         start()
         while turn() {}
