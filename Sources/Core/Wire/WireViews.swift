@@ -96,7 +96,7 @@ public struct ProtoString: ProtoView, ~Escapable {
 /// The occurrences of one repeated length-delimited field, in wire order, decoded lazily.
 ///
 /// Not a `Sequence`, whose elements must be escapable: walk it with `makeIterator()` and
-/// `while let`, or with `forEach`.
+/// `while let`, with `forEach`, or with `map` for owned results.
 public struct ProtoRepeated<Element: ProtoView & ~Escapable>: ~Escapable {
     @usableFromInline let bytes: UnsafeRawBufferPointer
     @usableFromInline let number: UInt32
