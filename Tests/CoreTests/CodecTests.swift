@@ -299,6 +299,18 @@ import Testing
             #expect(throws: ProtoDecodeError.self) { try OpAMPWebSocketPayload.body(of: raw, acceptLegacy: false) }
         }
     }
+
+    /// The span version (what the gateway decodes from) drops the same header bytes.
+    @Test func webSocketHeaderOfASpan() throws {
+        func body(_ bytes: [UInt8], acceptLegacy: Bool = true) throws -> [UInt8] {
+            let span = try OpAMPWebSocketPayload.body(of: bytes.span.bytes, acceptLegacy: acceptLegacy)
+            return span.withUnsafeBytes { Array($0) }
+        }
+        #expect(try body([0x00, 0x10, 0x05]) == [0x10, 0x05])
+        #expect(try body([0x10, 0x05]) == [0x10, 0x05])
+        #expect(try body([]) == [])
+        #expect(throws: ProtoDecodeError.self) { try body([0x10, 0x05], acceptLegacy: false) }
+    }
 }
 
 func varint(_ n: Int) -> [UInt8] {

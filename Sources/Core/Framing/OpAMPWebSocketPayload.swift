@@ -10,17 +10,15 @@ public enum OpAMPWebSocketPayload {
     @inlinable
     @_lifetime(copy message)
     public static func body(of message: RawSpan, acceptLegacy: Bool = true) throws(ProtoDecodeError) -> RawSpan {
-        guard !message.isEmpty else { return message }
-        if message.unsafeLoad(fromUncheckedByteOffset: 0, as: UInt8.self) == 0 {
-            return message.extracting(droppingFirst: 1)
+        // One rule, the raw buffer's below: it tells how many header bytes to drop.
+        let header = try message.withUnsafeBytes { (raw) throws(ProtoDecodeError) in
+            raw.count - (try body(of: raw, acceptLegacy: acceptLegacy)).count
         }
-        if acceptLegacy { return message }
-        try message.withUnsafeBytes { (raw) throws(ProtoDecodeError) in _ = try body(of: raw, acceptLegacy: false) }
-        return message
+        return message.extracting(droppingFirst: header)
     }
 
-    /// The protobuf part of a received WebSocket message held in a raw buffer; see
-    /// `body(of:acceptLegacy:)` for spans.
+    /// The protobuf part of a received WebSocket message held in a raw buffer (the rule the
+    /// span version applies too).
     @inlinable
     public static func body(of message: UnsafeRawBufferPointer, acceptLegacy: Bool = true) throws(ProtoDecodeError)
         -> UnsafeRawBufferPointer
