@@ -60,6 +60,7 @@ enum AccessRules {
             ("POST", "/api/v1/agents/{uid}/reconcile", .operator, "agent.reconcile"),
             ("POST", "/api/v1/agents/{uid}/disconnect", .operator, "agent.disconnect"),
             ("POST", "/api/v1/agents/{uid}/revoke", .admin, "agent.revoke"),
+            ("DELETE", "/api/v1/agents/{uid}/revocation", .admin, "agent.readmit"),
             ("DELETE", "/api/v1/agents/{uid}/identity", .admin, "agent.identity.unbind"),
             ("GET", "/api/v1/configs", .viewer, ""), ("GET", "/api/v1/configs/{name}", .viewer, ""),
             ("PUT", "/api/v1/configs/{name}", .operator, "config.put"),

@@ -42,7 +42,6 @@ extension OperatorAPI {
         }
     }
 
-    /// A positive whole number from a JSON field, or nil when absent.
     /// `DELETE /api/v1/agents/{uid}/identity`: forgets which certificate (or token) owns the
     /// uid, so an agent whose certificate was replaced can speak for it again. 204, or 404.
     func unbindIdentity(_ text: String) async throws -> Response {
@@ -59,9 +58,10 @@ extension OperatorAPI {
         }
     }
 
-    /// `POST /api/v1/agents/{uid}/revoke`: the agent's certificates (issued by the Ampora CA, or
-    /// the one it is bound to) are refused from now on and its connection is closed. 204, or 404
-    /// when it has no certificate to revoke.
+    /// `POST /api/v1/agents/{uid}/revoke`: the agent is refused until readmitted, whatever it
+    /// presents, its certificates (issued by the Ampora CA, or the one it is bound to) are refused
+    /// for ever, and its connection is closed. 204, or 404 for an agent this fleet has never seen
+    /// or one revoked already.
     func revoke(_ text: String) async throws -> Response {
         guard let uid = InstanceUID(string: text) else {
             throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
@@ -71,9 +71,26 @@ extension OperatorAPI {
         switch done {
         case .success(true): return Response(status: .noContent)
         case .success(false):
-            throw APIError(.notFound, "no_certificate", "\(text) has no certificate that is not revoked already")
+            throw APIError(.notFound, "no_certificate", "\(text) is not an agent of this fleet, or is revoked already")
         case .failure(let error):
             throw APIError(.serviceUnavailable, "database_unavailable", "nothing was revoked: \(error)")
+        }
+    }
+
+    /// `DELETE /api/v1/agents/{uid}/revocation`: a revoked agent is accepted again (its revoked
+    /// certificates stay refused; a binding to one of them is removed). 204, or 404 when it was
+    /// not revoked.
+    func readmit(_ text: String) async throws -> Response {
+        guard let uid = InstanceUID(string: text) else {
+            throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
+        }
+        let fleet = fleet
+        let done = await Self.offExecutor { Result { () throws(StoreError) in try fleet.readmit(uid) } }
+        switch done {
+        case .success(true): return Response(status: .noContent)
+        case .success(false): throw APIError(.notFound, "not_revoked", "\(text) is not revoked")
+        case .failure(let error):
+            throw APIError(.serviceUnavailable, "database_unavailable", "the agent was not readmitted: \(error)")
         }
     }
 

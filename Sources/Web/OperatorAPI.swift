@@ -155,6 +155,9 @@ public struct OperatorAPI: Sendable {
         router.post("/api/v1/agents/:uid/revoke") { _, context in
             try await revoke(context.parameters.get("uid") ?? "")
         }
+        router.delete("/api/v1/agents/:uid/revocation") { _, context in
+            try await readmit(context.parameters.get("uid") ?? "")
+        }
         router.get("/api/v1/ca/crl.pem") { _, _ in try await revocationList() }
         router.post("/api/v1/rollouts") { request, _ in try await createRollout(request) }
         router.get("/api/v1/groups") { _, _ in await listGroups() }
@@ -285,6 +288,7 @@ public struct OperatorAPI: Sendable {
         body["availableComponentsHash"] = detail.componentsHash ?? NSNull()
         body["owner"] = detail.owner
         body["labels"] = detail.labels
+        body["revoked"] = detail.revoked
         body["historyComplete"] = detail.historyComplete
         body["history"] = detail.history.map { event in
             ["at": Self.rfc3339(event.at), "kind": event.kind, "detail": event.detail] as [String: Any]

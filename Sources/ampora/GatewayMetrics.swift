@@ -56,6 +56,7 @@ enum GatewayMetrics {
             help: "Agents closed (1001) to reconnect elsewhere while this instance could not reach its database.",
             .count { $0.released }),
         .init(rejected, labels: [("reason", "identity")], help: rejectedHelp, .count { $0.rejectedIdentity }),
+        .init(rejected, labels: [("reason", "revoked")], help: rejectedHelp, .count { $0.rejectedRevoked }),
         .init(
             "ampora_enrollment_refused_total",
             help: "Agents refused for a missing, unknown, expired or used-up enrollment token.",

@@ -676,4 +676,5 @@ struct FleetDirectory: AgentDirectory {
     func enroll(_ uid: InstanceUID, tokenHash: String) -> Bool { fleet.enroll(uid, tokenHash: tokenHash) }
     func certificateRequest(_ uid: InstanceUID, csr: [UInt8]) -> String? { fleet.certificateRequest(uid, csr: csr) }
     func isRevoked(identity: String) -> Bool { fleet.isRevoked(identity) }
+    func isRevoked(uid: InstanceUID) -> Bool { fleet.isRevoked(uid) }
 }

@@ -211,4 +211,73 @@ import Testing
         defer { again.close() }
         #expect(again.isRevoked(identity), "revocations outlive a restart")
     }
+
+    /// Revoking refuses the agent, not only its certificates: the CA signs nothing for it
+    /// (a token it still holds would otherwise get it a new certificate) until an operator
+    /// readmits it, across a restart; readmitting frees the uid from the revoked binding.
+    @Test func aRevokedAgentGetsNoCertificateUntilReadmitted() throws {
+        let url = try TestDatabases.freshURL("sqlite")
+        var options = FleetOptions(instance: "test")
+        options.authority = try CertificateAuthority.create(commonName: "test CA", days: 10, now: 1_800_000_000)
+        let uid = InstanceUID(string: "0190f1a2-3b4c-7d5e-8f60-718293a4b5c6")!
+        let stranger = InstanceUID(string: "0190f1a2-3b4c-7d5e-8f60-718293a4b5c7")!
+        var revokedIdentity = ""
+        do {
+            let fleet = try FleetService(store: try FleetStores.open(url), options: options)
+            #expect(fleet.register(uid))
+            #expect(fleet.certificateRequest(uid, csr: try CertificateAuthorityTests.csr(subject: "/CN=\(uid)")) == nil)
+            let issued = try #require(fleet.certificate(of: uid))
+            #expect(fleet.bind(uid, identity: issued.identity))
+            revokedIdentity = issued.identity
+            #expect(!fleet.isRevoked(uid))
+            #expect(try !fleet.revoke(stranger), "a uid the fleet has never seen is not revoked")
+            #expect(!fleet.isRevoked(stranger))
+            #expect(try fleet.revoke(uid))
+            #expect(fleet.isRevoked(uid) && fleet.isRevoked(issued.identity))
+            #expect(try !fleet.revoke(uid), "revoked already")
+            let refused = fleet.certificateRequest(uid, csr: try CertificateAuthorityTests.csr(subject: "/CN=\(uid)"))
+            #expect(refused == AgentCertificates.revokedAgent)
+            #expect(fleet.certificate(of: uid) == nil)
+            fleet.stop()
+            fleet.close()
+        }
+        let again = try FleetService(store: try FleetStores.open(url), options: options)
+        defer { again.close() }
+        #expect(again.isRevoked(uid), "a revoked agent stays refused after a restart")
+        #expect(again.identity(of: uid) == revokedIdentity)
+        #expect(try again.readmit(uid))
+        #expect(!again.isRevoked(uid))
+        #expect(again.isRevoked(revokedIdentity), "its revoked certificate stays refused")
+        #expect(again.identity(of: uid) == nil, "the binding to the revoked certificate is gone")
+        #expect(try !again.readmit(uid), "not revoked any more")
+        #expect(again.certificateRequest(uid, csr: try CertificateAuthorityTests.csr(subject: "/CN=\(uid)")) == nil)
+        #expect(again.certificate(of: uid).map { $0.identity != revokedIdentity } == true)
+        again.stop()
+    }
+
+    /// Another instance on the same database learns of a revocation and of a readmission from
+    /// the action the first one posts (what `forward(.revoke…)` sends), and closes the agent.
+    @Test func revocationsAndReadmissionsReachTheOtherInstances() throws {
+        let url = try TestDatabases.freshURL("sqlite")
+        let uid = InstanceUID(string: "0190f1a2-3b4c-7d5e-8f60-718293a4b5c6")!
+        let first = try FleetService(store: try FleetStores.open(url), options: FleetOptions(instance: "a"))
+        let second = try FleetService(store: try FleetStores.open(url), options: FleetOptions(instance: "b"))
+        defer {
+            first.close()
+            second.close()
+        }
+        let closed = Mutex<[InstanceUID]>([])
+        second.onDisconnect = { uid in closed.withLock { $0.append(uid) } }
+        #expect(first.register(uid))
+        #expect(try first.revoke(uid))
+        #expect(!second.isRevoked(uid), "not before the action arrives")
+        second.perform(ClusterActionRow(sender: "a", target: "*", kind: "revoke", uids: [uid.description], body: ""))
+        #expect(second.isRevoked(uid))
+        #expect(closed.withLock { $0 } == [uid])
+        #expect(try first.readmit(uid))
+        second.perform(ClusterActionRow(sender: "a", target: "*", kind: "revoke", uids: [], body: ""))
+        #expect(!second.isRevoked(uid))
+        first.stop()
+        second.stop()
+    }
 }

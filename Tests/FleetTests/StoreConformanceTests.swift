@@ -151,8 +151,33 @@ import Testing
         revoked.revokedAt = 9
         #expect(try reopened.loadCertificates() == [revoked])
         #expect(Set(try reopened.loadRevokedIdentities()) == ["sha256:cc", "sha256:dd"])
+        #expect(try reopened.loadRevokedAgents() == [uid], "the agent itself, once")
+        try reopened.readmit(uid: uid)
+        #expect(try reopened.loadRevokedAgents().isEmpty)
+        #expect(
+            Set(try reopened.loadRevokedIdentities()) == ["sha256:cc", "sha256:dd"], "its certificates stay refused")
         #expect(try reopened.loadIdentities() == [IdentityRow(uid: uid, identity: "sha256:cc", boundAt: 2)])
         #expect(try reopened.loadLabels() == [uid: ["env": "prod", "team": "a b"]])
+    }
+
+    /// A database from before agents were revoked as such: the migration refuses every agent
+    /// that had an identity revoked.
+    @Test(arguments: TestDatabases.backends)
+    func revokedAgentsAreBackFilledFromRevokedCertificates(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let first = try FleetStores.open(url)
+        let uid = "0190f1a2-3b4c-7d5e-8f60-718293a4b5c6"
+        try first.execute([
+            ("DROP TABLE revoked_agents", []),
+            ("INSERT INTO revoked_identities (identity, uid, revoked_at) VALUES ('sha256:aa', $1, 7)", [uid]),
+            ("INSERT INTO revoked_identities (identity, uid, revoked_at) VALUES ('sha256:bb', $1, 8)", [uid]),
+            ("UPDATE ampora_meta SET value = $1 WHERE key = 'schema_version'", [String(Schema.latest - 1)]),
+        ])
+        first.close()
+        let store = try FleetStores.open(url)
+        defer { store.close() }
+        #expect(try store.loadRevokedAgents() == [uid])
+        #expect(try store.select("SELECT revoked_at FROM revoked_agents", []) == [["7"]])
     }
 
     @Test func foreignAndCorruptSQLiteFilesAreRefused() throws {
@@ -205,11 +230,14 @@ import Testing
         batch.history = [HistoryRow(uid: Self.row(1).uid, at: 1, kind: "disconnected", detail: "")]
         try first.write(batch)
         first.close()
+        // The database as it was before that migration (and the ones after it) ran.
+        let collationMigration = try #require(Schema.migrations.firstIndex { $0 == ["%AGENTS_UID_BYTES%"] })
         try TestDatabases.postgres(
             url,
             """
             ALTER TABLE agents ALTER COLUMN uid TYPE TEXT COLLATE "default";
-            UPDATE ampora_meta SET value = '\(Schema.latest - 1)' WHERE key = 'schema_version'
+            DROP TABLE revoked_agents;
+            UPDATE ampora_meta SET value = '\(collationMigration)' WHERE key = 'schema_version'
             """)
         let store = try #require(try FleetStores.open(url) as? PostgresStore)
         defer { store.close() }

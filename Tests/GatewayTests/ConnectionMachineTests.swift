@@ -380,6 +380,41 @@ func clientFrame(opcode: UInt8, _ payload: [UInt8], declaredLength: Int? = nil) 
         #expect(rig.handle(.disconnect(testUID(1))).out.isEmpty, "closed once")
     }
 
+    /// T4: a revoked agent's messages are refused before anything reads them (its CSR is never
+    /// looked at), over WebSocket and plain HTTP alike, including on a connection that spoke
+    /// for it before the revocation; readmitted, it is served again.
+    @Test func aRevokedAgentIsRefusedWhateverItPresents() {
+        var configuration = GatewayConfiguration()
+        configuration.serverCapabilities.insert(.acceptsConnectionSettingsRequest)
+        let rig = ConnectionRig(configuration)
+        rig.upgrade()
+        #expect(rig.opamp(agentMessage(testUID(1)))?.errorResponse == nil)
+        rig.directory.setRevoked(testUID(1), true)
+        var csr = agentMessage(testUID(1), seq: 1)
+        csr.capabilities |= AgentCapabilities.acceptsOpAMPConnectionSettings.rawValue
+        var request = ConnectionSettingsRequest()
+        request.opamp = OpAMPConnectionSettingsRequest()
+        request.opamp?.certificateRequest = CertificateRequest()
+        request.opamp?.certificateRequest?.csr = Array("csr".utf8)
+        csr.connectionSettingsRequest = request
+        let refused = rig.opamp(csr)
+        #expect(refused?.errorResponse?.type == .badRequest)
+        #expect(refused?.errorResponse?.errorMessage == "this agent was revoked by an operator")
+        #expect(rig.directory.certificateRequests.isEmpty, "the CSR is never read")
+        #expect(refused?.connectionSettings == nil)
+        let before = rig.directory.records.count
+        let fresh = ConnectionRig(sharing: rig, token: 8)
+        fresh.upgrade()
+        #expect(fresh.opamp(agentMessage(testUID(1)))?.errorResponse?.type == .badRequest, "a new connection too")
+        #expect(fresh.opamp(agentMessage(testUID(2)))?.errorResponse == nil, "another agent is served")
+        let poller = ConnectionRig(sharing: rig, token: 9)
+        #expect(poller.post(agentMessage(testUID(1), seq: 2))?.errorResponse?.type == .badRequest, "plain HTTP too")
+        #expect(rig.directory.records.count == before + 1, "only the other agent's status was recorded")
+        #expect(rig.ctx.counters.rejectedRevoked == 3)
+        rig.directory.setRevoked(testUID(1), false)
+        #expect(rig.opamp(agentMessage(testUID(1), seq: 3))?.errorResponse == nil, "readmitted")
+    }
+
     /// An instance cut off from its database lets its agents go: 1001, so each reconnects elsewhere.
     @Test func aReleasedAgentIsClosedWith1001() {
         let rig = ConnectionRig()

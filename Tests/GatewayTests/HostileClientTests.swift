@@ -13,6 +13,7 @@ final class BoundedDirectory: AgentDirectory, Sendable {
         var recorded: [StatusChanges] = []
         var desired = DesiredState()
         var certificateRequests: [[UInt8]] = []
+        var revoked: Set<InstanceUID> = []
     }
 
     private let state: Mutex<State>
@@ -37,6 +38,13 @@ final class BoundedDirectory: AgentDirectory, Sendable {
             return true
         }
     }
+    /// Revokes `uid` (true) or readmits it (false).
+    func setRevoked(_ uid: InstanceUID, _ revoked: Bool) {
+        state.withLock { s in
+            if revoked { s.revoked.insert(uid) } else { s.revoked.remove(uid) }
+        }
+    }
+    func isRevoked(uid: InstanceUID) -> Bool { state.withLock { $0.revoked.contains(uid) } }
     /// CSRs seen so far.
     var certificateRequests: [[UInt8]] { state.withLock { $0.certificateRequests } }
     /// Refuses the CSR `bad`; any other is "signed": the desired state offers it back as the

@@ -2,6 +2,7 @@
 `cryptography` package) answered with client certificates, mutual TLS with them, renewal,
 revocation and the revocation list, on the real `ampora serve` over loopback."""
 import asyncio
+import json
 import os
 import ssl
 import stat
@@ -255,6 +256,55 @@ def test_revocation_closes_the_agent_refuses_its_certificate_and_lists_it(ca_ser
     m = ca_server.metrics()
     assert m['ampora_tls_handshake_failures_total{reason="revoked"}'] >= 1
     assert m["ampora_revoked_disconnects_total"] >= 1
+
+
+def test_a_revoked_agent_cannot_enroll_again_or_get_a_new_certificate(tmp_path):
+    """T4: an agent enrolled with a token, revoked, still holds the token and a fresh key. It is
+    refused on every connection (its CSR is never signed) until an operator readmits it; its
+    revoked certificate stays refused after that."""
+    s = CAServer("--require-enrollment")
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{s.http_port}/api/v1/tokens", method="POST",
+                                         data=b'{"uses": 5}', headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            token = json.loads(r.read())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        uid = uuid.uuid4()
+
+        async def csr_over_token(seq):
+            async with websockets.connect(s.wss_url, ssl=server_context(), additional_headers=headers) as ws:
+                return await exchange(ws, csr_message(uid.bytes, seq, csr_for(new_key(), str(uid))))
+
+        async def go():
+            cert = check_issued(await csr_over_token(0), s.ca, str(uid))
+            assert s.api("POST", f"/api/v1/agents/{uid}/revoke")[0] == 204
+            for seq in (1, 2):
+                refused = await csr_over_token(seq)
+                assert refused.error_response.type == opamp_pb2.ServerErrorResponseType_BadRequest
+                assert refused.error_response.error_message == "this agent was revoked by an operator"
+                assert not refused.connection_settings.opamp.HasField("certificate")
+            assert s.api("POST", f"/api/v1/agents/{uid}/revoke")[0] == 404, "revoked already"
+            assert s.api("DELETE", f"/api/v1/agents/{uid}/revocation")[0] == 204
+            assert s.api("DELETE", f"/api/v1/agents/{uid}/revocation")[0] == 404, "not revoked any more"
+            again = check_issued(await csr_over_token(3), s.ca, str(uid))
+            assert again.serial_number != cert.serial_number
+            return cert
+
+        cert = run(go())
+        _, body = s.api("GET", "/api/v1/ca/crl.pem")
+        assert x509.load_pem_x509_crl(body).get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+        assert s.api("POST", f"/api/v1/agents/{uuid.uuid4()}/revoke")[0] == 404, "an agent never seen"
+        m = s.metrics()
+        assert m['ampora_opamp_messages_rejected_total{reason="revoked"}'] == 2
+        assert m["ampora_agent_certificates_issued_total"] == 2
+        # Both readmissions are audited, the second as failed (the entries are written by a queue).
+        deadline = time.time() + 10
+        while (audit := json.loads(s.api("GET", "/api/v1/audit?action=agent.readmit")[1]))["total"] < 2:
+            assert time.time() < deadline, audit
+            time.sleep(0.1)
+        assert sorted(e["outcome"] for e in audit["items"]) == ["failed", "ok"], audit
+    finally:
+        assert s.stop() == 0
 
 
 def test_certificates_are_renewed_at_two_thirds_of_their_lifetime(tmp_path):

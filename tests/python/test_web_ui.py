@@ -548,6 +548,16 @@ def test_actions_without_javascript(rig):
     page.wait_for_url(f"**/agents/{uid}?done=disconnect")
     wait_for(lambda: api(server, "GET", f"/api/v1/agents/{uid}")[1]["connected"] is False,
              what="the agent to be disconnected")
+    # Revoked, the agent's page says so and offers to readmit it instead (T4).
+    page.get_by_role("button", name="Revoke").click()
+    page.wait_for_url(f"**/agents/{uid}?done=revoke")
+    assert api(server, "GET", f"/api/v1/agents/{uid}")[1]["revoked"] is True
+    assert "revoked" in page.locator("#agent-status").inner_text()
+    assert page.get_by_role("button", name="Revoke").count() == 0
+    page.get_by_role("button", name="Readmit").click()
+    page.wait_for_url(f"**/agents/{uid}?done=readmit")
+    assert api(server, "GET", f"/api/v1/agents/{uid}")[1]["revoked"] is False
+    assert "revoked" not in page.locator("#agent-status").inner_text()
     audit = api(server, "GET", "/api/v1/audit?action=agent.reconcile")[1]["items"]
     assert any(e["target"] == f"/agents/{uid}/reconcile" and e["outcome"] == "ok" for e in audit), audit
     # A form without the session's CSRF token changes nothing.

@@ -2,9 +2,9 @@ import Core
 import Foundation
 import Synchronization
 
-/// The client certificates this server's CA issued and the identities it refuses: consulted on
-/// loop threads (a CSR in an agent's message, a handshake, an identity check), written to the
-/// database off the loops, in order.
+/// The client certificates this server's CA issued and the identities and agents it refuses:
+/// consulted on loop threads (a CSR in an agent's message, a handshake, an identity check, a
+/// connection's first message), written to the database off the loops, in order.
 final class AgentCertificates: Sendable {
     private struct State {
         /// The newest certificate of each agent that has one and is not revoked.
@@ -13,6 +13,8 @@ final class AgentCertificates: Sendable {
         var owners: [String: InstanceUID] = [:]
         /// Identities refused at the handshake.
         var revoked: Set<String> = []
+        /// Agents refused whatever they present, until an operator readmits them.
+        var revokedAgents: Set<InstanceUID> = []
         /// Revoked serials with when, for the revocation list.
         var revokedSerials: [(serial: String, at: Int64)] = []
         /// The revocation list as last signed (cleared by a revocation).
@@ -28,7 +30,7 @@ final class AgentCertificates: Sendable {
     let authority: CertificateAuthority?
     private let lifetimeSeconds: Int64
     private let state: Mutex<State>
-    /// Revoked identities, read without the lock: most fleets revoke nothing.
+    /// Revoked identities and agents, read without the lock: most fleets revoke nothing.
     private let revokedCount = Atomic<Int>(0)
     private let store: any FleetStore
     private let writes = DispatchQueue(label: "fleet-certificates")
@@ -55,7 +57,8 @@ final class AgentCertificates: Sendable {
             }
         }
         initial.revoked = Set(try store.loadRevokedIdentities())
-        revokedCount.store(initial.revoked.count, ordering: .relaxed)
+        initial.revokedAgents = Set(try store.loadRevokedAgents().compactMap(InstanceUID.init(string:)))
+        revokedCount.store(initial.revoked.count + initial.revokedAgents.count, ordering: .relaxed)
         state = Mutex(initial)
     }
 
@@ -65,6 +68,7 @@ final class AgentCertificates: Sendable {
     /// the last is refused, so that no agent can keep a loop signing.
     func issue(request csr: [UInt8], for uid: InstanceUID) throws(AuthorityError) -> IssuedCertificate {
         guard let authority else { throw AuthorityError("this server has no certificate authority (ampora ca init)") }
+        guard !isRevoked(uid) else { throw AuthorityError(Self.revokedAgent) }
         let fingerprint = Fingerprint.of(csr)
         let now = clock()
         let earlier = try state.withLock { (s) throws(AuthorityError) -> IssuedCertificate? in
@@ -130,35 +134,66 @@ final class AgentCertificates: Sendable {
         return state.withLock { $0.revoked.contains(identity) }
     }
 
-    /// Revokes every certificate of `uid` and `also` (the identity it is bound to), in the
-    /// database first; returns how many identities are now refused that were not.
-    func revoke(_ uid: InstanceUID, also: String?) throws(StoreError) -> Int {
+    /// True when `uid` was revoked and not readmitted.
+    func isRevoked(_ uid: InstanceUID) -> Bool {
+        guard revokedCount.load(ordering: .relaxed) > 0 else { return false }
+        return state.withLock { $0.revokedAgents.contains(uid) }
+    }
+
+    /// What an agent that was revoked is told when it asks for a certificate.
+    static let revokedAgent = "this agent was revoked: an operator must readmit it before it gets a certificate"
+
+    /// Revokes `uid` itself, every certificate of it and `also` (the identity it is bound to),
+    /// in the database first; returns how many identities are now refused that were not, and
+    /// whether the uid was not refused already.
+    func revoke(_ uid: InstanceUID, also: String?) throws(StoreError) -> (identities: Int, agent: Bool) {
         writes.sync {}
         let now = clock()
-        let (identities, serials) = state.withLock { s in
+        let (identities, serials, known) = state.withLock { s in
             let mine = s.latest[uid].map { [$0] } ?? []
             var identities = mine.map(\.identity)
             if let also, !also.hasPrefix("token:"), !identities.contains(also) { identities.append(also) }
-            return (identities.filter { !s.revoked.contains($0) }, mine.map(\.serial))
+            return (
+                identities.filter { !s.revoked.contains($0) }, mine.map(\.serial), s.revokedAgents.contains(uid)
+            )
         }
         try store.revoke(uid: uid.description, identities: identities, at: now)
         state.withLock { s in
             if let mine = s.latest.removeValue(forKey: uid) { s.owners[mine.identity] = nil }
             s.revoked.formUnion(identities)
+            s.revokedAgents.insert(uid)
+            s.requests[uid] = nil
             s.revokedSerials.append(contentsOf: serials.map { ($0, now) })
             s.crl = nil
-            revokedCount.store(s.revoked.count, ordering: .relaxed)
+            revokedCount.store(s.revoked.count + s.revokedAgents.count, ordering: .relaxed)
         }
-        return identities.count
+        return (identities.count, !known)
     }
 
-    /// Takes the identities another instance revoked (a failed read keeps what is known).
+    /// Accepts `uid` again, in the database first (its revoked certificates stay refused);
+    /// false when it was not revoked.
+    func readmit(_ uid: InstanceUID) throws(StoreError) -> Bool {
+        writes.sync {}
+        guard state.withLock({ $0.revokedAgents.contains(uid) }) else { return false }
+        try store.readmit(uid: uid.description)
+        state.withLock { s in
+            s.revokedAgents.remove(uid)
+            revokedCount.store(s.revoked.count + s.revokedAgents.count, ordering: .relaxed)
+        }
+        return true
+    }
+
+    /// Takes the identities another instance revoked, and the agents it revoked or readmitted
+    /// (a failed read keeps what is known).
     func reloadRevoked() {
-        guard let revoked = try? store.loadRevokedIdentities() else { return }
+        guard let revoked = try? store.loadRevokedIdentities(), let agents = try? store.loadRevokedAgents() else {
+            return
+        }
         state.withLock { s in
             s.revoked.formUnion(revoked)
+            s.revokedAgents = Set(agents.compactMap(InstanceUID.init(string:)))
             s.crl = nil
-            revokedCount.store(s.revoked.count, ordering: .relaxed)
+            revokedCount.store(s.revoked.count + s.revokedAgents.count, ordering: .relaxed)
         }
     }
 

@@ -29,16 +29,41 @@ extension FleetService {
         certificates.isRevoked(identity)
     }
 
-    /// Revokes `uid`'s certificates (and the certificate it is bound to), closes its
-    /// connection, and stops offering it a certificate; false when there was nothing to revoke.
+    /// True when `uid` was revoked and not readmitted: its messages are refused whatever
+    /// certificate or enrollment token its connection presents.
+    public func isRevoked(_ uid: InstanceUID) -> Bool {
+        certificates.isRevoked(uid)
+    }
+
+    /// Revokes `uid` (refused until readmitted), its certificates and the certificate it is
+    /// bound to, closes its connection, and stops offering it a certificate; false when there
+    /// was nothing to revoke (an agent this fleet has never seen, or one revoked already).
     public func revoke(_ uid: InstanceUID) throws(StoreError) -> Bool {
         let bound = identities.identity(of: uid)
+        guard
+            inventory.hot.contains(uid) || bound != nil || certificates.latest(for: uid) != nil
+                || certificates.isRevoked(uid)
+        else { return false }
         let refused = try certificates.revoke(uid, also: bound)
         if inventory.hot.contains(uid) { inventory.hot.update(uid) { $0.settings = nil } }
         if let disconnect = control.withLock({ $0.disconnectHandler }) { disconnect(uid) }
-        // Every other instance refuses the identities too, and the one holding the agent closes it.
+        // Every other instance refuses the agent and the identities too, and the one holding
+        // the agent closes it.
         forward(.revoke, uids: [uid], to: "*")
-        return refused > 0
+        return refused.identities > 0 || refused.agent
+    }
+
+    /// Accepts a revoked agent again: its uid is no longer refused and, when it was bound to a
+    /// certificate that is now revoked, the binding is removed so that its next certificate
+    /// (from a CSR, or another CA) can speak for it. Its revoked certificates stay refused.
+    /// False when it was not revoked.
+    public func readmit(_ uid: InstanceUID) throws(StoreError) -> Bool {
+        guard try certificates.readmit(uid) else { return false }
+        if let bound = identities.identity(of: uid), certificates.isRevoked(bound) {
+            _ = try identities.unbind(uid)
+        }
+        forward(.revoke, uids: [], to: "*")
+        return true
     }
 
     /// The CA's certificate revocation list, PEM (nil without a CA).

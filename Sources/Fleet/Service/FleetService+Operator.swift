@@ -64,6 +64,7 @@ extension FleetService {
             componentsHash: state.row.componentsHash,
             owner: state.row.owner,
             labels: inventory.labels.of(uid),
+            revoked: certificates.isRevoked(uid),
             history: history.map(AgentEvent.init),
             historyComplete: complete)
     }

@@ -159,6 +159,8 @@ public struct AgentDetail: Sendable {
     public var owner: String
     /// Server-side labels (from the enrollment token), which selectors name as `label:KEY`.
     public var labels: [String: String] = [:]
+    /// True when an operator revoked the agent: it is refused until readmitted.
+    public var revoked = false
     /// Newest first.
     public var history: [AgentEvent]
     /// False when the database could not be read: `history` then holds only unwritten events.

@@ -95,10 +95,15 @@ extension FleetStore {
             revokedAt: r[7].flatMap { Int64($0) })
     }
 
-    /// Marks every certificate of `uid` revoked and refuses `identities` from now on.
+    /// Marks every certificate of `uid` revoked, refuses `identities` from now on, and refuses
+    /// the uid itself until an operator readmits it.
     func revoke(uid: String, identities: [String], at: Int64) throws(StoreError) {
         var statements: [(sql: String, params: [String?])] = [
-            ("UPDATE agent_certificates SET revoked_at = $1 WHERE uid = $2 AND revoked_at IS NULL", [String(at), uid])
+            ("UPDATE agent_certificates SET revoked_at = $1 WHERE uid = $2 AND revoked_at IS NULL", [String(at), uid]),
+            (
+                "INSERT INTO revoked_agents (uid, revoked_at) VALUES ($1, $2) ON CONFLICT (uid) DO NOTHING",
+                [uid, String(at)]
+            ),
         ]
         for identity in identities {
             statements.append(
@@ -112,6 +117,16 @@ extension FleetStore {
 
     func loadRevokedIdentities() throws(StoreError) -> [String] {
         try select("SELECT identity FROM revoked_identities", []).compactMap { $0[0] }
+    }
+
+    /// The uids refused until readmitted.
+    func loadRevokedAgents() throws(StoreError) -> [String] {
+        try select("SELECT uid FROM revoked_agents", []).compactMap { $0[0] }
+    }
+
+    /// Accepts `uid` again (its revoked certificates stay revoked).
+    func readmit(uid: String) throws(StoreError) {
+        try execute([("DELETE FROM revoked_agents WHERE uid = $1", [uid])])
     }
 
     /// Binds `uid` to `identity`, replacing its binding (a certificate this server issued to it).

@@ -30,7 +30,8 @@ enum ClusterActionKind: String, Sendable {
     case command
     /// A custom message for an agent the target holds (the body is the encoded message, hex).
     case custom
-    /// A revocation: refuse the identities, close the agent if held.
+    /// A revocation or a readmission: read the refused identities and agents again, close the
+    /// agents named if held.
     case revoke
     /// Configs, versions, assignments or groups changed.
     case catalogue

@@ -268,6 +268,18 @@ enum Schema {
             // sort the same either way; SQLite's default collation already compares bytes.
             "%AGENTS_UID_BYTES%"
         ],
+        [
+            // Agents an operator revoked: refused whatever certificate or token they present,
+            // so that a revoked agent cannot enroll again or sign a new CSR, until readmitted.
+            """
+            CREATE TABLE revoked_agents (
+                uid TEXT PRIMARY KEY,
+                revoked_at %INT% NOT NULL
+            )
+            """,
+            // Agents whose certificates were revoked before this table existed are refused too.
+            "INSERT INTO revoked_agents (uid, revoked_at) SELECT uid, MIN(revoked_at) FROM revoked_identities GROUP BY uid",
+        ],
     ]
 
     /// Statements one dialect spells so differently that a placeholder stands for all of them.
@@ -314,7 +326,7 @@ enum Schema {
     static let tablesWeOwn: Set<String> = [
         "ampora_meta", "agents", "agent_history", "blobs", "configs", "config_versions", "assignments",
         "agent_identities", "enrollment_tokens", "certificate_authority", "agent_certificates",
-        "revoked_identities", "agent_labels", "rollouts", "rollout_agents",
+        "revoked_identities", "revoked_agents", "agent_labels", "rollouts", "rollout_agents",
         "agent_groups", "operator_tokens", "audit_log", "instances", "cluster_leader", "cluster_epochs",
         "agent_changes", "cluster_actions",
     ]

@@ -39,6 +39,8 @@ public struct GatewayCounters: Sendable {
     public var released = 0
     /// Messages refused because their uid is bound to another client certificate.
     public var rejectedIdentity = 0
+    /// Messages refused because an operator revoked their agent.
+    public var rejectedRevoked = 0
     /// Requests refused for a missing, unknown or expired enrollment token, and new agents
     /// refused because their token was used up.
     public var enrollmentRefused = 0
@@ -79,6 +81,7 @@ public struct GatewayCounters: Sendable {
         rejectedCutOff += o.rejectedCutOff
         released += o.released
         rejectedIdentity += o.rejectedIdentity
+        rejectedRevoked += o.rejectedRevoked
         enrollmentRefused += o.enrollmentRefused
         httpAgentsExpired += o.httpAgentsExpired
         certificatesIssued += o.certificatesIssued

@@ -71,6 +71,12 @@ package final class LoopContext {
                     "agent_description has more than \(limit) attributes (this server's --max-attributes)", uid: uid)
             }
         }
+        // An agent an operator revoked is refused whatever certificate or token it presents
+        // (T4 in docs/PROTOCOL.md): checked on every message, as a revocation may come between two.
+        if let uid, directory.isRevoked(uid: uid) {
+            counters.rejectedRevoked += 1
+            return session.refused("this agent was revoked by an operator", uid: uid)
+        }
         // A uid proven by one client certificate cannot be taken over with another (the
         // first connection of a uid binds it; HTTP polls are checked each time).
         // An agent that enrolled with a token (and no certificate) is bound to the token.

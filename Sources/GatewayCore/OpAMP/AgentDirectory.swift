@@ -36,6 +36,8 @@ public protocol AgentDirectory: Sendable {
     func certificateRequest(_ uid: InstanceUID, csr: [UInt8]) -> String?
     /// True when `identity` (a client certificate's fingerprint) was revoked.
     func isRevoked(identity: String) -> Bool
+    /// True when the agent `uid` was revoked (refused whatever its connection presents).
+    func isRevoked(uid: InstanceUID) -> Bool
     /// False while agents must go elsewhere (the fleet cannot record them): a first message
     /// gets `UNAVAILABLE` with a retry hint.
     func isAdmitting() -> Bool
@@ -81,6 +83,9 @@ extension AgentDirectory {
 
     /// Directories without a certificate authority revoke nothing.
     public func isRevoked(identity: String) -> Bool { false }
+
+    /// Directories without revocation refuse no agent.
+    public func isRevoked(uid: InstanceUID) -> Bool { false }
 }
 
 /// A directory without a fleet behind it (tests, demos): nothing desired unless set, which

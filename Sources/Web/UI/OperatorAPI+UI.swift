@@ -24,6 +24,7 @@ extension OperatorAPI {
         ("POST", "/agents/{uid}/reconcile", .operator, "agent.reconcile"),
         ("POST", "/agents/{uid}/disconnect", .operator, "agent.disconnect"),
         ("POST", "/agents/{uid}/revoke", .admin, "agent.revoke"),
+        ("POST", "/agents/{uid}/readmit", .admin, "agent.readmit"),
         ("POST", "/agents/{uid}/custom-messages", .operator, "agent.custom-message"),
         ("POST", "/rollouts/{id}/{action}", .operator, "rollout.act"),
         ("POST", "/groups/{name}/delete", .operator, "group.delete"),

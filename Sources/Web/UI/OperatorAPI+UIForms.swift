@@ -25,6 +25,12 @@ extension OperatorAPI {
                 return nil
             }
         }
+        router.post("/agents/:uid/readmit") { request, context in
+            try await formAction(request, context) { _ in
+                _ = try await readmit(context.parameters.get("uid") ?? "")
+                return nil
+            }
+        }
         router.post("/agents/:uid/custom-messages") { request, context in
             try await formAction(request, context) { form in
                 // The page's form sends text: its UTF-8 is the data.

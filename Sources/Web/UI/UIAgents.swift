@@ -311,15 +311,28 @@ extension UI {
                 label, url: "\(base)/\(path)", allowed: allowed, confirm: confirm, tone: tone,
                 form: ("/agents/\(uid)/\(path)", viewer))
         }
+        // A revoked agent is readmitted (its own REST route), not revoked again.
+        let revocation: HTML =
+            d.revoked
+            ? action(
+                "Readmit", method: "DELETE", url: "\(base)/revocation", allowed: viewer.isAdmin,
+                confirm:
+                    "Readmit this agent? It will be able to connect again (its revoked certificates stay refused).",
+                form: ("/agents/\(uid)/readmit", viewer))
+            : act(
+                "Revoke", "revoke", allowed: viewer.isAdmin,
+                confirm: "Revoke this agent? It will not be able to connect again until it is readmitted.",
+                tone: "danger")
+        let revokedBadge: HTML = d.revoked ? " \(pill("revoked", "bad"))" : ""
         return page(
             title: agentName(a), section: .agents, viewer: viewer, live: "/api/v1/events?agent=\(uid)",
             body: """
-                <p class="sub" id="agent-status" data-live><code>\(uid)</code> \(connection(a.connected)) \(UI.health(a.healthy)) \(configState(a.configState))</p>
+                <p class="sub" id="agent-status" data-live><code>\(uid)</code> \(connection(a.connected)) \(UI.health(a.healthy)) \(configState(a.configState))\(revokedBadge)</p>
                 <div class="actions">
                 \(act("Restart", "restart", allowed: viewer.canOperate, confirm: "Restart this agent?"))
                 \(act("Reconcile", "reconcile", allowed: viewer.canOperate))
                 \(act("Disconnect", "disconnect", allowed: viewer.canOperate, confirm: "Close this agent's connection?"))
-                \(act("Revoke", "revoke", allowed: viewer.isAdmin, confirm: "Revoke this agent's certificate? It will not be able to connect again.", tone: "danger"))
+                \(revocation)
                 </div>
                 <div class="grid" id="agent" data-live>
                 <section class="card"><h2>Identity</h2><dl class="facts">
