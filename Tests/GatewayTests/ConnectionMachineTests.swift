@@ -381,15 +381,19 @@ func clientFrame(opcode: UInt8, _ payload: [UInt8], declaredLength: Int? = nil) 
     }
 
     /// T4: a revoked agent's messages are refused before anything reads them (its CSR is never
-    /// looked at), over WebSocket and plain HTTP alike, including on a connection that spoke
-    /// for it before the revocation; readmitted, it is served again.
+    /// looked at), over WebSocket and plain HTTP alike; the connection that spoke for it before
+    /// is closed by the revocation; readmitted, it is served again.
     @Test func aRevokedAgentIsRefusedWhateverItPresents() {
         var configuration = GatewayConfiguration()
         configuration.serverCapabilities.insert(.acceptsConnectionSettingsRequest)
-        let rig = ConnectionRig(configuration)
+        let before = ConnectionRig(configuration)
+        before.upgrade()
+        #expect(before.opamp(agentMessage(testUID(1)))?.errorResponse == nil)
+        before.directory.setRevoked(testUID(1), true)
+        #expect(closeCode(before.handle(.disconnect(testUID(1))).out) == 1008)
+        before.handle(.closed)
+        let rig = ConnectionRig(sharing: before, token: 10)
         rig.upgrade()
-        #expect(rig.opamp(agentMessage(testUID(1)))?.errorResponse == nil)
-        rig.directory.setRevoked(testUID(1), true)
         var csr = agentMessage(testUID(1), seq: 1)
         csr.capabilities |= AgentCapabilities.acceptsOpAMPConnectionSettings.rawValue
         var request = ConnectionSettingsRequest()
@@ -402,17 +406,19 @@ func clientFrame(opcode: UInt8, _ payload: [UInt8], declaredLength: Int? = nil) 
         #expect(refused?.errorResponse?.errorMessage == "this agent was revoked by an operator")
         #expect(rig.directory.certificateRequests.isEmpty, "the CSR is never read")
         #expect(refused?.connectionSettings == nil)
-        let before = rig.directory.records.count
+        let recorded = rig.directory.records.count
         let fresh = ConnectionRig(sharing: rig, token: 8)
         fresh.upgrade()
         #expect(fresh.opamp(agentMessage(testUID(1)))?.errorResponse?.type == .badRequest, "a new connection too")
         #expect(fresh.opamp(agentMessage(testUID(2)))?.errorResponse == nil, "another agent is served")
         let poller = ConnectionRig(sharing: rig, token: 9)
         #expect(poller.post(agentMessage(testUID(1), seq: 2))?.errorResponse?.type == .badRequest, "plain HTTP too")
-        #expect(rig.directory.records.count == before + 1, "only the other agent's status was recorded")
+        #expect(rig.directory.records.count == recorded + 1, "only the other agent's status was recorded")
         #expect(rig.ctx.counters.rejectedRevoked == 3)
         rig.directory.setRevoked(testUID(1), false)
         #expect(rig.opamp(agentMessage(testUID(1), seq: 3))?.errorResponse == nil, "readmitted")
+        rig.directory.setRevoked(testUID(1), true)
+        #expect(rig.opamp(agentMessage(testUID(1), seq: 4))?.errorResponse == nil, "checked once per connection")
     }
 
     /// An instance cut off from its database lets its agents go: 1001, so each reconnects elsewhere.

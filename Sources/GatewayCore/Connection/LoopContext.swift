@@ -72,8 +72,10 @@ package final class LoopContext {
             }
         }
         // An agent an operator revoked is refused whatever certificate or token it presents
-        // (T4 in docs/PROTOCOL.md): checked on every message, as a revocation may come between two.
-        if let uid, directory.isRevoked(uid: uid) {
+        // (T4 in docs/PROTOCOL.md): checked once per uid per WebSocket connection and on every
+        // plain-HTTP POST, like the binding below. A WebSocket that already speaks for the uid
+        // is closed by the revocation itself, so no message takes the directory's lock for it.
+        if let uid, uid != connection.claimedUID, directory.isRevoked(uid: uid) {
             counters.rejectedRevoked += 1
             return session.refused("this agent was revoked by an operator", uid: uid)
         }
