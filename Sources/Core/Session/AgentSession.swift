@@ -421,11 +421,11 @@ public struct AgentSession: Sendable {
                 offeredConfigHash = target
             }
         }
-        if let settings = desired.connectionSettings, serverCapabilities.contains(.offersConnectionSettings) {
-            let target = Fingerprint.of(settings.hash)
+        if let settings = desired.sharedConnectionSettings, serverCapabilities.contains(.offersConnectionSettings) {
+            let target = settings.hashFingerprint
             let reportedNow = reported.contains(.connectionSettingsStatus)
             if agentSettingsHash != target && (reportedNow || offeredSettingsHash != target),
-                let filtered = Self.filter(settings, for: caps)
+                let filtered = Self.filter(settings.offers, for: caps)
             {
                 reply.connectionSettings = filtered
                 offeredSettingsHash = target

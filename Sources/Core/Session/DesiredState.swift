@@ -33,12 +33,33 @@ public final class SharedPackages: Sendable {
     }
 }
 
+/// Connection settings as the fleet offers them, shared by every agent that gets the same ones:
+/// the offers are a large value (some 570 bytes inline), which an agent's desired state and the
+/// fleet's per-agent record would otherwise each carry and copy on every message.
+public final class SharedConnectionSettings: Sendable {
+    /// The offers (their `hash` covers all of them).
+    public let offers: ConnectionSettingsOffers
+    /// Fingerprint of `offers.hash`, compared against what agents report.
+    public let hashFingerprint: UInt64
+
+    /// Shares `offers`.
+    public init(_ offers: ConnectionSettingsOffers) {
+        self.offers = offers
+        hashFingerprint = Fingerprint.of(offers.hash)
+    }
+}
+
 /// What the fleet wants for one agent right now; the session decides what to send and when.
 public struct DesiredState: Sendable {
     /// The config the agent should run, if any.
     public var remoteConfig: SharedRemoteConfig?
+    /// Connection settings, shared, if any.
+    public var sharedConnectionSettings: SharedConnectionSettings?
     /// Connection settings (their `hash` covers all of them), if any.
-    public var connectionSettings: ConnectionSettingsOffers?
+    public var connectionSettings: ConnectionSettingsOffers? {
+        get { sharedConnectionSettings?.offers }
+        set { sharedConnectionSettings = newValue.map(SharedConnectionSettings.init) }
+    }
     /// Packages the agent should have, if any.
     public var packages: SharedPackages?
     /// The server's custom capabilities (reverse-FQDN names).
@@ -59,7 +80,7 @@ public struct DesiredState: Sendable {
         knownComponentHashes: Set<UInt64> = []
     ) {
         self.remoteConfig = remoteConfig
-        self.connectionSettings = connectionSettings
+        self.sharedConnectionSettings = connectionSettings.map(SharedConnectionSettings.init)
         self.packages = packages
         self.customCapabilities = customCapabilities
         self.knownComponentHashes = knownComponentHashes

@@ -12,7 +12,7 @@ final class HotTable: Sendable {
         var runningConfig: UInt64 = 0
         var config: SharedRemoteConfig?
         /// Connection settings for this agent alone (its client certificate); nil: everyone's.
-        var settings: ConnectionSettingsOffers?
+        var settings: SharedConnectionSettings?
         var held: StatusParts = []
         /// Admitted by `register` but not in the inventory yet: its first message still decides
         /// its config (by the description it sends), as for an agent never seen.

@@ -108,6 +108,7 @@ extension FleetService {
     func offer(_ issued: IssuedCertificate) {
         guard let authority = certificates.authority else { return }
         let offers = (options.connectionSettings ?? ConnectionSettingsOffers()).adding(issued, authority: authority)
-        inventory.hot.update(issued.uid) { $0.settings = offers }
+        let shared = SharedConnectionSettings(offers)
+        inventory.hot.update(issued.uid) { $0.settings = shared }
     }
 }

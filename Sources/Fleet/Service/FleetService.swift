@@ -119,7 +119,9 @@ public final class FleetService: Sendable {
         events = FleetEvents(capacity: max(1, options.eventBuffer), startedAt: options.clock())
         let customMessages = CustomMessageLog()
         self.customMessages = customMessages
-        baseDesired = DesiredState(customCapabilities: options.customCapabilities)
+        // Everyone's connection settings, shared by every agent without settings of its own.
+        baseDesired = DesiredState(
+            connectionSettings: options.connectionSettings, customCapabilities: options.customCapabilities)
         ingester = IngestThread(
             intake: intake, inventory: inventory, writer: writer, counters: counters, options: options, events: events,
             customMessages: customMessages)
@@ -295,14 +297,14 @@ public final class FleetService: Sendable {
     /// What the fleet wants for `uid` (a shared, pre-encoded remote config, if any).
     public func desiredState(for uid: InstanceUID) -> DesiredState {
         let entry = inventory.hot.entry(for: uid)
-        return desired(entry?.config, entry?.settings ?? options.connectionSettings)
+        return desired(entry?.config, entry?.settings ?? baseDesired.sharedConnectionSettings)
     }
 
     /// What the fleet wants for an agent's first message on a connection: a never-seen agent
     /// is matched by the description it is sending, so its first reply already carries its config.
     public func desiredState(for uid: InstanceUID, firstMessage: AgentToServerView) -> DesiredState {
         let entry = inventory.hot.entry(for: uid)
-        let settings = entry?.settings ?? options.connectionSettings
+        let settings = entry?.settings ?? baseDesired.sharedConnectionSettings
         if let entry, !entry.reserved {
             return desired(entry.config, settings)
         }
@@ -316,10 +318,10 @@ public final class FleetService: Sendable {
         return desired(winner?.config, settings)
     }
 
-    private func desired(_ config: SharedRemoteConfig?, _ settings: ConnectionSettingsOffers?) -> DesiredState {
+    private func desired(_ config: SharedRemoteConfig?, _ settings: SharedConnectionSettings?) -> DesiredState {
         var state = baseDesired
         state.remoteConfig = config
-        state.connectionSettings = settings
+        state.sharedConnectionSettings = settings
         return state
     }
 
