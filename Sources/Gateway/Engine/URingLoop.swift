@@ -16,7 +16,7 @@ import Glibc
 final class URingLoop<Kernel: RingKernel> {
     /// A connection's engine-side record, indexed by its fixed-file slot.
     /// The protocol state (and TLS) lives in `link`; the rest is what the kernel holds for the slot.
-    struct Record: InPlaceUpdatable {
+    struct Record: SlotRecord {
         var link: AgentLink
         /// Bytes of the send in flight (owned until its completion arrives).
         var sending: UnsafeMutableRawBufferPointer?
@@ -31,6 +31,9 @@ final class URingLoop<Kernel: RingKernel> {
         var shutdownInFlight = false
         /// The receive was cancelled; the slot is closed once nothing is in flight.
         var tearingDown = false
+
+        /// An empty slot: a link that was never accepted (nothing counted), no buffers.
+        static var vacant: Record { Record(link: .vacant) }
     }
 
     static var tickMilliseconds: Int { 250 }

@@ -17,6 +17,9 @@ package struct AgentLink {
         return link
     }
 
+    /// A placeholder for an empty slot of a driver's table: never handed an event.
+    package static var vacant: AgentLink { AgentLink(machine: .vacant) }
+
     private init(machine: ConnectionMachine) {
         self.machine = machine
     }

@@ -97,6 +97,17 @@ package struct ConnectionMachine {
         phaseSince = max(1, ctx.now)
     }
 
+    private init() {
+        phase = .http(HTTPRequestParser())
+        token = 0
+        lastActivity = 0
+        phaseSince = 0
+    }
+
+    /// A placeholder for an empty slot of a driver's table: counted nowhere (unlike `accepted`),
+    /// allocates nothing, and is never handed an event.
+    package static var vacant: ConnectionMachine { ConnectionMachine() }
+
     /// A connection just accepted, counted in the loop: active, and handshaking until it
     /// upgrades or gets its first answer. Its `.closed` event undoes both.
     package static func accepted(token: UInt64, _ ctx: LoopContext) -> ConnectionMachine {
