@@ -45,17 +45,10 @@ extension OperatorAPI {
     /// `DELETE /api/v1/agents/{uid}/identity`: forgets which certificate (or token) owns the
     /// uid, so an agent whose certificate was replaced can speak for it again. 204, or 404.
     func unbindIdentity(_ text: String) async throws -> Response {
-        guard let uid = InstanceUID(string: text) else {
-            throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
-        }
-        let fleet = fleet
-        let done = await Self.offExecutor { Result { () throws(StoreError) in try fleet.unbindIdentity(uid) } }
-        switch done {
-        case .success(true): return Response(status: .noContent)
-        case .success(false): throw APIError(.notFound, "not_bound", "\(text) is not bound to an identity")
-        case .failure(let error):
-            throw APIError(.serviceUnavailable, "database_unavailable", "the binding was not removed: \(error)")
-        }
+        try await changeAgent(
+            text, { (fleet, uid) throws(StoreError) in try fleet.unbindIdentity(uid) },
+            notFound: ("not_bound", "\(text) is not bound to an identity"),
+            failed: "the binding was not removed")
     }
 
     /// `POST /api/v1/agents/{uid}/revoke`: the agent is refused until readmitted, whatever it
@@ -63,34 +56,39 @@ extension OperatorAPI {
     /// for ever, and its connection is closed. 204, or 404 for an agent this fleet has never seen
     /// or one revoked already.
     func revoke(_ text: String) async throws -> Response {
-        guard let uid = InstanceUID(string: text) else {
-            throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
-        }
-        let fleet = fleet
-        let done = await Self.offExecutor { Result { () throws(StoreError) in try fleet.revoke(uid) } }
-        switch done {
-        case .success(true): return Response(status: .noContent)
-        case .success(false):
-            throw APIError(.notFound, "no_certificate", "\(text) is not an agent of this fleet, or is revoked already")
-        case .failure(let error):
-            throw APIError(.serviceUnavailable, "database_unavailable", "nothing was revoked: \(error)")
-        }
+        try await changeAgent(
+            text, { (fleet, uid) throws(StoreError) in try fleet.revoke(uid) },
+            notFound: ("no_certificate", "\(text) is not an agent of this fleet, or is revoked already"),
+            failed: "nothing was revoked")
     }
 
     /// `DELETE /api/v1/agents/{uid}/revocation`: a revoked agent is accepted again (its revoked
     /// certificates stay refused; a binding to one of them is removed). 204, or 404 when it was
     /// not revoked.
     func readmit(_ text: String) async throws -> Response {
+        try await changeAgent(
+            text, { (fleet, uid) throws(StoreError) in try fleet.readmit(uid) },
+            notFound: ("not_revoked", "\(text) is not revoked"),
+            failed: "the agent was not readmitted")
+    }
+
+    /// Runs `change` (a database write, off the async executor) on the agent `text` names: 204
+    /// when it changed something, 404 with `notFound` when not, 400 for a uid that is not one,
+    /// 503 when the database refused.
+    private func changeAgent(
+        _ text: String, _ change: @escaping @Sendable (FleetService, InstanceUID) throws(StoreError) -> Bool,
+        notFound: (code: String, message: String), failed: String
+    ) async throws -> Response {
         guard let uid = InstanceUID(string: text) else {
             throw APIError(.badRequest, "invalid_uid", "\(text) is not a UUID")
         }
         let fleet = fleet
-        let done = await Self.offExecutor { Result { () throws(StoreError) in try fleet.readmit(uid) } }
+        let done = await Self.offExecutor { Result { () throws(StoreError) in try change(fleet, uid) } }
         switch done {
         case .success(true): return Response(status: .noContent)
-        case .success(false): throw APIError(.notFound, "not_revoked", "\(text) is not revoked")
+        case .success(false): throw APIError(.notFound, notFound.code, notFound.message)
         case .failure(let error):
-            throw APIError(.serviceUnavailable, "database_unavailable", "the agent was not readmitted: \(error)")
+            throw APIError(.serviceUnavailable, "database_unavailable", "\(failed): \(error)")
         }
     }
 
