@@ -529,6 +529,10 @@ public struct OperatorAPI: Sendable {
             help: "Agent rows refused by the ownership fence (a newer connection is held by another instance).",
             .count { $0.fencedWrites }),
         .init(
+            "ampora_fleet_identity_conflicts_total",
+            help: "Connections closed because another instance had bound their uid to another identity first.",
+            .count { $0.identityConflicts }),
+        .init(
             "ampora_cluster_leader", help: "1 while this instance does the cluster's periodic work.",
             .gauge { $0.leader ? 1 : 0 }),
     ]

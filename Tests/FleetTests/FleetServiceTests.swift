@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Fleet
@@ -180,6 +181,54 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(try again.unbindIdentity(Self.uid(1)))
         #expect(try !again.unbindIdentity(Self.uid(1)))
         #expect(again.bind(Self.uid(1), identity: "sha256:bb"))
+    }
+
+    /// Two instances on one database: the binding stored first wins, on the instance that had
+    /// not seen it too, and an operator's unbind on one reaches the other.
+    @Test(arguments: TestDatabases.backends)
+    func identityBindingsAreTheDatabasesAcrossInstances(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let first = try Self.service(try FleetStores.open(url), instance: "a")
+        let second = try Self.service(try FleetStores.open(url), instance: "b")
+        defer {
+            first.store.close()
+            second.store.close()
+        }
+        let closed = Mutex<[InstanceUID]>([])
+        second.onDisconnect = { uid in closed.withLock { $0.append(uid) } }
+        #expect(first.bind(Self.uid(1), identity: "sha256:aa"))
+        first.identities.flush()
+        // The second instance has not seen that binding: it lets the impostor in, until its own
+        // write finds the first one.
+        #expect(second.bind(Self.uid(1), identity: "sha256:bb"))
+        second.identities.flush()
+        #expect(closed.withLock { $0 } == [Self.uid(1)], "the impostor's connection is closed")
+        #expect(second.identity(of: Self.uid(1)) == "sha256:aa")
+        #expect(!second.bind(Self.uid(1), identity: "sha256:bb"))
+        #expect(second.bind(Self.uid(1), identity: "sha256:aa"))
+        #expect(second.metrics.identityConflicts == 1)
+        #expect(first.metrics.identityConflicts == 0)
+        // The same identity on both: no conflict.
+        #expect(first.bind(Self.uid(2), identity: "sha256:cc"))
+        first.identities.flush()
+        #expect(second.bind(Self.uid(2), identity: "sha256:cc"))
+        second.identities.flush()
+        #expect(second.metrics.identityConflicts == 1)
+        // An operator unbinds on the first instance; the second reads the binding again when told.
+        #expect(try first.unbindIdentity(Self.uid(1)))
+        #expect(!second.bind(Self.uid(1), identity: "sha256:dd"), "not before the action arrives")
+        second.perform(
+            ClusterActionRow(sender: "a", target: "*", kind: "identities", uids: [Self.uid(1).description], body: ""))
+        #expect(second.identity(of: Self.uid(1)) == nil)
+        #expect(second.bind(Self.uid(1), identity: "sha256:dd"))
+        second.identities.flush()
+        #expect(second.metrics.identityConflicts == 1)
+        first.perform(
+            ClusterActionRow(sender: "b", target: "*", kind: "identities", uids: [Self.uid(1).description], body: ""))
+        #expect(first.identity(of: Self.uid(1)) == "sha256:dd")
+        #expect(!first.bind(Self.uid(1), identity: "sha256:aa"))
+        _ = first.stop()
+        _ = second.stop()
     }
 
     @Test(arguments: TestDatabases.backends)

@@ -5,8 +5,15 @@ import Synchronization
 /// Which identity each agent's uid is bound to: the fingerprint of the client certificate that
 /// first spoke for it. Checked on a loop thread (a dictionary lookup under a mutex, once per
 /// connection); a new binding is written to the database off the loop, in order.
+///
+/// With several instances on one database, the database decides: another instance may have bound
+/// the uid first, unseen by this one's memory. The write then finds that binding, adopts it and
+/// reports the conflict, so that the connection this instance let in is closed (within the
+/// write's round trip) and its next message is refused.
 final class Identities: Sendable {
     private let bound: Mutex<[InstanceUID: String]>
+    /// Told `(uid, stored identity)` when another instance had bound `uid` to another identity.
+    private let conflicts = Mutex<(@Sendable (InstanceUID, String) -> Void)?>(nil)
     private let store: any FleetStore
     private let writes = DispatchQueue(label: "fleet-identities")
     private let log: @Sendable (String) -> Void
@@ -36,15 +43,43 @@ final class Identities: Sendable {
         guard let isNew = outcome else { return false }
         if isNew {
             let row = IdentityRow(uid: uid.description, identity: identity, boundAt: clock())
-            writes.async { [store, log] in
+            writes.async { [self] in
                 do {
                     try store.saveIdentity(row)
+                    // The first binding stays: read which one that is.
+                    guard let stored = try store.loadIdentity(uid: row.uid), stored != identity else { return }
+                    let replaced = bound.withLock { map in
+                        guard map[uid] == identity else { return false }
+                        map[uid] = stored
+                        return true
+                    }
+                    guard replaced else { return }
+                    log("fleet: \(row.uid) is bound to another identity by another instance; \(row.identity) refused")
+                    conflicts.withLock { $0 }?(uid, stored)
                 } catch {
                     log("fleet: the binding of \(row.uid) to \(row.identity) was not saved: \(error)")
                 }
             }
         }
         return true
+    }
+
+    /// Sets what is told of a binding another instance made first (see the type's doc).
+    func onConflict(_ handler: @escaping @Sendable (InstanceUID, String) -> Void) {
+        conflicts.withLock { $0 = handler }
+    }
+
+    /// Reads the bindings of `uids` again from the database (another instance changed them).
+    func reload(_ uids: [InstanceUID]) {
+        writes.sync {}
+        for uid in uids {
+            do {
+                let stored = try store.loadIdentity(uid: uid.description)
+                bound.withLock { $0[uid] = stored }
+            } catch {
+                log("fleet: the binding of \(uid) was not read again: \(error)")
+            }
+        }
     }
 
     /// Binds `uid` to `identity` in place of its binding (a certificate this server issued it).

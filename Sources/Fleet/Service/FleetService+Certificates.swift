@@ -59,8 +59,8 @@ extension FleetService {
     /// False when it was not revoked.
     public func readmit(_ uid: InstanceUID) throws(StoreError) -> Bool {
         guard try certificates.readmit(uid) else { return false }
-        if let bound = identities.identity(of: uid), certificates.isRevoked(bound) {
-            _ = try identities.unbind(uid)
+        if let bound = identities.identity(of: uid), certificates.isRevoked(bound), try identities.unbind(uid) {
+            forward(.identities, uids: [uid], to: "*")
         }
         forward(.revoke, uids: [], to: "*")
         return true

@@ -91,6 +91,8 @@ extension FleetService {
         case .revoke?:
             certificates.reloadRevoked()
             for uid in uids { handlers.disconnectHandler?(uid) }
+        case .identities?:
+            identities.reload(uids)
         case .catalogue?:
             reloadCatalogue()
         case .rollouts?:

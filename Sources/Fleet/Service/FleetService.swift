@@ -158,6 +158,12 @@ public final class FleetService: Sendable {
         counters.update { $0.agentsKnown = known }
         // Certificates issued or renewed here identify their agents on the other instances too.
         certificates.whenSaved { [weak self] uids in _ = self?.forward(.certificates, uids: uids, to: "*") }
+        // Another instance bound the uid first: the connection let in here is an impostor's.
+        identities.onConflict { [weak self] uid, _ in
+            guard let self else { return }
+            counters.update { $0.identityConflicts += 1 }
+            control.withLock { $0.disconnectHandler }?(uid)
+        }
     }
 
     /// Carries out a step of the cluster machine.
@@ -353,7 +359,9 @@ public final class FleetService: Sendable {
 
     /// Removes `uid`'s binding (its certificate was replaced); false when it had none.
     public func unbindIdentity(_ uid: InstanceUID) throws(StoreError) -> Bool {
-        try identities.unbind(uid)
+        guard try identities.unbind(uid) else { return false }
+        forward(.identities, uids: [uid], to: "*")
+        return true
     }
 
     /// The identity `uid` is bound to, if any.

@@ -388,6 +388,9 @@ public struct FleetMetrics: Sendable {
     public var ingestCPUSeconds = 0.0
     /// CPU time the rollout controller's passes took (stalls, gates, stage starts).
     public var controllerCPUSeconds = 0.0
+    /// Connections closed because another instance had bound their uid to another identity
+    /// first (see `Identities`).
+    public var identityConflicts = 0
     /// Agents forgotten by the retention policy.
     public var agentsForgotten = 0
     /// Agent rows the ownership fence refused: this instance's late writes for agents whose

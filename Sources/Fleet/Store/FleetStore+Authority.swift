@@ -115,6 +115,11 @@ extension FleetStore {
         try execute(statements)
     }
 
+    /// The identity `uid` is bound to, if any.
+    func loadIdentity(uid: String) throws(StoreError) -> String? {
+        try select("SELECT identity FROM agent_identities WHERE uid = $1", [uid]).first?[0] ?? nil
+    }
+
     func loadRevokedIdentities() throws(StoreError) -> [String] {
         try select("SELECT identity FROM revoked_identities", []).compactMap { $0[0] }
     }

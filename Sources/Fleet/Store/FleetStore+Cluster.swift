@@ -33,6 +33,8 @@ enum ClusterActionKind: String, Sendable {
     /// A revocation or a readmission: read the refused identities and agents again, close the
     /// agents named if held.
     case revoke
+    /// The identity bindings of these agents were removed: read them again.
+    case identities
     /// Configs, versions, assignments or groups changed.
     case catalogue
     /// Rollouts changed (the body names them; see `FleetService.reloadRollouts`).
