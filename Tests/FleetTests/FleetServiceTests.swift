@@ -75,9 +75,6 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     func saveToken(_ row: EnrollmentRow) throws(StoreError) { try inner.saveToken(row) }
     func deleteIdentity(uid: String) throws(StoreError) { try inner.deleteIdentity(uid: uid) }
     func loadTokens() throws(StoreError) -> [EnrollmentRow] { try inner.loadTokens() }
-    func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError) {
-        try inner.setTokenUses(hash: hash, usesLeft: usesLeft)
-    }
     func markDisconnected(owner: String) throws(StoreError) { try inner.markDisconnected(owner: owner) }
     func history(uid: String, limit: Int) throws(StoreError) -> [HistoryRow] {
         try inner.history(uid: uid, limit: limit)
@@ -229,6 +226,37 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(!first.bind(Self.uid(1), identity: "sha256:aa"))
         _ = first.stop()
         _ = second.stop()
+    }
+
+    /// Two instances spending one limited enrollment token: each use is taken in the database,
+    /// so neither overwrites the other's count and each learns what the other spent.
+    @Test(arguments: TestDatabases.backends)
+    func enrollmentTokenUsesAreCountedAcrossInstances(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let first = try Self.service(try FleetStores.open(url), instance: "a")
+        let second = try Self.service(try FleetStores.open(url), instance: "b")
+        let token = try first.createEnrollmentToken(uses: 3, expiresAfterMilliseconds: nil, labels: [:])
+        let hash = Enrollment.hash(token)
+        second.enrollment.refresh()
+        #expect(first.enroll(Self.uid(1), tokenHash: hash))
+        first.enrollment.flush()
+        #expect(second.enroll(Self.uid(2), tokenHash: hash))
+        second.enrollment.flush()
+        #expect(second.enrollmentTokens().first?.usesLeft == 1, "the second learned the first's use on spending")
+        first.enrollment.refresh()
+        #expect(first.enrollmentTokens().first?.usesLeft == 1, "and the first learns the second's")
+        #expect(first.enroll(Self.uid(3), tokenHash: hash))
+        first.enrollment.flush()
+        second.enrollment.refresh()
+        #expect(!second.enroll(Self.uid(4), tokenHash: hash))
+        #expect(!first.enroll(Self.uid(4), tokenHash: hash))
+        _ = first.stop()
+        _ = second.stop()
+        first.store.close()
+        second.store.close()
+        let reopened = try FleetStores.open(url)
+        defer { reopened.close() }
+        #expect(try reopened.loadTokens().map(\.usesLeft) == [0])
     }
 
     @Test(arguments: TestDatabases.backends)

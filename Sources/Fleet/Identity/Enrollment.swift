@@ -59,7 +59,8 @@ final class Enrollment: Sendable {
     }
 
     /// Spends one use of the token for a new agent; false when none is left (or the token is
-    /// unknown or expired). The new count is written off the loop.
+    /// unknown or expired). The use is taken from the database off the loop; with several
+    /// instances, the count held here then follows the database's (`adopt`).
     func enroll(hash: String) -> Bool {
         let now = clock()
         let spent: Int64?? = tokens.withLock { map in
@@ -72,16 +73,30 @@ final class Enrollment: Sendable {
             return .some(left - 1)
         }
         guard let spent else { return false }
-        if let left = spent {
-            writes.async { [store, log] in
+        if spent != nil {
+            writes.async { [self] in
                 do {
-                    try store.setTokenUses(hash: hash, usesLeft: left)
+                    let left = try store.spendTokenUse(hash: hash)
+                    if left == nil {
+                        log(
+                            "fleet: enrollment token \(EnrollmentTokenInfo.id(hash: hash)) enrolled an agent after another instance took its last use"
+                        )
+                    }
+                    adopt(hash: hash, usesLeft: left ?? 0)
                 } catch {
-                    log("fleet: the use count of an enrollment token was not saved: \(error)")
+                    log("fleet: the use of an enrollment token was not saved: \(error)")
                 }
             }
         }
         return true
+    }
+
+    /// Lowers the uses held for a token to what the database has left (other instances spend too).
+    private func adopt(hash: String, usesLeft stored: Int64) {
+        tokens.withLock { map in
+            guard let held = map[hash]?.usesLeft, stored < held else { return }
+            map[hash]?.usesLeft = stored
+        }
     }
 
     /// Labels of the token with this hash.
@@ -89,13 +104,21 @@ final class Enrollment: Sendable {
         tokens.withLock { $0[hash]?.labels ?? [:] }
     }
 
-    /// Adds tokens another process created since the last look and drops those it revoked
-    /// (counts held here stay: this process is the one spending them).
+    /// Adds tokens another process created since the last look, drops those it revoked, and
+    /// lowers the uses held to what is stored (another instance spent some); a count is never
+    /// raised by it.
     func refresh() {
+        writes.sync {}
         guard let rows = try? store.loadTokens() else { return }
         let stored = Set(rows.map(\.hash))
         tokens.withLock { map in
-            for row in rows where map[row.hash] == nil { map[row.hash] = row }
+            for row in rows {
+                guard let held = map[row.hash] else {
+                    map[row.hash] = row
+                    continue
+                }
+                if let left = row.usesLeft, let mine = held.usesLeft, left < mine { map[row.hash]?.usesLeft = left }
+            }
             for hash in map.keys where !stored.contains(hash) { map[hash] = nil }
         }
     }

@@ -115,6 +115,16 @@ extension FleetStore {
         try execute(statements)
     }
 
+    /// Takes one use of a limited enrollment token, in one statement so that instances sharing
+    /// the database never count the same use twice; the uses left after, or nil when none was
+    /// left (or the token is gone).
+    func spendTokenUse(hash: String) throws(StoreError) -> Int64? {
+        let left = try select(
+            "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE hash = $1 AND uses_left > 0 RETURNING uses_left",
+            [hash])
+        return left.first?[0].flatMap { Int64($0) }
+    }
+
     /// The identity `uid` is bound to, if any.
     func loadIdentity(uid: String) throws(StoreError) -> String? {
         try select("SELECT identity FROM agent_identities WHERE uid = $1", [uid]).first?[0] ?? nil

@@ -257,8 +257,6 @@ public protocol FleetStore: AnyObject, Sendable {
     func saveToken(_ row: EnrollmentRow) throws(StoreError)
     /// Every enrollment token.
     func loadTokens() throws(StoreError) -> [EnrollmentRow]
-    /// Records how many agents a token may still enroll.
-    func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError)
     /// Runs statements in one transaction: the small tables of identity and the CA (see
     /// `FleetStore+Authority.swift`), written once for both backends in SQL both accept, with
     /// text parameters `$1`, `$2`, … (SQLite converts them to the column's type).

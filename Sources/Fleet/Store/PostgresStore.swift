@@ -232,13 +232,6 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
         }
     }
 
-    /// Records how many agents a token may still enroll.
-    public func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError) {
-        try locked { () throws(StoreError) in
-            _ = try rows("UPDATE enrollment_tokens SET uses_left = $1 WHERE hash = $2", [String(usesLeft), hash])
-        }
-    }
-
     /// Removes the binding of `uid`.
     public func deleteIdentity(uid: String) throws(StoreError) {
         try locked { () throws(StoreError) in

@@ -275,17 +275,6 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
         }
     }
 
-    /// Records how many agents a token may still enroll.
-    public func setTokenUses(hash: String, usesLeft: Int64) throws(StoreError) {
-        try locked { () throws(StoreError) in
-            let s = try prepare("UPDATE enrollment_tokens SET uses_left = ?1 WHERE hash = ?2")
-            defer { sqlite3_finalize(s.handle) }
-            s.bind(1, usesLeft)
-            s.bind(2, hash)
-            try step(s)
-        }
-    }
-
     /// Removes the binding of `uid`.
     public func deleteIdentity(uid: String) throws(StoreError) {
         try locked { () throws(StoreError) in
