@@ -255,6 +255,56 @@ import Testing
         again.stop()
     }
 
+    /// Revocations made on one instance reach another's revocation list and stop its renewals;
+    /// a binding made on one instance is revoked, unbound and readmitted correctly from another
+    /// whose memory never saw it.
+    @Test func anotherInstancesCertificatesAndBindingsAreRevokedFromThisOne() throws {
+        let url = try TestDatabases.freshURL("sqlite")
+        let uid = InstanceUID(string: "0190f1a2-3b4c-7d5e-8f60-718293a4b5c6")!
+        var options = FleetOptions(instance: "a")
+        options.authority = try CertificateAuthority.create(commonName: "test CA", days: 10, now: 1_800_000_000)
+        let first = try FleetService(store: try FleetStores.open(url), options: options)
+        options.instance = "b"
+        let second = try FleetService(store: try FleetStores.open(url), options: options)
+        defer {
+            first.close()
+            second.close()
+        }
+        func derLength(_ pem: String) -> Int {
+            Data(base64Encoded: pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined())?.count ?? 0
+        }
+        #expect(first.register(uid))
+        #expect(first.certificateRequest(uid, csr: try CertificateAuthorityTests.csr(subject: "/CN=\(uid)")) == nil)
+        let issued = try #require(first.certificate(of: uid))
+        first.certificates.flush()
+        second.perform(
+            ClusterActionRow(sender: "a", target: "*", kind: "certificates", uids: [uid.description], body: ""))
+        #expect(second.certificate(of: uid)?.serial == issued.serial)
+        let empty = derLength(try second.revocationList())
+        #expect(try first.revoke(uid))
+        second.perform(ClusterActionRow(sender: "a", target: "*", kind: "revoke", uids: [uid.description], body: ""))
+        #expect(second.certificate(of: uid) == nil, "the revoked certificate is no longer the agent's")
+        #expect(derLength(try second.revocationList()) > empty + 16, "and is in the second's revocation list")
+        // A uid bound by an external certificate on the first only: the second revokes that
+        // certificate too, and unbinds it.
+        let other = InstanceUID(string: "0190f1a2-3b4c-7d5e-8f60-718293a4b5c9")!
+        #expect(first.register(other))
+        #expect(first.bind(other, identity: "sha256:external"))
+        first.identities.flush()
+        #expect(second.identity(of: other) == nil)
+        #expect(try second.revoke(other))
+        #expect(second.isRevoked("sha256:external"))
+        #expect(try second.readmit(other))
+        #expect(second.identity(of: other) == nil, "the binding to the revoked certificate is gone")
+        #expect(try second.store.loadIdentity(uid: other.description) == nil)
+        #expect(first.bind(other, identity: "sha256:new") == false, "the first still holds it until told")
+        first.perform(
+            ClusterActionRow(sender: "b", target: "*", kind: "identities", uids: [other.description], body: ""))
+        #expect(first.bind(other, identity: "sha256:new"))
+        first.stop()
+        second.stop()
+    }
+
     /// Another instance on the same database learns of a revocation and of a readmission from
     /// the action the first one posts (what `forward(.revoke…)` sends), and closes the agent.
     @Test func revocationsAndReadmissionsReachTheOtherInstances() throws {

@@ -299,6 +299,42 @@ import Testing
         #expect(try store.select("SELECT uids FROM cluster_actions", []).map { $0[0] } == ["three"])
     }
 
+    /// Actions are carried out once each: those after the load's mark on the first catch-up,
+    /// a window below the highest handled after a gap (ids commit out of order), none twice.
+    @Test func theActionCursorTakesEachActionOnceAndCatchesUpAfterAGap() {
+        var cursor = ActionCursor(mark: 5000)
+        let first = cursor.catchUpFloor()
+        #expect(first == 5000, "the first catch-up starts at the load's mark")
+        var taken: [Int64] = []
+        for id: Int64 in [5001, 5003, 5001, 3000] where cursor.take(id) { taken.append(id) }
+        #expect(taken == [5001, 5003], "each once, none older than the window")
+        let afterGap = cursor.catchUpFloor()
+        #expect(afterGap == 5003 - ActionCursor.window, "after a gap, a window below")
+        taken = []
+        for id: Int64 in [5002, 5003, 5004] where cursor.take(id) { taken.append(id) }
+        #expect(taken == [5002, 5004], "one committed late is still taken")
+        #expect(cursor.mark == 5004)
+    }
+
+    /// The store reads the actions an instance missed: for it or for every instance, not its
+    /// own, after an id.
+    @Test(arguments: postgres)
+    func actionsMissedWhileNotListeningAreReadById(_ backend: String) throws {
+        let store = try #require(try FleetStores.open(try TestDatabases.freshURL(backend)) as? PostgresStore)
+        defer { store.close() }
+        #expect(try store.latestActionID() == 0)
+        for (sender, target) in [("a", "*"), ("b", "*"), ("a", "b"), ("a", "c")] {
+            try store.post(
+                ClusterActionRow(sender: sender, target: target, kind: "catalogue", uids: [], body: ""), now: 1)
+        }
+        let newest = try store.latestActionID()
+        let missed = try store.actions(after: 0, for: "b")
+        #expect(missed.map(\.target) == ["*", "b"], "for b or everyone, not b's own, not c's")
+        #expect(missed.allSatisfy { $0.sender == "a" && $0.id > 0 && $0.id <= newest })
+        #expect(try store.actions(after: missed[0].id, for: "b").map(\.id) == [missed[1].id])
+        #expect(try store.actions(ids: [missed[1].id]).first == missed[1])
+    }
+
     // MARK: Leadership between two sessions
 
     @Test(arguments: postgres)

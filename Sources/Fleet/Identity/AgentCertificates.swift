@@ -97,6 +97,7 @@ final class AgentCertificates: Sendable {
         let backdate = CertificateAuthority.backdateSeconds * 1000
         let due = state.withLock { s in
             s.latest.values.filter { certificate in
+                guard !s.revokedAgents.contains(certificate.uid) else { return false }
                 let issued = certificate.notBefore + backdate
                 return now >= issued + (certificate.notAfter - issued) * 2 / 3
             }
@@ -183,15 +184,22 @@ final class AgentCertificates: Sendable {
         return true
     }
 
-    /// Takes the identities another instance revoked, and the agents it revoked or readmitted
-    /// (a failed read keeps what is known).
+    /// Takes the identities, certificates and agents another instance revoked, and the agents it
+    /// readmitted (a failed read keeps what is known): the revocation list and the renewals
+    /// then follow the other instance's revocations too.
     func reloadRevoked() {
-        guard let revoked = try? store.loadRevokedIdentities(), let agents = try? store.loadRevokedAgents() else {
-            return
-        }
+        guard let revoked = try? store.loadRevokedIdentities(), let agents = try? store.loadRevokedAgents(),
+            let serials = try? store.loadRevokedSerials()
+        else { return }
         state.withLock { s in
             s.revoked.formUnion(revoked)
             s.revokedAgents = Set(agents.compactMap(InstanceUID.init(string:)))
+            s.revokedSerials = serials.map { (serial: $0.0, at: $0.1) }
+            let gone = Set(serials.map { $0.0 })
+            for (uid, latest) in s.latest where gone.contains(latest.serial) {
+                s.latest[uid] = nil
+                s.owners[latest.identity] = nil
+            }
             s.crl = nil
             revokedCount.store(s.revoked.count + s.revokedAgents.count, ordering: .relaxed)
         }

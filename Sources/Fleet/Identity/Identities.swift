@@ -14,6 +14,8 @@ final class Identities: Sendable {
     private let bound: Mutex<[InstanceUID: String]>
     /// Told `(uid, stored identity)` when another instance had bound `uid` to another identity.
     private let conflicts = Mutex<(@Sendable (InstanceUID, String) -> Void)?>(nil)
+    /// Told the uid whose binding was replaced (other instances then read it again).
+    private let rebound = Mutex<(@Sendable (InstanceUID) -> Void)?>(nil)
     private let store: any FleetStore
     private let writes = DispatchQueue(label: "fleet-identities")
     private let log: @Sendable (String) -> Void
@@ -69,6 +71,21 @@ final class Identities: Sendable {
         conflicts.withLock { $0 = handler }
     }
 
+    /// Sets what is told when a binding was replaced and written.
+    func onRebound(_ handler: @escaping @Sendable (InstanceUID) -> Void) {
+        rebound.withLock { $0 = handler }
+    }
+
+    /// The identity `uid` is bound to as the database has it, for an operator's action: another
+    /// instance may have bound it since this one last looked (memory is taken when the database
+    /// has nothing, as a write of it may have failed).
+    func stored(_ uid: InstanceUID) throws(StoreError) -> String? {
+        writes.sync {}
+        guard let stored = try store.loadIdentity(uid: uid.description) else { return identity(of: uid) }
+        bound.withLock { $0[uid] = stored }
+        return stored
+    }
+
     /// Reads the bindings of `uids` again from the database (another instance changed them).
     func reload(_ uids: [InstanceUID]) {
         writes.sync {}
@@ -86,9 +103,10 @@ final class Identities: Sendable {
     func rebind(_ uid: InstanceUID, identity: String) {
         bound.withLock { $0[uid] = identity }
         let row = IdentityRow(uid: uid.description, identity: identity, boundAt: clock())
-        writes.async { [store, log] in
+        writes.async { [self] in
             do {
                 try store.rebindIdentity(row)
+                rebound.withLock { $0 }?(uid)
             } catch {
                 log("fleet: the binding of \(row.uid) to \(row.identity) was not saved: \(error)")
             }
@@ -98,8 +116,7 @@ final class Identities: Sendable {
     /// Forgets the binding of `uid`, in memory and (synchronously, for the operator's answer)
     /// in the database; false when it had none.
     func unbind(_ uid: InstanceUID) throws(StoreError) -> Bool {
-        writes.sync {}
-        guard bound.withLock({ $0[uid] }) != nil else { return false }
+        guard try stored(uid) != nil else { return false }
         try store.deleteIdentity(uid: uid.description)
         bound.withLock { $0[uid] = nil }
         return true

@@ -39,7 +39,7 @@ extension FleetService {
     /// bound to, closes its connection, and stops offering it a certificate; false when there
     /// was nothing to revoke (an agent this fleet has never seen, or one revoked already).
     public func revoke(_ uid: InstanceUID) throws(StoreError) -> Bool {
-        let bound = identities.identity(of: uid)
+        let bound = try identities.stored(uid)
         guard
             inventory.hot.contains(uid) || bound != nil || certificates.latest(for: uid) != nil
                 || certificates.isRevoked(uid)
@@ -59,7 +59,7 @@ extension FleetService {
     /// False when it was not revoked.
     public func readmit(_ uid: InstanceUID) throws(StoreError) -> Bool {
         guard try certificates.readmit(uid) else { return false }
-        if let bound = identities.identity(of: uid), certificates.isRevoked(bound), try identities.unbind(uid) {
+        if let bound = try identities.stored(uid), certificates.isRevoked(bound), try identities.unbind(uid) {
             forward(.identities, uids: [uid], to: "*")
         }
         forward(.revoke, uids: [], to: "*")

@@ -92,6 +92,8 @@ public final class FleetService: Sendable {
                 id: options.instance, address: options.address, epoch: epoch, startedAt: started,
                 lastHeartbeat: started, agents: 0))
         try store.markDisconnected(owner: options.instance)
+        // Actions other instances post from now on are carried out, even before this one listens.
+        let actionsFrom = clusterSession != nil ? try (store as? PostgresStore)?.latestActionID() ?? 0 : 0
         let rows = try store.loadAgents()
         let catalogue = ConfigCatalogue(store: store, configs: try store.loadConfigs())
         for config in catalogue.all { catalogue.learnComponents(config.hash) }
@@ -148,7 +150,7 @@ public final class FleetService: Sendable {
                 // ended by the cluster session's idle timeout.
                 session: try (store as? PostgresStore ?? session).sibling(), inventory: inventory, counters: counters,
                 events: events, options: options,
-                loadedAt: started)
+                loadedAt: started, actionsFrom: actionsFrom)
         }
         // Agents keep being offered the certificate they hold (an offer without it would be a change).
         for issued in certificates.all where inventory.hot.contains(issued.uid) { offer(issued) }
@@ -164,6 +166,7 @@ public final class FleetService: Sendable {
             counters.update { $0.identityConflicts += 1 }
             control.withLock { $0.disconnectHandler }?(uid)
         }
+        identities.onRebound { [weak self] uid in _ = self?.forward(.identities, uids: [uid], to: "*") }
     }
 
     /// Carries out a step of the cluster machine.

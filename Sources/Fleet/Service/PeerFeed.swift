@@ -17,13 +17,16 @@ final class PeerFeed: Sendable {
     private let settleMilliseconds: Int64
     /// When the inventory was loaded: the first catch-up reads what peers wrote since.
     private let loadedAt: Int64
+    /// The newest action before this instance loaded its state: later ones are carried out.
+    private let actionsFrom: Int64
 
     init(
         session: PostgresStore, inventory: Inventory, counters: FleetCounters, events: FleetEvents,
-        options: FleetOptions, loadedAt: Int64
+        options: FleetOptions, loadedAt: Int64, actionsFrom: Int64
     ) {
         self.events = events
         self.loadedAt = loadedAt
+        self.actionsFrom = actionsFrom
         self.session = session
         self.inventory = inventory
         self.counters = counters
@@ -81,6 +84,7 @@ final class PeerFeed: Sendable {
         // Rows written just before the load began may have committed after it read them.
         var since = loadedAt - 10_000
         var failing = false
+        var cursor = ActionCursor(mark: actionsFrom)
         while !isStopping() {
             do throws(StoreError) {
                 if !subscribed {
@@ -90,6 +94,12 @@ final class PeerFeed: Sendable {
                     catchUps = [now, now + settleMilliseconds]
                     if failing { log("cluster: following other instances' agents again") }
                     failing = false
+                    // Actions posted while no LISTEN was there to hear them (before the first, or
+                    // while the session was broken) would be lost: read them by id.
+                    for action in try session.actions(after: cursor.catchUpFloor(), for: instance)
+                    where cursor.take(action.id) {
+                        act(action)
+                    }
                 }
                 let now = clock()
                 if let due = catchUps.first, due <= now {
@@ -112,7 +122,10 @@ final class PeerFeed: Sendable {
                 while start < ids.count {
                     let chunk = Array(ids[start..<min(ids.count, start + 1000)])
                     start += chunk.count
-                    for action in try session.actions(ids: chunk) where action.sender != instance { act(action) }
+                    for action in try session.actions(ids: chunk)
+                    where action.sender != instance && cursor.take(action.id) {
+                        act(action)
+                    }
                 }
                 since = now - 10_000
             } catch {

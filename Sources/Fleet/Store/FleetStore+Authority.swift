@@ -130,6 +130,16 @@ extension FleetStore {
         try select("SELECT identity FROM agent_identities WHERE uid = $1", [uid]).first?[0] ?? nil
     }
 
+    /// Serials of the revoked certificates with when they were revoked, for the revocation list.
+    func loadRevokedSerials() throws(StoreError) -> [(String, Int64)] {
+        try select(
+            "SELECT serial, revoked_at FROM agent_certificates WHERE revoked_at IS NOT NULL ORDER BY not_before", []
+        ).compactMap { r in
+            guard let serial = r[0], let at = r[1].flatMap({ Int64($0) }) else { return nil }
+            return (serial, at)
+        }
+    }
+
     func loadRevokedIdentities() throws(StoreError) -> [String] {
         try select("SELECT identity FROM revoked_identities", []).compactMap { $0[0] }
     }

@@ -33,7 +33,7 @@ enum ClusterActionKind: String, Sendable {
     /// A revocation or a readmission: read the refused identities and agents again, close the
     /// agents named if held.
     case revoke
-    /// The identity bindings of these agents were removed: read them again.
+    /// The identity bindings of these agents were removed or replaced: read them again.
     case identities
     /// Configs, versions, assignments or groups changed.
     case catalogue
@@ -51,6 +51,39 @@ struct ClusterActionRow: Sendable, Equatable {
     var kind: String
     var uids: [String]
     var body: String
+    /// Its id in `cluster_actions` (0 before it is stored).
+    var id: Int64 = 0
+}
+
+/// Which actions a `PeerFeed` has carried out, so that those posted while it was not listening
+/// (before its first LISTEN, or while its session was broken) are read once and only once.
+struct ActionCursor: Sendable {
+    /// How far below the highest id handled a catch-up reads again: ids are drawn at insert and
+    /// seen at commit, so concurrent posts may commit out of order.
+    static let window: Int64 = 1000
+    /// The highest id handled (or, at first, the newest id before this instance loaded its state).
+    private(set) var mark: Int64
+    private var handled: Set<Int64> = []
+    private var caughtUpOnce = false
+
+    init(mark: Int64) { self.mark = mark }
+
+    /// The id after which a catch-up reads: the mark itself the first time (what came before
+    /// it is in the state this instance loaded), a window below it after a gap.
+    mutating func catchUpFloor() -> Int64 {
+        defer { caughtUpOnce = true }
+        return caughtUpOnce ? mark - Self.window : mark
+    }
+
+    /// True the first time `id` is offered (then it counts as handled).
+    mutating func take(_ id: Int64) -> Bool {
+        guard id > mark - Self.window, handled.insert(id).inserted else { return false }
+        if id > mark {
+            mark = id
+            handled = handled.filter { $0 > mark - Self.window }
+        }
+        return true
+    }
 }
 
 /// Who holds the cluster's periodic work, and the fencing token of that tenure.

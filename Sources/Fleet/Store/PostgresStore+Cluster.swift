@@ -121,14 +121,36 @@ extension PostgresStore {
         guard !ids.isEmpty else { return [] }
         return try locked { () throws(StoreError) in
             try rows(
-                "SELECT sender, target, kind, uids, body FROM cluster_actions WHERE id = ANY($1::bigint[]) ORDER BY id",
+                "SELECT \(Self.actionColumns) FROM cluster_actions WHERE id = ANY($1::bigint[]) ORDER BY id",
                 ["{" + ids.map(String.init).joined(separator: ",") + "}"]
-            ).map { r in
-                ClusterActionRow(
-                    sender: r[0] ?? "", target: r[1] ?? "", kind: r[2] ?? "",
-                    uids: (r[3] ?? "").split(separator: ",").map(String.init), body: r[4] ?? "")
-            }
+            ).map(Self.actionRow)
         }
+    }
+
+    /// Actions for `instance` (or every instance) from the others with ids above `id`, oldest
+    /// first: what was posted while its LISTEN session was not there to hear it.
+    func actions(after id: Int64, for instance: String) throws(StoreError) -> [ClusterActionRow] {
+        try locked { () throws(StoreError) in
+            try rows(
+                "SELECT \(Self.actionColumns) FROM cluster_actions WHERE id > $1 AND (target = $2 OR target = '*') AND sender <> $2 ORDER BY id",
+                [String(id), instance]
+            ).map(Self.actionRow)
+        }
+    }
+
+    /// The newest action's id (0 without any).
+    func latestActionID() throws(StoreError) -> Int64 {
+        try locked { () throws(StoreError) in
+            Int64(try rows("SELECT COALESCE(MAX(id), 0) FROM cluster_actions", []).first?[0] ?? "") ?? 0
+        }
+    }
+
+    private static let actionColumns = "id, sender, target, kind, uids, body"
+
+    private static func actionRow(_ r: [String?]) -> ClusterActionRow {
+        ClusterActionRow(
+            sender: r[1] ?? "", target: r[2] ?? "", kind: r[3] ?? "",
+            uids: (r[4] ?? "").split(separator: ",").map(String.init), body: r[5] ?? "", id: Int64(r[0] ?? "") ?? 0)
     }
 
     /// Stores an action and points `target` at it (the notification goes out at commit).
