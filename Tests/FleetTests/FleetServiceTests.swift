@@ -259,6 +259,37 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(try reopened.loadTokens().map(\.usesLeft) == [0])
     }
 
+    /// Labels an enrollment gives on one instance are announced in a batch and read by another,
+    /// whose listings (and selectors) then see them.
+    @Test(arguments: TestDatabases.backends)
+    func labelsGivenOnOneInstanceReachTheOthers(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let first = try Self.service(try FleetStores.open(url), instance: "a")
+        let second = try Self.service(try FleetStores.open(url), instance: "b")
+        second.start()
+        defer {
+            _ = second.stop()
+            first.store.close()
+            second.store.close()
+        }
+        for i in 1...3 { second.record(Self.firstMessage(i, env: "prod")) }
+        #expect(AgentResourceTests.eventually { second.agents(AgentQuery()).total == 3 })
+        let announced = Mutex<[InstanceUID]>([])
+        first.inventory.labels.onWritten { uids in announced.withLock { $0 += uids } }
+        let token = try first.createEnrollmentToken(uses: nil, expiresAfterMilliseconds: nil, labels: ["site": "paris"])
+        #expect(first.enroll(Self.uid(1), tokenHash: Enrollment.hash(token)))
+        #expect(first.enroll(Self.uid(2), tokenHash: Enrollment.hash(token)))
+        #expect(AgentResourceTests.eventually { announced.withLock { $0 } == [Self.uid(1), Self.uid(2)] })
+        var query = AgentQuery()
+        query.labels = ["site": "paris"]
+        #expect(second.agents(query).total == 0, "not before the action arrives")
+        second.perform(
+            ClusterActionRow(
+                sender: "a", target: "*", kind: "labels", uids: announced.withLock { $0 }.map(\.description), body: ""))
+        #expect(
+            Set(second.agents(query).items.map(\.instanceUID)) == Set([Self.uid(1), Self.uid(2)].map(\.description)))
+    }
+
     @Test(arguments: TestDatabases.backends)
     func stateSurvivesARestart(_ backend: String) throws {
         let url = try TestDatabases.freshURL(backend)

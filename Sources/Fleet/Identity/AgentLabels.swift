@@ -14,6 +14,11 @@ final class AgentLabels: Sendable {
     private let store: any FleetStore
     private let writes = DispatchQueue(label: "fleet-labels")
     private let log: @Sendable (String) -> Void
+    /// Told the agents whose labels were written, a batch at a time (other instances then read
+    /// them: they select and assign by labels too).
+    private let written = Mutex<(@Sendable ([InstanceUID]) -> Void)?>(nil)
+    /// Agents written since the last batch was told.
+    private let unannounced = Mutex<[InstanceUID]>([])
 
     init(store: any FleetStore, rows: [String: [String: String]], log: @escaping @Sendable (String) -> Void) {
         var map: [InstanceUID: [String: String]] = [:]
@@ -32,12 +37,39 @@ final class AgentLabels: Sendable {
             map[uid, default: [:]].merge(new) { _, fresh in fresh }
             return map[uid] ?? [:]
         }
-        writes.async { [store, log] in
+        writes.async { [self] in
             do {
                 try store.saveLabels(uid: uid.description, labels: merged)
             } catch {
                 log("fleet: the labels of \(uid) were not saved: \(error)")
+                return
             }
+            // Enrollments come in bursts: one announcement per 100 ms, not one per agent.
+            let first = unannounced.withLock { uids in
+                uids.append(uid)
+                return uids.count == 1
+            }
+            guard first else { return }
+            writes.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in
+                let batch = unannounced.withLock { uids in
+                    defer { uids = [] }
+                    return uids
+                }
+                written.withLock { $0 }?(batch)
+            }
+        }
+    }
+
+    /// Sets what is told of the agents whose labels were written.
+    func onWritten(_ handler: @escaping @Sendable ([InstanceUID]) -> Void) {
+        written.withLock { $0 = handler }
+    }
+
+    /// Reads the labels of `uids` again (another instance gave them some).
+    func reload(_ uids: [InstanceUID]) throws(StoreError) {
+        let rows = try store.loadLabels(uids: uids.map(\.description))
+        labels.withLock { map in
+            for uid in uids { map[uid] = rows[uid.description] }
         }
     }
 

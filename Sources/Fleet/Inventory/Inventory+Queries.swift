@@ -165,6 +165,19 @@ extension Inventory {
         }
     }
 
+    /// After `uids`' labels changed: recomputes their desired configs; returns the connected
+    /// ones this instance holds that accept remote config and now want another one.
+    func refresh(_ uids: [InstanceUID], now: Int64) -> [InstanceUID] {
+        state.withLock { s in
+            let current = assignments.all
+            return uids.filter { uid in
+                guard let agent = s.agents[uid] else { return false }
+                let held = agent.isHeld(by: instance) && agent.capabilities.contains(.acceptsRemoteConfig)
+                return refreshDesired(&s, uid, current, now: now) && held
+            }
+        }
+    }
+
     /// The rows of the agents this instance holds now, to be written again (a leader may have
     /// shown them disconnected while this instance's heartbeats were late).
     func heldRows() -> [InstanceUID: AgentRow] {

@@ -93,6 +93,13 @@ extension FleetService {
             for uid in uids { handlers.disconnectHandler?(uid) }
         case .identities?:
             identities.reload(uids)
+        case .labels?:
+            do throws(StoreError) {
+                try inventory.labels.reload(uids)
+                requestPush(inventory.refresh(uids, now: options.clock()))
+            } catch {
+                options.log("cluster: the labels of \(uids.count) agents were not read: \(error.message)")
+            }
         case .catalogue?:
             reloadCatalogue()
         case .rollouts?:

@@ -167,6 +167,7 @@ public final class FleetService: Sendable {
             control.withLock { $0.disconnectHandler }?(uid)
         }
         identities.onRebound { [weak self] uid in _ = self?.forward(.identities, uids: [uid], to: "*") }
+        inventory.labels.onWritten { [weak self] uids in _ = self?.forward(.labels, uids: uids, to: "*") }
     }
 
     /// Carries out a step of the cluster machine.

@@ -173,6 +173,21 @@ extension FleetStore {
         ])
     }
 
+    /// The labels of `uids` (a thousand per query).
+    func loadLabels(uids: [String]) throws(StoreError) -> [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        var start = 0
+        while start < uids.count {
+            let chunk = Array(uids[start..<min(uids.count, start + 1000)])
+            start += chunk.count
+            let marks = (1...chunk.count).map { "$\($0)" }.joined(separator: ", ")
+            for r in try select("SELECT uid, labels FROM agent_labels WHERE uid IN (\(marks))", chunk) {
+                if let uid = r[0] { out[uid] = StoreJSON.decodeMap(r[1] ?? "{}") }
+            }
+        }
+        return out
+    }
+
     func loadLabels() throws(StoreError) -> [String: [String: String]] {
         var out: [String: [String: String]] = [:]
         for r in try select("SELECT uid, labels FROM agent_labels", []) {
