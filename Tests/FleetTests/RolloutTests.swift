@@ -204,12 +204,26 @@ import Testing
         }
         #expect((0..<10).compactMap(desiredAgain).filter { $0 == new.hash }.count == 5)
 
-        // Roll back: every agent it changed goes back to the old config, as a new rollout.
-        let back = try again.act(.rollback, on: rollout.id, ifMatch: nil)
-        #expect(back.rollbackOf == rollout.id && back.counts.targets == 5)
-        #expect((0..<10).allSatisfy { desiredAgain($0) == old.hash })
-        #expect(again.rollout(rollout.id)?.state == .rolledBack)
+        // Resumed, the failure an operator chose to go past is not counted again, here or after
+        // another restart (what the gates discount is stored with the rollout).
+        #expect(try again.act(.resume, on: rollout.id, ifMatch: nil).state == .running)
+        again.rolloutTick()
+        #expect(again.rollout(rollout.id)?.state == .running)
         #expect(again.stop())
+        let third = try FleetService(store: try FleetStores.open(url), options: options)
+        third.start()
+        third.rolloutTick()
+        #expect(third.rollout(rollout.id)?.state == .running, "not paused again for the same failure")
+        func desiredThird(_ i: Int) -> String? {
+            third.desiredState(for: FleetServiceTests.uid(i)).remoteConfig.map { ConfigHash.hex($0.hash) }
+        }
+
+        // Roll back: every agent it changed goes back to the old config, as a new rollout.
+        let back = try third.act(.rollback, on: rollout.id, ifMatch: nil)
+        #expect(back.rollbackOf == rollout.id && back.counts.targets == 5)
+        #expect((0..<10).allSatisfy { desiredThird($0) == old.hash })
+        #expect(third.rollout(rollout.id)?.state == .rolledBack)
+        #expect(third.stop())
     }
 }
 

@@ -167,11 +167,15 @@ import Testing
         let url = try TestDatabases.freshURL(backend)
         let first = try FleetStores.open(url)
         let uid = "0190f1a2-3b4c-7d5e-8f60-718293a4b5c6"
+        // The database as it was before that migration (and the ones after it) ran.
+        let revokedMigration = try #require(
+            Schema.migrations.firstIndex { $0.contains { $0.contains("CREATE TABLE revoked_agents") } })
         try first.execute([
             ("DROP TABLE revoked_agents", []),
+            ("ALTER TABLE rollouts DROP COLUMN gate_baseline", []),
             ("INSERT INTO revoked_identities (identity, uid, revoked_at) VALUES ('sha256:aa', $1, 7)", [uid]),
             ("INSERT INTO revoked_identities (identity, uid, revoked_at) VALUES ('sha256:bb', $1, 8)", [uid]),
-            ("UPDATE ampora_meta SET value = $1 WHERE key = 'schema_version'", [String(Schema.latest - 1)]),
+            ("UPDATE ampora_meta SET value = $1 WHERE key = 'schema_version'", [String(revokedMigration)]),
         ])
         first.close()
         let store = try FleetStores.open(url)
@@ -237,6 +241,7 @@ import Testing
             """
             ALTER TABLE agents ALTER COLUMN uid TYPE TEXT COLLATE "default";
             DROP TABLE revoked_agents;
+            ALTER TABLE rollouts DROP COLUMN gate_baseline;
             UPDATE ampora_meta SET value = '\(collationMigration)' WHERE key = 'schema_version'
             """)
         let store = try #require(try FleetStores.open(url) as? PostgresStore)

@@ -134,6 +134,23 @@ public struct StageCounts: Sendable, Equatable {
         if isUnhealthy { unhealthy += delta }
     }
 
+    /// The counts a gate discounts, as stored: `failed,rolledBack,stalled,unhealthy`.
+    var gateBaseline: String {
+        guard self[.failed] + self[.rolledBack] + self[.stalled] + unhealthy > 0 else { return "" }
+        return [self[.failed], self[.rolledBack], self[.stalled], unhealthy].map(String.init).joined(separator: ",")
+    }
+
+    /// No agents.
+    init() {}
+
+    /// Counts read back from `gateBaseline` (zeros for '' or anything unreadable).
+    init(gateBaseline text: String) {
+        let numbers = text.split(separator: ",").compactMap { Int($0) }
+        guard numbers.count == 4 else { return }
+        states = [.failed: numbers[0], .rolledBack: numbers[1], .stalled: numbers[2]]
+        unhealthy = numbers[3]
+    }
+
     /// Sums stages.
     mutating func add(_ other: StageCounts) {
         targets += other.targets

@@ -194,7 +194,7 @@ extension FleetService {
                     else { continue }
                     if entry.rollout.state == .running && leads { advance(&entry, now: now) }
                     if entry.dirty {
-                        changed.append((Self.row(entry.rollout, doneAt: entry.doneAt), entry.unsavedPrevious))
+                        changed.append((Self.row(entry), entry.unsavedPrevious))
                     }
                     publishProgress(&entry, now: now)
                     s.entries[id] = entry
@@ -269,7 +269,9 @@ extension FleetService {
             id: row.id, spec: spec, state: RolloutState(rawValue: row.state) ?? .aborted, stage: row.stage,
             stages: members.count, reason: row.reason, etag: row.etag, rollbackOf: row.rollbackOf,
             createdAt: row.createdAt, updatedAt: row.updatedAt)
-        return RolloutBook.Entry(rollout: rollout, members: members, pins: pins, doneAt: row.stageDoneAt)
+        var entry = RolloutBook.Entry(rollout: rollout, members: members, pins: pins, doneAt: row.stageDoneAt)
+        entry.baseline = StageCounts(gateBaseline: row.gateBaseline)
+        return entry
     }
 
     /// Tells the other instances that these rollouts changed (and, for `members`, which agents
@@ -312,6 +314,7 @@ extension FleetService {
                 entry.rollout.etag = row.etag
                 entry.rollout.updatedAt = row.updatedAt
                 entry.doneAt = row.stageDoneAt
+                entry.baseline = StageCounts(gateBaseline: row.gateBaseline)
                 entry.dirty = false
                 if entry.rollout.state != .pending && row.stage > from {
                     for stage in max(0, from + 1)...min(row.stage, entry.members.count - 1) {
@@ -398,7 +401,7 @@ extension FleetService {
 
     /// Stores the rollout's row; on failure it stays dirty and the next tick tries again.
     private func persist(_ entry: inout RolloutBook.Entry) {
-        _ = settle(&entry, save(Self.row(entry.rollout, doneAt: entry.doneAt), previous: entry.unsavedPrevious))
+        _ = settle(&entry, save(Self.row(entry), previous: entry.unsavedPrevious))
     }
 
     /// Writes a rollout's row and what its latest stage's agents ran before; the error, if any.
@@ -488,7 +491,7 @@ extension FleetService {
         change(&undone, to: .rolledBack, reason: "rolled back by \(back.id)", now: now)
         do throws(StoreError) {
             try store.saveRollout(Self.row(back, doneAt: nil), members: rows)
-            try store.saveRollout(Self.row(undone.rollout, doneAt: undone.doneAt))
+            try store.saveRollout(Self.row(undone))
         } catch {
             throw FleetError(.unavailable, "database_unavailable", "the rollback was not stored: \(error.message)")
         }
@@ -519,6 +522,12 @@ extension FleetService {
         for stage in rollout.stageCounts { total.add(stage) }
         rollout.counts = total
         return rollout
+    }
+
+    private static func row(_ entry: RolloutBook.Entry) -> RolloutRow {
+        var row = row(entry.rollout, doneAt: entry.doneAt)
+        row.gateBaseline = entry.baseline.gateBaseline
+        return row
     }
 
     private static func row(_ rollout: Rollout, doneAt: Int64?) -> RolloutRow {

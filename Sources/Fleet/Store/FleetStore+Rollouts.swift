@@ -11,6 +11,8 @@ struct RolloutRow: Sendable, Equatable {
     var rollbackOf: String?
     var createdAt: Int64
     var updatedAt: Int64
+    /// `StageCounts.gateBaseline` of the current stage ('' : nothing discounted).
+    var gateBaseline = ""
 }
 
 /// One agent of a rollout, as stored.
@@ -29,14 +31,16 @@ extension FleetStore {
         var statements: [(sql: String, params: [String?])] = [
             (
                 """
-                INSERT INTO rollouts (id, spec, state, stage, stages, reason, etag, stage_done_at, rollback_of, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                INSERT INTO rollouts (id, spec, state, stage, stages, reason, etag, stage_done_at, rollback_of, created_at, updated_at, gate_baseline)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, stage = excluded.stage, reason = excluded.reason,
-                    etag = excluded.etag, stage_done_at = excluded.stage_done_at, updated_at = excluded.updated_at
+                    etag = excluded.etag, stage_done_at = excluded.stage_done_at, updated_at = excluded.updated_at,
+                    gate_baseline = excluded.gate_baseline
                 """,
                 [
                     row.id, row.spec, row.state, String(row.stage), String(row.stages), row.reason, String(row.etag),
                     row.stageDoneAt.map(String.init), row.rollbackOf, String(row.createdAt), String(row.updatedAt),
+                    row.gateBaseline,
                 ]
             )
         ]
@@ -65,14 +69,14 @@ extension FleetStore {
 
     func loadRollouts() throws(StoreError) -> [RolloutRow] {
         try select(
-            "SELECT id, spec, state, stage, stages, reason, etag, stage_done_at, rollback_of, created_at, updated_at FROM rollouts ORDER BY created_at, id",
+            "SELECT id, spec, state, stage, stages, reason, etag, stage_done_at, rollback_of, created_at, updated_at, gate_baseline FROM rollouts ORDER BY created_at, id",
             []
         ).map { r in
             RolloutRow(
                 id: r[0] ?? "", spec: r[1] ?? "{}", state: r[2] ?? "aborted", stage: Int(r[3] ?? "") ?? 0,
                 stages: Int(r[4] ?? "") ?? 1, reason: r[5], etag: Int64(r[6] ?? "") ?? 0,
                 stageDoneAt: r[7].flatMap { Int64($0) }, rollbackOf: r[8], createdAt: Int64(r[9] ?? "") ?? 0,
-                updatedAt: Int64(r[10] ?? "") ?? 0)
+                updatedAt: Int64(r[10] ?? "") ?? 0, gateBaseline: r[11] ?? "")
         }
     }
 

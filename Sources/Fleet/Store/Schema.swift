@@ -280,6 +280,12 @@ enum Schema {
             // Agents whose certificates were revoked before this table existed are refused too.
             "INSERT INTO revoked_agents (uid, revoked_at) SELECT uid, MIN(revoked_at) FROM revoked_identities GROUP BY uid",
         ],
+        [
+            // What a resumed rollout's gates discount (the stage's failures an operator chose to
+            // go past): kept with the rollout, so that the instance that leads, or a restarted
+            // one, does not pause it again for the same failures.
+            "ALTER TABLE rollouts ADD COLUMN gate_baseline TEXT NOT NULL DEFAULT ''"
+        ],
     ]
 
     /// Statements one dialect spells so differently that a placeholder stands for all of them.
