@@ -290,6 +290,38 @@ final class OutageStore: FleetStore, @unchecked Sendable {
             Set(second.agents(query).items.map(\.instanceUID)) == Set([Self.uid(1), Self.uid(2)].map(\.description)))
     }
 
+    /// Assignments made on two instances before either heard of the other's rank the same way
+    /// on both: the newer one, numbered after every stored one, wins everywhere.
+    @Test(arguments: TestDatabases.backends)
+    func assignmentsRankAlikeOnEveryInstance(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        let first = try Self.service(try FleetStores.open(url), instance: "a")
+        let second = try Self.service(try FleetStores.open(url), instance: "b")
+        defer {
+            first.store.close()
+            second.store.close()
+        }
+        let traces = try first.putConfig(name: "traces", body: TestConfigs.collector("traces"))
+        let metrics = try first.putConfig(name: "metrics", body: TestConfigs.collector("metrics"))
+        second.reloadCatalogue()
+        for fleet in [first, second] {
+            fleet.start()
+            fleet.record(Self.firstMessage(1, env: "prod"))
+        }
+        #expect(first.waitUntilWritten(timeout: 10) && second.waitUntilWritten(timeout: 10))
+        _ = try first.assign(config: "traces", selector: ["env": "prod"])
+        _ = try second.assign(config: "metrics", selector: ["env": "prod"])
+        first.reloadCatalogue()
+        second.reloadCatalogue()
+        func desired(_ fleet: FleetService) -> String? {
+            fleet.desiredState(for: Self.uid(1)).remoteConfig.map { ConfigHash.hex($0.hash) }
+        }
+        #expect(traces.hash != metrics.hash)
+        #expect(desired(first) == metrics.hash && desired(second) == metrics.hash)
+        _ = first.stop()
+        _ = second.stop()
+    }
+
     @Test(arguments: TestDatabases.backends)
     func stateSurvivesARestart(_ backend: String) throws {
         let url = try TestDatabases.freshURL(backend)

@@ -15,7 +15,7 @@ final class Assignments: Sendable {
 
     /// The assignments loaded at start.
     init(_ entries: [Entry]) {
-        self.entries = Mutex(entries)
+        self.entries = Mutex(entries.sorted(by: Self.precedes))
     }
 
     /// Every assignment, oldest first (a copy of the list: no lock is held while it is used).
@@ -32,9 +32,18 @@ final class Assignments: Sendable {
     /// The sequence number the next assignment gets.
     var nextSequence: Int64 { entries.withLock { ($0.last?.row.sequence ?? 0) + 1 } }
 
-    /// Adds a stored assignment.
+    /// Adds a stored assignment in its place: by sequence, then id. Two instances may number
+    /// assignments made at the same moment alike; the id then decides, the same way everywhere.
     func append(_ entry: Entry) {
-        entries.withLock { $0.append(entry) }
+        entries.withLock { list in
+            let at = list.lastIndex { !Self.precedes(entry, $0) }.map { $0 + 1 } ?? 0
+            list.insert(entry, at: at)
+        }
+    }
+
+    /// The order assignments take precedence in (a later one wins).
+    static func precedes(_ a: Entry, _ b: Entry) -> Bool {
+        a.row.sequence != b.row.sequence ? a.row.sequence < b.row.sequence : a.row.id < b.row.id
     }
 
     /// The assignment that wins for an agent with `attributes` and canonical uid `key`: the

@@ -129,11 +129,13 @@ extension FleetService {
             throw FleetError(.notFound, "config_not_found", "no config named \(name)")
         }
         var random = SystemRandomNumberGenerator()
-        let row = AssignmentRow(
+        var row = AssignmentRow(
             id: String(format: "%016llx", random.next() as UInt64), config: name, hash: config.hash,
             selector: selector, uids: canonical, sequence: inventory.assignments.nextSequence,
             createdAt: options.clock())
         do {
+            // After every stored one, also those of other instances this one has not heard of yet.
+            row.sequence = max(row.sequence, try store.nextAssignmentSequence())
             try store.saveAssignment(row)
         } catch {
             throw FleetError(.unavailable, "database_unavailable", "the assignment was not stored: \(error.message)")

@@ -125,6 +125,11 @@ extension FleetStore {
         return left.first?[0].flatMap { Int64($0) }
     }
 
+    /// One more than the highest assignment sequence stored.
+    func nextAssignmentSequence() throws(StoreError) -> Int64 {
+        Int64(try select("SELECT COALESCE(MAX(seq), 0) + 1 FROM assignments", []).first?[0] ?? "") ?? 1
+    }
+
     /// The identity `uid` is bound to, if any.
     func loadIdentity(uid: String) throws(StoreError) -> String? {
         try select("SELECT identity FROM agent_identities WHERE uid = $1", [uid]).first?[0] ?? nil

@@ -181,7 +181,7 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
     /// Every assignment, oldest first.
     public func loadAssignments() throws(StoreError) -> [AssignmentRow] {
         try locked { () throws(StoreError) in
-            try rows("SELECT id, config, hash, selector, uids, seq, created_at FROM assignments ORDER BY seq").map {
+            try rows("SELECT id, config, hash, selector, uids, seq, created_at FROM assignments ORDER BY seq, id").map {
                 r in
                 AssignmentRow(
                     id: r[0] ?? "", config: r[1] ?? "", hash: r[2] ?? "", selector: StoreJSON.decodeMap(r[3] ?? "{}"),

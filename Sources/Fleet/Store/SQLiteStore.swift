@@ -217,7 +217,8 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
     /// Every assignment, oldest first.
     public func loadAssignments() throws(StoreError) -> [AssignmentRow] {
         try locked { () throws(StoreError) in
-            try query("SELECT id, config, hash, selector, uids, seq, created_at FROM assignments ORDER BY seq") { r in
+            try query("SELECT id, config, hash, selector, uids, seq, created_at FROM assignments ORDER BY seq, id") {
+                r in
                 AssignmentRow(
                     id: r.text(0), config: r.text(1), hash: r.text(2), selector: StoreJSON.decodeMap(r.text(3)),
                     uids: StoreJSON.decodeList(r.text(4)), sequence: r.int(5), createdAt: r.int(6))
