@@ -322,6 +322,33 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         _ = second.stop()
     }
 
+    /// Tokens made or revoked through one instance's API are known to another once it is told
+    /// (the `tokens` action), not two seconds later.
+    @Test func tokensMadeOrRevokedOnOneInstanceReachTheOthersWhenTold() throws {
+        let url = try TestDatabases.freshURL("sqlite")
+        let first = try Self.service(try FleetStores.open(url), instance: "a")
+        let second = try Self.service(try FleetStores.open(url), instance: "b")
+        defer {
+            first.store.close()
+            second.store.close()
+        }
+        let made = try first.createAccessToken(
+            role: .viewer, name: "ci", expiresAfterMilliseconds: nil, createdBy: "test")
+        let enrollment = try first.createEnrollmentToken(uses: nil, expiresAfterMilliseconds: nil, labels: [:])
+        #expect(second.authenticate(token: made.token) == .unknown)
+        second.perform(ClusterActionRow(sender: "a", target: "*", kind: "tokens", uids: [], body: ""))
+        guard case .accepted = second.authenticate(token: made.token) else {
+            Issue.record("the access token is not known to the second instance")
+            return
+        }
+        #expect(second.enrollmentIsValid(tokenHash: Enrollment.hash(enrollment)))
+        #expect(try first.revokeAccessToken(id: made.info.id))
+        #expect(try first.revokeEnrollmentToken(id: EnrollmentTokenInfo.id(token: enrollment)))
+        second.perform(ClusterActionRow(sender: "a", target: "*", kind: "tokens", uids: [], body: ""))
+        #expect(second.authenticate(token: made.token) == .revoked)
+        #expect(!second.enrollmentIsValid(tokenHash: Enrollment.hash(enrollment)))
+    }
+
     @Test(arguments: TestDatabases.backends)
     func stateSurvivesARestart(_ backend: String) throws {
         let url = try TestDatabases.freshURL(backend)

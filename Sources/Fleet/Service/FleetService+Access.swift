@@ -12,8 +12,10 @@ extension FleetService {
     public func createAccessToken(
         role: OperatorRole, name: String, expiresAfterMilliseconds: Int64?, createdBy: String
     ) throws(StoreError) -> (token: String, info: OperatorToken) {
-        try operatorTokens.create(
+        let made = try operatorTokens.create(
             role: role, name: name, expiresAfterMilliseconds: expiresAfterMilliseconds, createdBy: createdBy)
+        forward(.tokens, to: "*")
+        return made
     }
 
     /// Accepts an operator-chosen admin token (`--admin-token-file`).
@@ -29,7 +31,9 @@ extension FleetService {
 
     /// Revokes a personal access token at once; false when no live token has this id.
     public func revokeAccessToken(id: String) throws(StoreError) -> Bool {
-        try operatorTokens.revoke(id: id)
+        guard try operatorTokens.revoke(id: id) else { return false }
+        forward(.tokens, to: "*")
+        return true
     }
 
     /// Appends to the audit trail (written off the caller's thread).

@@ -93,6 +93,9 @@ extension FleetService {
             for uid in uids { handlers.disconnectHandler?(uid) }
         case .identities?:
             identities.reload(uids)
+        case .tokens?:
+            enrollment.refresh()
+            operatorTokens.refresh()
         case .labels?:
             do throws(StoreError) {
                 try inventory.labels.reload(uids)

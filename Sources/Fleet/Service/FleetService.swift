@@ -377,7 +377,10 @@ public final class FleetService: Sendable {
     public func createEnrollmentToken(uses: Int64?, expiresAfterMilliseconds: Int64?, labels: [String: String])
         throws(StoreError) -> String
     {
-        try enrollment.create(uses: uses, expiresAfterMilliseconds: expiresAfterMilliseconds, labels: labels)
+        let token = try enrollment.create(
+            uses: uses, expiresAfterMilliseconds: expiresAfterMilliseconds, labels: labels)
+        forward(.tokens, to: "*")
+        return token
     }
 
     /// Every enrollment token, newest first.
@@ -389,7 +392,9 @@ public final class FleetService: Sendable {
     /// enrolled stay); false when there is none. Writes to the database: call it off an async
     /// executor.
     public func revokeEnrollmentToken(id: String) throws(StoreError) -> Bool {
-        try enrollment.revoke(id: id)
+        guard try enrollment.revoke(id: id) else { return false }
+        forward(.tokens, to: "*")
+        return true
     }
 
     /// Whether the token with this hash is known and not expired.

@@ -35,6 +35,8 @@ enum ClusterActionKind: String, Sendable {
     case revoke
     /// The identity bindings of these agents were removed or replaced: read them again.
     case identities
+    /// Enrollment or access tokens were created or revoked through the API: read them again.
+    case tokens
     /// These agents were given labels (by their enrollment token): read them again.
     case labels
     /// Configs, versions, assignments or groups changed.
