@@ -97,7 +97,13 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         try inner.execute(statements)
     }
     func select(_ sql: String, _ params: [String?]) throws(StoreError) -> [[String?]] {
-        try inner.select(sql, params)
+        // A statement that writes and returns rows (an upsert's RETURNING) is a write.
+        let text = sql.drop { $0.isWhitespace }.uppercased()
+        if text.hasPrefix("INSERT") || text.hasPrefix("UPDATE") || text.hasPrefix("DELETE") {
+            waitIfHung(statements: true)
+            if isDown { throw StoreError(.unavailable, "database down (test)") }
+        }
+        return try inner.select(sql, params)
     }
     func execute(_ statements: [(sql: String, params: [String?])], storing blobs: [BlobRow], at: Int64)
         throws(StoreError)

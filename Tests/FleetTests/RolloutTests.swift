@@ -123,6 +123,42 @@ import Testing
         fleet.record(c)
     }
 
+    /// Two instances change one rollout at the same moment: the change stored first stands,
+    /// the other instance's action is refused (409) and that instance takes the stored change.
+    @Test func aRolloutChangedOnTwoInstancesAtOnceKeepsTheFirstChange() throws {
+        let url = try TestDatabases.freshURL("sqlite")
+        var options = FleetOptions(instance: "a")
+        options.flushIntervalMilliseconds = 20
+        let first = try FleetService(store: try FleetStores.open(url), options: options)
+        options.instance = "b"
+        let second = try FleetService(store: try FleetStores.open(url), options: options)
+        first.start()
+        for i in 0..<4 { first.record(FleetServiceTests.firstMessage(i, env: "prod")) }
+        #expect(first.waitUntilWritten(timeout: 10))
+        let old = try first.putConfig(name: "base", body: TestConfigs.collector())
+        _ = try first.assign(config: "base", selector: [:])
+        for i in 0..<4 { Self.report(first, i, old.hash, .applied) }
+        #expect(first.waitUntilWritten(timeout: 10))
+        let new = try first.putConfig(name: "base", body: TestConfigs.collector("logs"))
+        let rollout = try first.createRollout(
+            config: "base", version: new.version, target: .selector([:]), stages: [.count(2)], soakSeconds: 0,
+            gates: RolloutGates())
+        second.reloadCatalogue()
+        second.reloadRollouts(rollout.id + "|" + rollout.id)
+        #expect(second.rollout(rollout.id)?.etag == first.rollout(rollout.id)?.etag)
+        // The first pauses; before the second hears of it, an operator aborts there.
+        #expect(try first.act(.pause, on: rollout.id, ifMatch: nil).state == .paused)
+        let refused = #expect(throws: FleetError.self) { try second.act(.abort, on: rollout.id, ifMatch: nil) }
+        #expect(refused?.code == FleetService.changedElsewhere && refused?.kind == .conflict)
+        #expect(second.rollout(rollout.id)?.state == .paused, "the second took the first's change")
+        #expect(try second.act(.abort, on: rollout.id, ifMatch: nil).state == .aborted, "and the retry goes through")
+        first.reloadRollouts(rollout.id + "|")
+        #expect(first.rollout(rollout.id)?.state == .aborted)
+        #expect(first.stop())
+        first.close()
+        second.close()
+    }
+
     @Test func stagesGateRollBackAndSurviveARestart() throws {
         let url = try TestDatabases.freshURL("sqlite")
         // Real time (the writer flushes by it) plus what the test skips ahead.

@@ -121,10 +121,21 @@ extension FleetService {
     /// Returns the rollout (for `rollback`, the new rollback rollout). Call it off an async
     /// executor (it writes to the database).
     public func act(_ action: RolloutAction, on id: String, ifMatch: Int64?) throws(FleetError) -> Rollout {
-        let done = try rollouts.writing.withLock { _ throws(FleetError) -> Rollout in try act(action, id, ifMatch) }
+        let done = try rollouts.writing.withLock { _ throws(FleetError) -> Rollout in
+            do throws(FleetError) {
+                return try act(action, id, ifMatch)
+            } catch {
+                // Another instance stored a change first: this one takes it, the operator retries.
+                if error.code == Self.changedElsewhere { reloadRollouts(id + "|") }
+                throw error
+            }
+        }
         announceRollouts(done.id == id ? [id] : [id, done.id])
         return done
     }
+
+    /// The error code of an action that lost to another instance's change of the same rollout.
+    static let changedElsewhere = "rollout_changed"
 
     private func act(_ action: RolloutAction, _ id: String, _ ifMatch: Int64?) throws(FleetError) -> Rollout {
         let now = options.clock()
@@ -160,7 +171,11 @@ extension FleetService {
                 s.entries[id] = entry
                 return view(back)
             }
-            persist(&entry)
+            if persist(&entry) == .superseded {
+                throw FleetError(
+                    .conflict, Self.changedElsewhere,
+                    "rollout \(id) was changed by another instance at the same moment: read it again and retry")
+            }
             s.entries[id] = entry
             return view(entry)
         }
@@ -180,6 +195,7 @@ extension FleetService {
         // stores (`reloadRollouts`).
         let leads = isLeader
         var stored: [String] = []
+        var superseded: [String] = []
         rollouts.writing.withLock { _ in
             // Moved on under the book's lock, written after it: a stage start at a million agents
             // writes while the writer may hold the database for seconds, and reading a rollout
@@ -209,12 +225,19 @@ extension FleetService {
                     guard var entry = s.entries[row.id], entry.rollout.etag == row.etag,
                         entry.doneAt == row.stageDoneAt
                     else { continue }
-                    if settle(&entry, error) { stored.append(row.id) }
+                    switch settle(&entry, error) {
+                    case .stored: stored.append(row.id)
+                    case .superseded: superseded.append(row.id)
+                    case .failed: break
+                    }
                     s.entries[row.id] = entry
                 }
             }
         }
         if !stored.isEmpty { announceRollouts(stored) }
+        // An operator's action on another instance was stored first: it stands, and this
+        // instance takes it (its own change is dropped).
+        if !superseded.isEmpty { reloadRollouts(superseded.joined(separator: ",") + "|") }
     }
 
     /// Tells the event stream that a rollout moved: at most every 250 ms while only its counts
@@ -345,7 +368,11 @@ extension FleetService {
             change(&entry, to: .paused, reason: reason, now: now)
             options.log("fleet: rollout \(entry.rollout.id) paused: \(reason)")
         case .stageDone:
+            // A change of the row like any other (its soak began): a new ETag, so that the row
+            // is stored over the older one and never over another instance's newer change.
             entry.doneAt = now
+            entry.rollout.etag += 1
+            entry.rollout.updatedAt = now
             entry.dirty = true
             // Without a soak the next stage starts in the same pass.
             if entry.rollout.spec.soakSeconds == 0 { advance(&entry, now: now) }
@@ -399,34 +426,49 @@ extension FleetService {
         entry.dirty = true
     }
 
-    /// Stores the rollout's row; on failure it stays dirty and the next tick tries again.
-    private func persist(_ entry: inout RolloutBook.Entry) {
-        _ = settle(&entry, save(Self.row(entry), previous: entry.unsavedPrevious))
+    /// What became of a rollout's row.
+    enum SaveOutcome: Equatable {
+        case stored
+        /// Not stored (the database failed): still to store.
+        case failed
+        /// Another instance stored a change of the same rollout first (see `updateRollout`).
+        case superseded
     }
 
-    /// Writes a rollout's row and what its latest stage's agents ran before; the error, if any.
-    private func save(_ row: RolloutRow, previous: [RolloutMemberRow]) -> StoreError? {
+    /// Stores the rollout's row; on failure it stays dirty and the next tick tries again.
+    @discardableResult
+    private func persist(_ entry: inout RolloutBook.Entry) -> SaveOutcome {
+        settle(&entry, save(Self.row(entry), previous: entry.unsavedPrevious))
+    }
+
+    /// Writes a rollout's row and what its latest stage's agents ran before.
+    private func save(_ row: RolloutRow, previous: [RolloutMemberRow]) -> Result<Bool, StoreError> {
         do throws(StoreError) {
             if !previous.isEmpty { try store.saveRolloutPrevious(row.id, previous) }
-            try store.saveRollout(row)
-            return nil
+            return .success(try store.updateRollout(row))
         } catch {
-            return error
+            return .failure(error)
         }
     }
 
-    /// Marks `entry` stored, or still to store (logged once while the failure lasts); true when stored.
-    private func settle(_ entry: inout RolloutBook.Entry, _ error: StoreError?) -> Bool {
-        guard let error else {
+    /// Marks `entry` stored, or still to store (logged once while the failure lasts).
+    private func settle(_ entry: inout RolloutBook.Entry, _ saved: Result<Bool, StoreError>) -> SaveOutcome {
+        switch saved {
+        case .success(let stored):
             entry.dirty = false
             entry.failing = false
             entry.unsavedPrevious = []
-            return true
+            if !stored {
+                options.log(
+                    "fleet: rollout \(entry.rollout.id) was changed by another instance first; taking its change")
+            }
+            return stored ? .stored : .superseded
+        case .failure(let error):
+            if !entry.failing { options.log("fleet: rollout \(entry.rollout.id) was not saved, retrying: \(error)") }
+            entry.failing = true
+            entry.dirty = true
+            return .failed
         }
-        if !entry.failing { options.log("fleet: rollout \(entry.rollout.id) was not saved, retrying: \(error)") }
-        entry.failing = true
-        entry.dirty = true
-        return false
     }
 
     /// Takes the agents of `taken` out of the stages older rollouts have not started yet.

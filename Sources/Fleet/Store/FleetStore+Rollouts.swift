@@ -48,6 +48,27 @@ extension FleetStore {
         try execute(statements)
     }
 
+    /// Stores a change of a rollout unless the stored row is as new or newer (its ETag): false
+    /// when another instance changed the rollout at the same moment and stored first.
+    func updateRollout(_ row: RolloutRow) throws(StoreError) -> Bool {
+        let stored = try select(
+            """
+            INSERT INTO rollouts (id, spec, state, stage, stages, reason, etag, stage_done_at, rollback_of, created_at, updated_at, gate_baseline)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (id) DO UPDATE SET state = excluded.state, stage = excluded.stage, reason = excluded.reason,
+                etag = excluded.etag, stage_done_at = excluded.stage_done_at, updated_at = excluded.updated_at,
+                gate_baseline = excluded.gate_baseline
+            WHERE rollouts.etag < excluded.etag
+            RETURNING id
+            """,
+            [
+                row.id, row.spec, row.state, String(row.stage), String(row.stages), row.reason, String(row.etag),
+                row.stageDoneAt.map(String.init), row.rollbackOf, String(row.createdAt), String(row.updatedAt),
+                row.gateBaseline,
+            ])
+        return !stored.isEmpty
+    }
+
     /// Records what members had applied when their stage started.
     func saveRolloutPrevious(_ rollout: String, _ members: [RolloutMemberRow]) throws(StoreError) {
         try execute(Self.memberStatements(rollout, members))
