@@ -355,6 +355,32 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         #expect(!second.enrollmentIsValid(tokenHash: Enrollment.hash(enrollment)))
     }
 
+    /// An access token's last use is the latest on any instance: an instance that used it
+    /// earlier neither writes its older time over the newer one nor lists it.
+    @Test(arguments: TestDatabases.backends)
+    func aTokensLastUseIsTheLatestOnAnyInstance(_ backend: String) throws {
+        let url = try TestDatabases.freshURL(backend)
+        var options = FleetOptions(instance: "a")
+        options.clock = { 5_000 }
+        let first = try FleetService(store: try FleetStores.open(url), options: options)
+        options.instance = "b"
+        options.clock = { 3_000 }
+        let second = try FleetService(store: try FleetStores.open(url), options: options)
+        defer {
+            first.store.close()
+            second.store.close()
+        }
+        let made = try first.createAccessToken(
+            role: .viewer, name: "ci", expiresAfterMilliseconds: nil, createdBy: "test")
+        second.operatorTokens.refresh()
+        _ = first.authenticate(token: made.token)
+        first.operatorTokens.refresh()
+        _ = second.authenticate(token: made.token)
+        second.operatorTokens.refresh()
+        #expect(try OperatorTokens.load(from: first.store).map(\.token.lastUsedAt) == [5_000])
+        #expect(second.accessTokens().map(\.lastUsedAt) == [5_000])
+    }
+
     @Test(arguments: TestDatabases.backends)
     func stateSurvivesARestart(_ backend: String) throws {
         let url = try TestDatabases.freshURL(backend)

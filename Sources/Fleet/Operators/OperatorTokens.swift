@@ -152,8 +152,12 @@ final class OperatorTokens: Sendable {
             return s.used.compactMap { hash in s.byHash[hash]?.lastUsedAt.map { (hash, $0) } }
         }
         if !used.isEmpty {
+            // Never back in time: another instance may have stored a later use.
             let statements = used.map { hash, at in
-                ("UPDATE operator_tokens SET last_used_at = $1 WHERE hash = $2", [String(at), hash] as [String?])
+                (
+                    "UPDATE operator_tokens SET last_used_at = $1 WHERE hash = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                    [String(at), hash] as [String?]
+                )
             }
             if (try? store.execute(statements)) == nil {
                 state.withLock { s in for (hash, _) in used { s.used.insert(hash) } }
@@ -167,6 +171,8 @@ final class OperatorTokens: Sendable {
                     continue
                 }
                 held.revokedAt = held.revokedAt ?? row.token.revokedAt
+                // The latest use anywhere (another instance's, once it wrote it).
+                if let stored = row.token.lastUsedAt, stored > held.lastUsedAt ?? 0 { held.lastUsedAt = stored }
                 s.byHash[row.hash] = held
             }
         }
