@@ -163,6 +163,14 @@ final class OutageStore: FleetStore, @unchecked Sendable {
         return try FleetService(store: store, options: options)
     }
 
+    /// Two instances (`a`, `b`) on one fresh database.
+    static func twoInstances(_ backend: String) throws -> (FleetService, FleetService) {
+        let url = try TestDatabases.freshURL(backend)
+        return (
+            try service(try FleetStores.open(url), instance: "a"), try service(try FleetStores.open(url), instance: "b")
+        )
+    }
+
     /// A uid bound to one certificate stays bound to it after a restart.
     @Test(arguments: TestDatabases.backends)
     func identityBindingsSurviveARestart(_ backend: String) throws {
@@ -190,13 +198,8 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     /// not seen it too, and an operator's unbind on one reaches the other.
     @Test(arguments: TestDatabases.backends)
     func identityBindingsAreTheDatabasesAcrossInstances(_ backend: String) throws {
-        let url = try TestDatabases.freshURL(backend)
-        let first = try Self.service(try FleetStores.open(url), instance: "a")
-        let second = try Self.service(try FleetStores.open(url), instance: "b")
-        defer {
-            first.store.close()
-            second.store.close()
-        }
+        let (first, second) = try Self.twoInstances(backend)
+        defer { [first, second].forEach { $0.store.close() } }
         let closed = Mutex<[InstanceUID]>([])
         second.onDisconnect = { uid in closed.withLock { $0.append(uid) } }
         #expect(first.bind(Self.uid(1), identity: "sha256:aa"))
@@ -300,13 +303,8 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     /// on both: the newer one, numbered after every stored one, wins everywhere.
     @Test(arguments: TestDatabases.backends)
     func assignmentsRankAlikeOnEveryInstance(_ backend: String) throws {
-        let url = try TestDatabases.freshURL(backend)
-        let first = try Self.service(try FleetStores.open(url), instance: "a")
-        let second = try Self.service(try FleetStores.open(url), instance: "b")
-        defer {
-            first.store.close()
-            second.store.close()
-        }
+        let (first, second) = try Self.twoInstances(backend)
+        defer { [first, second].forEach { $0.store.close() } }
         let traces = try first.putConfig(name: "traces", body: TestConfigs.collector("traces"))
         let metrics = try first.putConfig(name: "metrics", body: TestConfigs.collector("metrics"))
         second.reloadCatalogue()
@@ -331,13 +329,8 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     /// Tokens made or revoked through one instance's API are known to another once it is told
     /// (the `tokens` action), not two seconds later.
     @Test func tokensMadeOrRevokedOnOneInstanceReachTheOthersWhenTold() throws {
-        let url = try TestDatabases.freshURL("sqlite")
-        let first = try Self.service(try FleetStores.open(url), instance: "a")
-        let second = try Self.service(try FleetStores.open(url), instance: "b")
-        defer {
-            first.store.close()
-            second.store.close()
-        }
+        let (first, second) = try Self.twoInstances("sqlite")
+        defer { [first, second].forEach { $0.store.close() } }
         let made = try first.createAccessToken(
             role: .viewer, name: "ci", expiresAfterMilliseconds: nil, createdBy: "test")
         let enrollment = try first.createEnrollmentToken(uses: nil, expiresAfterMilliseconds: nil, labels: [:])
