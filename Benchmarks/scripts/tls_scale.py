@@ -397,7 +397,7 @@ class Steady(run_load.Controller):
                     if w.proc.poll() is None:
                         w.proc.send_signal(signal.SIGUSR1)
             elif self.t_storm is not None and self.t_back is None and t > self.t_storm + 1.5 \
-                    and connected >= self.agents:
+                    and connected >= self.agents and self.all_back(workers):
                 self.t_back = t
             if self.t_back is not None and t - self.t_back >= self.after_back_s:
                 self._done = True
@@ -405,6 +405,14 @@ class Steady(run_load.Controller):
             self._done = True
         if self.plateau_s and self.first_error and self.best[1] is not None and t - self.best[1] >= self.plateau_s:
             self._done = True
+
+    @staticmethod
+    def all_back(workers):
+        """Every worker has said, in a line written after the storm, that all its agents are back.
+        The connected count alone is not enough: a worker busy with full handshakes may print no
+        line for seconds, and its last one, from before the storm, still counts every agent."""
+        return all(w.last and w.last.get("storm_at_s", -1) >= 0 and w.last.get("storm_all_back_s", -1) >= 0
+                   for w in workers)
 
     def status(self):
         return "| storm sent" if self.t_storm is not None and self.t_back is None else ""
