@@ -199,7 +199,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     @Test(arguments: TestDatabases.backends)
     func identityBindingsAreTheDatabasesAcrossInstances(_ backend: String) throws {
         let (first, second) = try Self.twoInstances(backend)
-        defer { [first, second].forEach { $0.store.close() } }
+        defer { for fleet in [first, second] { fleet.store.close() } }
         let closed = Mutex<[InstanceUID]>([])
         second.onDisconnect = { uid in closed.withLock { $0.append(uid) } }
         #expect(first.bind(Self.uid(1), identity: "sha256:aa"))
@@ -304,7 +304,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     @Test(arguments: TestDatabases.backends)
     func assignmentsRankAlikeOnEveryInstance(_ backend: String) throws {
         let (first, second) = try Self.twoInstances(backend)
-        defer { [first, second].forEach { $0.store.close() } }
+        defer { for fleet in [first, second] { fleet.store.close() } }
         let traces = try first.putConfig(name: "traces", body: TestConfigs.collector("traces"))
         let metrics = try first.putConfig(name: "metrics", body: TestConfigs.collector("metrics"))
         second.reloadCatalogue()
@@ -330,7 +330,7 @@ final class OutageStore: FleetStore, @unchecked Sendable {
     /// (the `tokens` action), not two seconds later.
     @Test func tokensMadeOrRevokedOnOneInstanceReachTheOthersWhenTold() throws {
         let (first, second) = try Self.twoInstances("sqlite")
-        defer { [first, second].forEach { $0.store.close() } }
+        defer { for fleet in [first, second] { fleet.store.close() } }
         let made = try first.createAccessToken(
             role: .viewer, name: "ci", expiresAfterMilliseconds: nil, createdBy: "test")
         let enrollment = try first.createEnrollmentToken(uses: nil, expiresAfterMilliseconds: nil, labels: [:])
