@@ -1261,7 +1261,9 @@ class SoakController(_Base):
             # one worker's agents at a time, spaced so that churn_pct % drop per minute
             self.churn_interval = 60.0 * per_worker / per_min if per_min > 0 else None
             self.next_churn = now + (self.churn_interval or 0)
-            self.next_push = now + self.push_every
+            # Halfway between two churns: a push that fell on one would wait for the dropped
+            # worker's paced reconnects, and time those rather than the push.
+            self.next_push = now + max(self.push_every - (self.churn_interval or 0) / 2, 0.0)
             self.next_keep = now
         if self.churn_interval and now >= self.next_churn:
             self.next_churn += self.churn_interval
