@@ -368,11 +368,7 @@ extension FleetService {
             change(&entry, to: .paused, reason: reason, now: now)
             options.log("fleet: rollout \(entry.rollout.id) paused: \(reason)")
         case .stageDone:
-            // A change of the row like any other (its soak began): a new ETag, so that the row
-            // is stored over the older one and never over another instance's newer change.
             entry.doneAt = now
-            entry.rollout.etag += 1
-            entry.rollout.updatedAt = now
             entry.dirty = true
             // Without a soak the next stage starts in the same pass.
             if entry.rollout.spec.soakSeconds == 0 { advance(&entry, now: now) }

@@ -48,8 +48,10 @@ extension FleetStore {
         try execute(statements)
     }
 
-    /// Stores a change of a rollout unless the stored row is as new or newer (its ETag): false
-    /// when another instance changed the rollout at the same moment and stored first.
+    /// Stores a change of a rollout unless the stored row is newer (its ETag), or as new with
+    /// another state or stage: false when another instance changed the rollout at the same
+    /// moment and stored first. (A stage's end, which starts its soak, keeps the ETag: the
+    /// same ETag, state and stage go through.)
     func updateRollout(_ row: RolloutRow) throws(StoreError) -> Bool {
         let stored = try select(
             """
@@ -59,6 +61,7 @@ extension FleetStore {
                 etag = excluded.etag, stage_done_at = excluded.stage_done_at, updated_at = excluded.updated_at,
                 gate_baseline = excluded.gate_baseline
             WHERE rollouts.etag < excluded.etag
+                OR (rollouts.etag = excluded.etag AND rollouts.state = excluded.state AND rollouts.stage = excluded.stage)
             RETURNING id
             """,
             [
