@@ -132,14 +132,7 @@ import Testing
         let first = try FleetService(store: try FleetStores.open(url), options: options)
         options.instance = "b"
         let second = try FleetService(store: try FleetStores.open(url), options: options)
-        first.start()
-        for i in 0..<4 { first.record(FleetServiceTests.firstMessage(i, env: "prod")) }
-        #expect(first.waitUntilWritten(timeout: 10))
-        let old = try first.putConfig(name: "base", body: TestConfigs.collector())
-        _ = try first.assign(config: "base", selector: [:])
-        for i in 0..<4 { Self.report(first, i, old.hash, .applied) }
-        #expect(first.waitUntilWritten(timeout: 10))
-        let new = try first.putConfig(name: "base", body: TestConfigs.collector("logs"))
+        let (_, new) = try Self.appliedThenRevised(first, agents: 4) { _ in "prod" }
         let rollout = try first.createRollout(
             config: "base", version: new.version, target: .selector([:]), stages: [.count(2)], soakSeconds: 0,
             gates: RolloutGates())
@@ -159,6 +152,21 @@ import Testing
         second.close()
     }
 
+    /// Starts `fleet` with `agents` agents (`env` names each one's environment) that applied a
+    /// first version of config `base`, then publishes a second one: (first, second).
+    static func appliedThenRevised(_ fleet: FleetService, agents: Int, env: (Int) -> String) throws -> (
+        ConfigVersion, ConfigVersion
+    ) {
+        fleet.start()
+        for i in 0..<agents { fleet.record(FleetServiceTests.firstMessage(i, env: env(i))) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        let old = try fleet.putConfig(name: "base", body: TestConfigs.collector())
+        _ = try fleet.assign(config: "base", selector: [:])
+        for i in 0..<agents { report(fleet, i, old.hash, .applied) }
+        #expect(fleet.waitUntilWritten(timeout: 10))
+        return (old, try fleet.putConfig(name: "base", body: TestConfigs.collector("logs")))
+    }
+
     @Test func stagesGateRollBackAndSurviveARestart() throws {
         let url = try TestDatabases.freshURL("sqlite")
         // Real time (the writer flushes by it) plus what the test skips ahead.
@@ -168,14 +176,7 @@ import Testing
         options.clock = { WallClock.milliseconds() + now.withLock { $0 } }
         options.configApplyTimeoutMilliseconds = 60_000
         let fleet = try FleetService(store: try FleetStores.open(url), options: options)
-        fleet.start()
-        for i in 0..<10 { fleet.record(FleetServiceTests.firstMessage(i, env: i < 2 ? "canary" : "prod")) }
-        #expect(fleet.waitUntilWritten(timeout: 10))
-        let old = try fleet.putConfig(name: "base", body: TestConfigs.collector())
-        _ = try fleet.assign(config: "base", selector: [:])
-        for i in 0..<10 { Self.report(fleet, i, old.hash, .applied) }
-        #expect(fleet.waitUntilWritten(timeout: 10))
-        let new = try fleet.putConfig(name: "base", body: TestConfigs.collector("logs"))
+        let (old, new) = try Self.appliedThenRevised(fleet, agents: 10) { $0 < 2 ? "canary" : "prod" }
 
         #expect(throws: FleetError.self) {
             try fleet.createRollout(
