@@ -231,6 +231,36 @@ func config(_ body: String) -> SharedRemoteConfig {
         #expect(applied.changes.remoteConfigStatus?.status == .applied)
     }
 
+    /// The Supervisor's rollback: FAILED for the offered config, then APPLIED for the one it went
+    /// back to. The failed config is not sent again (it would fail again, in a loop) until another
+    /// config is desired or an operator offers it again; the next desired config goes out.
+    @Test func s12AConfigTheAgentFailedIsNotResentUntilTheDesiredOneChanges() {
+        var h = Harness()
+        h.desired.remoteConfig = config("receivers: {bad: {}}")
+        let bad = h.desired.remoteConfig!
+        #expect(h.send(message(seq: 0, full: true)).wire.remoteConfig?.configHash == bad.hash)
+        func report(_ seq: UInt64, _ hash: [UInt8], _ status: RemoteConfigStatuses) -> ServerToAgent {
+            var m = message(seq: seq)
+            var s = RemoteConfigStatus()
+            s.lastRemoteConfigHash = hash
+            s.status = status
+            m.remoteConfigStatus = s
+            return h.send(m).wire
+        }
+        #expect(report(1, bad.hash, .failed).remoteConfig == nil)
+        #expect(report(2, [7, 7], .applied).remoteConfig == nil, "the failed config was resent")
+        #expect(h.session.push(h.desired) == nil)
+        #expect(h.session.reoffer(h.desired)?.remoteConfig?.hash == bad.hash, "an operator's reoffer goes out")
+        #expect(report(3, bad.hash, .failed).remoteConfig == nil)
+        // What the fleet offers instead goes out; and the failed one again once it is desired anew.
+        h.desired.remoteConfig = config("receivers: {good: {}}")
+        let good = h.desired.remoteConfig!
+        #expect(h.session.push(h.desired)?.remoteConfig?.hash == good.hash)
+        #expect(report(4, good.hash, .applied).remoteConfig == nil)
+        h.desired.remoteConfig = bad
+        #expect(h.session.push(h.desired)?.remoteConfig?.hash == bad.hash)
+    }
+
     /// A poll that lands on another server starts a fresh session there: seeded with the
     /// config the agent last reported running, it is not offered that config again, and it is
     /// offered a different one.

@@ -218,6 +218,8 @@ import Testing
         #expect(paused.reason?.contains("failed") == true)
         #expect(paused.stageCounts[1][.rolledBack] == 1)
         #expect((5..<10).allSatisfy { desired($0) == old.hash }, "no agent of a later stage got the version")
+        #expect(desired(2) == old.hash, "a rolled-back agent is offered what it went back to, not the failing version")
+        #expect(desired(3) == new.hash)
         let agents = fleet.agents(
             {
                 var q = AgentQuery()

@@ -54,6 +54,8 @@ public struct AgentSession: Sendable {
     private var agentSettingsHash: UInt64 = 0
     private var agentPackagesHash: UInt64 = 0
     private var offeredConfigHash: UInt64 = 0
+    /// The config the agent last reported `FAILED` for: not resent while it stays the desired one.
+    private var failedConfigHash: UInt64 = 0
     private var offeredSettingsHash: UInt64 = 0
     private var offeredPackagesHash: UInt64 = 0
     private var requestedComponentsFor: UInt64 = 0
@@ -252,6 +254,7 @@ public struct AgentSession: Sendable {
     /// drifted agent); nil when there is nothing to offer.
     public mutating func reoffer(_ desired: DesiredState) -> SessionReply? {
         offeredConfigHash = 0
+        failedConfigHash = 0
         offeredSettingsHash = 0
         offeredPackagesHash = 0
         return push(desired)
@@ -368,6 +371,11 @@ public struct AgentSession: Sendable {
         if fields & (1 << 7) != 0, let r = m.remoteConfigStatus {
             present.insert(.remoteConfigStatus)
             agentConfigHash = r.lastRemoteConfigHash.isEmpty ? 0 : Fingerprint.of(r.lastRemoteConfigHash.unsafeBytes)
+            if r.status == .failed {
+                failedConfigHash = agentConfigHash
+            } else if agentConfigHash == failedConfigHash {
+                failedConfigHash = 0
+            }
             if Self.changed(&remoteConfigStatusPrint, r.unsafeBytes) { changes.remoteConfigStatus = r.owned() }
         }
         if fields & (1 << 8) != 0, let p = m.packageStatuses {
@@ -414,9 +422,13 @@ public struct AgentSession: Sendable {
             serverCapabilities.contains(.offersRemoteConfig)
         {
             let target = config.hashFingerprint
+            if target != failedConfigHash { failedConfigHash = 0 }
             // MUST resend when the agent reports a different hash; otherwise once per change.
+            // Not the config it failed, which it went back from (the Supervisor's rollback): the
+            // fleet then offers what it went back to, and until that reaches this connection a
+            // resend would only fail again.
             let reportedNow = reported.contains(.remoteConfigStatus)
-            if agentConfigHash != target && (reportedNow || offeredConfigHash != target) {
+            if agentConfigHash != target && target != failedConfigHash && (reportedNow || offeredConfigHash != target) {
                 reply.remoteConfig = config
                 offeredConfigHash = target
             }

@@ -119,6 +119,7 @@ final class Inventory: Sendable {
         let instance = self.instance
         let epoch = self.epoch
         let catalogue = self.catalogue
+        var rolledBack: ConfigTrack?
         let outcome = s.update(at: position) {
             state -> (row: AgentRow, seed: SessionSeed?, refresh: Bool, recheck: Bool)? in
             // Another instance's newer connection holds the agent (docs/ARCHITECTURE.md, "Several
@@ -185,6 +186,7 @@ final class Inventory: Sendable {
                     if track.state != was, track.state == .rolledBack || track.state == .drifted {
                         event("config_" + track.state.rawValue.lowercased(), track.message, state.row.uid)
                     }
+                    if track.state != was, track.state == .rolledBack { rolledBack = track }
                 }
             }
             if let packages = prepared.packagesBytes { state.row.packageStatuses = packages }
@@ -216,6 +218,7 @@ final class Inventory: Sendable {
             out.fenced += 1
             return nil
         }
+        if let rolledBack { hot.update(uid) { $0.config = offered(rolledBack.target, rolledBack, shared: nil) } }
         if outcome.refresh { refreshDesired(&s, at: position, current, now: now, recheck: outcome.recheck) }
         if let seed = outcome.seed { out.held.append((uid, seed)) }
         return outcome.row
@@ -265,7 +268,7 @@ final class Inventory: Sendable {
         {
             missing = needs.subtracting(have).sorted()
         }
-        let changed = s.update(at: position) { state in
+        let (changed, track) = s.update(at: position) { state in
             let changed = state.desiredHash != hash
             state.desiredHash = hash
             state.desiredAssignment = id
@@ -280,10 +283,21 @@ final class Inventory: Sendable {
                     return track
                 }
             }
-            return changed
+            return (changed, state.track)
         }
-        let config = missing.isEmpty ? hash.flatMap { shared ?? catalogue.shared($0) } : nil
+        let config = missing.isEmpty ? hash.flatMap { offered($0, track, shared: shared) } : nil
         hot.update(uid) { $0.config = config }
         return changed && missing.isEmpty
+    }
+
+    /// The config offered to an agent that should run `hash`. An agent that rolled back from it
+    /// is offered what it went back to (nil: that config is not ours), so the offer matches what
+    /// it reports: the protocol makes a server resend its config to an agent reporting another
+    /// hash, and a Supervisor given the failing one again would fail and roll back in a loop.
+    private func offered(_ hash: String, _ track: ConfigTrack?, shared: SharedRemoteConfig?) -> SharedRemoteConfig? {
+        if let track, track.target == hash, track.state == .rolledBack {
+            return track.previous.flatMap { catalogue.shared($0) }
+        }
+        return shared ?? catalogue.shared(hash)
     }
 }

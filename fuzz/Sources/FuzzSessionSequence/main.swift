@@ -107,6 +107,8 @@ struct SessionRun {
     var reportedConfig: UInt64 = 0
     /// Fingerprint of the config last offered on this connection (0: none).
     var offeredConfig: UInt64 = 0
+    /// The config last reported failed; forgotten once another config is desired.
+    var failedConfig: UInt64 = 0
     var held: StatusParts = []
 
     mutating func step(_ script: inout Script) {
@@ -177,6 +179,7 @@ struct SessionRun {
             message.effectiveConfig = effective
         }
         var reportedHash: [UInt8]?
+        var reportedFailed = false
         if parts & 8 != 0 {
             var status = RemoteConfigStatus()
             let hashChoice = script.byte() % 4
@@ -185,6 +188,7 @@ struct SessionRun {
                 ? [] : hashChoice == 3 ? Array("other".utf8) : Material.configs[Int(hashChoice - 1)].hash
             status.status = RemoteConfigStatuses(rawValue: Int32(script.byte() % 4))
             reportedHash = status.lastRemoteConfigHash
+            reportedFailed = status.status == .failed
             message.remoteConfigStatus = status
         }
         if parts & 16 != 0 {
@@ -293,7 +297,14 @@ struct SessionRun {
         lastSequence = sequence
         if reply.flags.contains(.reportFullState) { awaitingFullState = true }
 
-        if let reportedHash { reportedConfig = reportedHash.isEmpty ? 0 : Fingerprint.of(reportedHash) }
+        if let reportedHash {
+            reportedConfig = reportedHash.isEmpty ? 0 : Fingerprint.of(reportedHash)
+            if reportedFailed {
+                failedConfig = reportedConfig
+            } else if reportedConfig == failedConfig {
+                failedConfig = 0
+            }
+        }
         checkConfigOffer(reply, reportedNow: reportedHash != nil)
         if message.agentDisconnect != nil {
             expect(changes.disconnected && session.isDisconnected, "agent_disconnect was not recorded")
@@ -309,7 +320,11 @@ struct SessionRun {
             return
         }
         let fingerprint = target.hashFingerprint
-        let due = reportedConfig != fingerprint && (reportedNow || reoffer || offeredConfig != fingerprint)
+        if fingerprint != failedConfig { failedConfig = 0 }
+        // Never the config the agent last reported failed while it is still the one desired.
+        let due =
+            reportedConfig != fingerprint && fingerprint != failedConfig
+            && (reportedNow || reoffer || offeredConfig != fingerprint)
         if due {
             expect(reply.remoteConfig === target, "a config that was due was not offered")
             offeredConfig = fingerprint
@@ -319,12 +334,18 @@ struct SessionRun {
     }
 
     mutating func checkPush(_ reply: SessionReply?, reoffer: Bool) {
-        if reoffer { offeredConfig = 0 }
+        if reoffer {
+            offeredConfig = 0
+            failedConfig = 0
+        }
         guard let reply else {
             if uid != nil, spoke, !disconnected, let target = desired.remoteConfig, caps.contains(.acceptsRemoteConfig)
             {
+                // The session looked at the desired config as for an offer (see checkConfigOffer).
+                if target.hashFingerprint != failedConfig { failedConfig = 0 }
                 expect(
-                    reportedConfig == target.hashFingerprint || offeredConfig == target.hashFingerprint,
+                    reportedConfig == target.hashFingerprint || offeredConfig == target.hashFingerprint
+                        || failedConfig == target.hashFingerprint,
                     "no push although a config was due")
             }
             return
