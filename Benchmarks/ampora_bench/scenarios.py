@@ -1283,7 +1283,22 @@ class SoakController(_Base):
             self.next_keep += self.sample_every
             p99s = [w.last.get("p99_us") for w in workers if w.last and w.last.get("samples")]
             self.series.append({"t": round(now - self.t_all, 1), "rss_kb": sample.get("rss_kb"),
-                                "connected": sample["connected"], "p99_us_max_worker": max(p99s) if p99s else None})
+                                "connected": sample["connected"], "p99_us_max_worker": max(p99s) if p99s else None,
+                                **self._store_memory()})
+
+    def _store_memory(self):
+        """The server's SQLite heap and write backlog (/metrics): how much of RSS is the database's
+        page cache, which grows with the database, and how much is rows waiting to be written."""
+        try:
+            m = scrape_metrics(self.api, "ampora_persistence_")
+        except (OSError, ValueError):
+            return {}
+        out = {}
+        if "ampora_persistence_sqlite_heap_bytes" in m:
+            out["sqlite_heap_kb"] = int(m["ampora_persistence_sqlite_heap_bytes"] // 1024)
+        if "ampora_persistence_backlog_rows" in m:
+            out["backlog_rows"] = int(m["ampora_persistence_backlog_rows"])
+        return out
 
     def status(self):
         return "| soak: churned %d, pushes %d" % (self.churned, len(self.pushes))
@@ -1298,6 +1313,10 @@ class SoakController(_Base):
             rss_first_kb=rss[0] if rss else None, rss_last_kb=rss[-1] if rss else None,
             rss_max_kb=max(rss) if rss else None, p99_us_max=max(p99) if p99 else None,
             p99_us_median=sorted(p99)[len(p99) // 2] if p99 else None, agent_errors=result.get("errors"))
+        heap = [x["sqlite_heap_kb"] for x in self.series if x.get("sqlite_heap_kb") is not None]
+        if heap:
+            self.figures.update(sqlite_heap_first_kb=heap[0], sqlite_heap_last_kb=heap[-1],
+                                sqlite_heap_max_kb=max(heap))
         if bad:
             self.error = BenchError("soak: %d of %d pushes did not complete: %s" % (len(bad), len(self.pushes), bad[0]))
         result["soak_series"] = self.series

@@ -512,6 +512,10 @@ public struct OperatorAPI: Sendable {
         .init(
             "ampora_persistence_healthy", help: "1 while database writes succeed.", .gauge { $0.storeHealthy ? 1 : 0 }),
         .init(
+            "ampora_persistence_sqlite_heap_bytes",
+            help: "Heap SQLite holds in this process, its page cache included (0 on PostgreSQL).",
+            .gauge { Double($0.sqliteHeapBytes) }),
+        .init(
             "ampora_fleet_pushes_requested_total", help: "Agents offered a new desired state.",
             .count { $0.pushesRequested }),
         .init("ampora_fleet_changes_total", help: "Agent messages ingested.", .count { $0.changesIngested }),

@@ -410,4 +410,7 @@ def test_soak_churns_pushes_and_plots(tmp_path):
     assert fig["churned_agents"] >= 50 and result["reconnects"] >= 50
     assert fig["pushes"] and all("applied_s" in p for p in fig["pushes"])
     assert len(result["soak_series"]) >= 5
+    # The SQLite heap is sampled beside RSS (it is the page cache, which grows with the database).
+    assert all(x["sqlite_heap_kb"] > 0 for x in result["soak_series"])
+    assert fig["sqlite_heap_last_kb"] > 0
     assert (tmp_path / "result.svg").read_text().startswith("<svg")

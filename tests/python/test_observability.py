@@ -186,6 +186,8 @@ def test_metrics_keep_every_name_type_and_label_set():
         assert m["ampora_agent_connections_accepted_total"] >= 1
         assert m["ampora_opamp_messages_total"] >= 1
         assert m["ampora_fleet_agents"] == 1
+        # The embedded database's heap is reported (its page cache grows with the database).
+        assert m["ampora_persistence_sqlite_heap_bytes"] > 0
         # The connect and the disconnect are changes; the CPU spent applying them is measured
         # (with a thread clock, so it may round to nothing for two messages, but never goes back).
         assert m["ampora_fleet_status_changes_total"] >= 1

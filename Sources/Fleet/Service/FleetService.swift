@@ -437,6 +437,7 @@ public final class FleetService: Sendable {
         m.agentsKnown = inventory.counts.known
         // This instance's connections: summed over instances, the fleet's.
         m.agentsConnected = inventory.held
+        m.sqliteHeapBytes = SQLiteStore.heapBytes
         return m
     }
 

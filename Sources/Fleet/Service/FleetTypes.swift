@@ -376,6 +376,8 @@ public struct FleetMetrics: Sendable {
     public var historyDropped = 0
     /// False while the database is failing.
     public var storeHealthy = true
+    /// The heap SQLite holds in this process, its page cache included (0 on PostgreSQL).
+    public var sqliteHeapBytes = 0
     /// Agents asked to take a new desired state.
     public var pushesRequested = 0
     /// Messages received from agents (changes and heartbeats).

@@ -11,6 +11,10 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
     /// `sqlite`.
     public var backend: String { "sqlite" }
 
+    /// The heap SQLite holds in this process (every connection's page cache, statements and
+    /// schemas): a server's memory that grows with the database and not with its agents.
+    public static var heapBytes: Int { Int(sqlite3_memory_used()) }
+
     /// Opens (or creates) the database at `path` and migrates it.
     public init(path: String) throws(StoreError) {
         self.path = path

@@ -179,7 +179,6 @@ struct SessionRun {
             message.effectiveConfig = effective
         }
         var reportedHash: [UInt8]?
-        var reportedFailed = false
         if parts & 8 != 0 {
             var status = RemoteConfigStatus()
             let hashChoice = script.byte() % 4
@@ -188,7 +187,6 @@ struct SessionRun {
                 ? [] : hashChoice == 3 ? Array("other".utf8) : Material.configs[Int(hashChoice - 1)].hash
             status.status = RemoteConfigStatuses(rawValue: Int32(script.byte() % 4))
             reportedHash = status.lastRemoteConfigHash
-            reportedFailed = status.status == .failed
             message.remoteConfigStatus = status
         }
         if parts & 16 != 0 {
@@ -299,7 +297,7 @@ struct SessionRun {
 
         if let reportedHash {
             reportedConfig = reportedHash.isEmpty ? 0 : Fingerprint.of(reportedHash)
-            if reportedFailed {
+            if message.remoteConfigStatus?.status == .failed {
                 failedConfig = reportedConfig
             } else if reportedConfig == failedConfig {
                 failedConfig = 0
