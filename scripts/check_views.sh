@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Core's zero-copy views cannot outlive the bytes they read (docs/ARCHITECTURE.md, "Views that
-# cannot dangle"). Each snippet below tries one way to keep a view, or the pointer under it,
+# cannot dangle"). Each snippet below tries one way to keep a view, or reach the span under it,
 # past the decode closure (or a WebSocket payload lent from a receive buffer past that buffer's
 # borrow); the compiler must reject it, and for that reason (the message is
 # checked). A control snippet that reads through views and keeps only owned values must compile,
@@ -42,7 +42,7 @@ check() {
 
 check control compiles <<'SWIFT'
 import Core
-func names(_ raw: UnsafeRawBufferPointer) throws -> [String] {
+func names(_ raw: RawSpan) throws -> [String] {
     try AgentToServerView.decode(raw) { view in
         let uid = InstanceUID(bytes: view.instanceUid)
         var out = view.agentDescription?.identifyingAttributes.map { $0.key.string } ?? []
@@ -60,14 +60,14 @@ SWIFT
 
 check return-the-view "Escapable" <<'SWIFT'
 import Core
-func keep(_ raw: UnsafeRawBufferPointer) throws -> AgentToServerView {
+func keep(_ raw: RawSpan) throws -> AgentToServerView {
     try AgentToServerView.decode(raw) { $0 }
 }
 SWIFT
 
 check return-a-field "Escapable" <<'SWIFT'
 import Core
-func keep(_ raw: UnsafeRawBufferPointer) throws -> ProtoString? {
+func keep(_ raw: RawSpan) throws -> ProtoString? {
     try AgentToServerView.decode(raw) { $0.remoteConfigStatus?.errorMessage }
 }
 SWIFT
@@ -79,7 +79,7 @@ SWIFT
 
 check capture-in-an-escaping-closure "escapes its scope" <<'SWIFT'
 import Core
-func keep(_ raw: UnsafeRawBufferPointer) throws -> () -> Int {
+func keep(_ raw: RawSpan) throws -> () -> Int {
     try AgentToServerView.decode(raw) { view in
         let bytes = view.instanceUid
         let later: () -> Int = { bytes.count }
@@ -91,7 +91,7 @@ SWIFT
 check stash-in-a-global "escapes its scope" <<'SWIFT'
 import Core
 nonisolated(unsafe) var stash: (() -> Int)? = nil
-func keep(_ raw: UnsafeRawBufferPointer) throws {
+func keep(_ raw: RawSpan) throws {
     try AgentToServerView.decode(raw) { view in
         let health = view.health
         stash = { health?.lastError.utf8Count ?? 0 }
@@ -101,7 +101,7 @@ SWIFT
 
 check collect-in-an-array "Escapable" <<'SWIFT'
 import Core
-func keep(_ raw: UnsafeRawBufferPointer) throws -> Int {
+func keep(_ raw: RawSpan) throws -> Int {
     try AgentToServerView.decode(raw) { view in
         var kept: [KeyValueView] = []
         view.agentDescription?.identifyingAttributes.forEach { kept.append($0) }
@@ -110,10 +110,10 @@ func keep(_ raw: UnsafeRawBufferPointer) throws -> Int {
 }
 SWIFT
 
-check take-the-pointer "inaccessible" <<'SWIFT'
+check take-the-span "inaccessible" <<'SWIFT'
 import Core
-func keep(_ raw: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer {
-    try AgentToServerView.decode(raw) { $0.instanceUid.unsafeBytes }
+func keep(_ raw: RawSpan) throws -> Int {
+    try AgentToServerView.decode(raw) { $0.instanceUid.span.byteCount }
 }
 SWIFT
 

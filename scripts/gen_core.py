@@ -133,9 +133,9 @@ def decode_scalar(f, src):
     if f.is_enum:
         return f"{f.enum_name}(rawValue: Int32(truncatingIfNeeded: {src}.scalar))"
     if k == "bytes":
-        return f"Array(s.slice({src}.range))"
+        return f"s.slice({src}.range).byteArray"
     if k == "string":
-        return f"String(decoding: s.slice({src}.range), as: UTF8.self)"
+        return f"s.slice({src}.range).utf8String"
     if k in ("uint64", "fixed64"):
         return f"{src}.scalar"
     if k == "int64":
@@ -274,7 +274,7 @@ def gen_message(msg):
     out.append("    public init() {}")
     out.append("")
     out.append("    /// Decodes and validates untrusted bytes (merging repeated sub-messages).")
-    out.append("    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {")
+    out.append("    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {")
     out.append("        var r = WireReader(bytes)")
     out.append("        _ = try Self._validate(&r, depth: 0)")
     out.append("        self.init()")
@@ -376,7 +376,7 @@ def gen_message(msg):
     out.append("    /// Merges validated bytes into this value with protobuf semantics (last scalar wins,")
     out.append("    /// repeated fields append, sub-messages merge).")
     out.append("    @usableFromInline")
-    out.append("    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {")
+    out.append("    mutating func _merge(unchecked bytes: RawSpan) {")
     if fs:
         out.append("        var s = WireScanner(bytes)")
         out.append("        while let f = s.next() {")
@@ -420,13 +420,13 @@ def gen_message(msg):
         vt = f.scalar_type()
         out.append("")
         out.append("    @usableFromInline")
-        out.append(f"    static func _decodeEntry{upper_camel(f.name)}(_ bytes: UnsafeRawBufferPointer) -> (String, {vt}) {{")
+        out.append(f"    static func _decodeEntry{upper_camel(f.name)}(_ bytes: RawSpan) -> (String, {vt}) {{")
         out.append('        var key = ""')
         out.append(f"        var value = {f.scalar_default() if not f.is_message else f.kind + '()'}")
         out.append("        var s = WireScanner(bytes)")
         out.append("        while let f = s.next() {")
         out.append("            switch (f.number, f.wire) {")
-        out.append('            case (1, 2): key = String(decoding: s.slice(f.range), as: UTF8.self)')
+        out.append('            case (1, 2): key = s.slice(f.range).utf8String')
         if f.is_message:
             out.append("            case (2, 2): value._merge(unchecked: s.slice(f.range))")
         else:
@@ -571,7 +571,7 @@ def gen_validation(msg):
 def view_scalar_expr(f):
     k = f.kind
     wire = f.wire
-    base = f"WireLookup.firstScalar(unsafeBytes, {f.number}, {wire})"
+    base = f"WireLookup.firstScalar(span, {f.number}, {wire})"
     if f.is_enum:
         return f"{f.enum_name}(rawValue: Int32(truncatingIfNeeded: {base} ?? 0))"
     if k in ("uint64", "fixed64"):
@@ -602,14 +602,14 @@ def gen_view(msg):
     oneofs = oneofs_of(msg)
     out = [f"/// A zero-copy view of `{msg}`: fields are read from the borrowed bytes on access.",
            f"public struct {msg}View: ProtoView, ~Escapable {{",
-           "    /// The message bytes this view reads, pointing into the input; never handed out of Core.",
-           "    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer",
+           "    /// The message bytes this view reads, inside the input.",
+           "    @usableFromInline let span: RawSpan",
            "",
            "    /// Wraps bytes a validator has accepted as this message.",
            "    @inlinable",
-           "    @_lifetime(borrow bytes)",
-           "    public init(unchecked bytes: UnsafeRawBufferPointer) {",
-           "        unsafeBytes = bytes",
+           "    @_lifetime(copy bytes)",
+           "    public init(unchecked bytes: RawSpan) {",
+           "        span = bytes",
            "    }",
            ""]
     for f in fs:
@@ -619,20 +619,20 @@ def gen_view(msg):
         out.append(f"    /// `{f.name}` = {f.number}.")
         if f.mod == "repeated":
             out.append(f"    @inlinable public var {f.swift}: ProtoRepeated<{vt}> {{")
-            out.append(f"        @_lifetime(copy self) get {{ ProtoRepeated(unsafeBytes, {f.number}, within: self) }}")
+            out.append(f"        @_lifetime(copy self) get {{ ProtoRepeated(span, {f.number}) }}")
             out.append("    }")
         elif f.mod == "map":
             out.append(f"    @inlinable public var {f.swift}: ProtoMap<{vt}> {{")
-            out.append(f"        @_lifetime(copy self) get {{ ProtoMap(unsafeBytes, {f.number}, within: self) }}")
+            out.append(f"        @_lifetime(copy self) get {{ ProtoMap(span, {f.number}) }}")
             out.append("    }")
         elif f.is_message:
             out.append(f"    @inlinable public var {f.swift}: {vt}? {{")
-            out.append(f"        @_lifetime(copy self) get {{ .present(WireLookup.firstLength(unsafeBytes, {f.number}), within: self) }}")
+            out.append(f"        @_lifetime(copy self) get {{ .present(WireLookup.firstLength(span, {f.number})) }}")
             out.append("    }")
         elif f.kind in ("string", "bytes"):
             out.append(f"    @inlinable public var {f.swift}: {vt} {{")
             out.append("        @_lifetime(copy self) get {")
-            out.append(f"            {vt}(unchecked: WireLookup.firstLength(unsafeBytes, {f.number}) ?? WireLookup.empty, within: self)")
+            out.append(f"            {vt}(unchecked: WireLookup.firstLengthOrEmpty(span, {f.number}))")
             out.append("        }")
             out.append("    }")
         else:
@@ -652,7 +652,7 @@ def gen_view(msg):
         out.append(f"    @inlinable public var {camel(oname)}: {tname}? {{")
         if borrows:
             out.append("        @_lifetime(copy self) get {")
-        out.append(f"        guard let (f, slice) = WireLookup.firstOf(unsafeBytes, {lo}...{hi}, wires: {{ n in")
+        out.append(f"        guard let f = WireLookup.firstOf(span, {lo}...{hi}, wires: {{ n in")
         out.append("            switch n {")
         for m in members:
             out.append(f"            case {m.number}: return {m.wire}")
@@ -662,7 +662,7 @@ def gen_view(msg):
         out.append("        switch f.number {")
         for m in members:
             if m.is_message or m.kind in ("string", "bytes"):
-                expr = f"{view_type(m)}(unchecked: slice, within: self)"
+                expr = f"{view_type(m)}(unchecked: span.extracting(f.range))"
             elif m.kind == "int64":
                 expr = "Int64(bitPattern: f.scalar)"
             elif m.kind == "bool":
@@ -681,19 +681,19 @@ def gen_view(msg):
         out.append("    }")
     out.append("")
     out.append("    /// Bit n set when field n occurs: one pass instead of probing each field.")
-    out.append("    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }")
+    out.append("    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }")
     out.append("")
     out.append("    /// An owned copy that outlives the input.")
     out.append(f"    public func owned() -> {msg} {{")
     out.append(f"        var m = {msg}()")
-    out.append("        m._merge(unchecked: unsafeBytes)")
+    out.append("        m._merge(unchecked: span)")
     out.append("        return m")
     out.append("    }")
     out.append("")
     out.append("    /// Validates `bytes` and hands a view of them to `body`; when the input repeats a")
     out.append("    /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.")
     out.append("    @inlinable")
-    out.append(f"    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: ({msg}View) -> R) throws(ProtoDecodeError) -> R {{")
+    out.append(f"    public static func decode<R>(_ bytes: RawSpan, _ body: ({msg}View) -> R) throws(ProtoDecodeError) -> R {{")
     out.append("        var r = WireReader(bytes)")
     out.append(f"        if try !{msg}._validate(&r, depth: 0) {{")
     out.append(f"            return body({msg}View(unchecked: bytes))")
@@ -701,13 +701,7 @@ def gen_view(msg):
     out.append(f"        var merged = {msg}()")
     out.append("        merged._merge(unchecked: bytes)")
     out.append("        let canonical = merged.serializedBytes()")
-    out.append(f"        return canonical.withUnsafeBytes {{ body({msg}View(unchecked: $0)) }}")
-    out.append("    }")
-    out.append("")
-    out.append("    /// Validates the bytes `span` lends and hands a view of them to `body`.")
-    out.append("    @inlinable")
-    out.append(f"    public static func decode<R>(_ span: RawSpan, _ body: ({msg}View) -> R) throws(ProtoDecodeError) -> R {{")
-    out.append("        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }")
+    out.append(f"        return body({msg}View(unchecked: canonical.span.bytes))")
     out.append("    }")
     out.append("}")
     out.append("")

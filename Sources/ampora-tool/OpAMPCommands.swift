@@ -56,12 +56,12 @@ extension OpAMP {
             let data = try options.readInput()
             let text: String
             do {
-                text = try Array(data).withUnsafeBytes { raw throws(ProtoDecodeError) -> String in
-                    let body = options.ws ? try OpAMPWebSocketPayload.body(of: raw, acceptLegacy: false) : raw
-                    switch options.message {
-                    case .agentToServer: return try AgentToServer(validating: body).jsonString(pretty: !compact)
-                    case .serverToAgent: return try ServerToAgent(validating: body).jsonString(pretty: !compact)
-                    }
+                let bytes = Array(data)
+                let raw = bytes.span.bytes
+                let body = options.ws ? try OpAMPWebSocketPayload.body(of: raw, acceptLegacy: false) : raw
+                switch options.message {
+                case .agentToServer: text = try AgentToServer(validating: body).jsonString(pretty: !compact)
+                case .serverToAgent: text = try ServerToAgent(validating: body).jsonString(pretty: !compact)
                 }
             } catch {
                 throw InputFailure(message: "malformed \(options.message.rawValue) message: \(error)")

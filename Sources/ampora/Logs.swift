@@ -155,21 +155,8 @@ enum StandardError {
 
     static func write(_ line: String) {
         let bytes = Array(line.utf8)
-        lock.withLock { _ in
-            bytes.withUnsafeBytes { buffer in
-                guard let base = buffer.baseAddress else { return }
-                var offset = 0
-                while offset < buffer.count {
-                    let n = Glibc.write(2, base + offset, buffer.count - offset)
-                    if n > 0 {
-                        offset += n
-                    } else if n < 0 && errno == EINTR {
-                        continue
-                    } else {
-                        return
-                    }
-                }
-            }
-        }
+        // FileHandle writes until all is written (retrying short writes and EINTR); a log line
+        // that cannot be written cannot be reported anywhere else, so a failure is dropped.
+        lock.withLock { _ in try? FileHandle.standardError.write(contentsOf: bytes) }
     }
 }

@@ -101,12 +101,10 @@ struct HotPathAllocationTests {
         var uids = UUIDv7Generator(now: { 0 }, rng: SystemRandomNumberGenerator())
         var writer = ProtoWriter(capacity: 4096)
         func step(_ frame: [UInt8]) {
-            let payload = frame.dropFirst(6)
-            payload.withUnsafeBytes { raw in
-                try? AgentToServerView.decode(UnsafeRawBufferPointer(rebasing: raw[1...])) { view in
-                    writer.reset()
-                    session.receive(view, desired: DesiredState(), uids: &uids).reply.encode(into: &writer)
-                }
+            // Past the 6-byte WebSocket header and the OpAMP header byte.
+            try? AgentToServerView.decode(frame.span.bytes.extracting(droppingFirst: 7)) { view in
+                writer.reset()
+                session.receive(view, desired: DesiredState(), uids: &uids).reply.encode(into: &writer)
             }
         }
         let frames = (0...1100).map { Self.heartbeatFrame(uid, seq: UInt64($0)) }

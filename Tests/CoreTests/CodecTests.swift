@@ -62,7 +62,7 @@ import Testing
         let m = try AgentToServer(serializedBytes: [0x12, 0x01, 0x05, 0x20, 0x03])
         #expect(m.sequenceNum == 0)
         #expect(m.capabilities == 3)
-        try [UInt8]([0x12, 0x01, 0x05, 0x20, 0x03]).withUnsafeBytes { raw in
+        try withSpan([UInt8]([0x12, 0x01, 0x05, 0x20, 0x03])) { raw in
             try AgentToServerView.decode(raw) { view in
                 #expect(view.sequenceNum == 0)
                 #expect(view.capabilities == 3)
@@ -99,7 +99,7 @@ import Testing
         let message: [UInt8] = [0x32] + varint(configMap.count) + configMap
         let owned = try AgentToServer(serializedBytes: message)
         #expect(owned.effectiveConfig?.configMap?.configMap["a"]?.contentType == "second")
-        try message.withUnsafeBytes { raw in
+        try withSpan(message) { raw in
             try AgentToServerView.decode(raw) { view in
                 let files = view.effectiveConfig!.configMap!.configMap
                 #expect(files.count == 2)
@@ -113,7 +113,7 @@ import Testing
 
     /// Whether validation sends `message` (an `AgentToServer`) to the merge path.
     static func needsMerge(_ message: [UInt8]) throws -> Bool {
-        try message.withUnsafeBytes { raw throws(ProtoDecodeError) in
+        try withSpan(message) { raw throws(ProtoDecodeError) in
             var r = WireReader(raw)
             return try AgentToServer._validate(&r, depth: 0)
         }
@@ -136,7 +136,7 @@ import Testing
         let keys = (0..<5).map { "receiver/otlp-\($0)-shared-suffix" } + ["a", "", "b"]
         let message = Self.configMapMessage(keys)
         #expect(try Self.needsMerge(message) == false)
-        try message.withUnsafeBytes { raw in
+        try withSpan(message) { raw in
             try AgentToServerView.decode(raw) { view in
                 #expect(view.effectiveConfig?.configMap?.configMap.map { $0.key.string } == keys)
             }
@@ -153,7 +153,7 @@ import Testing
         #expect(try Self.needsMerge(message))
         let owned = try AgentToServer(serializedBytes: message)
         #expect(owned.effectiveConfig?.configMap?.configMap.count == keys.count)
-        try message.withUnsafeBytes { raw in
+        try withSpan(message) { raw in
             try AgentToServerView.decode(raw) { view in
                 let read = view.effectiveConfig?.configMap?.configMap.map { $0.key.string } ?? []
                 #expect(read == keys.sorted())
@@ -184,7 +184,7 @@ import Testing
         let message: [UInt8] = [0x32] + varint(configMap.count) + configMap
         let owned = try AgentToServer(serializedBytes: message)
         #expect(owned.effectiveConfig?.configMap?.configMap.keys.sorted() == ["b"])
-        try message.withUnsafeBytes { raw in
+        try withSpan(message) { raw in
             try AgentToServerView.decode(raw) { view in
                 #expect(view.effectiveConfig?.configMap?.configMap.map { $0.key.string } == ["b"])
             }
@@ -197,7 +197,7 @@ import Testing
         let owned = try AgentToServer(serializedBytes: message)
         #expect(owned.remoteConfigStatus?.lastRemoteConfigHash == [0xAB])
         #expect(owned.remoteConfigStatus?.status == .applied)
-        try message.withUnsafeBytes { raw in
+        try withSpan(message) { raw in
             try AgentToServerView.decode(raw) { view in
                 #expect(view.remoteConfigStatus?.lastRemoteConfigHash.array == [0xAB])
                 #expect(view.remoteConfigStatus?.status == .applied)
@@ -240,7 +240,7 @@ import Testing
             var g = SeededGenerator(seed: seed)
             let a = AgentToServer.random(using: &g)
             let bytes = a.serializedBytes()
-            let viaView = try? bytes.withUnsafeBytes { raw in try AgentToServerView.decode(raw) { $0.owned() } }
+            let viaView = try? AgentToServerView.decode(bytes.span.bytes) { $0.owned() }
             #expect(viaView == a)
         }
     }
@@ -288,15 +288,15 @@ import Testing
 
     @Test func webSocketHeader() throws {
         let framed: [UInt8] = [0x00, 0x10, 0x05]
-        try framed.withUnsafeBytes { raw in
+        try withSpan(framed) { raw in
             let body = try OpAMPWebSocketPayload.body(of: raw)
-            #expect(Array(body) == [0x10, 0x05])
+            #expect(body.byteArray == [0x10, 0x05])
         }
         let legacy: [UInt8] = [0x10, 0x05]
-        try legacy.withUnsafeBytes { raw in
+        try withSpan(legacy) { raw in
             let body = try OpAMPWebSocketPayload.body(of: raw)
-            #expect(Array(body) == [0x10, 0x05])
-            #expect(throws: ProtoDecodeError.self) { try OpAMPWebSocketPayload.body(of: raw, acceptLegacy: false) }
+            #expect(body.byteArray == [0x10, 0x05])
+            #expect(throws: ProtoDecodeError.self) { _ = try OpAMPWebSocketPayload.body(of: raw, acceptLegacy: false) }
         }
     }
 
@@ -304,7 +304,7 @@ import Testing
     @Test func webSocketHeaderOfASpan() throws {
         func body(_ bytes: [UInt8], acceptLegacy: Bool = true) throws -> [UInt8] {
             let span = try OpAMPWebSocketPayload.body(of: bytes.span.bytes, acceptLegacy: acceptLegacy)
-            return span.withUnsafeBytes { Array($0) }
+            return span.byteArray
         }
         #expect(try body([0x00, 0x10, 0x05]) == [0x10, 0x05])
         #expect(try body([0x10, 0x05]) == [0x10, 0x05])
@@ -317,4 +317,9 @@ func varint(_ n: Int) -> [UInt8] {
     var w = ProtoWriter()
     w.writeVarint(UInt64(n))
     return w.bytes
+}
+
+/// Lends `bytes` to `body` as a span, the form the decoders take.
+func withSpan<R, E: Error>(_ bytes: [UInt8], _ body: (RawSpan) throws(E) -> R) throws(E) -> R {
+    try body(bytes.span.bytes)
 }

@@ -24,7 +24,7 @@ import Testing
         let bytes = Array(data)
         _ = try? AgentToServer(serializedBytes: bytes)
         _ = try? ServerToAgent(serializedBytes: bytes)
-        _ = try? bytes.withUnsafeBytes { raw in try AgentToServerView.decode(raw) { $0.owned() } }
+        _ = try? AgentToServerView.decode(bytes.span.bytes) { $0.owned() }
         _ = try? JSONParser.parse(bytes)
     }
 }

@@ -40,11 +40,11 @@ enum Golden {
 
 /// Decodes with our codec and returns (owned JSON, view-path JSON, re-encoded bytes).
 func decodeBoth(_ v: GoldenVector) throws -> (JSONValue, JSONValue, [UInt8]) {
-    func run<M: ProtoMessage>(_: M.Type, view: (UnsafeRawBufferPointer) throws -> M) throws -> (
+    func run<M: ProtoMessage>(_: M.Type, view: (RawSpan) throws -> M) throws -> (
         JSONValue, JSONValue, [UInt8]
     ) {
         let owned = try M(serializedBytes: v.bytes)
-        let viaView = try v.bytes.withUnsafeBytes { try view($0) }
+        let viaView = try view(v.bytes.span.bytes)
         #expect(owned == viaView, "view path and owned path disagree for \(v.name)")
         return (
             try JSONParser.parse(Array(owned.jsonString().utf8)),

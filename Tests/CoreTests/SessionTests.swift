@@ -23,8 +23,8 @@ struct Harness {
 
     mutating func send(_ m: AgentToServer) -> (reply: SessionReply, changes: StatusChanges, wire: ServerToAgent) {
         let bytes = m.serializedBytes()
-        let (reply, changes) = try! bytes.withUnsafeBytes { raw in
-            try AgentToServerView.decode(raw) { view in session.receive(view, desired: desired, uids: &uids) }
+        let (reply, changes) = try! AgentToServerView.decode(bytes.span.bytes) { view in
+            session.receive(view, desired: desired, uids: &uids)
         }
         // Every reply must be a valid ServerToAgent on the wire.
         let wire = try! ServerToAgent(serializedBytes: reply.serializedBytes())
@@ -270,7 +270,7 @@ func config(_ body: String) -> SharedRemoteConfig {
         var running = Harness()
         running.desired.remoteConfig = wanted
         running.session.restore(
-            SessionSeed(held: all, runningConfig: wanted.hash.withUnsafeBytes { Fingerprint.of($0) }))
+            SessionSeed(held: all, runningConfig: Fingerprint.of(wanted.hash)))
         let poll = running.send(message(seq: 7))
         #expect(poll.wire.remoteConfig == nil)
         #expect(poll.wire.flags & 1 == 0, "the parts are held: no full report asked")
@@ -278,7 +278,7 @@ func config(_ body: String) -> SharedRemoteConfig {
         var behind = Harness()
         behind.desired.remoteConfig = wanted
         let old: [UInt8] = [9, 9]
-        behind.session.restore(SessionSeed(held: all, runningConfig: old.withUnsafeBytes { Fingerprint.of($0) }))
+        behind.session.restore(SessionSeed(held: all, runningConfig: Fingerprint.of(old)))
         #expect(behind.send(message(seq: 7)).wire.remoteConfig?.configHash == wanted.hash)
     }
 

@@ -8,9 +8,9 @@ import OpAMPPeer
 import SwiftProtobuf
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 // MARK: - Field readers: each touches the same fields on both sides.
@@ -24,7 +24,7 @@ func readHeartbeat(_ v: AgentToServerView) -> UInt64 {
 
 @inline(__always)
 func readHeartbeat(_ m: Opamp_Proto_AgentToServer) -> UInt64 {
-    let uid = m.instanceUid.withUnsafeBytes { InstanceUID(bytes: $0) }
+    let uid = m.instanceUid.withUnsafeBytes { InstanceUID(bytes: RawSpan(_unsafeBytes: $0)) }
     return (uid?.low ?? 0) &+ m.sequenceNum &+ m.capabilities
 }
 
@@ -147,12 +147,18 @@ func readFullStatus(_ m: Opamp_Proto_AgentToServer) -> Int {
 // MARK: - Decoding helpers (a decode failure is a broken fixture: stop loudly).
 
 @inline(__always)
-func viewDecode<R>(_ raw: UnsafeRawBufferPointer, _ body: (AgentToServerView) -> R) -> R {
+func viewDecode<R>(_ raw: RawSpan, _ body: (AgentToServerView) -> R) -> R {
     do throws(ProtoDecodeError) {
         return try AgentToServerView.decode(raw, body)
     } catch {
         fatalError("fixture did not decode: \(error)")
     }
+}
+
+/// Lends `bytes` to `body` as a span, the form the decoders take.
+@inline(__always)
+func withSpan<R>(_ bytes: [UInt8], _ body: (RawSpan) -> R) -> R {
+    body(bytes.span.bytes)
 }
 
 @inline(__always)
@@ -185,10 +191,10 @@ struct HeartbeatRun: Sendable {
 /// Checks that both decoders see the same content, so the pairs compare like with like.
 func checkFixtures() {
     let hb = Fixtures.heartbeatBytes
-    let ours = hb.withUnsafeBytes { raw in viewDecode(raw, readHeartbeat) }
+    let ours = withSpan(hb) { raw in viewDecode(raw, readHeartbeat) }
     precondition(ours == readHeartbeat(peerDecode(hb)), "heartbeat differs between decoders")
     let full = Fixtures.fullStatusBytes
-    let viewSum = full.withUnsafeBytes { raw in viewDecode(raw, readFullStatus) }
+    let viewSum = withSpan(full) { raw in viewDecode(raw, readFullStatus) }
     let peerSum = readFullStatus(peerDecode(full))
     let ownedSum = readFullStatus(Fixtures.fullStatus)
     precondition(viewSum == peerSum && viewSum == ownedSum, "full status differs: \(viewSum) \(peerSum) \(ownedSum)")
@@ -233,7 +239,7 @@ let benchmarks: @Sendable () -> Void = {
     // 1. Heartbeat decode: validate, then read uid, sequence_num and capabilities.
     let heartbeat = Fixtures.heartbeatBytes
     Benchmark("1 heartbeat decode: Ampora view") { benchmark in
-        heartbeat.withUnsafeBytes { raw in
+        withSpan(heartbeat) { raw in
             for _ in benchmark.scaledIterations {
                 blackHole(viewDecode(raw, readHeartbeat))
             }
@@ -248,14 +254,14 @@ let benchmarks: @Sendable () -> Void = {
     // 2. Full status decode (~2 KB), touching every top-level field and what is under it.
     let full = Fixtures.fullStatusBytes
     Benchmark("2 full status decode: Ampora view") { benchmark in
-        full.withUnsafeBytes { raw in
+        withSpan(full) { raw in
             for _ in benchmark.scaledIterations {
                 blackHole(viewDecode(raw, readFullStatus))
             }
         }
     }
     Benchmark("2 full status decode: Ampora owned") { benchmark in
-        full.withUnsafeBytes { raw in
+        withSpan(full) { raw in
             for _ in benchmark.scaledIterations {
                 do throws(ProtoDecodeError) {
                     blackHole(readFullStatus(try AgentToServer(validating: raw)))
@@ -328,7 +334,7 @@ let benchmarks: @Sendable () -> Void = {
     let primed: AgentSession = {
         var session = AgentSession()
         var uids = CountingUIDs()
-        Fixtures.fullStatusBytes.withUnsafeBytes { raw in
+        withSpan(Fixtures.fullStatusBytes) { raw in
             _ = viewDecode(raw) { view in session.receive(view, desired: desired, uids: &uids) }
         }
         return session
@@ -338,9 +344,9 @@ let benchmarks: @Sendable () -> Void = {
         var uids = CountingUIDs()
         var writer = ProtoWriter(capacity: 4096)
         benchmark.startMeasurement()
-        run.bytes.withUnsafeBytes { all in
+        withSpan(run.bytes) { all in
             for i in benchmark.scaledIterations {
-                let raw = UnsafeRawBufferPointer(rebasing: all[run.ranges[i]])
+                let raw = all.extracting(run.ranges[i])
                 let reply = viewDecode(raw) { view in session.receive(view, desired: desired, uids: &uids).reply }
                 writer.reset()
                 reply.encode(into: &writer)

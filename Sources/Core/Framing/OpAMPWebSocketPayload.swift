@@ -10,21 +10,9 @@ public enum OpAMPWebSocketPayload {
     @inlinable
     @_lifetime(copy message)
     public static func body(of message: RawSpan, acceptLegacy: Bool = true) throws(ProtoDecodeError) -> RawSpan {
-        // One rule, the raw buffer's below: it tells how many header bytes to drop.
-        let header = try message.withUnsafeBytes { (raw) throws(ProtoDecodeError) in
-            raw.count - (try body(of: raw, acceptLegacy: acceptLegacy)).count
-        }
-        return message.extracting(droppingFirst: header)
-    }
-
-    /// The protobuf part of a received WebSocket message held in a raw buffer (the rule the
-    /// span version applies too).
-    @inlinable
-    public static func body(of message: UnsafeRawBufferPointer, acceptLegacy: Bool = true) throws(ProtoDecodeError)
-        -> UnsafeRawBufferPointer
-    {
-        guard let first = message.first else { return message }
-        if first == 0 { return UnsafeRawBufferPointer(rebasing: message[1...]) }
+        guard !message.isEmpty else { return message }
+        let first = message.unsafeLoad(fromByteOffset: 0, as: UInt8.self)
+        if first == 0 { return message.extracting(droppingFirst: 1) }
         if acceptLegacy { return message }
         var reader = WireReader(message)
         _ = try reader.readVarint()

@@ -2,89 +2,87 @@
 
 /// A zero-copy view of `AgentToServer`: fields are read from the borrowed bytes on access.
 public struct AgentToServerView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `instance_uid` = 1.
     @inlinable public var instanceUid: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `sequence_num` = 2.
-    @inlinable public var sequenceNum: UInt64 { WireLookup.firstScalar(unsafeBytes, 2, 0) ?? 0 }
+    @inlinable public var sequenceNum: UInt64 { WireLookup.firstScalar(span, 2, 0) ?? 0 }
     /// `agent_description` = 3.
     @inlinable public var agentDescription: AgentDescriptionView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 3), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 3)) }
     }
     /// `capabilities` = 4.
-    @inlinable public var capabilities: UInt64 { WireLookup.firstScalar(unsafeBytes, 4, 0) ?? 0 }
+    @inlinable public var capabilities: UInt64 { WireLookup.firstScalar(span, 4, 0) ?? 0 }
     /// `health` = 5.
     @inlinable public var health: ComponentHealthView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 5), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 5)) }
     }
     /// `effective_config` = 6.
     @inlinable public var effectiveConfig: EffectiveConfigView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 6), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 6)) }
     }
     /// `remote_config_status` = 7.
     @inlinable public var remoteConfigStatus: RemoteConfigStatusView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 7), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 7)) }
     }
     /// `package_statuses` = 8.
     @inlinable public var packageStatuses: PackageStatusesView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 8), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 8)) }
     }
     /// `agent_disconnect` = 9.
     @inlinable public var agentDisconnect: AgentDisconnectView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 9), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 9)) }
     }
     /// `flags` = 10.
-    @inlinable public var flags: UInt64 { WireLookup.firstScalar(unsafeBytes, 10, 0) ?? 0 }
+    @inlinable public var flags: UInt64 { WireLookup.firstScalar(span, 10, 0) ?? 0 }
     /// `connection_settings_request` = 11.
     @inlinable public var connectionSettingsRequest: ConnectionSettingsRequestView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 11), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 11)) }
     }
     /// `custom_capabilities` = 12.
     @inlinable public var customCapabilities: CustomCapabilitiesView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 12), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 12)) }
     }
     /// `custom_message` = 13.
     @inlinable public var customMessage: CustomMessageView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 13), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 13)) }
     }
     /// `available_components` = 14.
     @inlinable public var availableComponents: AvailableComponentsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 14), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 14)) }
     }
     /// `connection_settings_status` = 15.
     @inlinable public var connectionSettingsStatus: ConnectionSettingsStatusView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 15), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 15)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentToServer {
         var m = AgentToServer()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentToServerView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (AgentToServerView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !AgentToServer._validate(&r, depth: 0) {
             return body(AgentToServerView(unchecked: bytes))
@@ -92,44 +90,36 @@ public struct AgentToServerView: ProtoView, ~Escapable {
         var merged = AgentToServer()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(AgentToServerView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (AgentToServerView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(AgentToServerView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `AgentDisconnect`: fields are read from the borrowed bytes on access.
 public struct AgentDisconnectView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentDisconnect {
         var m = AgentDisconnect()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentDisconnectView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (AgentDisconnectView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !AgentDisconnect._validate(&r, depth: 0) {
             return body(AgentDisconnectView(unchecked: bytes))
@@ -137,47 +127,41 @@ public struct AgentDisconnectView: ProtoView, ~Escapable {
         var merged = AgentDisconnect()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(AgentDisconnectView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (AgentDisconnectView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(AgentDisconnectView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ConnectionSettingsRequest`: fields are read from the borrowed bytes on access.
 public struct ConnectionSettingsRequestView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `opamp` = 1.
     @inlinable public var opamp: OpAMPConnectionSettingsRequestView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 1), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 1)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ConnectionSettingsRequest {
         var m = ConnectionSettingsRequest()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ConnectionSettingsRequestView) -> R)
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ConnectionSettingsRequestView) -> R)
         throws(ProtoDecodeError) -> R
     {
         var r = WireReader(bytes)
@@ -187,49 +171,41 @@ public struct ConnectionSettingsRequestView: ProtoView, ~Escapable {
         var merged = ConnectionSettingsRequest()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ConnectionSettingsRequestView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ConnectionSettingsRequestView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ConnectionSettingsRequestView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `OpAMPConnectionSettingsRequest`: fields are read from the borrowed bytes on access.
 public struct OpAMPConnectionSettingsRequestView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `certificate_request` = 1.
     @inlinable public var certificateRequest: CertificateRequestView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 1), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 1)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> OpAMPConnectionSettingsRequest {
         var m = OpAMPConnectionSettingsRequest()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (OpAMPConnectionSettingsRequestView) -> R)
+    public static func decode<R>(_ bytes: RawSpan, _ body: (OpAMPConnectionSettingsRequestView) -> R)
         throws(ProtoDecodeError) -> R
     {
         var r = WireReader(bytes)
@@ -239,52 +215,43 @@ public struct OpAMPConnectionSettingsRequestView: ProtoView, ~Escapable {
         var merged = OpAMPConnectionSettingsRequest()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(OpAMPConnectionSettingsRequestView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (OpAMPConnectionSettingsRequestView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(OpAMPConnectionSettingsRequestView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `CertificateRequest`: fields are read from the borrowed bytes on access.
 public struct CertificateRequestView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `csr` = 1.
     @inlinable public var csr: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> CertificateRequest {
         var m = CertificateRequest()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (CertificateRequestView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (CertificateRequestView) -> R) throws(ProtoDecodeError) -> R
     {
         var r = WireReader(bytes)
         if try !CertificateRequest._validate(&r, depth: 0) {
@@ -293,54 +260,47 @@ public struct CertificateRequestView: ProtoView, ~Escapable {
         var merged = CertificateRequest()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(CertificateRequestView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (CertificateRequestView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(CertificateRequestView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `AvailableComponents`: fields are read from the borrowed bytes on access.
 public struct AvailableComponentsView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `components` = 1.
     @inlinable public var components: ProtoMap<ComponentDetailsView> {
-        @_lifetime(copy self) get { ProtoMap(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoMap(span, 1) }
     }
     /// `hash` = 2.
     @inlinable public var hash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AvailableComponents {
         var m = AvailableComponents()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AvailableComponentsView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (AvailableComponentsView) -> R) throws(ProtoDecodeError) -> R
     {
         var r = WireReader(bytes)
         if try !AvailableComponents._validate(&r, depth: 0) {
@@ -349,54 +309,45 @@ public struct AvailableComponentsView: ProtoView, ~Escapable {
         var merged = AvailableComponents()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(AvailableComponentsView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (AvailableComponentsView) -> R) throws(ProtoDecodeError) -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(AvailableComponentsView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ComponentDetails`: fields are read from the borrowed bytes on access.
 public struct ComponentDetailsView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `metadata` = 1.
     @inlinable public var metadata: ProtoRepeated<KeyValueView> {
-        @_lifetime(copy self) get { ProtoRepeated(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoRepeated(span, 1) }
     }
     /// `sub_component_map` = 2.
     @inlinable public var subComponentMap: ProtoMap<ComponentDetailsView> {
-        @_lifetime(copy self) get { ProtoMap(unsafeBytes, 2, within: self) }
+        @_lifetime(copy self) get { ProtoMap(span, 2) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ComponentDetails {
         var m = ComponentDetails()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ComponentDetailsView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ComponentDetailsView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !ComponentDetails._validate(&r, depth: 0) {
             return body(ComponentDetailsView(unchecked: bytes))
@@ -404,87 +355,79 @@ public struct ComponentDetailsView: ProtoView, ~Escapable {
         var merged = ComponentDetails()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ComponentDetailsView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ComponentDetailsView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ComponentDetailsView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ServerToAgent`: fields are read from the borrowed bytes on access.
 public struct ServerToAgentView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `instance_uid` = 1.
     @inlinable public var instanceUid: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `error_response` = 2.
     @inlinable public var errorResponse: ServerErrorResponseView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 2), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 2)) }
     }
     /// `remote_config` = 3.
     @inlinable public var remoteConfig: AgentRemoteConfigView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 3), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 3)) }
     }
     /// `connection_settings` = 4.
     @inlinable public var connectionSettings: ConnectionSettingsOffersView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 4), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 4)) }
     }
     /// `packages_available` = 5.
     @inlinable public var packagesAvailable: PackagesAvailableView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 5), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 5)) }
     }
     /// `flags` = 6.
-    @inlinable public var flags: UInt64 { WireLookup.firstScalar(unsafeBytes, 6, 0) ?? 0 }
+    @inlinable public var flags: UInt64 { WireLookup.firstScalar(span, 6, 0) ?? 0 }
     /// `capabilities` = 7.
-    @inlinable public var capabilities: UInt64 { WireLookup.firstScalar(unsafeBytes, 7, 0) ?? 0 }
+    @inlinable public var capabilities: UInt64 { WireLookup.firstScalar(span, 7, 0) ?? 0 }
     /// `agent_identification` = 8.
     @inlinable public var agentIdentification: AgentIdentificationView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 8), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 8)) }
     }
     /// `command` = 9.
     @inlinable public var command: ServerToAgentCommandView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 9), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 9)) }
     }
     /// `custom_capabilities` = 10.
     @inlinable public var customCapabilities: CustomCapabilitiesView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 10), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 10)) }
     }
     /// `custom_message` = 11.
     @inlinable public var customMessage: CustomMessageView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 11), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 11)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ServerToAgent {
         var m = ServerToAgent()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ServerToAgentView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ServerToAgentView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !ServerToAgent._validate(&r, depth: 0) {
             return body(ServerToAgentView(unchecked: bytes))
@@ -492,68 +435,62 @@ public struct ServerToAgentView: ProtoView, ~Escapable {
         var merged = ServerToAgent()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ServerToAgentView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ServerToAgentView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ServerToAgentView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `OpAMPConnectionSettings`: fields are read from the borrowed bytes on access.
 public struct OpAMPConnectionSettingsView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `destination_endpoint` = 1.
     @inlinable public var destinationEndpoint: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `headers` = 2.
     @inlinable public var headers: HeadersView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 2), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 2)) }
     }
     /// `certificate` = 3.
     @inlinable public var certificate: TLSCertificateView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 3), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 3)) }
     }
     /// `heartbeat_interval_seconds` = 4.
-    @inlinable public var heartbeatIntervalSeconds: UInt64 { WireLookup.firstScalar(unsafeBytes, 4, 0) ?? 0 }
+    @inlinable public var heartbeatIntervalSeconds: UInt64 { WireLookup.firstScalar(span, 4, 0) ?? 0 }
     /// `tls` = 5.
     @inlinable public var tls: TLSConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 5), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 5)) }
     }
     /// `proxy` = 6.
     @inlinable public var proxy: ProxyConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 6), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 6)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> OpAMPConnectionSettings {
         var m = OpAMPConnectionSettings()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (OpAMPConnectionSettingsView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (OpAMPConnectionSettingsView) -> R) throws(ProtoDecodeError)
+        -> R
     {
         var r = WireReader(bytes)
         if try !OpAMPConnectionSettings._validate(&r, depth: 0) {
@@ -562,67 +499,59 @@ public struct OpAMPConnectionSettingsView: ProtoView, ~Escapable {
         var merged = OpAMPConnectionSettings()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(OpAMPConnectionSettingsView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (OpAMPConnectionSettingsView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(OpAMPConnectionSettingsView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `TelemetryConnectionSettings`: fields are read from the borrowed bytes on access.
 public struct TelemetryConnectionSettingsView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `destination_endpoint` = 1.
     @inlinable public var destinationEndpoint: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `headers` = 2.
     @inlinable public var headers: HeadersView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 2), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 2)) }
     }
     /// `certificate` = 3.
     @inlinable public var certificate: TLSCertificateView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 3), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 3)) }
     }
     /// `tls` = 4.
     @inlinable public var tls: TLSConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 4), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 4)) }
     }
     /// `proxy` = 5.
     @inlinable public var proxy: ProxyConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 5), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 5)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> TelemetryConnectionSettings {
         var m = TelemetryConnectionSettings()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (TelemetryConnectionSettingsView) -> R)
+    public static func decode<R>(_ bytes: RawSpan, _ body: (TelemetryConnectionSettingsView) -> R)
         throws(ProtoDecodeError) -> R
     {
         var r = WireReader(bytes)
@@ -632,72 +561,64 @@ public struct TelemetryConnectionSettingsView: ProtoView, ~Escapable {
         var merged = TelemetryConnectionSettings()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(TelemetryConnectionSettingsView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (TelemetryConnectionSettingsView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(TelemetryConnectionSettingsView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `OtherConnectionSettings`: fields are read from the borrowed bytes on access.
 public struct OtherConnectionSettingsView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `destination_endpoint` = 1.
     @inlinable public var destinationEndpoint: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `headers` = 2.
     @inlinable public var headers: HeadersView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 2), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 2)) }
     }
     /// `certificate` = 3.
     @inlinable public var certificate: TLSCertificateView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 3), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 3)) }
     }
     /// `other_settings` = 4.
     @inlinable public var otherSettings: ProtoMap<ProtoString> {
-        @_lifetime(copy self) get { ProtoMap(unsafeBytes, 4, within: self) }
+        @_lifetime(copy self) get { ProtoMap(span, 4) }
     }
     /// `tls` = 5.
     @inlinable public var tls: TLSConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 5), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 5)) }
     }
     /// `proxy` = 6.
     @inlinable public var proxy: ProxyConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 6), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 6)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> OtherConnectionSettings {
         var m = OtherConnectionSettings()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (OtherConnectionSettingsView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (OtherConnectionSettingsView) -> R) throws(ProtoDecodeError)
+        -> R
     {
         var r = WireReader(bytes)
         if try !OtherConnectionSettings._validate(&r, depth: 0) {
@@ -706,72 +627,64 @@ public struct OtherConnectionSettingsView: ProtoView, ~Escapable {
         var merged = OtherConnectionSettings()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(OtherConnectionSettingsView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (OtherConnectionSettingsView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(OtherConnectionSettingsView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `TLSConnectionSettings`: fields are read from the borrowed bytes on access.
 public struct TLSConnectionSettingsView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `ca_pem_contents` = 1.
     @inlinable public var caPemContents: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `include_system_ca_certs_pool` = 2.
-    @inlinable public var includeSystemCaCertsPool: Bool { (WireLookup.firstScalar(unsafeBytes, 2, 0) ?? 0) != 0 }
+    @inlinable public var includeSystemCaCertsPool: Bool { (WireLookup.firstScalar(span, 2, 0) ?? 0) != 0 }
     /// `insecure_skip_verify` = 3.
-    @inlinable public var insecureSkipVerify: Bool { (WireLookup.firstScalar(unsafeBytes, 3, 0) ?? 0) != 0 }
+    @inlinable public var insecureSkipVerify: Bool { (WireLookup.firstScalar(span, 3, 0) ?? 0) != 0 }
     /// `min_version` = 4.
     @inlinable public var minVersion: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 4) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 4))
         }
     }
     /// `max_version` = 5.
     @inlinable public var maxVersion: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 5) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 5))
         }
     }
     /// `cipher_suites` = 6.
     @inlinable public var cipherSuites: ProtoRepeated<ProtoString> {
-        @_lifetime(copy self) get { ProtoRepeated(unsafeBytes, 6, within: self) }
+        @_lifetime(copy self) get { ProtoRepeated(span, 6) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> TLSConnectionSettings {
         var m = TLSConnectionSettings()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (TLSConnectionSettingsView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (TLSConnectionSettingsView) -> R) throws(ProtoDecodeError)
+        -> R
     {
         var r = WireReader(bytes)
         if try !TLSConnectionSettings._validate(&r, depth: 0) {
@@ -780,56 +693,48 @@ public struct TLSConnectionSettingsView: ProtoView, ~Escapable {
         var merged = TLSConnectionSettings()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(TLSConnectionSettingsView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (TLSConnectionSettingsView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(TLSConnectionSettingsView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ProxyConnectionSettings`: fields are read from the borrowed bytes on access.
 public struct ProxyConnectionSettingsView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `url` = 1.
     @inlinable public var url: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `connect_headers` = 2.
     @inlinable public var connectHeaders: HeadersView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 2), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 2)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ProxyConnectionSettings {
         var m = ProxyConnectionSettings()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ProxyConnectionSettingsView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ProxyConnectionSettingsView) -> R) throws(ProtoDecodeError)
+        -> R
     {
         var r = WireReader(bytes)
         if try !ProxyConnectionSettings._validate(&r, depth: 0) {
@@ -838,51 +743,41 @@ public struct ProxyConnectionSettingsView: ProtoView, ~Escapable {
         var merged = ProxyConnectionSettings()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ProxyConnectionSettingsView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ProxyConnectionSettingsView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ProxyConnectionSettingsView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `Headers`: fields are read from the borrowed bytes on access.
 public struct HeadersView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `headers` = 1.
     @inlinable public var headers: ProtoRepeated<HeaderView> {
-        @_lifetime(copy self) get { ProtoRepeated(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoRepeated(span, 1) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> Headers {
         var m = Headers()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (HeadersView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (HeadersView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !Headers._validate(&r, depth: 0) {
             return body(HeadersView(unchecked: bytes))
@@ -890,57 +785,49 @@ public struct HeadersView: ProtoView, ~Escapable {
         var merged = Headers()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(HeadersView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (HeadersView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(HeadersView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `Header`: fields are read from the borrowed bytes on access.
 public struct HeaderView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `key` = 1.
     @inlinable public var key: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `value` = 2.
     @inlinable public var value: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> Header {
         var m = Header()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (HeaderView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (HeaderView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !Header._validate(&r, depth: 0) {
             return body(HeaderView(unchecked: bytes))
@@ -948,63 +835,55 @@ public struct HeaderView: ProtoView, ~Escapable {
         var merged = Header()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(HeaderView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (HeaderView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(HeaderView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `TLSCertificate`: fields are read from the borrowed bytes on access.
 public struct TLSCertificateView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `cert` = 1.
     @inlinable public var cert: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `private_key` = 2.
     @inlinable public var privateKey: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
     /// `ca_cert` = 3.
     @inlinable public var caCert: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 3))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> TLSCertificate {
         var m = TLSCertificate()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (TLSCertificateView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (TLSCertificateView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !TLSCertificate._validate(&r, depth: 0) {
             return body(TLSCertificateView(unchecked: bytes))
@@ -1012,70 +891,64 @@ public struct TLSCertificateView: ProtoView, ~Escapable {
         var merged = TLSCertificate()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(TLSCertificateView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (TLSCertificateView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(TLSCertificateView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ConnectionSettingsOffers`: fields are read from the borrowed bytes on access.
 public struct ConnectionSettingsOffersView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `hash` = 1.
     @inlinable public var hash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `opamp` = 2.
     @inlinable public var opamp: OpAMPConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 2), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 2)) }
     }
     /// `own_metrics` = 3.
     @inlinable public var ownMetrics: TelemetryConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 3), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 3)) }
     }
     /// `own_traces` = 4.
     @inlinable public var ownTraces: TelemetryConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 4), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 4)) }
     }
     /// `own_logs` = 5.
     @inlinable public var ownLogs: TelemetryConnectionSettingsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 5), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 5)) }
     }
     /// `other_connections` = 6.
     @inlinable public var otherConnections: ProtoMap<OtherConnectionSettingsView> {
-        @_lifetime(copy self) get { ProtoMap(unsafeBytes, 6, within: self) }
+        @_lifetime(copy self) get { ProtoMap(span, 6) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ConnectionSettingsOffers {
         var m = ConnectionSettingsOffers()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ConnectionSettingsOffersView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ConnectionSettingsOffersView) -> R) throws(ProtoDecodeError)
+        -> R
     {
         var r = WireReader(bytes)
         if try !ConnectionSettingsOffers._validate(&r, depth: 0) {
@@ -1084,57 +957,47 @@ public struct ConnectionSettingsOffersView: ProtoView, ~Escapable {
         var merged = ConnectionSettingsOffers()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ConnectionSettingsOffersView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ConnectionSettingsOffersView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ConnectionSettingsOffersView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `PackagesAvailable`: fields are read from the borrowed bytes on access.
 public struct PackagesAvailableView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `packages` = 1.
     @inlinable public var packages: ProtoMap<PackageAvailableView> {
-        @_lifetime(copy self) get { ProtoMap(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoMap(span, 1) }
     }
     /// `all_packages_hash` = 2.
     @inlinable public var allPackagesHash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackagesAvailable {
         var m = PackagesAvailable()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackagesAvailableView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (PackagesAvailableView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !PackagesAvailable._validate(&r, depth: 0) {
             return body(PackagesAvailableView(unchecked: bytes))
@@ -1142,65 +1005,57 @@ public struct PackagesAvailableView: ProtoView, ~Escapable {
         var merged = PackagesAvailable()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(PackagesAvailableView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (PackagesAvailableView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(PackagesAvailableView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `PackageAvailable`: fields are read from the borrowed bytes on access.
 public struct PackageAvailableView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `type` = 1.
     @inlinable public var type: PackageType {
-        PackageType(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0))
+        PackageType(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(span, 1, 0) ?? 0))
     }
     /// `version` = 2.
     @inlinable public var version: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
     /// `file` = 3.
     @inlinable public var file: DownloadableFileView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 3), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 3)) }
     }
     /// `hash` = 4.
     @inlinable public var hash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 4) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 4))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackageAvailable {
         var m = PackageAvailable()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageAvailableView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (PackageAvailableView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !PackageAvailable._validate(&r, depth: 0) {
             return body(PackageAvailableView(unchecked: bytes))
@@ -1208,67 +1063,59 @@ public struct PackageAvailableView: ProtoView, ~Escapable {
         var merged = PackageAvailable()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(PackageAvailableView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (PackageAvailableView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(PackageAvailableView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `DownloadableFile`: fields are read from the borrowed bytes on access.
 public struct DownloadableFileView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `download_url` = 1.
     @inlinable public var downloadUrl: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `content_hash` = 2.
     @inlinable public var contentHash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
     /// `signature` = 3.
     @inlinable public var signature: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 3))
         }
     }
     /// `headers` = 4.
     @inlinable public var headers: HeadersView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 4), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 4)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> DownloadableFile {
         var m = DownloadableFile()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (DownloadableFileView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (DownloadableFileView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !DownloadableFile._validate(&r, depth: 0) {
             return body(DownloadableFileView(unchecked: bytes))
@@ -1276,36 +1123,30 @@ public struct DownloadableFileView: ProtoView, ~Escapable {
         var merged = DownloadableFile()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(DownloadableFileView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (DownloadableFileView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(DownloadableFileView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ServerErrorResponse`: fields are read from the borrowed bytes on access.
 public struct ServerErrorResponseView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `type` = 1.
     @inlinable public var type: ServerErrorResponseType {
-        ServerErrorResponseType(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0))
+        ServerErrorResponseType(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(span, 1, 0) ?? 0))
     }
     /// `error_message` = 2.
     @inlinable public var errorMessage: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
     /// The members of oneof `details` as views.
@@ -1317,8 +1158,8 @@ public struct ServerErrorResponseView: ProtoView, ~Escapable {
     @inlinable public var details: Details? {
         @_lifetime(copy self) get {
             guard
-                let (f, slice) = WireLookup.firstOf(
-                    unsafeBytes, 3...3,
+                let f = WireLookup.firstOf(
+                    span, 3...3,
                     wires: { n in
                         switch n {
                         case 3: return 2
@@ -1327,27 +1168,26 @@ public struct ServerErrorResponseView: ProtoView, ~Escapable {
                     })
             else { return nil }
             switch f.number {
-            case 3: return .retryInfo(RetryInfoView(unchecked: slice, within: self))
+            case 3: return .retryInfo(RetryInfoView(unchecked: span.extracting(f.range)))
             default: return nil
             }
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ServerErrorResponse {
         var m = ServerErrorResponse()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ServerErrorResponseView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ServerErrorResponseView) -> R) throws(ProtoDecodeError) -> R
     {
         var r = WireReader(bytes)
         if try !ServerErrorResponse._validate(&r, depth: 0) {
@@ -1356,48 +1196,39 @@ public struct ServerErrorResponseView: ProtoView, ~Escapable {
         var merged = ServerErrorResponse()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ServerErrorResponseView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ServerErrorResponseView) -> R) throws(ProtoDecodeError) -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ServerErrorResponseView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `RetryInfo`: fields are read from the borrowed bytes on access.
 public struct RetryInfoView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `retry_after_nanoseconds` = 1.
-    @inlinable public var retryAfterNanoseconds: UInt64 { WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0 }
+    @inlinable public var retryAfterNanoseconds: UInt64 { WireLookup.firstScalar(span, 1, 0) ?? 0 }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> RetryInfo {
         var m = RetryInfo()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (RetryInfoView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (RetryInfoView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !RetryInfo._validate(&r, depth: 0) {
             return body(RetryInfoView(unchecked: bytes))
@@ -1405,48 +1236,42 @@ public struct RetryInfoView: ProtoView, ~Escapable {
         var merged = RetryInfo()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(RetryInfoView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (RetryInfoView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(RetryInfoView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ServerToAgentCommand`: fields are read from the borrowed bytes on access.
 public struct ServerToAgentCommandView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `type` = 1.
     @inlinable public var type: CommandType {
-        CommandType(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0))
+        CommandType(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(span, 1, 0) ?? 0))
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ServerToAgentCommand {
         var m = ServerToAgentCommand()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ServerToAgentCommandView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ServerToAgentCommandView) -> R) throws(ProtoDecodeError)
+        -> R
     {
         var r = WireReader(bytes)
         if try !ServerToAgentCommand._validate(&r, depth: 0) {
@@ -1455,54 +1280,45 @@ public struct ServerToAgentCommandView: ProtoView, ~Escapable {
         var merged = ServerToAgentCommand()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ServerToAgentCommandView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ServerToAgentCommandView) -> R) throws(ProtoDecodeError) -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ServerToAgentCommandView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `AgentDescription`: fields are read from the borrowed bytes on access.
 public struct AgentDescriptionView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `identifying_attributes` = 1.
     @inlinable public var identifyingAttributes: ProtoRepeated<KeyValueView> {
-        @_lifetime(copy self) get { ProtoRepeated(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoRepeated(span, 1) }
     }
     /// `non_identifying_attributes` = 2.
     @inlinable public var nonIdentifyingAttributes: ProtoRepeated<KeyValueView> {
-        @_lifetime(copy self) get { ProtoRepeated(unsafeBytes, 2, within: self) }
+        @_lifetime(copy self) get { ProtoRepeated(span, 2) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentDescription {
         var m = AgentDescription()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentDescriptionView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (AgentDescriptionView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !AgentDescription._validate(&r, depth: 0) {
             return body(AgentDescriptionView(unchecked: bytes))
@@ -1510,71 +1326,63 @@ public struct AgentDescriptionView: ProtoView, ~Escapable {
         var merged = AgentDescription()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(AgentDescriptionView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (AgentDescriptionView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(AgentDescriptionView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ComponentHealth`: fields are read from the borrowed bytes on access.
 public struct ComponentHealthView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `healthy` = 1.
-    @inlinable public var healthy: Bool { (WireLookup.firstScalar(unsafeBytes, 1, 0) ?? 0) != 0 }
+    @inlinable public var healthy: Bool { (WireLookup.firstScalar(span, 1, 0) ?? 0) != 0 }
     /// `start_time_unix_nano` = 2.
-    @inlinable public var startTimeUnixNano: UInt64 { WireLookup.firstScalar(unsafeBytes, 2, 1) ?? 0 }
+    @inlinable public var startTimeUnixNano: UInt64 { WireLookup.firstScalar(span, 2, 1) ?? 0 }
     /// `last_error` = 3.
     @inlinable public var lastError: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 3))
         }
     }
     /// `status` = 4.
     @inlinable public var status: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 4) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 4))
         }
     }
     /// `status_time_unix_nano` = 5.
-    @inlinable public var statusTimeUnixNano: UInt64 { WireLookup.firstScalar(unsafeBytes, 5, 1) ?? 0 }
+    @inlinable public var statusTimeUnixNano: UInt64 { WireLookup.firstScalar(span, 5, 1) ?? 0 }
     /// `component_health_map` = 6.
     @inlinable public var componentHealthMap: ProtoMap<ComponentHealthView> {
-        @_lifetime(copy self) get { ProtoMap(unsafeBytes, 6, within: self) }
+        @_lifetime(copy self) get { ProtoMap(span, 6) }
     }
     /// `attributes` = 7.
     @inlinable public var attributes: ProtoRepeated<KeyValueView> {
-        @_lifetime(copy self) get { ProtoRepeated(unsafeBytes, 7, within: self) }
+        @_lifetime(copy self) get { ProtoRepeated(span, 7) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ComponentHealth {
         var m = ComponentHealth()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ComponentHealthView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ComponentHealthView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !ComponentHealth._validate(&r, depth: 0) {
             return body(ComponentHealthView(unchecked: bytes))
@@ -1582,49 +1390,41 @@ public struct ComponentHealthView: ProtoView, ~Escapable {
         var merged = ComponentHealth()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ComponentHealthView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ComponentHealthView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ComponentHealthView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `EffectiveConfig`: fields are read from the borrowed bytes on access.
 public struct EffectiveConfigView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `config_map` = 1.
     @inlinable public var configMap: AgentConfigMapView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 1), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 1)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> EffectiveConfig {
         var m = EffectiveConfig()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (EffectiveConfigView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (EffectiveConfigView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !EffectiveConfig._validate(&r, depth: 0) {
             return body(EffectiveConfigView(unchecked: bytes))
@@ -1632,60 +1432,53 @@ public struct EffectiveConfigView: ProtoView, ~Escapable {
         var merged = EffectiveConfig()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(EffectiveConfigView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (EffectiveConfigView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(EffectiveConfigView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `RemoteConfigStatus`: fields are read from the borrowed bytes on access.
 public struct RemoteConfigStatusView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `last_remote_config_hash` = 1.
     @inlinable public var lastRemoteConfigHash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `status` = 2.
     @inlinable public var status: RemoteConfigStatuses {
-        RemoteConfigStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 2, 0) ?? 0))
+        RemoteConfigStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(span, 2, 0) ?? 0))
     }
     /// `error_message` = 3.
     @inlinable public var errorMessage: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 3))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> RemoteConfigStatus {
         var m = RemoteConfigStatus()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (RemoteConfigStatusView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (RemoteConfigStatusView) -> R) throws(ProtoDecodeError) -> R
     {
         var r = WireReader(bytes)
         if try !RemoteConfigStatus._validate(&r, depth: 0) {
@@ -1694,60 +1487,54 @@ public struct RemoteConfigStatusView: ProtoView, ~Escapable {
         var merged = RemoteConfigStatus()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(RemoteConfigStatusView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (RemoteConfigStatusView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(RemoteConfigStatusView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ConnectionSettingsStatus`: fields are read from the borrowed bytes on access.
 public struct ConnectionSettingsStatusView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `last_connection_settings_hash` = 1.
     @inlinable public var lastConnectionSettingsHash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `status` = 2.
     @inlinable public var status: ConnectionSettingsStatuses {
-        ConnectionSettingsStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 2, 0) ?? 0))
+        ConnectionSettingsStatuses(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(span, 2, 0) ?? 0))
     }
     /// `error_message` = 3.
     @inlinable public var errorMessage: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 3))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ConnectionSettingsStatus {
         var m = ConnectionSettingsStatus()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ConnectionSettingsStatusView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ConnectionSettingsStatusView) -> R) throws(ProtoDecodeError)
+        -> R
     {
         var r = WireReader(bytes)
         if try !ConnectionSettingsStatus._validate(&r, depth: 0) {
@@ -1756,63 +1543,53 @@ public struct ConnectionSettingsStatusView: ProtoView, ~Escapable {
         var merged = ConnectionSettingsStatus()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ConnectionSettingsStatusView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ConnectionSettingsStatusView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ConnectionSettingsStatusView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `PackageStatuses`: fields are read from the borrowed bytes on access.
 public struct PackageStatusesView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `packages` = 1.
     @inlinable public var packages: ProtoMap<PackageStatusView> {
-        @_lifetime(copy self) get { ProtoMap(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoMap(span, 1) }
     }
     /// `server_provided_all_packages_hash` = 2.
     @inlinable public var serverProvidedAllPackagesHash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
     /// `error_message` = 3.
     @inlinable public var errorMessage: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 3))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackageStatuses {
         var m = PackageStatuses()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageStatusesView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (PackageStatusesView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !PackageStatuses._validate(&r, depth: 0) {
             return body(PackageStatusesView(unchecked: bytes))
@@ -1820,89 +1597,81 @@ public struct PackageStatusesView: ProtoView, ~Escapable {
         var merged = PackageStatuses()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(PackageStatusesView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (PackageStatusesView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(PackageStatusesView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `PackageStatus`: fields are read from the borrowed bytes on access.
 public struct PackageStatusView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `name` = 1.
     @inlinable public var name: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `agent_has_version` = 2.
     @inlinable public var agentHasVersion: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
     /// `agent_has_hash` = 3.
     @inlinable public var agentHasHash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 3))
         }
     }
     /// `server_offered_version` = 4.
     @inlinable public var serverOfferedVersion: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 4) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 4))
         }
     }
     /// `server_offered_hash` = 5.
     @inlinable public var serverOfferedHash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 5) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 5))
         }
     }
     /// `status` = 6.
     @inlinable public var status: PackageStatusEnum {
-        PackageStatusEnum(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(unsafeBytes, 6, 0) ?? 0))
+        PackageStatusEnum(rawValue: Int32(truncatingIfNeeded: WireLookup.firstScalar(span, 6, 0) ?? 0))
     }
     /// `error_message` = 7.
     @inlinable public var errorMessage: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 7) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 7))
         }
     }
     /// `download_details` = 8.
     @inlinable public var downloadDetails: PackageDownloadDetailsView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 8), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 8)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackageStatus {
         var m = PackageStatus()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageStatusView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (PackageStatusView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !PackageStatus._validate(&r, depth: 0) {
             return body(PackageStatusView(unchecked: bytes))
@@ -1910,50 +1679,42 @@ public struct PackageStatusView: ProtoView, ~Escapable {
         var merged = PackageStatus()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(PackageStatusView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (PackageStatusView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(PackageStatusView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `PackageDownloadDetails`: fields are read from the borrowed bytes on access.
 public struct PackageDownloadDetailsView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `download_percent` = 1.
-    @inlinable public var downloadPercent: Double { Double(bitPattern: WireLookup.firstScalar(unsafeBytes, 1, 1) ?? 0) }
+    @inlinable public var downloadPercent: Double { Double(bitPattern: WireLookup.firstScalar(span, 1, 1) ?? 0) }
     /// `download_bytes_per_second` = 2.
-    @inlinable public var downloadBytesPerSecond: Double {
-        Double(bitPattern: WireLookup.firstScalar(unsafeBytes, 2, 1) ?? 0)
-    }
+    @inlinable public var downloadBytesPerSecond: Double { Double(bitPattern: WireLookup.firstScalar(span, 2, 1) ?? 0) }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> PackageDownloadDetails {
         var m = PackageDownloadDetails()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (PackageDownloadDetailsView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (PackageDownloadDetailsView) -> R) throws(ProtoDecodeError)
+        -> R
     {
         var r = WireReader(bytes)
         if try !PackageDownloadDetails._validate(&r, depth: 0) {
@@ -1962,52 +1723,43 @@ public struct PackageDownloadDetailsView: ProtoView, ~Escapable {
         var merged = PackageDownloadDetails()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(PackageDownloadDetailsView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (PackageDownloadDetailsView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(PackageDownloadDetailsView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `AgentIdentification`: fields are read from the borrowed bytes on access.
 public struct AgentIdentificationView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `new_instance_uid` = 1.
     @inlinable public var newInstanceUid: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentIdentification {
         var m = AgentIdentification()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentIdentificationView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (AgentIdentificationView) -> R) throws(ProtoDecodeError) -> R
     {
         var r = WireReader(bytes)
         if try !AgentIdentification._validate(&r, depth: 0) {
@@ -2016,56 +1768,47 @@ public struct AgentIdentificationView: ProtoView, ~Escapable {
         var merged = AgentIdentification()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(AgentIdentificationView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (AgentIdentificationView) -> R) throws(ProtoDecodeError) -> R
-    {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(AgentIdentificationView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `AgentRemoteConfig`: fields are read from the borrowed bytes on access.
 public struct AgentRemoteConfigView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `config` = 1.
     @inlinable public var config: AgentConfigMapView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 1), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 1)) }
     }
     /// `config_hash` = 2.
     @inlinable public var configHash: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentRemoteConfig {
         var m = AgentRemoteConfig()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentRemoteConfigView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (AgentRemoteConfigView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !AgentRemoteConfig._validate(&r, depth: 0) {
             return body(AgentRemoteConfigView(unchecked: bytes))
@@ -2073,49 +1816,41 @@ public struct AgentRemoteConfigView: ProtoView, ~Escapable {
         var merged = AgentRemoteConfig()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(AgentRemoteConfigView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (AgentRemoteConfigView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(AgentRemoteConfigView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `AgentConfigMap`: fields are read from the borrowed bytes on access.
 public struct AgentConfigMapView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `config_map` = 1.
     @inlinable public var configMap: ProtoMap<AgentConfigFileView> {
-        @_lifetime(copy self) get { ProtoMap(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoMap(span, 1) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentConfigMap {
         var m = AgentConfigMap()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentConfigMapView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (AgentConfigMapView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !AgentConfigMap._validate(&r, depth: 0) {
             return body(AgentConfigMapView(unchecked: bytes))
@@ -2123,57 +1858,49 @@ public struct AgentConfigMapView: ProtoView, ~Escapable {
         var merged = AgentConfigMap()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(AgentConfigMapView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (AgentConfigMapView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(AgentConfigMapView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `AgentConfigFile`: fields are read from the borrowed bytes on access.
 public struct AgentConfigFileView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `body` = 1.
     @inlinable public var body: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `content_type` = 2.
     @inlinable public var contentType: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AgentConfigFile {
         var m = AgentConfigFile()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AgentConfigFileView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (AgentConfigFileView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !AgentConfigFile._validate(&r, depth: 0) {
             return body(AgentConfigFileView(unchecked: bytes))
@@ -2181,48 +1908,41 @@ public struct AgentConfigFileView: ProtoView, ~Escapable {
         var merged = AgentConfigFile()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(AgentConfigFileView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (AgentConfigFileView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(AgentConfigFileView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `CustomCapabilities`: fields are read from the borrowed bytes on access.
 public struct CustomCapabilitiesView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `capabilities` = 1.
     @inlinable public var capabilities: ProtoRepeated<ProtoString> {
-        @_lifetime(copy self) get { ProtoRepeated(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoRepeated(span, 1) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> CustomCapabilities {
         var m = CustomCapabilities()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (CustomCapabilitiesView) -> R)
-        throws(ProtoDecodeError) -> R
+    public static func decode<R>(_ bytes: RawSpan, _ body: (CustomCapabilitiesView) -> R) throws(ProtoDecodeError) -> R
     {
         var r = WireReader(bytes)
         if try !CustomCapabilities._validate(&r, depth: 0) {
@@ -2231,63 +1951,55 @@ public struct CustomCapabilitiesView: ProtoView, ~Escapable {
         var merged = CustomCapabilities()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(CustomCapabilitiesView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (CustomCapabilitiesView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(CustomCapabilitiesView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `CustomMessage`: fields are read from the borrowed bytes on access.
 public struct CustomMessageView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `capability` = 1.
     @inlinable public var capability: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `type` = 2.
     @inlinable public var type: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 2) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 2))
         }
     }
     /// `data` = 3.
     @inlinable public var data: ProtoBytes {
         @_lifetime(copy self) get {
-            ProtoBytes(unchecked: WireLookup.firstLength(unsafeBytes, 3) ?? WireLookup.empty, within: self)
+            ProtoBytes(unchecked: WireLookup.firstLengthOrEmpty(span, 3))
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> CustomMessage {
         var m = CustomMessage()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (CustomMessageView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (CustomMessageView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !CustomMessage._validate(&r, depth: 0) {
             return body(CustomMessageView(unchecked: bytes))
@@ -2295,26 +2007,20 @@ public struct CustomMessageView: ProtoView, ~Escapable {
         var merged = CustomMessage()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(CustomMessageView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (CustomMessageView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(CustomMessageView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `AnyValue`: fields are read from the borrowed bytes on access.
 public struct AnyValueView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// The members of oneof `value` as views.
@@ -2338,8 +2044,8 @@ public struct AnyValueView: ProtoView, ~Escapable {
     @inlinable public var value: Value? {
         @_lifetime(copy self) get {
             guard
-                let (f, slice) = WireLookup.firstOf(
-                    unsafeBytes, 1...7,
+                let f = WireLookup.firstOf(
+                    span, 1...7,
                     wires: { n in
                         switch n {
                         case 1: return 2
@@ -2354,34 +2060,32 @@ public struct AnyValueView: ProtoView, ~Escapable {
                     })
             else { return nil }
             switch f.number {
-            case 1: return .stringValue(ProtoString(unchecked: slice, within: self))
+            case 1: return .stringValue(ProtoString(unchecked: span.extracting(f.range)))
             case 2: return .boolValue(f.scalar != 0)
             case 3: return .intValue(Int64(bitPattern: f.scalar))
             case 4: return .doubleValue(Double(bitPattern: f.scalar))
-            case 5: return .arrayValue(ArrayValueView(unchecked: slice, within: self))
-            case 6: return .kvlistValue(KeyValueListView(unchecked: slice, within: self))
-            case 7: return .bytesValue(ProtoBytes(unchecked: slice, within: self))
+            case 5: return .arrayValue(ArrayValueView(unchecked: span.extracting(f.range)))
+            case 6: return .kvlistValue(KeyValueListView(unchecked: span.extracting(f.range)))
+            case 7: return .bytesValue(ProtoBytes(unchecked: span.extracting(f.range)))
             default: return nil
             }
         }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> AnyValue {
         var m = AnyValue()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (AnyValueView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (AnyValueView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !AnyValue._validate(&r, depth: 0) {
             return body(AnyValueView(unchecked: bytes))
@@ -2389,49 +2093,41 @@ public struct AnyValueView: ProtoView, ~Escapable {
         var merged = AnyValue()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(AnyValueView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (AnyValueView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(AnyValueView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `ArrayValue`: fields are read from the borrowed bytes on access.
 public struct ArrayValueView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `values` = 1.
     @inlinable public var values: ProtoRepeated<AnyValueView> {
-        @_lifetime(copy self) get { ProtoRepeated(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoRepeated(span, 1) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> ArrayValue {
         var m = ArrayValue()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (ArrayValueView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (ArrayValueView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !ArrayValue._validate(&r, depth: 0) {
             return body(ArrayValueView(unchecked: bytes))
@@ -2439,49 +2135,41 @@ public struct ArrayValueView: ProtoView, ~Escapable {
         var merged = ArrayValue()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(ArrayValueView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (ArrayValueView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(ArrayValueView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `KeyValueList`: fields are read from the borrowed bytes on access.
 public struct KeyValueListView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `values` = 1.
     @inlinable public var values: ProtoRepeated<KeyValueView> {
-        @_lifetime(copy self) get { ProtoRepeated(unsafeBytes, 1, within: self) }
+        @_lifetime(copy self) get { ProtoRepeated(span, 1) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> KeyValueList {
         var m = KeyValueList()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (KeyValueListView) -> R)
-        throws(ProtoDecodeError) -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (KeyValueListView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !KeyValueList._validate(&r, depth: 0) {
             return body(KeyValueListView(unchecked: bytes))
@@ -2489,55 +2177,47 @@ public struct KeyValueListView: ProtoView, ~Escapable {
         var merged = KeyValueList()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(KeyValueListView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (KeyValueListView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(KeyValueListView(unchecked: canonical.span.bytes))
     }
 }
 
 /// A zero-copy view of `KeyValue`: fields are read from the borrowed bytes on access.
 public struct KeyValueView: ProtoView, ~Escapable {
-    /// The message bytes this view reads, pointing into the input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The message bytes this view reads, inside the input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps bytes a validator has accepted as this message.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// `key` = 1.
     @inlinable public var key: ProtoString {
         @_lifetime(copy self) get {
-            ProtoString(unchecked: WireLookup.firstLength(unsafeBytes, 1) ?? WireLookup.empty, within: self)
+            ProtoString(unchecked: WireLookup.firstLengthOrEmpty(span, 1))
         }
     }
     /// `value` = 2.
     @inlinable public var value: AnyValueView? {
-        @_lifetime(copy self) get { .present(WireLookup.firstLength(unsafeBytes, 2), within: self) }
+        @_lifetime(copy self) get { .present(WireLookup.firstLength(span, 2)) }
     }
 
     /// Bit n set when field n occurs: one pass instead of probing each field.
-    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(unsafeBytes) }
+    @inlinable public var presentFields: UInt64 { WireLookup.presentFields(span) }
 
     /// An owned copy that outlives the input.
     public func owned() -> KeyValue {
         var m = KeyValue()
-        m._merge(unchecked: unsafeBytes)
+        m._merge(unchecked: span)
         return m
     }
 
     /// Validates `bytes` and hands a view of them to `body`; when the input repeats a
     /// singular sub-message (legal, but merged by protobuf), the view reads a merged copy.
     @inlinable
-    public static func decode<R>(_ bytes: UnsafeRawBufferPointer, _ body: (KeyValueView) -> R) throws(ProtoDecodeError)
-        -> R
-    {
+    public static func decode<R>(_ bytes: RawSpan, _ body: (KeyValueView) -> R) throws(ProtoDecodeError) -> R {
         var r = WireReader(bytes)
         if try !KeyValue._validate(&r, depth: 0) {
             return body(KeyValueView(unchecked: bytes))
@@ -2545,12 +2225,6 @@ public struct KeyValueView: ProtoView, ~Escapable {
         var merged = KeyValue()
         merged._merge(unchecked: bytes)
         let canonical = merged.serializedBytes()
-        return canonical.withUnsafeBytes { body(KeyValueView(unchecked: $0)) }
-    }
-
-    /// Validates the bytes `span` lends and hands a view of them to `body`.
-    @inlinable
-    public static func decode<R>(_ span: RawSpan, _ body: (KeyValueView) -> R) throws(ProtoDecodeError) -> R {
-        try span.withUnsafeBytes { (bytes) throws(ProtoDecodeError) in try decode(bytes, body) }
+        return body(KeyValueView(unchecked: canonical.span.bytes))
     }
 }

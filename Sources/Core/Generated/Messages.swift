@@ -248,7 +248,7 @@ public struct AgentToServer: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -360,12 +360,12 @@ public struct AgentToServer: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                instanceUid = Array(s.slice(f.range))
+                instanceUid = s.slice(f.range).byteArray
             case (2, 0):
                 sequenceNum = f.scalar
             case (3, 2):
@@ -431,7 +431,7 @@ public struct AgentDisconnect: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -458,7 +458,7 @@ public struct AgentDisconnect: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         _ = bytes
     }
 }
@@ -475,7 +475,7 @@ public struct ConnectionSettingsRequest: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -507,7 +507,7 @@ public struct ConnectionSettingsRequest: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -533,7 +533,7 @@ public struct OpAMPConnectionSettingsRequest: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -565,7 +565,7 @@ public struct OpAMPConnectionSettingsRequest: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -591,7 +591,7 @@ public struct CertificateRequest: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -622,12 +622,12 @@ public struct CertificateRequest: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                csr = Array(s.slice(f.range))
+                csr = s.slice(f.range).byteArray
             default: break
             }
         }
@@ -648,7 +648,7 @@ public struct AvailableComponents: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -694,7 +694,7 @@ public struct AvailableComponents: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -702,20 +702,20 @@ public struct AvailableComponents: ProtoMessage {
                 let (k, v) = Self._decodeEntryComponents(s.slice(f.range))
                 components[k] = v
             case (2, 2):
-                hash = Array(s.slice(f.range))
+                hash = s.slice(f.range).byteArray
             default: break
             }
         }
     }
 
     @usableFromInline
-    static func _decodeEntryComponents(_ bytes: UnsafeRawBufferPointer) -> (String, ComponentDetails) {
+    static func _decodeEntryComponents(_ bytes: RawSpan) -> (String, ComponentDetails) {
         var key = ""
         var value = ComponentDetails()
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
-            case (1, 2): key = String(decoding: s.slice(f.range), as: UTF8.self)
+            case (1, 2): key = s.slice(f.range).utf8String
             case (2, 2): value._merge(unchecked: s.slice(f.range))
             default: break
             }
@@ -738,7 +738,7 @@ public struct ComponentDetails: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -785,7 +785,7 @@ public struct ComponentDetails: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -802,13 +802,13 @@ public struct ComponentDetails: ProtoMessage {
     }
 
     @usableFromInline
-    static func _decodeEntrySubComponentMap(_ bytes: UnsafeRawBufferPointer) -> (String, ComponentDetails) {
+    static func _decodeEntrySubComponentMap(_ bytes: RawSpan) -> (String, ComponentDetails) {
         var key = ""
         var value = ComponentDetails()
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
-            case (1, 2): key = String(decoding: s.slice(f.range), as: UTF8.self)
+            case (1, 2): key = s.slice(f.range).utf8String
             case (2, 2): value._merge(unchecked: s.slice(f.range))
             default: break
             }
@@ -849,7 +849,7 @@ public struct ServerToAgent: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -938,12 +938,12 @@ public struct ServerToAgent: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                instanceUid = Array(s.slice(f.range))
+                instanceUid = s.slice(f.range).byteArray
             case (2, 2):
                 var m = errorResponse ?? ServerErrorResponse()
                 m._merge(unchecked: s.slice(f.range))
@@ -1008,7 +1008,7 @@ public struct OpAMPConnectionSettings: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1068,12 +1068,12 @@ public struct OpAMPConnectionSettings: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                destinationEndpoint = String(decoding: s.slice(f.range), as: UTF8.self)
+                destinationEndpoint = s.slice(f.range).utf8String
             case (2, 2):
                 var m = headers ?? Headers()
                 m._merge(unchecked: s.slice(f.range))
@@ -1118,7 +1118,7 @@ public struct TelemetryConnectionSettings: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1173,12 +1173,12 @@ public struct TelemetryConnectionSettings: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                destinationEndpoint = String(decoding: s.slice(f.range), as: UTF8.self)
+                destinationEndpoint = s.slice(f.range).utf8String
             case (2, 2):
                 var m = headers ?? Headers()
                 m._merge(unchecked: s.slice(f.range))
@@ -1223,7 +1223,7 @@ public struct OtherConnectionSettings: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1292,12 +1292,12 @@ public struct OtherConnectionSettings: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                destinationEndpoint = String(decoding: s.slice(f.range), as: UTF8.self)
+                destinationEndpoint = s.slice(f.range).utf8String
             case (2, 2):
                 var m = headers ?? Headers()
                 m._merge(unchecked: s.slice(f.range))
@@ -1323,14 +1323,14 @@ public struct OtherConnectionSettings: ProtoMessage {
     }
 
     @usableFromInline
-    static func _decodeEntryOtherSettings(_ bytes: UnsafeRawBufferPointer) -> (String, String) {
+    static func _decodeEntryOtherSettings(_ bytes: RawSpan) -> (String, String) {
         var key = ""
         var value = ""
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
-            case (1, 2): key = String(decoding: s.slice(f.range), as: UTF8.self)
-            case (2, 2): value = String(decoding: s.slice(f.range), as: UTF8.self)
+            case (1, 2): key = s.slice(f.range).utf8String
+            case (2, 2): value = s.slice(f.range).utf8String
             default: break
             }
         }
@@ -1360,7 +1360,7 @@ public struct TLSConnectionSettings: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1416,22 +1416,22 @@ public struct TLSConnectionSettings: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                caPemContents = String(decoding: s.slice(f.range), as: UTF8.self)
+                caPemContents = s.slice(f.range).utf8String
             case (2, 0):
                 includeSystemCaCertsPool = f.scalar != 0
             case (3, 0):
                 insecureSkipVerify = f.scalar != 0
             case (4, 2):
-                minVersion = String(decoding: s.slice(f.range), as: UTF8.self)
+                minVersion = s.slice(f.range).utf8String
             case (5, 2):
-                maxVersion = String(decoding: s.slice(f.range), as: UTF8.self)
+                maxVersion = s.slice(f.range).utf8String
             case (6, 2):
-                cipherSuites.append(String(decoding: s.slice(f.range), as: UTF8.self))
+                cipherSuites.append(s.slice(f.range).utf8String)
             default: break
             }
         }
@@ -1452,7 +1452,7 @@ public struct ProxyConnectionSettings: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1489,12 +1489,12 @@ public struct ProxyConnectionSettings: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                url = String(decoding: s.slice(f.range), as: UTF8.self)
+                url = s.slice(f.range).utf8String
             case (2, 2):
                 var m = connectHeaders ?? Headers()
                 m._merge(unchecked: s.slice(f.range))
@@ -1517,7 +1517,7 @@ public struct Headers: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1549,7 +1549,7 @@ public struct Headers: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -1577,7 +1577,7 @@ public struct Header: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1613,14 +1613,14 @@ public struct Header: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                key = String(decoding: s.slice(f.range), as: UTF8.self)
+                key = s.slice(f.range).utf8String
             case (2, 2):
-                value = String(decoding: s.slice(f.range), as: UTF8.self)
+                value = s.slice(f.range).utf8String
             default: break
             }
         }
@@ -1643,7 +1643,7 @@ public struct TLSCertificate: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1684,16 +1684,16 @@ public struct TLSCertificate: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                cert = Array(s.slice(f.range))
+                cert = s.slice(f.range).byteArray
             case (2, 2):
-                privateKey = Array(s.slice(f.range))
+                privateKey = s.slice(f.range).byteArray
             case (3, 2):
-                caCert = Array(s.slice(f.range))
+                caCert = s.slice(f.range).byteArray
             default: break
             }
         }
@@ -1722,7 +1722,7 @@ public struct ConnectionSettingsOffers: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1792,12 +1792,12 @@ public struct ConnectionSettingsOffers: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                hash = Array(s.slice(f.range))
+                hash = s.slice(f.range).byteArray
             case (2, 2):
                 var m = opamp ?? OpAMPConnectionSettings()
                 m._merge(unchecked: s.slice(f.range))
@@ -1823,13 +1823,13 @@ public struct ConnectionSettingsOffers: ProtoMessage {
     }
 
     @usableFromInline
-    static func _decodeEntryOtherConnections(_ bytes: UnsafeRawBufferPointer) -> (String, OtherConnectionSettings) {
+    static func _decodeEntryOtherConnections(_ bytes: RawSpan) -> (String, OtherConnectionSettings) {
         var key = ""
         var value = OtherConnectionSettings()
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
-            case (1, 2): key = String(decoding: s.slice(f.range), as: UTF8.self)
+            case (1, 2): key = s.slice(f.range).utf8String
             case (2, 2): value._merge(unchecked: s.slice(f.range))
             default: break
             }
@@ -1852,7 +1852,7 @@ public struct PackagesAvailable: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1898,7 +1898,7 @@ public struct PackagesAvailable: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -1906,20 +1906,20 @@ public struct PackagesAvailable: ProtoMessage {
                 let (k, v) = Self._decodeEntryPackages(s.slice(f.range))
                 packages[k] = v
             case (2, 2):
-                allPackagesHash = Array(s.slice(f.range))
+                allPackagesHash = s.slice(f.range).byteArray
             default: break
             }
         }
     }
 
     @usableFromInline
-    static func _decodeEntryPackages(_ bytes: UnsafeRawBufferPointer) -> (String, PackageAvailable) {
+    static func _decodeEntryPackages(_ bytes: RawSpan) -> (String, PackageAvailable) {
         var key = ""
         var value = PackageAvailable()
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
-            case (1, 2): key = String(decoding: s.slice(f.range), as: UTF8.self)
+            case (1, 2): key = s.slice(f.range).utf8String
             case (2, 2): value._merge(unchecked: s.slice(f.range))
             default: break
             }
@@ -1946,7 +1946,7 @@ public struct PackageAvailable: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -1993,20 +1993,20 @@ public struct PackageAvailable: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 0):
                 type = PackageType(rawValue: Int32(truncatingIfNeeded: f.scalar))
             case (2, 2):
-                version = String(decoding: s.slice(f.range), as: UTF8.self)
+                version = s.slice(f.range).utf8String
             case (3, 2):
                 var m = file ?? DownloadableFile()
                 m._merge(unchecked: s.slice(f.range))
                 file = m
             case (4, 2):
-                hash = Array(s.slice(f.range))
+                hash = s.slice(f.range).byteArray
             default: break
             }
         }
@@ -2031,7 +2031,7 @@ public struct DownloadableFile: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2078,16 +2078,16 @@ public struct DownloadableFile: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                downloadUrl = String(decoding: s.slice(f.range), as: UTF8.self)
+                downloadUrl = s.slice(f.range).utf8String
             case (2, 2):
-                contentHash = Array(s.slice(f.range))
+                contentHash = s.slice(f.range).byteArray
             case (3, 2):
-                signature = Array(s.slice(f.range))
+                signature = s.slice(f.range).byteArray
             case (4, 2):
                 var m = headers ?? Headers()
                 m._merge(unchecked: s.slice(f.range))
@@ -2119,7 +2119,7 @@ public struct ServerErrorResponse: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2166,14 +2166,14 @@ public struct ServerErrorResponse: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 0):
                 type = ServerErrorResponseType(rawValue: Int32(truncatingIfNeeded: f.scalar))
             case (2, 2):
-                errorMessage = String(decoding: s.slice(f.range), as: UTF8.self)
+                errorMessage = s.slice(f.range).utf8String
             case (3, 2):
                 var m: RetryInfo
                 if case .retryInfo(let old)? = details { m = old } else { m = RetryInfo() }
@@ -2197,7 +2197,7 @@ public struct RetryInfo: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2228,7 +2228,7 @@ public struct RetryInfo: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -2252,7 +2252,7 @@ public struct ServerToAgentCommand: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2283,7 +2283,7 @@ public struct ServerToAgentCommand: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -2309,7 +2309,7 @@ public struct AgentDescription: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2347,7 +2347,7 @@ public struct AgentDescription: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -2389,7 +2389,7 @@ public struct ComponentHealth: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2461,7 +2461,7 @@ public struct ComponentHealth: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -2470,9 +2470,9 @@ public struct ComponentHealth: ProtoMessage {
             case (2, 1):
                 startTimeUnixNano = f.scalar
             case (3, 2):
-                lastError = String(decoding: s.slice(f.range), as: UTF8.self)
+                lastError = s.slice(f.range).utf8String
             case (4, 2):
-                status = String(decoding: s.slice(f.range), as: UTF8.self)
+                status = s.slice(f.range).utf8String
             case (5, 1):
                 statusTimeUnixNano = f.scalar
             case (6, 2):
@@ -2488,13 +2488,13 @@ public struct ComponentHealth: ProtoMessage {
     }
 
     @usableFromInline
-    static func _decodeEntryComponentHealthMap(_ bytes: UnsafeRawBufferPointer) -> (String, ComponentHealth) {
+    static func _decodeEntryComponentHealthMap(_ bytes: RawSpan) -> (String, ComponentHealth) {
         var key = ""
         var value = ComponentHealth()
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
-            case (1, 2): key = String(decoding: s.slice(f.range), as: UTF8.self)
+            case (1, 2): key = s.slice(f.range).utf8String
             case (2, 2): value._merge(unchecked: s.slice(f.range))
             default: break
             }
@@ -2515,7 +2515,7 @@ public struct EffectiveConfig: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2547,7 +2547,7 @@ public struct EffectiveConfig: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -2577,7 +2577,7 @@ public struct RemoteConfigStatus: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2618,16 +2618,16 @@ public struct RemoteConfigStatus: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                lastRemoteConfigHash = Array(s.slice(f.range))
+                lastRemoteConfigHash = s.slice(f.range).byteArray
             case (2, 0):
                 status = RemoteConfigStatuses(rawValue: Int32(truncatingIfNeeded: f.scalar))
             case (3, 2):
-                errorMessage = String(decoding: s.slice(f.range), as: UTF8.self)
+                errorMessage = s.slice(f.range).utf8String
             default: break
             }
         }
@@ -2650,7 +2650,7 @@ public struct ConnectionSettingsStatus: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2693,16 +2693,16 @@ public struct ConnectionSettingsStatus: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                lastConnectionSettingsHash = Array(s.slice(f.range))
+                lastConnectionSettingsHash = s.slice(f.range).byteArray
             case (2, 0):
                 status = ConnectionSettingsStatuses(rawValue: Int32(truncatingIfNeeded: f.scalar))
             case (3, 2):
-                errorMessage = String(decoding: s.slice(f.range), as: UTF8.self)
+                errorMessage = s.slice(f.range).utf8String
             default: break
             }
         }
@@ -2725,7 +2725,7 @@ public struct PackageStatuses: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2778,7 +2778,7 @@ public struct PackageStatuses: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -2786,22 +2786,22 @@ public struct PackageStatuses: ProtoMessage {
                 let (k, v) = Self._decodeEntryPackages(s.slice(f.range))
                 packages[k] = v
             case (2, 2):
-                serverProvidedAllPackagesHash = Array(s.slice(f.range))
+                serverProvidedAllPackagesHash = s.slice(f.range).byteArray
             case (3, 2):
-                errorMessage = String(decoding: s.slice(f.range), as: UTF8.self)
+                errorMessage = s.slice(f.range).utf8String
             default: break
             }
         }
     }
 
     @usableFromInline
-    static func _decodeEntryPackages(_ bytes: UnsafeRawBufferPointer) -> (String, PackageStatus) {
+    static func _decodeEntryPackages(_ bytes: RawSpan) -> (String, PackageStatus) {
         var key = ""
         var value = PackageStatus()
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
-            case (1, 2): key = String(decoding: s.slice(f.range), as: UTF8.self)
+            case (1, 2): key = s.slice(f.range).utf8String
             case (2, 2): value._merge(unchecked: s.slice(f.range))
             default: break
             }
@@ -2836,7 +2836,7 @@ public struct PackageStatus: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2903,24 +2903,24 @@ public struct PackageStatus: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                name = String(decoding: s.slice(f.range), as: UTF8.self)
+                name = s.slice(f.range).utf8String
             case (2, 2):
-                agentHasVersion = String(decoding: s.slice(f.range), as: UTF8.self)
+                agentHasVersion = s.slice(f.range).utf8String
             case (3, 2):
-                agentHasHash = Array(s.slice(f.range))
+                agentHasHash = s.slice(f.range).byteArray
             case (4, 2):
-                serverOfferedVersion = String(decoding: s.slice(f.range), as: UTF8.self)
+                serverOfferedVersion = s.slice(f.range).utf8String
             case (5, 2):
-                serverOfferedHash = Array(s.slice(f.range))
+                serverOfferedHash = s.slice(f.range).byteArray
             case (6, 0):
                 status = PackageStatusEnum(rawValue: Int32(truncatingIfNeeded: f.scalar))
             case (7, 2):
-                errorMessage = String(decoding: s.slice(f.range), as: UTF8.self)
+                errorMessage = s.slice(f.range).utf8String
             case (8, 2):
                 var m = downloadDetails ?? PackageDownloadDetails()
                 m._merge(unchecked: s.slice(f.range))
@@ -2945,7 +2945,7 @@ public struct PackageDownloadDetails: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -2981,7 +2981,7 @@ public struct PackageDownloadDetails: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -3007,7 +3007,7 @@ public struct AgentIdentification: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3038,12 +3038,12 @@ public struct AgentIdentification: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                newInstanceUid = Array(s.slice(f.range))
+                newInstanceUid = s.slice(f.range).byteArray
             default: break
             }
         }
@@ -3064,7 +3064,7 @@ public struct AgentRemoteConfig: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3101,7 +3101,7 @@ public struct AgentRemoteConfig: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -3110,7 +3110,7 @@ public struct AgentRemoteConfig: ProtoMessage {
                 m._merge(unchecked: s.slice(f.range))
                 config = m
             case (2, 2):
-                configHash = Array(s.slice(f.range))
+                configHash = s.slice(f.range).byteArray
             default: break
             }
         }
@@ -3129,7 +3129,7 @@ public struct AgentConfigMap: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3170,7 +3170,7 @@ public struct AgentConfigMap: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -3183,13 +3183,13 @@ public struct AgentConfigMap: ProtoMessage {
     }
 
     @usableFromInline
-    static func _decodeEntryConfigMap(_ bytes: UnsafeRawBufferPointer) -> (String, AgentConfigFile) {
+    static func _decodeEntryConfigMap(_ bytes: RawSpan) -> (String, AgentConfigFile) {
         var key = ""
         var value = AgentConfigFile()
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
-            case (1, 2): key = String(decoding: s.slice(f.range), as: UTF8.self)
+            case (1, 2): key = s.slice(f.range).utf8String
             case (2, 2): value._merge(unchecked: s.slice(f.range))
             default: break
             }
@@ -3212,7 +3212,7 @@ public struct AgentConfigFile: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3248,14 +3248,14 @@ public struct AgentConfigFile: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                body = Array(s.slice(f.range))
+                body = s.slice(f.range).byteArray
             case (2, 2):
-                contentType = String(decoding: s.slice(f.range), as: UTF8.self)
+                contentType = s.slice(f.range).utf8String
             default: break
             }
         }
@@ -3274,7 +3274,7 @@ public struct CustomCapabilities: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3305,12 +3305,12 @@ public struct CustomCapabilities: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                capabilities.append(String(decoding: s.slice(f.range), as: UTF8.self))
+                capabilities.append(s.slice(f.range).utf8String)
             default: break
             }
         }
@@ -3333,7 +3333,7 @@ public struct CustomMessage: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3374,16 +3374,16 @@ public struct CustomMessage: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                capability = String(decoding: s.slice(f.range), as: UTF8.self)
+                capability = s.slice(f.range).utf8String
             case (2, 2):
-                type = String(decoding: s.slice(f.range), as: UTF8.self)
+                type = s.slice(f.range).utf8String
             case (3, 2):
-                data = Array(s.slice(f.range))
+                data = s.slice(f.range).byteArray
             default: break
             }
         }
@@ -3419,7 +3419,7 @@ public struct AnyValue: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3481,12 +3481,12 @@ public struct AnyValue: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                value = .stringValue(String(decoding: s.slice(f.range), as: UTF8.self))
+                value = .stringValue(s.slice(f.range).utf8String)
             case (2, 0):
                 value = .boolValue(f.scalar != 0)
             case (3, 0):
@@ -3504,7 +3504,7 @@ public struct AnyValue: ProtoMessage {
                 m._merge(unchecked: s.slice(f.range))
                 value = .kvlistValue(m)
             case (7, 2):
-                value = .bytesValue(Array(s.slice(f.range)))
+                value = .bytesValue(s.slice(f.range).byteArray)
             default: break
             }
         }
@@ -3523,7 +3523,7 @@ public struct ArrayValue: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3555,7 +3555,7 @@ public struct ArrayValue: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -3581,7 +3581,7 @@ public struct KeyValueList: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3613,7 +3613,7 @@ public struct KeyValueList: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
@@ -3641,7 +3641,7 @@ public struct KeyValue: ProtoMessage {
     public init() {}
 
     /// Decodes and validates untrusted bytes (merging repeated sub-messages).
-    public init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) {
+    public init(validating bytes: RawSpan) throws(ProtoDecodeError) {
         var r = WireReader(bytes)
         _ = try Self._validate(&r, depth: 0)
         self.init()
@@ -3678,12 +3678,12 @@ public struct KeyValue: ProtoMessage {
     /// Merges validated bytes into this value with protobuf semantics (last scalar wins,
     /// repeated fields append, sub-messages merge).
     @usableFromInline
-    mutating func _merge(unchecked bytes: UnsafeRawBufferPointer) {
+    mutating func _merge(unchecked bytes: RawSpan) {
         var s = WireScanner(bytes)
         while let f = s.next() {
             switch (f.number, f.wire) {
             case (1, 2):
-                key = String(decoding: s.slice(f.range), as: UTF8.self)
+                key = s.slice(f.range).utf8String
             case (2, 2):
                 var m = value ?? AnyValue()
                 m._merge(unchecked: s.slice(f.range))

@@ -165,7 +165,7 @@ public struct JSONParser {
             i += 1
             switch c {
             case UInt8(ascii: "\""):
-                guard UTF8Check.firstInvalidOffset(out.withUnsafeBytes { $0 }, 0..<out.count) == nil else {
+                guard UTF8Check.firstInvalidOffset(out.span.bytes, 0..<out.count) == nil else {
                     throw fail("string is not valid UTF-8")
                 }
                 return String(decoding: out, as: UTF8.self)

@@ -112,7 +112,7 @@ public struct AgentSession: Sendable {
             return (badRequest(echo: rawUID.array, "agent_disconnect was already received on this connection"), changes)
         }
         // S10: a uid must be 16 bytes; the only exception is an agent asking for one.
-        if let uid = InstanceUID(bytes: rawUID.unsafeBytes) {
+        if let uid = InstanceUID(bytes: rawUID.span) {
             // S26: a connection speaks for one agent, or for the uid this server gave it.
             if let current = instanceUID, uid != current, uid != assignedUID {
                 return (
@@ -183,7 +183,7 @@ public struct AgentSession: Sendable {
         if fields & (1 << 14) != 0, let components = message.availableComponents,
             caps.contains(.reportsAvailableComponents)
         {
-            let hash = Fingerprint.of(components.hash.unsafeBytes)
+            let hash = Fingerprint.of(components.hash.span)
             if components.components.isEmpty && !components.hash.isEmpty
                 && !desired.knownComponentHashes.contains(hash) && requestedComponentsFor != hash
             {
@@ -357,48 +357,48 @@ public struct AgentSession: Sendable {
         var present: StatusParts = []
         if fields & (1 << 3) != 0, let d = m.agentDescription {
             present.insert(.description)
-            if Self.changed(&descriptionPrint, d.unsafeBytes) { changes.agentDescription = d.owned() }
+            if Self.changed(&descriptionPrint, d.span) { changes.agentDescription = d.owned() }
         }
         if fields & (1 << 5) != 0, let h = m.health {
             present.insert(.health)
-            if Self.changed(&healthPrint, h.unsafeBytes) { changes.health = h.owned() }
+            if Self.changed(&healthPrint, h.span) { changes.health = h.owned() }
         }
         if fields & (1 << 6) != 0, let e = m.effectiveConfig, agentCapabilities.contains(.reportsEffectiveConfig) {
             // S13: effective config is accepted only from agents that report it.
             present.insert(.effectiveConfig)
-            if Self.changed(&effectiveConfigPrint, e.unsafeBytes) { changes.effectiveConfig = e.owned() }
+            if Self.changed(&effectiveConfigPrint, e.span) { changes.effectiveConfig = e.owned() }
         }
         if fields & (1 << 7) != 0, let r = m.remoteConfigStatus {
             present.insert(.remoteConfigStatus)
-            agentConfigHash = r.lastRemoteConfigHash.isEmpty ? 0 : Fingerprint.of(r.lastRemoteConfigHash.unsafeBytes)
+            agentConfigHash = r.lastRemoteConfigHash.isEmpty ? 0 : Fingerprint.of(r.lastRemoteConfigHash.span)
             if r.status == .failed {
                 failedConfigHash = agentConfigHash
             } else if agentConfigHash == failedConfigHash {
                 failedConfigHash = 0
             }
-            if Self.changed(&remoteConfigStatusPrint, r.unsafeBytes) { changes.remoteConfigStatus = r.owned() }
+            if Self.changed(&remoteConfigStatusPrint, r.span) { changes.remoteConfigStatus = r.owned() }
         }
         if fields & (1 << 8) != 0, let p = m.packageStatuses {
             present.insert(.packageStatuses)
             let h = p.serverProvidedAllPackagesHash
-            agentPackagesHash = h.isEmpty ? 0 : Fingerprint.of(h.unsafeBytes)
-            if Self.changed(&packageStatusesPrint, p.unsafeBytes) { changes.packageStatuses = p.owned() }
+            agentPackagesHash = h.isEmpty ? 0 : Fingerprint.of(h.span)
+            if Self.changed(&packageStatusesPrint, p.span) { changes.packageStatuses = p.owned() }
         }
         if fields & (1 << 14) != 0, let a = m.availableComponents {
             present.insert(.availableComponents)
-            if Self.changed(&availableComponentsPrint, a.unsafeBytes) { changes.availableComponents = a.owned() }
+            if Self.changed(&availableComponentsPrint, a.span) { changes.availableComponents = a.owned() }
         }
         if fields & (1 << 15) != 0, let c = m.connectionSettingsStatus {
             present.insert(.connectionSettingsStatus)
             let h = c.lastConnectionSettingsHash
-            agentSettingsHash = h.isEmpty ? 0 : Fingerprint.of(h.unsafeBytes)
-            if Self.changed(&connectionSettingsStatusPrint, c.unsafeBytes) {
+            agentSettingsHash = h.isEmpty ? 0 : Fingerprint.of(h.span)
+            if Self.changed(&connectionSettingsStatusPrint, c.span) {
                 changes.connectionSettingsStatus = c.owned()
             }
         }
         if fields & (1 << 12) != 0, let c = m.customCapabilities {
             present.insert(.customCapabilities)
-            if Self.changed(&customCapabilitiesPrint, c.unsafeBytes) {
+            if Self.changed(&customCapabilitiesPrint, c.span) {
                 let owned = c.owned()
                 agentCustomCapabilities = owned.capabilities
                 changes.customCapabilities = owned
@@ -408,7 +408,7 @@ public struct AgentSession: Sendable {
         return present
     }
 
-    private static func changed(_ print: inout UInt64, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    private static func changed(_ print: inout UInt64, _ bytes: RawSpan) -> Bool {
         let new = Fingerprint.of(bytes)
         if new == print { return false }
         print = new

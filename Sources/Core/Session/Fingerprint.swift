@@ -3,18 +3,18 @@
 public enum Fingerprint {
     /// Fingerprint of `bytes`; never 0.
     @inlinable
-    public static func of(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+    public static func of(_ bytes: RawSpan) -> UInt64 {
+        let n = bytes.byteCount
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
         var i = 0
-        let n = bytes.count
         while n - i >= 8 {
-            h = mix(h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            h = mix(h ^ bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: i, as: UInt64.self))
             i &+= 8
         }
         var tail: UInt64 = 0
         var shift: UInt64 = 0
         while i < n {
-            tail |= UInt64(bytes[i]) &<< shift
+            tail |= UInt64(bytes.unsafeLoad(fromUncheckedByteOffset: i, as: UInt8.self)) &<< shift
             shift &+= 8
             i &+= 1
         }
@@ -24,7 +24,7 @@ public enum Fingerprint {
 
     /// Fingerprint of an owned array.
     public static func of(_ bytes: [UInt8]) -> UInt64 {
-        bytes.withUnsafeBytes { of($0) }
+        of(bytes.span.bytes)
     }
 
     @inlinable

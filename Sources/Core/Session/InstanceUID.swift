@@ -14,22 +14,21 @@ public struct InstanceUID: Hashable, Sendable, CustomStringConvertible {
 
     /// From exactly 16 bytes, or nil.
     @inlinable
-    public init?(bytes: UnsafeRawBufferPointer) {
-        guard bytes.count == 16 else { return nil }
-        high = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
-        low = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    public init?(bytes: RawSpan) {
+        guard bytes.byteCount == 16 else { return nil }
+        high = UInt64(bigEndian: bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: 0, as: UInt64.self))
+        low = UInt64(bigEndian: bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: 8, as: UInt64.self))
     }
 
     /// From an `instance_uid` field of exactly 16 bytes, or nil.
     @inlinable
     public init?(bytes: borrowing ProtoBytes) {
-        self.init(bytes: bytes.unsafeBytes)
+        self.init(bytes: bytes.span)
     }
 
     /// From exactly 16 bytes, or nil.
     public init?(bytes: [UInt8]) {
-        guard let uid = bytes.withUnsafeBytes({ InstanceUID(bytes: $0) }) else { return nil }
-        self = uid
+        self.init(bytes: bytes.span.bytes)
     }
 
     /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case), or 32 hex digits.
@@ -61,8 +60,9 @@ public struct InstanceUID: Hashable, Sendable, CustomStringConvertible {
     public var bytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(16)
-        withUnsafeBytes(of: high.bigEndian) { out.append(contentsOf: $0) }
-        withUnsafeBytes(of: low.bigEndian) { out.append(contentsOf: $0) }
+        for half in [high, low] {
+            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: half >> shift)) }
+        }
         return out
     }
 

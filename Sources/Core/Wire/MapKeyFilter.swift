@@ -21,10 +21,8 @@ struct MapKeyFilter {
     /// True when the entry at `entry` (its payload inside `base`) has the key of an earlier
     /// entry of field `number` in the message starting at `start`, or may have.
     @inlinable
-    mutating func repeats(_ base: UnsafeRawBufferPointer, _ entry: Range<Int>, _ number: UInt32, after start: Int)
-        -> Bool
-    {
-        let key = Self.key(UnsafeRawBufferPointer(rebasing: base[entry]))
+    mutating func repeats(_ base: RawSpan, _ entry: Range<Int>, _ number: UInt32, after start: Int) -> Bool {
+        let key = Self.key(base.extracting(entry))
         let bit: UInt64 = 1 &<< (Self.hash(key) & 63)
         defer { bits |= bit }
         guard bits & bit != 0 else { return false }
@@ -35,28 +33,32 @@ struct MapKeyFilter {
             // The entry itself ends the search: only earlier entries count.
             if f.range.lowerBound == entry.lowerBound && f.wire == WireType.lengthDelimited { break }
             guard f.number == number && f.wire == WireType.lengthDelimited else { continue }
-            if Self.key(scanner.slice(f.range)).elementsEqual(key) { return true }
+            if Self.key(scanner.slice(f.range)).bytesEqual(key) { return true }
         }
         return false
     }
 
     /// The key (field 1) of a map entry; the first occurrence, as a view reads it.
     @inlinable
-    static func key(_ entry: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        WireLookup.firstLength(entry, 1) ?? WireLookup.empty
+    @_lifetime(copy entry)
+    static func key(_ entry: RawSpan) -> RawSpan {
+        WireLookup.firstLengthOrEmpty(entry, 1)
     }
 
     /// Six bits from the key's length and its first and last eight bytes: cheap, and a key
     /// that differs only in the middle merely costs an exact comparison.
     @inlinable
-    static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
+    static func hash(_ key: RawSpan) -> UInt64 {
         let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
-        var h = UInt64(truncatingIfNeeded: key.count) &* multiplier
-        if key.count >= 8 {
-            h ^= key.loadUnaligned(as: UInt64.self)
-            h = (h &* multiplier) ^ key.loadUnaligned(fromByteOffset: key.count - 8, as: UInt64.self)
+        let count = key.byteCount
+        var h = UInt64(truncatingIfNeeded: count) &* multiplier
+        if count >= 8 {
+            h ^= key.unsafeLoadUnaligned(fromUncheckedByteOffset: 0, as: UInt64.self)
+            h = (h &* multiplier) ^ key.unsafeLoadUnaligned(fromUncheckedByteOffset: count - 8, as: UInt64.self)
         } else {
-            for b in key { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+            for i in 0..<count {
+                h = (h ^ UInt64(key.unsafeLoad(fromUncheckedByteOffset: i, as: UInt8.self))) &* 0x100_0000_01B3
+            }
         }
         return (h &* multiplier) >> 58
     }

@@ -5,7 +5,7 @@ public protocol ProtoMessage: Sendable, Equatable {
     /// Exact number of bytes the binary encoding takes.
     var encodedSize: Int { get }
     /// Decodes and validates untrusted bytes.
-    init(validating bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError)
+    init(validating bytes: RawSpan) throws(ProtoDecodeError)
     /// Appends the binary encoding, reserving its exact size first.
     func encode(into writer: inout ProtoWriter)
     /// Writes protobuf canonical JSON.
@@ -18,14 +18,7 @@ extension ProtoMessage {
     /// Decodes and validates an owned byte collection.
     public init(serializedBytes bytes: some Collection<UInt8>) throws(ProtoDecodeError) {
         let array = Array(bytes)
-        let result: Result<Self, ProtoDecodeError> = array.withUnsafeBytes { raw in
-            do throws(ProtoDecodeError) {
-                return .success(try Self(validating: raw))
-            } catch {
-                return .failure(error)
-            }
-        }
-        self = try result.get()
+        try self.init(validating: array.span.bytes)
     }
 
     /// The binary encoding as a new array.

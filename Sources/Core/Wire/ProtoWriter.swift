@@ -42,14 +42,14 @@ public struct ProtoWriter: Sendable {
     /// Appends a little-endian 64-bit value.
     @inlinable
     public mutating func writeFixed64(_ value: UInt64) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> shift)) }
     }
 
     /// Appends a length-prefixed byte string.
     @inlinable
-    public mutating func writeLengthDelimited(_ payload: UnsafeRawBufferPointer) {
-        writeVarint(UInt64(payload.count))
-        bytes.append(contentsOf: payload)
+    public mutating func writeLengthDelimited(_ payload: RawSpan) {
+        writeVarint(UInt64(payload.byteCount))
+        payload.append(to: &bytes)
     }
 
     /// Appends a length-prefixed byte array.

@@ -4,18 +4,20 @@
 enum UTF8Check {
     /// Offset of the first byte of an invalid sequence in `range`, or nil when valid.
     @inlinable
-    static func firstInvalidOffset(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+    static func firstInvalidOffset(_ bytes: RawSpan, _ range: Range<Int>) -> Int? {
+        // Every read below is checked against `end`, which this keeps inside the span.
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.byteCount, "range outside the input")
         var i = range.lowerBound
         let end = range.upperBound
         while i < end {
             // ASCII fast path, eight bytes at a time.
             while end - i >= 8 {
-                let word = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let word = bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: i, as: UInt64.self)
                 if word & 0x8080_8080_8080_8080 != 0 { break }
                 i &+= 8
             }
             guard i < end else { return nil }
-            let b0 = bytes[i]
+            let b0 = bytes.unsafeLoad(fromUncheckedByteOffset: i, as: UInt8.self)
             if b0 < 0x80 {
                 i &+= 1
                 continue
@@ -42,11 +44,11 @@ enum UTF8Check {
             default: return i
             }
             guard end - i > need else { return i }
-            let b1 = bytes[i + 1]
+            let b1 = bytes.unsafeLoad(fromUncheckedByteOffset: i &+ 1, as: UInt8.self)
             if b1 < lo || b1 > hi { return i }
             var k = 2
             while k <= need {
-                let b = bytes[i + k]
+                let b = bytes.unsafeLoad(fromUncheckedByteOffset: i &+ k, as: UInt8.self)
                 if b < 0x80 || b > 0xBF { return i }
                 k += 1
             }

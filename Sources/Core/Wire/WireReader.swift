@@ -11,24 +11,43 @@ enum WireType {
 
 /// A checked, bounds-safe cursor over untrusted bytes; every read either succeeds inside
 /// `[pos, end)` or throws with the absolute offset, so a validator can never read out of bounds.
+/// It borrows its input: the compiler keeps it (and every slice it hands out) from outliving it.
 @usableFromInline
-struct WireReader {
-    @usableFromInline let base: UnsafeRawBufferPointer
+struct WireReader: ~Escapable {
+    @usableFromInline let base: RawSpan
     @usableFromInline var pos: Int
     @usableFromInline let end: Int
 
     @inlinable
-    init(_ base: UnsafeRawBufferPointer) {
+    @_lifetime(copy base)
+    init(_ base: RawSpan) {
         self.base = base
         self.pos = 0
-        self.end = base.count
+        self.end = base.byteCount
     }
 
+    /// A reader of `range` of `base`; `end` never passes `base`'s end, so the reads below, each
+    /// checked against `end`, need no second check against the span.
     @inlinable
-    init(base: UnsafeRawBufferPointer, range: Range<Int>) {
+    @_lifetime(copy base)
+    init(base: RawSpan, range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= base.byteCount, "range outside the input")
         self.base = base
         self.pos = range.lowerBound
         self.end = range.upperBound
+    }
+
+    /// The byte at `offset`, which the caller has checked is below `end`.
+    @inlinable
+    func byte(_ offset: Int) -> UInt8 {
+        base.unsafeLoad(fromUncheckedByteOffset: offset, as: UInt8.self)
+    }
+
+    /// The bytes of `range`, which lies inside the input.
+    @inlinable
+    @_lifetime(copy self)
+    func slice(_ range: Range<Int>) -> RawSpan {
+        base.extracting(range)
     }
 
     @inlinable
@@ -43,7 +62,7 @@ struct WireReader {
     mutating func readVarint() throws(ProtoDecodeError) -> UInt64 {
         // Most tags and small values are one byte.
         if pos < end {
-            let b0 = base[pos]
+            let b0 = byte(pos)
             if b0 < 0x80 {
                 pos &+= 1
                 return UInt64(b0)
@@ -55,10 +74,10 @@ struct WireReader {
         var i = pos
         while true {
             guard i < end else { throw error(.truncated, at: start) }
-            let byte = base[i]
+            let next = byte(i)
             i &+= 1
-            result |= UInt64(byte & 0x7F) &<< shift
-            if byte < 0x80 { break }
+            result |= UInt64(next & 0x7F) &<< shift
+            if next < 0x80 { break }
             shift &+= 7
             if shift >= 70 { throw error(.varintTooLong, at: start) }
         }
@@ -70,7 +89,7 @@ struct WireReader {
     @inlinable
     mutating func varintIfValid() -> UInt64? {
         if pos < end {
-            let b0 = base[pos]
+            let b0 = byte(pos)
             if b0 < 0x80 {
                 pos &+= 1
                 return UInt64(b0)
@@ -87,7 +106,7 @@ struct WireReader {
         case WireType.varint:
             var i = pos
             while i < end {
-                if base[i] < 0x80 {
+                if byte(i) < 0x80 {
                     pos = i &+ 1
                     return true
                 }
@@ -143,7 +162,7 @@ struct WireReader {
     @inlinable
     mutating func readFixed64() throws(ProtoDecodeError) -> UInt64 {
         guard end - pos >= 8 else { throw error(.truncated) }
-        let value = base.loadUnaligned(fromByteOffset: pos, as: UInt64.self)
+        let value = base.unsafeLoadUnaligned(fromUncheckedByteOffset: pos, as: UInt64.self)
         pos &+= 8
         return UInt64(littleEndian: value)
     }
@@ -151,13 +170,14 @@ struct WireReader {
     @inlinable
     mutating func readFixed32() throws(ProtoDecodeError) -> UInt32 {
         guard end - pos >= 4 else { throw error(.truncated) }
-        let value = base.loadUnaligned(fromByteOffset: pos, as: UInt32.self)
+        let value = base.unsafeLoadUnaligned(fromUncheckedByteOffset: pos, as: UInt32.self)
         pos &+= 4
         return UInt32(littleEndian: value)
     }
 
     /// A reader for a nested message occupying `range` of the same buffer.
     @inlinable
+    @_lifetime(copy self)
     func nested(_ range: Range<Int>) -> WireReader {
         WireReader(base: base, range: range)
     }

@@ -21,17 +21,19 @@ struct WireField {
 /// the lazy view accessors run on. On bytes that were never validated it stops at the first
 /// inconsistency instead of trapping, so misuse cannot read out of bounds.
 @usableFromInline
-struct WireScanner {
+struct WireScanner: ~Escapable {
     @usableFromInline var reader: WireReader
 
     @inlinable
-    init(_ bytes: UnsafeRawBufferPointer) {
+    @_lifetime(copy bytes)
+    init(_ bytes: RawSpan) {
         reader = WireReader(bytes)
     }
 
     /// Scans `range` of `base`; field ranges stay offsets into `base`.
     @inlinable
-    init(base: UnsafeRawBufferPointer, range: Range<Int>) {
+    @_lifetime(copy base)
+    init(base: RawSpan, range: Range<Int>) {
         reader = WireReader(base: base, range: range)
     }
 
@@ -74,8 +76,9 @@ struct WireScanner {
 
     /// The payload bytes of a length-delimited field.
     @inlinable
-    func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: reader.base[range])
+    @_lifetime(copy self)
+    func slice(_ range: Range<Int>) -> RawSpan {
+        reader.slice(range)
     }
 }
 
@@ -84,16 +87,13 @@ struct WireScanner {
 /// the first occurrence is the only one and lookups stop there.
 @usableFromInline
 enum WireLookup {
-    /// Zero bytes: the wire form of every default value.
-    @inlinable
-    static var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
     // The two lookups below are what every view accessor runs, several times per field read,
     // so they compare raw tags and skip values without building a `WireField` per field. They
     // stop, like `WireScanner`, at the first inconsistency, so they stay in bounds on any bytes.
 
     @inlinable
-    static func firstScalar(_ bytes: UnsafeRawBufferPointer, _ number: UInt32, _ wire: UInt8) -> UInt64? {
+    static func firstScalar(_ bytes: RawSpan, _ number: UInt32, _ wire: UInt8) -> UInt64? {
         let wanted = UInt64(number) &<< 3 | UInt64(wire)
         var r = WireReader(bytes)
         while !r.isAtEnd {
@@ -112,24 +112,34 @@ enum WireLookup {
     }
 
     @inlinable
-    static func firstLength(_ bytes: UnsafeRawBufferPointer, _ number: UInt32) -> UnsafeRawBufferPointer? {
+    @_lifetime(copy bytes)
+    static func firstLength(_ bytes: RawSpan, _ number: UInt32) -> RawSpan? {
         let wanted = UInt64(number) &<< 3 | UInt64(WireType.lengthDelimited)
         var r = WireReader(bytes)
         while !r.isAtEnd {
             guard let tag = r.varintIfValid() else { return nil }
             if tag == wanted {
                 guard let length = r.varintIfValid(), length <= UInt64(r.end &- r.pos) else { return nil }
-                return UnsafeRawBufferPointer(rebasing: bytes[r.pos..<r.pos &+ Int(length)])
+                return bytes.extracting(r.pos..<r.pos &+ Int(length))
             }
             guard r.skipValidated(tag: tag) else { return nil }
         }
         return nil
     }
 
+    /// The payload of field `number`, or zero bytes (the wire form of every default value)
+    /// when the field is absent.
+    @inlinable
+    @_lifetime(copy bytes)
+    static func firstLengthOrEmpty(_ bytes: RawSpan, _ number: UInt32) -> RawSpan {
+        if let found = firstLength(bytes, number) { return found }
+        return bytes.extracting(0..<0)
+    }
+
     /// Bit n set when field n (< 64) occurs with any wire type: one pass answers "which
     /// fields are present" for code that would otherwise probe each field.
     @inlinable
-    static func presentFields(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    static func presentFields(_ bytes: RawSpan) -> UInt64 {
         var scanner = WireScanner(bytes)
         var mask: UInt64 = 0
         while let f = scanner.next() {
@@ -138,14 +148,13 @@ enum WireLookup {
         return mask
     }
 
-    /// The first member of a oneof present in `bytes` (the only one after validation).
+    /// The first member of a oneof present in `bytes` (the only one after validation); a
+    /// length-delimited member's payload is `bytes.extracting(field.range)`.
     @inlinable
-    static func firstOf(_ bytes: UnsafeRawBufferPointer, _ numbers: ClosedRange<UInt32>, wires: (UInt32) -> UInt8) -> (
-        WireField, UnsafeRawBufferPointer
-    )? {
+    static func firstOf(_ bytes: RawSpan, _ numbers: ClosedRange<UInt32>, wires: (UInt32) -> UInt8) -> WireField? {
         var scanner = WireScanner(bytes)
         while let f = scanner.next() {
-            if numbers.contains(f.number) && wires(f.number) == f.wire { return (f, scanner.slice(f.range)) }
+            if numbers.contains(f.number) && wires(f.number) == f.wire { return f }
         }
         return nil
     }

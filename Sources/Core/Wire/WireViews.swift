@@ -6,90 +6,81 @@
 /// (`owned()`, `string`, `array`).
 public protocol ProtoView: ~Escapable {
     /// Wraps bytes already validated as this message (or empty bytes for the default value).
-    @_lifetime(borrow bytes)
-    init(unchecked bytes: UnsafeRawBufferPointer)
+    @_lifetime(copy bytes)
+    init(unchecked bytes: RawSpan)
 }
 
 extension ProtoView where Self: ~Escapable {
-    /// A view of `bytes`, which lie inside `parent`'s input, living exactly as long as `parent`.
+    /// The view of `bytes`, or nil when the field is absent.
     @inlinable
-    @_lifetime(copy parent)
-    init<Parent: ~Escapable>(unchecked bytes: UnsafeRawBufferPointer, within parent: borrowing Parent) {
-        self = _overrideLifetime(Self(unchecked: bytes), copying: parent)
-    }
-
-    /// The view of `bytes` inside `parent`, or nil when the field is absent.
-    @inlinable
-    @_lifetime(copy parent)
-    static func present<Parent: ~Escapable>(_ bytes: UnsafeRawBufferPointer?, within parent: borrowing Parent) -> Self?
-    {
+    @_lifetime(copy bytes)
+    static func present(_ bytes: RawSpan?) -> Self? {
         guard let bytes else { return nil }
-        return Self(unchecked: bytes, within: parent)
+        return Self(unchecked: bytes)
     }
 }
 
 /// A `bytes` field: the borrowed payload, valid while the decoded input is.
 public struct ProtoBytes: ProtoView, ~Escapable {
-    /// The payload, pointing into the decoded input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The payload, inside the decoded input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps a payload.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// Number of bytes.
-    @inlinable public var count: Int { unsafeBytes.count }
+    @inlinable public var count: Int { span.byteCount }
     /// True for a zero-length payload.
-    @inlinable public var isEmpty: Bool { unsafeBytes.isEmpty }
+    @inlinable public var isEmpty: Bool { span.isEmpty }
     /// A copy that outlives the input.
-    @inlinable public var array: [UInt8] { Array(unsafeBytes) }
+    @inlinable public var array: [UInt8] { span.byteArray }
 
     /// Compares contents (not addresses).
     @inlinable
     public static func == (lhs: borrowing ProtoBytes, rhs: borrowing ProtoBytes) -> Bool {
-        lhs.unsafeBytes.elementsEqual(rhs.unsafeBytes)
+        lhs.span.bytesEqual(rhs.span)
     }
 
     /// Compares with an owned byte array without copying.
     @inlinable
     public static func == (lhs: borrowing ProtoBytes, rhs: [UInt8]) -> Bool {
-        lhs.unsafeBytes.elementsEqual(rhs)
+        lhs.span.bytesEqual(rhs)
     }
 }
 
 /// A `string` field: borrowed, already-validated UTF-8.
 public struct ProtoString: ProtoView, ~Escapable {
-    /// The UTF-8 payload, pointing into the decoded input; never handed out of Core.
-    @usableFromInline let unsafeBytes: UnsafeRawBufferPointer
+    /// The UTF-8 payload, inside the decoded input.
+    @usableFromInline let span: RawSpan
 
     /// Wraps a payload that a validator has checked is UTF-8.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
-        unsafeBytes = bytes
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
+        span = bytes
     }
 
     /// An owned copy.
-    @inlinable public var string: String { String(decoding: unsafeBytes, as: UTF8.self) }
+    @inlinable public var string: String { span.utf8String }
     /// True for "".
-    @inlinable public var isEmpty: Bool { unsafeBytes.isEmpty }
+    @inlinable public var isEmpty: Bool { span.isEmpty }
     /// Length in UTF-8 bytes.
-    @inlinable public var utf8Count: Int { unsafeBytes.count }
+    @inlinable public var utf8Count: Int { span.byteCount }
 
     /// Compares contents.
     @inlinable
     public static func == (lhs: borrowing ProtoString, rhs: borrowing ProtoString) -> Bool {
-        lhs.unsafeBytes.elementsEqual(rhs.unsafeBytes)
+        lhs.span.bytesEqual(rhs.span)
     }
 
     /// Compares with a Swift string without allocating.
     @inlinable
     public static func == (lhs: borrowing ProtoString, rhs: String) -> Bool {
-        var copy = rhs
-        return copy.withUTF8 { lhs.unsafeBytes.elementsEqual(UnsafeRawBufferPointer($0)) }
+        lhs.span.bytesEqual(utf8: rhs)
     }
 }
 
@@ -98,18 +89,12 @@ public struct ProtoString: ProtoView, ~Escapable {
 /// Not a `Sequence`, whose elements must be escapable: walk it with `makeIterator()` and
 /// `while let`, with `forEach`, or with `map` for owned results.
 public struct ProtoRepeated<Element: ProtoView & ~Escapable>: ~Escapable {
-    @usableFromInline let bytes: UnsafeRawBufferPointer
+    @usableFromInline let bytes: RawSpan
     @usableFromInline let number: UInt32
 
     @inlinable
-    @_lifetime(copy parent)
-    init<Parent: ~Escapable>(_ bytes: UnsafeRawBufferPointer, _ number: UInt32, within parent: borrowing Parent) {
-        self = _overrideLifetime(Self(bytes, number), copying: parent)
-    }
-
-    @inlinable
-    @_lifetime(borrow bytes)
-    init(_ bytes: UnsafeRawBufferPointer, _ number: UInt32) {
+    @_lifetime(copy bytes)
+    init(_ bytes: RawSpan, _ number: UInt32) {
         self.bytes = bytes
         self.number = number
     }
@@ -122,15 +107,8 @@ public struct ProtoRepeated<Element: ProtoView & ~Escapable>: ~Escapable {
         @inlinable
         @_lifetime(copy parent)
         init(_ parent: borrowing ProtoRepeated) {
-            let it = Iterator(parent.bytes, parent.number)
-            self = _overrideLifetime(it, copying: parent)
-        }
-
-        @inlinable
-        @_lifetime(borrow bytes)
-        init(_ bytes: UnsafeRawBufferPointer, _ number: UInt32) {
-            scanner = WireScanner(bytes)
-            self.number = number
+            scanner = WireScanner(parent.bytes)
+            number = parent.number
         }
 
         /// The next occurrence, or nil after the last.
@@ -139,7 +117,7 @@ public struct ProtoRepeated<Element: ProtoView & ~Escapable>: ~Escapable {
         public mutating func next() -> Element? {
             while let f = scanner.next() {
                 if f.number == number && f.wire == WireType.lengthDelimited {
-                    return Element(unchecked: scanner.slice(f.range), within: self)
+                    return Element(unchecked: scanner.slice(f.range))
                 }
             }
             return nil
@@ -186,11 +164,12 @@ public struct ProtoRepeated<Element: ProtoView & ~Escapable>: ~Escapable {
 
 /// One entry of a protobuf map as stored on the wire (`key` = 1, `value` = 2).
 public struct ProtoMapEntry<Value: ProtoView & ~Escapable>: ProtoView, ~Escapable {
-    @usableFromInline let bytes: UnsafeRawBufferPointer
+    @usableFromInline let bytes: RawSpan
 
+    /// Wraps an entry's bytes.
     @inlinable
-    @_lifetime(borrow bytes)
-    public init(unchecked bytes: UnsafeRawBufferPointer) {
+    @_lifetime(copy bytes)
+    public init(unchecked bytes: RawSpan) {
         self.bytes = bytes
     }
 
@@ -198,14 +177,14 @@ public struct ProtoMapEntry<Value: ProtoView & ~Escapable>: ProtoView, ~Escapabl
     @inlinable
     public var key: ProtoString {
         @_lifetime(copy self)
-        get { ProtoString(unchecked: WireLookup.firstLength(bytes, 1) ?? WireLookup.empty, within: self) }
+        get { ProtoString(unchecked: WireLookup.firstLengthOrEmpty(bytes, 1)) }
     }
 
     /// The entry's value (the default value when absent).
     @inlinable
     public var value: Value {
         @_lifetime(copy self)
-        get { Value(unchecked: WireLookup.firstLength(bytes, 2) ?? WireLookup.empty, within: self) }
+        get { Value(unchecked: WireLookup.firstLengthOrEmpty(bytes, 2)) }
     }
 }
 
@@ -216,9 +195,9 @@ public struct ProtoMap<Value: ProtoView & ~Escapable>: ~Escapable {
     public let entries: ProtoRepeated<ProtoMapEntry<Value>>
 
     @inlinable
-    @_lifetime(copy parent)
-    init<Parent: ~Escapable>(_ bytes: UnsafeRawBufferPointer, _ number: UInt32, within parent: borrowing Parent) {
-        entries = ProtoRepeated(bytes, number, within: parent)
+    @_lifetime(copy bytes)
+    init(_ bytes: RawSpan, _ number: UInt32) {
+        entries = ProtoRepeated(bytes, number)
     }
 
     /// The value for `key`, or nil when no entry has it.

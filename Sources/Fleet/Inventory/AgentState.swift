@@ -56,7 +56,7 @@ struct AgentState {
         remoteStatus = status.status
         remoteError = status.errorMessage
         runningConfig =
-            status.lastRemoteConfigHash.isEmpty ? 0 : status.lastRemoteConfigHash.withUnsafeBytes { Fingerprint.of($0) }
+            status.lastRemoteConfigHash.isEmpty ? 0 : Fingerprint.of(status.lastRemoteConfigHash)
     }
 
     /// True when a connection of `instance` holds this agent now.

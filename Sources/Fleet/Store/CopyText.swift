@@ -11,21 +11,21 @@ enum CopyText {
     static func int(_ n: Int64, _ out: inout [UInt8], last: Bool = false) {
         if n < 0 { out.append(45) }
         var v = n.magnitude
-        var digits:
-            (
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
-            ) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[count] = UInt8(48 + v % 10)
-                v /= 10
-                count += 1
-            } while v > 0
-            for i in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[i]) }
+        // Room for the digits first, then filled from the last: no scratch buffer.
+        var count = 1
+        var rest = v
+        while rest >= 10 {
+            rest /= 10
+            count += 1
         }
+        let start = out.count
+        out.append(contentsOf: repeatElement(48, count: count))
+        var i = start + count - 1
+        repeat {
+            out[i] = UInt8(48 + v % 10)
+            v /= 10
+            i -= 1
+        } while v > 0
         out.append(last ? 10 : 9)
     }
 

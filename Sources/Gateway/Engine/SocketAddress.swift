@@ -11,14 +11,6 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     let length: socklen_t
     let family: Int32
 
-    /// Copies a concrete sockaddr into the storage; returns its length.
-    private static func store<T>(_ address: T, in storage: inout sockaddr_storage) -> socklen_t {
-        withUnsafeBytes(of: address) { source in
-            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
-        }
-        return socklen_t(MemoryLayout<T>.size)
-    }
-
     /// Parses a literal address; "localhost" means 127.0.0.1.
     public init(host: String, port: UInt16) throws(SystemError) {
         self.host = host
@@ -30,11 +22,11 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         if inet_pton(AF_INET, literal, &v4) == 1 {
             var sin = sockaddr_in()
             (sin.sin_family, sin.sin_port, sin.sin_addr) = (sa_family_t(AF_INET), port.bigEndian, v4)
-            (family, length) = (AF_INET, Self.store(sin, in: &storage))
+            (family, length) = (AF_INET, Sys.store(sin, in: &storage))
         } else if inet_pton(AF_INET6, literal, &v6) == 1 {
             var sin6 = sockaddr_in6()
             (sin6.sin6_family, sin6.sin6_port, sin6.sin6_addr) = (sa_family_t(AF_INET6), port.bigEndian, v6)
-            (family, length) = (AF_INET6, Self.store(sin6, in: &storage))
+            (family, length) = (AF_INET6, Sys.store(sin6, in: &storage))
         } else {
             throw SystemError(call: "parse address \(host)", errno: EINVAL)
         }

@@ -14,6 +14,14 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
 
 /// Every system call of the engine goes through here once, with EINTR retried in one place.
 enum Sys {
+    /// Copies a concrete sockaddr into the storage; returns its length.
+    static func store<T>(_ address: T, in storage: inout sockaddr_storage) -> socklen_t {
+        withUnsafeBytes(of: address) { source in
+            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
+        }
+        return socklen_t(MemoryLayout<T>.size)
+    }
+
     /// Connections waiting in a TCP listener's accept queue (for a listening socket the
     /// kernel reports it as `tcpi_unacked`); 0 if it cannot be read.
     static func listenQueueLength(_ fd: Int32) -> UInt32 {

@@ -36,8 +36,8 @@ public enum WebSocketBorrowedEvent: ~Escapable {
     public var owned: WebSocketEvent {
         switch self {
         case .event(let event): return event
-        case .binary(let bytes): return .binary(bytes.withUnsafeBytes { Array($0) })
-        case .text(let bytes): return .text(bytes.withUnsafeBytes { Array($0) })
+        case .binary(let bytes): return .binary(bytes.byteArray)
+        case .text(let bytes): return .text(bytes.byteArray)
         }
     }
 }

@@ -5,7 +5,7 @@ import Core
 /// text itself is the input of FuzzCanonicalJSON.)
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOpAMPDecode(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    let bytes = RawSpan(_unsafeBytes: UnsafeRawBufferPointer(start: data, count: size))
     FuzzChecks.agentToServer(bytes)
     FuzzChecks.serverToAgent(bytes)
     if let body = try? OpAMPWebSocketPayload.body(of: bytes) {
@@ -19,7 +19,7 @@ enum FuzzChecks {
         mutating func next() -> InstanceUID { InstanceUID(high: 0, low: 1) }
     }
 
-    static func agentToServer(_ bytes: UnsafeRawBufferPointer) {
+    static func agentToServer(_ bytes: RawSpan) {
         guard let owned = try? AgentToServer(validating: bytes) else {
             // The view path must refuse exactly what the owned path refuses.
             if (try? AgentToServerView.decode(bytes) { _ in true }) != nil {
@@ -53,7 +53,7 @@ enum FuzzChecks {
         }
     }
 
-    static func serverToAgent(_ bytes: UnsafeRawBufferPointer) {
+    static func serverToAgent(_ bytes: RawSpan) {
         guard let owned = try? ServerToAgent(validating: bytes) else { return }
         let encoded = owned.serializedBytes()
         let again = try? ServerToAgent(serializedBytes: encoded)

@@ -221,8 +221,8 @@ struct SessionRun {
         message.flags = requestsUID ? 1 : 0
 
         let encoded = message.serializedBytes()
-        let outcome = encoded.withUnsafeBytes { bytes in
-            try? AgentToServerView.decode(bytes) { view in session.receive(view, desired: desired, uids: &uids) }
+        let outcome = try? AgentToServerView.decode(encoded.span.bytes) { view in
+            session.receive(view, desired: desired, uids: &uids)
         }
         guard let (reply, changes) = outcome else { fatalError("a well-formed message did not decode") }
         check(reply, changes, for: message, reportedHash: reportedHash)
