@@ -127,7 +127,7 @@ struct InventoryState {
     /// other): the hashes of unchanged attributes are not computed again for every change.
     private static func sameStorage(_ a: [(key: String, value: String)], _ b: [(key: String, value: String)]) -> Bool {
         a.count == b.count
-            && a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { x.baseAddress == $0.baseAddress } }
+            && a.span.isIdentical(to: b.span)
     }
 
     private mutating func countTarget(_ track: ConfigTrack, _ delta: Int) {

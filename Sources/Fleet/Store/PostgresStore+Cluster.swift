@@ -67,22 +67,12 @@ extension PostgresStore {
             guard pfd.fd >= 0 else { throw StoreError(.unavailable, "PostgreSQL session has no socket") }
             _ = poll(&pfd, 1, milliseconds)
             guard PQconsumeInput(conn) == 1, PQstatus(conn) == CONNECTION_OK else {
-                PQfinish(conn)
-                conn = nil
+                connection = nil
                 throw StoreError(.unavailable, "PostgreSQL session lost while listening")
             }
             payloads = drainNotifications()
             return payloads
         }
-    }
-
-    private func drainNotifications() -> [(channel: String, payload: String)] {
-        var out: [(channel: String, payload: String)] = []
-        while let note = PQnotifies(conn) {
-            out.append((String(cString: note.pointee.relname), String(cString: note.pointee.extra)))
-            PQfreemem(note)
-        }
-        return out
     }
 
     /// The agents a batch changed (revisions `from...to` of `agent_changes`): their rows, and

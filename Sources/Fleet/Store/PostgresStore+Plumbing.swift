@@ -1,8 +1,48 @@
 import CLibPQ
 import Foundation
 
+/// One libpq session; finished when the store lets go of it.
+final class PostgresConnection {
+    let handle: OpaquePointer
+
+    private init(_ handle: OpaquePointer) { self.handle = handle }
+
+    /// A session to `conninfo`, or libpq's message when none could be made.
+    static func open(_ conninfo: String) -> Result<PostgresConnection, OpenFailure> {
+        guard let handle = PQconnectdb(conninfo) else { return .failure(OpenFailure(message: "out of memory")) }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(handle))
+            PQfinish(handle)
+            return .failure(OpenFailure(message: message))
+        }
+        return .success(PostgresConnection(handle))
+    }
+
+    /// Why a session could not be made.
+    struct OpenFailure: Error {
+        let message: String
+    }
+
+    /// Whether the session is still up.
+    var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    deinit { PQfinish(handle) }
+}
+
 /// Connection handling, COPY, queries and errors over the one connection.
 extension PostgresStore {
+    /// The session's handle; nil while disconnected.
+    var conn: OpaquePointer? { connection?.handle }
+
+    /// The payloads of the notifications received so far on the session's channels.
+    func drainNotifications() -> [(channel: String, payload: String)] {
+        var out: [(channel: String, payload: String)] = []
+        while let note = PQnotifies(conn) {
+            out.append((String(cString: note.pointee.relname), String(cString: note.pointee.extra)))
+            PQfreemem(note)
+        }
+        return out
+    }
     static let agentColumns = """
         uid, connected, first_seen, last_seen, capabilities, description, health, effective_config_hash, \
         remote_config_status, package_statuses, components_hash, custom_capabilities, connection_settings_status, owner, \
@@ -58,8 +98,7 @@ extension PostgresStore {
         } catch {
             // A broken connection is rebuilt on the next call.
             if PQstatus(conn) != CONNECTION_OK {
-                PQfinish(conn)
-                conn = nil
+                connection = nil
                 throw StoreError(.unavailable, "PostgreSQL connection lost: \(error.message)")
             }
             throw error

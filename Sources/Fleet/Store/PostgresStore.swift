@@ -4,10 +4,11 @@ import Synchronization
 
 /// The production backend: PostgreSQL through libpq. Batches travel by COPY into per-session
 /// staging tables and one upsert each, inside a single transaction.
-/// Safe to share: after init, `conn` and `stagingReady` are only touched while holding `lock`.
+/// Safe to share: after init, `connection` and `stagingReady` are only touched while holding
+/// `lock`.
 public final class PostgresStore: FleetStore, @unchecked Sendable {
     let lock = NSLock()
-    var conn: OpaquePointer?
+    var connection: PostgresConnection?
     let conninfo: String
     let shownURL: String
     var stagingReady = false
@@ -33,14 +34,9 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
         try migrate()
     }
 
-    deinit { PQfinish(conn) }
-
     /// Closes the connection.
     public func close() {
-        lock.withLock {
-            PQfinish(conn)
-            conn = nil
-        }
+        lock.withLock { connection = nil }
     }
 
     /// The URL without its password, for messages.
@@ -52,17 +48,14 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
     }
 
     func connect() throws(StoreError) {
-        if conn != nil, PQstatus(conn) == CONNECTION_OK { return }
-        PQfinish(conn)
-        conn = PQconnectdb(conninfo)
+        if let connection, connection.isOK { return }
+        connection = nil
         stagingReady = false
-        guard PQstatus(conn) == CONNECTION_OK else {
-            let message = conn.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
-            PQfinish(conn)
-            conn = nil
-            throw StoreError(
-                .unavailable,
-                "cannot connect to PostgreSQL \(shownURL): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        switch PostgresConnection.open(conninfo) {
+        case .success(let opened): connection = opened
+        case .failure(let failure):
+            let message = failure.message.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw StoreError(.unavailable, "cannot connect to PostgreSQL \(shownURL): \(message)")
         }
         _ = try? exec("SET client_min_messages = warning")
     }

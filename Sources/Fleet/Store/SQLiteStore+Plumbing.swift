@@ -1,9 +1,32 @@
 import CSQLite
 import Foundation
 
+/// One open SQLite connection; closed when the store lets go of it.
+final class SQLiteConnection {
+    let handle: OpaquePointer
+
+    /// Opens (or creates) the database file at `path`.
+    init(path: String) throws(StoreError) {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
+        guard sqlite3_open_v2(path, &handle, flags, nil) == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(handle)
+            throw StoreError(.unavailable, "cannot open SQLite database \(path): \(message)")
+        }
+        self.handle = handle
+        sqlite3_busy_timeout(handle, 5000)
+    }
+
+    deinit { sqlite3_close(handle) }
+}
+
 /// Statements, transactions and errors over the one connection.
 extension SQLiteStore {
     // MARK: Plumbing
+
+    /// The open connection's handle; nil once closed.
+    var db: OpaquePointer? { connection?.handle }
 
     func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         lock.lock()

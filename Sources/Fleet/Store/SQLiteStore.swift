@@ -2,10 +2,11 @@ import CSQLite
 import Foundation
 
 /// The embedded backend: one SQLite file in WAL mode, one connection behind a lock.
-/// Safe to share: after init, `db` is only touched while holding `lock` (`locked`, `close`).
+/// Safe to share: after init, `connection` is only touched while holding `lock` (`locked`,
+/// `close`).
 public final class SQLiteStore: FleetStore, @unchecked Sendable {
     let lock = NSLock()
-    var db: OpaquePointer?
+    var connection: SQLiteConnection?
     let path: String
 
     /// `sqlite`.
@@ -18,15 +19,7 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
     /// Opens (or creates) the database at `path` and migrates it.
     public init(path: String) throws(StoreError) {
         self.path = path
-        var handle: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
-        if sqlite3_open_v2(path, &handle, flags, nil) != SQLITE_OK {
-            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
-            sqlite3_close(handle)
-            throw StoreError(.unavailable, "cannot open SQLite database \(path): \(message)")
-        }
-        db = handle
-        sqlite3_busy_timeout(handle, 5000)
+        connection = try SQLiteConnection(path: path)
         do throws(StoreError) {
             try exec("PRAGMA journal_mode=WAL")
             try exec("PRAGMA synchronous=NORMAL")
@@ -35,8 +28,7 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
             try exec("PRAGMA foreign_keys=ON")
             try migrate()
         } catch {
-            sqlite3_close(handle)
-            db = nil
+            connection = nil
             if error.kind == .incompatible { throw error }
             throw StoreError(.incompatible, "\(path) is not a usable Ampora SQLite database: \(error.message)")
         }
@@ -47,7 +39,6 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
     private var servingDescriptor: Int32 = -1
 
     deinit {
-        sqlite3_close(db)
         if servingDescriptor >= 0 { Glibc.close(servingDescriptor) }
     }
 
@@ -75,10 +66,7 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
 
     /// Closes the connection.
     public func close() {
-        lock.withLock {
-            sqlite3_close(db)
-            db = nil
-        }
+        lock.withLock { connection = nil }
     }
 
     // MARK: FleetStore

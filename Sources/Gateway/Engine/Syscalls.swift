@@ -88,4 +88,34 @@ enum Sys {
         clock_gettime(CLOCK_REALTIME, &ts)
         return UInt64(ts.tv_sec) &* 1000 &+ UInt64(ts.tv_nsec) / 1_000_000
     }
+
+    private final class ThreadBody {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    /// Starts a thread named `name` (at most 15 bytes kept) running `body`, which is handed
+    /// over to it.
+    static func spawnThread(name: String, _ body: sending @escaping () -> Void) throws(SystemError) -> pthread_t {
+        var thread = pthread_t()
+        let threadName = String(name.prefix(15))
+        let box = Unmanaged.passRetained(
+            ThreadBody {
+                ampora_set_thread_name(threadName)
+                body()
+            }
+        ).toOpaque()
+        let rc = pthread_create(
+            &thread, nil,
+            { arg in
+                let box = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
+                box.body()
+                return nil
+            }, box)
+        if rc != 0 {
+            Unmanaged<ThreadBody>.fromOpaque(box).release()
+            throw SystemError(call: "pthread_create", errno: rc)
+        }
+        return thread
+    }
 }
