@@ -86,7 +86,7 @@ import Testing
     @Test func binaryGarbageFailsOnItsFirstByte() {
         var parser = HTTPRequestParser()
         let tlsClientHello: [UInt8] = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]
-        let step = tlsClientHello.withUnsafeBytes { parser.feed($0) }
+        let step = parser.feed(tlsClientHello)
         #expect(step.event == .error(.invalidCharacter))
         #expect(step.consumed == 1)
     }

@@ -32,10 +32,10 @@ import Testing
     @Test func anEndlessRequestLineFailsWithoutWaitingForCRLF() {
         var parser = HTTPRequestParser(limits: HTTPLimits(maxRequestLineBytes: 100))
         let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 60)
-        let first = chunk.withUnsafeBytes { parser.feed($0) }
+        let first = parser.feed(chunk)
         #expect(first.event == nil)
         #expect(parser.bufferedBytes == 60)
-        let second = chunk.withUnsafeBytes { parser.feed($0) }
+        let second = parser.feed(chunk)
         #expect(second.event == .error(.requestLineTooLong))
         #expect(parser.retainedCapacity == 0)
     }
@@ -82,9 +82,7 @@ import Testing
         let over = parseHTTP("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \((64 << 20) + 1)\r\n\r\n")
         #expect(over.error == .bodyTooLarge)
         var parser = HTTPRequestParser()
-        let step = Array("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \(64 << 20)\r\n\r\n".utf8).withUnsafeBytes {
-            parser.feed($0)
-        }
+        let step = parser.feed(Array("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \(64 << 20)\r\n\r\n".utf8))
         #expect(step.event == nil)
         #expect(parser.phase == .body)
         // A claimed length reserves little: memory follows the bytes that actually arrive.
@@ -97,7 +95,7 @@ import Testing
         let stream = Array(("GET / HTTP/1.1\r\n" + String(repeating: "X-A: 123456789\r\n", count: 100)).utf8)
         var maximum = 0
         for byte in stream {
-            let step = [byte].withUnsafeBytes { parser.feed($0) }
+            let step = parser.feed([byte])
             maximum = max(maximum, parser.bufferedBytes)
             if step.event != nil {
                 #expect(step.event == .error(.headersTooLarge))

@@ -28,6 +28,14 @@ struct HTTPParseOutcome: Equatable {
     }
 }
 
+extension HTTPRequestParser {
+    /// Feeds a copy of `bytes` (the parser takes a span, as the engines lend their buffers).
+    mutating func feed(_ bytes: some Collection<UInt8>) -> HTTPParseStep {
+        let copy = Array(bytes)
+        return feed(copy.span.bytes)
+    }
+}
+
 /// Feeds `bytes` in pieces whose sizes `nextSize` picks, re-feeding the rest of a piece after each
 /// event as an engine would, and stopping at the first error.
 func runParser(
@@ -40,7 +48,7 @@ func runParser(
         let end = offset + max(1, min(nextSize(bytes.count - offset), bytes.count - offset))
         var position = offset
         while position < end {
-            let step = bytes[position..<end].withUnsafeBytes { parser.feed($0) }
+            let step = parser.feed(bytes[position..<end])
             position += step.consumed
             guard let event = step.event else { break }
             outcome.events.append(event)
@@ -96,7 +104,7 @@ func parseHTTP(_ text: String, limits: HTTPLimits = HTTPLimits()) -> HTTPParseOu
         let head = Array("GET /v1/opamp HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n".utf8)
         let frame: [UInt8] = [0x82, 0x80, 1, 2, 3, 4]
         var parser = HTTPRequestParser()
-        let step = (head + frame).withUnsafeBytes { parser.feed($0) }
+        let step = parser.feed((head + frame))
         #expect(step.consumed == head.count)
         guard case .request(let request) = step.event else {
             Issue.record("expected a request")
@@ -142,16 +150,16 @@ func parseHTTP(_ text: String, limits: HTTPLimits = HTTPLimits()) -> HTTPParseOu
         let second = Array("GET /2 HTTP/1.1\r\nHost: h\r\n\r\n".utf8)
         let all = first + second
         var parser = HTTPRequestParser()
-        let step1 = all.withUnsafeBytes { parser.feed($0) }
+        let step1 = parser.feed(all)
         #expect(step1.consumed == first.count)
-        let step2 = all[first.count...].withUnsafeBytes { parser.feed($0) }
+        let step2 = parser.feed(all[first.count...])
         #expect(step2.consumed == second.count)
         guard case .request(let request) = step2.event else {
             Issue.record("expected the second request")
             return
         }
         #expect(request.target == "/2")
-        let step3 = [UInt8]().withUnsafeBytes { parser.feed($0) }
+        let step3 = parser.feed([UInt8]())
         #expect(step3 == HTTPParseStep(consumed: 0, event: nil))
     }
 
@@ -219,7 +227,7 @@ func parseHTTP(_ text: String, limits: HTTPLimits = HTTPLimits()) -> HTTPParseOu
     @Test func expectContinueIsAnnouncedBeforeTheBody() throws {
         let head = "POST /v1/opamp HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
         var parser = HTTPRequestParser()
-        let step = Array(head.utf8).withUnsafeBytes { parser.feed($0) }
+        let step = parser.feed(Array(head.utf8))
         guard case .continueExpected(let announced) = step.event else {
             Issue.record("expected continueExpected, got \(String(describing: step.event))")
             return
@@ -246,7 +254,7 @@ func parseHTTP(_ text: String, limits: HTTPLimits = HTTPLimits()) -> HTTPParseOu
         var parser = HTTPRequestParser()
         #expect(parser.phase == .idle)
         #expect(parser.isIdle)
-        func feed(_ text: String) -> HTTPParseStep { Array(text.utf8).withUnsafeBytes { parser.feed($0) } }
+        func feed(_ text: String) -> HTTPParseStep { parser.feed(Array(text.utf8)) }
         _ = feed("\r")
         #expect(parser.phase == .head)
         _ = feed("\nPOST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n")
@@ -267,7 +275,7 @@ func parseHTTP(_ text: String, limits: HTTPLimits = HTTPLimits()) -> HTTPParseOu
         let big =
             "POST / HTTP/1.1\r\nHost: h\r\nX-Pad: \(String(repeating: "p", count: 4000))\r\nContent-Length: 5000\r\n\r\n"
         let bytes = Array(big.utf8) + [UInt8](repeating: 7, count: 5000)
-        let step = bytes.withUnsafeBytes { parser.feed($0) }
+        let step = parser.feed(bytes)
         #expect(step.consumed == bytes.count)
         if case .request(let request) = step.event {
             #expect(request.body.count == 5000)
@@ -282,13 +290,13 @@ func parseHTTP(_ text: String, limits: HTTPLimits = HTTPLimits()) -> HTTPParseOu
     @Test func aFailedParserRefusesFurtherInputAndHoldsNothing() {
         var parser = HTTPRequestParser()
         let bad = Array("GET / HTTP/1.1\r\nHost: h\r\nBad Header: x\r\n".utf8)
-        let step = bad.withUnsafeBytes { parser.feed($0) }
+        let step = parser.feed(bad)
         #expect(step.event == .error(.whitespaceBeforeColon))
         #expect(parser.phase == .failed)
         #expect(parser.retainedCapacity == 0)
-        let again = Array("GET / HTTP/1.1\r\nHost: h\r\n\r\n".utf8).withUnsafeBytes { parser.feed($0) }
+        let again = parser.feed(Array("GET / HTTP/1.1\r\nHost: h\r\n\r\n".utf8))
         #expect(again == HTTPParseStep(consumed: 0, event: .error(.whitespaceBeforeColon)))
-        let empty = [UInt8]().withUnsafeBytes { parser.feed($0) }
+        let empty = parser.feed([UInt8]())
         #expect(empty.event == .error(.whitespaceBeforeColon))
     }
 }

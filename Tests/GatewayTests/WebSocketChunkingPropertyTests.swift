@@ -71,7 +71,7 @@ struct SplitMix64: RandomNumberGenerator {
             var events: [WebSocketEvent] = []
             var start = 0
             for end in splits + [bytes.count] {
-                Array(bytes[start..<end]).withUnsafeBytes { parser.feed($0) { events.append($0) } }
+                parser.feed(Array(bytes[start..<end]).span.bytes) { events.append($0) }
                 start = end
             }
             #expect(events == expected, "iteration \(iteration)")

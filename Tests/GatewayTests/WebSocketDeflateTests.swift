@@ -9,7 +9,7 @@ import Testing
     @Test func rfc7692HelloExampleInflates() throws {
         let inflater = try #require(WebSocketInflater())
         let compressed: [UInt8] = [0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00]
-        let result = compressed.withUnsafeBytes { inflater.inflate($0, limit: 100) }
+        let result = inflater.inflate(compressed.span.bytes, limit: 100)
         #expect(try result.get() == Array("Hello".utf8))
     }
 
@@ -22,7 +22,7 @@ import Testing
         #expect(compressed.suffix(4) != [0x00, 0x00, 0xFF, 0xFF] || compressed.count < 4)
         // Reused objects must not carry state between messages (no context takeover).
         for _ in 0..<2 {
-            let result = compressed.withUnsafeBytes { inflater.inflate($0, limit: 1 << 20) }
+            let result = inflater.inflate(compressed.span.bytes, limit: 1 << 20)
             #expect(try result.get() == payload)
         }
     }
@@ -55,7 +55,7 @@ import Testing
         let configuration = WebSocketFrameParser.Configuration(maxMessageSize: 9_999, permessageDeflate: true)
         let events = parseEvents(clientFrame(0x2, compressed, rsv: 4), configuration: configuration, inflater: inflater)
         #expect(events.first?.closeCode == .messageTooBig)
-        #expect(compressed.withUnsafeBytes { inflater.inflate($0, limit: 10_000) } == .success(zeros))
+        #expect(inflater.inflate(compressed.span.bytes, limit: 10_000) == .success(zeros))
     }
 
     @Test func corruptDataIs1007() throws {

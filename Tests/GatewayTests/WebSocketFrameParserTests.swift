@@ -52,7 +52,7 @@ func parseEvents(
     var start = 0
     repeat {
         let end = min(bytes.count, start + size)
-        Array(bytes[start..<end]).withUnsafeBytes { parser.feed($0, inflater: inflater) { events.append($0) } }
+        parser.feed(Array(bytes[start..<end]).span.bytes, inflater: inflater) { events.append($0) }
         start = end
     } while start < bytes.count
     return events
@@ -239,11 +239,9 @@ func parseEventsInPlace(
         _ = parseEvents(clientFrame(0x2, [1], mask: nil), with: &parser)
         #expect(parser.isTerminated)
         let more = clientFrame(0x2, [1])
-        more.withUnsafeBytes { bytes in
-            var offset = 0
-            #expect(parser.nextEvent(in: bytes, from: &offset) == nil)
-            #expect(offset == 0)
-        }
+        var offset = 0
+        #expect(parser.nextEvent(in: more.span.bytes, from: &offset) == nil)
+        #expect(offset == 0)
     }
 
     @Test func nothingIsParsedAfterClose() {

@@ -37,12 +37,11 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("5b WebSocket parse: 1.4 KB full status frame, owned copy") { benchmark in
         let frame = GatewayFixtures.clientFrame(GatewayFixtures.fullStatusPayload, mask: 0x3A5C_77E1)
         var parser = WebSocketFrameParser()
-        frame.withUnsafeBytes { raw in
-            for _ in benchmark.scaledIterations {
-                var offset = 0
-                if case .binary(let payload)? = parser.nextEvent(in: raw, from: &offset) {
-                    blackHole(payload.byteCount)
-                }
+        let raw = frame.span.bytes
+        for _ in benchmark.scaledIterations {
+            var offset = 0
+            if case .binary(let payload)? = parser.nextEvent(in: raw, from: &offset) {
+                blackHole(payload.count)
             }
         }
     }
@@ -52,7 +51,8 @@ let benchmarks: @Sendable () -> Void = {
         let reply = [UInt8](repeating: 0x2A, count: 23)
         var out: [UInt8] = []
         out.reserveCapacity(256)
-        reply.withUnsafeBytes { raw in
+        do {
+            let raw = reply.span.bytes
             for _ in benchmark.scaledIterations {
                 out.removeAll(keepingCapacity: true)
                 WebSocketFrameWriter.append(.binary, payload: raw, to: &out)
@@ -72,10 +72,9 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("6a HTTP parse: OpAMP POST with a 25 B body") { benchmark in
         let request = GatewayFixtures.httpPost
         var parser = HTTPRequestParser()
-        request.withUnsafeBytes { raw in
-            for _ in benchmark.scaledIterations {
-                if case .request(let r)? = parser.feed(raw).event { blackHole(r.body.count) }
-            }
+        let raw = request.span.bytes
+        for _ in benchmark.scaledIterations {
+            if case .request(let r)? = parser.feed(raw).event { blackHole(r.body.count) }
         }
     }
 
@@ -83,10 +82,9 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("6b HTTP parse: WebSocket upgrade GET") { benchmark in
         let request = GatewayFixtures.upgradeRequest
         var parser = HTTPRequestParser()
-        request.withUnsafeBytes { raw in
-            for _ in benchmark.scaledIterations {
-                if case .request(let r)? = parser.feed(raw).event { blackHole(r.isWebSocketUpgrade) }
-            }
+        let raw = request.span.bytes
+        for _ in benchmark.scaledIterations {
+            if case .request(let r)? = parser.feed(raw).event { blackHole(r.isWebSocketUpgrade) }
         }
     }
 

@@ -57,14 +57,13 @@ enum GatewayFixtures {
     static func check() {
         var parser = WebSocketFrameParser()
         var ok = false
-        clientFrame(fullStatusPayload, mask: 0x3A5C_77E1).withUnsafeBytes { raw in
-            var offset = 0
-            if case .binary(let p)? = parser.nextEvent(in: raw, from: &offset) { ok = p == fullStatusPayload }
-        }
+        let frame = clientFrame(fullStatusPayload, mask: 0x3A5C_77E1)
+        var offset = 0
+        if case .binary(let p)? = parser.nextEvent(in: frame.span.bytes, from: &offset) { ok = p == fullStatusPayload }
         precondition(ok, "full-status frame fixture does not parse")
         for request in [httpPost, upgradeRequest] {
             var http = HTTPRequestParser()
-            let step = request.withUnsafeBytes { http.feed($0) }
+            let step = http.feed(request.span.bytes)
             guard case .request? = step.event, step.consumed == request.count else {
                 preconditionFailure("HTTP fixture does not parse: \(String(describing: step.event))")
             }

@@ -17,7 +17,7 @@ extension RawSpan {
 
     /// True when both hold the same bytes.
     @inlinable
-    func bytesEqual(_ other: borrowing RawSpan) -> Bool {
+    public func bytesEqual(_ other: borrowing RawSpan) -> Bool {
         guard byteCount == other.byteCount else { return false }
         return withUnsafeBytes { lhs in other.withUnsafeBytes { rhs in lhs.elementsEqual(rhs) } }
     }
@@ -37,7 +37,7 @@ extension RawSpan {
 
     /// Appends the bytes to `array`.
     @inlinable
-    func append(to array: inout [UInt8]) {
+    public func append(to array: inout [UInt8]) {
         withUnsafeBytes { array.append(contentsOf: $0) }
     }
 }

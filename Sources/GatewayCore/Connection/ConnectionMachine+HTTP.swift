@@ -10,7 +10,7 @@ extension ConnectionMachine {
         if phaseSince == 0 { phaseSince = max(1, ctx.now) }
         while offset < input.count {
             let wasInBody = parser.phase == .body
-            let step = parser.feed(UnsafeRawBufferPointer(rebasing: input[offset...]))
+            let step = parser.feed(RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: input[offset...])))
             offset += step.consumed
             if !wasInBody && parser.phase == .body { phaseSince = max(1, ctx.now) }
             guard let event = step.event else { return .open }

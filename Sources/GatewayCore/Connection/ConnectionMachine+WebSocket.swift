@@ -144,10 +144,3 @@ extension ConnectionMachine {
         ctx.counters.pushes += 1
     }
 }
-
-extension WebSocketFrameWriter {
-    /// Appends a frame whose payload is an array.
-    static func append(_ opcode: WebSocketOpcode, payload: [UInt8], to out: inout [UInt8]) {
-        payload.withUnsafeBytes { append(opcode, payload: $0, to: &out) }
-    }
-}

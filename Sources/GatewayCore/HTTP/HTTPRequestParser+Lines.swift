@@ -1,3 +1,5 @@
+import Core
+
 extension HTTPRequestParser {
     enum LineRead {
         case partial
@@ -9,10 +11,10 @@ extension HTTPRequestParser {
     ///
     /// Every check is decided by the first offending byte, before any later byte is looked at,
     /// so the outcome never depends on how the input was chunked.
-    mutating func readLine(_ bytes: UnsafeRawBufferPointer, _ index: inout Int) -> LineRead {
+    mutating func readLine(_ bytes: RawSpan, _ index: inout Int) -> LineRead {
         if sawCR {
             sawCR = false
-            guard bytes[index] == HTTPSyntax.lf else { return .failed(.bareCR) }
+            guard bytes.byte(index) == HTTPSyntax.lf else { return .failed(.bareCR) }
             index += 1
             return .complete
         }
@@ -28,27 +30,29 @@ extension HTTPRequestParser {
             (isRequestLine, limit, overflow) = (false, limits.maxHeaderBytes - fieldBytes - 2, .headersTooLarge)
         }
         var end = index
-        while end < bytes.count {
-            let byte = bytes[end]
+        let count = bytes.byteCount
+        while end < count {
+            // In bounds: `end < count`; the scan is every byte of every request, so unchecked.
+            let byte = bytes.unsafeLoad(fromUncheckedByteOffset: end, as: UInt8.self)
             if byte == HTTPSyntax.cr || byte == HTTPSyntax.lf { break }
             if isRequestLine ? !HTTPSyntax.isRequestLineByte(byte) : !HTTPSyntax.isFieldByte(byte) { break }
             end += 1
         }
         if end > index {
             guard buffer.count - lineStart + (end - index) <= limit else { return .failed(overflow) }
-            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+            bytes.extracting(index..<end).append(to: &buffer)
             index = end
         }
-        guard index < bytes.count else { return .partial }
-        let stop = bytes[index]
+        guard index < count else { return .partial }
+        let stop = bytes.byte(index)
         index += 1
         if stop == HTTPSyntax.lf { return .failed(.bareLF) }
         if stop != HTTPSyntax.cr { return .failed(.invalidCharacter) }
-        guard index < bytes.count else {
+        guard index < count else {
             sawCR = true
             return .partial
         }
-        guard bytes[index] == HTTPSyntax.lf else { return .failed(.bareCR) }
+        guard bytes.byte(index) == HTTPSyntax.lf else { return .failed(.bareCR) }
         index += 1
         return .complete
     }

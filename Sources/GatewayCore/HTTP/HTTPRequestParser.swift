@@ -1,3 +1,5 @@
+import Core
+
 /// Incremental HTTP/1.1 request parser: pure (no I/O), fed bytes in any chunking, yielding requests in order.
 ///
 /// Call `feed` with what arrived; it consumes up to the next event and says how much it took, so
@@ -75,10 +77,10 @@ public struct HTTPRequestParser: Sendable {
     /// Consumes `bytes` up to the next event (or all of them) and reports how far it got.
     ///
     /// After an `.error` every call returns the same error and consumes nothing.
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> HTTPParseStep {
+    public mutating func feed(_ bytes: RawSpan) -> HTTPParseStep {
         if case .failed(let error) = state { return HTTPParseStep(consumed: 0, event: .error(error)) }
         var index = 0
-        while index < bytes.count {
+        while index < bytes.byteCount {
             var event: HTTPParseEvent?
             switch state {
             case .idle, .requestLine, .headers, .chunkSize, .trailers:
@@ -99,7 +101,7 @@ public struct HTTPRequestParser: Sendable {
                 let taken = takeBody(bytes, &index, remaining)
                 state = taken == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - taken)
             case .chunkDataEnd:
-                event = readChunkDataEnd(bytes[index])
+                event = readChunkDataEnd(bytes.byte(index))
                 index += 1
             case .failed(let error):
                 event = .error(error)
@@ -110,9 +112,9 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// Appends up to `remaining` body bytes from the input, returning how many.
-    private mutating func takeBody(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, _ remaining: Int) -> Int {
-        let taken = min(remaining, bytes.count - index)
-        body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<(index + taken)]))
+    private mutating func takeBody(_ bytes: RawSpan, _ index: inout Int, _ remaining: Int) -> Int {
+        let taken = min(remaining, bytes.byteCount - index)
+        bytes.extracting(index..<(index + taken)).append(to: &body)
         index += taken
         return taken
     }

@@ -143,3 +143,11 @@ enum HTTPSyntax {
         }
     }
 }
+
+extension RawSpan {
+    /// The byte at `offset`, bounds-checked.
+    @inlinable
+    func byte(_ offset: Int) -> UInt8 {
+        unsafeLoad(fromByteOffset: offset, as: UInt8.self)
+    }
+}

@@ -49,8 +49,7 @@ public enum WebSocketBorrowedEvent: ~Escapable {
 enum ParsedFrame {
     /// An owned event.
     case event(WebSocketEvent)
-    /// A binary message unmasked in place at `range` of the input.
-    case binary(Range<Int>)
-    /// A text message unmasked in place at `range` of the input.
-    case text(Range<Int>)
+    /// A single-frame message whose payload lies whole at `range` of the input, still masked:
+    /// the in-place entry unmasks it there and lends it out (or inflates it when `compressed`).
+    case inPlace(Range<Int>, kind: WebSocketOpcode, compressed: Bool)
 }

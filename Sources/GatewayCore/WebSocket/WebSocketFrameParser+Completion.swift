@@ -14,21 +14,16 @@ extension WebSocketFrameParser {
         }
     }
 
-    /// The in-place fast path: the whole single-frame message is in the caller's buffer, so it
-    /// is unmasked there and lent out.
-    mutating func completeInPlace(
-        _ input: UnsafeMutableRawBufferPointer, _ offset: inout Int, _ inflater: WebSocketInflater?
-    ) -> ParsedFrame? {
+    /// The in-place fast path: the whole single-frame message is in the caller's buffer, so the
+    /// in-place entry unmasks it there and lends it out.
+    mutating func completeInPlace(_ offset: inout Int) -> ParsedFrame {
         let range = offset..<offset + frameRemaining
-        let bytes = UnsafeMutableRawBufferPointer(rebasing: input[range])
-        WebSocketMask.apply(key: maskKey, phase: 0, to: bytes)
         offset = range.upperBound
         frameRemaining = 0
         phase = .header
         let kind = messageKind ?? .binary
         messageKind = nil
-        if messageCompressed { return inflate(kind, UnsafeRawBufferPointer(bytes), inflater) }
-        return kind == .text ? .text(range) : .binary(range)
+        return .inPlace(range, kind: kind, compressed: messageCompressed)
     }
 
     /// Moves the control payload out so the parser keeps no buffer between frames.
@@ -44,13 +39,13 @@ extension WebSocketFrameParser {
     ) -> ParsedFrame? {
         messageKind = nil
         if messageCompressed {
-            return payload.withUnsafeBytes { inflate(kind, $0, inflater) }
+            return inflate(kind, payload.span.bytes, inflater)
         }
         return .event(kind == .text ? .text(payload) : .binary(payload))
     }
 
     mutating func inflate(
-        _ kind: WebSocketOpcode, _ compressed: UnsafeRawBufferPointer, _ inflater: WebSocketInflater?
+        _ kind: WebSocketOpcode, _ compressed: RawSpan, _ inflater: WebSocketInflater?
     ) -> ParsedFrame? {
         messageCompressed = false
         guard let inflater else { return fail(.internalError, "compressed message but no inflater") }

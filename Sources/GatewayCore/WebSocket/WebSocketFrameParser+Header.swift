@@ -3,13 +3,10 @@ extension WebSocketFrameParser {
     /// event when the frame is already complete (empty payload, or whole in an in-place buffer)
     /// or the header breaks a rule.
     mutating func readHeader(
-        _ input: UnsafeRawBufferPointer, _ mutable: UnsafeMutableRawBufferPointer?, _ offset: inout Int,
-        _ inflater: WebSocketInflater?
+        _ input: RawSpan, inPlace: Bool, _ offset: inout Int, _ inflater: WebSocketInflater?
     ) -> ParsedFrame? {
-        while headerCount < headerNeeded, offset < input.count {
-            let byte = input[offset]
-            let index = headerCount
-            withUnsafeMutableBytes(of: &headerBytes) { $0[index] = byte }
+        while headerCount < headerNeeded, offset < input.byteCount {
+            headerBytes[headerCount] = input.byte(offset)
             headerCount += 1
             offset += 1
             if headerCount == 2 {
@@ -19,11 +16,11 @@ extension WebSocketFrameParser {
             }
         }
         guard headerCount == headerNeeded else { return nil }
-        return openFrame(input, mutable, &offset, inflater)
+        return openFrame(input, inPlace: inPlace, &offset, inflater)
     }
 
     func headerByte(_ index: Int) -> UInt8 {
-        withUnsafeBytes(of: headerBytes) { $0[index] }
+        headerBytes[index]
     }
 
     /// Every rule decidable from the first two bytes, so a bad frame fails before its length
@@ -57,8 +54,7 @@ extension WebSocketFrameParser {
     /// Reads length and mask, applies the size limit before any payload is buffered, and
     /// either completes the frame at once or starts collecting its payload.
     mutating func openFrame(
-        _ input: UnsafeRawBufferPointer, _ mutable: UnsafeMutableRawBufferPointer?, _ offset: inout Int,
-        _ inflater: WebSocketInflater?
+        _ input: RawSpan, inPlace: Bool, _ offset: inout Int, _ inflater: WebSocketInflater?
     ) -> ParsedFrame? {
         let b0 = headerByte(0)
         let length7 = headerByte(1) & 0x7F
@@ -68,9 +64,10 @@ extension WebSocketFrameParser {
             for i in 2..<(headerNeeded - 4) { length = length << 8 | UInt64(headerByte(i)) }
             if length >> 63 != 0 { return fail(.protocolError, "64-bit payload length with the top bit set") }
         }
-        withUnsafeBytes(of: headerBytes) {
-            maskKey = $0.loadUnaligned(fromByteOffset: headerNeeded - 4, as: UInt32.self)
-        }
+        // The four mask bytes as a native load of them would read them (memory order).
+        var little: UInt32 = 0
+        for i in 0..<4 { little |= UInt32(headerByte(headerNeeded - 4 + i)) << (8 * UInt32(i)) }
+        maskKey = UInt32(littleEndian: little)
         let op = WebSocketOpcode(rawValue: b0 & 0x0F)!
         if !op.isControl {
             // Earlier fragments never exceed the limit, so the subtraction cannot wrap.
@@ -91,8 +88,8 @@ extension WebSocketFrameParser {
         phase = .payload
         if op.isControl {
             control.reserveCapacity(frameRemaining)
-        } else if let mutable, fin, op != .continuation, input.count - offset >= frameRemaining {
-            return completeInPlace(mutable, &offset, inflater)
+        } else if inPlace, fin, op != .continuation, input.byteCount - offset >= frameRemaining {
+            return completeInPlace(&offset)
         }
         if frameRemaining == 0 { return completeFrame(inflater) }
         return nil

@@ -32,7 +32,7 @@ public struct WebSocketFrameParser: Sendable {
     public let configuration: Configuration
     var phase = Phase.header
     // The header is at most 14 bytes (2 + 8 length + 4 mask): kept inline, never on the heap.
-    var headerBytes: (UInt64, UInt64) = (0, 0)
+    var headerBytes = InlineArray<14, UInt8>(repeating: 0)
     var headerCount = 0
     var headerNeeded = 2
     var opcode = WebSocketOpcode.continuation
@@ -65,13 +65,12 @@ public struct WebSocketFrameParser: Sendable {
     /// the parser is terminated (then `offset` stays where the refused bytes start).
     /// A compressed message needs `inflater` (one per event loop is enough).
     public mutating func nextEvent(
-        in input: UnsafeRawBufferPointer, from offset: inout Int, inflater: WebSocketInflater? = nil
+        in input: RawSpan, from offset: inout Int, inflater: WebSocketInflater? = nil
     ) -> WebSocketEvent? {
-        switch advance(input, nil, &offset, inflater) {
+        switch advance(input, inPlace: false, &offset, inflater) {
         case nil: return nil
         case .event(let event): return event
-        case .binary(let range): return .binary(Array(UnsafeRawBufferPointer(rebasing: input[range])))
-        case .text(let range): return .text(Array(UnsafeRawBufferPointer(rebasing: input[range])))
+        case .inPlace: preconditionFailure("an in-place completion on the copying path")
         }
     }
 
@@ -83,11 +82,21 @@ public struct WebSocketFrameParser: Sendable {
         unmaskingInPlace input: UnsafeMutableRawBufferPointer, from offset: inout Int,
         inflater: WebSocketInflater? = nil
     ) -> WebSocketBorrowedEvent? {
-        switch advance(UnsafeRawBufferPointer(input), input, &offset, inflater) {
+        switch advance(RawSpan(_unsafeBytes: UnsafeRawBufferPointer(input)), inPlace: true, &offset, inflater) {
         case nil: return nil
         case .event(let event): return .event(event)
-        case .binary(let range): return .binary(Self.lend(input, range))
-        case .text(let range): return .text(Self.lend(input, range))
+        case .inPlace(let range, let kind, let compressed):
+            let payload = UnsafeMutableRawBufferPointer(rebasing: input[range])
+            var unmasking = MutableRawSpan(_unsafeBytes: payload)
+            WebSocketMask.apply(key: maskKey, phase: 0, to: &unmasking)
+            if compressed {
+                guard
+                    case .event(let event) = inflate(
+                        kind, RawSpan(_unsafeBytes: UnsafeRawBufferPointer(payload)), inflater)
+                else { return nil }
+                return .event(event)
+            }
+            return kind == .text ? .text(Self.lend(input, range)) : .binary(Self.lend(input, range))
         }
     }
 
@@ -101,26 +110,26 @@ public struct WebSocketFrameParser: Sendable {
     /// Feeds a whole chunk and reports each event in order; convenient when the handler does
     /// not need to touch the parser's owner.
     public mutating func feed(
-        _ input: UnsafeRawBufferPointer, inflater: WebSocketInflater? = nil, _ onEvent: (WebSocketEvent) -> Void
+        _ input: RawSpan, inflater: WebSocketInflater? = nil, _ onEvent: (WebSocketEvent) -> Void
     ) {
         var offset = 0
         while let event = nextEvent(in: input, from: &offset, inflater: inflater) { onEvent(event) }
     }
 
-    /// The core loop shared by the copying and in-place entry points.
+    /// The core loop shared by the copying and in-place entry points; only the in-place one
+    /// (`inPlace`) gets `.inPlace` frames back.
     mutating func advance(
-        _ input: UnsafeRawBufferPointer, _ mutable: UnsafeMutableRawBufferPointer?, _ offset: inout Int,
-        _ inflater: WebSocketInflater?
+        _ input: RawSpan, inPlace: Bool, _ offset: inout Int, _ inflater: WebSocketInflater?
     ) -> ParsedFrame? {
-        while offset < input.count {
+        while offset < input.byteCount {
             switch phase {
             case .closed, .failed:
                 return nil
             case .header:
-                if let event = readHeader(input, mutable, &offset, inflater) { return event }
+                if let event = readHeader(input, inPlace: inPlace, &offset, inflater) { return event }
             case .payload:
-                let n = min(frameRemaining, input.count - offset)
-                let chunk = UnsafeRawBufferPointer(rebasing: input[offset..<offset + n])
+                let n = min(frameRemaining, input.byteCount - offset)
+                let chunk = input.extracting(offset..<offset + n)
                 if opcode.isControl {
                     Self.appendUnmasked(chunk, key: maskKey, phase: frameOffset & 3, to: &control)
                 } else {
@@ -137,15 +146,13 @@ public struct WebSocketFrameParser: Sendable {
     }
 
     /// Appends masked bytes to `buffer` and unmasks them there, so each byte is copied once.
-    static func appendUnmasked(
-        _ chunk: UnsafeRawBufferPointer, key: UInt32, phase: Int, to buffer: inout [UInt8]
-    ) {
-        guard chunk.count > 0 else { return }
+    static func appendUnmasked(_ chunk: RawSpan, key: UInt32, phase: Int, to buffer: inout [UInt8]) {
+        guard !chunk.isEmpty else { return }
         let start = buffer.count
-        chunk.withMemoryRebound(to: UInt8.self) { buffer.append(contentsOf: $0) }
-        buffer.withUnsafeMutableBytes { raw in
-            WebSocketMask.apply(key: key, phase: phase, to: UnsafeMutableRawBufferPointer(rebasing: raw[start...]))
-        }
+        chunk.append(to: &buffer)
+        var elements = buffer.mutableSpan
+        var bytes = elements.mutableBytes
+        WebSocketMask.apply(key: key, phase: phase, to: &bytes, from: start)
     }
 
     /// Grows the message buffer only as bytes arrive: a header announcing 64 MiB costs nothing

@@ -1,3 +1,5 @@
+import Core
+
 /// Server frames (RFC 6455 §5.2): never masked, always FIN, 7/16/64-bit lengths.
 public enum WebSocketFrameWriter {
     /// Room a caller must leave for any header: 2 bytes plus an 8-byte length.
@@ -12,49 +14,47 @@ public enum WebSocketFrameWriter {
         count <= 125 ? 2 : count <= 0xFFFF ? 4 : 10
     }
 
-    /// Writes just the header, so a shared pre-encoded payload can follow it in a vectored
-    /// send; returns the bytes written. `compressed` sets RSV1 (permessage-deflate).
+    /// Appends just the header, so a shared pre-encoded payload can follow it in a vectored
+    /// send. `compressed` sets RSV1 (permessage-deflate).
     @inlinable
-    @discardableResult
-    public static func writeHeader(
-        _ opcode: WebSocketOpcode, payloadCount count: Int, compressed: Bool = false,
-        into buffer: UnsafeMutableRawBufferPointer
-    ) -> Int {
-        let size = headerSize(payloadCount: count)
-        precondition(count >= 0 && buffer.count >= size, "header buffer too small")
-        buffer[0] = 0x80 | (compressed ? 0x40 : 0) | opcode.rawValue
-        switch size {
+    public static func appendHeader(
+        _ opcode: WebSocketOpcode, payloadCount count: Int, compressed: Bool = false, to out: inout [UInt8]
+    ) {
+        precondition(count >= 0, "negative payload length")
+        out.append(0x80 | (compressed ? 0x40 : 0) | opcode.rawValue)
+        switch headerSize(payloadCount: count) {
         case 2:
-            buffer[1] = UInt8(count)
+            out.append(UInt8(count))
         case 4:
-            buffer[1] = 126
-            buffer[2] = UInt8(truncatingIfNeeded: count >> 8)
-            buffer[3] = UInt8(truncatingIfNeeded: count)
+            out.append(126)
+            out.append(UInt8(truncatingIfNeeded: count >> 8))
+            out.append(UInt8(truncatingIfNeeded: count))
         default:
-            buffer[1] = 127
-            for i in 0..<8 { buffer[2 + i] = UInt8(truncatingIfNeeded: UInt64(count) >> (56 - 8 * UInt64(i))) }
+            out.append(127)
+            for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: UInt64(count) >> (56 - 8 * UInt64(i)))) }
         }
-        return size
     }
 
     /// Appends a whole frame to `out`, e.g. a pooled send buffer.
     public static func append(
-        _ opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, compressed: Bool = false, to out: inout [UInt8]
+        _ opcode: WebSocketOpcode, payload: RawSpan, compressed: Bool = false, to out: inout [UInt8]
     ) {
-        precondition(!opcode.isControl || payload.count <= maxControlPayload, "control payload over 125 bytes")
-        var header: (UInt64, UInt64) = (0, 0)
-        let size = withUnsafeMutableBytes(of: &header) {
-            writeHeader(opcode, payloadCount: payload.count, compressed: compressed, into: $0)
-        }
-        withUnsafeBytes(of: header) { out.append(contentsOf: $0[..<size]) }
-        out.append(contentsOf: payload)
+        precondition(!opcode.isControl || payload.byteCount <= maxControlPayload, "control payload over 125 bytes")
+        appendHeader(opcode, payloadCount: payload.byteCount, compressed: compressed, to: &out)
+        payload.append(to: &out)
+    }
+
+    /// Appends a whole frame carrying `payload` to `out`.
+    public static func append(
+        _ opcode: WebSocketOpcode, payload: [UInt8], compressed: Bool = false, to out: inout [UInt8]
+    ) {
+        append(opcode, payload: payload.span.bytes, compressed: compressed, to: &out)
     }
 
     /// A complete frame in a new array.
     public static func frame(_ opcode: WebSocketOpcode, payload: some Collection<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
-        let bytes = Array(payload)
-        bytes.withUnsafeBytes { append(opcode, payload: $0, to: &out) }
+        append(opcode, payload: Array(payload), to: &out)
         return out
     }
 

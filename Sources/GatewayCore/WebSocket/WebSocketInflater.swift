@@ -35,7 +35,11 @@ public final class WebSocketInflater {
 
     /// Inflates one message's payload, appending the 0x00 0x00 0xFF 0xFF tail the sender
     /// stripped (RFC 7692 §7.2.2), and stops as soon as the output passes `limit`.
-    public func inflate(_ compressed: UnsafeRawBufferPointer, limit: Int) -> Result<[UInt8], Failure> {
+    public func inflate(_ compressed: RawSpan, limit: Int) -> Result<[UInt8], Failure> {
+        compressed.withUnsafeBytes { inflate($0, limit: limit) }
+    }
+
+    private func inflate(_ compressed: UnsafeRawBufferPointer, limit: Int) -> Result<[UInt8], Failure> {
         inflateReset(stream)
         let cap = limit == Int.max ? limit : limit + 1
         var out = [UInt8](repeating: 0, count: min(cap, max(256, compressed.count * 4)))

@@ -9,7 +9,7 @@ let chunkSizes = [1, 2, 3, 7, 64]
 /// chunking, with buffering inside the limits and no buffer kept between requests.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzHTTPParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    let bytes = RawSpan(_unsafeBytes: UnsafeRawBufferPointer(start: data, count: size))
     let chunkSize = max(chunkSizes[size % chunkSizes.count], size / 64)
     for limits in FuzzHTTP.limitSets {
         let whole = FuzzHTTP.parse(bytes, limits: limits, chunkSize: max(size, 1))
@@ -35,21 +35,21 @@ enum FuzzHTTP {
         var bufferedBytes = 0
     }
 
-    static func parse(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits, chunkSize: Int) -> Outcome {
+    static func parse(_ bytes: RawSpan, limits: HTTPLimits, chunkSize: Int) -> Outcome {
         var parser = HTTPRequestParser(limits: limits)
         var outcome = Outcome()
         var offset = 0
-        feeding: while offset < bytes.count {
-            let end = min(offset + chunkSize, bytes.count)
+        feeding: while offset < bytes.byteCount {
+            let end = min(offset + chunkSize, bytes.byteCount)
             var position = offset
             while position < end {
-                let input = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
+                let input = bytes.extracting(position..<end)
                 let step = parser.feed(input)
-                guard step.consumed <= input.count else { fatalError("consumed more than it was given") }
+                guard step.consumed <= input.byteCount else { fatalError("consumed more than it was given") }
                 position += step.consumed
                 checkBuffering(parser, limits)
                 guard let event = step.event else {
-                    if step.consumed != input.count { fatalError("stopped early without an event") }
+                    if step.consumed != input.byteCount { fatalError("stopped early without an event") }
                     break
                 }
                 outcome.events.append(event)
@@ -98,7 +98,7 @@ enum FuzzHTTP {
 
     static func checkFailed(_ parser: inout HTTPRequestParser, _ error: HTTPParseError) {
         if parser.phase != .failed || parser.retainedCapacity != 0 { fatalError("a failed parser holds state") }
-        let again = [UInt8(ascii: "G")].withUnsafeBytes { parser.feed($0) }
+        let again = parser.feed([UInt8(ascii: "G")].span.bytes)
         if again.consumed != 0 || again.event != .error(error) { fatalError("a failed parser took more input") }
         var response: [UInt8] = []
         error.writeResponse(into: &response)

@@ -46,13 +46,13 @@ enum FuzzFrames {
         var start = 0
         while start < bytes.count {
             let end = min(bytes.count, start + chunk)
-            Array(bytes[start..<end]).withUnsafeBytes { input in
-                var offset = 0
-                while let event = parser.nextEvent(in: input, from: &offset, inflater: inflater) {
-                    events.append(event)
-                }
-                if offset != input.count && !parser.isTerminated { fatalError("input left unconsumed") }
+            let piece = Array(bytes[start..<end])
+            let input = piece.span.bytes
+            var offset = 0
+            while let event = parser.nextEvent(in: input, from: &offset, inflater: inflater) {
+                events.append(event)
             }
+            if offset != input.byteCount && !parser.isTerminated { fatalError("input left unconsumed") }
             checkBuffers(parser)
             start = end
         }
