@@ -20,10 +20,8 @@ ALLOWED=(
     Sources/GatewayCore/TLS/TLSChannel.swift
     Sources/Gateway/Engine/TLSRecordBuffers.swift
     Sources/Fleet/Identity/CertificateAuthority.swift
-    # zlib
-    Sources/GatewayCore/Connection/Gzip.swift
-    Sources/GatewayCore/WebSocket/WebSocketDeflater.swift
-    Sources/GatewayCore/WebSocket/WebSocketInflater.swift
+    # zlib (one stream wrapper for gzip and permessage-deflate)
+    Sources/GatewayCore/Connection/ZStream.swift
     # SQLite and libpq
     Sources/Fleet/Store/SQLiteStore+Plumbing.swift
     Sources/Fleet/Store/PostgresStore+Plumbing.swift

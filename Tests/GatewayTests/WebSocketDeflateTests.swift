@@ -18,7 +18,7 @@ import Testing
         let deflater = try #require(WebSocketDeflater())
         let inflater = try #require(WebSocketInflater())
         let payload = (0..<count).map { UInt8(truncatingIfNeeded: $0 % 251 &* ($0 / 1000 + 1)) }
-        let compressed = payload.withUnsafeBytes { deflater.deflate($0) }
+        let compressed = deflater.deflate(payload.span.bytes)
         #expect(compressed.suffix(4) != [0x00, 0x00, 0xFF, 0xFF] || compressed.count < 4)
         // Reused objects must not carry state between messages (no context takeover).
         for _ in 0..<2 {
@@ -31,7 +31,7 @@ import Testing
         let deflater = try #require(WebSocketDeflater())
         let inflater = try #require(WebSocketInflater())
         let text = Array(String(repeating: "heartbeat ", count: 50).utf8)
-        let compressed = text.withUnsafeBytes { deflater.deflate($0) }
+        let compressed = deflater.deflate(text.span.bytes)
         let half = compressed.count / 2
         let bytes =
             clientFrame(0x1, Array(compressed[..<half]), fin: false, rsv: 4)
@@ -50,7 +50,7 @@ import Testing
         let deflater = try #require(WebSocketDeflater())
         let inflater = try #require(WebSocketInflater())
         let zeros = [UInt8](repeating: 0, count: 10_000)
-        let compressed = zeros.withUnsafeBytes { deflater.deflate($0) }
+        let compressed = deflater.deflate(zeros.span.bytes)
         #expect(compressed.count < 200)
         let configuration = WebSocketFrameParser.Configuration(maxMessageSize: 9_999, permessageDeflate: true)
         let events = parseEvents(clientFrame(0x2, compressed, rsv: 4), configuration: configuration, inflater: inflater)
