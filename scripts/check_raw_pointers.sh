@@ -31,11 +31,10 @@ ALLOWED=(
     Sources/Gateway/Engine/EpollLoop.swift
     Sources/Gateway/Engine/EpollLoop+Send.swift
     # The connection machine and the WebSocket parser's in-place entry: they take those buffers
-    # from the engines (and the TLS fuzz harness) and lend them on as spans
+    # from the engines and lend them on as spans
     Sources/GatewayCore/Connection/ConnectionMachine.swift
     Sources/GatewayCore/Connection/ConnectionMachine+HTTP.swift
     Sources/GatewayCore/Connection/ConnectionMachine+WebSocket.swift
-    Sources/GatewayCore/TLS/TLSConnectionHarness.swift
     Sources/GatewayCore/WebSocket/WebSocketFrameParser.swift
     # Core reads its input through RawSpan; bulk copies and comparisons of those spans open them
     Sources/Core/Wire/BorrowedBytes.swift

@@ -26,6 +26,14 @@ package enum ConnectionEvent {
     case closed
 }
 
+extension ConnectionEvent {
+    /// Hands `bytes` to `body` as a `.received` event, for callers that hold their input in an
+    /// array (tests and the fuzz harness; the engines lend their receive buffers directly).
+    package static func receiving<R>(_ bytes: inout [UInt8], _ body: (ConnectionEvent) -> R) -> R {
+        bytes.withUnsafeMutableBytes { body(.received($0)) }
+    }
+}
+
 /// What the driver must do after an event, besides sending the bytes appended to its output.
 package enum ConnectionAction: Equatable {
     /// Nothing more.
