@@ -1,7 +1,16 @@
 /// Copies and comparisons of borrowed bytes. Core reads its input through `RawSpan`, whose
 /// lifetime the compiler checks; this file is the one place in Core that opens a span's memory
-/// (to hand it to the standard library's bulk copies and comparisons, which take pointers), and
-/// no pointer it opens outlives the call that opened it.
+/// or a value's bytes (to hand them to the standard library's bulk copies and comparisons, which
+/// take pointers), and no pointer it opens outlives the call that opened it.
+extension [UInt8] {
+    /// Appends `value`'s eight bytes, least significant first, in one copy (the encoder's
+    /// fixed64 fields and the 16-byte uid of every reply).
+    @inlinable
+    mutating func appendLittleEndian(_ value: UInt64) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+}
+
 extension RawSpan {
     /// An owned copy of the bytes.
     @inlinable

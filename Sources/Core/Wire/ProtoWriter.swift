@@ -42,7 +42,7 @@ public struct ProtoWriter: Sendable {
     /// Appends a little-endian 64-bit value.
     @inlinable
     public mutating func writeFixed64(_ value: UInt64) {
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> shift)) }
+        bytes.appendLittleEndian(value)
     }
 
     /// Appends a length-prefixed byte string.
