@@ -169,7 +169,8 @@ class Failover(run_load.Controller):
     def __init__(self, agents, victim, survivors, database, settle, push=False):
         super().__init__(None)
         self.push = push
-        self.t_post = self.t_applied = None
+        self.t_post = self.t_applied = self.t_server_applied = None
+        self.assignment = None
         self.pushed_hash = None
         self.victim_uids = []
         self.history_before = None
@@ -197,9 +198,15 @@ class Failover(run_load.Controller):
                 threading.Thread(target=self._assign, daemon=True).start()
         elif self.phase == "pushing":
             if self.t_post and sample.get("rc_agents_applied", 0) - self.applied_before >= self.agents:
-                self.t_applied = now
-                self.t_all = now
-                self.phase = "settling"
+                self.t_applied = self.t_applied or now
+                # The agents' count runs ahead of the servers, which record each status as they
+                # read it; the settle (and the history snapshot before the kill) starts once a
+                # survivor reports every agent applied. It learns the victim's agents' states
+                # from the rows the victim wrote, so those rows are in the database by then.
+                if self.assignment and self._server_applied() >= self.agents:
+                    self.t_server_applied = now
+                    self.t_all = now
+                    self.phase = "settling"
         elif self.phase in ("ramp", "settling") and connected >= self.agents:
             self.t_all = self.t_all or now
             if now >= self.t_all + self.settle:
@@ -227,7 +234,15 @@ class Failover(run_load.Controller):
         via = self.survivors[0]
         self.pushed_hash = via.api("/api/v1/configs/everyone", "PUT", CONFIG, "text/yaml")["hash"]
         self.t_post = time.monotonic()
-        via.api("/api/v1/assignments", "POST", {"config": "everyone", "selector": {}})
+        self.assignment = via.api("/api/v1/assignments", "POST", {"config": "everyone", "selector": {}})["id"]
+
+    def _server_applied(self):
+        """How many agents a survivor counts as having applied the pushed config (0 if it cannot
+        be asked right now)."""
+        try:
+            return self.survivors[0].api(f"/api/v1/assignments/{self.assignment}")["applied"]
+        except (OSError, ValueError, KeyError):
+            return 0
 
     def _check(self):
         deadline = time.monotonic() + 60
@@ -321,6 +336,8 @@ class Failover(run_load.Controller):
         result["failover"] = {
             "phase": self.phase, "victim": self.victim.name, "victim_agents": self.victim_agents,
             "push_s": round(self.t_applied - self.t_post, 3) if self.t_applied and self.t_post else None,
+            "push_server_s": (round(self.t_server_applied - self.t_post, 3)
+                              if self.t_server_applied and self.t_post else None),
             "reconnect_s_from_kill": round(self.t_back - self.t_kill, 3) if self.t_back and self.t_kill else None,
             "database_agrees_s_from_kill": round(self.t_agreed - self.t_kill, 3) if self.t_agreed else None,
             "owners_after": getattr(self, "owners_after", None),
