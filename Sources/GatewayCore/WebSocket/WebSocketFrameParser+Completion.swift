@@ -46,7 +46,7 @@ extension WebSocketFrameParser {
 
     mutating func inflate(
         _ kind: WebSocketOpcode, _ compressed: RawSpan, _ inflater: WebSocketInflater?
-    ) -> ParsedFrame? {
+    ) -> ParsedFrame {
         messageCompressed = false
         guard let inflater else { return fail(.internalError, "compressed message but no inflater") }
         switch inflater.inflate(compressed, limit: configuration.maxMessageSize) {

@@ -90,11 +90,10 @@ public struct WebSocketFrameParser: Sendable {
             var unmasking = MutableRawSpan(_unsafeBytes: payload)
             WebSocketMask.apply(key: maskKey, phase: 0, to: &unmasking)
             if compressed {
-                guard
-                    case .event(let event) = inflate(
-                        kind, RawSpan(_unsafeBytes: UnsafeRawBufferPointer(payload)), inflater)
-                else { return nil }
-                return .event(event)
+                switch inflate(kind, RawSpan(_unsafeBytes: UnsafeRawBufferPointer(payload)), inflater) {
+                case .event(let event): return .event(event)
+                case .inPlace: preconditionFailure("an inflated message is owned, never lent in place")
+                }
             }
             return kind == .text ? .text(Self.lend(input, range)) : .binary(Self.lend(input, range))
         }
