@@ -16,29 +16,24 @@ enum Gzip {
         let bytes = input.span.bytes
         let cap = limit == Int.max ? limit : limit + 1
         var out = [UInt8](repeating: 0, count: min(cap, 64 * 1024))
-        var consumed = 0
         var produced = 0
+        var start = 0
         while true {
-            if produced == out.count {
-                if out.count >= cap { return .failure(.tooLarge) }
-                out.append(contentsOf: repeatElement(0, count: min(out.count, cap - out.count)))
-            }
-            let before = produced
-            let step = stream.step(bytes, consumed: &consumed, into: &out, produced: &produced, flush: Z_NO_FLUSH)
-            if produced > limit { return .failure(.tooLarge) }
-            let allIn = consumed == bytes.byteCount
-            switch step.code {
-            case Z_STREAM_END:
+            switch stream.inflate(
+                bytes.extracting(start...), into: &out, produced: &produced, cap: cap, flush: Z_NO_FLUSH)
+            {
+            case .streamEnd(let consumed):
+                if produced > limit { return .failure(.tooLarge) }
+                start += consumed
                 // RFC 1952 §2.2: a gzip file is a series of members; inflate each in turn.
-                if allIn {
+                if start == bytes.byteCount {
                     out.removeLast(out.count - produced)
                     return .success(out)
                 }
                 guard stream.reset() else { return .failure(.corrupt) }
-            // All input in, room left and nothing more came out: the stream is cut short.
-            case Z_OK: if allIn && produced == before && step.roomLeft { return .failure(.corrupt) }
-            case Z_BUF_ERROR: if allIn && step.roomLeft { return .failure(.corrupt) }
-            default: return .failure(.corrupt)
+            case .outputFull: return .failure(.tooLarge)
+            // A member must end: all input in without its end means the body was cut short.
+            case .inputUsed, .corrupt: return .failure(.corrupt)
             }
         }
     }

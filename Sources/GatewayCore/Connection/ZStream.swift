@@ -95,4 +95,41 @@ final class ZStream {
         produced += outCount - Int(stream.pointee.avail_out)
         return (code, stream.pointee.avail_out > 0)
     }
+
+    /// Where `inflate(_:into:produced:cap:flush:)` stopped.
+    enum InflateStop: Equatable {
+        /// The compressed stream ended after `consumed` bytes of the input.
+        case streamEnd(consumed: Int)
+        /// All input is in and nothing is pending (a stream that has not ended yet).
+        case inputUsed
+        /// The output reached `cap` bytes with more to come.
+        case outputFull
+        /// Not a valid stream, or zlib made no progress with room and input left.
+        case corrupt
+    }
+
+    /// Inflates `input` into `out` from `produced` on, growing `out` by doubling up to `cap`
+    /// bytes; `produced` counts the output written.
+    func inflate(_ input: RawSpan, into out: inout [UInt8], produced: inout Int, cap: Int, flush: Int32)
+        -> InflateStop
+    {
+        var consumed = 0
+        while true {
+            if produced == out.count {
+                if out.count >= cap { return .outputFull }
+                out.append(contentsOf: repeatElement(0, count: min(max(out.count, 256), cap - out.count)))
+            }
+            let (took, gave) = (consumed, produced)
+            let step = step(input, consumed: &consumed, into: &out, produced: &produced, flush: flush)
+            switch step.code {
+            case Z_STREAM_END:
+                return .streamEnd(consumed: consumed)
+            case Z_OK, Z_BUF_ERROR:
+                if consumed == input.byteCount && step.roomLeft { return .inputUsed }
+                if consumed == took && produced == gave && step.roomLeft { return .corrupt }
+            default:
+                return .corrupt
+            }
+        }
+    }
 }

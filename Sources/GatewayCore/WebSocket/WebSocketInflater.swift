@@ -28,41 +28,18 @@ public final class WebSocketInflater {
         let cap = limit == Int.max ? limit : limit + 1
         var out = [UInt8](repeating: 0, count: min(cap, max(256, compressed.byteCount * 4)))
         var produced = 0
-        var ended = false
-        if let failure = run(compressed, &out, &produced, &ended, cap) { return .failure(failure) }
-        if !ended {
+        var stop = stream.inflate(compressed, into: &out, produced: &produced, cap: cap, flush: Z_SYNC_FLUSH)
+        if stop == .inputUsed {
             let tail: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
-            if let failure = run(tail.span.bytes, &out, &produced, &ended, cap) { return .failure(failure) }
+            stop = stream.inflate(tail.span.bytes, into: &out, produced: &produced, cap: cap, flush: Z_SYNC_FLUSH)
         }
-        if produced > limit { return .failure(.tooBig) }
-        out.removeLast(out.count - produced)
-        return .success(out)
-    }
-
-    /// Feeds one input segment, growing `out` by doubling up to `cap` bytes.
-    private func run(
-        _ input: RawSpan, _ out: inout [UInt8], _ produced: inout Int, _ ended: inout Bool, _ cap: Int
-    ) -> Failure? {
-        var consumed = 0
-        while true {
-            if produced == out.count {
-                if out.count >= cap { return .tooBig }
-                out.append(contentsOf: repeatElement(0, count: min(out.count, cap - out.count)))
-            }
-            let (took, gave) = (consumed, produced)
-            let step = stream.step(input, consumed: &consumed, into: &out, produced: &produced, flush: Z_SYNC_FLUSH)
-            switch step.code {
-            case Z_STREAM_END:
-                ended = true
-                return nil
-            case Z_OK, Z_BUF_ERROR:
-                // Done when all input is in and zlib left output room: nothing is pending.
-                if consumed == input.byteCount && step.roomLeft { return nil }
-                // Output room and input left but no progress: zlib is stuck, never loop on it.
-                if consumed == took && produced == gave && step.roomLeft { return .corrupt }
-            default:
-                return .corrupt
-            }
+        switch stop {
+        case .outputFull: return .failure(.tooBig)
+        case .corrupt: return .failure(.corrupt)
+        case .inputUsed, .streamEnd:
+            if produced > limit { return .failure(.tooBig) }
+            out.removeLast(out.count - produced)
+            return .success(out)
         }
     }
 }
