@@ -120,12 +120,12 @@ SWIFT
 check lend-a-websocket-payload "Escapable" <<'SWIFT'
 import Core
 import GatewayCore
-func keep(_ parser: inout WebSocketFrameParser, _ bytes: inout [UInt8]) -> RawSpan? {
-    bytes.withUnsafeMutableBytes { buffer in
-        var offset = 0
-        if case .binary(let payload)? = parser.nextEvent(unmaskingInPlace: buffer, from: &offset) { return payload }
-        return nil
-    }
+func keep(_ parser: inout WebSocketFrameParser, _ bytes: inout [UInt8]) -> [RawSpan] {
+    var elements = bytes.mutableSpan
+    var input = elements.mutableBytes
+    var offset = 0
+    if case .binary(let payload)? = parser.nextEvent(unmaskingInPlace: &input, from: &offset) { return [payload] }
+    return []
 }
 SWIFT
 
@@ -133,15 +133,15 @@ check read-a-websocket-payload compiles <<'SWIFT'
 import Core
 import GatewayCore
 func sequenceNumber(_ parser: inout WebSocketFrameParser, _ bytes: inout [UInt8]) -> UInt64 {
-    bytes.withUnsafeMutableBytes { buffer in
-        var offset = 0
-        guard case .binary(let payload)? = parser.nextEvent(unmaskingInPlace: buffer, from: &offset) else { return 0 }
-        do {
-            let body = try OpAMPWebSocketPayload.body(of: payload)
-            return try AgentToServerView.decode(body) { $0.sequenceNum }
-        } catch {
-            return 0
-        }
+    var elements = bytes.mutableSpan
+    var input = elements.mutableBytes
+    var offset = 0
+    guard case .binary(let payload)? = parser.nextEvent(unmaskingInPlace: &input, from: &offset) else { return 0 }
+    do {
+        let body = try OpAMPWebSocketPayload.body(of: payload)
+        return try AgentToServerView.decode(body) { $0.sequenceNum }
+    } catch {
+        return 0
     }
 }
 SWIFT

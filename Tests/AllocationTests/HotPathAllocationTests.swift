@@ -60,7 +60,7 @@ struct HotPathAllocationTests {
         func receive(_ bytes: [UInt8]) {
             var input = bytes
             out.removeAll(keepingCapacity: true)
-            _ = input.withUnsafeMutableBytes { connection.handle(.received($0), ctx, &out) }
+            _ = input.lendingBytes { connection.receive(&$0, ctx, &out) }
         }
         receive(
             Array(
@@ -83,7 +83,8 @@ struct HotPathAllocationTests {
                     let raw = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<frame.count])
                     frame.withUnsafeBytes { raw.copyMemory(from: $0) }
                     out.removeAll(keepingCapacity: true)
-                    _ = connection.handle(.received(raw), ctx, &out)
+                    var span = MutableRawSpan(_unsafeBytes: raw)
+                    _ = connection.receive(&span, ctx, &out)
                 }
             }
         }

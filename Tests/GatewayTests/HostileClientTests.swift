@@ -103,7 +103,9 @@ final class ConnectionRig {
     @discardableResult
     func send(_ bytes: [UInt8]) -> (action: ConnectionAction, out: [UInt8]) {
         var input = bytes
-        return input.withUnsafeMutableBytes { handle(.received($0)) }
+        var out: [UInt8] = []
+        let action = input.lendingBytes { connection.receive(&$0, ctx, &out) }
+        return (action, out)
     }
 
     @discardableResult

@@ -117,7 +117,9 @@ final class TLSRig {
     @discardableResult
     func send(_ bytes: [UInt8]) -> (action: ConnectionAction, out: [UInt8]) {
         var input = bytes
-        return input.withUnsafeMutableBytes { handle(.received($0)) }
+        var out: [UInt8] = []
+        let action = input.lendingBytes { link.receive(&$0, ctx, &out) }
+        return (action, out)
     }
 
     /// Runs the handshake between `client` and the server; the last server action.

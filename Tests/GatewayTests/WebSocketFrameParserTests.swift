@@ -69,9 +69,9 @@ func parseEventsInPlace(
     var start = 0
     for end in splits + [bytes.count] where end >= start {
         var chunk = Array(bytes[start..<end])
-        chunk.withUnsafeMutableBytes { buffer in
+        chunk.lendingBytes { buffer in
             var offset = 0
-            while let event = parser.nextEvent(unmaskingInPlace: buffer, from: &offset, inflater: inflater) {
+            while let event = parser.nextEvent(unmaskingInPlace: &buffer, from: &offset, inflater: inflater) {
                 if case .event = event {} else { borrowed += 1 }
                 events.append(event.owned)
             }
@@ -267,7 +267,8 @@ func parseEventsInPlace(
         var parser = WebSocketFrameParser()
         bytes.withUnsafeMutableBytes { buffer in
             var offset = 0
-            guard case .binary(let view) = parser.nextEvent(unmaskingInPlace: buffer, from: &offset) else {
+            var span = MutableRawSpan(_unsafeBytes: buffer)
+            guard case .binary(let view) = parser.nextEvent(unmaskingInPlace: &span, from: &offset) else {
                 Issue.record("expected a borrowed binary message")
                 return
             }

@@ -250,17 +250,28 @@ final class EpollLoop<Kernel: PollKernel> {
             return
         }
         // Once the machine decided to close it ignores input: reading on only drains the socket.
-        deliver(.received(UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<n])), to: slot)
+        var input = MutableRawSpan(_unsafeBytes: UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<n]))
+        deliver(received: &input, to: slot)
     }
 
     /// Hands `event` to the connection in `slot` with the loop's output buffer, writes what it
     /// produced, and carries out the machine's action.
     func deliver(_ event: ConnectionEvent, to slot: Int32) {
+        step(slot) { $0.handle(event, ctx, &$1) }
+    }
+
+    /// Hands received bytes to the connection in `slot`, like `deliver(_:to:)`.
+    func deliver(received input: inout MutableRawSpan, to slot: Int32) {
+        step(slot) { $0.receive(&input, ctx, &$1) }
+    }
+
+    @inline(__always)
+    private func step(_ slot: Int32, _ apply: (inout AgentLink, inout [UInt8]) -> ConnectionAction) {
         out.removeAll(keepingCapacity: true)
         // The buffer is moved out while the slab is mutated, so the two never alias.
         var scratch = out
         out = []
-        let action = slab.withElement(slot) { $0.link.handle(event, ctx, &scratch) }
+        let action = slab.withElement(slot) { apply(&$0.link, &scratch) }
         out = scratch
         guard let action else { return }
         if action == .close {

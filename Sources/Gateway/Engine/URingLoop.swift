@@ -262,7 +262,8 @@ final class URingLoop<Kernel: RingKernel> {
         if res > 0, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
             let id = UInt16(flags >> 16)
             // The machine ignores input once its close is decided; deliver skips a slot tearing down.
-            deliver(.received(uring.buffer(id, count: Int(res))), to: slot)
+            var input = MutableRawSpan(_unsafeBytes: uring.buffer(id, count: Int(res)))
+            deliver(received: &input, to: slot)
             uring.recycle(id)
             guard !more, let tearingDown = records.with(i, { $0.tearingDown }) else { return }
             if tearingDown { finishTeardown(slot) } else { armRecv(slot) }
@@ -285,10 +286,20 @@ final class URingLoop<Kernel: RingKernel> {
     /// Hands `event` to the connection in `slot` with the loop's output buffer, sends what it
     /// produced, and carries out the machine's action.
     func deliver(_ event: ConnectionEvent, to slot: UInt32) {
+        step(slot) { $0.handle(event, ctx, &$1) }
+    }
+
+    /// Hands received bytes to the connection in `slot`, like `deliver(_:to:)`.
+    func deliver(received input: inout MutableRawSpan, to slot: UInt32) {
+        step(slot) { $0.receive(&input, ctx, &$1) }
+    }
+
+    @inline(__always)
+    private func step(_ slot: UInt32, _ apply: (inout AgentLink, inout [UInt8]) -> ConnectionAction) {
         let i = Int(slot)
         out.removeAll(keepingCapacity: true)
         let action = records.with(i) { r -> ConnectionAction? in
-            r.tearingDown ? nil : r.link.handle(event, ctx, &out)
+            r.tearingDown ? nil : apply(&r.link, &out)
         }
         guard let action = action ?? nil else { return }
         if !out.isEmpty { enqueue(slot) }

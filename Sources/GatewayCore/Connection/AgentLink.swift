@@ -42,6 +42,16 @@ package struct AgentLink {
     /// See `ConnectionMachine.deadline`.
     package func deadline(_ ctx: LoopContext) -> UInt64? { machine.deadline(ctx) }
 
+    /// See `ConnectionMachine.receive`: the same contract, with TLS in between when it is on.
+    package mutating func receive(_ input: inout MutableRawSpan, _ ctx: LoopContext, _ out: inout [UInt8])
+        -> ConnectionAction
+    {
+        if let tls, let loop = ctx.tls { return tls.receive(input.bytes, &machine, ctx, loop, &out) }
+        // Nothing may be read without TLS.
+        if tlsUnavailable { return .close }
+        return machine.receive(&input, ctx, &out)
+    }
+
     /// See `ConnectionMachine.handle`: the same contract, with TLS in between when it is on.
     package mutating func handle(_ event: ConnectionEvent, _ ctx: LoopContext, _ out: inout [UInt8])
         -> ConnectionAction

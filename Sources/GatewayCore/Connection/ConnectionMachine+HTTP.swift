@@ -4,13 +4,13 @@ import Core
 /// docs/PROTOCOL.md).
 extension ConnectionMachine {
     mutating func receiveHTTP(
-        _ parser: inout HTTPRequestParser, _ input: UnsafeMutableRawBufferPointer, _ offset: inout Int,
+        _ parser: inout HTTPRequestParser, _ input: RawSpan, _ offset: inout Int,
         _ ctx: LoopContext, _ out: inout [UInt8]
     ) -> Verdict {
         if phaseSince == 0 { phaseSince = max(1, ctx.now) }
-        while offset < input.count {
+        while offset < input.byteCount {
             let wasInBody = parser.phase == .body
-            let step = parser.feed(RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: input[offset...])))
+            let step = parser.feed(input.extracting(offset...))
             offset += step.consumed
             if !wasInBody && parser.phase == .body { phaseSince = max(1, ctx.now) }
             guard let event = step.event else { return .open }
@@ -23,11 +23,11 @@ extension ConnectionMachine {
                 return .closeAfterFlush
             case .request(let request):
                 // The next request's deadline starts with its first byte.
-                phaseSince = offset < input.count ? max(1, ctx.now) : 0
+                phaseSince = offset < input.byteCount ? max(1, ctx.now) : 0
                 let verdict = route(request, ctx, &out)
                 if case .websocket = phase {
                     // Bytes after the upgrade request are WebSocket frames.
-                    isFreshUpgrade = offset < input.count
+                    isFreshUpgrade = offset < input.byteCount
                     return verdict
                 }
                 if verdict != .open { return verdict }

@@ -3,10 +3,10 @@ import Core
 /// The WebSocket phase: frames, OpAMP messages, duplicate uids and pushes.
 extension ConnectionMachine {
     mutating func receiveWebSocket(
-        _ parser: inout WebSocketFrameParser, _ session: inout AgentSession, _ input: UnsafeMutableRawBufferPointer,
+        _ parser: inout WebSocketFrameParser, _ session: inout AgentSession, _ input: inout MutableRawSpan,
         _ offset: inout Int, _ ctx: LoopContext, _ out: inout [UInt8]
     ) -> Verdict {
-        while let event = parser.nextEvent(unmaskingInPlace: input, from: &offset, inflater: ctx.inflater) {
+        while let event = parser.nextEvent(unmaskingInPlace: &input, from: &offset, inflater: ctx.inflater) {
             switch event {
             case .binary(let payload):
                 opamp(payload, &session, ctx, &out)

@@ -1,9 +1,8 @@
 import Core
 
-/// What a driver saw happen to a connection: the machine's only input besides the loop's clock.
+/// What a driver saw happen to a connection, besides bytes arriving (`ConnectionMachine.receive`,
+/// which lends them): with those, the machine's only input besides the loop's clock.
 package enum ConnectionEvent {
-    /// Bytes arrived. Mutable because WebSocket payloads are unmasked in place.
-    case received(UnsafeMutableRawBufferPointer)
     /// A timer pass (idle, header, body and drain deadlines).
     case tick
     /// The fleet's desired state changed; `only` restricts the offer to one uid.
@@ -26,11 +25,13 @@ package enum ConnectionEvent {
     case closed
 }
 
-extension ConnectionEvent {
-    /// Hands `bytes` to `body` as a `.received` event, for callers that hold their input in an
-    /// array (tests and the fuzz harness; the engines lend their receive buffers directly).
-    package static func receiving<R>(_ bytes: inout [UInt8], _ body: (ConnectionEvent) -> R) -> R {
-        bytes.withUnsafeMutableBytes { body(.received($0)) }
+extension [UInt8] {
+    /// Lends the array's bytes to `body` as a mutable span, for callers that hold their input in
+    /// an array (tests and the fuzz harness; the engines lend their receive buffers directly).
+    package mutating func lendingBytes<R>(_ body: (inout MutableRawSpan) -> R) -> R {
+        var elements = mutableSpan
+        var bytes = elements.mutableBytes
+        return body(&bytes)
     }
 }
 
@@ -134,15 +135,21 @@ package struct ConnectionMachine {
     /// True while the connection counts in the loop's bound on half-open connections.
     package var isHalfOpen: Bool { countsAsHandshake && closing == .open }
 
-    /// The one entry point: applies `event`, appends bytes to send to `out`, says what else to do.
+    /// Bytes arrived: reads them (unmasking WebSocket payloads in place, hence mutable), appends
+    /// bytes to send to `out`, says what else to do.
+    package mutating func receive(_ input: inout MutableRawSpan, _ ctx: LoopContext, _ out: inout [UInt8])
+        -> ConnectionAction
+    {
+        // After our close was decided nothing more is read into the protocol (no frame after a Close).
+        guard closing == .open else { return .none }
+        return settle(read(&input, ctx, &out), ctx)
+    }
+
+    /// Every other input: applies `event`, appends bytes to send to `out`, says what else to do.
     package mutating func handle(_ event: ConnectionEvent, _ ctx: LoopContext, _ out: inout [UInt8])
         -> ConnectionAction
     {
         switch event {
-        case .received(let input):
-            // After our close was decided nothing more is read into the protocol (no frame after a Close).
-            guard closing == .open else { return .none }
-            return settle(receive(input, ctx, &out), ctx)
         case .tick:
             switch closing {
             case .open: return settle(tick(ctx, &out), ctx)
@@ -227,12 +234,10 @@ package struct ConnectionMachine {
         ctx.handshaking -= 1
     }
 
-    private mutating func receive(_ input: UnsafeMutableRawBufferPointer, _ ctx: LoopContext, _ out: inout [UInt8])
-        -> Verdict
-    {
+    private mutating func read(_ input: inout MutableRawSpan, _ ctx: LoopContext, _ out: inout [UInt8]) -> Verdict {
         lastActivity = ctx.now
         var offset = 0
-        while offset < input.count || isFreshUpgrade {
+        while offset < input.byteCount || isFreshUpgrade {
             isFreshUpgrade = false
             switch phase {
             case .closed:
@@ -241,12 +246,12 @@ package struct ConnectionMachine {
                 // Taken out of `phase` first: a second reference would make every append to the
                 // body copy it (quadratic in the body's size).
                 phase = .closed
-                let verdict = receiveHTTP(&parser, input, &offset, ctx, &out)
+                let verdict = receiveHTTP(&parser, input.bytes, &offset, ctx, &out)
                 if case .closed = phase { phase = .http(parser) }
                 if verdict != .open { return verdict }
             case .websocket(var parser, var session):
                 phase = .closed  // leave no copy behind while mutating (keeps buffers unique)
-                let verdict = receiveWebSocket(&parser, &session, input, &offset, ctx, &out)
+                let verdict = receiveWebSocket(&parser, &session, &input, &offset, ctx, &out)
                 phase = .websocket(parser, session)
                 return verdict
             }

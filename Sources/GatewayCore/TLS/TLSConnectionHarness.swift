@@ -24,7 +24,7 @@ public final class TLSConnectionHarness {
         guard !closed else { return ([], true) }
         var input = bytes
         var out: [UInt8] = []
-        let action = ConnectionEvent.receiving(&input) { link.handle($0, ctx, &out) }
+        let action = input.lendingBytes { link.receive(&$0, ctx, &out) }
         if action == .finish { _ = link.handle(.flushed, ctx, &out) }
         closed = action != .none
         return (out, closed)

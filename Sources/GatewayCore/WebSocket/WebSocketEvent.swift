@@ -32,6 +32,12 @@ public enum WebSocketBorrowedEvent: ~Escapable {
     /// A text message lent from the caller's input buffer.
     case text(RawSpan)
 
+    /// A message lent from the caller's input buffer.
+    @_lifetime(copy payload)
+    init(lent payload: RawSpan, text: Bool) {
+        self = text ? .text(payload) : .binary(payload)
+    }
+
     /// The same event with its payload copied out, for callers that must keep it.
     public var owned: WebSocketEvent {
         switch self {

@@ -77,33 +77,25 @@ public struct WebSocketFrameParser: Sendable {
     /// Like `nextEvent(in:from:inflater:)`, but unmasks in place: a single-frame message lying
     /// wholly inside `input` is lent out as a borrowed view instead of being copied, which is
     /// the steady-state path for small OpAMP messages. Everything else is owned as usual.
-    @_lifetime(borrow input)
+    @_lifetime(&input)
     public mutating func nextEvent(
-        unmaskingInPlace input: UnsafeMutableRawBufferPointer, from offset: inout Int,
+        unmaskingInPlace input: inout MutableRawSpan, from offset: inout Int,
         inflater: WebSocketInflater? = nil
     ) -> WebSocketBorrowedEvent? {
-        switch advance(RawSpan(_unsafeBytes: UnsafeRawBufferPointer(input)), inPlace: true, &offset, inflater) {
+        switch advance(input.bytes, inPlace: true, &offset, inflater) {
         case nil: return nil
         case .event(let event): return .event(event)
         case .inPlace(let range, let kind, let compressed):
-            let payload = UnsafeMutableRawBufferPointer(rebasing: input[range])
-            var unmasking = MutableRawSpan(_unsafeBytes: payload)
-            WebSocketMask.apply(key: maskKey, phase: 0, to: &unmasking)
+            var payload = input._mutatingExtracting(range)
+            WebSocketMask.apply(key: maskKey, phase: 0, to: &payload)
             if compressed {
-                switch inflate(kind, RawSpan(_unsafeBytes: UnsafeRawBufferPointer(payload)), inflater) {
+                switch inflate(kind, input.bytes.extracting(range), inflater) {
                 case .event(let event): return .event(event)
                 case .inPlace: preconditionFailure("an inflated message is owned, never lent in place")
                 }
             }
-            return kind == .text ? .text(Self.lend(input, range)) : .binary(Self.lend(input, range))
+            return WebSocketBorrowedEvent(lent: input.bytes.extracting(range), text: kind == .text)
         }
-    }
-
-    /// The bytes at `range` of `input`, lent for as long as the borrow of `input` lasts.
-    @_lifetime(borrow input)
-    static func lend(_ input: UnsafeMutableRawBufferPointer, _ range: Range<Int>) -> RawSpan {
-        let span = RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: input[range]))
-        return _overrideLifetime(span, borrowing: input)
     }
 
     /// Feeds a whole chunk and reports each event in order; convenient when the handler does

@@ -68,11 +68,11 @@ enum FuzzFrames {
         while start < bytes.count {
             let end = min(bytes.count, start + chunk)
             var piece = Array(bytes[start..<end])
-            piece.withUnsafeMutableBytes { input in
-                var offset = 0
-                while let event = parser.nextEvent(unmaskingInPlace: input, from: &offset, inflater: inflater) {
-                    events.append(event.owned)
-                }
+            var elements = piece.mutableSpan
+            var input = elements.mutableBytes
+            var offset = 0
+            while let event = parser.nextEvent(unmaskingInPlace: &input, from: &offset, inflater: inflater) {
+                events.append(event.owned)
             }
             checkBuffers(parser)
             start = end
