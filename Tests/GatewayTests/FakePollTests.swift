@@ -40,7 +40,7 @@ final class FakePoll: PollKernel {
         return 0
     }
 
-    func wait(_ epfd: Int32, _ events: UnsafeMutableBufferPointer<epoll_event>, timeout: Int32) -> Int {
+    func wait(_ epfd: Int32, _ events: inout [epoll_event], timeout: Int32) -> Int {
         var n = 0
         for (fd, flags) in ready {
             guard let watched = interest[fd], watched.events & flags != 0 else { continue }
@@ -65,20 +65,20 @@ final class FakePoll: PollKernel {
 
     func setNoDelay(_ fd: Int32) {}
 
-    func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    func read(_ fd: Int32, into buffer: KernelBuffer) -> Int {
         if var queued = inputs[fd], !queued.isEmpty {
             let chunk = queued.removeFirst()
             inputs[fd] = queued
-            chunk.withUnsafeBytes { buffer.copyMemory(from: $0) }
+            buffer.store(chunk)
             return chunk.count
         }
         return eof.contains(fd) ? 0 : -Int(EAGAIN)
     }
 
-    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
-        let n = min(bytes.count, room[fd] ?? .max)
-        if n == 0 && bytes.count > 0 { return -Int(EAGAIN) }
-        written[fd, default: []] += bytes.prefix(n)
+    func write(_ fd: Int32, _ bytes: RawSpan) -> Int {
+        let n = min(bytes.byteCount, room[fd] ?? .max)
+        if n == 0 && bytes.byteCount > 0 { return -Int(EAGAIN) }
+        written[fd, default: []] += bytes.extracting(0..<n).withUnsafeBytes { Array($0) }
         if let left = room[fd] { room[fd] = left - n }
         return n
     }

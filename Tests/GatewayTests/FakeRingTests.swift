@@ -43,18 +43,20 @@ final class FakeRing: RingKernel {
         completions = []
         for (data, res, flags) in ready { body(data, res, flags) }
     }
-    func buffer(_ id: UInt16, count: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(rebasing: buffers[id]![0..<count])
+    func lend(_ id: UInt16, count: Int, _ body: (inout MutableRawSpan) -> Void) {
+        var span = MutableRawSpan(_unsafeBytes: UnsafeMutableRawBufferPointer(rebasing: buffers[id]![0..<count]))
+        body(&span)
     }
     func recycle(_ id: UInt16) { recycled.append(id) }
     func armAccept(listener: Int32, userData: UInt64, multishot: Bool) {
         submissions.append(.accept(multishot: multishot, userData: userData))
     }
     func armRecv(slot: UInt32, userData: UInt64) { submissions.append(.recv(slot: slot, userData: userData)) }
-    func send(slot: UInt32, bytes: UnsafeRawBufferPointer, userData: UInt64) {
-        submissions.append(.send(slot: slot, bytes: Array(bytes), userData: userData))
+    func send(slot: UInt32, from buffer: KernelBuffer, range: Range<Int>, userData: UInt64) {
+        let bytes = buffer.withUnsafeMutableBytes { Array($0[range]) }
+        submissions.append(.send(slot: slot, bytes: bytes, userData: userData))
     }
-    func peerName(slot: UInt32, into buffer: UnsafeMutableRawPointer, length: Int, userData: UInt64) {
+    func peerName(slot: UInt32, into buffer: KernelBuffer, at offset: Int, length: Int, userData: UInt64) {
         submissions.append(.peerName(slot: slot))
     }
     func shutdownWrite(slot: UInt32, userData: UInt64) {
@@ -68,7 +70,7 @@ final class FakeRing: RingKernel {
         if let data = shutdowns.removeValue(forKey: slot) { completions.append((data, 0, 0)) }
     }
     func cancelAll(fd: Int32, userData: UInt64) { submissions.append(.cancelAll(fd: fd)) }
-    func read(fd: Int32, into buffer: UnsafeMutablePointer<UInt64>, userData: UInt64) {
+    func read(fd: Int32, into buffer: KernelBuffer, userData: UInt64) {
         submissions.append(.read(fd: fd))
     }
     func cancel(_ target: UInt64, userData: UInt64) { submissions.append(.cancel(target: target)) }

@@ -13,7 +13,7 @@ extension EpollLoop {
             slab.withElement(slot) { record -> WriteOutcome in
                 var offset = 0
                 if record.pending.count == record.pendingOffset {
-                    let n = out.withUnsafeBytes { kernel.write(record.fd, $0) }
+                    let n = kernel.write(record.fd, out.span.bytes)
                     if n < 0 && !Self.wouldBlock(-n) { return .failed }
                     offset = max(0, n)
                     if offset == out.count { return .done }
@@ -41,9 +41,7 @@ extension EpollLoop {
             slab.withElement(slot) { record -> Bool in
                 while record.pendingOffset < record.pending.count {
                     let offset = record.pendingOffset
-                    let n = record.pending.withUnsafeBytes {
-                        kernel.write(record.fd, UnsafeRawBufferPointer(rebasing: $0[offset...]))
-                    }
+                    let n = kernel.write(record.fd, record.pending.span.bytes.extracting(offset...))
                     if n < 0 { return !Self.wouldBlock(-n) }
                     record.pendingOffset += n
                 }

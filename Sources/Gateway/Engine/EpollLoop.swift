@@ -28,12 +28,12 @@ final class EpollLoop<Kernel: PollKernel> {
     let index: Int
     let ctx: LoopContext
     let kernel: Kernel
-    let events: UnsafeMutableBufferPointer<epoll_event>
+    var events = [epoll_event](repeating: epoll_event(), count: 512)
     let epfd: Int32
     var listenFD: Int32
     var slab = Slab<Record>()
     var rechecks = Rechecks()
-    let readBuffer: UnsafeMutableRawBufferPointer
+    let readBuffer: KernelBuffer
     var out: [UInt8] = []
     var stopping = false
     var stoppingSince: UInt64 = 0
@@ -56,17 +56,13 @@ final class EpollLoop<Kernel: PollKernel> {
         epfd = try kernel.createPoll()
         mailbox = try Mailbox()
         listenFD = try kernel.listen(address)
-        readBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
-        events = .allocate(capacity: 512)
-        events.initialize(repeating: epoll_event())
+        readBuffer = KernelBuffer(byteCount: Self.readSize, alignment: 16)
         out.reserveCapacity(Self.readSize)
         try watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue)
         try watch(mailbox.wakeFD, token: Self.wakeToken, events: EPOLLIN.rawValue)
     }
 
     deinit {
-        readBuffer.deallocate()
-        events.deallocate()
         kernel.close(epfd)
         if listenFD >= 0 { kernel.close(listenFD) }
     }
@@ -101,7 +97,7 @@ final class EpollLoop<Kernel: PollKernel> {
     /// One pass of the loop: wait for readiness, handle it and the mailbox, run timers. False
     /// once the loop has stopped.
     func turn() -> Bool {
-        let n = kernel.wait(epfd, events, timeout: sweep == nil ? 250 : 0)
+        let n = kernel.wait(epfd, &events, timeout: sweep == nil ? 250 : 0)
         ctx.advance()
         for i in 0..<n {
             let token = events[i].data.u64
@@ -134,8 +130,7 @@ final class EpollLoop<Kernel: PollKernel> {
     }
 
     func drainWake() {
-        var value: UInt64 = 0
-        _ = read(mailbox.wakeFD, &value, 8)
+        Sys.drain(eventFD: mailbox.wakeFD)
         if mailbox.stopRequested && !stopping { beginShutdown() }
     }
 
@@ -250,8 +245,7 @@ final class EpollLoop<Kernel: PollKernel> {
             return
         }
         // Once the machine decided to close it ignores input: reading on only drains the socket.
-        var input = MutableRawSpan(_unsafeBytes: UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<n]))
-        deliver(received: &input, to: slot)
+        readBuffer.lend(0..<n) { deliver(received: &$0, to: slot) }
     }
 
     /// Hands `event` to the connection in `slot` with the loop's output buffer, writes what it

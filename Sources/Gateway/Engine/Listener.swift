@@ -7,14 +7,10 @@ enum Listener {
     /// net.core.somaxconn (4096 by default) and queues one more.
     static var maxQueuedConnections: Int {
         var somaxconn = Int(defaultBacklog)
-        let fd = Glibc.open("/proc/sys/net/core/somaxconn", O_RDONLY | O_CLOEXEC)
-        if fd >= 0 {
-            var bytes = [UInt8](repeating: 0, count: 32)
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            Glibc.close(fd)
-            if n > 0, let value = Int(String(decoding: bytes[0..<n].filter { $0 >= 48 && $0 <= 57 }, as: UTF8.self)) {
-                somaxconn = value
-            }
+        if let bytes = Sys.readSmallFile("/proc/sys/net/core/somaxconn"),
+            let value = Int(String(decoding: bytes.filter { $0 >= 48 && $0 <= 57 }, as: UTF8.self))
+        {
+            somaxconn = value
         }
         return min(somaxconn, Int(defaultBacklog)) + 1
     }
@@ -36,12 +32,7 @@ enum Listener {
         do {
             try Sys.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
             if reusePort { try Sys.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
-            var storage = address.storage
-            _ = try withUnsafePointer(to: &storage) { (p) throws(SystemError) -> Int32 in
-                try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { (sa) throws(SystemError) -> Int32 in
-                    try Sys.retrying("bind \(address)") { bind(fd, sa, address.length) }
-                }
-            }
+            try Sys.bind(fd, address)
             _ = try Sys.retrying("listen") { listen(fd, backlog) }
             return fd
         } catch {
@@ -51,18 +42,5 @@ enum Listener {
     }
 
     /// The port a socket is bound to (after binding port 0).
-    static func boundPort(_ fd: Int32) -> UInt16 {
-        var storage = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return withUnsafeBytes(of: &storage) { raw in
-            let family = raw.load(as: sa_family_t.self)
-            if family == sa_family_t(AF_INET6) {
-                return UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))
-            }
-            return UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))
-        }
-    }
+    static func boundPort(_ fd: Int32) -> UInt16 { Sys.boundPort(fd) }
 }

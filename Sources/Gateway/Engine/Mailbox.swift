@@ -17,7 +17,7 @@ final class Mailbox: Sendable {
     /// not the loop: senders holding the mailbox (the server's loop handles) can still wake it
     /// after the loop is gone, and the kernel writes here while that read is armed. Once the
     /// mailbox goes, nobody can write to the eventfd, so nothing can land here.
-    nonisolated(unsafe) let wakeBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    nonisolated(unsafe) let wakeBuffer = KernelBuffer(byteCount: 8, alignment: 8)
 
     init() throws(SystemError) {
         wakeFD = try Sys.retrying("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
@@ -25,7 +25,6 @@ final class Mailbox: Sendable {
 
     deinit {
         Sys.close(wakeFD)
-        wakeBuffer.deallocate()
     }
 
     /// Posts a message and wakes the loop.
@@ -44,10 +43,7 @@ final class Mailbox: Sendable {
     /// Whether a stop was requested.
     var stopRequested: Bool { stop.load(ordering: .acquiring) }
 
-    private func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
+    private func wake() { Sys.signal(eventFD: wakeFD) }
 
     /// Everything posted so far, or nothing without touching the lock.
     func drain() -> [LoopMessage] {

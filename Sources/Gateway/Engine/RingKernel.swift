@@ -12,24 +12,25 @@ protocol RingKernel: AnyObject {
     func submit()
     /// Hands each ready completion (user_data, res, flags) to `body`.
     func drain(_ body: (UInt64, Int32, UInt32) -> Void)
-    /// The provided buffer `id`, holding `count` received bytes.
-    func buffer(_ id: UInt16, count: Int) -> UnsafeMutableRawBufferPointer
+    /// Lends the `count` received bytes in provided buffer `id` to `body`.
+    func lend(_ id: UInt16, count: Int, _ body: (inout MutableRawSpan) -> Void)
     /// Gives provided buffer `id` back to the kernel.
     func recycle(_ id: UInt16)
     /// Accepts into the fixed-file table: one connection, or every one until cancelled.
     func armAccept(listener: Int32, userData: UInt64, multishot: Bool)
     /// A multishot receive into provided buffers on a fixed file.
     func armRecv(slot: UInt32, userData: UInt64)
-    /// Sends `bytes` (which must stay valid until the completion) on a fixed file.
-    func send(slot: UInt32, bytes: UnsafeRawBufferPointer, userData: UInt64)
-    /// Reads the peer's address of a fixed file into `buffer`, linked ahead of the next submission.
-    func peerName(slot: UInt32, into buffer: UnsafeMutableRawPointer, length: Int, userData: UInt64)
+    /// Sends the bytes at `range` of `buffer` (held until the completion) on a fixed file.
+    func send(slot: UInt32, from buffer: KernelBuffer, range: Range<Int>, userData: UInt64)
+    /// Reads the peer's address of a fixed file into `buffer` at `offset`, linked ahead of the
+    /// next submission.
+    func peerName(slot: UInt32, into buffer: KernelBuffer, at offset: Int, length: Int, userData: UInt64)
     /// Shuts the write side of a fixed file.
     func shutdownWrite(slot: UInt32, userData: UInt64)
     /// Cancels every request on a (process) descriptor.
     func cancelAll(fd: Int32, userData: UInt64)
-    /// Reads an eventfd's counter.
-    func read(fd: Int32, into buffer: UnsafeMutablePointer<UInt64>, userData: UInt64)
+    /// Reads an eventfd's counter into `buffer` (8 bytes, held until the completion).
+    func read(fd: Int32, into buffer: KernelBuffer, userData: UInt64)
     /// Cancels the request with user_data `target`.
     func cancel(_ target: UInt64, userData: UInt64)
     /// Closes a fixed file and frees its slot.

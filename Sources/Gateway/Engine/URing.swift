@@ -124,8 +124,10 @@ final class URing {
 
     /// The received bytes of buffer `id`.
     @inline(__always)
-    func buffer(_ id: UInt16, count: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: buffers + Int(id) * bufferSize, count: count)
+    func lend(_ id: UInt16, count: Int, _ body: (inout MutableRawSpan) -> Void) {
+        var span = MutableRawSpan(
+            _unsafeBytes: UnsafeMutableRawBufferPointer(start: buffers + Int(id) * bufferSize, count: count))
+        body(&span)
     }
 
     /// Gives a provided buffer back to the kernel.
@@ -167,9 +169,10 @@ final class URing {
         s.pointee.user_data = userData
     }
 
-    func send(slot: UInt32, bytes: UnsafeRawBufferPointer, userData: UInt64) {
+    func send(slot: UInt32, from buffer: KernelBuffer, range: Range<Int>, userData: UInt64) {
         let s = sqe()
-        io_uring_prep_send(s, Int32(bitPattern: slot), bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+        let start = buffer.address(at: range.lowerBound)
+        io_uring_prep_send(s, Int32(bitPattern: slot), start, range.count, Int32(MSG_NOSIGNAL))
         s.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT)
         s.pointee.user_data = userData
     }
@@ -178,9 +181,10 @@ final class URing {
     /// a registered descriptor has no process descriptor for `getpeername`). The kernel writes
     /// exactly `length` bytes of the sockaddr into `buffer`, which must live until completion.
     /// The next submission is hard-linked behind it.
-    func peerName(slot: UInt32, into buffer: UnsafeMutableRawPointer, length: Int, userData: UInt64) {
+    func peerName(slot: UInt32, into buffer: KernelBuffer, at offset: Int, length: Int, userData: UInt64) {
         let s = sqe()
-        ampora_prep_getsockopt(s, Int32(bitPattern: slot), Self.soPeerName, buffer, Int32(length))
+        let start = buffer.address(at: offset)
+        ampora_prep_getsockopt(s, Int32(bitPattern: slot), Self.soPeerName, start, Int32(length))
         // A hard link: the next submission (the receive) starts after this one, even if it fails.
         s.pointee.flags |= UInt8(1 << IOSQE_FIXED_FILE_BIT) | UInt8(1 << IOSQE_IO_HARDLINK_BIT)
         s.pointee.user_data = userData
@@ -207,9 +211,10 @@ final class URing {
     }
 
     /// Reads 8 bytes from an ordinary descriptor (the loop's wake-up eventfd).
-    func read(fd: Int32, into buffer: UnsafeMutablePointer<UInt64>, userData: UInt64) {
+    func read(fd: Int32, into buffer: KernelBuffer, userData: UInt64) {
         let s = sqe()
-        io_uring_prep_read(s, fd, buffer, 8, 0)
+        let start = buffer.address(at: 0)
+        io_uring_prep_read(s, fd, start, 8, 0)
         s.pointee.user_data = userData
     }
 

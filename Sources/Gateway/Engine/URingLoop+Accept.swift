@@ -95,7 +95,7 @@ extension URingLoop {
         ctx.halfOpen.append(slot: slot, token: token)
         // Linked ahead of the receive: the peer's address is known before its first bytes are read.
         uring.peerName(
-            slot: slot, into: peerNames + i * Self.peerNameStride, length: peerNameLength,
+            slot: slot, into: peerNames, at: i * Self.peerNameStride, length: peerNameLength,
             userData: URing.userData(.peer, slot: slot, generation: generations[i]))
         armRecv(slot)
         if stopping {

@@ -5,19 +5,15 @@ import Glibc
 
 /// Sending: one send in flight per connection, output queued behind it, pooled buffers.
 extension URingLoop {
-    func takeSendBuffer(_ count: Int) -> UnsafeMutableRawBufferPointer {
+    func takeSendBuffer(_ count: Int) -> KernelBuffer {
         if count <= Self.pooledSize {
-            return sendPool.popLast() ?? .allocate(byteCount: Self.pooledSize, alignment: 64)
+            return sendPool.popLast() ?? KernelBuffer(byteCount: Self.pooledSize)
         }
-        return .allocate(byteCount: count, alignment: 64)
+        return KernelBuffer(byteCount: count)
     }
 
-    func returnSendBuffer(_ buffer: UnsafeMutableRawBufferPointer) {
-        if buffer.count == Self.pooledSize && sendPool.count < Self.poolLimit {
-            sendPool.append(buffer)
-        } else {
-            buffer.deallocate()
-        }
+    func returnSendBuffer(_ buffer: KernelBuffer) {
+        if buffer.count == Self.pooledSize && sendPool.count < Self.poolLimit { sendPool.append(buffer) }
     }
 
     func enqueue(_ slot: UInt32) {
@@ -40,7 +36,7 @@ extension URingLoop {
     /// Copies `bytes` into a send buffer that lives until the kernel reports the send done.
     func startSending(_ slot: UInt32, _ bytes: [UInt8]) {
         let buffer = takeSendBuffer(bytes.count)
-        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        buffer.store(bytes)
         records.with(Int(slot)) {
             $0.sending = buffer
             $0.sendCount = bytes.count
@@ -55,12 +51,12 @@ extension URingLoop {
         else { return }
         let (buffer, offset, count) = pending
         uring.send(
-            slot: slot, bytes: UnsafeRawBufferPointer(rebasing: buffer[offset..<count]),
+            slot: slot, from: buffer, range: offset..<count,
             userData: URing.userData(.send, slot: slot, generation: generations[i]))
     }
 
     func sent(_ slot: UInt32, _ res: Int32) {
-        var done: UnsafeMutableRawBufferPointer?
+        var done: KernelBuffer?
         let next = records.with(Int(slot)) { r -> SendCompletion? in
             guard let buffer = r.sending else { return nil }
             if res >= 0 {

@@ -19,7 +19,7 @@ final class URingLoop<Kernel: RingKernel> {
     struct Record: SlotRecord {
         var link: AgentLink
         /// Bytes of the send in flight (owned until its completion arrives).
-        var sending: UnsafeMutableRawBufferPointer?
+        var sending: KernelBuffer?
         var sendCount = 0
         var sendOffset = 0
         /// Output produced while a send was in flight.
@@ -93,9 +93,9 @@ final class URingLoop<Kernel: RingKernel> {
     var stoppedFull = false
     /// Reusable send buffers: a reply waits in one until the kernel has sent it, and small
     /// replies (heartbeat acks) should not cost a malloc each.
-    var sendPool: [UnsafeMutableRawBufferPointer] = []
+    var sendPool: [KernelBuffer] = []
     /// Per slot, where the kernel writes the peer's address after an accept.
-    let peerNames: UnsafeMutableRawPointer
+    let peerNames: KernelBuffer
     /// Bytes of the listener family's sockaddr up to the end of the address (no IPv6 scope id).
     let peerNameLength: Int
     static var peerNameStride: Int { 32 }
@@ -114,17 +114,10 @@ final class URingLoop<Kernel: RingKernel> {
         multishotBelow = files - max(32, files / 64) - Listener.maxQueuedConnections
         nextToken = 0
         uring = kernel
-        peerNames = .allocate(byteCount: files * Self.peerNameStride, alignment: 8)
+        peerNames = KernelBuffer(byteCount: files * Self.peerNameStride, alignment: 8)
         peerNameLength = Sys.socketFamily(listener) == Int32(AF_INET6) ? 24 : 8
         mailbox = try Mailbox()
         out.reserveCapacity(64 * 1024)
-    }
-
-    deinit {
-        peerNames.deallocate()
-        // Pooled buffers are idle (a buffer returns to the pool only when its send completed);
-        // they were never freed, so every stopped ring leaked up to `poolLimit` of them.
-        for buffer in sendPool { buffer.deallocate() }
     }
 
     /// Work for this loop from other threads.
@@ -228,7 +221,7 @@ final class URingLoop<Kernel: RingKernel> {
         case .peer?:
             // An older kernel refuses the command: the connection keeps the shared key 0.
             guard res > 0, isCurrent(slot, generation) else { return }
-            let key = ampora_peer_key(peerNames + Int(slot) * Self.peerNameStride, UInt32(res))
+            let key = Sys.peerKey(peerNames, at: Int(slot) * Self.peerNameStride, length: UInt32(res))
             records.with(Int(slot)) { $0.link.source = key }
         case .shutdown?:
             guard isCurrent(slot, generation) else { return }
@@ -262,8 +255,7 @@ final class URingLoop<Kernel: RingKernel> {
         if res > 0, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
             let id = UInt16(flags >> 16)
             // The machine ignores input once its close is decided; deliver skips a slot tearing down.
-            var input = MutableRawSpan(_unsafeBytes: uring.buffer(id, count: Int(res)))
-            deliver(received: &input, to: slot)
+            uring.lend(id, count: Int(res)) { deliver(received: &$0, to: slot) }
             uring.recycle(id)
             guard !more, let tearingDown = records.with(i, { $0.tearingDown }) else { return }
             if tearingDown { finishTeardown(slot) } else { armRecv(slot) }
