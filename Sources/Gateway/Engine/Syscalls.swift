@@ -245,7 +245,9 @@ final class EpollSystem: PollKernel {
     }
 
     func wait(_ epfd: Int32, _ events: inout [epoll_event], timeout: Int32) -> Int {
-        events.withUnsafeMutableBufferPointer { max(0, Int(epoll_wait(epfd, $0.baseAddress, Int32($0.count), timeout))) }
+        events.withUnsafeMutableBufferPointer {
+            max(0, Int(epoll_wait(epfd, $0.baseAddress, Int32($0.count), timeout)))
+        }
     }
 
     func accept(_ listener: Int32, source: inout UInt64) -> Int32 {
