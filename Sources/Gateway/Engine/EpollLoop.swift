@@ -248,19 +248,10 @@ final class EpollLoop<Kernel: PollKernel> {
         readBuffer.lend(0..<n) { deliver(received: &$0, to: slot) }
     }
 
-    /// Hands `event` to the connection in `slot` with the loop's output buffer, writes what it
-    /// produced, and carries out the machine's action.
-    func deliver(_ event: ConnectionEvent, to slot: Int32) {
-        step(slot) { $0.handle(event, ctx, &$1) }
-    }
-
-    /// Hands received bytes to the connection in `slot`, like `deliver(_:to:)`.
-    func deliver(received input: inout MutableRawSpan, to slot: Int32) {
-        step(slot) { $0.receive(&input, ctx, &$1) }
-    }
-
+    /// See `LinkDriver.step`: the link is reached in the slab; the output is written at once,
+    /// and what the socket does not take is queued.
     @inline(__always)
-    private func step(_ slot: Int32, _ apply: (inout AgentLink, inout [UInt8]) -> ConnectionAction) {
+    func step(_ slot: Int32, _ apply: (inout AgentLink, inout [UInt8]) -> ConnectionAction) {
         out.removeAll(keepingCapacity: true)
         // The buffer is moved out while the slab is mutated, so the two never alias.
         var scratch = out

@@ -7,17 +7,6 @@ import Glibc
 // OpenSSL uses (`TLSRecordBuffers`). io_uring's calls are in URing.swift. These two files are
 // the only ones of the engine that touch raw pointers: the loops see spans and arrays.
 
-/// A failed system call: which one and its errno.
-public struct SystemError: Error, CustomStringConvertible, Sendable {
-    /// The call that failed.
-    public var call: String
-    /// `errno` after the call.
-    public var errno: Int32
-
-    /// One line naming the call and the C library's message.
-    public var description: String { "\(call): \(String(cString: strerror(errno))) (errno \(errno))" }
-}
-
 /// Every system call of the engine goes through here once, with EINTR retried in one place.
 enum Sys {
     /// Copies a concrete sockaddr into the storage; returns its length.
@@ -93,30 +82,6 @@ enum Sys {
     /// The peer key (`ampora_peer_key`) of the sockaddr the kernel wrote at `offset` of `buffer`.
     static func peerKey(_ buffer: KernelBuffer, at offset: Int, length: UInt32) -> UInt64 {
         ampora_peer_key(buffer.address(at: offset), length)
-    }
-
-    @inline(__always)
-    static func retrying<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
-        while true {
-            let r = body()
-            if r >= 0 { return r }
-            let e = Glibc.errno
-            if e == EINTR { continue }
-            throw SystemError(call: call, errno: e)
-        }
-    }
-
-    /// Like `retrying` but returns nil for EAGAIN/EWOULDBLOCK, the normal end of non-blocking I/O.
-    @inline(__always)
-    static func nonBlocking<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T? {
-        while true {
-            let r = body()
-            if r >= 0 { return r }
-            let e = Glibc.errno
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return nil }
-            throw SystemError(call: call, errno: e)
-        }
     }
 
     static func close(_ fd: Int32) {

@@ -1,10 +1,9 @@
 import COpenSSL
 import Synchronization
 
-// Everything in this module that calls OpenSSL: the listener's context (`TLSContext`), what a
-// loop's connections share (`TLSLoop`) and one connection's session (`TLSChannel`). OpenSSL's API
-// takes and hands out raw pointers, so they are kept to this file; the rest of the module sees
-// bytes as spans and arrays.
+// The module's OpenSSL calls that take or hand out raw pointers: the listener's
+// context (`TLSContext.make`), what a loop's connections share (`TLSLoop`) and one connection's
+// session (`TLSChannel`). The rest of the module sees bytes as spans and arrays.
 
 // MARK: The context
 
@@ -19,32 +18,14 @@ final class SSLContextBox: @unchecked Sendable {
     deinit { SSL_CTX_free(context) }
 }
 
-/// The agent listener's TLS setup, shared by every loop. `reload` swaps in a context built from
-/// the files again (certificate rotation on SIGHUP); connections already open keep theirs.
-public final class TLSContext: Sendable {
-    private let current: Mutex<SSLContextBox>
-    /// Where the certificate and trust come from.
-    public let settings: TLSSettings
-
-    /// Loads the certificate, key and client CAs; throws if any is unusable.
-    public init(_ settings: TLSSettings) throws(TLSError) {
-        self.settings = settings
-        current = Mutex(try Self.make(settings))
-    }
-
-    /// Builds a new context from the same files; the old one stays in use if this throws.
-    public func reload() throws(TLSError) {
-        let fresh = try Self.make(settings)
-        current.withLock { $0 = fresh }
-    }
-
+extension TLSContext {
     /// A server-side `SSL` for a new connection (nil only when OpenSSL is out of memory).
     func newSession() -> OpaquePointer? {
-        let box = current.withLock { $0 }
-        return SSL_new(box.context)
+        SSL_new(box.context)
     }
 
-    private static func make(_ settings: TLSSettings) throws(TLSError) -> SSLContextBox {
+    /// A context built from `settings`' files.
+    static func make(_ settings: TLSSettings) throws(TLSError) -> SSLContextBox {
         guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw failure("SSL_CTX_new") }
         let box = SSLContextBox(ctx)
         let minimum = settings.minimumVersion == .tls13 ? ampora_tls1_3_version() : ampora_tls1_2_version()
@@ -118,31 +99,19 @@ public final class TLSContext: Sendable {
     }
 }
 
-/// ALPN: OpAMP is HTTP/1.1 (and WebSocket over it); a client that offers only other protocols
-/// is served without ALPN rather than refused.
+/// OpenSSL's ALPN callback: selects what `ALPN` chooses.
 private func selectHTTP11(
     _ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
     _ outLength: UnsafeMutablePointer<UInt8>?, _ offered: UnsafePointer<UInt8>?, _ offeredLength: UInt32,
     _ arg: UnsafeMutableRawPointer?
 ) -> Int32 {
-    guard let offered, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
-    var i = 0
-    let count = Int(offeredLength)
-    while i < count {
-        let length = Int(offered[i])
-        let start = i + 1
-        guard start + length <= count else { break }
-        if length == 8 && (0..<8).allSatisfy({ offered[start + $0] == httpSlash11[$0] }) {
-            out.pointee = offered + start
-            outLength.pointee = 8
-            return SSL_TLSEXT_ERR_OK
-        }
-        i = start + length
-    }
-    return SSL_TLSEXT_ERR_NOACK
+    guard let offered, let out, let outLength,
+        let start = ALPN.http11(in: RawSpan(_unsafeStart: offered, byteCount: Int(offeredLength)))
+    else { return SSL_TLSEXT_ERR_NOACK }
+    out.pointee = offered + start
+    outLength.pointee = UInt8(ALPN.http11Name.count)
+    return SSL_TLSEXT_ERR_OK
 }
-
-private let httpSlash11: [UInt8] = Array("http/1.1".utf8)
 
 // MARK: The loop's buffers and one connection
 
@@ -225,22 +194,6 @@ package final class TLSChannel {
         Self.alive.subtract(1, ordering: .relaxed)
     }
 
-    /// Applies `event` through TLS: what the machine produces is encrypted into `out`.
-    func handle(
-        _ event: ConnectionEvent, _ machine: inout ConnectionMachine, _ ctx: LoopContext, _ loop: TLSLoop,
-        _ out: inout [UInt8]
-    ) -> ConnectionAction {
-        switch event {
-        case .closed, .shed, .flushed:
-            var nothing: [UInt8] = []
-            return machine.handle(event, ctx, &nothing)
-        case .tick, .push, .disconnect, .release, .command, .shutdown:
-            loop.plainOut.removeAll(keepingCapacity: true)
-            let action = machine.handle(event, ctx, &loop.plainOut)
-            return seal(action, loop, &out)
-        }
-    }
-
     /// Ciphertext arrived: decrypts it for the machine and encrypts its answer into `out`.
     func receive(
         _ ciphertext: RawSpan, _ machine: inout ConnectionMachine, _ ctx: LoopContext, _ loop: TLSLoop,
@@ -308,7 +261,7 @@ package final class TLSChannel {
     }
 
     /// Encrypts the machine's output (and a close_notify when it closes) into `out`.
-    private func seal(_ action: ConnectionAction, _ loop: TLSLoop, _ out: inout [UInt8]) -> ConnectionAction {
+    func seal(_ action: ConnectionAction, _ loop: TLSLoop, _ out: inout [UInt8]) -> ConnectionAction {
         guard established else {
             // Nothing may be sent in the clear: a timeout before the handshake ends just closes.
             loop.drain(into: &out)
