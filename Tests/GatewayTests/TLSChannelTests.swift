@@ -293,3 +293,22 @@ final class TLSRig {
             serverMessages(rig.exchange(owner, beat).reply).first?.errorResponse == nil, "the owner is still served")
     }
 }
+
+@Suite struct ALPNTests {
+    static func list(_ names: [String]) -> [UInt8] { names.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) } }
+
+    @Test func findsHTTP11AnywhereInTheOfferedList() {
+        #expect(ALPN.http11(in: Self.list(["http/1.1"]).span.bytes) == 1)
+        #expect(ALPN.http11(in: Self.list(["h2", "http/1.1"]).span.bytes) == 4)
+        #expect(ALPN.http11(in: Self.list(["h2", "http/1.0", "http/1.1", "x"]).span.bytes) == 13)
+    }
+
+    @Test func refusesListsWithoutItOrMalformed() {
+        #expect(ALPN.http11(in: Self.list(["h2"]).span.bytes) == nil)
+        #expect(ALPN.http11(in: Self.list(["http/1.10"]).span.bytes) == nil)
+        #expect(ALPN.http11(in: [UInt8]().span.bytes) == nil)
+        // A length byte that runs past the end.
+        #expect(ALPN.http11(in: ([20] + Array("http/1.1".utf8)).span.bytes) == nil)
+        #expect(ALPN.http11(in: (Self.list(["h2"]) + [8] + Array("http/1.".utf8)).span.bytes) == nil)
+    }
+}

@@ -80,6 +80,18 @@ def test_ready_line_names_the_tls_listener(tls_server):
     assert reply.startswith(b"HTTP/1.1 404")
 
 
+def test_alpn_selects_http11_and_serves_clients_that_offer_only_others(tls_server):
+    for offered, expected in ((["h2", "http/1.1"], "http/1.1"), (["h2"], None), (None, None)):
+        ctx = client_context()
+        if offered:
+            ctx.set_alpn_protocols(offered)
+        with socket.create_connection(("127.0.0.1", tls_server.opamp_port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                assert tls.selected_alpn_protocol() == expected, offered
+                tls.sendall(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert tls.recv(64).startswith(b"HTTP/1.1 404"), offered
+
+
 def test_record_buffers_come_from_the_pool(tls_server):
     """OpenSSL's per-record buffers are taken from the per-thread pool: the server installed its
     allocator before anything made OpenSSL allocate (else it warns and the gauge reads 0)."""

@@ -2,33 +2,6 @@ import COpenSSL
 import Core
 import Foundation
 
-/// Why the certificate authority could not do what it was asked, in words for an operator (or,
-/// for a refused CSR, for the agent's `error_response`).
-public struct AuthorityError: Error, CustomStringConvertible, Sendable {
-    /// What went wrong.
-    public var description: String
-
-    init(_ description: String) { self.description = description }
-}
-
-/// A client certificate the authority issued to an agent.
-public struct IssuedCertificate: Sendable, Equatable {
-    /// The agent it was issued to (its subject's common name).
-    public var uid: InstanceUID
-    /// The serial number, hex.
-    public var serial: String
-    /// `sha256:` and the certificate's hex SHA-256: how a TLS connection names it.
-    public var identity: String
-    /// The certificate, PEM.
-    public var certificatePEM: String
-    /// The subject's public key (DER `SubjectPublicKeyInfo`): a renewal signs it again.
-    public var publicKey: [UInt8]
-    /// Validity, milliseconds since the Unix epoch.
-    public var notBefore: Int64
-    /// Validity, milliseconds since the Unix epoch.
-    public var notAfter: Int64
-}
-
 /// Ampora's own certificate authority: an ECDSA P-256 key and a self-signed certificate that
 /// sign agents' client certificates (from their CSRs, S17 in docs/PROTOCOL.md) and the
 /// revocation list. Every step is OpenSSL's (no ASN.1 is written here); the key and
@@ -38,13 +11,6 @@ public final class CertificateAuthority: @unchecked Sendable {
     private let key: OpaquePointer
     /// The CA certificate, PEM: what agents and the TLS listener trust.
     public let certificatePEM: String
-
-    /// How far before its issue a certificate is valid from: an agent whose clock is a little
-    /// behind can use it at once.
-    public static let backdateSeconds: Int64 = 300
-
-    /// Largest CSR read, far above any real one (a few hundred bytes to a few KiB).
-    static let maximumRequestBytes = 64 << 10
 
     private init(certificate: OpaquePointer, key: OpaquePointer, pem: String) {
         self.certificate = certificate
@@ -313,10 +279,6 @@ public final class CertificateAuthority: @unchecked Sendable {
             }
         }
         return found
-    }
-
-    private static func uuid(_ text: String) -> InstanceUID? {
-        text.utf8.count == 36 ? InstanceUID(string: text) : nil
     }
 
     private static func text(_ string: UnsafeMutablePointer<ASN1_STRING>?) -> String? {
