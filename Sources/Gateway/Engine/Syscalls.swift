@@ -148,10 +148,11 @@ enum Sys {
 final class KernelBuffer {
     private let memory: UnsafeMutableRawBufferPointer
 
-    /// `byteCount` bytes (at least one), zeroed.
+    /// `byteCount` bytes (at least one), not cleared: a send buffer is filled by `store` and the
+    /// others by the kernel before anything reads them, and clearing would add a pass over every
+    /// large reply's buffer.
     init(byteCount: Int, alignment: Int = 64) {
         memory = .allocate(byteCount: max(1, byteCount), alignment: alignment)
-        memory.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
     deinit { memory.deallocate() }
