@@ -14,7 +14,7 @@ import Testing
     /// optional subjectAltName.
     static func csr(
         subject: String, keyAlgorithm: [String] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        san: String? = nil
+        san: String? = nil, extensions: [String] = []
     ) throws -> [UInt8] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ampora-ca-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -22,6 +22,7 @@ import Testing
         var arguments = ["req", "-new", "-nodes", "-keyout", dir.appendingPathComponent("k").path, "-subj", subject]
         arguments += keyAlgorithm
         if let san { arguments += ["-addext", "subjectAltName=\(san)"] }
+        for text in extensions { arguments += ["-addext", text] }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
@@ -82,6 +83,14 @@ import Testing
             "-----BEGIN CERTIFICATE REQUEST-----\n\(Data(der).base64EncodedString(options: .lineLength64Characters))\n-----END CERTIFICATE REQUEST-----\n"
                 .utf8)
         #expect(refusal(tampered) != nil)
+        // A second subjectAltName (given by its OID, which `openssl req` does not see as a
+        // duplicate) could name another uid than the first: such a request is refused.
+        let uri = Array("urn:uuid:\(other)".utf8)
+        let names = [0x30, UInt8(uri.count + 2), 0x86, UInt8(uri.count)] + uri
+        let twice = try Self.csr(
+            subject: "/CN=collector", san: "URI:urn:uuid:\(uid)",
+            extensions: ["2.5.29.17=DER:" + names.map { String(format: "%02X", $0) }.joined()])
+        #expect(refusal(twice)?.contains("more than once") == true)
         // Names that are not uids do not bind: a plain host name is accepted.
         #expect(refusal(try Self.csr(subject: "/CN=collector-7", san: "DNS:collector-7.example")) == nil)
     }
@@ -99,6 +108,13 @@ import Testing
         #expect(throws: AuthorityError.self) {
             try CertificateAuthority.load(certificatePEM: ca.certificatePEM, keyPEM: sealed, passphrase: nil)
         }
+        // The longest passphrase OpenSSL reads back whole round-trips; a longer one is refused
+        // when the key is written, not found unreadable at the next start.
+        let longest = String(repeating: "p", count: 1023)
+        let kept = try CertificateAuthority.load(
+            certificatePEM: ca.certificatePEM, keyPEM: try ca.keyPEM(passphrase: longest), passphrase: longest)
+        #expect(kept.certificatePEM == ca.certificatePEM)
+        #expect(throws: AuthorityError.self) { try ca.keyPEM(passphrase: longest + "p") }
         let other = try CertificateAuthority.create(commonName: "other", days: 10, now: Self.now)
         #expect(throws: AuthorityError.self) {
             try CertificateAuthority.load(

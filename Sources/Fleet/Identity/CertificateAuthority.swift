@@ -33,11 +33,7 @@ public final class CertificateAuthority: @unchecked Sendable {
             throw failure("X509_new")
         }
         do throws(AuthorityError) {
-            guard let subject = X509_get_subject_name(x509),
-                X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, commonName, -1, -1, 0) == 1,
-                X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, "Ampora", -1, -1, 0) == 1,
-                X509_set_issuer_name(x509, subject) == 1
-            else { throw failure("naming the CA") }
+            try name(x509, commonName: commonName, organization: "Ampora", issuer: nil)
             try fill(
                 x509, publicKey: key, issuer: x509, notBefore: now - 300, notAfter: now + Int64(days) * 86_400,
                 extensions: [
@@ -57,50 +53,40 @@ public final class CertificateAuthority: @unchecked Sendable {
     public static func load(certificatePEM: String, keyPEM: String, passphrase: String?) throws(AuthorityError)
         -> CertificateAuthority
     {
-        guard let x509 = read(certificatePEM, { PEM_read_bio_X509($0, nil, nil, nil) }) else {
+        guard let x509 = read(Array(certificatePEM.utf8), { PEM_read_bio_X509($0, nil, nil, nil) }) else {
             throw failure("reading the CA certificate")
         }
-        let key = read(keyPEM) { bio in
-            var secret = Array((passphrase ?? "").utf8CString)
-            return secret.withUnsafeMutableBytes {
-                PEM_read_bio_PrivateKey(bio, nil, passphraseCallback, passphrase == nil ? nil : $0.baseAddress)
-            }
-        }
+        // With no callback OpenSSL takes `u` as the passphrase; an empty one (never a prompt on
+        // a terminal) is what an unencrypted key is read with.
+        var secret = Array((passphrase ?? "").utf8CString)
+        let key = read(Array(keyPEM.utf8)) { PEM_read_bio_PrivateKey($0, nil, nil, &secret) }
         guard let key else {
             X509_free(x509)
             throw failure(passphrase == nil ? "reading the CA key (is it encrypted?)" : "decrypting the CA key")
         }
+        let authority = CertificateAuthority(certificate: x509, key: key, pem: certificatePEM)
         guard X509_check_private_key(x509, key) == 1 else {
-            X509_free(x509)
-            EVP_PKEY_free(key)
             throw failure("the CA key does not match the CA certificate")
         }
-        return CertificateAuthority(certificate: x509, key: key, pem: certificatePEM)
+        return authority
     }
 
     /// The CA key as PKCS #8 PEM, encrypted with AES-256 when `passphrase` is given.
     public func keyPEM(passphrase: String?) throws(AuthorityError) -> String {
-        var secret = Array((passphrase ?? "").utf8CString.dropLast().map { UInt8(bitPattern: $0) })
+        try Self.check(passphrase: passphrase)
         let key = key
         return try Self.pem { bio in
-            secret.withUnsafeMutableBytes { raw in
-                let chars = raw.baseAddress?.assumingMemoryBound(to: CChar.self)
-                return passphrase == nil
-                    ? PEM_write_bio_PKCS8PrivateKey(bio, key, nil, nil, 0, nil, nil)
-                    : PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), chars, Int32(raw.count), nil, nil)
-            }
+            guard let passphrase else { return PEM_write_bio_PKCS8PrivateKey(bio, key, nil, nil, 0, nil, nil) }
+            let length = Int32(passphrase.utf8.count)
+            return PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase, length, nil, nil)
         }
     }
 
-    /// Signs an agent's CSR (PEM) after the checks S17 names: a parseable request whose
-    /// signature matches its key, a key of sane strength, and, when the request names an
-    /// instance uid (subject common name or a `urn:uuid:` SAN), that uid is `uid`.
+    /// Signs an agent's CSR (PEM) once `check(_:for:)` accepts what OpenSSL reads from it.
     public func sign(request csr: [UInt8], for uid: InstanceUID, lifetimeSeconds: Int64, now: Int64)
         throws(AuthorityError) -> IssuedCertificate
     {
-        guard csr.count <= Self.maximumRequestBytes else {
-            throw AuthorityError("certificate_request.csr is larger than 64 KiB")
-        }
+        try Self.check(size: csr.count)
         guard let request = Self.read(csr, { PEM_read_bio_X509_REQ($0, nil, nil, nil) }) else {
             ERR_clear_error()
             throw AuthorityError("certificate_request.csr is not a PEM certificate signing request")
@@ -111,19 +97,13 @@ public final class CertificateAuthority: @unchecked Sendable {
             throw AuthorityError("the certificate signing request has no usable public key")
         }
         defer { EVP_PKEY_free(publicKey) }
-        guard X509_REQ_verify(request, publicKey) == 1 else {
-            ERR_clear_error()
-            throw AuthorityError("the certificate signing request's signature does not match its key")
-        }
-        let bits = EVP_PKEY_get_bits(publicKey)
-        switch EVP_PKEY_get_base_id(publicKey) {
-        case EVP_PKEY_EC where bits >= 256, EVP_PKEY_RSA where bits >= 2048, EVP_PKEY_ED25519: break
-        default:
-            throw AuthorityError("the CSR's key is too weak or of an unknown kind (use ECDSA P-256 or RSA 2048+)")
-        }
-        for named in Self.uidsNamed(in: request) where named != uid {
-            throw AuthorityError("the CSR is for instance_uid \(named), not for this agent's \(uid)")
-        }
+        let signed = X509_REQ_verify(request, publicKey) == 1
+        if !signed { ERR_clear_error() }
+        try Self.check(
+            RequestFacts(
+                signatureMatches: signed, keyKind: EVP_PKEY_get_base_id(publicKey),
+                keyBits: EVP_PKEY_get_bits(publicKey), uidsNamed: Self.uidsNamed(in: request)),
+            for: uid)
         return try issue(publicKey: publicKey, uid: uid, lifetimeSeconds: lifetimeSeconds, now: now)
     }
 
@@ -131,11 +111,9 @@ public final class CertificateAuthority: @unchecked Sendable {
     public func renew(publicKey der: [UInt8], for uid: InstanceUID, lifetimeSeconds: Int64, now: Int64)
         throws(AuthorityError) -> IssuedCertificate
     {
-        let key: OpaquePointer? = der.withUnsafeBytes { raw in
-            var cursor = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            return d2i_PUBKEY(nil, &cursor, raw.count)
+        guard let key = Self.read(der, { d2i_PUBKEY_bio($0, nil) }) else {
+            throw Self.failure("reading a stored public key")
         }
-        guard let key else { throw Self.failure("reading a stored public key") }
         defer { EVP_PKEY_free(key) }
         return try issue(publicKey: key, uid: uid, lifetimeSeconds: lifetimeSeconds, now: now)
     }
@@ -157,9 +135,7 @@ public final class CertificateAuthority: @unchecked Sendable {
         _ = X509_CRL_set1_nextUpdate(crl, next)
         for entry in revoked {
             guard let item = X509_REVOKED_new() else { throw Self.failure("X509_REVOKED_new") }
-            var number: OpaquePointer? = nil
-            guard BN_hex2bn(&number, entry.serial) > 0, let number,
-                let serial = BN_to_ASN1_INTEGER(number, nil),
+            guard let serial = s2i_ASN1_INTEGER(nil, "0x" + entry.serial),
                 let when = ASN1_TIME_set(nil, time_t(entry.at / 1000))
             else {
                 X509_REVOKED_free(item)
@@ -169,7 +145,6 @@ public final class CertificateAuthority: @unchecked Sendable {
             _ = X509_REVOKED_set_revocationDate(item, when)
             ASN1_INTEGER_free(serial)
             ASN1_TIME_free(when)
-            BN_free(number)
             _ = X509_CRL_add0_revoked(crl, item)
         }
         _ = X509_CRL_sort(crl)
@@ -182,11 +157,7 @@ public final class CertificateAuthority: @unchecked Sendable {
     {
         guard let x509 = X509_new() else { throw Self.failure("X509_new") }
         defer { X509_free(x509) }
-        guard let subject = X509_get_subject_name(x509),
-            X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, uid.description, -1, -1, 0) == 1,
-            X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, "Ampora agents", -1, -1, 0) == 1,
-            X509_set_issuer_name(x509, X509_get_subject_name(certificate)) == 1
-        else { throw Self.failure("naming the certificate") }
+        try Self.name(x509, commonName: uid.description, organization: "Ampora agents", issuer: certificate)
         let notBefore = now - Self.backdateSeconds
         let notAfter = now + lifetimeSeconds
         let serial = try Self.fill(
@@ -202,11 +173,22 @@ public final class CertificateAuthority: @unchecked Sendable {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         guard X509_digest(x509, EVP_sha256(), &digest, &length) == 1 else { throw Self.failure("fingerprint") }
-        let der = try Self.publicKeyDER(publicKey)
+        let der = try Self.written { i2d_PUBKEY_bio($0, publicKey) }
         return IssuedCertificate(
             uid: uid, serial: serial, identity: "sha256:" + ConfigHash.hex(Array(digest.prefix(Int(length)))),
             certificatePEM: try Self.pem { PEM_write_bio_X509($0, x509) }, publicKey: der,
             notBefore: notBefore * 1000, notAfter: notAfter * 1000)
+    }
+
+    /// Names `x509`'s subject, and its issuer: `issuer`'s subject, or its own when self-signed.
+    private static func name(_ x509: OpaquePointer, commonName: String, organization: String, issuer: OpaquePointer?)
+        throws(AuthorityError)
+    {
+        guard let subject = X509_get_subject_name(x509),
+            X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, commonName, -1, -1, 0) == 1,
+            X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, organization, -1, -1, 0) == 1,
+            X509_set_issuer_name(x509, issuer.map { X509_get_subject_name($0) } ?? subject) == 1
+        else { throw failure("naming the certificate \(commonName)") }
     }
 
     /// Serial, validity, key, extensions and signature of `x509` (subject and issuer already
@@ -241,42 +223,36 @@ public final class CertificateAuthority: @unchecked Sendable {
     }
 
     /// Instance uids a CSR names: its subject's common name, and `urn:uuid:` URIs among its
-    /// subject alternative names; text that is not a UUID names none.
-    private static func uidsNamed(in request: OpaquePointer) -> [InstanceUID] {
+    /// subject alternative names; text that is not a UUID names none. `nil` when the request
+    /// carries the subjectAltName extension more than once (RFC 5280 allows one).
+    private static func uidsNamed(in request: OpaquePointer) -> [InstanceUID]? {
         var found: [InstanceUID] = []
         if let name = X509_REQ_get_subject_name(request) {
             var index: Int32 = -1
             while true {
                 index = X509_NAME_get_index_by_NID(name, NID_commonName, index)
                 guard index >= 0 else { break }
-                if let text = text(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index))),
-                    let uid = uuid(text)
-                {
+                if let text = text(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index))), let uid = uuid(text) {
                     found.append(uid)
                 }
             }
         }
-        guard let extensions = X509_REQ_get_extensions(request) else {
-            ERR_clear_error()
-            return found
-        }
+        let extensions = X509_REQ_get_extensions(request)
         defer { ampora_extensions_free(extensions) }
-        for i in 0..<ampora_stack_count(UnsafeRawPointer(extensions)) {
-            let ext = OpaquePointer(ampora_stack_value(UnsafeRawPointer(extensions), i))
-            guard OBJ_obj2nid(X509_EXTENSION_get_object(ext)) == NID_subject_alt_name,
-                let decoded = X509V3_EXT_d2i(ext)
+        var critical: Int32 = 0
+        let decoded = X509V3_get_d2i(extensions, NID_subject_alt_name, &critical, nil)
+        ERR_clear_error()
+        guard let decoded else { return critical == -2 ? nil : found }
+        let names = OpaquePointer(decoded)
+        defer { ampora_general_names_free(names) }
+        for j in 0..<ampora_stack_count(UnsafeRawPointer(names)) {
+            guard let raw = ampora_stack_value(UnsafeRawPointer(names), j) else { continue }
+            let general = raw.assumingMemoryBound(to: GENERAL_NAME.self)
+            guard general.pointee.type == GEN_URI,
+                let uri = text(general.pointee.d.uniformResourceIdentifier), uri.hasPrefix("urn:uuid:"),
+                let uid = uuid(String(uri.dropFirst(9)))
             else { continue }
-            let names = OpaquePointer(decoded)
-            defer { ampora_general_names_free(names) }
-            for j in 0..<ampora_stack_count(UnsafeRawPointer(names)) {
-                guard let raw = ampora_stack_value(UnsafeRawPointer(names), j) else { continue }
-                let general = raw.assumingMemoryBound(to: GENERAL_NAME.self)
-                guard general.pointee.type == GEN_URI,
-                    let uri = text(general.pointee.d.uniformResourceIdentifier), uri.hasPrefix("urn:uuid:"),
-                    let uid = uuid(String(uri.dropFirst(9)))
-                else { continue }
-                found.append(uid)
-            }
+            found.append(uid)
         }
         return found
     }
@@ -288,19 +264,7 @@ public final class CertificateAuthority: @unchecked Sendable {
         return String(decoding: UnsafeBufferPointer(start: data, count: length), as: UTF8.self)
     }
 
-    private static func publicKeyDER(_ key: OpaquePointer) throws(AuthorityError) -> [UInt8] {
-        var buffer: UnsafeMutablePointer<UInt8>? = nil
-        let length = i2d_PUBKEY(key, &buffer)
-        guard length > 0, let buffer else { throw failure("encoding a public key") }
-        defer { CRYPTO_free(buffer, nil, 0) }
-        return Array(UnsafeBufferPointer(start: buffer, count: Int(length)))
-    }
-
-    /// Reads one PEM object from `text` with `read`.
-    private static func read(_ text: String, _ read: (OpaquePointer) -> OpaquePointer?) -> OpaquePointer? {
-        Self.read(Array(text.utf8), read)
-    }
-
+    /// Reads one object (PEM or DER) from `bytes` with `read`.
     private static func read(_ bytes: [UInt8], _ read: (OpaquePointer) -> OpaquePointer?) -> OpaquePointer? {
         bytes.withUnsafeBytes { raw -> OpaquePointer? in
             guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
@@ -309,33 +273,18 @@ public final class CertificateAuthority: @unchecked Sendable {
         }
     }
 
-    /// What `write` puts into a memory BIO, as text.
-    private static func pem(_ write: (OpaquePointer) -> Int32) throws(AuthorityError) -> String {
+    /// What `write` puts into a memory BIO (PEM text, or DER).
+    private static func written(_ write: (OpaquePointer) -> Int32) throws(AuthorityError) -> [UInt8] {
         guard let bio = BIO_new(BIO_s_mem()) else { throw failure("BIO_new") }
         defer { BIO_free(bio) }
-        guard write(bio) == 1 else { throw failure("writing PEM") }
+        guard write(bio) == 1 else { throw failure("writing PEM or DER") }
         var data: UnsafeMutablePointer<CChar>? = nil
         let length = ampora_bio_mem_data(bio, &data)
-        guard let data, length > 0 else { throw failure("writing PEM") }
-        return String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
+        guard let data, length > 0 else { throw failure("writing PEM or DER") }
+        return Array(UnsafeRawBufferPointer(start: data, count: length))
     }
 
-    private static func failure(_ step: String) -> AuthorityError {
-        var buffer = [CChar](repeating: 0, count: 2048)
-        let length = ampora_error_queue(&buffer, buffer.count)
-        let reasons = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return AuthorityError(reasons.isEmpty ? "CA: \(step) failed" : "CA: \(step) failed: \(reasons)")
+    private static func pem(_ write: (OpaquePointer) -> Int32) throws(AuthorityError) -> String {
+        String(decoding: try written(write), as: UTF8.self)
     }
 }
-
-/// Hands OpenSSL the passphrase given as `user` (a C string); never prompts on a terminal.
-private let passphraseCallback:
-    @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?)
-        -> Int32 = { buffer, size, _, user in
-            guard let buffer, let user else { return 0 }
-            let text = user.assumingMemoryBound(to: CChar.self)
-            let length = strlen(text)
-            guard length <= Int(size) else { return 0 }
-            memcpy(buffer, text, length)
-            return Int32(length)
-        }
