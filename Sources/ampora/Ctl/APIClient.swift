@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -134,7 +135,7 @@ struct APIClient: Sendable {
 }
 
 /// Parses an event stream as URLSession delivers it, in pieces.
-private final class EventReader: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+private final class EventReader: NSObject, URLSessionDataDelegate, Sendable {
     enum Outcome: Sendable {
         case stopped
         case ended
@@ -142,15 +143,23 @@ private final class EventReader: NSObject, URLSessionDataDelegate, @unchecked Se
         case failed(String)
     }
 
-    // URLSession calls the delegate on its own serial queue; the lock guards what the waiting
-    // task reads.
-    private let lock = NSLock()
-    private var buffer = Data()
-    private var kind = ""
-    private var data = ""
-    private var status = 200
-    private var outcome: Outcome?
-    private var waiter: CheckedContinuation<Outcome, Never>?
+    /// The stream read so far: only URLSession's delegate queue touches it, so its lock is
+    /// never contended.
+    private struct Parse {
+        var buffer = Data()
+        var kind = ""
+        var data = ""
+        var status = 200
+    }
+
+    /// How the stream ended, and the task waiting to hear it.
+    private struct Ending {
+        var outcome: Outcome?
+        var waiter: CheckedContinuation<Outcome, Never>?
+    }
+
+    private let parse = Mutex(Parse())
+    private let ending = Mutex(Ending())
     private let handle: @Sendable (String, String) -> Bool
 
     init(handle: @escaping @Sendable (String, String) -> Bool) {
@@ -159,27 +168,21 @@ private final class EventReader: NSObject, URLSessionDataDelegate, @unchecked Se
 
     func finished() async -> Outcome {
         await withCheckedContinuation { continuation in
-            lock.lock()
-            if let outcome {
-                lock.unlock()
-                continuation.resume(returning: outcome)
-            } else {
-                waiter = continuation
-                lock.unlock()
+            let known = ending.withLock { ending in
+                if ending.outcome == nil { ending.waiter = continuation }
+                return ending.outcome
             }
+            if let known { continuation.resume(returning: known) }
         }
     }
 
     private func finish(_ result: Outcome) {
-        lock.lock()
-        guard outcome == nil else {
-            lock.unlock()
-            return
+        let waiting = ending.withLock { ending -> CheckedContinuation<Outcome, Never>? in
+            guard ending.outcome == nil else { return nil }
+            ending.outcome = result
+            defer { ending.waiter = nil }
+            return ending.waiter
         }
-        outcome = result
-        let waiting = waiter
-        waiter = nil
-        lock.unlock()
         waiting?.resume(returning: result)
     }
 
@@ -187,34 +190,41 @@ private final class EventReader: NSObject, URLSessionDataDelegate, @unchecked Se
         _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
         completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
     ) {
-        status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        parse.withLock { $0.status = (response as? HTTPURLResponse)?.statusCode ?? 0 }
         completionHandler(.allow)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive piece: Data) {
-        buffer.append(piece)
-        if status >= 400 { return }
-        while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-            buffer.removeSubrange(buffer.startIndex...newline)
-            if line.isEmpty {
-                if !kind.isEmpty, !handle(kind, data) {
-                    finish(.stopped)
-                    dataTask.cancel()
-                    return
+        // Whole events are taken out under the lock and handed on outside it.
+        let events = parse.withLock { parse -> [(String, String)] in
+            parse.buffer.append(piece)
+            if parse.status >= 400 { return [] }
+            var events: [(String, String)] = []
+            while let newline = parse.buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: parse.buffer[parse.buffer.startIndex..<newline], as: UTF8.self)
+                parse.buffer.removeSubrange(parse.buffer.startIndex...newline)
+                if line.isEmpty {
+                    if !parse.kind.isEmpty { events.append((parse.kind, parse.data)) }
+                    (parse.kind, parse.data) = ("", "")
+                } else if line.hasPrefix("event: ") {
+                    parse.kind = String(line.dropFirst(7))
+                } else if line.hasPrefix("data: ") {
+                    parse.data += String(line.dropFirst(6))
                 }
-                (kind, data) = ("", "")
-            } else if line.hasPrefix("event: ") {
-                kind = String(line.dropFirst(7))
-            } else if line.hasPrefix("data: ") {
-                data += String(line.dropFirst(6))
             }
+            return events
+        }
+        for (kind, data) in events where !handle(kind, data) {
+            finish(.stopped)
+            dataTask.cancel()
+            return
         }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        let (status, body) = parse.withLock { ($0.status, $0.buffer) }
         if status >= 400 {
-            finish(.status(APIClient.Answer(status: status, headers: [:], body: buffer)))
+            finish(.status(APIClient.Answer(status: status, headers: [:], body: body)))
         } else if let error {
             finish(.failed(error.localizedDescription))
         } else {
