@@ -33,6 +33,22 @@ import Testing
         #expect(track.state == .rolledBack && track.message == "bad receiver")
     }
 
+    /// A rollback from before the server started (kept in the agent's row) holds while the agent
+    /// still runs another config applied; one that runs the config, or nothing, is tracked anew.
+    @Test func aRollbackFromBeforeAStartIsKept() {
+        let kept = ConfigStateMachine.target(
+            "new", running: ("old", .applied), connected: true, now: 5, rolledBackFrom: "new")
+        #expect(kept.state == .rolledBack && kept.previous == "old" && kept.since == 5)
+        let other = ConfigStateMachine.target(
+            "newer", running: ("old", .applied), connected: true, now: 5, rolledBackFrom: "new")
+        #expect(other.state == .applying)
+        let runsIt = ConfigStateMachine.target(
+            "new", running: ("new", .applied), connected: true, now: 5, rolledBackFrom: "new")
+        #expect(runsIt.state == .applied)
+        let nothing = ConfigStateMachine.target("new", running: nil, connected: false, now: 5, rolledBackFrom: "new")
+        #expect(nothing.state == .pending)
+    }
+
     @Test func stallsAfterTheTimeoutAndRecovers() {
         var track = ConfigStateMachine.target("new", running: nil, connected: true, now: 1000)
         #expect(!ConfigStateMachine.expire(&track, now: 1999, timeout: 1000))
@@ -241,7 +257,11 @@ import Testing
         func desiredAgain(_ i: Int) -> String? {
             again.desiredState(for: FleetServiceTests.uid(i)).remoteConfig.map { ConfigHash.hex($0.hash) }
         }
-        #expect((0..<10).compactMap(desiredAgain).filter { $0 == new.hash }.count == 5)
+        // The agent that went back is not offered the failing version again: its row kept the
+        // rollback, so it is still counted as rolled back and offered what it went back to.
+        #expect(desiredAgain(2) == old.hash)
+        #expect(restored.stageCounts[1][.rolledBack] == 1)
+        #expect((0..<10).compactMap(desiredAgain).filter { $0 == new.hash }.count == 4)
 
         // Resumed, the failure an operator chose to go past is not counted again, here or after
         // another restart (what the gates discount is stored with the rollout).

@@ -14,6 +14,7 @@ import Testing
         row.description = [0x0a, 0x02, 0x0a, 0x00]
         row.effectiveConfigHash = String(repeating: "ab", count: 32)
         row.owner = owner
+        row.rolledBackFrom = i % 2 == 0 ? String(repeating: "cd", count: 32) : nil
         return row
     }
 
@@ -173,6 +174,7 @@ import Testing
         try first.execute([
             ("DROP TABLE revoked_agents", []),
             ("ALTER TABLE rollouts DROP COLUMN gate_baseline", []),
+            ("ALTER TABLE agents DROP COLUMN rolled_back_from", []),
             ("INSERT INTO revoked_identities (identity, uid, revoked_at) VALUES ('sha256:aa', $1, 7)", [uid]),
             ("INSERT INTO revoked_identities (identity, uid, revoked_at) VALUES ('sha256:bb', $1, 8)", [uid]),
             ("UPDATE ampora_meta SET value = $1 WHERE key = 'schema_version'", [String(revokedMigration)]),
@@ -230,7 +232,12 @@ import Testing
         let url = try TestDatabases.freshURL("postgres")
         let first = try FleetStores.open(url)
         var batch = WriteBatch()
-        batch.agents = (0..<3).map { Self.row($0, connected: $0 != 1) }
+        // Without a rollback: the old schema below has no column for it.
+        batch.agents = (0..<3).map {
+            var row = Self.row($0, connected: $0 != 1)
+            row.rolledBackFrom = nil
+            return row
+        }
         batch.history = [HistoryRow(uid: Self.row(1).uid, at: 1, kind: "disconnected", detail: "")]
         try first.write(batch)
         first.close()
@@ -242,6 +249,7 @@ import Testing
             ALTER TABLE agents ALTER COLUMN uid TYPE TEXT COLLATE "default";
             DROP TABLE revoked_agents;
             ALTER TABLE rollouts DROP COLUMN gate_baseline;
+            ALTER TABLE agents DROP COLUMN rolled_back_from;
             UPDATE ampora_meta SET value = '\(collationMigration)' WHERE key = 'schema_version'
             """)
         let store = try #require(try FleetStores.open(url) as? PostgresStore)

@@ -45,6 +45,7 @@ extension Inventory {
         {
             missing = needs.subtracting(have).sorted()
         }
+        let fromBeforeLoad = s.rolledBackAtLoad.isEmpty ? nil : s.rolledBackAtLoad[uid]
         let (changed, track) = s.update(at: position) { state in
             let changed = state.desiredHash != hash
             state.desiredHash = hash
@@ -55,13 +56,16 @@ extension Inventory {
                 let connected = state.row.connected
                 state.track = hash.flatMap { target in
                     guard capable else { return nil }
-                    var track = ConfigStateMachine.target(target, running: running, connected: connected, now: now)
+                    let from = fromBeforeLoad.flatMap { state.row.rolledBackFrom == $0 ? $0 : nil }
+                    var track = ConfigStateMachine.target(
+                        target, running: running, connected: connected, now: now, rolledBackFrom: from)
                     if !missing.isEmpty { ConfigStateMachine.incompatible(&track, missing: missing, now: now) }
                     return track
                 }
             }
             return (changed, state.track)
         }
+        if fromBeforeLoad != nil, track?.state == .rolledBack { s.rolledBackAtLoad[uid] = nil }
         let config = missing.isEmpty ? hash.flatMap { offered($0, track, shared: shared) } : nil
         hot.update(uid) { $0.config = config }
         return changed && missing.isEmpty

@@ -54,6 +54,7 @@ final class Inventory: Sendable {
                 guard let uid = InstanceUID(string: row.uid) else { continue }
                 var agent = AgentState(row: row)
                 if agent.row.owner == instance { agent.row.connected = false }
+                if let from = row.rolledBackFrom { s.rolledBackAtLoad[uid] = from }
                 s.replace(uid, nil, with: agent)
             }
             // By position: a refresh changes states in place, never which agents there are.
@@ -177,6 +178,10 @@ final class Inventory: Sendable {
                     let error = remote.errorMessage.isEmpty ? "" : ": \(remote.errorMessage)"
                     event("remote_config_status_changed", "\(remote.status.apiName) \(hash)\(error)", state.row.uid)
                 }
+                // The row remembers a rollback only while the agent reports the config it went back to.
+                if state.row.rolledBackFrom != nil && (hash != state.remoteHash || remote.status != .applied) {
+                    state.row.rolledBackFrom = nil
+                }
                 state.setRemote(remote, hash: hash)
                 if state.track != nil {
                     let was = state.track!.state
@@ -186,7 +191,10 @@ final class Inventory: Sendable {
                     if track.state != was, track.state == .rolledBack || track.state == .drifted {
                         event("config_" + track.state.rawValue.lowercased(), track.message, state.row.uid)
                     }
-                    if track.state != was, track.state == .rolledBack { rolledBack = track }
+                    if track.state != was, track.state == .rolledBack {
+                        rolledBack = track
+                        state.row.rolledBackFrom = track.target
+                    }
                 }
             }
             if let packages = prepared.packagesBytes { state.row.packageStatuses = packages }

@@ -48,6 +48,11 @@ struct InventoryState {
     var componentSets: [String: Set<String>] = [:]
     /// How long an agent may stay `APPLYING` before it is `STALLED`.
     var applyTimeout: Int64 = 300_000
+    /// Agents that had gone back from a config when the inventory was loaded, with that config:
+    /// the first track built for it there stays `ROLLED_BACK` (while the agent's row still says
+    /// so). Only at load: in memory the track itself remembers, and a new rollout of the config
+    /// offers it again.
+    var rolledBackAtLoad: [InstanceUID: String] = [:]
 
     /// The facts listings filter on, kept with every store and removal below.
     private(set) var index = ListIndex()

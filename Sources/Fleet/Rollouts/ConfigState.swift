@@ -40,12 +40,21 @@ struct ConfigTrack: Equatable, Sendable {
 enum ConfigStateMachine {
     /// A new desired config. A connected agent is offered it at once (`APPLYING`); another
     /// gets it in its next first reply (`PENDING`). An agent already running it is `APPLIED`.
+    /// `rolledBackFrom` is a config the agent failed and went back from before this server
+    /// started (`AgentRow.rolledBackFrom`): while it still runs another, that one stays
+    /// `ROLLED_BACK` instead of being offered again.
     static func target(
-        _ hash: String, running: (hash: String, status: RemoteConfigStatuses)?, connected: Bool, now: Int64
+        _ hash: String, running: (hash: String, status: RemoteConfigStatuses)?, connected: Bool, now: Int64,
+        rolledBackFrom: String? = nil
     ) -> ConfigTrack {
         let previous = running.flatMap { $0.status == .applied && !$0.hash.isEmpty ? $0.hash : nil }
         if let running, running.hash == hash, running.status == .applied {
             return ConfigTrack(target: hash, previous: nil, state: .applied, since: now)
+        }
+        if let previous, rolledBackFrom == hash {
+            return ConfigTrack(
+                target: hash, previous: previous, state: .rolledBack, since: now,
+                message: "went back to \(previous) after failing this config (before the server restarted)")
         }
         return ConfigTrack(target: hash, previous: previous, state: connected ? .applying : .pending, since: now)
     }

@@ -33,6 +33,10 @@ public struct AgentRow: Sendable, Equatable {
     /// When the claiming connection began, milliseconds since the Unix epoch: a newer
     /// connection's claim takes the row, an older one's writes are refused (PostgreSQL).
     public var claimedAt: Int64 = 0
+    /// Hex hash of a config the agent failed and went back from (`ROLLED_BACK`), kept while its
+    /// remote config status still reports the config it went back to: a restarted server does
+    /// not offer the failing one again. Nil when there is none.
+    public var rolledBackFrom: String?
     /// A hint, not stored: this server has never written the agent, so a backend may insert
     /// without looking for an existing row (and must fall back if one exists after all).
     public var isNew = false

@@ -46,12 +46,12 @@ extension PostgresStore {
     static let agentColumns = """
         uid, connected, first_seen, last_seen, capabilities, description, health, effective_config_hash, \
         remote_config_status, package_statuses, components_hash, custom_capabilities, connection_settings_status, owner, \
-        fence, claimed_at
+        fence, claimed_at, rolled_back_from
         """
 
     /// One `agentColumns` row in COPY binary format (`CopyBinary`).
     static func copyRow(_ row: AgentRow, _ out: inout [UInt8]) {
-        CopyBinary.row(fields: 16, &out)
+        CopyBinary.row(fields: 17, &out)
         CopyBinary.text(row.uid, &out)
         CopyBinary.int(row.connected ? 1 : 0, &out)
         CopyBinary.int(row.firstSeen, &out)
@@ -68,6 +68,7 @@ extension PostgresStore {
         CopyBinary.text(row.owner, &out)
         CopyBinary.int(row.fence, &out)
         CopyBinary.int(row.claimedAt, &out)
+        CopyBinary.text(row.rolledBackFrom, &out)
     }
 
     /// COPY of agent rows into `table` in binary format.

@@ -66,7 +66,7 @@ extension PostgresStore {
                             remote_config_status = s.remote_config_status, package_statuses = s.package_statuses,
                             components_hash = s.components_hash, custom_capabilities = s.custom_capabilities,
                             connection_settings_status = s.connection_settings_status, owner = s.owner,
-                            fence = s.fence, claimed_at = s.claimed_at
+                            fence = s.fence, claimed_at = s.claimed_at, rolled_back_from = s.rolled_back_from
                         FROM agents_stage s WHERE agents.uid = s.uid AND \(Self.fenced("s"))
                         """)
                     if updated < existing.count {
@@ -82,7 +82,8 @@ extension PostgresStore {
                                 package_statuses = excluded.package_statuses, components_hash = excluded.components_hash,
                                 custom_capabilities = excluded.custom_capabilities,
                                 connection_settings_status = excluded.connection_settings_status, owner = excluded.owner,
-                                fence = excluded.fence, claimed_at = excluded.claimed_at
+                                fence = excluded.fence, claimed_at = excluded.claimed_at,
+                                rolled_back_from = excluded.rolled_back_from
                             WHERE \(Self.fenced("excluded"))
                             """)
                         refused = existing.count - updated - inserted

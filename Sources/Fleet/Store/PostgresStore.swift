@@ -87,6 +87,7 @@ public final class PostgresStore: FleetStore, @unchecked Sendable {
         row.owner = r[13] ?? ""
         row.fence = Int64(r[14] ?? "") ?? 0
         row.claimedAt = Int64(r[15] ?? "") ?? 0
+        row.rolledBackFrom = r[16]
         return row
     }
 

@@ -21,8 +21,8 @@ extension SQLiteStore {
                         """
                         INSERT INTO agents (uid, connected, first_seen, last_seen, capabilities, description, health,
                             effective_config_hash, remote_config_status, package_statuses, components_hash,
-                            custom_capabilities, connection_settings_status, owner)
-                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                            custom_capabilities, connection_settings_status, owner, rolled_back_from)
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                         ON CONFLICT (uid) DO UPDATE SET connected = excluded.connected,
                             first_seen = MIN(agents.first_seen, excluded.first_seen),
                             last_seen = MAX(agents.last_seen, excluded.last_seen),
@@ -31,7 +31,8 @@ extension SQLiteStore {
                             remote_config_status = excluded.remote_config_status,
                             package_statuses = excluded.package_statuses, components_hash = excluded.components_hash,
                             custom_capabilities = excluded.custom_capabilities,
-                            connection_settings_status = excluded.connection_settings_status, owner = excluded.owner
+                            connection_settings_status = excluded.connection_settings_status, owner = excluded.owner,
+                            rolled_back_from = excluded.rolled_back_from
                         """)
                     defer { sqlite3_finalize(s.handle) }
                     for row in batch.agents {
@@ -49,6 +50,7 @@ extension SQLiteStore {
                         s.bind(12, row.customCapabilities)
                         s.bind(13, row.connectionSettingsStatus)
                         s.bind(14, row.owner)
+                        s.bind(15, row.rolledBackFrom)
                         try step(s)
                     }
                 }

@@ -78,7 +78,7 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
                 """
                 SELECT uid, connected, first_seen, last_seen, capabilities, description, health,
                     effective_config_hash, remote_config_status, package_statuses, components_hash,
-                    custom_capabilities, connection_settings_status, owner
+                    custom_capabilities, connection_settings_status, owner, rolled_back_from
                 FROM agents WHERE deleted_at IS NULL ORDER BY uid
                 """
             ) { r in
@@ -96,6 +96,7 @@ public final class SQLiteStore: FleetStore, @unchecked Sendable {
                 row.customCapabilities = r.blob(11)
                 row.connectionSettingsStatus = r.blob(12)
                 row.owner = r.text(13)
+                row.rolledBackFrom = r.optionalText(14)
                 return row
             }
         }

@@ -286,6 +286,11 @@ enum Schema {
             // one, does not pause it again for the same failures.
             "ALTER TABLE rollouts ADD COLUMN gate_baseline TEXT NOT NULL DEFAULT ''"
         ],
+        [
+            // The config an agent failed and went back from (`AgentRow.rolledBackFrom`): after a
+            // restart it is not offered again to an agent that still runs the one it went back to.
+            "ALTER TABLE agents ADD COLUMN rolled_back_from TEXT"
+        ],
     ]
 
     /// Statements one dialect spells so differently that a placeholder stands for all of them.
