@@ -12,6 +12,10 @@ final class ConfigCatalogue: Sendable {
         var blobsSeen: Set<String> = []
         /// The components each config (by hash) declares; an empty set when it does not parse.
         var used: [String: Set<String>] = [:]
+        /// Hashes `shared` found no blob for, since the last blob arrived: an agent that rolled
+        /// back to a config that is not ours is looked up under the inventory lock, and must not
+        /// cost a database read per message.
+        var absent: Set<String> = []
     }
 
     private let store: any FleetStore
@@ -35,7 +39,11 @@ final class ConfigCatalogue: Sendable {
 
     /// Records that a blob is on its way to the store; false when it was already.
     func noteBlob(_ hash: String) -> Bool {
-        state.withLock { $0.blobsSeen.insert(hash).inserted }
+        state.withLock { s in
+            let inserted = s.blobsSeen.insert(hash).inserted
+            if inserted && !s.absent.isEmpty { s.absent.removeAll() }
+            return inserted
+        }
     }
 
     /// Makes `row` the current version of its config; written to the database already.
@@ -43,6 +51,7 @@ final class ConfigCatalogue: Sendable {
         state.withLock { s in
             s.configs[row.name] = row
             s.blobsSeen.insert(row.hash)
+            s.absent.remove(row.hash)
         }
         learnComponents(row.hash)
     }
@@ -66,11 +75,19 @@ final class ConfigCatalogue: Sendable {
 
     /// The pre-encoded remote config for a hash: built once, shared by every agent and reply.
     func shared(_ hash: String) -> SharedRemoteConfig? {
-        if let cached = state.withLock({ $0.shared[hash] }) { return cached }
+        let (cached, absent) = state.withLock { ($0.shared[hash], $0.absent.contains(hash)) }
+        if let cached { return cached }
+        if absent { return nil }
         // Read outside the lock; two callers racing build it twice and keep the first.
-        guard let blob = try? store.blob(hash: hash), let map = try? AgentConfigMap(serializedBytes: blob.body),
+        // A database that does not answer is asked again next time; a blob that is not there is not.
+        let found: BlobRow?
+        do { found = try store.blob(hash: hash) } catch { return nil }
+        guard let blob = found, let map = try? AgentConfigMap(serializedBytes: blob.body),
             let bytes = ConfigHash.bytes(hex: hash)
-        else { return nil }
+        else {
+            state.withLock { s in if s.shared[hash] == nil { s.absent.insert(hash) } }
+            return nil
+        }
         var config = AgentRemoteConfig()
         config.config = map
         config.configHash = bytes
