@@ -32,6 +32,19 @@ def main():
     if quiet:
         print("heartbeat p99 outside the push minutes: median %.1f ms, p90 %.1f ms, max %.1f ms" % (
             quiet[len(quiet) // 2] / 1000, quiet[int(len(quiet) * 0.9)] / 1000, quiet[-1] / 1000))
+    # The trend over the second half (least squares, MB per hour), of RSS and of RSS less
+    # SQLite's heap (its page cache grows with the database up to the size the store sets).
+    end = max(x["t"] for x in series)
+    half = [x for x in series if x["t"] >= end / 2 and x.get("rss_kb")]
+    for name, value in (("RSS", lambda x: x["rss_kb"]),
+                        ("RSS less SQLite's heap", lambda x: x["rss_kb"] - x.get("sqlite_heap_kb", 0))):
+        if len(half) < 2 or (name != "RSS" and not all("sqlite_heap_kb" in x for x in half)):
+            continue
+        mt = sum(x["t"] for x in half) / len(half)
+        mv = sum(value(x) for x in half) / len(half)
+        slope = sum((x["t"] - mt) * (value(x) - mv) for x in half) / sum((x["t"] - mt) ** 2 for x in half)
+        print("%s over the second half (t >= %.0f s): %.0f to %.0f MB, trend %.1f MB per hour" % (
+            name, end / 2, value(half[0]) / 1024, value(half[-1]) / 1024, slope * 3600 / 1024))
 
 
 if __name__ == "__main__":
