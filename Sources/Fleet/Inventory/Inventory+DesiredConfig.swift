@@ -56,7 +56,8 @@ extension Inventory {
                 let connected = state.row.connected
                 state.track = hash.flatMap { target in
                     guard capable else { return nil }
-                    let from = fromBeforeLoad.flatMap { state.row.rolledBackFrom == $0 ? $0 : nil }
+                    // Unless the agent reported another config since the load (which cleared the row's).
+                    let from = state.row.rolledBackFrom == fromBeforeLoad ? fromBeforeLoad : nil
                     var track = ConfigStateMachine.target(
                         target, running: running, connected: connected, now: now, rolledBackFrom: from)
                     if !missing.isEmpty { ConfigStateMachine.incompatible(&track, missing: missing, now: now) }
